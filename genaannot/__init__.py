@@ -1,0 +1,35 @@
+"""genaannot: annotate genomes and score variants with DNA language models.
+
+Public API (imported lazily so that ``import genaannot`` and ``genaannot --help`` stay fast):
+
+- :func:`load_model` — any supported checkpoint → :class:`~genaannot.models.base.Model`
+- :func:`scan_genome` — FASTA → bigWig/BED tracks
+- :func:`score_variants` — VCF → annotated VCF (+ TSV)
+
+Coordinates are 0-based, half-open everywhere inside the package.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "load_model": "genaannot.models:load_model",
+    "Prediction": "genaannot.models.base:Prediction",
+    "Model": "genaannot.models.base:Model",
+    "scan_genome": "genaannot.pipeline:scan_genome",
+    "score_variants": "genaannot.pipeline:score_variants",
+    "get_task": "genaannot.tasks:get_task",
+    "TASKS": "genaannot.tasks:TASKS",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from importlib import import_module
+
+        module, attr = _LAZY[name].split(":")
+        return getattr(import_module(module), attr)
+    raise AttributeError(f"module 'genaannot' has no attribute {name!r}")

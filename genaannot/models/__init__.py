@@ -1,0 +1,157 @@
+"""Find a checkpoint, pick its family, and load it behind one interface.
+
+Sources, tried in order:
+
+1. a local path: a Hugging Face–format directory (``config.json`` + ``model.safetensors`` /
+   ``pytorch_model.bin`` / a sharded index), or an RMT trainer checkpoint (``*.pth`` with
+   ``rmt.json`` beside it);
+2. a name from :data:`genaannot.models.catalog.CATALOG` (bundled demo models, published ids);
+3. a hub id ``owner/name`` (optionally ``owner/name@branch``) found in the local Hugging Face
+   cache. Nothing is downloaded; a missing id fails with instructions.
+
+No code is ever executed from a checkpoint directory (no ``trust_remote_code``), and pickled
+weights are read with ``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+from .base import Loaded, Model, ModelError, ModelInfo, Prediction
+
+__all__ = ["load_model", "resolve_checkpoint", "detect_family", "FAMILIES", "Model", "ModelError", "ModelInfo", "Prediction"]
+
+#: family name -> "module:function" of its loader (imported lazily)
+FAMILIES: dict[str, str] = {
+    "gena_bert": "genaannot.models.gena_bert:load",
+    "bigbird": "genaannot.models.bigbird:load",
+    "rmt": "genaannot.models.rmt:load",
+    "hyena": "genaannot.models.hyena:load",
+    "modernbert": "genaannot.models.modernbert:load",
+}
+
+#: config.json `model_type` -> family
+MODEL_TYPES: dict[str, str] = {
+    "bert": "gena_bert",
+    "big_bird": "bigbird",
+    "hyenadna": "hyena",
+    "modernbert": "modernbert",
+}
+
+
+def resolve_checkpoint(path_or_id: str | Path, *, revision: str | None = None) -> Path:
+    """Return the local path of a checkpoint (directory or ``.pth`` file).
+
+    Raises :class:`ModelError` naming the id and how to provide the files when it is not
+    available locally.
+    """
+    text = str(path_or_id)
+    p = Path(text).expanduser()
+    if p.exists():
+        return p
+    from .catalog import CATALOG
+
+    if text in CATALOG:
+        entry = CATALOG[text]
+        local = entry.local_path()
+        if local is not None:
+            return local
+        text, revision = entry.hub_id, revision or entry.revision
+    if "@" in text:
+        text, revision = text.split("@", 1)
+    if text.count("/") == 1 and not text.startswith((".", "/")):
+        try:
+            from huggingface_hub import snapshot_download
+
+            return Path(snapshot_download(text, revision=revision, local_files_only=True))
+        except Exception as err:  # noqa: BLE001 - any failure means "not cached"
+            rev = f" (revision {revision})" if revision else ""
+            raise ModelError(
+                f"model {text!r}{rev} is not in the local Hugging Face cache and nothing is downloaded. "
+                f"On a machine with network run `huggingface-cli download {text}"
+                + (f" --revision {revision}" if revision else "")
+                + "` (or `git clone https://huggingface.co/" + text + "`"
+                + (f" -b {revision}" if revision else "")
+                + ") and pass the directory with --model PATH, or copy it into the HF cache "
+                f"(HF_HOME). [{type(err).__name__}]"
+            ) from None
+    raise ModelError(
+        f"no model at {text!r}: not a file or directory, not a known name "
+        "(see `genaannot models list`), and not a hub id of the form owner/name"
+    )
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    cfg = path / "config.json" if path.is_dir() else path.parent / "config.json"
+    if not cfg.is_file():
+        raise ModelError(f"{path}: no config.json; a checkpoint directory needs config.json and weights")
+    try:
+        return json.loads(cfg.read_text())
+    except json.JSONDecodeError as err:
+        raise ModelError(f"{cfg}: not valid JSON ({err})") from None
+
+
+def detect_family(path: Path, config: dict[str, Any]) -> str:
+    """Pick the family from the files and ``config.json`` (never from ``auto_map``)."""
+    rmt_json = (path if path.is_dir() else path.parent) / "rmt.json"
+    if path.suffix == ".pth" or rmt_json.is_file():
+        return "rmt"
+    mt = config.get("model_type")
+    if mt in MODEL_TYPES:
+        return MODEL_TYPES[mt]
+    raise ModelError(
+        f"{path}: unsupported model_type {mt!r} (architectures {config.get('architectures')}); "
+        f"supported: {', '.join(MODEL_TYPES)} and RMT .pth checkpoints"
+    )
+
+
+def read_task_metadata(path: Path) -> dict[str, Any]:
+    """``genaannot.json`` written beside checkpoints made by ``genaannot train`` (may be absent)."""
+    meta = (path if path.is_dir() else path.parent) / "genaannot.json"
+    return json.loads(meta.read_text()) if meta.is_file() else {}
+
+
+def load_model(
+    path_or_id: str | Path,
+    *,
+    device: str | None = None,
+    dtype: str | None = None,
+    revision: str | None = None,
+    **options: Any,
+) -> Model:
+    """Load any supported checkpoint and return a :class:`Model`.
+
+    Parameters
+    ----------
+    path_or_id
+        Local directory / ``.pth`` file, a catalogue name (``genaannot models list``), or a
+        cached hub id ``owner/name[@branch]``.
+    device
+        ``cpu``, ``cuda``, ``cuda:1``; default: CUDA when available.
+    dtype
+        Compute precision: ``fp32`` (default), ``bf16`` or ``fp16`` (autocast; weights stay fp32).
+    options
+        Family-specific options (e.g. RMT ``segment_size``, ``max_n_segments``).
+    """
+    path = resolve_checkpoint(path_or_id, revision=revision)
+    config = read_config(path)
+    family = detect_family(path, config)
+    module_name, func = FAMILIES[family].split(":")
+    loader = getattr(import_module(module_name), func)
+    loaded: Loaded = loader(path, config=config, **options)
+    meta = read_task_metadata(path)
+    if meta.get("task") and loaded.info.task is None:
+        from dataclasses import replace
+
+        loaded.info = replace(loaded.info, task=meta["task"], extra={**loaded.info.extra, "genaannot": meta})
+    return Model(loaded, device=device, precision=_precision(dtype))
+
+
+def _precision(dtype: Any) -> str:
+    if dtype is None:
+        return "fp32"
+    text = str(dtype).replace("torch.", "")
+    return {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}.get(text, text)

@@ -1,0 +1,174 @@
+"""What every model family provides, and the architecture-agnostic :class:`Model`.
+
+A family module (``gena_bert.py``, ``bigbird.py``, ``rmt.py``, ``hyena.py``,
+``modernbert.py``) exposes ``load(files, *, config) -> Loaded`` returning a
+:class:`Network` (a ``torch.nn.Module``) and its tokenizer. The network knows how to lay
+out a batch of content tokens (special tokens, padding, tiles, segments) and how to cut
+its output back into per-input arrays; :mod:`genaannot.predict` does the rest (batching,
+device, precision, ``inference_mode``) without knowing which family it runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # keep torch off the import path of `genaannot --help`
+    import torch
+
+    from ..tokenize import DNATokenizer, SequenceStats
+
+__all__ = ["Prediction", "ModelInfo", "Loaded", "Model", "ModelError", "collate_cls_sep", "split_cls_sep"]
+
+
+class ModelError(RuntimeError):
+    """A checkpoint that cannot be found, read or fitted to an architecture."""
+
+
+@dataclass
+class Prediction:
+    """Model output for one input sequence.
+
+    Attributes
+    ----------
+    logits : float32 ndarray
+        ``[n_tokens, n_labels]`` for token heads (content tokens only, in sequence order) or
+        ``[n_labels]`` for sequence heads. Raw logits; see :func:`genaannot.tasks.activate`.
+    spans : int64 ndarray or None
+        ``[n_tokens, 2]`` 0-based half-open base-pair spans of the tokens (token heads), or
+        ``None`` for sequence heads.
+    n_tokens_total : int
+        Content tokens of the input. ``n_tokens_dropped`` of them (at the end) did not fit
+        the model's capacity and were not seen by the model.
+    """
+
+    logits: np.ndarray
+    spans: np.ndarray | None
+    n_tokens_total: int = 0
+    n_tokens_dropped: int = 0
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a loaded model is (printed by ``genaannot models inspect``)."""
+
+    family: str  # gena_bert | bigbird | rmt | hyena | modernbert
+    architecture: str  # class name as in config.json `architectures`
+    head: str  # token | sequence | mlm
+    labels: tuple[str, ...]
+    problem_type: str | None
+    max_tokens: int  # content tokens one input may hold (RMT: all segments)
+    resolution: str  # "token" (BPE spans) | "base" (single nucleotide)
+    n_params: int
+    source: str
+    tokenizer: str
+    task: str | None = None  # from genaannot.json when the checkpoint was made by genaannot
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Loaded:
+    """What a family's ``load`` returns."""
+
+    network: Any  # torch.nn.Module following the Network protocol below
+    tokenizer: DNATokenizer
+    info: ModelInfo
+
+
+class Network:
+    """Protocol (documentation only) of a family's ``torch.nn.Module``.
+
+    Attributes ``head`` and ``max_content_tokens``, and methods
+
+    ``collate(content: list[np.ndarray]) -> dict[str, torch.Tensor]``
+        Build a CPU batch from content-token id arrays (int64, no special tokens).
+    ``forward(**batch) -> torch.Tensor``
+        Run the batch.
+    ``split(out, lengths: list[int]) -> list[torch.Tensor]``
+        Per input: ``[n_content, n_labels]`` (token head) or ``[n_labels]`` (sequence head).
+    """
+
+
+def collate_cls_sep(
+    content: list[np.ndarray], *, cls_id: int, sep_id: int, pad_id: int, tile: int | None = None
+) -> dict[str, torch.Tensor]:
+    """``[CLS] content [SEP]`` right-padded with ``pad_id`` (masked) to the longest input or ``tile``."""
+    import torch
+
+    width = max(len(c) for c in content) + 2
+    if tile is not None:
+        if width > tile:
+            raise ModelError(f"input of {width} tokens exceeds the fixed tile of {tile}")
+        width = tile
+    ids = torch.full((len(content), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(content), width), dtype=torch.long)
+    for i, c in enumerate(content):
+        n = len(c)
+        ids[i, 0] = cls_id
+        ids[i, 1 : n + 1] = torch.from_numpy(np.asarray(c, dtype=np.int64))
+        ids[i, n + 1] = sep_id
+        mask[i, : n + 2] = 1
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def split_cls_sep(out: torch.Tensor, lengths: list[int], *, head: str) -> list[torch.Tensor]:
+    """Inverse of :func:`collate_cls_sep` on the output: drop [CLS], [SEP] and padding."""
+    if head == "sequence":
+        return [out[i] for i in range(len(lengths))]
+    return [out[i, 1 : n + 1] for i, n in enumerate(lengths)]
+
+
+class Model:
+    """A loaded model: tokenizer + network + metadata, with an architecture-agnostic ``predict``.
+
+    Obtain one with :func:`genaannot.load_model`.
+    """
+
+    def __init__(self, loaded: Loaded, *, device: str | None = None, precision: str = "fp32") -> None:
+        from ..predict import resolve_device
+
+        self.network = loaded.network
+        self.tokenizer = loaded.tokenizer
+        self.info = loaded.info
+        self.device = resolve_device(device)
+        self.precision = precision
+        self.network.eval()
+        self.network.to(self.device)
+
+    @property
+    def max_tokens(self) -> int:
+        return self.info.max_tokens
+
+    def predict(
+        self,
+        sequences: list[str],
+        *,
+        batch_size: int = 8,
+        stats: SequenceStats | None = None,
+    ) -> list[Prediction]:
+        """Predict a list of DNA sequences (any case; see :mod:`genaannot.tokenize`).
+
+        Inputs longer than ``max_tokens`` content tokens are cut at the capacity; the
+        number of tokens left out is returned in ``Prediction.n_tokens_dropped`` and a
+        warning is issued.
+        """
+        encodings = self.tokenizer.encode_batch(list(sequences), stats=stats)
+        return self.predict_encoded(encodings, batch_size=batch_size)
+
+    def predict_encoded(self, encodings: list, *, batch_size: int = 8) -> list[Prediction]:
+        from ..predict import run_network
+
+        return run_network(
+            self.network,
+            encodings,
+            max_tokens=self.info.max_tokens,
+            batch_size=batch_size,
+            device=self.device,
+            precision=self.precision,
+        )
+
+    def __repr__(self) -> str:
+        i = self.info
+        return f"Model({i.family}/{i.architecture}, head={i.head}, labels={len(i.labels)}, source={i.source!r})"

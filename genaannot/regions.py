@@ -1,0 +1,144 @@
+"""Genomic intervals and chromosome-name matching.
+
+Coordinate convention (the whole package): **0-based, half-open** ``[start, end)``.
+Region strings typed by users (``chr1:1001-2000``) follow the samtools convention
+(1-based, inclusive) and are converted here, once, by :func:`parse_region`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+__all__ = ["Interval", "parse_region", "match_chroms", "ChromMatch", "RegionError"]
+
+
+class RegionError(ValueError):
+    """A region or chromosome name that does not fit the genome."""
+
+
+@dataclass(frozen=True, order=True)
+class Interval:
+    """A 0-based half-open interval on one chromosome."""
+
+    chrom: str
+    start: int
+    end: int
+    name: str = ""
+    strand: str = "."
+
+    def __post_init__(self) -> None:
+        if self.start < 0 or self.end < self.start:
+            raise RegionError(f"invalid interval {self.chrom}:{self.start}-{self.end}")
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def ucsc(self) -> str:
+        """Format as a 1-based inclusive ``chrom:start-end`` string."""
+        return f"{self.chrom}:{self.start + 1}-{self.end}"
+
+
+_REGION_RE = re.compile(r"^(?P<chrom>[^:\s]+)(?::(?P<start>[\d,]+)-(?P<end>[\d,]+))?$")
+
+
+def parse_region(text: str, *, sizes: Mapping[str, int] | None = None) -> Interval:
+    """Parse ``chrom`` or ``chrom:start-end`` (1-based inclusive) into an :class:`Interval`.
+
+    Parameters
+    ----------
+    text
+        Region string as typed on a command line.
+    sizes
+        Chromosome lengths; when given the chromosome must exist (aliases such as
+        ``1`` for ``chr1`` are resolved) and the region must lie inside it.
+    """
+    m = _REGION_RE.match(text.strip())
+    if not m:
+        raise RegionError(f"cannot parse region {text!r}; expected CHROM or CHROM:START-END")
+    chrom = m.group("chrom")
+    if sizes is not None:
+        chrom = resolve_chrom(chrom, sizes)
+    if m.group("start") is None:
+        if sizes is None:
+            raise RegionError(f"region {text!r} has no coordinates and no genome to take its length from")
+        return Interval(chrom, 0, sizes[chrom])
+    start = int(m.group("start").replace(",", "")) - 1
+    end = int(m.group("end").replace(",", ""))
+    if start < 0 or end <= start:
+        raise RegionError(f"region {text!r} is empty or reversed (coordinates are 1-based, inclusive)")
+    if sizes is not None and end > sizes[chrom]:
+        raise RegionError(f"region {text!r} runs past the end of {chrom} (length {sizes[chrom]:,})")
+    return Interval(chrom, start, end)
+
+
+def _strip_chr(name: str) -> str:
+    low = name.lower()
+    base = name[3:] if low.startswith("chr") else name
+    return {"M": "MT", "m": "MT"}.get(base, base).upper()
+
+
+def resolve_chrom(name: str, sizes: Mapping[str, int]) -> str:
+    """Return the genome's spelling of ``name`` (``1`` ↔ ``chr1``, ``MT`` ↔ ``chrM``).
+
+    Raises :class:`RegionError` when the name is unknown or ambiguous.
+    """
+    if name in sizes:
+        return name
+    key = _strip_chr(name)
+    hits = [c for c in sizes if _strip_chr(c) == key]
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        raise RegionError(f"chromosome {name!r} is not in the genome (it has {_preview(sizes)})")
+    raise RegionError(f"chromosome {name!r} matches several genome sequences: {', '.join(hits)}")
+
+
+def _preview(names: Iterable[str], n: int = 6) -> str:
+    names = list(names)
+    head = ", ".join(names[:n])
+    return head + (f", … ({len(names)} in all)" if len(names) > n else "")
+
+
+@dataclass(frozen=True)
+class ChromMatch:
+    """How the chromosome names of one file map onto the genome's."""
+
+    mapping: dict[str, str]
+    unmatched: tuple[str, ...]
+    renamed: dict[str, str]
+
+
+def match_chroms(
+    names: Iterable[str],
+    genome_sizes: Mapping[str, int],
+    *,
+    lengths: Mapping[str, int] | None = None,
+) -> ChromMatch:
+    """Map names from another file (VCF, BED) onto the genome's names.
+
+    ``chr1``/``1`` and ``chrM``/``MT``/``M`` are matched when the match is unique. Mitochondrial
+    names are matched only when ``lengths`` (e.g. VCF ``##contig`` lengths) are given and
+    agree, since GRCh37 ``MT`` and hg19 ``chrM`` are different sequences.
+    """
+    mapping: dict[str, str] = {}
+    unmatched: list[str] = []
+    renamed: dict[str, str] = {}
+    for name in names:
+        if name in genome_sizes:
+            mapping[name] = name
+            continue
+        try:
+            target = resolve_chrom(name, genome_sizes)
+        except RegionError:
+            unmatched.append(name)
+            continue
+        if _strip_chr(name) == "MT":
+            known = (lengths or {}).get(name)
+            if known is None or known != genome_sizes[target]:
+                unmatched.append(name)
+                continue
+        mapping[name] = target
+        renamed[name] = target
+    return ChromMatch(mapping, tuple(unmatched), renamed)
