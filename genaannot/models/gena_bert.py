@@ -1,0 +1,604 @@
+"""GENA-LM BERT: a weight-compatible re-implementation of ``gena_lm.modeling_bert``.
+
+GENA-LM BERT checkpoints ship their own ``modeling_bert.py`` (loaded by transformers with
+``trust_remote_code``). genaannot never runs checkpoint code; this module implements the
+same network under the original state-dict names so the published weights load unchanged.
+
+Architecture (``pre_layer_norm: true``, all t2t models)::
+
+    h = LayerNorm_emb(word + position + token_type)              # embedding LN kept
+    for each layer:
+        h = h + Dense(SelfAttention(pre_attention_ln(h)))       # residual outside the block
+        h = h + Dense2(act(Dense1(post_attention_ln(h))))
+    h = last_layer_ln(h)      # only when pre_layer_norm and last_layer_norm (absent -> pre_layer_norm)
+
+With ``pre_layer_norm`` false or absent it is standard post-LN BERT (first-generation GENA
+models): ``h = LN(h + Dense(SelfAttention(h)))``, ``h = LN(h + FFN(h))``.
+
+Heads (chosen from ``architectures`` and the weights, never from ``auto_map``):
+
+- ``mlm``: ``cls.predictions``: dense, act, LayerNorm, decoder tied to the word embeddings;
+- ``sequence``: ``classifier(tanh(bert.pooler.dense(h[CLS])))``;
+- ``token``: ``classifier(h)`` at every position.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..tokenize import DNATokenizer, load_tokenizer
+from .base import Loaded, ModelError, ModelInfo, collate_cls_sep, split_cls_sep
+from .weights import load_strict, n_parameters, read_weights
+
+__all__ = [
+    "GenaBertConfig",
+    "GenaBertModel",
+    "GenaBertNetwork",
+    "EncoderOutput",
+    "build_network",
+    "save_pretrained",
+    "load",
+    "HEAD_CLASSES",
+]
+
+#: `architectures` class name -> head
+HEAD_CLASSES: dict[str, str] = {
+    "BertForMaskedLM": "mlm",
+    "BertForSequenceClassification": "sequence",
+    "BertForTokenClassification": "token",
+}
+_CLASS_OF_HEAD = {v: k for k, v in HEAD_CLASSES.items()}
+
+#: config `hidden_act` -> function (gelu is the exact erf GELU, as in transformers)
+ACTIVATIONS: dict[str, Any] = {
+    "gelu": F.gelu,
+    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
+    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "relu": F.relu,
+}
+
+#: non-learned buffers some files carry (HF BERT's position_ids)
+IGNORED_KEYS: tuple[str, ...] = ("embeddings.position_ids",)
+
+
+@dataclass
+class GenaBertConfig:
+    """The ``config.json`` fields this implementation uses (others are kept in ``extra``)."""
+
+    vocab_size: int = 32000
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    classifier_dropout: float | None = None
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    layer_norm_eps: float = 1e-12
+    pad_token_id: int = 3
+    position_embedding_type: str = "absolute"
+    pre_layer_norm: bool = False
+    #: None = absent from config.json: upstream then uses the value of pre_layer_norm
+    last_layer_norm: bool | None = None
+    tie_word_embeddings: bool = True
+    id2label: dict[int, str] = field(default_factory=dict)
+    problem_type: str | None = None
+    architectures: list[str] = field(default_factory=list)
+    initializer_range: float = 0.02
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_last_layer_ln(self) -> bool:
+        """A final LayerNorm exists iff pre-LN and last_layer_norm (absent -> pre_layer_norm)."""
+        last = self.pre_layer_norm if self.last_layer_norm is None else self.last_layer_norm
+        return bool(self.pre_layer_norm and last)
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.id2label)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.id2label[i] for i in range(len(self.id2label)))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GenaBertConfig:
+        """Read an HF-style ``config.json`` dict (unknown keys go to ``extra``)."""
+        names = {f.name for f in fields(cls)} - {"extra", "id2label"}
+        nullable = {"classifier_dropout", "last_layer_norm", "problem_type"}
+        kw = {k: d[k] for k in names if k in d and (d[k] is not None or k in nullable)}
+        if "id2label" in d and d["id2label"]:
+            id2label = {int(k): str(v) for k, v in d["id2label"].items()}
+        else:
+            # transformers' PretrainedConfig default: num_labels 2, LABEL_0/LABEL_1
+            n = int(d.get("num_labels", 2))
+            id2label = {i: f"LABEL_{i}" for i in range(n)}
+        if sorted(id2label) != list(range(len(id2label))):
+            raise ModelError(f"config id2label keys are not 0..n-1: {sorted(id2label)}")
+        skip = names | {"id2label", "label2id", "num_labels"}
+        extra = {k: v for k, v in d.items() if k not in skip}
+        cfg = cls(**kw, id2label=id2label, extra=extra)
+        cfg.architectures = list(cfg.architectures or [])
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        """HF-style ``config.json`` content (``model_type`` bert)."""
+        d = {k: v for k, v in asdict(self).items() if k not in ("extra", "id2label", "last_layer_norm")}
+        d.update({k: v for k, v in self.extra.items() if k not in ("auto_map",)})
+        d["model_type"] = "bert"
+        d["last_layer_norm"] = self.has_last_layer_ln if self.pre_layer_norm else False
+        d["id2label"] = {str(i): lab for i, lab in sorted(self.id2label.items())}
+        d["label2id"] = {lab: i for i, lab in sorted(self.id2label.items())}
+        d["num_labels"] = self.num_labels
+        return dict(sorted(d.items()))
+
+
+# --------------------------------------------------------------------------- modules
+
+
+class Embeddings(nn.Module):
+    def __init__(self, c: GenaBertConfig) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(c.vocab_size, c.hidden_size, padding_idx=c.pad_token_id)
+        self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.hidden_size)
+        self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
+        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        *,
+        inputs_embeds: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``[B, L]`` ids (or ``[B, L, H]`` word embeddings) -> ``[B, L, H]``."""
+        if inputs_embeds is None:
+            inputs_embeds = self.word_embeddings(input_ids)
+        length = inputs_embeds.shape[1]
+        if length > self.position_embeddings.num_embeddings:
+            raise ValueError(f"{length} tokens exceed max_position_embeddings {self.position_embeddings.num_embeddings}")
+        pos = torch.arange(length, device=inputs_embeds.device)
+        if token_type_ids is None:
+            types = self.token_type_embeddings.weight[0]
+        else:
+            types = self.token_type_embeddings(token_type_ids)
+        h = inputs_embeds + self.position_embeddings(pos)[None] + types
+        return self.dropout(self.LayerNorm(h))
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, c: GenaBertConfig) -> None:
+        super().__init__()
+        if c.hidden_size % c.num_attention_heads:
+            raise ModelError(f"hidden_size {c.hidden_size} is not a multiple of num_attention_heads {c.num_attention_heads}")
+        self.n_heads = c.num_attention_heads
+        self.query = nn.Linear(c.hidden_size, c.hidden_size)
+        self.key = nn.Linear(c.hidden_size, c.hidden_size)
+        self.value = nn.Linear(c.hidden_size, c.hidden_size)
+        self.dropout_p = c.attention_probs_dropout_prob
+
+    def forward(self, h: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        b, n, d = h.shape
+
+        def heads(x: torch.Tensor) -> torch.Tensor:  # [B, L, H] -> [B, heads, L, H/heads]
+            return x.view(b, n, self.n_heads, d // self.n_heads).transpose(1, 2)
+
+        # softmax(QK^T / sqrt(d_head) + bias) V, exactly upstream's eager computation
+        out = F.scaled_dot_product_attention(
+            heads(self.query(h)),
+            heads(self.key(h)),
+            heads(self.value(h)),
+            attn_mask=bias,
+            dropout_p=self.dropout_p if self.training else 0.0,
+        )
+        return out.transpose(1, 2).reshape(b, n, d)
+
+
+class DenseOut(nn.Module):
+    """``dense`` + dropout; post-LN variants add the residual and ``LayerNorm`` here."""
+
+    def __init__(self, d_in: int, c: GenaBertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(d_in, c.hidden_size)
+        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+        self.post_ln = not c.pre_layer_norm
+        if self.post_ln:
+            self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        x = self.dropout(self.dense(x))
+        if self.post_ln:
+            return self.LayerNorm(x + residual)
+        return x + residual  # pre-LN: residual outside the normalised branch
+
+
+class Attention(nn.Module):
+    def __init__(self, c: GenaBertConfig) -> None:
+        super().__init__()
+        self.self = SelfAttention(c)
+        self.output = DenseOut(c.hidden_size, c)
+
+
+class Intermediate(nn.Module):
+    def __init__(self, c: GenaBertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.intermediate_size)
+        if c.hidden_act not in ACTIVATIONS:
+            raise ModelError(f"unsupported hidden_act {c.hidden_act!r}; supported: {', '.join(ACTIVATIONS)}")
+        self.act = ACTIVATIONS[c.hidden_act]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.dense(x))
+
+
+class Layer(nn.Module):
+    def __init__(self, c: GenaBertConfig) -> None:
+        super().__init__()
+        self.pre_ln = c.pre_layer_norm
+        self.attention = Attention(c)
+        self.intermediate = Intermediate(c)
+        self.output = DenseOut(c.intermediate_size, c)
+        if self.pre_ln:
+            self.pre_attention_ln = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+            self.post_attention_ln = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+
+    def forward(self, h: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        x = self.pre_attention_ln(h) if self.pre_ln else h
+        h = self.attention.output(self.attention.self(x, bias), h)
+        x = self.post_attention_ln(h) if self.pre_ln else h
+        return self.output(self.intermediate(x), h)
+
+
+class Encoder(nn.Module):
+    def __init__(self, c: GenaBertConfig) -> None:
+        super().__init__()
+        self.layer = nn.ModuleList(Layer(c) for _ in range(c.num_hidden_layers))
+        if c.has_last_layer_ln:
+            self.last_layer_ln = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        else:
+            self.last_layer_ln = None
+
+
+class Pooler(nn.Module):
+    def __init__(self, c: GenaBertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.dense(h[:, 0]))
+
+
+@dataclass
+class EncoderOutput:
+    """Output of :class:`GenaBertModel`.
+
+    Attributes
+    ----------
+    last_hidden_state : [B, L, H] (after the final LayerNorm when the model has one)
+    hidden_states : tuple of ``layers + 1`` tensors [B, L, H] or None: the embedding output,
+        then each layer's output; the last entry equals ``last_hidden_state``.
+    """
+
+    last_hidden_state: torch.Tensor
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+
+
+class GenaBertModel(nn.Module):
+    """Embeddings + encoder (+ pooler for sequence heads); state-dict prefix ``bert.``."""
+
+    def __init__(self, c: GenaBertConfig, *, add_pooler: bool) -> None:
+        super().__init__()
+        self.embeddings = Embeddings(c)
+        self.encoder = Encoder(c)
+        self.pooler = Pooler(c) if add_pooler else None
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        *,
+        inputs_embeds: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        output_hidden_states: bool = False,
+    ) -> EncoderOutput:
+        h = self.embeddings(input_ids, inputs_embeds=inputs_embeds, token_type_ids=token_type_ids)
+        bias = None
+        if attention_mask is not None and not bool(attention_mask.all()):
+            # additive mask [B, 1, 1, L]: padded keys get the dtype's minimum, like upstream
+            bias = (1.0 - attention_mask[:, None, None, :].to(h.dtype)) * torch.finfo(h.dtype).min
+        states = [h] if output_hidden_states else None
+        layers = self.encoder.layer
+        for i, layer in enumerate(layers):
+            h = layer(h, bias)
+            if states is not None and i < len(layers) - 1:
+                states.append(h)
+        if self.encoder.last_layer_ln is not None:
+            h = self.encoder.last_layer_ln(h)
+        if states is not None:
+            states.append(h)
+        return EncoderOutput(h, tuple(states) if states is not None else None)
+
+
+class PredictionTransform(nn.Module):
+    def __init__(self, c: GenaBertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+        self.act = ACTIVATIONS[c.hidden_act]
+        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.act(self.dense(h)))
+
+
+class LMPrediction(nn.Module):
+    def __init__(self, c: GenaBertConfig) -> None:
+        super().__init__()
+        self.transform = PredictionTransform(c)
+        self.decoder = nn.Linear(c.hidden_size, c.vocab_size, bias=False)
+        self.bias = nn.Parameter(torch.zeros(c.vocab_size))
+        self.decoder.bias = self.bias  # tied as upstream: both keys name one tensor
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.transform(h))
+
+
+class MLMHead(nn.Module):
+    def __init__(self, c: GenaBertConfig) -> None:
+        super().__init__()
+        self.predictions = LMPrediction(c)
+
+
+class GenaBertNetwork(nn.Module):
+    """A GENA BERT with one head, following the :class:`~genaannot.models.base.Network` protocol.
+
+    Attributes
+    ----------
+    head : "token" | "sequence" | "mlm"
+    max_content_tokens : int
+        ``max_position_embeddings - 2`` ([CLS] and [SEP] take two positions).
+    """
+
+    def __init__(self, config: GenaBertConfig, *, head: str, cls_id: int = 1, sep_id: int = 2) -> None:
+        super().__init__()
+        if head not in ("token", "sequence", "mlm"):
+            raise ModelError(f"unknown head {head!r}; choose token, sequence or mlm")
+        if config.position_embedding_type != "absolute":
+            raise ModelError(f"position_embedding_type {config.position_embedding_type!r} is not supported (only absolute)")
+        self.config = config
+        self.head = head
+        self.cls_id, self.sep_id, self.pad_id = cls_id, sep_id, config.pad_token_id
+        self.max_content_tokens = config.max_position_embeddings - 2
+        self.bert = GenaBertModel(config, add_pooler=head == "sequence")
+        if head == "mlm":
+            self.cls = MLMHead(config)
+            if config.tie_word_embeddings:
+                self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight
+        else:
+            if config.num_labels < 1:
+                raise ModelError("a classification head needs at least one label (id2label)")
+            p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+            self.dropout = nn.Dropout(p)
+            self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """BERT initialisation: normal(0, initializer_range) weights, zero biases, LN 1/0."""
+        std = self.config.initializer_range
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Embedding)):
+                m.weight.normal_(0.0, std)
+                if isinstance(m, nn.Linear) and m.bias is not None:
+                    m.bias.zero_()
+            elif isinstance(m, nn.LayerNorm):
+                m.weight.fill_(1.0)
+                m.bias.zero_()
+        if self.head == "mlm":
+            self.cls.predictions.bias.zero_()
+
+    # -- Network protocol ---------------------------------------------------------------
+    def collate(self, content: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        """``[CLS] content [SEP]``, right-padded with [PAD] (masked) to the longest input."""
+        return collate_cls_sep(content, cls_id=self.cls_id, sep_id=self.sep_id, pad_id=self.pad_id)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        *,
+        inputs_embeds: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Logits: ``[B, L, n_labels]`` (token), ``[B, n_labels]`` (sequence), ``[B, L, vocab]`` (mlm)."""
+        return self.forward_full(input_ids, attention_mask, inputs_embeds=inputs_embeds, token_type_ids=token_type_ids)[0]
+
+    def forward_full(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        *,
+        inputs_embeds: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        output_hidden_states: bool = False,
+    ) -> tuple[torch.Tensor, EncoderOutput]:
+        """Logits and the encoder output (hidden states; used by RMT and parity checks)."""
+        enc = self.bert(
+            input_ids,
+            attention_mask,
+            inputs_embeds=inputs_embeds,
+            token_type_ids=token_type_ids,
+            output_hidden_states=output_hidden_states,
+        )
+        h = enc.last_hidden_state
+        if self.head == "mlm":
+            return self.cls.predictions(h), enc
+        if self.head == "sequence":
+            return self.classifier(self.dropout(self.bert.pooler(h))), enc
+        return self.classifier(self.dropout(h)), enc
+
+    def split(self, out: torch.Tensor, lengths: list[int]) -> list[torch.Tensor]:
+        return split_cls_sep(out, lengths, head="sequence" if self.head == "sequence" else "token")
+
+
+def build_network(config: GenaBertConfig, *, head: str, cls_id: int = 1, sep_id: int = 2) -> GenaBertNetwork:
+    """A freshly initialised network (BERT init) for ``config`` with the given head."""
+    return GenaBertNetwork(config, head=head, cls_id=cls_id, sep_id=sep_id)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _add_prefix_if_bare(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A bare ``BertModel`` file has no ``bert.`` prefix; give it one."""
+    if any(k.startswith("bert.") for k in state):
+        return state
+    return {("bert." + k if k.startswith(("embeddings.", "encoder.", "pooler.")) else k): v for k, v in state.items()}
+
+
+def choose_head(config: GenaBertConfig, state: dict[str, torch.Tensor], *, source: str) -> str:
+    """The head the checkpoint actually is: ``architectures`` checked against the weights."""
+    has_mlm = any(k.startswith("cls.predictions.") for k in state)
+    has_cls = "classifier.weight" in state
+    has_pool = "bert.pooler.dense.weight" in state
+    claimed = [HEAD_CLASSES[a] for a in config.architectures if a in HEAD_CLASSES]
+    if claimed:
+        head = claimed[0]
+        weights_ok = {"mlm": has_mlm, "sequence": has_cls and has_pool, "token": has_cls}[head]
+        if not weights_ok:
+            need = {"mlm": "cls.predictions.*", "sequence": "bert.pooler.dense.* and classifier.*", "token": "classifier.*"}[head]
+            raise ModelError(
+                f"{source}: config says {_CLASS_OF_HEAD[head]} but the weights have no {need}; "
+                "the checkpoint is incomplete or config.json belongs to another model"
+            )
+        return head
+    if config.architectures:
+        raise ModelError(
+            f"{source}: unsupported architectures {config.architectures}; supported: {', '.join(HEAD_CLASSES)}"
+        )
+    if has_cls:
+        return "sequence" if has_pool else "token"
+    if has_mlm:
+        return "mlm"
+    raise ModelError(f"{source}: no architectures in config.json and no head weights (classifier.*, cls.predictions.*)")
+
+
+def _atomic_dir_write(directory: Path, writer) -> None:
+    """Write files into a temp dir beside ``directory`` and move them in one by one with
+    ``os.replace`` (atomic per file), so a crash never leaves a half-written file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-save-", dir=directory))
+    try:
+        writer(tmp)
+        for p in sorted(tmp.iterdir()):
+            os.replace(p, directory / p.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def save_pretrained(
+    network: GenaBertNetwork,
+    directory: str | Path,
+    *,
+    tokenizer: DNATokenizer,
+    config: GenaBertConfig,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint directory loadable by :func:`load` (and by upstream GENA-LM code).
+
+    Files: ``config.json``, ``model.safetensors`` (tied weights stored once), the tokenizer
+    files and, when ``metadata`` is given, ``genaannot.json``.
+    """
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    cfg = GenaBertConfig.from_dict(config.to_dict())
+    cfg.architectures = [_CLASS_OF_HEAD[network.head]]
+    state = network.state_dict()
+    seen: dict[tuple[int, int], str] = {}
+    tensors: dict[str, torch.Tensor] = {}
+    for k, v in state.items():
+        ptr = (v.untyped_storage().data_ptr(), v.storage_offset())
+        if ptr in seen and state[seen[ptr]].shape == v.shape:
+            continue  # tied twin (decoder weight/bias): stored once, re-tied at load
+        seen[ptr] = k
+        tensors[k] = v.detach().to("cpu").contiguous().clone()
+
+    def write(tmp: Path) -> None:
+        save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        (tmp / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+        tokenizer.save(tmp)
+        if metadata is not None:
+            (tmp / "genaannot.json").write_text(json.dumps(metadata, indent=2, default=str) + "\n")
+
+    _atomic_dir_write(directory, write)
+    return directory
+
+
+def load(path: Path, *, config: dict[str, Any], **options: Any) -> Loaded:
+    """Load a GENA BERT checkpoint directory (family ``gena_bert``).
+
+    Options
+    -------
+    tokenizer : path of a tokenizer directory or ``tokenizer.json`` when the checkpoint has none.
+    weights : a specific weight file inside/outside the directory (default: safetensors first).
+    """
+    path = Path(path)
+    unknown = set(options) - {"tokenizer", "weights"}
+    if unknown:
+        raise ModelError(f"gena_bert: unknown options {sorted(unknown)} (known: tokenizer, weights)")
+    if config.get("model_type") != "bert":
+        raise ModelError(f"{path}: model_type {config.get('model_type')!r} is not a BERT config")
+    cfg = GenaBertConfig.from_dict(config)
+    weights = Path(options["weights"]) if options.get("weights") else path
+    state = _add_prefix_if_bare(read_weights(weights))
+    source = str(weights)
+    head = choose_head(cfg, state, source=source)
+    tok_dir = Path(options["tokenizer"]) if options.get("tokenizer") else (path if path.is_dir() else path.parent)
+    tokenizer = load_tokenizer(tok_dir)
+    net = build_network(cfg, head=head, cls_id=tokenizer.cls_id, sep_id=tokenizer.sep_id)
+    load_strict(net, state, source=source, ignore=IGNORED_KEYS)
+    net.eval()
+    problem = cfg.problem_type
+    if head == "token" and problem is None:
+        problem = "single_label_classification"  # what BertForTokenClassification assumes
+    info = ModelInfo(
+        family="gena_bert",
+        architecture=_CLASS_OF_HEAD[head],
+        head=head,
+        labels=cfg.labels if head != "mlm" else (),
+        problem_type=problem if head != "mlm" else None,
+        max_tokens=net.max_content_tokens,
+        resolution="token",
+        n_params=n_parameters(net),
+        source=str(path),
+        tokenizer=tokenizer.name,
+        extra={
+            "pre_layer_norm": cfg.pre_layer_norm,
+            "last_layer_ln": cfg.has_last_layer_ln,
+            "layer_norm_eps": cfg.layer_norm_eps,
+            "hidden_size": cfg.hidden_size,
+            "layers": cfg.num_hidden_layers,
+            "weights": source if weights != path else str(_weights_name(path)),
+        },
+    )
+    return Loaded(net, tokenizer, info)
+
+
+def _weights_name(path: Path) -> Path:
+    from .weights import find_weight_file
+
+    return find_weight_file(path) if path.is_dir() else path

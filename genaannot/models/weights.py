@@ -1,0 +1,233 @@
+"""Reading checkpoint weight files and fitting them strictly onto a module.
+
+Supported files: ``model.safetensors``, ``pytorch_model.bin``, sharded checkpoints with a
+``*.index.json`` (safetensors or pickled shards), and trainer ``.pth`` files. Pickled files
+are always read with ``torch.load(..., weights_only=True)`` so that no code in them runs.
+
+:func:`load_strict` refuses to load anything that does not fit: it lists missing keys,
+unexpected keys and shape mismatches in one :class:`~genaannot.models.base.ModelError`,
+instead of silently leaving randomly initialised layers behind (what ``strict=False``
+loaders do when a head is missing).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .base import ModelError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+__all__ = ["WEIGHT_FILES", "find_weight_file", "read_weights", "load_strict", "LoadReport", "n_parameters"]
+
+#: file names tried in a checkpoint directory, in order of preference (safetensors first:
+#: it cannot carry code and loads without unpickling)
+WEIGHT_FILES: tuple[str, ...] = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+
+
+def find_weight_file(directory: Path) -> Path:
+    """Return the preferred weight file of a checkpoint directory.
+
+    Raises :class:`ModelError` naming the files looked for when there is none.
+    """
+    directory = Path(directory)
+    for name in WEIGHT_FILES:
+        p = directory / name
+        if p.is_file():
+            return p
+    raise ModelError(f"{directory}: no weights found (looked for {', '.join(WEIGHT_FILES)})")
+
+
+def _read_one(path: Path) -> dict[str, torch.Tensor]:
+    import torch
+
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path), device="cpu")
+        except Exception as err:  # noqa: BLE001 - report any reader failure the same way
+            raise ModelError(f"{path}: cannot read safetensors file ({err})") from None
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001
+        raise ModelError(
+            f"{path}: cannot read with torch.load(weights_only=True) ({type(err).__name__}: {err}); "
+            "only plain tensor checkpoints are accepted"
+        ) from None
+    if not isinstance(obj, Mapping):
+        raise ModelError(f"{path}: expected a dict of tensors, found {type(obj).__name__}")
+    return dict(obj)
+
+
+def read_weights(path: str | Path, *, key: str | None = None) -> dict[str, torch.Tensor]:
+    """Read a state dict from a file or a checkpoint directory.
+
+    Parameters
+    ----------
+    path
+        A directory (see :data:`WEIGHT_FILES`), a ``.safetensors``/``.bin``/``.pth`` file, or a
+        sharded ``*.index.json``.
+    key
+        For trainer checkpoints that wrap the state dict (``{"model_state_dict": {...}, ...}``):
+        the entry to return. When ``None`` and the file holds exactly such a wrapper under
+        ``model_state_dict`` or ``state_dict``, that entry is returned.
+
+    Returns
+    -------
+    dict of str -> Tensor, on CPU, in the dtype stored.
+    """
+    import torch
+
+    path = Path(path)
+    if path.is_dir():
+        path = find_weight_file(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: weight file not found")
+    if path.name.endswith(".index.json"):
+        try:
+            index = json.loads(path.read_text())
+            shards = sorted(set(index["weight_map"].values()))
+        except (json.JSONDecodeError, KeyError, AttributeError) as err:
+            raise ModelError(f"{path}: not a valid shard index ({err})") from None
+        state: dict[str, torch.Tensor] = {}
+        for shard in shards:
+            state.update(_read_one(path.parent / shard))
+        missing = sorted(set(index["weight_map"]) - set(state))
+        if missing:
+            raise ModelError(f"{path}: shards lack {len(missing)} indexed tensors, e.g. {missing[:5]}")
+        return state
+    state = _read_one(path)
+    if key is None:
+        for k in ("model_state_dict", "state_dict"):
+            if isinstance(state.get(k), Mapping):
+                key = k
+                break
+    if key is not None:
+        if not isinstance(state.get(key), Mapping):
+            raise ModelError(f"{path}: no {key!r} entry (has {sorted(state)[:10]})")
+        state = dict(state[key])
+    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise ModelError(f"{path}: entries that are not tensors: {bad[:10]}")
+    return state
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What :func:`load_strict` did besides the 1:1 copies."""
+
+    filled_tied: tuple[str, ...]  # keys absent from the file, taken from a tied twin
+    ignored: tuple[str, ...]  # file keys dropped because they match ``ignore``
+
+
+def _tied_groups(own: Mapping[str, torch.Tensor]) -> list[list[str]]:
+    """Groups of state-dict keys that are one tensor in the module (tied weights)."""
+    by_ptr: dict[tuple[int, int, tuple[int, ...]], list[str]] = {}
+    for k, v in own.items():
+        by_ptr.setdefault((v.untyped_storage().data_ptr(), v.storage_offset(), tuple(v.shape)), []).append(k)
+    return [g for g in by_ptr.values() if len(g) > 1]
+
+
+def _fmt(keys: Iterable[str], n: int = 25) -> str:
+    keys = list(keys)
+    text = ", ".join(keys[:n])
+    return text + (f", … ({len(keys)} in all)" if len(keys) > n else "")
+
+
+def load_strict(
+    module: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    *,
+    source: str,
+    ignore: Iterable[str] = (),
+) -> LoadReport:
+    """Copy ``state`` into ``module``, refusing anything that does not fit exactly.
+
+    Parameters
+    ----------
+    module
+        The freshly built network.
+    state
+        Tensors read from the checkpoint (keys already renamed to the module's names).
+    source
+        Shown in error messages (the file).
+    ignore
+        Key suffixes that may be present in the file without a counterpart in the module
+        and vice versa (non-learned buffers such as ``embeddings.position_ids``).
+
+    Raises
+    ------
+    ModelError
+        Listing every missing key, unexpected key and shape mismatch. Tied weights (the MLM
+        decoder sharing the word embeddings) may be stored once; a tied twin stored with a
+        different value is an error.
+    """
+    import torch
+
+    ignore = tuple(ignore)
+
+    def ignored(k: str) -> bool:
+        return any(k == s or k.endswith("." + s) for s in ignore)
+
+    own = module.state_dict()
+    state = dict(state)
+    filled: list[str] = []
+    mismatched_ties: list[str] = []
+    for group in _tied_groups(own):
+        present = [k for k in group if k in state]
+        if not present:
+            continue
+        ref = state[present[0]]
+        for k in group:
+            if k not in state:
+                state[k] = ref
+                filled.append(k)
+            elif state[k].shape == ref.shape and not torch.equal(state[k], ref):
+                mismatched_ties.append(f"{k} != {present[0]}")
+    dropped = [k for k in state if k not in own and ignored(k)]
+    for k in dropped:
+        del state[k]
+    missing = [k for k in own if k not in state and not ignored(k)]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing keys: {_fmt(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys: {_fmt(unexpected)}")
+    if shapes:
+        problems.append(f"shape mismatches: {_fmt(shapes, 10)}")
+    if mismatched_ties:
+        problems.append(f"tied weights stored with different values: {_fmt(mismatched_ties)}")
+    if problems:
+        raise ModelError(
+            f"{source}: weights do not fit {type(module).__name__}: " + "; ".join(problems)
+        )
+    # buffers the module has but the file may lack (ignored) keep their built values
+    for k in own:
+        if k not in state:
+            state[k] = own[k]
+    with torch.no_grad():
+        module.load_state_dict(state, strict=True)
+    return LoadReport(filled_tied=tuple(filled), ignored=tuple(dropped))
+
+
+def n_parameters(module: nn.Module) -> int:
+    """Learned parameters, tied ones counted once."""
+    return sum(p.numel() for p in module.parameters())
