@@ -1,0 +1,173 @@
+"""GENA-LM BigBird: stock ``transformers`` BigBird classes, fixed-length tiles.
+
+Two behaviours of stock BigBird matter for reproducible tracks:
+
+1. with ``block_sparse`` attention the first and last blocks are global, so the same tokens
+   padded to a different length give different logits. Every input is therefore padded
+   (with [PAD], masked) to one fixed tile length (default ``max_position_embeddings``, as
+   GENA-Web does); the tile is part of the model's behaviour and is reported in
+   ``ModelInfo.extra``;
+2. a forward pass on a short sequence switches the model to full attention *permanently*
+   (``set_attention_type("original_full")``). With fixed tiles that cannot happen, and the
+   configured attention type is restored before every forward pass anyway.
+
+In eval mode BigBird's random blocks are deterministic, so results are reproducible.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..tokenize import load_tokenizer
+from .base import Loaded, ModelError, ModelInfo, collate_cls_sep, split_cls_sep
+from .weights import load_strict, n_parameters, read_weights
+
+__all__ = ["BigBirdNetwork", "load", "HEAD_CLASSES", "min_sparse_tokens"]
+
+#: `architectures` class name -> head
+HEAD_CLASSES: dict[str, str] = {
+    "BigBirdForMaskedLM": "mlm",
+    "BigBirdForSequenceClassification": "sequence",
+    "BigBirdForTokenClassification": "token",
+}
+_CLASS_OF_HEAD = {v: k for k, v in HEAD_CLASSES.items()}
+
+IGNORED_KEYS: tuple[str, ...] = ("embeddings.position_ids",)
+
+
+def min_sparse_tokens(config: Any) -> int:
+    """Inputs of at most this many tokens make BigBird fall back to full attention."""
+    return (5 + 2 * config.num_random_blocks) * config.block_size
+
+
+class BigBirdNetwork(nn.Module):
+    """A transformers BigBird model behind the Network protocol.
+
+    Attributes
+    ----------
+    head : "token" | "sequence" | "mlm"
+    tile : int
+        Every batch is padded to exactly this many tokens.
+    max_content_tokens : int
+        ``tile - 2``.
+    """
+
+    def __init__(self, model: nn.Module, *, head: str, tile: int, cls_id: int, sep_id: int, pad_id: int) -> None:
+        super().__init__()
+        self.model = model
+        self.head = head
+        self.tile = tile
+        self.max_content_tokens = tile - 2
+        self.cls_id, self.sep_id, self.pad_id = cls_id, sep_id, pad_id
+        self.attention_type = model.config.attention_type
+
+    def collate(self, content: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        """``[CLS] content [SEP]`` padded with [PAD] (masked) to the fixed tile."""
+        return collate_cls_sep(content, cls_id=self.cls_id, sep_id=self.sep_id, pad_id=self.pad_id, tile=self.tile)
+
+    def reset_attention_type(self) -> None:
+        # BigBird switches itself to full attention for good after a short input
+        if self.model.base_model.attention_type != self.attention_type:
+            self.model.base_model.set_attention_type(self.attention_type)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``[B, tile, n]`` (token/mlm) or ``[B, n]`` (sequence)."""
+        self.reset_attention_type()
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    def split(self, out: torch.Tensor, lengths: list[int]) -> list[torch.Tensor]:
+        return split_cls_sep(out, lengths, head="sequence" if self.head == "sequence" else "token")
+
+
+def _choose_head(config: dict[str, Any], state: dict[str, torch.Tensor], *, source: str) -> str:
+    archs = config.get("architectures") or []
+    claimed = [HEAD_CLASSES[a] for a in archs if a in HEAD_CLASSES]
+    has_mlm = any(k.startswith("cls.predictions.") for k in state)
+    has_cls = any(k.startswith("classifier.") for k in state)
+    if claimed:
+        head = claimed[0]
+        if (head == "mlm" and not has_mlm) or (head != "mlm" and not has_cls):
+            raise ModelError(f"{source}: config says {_CLASS_OF_HEAD[head]} but the weights have no such head")
+        return head
+    if archs:
+        raise ModelError(f"{source}: unsupported architectures {archs}; supported: {', '.join(HEAD_CLASSES)}")
+    if has_cls:
+        # sequence heads are classifier.dense + classifier.out_proj; token heads a plain Linear
+        return "sequence" if "classifier.out_proj.weight" in state else "token"
+    if has_mlm:
+        return "mlm"
+    raise ModelError(f"{source}: no architectures in config.json and no head weights")
+
+
+def load(path: Path, *, config: dict[str, Any], **options: Any) -> Loaded:
+    """Load a BigBird checkpoint directory (family ``bigbird``).
+
+    Options
+    -------
+    tile_tokens : int, fixed input length in tokens (default ``max_position_embeddings``);
+        a multiple of ``block_size`` above the full-attention threshold.
+    tokenizer : tokenizer directory when the checkpoint has none.
+    """
+    from transformers import (
+        BigBirdConfig,
+        BigBirdForMaskedLM,
+        BigBirdForSequenceClassification,
+        BigBirdForTokenClassification,
+    )
+
+    path = Path(path)
+    unknown = set(options) - {"tile_tokens", "tokenizer"}
+    if unknown:
+        raise ModelError(f"bigbird: unknown options {sorted(unknown)} (known: tile_tokens, tokenizer)")
+    if config.get("model_type") != "big_bird":
+        raise ModelError(f"{path}: model_type {config.get('model_type')!r} is not big_bird")
+    cfg_dict = {k: v for k, v in config.items() if k not in ("auto_map", "transformers_version", "dtype", "torch_dtype")}
+    cfg = BigBirdConfig(**cfg_dict)
+    source = str(path)
+    state = read_weights(path)
+    head = _choose_head(config, state, source=source)
+    cls = {"token": BigBirdForTokenClassification, "sequence": BigBirdForSequenceClassification, "mlm": BigBirdForMaskedLM}[head]
+    model = cls(cfg)
+    load_strict(model, state, source=source, ignore=IGNORED_KEYS)
+    model.eval()
+
+    tile = int(options.get("tile_tokens") or cfg.max_position_embeddings)
+    if tile > cfg.max_position_embeddings:
+        raise ModelError(f"tile_tokens {tile} exceeds max_position_embeddings {cfg.max_position_embeddings}")
+    if cfg.attention_type == "block_sparse":
+        if tile % cfg.block_size:
+            raise ModelError(f"tile_tokens {tile} must be a multiple of block_size {cfg.block_size}")
+        if tile <= min_sparse_tokens(cfg):
+            raise ModelError(
+                f"tile_tokens {tile} is too short for block_sparse attention (needs > {min_sparse_tokens(cfg)})"
+            )
+    tokenizer = load_tokenizer(Path(options["tokenizer"]) if options.get("tokenizer") else path)
+    net = BigBirdNetwork(model, head=head, tile=tile, cls_id=tokenizer.cls_id, sep_id=tokenizer.sep_id, pad_id=cfg.pad_token_id)
+    labels = tuple(cfg.id2label[i] for i in range(cfg.num_labels)) if head != "mlm" else ()
+    problem = cfg.problem_type
+    if head == "token" and problem is None:
+        problem = "single_label_classification"
+    info = ModelInfo(
+        family="bigbird",
+        architecture=_CLASS_OF_HEAD[head],
+        head=head,
+        labels=labels,
+        problem_type=problem if head != "mlm" else None,
+        max_tokens=net.max_content_tokens,
+        resolution="token",
+        n_params=n_parameters(model),
+        source=str(path),
+        tokenizer=tokenizer.name,
+        extra={
+            "attention_type": cfg.attention_type,
+            "block_size": cfg.block_size,
+            "num_random_blocks": cfg.num_random_blocks,
+            "tile_tokens": tile,
+        },
+    )
+    return Loaded(net, tokenizer, info)
