@@ -1,0 +1,400 @@
+"""Recurrent Memory Transformer (RMT) around a GENA BERT, for inference.
+
+Reproduces ``gena_lm.modeling_rmt`` (``RMTEncoderForSequenceClassification`` /
+``RMTEncoderForTokenClassification``) on trainer checkpoints:
+
+- content tokens (no [CLS]/[SEP]/[PAD]) beyond ``segment_size * max_n_segments`` are cut
+  (reported through ``Prediction.n_tokens_dropped``; upstream drops them silently);
+- the rest is cut into ``ceil(n / segment_size)`` NEAR-EQUAL chunks the way ``torch.chunk``
+  does (each ``ceil(n / k)`` long, the last one shorter), not full segments + remainder;
+- segment = ``[CLS] mem_1..mem_m [SEP] chunk [SEP]`` padded to ``input_size`` with
+  ``segment_pad_token_id`` (sequence wrapper: 0 = [UNK], attended because the mask only hides
+  [PAD] = 3; token wrapper: [PAD], masked). Positions restart at 0 in every segment;
+- memory: the first segment gets the raw word-embedding rows of the memory ids; each segment's
+  memory vectors replace the word embeddings at positions ``1..m`` and then take the normal
+  embedding path; the new memory is the last hidden state at those positions;
+- sequence heads return the final segment's logits; token heads the content-token logits of
+  every segment in order (``[n_content_used, n_labels]``, aligned with the token spans).
+
+Checkpoint layout (lm_experiments_tools ``Trainer.save``): ``*.pth`` holding
+``{"model_state_dict": {...}}`` with keys ``model.`` + backbone keys, the alias
+``model.embeddings.weight`` and the buffers ``cls_token``/``sep_token``/``mem_token_ids``;
+``config.json`` (the backbone config before the memory rows were added) and optionally
+``rmt.json`` (segment parameters, tokenizer name) beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..tokenize import BPETokenizer, DNATokenizer, load_tokenizer
+from .base import Loaded, ModelError, ModelInfo
+from .gena_bert import GenaBertConfig, GenaBertNetwork, build_network, choose_head
+from .weights import load_strict, n_parameters, read_weights
+
+__all__ = ["RMTParams", "RMTNetwork", "RMTTrace", "chunk_bounds", "load", "BUNDLED_TOKENIZERS"]
+
+#: tokenizer names (as in rmt.json) shipped with genaannot, relative to genaannot/data
+BUNDLED_TOKENIZERS: dict[str, str] = {"t2t_1000h_multi_32k": "tokenizers/t2t_1000h_multi_32k"}
+
+#: wrapper buffers stored in trainer checkpoints (not learned, re-derived here)
+_WRAPPER_BUFFERS = ("cls_token", "sep_token", "mem_token_ids")
+
+
+@dataclass(frozen=True)
+class RMTParams:
+    """Segmentation parameters of an RMT model."""
+
+    num_mem_tokens: int
+    input_size: int
+    segment_size: int
+    max_n_segments: int
+    segment_pad_token_id: int
+
+    @property
+    def capacity(self) -> int:
+        """Content tokens one input may hold (all segments)."""
+        return self.segment_size * self.max_n_segments
+
+
+def chunk_bounds(n: int, *, segment_size: int, max_n_segments: int) -> np.ndarray:
+    """``[start, end)`` of each segment's chunk in the content-token list, à la ``torch.chunk``.
+
+    Parameters
+    ----------
+    n
+        Content tokens (already cut to the capacity or not; the cut is applied here too).
+
+    Returns
+    -------
+    int64 ndarray ``[n_segments, 2]``; one empty segment for ``n == 0``.
+    """
+    n = min(n, segment_size * max_n_segments)
+    if n == 0:
+        return np.zeros((1, 2), dtype=np.int64)
+    k = math.ceil(n / segment_size)
+    size = math.ceil(n / k)  # torch.chunk: every chunk ceil(n / k) long, the last shorter
+    starts = np.arange(0, n, size, dtype=np.int64)
+    return np.stack([starts, np.minimum(starts + size, n)], axis=1)
+
+
+@dataclass
+class RMTTrace:
+    """Internals of one RMT forward pass, per input (for parity checks and debugging).
+
+    Attributes (per input ``i``, ``S_i`` segments, ``T = input_size``, ``m`` memory tokens)
+    ----------
+    segment_input_ids : list of int64 ``[S_i, T]``
+    segment_attention_mask : list of int64 ``[S_i, T]``
+    segment_bounds : list of int64 ``[S_i, 2]``
+    segment_logits : list of float ``[S_i, n_labels]`` or ``[S_i, T, n_labels]``
+    memory_in, memory_out : list of float ``[S_i, m, H]``
+    """
+
+    segment_input_ids: list[np.ndarray]
+    segment_attention_mask: list[np.ndarray]
+    segment_bounds: list[np.ndarray]
+    segment_logits: list[np.ndarray]
+    memory_in: list[np.ndarray]
+    memory_out: list[np.ndarray]
+
+
+class RMTNetwork(nn.Module):
+    """RMT inference wrapper following the Network protocol.
+
+    The backbone's state-dict names are kept under ``backbone.`` (``backbone.bert...``).
+    ``collate`` returns ``input_ids``/``attention_mask`` ``[B, S, input_size]`` and
+    ``n_segments`` ``[B]``; ``forward`` returns ``[B, n_labels]`` (sequence head: final
+    segment) or ``[B, S * input_size, n_labels]`` (token head: every segment's block).
+    """
+
+    def __init__(
+        self,
+        backbone: GenaBertNetwork,
+        params: RMTParams,
+        *,
+        mem_token_ids: list[int],
+        cls_id: int,
+        sep_id: int,
+    ) -> None:
+        super().__init__()
+        if backbone.head not in ("sequence", "token"):
+            raise ModelError(f"RMT needs a sequence or token classification backbone, not {backbone.head!r}")
+        m = params.num_mem_tokens
+        if len(mem_token_ids) != m:
+            raise ModelError(f"{len(mem_token_ids)} memory token ids for {m} memory tokens")
+        if params.segment_size + m + 3 > params.input_size:
+            raise ModelError(
+                f"segment_size {params.segment_size} + {m} memory tokens + 3 specials exceed input_size {params.input_size}"
+            )
+        if params.input_size > backbone.config.max_position_embeddings:
+            raise ModelError(f"input_size {params.input_size} exceeds max_position_embeddings {backbone.config.max_position_embeddings}")
+        self.backbone = backbone
+        self.params = params
+        self.head = backbone.head
+        self.max_content_tokens = params.capacity
+        self.cls_id, self.sep_id = cls_id, sep_id
+        self.attn_pad_id = backbone.config.pad_token_id  # upstream's mask hides only this id
+        self.register_buffer("mem_token_ids", torch.tensor(mem_token_ids, dtype=torch.long), persistent=False)
+
+    # -- layout ---------------------------------------------------------------------------
+    def _segments(self, content: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = self.params
+        bounds = chunk_bounds(len(content), segment_size=p.segment_size, max_n_segments=p.max_n_segments)
+        m = p.num_mem_tokens
+        mem = self.mem_token_ids.cpu().numpy()
+        seg = np.full((len(bounds), p.input_size), p.segment_pad_token_id, dtype=np.int64)
+        for s, (a, b) in enumerate(bounds):
+            seg[s, 0] = self.cls_id
+            seg[s, 1 : m + 1] = mem
+            seg[s, m + 1] = self.sep_id
+            seg[s, m + 2 : m + 2 + b - a] = content[a:b]
+            seg[s, m + 2 + b - a] = self.sep_id
+        return seg, bounds
+
+    def collate(self, content: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        segs = [self._segments(np.asarray(c, dtype=np.int64))[0] for c in content]
+        n_seg = max(len(s) for s in segs)
+        t = self.params.input_size
+        ids = torch.full((len(segs), n_seg, t), self.attn_pad_id, dtype=torch.long)
+        for i, s in enumerate(segs):
+            ids[i, : len(s)] = torch.from_numpy(s)
+        n_segments = torch.tensor([len(s) for s in segs], dtype=torch.long)
+        exists = torch.arange(n_seg)[None, :] < n_segments[:, None]
+        mask = ((ids != self.attn_pad_id) & exists[:, :, None]).long()
+        return {"input_ids": ids, "attention_mask": mask, "n_segments": n_segments}
+
+    # -- forward --------------------------------------------------------------------------
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, n_segments: torch.Tensor
+    ) -> torch.Tensor:
+        return self._run(input_ids, attention_mask, n_segments, record=None)
+
+    def _run(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        n_segments: torch.Tensor,
+        *,
+        record: list[dict[str, torch.Tensor]] | None,
+    ) -> torch.Tensor:
+        bsz, n_seg, t = input_ids.shape
+        m = self.params.num_mem_tokens
+        word = self.backbone.bert.embeddings.word_embeddings
+        memory = word(self.mem_token_ids)[None].expand(bsz, m, -1)
+        out = None
+        for s in range(n_seg):
+            # inputs whose chain has a segment s; each keeps its own memory chain
+            active = torch.nonzero(n_segments > s).flatten()
+            ids = input_ids[active, s]
+            emb = word(ids)
+            mem_in = memory[active]
+            emb = torch.cat([emb[:, :1], mem_in.to(emb.dtype), emb[:, m + 1 :]], dim=1)
+            logits, enc = self.backbone.forward_full(inputs_embeds=emb, attention_mask=attention_mask[active, s])
+            mem_out = enc.last_hidden_state[:, 1 : m + 1]
+            memory = memory.index_copy(0, active, mem_out.to(memory.dtype))
+            if record is not None:
+                record.append({"active": active, "logits": logits, "memory_in": mem_in, "memory_out": mem_out})
+            if self.head == "sequence":
+                if out is None:
+                    out = logits.new_zeros((bsz, logits.shape[-1]))
+                out = out.index_copy(0, active, logits)  # ends as each input's final segment
+            else:
+                if out is None:
+                    out = logits.new_zeros((bsz, n_seg * t, logits.shape[-1]))
+                out[active, s * t : (s + 1) * t] = logits
+        assert out is not None
+        return out
+
+    def split(self, out: torch.Tensor, lengths: list[int]) -> list[torch.Tensor]:
+        """Sequence head: ``[n_labels]``; token head: content rows of every segment, in order."""
+        if self.head == "sequence":
+            return [out[i] for i in range(len(lengths))]
+        p, t = self.params, self.params.input_size
+        first = p.num_mem_tokens + 2  # [CLS] memory [SEP] precede the chunk
+        parts = []
+        for i, n in enumerate(lengths):
+            bounds = chunk_bounds(n, segment_size=p.segment_size, max_n_segments=p.max_n_segments)
+            rows = [out[i, s * t + first : s * t + first + (b - a)] for s, (a, b) in enumerate(bounds)]
+            parts.append(torch.cat(rows, dim=0))
+        return parts
+
+    @torch.no_grad()
+    def trace(self, content: list[np.ndarray]) -> tuple[torch.Tensor, RMTTrace]:
+        """Run ``content`` and also return the per-segment internals (:class:`RMTTrace`)."""
+        batch = self.collate(content)
+        record: list[dict[str, torch.Tensor]] = []
+        out = self._run(**batch, record=record)
+        n_segments = batch["n_segments"].tolist()
+        tr = RMTTrace([], [], [], [], [], [])
+        p = self.params
+        for i, c in enumerate(content):
+            k = n_segments[i]
+            tr.segment_input_ids.append(batch["input_ids"][i, :k].numpy())
+            tr.segment_attention_mask.append(batch["attention_mask"][i, :k].numpy())
+            tr.segment_bounds.append(chunk_bounds(len(c), segment_size=p.segment_size, max_n_segments=p.max_n_segments))
+            per = {"logits": [], "memory_in": [], "memory_out": []}
+            for step in record[:k]:
+                j = int(torch.nonzero(step["active"] == i).flatten()[0])
+                for name in per:
+                    per[name].append(step[name][j].float().cpu().numpy())
+            tr.segment_logits.append(np.stack(per["logits"]))
+            tr.memory_in.append(np.stack(per["memory_in"]))
+            tr.memory_out.append(np.stack(per["memory_out"]))
+        return out, tr
+
+
+# --------------------------------------------------------------------------- loading
+
+_OPTION_NAMES = ("num_mem_tokens", "input_size", "segment_size", "max_n_segments", "segment_pad_token_id", "tokenizer", "checkpoint")
+
+
+def _find_checkpoint(directory: Path, meta: dict[str, Any]) -> Path:
+    if meta.get("checkpoint"):
+        p = directory / meta["checkpoint"]
+        if not p.is_file():
+            raise ModelError(f"{directory}: rmt.json names checkpoint {meta['checkpoint']!r}, which is missing")
+        return p
+    pths = sorted(directory.glob("*.pth"))
+    best = [p for p in pths if p.name == "model_best.pth"]
+    if best:
+        return best[0]
+    if len(pths) == 1:
+        return pths[0]
+    if not pths:
+        raise ModelError(f"{directory}: no .pth checkpoint (RMT models are trainer checkpoints)")
+    raise ModelError(f"{directory}: several .pth files ({', '.join(p.name for p in pths)}); pass the file itself")
+
+
+def _find_tokenizer(directory: Path, meta: dict[str, Any], option: Any) -> DNATokenizer:
+    if option:
+        return load_tokenizer(Path(option))
+    if (directory / "tokenizer.json").is_file():
+        return load_tokenizer(directory)
+    name = meta.get("tokenizer")
+    if name in BUNDLED_TOKENIZERS:
+        from importlib import resources
+
+        bundled = Path(str(resources.files("genaannot").joinpath("data", BUNDLED_TOKENIZERS[name], "tokenizer.json")))
+        if bundled.is_file():
+            return BPETokenizer(bundled)
+    raise ModelError(
+        f"{directory}: no tokenizer.json and no usable tokenizer name in rmt.json ({name!r}); "
+        f"pass tokenizer=PATH (bundled: {', '.join(BUNDLED_TOKENIZERS)})"
+    )
+
+
+def load(path: Path, *, config: dict[str, Any], **options: Any) -> Loaded:
+    """Load an RMT trainer checkpoint (family ``rmt``): a ``.pth`` file or its directory.
+
+    Options (override ``rmt.json``)
+    -------
+    num_mem_tokens, input_size, segment_size, max_n_segments, segment_pad_token_id : int
+    tokenizer : tokenizer directory / ``tokenizer.json``
+    checkpoint : ``.pth`` file name inside the directory
+    """
+    path = Path(path)
+    unknown = set(options) - set(_OPTION_NAMES)
+    if unknown:
+        raise ModelError(f"rmt: unknown options {sorted(unknown)} (known: {', '.join(_OPTION_NAMES)})")
+    directory = path if path.is_dir() else path.parent
+    meta: dict[str, Any] = {}
+    if (directory / "rmt.json").is_file():
+        try:
+            meta = json.loads((directory / "rmt.json").read_text())
+        except json.JSONDecodeError as err:
+            raise ModelError(f"{directory / 'rmt.json'}: not valid JSON ({err})") from None
+    if options.get("checkpoint"):
+        meta = {**meta, "checkpoint": options["checkpoint"]}
+    ckpt = path if path.is_file() else _find_checkpoint(directory, meta)
+    if config.get("model_type") != "bert":
+        raise ModelError(f"{directory}: RMT backbone model_type {config.get('model_type')!r} is not supported (bert only)")
+    raw = read_weights(ckpt, key=meta.get("checkpoint_key"))
+    source = str(ckpt)
+
+    # wrapper buffers and alias -> strip; everything else must carry the prefix
+    prefix = meta.get("state_dict_prefix", "model.")
+    buffers = {k: raw.pop(k) for k in _WRAPPER_BUFFERS if k in raw}
+    alias = raw.pop(prefix + "embeddings.weight", None)
+    stray = [k for k in raw if not k.startswith(prefix)]
+    if stray:
+        raise ModelError(f"{source}: unexpected keys outside {prefix!r}: {stray[:10]}")
+    state = {k[len(prefix) :]: v for k, v in raw.items()}
+    word_key = "bert.embeddings.word_embeddings.weight"
+    if word_key not in state:
+        raise ModelError(f"{source}: no {prefix}{word_key}; not an RMT GENA BERT checkpoint")
+    if alias is not None and not torch.equal(alias, state[word_key]):
+        raise ModelError(f"{source}: {prefix}embeddings.weight differs from the word embeddings it should alias")
+
+    cfg = GenaBertConfig.from_dict(config)
+    rows = int(state[word_key].shape[0])
+    m = rows - cfg.vocab_size
+    want_m = options.get("num_mem_tokens", meta.get("num_mem_tokens"))
+    if want_m is not None and int(want_m) != m:
+        raise ModelError(
+            f"{source}: {rows} embedding rows = config vocab {cfg.vocab_size} + {m} memory tokens, "
+            f"but {want_m} memory tokens were asked for"
+        )
+    if m <= 0:
+        raise ModelError(f"{source}: no memory-token rows in the embeddings ({rows} rows, vocab {cfg.vocab_size})")
+    if "mem_token_ids" in buffers:
+        mem_ids = [int(x) for x in buffers["mem_token_ids"].flatten()]
+    else:
+        mem_ids = list(meta.get("mem_token_ids") or range(cfg.vocab_size, cfg.vocab_size + m))
+    cfg.vocab_size = rows  # the wrapper resized the embeddings
+
+    head = choose_head(cfg, state, source=source)
+    if head == "mlm":
+        raise ModelError(f"{source}: RMT with an MLM backbone is not supported (sequence/token heads only)")
+    tokenizer = _find_tokenizer(directory, meta, options.get("tokenizer"))
+    cls_id = int(buffers["cls_token"].flatten()[0]) if "cls_token" in buffers else tokenizer.cls_id
+    sep_id = int(buffers["sep_token"].flatten()[0]) if "sep_token" in buffers else tokenizer.sep_id
+    if (cls_id, sep_id) != (tokenizer.cls_id, tokenizer.sep_id):
+        raise ModelError(f"{source}: checkpoint [CLS]/[SEP] ids {cls_id}/{sep_id} differ from the tokenizer's")
+
+    def param(name: str, default: Any = None) -> int:
+        value = options.get(name, meta.get(name, default))
+        if value is None:
+            raise ModelError(
+                f"{directory}: RMT parameter {name} is unknown; write it into rmt.json or pass it as an option "
+                f"(e.g. genaannot models inspect PATH -o {name}=N)"
+            )
+        return int(value)
+
+    input_size = param("input_size")
+    params = RMTParams(
+        num_mem_tokens=m,
+        input_size=input_size,
+        segment_size=param("segment_size", input_size - m - 3),
+        max_n_segments=param("max_n_segments"),
+        # upstream: the sequence wrapper pads with 0 (attended), the token wrapper with [PAD]
+        segment_pad_token_id=param("segment_pad_token_id", 0 if head == "sequence" else cfg.pad_token_id),
+    )
+    backbone = build_network(cfg, head=head, cls_id=cls_id, sep_id=sep_id)
+    load_strict(backbone, state, source=source, ignore=("embeddings.position_ids",))
+    net = RMTNetwork(backbone, params, mem_token_ids=mem_ids, cls_id=cls_id, sep_id=sep_id)
+    net.eval()
+    kind = "Sequence" if head == "sequence" else "Token"
+    problem = cfg.problem_type if cfg.problem_type or head == "sequence" else "single_label_classification"
+    info = ModelInfo(
+        family="rmt",
+        architecture=meta.get("model_cls", f"RMTEncoderFor{kind}Classification"),
+        head=head,
+        labels=cfg.labels,
+        problem_type=problem,
+        max_tokens=params.capacity,
+        resolution="token",
+        n_params=n_parameters(net),
+        source=str(ckpt),
+        tokenizer=tokenizer.name,
+        extra={"rmt": asdict(params), "backbone": f"BertFor{kind}Classification", "mem_token_ids": mem_ids},
+    )
+    return Loaded(net, tokenizer, info)
