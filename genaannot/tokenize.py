@@ -168,3 +168,73 @@ def load_tokenizer(directory: str | Path) -> DNATokenizer:
             "or pass --tokenizer DIR"
         )
     return BPETokenizer(path)
+
+
+#: HyenaDNA's fixed character vocabulary (it lives in upstream's tokenizer code, not in a file)
+HYENA_CHAR_VOCAB: dict[str, int] = {
+    "[CLS]": 0, "[SEP]": 1, "[BOS]": 2, "[MASK]": 3, "[PAD]": 4, "[RESERVED]": 5, "[UNK]": 6,
+    "A": 7, "C": 8, "G": 9, "T": 10, "N": 11,
+}  # fmt: skip
+
+
+class CharTokenizer(DNATokenizer):
+    """Single-nucleotide tokenizer: one token per base, span ``[i, i + 1)``.
+
+    The default vocabulary is HyenaDNA's (``[CLS]`` 0, ``[SEP]`` 1, ``[BOS]`` 2, ``[MASK]`` 3,
+    ``[PAD]`` 4, ``[RESERVED]`` 5, ``[UNK]`` 6, ``A C G T N`` 7-11). Input is upper-cased
+    first (package policy; upstream HyenaDNA would turn soft-masked bases into ``[UNK]``);
+    every character that is not a single-letter entry of the vocabulary becomes ``[UNK]``.
+    No special tokens are added here: the network's ``collate`` adds them.
+
+    Parameters
+    ----------
+    vocab
+        token -> id; single-character keys are bases, bracketed keys special tokens.
+    name
+        Shown by ``genaannot models inspect``.
+    """
+
+    max_token_bp = 1
+
+    def __init__(self, vocab: dict[str, int] | None = None, *, name: str = "hyenadna-char") -> None:
+        self.vocab = dict(HYENA_CHAR_VOCAB if vocab is None else vocab)
+        self.name = name
+        missing = [t for t in ("[SEP]", "[PAD]", "[UNK]") if t not in self.vocab]
+        if missing:
+            raise TokenizerError(f"character vocabulary lacks {', '.join(missing)}")
+        self.cls_id = self.vocab.get("[CLS]")
+        self.sep_id = self.vocab["[SEP]"]
+        self.pad_id = self.vocab["[PAD]"]
+        self.unk_id = self.vocab["[UNK]"]
+        self.mask_id = self.vocab.get("[MASK]")
+        self.vocab_size = max(self.vocab.values()) + 1
+        # byte -> id lookup table: encoding is one numpy gather per sequence
+        self._table = np.full(256, self.unk_id, dtype=np.int64)
+        for tok, i in self.vocab.items():
+            if len(tok) == 1 and tok.isascii():
+                self._table[ord(tok)] = i
+
+    def encode_batch(self, seqs: list[str], *, stats: SequenceStats | None = None) -> list[Encoding]:
+        out = []
+        for s in seqs:
+            up = stats.update(s) if stats is not None else s.upper()
+            if up.isascii():
+                ids = self._table[np.frombuffer(up.encode("ascii"), dtype=np.uint8)]
+            else:  # rare: non-ASCII letters are never in the vocabulary
+                ids = np.array([self._table[ord(c)] if ord(c) < 256 else self.unk_id for c in up], dtype=np.int64)
+            starts = np.arange(len(up), dtype=np.int64)
+            out.append(Encoding(ids, np.stack([starts, starts + 1], axis=1)))
+        return out
+
+    def save(self, directory: str | Path) -> None:
+        """Write ``tokenizer_config.json`` (with the vocabulary) and ``special_tokens_map.json``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        specials = {"sep_token": "[SEP]", "eos_token": "[SEP]", "pad_token": "[PAD]", "unk_token": "[UNK]"}
+        for key, tok in (("cls_token", "[CLS]"), ("bos_token", "[BOS]"), ("mask_token", "[MASK]")):
+            if tok in self.vocab:
+                specials[key] = tok
+        (directory / "special_tokens_map.json").write_text(json.dumps(specials, indent=2))
+        (directory / "tokenizer_config.json").write_text(
+            json.dumps({"tokenizer_class": "CharTokenizer", "char_vocab": self.vocab, **specials}, indent=2)
+        )
