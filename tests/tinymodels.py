@@ -1,0 +1,138 @@
+"""Tiny real checkpoints built at test time (no reference data needed).
+
+- :func:`make_tokenizer` trains a small BPE ``tokenizer.json`` (GENA special-token ids:
+  [UNK]=0 [CLS]=1 [SEP]=2 [PAD]=3 [MASK]=4) on a few random sequences;
+- :func:`make_gena_dir` writes a GENA BERT checkpoint directory through the package's own
+  ``build_network`` + ``save_pretrained``, with weights redrawn at a larger scale than the
+  BERT init so that outputs really depend on the input.
+
+Both are deterministic for a given ``seed``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["SPECIALS", "make_tokenizer", "make_gena_dir", "random_dna", "randomize_"]
+
+SPECIALS = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]
+
+
+def random_dna(n: int, *, seed: int = 0, alphabet: str = "ACGT") -> str:
+    rng = np.random.default_rng(seed)
+    return "".join(rng.choice(list(alphabet), size=n))
+
+
+def make_tokenizer(directory: str | Path, *, vocab_size: int = 96, seed: int = 0) -> Path:
+    """Train a tiny BPE tokenizer and save ``tokenizer.json`` (+ HF side files) in ``directory``.
+
+    Returns the path of ``tokenizer.json``.
+    """
+    from tokenizers import Tokenizer, models, trainers
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIALS,
+        initial_alphabet=list("ACGTNRYKMSWB"),
+        show_progress=False,
+    )
+    corpus = [random_dna(200, seed=seed + i) for i in range(20)]
+    tok.train_from_iterator(corpus, trainer=trainer)
+    from genaannot.tokenize import BPETokenizer
+
+    path = directory / "tokenizer.json"
+    tok.save(str(path))
+    BPETokenizer(path).save(directory)  # adds special_tokens_map.json / tokenizer_config.json
+    return path
+
+
+def randomize_(network, *, seed: int = 0) -> None:
+    """Redraw every parameter (normal, std 1/sqrt(fan-in) for matrices, 0.1 for vectors,
+    LayerNorm weights around 1) so that biases and LayerNorms matter."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in network.named_parameters():
+            if p.ndim >= 2:
+                std = 0.5 if "embeddings" in name else p.shape[1] ** -0.5
+                p.copy_(torch.randn(p.shape, generator=g) * std)
+            elif "LayerNorm" in name or name.endswith("_ln.weight") or "_ln." in name:
+                base = 1.0 if name.endswith("weight") else 0.0
+                p.copy_(base + 0.2 * torch.randn(p.shape, generator=g))
+            else:
+                p.copy_(0.1 * torch.randn(p.shape, generator=g))
+
+
+def make_gena_dir(
+    directory: str | Path,
+    *,
+    head: str = "token",
+    num_labels: int = 3,
+    hidden: int = 16,
+    layers: int = 2,
+    heads: int = 2,
+    max_positions: int = 130,
+    seed: int = 0,
+    pre_layer_norm: bool = True,
+    last_layer_norm: bool | None = None,
+    problem_type: str | None = None,
+    metadata: dict | None = None,
+) -> Path:
+    """Write a tiny random GENA BERT checkpoint directory and return its path."""
+    import torch
+
+    from genaannot.models.gena_bert import GenaBertConfig, build_network, save_pretrained
+    from genaannot.tokenize import BPETokenizer
+
+    directory = Path(directory)
+    tok_dir = directory.parent / f".{directory.name}-tokenizer"
+    tokenizer = BPETokenizer(make_tokenizer(tok_dir, seed=seed))
+    config = GenaBertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=4 * hidden,
+        max_position_embeddings=max_positions,
+        pre_layer_norm=pre_layer_norm,
+        last_layer_norm=last_layer_norm,
+        id2label={i: f"LABEL_{i}" for i in range(num_labels)} if head != "mlm" else {},
+        problem_type=problem_type,
+        pad_token_id=3,
+    )
+    torch.manual_seed(seed)
+    net = build_network(config, head=head)
+    randomize_(net, seed=seed)
+    save_pretrained(net, directory, tokenizer=tokenizer, config=config, metadata=metadata)
+    return directory
+
+
+# --------------------------------------------------------------------------- parity helpers
+
+ATOL = RTOL = 1e-4
+
+
+def parity_fixture(shared: Path) -> tuple[Path, dict[str, np.ndarray], dict[str, str]]:
+    """``(directory, expected arrays, {case: sequence})`` of the gena_parity fixture set."""
+    import json
+
+    root = Path(shared) / "fixtures" / "gena_parity"
+    expected = np.load(root / "expected.npz")
+    cases = {c["name"]: c["sequence"] for c in json.loads((root / "cases.json").read_text())}
+    return root, expected, cases
+
+
+def assert_close(got, exp, what: str = "") -> None:
+    """``|got - exp| <= ATOL + RTOL * |exp|`` elementwise, same shape."""
+    got = np.asarray(got, dtype=np.float64)
+    exp = np.asarray(exp, dtype=np.float64)
+    assert got.shape == exp.shape, f"{what}: shape {got.shape} != {exp.shape}"
+    err = np.abs(got - exp)
+    bad = err > ATOL + RTOL * np.abs(exp)
+    assert not bad.any(), f"{what}: {bad.sum()} values off, max |diff| {err.max():.3g}"
