@@ -1,0 +1,94 @@
+"""Threshold tracks into merged features ("calls"), streamed run by run (pure).
+
+Coordinates are 0-based, half-open. A call is a maximal stretch of adjacent bases whose
+value is ``>= threshold`` on one track (label × strand); stretches separated by even one
+base below threshold, or by bases without data, are separate calls.
+
+Output layout (BED6+4, the ENCODE narrowPeak columns)::
+
+    chrom start end name score strand signalValue pValue qValue peak
+
+``name`` is the label, ``score`` is ``round(1000 * max)`` clipped to 0–1000 (values of
+sigmoid/softmax tasks are probabilities), ``strand`` is ``+``/``-`` for strand-specific
+scans and ``.`` otherwise, ``signalValue`` the maximum value, ``pValue``/``qValue`` are
+``-1`` (not computed), and ``peak`` the offset of the first base at the maximum from
+``start``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Call", "CallMaker", "format_call", "sort_calls"]
+
+
+@dataclass(frozen=True)
+class Call:
+    chrom: str
+    start: int
+    end: int
+    name: str
+    strand: str
+    signal: float
+    peak: int  # absolute position of the first base at the maximum
+
+    @property
+    def score(self) -> int:
+        return int(min(1000, max(0, round(1000 * self.signal))))
+
+
+class CallMaker:
+    """Turn a stream of runs of one track (in genome order) into :class:`Call` objects."""
+
+    def __init__(self, *, name: str, strand: str, threshold: float) -> None:
+        self.name, self.strand, self.threshold = name, strand, float(threshold)
+        self.calls: list[Call] = []
+        self._open: list | None = None  # [chrom, start, end, max, peak]
+
+    def _close(self) -> None:
+        if self._open is not None:
+            c, s, e, m, p = self._open
+            self.calls.append(Call(c, s, e, self.name, self.strand, float(m), p))
+            self._open = None
+
+    def feed(self, chrom: str, starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> None:
+        """Add runs ``[starts[i], ends[i])`` with ``values[i]``, sorted and after earlier runs."""
+        above = values >= self.threshold
+        if not above.any():
+            self._close()
+            return
+        idx = np.flatnonzero(above)
+        # group above-threshold runs that touch each other
+        brk = np.flatnonzero((starts[idx[1:]] != ends[idx[:-1]]) | (idx[1:] != idx[:-1] + 1)) + 1
+        for g, grp in enumerate(np.split(idx, brk)):
+            s, e = int(starts[grp[0]]), int(ends[grp[-1]])
+            j = grp[int(np.argmax(values[grp]))]
+            m, p = float(values[j]), int(starts[j])
+            op = self._open
+            if g == 0 and op is not None and op[0] == chrom and op[2] == s and grp[0] == 0:
+                op[2] = e
+                if m > op[3]:
+                    op[3], op[4] = m, p
+            else:
+                self._close()
+                self._open = [chrom, s, e, m, p]
+        if idx[-1] != len(values) - 1:
+            self._close()
+
+    def finish(self) -> list[Call]:
+        self._close()
+        return self.calls
+
+
+def sort_calls(calls: list[Call], chrom_order: dict[str, int]) -> list[Call]:
+    return sorted(calls, key=lambda c: (chrom_order[c.chrom], c.start, c.end, c.name, c.strand))
+
+
+def format_call(c: Call) -> str:
+    """One narrowPeak (BED6+4) line, no newline."""
+    return (
+        f"{c.chrom}\t{c.start}\t{c.end}\t{c.name}\t{c.score}\t{c.strand}\t"
+        f"{c.signal:.6g}\t-1\t-1\t{c.peak - c.start}"
+    )

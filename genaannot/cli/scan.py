@@ -1,0 +1,111 @@
+"""``genaannot scan``: tile a genome through a model and write bigWig/BED tracks.
+
+Heavy imports (torch, pysam, pyBigWig) happen inside the command so ``genaannot --help``
+stays fast. Coordinates in outputs are 0-based, half-open (bigWig/BED conventions).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..tasks import TASKS
+
+
+def _default_model(task_name: str) -> str | None:
+    dm = TASKS[task_name].default_model
+    if dm is None:
+        return None
+    hub, rev = dm
+    return f"{hub}@{rev}" if rev else hub
+
+
+@click.command(
+    "scan",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=(
+        "Outputs: one bigWig per label and strand, named OUT.<label>.<plus|minus>.bw (OUT without "
+        "its .bw suffix); when the scan yields a single track it is written to OUT itself. Beside "
+        "them: OUT.calls.bed (narrowPeak BED6+4 calls), OUT.json (manifest) and, with --bedgraph, "
+        "a .bedGraph twin of every track. Runs of N at least one window (in tokens, as bp) long are "
+        "not scanned and have no data. Work in progress is kept in OUT.parts/ until the end."
+    ),
+)
+@click.argument("genome", type=click.Path(dir_okay=False))
+@click.option("--task", "task_name", type=click.Choice(list(TASKS)), required=True,
+              help="What to predict; decides readout, activation, labels and default model.")
+@click.option("--model", "model_path", default=None, metavar="PATH|ID",
+              help="Checkpoint directory, catalogue name or cached hub id [default: the task's published checkpoint].")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="OUT.bw",
+              help="Output bigWig (see naming rule below).")
+@click.option("--chrom", "chroms", multiple=True, metavar="NAME", help="Scan only this sequence (repeatable).")
+@click.option("--regions", type=click.Path(dir_okay=False), default=None, metavar="BED",
+              help="Scan only these intervals (BED, 0-based half-open).")
+@click.option("--strand", type=click.Choice(["both", "+", "-"]), default=None,
+              help="[default: both for strand-specific tasks (promoter, splice), else +]")
+@click.option("--window-tokens", type=click.IntRange(min=1), default=None,
+              help="Content tokens per window [default: the task's, at most the model's capacity].")
+@click.option("--overlap", type=click.FloatRange(0, 1, max_open=True), default=0.5, show_default=True,
+              help="Fraction of each window shared with the next.")
+@click.option("--stitch", type=click.Choice(["center", "mean"]), default="center", show_default=True,
+              help="center: each base from the window with the nearest centre; mean: average overlaps.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 [default: CUDA when available].")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
+@click.option("--labels", "labels", default=None, metavar="A,B",
+              help="Comma-separated subset of the task's labels to write.")
+@click.option("--threshold", type=float, default=None, help="Call threshold on track values [default: 0.5].")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run (same settings) from OUT.parts/.")
+@click.option("--shard", default=None, metavar="I/N",
+              help="Compute only every N-th work unit (I = 1..N); rerun with --resume to assemble.")
+@click.option("--bedgraph", is_flag=True, help="Also write a bedGraph for every track.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def scan(genome, task_name, model_path, output, chroms, regions, strand, window_tokens, overlap, stitch,
+         batch_size, device, precision, labels, threshold, resume, shard, bedgraph, quiet) -> None:
+    """Scan GENOME (FASTA, plain or bgzipped) with a model; write bigWig tracks and calls."""
+    from ..io.fasta import FastaError
+    from ..io.tracks import OutputError
+    from ..models.base import ModelError
+    from ..pipeline.scan import ScanError, scan_genome
+    from ..regions import RegionError
+    from ..tokenize import TokenizerError
+
+    model_id = model_path or _default_model(task_name)
+    if model_id is None:
+        raise click.UsageError(f"--task {task_name} has no default checkpoint; pass --model PATH")
+    try:
+        from ..io.fasta import open_genome
+        from ..io.tracks import check_writable
+
+        check_writable(output)
+        with open_genome(genome) as gen:
+            from ..models import load_model
+
+            model = load_model(model_id, device=device, dtype=precision)
+            result = scan_genome(
+                gen, model=model, task=task_name, output=output, strand=strand, regions=regions,
+                chroms=list(chroms) or None, window_tokens=window_tokens, overlap=overlap, stitch=stitch,
+                batch_size=batch_size, labels=[x for x in labels.split(",") if x] if labels else None,
+                threshold=threshold, resume=resume, bedgraph=bedgraph, quiet=quiet, shard=shard,
+            )
+    except (FastaError, OutputError, ModelError, ScanError, RegionError, TokenizerError) as err:
+        raise click.ClickException(str(err)) from None
+    except RuntimeError as err:  # e.g. --device cuda without CUDA
+        raise click.ClickException(str(err)) from None
+    if not result.complete:
+        c = result.counts
+        click.echo(f"shard done; {c['units_missing']} of {c['units']} work units still missing. When all "
+                   "shards have finished, run the same command with --resume (no --shard) to assemble.",
+                   err=True)
+        return
+    if not quiet:
+        c = result.counts
+        rate = c.get("bp_scanned", 0) / max(result.seconds, 1e-9)
+        click.echo(
+            f"scanned {c.get('bp_scanned', 0):,} bp in {c.get('windows', 0):,} windows "
+            f"({rate:,.0f} bp/s); {len(result.tracks)} track(s), {c.get('calls', 0):,} calls; "
+            f"manifest {result.manifest}",
+            err=True,
+        )
+    sys.stdout.flush()

@@ -1,0 +1,171 @@
+"""Indexed FASTA access (plain or bgzip-compressed) through :mod:`pysam`.
+
+Coordinates are 0-based, half-open. :meth:`Genome.fetch` returns the letters as stored
+(soft-masked lower case kept): upper-casing and IUPAC counting belong to the tokenizer
+(:class:`genaannot.tokenize.SequenceStats`). :func:`find_n_runs` locates runs of ``N``
+(either case) so that long assembly gaps can be left out of a scan.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["FastaError", "Genome", "open_genome", "find_n_runs", "scan_n_runs"]
+
+
+class FastaError(OSError):
+    """A FASTA file (or its index) that cannot be opened, indexed or read."""
+
+
+def _index_paths(path: Path) -> list[Path]:
+    out = [Path(str(path) + ".fai")]
+    if path.suffix in (".gz", ".bgz"):
+        out.append(Path(str(path) + ".gzi"))
+    return out
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+class Genome:
+    """An open indexed FASTA.
+
+    Attributes
+    ----------
+    path : Path
+    sizes : dict[str, int]
+        Sequence lengths in ``.fai`` order (the order every output follows).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        import pysam
+
+        self.path = Path(path)
+        p = self.path
+        if not p.exists():
+            raise FastaError(f"{p}: FASTA file not found")
+        if not p.is_file() or not os.access(p, os.R_OK):
+            raise FastaError(f"{p}: not a readable file")
+        missing = [i for i in _index_paths(p) if not i.exists()] if _is_gzip(p) else [
+            i for i in _index_paths(p)[:1] if not i.exists()
+        ]
+        if missing and not os.access(p.parent, os.W_OK):
+            raise FastaError(
+                f"{p}: no index ({missing[0].name}) and its directory is not writable, so it cannot "
+                f"be created; run `samtools faidx {p}` where you can write, or copy the FASTA to a "
+                "writable directory"
+            )
+        try:
+            self._fa = pysam.FastaFile(str(p))
+        except (OSError, ValueError) as err:
+            msg = str(err)
+            if _is_gzip(p) and ("bgzf" in msg.lower() or "compress" in msg.lower() or "index" in msg.lower()):
+                raise FastaError(
+                    f"{p}: cannot index this gzip file ({msg}); FASTA must be plain or "
+                    f"bgzip-compressed: `zcat {p} | bgzip > {p.with_suffix('')}.bgz.gz`"
+                ) from None
+            raise FastaError(
+                f"{p}: cannot open as an indexed FASTA ({msg}); if {p}.fai is stale or damaged, "
+                "delete it so that it is rebuilt"
+            ) from None
+        names = list(self._fa.references)
+        lengths = list(self._fa.lengths)
+        if not names:
+            raise FastaError(f"{p}: no sequences found (is it a FASTA file?)")
+        self.sizes: dict[str, int] = dict(zip(names, (int(n) for n in lengths)))
+
+    def fetch(self, chrom: str, start: int, end: int) -> str:
+        """Letters of ``chrom[start:end)`` exactly as stored (case kept)."""
+        if chrom not in self.sizes:
+            raise FastaError(f"{self.path}: no sequence named {chrom!r}")
+        if not 0 <= start <= end <= self.sizes[chrom]:
+            raise FastaError(
+                f"{self.path}: {chrom}:{start}-{end} lies outside the sequence (length {self.sizes[chrom]})"
+            )
+        if start == end:
+            return ""
+        try:
+            return self._fa.fetch(chrom, start, end)
+        except (OSError, ValueError) as err:
+            raise FastaError(f"{self.path}: cannot read {chrom}:{start}-{end} ({err})") from None
+
+    def close(self) -> None:
+        self._fa.close()
+
+    def __enter__(self) -> Genome:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_genome(path: str | Path) -> Genome:
+    """Open ``path`` (plain or bgzipped FASTA), creating ``.fai``/``.gzi`` when missing.
+
+    Raises :class:`FastaError` with a message naming the file and what to do.
+    """
+    return Genome(path)
+
+
+@dataclass(frozen=True)
+class NRun:
+    """A run of ``N``/``n``: 0-based half-open ``[start, end)``."""
+
+    start: int
+    end: int
+
+
+def find_n_runs(seq: str, *, min_len: int = 1, offset: int = 0) -> list[NRun]:
+    """Runs of ``N`` (either case) of at least ``min_len`` bp in ``seq``.
+
+    Parameters
+    ----------
+    seq : str
+    min_len : int
+    offset : int
+        Added to the returned coordinates (position of ``seq[0]`` in its chromosome).
+    """
+    if not seq:
+        return []
+    b = np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8)
+    isn = (b == ord("N")) | (b == ord("n"))
+    if not isn.any():
+        return []
+    d = np.diff(np.concatenate(([0], isn.view(np.int8), [0])))
+    starts = np.flatnonzero(d == 1)
+    ends = np.flatnonzero(d == -1)
+    keep = (ends - starts) >= min_len
+    return [NRun(int(s) + offset, int(e) + offset) for s, e in zip(starts[keep], ends[keep])]
+
+
+def scan_n_runs(genome: Genome, chrom: str, *, min_len: int, chunk: int = 4_000_000) -> Iterator[NRun]:
+    """Runs of ``N`` of at least ``min_len`` bp along a whole chromosome, read in chunks.
+
+    Memory is bounded by ``chunk`` letters; runs crossing chunk boundaries are joined.
+    """
+    size = genome.sizes[chrom]
+    open_start: int | None = None  # run touching the previous chunk's end
+    open_end = 0
+    for pos in range(0, size, chunk):
+        end = min(size, pos + chunk)
+        runs = find_n_runs(genome.fetch(chrom, pos, end), offset=pos)
+        for r in runs:
+            if open_start is not None and r.start == open_end:
+                open_end = r.end
+                continue
+            if open_start is not None and open_end - open_start >= min_len:
+                yield NRun(open_start, open_end)
+            open_start, open_end = r.start, r.end
+        if open_start is not None and open_end < end:
+            if open_end - open_start >= min_len:
+                yield NRun(open_start, open_end)
+            open_start = None
+    if open_start is not None and open_end - open_start >= min_len:
+        yield NRun(open_start, open_end)

@@ -1,0 +1,241 @@
+"""Track writers: bigWig (pyBigWig), bedGraph, BED calls, JSON manifest. All atomic.
+
+Coordinates are 0-based, half-open (as in bigWig, bedGraph and BED).
+
+Every writer writes into a temporary file in the destination directory and moves it into
+place with :func:`os.replace` on :meth:`commit`; :meth:`abort` (or an exception) removes it,
+so a failed run never leaves a half-written output under the final name.
+
+bigWig files get a header with *every* FASTA sequence in ``.fai`` order with its true
+length (so browsers and ``pybigtools`` see the whole genome even when only some regions
+were scanned); entries must be added in that chromosome order, sorted and
+non-overlapping, and are stored as float32 with zoom levels.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "OutputError",
+    "AtomicFile",
+    "TrackWriter",
+    "BigWigWriter",
+    "BedGraphWriter",
+    "WRITERS",
+    "write_text_atomic",
+    "write_json_atomic",
+    "check_writable",
+]
+
+
+class OutputError(OSError):
+    """An output that cannot be written."""
+
+
+def check_writable(path: str | Path) -> Path:
+    """Fail early, with a clear message, when ``path``'s directory cannot take new files."""
+    path = Path(path)
+    d = path.parent if str(path.parent) else Path(".")
+    if not d.is_dir():
+        raise OutputError(f"{path}: output directory {d} does not exist; create it first")
+    if not os.access(d, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: output directory {d} is not writable; choose another -o")
+    return path
+
+
+def _tmp_in(path: Path) -> Path:
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    os.close(fd)
+    return Path(name)
+
+
+class AtomicFile:
+    """A temporary path that becomes ``path`` on :meth:`commit`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = check_writable(path)
+        self.tmp = _tmp_in(self.path)
+
+    def commit(self) -> None:
+        os.chmod(self.tmp, 0o644)
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        try:
+            self.tmp.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    f = AtomicFile(path)
+    try:
+        f.tmp.write_text(text)
+    except BaseException:
+        f.abort()
+        raise
+    f.commit()
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+class TrackWriter:
+    """Interface: ``add(chrom, starts, ends, values)`` in genome order, then ``commit``."""
+
+    suffix = ""
+
+    def __init__(self, path: str | Path, *, sizes: dict[str, int], name: str = "") -> None:
+        raise NotImplementedError
+
+    def add(self, chrom: str, starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+
+class _OrderCheck:
+    """Refuse entries out of ``.fai`` order or overlapping (a bug upstream, not a user error)."""
+
+    def __init__(self, path: Path, sizes: dict[str, int]) -> None:
+        self.path, self.sizes = path, sizes
+        self.rank = {c: i for i, c in enumerate(sizes)}
+        self.chrom_rank, self.pos = -1, 0
+
+    def check(self, chrom: str, starts: np.ndarray, ends: np.ndarray) -> None:
+        r = self.rank.get(chrom)
+        if r is None:
+            raise OutputError(f"{self.path}: sequence {chrom!r} is not in the genome header")
+        if r != self.chrom_rank:
+            if r < self.chrom_rank:
+                raise OutputError(f"{self.path}: {chrom} entries after a later sequence")
+            self.chrom_rank, self.pos = r, 0
+        if len(starts) == 0:
+            return
+        if starts[0] < self.pos or np.any(starts[1:] < ends[:-1]) or np.any(ends <= starts):
+            raise OutputError(f"{self.path}: unsorted or overlapping entries on {chrom} near {int(starts[0])}")
+        if ends[-1] > self.sizes[chrom]:
+            raise OutputError(f"{self.path}: entry past the end of {chrom}")
+        self.pos = int(ends[-1])
+
+
+class BigWigWriter(TrackWriter):
+    """Streaming bigWig writer (pyBigWig), float32 values, 10 zoom levels."""
+
+    suffix = ".bw"
+
+    def __init__(self, path: str | Path, *, sizes: dict[str, int], name: str = "") -> None:
+        import pyBigWig
+
+        self._f = AtomicFile(path)
+        self.path = self._f.path
+        self._order = _OrderCheck(self.path, sizes)
+        self._bw = pyBigWig.open(str(self._f.tmp), "w")
+        if self._bw is None:
+            self._f.abort()
+            raise OutputError(f"{self.path}: cannot create bigWig file")
+        self._bw.addHeader([(c, int(n)) for c, n in sizes.items()], maxZooms=10)
+
+    def add(self, chrom: str, starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> None:
+        self._order.check(chrom, starts, ends)
+        if len(starts) == 0:
+            return
+        # pyBigWig takes lists; chunk to keep the temporary lists small
+        step = 1 << 16
+        for i in range(0, len(starts), step):
+            s = starts[i : i + step]
+            self._bw.addEntries(
+                [chrom] * len(s),
+                [int(x) for x in s],
+                ends=[int(x) for x in ends[i : i + step]],
+                values=[float(x) for x in np.asarray(values[i : i + step], dtype=np.float32)],
+            )
+
+    def commit(self) -> None:
+        self._bw.close()
+        self._f.commit()
+
+    def abort(self) -> None:
+        try:
+            self._bw.close()
+        except Exception:  # noqa: BLE001 - already failing; only clean up
+            pass
+        self._f.abort()
+
+
+class BedGraphWriter(TrackWriter):
+    """bedGraph (4 columns, ``%.6g`` values) with a ``track`` line."""
+
+    suffix = ".bedGraph"
+
+    def __init__(self, path: str | Path, *, sizes: dict[str, int], name: str = "") -> None:
+        self._f = AtomicFile(path)
+        self.path = self._f.path
+        self._order = _OrderCheck(self.path, sizes)
+        self._fh = open(self._f.tmp, "w")  # noqa: SIM115 - closed in commit/abort
+        self._fh.write(f'track type=bedGraph name="{name or self.path.stem}"\n')
+
+    def add(self, chrom: str, starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> None:
+        self._order.check(chrom, starts, ends)
+        self._fh.writelines(
+            f"{chrom}\t{int(s)}\t{int(e)}\t{float(v):.6g}\n" for s, e, v in zip(starts, ends, values)
+        )
+
+    def commit(self) -> None:
+        self._fh.close()
+        self._f.commit()
+
+    def abort(self) -> None:
+        self._fh.close()
+        self._f.abort()
+
+
+#: output format name -> writer class
+WRITERS: dict[str, type[TrackWriter]] = {"bigwig": BigWigWriter, "bedgraph": BedGraphWriter}
+
+
+def write_lines_atomic(path: str | Path, lines: Iterable[str], *, header: str | None = None) -> None:
+    """Write ``lines`` (no newlines) to ``path`` atomically."""
+    f = AtomicFile(path)
+    try:
+        with open(f.tmp, "w") as fh:
+            if header:
+                fh.write(header + "\n")
+            for line in lines:
+                fh.write(line + "\n")
+    except BaseException:
+        f.abort()
+        raise
+    f.commit()
+
+
+def save_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write an uncompressed-free (zip-deflated) npz atomically: its presence marks a finished part."""
+    f = AtomicFile(path)
+    try:
+        with open(f.tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        f.abort()
+        raise
+    f.commit()
+
+
+def load_npz(path: str | Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}

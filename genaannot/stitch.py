@@ -1,0 +1,135 @@
+"""Stitch per-window model outputs into per-base tracks (pure numpy).
+
+Coordinates are 0-based, half-open; window and span coordinates given here are relative
+to the start of the stitched span.
+
+* ``center``: each base takes its value from the window that owns it
+  (:func:`genaannot.windows.center_cuts`): independent of batch size and window order, and a
+  span that fits one window gives exactly that window's prediction.
+* ``mean``: each base averages every window covering it (window edges included).
+
+Token outputs are painted onto base pairs through the token spans; sequence outputs (one
+vector per window) cover the window's owned interval (``center``: the central bin, about
+one stride wide) or the whole window (``mean``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["STITCH_MODES", "WindowOutput", "rc_to_forward", "paint", "stitch", "runs"]
+
+STITCH_MODES = ("center", "mean")
+
+
+@dataclass
+class WindowOutput:
+    """Activated output of one window, in forward coordinates.
+
+    Attributes
+    ----------
+    start, end : int
+        Window extent within the stitched span.
+    values : float32 [n_tokens, n_channels] (token head) or [n_channels] (sequence head)
+    spans : int64 [n_tokens, 2] or None
+        Token spans relative to the window start, ascending and contiguous.
+    """
+
+    start: int
+    end: int
+    values: np.ndarray
+    spans: np.ndarray | None
+
+
+def rc_to_forward(values: np.ndarray, spans: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Map token outputs of a reverse-complemented window back to forward coordinates.
+
+    A token at rc ``[s, e)`` covers forward ``[length - e, length - s)``; the token order is
+    reversed so spans ascend. Per base: the value at forward ``p`` is the rc value at
+    ``length - 1 - p``.
+    """
+    fwd = np.empty_like(spans)
+    fwd[:, 0] = length - spans[::-1, 1]
+    fwd[:, 1] = length - spans[::-1, 0]
+    return values[::-1], fwd
+
+
+def paint(out: WindowOutput) -> np.ndarray:
+    """Per-base values of one window: float32 ``[end - start, n_channels]``."""
+    width = out.end - out.start
+    if out.spans is None:
+        return np.broadcast_to(out.values.astype(np.float32, copy=False), (width, out.values.shape[-1]))
+    lengths = out.spans[:, 1] - out.spans[:, 0]
+    if int(lengths.sum()) != width or (len(lengths) and out.spans[0, 0] != 0):
+        raise ValueError(f"token spans cover {int(lengths.sum())} bp of a {width} bp window")
+    return np.repeat(out.values.astype(np.float32, copy=False), lengths, axis=0)
+
+
+def stitch(
+    outputs: list[WindowOutput],
+    *,
+    length: int,
+    n_channels: int,
+    mode: str = "center",
+    own: np.ndarray | None = None,
+) -> np.ndarray:
+    """Stitch window outputs over a span of ``length`` bp.
+
+    Parameters
+    ----------
+    outputs : list[WindowOutput]
+        Windows covering ``[0, length)`` without gaps (any order for ``mean``; for
+        ``center`` in the order of ``own``).
+    own : int64 [n_windows, 2]
+        Owned intervals (``center`` only), from :func:`genaannot.windows.center_cuts`.
+
+    Returns
+    -------
+    float32 [length, n_channels]
+    """
+    if mode == "center":
+        if own is None:
+            raise ValueError("center stitching needs the owned intervals")
+        res = np.full((length, n_channels), np.nan, dtype=np.float32)
+        for out, (a, b) in zip(outputs, own):
+            if b <= a:
+                continue
+            if out.spans is None:
+                res[a:b] = out.values
+            else:
+                res[a:b] = paint(out)[a - out.start : b - out.start]
+        return res
+    if mode == "mean":
+        acc = np.zeros((length, n_channels), dtype=np.float64)
+        cnt = np.zeros(length, dtype=np.int32)
+        # accumulate in a fixed order (by window start) so float sums do not depend on input order
+        for out in sorted(outputs, key=lambda o: (o.start, o.end)):
+            acc[out.start : out.end] += paint(out)
+            cnt[out.start : out.end] += 1
+        with np.errstate(invalid="ignore", divide="ignore"):
+            res = (acc / cnt[:, None]).astype(np.float32)
+        return res
+    raise ValueError(f"unknown stitch mode {mode!r}; choose {', '.join(STITCH_MODES)}")
+
+
+def runs(values: np.ndarray, *, offset: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run-length encode a per-base float32 vector (NaN = no data, left out).
+
+    Returns
+    -------
+    starts, ends : int64 [n_runs]
+    vals : float32 [n_runs]
+    """
+    v = np.asarray(values, dtype=np.float32)
+    if v.size == 0:
+        e = np.empty(0, dtype=np.int64)
+        return e, e.copy(), np.empty(0, dtype=np.float32)
+    bits = v.view(np.uint32)  # compare bit patterns: exact, and NaN == NaN
+    change = np.flatnonzero(bits[1:] != bits[:-1]) + 1
+    starts = np.concatenate(([0], change)).astype(np.int64)
+    ends = np.concatenate((change, [v.size])).astype(np.int64)
+    vals = v[starts]
+    keep = ~np.isnan(vals)
+    return starts[keep] + offset, ends[keep] + offset, vals[keep]

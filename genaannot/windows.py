@@ -1,0 +1,250 @@
+"""Tiling plan: work units and token-sized windows (pure; no files, no model).
+
+Coordinates are 0-based, half-open.
+
+Two levels:
+
+* **Work units** (:func:`plan_units`): each scanned segment (a region with long ``N`` runs
+  removed) is cut at fixed multiples of ``unit_bp`` from its start. A unit's windows are
+  planned over the unit plus a halo on either side (:func:`unit_context`), so a unit's
+  result depends only on the genome, the model's tokenizer and the settings — units can be
+  computed in any order, on different machines (``--shard``), or again after a crash
+  (``--resume``) and give identical bytes.
+* **Windows** (:func:`plan_windows`): sized in *tokens*, never silently truncated. Each
+  window starts at a token boundary; its bp end is where its ``window_tokens``-th content
+  token ends, found by tokenising a candidate span and then re-tokenising the exact window
+  (forward *and* reverse complement, so one plan serves both strands) and shrinking until
+  both fit. The next window starts ``stride_tokens`` tokens further on
+  (``stride_tokens = window_tokens - round(overlap * window_tokens)``).
+* **Ownership** (:func:`center_cuts`): under ``center`` stitching each base takes its value
+  from the covering window whose centre is nearest; windows therefore own contiguous
+  intervals and their edges are discarded except at the ends of the planned span.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .tokenize import DNATokenizer, Encoding
+
+__all__ = [
+    "Segment",
+    "Unit",
+    "WindowPlan",
+    "plan_units",
+    "unit_context",
+    "plan_windows",
+    "center_cuts",
+    "reverse_complement",
+    "subtract_gaps",
+    "stride_tokens",
+]
+
+_COMP = str.maketrans("ACGTRYKMBVDHNSWacgtrykmbvdhnsw", "TGCAYRMKVBHDNSWtgcayrmkvbhdnsw")
+
+
+def reverse_complement(seq: str) -> str:
+    """Reverse complement, IUPAC-aware, case kept."""
+    return seq.translate(_COMP)[::-1]
+
+
+def stride_tokens(window_tokens: int, overlap: float) -> int:
+    """Tokens between consecutive window starts."""
+    if not 0 <= overlap < 1:
+        raise ValueError(f"overlap must be in [0, 1), got {overlap}")
+    return max(1, window_tokens - round(overlap * window_tokens))
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of one chromosome to scan (no long ``N`` run inside)."""
+
+    chrom: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One deterministic piece of work: write ``[start, end)`` of ``segment``."""
+
+    index: int
+    chrom: str
+    start: int
+    end: int
+    seg_start: int
+    seg_end: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.index:06d}"
+
+
+def subtract_gaps(start: int, end: int, gaps: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``[start, end)`` minus sorted, non-overlapping ``gaps``; empty pieces dropped."""
+    out, pos = [], start
+    for gs, ge in gaps:
+        if ge <= pos or gs >= end:
+            continue
+        if gs > pos:
+            out.append((pos, gs))
+        pos = max(pos, ge)
+    if pos < end:
+        out.append((pos, end))
+    return out
+
+
+def plan_units(segments: list[Segment], *, unit_bp: int) -> list[Unit]:
+    """Cut segments into units of at most ``unit_bp`` bp, numbered in input order."""
+    if unit_bp < 1:
+        raise ValueError("unit_bp must be positive")
+    units: list[Unit] = []
+    for seg in segments:
+        for s in range(seg.start, seg.end, unit_bp):
+            units.append(Unit(len(units), seg.chrom, s, min(seg.end, s + unit_bp), seg.start, seg.end))
+    return units
+
+
+def unit_context(unit: Unit, halo: int) -> tuple[int, int]:
+    """The span whose windows are planned for ``unit``: the unit ± ``halo``, inside its segment."""
+    return max(unit.seg_start, unit.start - halo), min(unit.seg_end, unit.end + halo)
+
+
+@dataclass
+class WindowPlan:
+    """Windows over one sequence (coordinates relative to that sequence).
+
+    Attributes
+    ----------
+    starts, ends : int64 [n_windows]
+        Window extents; starts strictly increasing, ends strictly increasing, each window
+        starts inside or at the end of the previous one (no gaps).
+    plus : list[Encoding]
+        Tokenisation of each window (forward strand), at most ``window_tokens`` tokens.
+    minus : list[Encoding] or None
+        Tokenisation of each window's reverse complement (when planned for both strands).
+    """
+
+    starts: np.ndarray
+    ends: np.ndarray
+    plus: list[Encoding]
+    minus: list[Encoding] | None
+
+    def __len__(self) -> int:
+        return int(self.starts.shape[0])
+
+
+def _fit(seq: str, start: int, end: int, tokenizer: DNATokenizer, window_tokens: int, both: bool):
+    """Shrink ``[start, end)`` until its forward (and rc) tokenisation fits; return encodings."""
+    while True:
+        wseq = seq[start:end]
+        plus = tokenizer.encode(wseq)
+        if len(plus) > window_tokens:
+            end = start + int(plus.spans[window_tokens - 1, 1])
+            continue
+        if not both:
+            return end, plus, None
+        minus = tokenizer.encode(reverse_complement(wseq))
+        excess = len(minus) - window_tokens
+        if excess > 0:
+            # the rc's first tokens are the forward window's last bases: cut them off
+            end -= int(minus.spans[excess - 1, 1])
+            continue
+        return end, plus, minus
+
+
+def plan_windows(
+    seq: str,
+    *,
+    tokenizer: DNATokenizer,
+    window_tokens: int,
+    overlap: float,
+    both_strands: bool = True,
+) -> WindowPlan:
+    """Tile ``seq`` with windows of at most ``window_tokens`` content tokens.
+
+    A sequence that fits one window gives exactly one window ``[0, len(seq))``.
+
+    Parameters
+    ----------
+    seq : str
+        The letters to tile (any case).
+    tokenizer : DNATokenizer
+        The model's tokenizer; each window is tokenised on its own.
+    window_tokens : int
+        Content tokens per window (at most the model's ``max_tokens``).
+    overlap : float
+        Fraction of a window shared with the next, in ``[0, 1)``.
+    both_strands : bool
+        Also make every window's reverse complement fit (one plan for both strands).
+    """
+    if window_tokens < 1:
+        raise ValueError("window_tokens must be positive")
+    n = len(seq)
+    step = stride_tokens(window_tokens, overlap)
+    max_bp = window_tokens * max(1, int(tokenizer.max_token_bp))
+    starts: list[int] = []
+    ends: list[int] = []
+    plus: list[Encoding] = []
+    minus: list[Encoding] = []
+    start, bp_per_token = 0, None
+    while start < n:
+        # candidate span: generous guess from the bp/token seen so far, doubled until it holds
+        # more than a window (or reaches the end); W tokens never span more than max_bp
+        guess = max_bp if bp_per_token is None else min(max_bp, int(1.5 * window_tokens * bp_per_token) + 64)
+        while True:
+            cand_end = min(n, start + guess)
+            enc = tokenizer.encode(seq[start:cand_end])
+            if len(enc) > window_tokens or cand_end == n or guess >= max_bp:
+                break
+            guess = min(max_bp, 2 * guess)
+        end = start + int(enc.spans[window_tokens - 1, 1]) if len(enc) > window_tokens else cand_end
+        end, ep, em = _fit(seq, start, end, tokenizer, window_tokens, both_strands)
+        if not ends or end > ends[-1]:  # a window inside the previous one adds nothing
+            starts.append(start)
+            ends.append(end)
+            plus.append(ep)
+            if em is not None:
+                minus.append(em)
+        if end >= n:
+            break
+        bp_per_token = (end - start) / max(1, len(ep))
+        nxt = start + int(ep.spans[step - 1, 1]) if len(ep) > step else end
+        start = max(start + 1, min(nxt, end))
+    return WindowPlan(
+        np.asarray(starts, dtype=np.int64),
+        np.asarray(ends, dtype=np.int64),
+        plus,
+        minus if both_strands else None,
+    )
+
+
+def center_cuts(starts: np.ndarray, ends: np.ndarray, *, lo: int, hi: int) -> np.ndarray:
+    """Intervals owned by each window under nearest-centre stitching.
+
+    Base ``p`` (centre ``p + 0.5``) goes to the covering window with the nearest centre
+    ``(start + end) / 2``; a tie goes to the later window. The first window owns from ``lo``
+    and the last up to ``hi`` (edges are kept only at the ends of the planned span).
+
+    Returns
+    -------
+    int64 [n_windows, 2]
+        ``[own_start, own_end)`` per window; contiguous, covering ``[lo, hi)``.
+    """
+    n = len(starts)
+    cuts = np.empty(n + 1, dtype=np.int64)
+    cuts[0], cuts[n] = lo, hi
+    s = np.asarray(starts, dtype=np.int64)
+    e = np.asarray(ends, dtype=np.int64)
+    if n > 1:
+        total = s[:-1] + e[:-1] + s[1:] + e[1:]
+        # p belongs to window i iff p + 0.5 < total / 4  <=>  p < (total + 1) // 4
+        mid = (total + 1) // 4
+        mid = np.minimum(np.maximum(mid, s[1:]), e[:-1])
+        cuts[1:n] = np.maximum.accumulate(np.maximum(mid, lo))
+        cuts[1:n] = np.minimum(cuts[1:n], hi)
+    return np.stack([cuts[:-1], cuts[1:]], axis=1)
