@@ -136,3 +136,57 @@ def assert_close(got, exp, what: str = "") -> None:
     err = np.abs(got - exp)
     bad = err > ATOL + RTOL * np.abs(exp)
     assert not bad.any(), f"{what}: {bad.sum()} values off, max |diff| {err.max():.3g}"
+
+
+def make_rmt_dir(
+    directory: str | Path,
+    *,
+    head: str = "token",
+    num_labels: int = 3,
+    num_mem_tokens: int = 3,
+    input_size: int = 32,
+    segment_size: int | None = None,
+    max_n_segments: int = 3,
+    write_rmt_json: bool = True,
+    seed: int = 0,
+) -> Path:
+    """Write a tiny RMT trainer checkpoint directory (``model_best.pth`` + ``config.json`` +
+    ``rmt.json`` + tokenizer) laid out like upstream's, and return its path."""
+    import json
+
+    import torch
+
+    from genaannot.models.gena_bert import GenaBertConfig, build_network
+    from genaannot.tokenize import BPETokenizer
+
+    directory = Path(directory)
+    tokenizer = BPETokenizer(make_tokenizer(directory, seed=seed))
+    vocab = tokenizer.vocab_size
+    config = GenaBertConfig(
+        vocab_size=vocab + num_mem_tokens,
+        hidden_size=8,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=16,
+        max_position_embeddings=64,
+        pre_layer_norm=True,
+        id2label={i: f"LABEL_{i}" for i in range(num_labels)},
+    )
+    net = build_network(config, head=head)
+    randomize_(net, seed=seed)
+    state = {"model." + k: v for k, v in net.state_dict().items()}
+    state["model.embeddings.weight"] = state["model.bert.embeddings.word_embeddings.weight"]
+    state["cls_token"] = torch.tensor([tokenizer.cls_id])
+    state["sep_token"] = torch.tensor([tokenizer.sep_id])
+    state["mem_token_ids"] = torch.arange(vocab, vocab + num_mem_tokens)
+    torch.save({"model_state_dict": state, "iteration": 1, "epoch": 0}, directory / "model_best.pth")
+    backbone_cfg = config.to_dict()
+    backbone_cfg["vocab_size"] = vocab  # the config before wrapping, as the trainer keeps it
+    backbone_cfg["architectures"] = ["BertForTokenClassification" if head == "token" else "BertForSequenceClassification"]
+    (directory / "config.json").write_text(json.dumps(backbone_cfg, indent=1))
+    if write_rmt_json:
+        rmt = {"num_mem_tokens": num_mem_tokens, "input_size": input_size, "max_n_segments": max_n_segments}
+        if segment_size is not None:
+            rmt["segment_size"] = segment_size
+        (directory / "rmt.json").write_text(json.dumps(rmt))
+    return directory
