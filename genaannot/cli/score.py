@@ -1,0 +1,91 @@
+"""``genaannot score``: annotate a VCF with ref/alt model deltas.
+
+Heavy imports (torch, pysam) happen inside the command so ``genaannot --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import click
+
+from ..tasks import TASKS
+
+
+def _default_model(task_name: str) -> str | None:
+    dm = TASKS[task_name].default_model
+    if dm is None:
+        return None
+    hub, rev = dm
+    return f"{hub}@{rev}" if rev else hub
+
+
+@click.command(
+    "score",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=(
+        "Every record is written, in input order. Each ALT gets scores in INFO/GENA_<TASK> "
+        "(pipe-separated subfields, described in the header) or a reason code in INFO/GENA_REASON "
+        "(NO_CONTIG, SYMBOLIC, BAD_ALLELE, EDGE, N_REGION, REF_MISMATCH, TOO_LONG). Windows are "
+        "sized in tokens to the model capacity and centred on the variant (shifted inward at "
+        "sequence ends). Chromosome names 1/chr1 are matched automatically. VARIANTS and -o may be "
+        "'-' (stdin/stdout); .vcf.gz output is bgzipped and tabix-indexed."
+    ),
+)
+@click.argument("variants", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--genome", required=True, type=click.Path(dir_okay=False), metavar="GENOME.fa",
+              help="Reference FASTA (plain or bgzipped; indexed or in a writable directory).")
+@click.option("--task", "task_name", type=click.Choice(list(TASKS)), required=True,
+              help="What the model predicts; decides readout, activation, labels and default model.")
+@click.option("--model", "model_path", default=None, metavar="PATH|ID",
+              help="Checkpoint directory, catalogue name or cached hub id [default: the task's published checkpoint].")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
+              metavar="OUT.vcf[.gz]", help="Annotated VCF (.vcf, .vcf.gz, .bcf or - for stdout).")
+@click.option("--distance", type=click.IntRange(min=0), default=50, show_default=True,
+              help="Token heads (splice): search gains/losses within this many bp of the REF allele.")
+@click.option("--labels", default=None, metavar="A,B",
+              help="Comma-separated subset of the task's outputs to score [default: all].")
+@click.option("--tsv", type=click.Path(dir_okay=False, allow_dash=True), default=None, metavar="OUT.tsv",
+              help="Also write a table: one row per ALT with every raw number.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 [default: CUDA when available].")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
+@click.option("--strand", type=click.Choice(["both", "+", "-"]), default=None,
+              help="[default: both for strand-specific tasks (promoter, splice), else +]")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+def score(variants, genome, task_name, model_path, output, distance, labels, tsv, batch_size, device,
+          precision, strand, quiet) -> None:
+    """Score every ALT allele of VARIANTS (VCF, VCF.gz, BCF or -) against GENOME with a model."""
+    from ..io.fasta import FastaError
+    from ..io.table import TableError
+    from ..io.vcf import VcfError
+    from ..models.base import ModelError
+    from ..tokenize import TokenizerError
+
+    model_id = model_path or _default_model(task_name)
+    if model_id is None:
+        raise click.UsageError(f"--task {task_name} has no default checkpoint; pass --model PATH")
+    label_list = [x.strip() for x in labels.split(",") if x.strip()] if labels else None
+    try:
+        from ..io.fasta import open_genome
+        from ..models import load_model
+        from ..pipeline.score import score_variants
+
+        genome_obj = open_genome(genome)  # fail on the FASTA before loading a large model
+        model = load_model(model_id, device=device, dtype=precision)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            summary = score_variants(
+                variants, genome=genome_obj, model=model, task=task_name, output=output,
+                distance=distance, labels=label_list, tsv=tsv, batch_size=batch_size,
+                strand=strand, quiet=quiet,
+            )
+        genome_obj.close()
+    except (VcfError, FastaError, ModelError, TokenizerError, TableError, ValueError, RuntimeError, OSError) as err:
+        raise click.ClickException(str(err)) from None
+    for w in caught:
+        click.echo(f"warning: {w.message}", err=True)
+    if not quiet:
+        for note in summary.notes:
+            click.echo(f"note: {note}", err=True)
+        click.echo(summary.format(), err=True)

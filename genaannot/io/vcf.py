@@ -1,0 +1,387 @@
+"""VCF/BCF input and annotated-VCF output through :mod:`pysam` (htslib).
+
+This is the only place where VCF's 1-based ``POS`` is converted: :class:`VcfRecord.start`
+is ``POS - 1`` (0-based), and the REF allele occupies ``[start, start + len(REF))``.
+
+Reading
+-------
+VCF, VCF.gz (bgzip or gzip) and BCF; ``-`` reads standard input, which is first spooled
+to a temporary file (so that it can be read twice: once to count records for the progress
+bar, once to score). A header whose column line is written ``##CHROM`` instead of
+``#CHROM`` (as in the Ensembl VEP Arabidopsis example) is repaired on a temporary copy
+and the repair is reported; any other unreadable header fails with one message naming
+the file. Contigs used by records but absent from the header are added to it (name only)
+so that the output is valid.
+
+Writing
+-------
+Records are written in input order with all original columns, INFO, FORMAT and sample
+fields as htslib round-trips them; only the declared INFO fields are added. ``.vcf.gz`` /
+``.vcf.bgz`` output is bgzipped and tabix-indexed, ``.bcf`` is BCF, anything else plain
+VCF, ``-`` standard output. Files are written to a temporary name beside the target and
+moved into place on success (:meth:`VariantWriter.close`); on failure nothing is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["VcfError", "VcfRecord", "InfoField", "VariantReader", "VariantWriter", "open_variants", "open_writer"]
+
+
+class VcfError(ValueError):
+    """A VCF/BCF file that cannot be read or written."""
+
+
+@dataclass
+class VcfRecord:
+    """One VCF record.
+
+    Attributes
+    ----------
+    chrom : str
+        As written in the VCF.
+    pos : int
+        VCF ``POS`` (1-based), kept for display only.
+    start : int
+        0-based start of the REF allele.
+    ref : str
+    alts : tuple of str
+        Empty when ALT is ``.``.
+    id : str or None
+    """
+
+    chrom: str
+    pos: int
+    start: int
+    ref: str
+    alts: tuple[str, ...]
+    id: str | None
+    _rec: object = field(repr=False, default=None)
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.ref)
+
+
+@dataclass(frozen=True)
+class InfoField:
+    """An INFO field to declare in the output header."""
+
+    id: str
+    description: str
+    number: str = "A"
+    type: str = "String"
+
+
+@contextlib.contextmanager
+def _quiet_htslib():
+    """Silence htslib's own stderr messages (we report errors ourselves)."""
+    import pysam
+
+    old = pysam.set_verbosity(0)
+    try:
+        yield
+    finally:
+        pysam.set_verbosity(old)
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def _text_open(path: Path):
+    return gzip.open(path, "rt") if _is_gzip(path) else open(path)
+
+
+def _repair_header(path: Path, tmpdir: Path) -> tuple[Path, list[str]] | None:
+    """Fix a ``##CHROM`` column line on a temporary plain-text copy; ``None`` if nothing to fix."""
+    notes: list[str] = []
+    try:
+        with _text_open(path) as fh:
+            header: list[str] = []
+            for line in fh:
+                if not line.startswith("#"):
+                    break
+                header.append(line)
+    except (OSError, UnicodeDecodeError, EOFError):
+        return None  # binary (BCF) or unreadable: nothing we can repair
+    if any(h.startswith("#CHROM") for h in header):
+        return None
+    fixed = False
+    for i, h in enumerate(header):
+        if h.startswith("##CHROM") and "POS" in h:
+            header[i] = h[1:].replace(" ", "\t") if "\t" not in h else h[1:]
+            notes.append(f"{path}: header line {i + 1} starts with '##CHROM' instead of '#CHROM'; read as the column line")
+            fixed = True
+            break
+    if not fixed:
+        return None
+    out = tmpdir / "repaired.vcf"
+    with _text_open(path) as src, open(out, "w") as dst:
+        n = 0
+        for line in src:
+            n += 1
+            if n <= len(header):
+                dst.write(header[n - 1])
+            else:
+                dst.write(line)
+    return out, notes
+
+
+class VariantReader:
+    """Stream the records of a VCF/BCF file (see module docstring).
+
+    Attributes
+    ----------
+    path : str
+        As given (``-`` for standard input).
+    notes : list of str
+        Repairs made while opening, for the user.
+    n_records : int
+        Number of records (counted when opening).
+    contig_lengths : dict[str, int | None]
+        ``##contig`` lines of the header.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        import pysam
+
+        self.path = str(path)
+        self.notes: list[str] = []
+        self._tmp = tempfile.TemporaryDirectory(prefix="genaannot-vcf-")
+        tmpdir = Path(self._tmp.name)
+        if self.path == "-":
+            src = tmpdir / "stdin.vcf"
+            with open(src, "wb") as dst:
+                shutil.copyfileobj(sys.stdin.buffer, dst, 1 << 20)
+            if src.stat().st_size == 0:
+                self.close()
+                raise VcfError("standard input is empty; pipe a VCF/BCF into `-`")
+        else:
+            src = Path(self.path)
+            if not src.is_file():
+                self.close()
+                raise VcfError(f"{src}: VCF file not found")
+        self._src = src
+        try:
+            with _quiet_htslib():
+                self._vf = pysam.VariantFile(str(src))
+        except (OSError, ValueError) as err:
+            repaired = _repair_header(src, tmpdir)
+            if repaired is None:
+                self.close()
+                raise VcfError(
+                    f"{self.path}: not a readable VCF/BCF ({err}); check that it has a "
+                    "'#CHROM POS ID REF ALT ...' column line (validate with `bcftools view -h`)"
+                ) from None
+            self._src, self.notes = repaired
+            try:
+                with _quiet_htslib():
+                    self._vf = pysam.VariantFile(str(self._src))
+            except (OSError, ValueError) as err2:
+                self.close()
+                raise VcfError(f"{self.path}: not a readable VCF/BCF even after repairing its header ({err2})") from None
+        self.header = self._vf.header
+        self.n_records = self._prepass()
+        self.contig_lengths: dict[str, int | None] = {
+            name: (c.length if c.length else None) for name, c in self.header.contigs.items()
+        }
+
+    def _prepass(self) -> int:
+        """Count records and declare what records use but the header lacks.
+
+        htslib adds dummy declarations for undeclared contigs, INFO, FORMAT and FILTER ids
+        while parsing; copying them into our header up front keeps the output valid.
+        """
+        import pysam
+
+        n = 0
+        try:
+            with _quiet_htslib(), pysam.VariantFile(str(self._src)) as vf:
+                for _rec in vf:
+                    n += 1
+                seen = vf.header
+                for name in seen.contigs:
+                    if name not in self.header.contigs:
+                        self.header.contigs.add(name)
+                        self.notes.append(f"{self.path}: contig {name!r} is used but not declared in the header; declared it")
+                for kind, have, got in (
+                    ("INFO", self.header.info, seen.info),
+                    ("FORMAT", self.header.formats, seen.formats),
+                ):
+                    for key in got:
+                        if key not in have:
+                            m = got[key]
+                            have.add(key, m.number, m.type, m.description or "undeclared in the input")
+                            self.notes.append(f"{self.path}: {kind}/{key} is used but not declared in the header; declared it")
+                for key in seen.filters:
+                    if key not in self.header.filters:
+                        self.header.filters.add(key, None, None, "undeclared in the input")
+                        self.notes.append(f"{self.path}: FILTER/{key} is used but not declared in the header; declared it")
+        except (OSError, ValueError) as err:
+            raise VcfError(f"{self.path}: cannot read record {n + 1} ({err})") from None
+        return n
+
+    def add_info(self, f: InfoField) -> None:
+        """Declare an INFO field; reuse an existing identical declaration."""
+        if f.id in self.header.info:
+            old = self.header.info[f.id]
+            if str(old.number) != f.number or old.type != f.type:
+                raise VcfError(
+                    f"{self.path}: INFO/{f.id} is already declared as Number={old.number},Type={old.type}; "
+                    f"remove it first (`bcftools annotate -x INFO/{f.id}`)"
+                )
+            return
+        self.header.info.add(f.id, f.number, f.type, f.description)
+
+    def add_meta(self, key: str, value: str) -> None:
+        self.header.add_meta(key, value)
+
+    def __iter__(self) -> Iterator[VcfRecord]:
+        n = 0
+        it = iter(self._vf)
+        while True:
+            try:
+                with _quiet_htslib():
+                    rec = next(it)
+            except StopIteration:
+                return
+            except (OSError, ValueError) as err:
+                raise VcfError(f"{self.path}: cannot parse record {n + 1} ({err})") from None
+            n += 1
+            yield VcfRecord(
+                chrom=rec.chrom,
+                pos=rec.pos,
+                start=rec.pos - 1,
+                ref=rec.ref or "",
+                alts=tuple(rec.alts or ()),
+                id=rec.id,
+                _rec=rec,
+            )
+
+    def close(self) -> None:
+        vf = getattr(self, "_vf", None)
+        if vf is not None:
+            vf.close()
+            self._vf = None
+        self._tmp.cleanup()
+
+    def __enter__(self) -> VariantReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_variants(path: str | Path) -> VariantReader:
+    """Open a VCF/VCF.gz/BCF file or ``-`` (see :class:`VariantReader`)."""
+    return VariantReader(path)
+
+
+def _mode(path: str) -> tuple[str, bool]:
+    """pysam write mode and whether to tabix-index."""
+    low = path.lower()
+    if low.endswith((".vcf.gz", ".vcf.bgz", ".gz", ".bgz")):
+        return "wz", True
+    if low.endswith(".bcf"):
+        return "wb", False
+    return "w", False
+
+
+class VariantWriter:
+    """Write records of a :class:`VariantReader` with added INFO values (atomic)."""
+
+    def __init__(self, path: str | Path, reader: VariantReader) -> None:
+        import pysam
+
+        self.path = str(path)
+        self.indexed = False
+        mode, self._index = _mode(self.path)
+        if self.path == "-":
+            self._tmp = None
+            target = "-"
+            mode, self._index = "w", False
+        else:
+            final = Path(self.path)
+            if not final.parent.is_dir():
+                raise VcfError(f"{final}: output directory {final.parent} does not exist")
+            suffix = "".join(final.suffixes[-2:]) or ".vcf"
+            fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix, dir=final.parent)
+            os.close(fd)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+            self._tmp = Path(tmp)
+            target = tmp
+        try:
+            with _quiet_htslib():
+                self._vf = pysam.VariantFile(target, mode, header=reader.header)
+        except (OSError, ValueError) as err:
+            self.abort()
+            raise VcfError(f"{self.path}: cannot write ({err})") from None
+
+    def write(self, record: VcfRecord, info: dict[str, list[str]]) -> None:
+        """Write ``record`` with ``info`` (INFO id -> one string per ALT) set."""
+        rec = record._rec
+        for key, values in info.items():
+            rec.info[key] = tuple(values)
+        try:
+            self._vf.write(rec)
+        except (OSError, ValueError) as err:
+            raise VcfError(f"{self.path}: cannot write record {record.chrom}:{record.pos} ({err})") from None
+
+    def close(self) -> None:
+        """Finish the file: bgzip/tabix when asked, then move it into place."""
+        import pysam
+
+        with _quiet_htslib():
+            self._vf.close()
+        if self._tmp is None:
+            return
+        final = Path(self.path)
+        tbi = Path(str(final) + ".tbi")
+        if self._index:
+            try:
+                with _quiet_htslib():
+                    pysam.tabix_index(str(self._tmp), preset="vcf", force=True)
+                self.indexed = True
+            except (OSError, ValueError) as err:
+                warnings.warn(
+                    f"{final}: written but not indexed ({err}); the input is probably not sorted "
+                    "(`bcftools sort` it, or index the output with `tabix -p vcf`)",
+                    stacklevel=2,
+                )
+        os.replace(self._tmp, final)
+        if self.indexed:
+            os.replace(str(self._tmp) + ".tbi", tbi)
+        elif tbi.exists():
+            tbi.unlink()  # a stale index of an older file would be wrong
+        self._tmp = None
+
+    def abort(self) -> None:
+        """Drop the partial output (nothing is left at the target path)."""
+        vf = getattr(self, "_vf", None)
+        if vf is not None:
+            with contextlib.suppress(Exception):
+                vf.close()
+        if self._tmp is not None:
+            for p in (self._tmp, Path(str(self._tmp) + ".tbi")):
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+            self._tmp = None
+
+
+def open_writer(path: str | Path, reader: VariantReader) -> VariantWriter:
+    """Open an annotated-VCF writer with ``reader``'s (extended) header."""
+    return VariantWriter(path, reader)

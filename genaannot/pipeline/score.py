@@ -1,0 +1,606 @@
+"""``genaannot score``: VCF → ref/alt windows → model → delta scores → annotated VCF (+ TSV).
+
+Records are read in bounded chunks (memory does not grow with the number of variants);
+within a chunk all ref and alt windows of all ALTs are predicted together in batches, and
+written back in input order. Reference-window predictions are kept in a small LRU cache
+keyed by ``(chrom, window start, window end, strand)``, so ALTs of one record, and
+records at the same position, share one reference prediction.
+
+Every ALT gets either a score or a reason code (see :data:`genaannot.variants.REASONS`);
+every input record is written.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..regions import match_chroms
+from ..tasks import Task, activate, chromatin_labels, get_task
+from ..variants import (
+    REASONS,
+    SequenceDelta,
+    TokenDelta,
+    WindowPlan,
+    align_alt,
+    allele_reason,
+    genome_reason,
+    paint,
+    plan_window,
+    sequence_delta,
+    token_delta,
+)
+
+if TYPE_CHECKING:
+    from ..io.fasta import Genome
+    from ..io.vcf import VcfRecord
+    from ..models.base import Model, ModelInfo, Prediction
+
+__all__ = ["score_variants", "ScoreSummary", "ScoreSpec", "resolve_spec", "REASON_FIELD"]
+
+#: INFO field carrying reason codes of ALTs that were not scored
+REASON_FIELD = "GENA_REASON"
+_STRAND_NAME = {"+": "plus", "-": "minus"}
+
+
+@dataclass(frozen=True)
+class ScoreSpec:
+    """What is scored, resolved from the task, the model and ``--labels``.
+
+    Attributes
+    ----------
+    readout : "token" | "sequence"
+    activation : str
+    labels : tuple of str
+        Names of the scored outputs.
+    channels : tuple of int
+        Logit channel of each label.
+    codes : tuple of str
+        Label names as written in VCF subfield names (``A``/``D`` for splice).
+    strands : tuple of str
+        ``("+",)``, ``("-",)`` or ``("+", "-")``.
+    info_id : str
+        INFO field of the scores.
+    """
+
+    task: str
+    readout: str
+    activation: str
+    labels: tuple[str, ...]
+    channels: tuple[int, ...]
+    codes: tuple[str, ...]
+    strands: tuple[str, ...]
+    info_id: str
+
+    def vcf_subfields(self) -> list[str]:
+        if self.readout == "token":
+            ds = [f"DS_{c}{k}" for c in self.codes for k in "GL"]
+            dp = [f"DP_{c}{k}" for c in self.codes for k in "GL"]
+            return ["ALLELE", "STRAND", *ds, *dp]
+        return ["ALLELE", "STRAND", "LABEL", "REF", "ALT", "DIFF", "LOGODDS", "MEAN_ABS_DIFF"]
+
+
+def _sanitize(name: str) -> str:
+    """A label name usable inside a VCF INFO value and a TSV column name."""
+    return re.sub(r"[^0-9A-Za-z_.:+-]", "_", name.replace("|", ":"))
+
+
+def _activation(task: Task, info: ModelInfo) -> str:
+    if task.activation != "auto":
+        return task.activation
+    pt = info.problem_type
+    if pt == "multi_label_classification":
+        return "sigmoid"
+    if pt == "regression":
+        return "identity"
+    if pt == "single_label_classification" or (info.head == "sequence" and len(info.labels) > 1):
+        return "softmax"
+    return "sigmoid"
+
+
+def resolve_spec(
+    task: Task, info: ModelInfo, *, labels: Sequence[str] | None = None, strand: str | None = None
+) -> ScoreSpec:
+    """Check that the model fits the task and pick labels, channels and strands.
+
+    Raises ``ValueError`` with a message naming the mismatch.
+    """
+    readout = info.head if task.readout == "auto" else task.readout
+    if info.head != readout:
+        raise ValueError(
+            f"task {task.name!r} needs a {readout}-classification head but the model ({info.source}) "
+            f"has a {info.head} head; pick another --model or --task generic"
+        )
+    n = len(info.labels)
+    if task.channels:
+        names = list(task.channels)
+        chans = [task.channels[k] for k in names]
+        if max(chans) >= n:
+            raise ValueError(
+                f"task {task.name!r} reads output channel {max(chans)} but the model ({info.source}) "
+                f"has {n} outputs; is it a {task.name} model?"
+            )
+    else:
+        names = list(info.labels)
+        if task.name == "chromatin":
+            deepsea, _ = chromatin_labels()
+            if n != len(deepsea):
+                raise ValueError(
+                    f"task chromatin expects {len(deepsea)} DeepSEA outputs, the model ({info.source}) has {n}; "
+                    "use --task generic for other multi-label models"
+                )
+            if all(lab.startswith("LABEL_") for lab in names):
+                names = list(deepsea)
+        chans = list(range(n))
+    if labels:
+        pick = []
+        for want in labels:
+            if want in names:
+                pick.append(names.index(want))
+            elif want.isdigit() and int(want) < len(names):
+                pick.append(int(want))
+            else:
+                raise ValueError(
+                    f"--labels: {want!r} is not an output of task {task.name} (outputs: "
+                    + ", ".join(names[:8])
+                    + (f", … {len(names)} in all)" if len(names) > 8 else ")")
+                )
+        names = [names[i] for i in pick]
+        chans = [chans[i] for i in pick]
+    if task.name == "splice" and not labels:
+        codes = ["A", "D"]
+    else:
+        codes = [_sanitize(x) for x in names]
+    if strand in (None, ""):
+        strands = ("+", "-") if task.strand_specific else ("+",)
+    elif strand == "both":
+        strands = ("+", "-")
+    elif strand in ("+", "-"):
+        strands = (strand,)
+    else:
+        raise ValueError(f"--strand must be both, + or -, not {strand!r}")
+    return ScoreSpec(
+        task=task.name,
+        readout=readout,
+        activation=_activation(task, info),
+        labels=tuple(names),
+        channels=tuple(chans),
+        codes=tuple(codes),
+        strands=strands,
+        info_id=f"GENA_{task.name.upper()}",
+    )
+
+
+@dataclass
+class ScoreSummary:
+    """What :func:`score_variants` did.
+
+    Attributes
+    ----------
+    records, alts, scored : int
+        Records read (= written), ALT alleles, ALTs with a score.
+    reasons : dict[str, int]
+        ALTs per reason code.
+    records_without_alt : int
+        Records whose ALT is ``.`` (written unchanged).
+    renamed : dict[str, str]
+        VCF chromosome name -> FASTA name, for names that differ and were used.
+    windows_predicted, cache_hits : int
+        Model inputs run, and reference windows served from the cache.
+    """
+
+    records: int = 0
+    alts: int = 0
+    scored: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    records_without_alt: int = 0
+    renamed: dict[str, str] = field(default_factory=dict)
+    windows_predicted: int = 0
+    cache_hits: int = 0
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    output: str = ""
+    tsv: str | None = None
+    indexed: bool = False
+
+    def format(self) -> str:
+        """Human-readable summary (printed at the end of ``genaannot score``)."""
+        lines = [
+            f"{self.records:,} records, {self.alts:,} ALT alleles: {self.scored:,} scored, "
+            f"{self.alts - self.scored:,} with a reason code"
+            + (f"; {self.records_without_alt:,} records without ALT" if self.records_without_alt else "")
+        ]
+        for code in REASONS:
+            if self.reasons.get(code):
+                lines.append(f"  {code:<13}{self.reasons[code]:>8,}  {REASONS[code]}")
+        for a, b in self.renamed.items():
+            lines.append(f"  chromosome {a} -> {b} (FASTA name)")
+        rate = self.alts / self.seconds if self.seconds > 0 else 0.0
+        lines.append(
+            f"  {self.windows_predicted:,} windows predicted, {self.cache_hits:,} reference windows reused, "
+            f"{self.seconds:.1f} s ({rate:.1f} ALT/s)"
+        )
+        lines.append(f"  wrote {self.output}" + (" (+ .tbi)" if self.indexed else "") + (f" and {self.tsv}" if self.tsv else ""))
+        return "\n".join(lines)
+
+
+@dataclass
+class _Alt:
+    allele: str
+    reason: str | None = None
+    plan: WindowPlan | None = None
+    index: int = 0  # allele index inside plan
+    result: dict[str, TokenDelta | SequenceDelta] = field(default_factory=dict)
+
+
+@dataclass
+class _Work:
+    record: VcfRecord
+    gchrom: str | None
+    alts: list[_Alt]
+
+
+def _tsv_columns(spec: ScoreSpec) -> list[str]:
+    cols = ["chrom", "pos", "id", "ref", "alt", "genome_chrom", "status", "strand",
+            "window_start", "window_end", "ref_tokens", "alt_tokens"]
+    for s in spec.strands:
+        sn = _STRAND_NAME[s]
+        for name in spec.labels:
+            lab = _sanitize(name)
+            if spec.readout == "token":
+                cols += [f"{lab}_{k}_{sn}" for k in (
+                    "gain", "gain_pos", "ref_at_gain", "alt_at_gain", "loss", "loss_pos", "ref_at_loss", "alt_at_loss")]
+            else:
+                cols += [f"{lab}_{k}_{sn}" for k in ("ref", "alt", "diff", "logodds")]
+    return cols
+
+
+def score_variants(
+    vcf: str | Path,
+    *,
+    genome: str | Path | Genome,
+    model: str | Path | Model,
+    task: str | Task,
+    output: str | Path,
+    distance: int = 50,
+    labels: Sequence[str] | None = None,
+    tsv: str | Path | None = None,
+    batch_size: int = 8,
+    strand: str | None = None,
+    quiet: bool = False,
+    chunk_size: int = 256,
+    cache_size: int = 1024,
+) -> ScoreSummary:
+    """Score every ALT of a VCF with a model and write an annotated VCF (and a TSV).
+
+    Parameters
+    ----------
+    vcf
+        VCF, VCF.gz or BCF path, or ``-`` for standard input.
+    genome
+        FASTA path (indexed or indexable) or an open :class:`genaannot.io.fasta.Genome`.
+    model
+        A loaded :class:`~genaannot.models.base.Model` or anything :func:`genaannot.load_model` takes.
+    task
+        ``splice``, ``promoter``, ``chromatin``, ``generic`` (or a :class:`~genaannot.tasks.Task`).
+    output
+        ``.vcf``, ``.vcf.gz`` (bgzipped + tabix index), ``.bcf`` or ``-`` (stdout).
+    distance
+        Token heads: gains/losses are searched within ``distance`` bp of the REF allele.
+    labels
+        Outputs to score (names or indices); default all of the task's.
+    tsv
+        Optional table with one row per ALT and every raw number.
+    strand
+        ``both``, ``+`` or ``-``; default both for strand-specific tasks, ``+`` otherwise.
+    chunk_size
+        Records held in memory at once.
+    """
+    from tqdm import tqdm
+
+    from ..io.fasta import Genome, open_genome
+    from ..io.table import TableWriter
+    from ..io.vcf import InfoField, open_variants, open_writer
+
+    t0 = time.perf_counter()
+    if distance < 0:
+        raise ValueError(f"--distance must be >= 0, not {distance}")
+    if str(output) == "-" and tsv is not None and str(tsv) == "-":
+        raise ValueError("the VCF and the TSV cannot both go to standard output")
+    task_obj = task if isinstance(task, Task) else get_task(task)
+    if not hasattr(model, "predict_encoded"):
+        from ..models import load_model
+
+        model = load_model(model)
+    spec = resolve_spec(task_obj, model.info, labels=labels, strand=strand)
+    genome_obj = genome if isinstance(genome, Genome) else open_genome(genome)
+    summary = ScoreSummary(output=str(output), tsv=str(tsv) if tsv is not None else None)
+    reasons: Counter[str] = Counter()
+
+    reader = open_variants(vcf)
+    writer = table = None
+    try:
+        summary.notes.extend(reader.notes)
+        cm = match_chroms(
+            list(reader.contig_lengths),
+            genome_obj.sizes,
+            lengths={k: v for k, v in reader.contig_lengths.items() if v},
+        )
+        subfields = "|".join(spec.vcf_subfields())
+        if spec.readout == "token":
+            what = (
+                f"maximum gain (G) and loss (L) of each output's probability (activation {spec.activation}) "
+                f"within {distance} bp of the REF allele, alt track aligned to reference coordinates "
+                "(deleted bases 0, inserted bases collapsed to their maximum); DP: offset of that "
+                "position from POS in bp; STRAND: the strand with the larger effect"
+            )
+        else:
+            what = (
+                "window-level output of the label with the largest |ALT-REF| (REF, ALT probabilities, "
+                "DIFF = ALT-REF, LOGODDS = logit(ALT)-logit(REF)) and the mean |DIFF| over all scored labels; "
+                "STRAND: the strand with the larger effect"
+            )
+        names = ",".join(f"{c}={lab}" for c, lab in zip(spec.codes, spec.labels)) if spec.task == "splice" else ""
+        reader.add_info(InfoField(
+            spec.info_id,
+            f"genaannot {spec.task} variant scores ({model.info.source}). Format: {subfields}. {what}"
+            + (f". Outputs: {names}" if names else ""),
+        ))
+        reader.add_info(InfoField(
+            REASON_FIELD,
+            "Why an ALT was not scored by genaannot ('.' = scored). Format: CODE. Codes: "
+            + "; ".join(f"{k} = {v}" for k, v in REASONS.items()),
+        ))
+        reader.add_meta(
+            "genaannotScore",
+            f"<task={spec.task},model={model.info.source},distance={distance},strands={'/'.join(spec.strands)},"
+            f"max_tokens={model.info.max_tokens}>",
+        )
+        writer = open_writer(output, reader)
+        if tsv is not None:
+            table = TableWriter(tsv, _tsv_columns(spec))
+        cache: OrderedDict[tuple, Prediction] = OrderedDict()
+        bar = tqdm(total=reader.n_records, unit="variant", disable=quiet, file=sys.stderr, dynamic_ncols=True)
+        chunk: list[VcfRecord] = []
+        used: set[str] = set()
+
+        def flush() -> None:
+            works = _plan_chunk(chunk, genome_obj, cm.mapping, spec, model, distance, used)
+            _predict_chunk(works, spec, model, batch_size, cache, cache_size, summary, distance)
+            for w in works:
+                _emit(w, spec, distance, writer, table, summary, reasons)
+            bar.update(len(chunk))
+            chunk.clear()
+
+        for rec in reader:
+            chunk.append(rec)
+            if len(chunk) >= chunk_size:
+                flush()
+        if chunk:
+            flush()
+        bar.close()
+        writer.close()
+        summary.indexed = writer.indexed
+        if table is not None:
+            table.close()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        if table is not None:
+            table.abort()
+        raise
+    finally:
+        reader.close()
+        if genome_obj is not genome:
+            genome_obj.close()
+    summary.reasons = {k: reasons[k] for k in REASONS if reasons[k]}
+    summary.renamed = {k: v for k, v in cm.renamed.items() if k in used}
+    for name in sorted(used):
+        vlen = reader.contig_lengths.get(name)
+        g = cm.mapping.get(name)
+        if g is not None and vlen and vlen != genome_obj.sizes[g]:
+            summary.notes.append(
+                f"VCF header gives {name} as {vlen:,} bp but FASTA {g} has {genome_obj.sizes[g]:,} bp; "
+                "records past the FASTA end are EDGE"
+            )
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _plan_chunk(chunk, genome, mapping, spec, model, distance, used) -> list[_Work]:
+    works = []
+    for rec in chunk:
+        used.add(rec.chrom)
+        gchrom = mapping.get(rec.chrom)
+        alts = [_Alt(a) for a in rec.alts]
+        works.append(_Work(rec, gchrom, alts))
+        if not alts:
+            continue
+        if gchrom is None:
+            for a in alts:
+                a.reason = "NO_CONTIG"
+            continue
+        for a in alts:
+            a.reason = allele_reason(rec.ref, a.allele)
+        todo = [a for a in alts if a.reason is None]
+        if not todo:
+            continue
+        size = genome.sizes[gchrom]
+        inside = 0 <= rec.start and rec.end <= size
+        gref = genome.fetch(gchrom, rec.start, rec.end) if inside else None
+        why = genome_reason(ref=rec.ref, start=rec.start, chrom_len=size, genome_ref=gref)
+        if why is not None:
+            for a in todo:
+                a.reason = why
+            continue
+
+        def plan(alleles: list[_Alt], _r=rec, _c=gchrom, _n=size) -> WindowPlan | None:
+            return _plan(genome, _c, _n, _r, [a.allele.upper() for a in alleles], spec, model, distance)
+
+        # one window for all ALTs (shared reference); if a long ALT prevents it, plan each alone
+        p = plan(todo)
+        groups = [(todo, p)] if p is not None or len(todo) == 1 else [([a], plan([a])) for a in todo]
+        for alleles, p in groups:
+            for i, a in enumerate(alleles):
+                if p is None:
+                    a.reason = "TOO_LONG"
+                else:
+                    a.plan, a.index = p, i
+    return works
+
+
+def _plan(genome, chrom, size, rec, alleles, spec, model, distance) -> WindowPlan | None:
+    return plan_window(
+        fetch=lambda s, e: genome.fetch(chrom, s, e),
+        chrom_len=size,
+        start=rec.start,
+        end=rec.end,
+        alts=alleles,
+        tokenizer=model.tokenizer,
+        max_tokens=model.info.max_tokens,
+        distance=distance,
+        strands=spec.strands,
+    )
+
+
+def _keys(w: _Work, a: _Alt, s: str) -> tuple[tuple, tuple]:
+    p = a.plan
+    ref_key = (w.gchrom, p.start, p.end, s)
+    alt_key = (w.gchrom, p.start, p.end, s, w.record.start, w.record.end, a.allele.upper())
+    return ref_key, alt_key
+
+
+def _predict_chunk(works, spec, model, batch_size, cache, cache_size, summary, distance) -> None:
+    needed: dict[tuple, object] = {}
+    n_ref = 0  # reference-window requests (one per scored ALT and strand)
+    for w in works:
+        for a in w.alts:
+            if a.plan is None:
+                continue
+            for s in spec.strands:
+                rk, ak = _keys(w, a, s)
+                n_ref += 1
+                if rk in cache:
+                    cache.move_to_end(rk)
+                elif rk not in needed:
+                    needed[rk] = a.plan.encodings[(-1, s)]
+                if ak not in needed:
+                    needed[ak] = a.plan.encodings[(a.index, s)]
+    todo = [k for k in needed if k not in cache]
+    preds = model.predict_encoded([needed[k] for k in todo], batch_size=batch_size) if todo else []
+    summary.windows_predicted += len(todo)
+    summary.cache_hits += n_ref - sum(1 for k in todo if len(k) == 4)
+    fresh = dict(zip(todo, preds))
+    for k, pr in fresh.items():
+        if pr.n_tokens_dropped:
+            raise RuntimeError(f"internal error: window {k} exceeded the model capacity")
+    for w in works:
+        for a in w.alts:
+            if a.plan is None:
+                continue
+            for s in spec.strands:
+                rk, ak = _keys(w, a, s)
+                rp = fresh.get(rk) or cache[rk]
+                a.result[s] = _delta(rp, fresh[ak], w, a, s, spec, distance=distance)
+    for k, pr in fresh.items():
+        if len(k) == 4:  # reference windows only: alt windows are rarely shared across chunks
+            cache[k] = pr
+            if len(cache) > cache_size:
+                cache.popitem(last=False)
+
+
+def _delta(rp, ap, w: _Work, a: _Alt, s: str, spec: ScoreSpec, *, distance: int):
+    p = a.plan
+    ref_len, alt_len = len(w.record.ref), len(a.allele)
+    offset = w.record.start - p.start
+    ch = list(spec.channels)
+    if spec.readout == "token":
+        n_ref = p.end - p.start
+        n_alt = n_ref - ref_len + alt_len
+        rt = paint(rp.logits, rp.spans, n_ref, spec.activation)[:, ch]
+        at = paint(ap.logits, ap.spans, n_alt, spec.activation)[:, ch]
+        if s == "-":  # predicted on the reverse complement: flip back to genome order
+            rt, at = rt[::-1], at[::-1]
+        aligned = align_alt(at, offset=offset, ref_len=ref_len, alt_len=alt_len)
+        return token_delta(rt, aligned, offset=offset, ref_len=ref_len, distance=distance)
+    rprob = activate(rp.logits, spec.activation)[ch]
+    aprob = activate(ap.logits, spec.activation)[ch]
+    return sequence_delta(rprob, aprob, activation=spec.activation)
+
+
+def _fmt(x: float) -> str:
+    return "." if x != x else f"{round(x, 4) + 0.0:.4f}"  # + 0.0: no "-0.0000"
+
+
+def _emit(w: _Work, spec, distance, writer, table, summary, reasons) -> None:
+    rec = w.record
+    summary.records += 1
+    if not w.alts:
+        summary.records_without_alt += 1
+        writer.write(rec, {})
+        return
+    scores, why = [], []
+    for a in w.alts:
+        summary.alts += 1
+        if a.reason is not None:
+            reasons[a.reason] += 1
+            scores.append(".")
+            why.append(a.reason)
+            _row(table, w, a, spec, None)
+            continue
+        summary.scored += 1
+        best = max(spec.strands, key=lambda s: a.result[s].effect)  # ties: first listed (+)
+        d = a.result[best]
+        if spec.readout == "token":
+            ds = [_fmt(float(v)) for i in range(len(spec.codes)) for v in (d.gain[i], d.loss[i])]
+            dp = [str(int(v)) for i in range(len(spec.codes)) for v in (d.gain_pos[i], d.loss_pos[i])]
+            scores.append("|".join([a.allele, best, *ds, *dp]))
+        else:
+            i = int(np.abs(d.diff).argmax())
+            scores.append("|".join([
+                a.allele, best, spec.codes[i], _fmt(float(d.ref[i])), _fmt(float(d.alt[i])),
+                _fmt(float(d.diff[i])), _fmt(float(d.log_odds[i])), _fmt(float(np.abs(d.diff).mean())),
+            ]))
+        why.append(".")
+        _row(table, w, a, spec, best)
+    info: dict[str, list[str]] = {}
+    if any(x != "." for x in scores):
+        info[spec.info_id] = scores
+    if any(x != "." for x in why):
+        info[REASON_FIELD] = why
+    writer.write(rec, info)
+
+
+def _row(table, w: _Work, a: _Alt, spec: ScoreSpec, best: str | None) -> None:
+    if table is None:
+        return
+    rec = w.record
+    p = a.plan
+    row: list[object] = [
+        rec.chrom, rec.pos, rec.id or ".", rec.ref, a.allele, w.gchrom, a.reason or "scored", best,
+        p.start if p else None, p.end if p else None,
+        len(p.encodings[(-1, spec.strands[0])]) if p else None,
+        len(p.encodings[(a.index, spec.strands[0])]) if p else None,
+    ]
+    for s in spec.strands:
+        d = a.result.get(s)
+        for i in range(len(spec.labels)):
+            if spec.readout == "token":
+                if d is None:
+                    row += [None] * 8
+                else:
+                    row += [float(d.gain[i]), int(d.gain_pos[i]), float(d.ref_at_gain[i]), float(d.alt_at_gain[i]),
+                            float(d.loss[i]), int(d.loss_pos[i]), float(d.ref_at_loss[i]), float(d.alt_at_loss[i])]
+            elif d is None:
+                row += [None] * 4
+            else:
+                row += [float(d.ref[i]), float(d.alt[i]), float(d.diff[i]), float(d.log_odds[i])]
+    table.write_row(row)

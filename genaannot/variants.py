@@ -1,0 +1,368 @@
+"""Variant effect scoring, pure part: windows, allele checks, alt-track alignment, deltas.
+
+Nothing here opens a file; sequences come through a ``fetch(start, end)`` callable and
+predictions through :class:`genaannot.models.base.Prediction`.
+
+Coordinates are 0-based half-open on the chromosome: a variant's REF allele occupies
+``[start, end)`` (``start = POS - 1``; the conversion happens in :mod:`genaannot.io.vcf`).
+
+Window policy
+-------------
+Each record gets one reference window ``[ws, we)`` around its REF allele, sized in
+*tokens*: the largest symmetric flank such that the reference window and every ALT
+window (REF replaced by ALT), on every strand that is scored, fit in the model's
+``max_tokens`` content tokens. The window is shared by all ALTs of the record, so the
+reference prediction is made once. Near a chromosome end the window is *shifted* inward
+(the variant sits off-centre) rather than padded with ``N``: the model sees only real
+sequence, which is what GENA models were trained on. A record is ``EDGE`` only when its
+REF allele runs past the end of the FASTA sequence (common with partial genomes).
+
+Alt-track alignment (SpliceAI convention, generalised)
+------------------------------------------------------
+The alt track has ``len(ALT) - len(REF)`` more positions than the ref track. It is mapped
+onto reference coordinates before comparing:
+
+- ``len(ALT) == len(REF)`` (SNV, MNP): position by position;
+- ``len(ALT) < len(REF)`` (deletion, shrinking complex allele): the first ``len(ALT)``
+  allele positions map one to one, the remaining REF positions are deleted and take 0;
+- ``len(ALT) > len(REF)`` (insertion, growing complex allele): the first ``len(REF) - 1``
+  allele positions map one to one, the rest of the ALT allele collapses onto the last REF
+  position with its maximum.
+
+For VCF-style anchored indels (``C>CA``, ``TG>T``) this is exactly SpliceAI's rule.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .tasks import activate
+
+__all__ = [
+    "REASONS",
+    "WindowPlan",
+    "allele_reason",
+    "genome_reason",
+    "plan_window",
+    "revcomp",
+    "paint",
+    "align_alt",
+    "TokenDelta",
+    "SequenceDelta",
+    "token_delta",
+    "sequence_delta",
+    "SCORES",
+]
+
+#: reason codes written instead of a score, with their meaning (also the VCF header text)
+REASONS: dict[str, str] = {
+    "NO_CONTIG": "chromosome not in the FASTA (after chr/1 matching)",
+    "SYMBOLIC": "symbolic, breakend, missing or '*' ALT allele",
+    "BAD_ALLELE": "allele with letters other than A,C,G,T,N",
+    "EDGE": "REF allele runs past the end of the FASTA sequence",
+    "N_REGION": "REF allele overlaps N bases of the FASTA (assembly gap)",
+    "REF_MISMATCH": "REF does not match the FASTA",
+    "TOO_LONG": "allele too long for the model window with the requested --distance",
+}
+
+_COMPLEMENT = str.maketrans("ACGTNacgtnRYKMSWBDHVrykmswbdhv", "TGCANtgcanYRMKSWVHDByrmkswvhdb")
+_DNA = frozenset("ACGTN")
+
+
+def revcomp(seq: str) -> str:
+    """Reverse complement (IUPAC-aware, case kept)."""
+    return seq.translate(_COMPLEMENT)[::-1]
+
+
+def allele_reason(ref: str, alt: str | None) -> str | None:
+    """Reason an ALT cannot be scored from its alleles alone, or ``None``.
+
+    Checks only the allele strings; genome-dependent reasons come from :func:`genome_reason`.
+    """
+    if alt is None or alt in ("*", ".", "") or alt.startswith("<") or "[" in alt or "]" in alt:
+        return "SYMBOLIC"
+    if not _DNA.issuperset(alt.upper()):
+        return "BAD_ALLELE"
+    if not ref or ref.startswith("<"):
+        return "SYMBOLIC"
+    return None
+
+
+def genome_reason(*, ref: str, start: int, chrom_len: int, genome_ref: str | None) -> str | None:
+    """Reason from the genome: ``EDGE``, ``N_REGION`` or ``REF_MISMATCH``, else ``None``.
+
+    ``genome_ref`` is the FASTA's ``[start, start + len(ref))`` (``None`` when off the end).
+    """
+    end = start + len(ref)
+    if start < 0 or end > chrom_len or genome_ref is None:
+        return "EDGE"
+    g = genome_ref.upper()
+    if "N" in g:
+        return "N_REGION"
+    if g != ref.upper():
+        return "REF_MISMATCH"
+    return None
+
+
+@dataclass
+class WindowPlan:
+    """One record's reference window and the sequences to predict.
+
+    Attributes
+    ----------
+    start, end : int
+        0-based half-open reference window on the chromosome.
+    ref_seq : str
+        ``fetch(start, end)`` (length ``end - start``).
+    alt_seqs : list of str
+        One per ALT: ``ref_seq`` with the REF allele replaced.
+    encodings : dict
+        ``(allele_index, strand) -> Encoding``; ``allele_index`` -1 is the reference,
+        0.. the ALTs; strand ``"-"`` encodes the reverse complement.
+    """
+
+    start: int
+    end: int
+    ref_seq: str
+    alt_seqs: list[str]
+    encodings: dict = field(default_factory=dict)
+
+    @property
+    def n_tokens(self) -> int:
+        return max(len(e) for e in self.encodings.values())
+
+
+def _place(start: int, end: int, flank: int, chrom_len: int) -> tuple[int, int]:
+    """``[start - flank, end + flank)`` shifted inward at chromosome ends, clipped to it."""
+    ws, we = start - flank, end + flank
+    if ws < 0:
+        we, ws = we - ws, 0
+    if we > chrom_len:
+        ws, we = ws - (we - chrom_len), chrom_len
+    return max(ws, 0), we
+
+
+def plan_window(
+    *,
+    fetch: Callable[[int, int], str],
+    chrom_len: int,
+    start: int,
+    end: int,
+    alts: Sequence[str],
+    tokenizer,
+    max_tokens: int,
+    distance: int,
+    strands: Sequence[str] = ("+",),
+    max_rounds: int = 14,
+) -> WindowPlan | None:
+    """Largest window around ``[start, end)`` whose ref and alt inputs fit ``max_tokens``.
+
+    Returns ``None`` (reason ``TOO_LONG``) when no window fits while keeping ``distance``
+    bp (or up to the chromosome end) on both sides of the REF allele.
+    """
+    need_left = min(distance, start)
+    need_right = min(distance, chrom_len - end)
+    bp_guess = max(1, min(int(tokenizer.max_token_bp), 16))
+    lo, hi = -1, None  # largest feasible flank seen / smallest infeasible flank seen
+    best: WindowPlan | None = None
+    flank = max(0, (max_tokens * bp_guess - (end - start)) // 2)
+    for _ in range(max_rounds):
+        ws, we = _place(start, end, flank, chrom_len)
+        plan = _encode(fetch, ws, we, start, end, alts, tokenizer, strands)
+        n = plan.n_tokens
+        whole = ws == 0 and we == chrom_len
+        if n <= max_tokens:
+            lo, best = flank, plan
+            if whole or n >= max_tokens - max(1, max_tokens // 100):
+                break
+            # grow by the estimated bp of the unused tokens, never up to a known failure
+            bp_per_tok = max(1.0, (we - ws) / max(n, 1))
+            step = max(1, int((max_tokens - n) * bp_per_tok * 0.45))
+            nxt = flank + step
+        else:
+            hi = flank
+            nxt = int(flank * (max_tokens * 0.98) / n) - 1
+        if hi is not None:
+            nxt = min(nxt, hi - 1)
+            if nxt <= lo:
+                nxt = (lo + hi) // 2 if hi - lo > 1 else lo
+        if nxt < 0 or (hi is not None and hi - lo <= 1):
+            break
+        if nxt == flank:
+            break
+        flank = nxt
+    if best is None:
+        return None
+    if best.start > start - need_left or best.end < end + need_right:
+        return None
+    return best
+
+
+def _encode(fetch, ws, we, start, end, alts, tokenizer, strands) -> WindowPlan:
+    ref_seq = fetch(ws, we)
+    a, b = start - ws, end - ws
+    alt_seqs = [ref_seq[:a] + alt + ref_seq[b:] for alt in alts]
+    seqs, keys = [], []
+    for s in strands:
+        for i, seq in enumerate([ref_seq, *alt_seqs]):
+            seqs.append(seq if s == "+" else revcomp(seq))
+            keys.append((i - 1, s))
+    encs = tokenizer.encode_batch(seqs)
+    return WindowPlan(ws, we, ref_seq, alt_seqs, dict(zip(keys, encs)))
+
+
+def paint(logits: np.ndarray, spans: np.ndarray, length: int, activation: str) -> np.ndarray:
+    """Token outputs → base-pair track.
+
+    Parameters
+    ----------
+    logits : float32 [n_tokens, n_labels]
+    spans : int64 [n_tokens, 2]
+        Contiguous spans covering ``[0, length)``.
+    activation : str
+        Applied per token before painting (see :func:`genaannot.tasks.activate`).
+
+    Returns
+    -------
+    float32 [length, n_labels]
+    """
+    probs = activate(logits, activation)
+    widths = (spans[:, 1] - spans[:, 0]).astype(np.int64)
+    track = np.repeat(probs, widths, axis=0)
+    if track.shape[0] != length:
+        raise ValueError(f"token spans cover {track.shape[0]} bp, expected {length}")
+    return track
+
+
+def align_alt(alt_track: np.ndarray, *, offset: int, ref_len: int, alt_len: int) -> np.ndarray:
+    """Map an alt-window track onto reference-window coordinates (see module docstring).
+
+    Parameters
+    ----------
+    alt_track : [n_alt_bp, n_labels]
+    offset : int
+        Position of the allele in the window.
+
+    Returns
+    -------
+    [n_alt_bp - alt_len + ref_len, n_labels]
+    """
+    o = offset
+    if alt_len == ref_len:
+        return alt_track
+    if alt_len < ref_len:
+        gap = np.zeros((ref_len - alt_len, alt_track.shape[1]), dtype=alt_track.dtype)
+        return np.concatenate([alt_track[: o + alt_len], gap, alt_track[o + alt_len :]])
+    keep = o + ref_len - 1
+    collapsed = alt_track[keep : o + alt_len].max(axis=0, keepdims=True)
+    return np.concatenate([alt_track[:keep], collapsed, alt_track[o + alt_len :]])
+
+
+@dataclass
+class TokenDelta:
+    """Per-label gains and losses within ±distance (one strand).
+
+    Attributes
+    ----------
+    gain, loss : float32 [n_labels]
+        ``max(alt - ref)`` and ``max(ref - alt)`` over the scored positions.
+    gain_pos, loss_pos : int64 [n_labels]
+        Their positions relative to the variant's first REF base (VCF POS), in bp.
+    ref_at_gain, alt_at_gain, ref_at_loss, alt_at_loss : float32 [n_labels]
+        The probabilities behind each delta.
+    """
+
+    gain: np.ndarray
+    loss: np.ndarray
+    gain_pos: np.ndarray
+    loss_pos: np.ndarray
+    ref_at_gain: np.ndarray
+    alt_at_gain: np.ndarray
+    ref_at_loss: np.ndarray
+    alt_at_loss: np.ndarray
+
+    @property
+    def effect(self) -> float:
+        return float(max(self.gain.max(initial=0.0), self.loss.max(initial=0.0)))
+
+
+def token_delta(
+    ref_track: np.ndarray, alt_aligned: np.ndarray, *, offset: int, ref_len: int, distance: int
+) -> TokenDelta:
+    """Gains/losses over ``[offset - distance, offset + ref_len + distance)`` of the window.
+
+    Parameters
+    ----------
+    ref_track, alt_aligned : float32 [n_bp, n_labels]
+        Reference track and alt track aligned with :func:`align_alt`.
+    offset : int
+        Position of the REF allele in the window. For SNVs and insertions the region is
+        SpliceAI's POS±distance; for deletions it extends ``distance`` past the deleted bases.
+    """
+    lo = max(0, offset - distance)
+    hi = min(ref_track.shape[0], offset + ref_len + distance)
+    r = ref_track[lo:hi]
+    a = alt_aligned[lo:hi]
+    d = a - r
+    gi = d.argmax(axis=0)
+    li = d.argmin(axis=0)
+    cols = np.arange(d.shape[1])
+    return TokenDelta(
+        gain=d[gi, cols].astype(np.float32),
+        loss=(-d[li, cols]).astype(np.float32),
+        gain_pos=(gi + lo - offset).astype(np.int64),
+        loss_pos=(li + lo - offset).astype(np.int64),
+        ref_at_gain=r[gi, cols],
+        alt_at_gain=a[gi, cols],
+        ref_at_loss=r[li, cols],
+        alt_at_loss=a[li, cols],
+    )
+
+
+@dataclass
+class SequenceDelta:
+    """Per-label window-level change (one strand).
+
+    Attributes
+    ----------
+    ref, alt, diff : float32 [n_labels]
+        Activated outputs and ``alt - ref``.
+    log_odds : float32 [n_labels]
+        ``logit(alt) - logit(ref)`` (probabilities clipped to [1e-6, 1 - 1e-6]); NaN for
+        identity (regression) outputs.
+    """
+
+    ref: np.ndarray
+    alt: np.ndarray
+    diff: np.ndarray
+    log_odds: np.ndarray
+
+    @property
+    def effect(self) -> float:
+        return float(np.abs(self.diff).max(initial=0.0))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    q = np.clip(p.astype(np.float64), 1e-6, 1 - 1e-6)
+    return np.log(q / (1 - q))
+
+
+def sequence_delta(ref_probs: np.ndarray, alt_probs: np.ndarray, *, activation: str) -> SequenceDelta:
+    """Compare activated sequence-head outputs ``[n_labels]`` of the ref and alt windows."""
+    diff = (alt_probs - ref_probs).astype(np.float32)
+    if activation == "identity":
+        lo = np.full_like(diff, math.nan)
+    else:
+        lo = (_logit(alt_probs) - _logit(ref_probs)).astype(np.float32)
+    return SequenceDelta(ref_probs.astype(np.float32), alt_probs.astype(np.float32), diff, lo)
+
+
+#: readout -> delta function; token heads compare bp tracks, sequence heads window outputs
+SCORES: dict[str, Callable[..., TokenDelta | SequenceDelta]] = {
+    "token": token_delta,
+    "sequence": sequence_delta,
+}
