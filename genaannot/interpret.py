@@ -102,37 +102,21 @@ class Readout:
         return "logit" if self.logit or self.activation == "identity" else "probability"
 
 
-def _activation_of(task: Task, problem_type: str | None) -> str:
-    if task.activation != "auto":
-        return task.activation
-    if problem_type == "multi_label_classification":
-        return "sigmoid"
-    if problem_type == "regression":
-        return "identity"
-    return "softmax"
-
-
 def resolve_readout(model: Model, task: Task, *, label: str | None = None, logit: bool = False) -> Readout:
     """Pick the head, label channel and activation that ``f`` reads.
 
-    Labels are the task's named channels (e.g. splice: acceptor, donor) or, for tasks without
-    fixed channels, the checkpoint's labels. The default label is the first one.
+    The scanner's own rules decide (:func:`genaannot.pipeline.scan.resolve_setup`): labels
+    are the task's named channels (e.g. splice: acceptor, donor) or the checkpoint's labels,
+    and the activation is the task's (``auto``: from the checkpoint's problem type). The
+    default label is the first one.
     """
-    info = model.info
-    if info.head not in ("token", "sequence"):
-        raise InterpretError(f"model head {info.head!r} has no labels to explain; use a classifier checkpoint")
-    n = len(info.labels)
-    channels = dict(task.channels) if task.channels else {lab: i for i, lab in enumerate(info.labels)}
-    if not channels:
-        raise InterpretError("the model has no labels (id2label); cannot pick a channel")
-    if label is None:
-        label = next(iter(channels))
-    if label not in channels:
-        raise InterpretError(f"unknown label {label!r} for task {task.name}; choose one of {', '.join(channels)}")
-    ch = channels[label]
-    if n and ch >= n:
-        raise InterpretError(f"label {label!r} is channel {ch}, but the model has only {n} outputs")
-    return Readout(info.head, label, ch, _activation_of(task, info.problem_type), logit)
+    from .pipeline.scan import ScanError, resolve_setup
+
+    try:
+        setup = resolve_setup(task, model, strand="+", labels=[label] if label else None, window_tokens=None)
+    except ScanError as err:
+        raise InterpretError(str(err).replace("--labels", "label")) from None
+    return Readout(setup.readout, setup.labels[0], setup.channels[0], setup.activation, logit)
 
 
 def _score_of(logits: np.ndarray, readout: Readout) -> np.ndarray:

@@ -133,7 +133,7 @@ def test_strongest_site_and_limits():
     w = centered_window(fetch=fetch, chrom="c1", chrom_size=400, focus=(100, 130), tokenizer=model.tokenizer, window_tokens=64)
     site = strongest_site(model, w, ro, (100, 130))
     assert CHROM[site] == "T" and "T" not in CHROM[100:site]  # T has the largest toy value
-    with pytest.raises(InterpretError, match="unknown label"):
+    with pytest.raises(InterpretError, match="not among the task"):
         resolve_readout(model, get_task("splice"), label="exon")
     with pytest.raises(InterpretError, match="needs a site"):
         ism(model, w, (100, 130), ro)
