@@ -34,6 +34,13 @@ def _is_gzip(path: Path) -> bool:
         return fh.read(2) == b"\x1f\x8b"
 
 
+def _is_bgzf(path: Path) -> bool:
+    """BGZF = gzip with the FEXTRA flag and a ``BC`` subfield (what bgzip writes)."""
+    with open(path, "rb") as fh:
+        head = fh.read(18)
+    return len(head) >= 18 and head[:2] == b"\x1f\x8b" and head[3] & 4 and head[12:14] == b"BC"
+
+
 class Genome:
     """An open indexed FASTA.
 
@@ -53,6 +60,11 @@ class Genome:
             raise FastaError(f"{p}: FASTA file not found")
         if not p.is_file() or not os.access(p, os.R_OK):
             raise FastaError(f"{p}: not a readable file")
+        if _is_gzip(p) and not _is_bgzf(p):
+            raise FastaError(
+                f"{p}: compressed with plain gzip, which cannot be indexed; FASTA must be plain or "
+                f"bgzip-compressed: `zcat {p} | bgzip > OUT.fa.gz` (bgzip is in htslib/tabix)"
+            )
         missing = [i for i in _index_paths(p) if not i.exists()] if _is_gzip(p) else [
             i for i in _index_paths(p)[:1] if not i.exists()
         ]
@@ -66,11 +78,6 @@ class Genome:
             self._fa = pysam.FastaFile(str(p))
         except (OSError, ValueError) as err:
             msg = str(err)
-            if _is_gzip(p) and ("bgzf" in msg.lower() or "compress" in msg.lower() or "index" in msg.lower()):
-                raise FastaError(
-                    f"{p}: cannot index this gzip file ({msg}); FASTA must be plain or "
-                    f"bgzip-compressed: `zcat {p} | bgzip > {p.with_suffix('')}.bgz.gz`"
-                ) from None
             raise FastaError(
                 f"{p}: cannot open as an indexed FASTA ({msg}); if {p}.fai is stale or damaged, "
                 "delete it so that it is rebuilt"

@@ -223,7 +223,7 @@ def write_lines_atomic(path: str | Path, lines: Iterable[str], *, header: str | 
 
 
 def save_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write an uncompressed-free (zip-deflated) npz atomically: its presence marks a finished part."""
+    """Write a compressed npz atomically (fsynced): its presence marks a finished part."""
     f = AtomicFile(path)
     try:
         with open(f.tmp, "wb") as fh:
