@@ -1,0 +1,133 @@
+"""``genaannot models list`` and ``genaannot models inspect``.
+
+Nothing here touches the network: ``list`` looks into the local Hugging Face cache only,
+``inspect`` loads a local checkpoint (or a cached hub id) on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+__all__ = ["models", "cached_status"]
+
+
+def cached_status(hub_id: str, revision: str | None) -> str:
+    """``cached`` when the id's ``config.json`` is in the local HF cache, else ``-`` (no network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - huggingface_hub comes with transformers
+        return "?"
+    try:
+        hit = try_to_load_from_cache(hub_id, "config.json", revision=revision)
+    except Exception:  # noqa: BLE001 - a malformed cache entry is "not available"
+        return "-"
+    return "cached" if isinstance(hit, str) else "-"
+
+
+def _parse_option(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise click.BadParameter(f"{text!r}: expected KEY=VALUE")
+    key, value = text.split("=", 1)
+    for conv in (int, float):
+        try:
+            return key.strip(), conv(value)
+        except ValueError:
+            pass
+    return key.strip(), value
+
+
+@click.group()
+def models() -> None:
+    """List known checkpoints or inspect one."""
+
+
+@models.command("list")
+@click.option("--task", default=None, help="Only entries of this task (splice, promoter, chromatin, generic).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_cmd(task: str | None, as_json: bool) -> None:
+    """Known checkpoints per task, and whether each is available locally (nothing is downloaded)."""
+    from ..models.catalog import CATALOG
+
+    rows = []
+    for entry in CATALOG.values():
+        if task and entry.task != task:
+            continue
+        if entry.local_path() is not None:
+            status = "bundled"
+        else:
+            status = cached_status(entry.hub_id, entry.revision)
+        rows.append(
+            {
+                "name": entry.name,
+                "task": entry.task,
+                "family": entry.family,
+                "hub_id": entry.hub_id + (f"@{entry.revision}" if entry.revision else ""),
+                "local": status,
+                "description": entry.description,
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(f"no catalogue entries for task {task!r}")
+        return
+    rows.sort(key=lambda r: (r["task"], r["name"]))
+    cols = ["name", "task", "family", "local", "hub_id"]
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols}
+    click.echo("  ".join(c.upper().ljust(widths[c]) for c in cols) + "  DESCRIPTION")
+    for r in rows:
+        click.echo("  ".join(r[c].ljust(widths[c]) for c in cols) + "  " + r["description"])
+    click.echo("\nlocal: bundled = shipped with genaannot, cached = in the Hugging Face cache, - = not available "
+               "(download on a machine with network: huggingface-cli download ID --revision BRANCH)")
+
+
+@models.command("inspect")
+@click.argument("model")
+@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="Family option, e.g. -o max_n_segments=8 (RMT), -o tile_tokens=2048 (BigBird), -o tokenizer=DIR.")
+@click.option("--revision", default=None, help="Branch/revision of a hub id.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def inspect_cmd(model: str, options: tuple[str, ...], revision: str | None, as_json: bool) -> None:
+    """Load MODEL (path, catalogue name or cached hub id) and describe it."""
+    from dataclasses import asdict
+
+    from ..models import ModelError, load_model
+
+    opts = dict(_parse_option(o) for o in options)
+    try:
+        m = load_model(model, device="cpu", revision=revision, **opts)
+    except ModelError as err:
+        raise click.ClickException(str(err)) from None
+    info = asdict(m.info)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    labels = list(info["labels"])
+    shown = ", ".join(labels[:12]) + (f", … ({len(labels)} in all)" if len(labels) > 12 else "")
+    lines = [
+        ("family", info["family"]),
+        ("architecture", info["architecture"]),
+        ("head", info["head"]),
+        ("labels", f"{len(labels)}: {shown}" if labels else "-"),
+        ("problem type", info["problem_type"] or "-"),
+        ("parameters", f"{info['n_params']:,}"),
+        ("max tokens", f"{info['max_tokens']:,} content tokens per input"),
+        ("resolution", info["resolution"]),
+        ("tokenizer", info["tokenizer"]),
+        ("task", info["task"] or "-"),
+        ("source", info["source"]),
+    ]
+    extra = dict(info["extra"])
+    rmt = extra.pop("rmt", None)
+    if rmt:
+        lines.append(("RMT", ", ".join(f"{k}={v}" for k, v in rmt.items())))
+    extra.pop("genaannot", None)
+    for k, v in extra.items():
+        lines.append((k.replace("_", " "), str(v)))
+    width = max(len(k) for k, _ in lines)
+    for k, v in lines:
+        click.echo(f"{k.ljust(width)}  {v}")
