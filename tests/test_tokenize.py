@@ -1,0 +1,127 @@
+"""Tokenizers: fixture ids/offsets, contiguous spans, case and IUPAC statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tinymodels import make_tokenizer, parity_fixture
+
+from genaannot.tokenize import BPETokenizer, SequenceStats, TokenizerError, load_tokenizer
+
+
+@pytest.fixture(scope="module")
+def fixture(shared):
+    return parity_fixture(shared)
+
+
+@pytest.fixture(scope="module")
+def t2t(shared):
+    return load_tokenizer(shared / "fixtures" / "tokenizers" / "t2t_1000h_multi_32k")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return BPETokenizer(make_tokenizer(tmp_path_factory.mktemp("tok")))
+
+
+def test_t2t_matches_fixture(fixture, t2t):
+    _, exp, cases = fixture
+    assert (t2t.cls_id, t2t.sep_id, t2t.pad_id, t2t.unk_id, t2t.gap_id) == (1, 2, 3, 0, 5)
+    for case, seq in cases.items():
+        key = f"tokenizer_t2t/{case}/"
+        enc = t2t.encode(seq)
+        np.testing.assert_array_equal(enc.ids, exp[key + "upper_input_ids"][1:-1])
+        np.testing.assert_array_equal(enc.spans[:, 1], exp[key + "upper_offsets"][1:-1, 1])
+        # as given (no upper-casing): the raw tokenizer, as upstream saw it
+        raw = t2t._tok.encode(seq, add_special_tokens=False)
+        np.testing.assert_array_equal(raw.ids, exp[key + "asis_input_ids"][1:-1])
+        np.testing.assert_array_equal(np.asarray(raw.offsets)[:, 1], exp[key + "asis_offsets"][1:-1, 1])
+        # contiguous cover of the upper-cased sequence
+        assert enc.spans[0, 0] == 0 and enc.spans[-1, 1] == len(seq)
+        np.testing.assert_array_equal(enc.spans[1:, 0], enc.spans[:-1, 1])
+
+
+def test_gap_token_spans_cover_the_run(fixture, t2t):
+    _, _, cases = fixture
+    seq = cases["n_runs_1100"]
+    enc = t2t.encode(seq)
+    gaps = enc.spans[enc.ids == t2t.gap_id]
+    assert len(gaps) >= 1
+    for a, b in gaps:
+        assert set(seq[a:b].upper()) == {"N"} and b - a >= 10
+    assert any(b - a == 120 for a, b in gaps)  # the real 120-N run (430-550)
+
+
+def test_bpe32k_ids(fixture, shared):
+    _, exp, cases = fixture
+    tok = load_tokenizer(shared / "fixtures" / "tokenizers" / "human_BPE_32k")
+    for case, seq in cases.items():
+        key = f"tokenizer_bpe32k/{case}/"
+        raw = tok._tok.encode(seq.upper(), add_special_tokens=False)
+        np.testing.assert_array_equal(raw.ids, exp[key + "upper_input_ids"][1:-1])
+        np.testing.assert_array_equal(np.asarray(raw.offsets)[:, 1], exp[key + "upper_offsets"][1:-1, 1])
+
+
+_dna = st.lists(
+    st.one_of(
+        st.text(alphabet="ACGTacgtN", min_size=1, max_size=40),
+        st.integers(1, 40).map(lambda n: "N" * n),
+        st.integers(1, 15).map(lambda n: "n" * n),
+        st.sampled_from(["R", "Y", "K", "M", "S", "W", "B", "D", "H", "V", "y"]),
+    ),
+    min_size=1,
+    max_size=12,
+).map("".join)
+
+
+def _check_cover(tok, seq: str) -> None:
+    enc = tok.encode(seq)
+    assert len(enc) >= 1
+    assert enc.spans[0, 0] == 0 and enc.spans[-1, 1] == len(seq)
+    np.testing.assert_array_equal(enc.spans[1:, 0], enc.spans[:-1, 1])
+    assert (enc.spans[:, 1] > enc.spans[:, 0]).all()
+    np.testing.assert_array_equal(enc.ids, tok.encode(seq.upper()).ids)  # case-insensitive
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seq=_dna)
+def test_spans_contiguous_tiny(tiny, seq):
+    _check_cover(tiny, seq)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seq=_dna)
+def test_spans_contiguous_t2t(t2t, seq):
+    _check_cover(t2t, seq)
+
+
+def test_stats_counting(tiny):
+    stats = SequenceStats()
+    tiny.encode_batch(["ACGTacgtNNnn", "ACRYKDHV"], stats=stats)
+    assert stats.lowercase == 6
+    assert stats.iupac == {"R": 1, "Y": 1, "K": 1, "D": 1, "H": 1, "V": 1}
+    other = SequenceStats()
+    other.update("rr")
+    stats.merge(other)
+    assert stats.lowercase == 8 and stats.iupac["R"] == 3
+
+
+def test_unknown_letters_unk(t2t):
+    enc = t2t.encode("ACGTACGTDHVACGT")
+    for a, b in enc.spans[enc.ids == t2t.unk_id]:
+        assert b - a == 1
+
+
+def test_missing_tokenizer(tmp_path):
+    with pytest.raises(TokenizerError, match="no tokenizer.json"):
+        load_tokenizer(tmp_path)
+
+
+def test_save_roundtrip(tiny, tmp_path):
+    tiny.save(tmp_path / "copy")
+    again = load_tokenizer(tmp_path / "copy")
+    seq = "ACGTTGCANNNNNNNNNNNNACGT"
+    np.testing.assert_array_equal(again.encode(seq).ids, tiny.encode(seq).ids)
+    assert (tmp_path / "copy" / "special_tokens_map.json").is_file()
