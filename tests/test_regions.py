@@ -1,0 +1,62 @@
+"""Region parsing (1-based inclusive -> 0-based half-open) and chromosome-name matching."""
+
+from __future__ import annotations
+
+import pytest
+
+from genaannot.regions import Interval, RegionError, match_chroms, parse_region, resolve_chrom
+
+SIZES = {"chr1": 1000, "chr2": 500, "chrM": 16569, "chrX": 300}
+
+
+def test_parse_region_converts_to_zero_based():
+    iv = parse_region("chr1:1-100")
+    assert (iv.chrom, iv.start, iv.end) == ("chr1", 0, 100) and len(iv) == 100
+    assert parse_region("chr1:1,001-2,000") == Interval("chr1", 1000, 2000)
+    assert iv.ucsc() == "chr1:1-100"
+
+
+def test_parse_region_with_sizes_and_aliases():
+    assert parse_region("1:11-20", sizes=SIZES) == Interval("chr1", 10, 20)
+    assert parse_region("chr2", sizes=SIZES) == Interval("chr2", 0, 500)
+    assert parse_region("X", sizes=SIZES).chrom == "chrX"
+    with pytest.raises(RegionError, match="runs past the end"):
+        parse_region("chr2:400-501", sizes=SIZES)
+    with pytest.raises(RegionError, match="not in the genome"):
+        parse_region("chr7:1-10", sizes=SIZES)
+
+
+@pytest.mark.parametrize("text", ["chr1:100-50", "chr1:0-10", "chr1:a-b", "", "chr1 x"])
+def test_parse_region_errors(text):
+    with pytest.raises(RegionError):
+        parse_region(text)
+
+
+def test_region_without_coordinates_needs_sizes():
+    with pytest.raises(RegionError, match="no coordinates"):
+        parse_region("chr1")
+
+
+def test_interval_validation():
+    with pytest.raises(RegionError):
+        Interval("chr1", 10, 5)
+    with pytest.raises(RegionError):
+        Interval("chr1", -1, 5)
+
+
+def test_resolve_chrom_mito_and_ambiguity():
+    assert resolve_chrom("MT", SIZES) == "chrM"
+    assert resolve_chrom("M", SIZES) == "chrM"
+    with pytest.raises(RegionError, match="several"):
+        resolve_chrom("1", {"chr1": 10, "Chr1": 10})
+
+
+def test_match_chroms_mito_rules():
+    # MT is only matched to chrM when the lengths agree (GRCh37 MT vs hg19 chrM differ)
+    m = match_chroms(["1", "chr2", "MT", "chrUn"], SIZES)
+    assert m.mapping == {"1": "chr1", "chr2": "chr2"}
+    assert set(m.unmatched) == {"MT", "chrUn"} and m.renamed == {"1": "chr1"}
+    m = match_chroms(["MT"], SIZES, lengths={"MT": 16569})
+    assert m.mapping == {"MT": "chrM"}
+    m = match_chroms(["MT"], SIZES, lengths={"MT": 16571})
+    assert m.unmatched == ("MT",)
