@@ -209,8 +209,11 @@ class VariantReader:
         n = 0
         try:
             with _quiet_htslib(), pysam.VariantFile(str(self._src)) as vf:
-                for _rec in vf:
+                symbolic = False
+                for rec in vf:
                     n += 1
+                    if not symbolic and any(a.startswith("<") for a in rec.alts or ()):
+                        symbolic = True
                 seen = vf.header
                 for name in seen.contigs:
                     if name not in self.header.contigs:
@@ -225,6 +228,10 @@ class VariantReader:
                             m = got[key]
                             have.add(key, m.number, m.type, m.description or "undeclared in the input")
                             self.notes.append(f"{self.path}: {kind}/{key} is used but not declared in the header; declared it")
+                if symbolic and "END" not in self.header.info:
+                    # htslib writes INFO/END for symbolic alleles and fails when it is undeclared
+                    self.header.info.add("END", "1", "Integer", "End position of the variant (1-based, inclusive)")
+                    self.notes.append(f"{self.path}: symbolic ALT alleles but no INFO/END declaration; declared it")
                 for key in seen.filters:
                     if key not in self.header.filters:
                         self.header.filters.add(key, None, None, "undeclared in the input")

@@ -466,7 +466,8 @@ def _plan(genome, chrom, size, rec, alleles, spec, model, distance) -> WindowPla
         alts=alleles,
         tokenizer=model.tokenizer,
         max_tokens=model.info.max_tokens,
-        distance=distance,
+        # sequence heads read the whole window: no flank requirement beyond fitting the allele
+        distance=distance if spec.readout == "token" else 0,
         strands=spec.strands,
     )
 

@@ -1,0 +1,245 @@
+"""score_variants end to end with toy models (exact deltas) and the shared test VCFs."""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+import pysam
+import pytest
+from toy import BASE_VALUE, make_toy_model
+
+from genaannot.pipeline.score import score_variants
+
+
+def sig(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+SEQ = ("ACGTTGCAAC" * 12) + "GATTACA" + ("CCGGTTAAGT" * 12)  # 247 bp, no N
+
+
+@pytest.fixture
+def genome(tmp_path):
+    fa = tmp_path / "g.fa"
+    fa.write_text(">chr2\n" + SEQ + "\n>chrN\n" + "A" * 50 + "N" * 20 + "C" * 50 + "\n")
+    return fa
+
+
+def write_vcf(path, rows, header_extra=""):
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=2>", "##contig=<ID=N>", "##contig=<ID=X>"]
+    lines += [header_extra] if header_extra else []
+    lines.append("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO")
+    for chrom, pos, ref, alt in rows:
+        lines.append(f"{chrom}\t{pos}\tv{pos}\t{ref}\t{alt}\t.\t.\t.")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def info_map(path, key):
+    out = []
+    for rec in pysam.VariantFile(str(path)):
+        out.append(rec.info.get(key))
+    return out
+
+
+def parse_splice(value: str) -> dict:
+    f = value.split("|")
+    names = ["ALLELE", "STRAND", "DS_AG", "DS_AL", "DS_DG", "DS_DL", "DP_AG", "DP_AL", "DP_DG", "DP_DL"]
+    return dict(zip(names, f))
+
+
+def test_exact_snv_mnp_indel_deltas(tmp_path, genome):
+    # positions (1-based) inside SEQ; SEQ[150] etc. checked below
+    p = 151
+    ref_b = SEQ[p - 1]
+    rows = [
+        ("2", p, ref_b, "G" if ref_b != "G" else "A"),  # SNV
+        ("2", p, SEQ[p - 1 : p + 1], "TT" if SEQ[p - 1 : p + 1] != "TT" else "AA"),  # MNP
+        ("2", p, SEQ[p - 1 : p + 1], SEQ[p - 1]),  # deletion of SEQ[p]
+        ("2", p, ref_b, ref_b + "TTT"),  # insertion
+        ("2", p, ref_b, "A,C,G,T".replace(ref_b + ",", "").replace("," + ref_b, "")),  # multi-allelic
+    ]
+    vcf = write_vcf(tmp_path / "in.vcf", rows)
+    out = tmp_path / "out.vcf"
+    m = make_toy_model("token", max_tokens=64)
+    s = score_variants(vcf, genome=genome, model=m, task="splice", output=out, distance=5,
+                       strand="+", quiet=True, tsv=tmp_path / "o.tsv")
+    assert s.records == 5 and s.alts == 4 + 3 and s.scored == 7
+    assert s.renamed == {"2": "chr2"}
+    vals = info_map(out, "GENA_SPLICE")
+    v = BASE_VALUE
+    # SNV: acceptor channel = per-base value → single-position change at offset 0
+    snv = parse_splice(vals[0][0])
+    alt = rows[0][3]
+    d = sig(v[alt]) - sig(v[ref_b])
+    key, other = ("DS_AG", "DS_AL") if d > 0 else ("DS_AL", "DS_AG")
+    assert float(snv[key]) == pytest.approx(abs(d), abs=1e-4)
+    assert int(snv["DP_" + key[3:]]) == 0
+    assert float(snv[other]) == 0
+    assert float(snv["DS_DG"]) == 0 and float(snv["DS_DL"]) == 0  # same length: position channel unchanged
+    # deletion: the deleted base takes 0 → loss of sigmoid(value) at offset 1
+    dele = parse_splice(vals[2][0])
+    assert float(dele["DS_AL"]) == pytest.approx(sig(v[SEQ[p]]), abs=1e-4)
+    assert int(dele["DP_AL"]) == 1
+    # insertion: REF base and inserted TTT collapse to max → gain sigmoid(.4) - sigmoid(ref) at 0
+    ins = parse_splice(vals[3][0])
+    if v[ref_b] < v["T"]:
+        assert float(ins["DS_AG"]) == pytest.approx(sig(v["T"]) - sig(v[ref_b]), abs=1e-4)
+        assert int(ins["DP_AG"]) == 0
+    # multi-allelic: one value per ALT, in ALT order, each its own SNV delta
+    rec_alts = rows[4][3].split(",")
+    assert len(vals[4]) == 3
+    for alt, val in zip(rec_alts, vals[4]):
+        f = parse_splice(val)
+        assert f["ALLELE"] == alt
+        dd = sig(v[alt]) - sig(v[ref_b])
+        assert float(f["DS_AG"]) - float(f["DS_AL"]) == pytest.approx(dd, abs=2e-4)
+    # TSV: one row per ALT with raw numbers
+    rows_tsv = (tmp_path / "o.tsv").read_text().splitlines()
+    assert len(rows_tsv) == 1 + 7
+    hdr = rows_tsv[0].split("\t")
+    first = dict(zip(hdr, rows_tsv[1].split("\t")))
+    assert first["status"] == "scored" and first["genome_chrom"] == "chr2"
+    assert float(first["acceptor_gain_plus"]) - float(first["acceptor_loss_plus"]) == pytest.approx(d, abs=1e-5)
+
+
+def test_minus_strand_maps_back(tmp_path, genome):
+    p = 151
+    ref_b = SEQ[p - 1]
+    alt = "A" if ref_b != "A" else "C"
+    vcf = write_vcf(tmp_path / "in.vcf", [("2", p, ref_b, alt)])
+    out = tmp_path / "o.vcf"
+    score_variants(vcf, genome=genome, model=make_toy_model("token", max_tokens=64), task="splice",
+                   output=out, distance=5, strand="-", quiet=True)
+    f = parse_splice(info_map(out, "GENA_SPLICE")[0][0])
+    comp = {"A": "T", "C": "G", "G": "C", "T": "A"}
+    d = sig(BASE_VALUE[comp[alt]]) - sig(BASE_VALUE[comp[ref_b]])  # the model saw the complement
+    assert f["STRAND"] == "-"
+    assert float(f["DS_AG"]) - float(f["DS_AL"]) == pytest.approx(d, abs=2e-4)
+    assert int(f["DP_AG" if d > 0 else "DP_AL"]) == 0
+
+
+def test_reasons_and_order(tmp_path, genome):
+    rows = [
+        ("X", 5, "A", "C"),  # NO_CONTIG
+        ("2", 10, SEQ[9], "*"),  # SYMBOLIC
+        ("2", 10, SEQ[9], "<DEL>"),
+        ("2", 10, "Z", "A"),  # REF_MISMATCH
+        ("N", 55, "N", "A"),  # N_REGION
+        ("2", 300, "A", "C"),  # EDGE: past the 247-bp sequence
+        ("2", 60, SEQ[59:130], "A"),  # TOO_LONG: 71-bp REF + 2*distance > 64 tokens
+        ("2", 2, SEQ[1], "G" if SEQ[1] != "G" else "T"),  # scored (window shifted inward)
+    ]
+    vcf = write_vcf(tmp_path / "in.vcf", rows)
+    out = tmp_path / "o.vcf.gz"
+    with pytest.warns(UserWarning, match="not indexed"):  # input not sorted (chroms X, 2, N, 2)
+        s = score_variants(vcf, genome=genome, model=make_toy_model("token", max_tokens=64), task="splice",
+                           output=out, distance=5, quiet=True)
+    reasons = info_map(out, "GENA_REASON")
+    assert [r[0] if r else None for r in reasons] == [
+        "NO_CONTIG", "SYMBOLIC", "SYMBOLIC", "REF_MISMATCH", "N_REGION", "EDGE", "TOO_LONG", None]
+    assert s.reasons == {"NO_CONTIG": 1, "SYMBOLIC": 2, "REF_MISMATCH": 1, "N_REGION": 1, "EDGE": 1, "TOO_LONG": 1}
+    assert [r.pos for r in pysam.VariantFile(str(out))] == [r[1] for r in rows]
+    assert not (tmp_path / "o.vcf.gz.tbi").exists()
+    assert s.scored == 1
+
+
+def test_sequence_task_gc_diff(tmp_path, genome):
+    p = 151
+    ref_b = SEQ[p - 1]
+    alt = "G" if ref_b in "AT" else "A"
+    vcf = write_vcf(tmp_path / "in.vcf", [("2", p, ref_b, alt)])
+    out = tmp_path / "o.vcf"
+    m = make_toy_model("sequence", max_tokens=40)
+    score_variants(vcf, genome=genome, model=m, task="promoter", output=out, strand="+", quiet=True,
+                   tsv=tmp_path / "o.tsv")
+    f = info_map(out, "GENA_PROMOTER")[0][0].split("|")
+    assert f[0] == alt and f[2] == "promoter"
+    ref_p, alt_p, diff = float(f[3]), float(f[4]), float(f[5])
+    n = 39  # odd window filling 40 tokens
+    seq = SEQ[p - 1 - 19 : p + 19]
+    assert len(seq) == n
+    gc = sum(c in "GC" for c in seq) / n
+    gc_alt = gc + (1 if alt in "GC" else -1) / n
+    softmax1 = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731 - 2-class softmax of [0, x]
+    assert ref_p == pytest.approx(softmax1(gc), abs=1e-4)
+    assert alt_p == pytest.approx(softmax1(gc_alt), abs=1e-4)
+    assert diff == pytest.approx(softmax1(gc_alt) - softmax1(gc), abs=1e-4)
+
+
+def test_chunking_and_cache_do_not_change_results(tmp_path, genome):
+    rows = [("2", p, SEQ[p - 1], "A,C" if SEQ[p - 1] not in "AC" else "G,T") for p in range(100, 130, 3)]
+    vcf = write_vcf(tmp_path / "in.vcf", rows)
+    m = make_toy_model("token", max_tokens=64)
+    a = score_variants(vcf, genome=genome, model=m, task="splice", output=tmp_path / "a.vcf", quiet=True,
+                       distance=10)
+    b = score_variants(vcf, genome=genome, model=m, task="splice", output=tmp_path / "b.vcf", quiet=True,
+                       distance=10, chunk_size=3, batch_size=1, cache_size=2)
+    assert info_map(tmp_path / "a.vcf", "GENA_SPLICE") == info_map(tmp_path / "b.vcf", "GENA_SPLICE")
+    # ALTs of a record share their reference window: 2 strands x 10 records
+    assert a.windows_predicted == 10 * 2 + 20 * 2
+    assert a.cache_hits == b.cache_hits == 20 * 2 - 10 * 2
+
+
+def test_batch_test_vcf(shared, tmp_path):
+    d = shared / "data" / "SpliceAI"
+    vcf = d / "tests" / "fixtures" / "batch_test.vcf"
+    out = tmp_path / "o.vcf.gz"
+    s = score_variants(vcf, genome=d / "tests" / "data" / "chr19_grch37_small.fa",
+                       model=make_toy_model("token", max_tokens=64), task="splice", output=out,
+                       tsv=tmp_path / "o.tsv", quiet=True, distance=20)
+    recs = list(pysam.VariantFile(str(out)))
+    assert len(recs) == 18 and s.records == 18 and s.alts == 23
+    assert s.renamed == {"19": "chr19"}
+    by = {(r.pos, r.ref, r.alts): r for r in recs}
+    for pos in (1, 2, 3):
+        assert by[(pos, "C", ("A",))].info["GENA_REASON"] == ("N_REGION",)
+    assert by[(1228434, "Z", ("A",))].info["GENA_REASON"] == ("REF_MISMATCH",)
+    assert by[(1228443, "G", ("T/*",))].info["GENA_REASON"] == ("BAD_ALLELE",)
+    assert s.reasons == {"N_REGION": 3, "REF_MISMATCH": 1, "BAD_ALLELE": 1}
+    assert s.scored == 23 - 5
+    for r in recs:
+        if "GENA_REASON" not in r.info:
+            assert len(r.info["GENA_SPLICE"]) == len(r.alts)
+    assert (tmp_path / "o.vcf.gz.tbi").exists()
+    assert len((tmp_path / "o.tsv").read_text().splitlines()) == 1 + 23
+
+
+def test_arabidopsis_vep_vcf(shared, tmp_path):
+    # the FASTA's directory is read-only and has no .fai: use a copy (README: index where writable)
+    fa = tmp_path / "at.fa"
+    shutil.copy(shared / "data" / "KorfLab_datacore" / "genome_athaliana" / "1pct.fa", fa)
+    vcf = shared / "data" / "ensembl-vep" / "examples" / "arabidopsis_thaliana.TAIR10.vcf"
+    out = tmp_path / "o.vcf"
+    s = score_variants(vcf, genome=fa, model=make_toy_model("token", max_tokens=64), task="splice",
+                       output=out, quiet=True, distance=20)
+    assert s.records == 22 and s.renamed == {"1": "Chr1"}
+    assert any("##CHROM" in n for n in s.notes)
+    # all 22 SNVs lie in the first 8.8 kb of Chr1 (304 kb in the 1% FASTA): all scored
+    assert s.scored == 22 and not s.reasons
+    recs = list(pysam.VariantFile(str(out)))
+    assert [r.samples["10001"]["GT"] for r in recs] == [(1, 1)] * 22
+    assert [r.info["DP"] for r in recs][:2] == ["5", "5"]  # undeclared INFO kept (htslib: String)
+
+
+def test_records_without_alt_and_output_to_existing(tmp_path, genome):
+    vcf = write_vcf(tmp_path / "in.vcf", [("2", 10, SEQ[9], ".")])
+    out = tmp_path / "o.vcf"
+    out.write_text("old")
+    s = score_variants(vcf, genome=genome, model=make_toy_model("token", max_tokens=64), task="splice",
+                       output=out, quiet=True)
+    assert s.records == 1 and s.records_without_alt == 1 and s.alts == 0
+    assert len(list(pysam.VariantFile(str(out)))) == 1
+    assert not list(tmp_path.glob(".o.vcf*"))  # no temporary left
+
+
+def test_incompatible_model_and_labels(tmp_path, genome):
+    vcf = write_vcf(tmp_path / "in.vcf", [("2", 10, SEQ[9], "A")])
+    with pytest.raises(ValueError, match="token-classification head"):
+        score_variants(vcf, genome=genome, model=make_toy_model("sequence"), task="splice",
+                       output=tmp_path / "o.vcf", quiet=True)
+    with pytest.raises(ValueError, match="--labels"):
+        score_variants(vcf, genome=genome, model=make_toy_model("token"), task="splice",
+                       output=tmp_path / "o.vcf", labels=["nope"], quiet=True)
+    assert not (tmp_path / "o.vcf").exists()
