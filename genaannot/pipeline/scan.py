@@ -592,12 +592,14 @@ def _prepare_parts(parts: Path, settings: dict, *, keep: bool) -> None:
             old = json.loads(sfile.read_text())
         except (OSError, json.JSONDecodeError):
             old = None
-        if keep and old == settings:
+        now = json.loads(json.dumps(settings))  # tuples -> lists, as read back
+        if keep and old == now:
             return
         if keep:
+            diff = sorted(k for k in now if not isinstance(old, dict) or old.get(k) != now[k])
             raise ScanError(
-                f"{parts} holds parts of a scan with different settings (genome, model, task, "
-                "windows or regions); rerun without --resume to start afresh, or with the same settings"
+                f"{parts} holds parts of a scan with different settings ({', '.join(diff)}); rerun "
+                "without --resume to start afresh, or with the same settings"
             )
         shutil.rmtree(parts)
     try:
@@ -619,6 +621,17 @@ def _assemble(parts: Path, units: list[Unit], specs: list[TrackSpec], *, sizes: 
         per = 2 if bedgraph else 1
         makers = [CallMaker(name=sp.label, strand=sp.strand if strand_specific else ".", threshold=threshold)
                   for sp in specs]
+        held: list[tuple | None] = [None] * len(specs)
+
+        def _emit_arrays(t: int, chrom: str, s: np.ndarray, e: np.ndarray, v: np.ndarray) -> None:
+            if len(s):
+                for w in writers[t * per : (t + 1) * per]:
+                    w.add(chrom, s, e, v)
+                makers[t].feed(chrom, s, e, v)
+
+        def _emit(t: int, h: tuple) -> None:
+            _emit_arrays(t, h[0], np.array([h[1]]), np.array([h[2]]), np.array([h[3]], dtype=np.float32))
+
         totals: Counter = Counter()
         iupac: Counter = Counter()
         for u in units:
@@ -634,9 +647,21 @@ def _assemble(parts: Path, units: list[Unit], specs: list[TrackSpec], *, sizes: 
             for t, sp in enumerate(specs):
                 k = f"{sp.strand}{sp.channel}"
                 s, e, v = arr[k + "_s"], arr[k + "_e"], arr[k + "_v"]
-                for w in writers[t * per : (t + 1) * per]:
-                    w.add(u.chrom, s, e, v)
-                makers[t].feed(u.chrom, s, e, v)
+                if not len(s):
+                    continue
+                # hold back the last run so that equal runs meeting at a unit boundary are
+                # written as one entry: files do not depend on the unit size
+                h = held[t]
+                if h is not None and h[0] == u.chrom and h[2] == s[0] and h[3] == v[0]:
+                    s = s.copy()
+                    s[0] = h[1]
+                elif h is not None:
+                    _emit(t, h)
+                held[t] = (u.chrom, int(s[-1]), int(e[-1]), v[-1])
+                _emit_arrays(t, u.chrom, s[:-1], e[:-1], v[:-1])
+        for t, h in enumerate(held):
+            if h is not None:
+                _emit(t, h)
         calls = [c for m in makers for c in m.finish()]
         rank = {c: i for i, c in enumerate(sizes)}
         write_lines_atomic(calls_path, (format_call(c) for c in sort_calls(calls, rank)))

@@ -1,0 +1,280 @@
+"""scan_genome end to end with the toy models (outputs are known functions of the input)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyBigWig
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from toy import BASE_VALUE, make_toy_model
+
+from genaannot.pipeline.scan import ScanError, scan_genome
+from genaannot.tasks import activate
+from genaannot.windows import center_cuts, plan_windows
+
+COMP = {"A": "T", "C": "G", "G": "C", "T": "A", "N": "N"}
+
+
+def sig(x):
+    return activate(np.asarray(x, dtype=np.float32), "sigmoid")
+
+
+def write_fa(path, seqs):
+    with open(path, "w") as fh:
+        for k, v in seqs.items():
+            fh.write(f">{k}\n{v}\n")
+    return path
+
+
+def read_bw(path, chrom, n):
+    bw = pyBigWig.open(str(path))
+    out = np.full(n, np.nan, dtype=np.float32)
+    for s, e, v in bw.intervals(chrom) or ():
+        out[s:e] = v
+    bw.close()
+    return out
+
+
+@pytest.fixture(scope="module")
+def token_model():
+    return make_toy_model("token", max_tokens=64)
+
+
+@pytest.fixture(scope="module")
+def seq_model():
+    return make_toy_model("sequence", max_tokens=64)
+
+
+def _gaps(seq, min_gap):
+    mask = np.zeros(len(seq), bool)
+    i = 0
+    while i < len(seq):
+        if seq[i] in "Nn":
+            j = i
+            while j < len(seq) and seq[j] in "Nn":
+                j += 1
+            if j - i >= min_gap:
+                mask[i:j] = True
+            i = j
+        else:
+            i += 1
+    return mask
+
+
+def _segments(mask):
+    segs, i = [], 0
+    while i < len(mask):
+        if mask[i]:
+            i += 1
+            continue
+        j = i
+        while j < len(mask) and not mask[j]:
+            j += 1
+        segs.append((i, j))
+        i = j
+    return segs
+
+
+chunk = st.one_of(st.text(alphabet="ACGTacgt", min_size=1, max_size=80), st.integers(1, 40).map(lambda n: "N" * n))
+genome_st = st.lists(st.lists(chunk, min_size=1, max_size=5).map("".join), min_size=1, max_size=3)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seqs=genome_st, w=st.integers(3, 32), overlap=st.sampled_from([0.0, 0.25, 0.5]))
+def test_center_stitch_properties(tmp_path_factory, token_model, seqs, w, overlap):
+    d = tmp_path_factory.mktemp("s")
+    genome = {f"s{i}": s for i, s in enumerate(seqs)}
+    fa = write_fa(d / "g.fa", genome)
+    res = scan_genome(fa, model=token_model, task="splice", output=d / "o.bw", window_tokens=w,
+                      overlap=overlap, quiet=True)
+    assert res.complete and len(res.tracks) == 4
+    files = {(f["label"], f["strand"]): d / f["bigwig"] for f in json.loads(res.manifest.read_text())["files"]}
+    for chrom, seq in genome.items():
+        up = seq.upper()
+        gap = _gaps(seq, w)
+        acc_p = read_bw(files[("acceptor", "+")], chrom, len(seq))
+        acc_m = read_bw(files[("acceptor", "-")], chrom, len(seq))
+        don_p = read_bw(files[("donor", "+")], chrom, len(seq))
+        don_m = read_bw(files[("donor", "-")], chrom, len(seq))
+        # every non-gap base has exactly one value; long N runs have none
+        for arr in (acc_p, acc_m, don_p, don_m):
+            assert np.array_equal(np.isnan(arr), gap)
+        ok = ~gap
+        np.testing.assert_array_equal(acc_p[ok], sig([BASE_VALUE[c] for c in np.array(list(up))[ok]]))
+        np.testing.assert_array_equal(acc_m[ok], sig([BASE_VALUE[COMP[c]] for c in np.array(list(up))[ok]]))
+        # position channel: each base from the window whose centre is nearest, in-window index
+        for a, b in _segments(gap):
+            plan = plan_windows(seq[a:b], tokenizer=token_model.tokenizer, window_tokens=w, overlap=overlap)
+            own = center_cuts(plan.starts, plan.ends, lo=0, hi=b - a)
+            exp_p = np.empty(b - a, np.float32)
+            exp_m = np.empty(b - a, np.float32)
+            for (o0, o1), s, e in zip(own, plan.starts, plan.ends):
+                n = e - s
+                idx = np.arange(o0, o1) - s
+                exp_p[o0:o1] = sig((idx + 1).astype(np.float32) / np.float32(n + 2))
+                exp_m[o0:o1] = sig((n - idx).astype(np.float32) / np.float32(n + 2))
+            np.testing.assert_allclose(don_p[a:b], exp_p, rtol=0, atol=1e-6)
+            np.testing.assert_allclose(don_m[a:b], exp_m, rtol=0, atol=1e-6)
+
+
+def test_single_window_equals_single_prediction(tmp_path, token_model):
+    seq = "ACGTTGCAAGCTNNNacgtRYA"
+    fa = write_fa(tmp_path / "g.fa", {"x": seq})
+    res = scan_genome(fa, model=token_model, task="splice", output=tmp_path / "o.bw", quiet=True)
+    pred = token_model.predict([seq])[0]
+    val = activate(pred.logits, "sigmoid")
+    rc = seq.translate(str.maketrans("ACGTacgtRYN", "TGCAtgcaYRN"))[::-1]
+    val_rc = activate(token_model.predict([rc])[0].logits, "sigmoid")[::-1]
+    names = {(f["label"], f["strand"]): tmp_path / f["bigwig"] for f in json.loads(res.manifest.read_text())["files"]}
+    for k, lab in ((1, "acceptor"), (2, "donor")):
+        np.testing.assert_array_equal(read_bw(names[(lab, "+")], "x", len(seq)), val[:, k])
+        np.testing.assert_array_equal(read_bw(names[(lab, "-")], "x", len(seq)), val_rc[:, k])
+    counts = res.counts
+    assert counts["windows"] == 1 and counts["lowercase"] == 4 and counts["iupac"] == {"R": 1, "Y": 1}
+    assert counts["bp_scanned"] == len(seq) and counts["n_bp_skipped"] == 0
+
+
+def test_sequence_head_central_bins_and_strands(tmp_path, seq_model):
+    rng = np.random.default_rng(3)
+    seq = "".join(rng.choice(list("ACGT"), size=300))
+    fa = write_fa(tmp_path / "g.fa", {"x": seq, "short": "GGCA"})
+    res = scan_genome(fa, model=seq_model, task="promoter", output=tmp_path / "o.bw", window_tokens=40,
+                      overlap=0.5, quiet=True)
+    files = {f["strand"]: tmp_path / f["bigwig"] for f in json.loads(res.manifest.read_text())["files"]}
+    assert set(files) == {"+", "-"}
+    plan = plan_windows(seq, tokenizer=seq_model.tokenizer, window_tokens=40, overlap=0.5)
+    own = center_cuts(plan.starts, plan.ends, lo=0, hi=len(seq))
+    got = read_bw(files["+"], "x", len(seq))
+    for (a, b), s, e in zip(own, plan.starts, plan.ends):
+        w = seq[s:e]
+        gc = (w.count("G") + w.count("C")) / len(w)
+        assert np.all(got[a:b] == activate(np.array([0, gc], np.float32), "softmax")[1])
+        assert 15 <= b - a <= 25 or a == 0 or b == len(seq)  # central bin about one stride wide
+    # GC content is strand-symmetric: minus equals plus
+    np.testing.assert_array_equal(read_bw(files["-"], "x", len(seq)), got)
+    short = read_bw(files["+"], "short", 4)
+    assert np.allclose(short, activate(np.array([0, 0.75], np.float32), "softmax")[1])
+
+
+def test_batch_size_and_units_do_not_change_files(tmp_path, token_model):
+    rng = np.random.default_rng(5)
+    fa = write_fa(tmp_path / "g.fa", {"a": "".join(rng.choice(list("ACGTN"), size=900)), "b": "ACGT" * 50})
+    outs = []
+    for i, bs in enumerate((1, 5, 64)):
+        res = scan_genome(fa, model=token_model, task="splice", output=tmp_path / f"o{i}.bw",
+                          window_tokens=32, batch_size=bs, quiet=True)
+        outs.append([p.read_bytes() for p in res.tracks] + [res.calls.read_bytes()])
+    assert outs[0] == outs[1] == outs[2]
+    # small work units: the base channel is identical, every base still covered once
+    res = scan_genome(fa, model=token_model, task="splice", output=tmp_path / "u.bw", window_tokens=32,
+                      unit_bp=100, quiet=True, labels=["acceptor"], strand="+")
+    ref = scan_genome(fa, model=token_model, task="splice", output=tmp_path / "r.bw", window_tokens=32,
+                      quiet=True, labels=["acceptor"], strand="+")
+    assert res.tracks == [tmp_path / "u.bw"]  # a single track is written to OUT itself
+    assert res.counts["units"] > ref.counts["units"]
+    assert res.tracks[0].read_bytes() == ref.tracks[0].read_bytes()
+
+
+def test_mean_stitch(tmp_path, token_model):
+    seq = "ACGTAGGCTA" * 7
+    fa = write_fa(tmp_path / "g.fa", {"x": seq})
+    res = scan_genome(fa, model=token_model, task="splice", output=tmp_path / "o.bw", window_tokens=20,
+                      overlap=0.5, stitch="mean", strand="+", labels=["donor"], quiet=True)
+    got = read_bw(res.tracks[0], "x", len(seq))
+    plan = plan_windows(seq, tokenizer=token_model.tokenizer, window_tokens=20, overlap=0.5)
+    acc = np.zeros(len(seq))
+    cnt = np.zeros(len(seq))
+    for s, e in zip(plan.starts, plan.ends):
+        acc[s:e] += sig((np.arange(e - s) + 1).astype(np.float32) / np.float32(e - s + 2))
+        cnt[s:e] += 1
+    np.testing.assert_allclose(got, acc / cnt, atol=1e-6)
+
+
+def test_regions_and_chroms(tmp_path, token_model):
+    fa = write_fa(tmp_path / "g.fa", {"a": "ACGT" * 50, "b": "GGCC" * 50, "c": "A" * 10})
+    bed = tmp_path / "r.bed"
+    bed.write_text("track name=x\nb\t10\t30\nb\t20\t40\na\t0\t5\n")
+    res = scan_genome(fa, model=token_model, task="splice", output=tmp_path / "o.bw", regions=bed,
+                      strand="+", labels=["acceptor"], quiet=True)
+    bw = pyBigWig.open(str(res.tracks[0]))
+    assert bw.chroms() == {"a": 200, "b": 200, "c": 10}
+    cov = {c: sum(e - s for s, e, _ in (bw.intervals(c) or ())) for c in "abc"}
+    assert cov == {"a": 5, "b": 30, "c": 0}
+    res = scan_genome(fa, model=token_model, task="splice", output=tmp_path / "p.bw", chroms=["c"],
+                      strand="-", labels=["acceptor"], quiet=True)
+    assert res.counts["bp_scanned"] == 10
+
+
+def test_errors(tmp_path, token_model, seq_model):
+    fa = write_fa(tmp_path / "g.fa", {"a": "ACGT" * 10})
+    kw = dict(output=tmp_path / "o.bw", quiet=True)
+    with pytest.raises(ScanError, match="sequence head"):
+        scan_genome(fa, model=seq_model, task="splice", **kw)
+    with pytest.raises(ScanError, match="token head"):
+        scan_genome(fa, model=token_model, task="promoter", **kw)
+    with pytest.raises(ScanError, match="919"):
+        scan_genome(fa, model=seq_model, task="chromatin", **kw)
+    with pytest.raises(ScanError, match="--labels"):
+        scan_genome(fa, model=token_model, task="splice", labels=["nope"], **kw)
+    with pytest.raises(ScanError, match="window-tokens"):
+        scan_genome(fa, model=token_model, task="splice", window_tokens=65, **kw)
+    from genaannot.regions import RegionError
+
+    with pytest.raises(RegionError, match="not in the genome"):
+        scan_genome(fa, model=token_model, task="splice", chroms=["chrZ"], **kw)
+    bed = tmp_path / "r.bed"
+    bed.write_text("a\t0\t41\n")
+    with pytest.raises(RegionError, match=r"r\.bed:1.*past the end"):
+        scan_genome(fa, model=token_model, task="splice", regions=bed, **kw)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.fa", "g.fa.fai", "r.bed"]
+
+
+class _Boom(RuntimeError):
+    pass
+
+
+def test_resume_after_interruption_gives_identical_files(tmp_path, token_model, monkeypatch):
+    rng = np.random.default_rng(7)
+    fa = write_fa(tmp_path / "g.fa", {c: "".join(rng.choice(list("ACGT"), size=400)) for c in "xyz"})
+    kw = dict(model=token_model, task="splice", window_tokens=24, unit_bp=150, quiet=True)
+    ref = scan_genome(fa, output=tmp_path / "ref.bw", **kw)
+    ref_bytes = [p.read_bytes() for p in ref.tracks] + [ref.calls.read_bytes()]
+
+    from genaannot.pipeline import scan as scan_mod
+
+    real_run = scan_mod._Runner.run
+    calls = {"n": 0}
+
+    def flaky(self, unit):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise _Boom("killed")
+        return real_run(self, unit)
+
+    monkeypatch.setattr(scan_mod._Runner, "run", flaky)
+    with pytest.raises(_Boom):
+        scan_genome(fa, output=tmp_path / "o.bw", **kw)
+    monkeypatch.setattr(scan_mod._Runner, "run", real_run)
+    parts = tmp_path / "o.parts"
+    assert len(list(parts.glob("*.npz"))) == 3 and not list(tmp_path.glob("o.*.bw"))
+    (parts / ".000004.npz.12345.tmp").write_bytes(b"half-written")  # as left by kill -9
+    with pytest.raises(ScanError, match="different settings"):
+        scan_genome(fa, output=tmp_path / "o.bw", resume=True, **{**kw, "overlap": 0.25})
+    res = scan_genome(fa, output=tmp_path / "o.bw", resume=True, **kw)
+    assert [p.read_bytes() for p in res.tracks] + [res.calls.read_bytes()] == ref_bytes
+    assert not parts.exists()
+
+
+def test_shards_then_assemble(tmp_path, token_model):
+    rng = np.random.default_rng(8)
+    fa = write_fa(tmp_path / "g.fa", {c: "".join(rng.choice(list("ACGT"), size=300)) for c in "xy"})
+    kw = dict(model=token_model, task="splice", window_tokens=24, unit_bp=100, quiet=True)
+    ref = scan_genome(fa, output=tmp_path / "ref.bw", **kw)
+    r1 = scan_genome(fa, output=tmp_path / "o.bw", shard="1/2", **kw)
+    assert not r1.complete and r1.counts["units_missing"] == 3
+    r2 = scan_genome(fa, output=tmp_path / "o.bw", shard=(2, 2), **kw)
+    assert r2.complete  # the last shard assembles
+    assert [p.read_bytes() for p in r2.tracks] == [p.read_bytes() for p in ref.tracks]
