@@ -1,0 +1,97 @@
+"""`genaannot score` command line, with a tiny real GENA checkpoint."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pysam
+import pytest
+from click.testing import CliRunner
+from tinymodels import make_gena_dir
+
+from genaannot.cli import main
+
+SEQ = "ACGTTGCAAC" * 40
+VCF = (
+    "##fileformat=VCFv4.2\n##contig=<ID=1,length=400>\n"
+    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+    f"1\t100\t.\t{SEQ[99]}\tA,C\t.\t.\t.\n"
+    f"1\t200\t.\t{SEQ[199:202]}\t{SEQ[199]}\t.\t.\t.\n"
+    f"1\t300\t.\t{SEQ[299]}\t{SEQ[299]}GGT\t.\t.\t.\n"
+    "1\t390\t.\tA\t*\t.\t.\t.\n"
+)
+CLI = [sys.executable, "-c", "from genaannot.cli import main; main()"]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    (d / "g.fa").write_text(">chr1\n" + SEQ + "\n")
+    (d / "in.vcf").write_text(VCF)
+    make_gena_dir(d / "splice", head="token", num_labels=3)
+    make_gena_dir(d / "prom", head="sequence", num_labels=2)
+    return d
+
+
+def test_score_splice_vcf_gz_and_tsv(files, tmp_path):
+    out = tmp_path / "o.vcf.gz"
+    r = CliRunner().invoke(main, [
+        "score", str(files / "in.vcf"), "--genome", str(files / "g.fa"), "--task", "splice",
+        "--model", str(files / "splice"), "-o", str(out), "--tsv", str(tmp_path / "o.tsv"),
+        "--distance", "20", "--batch-size", "3", "--device", "cpu",
+    ])
+    assert r.exit_code == 0, r.output
+    assert "4 records, 5 ALT alleles: 4 scored, 1 with a reason code" in r.output
+    assert "SYMBOLIC" in r.output and "chromosome 1 -> chr1" in r.output
+    recs = list(pysam.VariantFile(str(out)))
+    assert [len(x.info["GENA_SPLICE"]) for x in recs[:3]] == [2, 1, 1]
+    assert recs[3].info["GENA_REASON"] == ("SYMBOLIC",)
+    fields = recs[0].info["GENA_SPLICE"][0].split("|")
+    assert fields[0] == "A" and fields[1] in "+-" and len(fields) == 10
+    assert (tmp_path / "o.vcf.gz.tbi").exists()
+    assert len((tmp_path / "o.tsv").read_text().splitlines()) == 6
+
+
+def test_score_promoter_labels_strand(files, tmp_path):
+    out = tmp_path / "o.vcf"
+    r = CliRunner().invoke(main, [
+        "score", str(files / "in.vcf"), "--genome", str(files / "g.fa"), "--task", "promoter",
+        "--model", str(files / "prom"), "-o", str(out), "--strand", "+", "--quiet",
+    ])
+    assert r.exit_code == 0, r.output
+    recs = list(pysam.VariantFile(str(out)))
+    f = recs[0].info["GENA_PROMOTER"][0].split("|")
+    assert f[:3] == ["A", "+", "promoter"] and len(f) == 8
+    assert float(f[5]) == pytest.approx(float(f[4]) - float(f[3]), abs=2e-4)
+
+
+def test_stdin_to_stdout(files):
+    p = subprocess.run(
+        [*CLI, "score", "-", "--genome", str(files / "g.fa"), "--task", "splice", "--model",
+         str(files / "splice"), "-o", "-", "--distance", "10", "-q"],
+        input=VCF, capture_output=True, text=True, timeout=120,
+    )
+    assert p.returncode == 0, p.stderr
+    body = [x for x in p.stdout.splitlines() if not x.startswith("#")]
+    assert [x.split("\t")[1] for x in body] == ["100", "200", "300", "390"]
+    assert "GENA_SPLICE=A|" in body[0] and "GENA_REASON=SYMBOLIC" in body[3]
+
+
+def test_clear_errors(files, tmp_path):
+    bad = tmp_path / "bad.vcf"
+    bad.write_text("not a vcf\n")
+    r = CliRunner().invoke(main, ["score", str(bad), "--genome", str(files / "g.fa"), "--task", "splice",
+                                  "--model", str(files / "splice"), "-o", str(tmp_path / "o.vcf")])
+    assert r.exit_code == 1 and "bad.vcf: not a readable VCF" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(main, ["score", str(files / "in.vcf"), "--genome", str(files / "g.fa"), "--task",
+                                  "splice", "--model", str(files / "prom"), "-o", str(tmp_path / "o.vcf")])
+    assert r.exit_code == 1 and "token-classification head" in r.output
+    assert not (tmp_path / "o.vcf").exists()
+
+
+def test_help_does_not_import_torch():
+    code = ("import sys; from click.testing import CliRunner; from genaannot.cli import main; "
+            "r = CliRunner().invoke(main, ['score', '--help']); assert r.exit_code == 0, r.output; "
+            "assert '--distance' in r.output; assert 'torch' not in sys.modules and 'pysam' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

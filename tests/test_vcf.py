@@ -1,0 +1,142 @@
+"""VCF reading (repairs, stdin, BCF) and writing (atomic, bgzip + tabix, order, fields kept)."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import sys
+
+import pysam
+import pytest
+
+from genaannot.io.table import TableWriter
+from genaannot.io.vcf import InfoField, VcfError, open_variants, open_writer
+
+VCF = """##fileformat=VCFv4.2
+##contig=<ID=1,length=1000>
+##INFO=<ID=DP,Number=1,Type=Integer,Description="depth">
+##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">
+#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\tS2
+1\t10\trs1\tA\tC,G\t50\tPASS\tDP=3\tGT\t0/1\t1/2
+1\t20\t.\tAT\tA\t.\t.\t.\tGT\t0/0\t./.
+1\t30\t.\tC\t.\t.\t.\tDP=1\tGT\t0/0\t0/0
+"""
+
+
+def roundtrip(src, out):
+    r = open_variants(src)
+    r.add_info(InfoField("GENA_T", "test"))
+    w = open_writer(out, r)
+    for rec in r:
+        w.write(rec, {"GENA_T": [f"{a}|x" for a in rec.alts]} if rec.alts else {})
+    w.close()
+    r.close()
+    return w
+
+
+def test_read_fields_and_coordinates(tmp_path):
+    p = tmp_path / "a.vcf"
+    p.write_text(VCF)
+    with open_variants(p) as r:
+        recs = list(r)
+        assert r.n_records == 3 and r.contig_lengths == {"1": 1000}
+    assert [(x.pos, x.start, x.end) for x in recs] == [(10, 9, 10), (20, 19, 21), (30, 29, 30)]
+    assert recs[0].alts == ("C", "G") and recs[2].alts == () and recs[0].id == "rs1"
+
+
+@pytest.mark.parametrize("suffix", [".vcf", ".vcf.gz", ".bcf"])
+def test_write_keeps_records_order_and_samples(tmp_path, suffix):
+    p = tmp_path / "a.vcf"
+    p.write_text(VCF)
+    out = tmp_path / f"o{suffix}"
+    w = roundtrip(p, out)
+    assert w.indexed == (suffix == ".vcf.gz")
+    assert (tmp_path / "o.vcf.gz.tbi").exists() == (suffix == ".vcf.gz")
+    recs = list(pysam.VariantFile(str(out)))
+    assert [r.pos for r in recs] == [10, 20, 30]
+    assert recs[0].info["GENA_T"] == ("C|x", "G|x") and recs[0].info["DP"] == 3
+    assert "GENA_T" not in recs[2].info
+    assert recs[0].samples["S2"]["GT"] == (1, 2) and recs[0].qual == 50 and recs[0].id == "rs1"
+    hdr = pysam.VariantFile(str(out)).header
+    assert hdr.info["GENA_T"].number == "A" and hdr.info["GENA_T"].type == "String"
+    assert not list(tmp_path.glob(".o*"))
+    if suffix == ".vcf.gz":  # region query through the index
+        assert [r.pos for r in pysam.VariantFile(str(out)).fetch("1", 15, 25)] == [20]
+
+
+def test_read_bcf_and_gz_input(tmp_path):
+    p = tmp_path / "a.vcf"
+    p.write_text(VCF)
+    roundtrip(p, tmp_path / "b.bcf")
+    roundtrip(p, tmp_path / "b.vcf.gz")
+    for src in ("b.bcf", "b.vcf.gz"):
+        with open_variants(tmp_path / src) as r:
+            assert [x.pos for x in r] == [10, 20, 30]
+
+
+def test_stdin_is_spooled(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(VCF.encode())))
+    with open_variants("-") as r:
+        assert r.n_records == 3 and [x.pos for x in r] == [10, 20, 30]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    with pytest.raises(VcfError, match="empty"):
+        open_variants("-")
+
+
+def test_repairs_double_hash_chrom_line(tmp_path):
+    p = tmp_path / "bad.vcf"
+    p.write_text(VCF.replace("#CHROM", "##CHROM").replace('##INFO=<ID=DP,Number=1,Type=Integer,Description="depth">\n', ""))
+    with open_variants(p) as r:
+        assert any("##CHROM" in n for n in r.notes)
+        assert any("INFO/DP" in n for n in r.notes)  # undeclared field used by records: declared
+        assert len(list(r)) == 3
+
+
+def test_unreadable_vcf_is_one_clear_error(tmp_path):
+    p = tmp_path / "junk.vcf"
+    p.write_text("hello\nworld\n")
+    with pytest.raises(VcfError, match="junk.vcf: not a readable VCF"):
+        open_variants(p)
+    with pytest.raises(VcfError, match="not found"):
+        open_variants(tmp_path / "missing.vcf")
+
+
+def test_existing_conflicting_info_is_reported(tmp_path):
+    p = tmp_path / "a.vcf"
+    p.write_text(VCF)
+    with open_variants(p) as r, pytest.raises(VcfError, match="already declared"):
+        r.add_info(InfoField("DP", "x"))
+
+
+def test_abort_leaves_nothing(tmp_path):
+    p = tmp_path / "a.vcf"
+    p.write_text(VCF)
+    with open_variants(p) as r:
+        w = open_writer(tmp_path / "o.vcf.gz", r)
+        w.abort()
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["a.vcf"]
+
+
+def test_bcftools_reads_output(tmp_path):
+    exe = shutil.which("bcftools")
+    if exe is None and not hasattr(pysam, "bcftools"):
+        pytest.skip("neither a bcftools binary nor pysam.bcftools available")
+    p = tmp_path / "a.vcf"
+    p.write_text(VCF)
+    roundtrip(p, tmp_path / "o.vcf.gz")
+    if exe:
+        text = subprocess.run([exe, "view", "-H", str(tmp_path / "o.vcf.gz")], capture_output=True,
+                              text=True, check=True).stdout
+    else:  # pragma: no cover
+        text = pysam.bcftools.view("-H", str(tmp_path / "o.vcf.gz"))
+    assert len(text.splitlines()) == 3 and "GENA_T=C|x,G|x" in text
+
+
+def test_table_writer_atomic(tmp_path):
+    t = TableWriter(tmp_path / "t.tsv", ["a", "b", "c"])
+    t.write_row(["x", 0.123456789, None])
+    t.write_row(["y", float("nan"), 3])
+    assert not (tmp_path / "t.tsv").exists()
+    t.close()
+    assert (tmp_path / "t.tsv").read_text() == "a\tb\tc\nx\t0.123457\tNA\ny\tNA\t3\n"
