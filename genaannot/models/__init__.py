@@ -99,6 +99,9 @@ def detect_family(path: Path, config: dict[str, Any]) -> str:
     rmt_json = (path if path.is_dir() else path.parent) / "rmt.json"
     if path.suffix == ".pth" or rmt_json.is_file():
         return "rmt"
+    # A trainer output directory: backbone config.json + model_best.pth, no HF weights.
+    if path.is_dir() and any(path.glob("*.pth")) and not _has_hf_weights(path):
+        return "rmt"
     mt = config.get("model_type")
     if mt in MODEL_TYPES:
         return MODEL_TYPES[mt]
@@ -106,6 +109,11 @@ def detect_family(path: Path, config: dict[str, Any]) -> str:
         f"{path}: unsupported model_type {mt!r} (architectures {config.get('architectures')}); "
         f"supported: {', '.join(MODEL_TYPES)} and RMT .pth checkpoints"
     )
+
+
+def _has_hf_weights(path: Path) -> bool:
+    names = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+    return any((path / n).is_file() for n in names)
 
 
 def read_task_metadata(path: Path) -> dict[str, Any]:
