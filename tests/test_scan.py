@@ -278,3 +278,46 @@ def test_shards_then_assemble(tmp_path, token_model):
     r2 = scan_genome(fa, output=tmp_path / "o.bw", shard=(2, 2), **kw)
     assert r2.complete  # the last shard assembles
     assert [p.read_bytes() for p in r2.tracks] == [p.read_bytes() for p in ref.tracks]
+
+
+def test_real_genome_slice(tmp_path, shared):
+    """A. thaliana TAIR10 1%: ~150 kb through a tiny random GENA model; check with pyBigWig and pybigtools."""
+    import shutil
+
+    from tinymodels import make_gena_dir
+
+    from genaannot.io.fasta import FastaError, open_genome
+    from genaannot.models import load_model
+
+    src = shared / "data/KorfLab_datacore/genome_athaliana/1pct.fa"
+    if not (src.parent / "1pct.fa.fai").exists():
+        with pytest.raises(FastaError, match="not writable"):  # read-only reference data
+            open_genome(src)
+    fa = tmp_path / "tair10_1pct.fa"
+    shutil.copy(src, fa)
+    model = load_model(make_gena_dir(tmp_path / "m", head="token", num_labels=3), device="cpu")
+    bed = tmp_path / "r.bed"
+    bed.write_text("Chr1\t0\t100000\nChr3\t50000\t90000\nChrC\t0\t1544\n")
+    res = scan_genome(fa, model=model, task="splice", output=tmp_path / "at.bw", regions=bed,
+                      window_tokens=120, batch_size=16, quiet=True)
+    with open_genome(fa) as g:
+        sizes = g.sizes
+    assert res.counts["bp_scanned"] + res.counts["n_bp_skipped"] == 141544
+    pybigtools = pytest.importorskip("pybigtools")
+    for path in res.tracks:
+        bw = pyBigWig.open(str(path))
+        assert bw.chroms() == sizes and list(bw.chroms()) == list(sizes)
+        iv = bw.intervals("Chr1")
+        assert iv[0][0] == 0 and iv[-1][1] == 100000 and all(0 <= v <= 1 for _, _, v in iv)
+        assert bw.intervals("Chr2") is None
+        b = pybigtools.open(str(path))
+        assert dict(b.chroms()) == sizes
+        recs = list(b.records("Chr1"))
+        assert [(int(s), int(e)) for s, e, _ in recs] == [(s, e) for s, e, _ in iv]
+        np.testing.assert_allclose([v for *_, v in recs], [v for *_, v in iv], rtol=1e-6)
+        try:
+            vals = b.values("Chr3", 50000, 90000, fillna=None)
+        except TypeError:  # older pybigtools: NaN for no data was already the default
+            vals = b.values("Chr3", 50000, 90000)
+        assert not np.isnan(vals).any()
+        bw.close()

@@ -1,0 +1,125 @@
+"""``genaannot scan`` through click's CliRunner with tiny real GENA checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pyBigWig
+import pysam
+import pytest
+from click.testing import CliRunner
+from tinymodels import make_gena_dir, random_dna
+
+from genaannot.cli import main
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("models")
+    return {
+        "token": make_gena_dir(d / "tok", head="token", num_labels=3, problem_type="multi_label_classification"),
+        "sequence": make_gena_dir(d / "seq", head="sequence", num_labels=2),
+    }
+
+
+def _genome(d, *, bgzip=False):
+    seqs = {
+        "chr1": random_dna(1500, seed=1) + "N" * 300 + random_dna(400, seed=2).lower() + "NNN" + random_dna(200, seed=3),
+        "chrN": "N" * 400,
+        "chrS": "ACGTRYKM",
+        "chr2": random_dna(700, seed=4),
+    }
+    fa = d / "g.fa"
+    with open(fa, "w") as fh:
+        for k, v in seqs.items():
+            fh.write(f">{k}\n")
+            fh.writelines(v[i : i + 60] + "\n" for i in range(0, len(v), 60))
+    if bgzip:
+        pysam.tabix_compress(str(fa), str(d / "g.fa.gz"))
+        os.unlink(fa)
+        fa = d / "g.fa.gz"
+    return fa, seqs
+
+
+def _run(args):
+    r = CliRunner().invoke(main, args, catch_exceptions=False)
+    return r
+
+
+@pytest.mark.parametrize("bgzip", [False, True])
+def test_cli_splice_both_strands(tmp_path, models, bgzip):
+    fa, seqs = _genome(tmp_path, bgzip=bgzip)
+    out = tmp_path / "out" / "splice.bw"
+    out.parent.mkdir()
+    r = _run(["scan", str(fa), "--task", "splice", "--model", str(models["token"]), "-o", str(out),
+              "--window-tokens", "40", "--batch-size", "3", "--bedgraph", "--quiet"])
+    assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in out.parent.iterdir())
+    assert names == sorted([f"splice.{lab}.{s}.{ext}" for lab in ("acceptor", "donor") for s in ("plus", "minus")
+                            for ext in ("bw", "bedGraph")] + ["splice.calls.bed", "splice.json"])
+    man = json.loads((out.parent / "splice.json").read_text())
+    c = man["counts"]
+    assert c["bp_scanned"] == sum(len(s) for s in seqs.values()) - 700
+    assert c["n_bp_skipped"] == 700 and c["lowercase"] == 400 and c["iupac"] == {"K": 1, "M": 1, "R": 1, "Y": 1}
+    assert man["window_tokens"] == 40 and man["stitch"] == "center" and man["strands"] == ["+", "-"]
+    bw = pyBigWig.open(str(out.parent / "splice.acceptor.minus.bw"))
+    assert list(bw.chroms()) == list(seqs) and bw.intervals("chrN") is None
+    v = np.array(bw.values("chr1", 0, 2403), dtype=float)
+    assert np.isnan(v[1500:1800]).all() and not np.isnan(v[:1500]).any() and not np.isnan(v[1800:]).any()
+    assert np.nanmin(v) >= 0 and np.nanmax(v) <= 1  # sigmoid range
+    for line in (out.parent / "splice.calls.bed").read_text().splitlines():
+        f = line.split("\t")
+        assert len(f) == 10 and f[3] in ("acceptor", "donor") and f[5] in "+-" and 0 <= int(f[4]) <= 1000
+
+
+def test_cli_promoter_single_label_and_resume(tmp_path, models):
+    fa, _ = _genome(tmp_path)
+    out = tmp_path / "p.bw"
+    args = ["scan", str(fa), "--task", "promoter", "--model", str(models["sequence"]), "-o", str(out),
+            "--strand", "+", "--chrom", "chr2", "--chrom", "chrS", "--window-tokens", "30", "--quiet"]
+    r = _run(args)
+    assert r.exit_code == 0, r.output
+    first = out.read_bytes()
+    bw = pyBigWig.open(str(out))
+    assert bw.intervals("chr1") is None and bw.intervals("chrS") is not None
+    r = _run(args + ["--resume"])  # nothing to resume: same result
+    assert r.exit_code == 0 and out.read_bytes() == first
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--task", "promoter", "--model", "TOKEN"], "token head"),
+        (["--task", "splice", "--model", "TOKEN", "--chrom", "chr9"], "chr9"),
+        (["--task", "splice", "--model", "TOKEN", "--regions", "BED"], "past the end"),
+        (["--task", "splice", "--model", "TOKEN", "--labels", "foo"], "foo"),
+        (["--task", "splice"], "not in the local Hugging Face cache"),
+        (["--task", "generic"], "--model"),
+    ],
+)
+def test_cli_errors(tmp_path, models, extra, message):
+    fa, _ = _genome(tmp_path)
+    bed = tmp_path / "r.bed"
+    bed.write_text("chr2\t0\t701\n")
+    extra = [str(models["token"]) if x == "TOKEN" else str(bed) if x == "BED" else x for x in extra]
+    r = CliRunner().invoke(main, ["scan", str(fa), "-o", str(tmp_path / "o.bw"), "--quiet", *extra])
+    assert r.exit_code != 0
+    assert message in r.output
+    assert not list(tmp_path.glob("o*"))  # nothing half-written
+
+
+def test_cli_missing_fasta_and_bad_output(tmp_path, models):
+    r = CliRunner().invoke(main, ["scan", str(tmp_path / "none.fa"), "--task", "splice", "--model",
+                                  str(models["token"]), "-o", str(tmp_path / "o.bw")])
+    assert r.exit_code != 0 and "not found" in r.output
+    fa, _ = _genome(tmp_path)
+    r = CliRunner().invoke(main, ["scan", str(fa), "--task", "splice", "--model", str(models["token"]),
+                                  "-o", str(tmp_path / "nodir" / "o.bw")])
+    assert r.exit_code != 0 and "does not exist" in r.output
+
+
+def test_cli_help_names_outputs():
+    r = CliRunner().invoke(main, ["scan", "--help"])
+    assert r.exit_code == 0 and "OUT.<label>.<plus|minus>.bw" in r.output and "--resume" in r.output
