@@ -1,0 +1,368 @@
+"""Gene annotations (GFF3, GTF; plain or gzip) → transcripts, exons, introns, splice sites, TSS.
+
+GFF/GTF coordinates are 1-based inclusive; they are converted **here, once**, to the package
+convention (0-based half-open). Everything returned is 0-based half-open on the forward
+strand of the chromosome.
+
+What is read
+------------
+Only ``exon`` lines and the transcripts they belong to. A transcript is whatever an exon's
+``Parent`` (GFF3) or ``transcript_id`` (GTF) names; its gene is that feature's ``Parent`` /
+``gene_id``. Transcripts without ``exon`` lines fall back to the union of their ``CDS`` and
+UTR lines. Stand-alone ``intron`` lines (e.g. RNA-seq junctions in TAIR10 files) are ignored:
+introns are always the gaps between consecutive exons of one transcript.
+
+Site definitions (in transcript orientation, one base each)
+-----------------------------------------------------------
+donor
+    first base of the intron (the G of a canonical GT);
+acceptor
+    last base of the intron (the G of a canonical AG);
+TSS
+    first base of the transcript.
+
+On the forward strand an intron ``[s, e)`` has donor ``s`` and acceptor ``e - 1``; on the
+minus strand donor ``e - 1`` and acceptor ``s``. A TSS is ``start`` (+) or ``end - 1`` (-).
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote
+
+import numpy as np
+
+__all__ = [
+    "AnnotationError",
+    "Transcript",
+    "Annotation",
+    "SiteSet",
+    "read_annotation",
+    "read_gff3",
+    "read_gtf",
+    "read_bed_regions",
+]
+
+_TRANSCRIPT_PARTS = ("CDS", "five_prime_UTR", "three_prime_UTR", "UTR", "5UTR", "3UTR")
+
+
+class AnnotationError(ValueError):
+    """An annotation file that cannot be parsed; the message names file and line."""
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """One transcript; ``exons`` are sorted, non-overlapping, 0-based half-open intervals."""
+
+    id: str
+    gene_id: str
+    chrom: str
+    strand: str  # "+" | "-"
+    exons: tuple[tuple[int, int], ...]
+    biotype: str = ""
+
+    @property
+    def start(self) -> int:
+        return self.exons[0][0]
+
+    @property
+    def end(self) -> int:
+        return self.exons[-1][1]
+
+    @property
+    def introns(self) -> tuple[tuple[int, int], ...]:
+        """Gaps between consecutive exons (0-based half-open); zero-length gaps are skipped."""
+        return tuple((a[1], b[0]) for a, b in zip(self.exons, self.exons[1:]) if b[0] > a[1])
+
+    @property
+    def tss(self) -> int:
+        """First transcribed base (forward-strand coordinate)."""
+        return self.start if self.strand == "+" else self.end - 1
+
+
+@dataclass
+class SiteSet:
+    """Unique one-base sites of one kind on one chromosome.
+
+    Attributes
+    ----------
+    pos : int64 [n]
+        Forward-strand 0-based positions, sorted by (strand, position).
+    strand : <U1 [n]
+        ``"+"`` or ``"-"``.
+    """
+
+    pos: np.ndarray
+    strand: np.ndarray
+
+    def on(self, strand: str) -> np.ndarray:
+        """Sorted positions of the sites on ``strand``; int64 [k]."""
+        return self.pos[self.strand == strand]
+
+    def __len__(self) -> int:
+        return int(self.pos.shape[0])
+
+
+@dataclass
+class Annotation:
+    """Transcripts of one annotation file, by chromosome (in first-seen order)."""
+
+    path: str
+    transcripts: dict[str, list[Transcript]] = field(default_factory=dict)
+
+    @property
+    def chroms(self) -> list[str]:
+        return list(self.transcripts)
+
+    def n_transcripts(self) -> int:
+        return sum(len(v) for v in self.transcripts.values())
+
+    def introns(self, chrom: str) -> list[tuple[int, int, str]]:
+        """Unique introns ``(start, end, strand)`` of ``chrom``, sorted."""
+        out = {(s, e, t.strand) for t in self.transcripts.get(chrom, []) for s, e in t.introns}
+        return sorted(out)
+
+    def sites(self, chrom: str, kind: str) -> SiteSet:
+        """Unique ``donor`` / ``acceptor`` / ``tss`` sites of ``chrom`` (see module docstring)."""
+        found: set[tuple[str, int]] = set()
+        for t in self.transcripts.get(chrom, []):
+            if kind == "tss":
+                found.add((t.strand, t.tss))
+                continue
+            for s, e in t.introns:
+                if kind == "donor":
+                    found.add((t.strand, s if t.strand == "+" else e - 1))
+                elif kind == "acceptor":
+                    found.add((t.strand, e - 1 if t.strand == "+" else s))
+                else:
+                    raise ValueError(f"unknown site kind {kind!r}; choose donor, acceptor or tss")
+        items = sorted(found)
+        return SiteSet(
+            pos=np.array([p for _, p in items], dtype=np.int64),
+            strand=np.array([s for s, _ in items], dtype="<U1"),
+        )
+
+    def rename(self, mapping: dict[str, str]) -> Annotation:
+        """A copy with chromosomes renamed (e.g. onto the genome's names); unmapped are dropped."""
+        out: dict[str, list[Transcript]] = {}
+        for chrom, ts in self.transcripts.items():
+            if chrom in mapping:
+                new = mapping[chrom]
+                out.setdefault(new, []).extend(
+                    Transcript(t.id, t.gene_id, new, t.strand, t.exons, t.biotype) for t in ts
+                )
+        return Annotation(self.path, out)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _open_text(path: Path):
+    if not path.is_file():
+        raise AnnotationError(f"{path}: annotation file not found")
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    return open(path, encoding="utf-8", errors="replace")
+
+
+def _format_of(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in (".gz", ".bgz"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    if name.endswith(".gtf") or name.endswith(".gff2"):
+        return "gtf"
+    if name.endswith(".gff3") or name.endswith(".gff"):
+        return "gff3"
+    raise AnnotationError(f"{path}: unknown annotation format; expected .gff3, .gff or .gtf (optionally .gz)")
+
+
+def read_annotation(path: str | Path, *, fmt: str | None = None) -> Annotation:
+    """Read a GFF3 or GTF file (format from the extension unless ``fmt`` is given)."""
+    path = Path(path)
+    fmt = fmt or _format_of(path)
+    if fmt == "gtf":
+        return read_gtf(path)
+    if fmt == "gff3":
+        return read_gff3(path)
+    raise AnnotationError(f"{path}: unknown format {fmt!r}; choose gff3 or gtf")
+
+
+def _fields(path: Path, lineno: int, line: str) -> tuple[str, str, int, int, str, str] | None:
+    """Split a GFF/GTF line; returns (chrom, type, start0, end0, strand, attributes)."""
+    cols = line.rstrip("\r\n").split("\t")
+    if len(cols) != 9:
+        raise AnnotationError(
+            f"{path}:{lineno}: expected 9 tab-separated columns, found {len(cols)} "
+            "(is the file space-separated or truncated?)"
+        )
+    chrom, _source, ftype, start, end, _score, strand, _phase, attrs = cols
+    try:
+        s1, e1 = int(start), int(end)
+    except ValueError:
+        raise AnnotationError(f"{path}:{lineno}: start/end {start!r}/{end!r} are not integers") from None
+    if s1 < 1 or e1 < s1:
+        raise AnnotationError(f"{path}:{lineno}: invalid interval {start}-{end} (1-based inclusive, start <= end)")
+    if strand not in ("+", "-", ".", "?"):
+        raise AnnotationError(f"{path}:{lineno}: strand {strand!r} is not +, -, . or ?")
+    return chrom, ftype, s1 - 1, e1, strand, attrs  # 1-based inclusive -> 0-based half-open
+
+
+class _Builder:
+    """Collects exon (and fallback CDS/UTR) intervals per transcript while parsing."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.exons: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        self.parts: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        self.where: dict[str, tuple[str, str, int]] = {}  # tid -> chrom, strand, first line
+        self.gene: dict[str, str] = {}
+        self.biotype: dict[str, str] = {}
+        self.order: list[str] = []
+
+    def add(self, tid: str, chrom: str, strand: str, start: int, end: int, lineno: int, *, exon: bool) -> None:
+        if tid not in self.where:
+            self.where[tid] = (chrom, strand, lineno)
+            self.order.append(tid)
+        else:
+            c0, s0, l0 = self.where[tid]
+            if c0 != chrom or s0 != strand:
+                raise AnnotationError(
+                    f"{self.path}:{lineno}: transcript {tid!r} is on {chrom} {strand} here but on "
+                    f"{c0} {s0} at line {l0}"
+                )
+        (self.exons if exon else self.parts)[tid].append((start, end))
+
+    def build(self) -> dict[str, list[Transcript]]:
+        out: dict[str, list[Transcript]] = {}
+        for tid in self.order:
+            chrom, strand, lineno = self.where[tid]
+            if strand not in ("+", "-"):
+                continue  # unstranded features cannot define splice sites or TSS
+            ivs = self.exons.get(tid) or self.parts.get(tid) or []
+            if not ivs:
+                continue
+            merged: list[list[int]] = []
+            for s, e in sorted(ivs):
+                if merged and s <= merged[-1][1]:  # CDS+UTR pieces touch: merge
+                    merged[-1][1] = max(merged[-1][1], e)
+                else:
+                    merged.append([s, e])
+            exons = tuple((s, e) for s, e in merged)
+            out.setdefault(chrom, []).append(
+                Transcript(tid, self.gene.get(tid, tid), chrom, strand, exons, self.biotype.get(tid, ""))
+            )
+        for ts in out.values():
+            ts.sort(key=lambda t: (t.start, t.end, t.id))
+        return out
+
+
+def _gff3_attrs(path: Path, lineno: int, text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in text.strip().split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        if "=" not in part:
+            raise AnnotationError(f"{path}:{lineno}: attribute {part!r} is not key=value (is this a GTF file?)")
+        k, v = part.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def read_gff3(path: str | Path) -> Annotation:
+    """Read a GFF3 file; see the module docstring for what becomes a transcript."""
+    path = Path(path)
+    b = _Builder(path)
+    feature_parent: dict[str, str] = {}  # feature ID -> its first Parent (transcript -> gene)
+    feature_type: dict[str, str] = {}
+    with _open_text(path) as fh:
+        for lineno, line in enumerate(fh, 1):
+            if line.startswith("##FASTA"):
+                break
+            if not line.strip() or line.startswith("#"):
+                continue
+            chrom, ftype, s, e, strand, attr_text = _fields(path, lineno, line)
+            attrs = _gff3_attrs(path, lineno, attr_text)
+            fid = attrs.get("ID")
+            if fid is not None:
+                fid = unquote(fid)
+                feature_type.setdefault(fid, ftype)
+                if "Parent" in attrs:
+                    feature_parent.setdefault(fid, unquote(attrs["Parent"].split(",")[0]))
+            is_exon = ftype in ("exon", "pseudogenic_exon")
+            if not is_exon and ftype not in _TRANSCRIPT_PARTS:
+                continue
+            if "Parent" not in attrs:
+                raise AnnotationError(f"{path}:{lineno}: {ftype} line has no Parent attribute")
+            for parent in attrs["Parent"].split(","):
+                b.add(unquote(parent.strip()), chrom, strand, s, e, lineno, exon=is_exon)
+    # CDS lines also name their protein (TAIR10: Parent=T.1,T.1-Protein); a protein is no transcript
+    b.order = [t for t in b.order if t in b.exons or feature_type.get(t) not in ("protein", "polypeptide")]
+    for tid in b.order:
+        b.gene[tid] = feature_parent.get(tid, tid)
+        b.biotype[tid] = feature_type.get(tid, "")
+    return Annotation(str(path), b.build())
+
+
+def _gtf_attrs(path: Path, lineno: int, text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in text.strip().split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        if " " not in part:
+            raise AnnotationError(f"{path}:{lineno}: attribute {part!r} is not `key \"value\"` (is this a GFF3 file?)")
+        k, v = part.split(" ", 1)
+        out.setdefault(k, v.strip().strip('"'))
+    return out
+
+
+def read_gtf(path: str | Path) -> Annotation:
+    """Read a GTF (GFF2) file: exons grouped by ``transcript_id``, genes by ``gene_id``."""
+    path = Path(path)
+    b = _Builder(path)
+    with _open_text(path) as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            chrom, ftype, s, e, strand, attr_text = _fields(path, lineno, line)
+            is_exon = ftype == "exon"
+            if not is_exon and ftype not in _TRANSCRIPT_PARTS:
+                continue
+            attrs = _gtf_attrs(path, lineno, attr_text)
+            tid = attrs.get("transcript_id")
+            if not tid:
+                raise AnnotationError(f"{path}:{lineno}: {ftype} line has no transcript_id attribute")
+            b.add(tid, chrom, strand, s, e, lineno, exon=is_exon)
+            b.gene.setdefault(tid, attrs.get("gene_id", tid))
+            b.biotype.setdefault(tid, attrs.get("transcript_biotype", attrs.get("transcript_type", "")))
+    return Annotation(str(path), b.build())
+
+
+def read_bed_regions(path: str | Path) -> list:
+    """Regions of a BED file (first three columns; 0-based half-open, as BED is) as Intervals."""
+    from ..regions import Interval
+
+    path = Path(path)
+    out = []
+    with _open_text(path) as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip() or line.startswith(("#", "track", "browser")):
+                continue
+            cols = line.rstrip("\r\n").split("\t")
+            if len(cols) < 3:
+                raise AnnotationError(f"{path}:{lineno}: a BED line needs chrom, start, end (tab-separated)")
+            try:
+                start, end = int(cols[1]), int(cols[2])
+            except ValueError:
+                raise AnnotationError(f"{path}:{lineno}: start/end {cols[1]!r}/{cols[2]!r} are not integers") from None
+            if start < 0 or end <= start:
+                raise AnnotationError(f"{path}:{lineno}: empty or reversed interval {start}-{end}")
+            out.append(Interval(cols[0], start, end, cols[3] if len(cols) > 3 else ""))
+    return out
