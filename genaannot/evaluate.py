@@ -1,0 +1,488 @@
+"""Held-out evaluation of splice and promoter models, and a PWM baseline for splice sites.
+
+Splice (base-pair resolution)
+-----------------------------
+Every base of the evaluated regions, on both strands, is one example per site type.
+Positives are the annotated acceptor (donor) bases (see :mod:`genaannot.io.annotation`);
+everything else, including the other site type, is negative. The model is run on windows
+of ``window_bp`` tiled with half-window overlap on each strand (minus strand
+reverse-complemented); each base keeps the score of the window whose centre is nearest, and
+a token's score is painted on every base of its span. Metrics per site type: average
+precision (area under the precision-recall curve, step-wise as in scikit-learn), AUROC
+(ties get average ranks) and SpliceAI top-k accuracy (k = number of positives: fraction of
+the k highest-scoring bases that are sites).
+
+Baseline: a position weight matrix log-odds score around canonical dinucleotides (donor
+GT/GC at the site and the next base, acceptor AG at the previous base and the site), with
+site and decoy frequencies counted on the training regions only; bases without the
+dinucleotide score ``-inf``.
+
+Promoter (window level)
+-----------------------
+One window centred on every held-out TSS (positive) and ``negatives_per_positive`` random
+background windows per positive (no same-strand TSS inside); AUROC, AUPRC and F1 at
+probability 0.5.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .io.annotation import Annotation
+from .regions import Interval
+from .train import GenomeReader, SiteIndex, WindowSampler, revcomp
+
+__all__ = [
+    "average_precision",
+    "roc_auc",
+    "topk_accuracy",
+    "pr_curve",
+    "SiteMetrics",
+    "PWM",
+    "fit_pwm",
+    "score_pwm",
+    "predict_bp",
+    "evaluate_splice",
+    "evaluate_promoter",
+    "EvalReport",
+    "write_report",
+]
+
+# --------------------------------------------------------------------------- metrics
+
+
+def _sorted_counts(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cumulative true/false positives at each distinct threshold (descending)."""
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels).astype(bool)
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    last = np.r_[np.flatnonzero(s[1:] != s[:-1]), s.size - 1]  # tie-group ends; not diff (-inf - -inf is nan)
+    tp = np.cumsum(y)[last].astype(np.float64)
+    fp = (last + 1) - tp
+    return tp, fp, s[last]
+
+
+def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the step-wise precision-recall curve: ``sum_n (R_n - R_{n-1}) P_n``.
+
+    Parameters
+    ----------
+    scores : float [n]
+    labels : bool/int [n]
+    """
+    tp, fp, _ = _sorted_counts(scores, labels)
+    if tp.size == 0 or tp[-1] == 0:
+        return float("nan")
+    precision = tp / (tp + fp)
+    recall = tp / tp[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """AUROC via the rank-sum (Mann-Whitney) statistic with average ranks for ties."""
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels).astype(bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(s, kind="mergesort")
+    ss = s[order]
+    ranks = np.empty(s.size, dtype=np.float64)
+    bounds = np.r_[0, np.flatnonzero(ss[1:] != ss[:-1]) + 1, s.size]
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        ranks[order[a:b]] = (a + b + 1) / 2.0  # average 1-based rank of the tie group
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def topk_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
+    """SpliceAI top-k accuracy: of the ``k = #positives`` top-scoring examples, the share that are positive."""
+    y = np.asarray(labels).astype(bool)
+    k = int(y.sum())
+    if k == 0:
+        return float("nan")
+    top = np.argpartition(-np.asarray(scores, dtype=np.float64), k - 1)[:k]
+    return float(y[top].mean())
+
+
+def pr_curve(scores: np.ndarray, labels: np.ndarray, *, max_points: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """Precision and recall at each distinct threshold (thinned to ``max_points``); float64 [m] each."""
+    tp, fp, _ = _sorted_counts(scores, labels)
+    if tp.size == 0 or tp[-1] == 0:
+        return np.zeros(0), np.zeros(0)
+    precision, recall = tp / (tp + fp), tp / tp[-1]
+    if precision.size > max_points:
+        idx = np.unique(np.linspace(0, precision.size - 1, max_points).astype(int))
+        precision, recall = precision[idx], recall[idx]
+    return precision, recall
+
+
+@dataclass
+class SiteMetrics:
+    """Metrics of one score for one site type."""
+
+    average_precision: float
+    auroc: float
+    topk_accuracy: float
+    n_pos: int
+    n_neg: int
+
+
+def site_metrics(scores: np.ndarray, labels: np.ndarray) -> SiteMetrics:
+    y = np.asarray(labels).astype(bool)
+    return SiteMetrics(
+        average_precision(scores, y), roc_auc(scores, y), topk_accuracy(scores, y), int(y.sum()), int((~y).sum())
+    )
+
+
+# --------------------------------------------------------------------------- PWM baseline
+
+_CODE = np.full(256, 4, dtype=np.int8)
+for _i, _c in enumerate("ACGT"):
+    _CODE[ord(_c)] = _i
+    _CODE[ord(_c.lower())] = _i
+
+#: motif extent relative to the site base (oriented), and allowed dinucleotides
+#: (offset of the dinucleotide's first base relative to the site)
+MOTIFS: dict[str, dict[str, Any]] = {
+    "donor": {"lo": -3, "hi": 6, "dinucs": ("GT", "GC"), "di_off": 0},
+    "acceptor": {"lo": -20, "hi": 3, "dinucs": ("AG",), "di_off": -1},
+}
+
+
+def _codes(seq: str) -> np.ndarray:
+    return _CODE[np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8)]
+
+
+@dataclass
+class PWM:
+    """Log-odds position weight matrix of one site type.
+
+    Attributes
+    ----------
+    kind : "donor" | "acceptor"
+    lo, hi : motif offsets ``[lo, hi)`` relative to the site base, in transcript orientation
+    logodds : float64 [hi - lo, 5]  log P(base | site) - log P(base | decoy); column 4 = N/other (0)
+    n_sites, n_decoys : training counts
+    """
+
+    kind: str
+    lo: int
+    hi: int
+    logodds: np.ndarray
+    n_sites: int
+    n_decoys: int
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["logodds"] = np.round(self.logodds[:, :4], 4).tolist()
+        return d
+
+
+def _candidates(codes: np.ndarray, kind: str) -> np.ndarray:
+    """Positions q of an oriented sequence where ``kind``'s dinucleotide sits; int64 [k]."""
+    m = MOTIFS[kind]
+    n = codes.size
+    hit = np.zeros(n, dtype=bool)
+    off = m["di_off"]
+    for di in m["dinucs"]:
+        a, b = "ACGT".index(di[0]), "ACGT".index(di[1])
+        q = np.arange(max(0, -off), n - max(0, off + 1))
+        ok = (codes[q + off] == a) & (codes[q + off + 1] == b)
+        hit[q[ok]] = True
+    return np.flatnonzero(hit)
+
+
+def _windows(codes: np.ndarray, q: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Motif windows ``codes[q+lo : q+hi]`` (out of range → 4); int8 [k, hi-lo]."""
+    idx = q[:, None] + np.arange(lo, hi)[None, :]
+    ok = (idx >= 0) & (idx < codes.size)
+    out = np.full(idx.shape, 4, dtype=np.int8)
+    out[ok] = codes[idx[ok]]
+    return out
+
+
+def _oriented(genome: GenomeReader, iv: Interval, strand: str) -> str:
+    seq = genome.fetch(iv.chrom, iv.start, iv.end)
+    return seq if strand == "+" else revcomp(seq)
+
+
+def fit_pwm(genome: GenomeReader, annotation: Annotation, regions: Sequence[Interval], *, kind: str, pseudocount: float = 1.0) -> PWM:
+    """Fit a log-odds PWM for ``kind`` on ``regions`` (sites vs non-site dinucleotide decoys)."""
+    m = MOTIFS[kind]
+    lo, hi = m["lo"], m["hi"]
+    idx = SiteIndex(annotation, regions, (kind,))
+    site_counts = np.full((hi - lo, 5), pseudocount)
+    decoy_counts = np.full((hi - lo, 5), pseudocount)
+    n_sites = n_decoys = 0
+    for iv in regions:
+        for strand in "+-":
+            codes = _codes(_oriented(genome, iv, strand))
+            sites = idx.in_window(iv.chrom, strand, kind, iv.start, iv.end)
+            q_sites = (sites - iv.start) if strand == "+" else (iv.end - 1 - sites)
+            cand = _candidates(codes, kind)
+            decoys = np.setdiff1d(cand, q_sites)
+            for q, counts in ((q_sites, site_counts), (decoys, decoy_counts)):
+                if q.size == 0:
+                    continue
+                w = _windows(codes, q, lo, hi)
+                for j in range(hi - lo):
+                    counts[j] += np.bincount(w[:, j], minlength=5)
+            n_sites += int(q_sites.size)
+            n_decoys += int(decoys.size)
+    p_site = site_counts[:, :4] / site_counts[:, :4].sum(1, keepdims=True)
+    p_decoy = decoy_counts[:, :4] / decoy_counts[:, :4].sum(1, keepdims=True)
+    logodds = np.zeros((hi - lo, 5))
+    logodds[:, :4] = np.log(p_site) - np.log(p_decoy)
+    return PWM(kind, lo, hi, logodds, n_sites, n_decoys)
+
+
+def score_pwm(pwm: PWM, oriented_seq: str) -> np.ndarray:
+    """PWM score at every base of an oriented sequence; ``-inf`` where no dinucleotide. float64 [n]."""
+    codes = _codes(oriented_seq)
+    out = np.full(codes.size, -np.inf)
+    q = _candidates(codes, pwm.kind)
+    if q.size:
+        w = _windows(codes, q, pwm.lo, pwm.hi)
+        out[q] = pwm.logodds[np.arange(pwm.hi - pwm.lo)[None, :], w].sum(1)
+    return out
+
+
+# --------------------------------------------------------------------------- model scores
+
+
+def predict_bp(
+    model: Any,
+    oriented_seq: str,
+    *,
+    window_bp: int,
+    batch_size: int = 16,
+    activation: str = "sigmoid",
+) -> np.ndarray:
+    """Per-base activated scores of a token-head model over one oriented sequence.
+
+    Windows of ``window_bp`` step by ``window_bp // 2``; each base keeps the value from the
+    window whose centre is nearest. Bases no window covered (cut tokens) are ``nan``.
+
+    Returns
+    -------
+    float32 [len(oriented_seq), n_labels]
+    """
+    from .tasks import activate
+
+    n = len(oriented_seq)
+    w = max(1, min(window_bp, n))
+    step = max(1, w // 2)
+    starts = list(range(0, max(1, n - w + 1), step))
+    if starts[-1] + w < n:
+        starts.append(n - w)
+    out: np.ndarray | None = None
+    best = np.full(n, np.inf)
+    for b in range(0, len(starts), 256):
+        chunk = starts[b : b + 256]
+        preds = model.predict([oriented_seq[s : s + w] for s in chunk], batch_size=batch_size)
+        for s, p in zip(chunk, preds):
+            probs = activate(p.logits, activation)
+            if out is None:
+                out = np.full((n, probs.shape[1]), np.nan, dtype=np.float32)
+            covered = int(p.spans[-1, 1]) if len(p.spans) else 0
+            reps = (p.spans[:, 1] - p.spans[:, 0]).astype(np.int64)
+            painted = np.repeat(probs, reps, axis=0)  # token value on each base of its span
+            dist = np.abs(np.arange(covered) + 0.5 - w / 2.0)
+            sl = slice(s, s + covered)
+            better = dist < best[sl]
+            out[sl][better] = painted[better]
+            best[sl][better] = dist[better]
+    assert out is not None
+    return out
+
+
+# --------------------------------------------------------------------------- reports
+
+
+@dataclass
+class EvalReport:
+    """Result of one evaluation (written as JSON by :func:`write_report`)."""
+
+    task: str
+    model: str
+    regions: list[str]
+    metrics: dict[str, dict[str, float]]
+    baseline: dict[str, dict[str, float]] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    #: PR curves for plotting: name -> (precision, recall); not written to JSON
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("curves")
+        return d
+
+
+def evaluate_splice(
+    model: Any,
+    *,
+    genome: GenomeReader,
+    annotation: Annotation,
+    regions: Sequence[Interval],
+    baseline_regions: Sequence[Interval] | None = None,
+    window_bp: int | None = None,
+    batch_size: int = 16,
+    progress: bool = False,
+) -> EvalReport:
+    """Base-pair-resolution splice metrics of ``model`` (and the PWM baseline) on ``regions``.
+
+    ``baseline_regions``: where the PWM is fitted (the training regions); no baseline when None.
+    """
+    from tqdm.auto import tqdm
+
+    labels = list(model.info.labels)
+    channels = {k: labels.index(k) for k in ("acceptor", "donor") if k in labels}
+    if not channels:
+        raise ValueError(f"model labels {labels} have no acceptor/donor channel")
+    if window_bp is None:
+        window_bp = int((model.info.extra.get("genaannot") or {}).get("window_bp") or model.max_tokens)
+    pwms = {k: fit_pwm(genome, annotation, baseline_regions, kind=k) for k in channels} if baseline_regions else {}
+    idx = SiteIndex(annotation, regions, tuple(channels))
+    scores: dict[str, list[np.ndarray]] = {k: [] for k in channels}
+    base: dict[str, list[np.ndarray]] = {k: [] for k in channels}
+    truth: dict[str, list[np.ndarray]] = {k: [] for k in channels}
+    jobs = [(iv, s) for iv in regions for s in "+-"]
+    for iv, strand in tqdm(jobs, disable=not progress, desc="evaluate", unit="region-strand"):
+        seq = _oriented(genome, iv, strand)
+        probs = predict_bp(model, seq, window_bp=window_bp, batch_size=batch_size)
+        for kind, ch in channels.items():
+            sites = idx.in_window(iv.chrom, strand, kind, iv.start, iv.end)
+            y = np.zeros(len(seq), dtype=bool)
+            y[(sites - iv.start) if strand == "+" else (iv.end - 1 - sites)] = True
+            s = probs[:, ch].astype(np.float64)
+            scores[kind].append(np.where(np.isnan(s), -np.inf, s))
+            truth[kind].append(y)
+            if kind in pwms:
+                base[kind].append(score_pwm(pwms[kind], seq))
+    report = EvalReport("splice", str(model.info.source), [iv.ucsc() for iv in regions], {})
+    for kind in channels:
+        y = np.concatenate(truth[kind])
+        s = np.concatenate(scores[kind])
+        report.metrics[kind] = asdict(site_metrics(s, y))
+        report.curves[f"model {kind}"] = pr_curve(s, y)
+        if kind in pwms:
+            b = np.concatenate(base[kind])
+            report.baseline[kind] = asdict(site_metrics(b, y))
+            report.curves[f"PWM {kind}"] = pr_curve(b, y)
+    for d in (report.metrics, report.baseline):
+        if d:
+            d["mean"] = {m: float(np.mean([d[k][m] for k in channels])) for m in ("average_precision", "auroc", "topk_accuracy")}
+    report.details = {
+        "resolution": "base pair; token scores painted on their spans",
+        "window_bp": window_bp,
+        "n_bases": int(sum(len(iv) for iv in regions) * 2),
+        "pwm": {k: p.to_dict() for k, p in pwms.items()},
+        "baseline_regions": [iv.ucsc() for iv in baseline_regions] if baseline_regions else [],
+    }
+    return report
+
+
+def evaluate_promoter(
+    model: Any,
+    *,
+    genome: GenomeReader,
+    annotation: Annotation,
+    regions: Sequence[Interval],
+    window_bp: int | None = None,
+    negatives_per_positive: int = 1,
+    seed: int = 12345,
+    batch_size: int = 16,
+) -> EvalReport:
+    """Window-level promoter metrics on ``regions`` (see the module docstring)."""
+    from .tasks import activate
+    from .train import TASK_SPECS
+
+    meta = model.info.extra.get("genaannot") or {}
+    window_bp = int(window_bp or meta.get("window_bp") or model.max_tokens)
+    spec = TASK_SPECS["promoter"]
+    idx = SiteIndex(annotation, regions, ("tss",))
+    sampler = WindowSampler(genome=genome, sites=idx, regions=regions, tokenizer=model.tokenizer, spec=spec,
+                            window_bp=window_bp, window_tokens=model.max_tokens, site_fraction=0.0, promoter_jitter=0)
+    wins = []
+    for chrom, strand, _k, pos in idx.flat:
+        iv = sampler._region_of(chrom, pos)
+        off = window_bp // 2
+        start = pos - off if strand == "+" else pos - (window_bp - 1 - off)
+        s, e = sampler._clip(iv, start)
+        wins.append((chrom, s, e, strand))
+    n_pos = len(wins)
+    rng = np.random.default_rng(seed)
+    tries = 0
+    while len(wins) < n_pos * (1 + negatives_per_positive) and tries < 100 * max(1, n_pos):
+        tries += 1
+        w = sampler.draw(rng)
+        if sampler.sites.in_window(w[0], w[3], "tss", w[1], w[2]).size == 0:
+            wins.append(w)
+    y = np.array([1] * n_pos + [0] * (len(wins) - n_pos), dtype=bool)
+    seqs = [genome.fetch(c, s, e) if st == "+" else revcomp(genome.fetch(c, s, e)) for c, s, e, st in wins]
+    preds = model.predict(seqs, batch_size=batch_size)
+    p = np.array([activate(pr.logits, "softmax")[1] for pr in preds], dtype=np.float64)
+    call = p >= 0.5
+    tp, fp, fn = int((call & y).sum()), int((call & ~y).sum()), int((~call & y).sum())
+    f1 = 2 * tp / max(1, 2 * tp + fp + fn)
+    report = EvalReport("promoter", str(model.info.source), [iv.ucsc() for iv in regions], {})
+    report.metrics["promoter"] = {
+        "auroc": roc_auc(p, y), "average_precision": average_precision(p, y), "f1": f1,
+        "n_pos": int(y.sum()), "n_neg": int((~y).sum()),
+    }
+    report.curves["model promoter"] = pr_curve(p, y)
+    report.details = {"window_bp": window_bp, "negatives_per_positive": negatives_per_positive, "seed": seed}
+    return report
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def write_report(report: EvalReport, directory: str | Path, *, stem: str = "REPORT") -> tuple[Path, Path]:
+    """Write ``STEM.json`` and ``STEM.png`` (precision-recall curves) into ``directory``."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    js = directory / f"{stem}.json"
+    _atomic_write(js, (json.dumps(report.to_dict(), indent=2, default=float) + "\n").encode())
+    kinds = sorted({name.split(" ", 1)[1] for name in report.curves})
+    fig, axes = plt.subplots(1, max(1, len(kinds)), figsize=(4.2 * max(1, len(kinds)), 4), squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        for name, (prec, rec) in report.curves.items():
+            who, k = name.split(" ", 1)
+            if k != kind or prec.size == 0:
+                continue
+            src = report.metrics if who == "model" else report.baseline
+            ap = src.get(k, {}).get("average_precision", float("nan"))
+            ax.step(rec, prec, where="post", label=f"{who} (AP {ap:.3f})")
+        ax.set_title(f"{report.task}: {kind}")
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.legend(loc="lower left", fontsize=8)
+    fig.suptitle(", ".join(report.regions)[:90], fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    png = directory / f"{stem}.png"
+    _atomic_write(png, buf.getvalue())
+    return js, png

@@ -1,0 +1,741 @@
+"""Train or fine-tune a GENA-architecture model on labelled windows of a genome.
+
+Labels come from a gene annotation (:mod:`genaannot.io.annotation`):
+
+``splice`` (token head, 3 sigmoid channels ``none``, ``acceptor``, ``donor``)
+    A token is positive for acceptor (donor) when its base-pair span contains an acceptor
+    (donor) site base: the **last** (**first**) base of an intron in transcript orientation.
+    Channel ``none`` is 1 where neither is. Loss: binary cross-entropy over the 3 channels.
+``promoter`` (sequence head, 2 softmax classes ``background``, ``promoter``)
+    A window whose centre lies within ``promoter_jitter`` bp of a TSS on its strand is a
+    promoter; background windows have no same-strand TSS within half a window of their centre.
+
+Window sampling (reproducible from ``seed``)
+--------------------------------------------
+Each training window is drawn independently: with probability ``site_fraction`` it holds a
+random annotated site (splice: any donor/acceptor, placed uniformly in the central 80 % of
+the window; promoter: a TSS at the centre ± ``promoter_jitter``) and is read on the site's
+strand; otherwise it starts at a uniformly random position of the training regions (chosen
+in proportion to their length) and is read on a random strand. Minus-strand windows are
+reverse-complemented as the scanner does, so the base at forward position ``p`` of a
+window ``[s, e)`` is at position ``e - 1 - p`` of the model input. An *epoch* is
+``2 * (training bp) / window_bp`` windows.
+
+Checkpoints
+-----------
+Every ``save_every`` steps ``MODEL_DIR/checkpoints/step-NNNNNNN/`` receives a complete
+model directory plus ``trainer_state.pt`` (optimizer, scheduler, step, RNG states) and the
+pointer file ``checkpoints/last`` is replaced atomically; ``resume=True`` continues from
+it and draws exactly the windows an uninterrupted run would have drawn. The model with the
+best validation score is kept in ``MODEL_DIR`` itself (``genaannot.load_model(MODEL_DIR)``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from .io.annotation import Annotation
+from .regions import Interval
+
+if TYPE_CHECKING:
+    import torch
+
+    from .tokenize import DNATokenizer
+
+__all__ = [
+    "GenomeReader",
+    "TrainConfig",
+    "ArchConfig",
+    "TrainResult",
+    "TaskSpec",
+    "TASK_SPECS",
+    "SiteIndex",
+    "WindowSampler",
+    "Batch",
+    "revcomp",
+    "token_labels",
+    "char_tokenizer_json",
+    "train_bpe_tokenizer_json",
+    "train_model",
+    "TrainError",
+]
+
+
+class TrainError(RuntimeError):
+    """Training cannot start or continue (bad inputs, missing checkpoint, ...)."""
+
+
+class GenomeReader(Protocol):
+    """What training and evaluation need from a genome (:class:`genaannot.io.fasta.Genome`)."""
+
+    sizes: dict[str, int]
+
+    def fetch(self, chrom: str, start: int, end: int) -> str: ...
+
+
+_COMP = str.maketrans("ACGTNacgtnRYKMSWBDHVrykmswbdhv", "TGCANtgcanYRMKSWVHDByrmkswvhdb")
+
+
+def revcomp(seq: str) -> str:
+    """Reverse complement (IUPAC-aware, case kept)."""
+    return seq.translate(_COMP)[::-1]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """How a trainable task is labelled."""
+
+    name: str
+    head: str  # token | sequence
+    labels: tuple[str, ...]
+    site_kinds: tuple[str, ...]  # annotation site kinds used (channel = labels.index(kind))
+    problem_type: str
+
+
+TASK_SPECS: dict[str, TaskSpec] = {
+    "splice": TaskSpec("splice", "token", ("none", "acceptor", "donor"), ("acceptor", "donor"), "multi_label_classification"),
+    "promoter": TaskSpec("promoter", "sequence", ("background", "promoter"), ("tss",), "single_label_classification"),
+}
+
+
+@dataclass
+class ArchConfig:
+    """A fresh GENA BERT (pre-LayerNorm, like the t2t models)."""
+
+    hidden_size: int = 128
+    layers: int = 4
+    heads: int = 4
+    intermediate_size: int | None = None  # default 4 * hidden_size
+    dropout: float = 0.1
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and sampling settings (all recorded in ``genaannot.json``)."""
+
+    task: str = "splice"
+    window_tokens: int = 510
+    steps: int | None = 1000
+    epochs: float | None = None
+    batch_size: int = 16
+    lr: float = 5e-4
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.05
+    grad_clip: float = 1.0
+    seed: int = 0
+    device: str | None = None
+    precision: str = "fp32"
+    site_fraction: float = 0.5
+    promoter_jitter: int = 20
+    save_every: int = 200
+    eval_every: int = 200
+    valid_windows: int = 64
+    keep_checkpoints: int = 2
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_model` did."""
+
+    model_dir: Path
+    steps: int
+    best_step: int
+    best_valid: float | None
+    history: list[dict[str, float]] = field(default_factory=list)
+    window_bp: int = 0
+
+
+# --------------------------------------------------------------------------- tokenizers
+
+
+_SPECIALS = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]
+
+
+def char_tokenizer_json() -> str:
+    """``tokenizer.json`` text of a one-token-per-base tokenizer (A C G T N; others → [UNK]).
+
+    A BPE model without merges: the ``tokenizers`` library splits every letter into its own
+    token, so spans are single bases and predictions are at nucleotide resolution.
+    """
+    from tokenizers import Tokenizer, models, processors
+
+    vocab = {t: i for i, t in enumerate(_SPECIALS + list("ACGTN"))}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="[UNK]"))
+    tok.add_special_tokens(_SPECIALS)
+    tok.post_processor = processors.BertProcessing(("[SEP]", 2), ("[CLS]", 1))
+    return tok.to_str()
+
+
+def train_bpe_tokenizer_json(chunks: Sequence[str], *, vocab_size: int) -> str:
+    """Train a GENA-style BPE tokenizer on DNA chunks; returns ``tokenizer.json`` text.
+
+    Same layout as the GENA-LM tokenizers: specials ``[UNK] [CLS] [SEP] [PAD] [MASK] -``
+    (ids 0-5), runs of >= 10 N become the gap token ``-``.
+    """
+    from tokenizers import (
+        Regex,
+        Tokenizer,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+
+    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
+    tok.normalizer = normalizers.Sequence([normalizers.Strip(), normalizers.Replace(Regex("N{10,}"), "-")])
+    tok.pre_tokenizer = pre_tokenizers.Split("-", behavior="isolated")
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=_SPECIALS + ["-"], initial_alphabet=list("ACGTN"), show_progress=False
+    )
+    tok.train_from_iterator((c.upper() for c in chunks), trainer=trainer)
+    tok.post_processor = processors.BertProcessing(("[SEP]", 2), ("[CLS]", 1))
+    return tok.to_str()
+
+
+def mean_bp_per_token(tokenizer: DNATokenizer, seqs: Sequence[str]) -> float:
+    """Average base pairs per content token over ``seqs`` (used to size windows in bp)."""
+    encs = tokenizer.encode_batch(list(seqs))
+    n_tok = sum(len(e) for e in encs)
+    return sum(len(s) for s in seqs) / max(1, n_tok)
+
+
+# --------------------------------------------------------------------------- labelled windows
+
+
+class SiteIndex:
+    """Annotated sites inside a set of regions, per chromosome, strand and kind.
+
+    ``sites[(chrom, strand, kind)]`` is a sorted int64 array of forward positions.
+    """
+
+    def __init__(self, annotation: Annotation, regions: Sequence[Interval], kinds: Sequence[str]) -> None:
+        self.kinds = tuple(kinds)
+        self.sites: dict[tuple[str, str, str], np.ndarray] = {}
+        by_chrom: dict[str, list[Interval]] = {}
+        for iv in regions:
+            by_chrom.setdefault(iv.chrom, []).append(iv)
+        for chrom, ivs in by_chrom.items():
+            for kind in self.kinds:
+                ss = annotation.sites(chrom, kind)
+                inside = np.zeros(len(ss), dtype=bool)
+                for iv in ivs:
+                    inside |= (ss.pos >= iv.start) & (ss.pos < iv.end)
+                for strand in "+-":
+                    self.sites[(chrom, strand, kind)] = np.sort(ss.pos[inside & (ss.strand == strand)])
+        # flat list for uniform site sampling: (chrom, strand, kind, pos)
+        self.flat: list[tuple[str, str, str, int]] = [
+            (c, s, k, int(p)) for (c, s, k), arr in sorted(self.sites.items()) for p in arr
+        ]
+
+    def in_window(self, chrom: str, strand: str, kind: str, start: int, end: int) -> np.ndarray:
+        """Forward positions of ``kind`` sites on ``strand`` within ``[start, end)``."""
+        arr = self.sites.get((chrom, strand, kind))
+        if arr is None or arr.size == 0:
+            return np.empty(0, dtype=np.int64)
+        lo, hi = np.searchsorted(arr, [start, end])
+        return arr[lo:hi]
+
+    def count(self, kind: str) -> int:
+        return sum(int(a.size) for (_, _, k), a in self.sites.items() if k == kind)
+
+
+def oriented_positions(pos: np.ndarray, *, start: int, end: int, strand: str) -> np.ndarray:
+    """Forward positions → positions in the (reverse-complemented when ``-``) window string."""
+    return (pos - start) if strand == "+" else (end - 1 - pos)
+
+
+def token_labels(spans: np.ndarray, site_pos: dict[int, np.ndarray], *, n_labels: int) -> np.ndarray:
+    """Per-token multi-hot labels.
+
+    Parameters
+    ----------
+    spans : int64 [T, 2]
+        Contiguous token spans in the window string.
+    site_pos : channel -> int64 [k]
+        Site positions in the window string per label channel (channel 0 = ``none`` is
+        derived: 1 where no other channel is set).
+
+    Returns
+    -------
+    float32 [T, n_labels]
+    """
+    y = np.zeros((spans.shape[0], n_labels), dtype=np.float32)
+    if spans.shape[0] == 0:
+        return y
+    covered = spans[-1, 1]
+    for ch, q in site_pos.items():
+        q = q[(q >= 0) & (q < covered)]
+        tok = np.searchsorted(spans[:, 1], q, side="right")  # token whose span holds base q
+        y[tok, ch] = 1.0
+    y[:, 0] = 1.0 - y[:, 1:].max(axis=1) if n_labels > 1 else 0.0
+    return y
+
+
+@dataclass
+class Batch:
+    """One training batch before collation.
+
+    Attributes
+    ----------
+    ids : list of int64 [T_i]  content tokens (at most ``window_tokens``)
+    labels : list of float32 [T_i, n_labels] (token head) or int64 scalar (sequence head)
+    windows : list of (chrom, start, end, strand)
+    """
+
+    ids: list[np.ndarray]
+    labels: list[np.ndarray]
+    windows: list[tuple[str, int, int, str]]
+
+
+class WindowSampler:
+    """Draws labelled windows from ``regions`` of ``genome`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        genome: GenomeReader,
+        sites: SiteIndex,
+        regions: Sequence[Interval],
+        tokenizer: DNATokenizer,
+        spec: TaskSpec,
+        window_bp: int,
+        window_tokens: int,
+        site_fraction: float = 0.5,
+        promoter_jitter: int = 20,
+    ) -> None:
+        self.genome, self.sites, self.tokenizer, self.spec = genome, sites, tokenizer, spec
+        self.regions = [iv for iv in regions if len(iv) > 0]
+        if not self.regions:
+            raise TrainError("no non-empty regions to sample windows from")
+        self.window_bp, self.window_tokens = window_bp, window_tokens
+        self.site_fraction, self.promoter_jitter = site_fraction, promoter_jitter
+        lengths = np.array([len(iv) for iv in self.regions], dtype=np.float64)
+        self._p = lengths / lengths.sum()
+
+    # -- window choice ------------------------------------------------------------------
+    def _region_of(self, chrom: str, pos: int) -> Interval | None:
+        for iv in self.regions:
+            if iv.chrom == chrom and iv.start <= pos < iv.end:
+                return iv
+        return None
+
+    def _clip(self, iv: Interval, start: int) -> tuple[int, int]:
+        w = min(self.window_bp, len(iv))
+        start = int(min(max(start, iv.start), iv.end - w))
+        return start, start + w
+
+    def draw(self, rng: np.random.Generator) -> tuple[str, int, int, str]:
+        """One window ``(chrom, start, end, strand)``."""
+        if self.sites.flat and rng.random() < self.site_fraction:
+            chrom, strand, _kind, pos = self.sites.flat[int(rng.integers(len(self.sites.flat)))]
+            iv = self._region_of(chrom, pos)
+            if self.spec.head == "token":
+                # site anywhere in the central 80 % of the window (in window orientation)
+                off = int(rng.integers(self.window_bp // 10, self.window_bp - self.window_bp // 10))
+            else:
+                off = self.window_bp // 2 + int(rng.integers(-self.promoter_jitter, self.promoter_jitter + 1))
+            # oriented offset `off` <-> forward start: + start = pos - off; - start = pos - (w-1-off)
+            start = pos - off if strand == "+" else pos - (self.window_bp - 1 - off)
+            s, e = self._clip(iv, start)
+            return chrom, s, e, strand
+        iv = self.regions[int(rng.choice(len(self.regions), p=self._p))]
+        w = min(self.window_bp, len(iv))
+        s = iv.start + int(rng.integers(0, len(iv) - w + 1))
+        return iv.chrom, s, s + w, "+" if rng.random() < 0.5 else "-"
+
+    # -- labelling ----------------------------------------------------------------------
+    def label(self, windows: Sequence[tuple[str, int, int, str]]) -> Batch:
+        seqs = []
+        for chrom, s, e, strand in windows:
+            seq = self.genome.fetch(chrom, s, e)
+            seqs.append(seq if strand == "+" else revcomp(seq))
+        encs = self.tokenizer.encode_batch(seqs)
+        ids, labels = [], []
+        for (chrom, s, e, strand), enc in zip(windows, encs):
+            keep = min(len(enc), self.window_tokens)
+            spans = enc.spans[:keep]
+            ids.append(enc.ids[:keep])
+            if self.spec.head == "token":
+                site_pos = {
+                    self.spec.labels.index(kind): oriented_positions(
+                        self.sites.in_window(chrom, strand, kind, s, e), start=s, end=e, strand=strand
+                    )
+                    for kind in self.spec.site_kinds
+                }
+                labels.append(token_labels(spans, site_pos, n_labels=len(self.spec.labels)))
+            else:
+                labels.append(np.asarray(self.promoter_label(chrom, s, e, strand), dtype=np.int64))
+        return Batch(ids, labels, list(windows))
+
+    def promoter_label(self, chrom: str, start: int, end: int, strand: str) -> int:
+        centre = (start + end) // 2
+        near = self.sites.in_window(chrom, strand, "tss", centre - self.promoter_jitter, centre + self.promoter_jitter + 1)
+        return int(near.size > 0)
+
+    def batch(self, rng: np.random.Generator, n: int) -> Batch:
+        wins = []
+        while len(wins) < n:
+            w = self.draw(rng)
+            if self.spec.head == "sequence" and not self._sequence_window_ok(w):
+                continue
+            wins.append(w)
+        return self.label(wins)
+
+    def _sequence_window_ok(self, w: tuple[str, int, int, str]) -> bool:
+        """Promoter background windows must not hold a same-strand TSS within half a window."""
+        chrom, s, e, strand = w
+        if self.promoter_label(chrom, s, e, strand):
+            return True
+        return self.sites.in_window(chrom, strand, "tss", s, e).size == 0
+
+
+def collate_batch(network: Any, batch: Batch, *, spec: TaskSpec) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor | None]:
+    """Network inputs, targets and (token head) the content-token mask.
+
+    Returns
+    -------
+    inputs : dict from ``network.collate``: input_ids/attention_mask [B, T+2]
+    target : float32 [B, T+2, n_labels] (token head; [CLS]/[SEP]/padding rows zero) or int64 [B]
+    mask : bool [B, T+2] true on content tokens (token head) or None
+    """
+    import torch
+
+    inputs = network.collate(batch.ids)
+    if spec.head != "token":
+        return inputs, torch.as_tensor(np.stack(batch.labels), dtype=torch.long), None
+    b, width = inputs["input_ids"].shape
+    target = torch.zeros((b, width, len(spec.labels)), dtype=torch.float32)
+    mask = torch.zeros((b, width), dtype=torch.bool)
+    for i, y in enumerate(batch.labels):
+        n = y.shape[0]
+        target[i, 1 : n + 1] = torch.from_numpy(y)  # position 0 is [CLS]
+        mask[i, 1 : n + 1] = True
+    return inputs, target, mask
+
+
+def batch_loss(network: Any, inputs: dict, target: torch.Tensor, mask: torch.Tensor | None, *, spec: TaskSpec) -> torch.Tensor:
+    """BCE over channels at content tokens (token head) or cross-entropy (sequence head)."""
+    import torch.nn.functional as F
+
+    out = network(**inputs).float()
+    if spec.head == "token":
+        return F.binary_cross_entropy_with_logits(out[mask], target[mask])
+    return F.cross_entropy(out, target)
+
+
+# --------------------------------------------------------------------------- model set-up
+
+
+@dataclass
+class Setup:
+    network: Any
+    tokenizer: Any
+    config: Any  # GenaBertConfig
+    base_model: str | None
+    tokenizer_kind: str
+
+
+def build_fresh(*, tokenizer: DNATokenizer, tokenizer_kind: str, spec: TaskSpec, arch: ArchConfig, window_tokens: int) -> Setup:
+    """A freshly initialised pre-LN GENA BERT sized for ``window_tokens`` content tokens."""
+    from .models.gena_bert import GenaBertConfig, build_network
+
+    if arch.hidden_size % arch.heads:
+        raise TrainError(f"--hidden-size {arch.hidden_size} must be a multiple of --heads {arch.heads}")
+    cfg = GenaBertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=arch.hidden_size,
+        num_hidden_layers=arch.layers,
+        num_attention_heads=arch.heads,
+        intermediate_size=arch.intermediate_size or 4 * arch.hidden_size,
+        hidden_dropout_prob=arch.dropout,
+        attention_probs_dropout_prob=arch.dropout,
+        max_position_embeddings=window_tokens + 2,
+        pad_token_id=tokenizer.pad_id,
+        pre_layer_norm=True,
+        last_layer_norm=True,
+        layer_norm_eps=1e-12,
+        id2label=dict(enumerate(spec.labels)),
+        problem_type=spec.problem_type,
+    )
+    net = build_network(cfg, head=spec.head, cls_id=tokenizer.cls_id, sep_id=tokenizer.sep_id)
+    return Setup(net, tokenizer, cfg, None, tokenizer_kind)
+
+
+def build_from_base(base: str, *, spec: TaskSpec, tokenizer: DNATokenizer | None, window_tokens: int) -> Setup:
+    """Fine-tune a GENA BERT checkpoint: its encoder weights, a new head for ``spec``."""
+    from .models import detect_family, read_config, resolve_checkpoint
+    from .models.gena_bert import GenaBertConfig, _add_prefix_if_bare, build_network
+    from .models.weights import read_weights
+    from .tokenize import load_tokenizer
+
+    path = resolve_checkpoint(base)
+    raw = read_config(path)
+    family = detect_family(path, raw)
+    if family != "gena_bert":
+        raise TrainError(f"--base-model {base}: fine-tuning supports GENA BERT checkpoints, not {family}")
+    cfg = GenaBertConfig.from_dict(raw)
+    if window_tokens + 2 > cfg.max_position_embeddings:
+        raise TrainError(
+            f"--window-tokens {window_tokens} does not fit {base} (max_position_embeddings "
+            f"{cfg.max_position_embeddings}, i.e. {cfg.max_position_embeddings - 2} content tokens)"
+        )
+    cfg.id2label = dict(enumerate(spec.labels))
+    cfg.problem_type = spec.problem_type
+    cfg.architectures = []
+    tok = tokenizer or load_tokenizer(path if path.is_dir() else path.parent)
+    if tok.vocab_size > cfg.vocab_size:
+        raise TrainError(f"tokenizer has {tok.vocab_size} tokens but {base} only {cfg.vocab_size} embeddings")
+    net = build_network(cfg, head=spec.head, cls_id=tok.cls_id, sep_id=tok.sep_id)
+    state = _add_prefix_if_bare(read_weights(path))
+    own = net.state_dict()
+    # encoder weights only: the base's own head (MLM or another task) is replaced
+    fit = {k: v for k, v in state.items() if k.startswith("bert.") and k in own and own[k].shape == v.shape}
+    missing_encoder = [k for k in own if k.startswith("bert.embeddings") or k.startswith("bert.encoder")]
+    missing_encoder = [k for k in missing_encoder if k not in fit]
+    if missing_encoder:
+        raise TrainError(f"--base-model {base}: encoder weights missing or misshapen: {missing_encoder[:5]}")
+    net.load_state_dict(fit, strict=False)
+    return Setup(net, tok, cfg, str(base), "checkpoint")
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def save_checkpoint(setup: Setup, *, ckpt_root: Path, step: int, state: dict[str, Any], metadata: dict, keep: int) -> Path:
+    """Write ``ckpt_root/step-NNNNNNN`` (model + trainer state) and point ``last`` at it."""
+    import torch
+
+    from .models.gena_bert import save_pretrained
+
+    name = f"step-{step:07d}"
+    final = ckpt_root / name
+    tmp = ckpt_root / f".{name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_pretrained(setup.network, tmp, tokenizer=setup.tokenizer, config=setup.config, metadata=metadata)
+    torch.save(state, tmp / "trainer_state.pt")
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)  # the step directory appears complete or not at all
+    _atomic_text(ckpt_root / "last", name + "\n")
+    steps = sorted(p for p in ckpt_root.glob("step-*") if p.is_dir())
+    for old in steps[: max(0, len(steps) - keep)]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def last_checkpoint(ckpt_root: Path) -> Path | None:
+    ptr = ckpt_root / "last"
+    if not ptr.is_file():
+        return None
+    p = ckpt_root / ptr.read_text().strip()
+    return p if (p / "trainer_state.pt").is_file() else None
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _lr_lambda(total: int, warmup: int) -> Callable[[int], float]:
+    def f(step: int) -> float:  # linear warm-up, then cosine decay to 10 %
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        t = (step - warmup) / max(1, total - warmup)
+        return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+
+    return f
+
+
+def steps_for(config: TrainConfig, *, train_bp: int, window_bp: int) -> int:
+    """Total optimisation steps from ``steps`` or ``epochs`` (see the module docstring)."""
+    if config.epochs is not None:
+        windows = config.epochs * 2 * train_bp / max(1, window_bp)
+        return max(1, math.ceil(windows / config.batch_size))
+    if not config.steps or config.steps < 1:
+        raise TrainError("give --steps N (>= 1) or --epochs E")
+    return int(config.steps)
+
+
+def train_model(
+    *,
+    genome: GenomeReader,
+    annotation: Annotation,
+    setup: Setup,
+    config: TrainConfig,
+    train_regions: Sequence[Interval],
+    valid_regions: Sequence[Interval],
+    model_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    extra_metadata: dict[str, Any] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Train ``setup.network`` on windows of ``train_regions``; keep the best on ``valid_regions``.
+
+    Validation score: mean average precision of the site channels over a fixed set of
+    ``valid_windows`` validation windows (token head), or AUROC (sequence head).
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from .evaluate import average_precision, roc_auc
+    from .models.gena_bert import save_pretrained
+    from .predict import _autocast, resolve_device
+
+    spec = TASK_SPECS[config.task]
+    say = log or (lambda msg: None)
+    model_dir = Path(model_dir)
+    ckpt_root = model_dir / "checkpoints"
+    ckpt_root.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+
+    tok = setup.tokenizer
+    if tok.max_token_bp <= 1:
+        window_bp = config.window_tokens
+    else:  # BPE: size windows so that nearly all fit, extra tokens are cut
+        sample = [genome.fetch(iv.chrom, iv.start, min(iv.end, iv.start + 20000)) for iv in list(train_regions)[:5]]
+        window_bp = int(config.window_tokens * mean_bp_per_token(tok, sample) * 0.95)
+    train_sites = SiteIndex(annotation, train_regions, spec.site_kinds)
+    valid_sites = SiteIndex(annotation, valid_regions, spec.site_kinds)
+    if not train_sites.flat:
+        raise TrainError(f"no {'/'.join(spec.site_kinds)} sites of the annotation fall in the training regions")
+    sampler = WindowSampler(
+        genome=genome, sites=train_sites, regions=train_regions, tokenizer=tok, spec=spec, window_bp=window_bp,
+        window_tokens=config.window_tokens, site_fraction=config.site_fraction, promoter_jitter=config.promoter_jitter,
+    )
+    valid_batch = None
+    if valid_regions:
+        vsampler = WindowSampler(
+            genome=genome, sites=valid_sites, regions=valid_regions, tokenizer=tok, spec=spec, window_bp=window_bp,
+            window_tokens=config.window_tokens, site_fraction=config.site_fraction, promoter_jitter=config.promoter_jitter,
+        )
+        valid_batch = vsampler.batch(np.random.default_rng(config.seed + 1), config.valid_windows)
+
+    train_bp = sum(len(iv) for iv in train_regions)
+    total = steps_for(config, train_bp=train_bp, window_bp=window_bp)
+    net = setup.network.to(device)
+    decay = [p for n, p in net.named_parameters() if p.ndim >= 2 and "LayerNorm" not in n and "_ln" not in n]
+    no_decay = [p for n, p in net.named_parameters() if not (p.ndim >= 2 and "LayerNorm" not in n and "_ln" not in n)]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=config.lr
+    )
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(total, int(config.warmup_fraction * total)))
+    scaler = torch.amp.GradScaler(enabled=config.precision == "fp16" and device.startswith("cuda"))
+
+    meta_base = {
+        "task": spec.name,
+        "labels": list(spec.labels),
+        "window_tokens": config.window_tokens,
+        "window_bp": window_bp,
+        "tokenizer_kind": setup.tokenizer_kind,
+        "base_model": setup.base_model,
+        "train": asdict(config),
+        "train_regions": [iv.ucsc() for iv in train_regions],
+        "valid_regions": [iv.ucsc() for iv in valid_regions],
+        "site_definitions": {
+            "donor": "first intron base (transcript orientation)",
+            "acceptor": "last intron base (transcript orientation)",
+            "tss": "first transcript base",
+        },
+        **(extra_metadata or {}),
+    }
+    step, best, best_step, history = 0, None, 0, []
+    if resume:
+        ck = last_checkpoint(ckpt_root)
+        if ck is None:
+            raise TrainError(f"--resume: no checkpoint in {ckpt_root} (pointer file 'last' missing or stale)")
+        from .models.weights import read_weights
+
+        net.load_state_dict(read_weights(ck), strict=True)
+        st = torch.load(ck / "trainer_state.pt", map_location="cpu", weights_only=False)
+        if st["total"] != total:
+            raise TrainError(f"--resume: checkpoint was made for {st['total']} steps, this run asks for {total}")
+        opt.load_state_dict(st["optimizer"])
+        sched.load_state_dict(st["scheduler"])
+        rng.bit_generator.state = st["numpy_rng"]
+        torch.set_rng_state(st["torch_rng"])
+        step, best, best_step, history = st["step"], st["best"], st["best_step"], st["history"]
+        say(f"resumed from {ck} at step {step}/{total}")
+
+    def validate() -> float | None:
+        if valid_batch is None:
+            return None
+        net.eval()
+        scores, labels = [], []
+        with torch.inference_mode(), _autocast(device, config.precision):
+            for i in range(0, len(valid_batch.ids), config.batch_size):
+                part = Batch(valid_batch.ids[i : i + config.batch_size], valid_batch.labels[i : i + config.batch_size], [])
+                inputs, target, mask = collate_batch(net, part, spec=spec)
+                out = net(**{k: v.to(device) for k, v in inputs.items()}).float().cpu()
+                if spec.head == "token":
+                    scores.append(out[mask].numpy())
+                    labels.append(target[mask].numpy())
+                else:
+                    scores.append(torch.softmax(out, -1)[:, 1:].numpy())
+                    labels.append(target.numpy()[:, None].astype(np.float32))
+        net.train()
+        s, y = np.concatenate(scores), np.concatenate(labels)
+        if spec.head == "token":
+            aps = [average_precision(s[:, c], y[:, c]) for c in range(1, s.shape[1]) if y[:, c].any()]
+            return float(np.mean(aps)) if aps else None
+        return roc_auc(s[:, 0], y[:, 0]) if 0 < y.sum() < len(y) else None
+
+    net.train()
+    bar = tqdm(total=total, initial=step, disable=not progress, desc=f"train {spec.name}", unit="step", dynamic_ncols=True)
+    ema = None
+    t0 = time.time()
+    while step < total:
+        batch = sampler.batch(rng, config.batch_size)
+        inputs, target, mask = collate_batch(net, batch, spec=spec)
+        inputs = {k: v.to(device) for k, v in inputs.items()}
+        target = target.to(device)
+        mask = mask.to(device) if mask is not None else None
+        with _autocast(device, config.precision):
+            loss = batch_loss(net, inputs, target, mask, spec=spec)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+        scaler.step(opt)
+        scaler.update()
+        sched.step()
+        step += 1
+        lv = float(loss.detach())
+        if not math.isfinite(lv):
+            raise TrainError(f"loss is {lv} at step {step}; lower --lr or use --precision fp32")
+        ema = lv if ema is None else 0.98 * ema + 0.02 * lv
+        bar.update(1)
+        bar.set_postfix(loss=f"{ema:.4f}", lr=f"{sched.get_last_lr()[0]:.2e}")
+        if step % config.eval_every == 0 or step == total:
+            v = validate()
+            history.append({"step": step, "loss": ema, "valid": v if v is not None else float("nan"), "elapsed_s": time.time() - t0})
+            say(f"step {step}/{total} loss {ema:.4f} valid {'-' if v is None else f'{v:.4f}'}")
+            if v is None or best is None or v > best:
+                best, best_step = v, step
+                save_pretrained(net, model_dir, tokenizer=tok, config=setup.config,
+                                metadata={**meta_base, "best_step": step, "valid_score": v})
+        if step % config.save_every == 0 or step == total:
+            state = {
+                "step": step, "total": total, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "best": best,
+                "best_step": best_step, "history": history,
+            }
+            save_checkpoint(setup, ckpt_root=ckpt_root, step=step, state=state,
+                            metadata={**meta_base, "step": step}, keep=config.keep_checkpoints)
+    bar.close()
+    return TrainResult(model_dir, total, best_step, best, history, window_bp)

@@ -1,0 +1,115 @@
+"""Metrics (exact small cases), PWM baseline, per-base painting of token predictions."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from toy import make_toy_model
+
+from genaannot.evaluate import (
+    EvalReport,
+    average_precision,
+    evaluate_splice,
+    fit_pwm,
+    predict_bp,
+    roc_auc,
+    score_pwm,
+    topk_accuracy,
+    write_report,
+)
+from genaannot.io.annotation import Annotation, Transcript
+from genaannot.regions import Interval
+
+
+def test_metrics_small_exact():
+    s = np.array([0.9, 0.8, 0.7, 0.6])
+    y = np.array([1, 0, 1, 0])
+    assert average_precision(s, y) == pytest.approx(1.0 * 0.5 + (2 / 3) * 0.5)
+    assert roc_auc(s, y) == pytest.approx(0.75)
+    assert topk_accuracy(s, y) == pytest.approx(0.5)
+    # ties: one threshold only -> precision = prevalence, AUROC 0.5
+    flat = np.zeros(4)
+    assert average_precision(flat, y) == pytest.approx(0.5)
+    assert roc_auc(flat, y) == pytest.approx(0.5)
+    # -inf ties (PWM without dinucleotide) are one group, not n groups
+    s2 = np.array([1.0, -np.inf, -np.inf, -np.inf])
+    y2 = np.array([0, 1, 0, 0])
+    assert average_precision(s2, y2) == pytest.approx(0.25)
+    assert roc_auc(s2, y2) == pytest.approx((0 + 0.5 + 0.5) / 3)
+
+
+def test_auroc_matches_pairwise_count():
+    rng = np.random.default_rng(0)
+    s = rng.integers(0, 5, 200).astype(float)
+    y = rng.random(200) < 0.3
+    pos, neg = s[y], s[~y]
+    pairs = (pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()
+    assert roc_auc(s, y) == pytest.approx(pairs)
+
+
+class _Genome:
+    def __init__(self, seqs: dict[str, str]) -> None:
+        self.seqs = seqs
+        self.sizes = {k: len(v) for k, v in seqs.items()}
+
+    def fetch(self, chrom, start, end):
+        return self.seqs[chrom][start:end]
+
+
+def _toy_genome(n_introns: int = 30, seed: int = 0):
+    """Random DNA with GT...AG introns whose donor is followed by AAG (a learnable motif)."""
+    rng = np.random.default_rng(seed)
+    seq = list(rng.choice(list("ACGT"), 8000))
+    transcripts = []
+    for i in range(n_introns):
+        s = 100 + i * 250
+        e = s + 80
+        seq[s : s + 5] = list("GTAAG")
+        seq[e - 2 : e] = list("AG")
+        transcripts.append(Transcript(f"t{i}", f"g{i}", "c1", "+", ((s - 50, s), (e, e + 50))))
+    return _Genome({"c1": "".join(seq)}), Annotation("toy", {"c1": transcripts})
+
+
+def test_pwm_prefers_true_sites():
+    genome, ann = _toy_genome()
+    train = [Interval("c1", 0, 4000)]
+    pwm = fit_pwm(genome, ann, train, kind="donor")
+    assert pwm.n_sites == 16 and pwm.n_decoys > 50
+    sc = score_pwm(pwm, genome.fetch("c1", 4000, 8000))
+    true = [100 + i * 250 - 4000 for i in range(16, 30)]
+    assert np.isneginf(sc[~np.isin(np.arange(4000), np.flatnonzero(np.isfinite(sc)))]).all()
+    assert np.median(sc[true]) > np.quantile(sc[np.isfinite(sc)], 0.95)
+
+
+def test_predict_bp_paints_and_orients():
+    model = make_toy_model("token", max_tokens=64)
+    seq = "ACGT" * 50 + "NNN"
+    out = predict_bp(model, seq, window_bp=40, activation="identity")
+    assert out.shape == (len(seq), 3)
+    val = {"A": 0.1, "C": 0.2, "G": 0.3, "T": 0.4, "N": 0.0}
+    assert np.allclose(out[:, 1], [val[c] for c in seq])  # channel 1 = the base's own value
+    # channel 2 = position / window length: every base taken from a window where it is central
+    assert np.all(np.isfinite(out))
+
+
+def test_evaluate_splice_toy_and_report(tmp_path):
+    genome, ann = _toy_genome()
+    model = make_toy_model("token", max_tokens=64)
+    rep = evaluate_splice(model, genome=genome, annotation=ann, regions=[Interval("c1", 4000, 8000)],
+                          baseline_regions=[Interval("c1", 0, 4000)], window_bp=60)
+    assert set(rep.metrics) == {"acceptor", "donor", "mean"}
+    assert rep.metrics["donor"]["n_pos"] == 14
+    assert rep.metrics["donor"]["n_neg"] == 2 * 4000 - 14
+    assert rep.baseline["donor"]["average_precision"] > rep.metrics["donor"]["average_precision"]
+    js, png = write_report(rep, tmp_path)
+    data = json.loads(js.read_text())
+    assert data["task"] == "splice" and "curves" not in data
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_write_report_without_curves(tmp_path):
+    rep = EvalReport("promoter", "m", ["c1:1-10"], {"promoter": {"auroc": 0.5}})
+    js, png = write_report(rep, tmp_path, stem="X")
+    assert js.name == "X.json" and png.exists()

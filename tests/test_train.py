@@ -1,0 +1,159 @@
+"""Labelled windows (strand-aware), a few training steps, checkpoint load/predict, exact resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from genaannot.io.annotation import Annotation, Transcript
+from genaannot.regions import Interval
+from genaannot.tokenize import BPETokenizer
+from genaannot.train import (
+    TASK_SPECS,
+    ArchConfig,
+    SiteIndex,
+    TrainConfig,
+    WindowSampler,
+    build_fresh,
+    char_tokenizer_json,
+    revcomp,
+    token_labels,
+    train_bpe_tokenizer_json,
+    train_model,
+)
+
+
+class Genome:
+    def __init__(self, seqs):
+        self.seqs = seqs
+        self.sizes = {k: len(v) for k, v in seqs.items()}
+
+    def fetch(self, chrom, start, end):
+        return self.seqs[chrom][start:end]
+
+
+def toy_data(seed: int = 0, n: int = 6000):
+    """Two chromosomes with GT..AG introns on both strands."""
+    rng = np.random.default_rng(seed)
+    seqs, ts = {}, {}
+    for c in ("c1", "c2"):
+        s = list(rng.choice(list("ACGT"), n))
+        tl = []
+        for i, a in enumerate(range(200, n - 400, 300)):
+            strand = "+" if i % 2 == 0 else "-"
+            b = a + 90  # intron [a, b)
+            if strand == "+":
+                s[a : a + 2], s[b - 2 : b] = list("GT"), list("AG")
+            else:  # minus strand: GT..AG of the transcript read on the reverse complement
+                s[a : a + 2], s[b - 2 : b] = list("CT"), list("AC")
+            tl.append(Transcript(f"{c}t{i}", f"{c}g{i}", c, strand, ((a - 40, a), (b, b + 40))))
+        seqs[c] = "".join(s)
+        ts[c] = tl
+    return Genome(seqs), Annotation("toy", ts)
+
+
+def char_tok(tmp_path):
+    p = tmp_path / "tokenizer.json"
+    p.write_text(char_tokenizer_json())
+    return BPETokenizer(p)
+
+
+def test_char_tokenizer_is_single_base(tmp_path):
+    tok = char_tok(tmp_path)
+    enc = tok.encode("acgtNR")
+    assert enc.spans.tolist() == [[i, i + 1] for i in range(6)]
+    assert enc.ids[-1] == tok.unk_id and tok.max_token_bp == 1
+
+
+def test_bpe_tokenizer_trains(tmp_path):
+    genome, _ = toy_data()
+    chunks = [genome.fetch("c1", s, s + 500) for s in range(0, 6000, 500)]
+    p = tmp_path / "tokenizer.json"
+    p.write_text(train_bpe_tokenizer_json(chunks, vocab_size=64))
+    tok = BPETokenizer(p)
+    enc = tok.encode(genome.fetch("c2", 0, 300))
+    assert tok.vocab_size == 64 and len(enc) < 300 and enc.spans[-1, 1] == 300
+
+
+def test_token_labels_spans():
+    spans = np.array([[0, 3], [3, 4], [4, 9]])
+    y = token_labels(spans, {1: np.array([3]), 2: np.array([5, 20])}, n_labels=3)
+    assert y.tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+
+
+def test_windows_are_strand_aware(tmp_path):
+    genome, ann = toy_data()
+    spec = TASK_SPECS["splice"]
+    regions = [Interval("c1", 0, 6000)]
+    sites = SiteIndex(ann, regions, spec.site_kinds)
+    tok = char_tok(tmp_path)
+    sampler = WindowSampler(genome=genome, sites=sites, regions=regions, tokenizer=tok, spec=spec,
+                            window_bp=120, window_tokens=120, site_fraction=1.0)
+    rng = np.random.default_rng(3)
+    wins = [sampler.draw(rng) for _ in range(40)]
+    batch = sampler.label(wins)
+    seen = set()
+    for (chrom, s, e, strand), y in zip(wins, batch.labels):
+        seq = genome.fetch(chrom, s, e)
+        oriented = seq if strand == "+" else revcomp(seq)
+        for q in np.flatnonzero(y[:, 2]):  # donor = first intron base: G of GT
+            assert oriented[q : q + 2] == "GT"
+        for q in np.flatnonzero(y[:, 1]):  # acceptor = last intron base: G of AG
+            assert oriented[q - 1 : q + 1] == "AG"
+        assert y[:, 1:].sum() >= 1  # a site window holds its site
+        seen.add(strand)
+    assert seen == {"+", "-"}
+
+
+def _setup(tmp_path):
+    tok = char_tok(tmp_path)
+    return build_fresh(tokenizer=tok, tokenizer_kind="char", spec=TASK_SPECS["splice"],
+                       arch=ArchConfig(hidden_size=16, layers=1, heads=2), window_tokens=62)
+
+
+def _train(tmp_path, out, *, resume=False, setup=None):
+    genome, ann = toy_data()
+    torch.manual_seed(0)
+    cfg = TrainConfig(task="splice", window_tokens=62, steps=4, batch_size=4, lr=1e-3, seed=7, device="cpu",
+                      save_every=2, eval_every=2, valid_windows=8)
+    return train_model(genome=genome, annotation=ann, setup=setup or _setup(tmp_path), config=cfg,
+                       train_regions=[Interval("c1", 0, 6000)], valid_regions=[Interval("c2", 0, 6000)],
+                       model_dir=out, resume=resume, progress=False)
+
+
+def test_train_checkpoint_loads_and_predicts(tmp_path):
+    from genaannot import load_model
+
+    res = _train(tmp_path, tmp_path / "m")
+    assert res.steps == 4 and len(res.history) == 2 and res.window_bp == 62
+    model = load_model(tmp_path / "m", device="cpu")
+    assert model.info.task == "splice"
+    assert model.info.labels == ("none", "acceptor", "donor")
+    pred = model.predict(["ACGT" * 20])[0]
+    assert pred.logits.shape == (62, 3)  # cut at the model's 62 content tokens
+    assert (tmp_path / "m" / "checkpoints" / "last").read_text().strip() == "step-0000004"
+
+
+def test_resume_reproduces_uninterrupted_run(tmp_path):
+    import shutil
+
+    _train(tmp_path, tmp_path / "a")
+    _train(tmp_path, tmp_path / "b")
+    ck = tmp_path / "b" / "checkpoints"
+    shutil.rmtree(ck / "step-0000004")  # as if killed after step 2
+    (ck / "last").write_text("step-0000002\n")
+    _train(tmp_path, tmp_path / "b", resume=True)
+    wa = load_file(tmp_path / "a" / "checkpoints" / "step-0000004" / "model.safetensors")
+    wb = load_file(ck / "step-0000004" / "model.safetensors")
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=0, atol=0)
+
+
+def test_resume_without_checkpoint_fails(tmp_path):
+    from genaannot.train import TrainError
+
+    with pytest.raises(TrainError, match="no checkpoint"):
+        _train(tmp_path, tmp_path / "empty", resume=True)
