@@ -83,7 +83,8 @@ def allele_reason(ref: str, alt: str | None) -> str | None:
 
     Checks only the allele strings; genome-dependent reasons come from :func:`genome_reason`.
     """
-    if alt is None or alt in ("*", ".", "") or alt.startswith("<") or "[" in alt or "]" in alt:
+    # '*' (overlapping deletion) is symbolic wherever it appears, also in malformed alleles like 'T/*'.
+    if alt is None or alt in (".", "") or "*" in alt or alt.startswith("<") or "[" in alt or "]" in alt:
         return "SYMBOLIC"
     if not _DNA.issuperset(alt.upper()):
         return "BAD_ALLELE"

@@ -196,8 +196,8 @@ def test_batch_test_vcf(shared, tmp_path):
     for pos in (1, 2, 3):
         assert by[(pos, "C", ("A",))].info["GENA_REASON"] == ("N_REGION",)
     assert by[(1228434, "Z", ("A",))].info["GENA_REASON"] == ("REF_MISMATCH",)
-    assert by[(1228443, "G", ("T/*",))].info["GENA_REASON"] == ("BAD_ALLELE",)
-    assert s.reasons == {"N_REGION": 3, "REF_MISMATCH": 1, "BAD_ALLELE": 1}
+    assert by[(1228443, "G", ("T/*",))].info["GENA_REASON"] == ("SYMBOLIC",)
+    assert s.reasons == {"N_REGION": 3, "REF_MISMATCH": 1, "SYMBOLIC": 1}
     assert s.scored == 23 - 5
     for r in recs:
         if "GENA_REASON" not in r.info:
