@@ -1,24 +1,60 @@
 """Batched inference that knows no architecture.
 
-Tokenised inputs are grouped into batches (sorted by length so padding is small, results
-returned in input order), moved to the device, run under ``torch.inference_mode`` with
-optional bf16/fp16 autocast, and cut back into per-input float32 arrays. Results do not
-depend on batch size up to floating-point rounding of padded batched kernels.
+Tokenised inputs are grouped into batches, moved to the device, run under
+``torch.inference_mode`` with optional bf16/fp16 autocast, and cut back into per-input
+float32 arrays returned in input order.
+
+Batching
+--------
+Inputs are sorted by content length (longest first, stable) and cut into consecutive
+batches of ``batch_size``. Every batch is padded to its longest member (or to the family's
+fixed tile, which is :meth:`Network.collate`'s business), so for a fixed batch size this
+grouping pads the least: any other grouping puts a longer input beside shorter ones.
+Results do not depend on batch size or input order beyond floating-point rounding of
+padded batched kernels (tested: batch 1 vs 7, shuffled order).
+
+Host/device pipeline (CUDA)
+---------------------------
+* batch ``i + 1`` is collated on a helper thread while batch ``i`` runs (``prefetch``);
+  on CUDA its tensors are pinned there, so the host→device copy is ``non_blocking``;
+* only the values asked for travel back: ``keep_channels`` selects label channels and
+  ``keep_rows`` a row range of each input on the device, and all kept values of a batch
+  come back in one ``non_blocking`` copy into pinned memory, in the output's own dtype
+  (bf16 → float32 is exact, so the cast happens on the host, halving the traffic);
+* the host waits for batch ``i``'s copy only after batch ``i + 1`` has been queued, so
+  unpacking results overlaps device compute.
+
+On CPU the same code runs without pinning or streams; the helper thread still overlaps
+collation with compute.
+
+Precision
+---------
+``fp32`` (default), ``bf16`` or ``fp16`` autocast. Weights stay float32 (autocast casts
+per operation), outputs come back float32. CPU supports both bf16 and fp16 autocast
+(fp16 is correct but usually slow on CPUs without native fp16 arithmetic); CUDA bf16
+needs a GPU with bf16 support (Ampere or newer) and is refused clearly otherwise. See
+``docs/performance.md`` for the measured agreement with fp32.
 """
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .models.base import Prediction
 
 if TYPE_CHECKING:
+    import torch
+
     from .tokenize import Encoding
 
-__all__ = ["run_network", "resolve_device", "PRECISIONS"]
+__all__ = ["run_network", "resolve_device", "check_precision", "batch_plan", "PRECISIONS"]
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -34,9 +70,26 @@ def resolve_device(device: str | None) -> str:
     return device
 
 
-def _autocast(device: str, precision: str):
-    import contextlib
+def check_precision(*, device: str, precision: str) -> None:
+    """Raise ``ValueError`` when ``precision`` cannot run on ``device`` (checked at model load)."""
+    import torch
 
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return
+    kind = device.split(":")[0]
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    if not torch.amp.autocast_mode.is_autocast_available(kind):
+        raise ValueError(f"precision {precision}: torch has no autocast for device type {kind!r}; use fp32")
+    if kind == "cuda" and dtype is torch.bfloat16 and not torch.cuda.is_bf16_supported():
+        raise ValueError(
+            f"precision bf16 asked for, but {torch.cuda.get_device_name(device)} has no bf16 support; "
+            "use fp16 (or fp32)"
+        )
+
+
+def _autocast(device: str, precision: str):
     import torch
 
     if precision == "fp32":
@@ -47,6 +100,44 @@ def _autocast(device: str, precision: str):
     return torch.autocast(device_type=device.split(":")[0], dtype=dtype)
 
 
+def batch_plan(lengths: Sequence[int], *, batch_size: int) -> list[list[int]]:
+    """Input indices per batch, minimising the padded area ``sum(len(batch) * max_len)``.
+
+    Inputs are sorted by length (longest first, stable) and cut into consecutive full
+    batches; the one partial batch (``n % batch_size`` inputs) is placed where it pads
+    least (ties: at the short end). For batches of fixed size, groups contiguous in sorted
+    order are optimal (exchange argument), so this is the minimum.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    step = max(1, batch_size)
+    n = len(order)
+    rem = n % step
+    if rem == 0 or n <= step:
+        return [order[b : b + step] for b in range(0, n, step)]
+    n_full = n // step
+    best, best_k = None, n_full
+    for k in range(n_full, -1, -1):  # the partial batch after k full batches
+        full = [j * step for j in range(k)] + [k * step + rem + j * step for j in range(n_full - k)]
+        # a batch's padded width is the length of its first (longest) member
+        area = step * sum(lengths[order[s]] for s in full) + rem * lengths[order[k * step]]
+        if best is None or area < best:
+            best, best_k = area, k
+    cut = best_k * step
+    head = [order[b : b + step] for b in range(0, cut, step)]
+    tail = [order[b : b + step] for b in range(cut + rem, n, step)]
+    return [*head, order[cut : cut + rem], *tail]
+
+
+@dataclass
+class _InFlight:
+    """One batch whose kept outputs are on their way to the host."""
+
+    idx: list[int]
+    sizes: list[tuple[int, ...]]  # shape of each input's kept output
+    host: torch.Tensor  # flat, pinned on CUDA; valid once `ready` has fired
+    ready: Any  # torch.cuda.Event or None (CPU: already valid)
+
+
 def run_network(
     network,
     encodings: list[Encoding],
@@ -55,8 +146,41 @@ def run_network(
     batch_size: int = 8,
     device: str = "cpu",
     precision: str = "fp32",
+    keep_channels: Sequence[int] | None = None,
+    keep_rows: Sequence[tuple[int, int] | None] | None = None,
+    prefetch: bool = True,
 ) -> list[Prediction]:
-    """Run ``network`` over tokenised inputs; see :class:`genaannot.models.base.Prediction`."""
+    """Run ``network`` over tokenised inputs; see :class:`genaannot.models.base.Prediction`.
+
+    Parameters
+    ----------
+    network
+        A module following the :class:`~genaannot.models.base.Network` protocol, already on
+        ``device`` (possibly wrapped by ``torch.compile``).
+    encodings : list of Encoding
+        ``ids`` ``[n]`` int and ``spans`` ``[n, 2]`` per input.
+    max_tokens : int
+        Content tokens one input may hold; longer inputs are cut (with a warning).
+    batch_size : int
+        Inputs per forward pass.
+    device, precision
+        Where and how to compute (``fp32`` | ``bf16`` | ``fp16`` autocast).
+    keep_channels : sequence of int, optional
+        Label channels to bring back (in this order); default all. ``logits`` then has
+        ``len(keep_channels)`` columns.
+    keep_rows : sequence of (start, stop) or None, optional
+        Per input (token heads): the content-token rows to bring back, clipped to the
+        tokens the model saw; ``None`` entries keep all. ``logits`` and ``spans`` are
+        sliced alike, so ``spans`` still locates every returned row.
+    prefetch : bool
+        Collate the next batch on a helper thread while the current one runs.
+
+    Returns
+    -------
+    list of Prediction
+        In input order; ``logits`` float32 ``[rows, channels]`` (token head) or
+        ``[channels]`` (sequence head).
+    """
     import torch
 
     contents, spans, totals = [], [], []
@@ -74,23 +198,107 @@ def run_network(
             "see Prediction.n_tokens_dropped",
             stacklevel=3,
         )
-    order = sorted(range(len(contents)), key=lambda i: -len(contents[i]))
-    results: list[Prediction | None] = [None] * len(contents)
+    if keep_rows is not None and len(keep_rows) != len(contents):
+        raise ValueError(f"keep_rows has {len(keep_rows)} entries for {len(contents)} inputs")
     head = network.head
-    with torch.inference_mode(), _autocast(device, precision):
-        for b in range(0, len(order), max(1, batch_size)):
-            idx = order[b : b + batch_size]
-            batch_content = [contents[i] for i in idx]
-            batch = network.collate(batch_content)
+    token_head = head != "sequence"
+    rows = [_clip_rows(keep_rows[i] if keep_rows is not None else None, len(c)) for i, c in enumerate(contents)]
+    results: list[Prediction | None] = [None] * len(contents)
+    if not contents:
+        return []
+    cuda = device.startswith("cuda")
+    chan_index = None
+    if keep_channels is not None:
+        chan_index = torch.as_tensor(list(keep_channels), dtype=torch.long, device=device)
+
+    def build(idx: list[int]) -> dict[str, torch.Tensor]:
+        batch = network.collate([contents[i] for i in idx])
+        if cuda:  # page-locked host memory: the copy to the device can be asynchronous
+            batch = {k: v.pin_memory() for k, v in batch.items()}
+        return batch
+
+    def finish(job: _InFlight) -> None:
+        if job.ready is not None:
+            job.ready.synchronize()
+        flat = job.host.float().numpy()  # bf16/fp16 -> float32 is exact
+        pos = 0
+        for i, shape in zip(job.idx, job.sizes):
+            size = int(np.prod(shape))
+            # copy: results must not pin (CUDA) or alias the batch buffer
+            logits = flat[pos : pos + size].reshape(shape).copy()
+            pos += size
+            a, b = rows[i]
+            results[i] = Prediction(
+                logits=logits,
+                spans=spans[i][a:b] if head == "token" else None,
+                n_tokens_total=totals[i],
+                n_tokens_dropped=totals[i] - len(contents[i]),
+            )
+
+    plan = batch_plan([len(c) for c in contents], batch_size=batch_size)
+    pending: _InFlight | None = None
+    with _batches(plan, build, prefetch=prefetch and len(plan) > 1) as stream, torch.inference_mode():
+        for idx, batch in stream:
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            out = network(**batch)
-            parts = network.split(out, [len(c) for c in batch_content])
-            for i, part in zip(idx, parts):
-                logits = part.float().cpu().numpy().astype(np.float32, copy=False)
-                results[i] = Prediction(
-                    logits=logits,
-                    spans=spans[i] if head == "token" else None,
-                    n_tokens_total=totals[i],
-                    n_tokens_dropped=totals[i] - len(contents[i]),
-                )
+            with _autocast(device, precision):
+                out = network(**batch)
+            if chan_index is not None:
+                out = out.index_select(out.dim() - 1, chan_index)
+            parts = network.split(out, [len(contents[i]) for i in idx])
+            if token_head:
+                parts = [p[rows[i][0] : rows[i][1]] for i, p in zip(idx, parts)]
+            job = _InFlight(idx, [tuple(p.shape) for p in parts], *_to_host(parts, cuda=cuda))
+            if pending is not None:  # unpack the previous batch while this one computes
+                finish(pending)
+            pending = job
+        if pending is not None:
+            finish(pending)
     return results  # type: ignore[return-value]
+
+
+def _clip_rows(rng: tuple[int, int] | None, n: int) -> tuple[int, int]:
+    if rng is None:
+        return 0, n
+    a, b = (int(x) for x in rng)
+    a = min(max(a, 0), n)
+    return a, min(max(b, a), n)
+
+
+def _to_host(parts: list[torch.Tensor], *, cuda: bool) -> tuple[torch.Tensor, Any]:
+    """All kept outputs of a batch in one flat host tensor (one copy on CUDA)."""
+    import torch
+
+    flat = torch.cat([p.reshape(-1) for p in parts]) if len(parts) > 1 else parts[0].reshape(-1)
+    if not cuda:
+        return flat.cpu(), None
+    host = torch.empty(flat.shape, dtype=flat.dtype, pin_memory=True)
+    host.copy_(flat, non_blocking=True)
+    ready = torch.cuda.Event()
+    ready.record()  # on the current stream, after the copy
+    return host, ready
+
+
+@contextlib.contextmanager
+def _batches(
+    plan: list[list[int]], build: Callable[[list[int]], dict], *, prefetch: bool
+) -> Iterator[Iterator[tuple[list[int], dict]]]:
+    """Yield ``(indices, collated batch)``; with ``prefetch`` the next batch is built on a
+    helper thread while the caller runs the current one (one batch ahead, no more, so host
+    memory stays bounded)."""
+    if not prefetch:
+        yield ((idx, build(idx)) for idx in plan)
+        return
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-collate")
+
+    def gen() -> Iterator[tuple[list[int], dict]]:
+        nxt: Future = pool.submit(build, plan[0])
+        for k, idx in enumerate(plan):
+            batch = nxt.result()  # re-raises a collate error here, in the caller's thread
+            if k + 1 < len(plan):
+                nxt = pool.submit(build, plan[k + 1])
+            yield idx, batch
+
+    try:
+        yield gen()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -124,18 +124,63 @@ class Model:
     """A loaded model: tokenizer + network + metadata, with an architecture-agnostic ``predict``.
 
     Obtain one with :func:`genaannot.load_model`.
+
+    Parameters
+    ----------
+    loaded : Loaded
+        What a family's ``load`` returned.
+    device : str, optional
+        ``cpu``, ``cuda``, ``cuda:1``; default CUDA when available.
+    precision : str
+        ``fp32``, ``bf16`` or ``fp16`` autocast (weights stay float32); checked against
+        the device here, so an impossible combination fails at load, not mid-scan.
+    compile : bool or dict
+        Run the network through ``torch.compile`` (a dict is passed as its keyword
+        arguments, e.g. ``{"mode": "max-autotune"}``). Compilation happens at the first
+        batch; if it fails there, a warning is issued and the eager network is used.
     """
 
-    def __init__(self, loaded: Loaded, *, device: str | None = None, precision: str = "fp32") -> None:
-        from ..predict import resolve_device
+    def __init__(
+        self,
+        loaded: Loaded,
+        *,
+        device: str | None = None,
+        precision: str = "fp32",
+        compile: bool | dict[str, Any] = False,
+    ) -> None:
+        from ..predict import check_precision, resolve_device
 
         self.network = loaded.network
         self.tokenizer = loaded.tokenizer
         self.info = loaded.info
         self.device = resolve_device(device)
+        check_precision(device=self.device, precision=precision)
         self.precision = precision
         self.network.eval()
         self.network.to(self.device)
+        self._compiled: Any = None
+        self.compile_options: dict[str, Any] | None = None
+        if compile:
+            self.compile_options = dict(compile) if isinstance(compile, dict) else {}
+            self._compiled = self._compile(self.compile_options)
+
+    def _compile(self, options: dict[str, Any]) -> Any:
+        import warnings
+
+        import torch
+
+        try:
+            # the wrapper forwards attribute access (head, collate, split) to the network
+            return torch.compile(self.network, **options)
+        except Exception as err:  # noqa: BLE001 - any failure: stay eager, say why
+            warnings.warn(f"torch.compile unavailable ({type(err).__name__}: {err}); running eager", stacklevel=3)
+            self.compile_options = None
+            return None
+
+    @property
+    def compiled(self) -> bool:
+        """Whether predictions run through ``torch.compile`` (False after a fallback)."""
+        return self._compiled is not None
 
     @property
     def max_tokens(self) -> int:
@@ -147,27 +192,52 @@ class Model:
         *,
         batch_size: int = 8,
         stats: SequenceStats | None = None,
+        keep_channels: list[int] | None = None,
     ) -> list[Prediction]:
         """Predict a list of DNA sequences (any case; see :mod:`genaannot.tokenize`).
 
         Inputs longer than ``max_tokens`` content tokens are cut at the capacity; the
         number of tokens left out is returned in ``Prediction.n_tokens_dropped`` and a
-        warning is issued.
+        warning is issued. ``keep_channels`` selects label channels (default all).
         """
         encodings = self.tokenizer.encode_batch(list(sequences), stats=stats)
-        return self.predict_encoded(encodings, batch_size=batch_size)
+        return self.predict_encoded(encodings, batch_size=batch_size, keep_channels=keep_channels)
 
-    def predict_encoded(self, encodings: list, *, batch_size: int = 8) -> list[Prediction]:
+    def predict_encoded(
+        self,
+        encodings: list,
+        *,
+        batch_size: int = 8,
+        keep_channels: list[int] | None = None,
+        keep_rows: list[tuple[int, int] | None] | None = None,
+    ) -> list[Prediction]:
+        """Predict tokenised inputs; see :func:`genaannot.predict.run_network` for
+        ``keep_channels`` (label channels to return) and ``keep_rows`` (per input, the
+        content-token rows to return)."""
         from ..predict import run_network
 
-        return run_network(
-            self.network,
-            encodings,
+        kw = dict(
             max_tokens=self.info.max_tokens,
             batch_size=batch_size,
             device=self.device,
             precision=self.precision,
+            keep_channels=keep_channels,
+            keep_rows=keep_rows,
         )
+        if self._compiled is not None:
+            try:
+                return run_network(self._compiled, encodings, **kw)
+            except Exception as err:  # noqa: BLE001 - compile errors surface at the first call
+                import warnings
+
+                warnings.warn(
+                    f"torch.compile failed ({type(err).__name__}: {str(err)[:200]}); "
+                    "running eager from now on",
+                    stacklevel=2,
+                )
+                self._compiled = None
+                self.compile_options = None
+        return run_network(self.network, encodings, **kw)
 
     def __repr__(self) -> str:
         i = self.info
