@@ -1,0 +1,217 @@
+"""Benchmark the host side of ``genaannot scan`` alone: bp/s and tokens/s per core.
+
+Runs the real :func:`genaannot.pipeline.scan.scan_genome` (both strands, the scanner's
+default overlap and stitching, task ``splice``: token head, 3 labels, 4 bigWig tracks +
+calls) over a real FASTA, with a NULL network that returns zeros of the right shape
+instantly (a Network-protocol ``nn.Module`` defined here, wrapped in the real
+:class:`~genaannot.models.base.Model` with the real GENA t2t tokenizer). Everything but the
+model's arithmetic runs: FASTA reading, tokenisation and window planning, collation,
+copying, activation, reverse-complement mapping, stitching, run-length encoding, part
+files, bigWig/BED writing.
+
+Reported:
+
+* ``bp_per_s_per_core``: scanned bp (one genome strand) per second, one torch thread and
+  ``TOKENIZERS_PARALLELISM=false``, so one core does all the work;
+* ``host_tokens_per_s``: token positions fed to the null network (both strands, with
+  [CLS]/[SEP] and padding, i.e. what a GPU would compute) per second;
+* ``gpus_fed_per_core``: ``host_tokens_per_s / --gpu-tokens-per-s`` (default from the
+  issue: 790e12 FLOP/s / 190e6 FLOP/token ≈ 4.2M tokens/s per H200), i.e. how many GPUs
+  one host core can keep busy (< 1: the host needs that many cores per GPU, inverted);
+* ``tokenizer_bp_per_s_single_pass``: the tokenizer alone over the same bp once (3-kb
+  pieces), and ``tokenisations_per_bp``: how many times that the scan's rate is, i.e. how
+  often the scan tokenises each base (both strands, overlap, window fitting);
+* with ``--profile`` (default on), the share of wall time in tokenisation + window
+  planning, the model layer (``run_network``: collation, copies, unpacking), stitching
+  (activation, strand mapping, stitch, RLE), and writing (parts, bigWig/BED, calls),
+  from cProfile (a second, profiled run; profiling slows Python-heavy parts, so read the
+  shares, not the profiled time).
+
+    .venv/bin/python bench/host_pipeline.py [--fasta 1pct.fa] [--max-bp N] [--overlap 0.5]
+
+Prints ``name: value`` lines; ``main(argv)`` returns them as a dict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # one core: before tokenizers loads
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_FASTA = REPO.parent / "shared/data/KorfLab_datacore/genome_athaliana/1pct.fa"
+TOKENIZER = REPO / "genaannot/data/tokenizers/t2t_1000h_multi_32k"
+GPU_TOKENS_PER_S = 790e12 / 190e6  # issue: H200 bf16 at the FLOP rate it assumes
+
+#: cProfile attribution: bucket -> functions whose cumulative time it gets (outermost wins)
+BUCKETS: dict[str, tuple[tuple[str, str], ...]] = {
+    "tokenise_plan": (("windows.py", "plan_windows"),),
+    "model_layer": (("predict.py", "run_network"),),
+    "stitch": (("stitch.py", "stitch"), ("stitch.py", "rc_to_forward"), ("stitch.py", "runs"),
+               ("tasks.py", "activate")),
+    "write": (("tracks.py", "save_npz_atomic"), ("scan.py", "_assemble")),
+}
+
+
+def null_model(*, labels: int = 3, max_tokens: int = 510):
+    """A :class:`Model` around a network that returns zeros ``[B, L, labels]`` instantly."""
+    import torch
+    from torch import nn
+
+    from genaannot.models.base import Loaded, Model, ModelInfo, collate_cls_sep, split_cls_sep
+    from genaannot.tokenize import load_tokenizer
+
+    tok = load_tokenizer(TOKENIZER)
+
+    class NullNetwork(nn.Module):
+        head = "token"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.max_content_tokens = max_tokens
+            self.positions = 0  # token positions seen (with specials and padding)
+            self.content = 0
+
+        def collate(self, content):
+            return collate_cls_sep(content, cls_id=tok.cls_id, sep_id=tok.sep_id, pad_id=tok.pad_id)
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            self.positions += input_ids.numel()
+            self.content += int(attention_mask.sum()) - 2 * input_ids.shape[0]
+            return torch.zeros((*input_ids.shape, labels))
+
+        def split(self, out, lengths):
+            return split_cls_sep(out, lengths, head="token")
+
+    info = ModelInfo(family="null", architecture="NullNetwork", head="token",
+                     labels=tuple(f"LABEL_{i}" for i in range(labels)), problem_type="multi_label_classification",
+                     max_tokens=max_tokens, resolution="token", n_params=0, source="null",
+                     tokenizer=tok.name)
+    return Model(Loaded(NullNetwork(), tok, info), device="cpu")
+
+
+def _regions(fasta: Path, max_bp: int | None):
+    if not max_bp:
+        return None
+    from genaannot.io.fasta import open_genome
+    from genaannot.regions import Interval
+
+    with open_genome(fasta) as g:
+        out, left = [], max_bp
+        for chrom, size in g.sizes.items():
+            take = min(size, left)
+            out.append(Interval(chrom, 0, take))
+            left -= take
+            if left <= 0:
+                break
+    return out
+
+
+def _scan(fasta: Path, model, *, overlap: float | None, batch_size: int, max_bp: int | None, out: Path):
+    from genaannot.pipeline.scan import scan_genome
+
+    kw: dict[str, Any] = {} if overlap is None else {"overlap": overlap}
+    out.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    res = scan_genome(fasta, model=model, task="splice", output=out / "s.bw", strand="both",
+                      regions=_regions(fasta, max_bp), batch_size=batch_size, quiet=True, **kw)
+    return res, time.perf_counter() - t
+
+
+def _tokenizer_rate(fasta: Path, tok, max_bp: int, *, chunk: int = 3000) -> float:
+    """bp/s of the tokenizer alone: one strand, non-overlapping ``chunk``-bp pieces, once."""
+    from genaannot.io.fasta import open_genome
+
+    with open_genome(fasta) as g:
+        seqs, left = [], max_bp
+        for chrom, size in g.sizes.items():
+            take = min(size, left)
+            s = g.fetch(chrom, 0, take)
+            seqs += [s[i : i + chunk] for i in range(0, len(s), chunk)]
+            left -= take
+            if left <= 0:
+                break
+    t = time.perf_counter()
+    for s in seqs:
+        tok.encode_batch([s])
+    return sum(map(len, seqs)) / (time.perf_counter() - t)
+
+
+def _shares(stats, wall: float) -> dict[str, float]:
+    import pstats
+
+    st = pstats.Stats(stats)
+    cum: dict[str, float] = {}
+    for (file, _line, func), (_cc, _nc, _tt, ct, _callers) in st.stats.items():  # type: ignore[attr-defined]
+        for bucket, keys in BUCKETS.items():
+            if any(file.endswith(f) and func == fn for f, fn in keys):
+                cum[bucket] = cum.get(bucket, 0.0) + ct
+    # rc_to_forward/activate/runs are called outside stitch(): plain sums do not double count
+    shares = {f"share_{k}": v / wall for k, v in cum.items()}
+    shares["share_other"] = max(0.0, 1 - sum(shares.values()))
+    return shares
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fasta", type=Path, default=DEFAULT_FASTA)
+    ap.add_argument("--max-bp", type=int, default=None, help="scan only the first N bp [all]")
+    ap.add_argument("--overlap", type=float, default=None, help="[the scanner's default]")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--gpu-tokens-per-s", type=float, default=GPU_TOKENS_PER_S,
+                    help="one GPU's model throughput in token positions/s [790e12/190e6 ≈ 4.16e6]")
+    ap.add_argument("--no-profile", action="store_true")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(1)
+    model = null_model()
+    net = model.network
+    with tempfile.TemporaryDirectory() as tmp:
+        res, wall = _scan(args.fasta, model, overlap=args.overlap, batch_size=args.batch_size,
+                          max_bp=args.max_bp, out=Path(tmp))
+        positions, content = net.positions, net.content
+        bp = res.counts["bp_scanned"]
+        man = __import__("json").loads(res.manifest.read_text())
+        out: dict[str, Any] = {
+            "fasta": str(args.fasta),
+            "bp_scanned": bp,
+            "strands": "both",
+            "overlap": man["overlap"],
+            "windows_per_strand": res.counts["windows"],
+            "wall_s": wall,
+            "bp_per_s_per_core": bp / wall,
+            # content tokens computed per strand include the overlap's redundancy
+            "bp_per_computed_token": bp / (content / 2),
+            "bp_per_token": bp / (content / 2) / (1 - man["overlap"]),  # ≈: redundancy ≈ 1/(1-overlap)
+            "host_tokens_per_s": positions / wall,
+            "gpu_tokens_per_s_assumed": args.gpu_tokens_per_s,
+            "gpus_fed_per_core": positions / wall / args.gpu_tokens_per_s,
+            "cores_per_gpu": args.gpu_tokens_per_s / (positions / wall),
+            "model_layer_s": res.model_seconds,
+        }
+        out["tokenizer_bp_per_s_single_pass"] = _tokenizer_rate(args.fasta, model.tokenizer, bp)
+        out["tokenisations_per_bp"] = out["tokenizer_bp_per_s_single_pass"] / out["bp_per_s_per_core"]
+        if not args.no_profile:
+            import cProfile
+
+            prof = cProfile.Profile()
+            prof.enable()
+            _, pwall = _scan(args.fasta, model, overlap=args.overlap, batch_size=args.batch_size,
+                             max_bp=args.max_bp, out=Path(tmp) / "p")
+            prof.disable()
+            out["profiled_wall_s"] = pwall
+            out.update(_shares(prof, pwall))
+    for k, v in out.items():
+        print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
