@@ -247,3 +247,45 @@ def test_cuda_autocast_agrees(gena_token, precision):
         assert b.logits.dtype == np.float32
         scale = float(np.abs(a.logits).max())
         assert float(np.abs(b.logits - a.logits).max()) <= 0.03 * scale
+
+
+# --------------------------------------------------------------------------- bench smoke tests
+# The bench scripts print figures (never asserted); here they only have to run at tiny size.
+
+
+def _bench(name: str):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
+
+
+def test_bench_model_forward_runs_on_cpu(capsys):
+    mf = _bench("model_forward")
+    # the analytic count at the GENA BERT-base shape (issue: ~190 MFLOP/token at 512)
+    base = mf.flops_per_token(hidden=768, layers=12, intermediate=3072, tokens=512, labels=3)
+    assert 185e6 < base < 195e6
+    res = mf.main(["--device", "cpu", "--hidden", "16", "--layers", "1", "--heads", "2", "--intermediate", "32",
+                   "--positions", "34", "--vocab", "64", "--batch-size", "2", "--iters", "1", "--warmup", "0",
+                   "--precision", "bf16"])
+    assert res["forward_tokens_per_s"] > 0 and res["precision"] == "bf16"
+    assert "GPU figures need a GPU" in capsys.readouterr().out
+
+
+def test_bench_host_pipeline_runs(shared):
+    hp = _bench("host_pipeline")
+    res = hp.main(["--fasta", str(shared / "data/KorfLab_datacore/genome_athaliana/1pct.fa"),
+                   "--max-bp", "15000", "--no-profile"])
+    assert res["bp_scanned"] == 15000 and res["host_tokens_per_s"] > 0
+
+
+def test_bench_overlap_runs(shared):
+    ov = _bench("overlap")
+    res = ov.main(["--fasta", str(shared / "data/KorfLab_datacore/genome_athaliana/1pct.fa"),
+                   "--max-bp", "8000", "--overlaps", "0.5,0.75"])
+    ref = res["rows"][-1]
+    assert ref["max_abs_diff"] == 0.0  # the reference against itself
