@@ -1,0 +1,138 @@
+"""``genaannot hub``, ``genaannot report`` and ``genaannot plot``: look at scan results.
+
+Heavy imports (matplotlib, pyBigWig) happen inside the commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+_CTX = {"help_option_names": ["-h", "--help"]}
+
+
+@click.command("hub", context_settings=_CTX, epilog=(
+    "Writes hub.txt, genomes.txt, GENOME/trackDb.txt (a composite per task: label x strand, plus "
+    "strand in the label's colour, minus lighter), the calls as bigBed (bedToBigBed when on PATH: "
+    "bigNarrowPeak; else pybigtools: intervals only), for an assembly hub GENOME/GENOME.2bit, and "
+    "igv_session.xml for IGV desktop. Serve OUTDIR over HTTP(S) and give UCSC the URL of hub.txt."))
+@click.argument("scan", type=click.Path(exists=True), metavar="SCAN_DIR|MANIFEST.json")
+@click.option("-o", "--outdir", type=click.Path(file_okay=False), default=None,
+              help="Where to write the hub [default: the scan's directory, so track URLs stay inside it].")
+@click.option("--genome-name", default=None, help="Assembly name in the hub [default: the FASTA's name].")
+@click.option("--ucsc-db", default=None, metavar="DB",
+              help="Use a UCSC-hosted assembly (e.g. hg38) instead of an assembly hub with a .2bit.")
+@click.option("--hub-name", default=None, help="Hub identifier [default: genaannot_<scan name>].")
+@click.option("--email", default="noreply@example.org", show_default=True, help="Contact e-mail required by UCSC.")
+@click.option("--no-session", is_flag=True, help="Do not write igv_session.xml.")
+def hub(scan, outdir, genome_name, ucsc_db, hub_name, email, no_session) -> None:
+    """Write a UCSC track hub and an IGV session for a finished scan."""
+    from ..hub import HubOptions, safe_name
+    from ..io.hub import HubError, read_scan, write_hub
+    from ..io.tracks import OutputError
+
+    try:
+        run = read_scan(scan)
+        gname = genome_name or safe_name(run.genome.name.split(".")[0])
+        opts = HubOptions(
+            hub_name=hub_name or f"genaannot_{run.name}",
+            genome_name=gname,
+            short_label=f"genaannot {run.task}",
+            long_label=f"genaannot {run.task} scan {run.name} of {run.genome.name}",
+            email=email,
+            ucsc_db=ucsc_db,
+            organism=gname,
+        )
+        res = write_hub(run, outdir or run.manifest_path.parent, opts, session=not no_session)
+    except (HubError, OutputError, OSError) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"hub: {res.hub_txt}", err=True)
+    if res.calls_bigbed is None and run.calls is not None:
+        click.echo("note: calls left out of the hub (no bedToBigBed or pybigtools)", err=True)
+    elif res.calls_type == "bigBed 3":
+        click.echo("note: calls written as plain intervals (bigBed 3); install UCSC bedToBigBed for "
+                   "full bigNarrowPeak calls", err=True)
+    if res.session:
+        click.echo(f"IGV session: {res.session}", err=True)
+
+
+@click.command("report", context_settings=_CTX, epilog=(
+    "The page embeds igv.js and, when they total at most --embed-limit MB, the genome and tracks as "
+    "data URIs (a single file that works anywhere). Larger data are linked relative to the page: "
+    "serve a folder holding the page and the scan files over HTTP (python -m http.server)."))
+@click.argument("scan", type=click.Path(exists=True), metavar="SCAN_DIR|MANIFEST.json")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="report.html")
+@click.option("--top", type=click.IntRange(min=0), default=10, show_default=True, help="Calls listed.")
+@click.option("--flank", type=click.IntRange(min=0), default=None, metavar="BP",
+              help="bp shown either side of the strongest call [default: max(500, 2 x its length)].")
+@click.option("--embed-limit", type=click.FloatRange(min=0), default=32.0, show_default=True, metavar="MB",
+              help="Embed data up to this size; 0 links everything.")
+def report(scan, output, top, flank, embed_limit) -> None:
+    """Write a self-contained HTML report (run summary + igv.js browser) of a scan."""
+    from ..io.hub import HubError, read_scan
+    from ..io.report import write_report
+    from ..io.tracks import OutputError, check_writable
+
+    try:
+        check_writable(output)
+        run = read_scan(scan)
+        res = write_report(run, output, top=top, flank=flank, embed_limit=int(embed_limit * 1024 * 1024))
+    except (HubError, OutputError, OSError) as err:
+        raise click.ClickException(str(err)) from None
+    how = "data embedded" if res.embedded else f"linked: {', '.join(res.linked)}"
+    click.echo(f"report: {res.path} ({how})", err=True)
+
+
+@click.command("plot", context_settings=_CTX, epilog=(
+    "Tracks named OUT.<label>.<plus|minus>.bw share one panel per label (plus upwards, minus "
+    "mirrored downwards). --tracks may be followed by several files (shell globs work)."))
+@click.argument("genome", type=click.Path(dir_okay=False, exists=True))
+@click.argument("more_tracks", nargs=-1, type=click.Path(dir_okay=False, exists=True), metavar="")
+@click.option("--region", required=True, metavar="CHR:START-END", help="1-based inclusive.")
+@click.option("--tracks", "tracks", multiple=True, type=click.Path(dir_okay=False, exists=True),
+              metavar="BW...", help="bigWig files.")
+@click.option("--annotation", type=click.Path(dir_okay=False, exists=True), default=None,
+              metavar="GENES.gff3", help="Gene models (GFF3 or GTF).")
+@click.option("--calls", type=click.Path(dir_okay=False, exists=True), default=None, metavar="BED")
+@click.option("--title", default=None)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="region.png")
+@click.option("--dpi", type=click.IntRange(min=50), default=150, show_default=True)
+def plot(genome, more_tracks, region, tracks, annotation, calls, title, output, dpi) -> None:
+    """Plot tracks (both strands), calls and gene models over a region of GENOME."""
+    from ..io.fasta import FastaError, open_genome
+    from ..io.report import read_bigwig_region, read_calls_region, save_figure
+    from ..io.tracks import OutputError, check_writable
+    from ..plot import Track, region_figure, track_identity
+    from ..regions import RegionError, parse_region
+
+    files = list(tracks) + list(more_tracks)
+    if not files and not calls and not annotation:
+        raise click.UsageError("give at least one of --tracks, --calls, --annotation")
+    try:
+        check_writable(output)
+        with open_genome(genome) as g:
+            iv = parse_region(region, sizes=g.sizes)
+        tr = []
+        for f in files:
+            label, strand = track_identity(Path(f).name)
+            tr.append(Track(label, strand, read_bigwig_region(f, iv.chrom, iv.start, iv.end)))
+        call_list = read_calls_region(calls, iv.chrom, iv.start, iv.end) if calls else None
+        txs = None
+        if annotation:
+            from ..io.annotation import read_annotation
+            from ..regions import match_chroms
+
+            ann = read_annotation(annotation)
+            mapping = match_chroms(ann.chroms, {iv.chrom: 1}).mapping
+            names = [c for c, tgt in mapping.items() if tgt == iv.chrom]
+            txs = sorted(
+                (t for c in names for t in ann.transcripts[c] if t.end > iv.start and t.start < iv.end),
+                key=lambda t: (t.start, t.id),
+            )
+        fig = region_figure(chrom=iv.chrom, start=iv.start, end=iv.end, tracks=tr, calls=call_list,
+                            transcripts=txs, title=title)
+        save_figure(fig, output, dpi=dpi)
+    except (FastaError, RegionError, OutputError, OSError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"plot: {output}", err=True)

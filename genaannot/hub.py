@@ -1,0 +1,324 @@
+"""UCSC track hub and IGV session text for a scan (pure: strings in, strings out).
+
+A scan (``genaannot scan``) leaves bigWig tracks (one per label and strand), a narrowPeak
+BED of calls and a JSON manifest. :class:`ScanRun` is that manifest resolved to paths
+(read by :func:`genaannot.io.hub.read_scan`); the functions here turn it into
+
+* a UCSC track hub: ``hub.txt``, ``genomes.txt`` and ``<genome>/trackDb.txt`` with one
+  composite track per task (subgroups *label* × *strand*; plus strand in the label's colour,
+  minus strand in a lighter shade; ``viewLimits 0:1`` for probabilities) and the calls as a
+  bigBed. A genome that UCSC knows (``--ucsc-db hg38``) is referenced by name; otherwise an
+  *assembly hub* is described with a ``.2bit`` of the FASTA (written by :mod:`genaannot.io.hub`);
+* an IGV desktop session XML that opens the local FASTA and every track.
+
+File references are relative to the file that mentions them, so the folder can be moved
+or served over HTTP as a whole.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+__all__ = [
+    "TrackFile",
+    "ScanRun",
+    "HubOptions",
+    "PALETTE",
+    "label_colour",
+    "strongest_calls",
+    "hub_txt",
+    "genomes_txt",
+    "trackdb_txt",
+    "igv_session_xml",
+    "safe_name",
+    "BIGNARROWPEAK_AS",
+]
+
+#: one colour per label, in label order (Okabe–Ito, readable by colour-blind viewers)
+PALETTE: tuple[tuple[int, int, int], ...] = (
+    (0, 114, 178), (213, 94, 0), (0, 158, 115), (204, 121, 167), (230, 159, 0), (86, 180, 233), (0, 0, 0),
+)
+
+#: autoSql of UCSC's bigNarrowPeak (what ``bedToBigBed -type=bed6+4`` needs for calls)
+BIGNARROWPEAK_AS = """table bigNarrowPeak
+"BED6+4 Peaks of signal enrichment based on pooled, normalized (interpreted) data."
+(
+    string chrom;        "Reference sequence chromosome or scaffold"
+    uint   chromStart;   "Start position in chromosome"
+    uint   chromEnd;     "End position in chromosome"
+    string name;         "Name given to a region (preferably unique). Use . if no name is assigned"
+    uint   score;        "Indicates how dark the peak will be displayed in the browser (0-1000) "
+    char[1]  strand;     "+ or - or . for unknown"
+    float  signalValue;  "Measurement of average enrichment for the region"
+    float  pValue;       "Statistical significance of signal value (-log10). Set to -1 if not used."
+    float  qValue;       "Statistical significance with multiple-test correction applied (FDR -log10). Set to -1 if not used."
+    int   peak;          "Point-source called for this peak; 0-based offset from chromStart. Set to -1 if no point-source called."
+)
+"""
+
+
+@dataclass(frozen=True)
+class TrackFile:
+    """One bigWig of a scan."""
+
+    label: str
+    strand: str  # "+" | "-" | "."
+    path: Path
+
+
+@dataclass
+class ScanRun:
+    """A finished scan, resolved to absolute paths.
+
+    Attributes
+    ----------
+    manifest : dict
+        The scan's JSON manifest as written.
+    genome : Path
+        The FASTA scanned (absolute).
+    sizes : dict[str, int]
+        Sequence lengths in FASTA order.
+    tracks : list[TrackFile]
+    calls : Path or None
+        narrowPeak BED of calls.
+    """
+
+    manifest_path: Path
+    manifest: dict[str, Any]
+    genome: Path
+    sizes: dict[str, int]
+    task: str
+    labels: list[str]
+    tracks: list[TrackFile]
+    calls: Path | None
+    activation: str = "sigmoid"
+
+    @property
+    def name(self) -> str:
+        return self.manifest_path.stem
+
+
+@dataclass
+class HubOptions:
+    """Choices for the hub text."""
+
+    hub_name: str
+    genome_name: str
+    short_label: str = ""
+    long_label: str = ""
+    email: str = "noreply@example.org"
+    ucsc_db: str | None = None  # None = assembly hub from the FASTA
+    organism: str = ""
+    default_pos: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def safe_name(text: str) -> str:
+    """Letters, digits and ``_`` only (UCSC track names and subgroup tags)."""
+    s = re.sub(r"[^A-Za-z0-9_]", "_", text)
+    return s if s and not s[0].isdigit() else f"t_{s}"
+
+
+def label_colour(index: int, strand: str) -> tuple[int, int, int]:
+    """The label's palette colour; the minus strand gets a lighter shade of it."""
+    r, g, b = PALETTE[index % len(PALETTE)]
+    if strand != "-":
+        return r, g, b
+    h, light, s = colorsys.rgb_to_hls(r / 255, g / 255, b / 255)
+    r2, g2, b2 = colorsys.hls_to_rgb(h, min(0.8, light + 0.25), s)
+    return round(r2 * 255), round(g2 * 255), round(b2 * 255)
+
+
+def _rgb(c: tuple[int, int, int]) -> str:
+    return ",".join(str(x) for x in c)
+
+
+def _strand_word(strand: str) -> str:
+    return {"+": "plus", "-": "minus"}.get(strand, "both")
+
+
+def strongest_calls(bed_lines: list[str], n: int) -> list[tuple[str, int, int, float]]:
+    """Top ``n`` calls of a narrowPeak BED by signalValue (column 7; score column 5 if absent).
+
+    Returns
+    -------
+    list of (chrom, start, end, value), strongest first (ties: genome order).
+    """
+    rows = []
+    for i, line in enumerate(bed_lines):
+        if not line.strip() or line.startswith(("#", "track", "browser")):
+            continue
+        f = line.rstrip("\n").split("\t")
+        try:
+            val = float(f[6]) if len(f) > 6 else float(f[4]) if len(f) > 4 else 0.0
+            rows.append((-val, i, f[0], int(f[1]), int(f[2])))
+        except (ValueError, IndexError):
+            continue
+    rows.sort()
+    return [(c, s, e, -v) for v, _, c, s, e in rows[:n]]
+
+
+def hub_txt(opts: HubOptions) -> str:
+    """``hub.txt`` (single-file-free layout: genomesFile genomes.txt)."""
+    lines = [
+        f"hub {safe_name(opts.hub_name)}",
+        f"shortLabel {(opts.short_label or opts.hub_name)[:17]}",
+        f"longLabel {opts.long_label or opts.short_label or opts.hub_name}",
+        "genomesFile genomes.txt",
+        f"email {opts.email}",
+        "descriptionUrl description.html",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def genomes_txt(opts: HubOptions, *, twobit: str | None = None, chrom_sizes: str | None = None) -> str:
+    """``genomes.txt``: a UCSC database, or an assembly hub stanza with the ``.2bit``."""
+    g = opts.ucsc_db or opts.genome_name
+    lines = [f"genome {g}", f"trackDb {g}/trackDb.txt"]
+    if opts.ucsc_db is None:
+        if twobit is None:
+            raise ValueError("an assembly hub needs a .2bit path")
+        lines += [
+            f"twoBitPath {twobit}",
+            f"organism {opts.organism or opts.genome_name}",
+            f"description {opts.long_label or opts.genome_name}",
+            f"scientificName {opts.organism or opts.genome_name}",
+            f"defaultPos {opts.default_pos}" if opts.default_pos else "",
+            f"chromSizes {chrom_sizes}" if chrom_sizes else "",
+            "orderKey 1",
+        ]
+    elif opts.default_pos:
+        lines.append(f"defaultPos {opts.default_pos}")
+    return "\n".join(x for x in lines if x) + "\n\n"
+
+
+def trackdb_txt(
+    run: ScanRun,
+    *,
+    urls: dict[Path, str],
+    calls_url: str | None,
+    calls_type: str | None,
+    priority: int = 1,
+) -> str:
+    """``trackDb.txt`` for one scan: a composite per task plus the calls.
+
+    Parameters
+    ----------
+    urls : dict
+        bigWig path -> URL relative to ``trackDb.txt``.
+    calls_url, calls_type : str or None
+        The calls' bigBed URL and UCSC type (``bigNarrowPeak`` or ``bigBed 3``); ``None``
+        leaves the calls out (a comment says why).
+    """
+    task = run.task
+    comp = safe_name(f"{run.name}_{task}")
+    prob = run.activation in ("sigmoid", "softmax")
+    vmin, vmax = (0, 1) if prob else (-10, 10)
+    labels = list(dict.fromkeys(t.label for t in run.tracks))
+    strands = list(dict.fromkeys(t.strand for t in run.tracks))
+    tags = {lab: safe_name(lab) for lab in labels}
+    out = [
+        f"track {comp}",
+        "compositeTrack on",
+        f"shortLabel {task[:17]}",
+        f"longLabel genaannot {task}: {run.manifest.get('model', {}).get('source', 'model')} "
+        f"({run.activation}, {', '.join(labels[:8])}{' …' if len(labels) > 8 else ''})",
+        f"type bigWig {vmin} {vmax}",
+        "subGroup1 label Label " + " ".join(f"{tags[lab]}={tags[lab]}" for lab in labels),
+        "subGroup2 strand Strand " + " ".join(f"{_strand_word(s)}={_strand_word(s)}" for s in strands),
+        "dimensions dimX=label dimY=strand",
+        "sortOrder label=+ strand=+",
+        "visibility full",
+        "maxHeightPixels 100:40:8",
+        "windowingFunction maximum",
+        "smoothingWindow off",
+        f"autoScale {'off' if prob else 'on'}",
+        f"viewLimits {vmin}:{vmax}" if prob else "",
+        f"priority {priority}",
+        "",
+    ]
+    for t in run.tracks:
+        i = labels.index(t.label)
+        name = safe_name(f"{comp}_{t.label}_{_strand_word(t.strand)}")
+        col = label_colour(i, t.strand)
+        out += [
+            f"    track {name}",
+            f"    parent {comp} on",
+            f"    subGroups label={tags[t.label]} strand={_strand_word(t.strand)}",
+            f"    bigDataUrl {urls[t.path]}",
+            f"    shortLabel {t.label[:15]} {t.strand}",
+            f"    longLabel {task} {t.label}, {_strand_word(t.strand)} strand",
+            f"    type bigWig {vmin} {vmax}",
+            f"    color {_rgb(col)}",
+            f"    altColor {_rgb(col)}",
+            "",
+        ]
+    if calls_url and calls_type:
+        out += [
+            f"track {comp}_calls",
+            f"shortLabel {task} calls",
+            f"longLabel genaannot {task} calls (threshold {run.manifest.get('calls', {}).get('threshold', '?')})",
+            f"type {calls_type}",
+            f"bigDataUrl {calls_url}",
+            "visibility dense" if calls_type.startswith("bigBed 3") else "visibility pack",
+            "color 90,90,90",
+            f"priority {priority + 1}",
+            "",
+        ]
+    elif run.calls is not None:
+        out += [f"# calls {run.calls.name} not included: no bigBed converter (bedToBigBed) was found", ""]
+    return "\n".join(x for x in out if x is not None) + "\n"
+
+
+def igv_session_xml(
+    run: ScanRun,
+    *,
+    genome: str,
+    tracks: dict[Path, str],
+    calls: str | None,
+    locus: str | None = None,
+) -> str:
+    """IGV desktop session (version 8): the FASTA as genome, every bigWig and the calls.
+
+    Parameters
+    ----------
+    genome, tracks, calls : str
+        Paths as they should appear in the session (relative to the session file, or
+        absolute).
+    """
+    prob = run.activation in ("sigmoid", "softmax")
+    labels = list(dict.fromkeys(t.label for t in run.tracks))
+    loc = locus or next(iter(run.sizes), "All")
+    res = [f"        <Resource path={quoteattr(tracks[t.path])} type=\"bigwig\"/>" for t in run.tracks]
+    if calls:
+        res.append(f"        <Resource path={quoteattr(calls)} type=\"bed\"/>")
+    panel = []
+    for t in run.tracks:
+        col = _rgb(label_colour(labels.index(t.label), t.strand))
+        name = f"{run.task} {t.label} {t.strand}"
+        attrs = (
+            f"attributeKey={quoteattr(name)} autoScale=\"{'false' if prob else 'true'}\" clazz=\"org.broad.igv.track.DataSourceTrack\" "
+            f"color=\"{col}\" fontSize=\"10\" height=\"40\" id={quoteattr(tracks[t.path])} name={quoteattr(name)} "
+            "renderer=\"BAR_CHART\" visible=\"true\" windowFunction=\"max\""
+        )
+        rng = '            <DataRange baseline="0.0" drawBaseline="true" flipAxis="false" maximum="1.0" minimum="0.0" type="LINEAR"/>\n' if prob else ""
+        panel.append(f"        <Track {attrs}>\n{rng}        </Track>")
+    if calls:
+        panel.append(
+            f"        <Track attributeKey={quoteattr(run.task + ' calls')} clazz=\"org.broad.igv.track.FeatureTrack\" "
+            f"color=\"90,90,90\" displayMode=\"EXPANDED\" fontSize=\"10\" id={quoteattr(calls)} "
+            f"name={quoteattr(run.task + ' calls')} visible=\"true\"/>"
+        )
+    return (
+        '<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n'
+        f"<Session genome={quoteattr(genome)} hasGeneTrack=\"false\" hasSequenceTrack=\"true\" "
+        f"locus={quoteattr(loc)} version=\"8\">\n"
+        "    <Resources>\n" + "\n".join(res) + "\n    </Resources>\n"
+        '    <Panel height="600" name="DataPanel" width="1200">\n' + "\n".join(panel) + "\n    </Panel>\n"
+        "</Session>\n"
+    )

@@ -1,0 +1,200 @@
+"""Track hub and IGV session built from a real (tiny-model) scan: files parse, stanzas complete."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from tinymodels import make_gena_dir, random_dna
+
+from genaannot.cli import main
+from genaannot.hub import HubOptions, label_colour, strongest_calls
+from genaannot.io.hub import read_scan, write_twobit
+
+GENOME = {"chr1": random_dna(2400, seed=21), "chr2": "NNNN" + random_dna(1200, seed=22).lower() + "NNACGTN"}
+
+
+def make_scan(d: Path) -> Path:
+    """FASTA + tiny token model + `genaannot scan --task splice`; returns the scan directory."""
+    fa = d / "genome.fa"
+    fa.write_text("".join(f">{c}\n{s}\n" for c, s in GENOME.items()))
+    model = make_gena_dir(d / "model", head="token", num_labels=3, max_positions=66)
+    out = d / "scan"
+    out.mkdir()
+    r = CliRunner().invoke(main, ["scan", str(fa), "--task", "splice", "--model", str(model),
+                                  "-o", str(out / "splice.bw"), "--threshold", "0.55", "-q"])
+    assert r.exit_code == 0, r.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def scan_dir(tmp_path_factory):
+    return make_scan(tmp_path_factory.mktemp("hub"))
+
+
+def parse_stanzas(text: str) -> list[dict[str, str]]:
+    """UCSC .ra format: blank-line separated stanzas of `key value` lines (indent allowed)."""
+    out, cur = [], {}
+    for line in text.splitlines():
+        s = line.strip()
+        if not s:
+            if cur:
+                out.append(cur)
+                cur = {}
+            continue
+        if s.startswith("#"):
+            continue
+        k, _, v = s.partition(" ")
+        assert k not in cur, f"duplicate {k} in stanza"
+        cur[k] = v
+    if cur:
+        out.append(cur)
+    return out
+
+
+def read_twobit(path: Path) -> dict[str, str]:
+    """Independent little 2bit decoder (UCSC spec) for the round-trip test."""
+    import struct
+
+    b = path.read_bytes()
+    sig, ver, n, _ = struct.unpack_from("<IIII", b, 0)
+    assert sig == 0x1A412743 and ver == 0
+    pos, index = 16, []
+    for _ in range(n):
+        ln = b[pos]
+        name = b[pos + 1 : pos + 1 + ln].decode()
+        (off,) = struct.unpack_from("<I", b, pos + 1 + ln)
+        index.append((name, off))
+        pos += 1 + ln + 4
+    out = {}
+    for name, off in index:
+        size, nb = struct.unpack_from("<II", b, off)
+        off += 8
+        ns = struct.unpack_from(f"<{nb}I", b, off)
+        nsz = struct.unpack_from(f"<{nb}I", b, off + 4 * nb)
+        off += 8 * nb
+        (mb,) = struct.unpack_from("<I", b, off)
+        ms = struct.unpack_from(f"<{mb}I", b, off + 4)
+        msz = struct.unpack_from(f"<{mb}I", b, off + 4 + 4 * mb)
+        off += 4 + 8 * mb + 4
+        packed = np.frombuffer(b, dtype=np.uint8, count=(size + 3) // 4, offset=off)
+        codes = np.stack([(packed >> s) & 3 for s in (6, 4, 2, 0)], axis=1).ravel()[:size]
+        seq = np.array(list("TCAG"))[codes]
+        for s, z in zip(ns, nsz):
+            seq[s : s + z] = "N"
+        for s, z in zip(ms, msz):
+            seq[s : s + z] = np.char.lower(seq[s : s + z])
+        out[name] = "".join(seq)
+    return out
+
+
+def test_twobit_round_trip(tmp_path):
+    fa = tmp_path / "g.fa"
+    fa.write_text("".join(f">{c}\n{s}\n" for c, s in GENOME.items()))
+    write_twobit(fa, tmp_path / "g.2bit")
+    assert read_twobit(tmp_path / "g.2bit") == GENOME
+
+
+def test_hub_files_follow_conventions(scan_dir):
+    r = CliRunner().invoke(main, ["hub", str(scan_dir), "--genome-name", "toyGenome", "--email", "me@example.org"])
+    assert r.exit_code == 0, r.output
+    (hub,) = parse_stanzas((scan_dir / "hub.txt").read_text())
+    for key in ("hub", "shortLabel", "longLabel", "genomesFile", "email"):
+        assert hub.get(key), key
+    assert re.fullmatch(r"\w+", hub["hub"]) and hub["email"] == "me@example.org"
+    (gen,) = parse_stanzas((scan_dir / hub["genomesFile"]).read_text())
+    assert gen["genome"] == "toyGenome"
+    for key in ("trackDb", "twoBitPath", "organism", "defaultPos", "description"):
+        assert gen.get(key), key
+    assert read_twobit(scan_dir / gen["twoBitPath"]) == GENOME
+    tdb_path = scan_dir / gen["trackDb"]
+    stanzas = parse_stanzas(tdb_path.read_text())
+    names = [s["track"] for s in stanzas]
+    assert len(set(names)) == len(names)
+    comp = stanzas[0]
+    assert comp["compositeTrack"] == "on" and comp["viewLimits"] == "0:1" and comp["type"].startswith("bigWig")
+    groups = {g.split()[0]: g for k, g in comp.items() if k.startswith("subGroup")}
+    assert set(groups) == {"label", "strand"}
+    subs = [s for s in stanzas if s.get("parent", "").split()[:1] == [comp["track"]]]
+    assert len(subs) == 4  # acceptor/donor x plus/minus
+    colours = set()
+    for s in subs:
+        for key in ("track", "parent", "bigDataUrl", "shortLabel", "longLabel", "type", "color", "subGroups"):
+            assert s.get(key), key
+        target = (tdb_path.parent / s["bigDataUrl"]).resolve()
+        assert target.is_file() and target.suffix == ".bw"
+        assert scan_dir.resolve() in target.parents  # relative URL stays inside the served folder
+        tags = dict(kv.split("=") for kv in s["subGroups"].split())
+        assert tags["label"] in groups["label"] and tags["strand"] in ("plus", "minus")
+        assert len(s["shortLabel"]) <= 17
+        colours.add(s["color"])
+    assert len(colours) == 4  # plus/minus shades differ per label
+    calls = [s for s in stanzas if s["track"].endswith("_calls")]
+    assert len(calls) == 1 and calls[0]["type"] in ("bigNarrowPeak", "bigBed 3")
+    import pybigtools
+
+    bb = pybigtools.open(str(tdb_path.parent / calls[0]["bigDataUrl"]))
+    n_bed = sum(1 for line in (scan_dir / "splice.calls.bed").read_text().splitlines() if line.strip())
+    n_bb = sum(len(list(bb.records(c))) for c in bb.chroms())
+    assert n_bb == n_bed > 0
+
+
+def test_igv_session_parses(scan_dir, tmp_path):
+    run = read_scan(scan_dir / "splice.json")
+    from genaannot.io.hub import write_igv_session
+
+    p = write_igv_session(run, scan_dir / "session.xml", locus="chr1:1-500")
+    root = ET.parse(p).getroot()
+    assert root.tag == "Session" and root.get("version") == "8" and root.get("locus") == "chr1:1-500"
+    assert Path(root.get("genome")) == (scan_dir.parent / "genome.fa").resolve()
+    paths = [r.get("path") for r in root.iter("Resource")]
+    assert len(paths) == 5  # 4 bigWigs + calls
+    for q in paths:
+        assert (p.parent / q).is_file()
+    tracks = {t.get("id"): t for t in root.iter("Track")}
+    assert set(tracks) == set(paths)
+    assert all(t.find("DataRange") is not None for k, t in tracks.items() if k.endswith(".bw"))
+
+
+def test_colours_and_strongest_calls():
+    assert label_colour(0, "+") != label_colour(0, "-")
+    lines = ["chr1\t0\t10\ta\t500\t+\t0.5\t-1\t-1\t3", "chr1\t20\t30\tb\t900\t-\t0.9\t-1\t-1\t1", "track x"]
+    assert strongest_calls(lines, 1) == [("chr1", 20, 30, 0.9)]
+    HubOptions(hub_name="x", genome_name="y")
+
+
+@pytest.mark.skipif(shutil.which("igv") is None or shutil.which("xvfb-run") is None,
+                    reason="IGV desktop (Debian package igv) and xvfb-run not installed")
+def test_igv_desktop_loads_session(scan_dir, tmp_path):
+    """Headless IGV batch: load the session, take a snapshot, fail on errors about our files."""
+    from genaannot.io.hub import write_igv_session
+
+    run = read_scan(scan_dir)
+    sess = write_igv_session(run, scan_dir / "igv_batch_session.xml", locus="chr1:1-1200")
+    snap = tmp_path / "snap"
+    snap.mkdir()
+    batch = tmp_path / "batch.txt"
+    batch.write_text(f"load {sess}\nsnapshotDirectory {snap}\ngoto chr1:1-1200\nsnapshot igv.png\nexit\n")
+    igvdir = tmp_path / "igvdir"
+    igvdir.mkdir()
+    genome = str(run.genome)
+    prefs = tmp_path / "prefs.properties"
+    prefs.write_text(f"DEFAULT_GENOME_KEY={genome}\n")  # else IGV first fetches hg19 from the internet
+    env = {**os.environ, "JAVA_TOOL_OPTIONS": "-Xmx1g"}
+    p = subprocess.run(["xvfb-run", "-a", "igv", "--igvDirectory", str(igvdir), "-o", str(prefs), "-g", genome,
+                        "-b", str(batch)], capture_output=True, text=True, timeout=240, env=env)
+    log = p.stdout + p.stderr
+    for f in igvdir.glob("*.log"):
+        log += f.read_text(errors="replace")
+    ours = [line for line in log.splitlines()
+            if ("SEVERE" in line or "WARN" in line or "ERROR" in line)
+            and any(k in line for k in ("splice", "genome.fa", "scan", ".bw", ".bed", "session"))]
+    assert not ours, "\n".join(ours)
+    assert (snap / "igv.png").is_file() and (snap / "igv.png").stat().st_size > 1000, log[-3000:]
