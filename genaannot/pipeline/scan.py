@@ -334,14 +334,13 @@ class _Runner:
                     outs.append(WindowOutput(a, b, vals, spans if setup.readout == "token" else None))
                 if self.progress is not None:
                     # progress in bp of the unit, shared between strands
-                    lo_i, hi_i = idx[0], idx[-1]
+                    hi_i = idx[-1]
                     hi_bp = min(u1, int(own[hi_i, 1] if self.stitch_mode == "center" else plan.ends[hi_i]))
                     if c0 + chunk >= len(sel):
                         hi_bp = u1
                     step = max(0, hi_bp - u0 - done_bp)
                     done_bp += step
                     self.progress.update(step / len(setup.strands))
-                    del lo_i
             vals = stitch(outs, length=len(seq), n_channels=n_ch, mode=self.stitch_mode,
                           own=own[sel] if self.stitch_mode == "center" else None)[u0:u1]
             results[strand] = vals
