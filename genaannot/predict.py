@@ -230,7 +230,7 @@ def run_network(
             a, b = rows[i]
             results[i] = Prediction(
                 logits=logits,
-                spans=spans[i][a:b] if head == "token" else None,
+                spans=spans[i][a:b] if head != "sequence" else None,
                 n_tokens_total=totals[i],
                 n_tokens_dropped=totals[i] - len(contents[i]),
             )

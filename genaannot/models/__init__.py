@@ -142,8 +142,11 @@ def load_model(
     dtype
         Compute precision: ``fp32`` (default), ``bf16`` or ``fp16`` (autocast; weights stay fp32).
     options
-        Family-specific options (e.g. RMT ``segment_size``, ``max_n_segments``).
+        ``compile=True`` (or a dict of ``torch.compile`` arguments) compiles the network,
+        falling back to eager with a warning; everything else goes to the family loader
+        (e.g. RMT ``segment_size``, ``max_n_segments``; BigBird ``tile_tokens``).
     """
+    compile_opt = options.pop("compile", False)
     path = resolve_checkpoint(path_or_id, revision=revision)
     config = read_config(path)
     family = detect_family(path, config)
@@ -155,7 +158,7 @@ def load_model(
         from dataclasses import replace
 
         loaded.info = replace(loaded.info, task=meta["task"], extra={**loaded.info.extra, "genaannot": meta})
-    return Model(loaded, device=device, precision=_precision(dtype))
+    return Model(loaded, device=device, precision=_precision(dtype), compile=compile_opt)
 
 
 def _precision(dtype: Any) -> str:
