@@ -60,6 +60,17 @@ def _data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
 
 
+def _fasta_text(path: Path) -> bytes:
+    from .fasta import open_genome
+
+    parts = []
+    with open_genome(path) as g:
+        for name, n in g.sizes.items():
+            seq = g.fetch(name, 0, n)
+            parts.append(f">{name}\n" + "\n".join(seq[i : i + 80] for i in range(0, len(seq), 80)) + "\n")
+    return "".join(parts).encode("ascii")
+
+
 def _rel_url(target: Path, page_dir: Path) -> str:
     return Path(os.path.relpath(target, page_dir)).as_posix()
 
@@ -186,12 +197,17 @@ def write_report(
         return _rel_url(p, page_dir)
 
     if embed:
-        reference = {"id": run.genome.stem, "name": run.genome.name, "fastaURL": url(run.genome, "", gz=True)}
+        # re-read through pysam so plain and bgzipped FASTA embed the same way (plain text, gzipped once)
+        reference = {"id": run.genome.stem, "name": run.genome.name,
+                     "fastaURL": _data_uri(gzip.compress(_fasta_text(run.genome), mtime=0), "application/gzip")}
     else:
         if not fai.is_file():
             raise FileNotFoundError(f"{fai}: the linked FASTA needs its index (samtools faidx)")
         reference = {"id": run.genome.stem, "name": run.genome.name, "fastaURL": url(run.genome, ""),
                      "indexURL": url(fai, "")}
+        gzi = Path(str(run.genome) + ".gzi")
+        if gzi.is_file():  # bgzipped FASTA
+            reference["compressedIndexURL"] = url(gzi, "")
     prob = run.activation in ("sigmoid", "softmax")
     labels = list(dict.fromkeys(t.label for t in run.tracks))
     tracks: list[dict[str, Any]] = []
