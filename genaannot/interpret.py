@@ -530,9 +530,9 @@ def integrated_gradients(
     if len(enc) > model.max_tokens:
         raise InterpretError(f"window of {len(enc)} tokens exceeds the model's {model.max_tokens}")
     ids = enc.ids
-    t_site = _site_token(enc.spans, window.to_model(site)) if readout.head == "token" else None
     if readout.head == "token" and site is None:
         raise InterpretError("a token head needs a site")
+    t_site = _site_token(enc.spans, window.to_model(site)) if readout.head == "token" else None
     batch = net.collate([ids])
     pos = torch.as_tensor(_content_positions(batch["input_ids"], ids, tok), device=model.device)
     batch = {k: v.to(model.device) for k, v in batch.items()}

@@ -112,3 +112,31 @@ def test_report_renders_in_headless_chromium(scan_dir, tmp_path, page):
     assert shot.is_file() and shot.stat().st_size > 20_000
     img = mpimg.imread(shot)
     assert img.shape[0] >= 1000 and len(np.unique(img.reshape(-1, img.shape[-1])[::97], axis=0)) > 50
+
+
+def test_report_embeds_bgzipped_fasta_as_plain_text(scan_dir, tmp_path):
+    """A bgzipped genome is re-read and embedded as one gzip layer of plain FASTA text."""
+    import base64
+    import dataclasses
+    import gzip
+
+    import pysam
+
+    from genaannot.io.hub import read_scan
+    from genaannot.io.report import write_report
+
+    plain = scan_dir.parent / "genome.fa"
+    bgz = tmp_path / "genome.fa.gz"
+    pysam.tabix_compress(str(plain), str(bgz))
+    run = dataclasses.replace(read_scan(scan_dir), genome=bgz)
+    res = write_report(run, tmp_path / "r.html")
+    assert res.embedded
+    uri = igv_config(res.path.read_text())["reference"]["fastaURL"]
+    text = gzip.decompress(base64.b64decode(uri.split(",", 1)[1])).decode()
+    seqs = {}
+    for block in text.split(">")[1:]:
+        name, _, body = block.partition("\n")
+        seqs[name] = body.replace("\n", "")
+    from test_hub import GENOME
+
+    assert seqs == GENOME
