@@ -275,22 +275,22 @@ def test_strict_loading_messages(tmp_path):
         save_file(mutated, str(d / "model.safetensors"))
 
     write({k: v for k, v in sd.items() if not k.endswith("pos_emb.z")})
-    with pytest.raises(ModelError, match=r"missing 2 key\(s\).*pos_emb\.z"):
+    with pytest.raises(ModelError, match=r"missing keys:.*pos_emb\.z"):
         load_model(d, device="cpu")
     write({**sd, "hyena.backbone.extra.weight": torch.zeros(2)})
-    with pytest.raises(ModelError, match=r"unexpected 1 key\(s\): hyena\.backbone\.extra\.weight"):
+    with pytest.raises(ModelError, match=r"unexpected keys: hyena\.backbone\.extra\.weight"):
         load_model(d, device="cpu")
     bad = dict(sd)
     bad["hyena.backbone.layers.0.mixer.filter_fn.implicit_filter.3.freq"] = sd[
         "hyena.backbone.layers.0.mixer.filter_fn.implicit_filter.1.freq"
     ] + 1
     write(bad)
-    with pytest.raises(ModelError, match="shares one Sin module"):
+    with pytest.raises(ModelError, match="tied weights stored with different values.*implicit_filter"):
         load_model(d, device="cpu")
     write(sd)
     cfg = json.loads((d / "config.json").read_text())
     (d / "config.json").write_text(json.dumps({**cfg, "d_inner": 32}))
-    with pytest.raises(ModelError, match="shape mismatch.*mlp.fc1.weight"):
+    with pytest.raises(ModelError, match="shape mismatches.*mlp.fc1.weight"):
         load_model(d, device="cpu")
     (d / "config.json").write_text(json.dumps({k: v for k, v in cfg.items() if k != "emb_dim"}))
     with pytest.raises(ModelError, match="lacks emb_dim"):

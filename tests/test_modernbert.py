@@ -241,7 +241,7 @@ def test_strict_loading_and_config_errors(tmp_path):
     with pytest.raises(ModelError, match="no classifier.weight"):
         load_model(d, device="cpu")
     save_file({k: v for k, v in sd.items() if k != "model.final_norm.weight"}, str(d / "model.safetensors"))
-    with pytest.raises(ModelError, match=r"missing 1 key\(s\): model\.final_norm\.weight"):
+    with pytest.raises(ModelError, match=r"missing keys: model\.final_norm\.weight"):
         load_model(d, device="cpu")
     save_file(sd, str(d / "model.safetensors"))
     cfg = json.loads((d / "config.json").read_text())
@@ -251,7 +251,7 @@ def test_strict_loading_and_config_errors(tmp_path):
         (d / "config.json").write_text(json.dumps({k: v for k, v in new.items() if v is not None}))
 
     with_config(attention_bias=True)
-    with pytest.raises(ModelError, match=r"missing \d+ key\(s\): model\.layers\.0\.attn\.Wqkv\.bias.*attention_bias"):
+    with pytest.raises(ModelError, match=r"missing keys: model\.layers\.0\.attn\.Wqkv\.bias.*attention_bias"):
         load_model(d, device="cpu")
     with_config(global_rope_theta=None)
     with pytest.raises(ModelError, match="neither global_rope_theta"):

@@ -47,6 +47,7 @@ from torch import nn
 
 from ..tokenize import HYENA_CHAR_VOCAB, CharTokenizer
 from .base import Loaded, ModelError, ModelInfo
+from .weights import load_strict, read_weights
 
 __all__ = ["HyenaConfig", "HyenaNetwork", "load", "fftconv", "ARCHITECTURES"]
 
@@ -475,61 +476,11 @@ class HyenaNetwork(nn.Module):
 # --------------------------------------------------------------------------- loading
 
 
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors of ``model.safetensors`` (or a sharded index) or ``pytorch_model.bin`` (weights_only)."""
-    from safetensors.torch import load_file
-
-    def _bin(p: Path) -> dict[str, torch.Tensor]:
-        obj = torch.load(str(p), map_location="cpu", weights_only=True)
-        if not isinstance(obj, dict):
-            raise ModelError(f"{p}: expected a dict of tensors, found {type(obj).__name__}")
-        return obj
-
-    for name, reader in (("model.safetensors", load_file), ("pytorch_model.bin", _bin)):
-        if (path / name).is_file():
-            return reader(str(path / name)) if reader is load_file else reader(path / name)
-        index = path / f"{name}.index.json"
-        if index.is_file():
-            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-            sd: dict[str, torch.Tensor] = {}
-            for shard in shards:
-                sd.update(load_file(str(path / shard)) if reader is load_file else _bin(path / shard))
-            return sd
-    raise ModelError(f"{path}: no model.safetensors or pytorch_model.bin (or sharded index)")
-
-
 def fit_state_dict(network: HyenaNetwork, sd: dict[str, torch.Tensor], *, source: str) -> None:
-    """Load strictly; the only tolerated difference is the shared Sin ``freq`` alias."""
-    want = network.state_dict()
-    sd = dict(sd)
-    for key in want:
-        if key not in sd and key.endswith(".freq") and ".implicit_filter." in key:
-            first = key.rsplit(".", 2)[0] + ".1.freq"  # implicit_filter.<i>.freq -> .1.freq
-            if first in sd:
-                sd[key] = sd[first]
-        elif key in sd and key.endswith(".freq") and ".implicit_filter." in key:
-            first = key.rsplit(".", 2)[0] + ".1.freq"
-            if first in sd and not torch.equal(sd[key], sd[first]):
-                raise ModelError(f"{source}: {key} differs from {first}, but upstream shares one Sin module")
-    missing = [k for k in want if k not in sd]
-    unexpected = [k for k in sd if k not in want]
-    shapes = [
-        f"{k}: file {tuple(sd[k].shape)} vs model {tuple(want[k].shape)}"
-        for k in want
-        if k in sd and tuple(sd[k].shape) != tuple(want[k].shape)
-    ]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)} key(s): {', '.join(missing[:6])}" + (" ..." if len(missing) > 6 else ""))
-        if unexpected:
-            parts.append(
-                f"unexpected {len(unexpected)} key(s): {', '.join(unexpected[:6])}" + (" ..." if len(unexpected) > 6 else "")
-            )
-        if shapes:
-            parts.append(f"shape mismatch: {'; '.join(shapes[:6])}")
-        raise ModelError(f"{source}: weights do not fit the HyenaDNA config ({'; '.join(parts)})")
-    network.load_state_dict(sd, strict=True)
+    """Load strictly. The one Sin module a filter shares at ``implicit_filter.1/.3/.5`` is a
+    tied parameter here, so its ``freq`` stored once (as transformers 4.35 saved it) fills all
+    three, and differing copies are refused (see :func:`genaannot.models.weights.load_strict`)."""
+    load_strict(network, sd, source=source)
 
 
 def _architecture(config: dict[str, Any], sd: dict[str, torch.Tensor], source: str) -> str:
@@ -595,7 +546,7 @@ def load(
     if cfg.vocab_size < len(HYENA_CHAR_VOCAB):
         raise ModelError(f"{path}: vocab_size {cfg.vocab_size} < the {len(HYENA_CHAR_VOCAB)} character tokens")
     _check_tokenizer_files(path)
-    sd = read_state_dict(path)
+    sd = read_weights(path)
     arch = _architecture(config, sd, str(path))
     head = ARCHITECTURES[arch]
     num_labels, score_bias = 0, False

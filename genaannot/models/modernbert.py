@@ -40,6 +40,7 @@ from torch import nn
 
 from ..tokenize import BPETokenizer, TokenizerError
 from .base import Loaded, ModelError, ModelInfo, collate_cls_sep, split_cls_sep
+from .weights import load_strict, read_weights
 
 __all__ = ["ModernBertNetwork", "load", "transformers_config", "ARCHITECTURES", "ATTN_IMPLEMENTATIONS"]
 
@@ -164,38 +165,13 @@ class ModernBertNetwork(nn.Module):
         return split_cls_sep(out, lengths, head=self.head)
 
 
-def _read_weights(path: Path) -> dict[str, torch.Tensor]:
-    from .hyena import read_state_dict
-
-    return read_state_dict(path)
-
-
-def _fit(model: nn.Module, sd: dict[str, torch.Tensor], *, tied: set[str], source: str) -> None:
-    want = model.state_dict()
-    missing = [k for k in want if k not in sd and k not in tied]
-    unexpected = [k for k in sd if k not in want]
-    shapes = [
-        f"{k}: file {tuple(sd[k].shape)} vs model {tuple(want[k].shape)}"
-        for k in want
-        if k in sd and tuple(sd[k].shape) != tuple(want[k].shape)
-    ]
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)} key(s): {', '.join(missing[:6])}" + (" ..." if len(missing) > 6 else ""))
-        if unexpected:
-            parts.append(
-                f"unexpected {len(unexpected)} key(s): {', '.join(unexpected[:6])}" + (" ..." if len(unexpected) > 6 else "")
-            )
-        if shapes:
-            parts.append(f"shape mismatch: {'; '.join(shapes[:6])}")
+def _fit(model: nn.Module, sd: dict[str, torch.Tensor], *, source: str) -> None:
+    try:
+        load_strict(model, sd, source=source)
+    except ModelError as err:
         raise ModelError(
-            f"{source}: weights do not fit the ModernBERT config ({'; '.join(parts)}); "
-            "check attention_bias / mlp_bias / norm_bias / classifier_bias and the sizes in config.json"
-        )
-    model.load_state_dict(sd, strict=False)
-    if tied:
-        model.tie_weights()
+            f"{err}; check attention_bias / mlp_bias / norm_bias / classifier_bias and the sizes in config.json"
+        ) from None
 
 
 def load(
@@ -261,7 +237,7 @@ def load(
     # same numbers, but a long first call and a hard dependency; genaannot runs it eagerly
     hf_dict["reference_compile"] = False
     hf_config = ModernBertConfig.from_dict(hf_dict, attn_implementation=attn_implementation)
-    sd = _read_weights(path)
+    sd = read_weights(path)
     if head in ("token", "sequence"):
         if "classifier.weight" not in sd:
             raise ModelError(f"{path}: {arch} checkpoint has no classifier.weight")
@@ -272,8 +248,7 @@ def load(
 
     with no_init_weights():  # every tensor is overwritten by the checkpoint
         model = getattr(transformers, cls_name)(hf_config)
-    tied = set(getattr(model, "_tied_weights_keys", None) or []) if hf_config.tie_word_embeddings else set()
-    _fit(model, sd, tied=tied, source=str(path))
+    _fit(model, sd, source=str(path))  # tied decoder/embedding share storage: stored once is enough
     model.eval()
 
     try:
