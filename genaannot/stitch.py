@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["STITCH_MODES", "WindowOutput", "rc_to_forward", "paint", "stitch", "runs"]
+__all__ = ["STITCH_MODES", "WindowOutput", "rc_to_forward", "paint", "paint_rows", "stitch", "runs"]
 
 STITCH_MODES = ("center", "mean")
 
@@ -67,6 +67,16 @@ def paint(out: WindowOutput) -> np.ndarray:
     return np.repeat(out.values.astype(np.float32, copy=False), lengths, axis=0)
 
 
+def paint_rows(values: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """Per-base values of consecutive tokens: float32 ``[spans[-1, 1] - spans[0, 0], channels]``.
+
+    ``spans`` ``[n, 2]`` must be ascending and contiguous (a slice of a window's tokens).
+    """
+    if len(spans) and (np.any(spans[1:, 0] != spans[:-1, 1]) or np.any(spans[:, 1] <= spans[:, 0])):
+        raise ValueError("token spans are not contiguous")
+    return np.repeat(values.astype(np.float32, copy=False), spans[:, 1] - spans[:, 0], axis=0)
+
+
 def stitch(
     outputs: list[WindowOutput],
     *,
@@ -81,7 +91,8 @@ def stitch(
     ----------
     outputs : list[WindowOutput]
         Windows covering ``[0, length)`` without gaps (any order for ``mean``; for
-        ``center`` in the order of ``own``).
+        ``center`` in the order of ``own``). Under ``center`` a token output's ``spans``
+        may cover only the tokens overlapping its owned interval.
     own : int64 [n_windows, 2]
         Owned intervals (``center`` only), from :func:`genaannot.windows.center_cuts`.
 
@@ -99,7 +110,9 @@ def stitch(
             if out.spans is None:
                 res[a:b] = out.values
             else:
-                res[a:b] = paint(out)[a - out.start : b - out.start]
+                # the spans may cover only the tokens around [a, b) (run_network's keep_rows)
+                off = out.start + int(out.spans[0, 0])
+                res[a:b] = paint_rows(out.values, out.spans)[a - off : b - off]
         return res
     if mode == "mean":
         acc = np.zeros((length, n_channels), dtype=np.float64)

@@ -321,3 +321,24 @@ def test_real_genome_slice(tmp_path, shared):
             vals = b.values("Chr3", 50000, 90000)
         assert not np.isnan(vals).any()
         bw.close()
+
+
+def test_workers_and_devices_give_identical_files(tmp_path):
+    """Host worker processes (BPE tokenizer pickled to them) and two CPU "devices" change nothing."""
+    from tinymodels import make_gena_dir, random_dna
+
+    from genaannot.models import load_model
+
+    fa = write_fa(tmp_path / "g.fa", {"a": random_dna(6000, seed=1), "b": random_dna(2500, seed=2) + "N" * 300
+                                      + random_dna(1500, seed=3), "c": "ACGT"})
+    path = make_gena_dir(tmp_path / "m", head="token", num_labels=3)
+    model = load_model(path, device="cpu")
+    kw = dict(model=model, task="splice", window_tokens=48, unit_bp=1500, quiet=True, batch_size=4)
+    ref = scan_genome(fa, output=tmp_path / "w0.bw", workers=0, **kw)
+    ref_bytes = [p.read_bytes() for p in ref.tracks] + [ref.calls.read_bytes()]
+    par = scan_genome(fa, output=tmp_path / "w2.bw", workers=2, **kw)
+    assert [p.read_bytes() for p in par.tracks] + [par.calls.read_bytes()] == ref_bytes
+    dev = scan_genome(fa, output=tmp_path / "d2.bw", devices="cpu,cpu", **{**kw, "model": str(path)})
+    assert [p.read_bytes() for p in dev.tracks] + [dev.calls.read_bytes()] == ref_bytes
+    m_ref, m_dev = (json.loads(r.manifest.read_text()) for r in (ref, dev))
+    assert m_dev["model"]["device"] == "cpu,cpu" and m_dev["counts"] == m_ref["counts"]

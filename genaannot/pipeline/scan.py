@@ -21,10 +21,13 @@ run. ``shard=(i, n)`` computes only units ``k`` with ``k % n == i - 1``; a later
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import time
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,7 +63,19 @@ from ..windows import (
 if TYPE_CHECKING:
     from ..models.base import Model
 
-__all__ = ["scan_genome", "ScanResult", "ScanError", "TrackSpec", "resolve_setup", "output_names"]
+__all__ = [
+    "scan_genome",
+    "ScanResult",
+    "ScanError",
+    "TrackSpec",
+    "resolve_setup",
+    "output_names",
+    "prepare_unit",
+    "default_workers",
+    "parse_devices",
+    "finish_scan",
+    "track_specs",
+]
 
 STRAND_NAMES = {"+": "plus", "-": "minus"}
 _WORK_BYTES = 512 * 1024 * 1024  # budget for per-unit float32 work arrays
@@ -268,94 +283,199 @@ def _segments(genome: Genome, targets: list[Interval], min_gap: int) -> tuple[li
     return segs, skipped, n_gaps
 
 
-class _Runner:
-    """Computes one unit's part: plan windows, predict both strands, stitch, RLE."""
+@dataclass
+class _Prepared:
+    """Host work for one unit (picklable: made in a worker process).
 
-    def __init__(self, *, genome: Genome, model: Model, setup: Setup, overlap: float, stitch_mode: str,
-                 batch_size: int, n_tracks: int, progress) -> None:
-        self.genome, self.model, self.setup = genome, model, setup
-        self.overlap, self.stitch_mode, self.batch_size = overlap, stitch_mode, batch_size
+    Window coordinates are relative to the unit's context ``[cs, cs + length)``; only the
+    windows that contribute to the unit are kept (``starts``/``ends`` ``[n]``, ``own``
+    ``[n, 2]`` under centre stitching). ``encs[strand]`` are their tokenisations and
+    ``rows[strand]`` the token rows each window contributes (centre stitching, token
+    head; ``None``: all rows).
+    """
+
+    unit: Unit
+    length: int
+    u0: int
+    u1: int
+    starts: np.ndarray
+    ends: np.ndarray
+    own: np.ndarray | None
+    encs: dict[str, list]
+    rows: dict[str, list[tuple[int, int]] | None]
+    meta: dict[str, Any]
+
+
+def _token_rows(spans: np.ndarray, lo: int, hi: int) -> tuple[int, int]:
+    """Rows of ``spans`` (ascending, contiguous) that overlap ``[lo, hi)``."""
+    return int(np.searchsorted(spans[:, 1], lo, side="right")), int(np.searchsorted(spans[:, 0], hi, side="left"))
+
+
+def prepare_unit(unit: Unit, *, genome: Genome, tokenizer, window_tokens: int, overlap: float, stitch_mode: str,
+                 strands: tuple[str, ...], readout: str) -> _Prepared:
+    """Read a unit with its halo, plan and tokenise its windows (no model involved).
+
+    The halo starts at one window of ``max_token_bp``-bp tokens (at most 8) and is doubled
+    until no window cut short by the artificial context edge reaches into the unit, so
+    the result depends only on the genome, the tokenizer and the settings.
+    """
+    halo = window_tokens * min(8, max(1, int(tokenizer.max_token_bp)))
+    while True:
+        cs, ce = max(unit.seg_start, unit.start - halo), min(unit.seg_end, unit.end + halo)
+        seq = genome.fetch(unit.chrom, cs, ce)
+        # one plan for both strands (also for a single-strand scan), so a strand's track
+        # does not depend on which strands were asked for
+        plan = plan_windows(seq, tokenizer=tokenizer, window_tokens=window_tokens, overlap=overlap,
+                            both_strands=True)
+        u0, u1 = unit.start - cs, unit.end - cs
+        # a window cut short by the artificial context edge must not reach into the unit
+        if (cs == unit.seg_start or plan.ends[0] <= u0) and (ce == unit.seg_end or plan.starts[-1] >= u1):
+            break
+        halo *= 2
+    own_all = center_cuts(plan.starts, plan.ends, lo=0, hi=len(seq))
+    if stitch_mode == "center":
+        sel = np.flatnonzero((own_all[:, 1] > own_all[:, 0]) & (own_all[:, 1] > u0) & (own_all[:, 0] < u1))
+        own = own_all[sel]
+    else:
+        sel = np.flatnonzero((plan.ends > u0) & (plan.starts < u1))
+        own = None
+    starts, ends = plan.starts[sel], plan.ends[sel]
+    encs: dict[str, list] = {}
+    rows: dict[str, list[tuple[int, int]] | None] = {}
+    for strand in strands:
+        src = plan.plus if strand == "+" else plan.minus
+        encs[strand] = [src[i] for i in sel]
+        if own is None or readout != "token":
+            rows[strand] = None
+            continue
+        rr = []
+        for k, enc in enumerate(encs[strand]):
+            a, length = int(starts[k]), int(ends[k] - starts[k])
+            lo, hi = int(own[k, 0]) - a, int(own[k, 1]) - a
+            if strand == "-":  # owned bases in the reverse complement's coordinates
+                lo, hi = length - hi, length - lo
+            rr.append(_token_rows(enc.spans, lo, hi))
+        rows[strand] = rr
+    stats = SequenceStats()
+    useq = seq[u0:u1]
+    stats.update(useq)
+    meta = {"windows": int(len(sel)), "bp": int(u1 - u0), "lowercase": stats.lowercase,
+            "iupac": dict(stats.iupac), "n_scanned": useq.count("N") + useq.count("n"), "chrom": unit.chrom,
+            "start": unit.start, "end": unit.end}
+    return _Prepared(unit, len(seq), u0, u1, starts, ends, own, encs, rows, meta)
+
+
+# --------------------------------------------------------------------------- host workers
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(genome_path: str, tokenizer, kwargs: dict) -> None:
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one core per worker
+    _WORKER["genome"] = open_genome(genome_path)
+    _WORKER["tokenizer"] = tokenizer
+    _WORKER["kwargs"] = kwargs
+
+
+def _worker_prepare(unit: Unit) -> _Prepared:
+    return prepare_unit(unit, genome=_WORKER["genome"], tokenizer=_WORKER["tokenizer"], **_WORKER["kwargs"])
+
+
+def default_workers() -> int:
+    """``min(4, usable cores - 1)``: host processes that tokenise while the model runs."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(0, min(4, cores - 1))
+
+
+@contextlib.contextmanager
+def _prepared_stream(todo: list[Unit], *, genome: Genome, tokenizer, kwargs: dict,
+                     workers: int) -> Iterator[Iterator[_Prepared]]:
+    """Prepared units in ``todo`` order; with ``workers`` > 0 they are made by that many
+    worker processes, at most ``2 × workers`` units ahead of the consumer (bounded memory)."""
+    if workers <= 0:
+        yield (prepare_unit(u, genome=genome, tokenizer=tokenizer, **kwargs) for u in todo)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn: workers never inherit the model, CUDA state or the parent's threads
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                               initializer=_worker_init, initargs=(str(genome.path), tokenizer, kwargs))
+
+    def gen() -> Iterator[_Prepared]:
+        ahead = 2 * workers
+        pending: deque = deque(pool.submit(_worker_prepare, u) for u in todo[:ahead])
+        nxt = ahead
+        while pending:
+            res = pending.popleft().result()  # a worker's error is raised here
+            if nxt < len(todo):
+                pending.append(pool.submit(_worker_prepare, todo[nxt]))
+                nxt += 1
+            yield res
+
+    try:
+        yield gen()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Runner:
+    """The model side of one unit: predict both strands, stitch, RLE."""
+
+    def __init__(self, *, model: Model, setup: Setup, stitch_mode: str, batch_size: int, progress) -> None:
+        self.model, self.setup = model, setup
+        self.stitch_mode, self.batch_size = stitch_mode, batch_size
         self.progress = progress
         self.model_seconds = 0.0
-        self.tok = model.tokenizer
-        # first halo guess: one window at up to 8 bp/token (doubled until it is enough)
-        self.halo0 = setup.window_tokens * min(8, max(1, int(self.tok.max_token_bp)))
+        # elementwise activations commute with channel selection: only those channels travel
+        self.keep_channels = list(setup.channels) if setup.activation in ("sigmoid", "identity") else None
 
-    def _plan(self, unit: Unit):
-        halo = self.halo0
-        while True:
-            cs, ce = max(unit.seg_start, unit.start - halo), min(unit.seg_end, unit.end + halo)
-            seq = self.genome.fetch(unit.chrom, cs, ce)
-            plan = plan_windows(seq, tokenizer=self.tok, window_tokens=self.setup.window_tokens,
-                                overlap=self.overlap, both_strands=True)
-            u0, u1 = unit.start - cs, unit.end - cs
-            # a window cut short by the artificial context edge must not reach into the unit
-            ok_left = cs == unit.seg_start or plan.ends[0] <= u0
-            ok_right = ce == unit.seg_end or plan.starts[-1] >= u1
-            if ok_left and ok_right:
-                return cs, seq, plan, u0, u1
-            halo *= 2
-
-    def _predict(self, encs, head: str) -> list:
+    def _predict(self, encs, rows) -> list:
         t = time.perf_counter()
-        preds = self.model.predict_encoded(encs, batch_size=self.batch_size)
+        preds = self.model.predict_encoded(encs, batch_size=self.batch_size, keep_channels=self.keep_channels,
+                                           keep_rows=rows)
         self.model_seconds += time.perf_counter() - t
         for p in preds:
             if p.n_tokens_dropped:
                 raise RuntimeError("a planned window exceeded the model's capacity (tokenizer/model mismatch)")
         return preds
 
-    def run(self, unit: Unit) -> dict[str, np.ndarray]:
+    def run(self, prep: _Prepared) -> dict[str, np.ndarray]:
         setup = self.setup
-        cs, seq, plan, u0, u1 = self._plan(unit)
-        own = center_cuts(plan.starts, plan.ends, lo=0, hi=len(seq))
-        if self.stitch_mode == "center":
-            sel = np.flatnonzero((own[:, 1] > own[:, 0]) & (own[:, 1] > u0) & (own[:, 0] < u1))
-        else:
-            sel = np.flatnonzero((plan.ends > u0) & (plan.starts < u1))
-        chans = np.asarray(setup.channels)
-        n_ch = len(chans)
-        arrays: dict[str, np.ndarray] = {}
+        chans = np.asarray(setup.channels) if self.keep_channels is None else slice(None)
+        n_ch = len(setup.channels)
+        n_win = len(prep.starts)
         chunk = max(1, self.batch_size) * 8
-        results: dict[str, np.ndarray] = {}
+        arrays: dict[str, np.ndarray] = {}
+        bp_left = float(prep.u1 - prep.u0)
         for strand in setup.strands:
             outs: list[WindowOutput] = []
-            done_bp = 0
-            for c0 in range(0, len(sel), chunk):
-                idx = sel[c0 : c0 + chunk]
-                encs = [(plan.plus if strand == "+" else plan.minus)[i] for i in idx]
-                preds = self._predict(encs, setup.readout)
-                for i, p in zip(idx, preds):
-                    a, b = int(plan.starts[i]), int(plan.ends[i])
+            rows = prep.rows[strand]
+            for c0 in range(0, n_win, chunk):
+                c1 = min(n_win, c0 + chunk)
+                preds = self._predict(prep.encs[strand][c0:c1], None if rows is None else rows[c0:c1])
+                for i, p in zip(range(c0, c1), preds):
+                    a, b = int(prep.starts[i]), int(prep.ends[i])
                     vals = activate(p.logits, setup.activation)[..., chans]
                     spans = p.spans
                     if setup.readout == "token" and strand == "-":
                         vals, spans = rc_to_forward(vals, spans, b - a)
                     outs.append(WindowOutput(a, b, vals, spans if setup.readout == "token" else None))
                 if self.progress is not None:
-                    # progress in bp of the unit, shared between strands
-                    hi_i = idx[-1]
-                    hi_bp = min(u1, int(own[hi_i, 1] if self.stitch_mode == "center" else plan.ends[hi_i]))
-                    if c0 + chunk >= len(sel):
-                        hi_bp = u1
-                    step = max(0, hi_bp - u0 - done_bp)
-                    done_bp += step
-                    self.progress.update(step / len(setup.strands))
-            vals = stitch(outs, length=len(seq), n_channels=n_ch, mode=self.stitch_mode,
-                          own=own[sel] if self.stitch_mode == "center" else None)[u0:u1]
-            results[strand] = vals
-        for strand, vals in results.items():
+                    step = (prep.u1 - prep.u0) * (c1 - c0) / max(1, n_win) / len(setup.strands)
+                    bp_left -= step
+                    self.progress.update(step)
+            vals = stitch(outs, length=prep.length, n_channels=n_ch, mode=self.stitch_mode,
+                          own=prep.own)[prep.u0 : prep.u1]
             for k in range(n_ch):
-                s, e, v = runs(vals[:, k], offset=unit.start)
+                s, e, v = runs(vals[:, k], offset=prep.unit.start)
                 arrays[f"{strand}{k}_s"], arrays[f"{strand}{k}_e"], arrays[f"{strand}{k}_v"] = s, e, v
-        stats = SequenceStats()
-        useq = seq[u0:u1]
-        stats.update(useq)
-        n_in = useq.count("N") + useq.count("n")
-        meta = {"windows": int(len(sel)), "bp": int(u1 - u0), "lowercase": stats.lowercase,
-                "iupac": dict(stats.iupac), "n_scanned": n_in, "chrom": unit.chrom, "start": unit.start,
-                "end": unit.end}
-        arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
+        if self.progress is not None and n_win == 0:
+            self.progress.update(bp_left)
+        arrays["meta"] = np.array(json.dumps(prep.meta, sort_keys=True))
         return arrays
 
 
@@ -395,6 +515,8 @@ def scan_genome(
     shard: tuple[int, int] | str | None = None,
     min_gap: int | None = None,
     unit_bp: int | None = None,
+    workers: int = 0,
+    devices: list[str] | str | None = None,
 ) -> ScanResult:
     """Scan a genome with a model and write one bigWig per label and strand, calls and a manifest.
 
@@ -426,11 +548,19 @@ def scan_genome(
     resume
         Keep finished parts of an interrupted run with the same settings.
     shard
-        ``(i, n)`` or ``"i/n"``: compute only every n-th unit (1-based i).
+        ``(i, n)`` or ``"i/n"``: compute only every n-th unit (1-based i); the parts
+        directory is then a partial result for :func:`genaannot.pipeline.merge.merge`.
     min_gap
         N runs of at least this many bp are not scanned (default: ``window_tokens`` bp).
     unit_bp
         Work-unit size (default 1 Mb, less when many tracks are written).
+    workers
+        Host processes that read, plan and tokenise units while the model runs (0: in this
+        process; :func:`default_workers` is the CLI's default). Files do not depend on it.
+    devices
+        Several devices (``["cuda:0", "cuda:1"]``, ``"0,1"``, ``"cpu,cpu"``): one process per
+        device, each loading the model and taking every D-th work unit, each with
+        ``workers`` host processes. Files are identical to a one-device run.
     """
     t_start = time.time()
     task = get_task(task) if isinstance(task, str) else task
@@ -440,40 +570,75 @@ def scan_genome(
         raise ScanError(f"--overlap must be in [0, 1), not {overlap}")
     if batch_size < 1:
         raise ScanError("--batch-size must be at least 1")
+    if workers < 0:
+        raise ScanError("--workers must be 0 (in-process) or more")
     shard_t = _parse_shard(shard)
+    device_list = parse_devices(devices)
     output = Path(output)
     check_writable(output)
     own_genome = not isinstance(genome, Genome)
     gen = open_genome(genome) if own_genome else genome
     try:
+        model_spec = None
         if not hasattr(model, "predict_encoded"):
             from ..models import load_model
 
-            model = load_model(model)
+            model_spec = str(model)
+            model = load_model(model, device=device_list[0] if device_list else None)
+        if device_list:
+            model_spec = model_spec or _model_spec(model)
         setup = resolve_setup(task, model, strand=strand, labels=labels, window_tokens=window_tokens)
         return _scan(gen, model=model, task=task, setup=setup, output=output, regions=regions, chroms=chroms,
                      overlap=overlap, stitch_mode=stitch, batch_size=batch_size, threshold=threshold,
                      resume=resume, bedgraph=bedgraph, quiet=quiet, shard=shard_t, min_gap=min_gap,
-                     unit_bp=unit_bp, t_start=t_start)
+                     unit_bp=unit_bp, t_start=t_start, workers=workers, devices=device_list,
+                     model_spec=model_spec)
     finally:
         if own_genome:
             gen.close()
 
 
+def parse_devices(devices: list[str] | str | None) -> list[str] | None:
+    """``"0,1"`` → ``["cuda:0", "cuda:1"]``; ``"cpu,cpu"`` → ``["cpu", "cpu"]``; None stays None."""
+    if devices is None:
+        return None
+    items = devices.split(",") if isinstance(devices, str) else list(devices)
+    out = []
+    for d in (str(x).strip() for x in items):
+        if not d:
+            continue
+        if d.isdigit():
+            d = f"cuda:{d}"
+        if not (d == "cpu" or d == "cuda" or (d.startswith("cuda:") and d[5:].isdigit())):
+            raise ScanError(f"--devices: {d!r} is not a device (use 0,1 or cuda:0,cuda:1 or cpu,cpu)")
+        out.append(d)
+    if not out:
+        raise ScanError("--devices is empty")
+    return out
+
+
+def _model_spec(model: Model) -> str:
+    """A path that :func:`load_model` reloads ``model`` from (for device processes)."""
+    src = Path(str(model.info.source))
+    for cand in (src, src.parent):
+        if cand.is_dir() and (cand / "config.json").is_file():
+            return str(cand)
+    if src.is_file():
+        return str(src)
+    raise ScanError(
+        f"--devices needs a model that each device process can load from a path; {model.info.source!r} "
+        "is not one (pass the checkpoint path instead of a loaded model)"
+    )
+
+
 def _scan(gen: Genome, *, model: Model, task: Task, setup: Setup, output: Path, regions, chroms, overlap,
           stitch_mode, batch_size, threshold, resume, bedgraph, quiet, shard, min_gap, unit_bp,
-          t_start) -> ScanResult:
+          t_start, workers, devices, model_spec) -> ScanResult:
     sizes = gen.sizes
-    names = output_names(output, list(setup.labels), list(setup.strands))
-    specs = [TrackSpec(lab, k, s, names[(lab, s)]) for k, lab in enumerate(setup.labels) for s in setup.strands]
-    for sp in specs:
-        check_writable(sp.path)
     stem = _stem(output)
-    calls_path = stem.with_name(stem.name + ".calls.bed")
-    manifest_path = stem.with_name(stem.name + ".json")
     parts = stem.with_name(stem.name + ".parts")
     min_gap = int(min_gap or setup.window_tokens)
-    n_tracks = len(specs)
+    n_tracks = len(setup.labels) * len(setup.strands)
     if unit_bp is None:
         unit_bp = int(min(1_000_000, max(20_000, _WORK_BYTES // (12 * n_tracks))))
     targets = _targets(gen, regions, chroms)
@@ -499,40 +664,11 @@ def _scan(gen: Genome, *, model: Model, task: Task, setup: Setup, output: Path, 
         "unit_bp": unit_bp,
         "units": [[u.chrom, u.start, u.end] for u in units],
     }
-    _prepare_parts(parts, settings, keep=resume or shard is not None)
-
-    todo = [u for u in units if shard is None or u.index % shard[1] == shard[0] - 1]
-    todo = [u for u in todo if not (parts / f"{u.key}.npz").exists()]
-    total_bp = sum(u.end - u.start for u in units if shard is None or u.index % shard[1] == shard[0] - 1)
-    from tqdm.auto import tqdm
-
-    progress = tqdm(total=total_bp, initial=total_bp - sum(u.end - u.start for u in todo), unit="bp",
-                    unit_scale=True, disable=quiet, desc=f"scan {task.name}", dynamic_ncols=True, leave=False)
-    runner = _Runner(genome=gen, model=model, setup=setup, overlap=overlap, stitch_mode=stitch_mode,
-                     batch_size=batch_size, n_tracks=n_tracks, progress=progress)
-    try:
-        for u in todo:
-            arrays = runner.run(u)
-            save_npz_atomic(parts / f"{u.key}.npz", arrays)
-    finally:
-        progress.close()
-    missing = [u for u in units if not (parts / f"{u.key}.npz").exists()]
-    if missing:
-        return ScanResult([], [], None, None, complete=False,
-                          counts={"units": len(units), "units_missing": len(missing)},
-                          seconds=time.time() - t_start, model_seconds=runner.model_seconds)
     thr = task.call_threshold if threshold is None else float(threshold)
-    counts = _assemble(parts, units, specs, sizes=sizes, bedgraph=bedgraph, calls_path=calls_path,
-                       threshold=thr, strand_specific=task.strand_specific)
-    counts["n_bp_skipped"] = skipped
-    counts["n_gaps"] = n_gaps
-    seconds = time.time() - t_start
-    files = [{"label": sp.label, "strand": sp.strand, "bigwig": sp.path.name} for sp in specs]
-    if bedgraph:
-        for f, sp in zip(files, specs):
-            f["bedgraph"] = _bedgraph_path(sp.path).name
     stride = stride_tokens(setup.window_tokens, overlap)
-    manifest = {
+    # everything in the manifest that does not come from assembling the parts; a shard
+    # keeps it beside its parts so that `genaannot merge` writes the same manifest
+    base = {
         "genaannot": __version__,
         "command": "scan",
         "genome": settings["genome"],
@@ -541,8 +677,7 @@ def _scan(gen: Genome, *, model: Model, task: Task, setup: Setup, output: Path, 
                   "precision": getattr(model, "precision", None)},
         "labels": list(setup.labels),
         "strands": list(setup.strands),
-        "files": files,
-        "calls": {"path": calls_path.name, "format": "narrowPeak (BED6+4)", "threshold": thr},
+        "threshold": thr,
         "readout": setup.readout,
         "activation": setup.activation,
         "resolution": (
@@ -558,12 +693,173 @@ def _scan(gen: Genome, *, model: Model, task: Task, setup: Setup, output: Path, 
         "unit_bp": unit_bp,
         "regions": [iv.ucsc() for iv in targets] if (regions is not None or chroms) else None,
         "coordinates": "0-based half-open",
-        "run_seconds": round(seconds, 3),
-        "model_seconds": round(runner.model_seconds, 3),
-        "counts": counts,
+        "bedgraph": bool(bedgraph),
+        "strand_specific": bool(task.strand_specific),
+        "n_bp_skipped": skipped,
+        "n_gaps": n_gaps,
     }
-    write_json_atomic(manifest_path, manifest)
+    if devices and len(devices) > 1:
+        base["model"]["device"] = ",".join(devices)
+    specs = track_specs(output, base)
+    for sp in specs:
+        check_writable(sp.path)
+    _prepare_parts(parts, settings, keep=resume or shard is not None)
+
+    mine = [u for u in units if shard is None or u.index % shard[1] == shard[0] - 1]
+    todo = [u for u in mine if not (parts / f"{u.key}.npz").exists()]
+    total_bp = sum(u.end - u.start for u in mine)
+    from tqdm.auto import tqdm
+
+    progress = tqdm(total=total_bp, initial=total_bp - sum(u.end - u.start for u in todo), unit="bp",
+                    unit_scale=True, disable=quiet, desc=f"scan {task.name}", dynamic_ncols=True, leave=False)
+    kwargs = dict(window_tokens=setup.window_tokens, overlap=overlap, stitch_mode=stitch_mode,
+                  strands=setup.strands, readout=setup.readout)
+    try:
+        if devices and len(devices) > 1:
+            model_seconds = _run_devices(todo, devices=devices, genome=gen, model_spec=model_spec,
+                                         precision=getattr(model, "precision", "fp32"), setup=setup,
+                                         kwargs=kwargs, stitch_mode=stitch_mode, batch_size=batch_size,
+                                         workers=workers, parts=parts, progress=progress)
+        else:
+            runner = _Runner(model=model, setup=setup, stitch_mode=stitch_mode, batch_size=batch_size,
+                             progress=progress)
+            _compute(todo, runner=runner, genome=gen, tokenizer=model.tokenizer, kwargs=kwargs,
+                     workers=workers, parts=parts)
+            model_seconds = runner.model_seconds
+    finally:
+        progress.close()
+    run_seconds = time.time() - t_start
+    if shard is not None:
+        write_json_atomic(parts / f"shard-{shard[0]}-of-{shard[1]}.json",
+                          {**base, "shard": list(shard), "units_done": [u.index for u in mine],
+                           "run_seconds": round(run_seconds, 3), "model_seconds": round(model_seconds, 3)})
+    missing = [u for u in units if not (parts / f"{u.key}.npz").exists()]
+    if missing:
+        return ScanResult([], [], None, None, complete=False,
+                          counts={"units": len(units), "units_missing": len(missing)},
+                          seconds=run_seconds, model_seconds=model_seconds)
+    res = finish_scan({u.key: parts / f"{u.key}.npz" for u in units}, units, base=base, output=output,
+                      sizes=sizes, run_seconds=run_seconds, model_seconds=model_seconds)
     shutil.rmtree(parts, ignore_errors=True)
+    return res
+
+
+def _compute(todo: list[Unit], *, runner: _Runner, genome: Genome, tokenizer, kwargs: dict, workers: int,
+             parts: Path, on_done=None) -> None:
+    """Prepare (host workers), predict, stitch and save each unit of ``todo``."""
+    with _prepared_stream(todo, genome=genome, tokenizer=tokenizer, kwargs=kwargs, workers=workers) as stream:
+        for prep in stream:
+            arrays = runner.run(prep)
+            save_npz_atomic(parts / f"{prep.unit.key}.npz", arrays)
+            if on_done is not None:
+                on_done(prep.unit)
+
+
+def _device_main(rank: int, device: str, units: list[Unit], cfg: dict, queue) -> None:
+    """One device process: load the model on ``device`` and compute ``units``' parts."""
+    try:
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from ..models import load_model
+
+        model = load_model(cfg["model_spec"], device=device, dtype=cfg["precision"])
+
+        class _Progress:
+            def update(self, n: float) -> None:
+                queue.put(("bp", rank, float(n)))
+
+        runner = _Runner(model=model, setup=cfg["setup"], stitch_mode=cfg["stitch_mode"],
+                         batch_size=cfg["batch_size"], progress=_Progress())
+        with open_genome(cfg["genome"]) as gen:
+            _compute(units, runner=runner, genome=gen, tokenizer=model.tokenizer, kwargs=cfg["kwargs"],
+                     workers=cfg["workers"], parts=Path(cfg["parts"]))
+        queue.put(("done", rank, runner.model_seconds))
+    except BaseException as err:  # noqa: BLE001 - reported to the parent, which raises
+        queue.put(("error", rank, f"{type(err).__name__}: {err}"))
+        raise SystemExit(1) from None
+
+
+def _run_devices(todo: list[Unit], *, devices: list[str], genome: Genome, model_spec: str, precision: str,
+                 setup: Setup, kwargs: dict, stitch_mode: str, batch_size: int, workers: int, parts: Path,
+                 progress) -> float:
+    """Units ``k``-th, ``k + D``-th, … of ``todo`` on device ``k``, one process each; parts are
+    per unit, so the assembled files do not depend on the device count. Returns the summed
+    model seconds."""
+    import multiprocessing as mp
+    import queue as queue_mod
+
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    cfg = {"model_spec": model_spec, "precision": precision, "setup": setup, "stitch_mode": stitch_mode,
+           "batch_size": batch_size, "kwargs": kwargs, "workers": workers, "parts": str(parts),
+           "genome": str(genome.path)}
+    procs = [ctx.Process(target=_device_main, args=(r, d, todo[r :: len(devices)], cfg, q), daemon=False,
+                         name=f"genaannot-device-{r}")
+             for r, d in enumerate(devices)]
+    for p in procs:
+        p.start()
+    done: dict[int, float] = {}
+    try:
+        while len(done) < len(procs):
+            try:
+                kind, rank, val = q.get(timeout=1.0)
+            except queue_mod.Empty:
+                dead = [r for r, p in enumerate(procs) if r not in done and not p.is_alive()]
+                if dead:
+                    raise ScanError(f"device process {devices[dead[0]]} exited "
+                                    f"(exit code {procs[dead[0]].exitcode}) without finishing") from None
+                continue
+            if kind == "bp":
+                progress.update(val)
+            elif kind == "done":
+                done[rank] = val
+            else:
+                raise ScanError(f"device {devices[rank]}: {val}")
+    finally:
+        for p in procs:
+            if p.is_alive() and len(done) < len(procs):
+                p.terminate()
+        for p in procs:
+            p.join()
+    return float(sum(done.values()))
+
+
+def track_specs(output: Path, base: dict) -> list[TrackSpec]:
+    """Output tracks of a scan described by its manifest base (labels, strands)."""
+    names = output_names(output, list(base["labels"]), list(base["strands"]))
+    return [TrackSpec(lab, k, s, names[(lab, s)]) for k, lab in enumerate(base["labels"]) for s in base["strands"]]
+
+
+def finish_scan(part_files: dict[str, Path], units: list[Unit], *, base: dict, output: Path,
+                sizes: dict[str, int], run_seconds: float, model_seconds: float) -> ScanResult:
+    """Assemble finished parts (``unit key -> .npz``) into the tracks, calls and manifest."""
+    specs = track_specs(output, base)
+    stem = _stem(output)
+    calls_path = stem.with_name(stem.name + ".calls.bed")
+    manifest_path = stem.with_name(stem.name + ".json")
+    bedgraph = bool(base["bedgraph"])
+    counts = _assemble(part_files, units, specs, sizes=sizes, bedgraph=bedgraph, calls_path=calls_path,
+                       threshold=base["threshold"], strand_specific=base["strand_specific"])
+    counts["n_bp_skipped"] = base["n_bp_skipped"]
+    counts["n_gaps"] = base["n_gaps"]
+    files = [{"label": sp.label, "strand": sp.strand, "bigwig": sp.path.name} for sp in specs]
+    if bedgraph:
+        for f, sp in zip(files, specs):
+            f["bedgraph"] = _bedgraph_path(sp.path).name
+    private = {"threshold", "bedgraph", "strand_specific", "n_bp_skipped", "n_gaps", "shard", "units_done",
+               "run_seconds", "model_seconds"}
+    manifest: dict[str, Any] = {}
+    for k, v in base.items():
+        if k in private:
+            continue
+        manifest[k] = v
+        if k == "strands":
+            manifest["files"] = files
+            manifest["calls"] = {"path": calls_path.name, "format": "narrowPeak (BED6+4)",
+                                 "threshold": base["threshold"]}
+    manifest["run_seconds"] = round(run_seconds, 3)
+    manifest["model_seconds"] = round(model_seconds, 3)
+    manifest["counts"] = counts
+    write_json_atomic(manifest_path, manifest)
     return ScanResult(
         tracks=[sp.path for sp in specs],
         bedgraphs=[_bedgraph_path(sp.path) for sp in specs] if bedgraph else [],
@@ -571,8 +867,8 @@ def _scan(gen: Genome, *, model: Model, task: Task, setup: Setup, output: Path, 
         manifest=manifest_path,
         complete=True,
         counts=counts,
-        seconds=seconds,
-        model_seconds=runner.model_seconds,
+        seconds=run_seconds,
+        model_seconds=model_seconds,
     )
 
 
@@ -608,7 +904,7 @@ def _prepare_parts(parts: Path, settings: dict, *, keep: bool) -> None:
     write_json_atomic(sfile, settings)
 
 
-def _assemble(parts: Path, units: list[Unit], specs: list[TrackSpec], *, sizes: dict[str, int],
+def _assemble(part_files: dict[str, Path], units: list[Unit], specs: list[TrackSpec], *, sizes: dict[str, int],
               bedgraph: bool, calls_path: Path, threshold: float, strand_specific: bool) -> dict[str, Any]:
     """Stream finished parts, in unit (= .fai) order, into the writers and the call makers."""
     writers = []
@@ -634,7 +930,7 @@ def _assemble(parts: Path, units: list[Unit], specs: list[TrackSpec], *, sizes: 
         totals: Counter = Counter()
         iupac: Counter = Counter()
         for u in units:
-            path = parts / f"{u.key}.npz"
+            path = part_files[u.key]
             try:
                 arr = load_npz(path)
             except Exception as err:  # noqa: BLE001 - damaged part: say which and what to do
