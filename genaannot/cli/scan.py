@@ -58,16 +58,22 @@ def _default_model(task_name: str) -> str | None:
 @click.option("--threshold", type=float, default=None, help="Call threshold on track values [default: 0.5].")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run (same settings) from OUT.parts/.")
 @click.option("--shard", default=None, metavar="I/N",
-              help="Compute only every N-th work unit (I = 1..N); rerun with --resume to assemble.")
+              help="Compute only every N-th work unit (I = 1..N) and keep OUT.parts/ as a partial result; "
+                   "combine the partials with `genaannot merge` (or share one OUT.parts/ and rerun with --resume).")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Host processes that tokenise while the model runs (0: in-process) [default: min(4, cores - 1)].")
+@click.option("--devices", default=None, metavar="0,1|cpu,cpu",
+              help="One process per device over the work units (e.g. 0,1 = cuda:0,cuda:1); overrides --device.")
 @click.option("--bedgraph", is_flag=True, help="Also write a bedGraph for every track.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def scan(genome, task_name, model_path, output, chroms, regions, strand, window_tokens, overlap, stitch,
-         batch_size, device, precision, labels, threshold, resume, shard, bedgraph, quiet) -> None:
+         batch_size, device, precision, labels, threshold, resume, shard, workers, devices, bedgraph,
+         quiet) -> None:
     """Scan GENOME (FASTA, plain or bgzipped) with a model; write bigWig tracks and calls."""
     from ..io.fasta import FastaError
     from ..io.tracks import OutputError
     from ..models.base import ModelError
-    from ..pipeline.scan import ScanError, scan_genome
+    from ..pipeline.scan import ScanError, default_workers, parse_devices, scan_genome
     from ..regions import RegionError
     from ..tokenize import TokenizerError
 
@@ -82,12 +88,16 @@ def scan(genome, task_name, model_path, output, chroms, regions, strand, window_
         with open_genome(genome) as gen:
             from ..models import load_model
 
+            device_list = parse_devices(devices)
+            if device_list:  # several: the device processes load their own copies
+                device = "cpu" if len(device_list) > 1 else device_list[0]
             model = load_model(model_id, device=device, dtype=precision)
             result = scan_genome(
                 gen, model=model, task=task_name, output=output, strand=strand, regions=regions,
                 chroms=list(chroms) or None, window_tokens=window_tokens, overlap=overlap, stitch=stitch,
                 batch_size=batch_size, labels=[x for x in labels.split(",") if x] if labels else None,
                 threshold=threshold, resume=resume, bedgraph=bedgraph, quiet=quiet, shard=shard,
+                workers=default_workers() if workers is None else workers, devices=device_list,
             )
     except (FastaError, OutputError, ModelError, ScanError, RegionError, TokenizerError) as err:
         raise click.ClickException(str(err)) from None
@@ -96,7 +106,8 @@ def scan(genome, task_name, model_path, output, chroms, regions, strand, window_
     if not result.complete:
         c = result.counts
         click.echo(f"shard done; {c['units_missing']} of {c['units']} work units still missing. When all "
-                   "shards have finished, run the same command with --resume (no --shard) to assemble.",
+                   "shards have finished, combine their OUT.parts/ directories with `genaannot merge "
+                   "PARTS... -o OUT.bw` (or, with one shared OUT.parts/, rerun with --resume and no --shard).",
                    err=True)
         return
     if not quiet:

@@ -52,9 +52,12 @@ def _default_model(task_name: str) -> str | None:
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
 @click.option("--strand", type=click.Choice(["both", "+", "-"]), default=None,
               help="[default: both for strand-specific tasks (promoter, splice), else +]")
+@click.option("--shard", default=None, metavar="I/N",
+              help="Score only the I-th of N contiguous record ranges (I = 1..N); combine the N "
+                   "partial VCFs with `genaannot merge`.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 def score(variants, genome, task_name, model_path, output, distance, labels, tsv, batch_size, device,
-          precision, strand, quiet) -> None:
+          precision, strand, shard, quiet) -> None:
     """Score every ALT allele of VARIANTS (VCF, VCF.gz, BCF or -) against GENOME with a model."""
     from ..io.fasta import FastaError
     from ..io.table import TableError
@@ -78,7 +81,7 @@ def score(variants, genome, task_name, model_path, output, distance, labels, tsv
             summary = score_variants(
                 variants, genome=genome_obj, model=model, task=task_name, output=output,
                 distance=distance, labels=label_list, tsv=tsv, batch_size=batch_size,
-                strand=strand, quiet=quiet,
+                strand=strand, quiet=quiet, shard=shard,
             )
         genome_obj.close()
     except (VcfError, FastaError, ModelError, TokenizerError, TableError, ValueError, RuntimeError, OSError) as err:

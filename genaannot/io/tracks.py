@@ -33,6 +33,7 @@ __all__ = [
     "write_text_atomic",
     "write_json_atomic",
     "check_writable",
+    "load_json",
 ]
 
 
@@ -234,6 +235,14 @@ def save_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
         f.abort()
         raise
     f.commit()
+
+
+def load_json(path: str | Path) -> Any:
+    """Read a JSON file; :class:`OutputError` naming the file when it is missing or broken."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise OutputError(f"{path}: cannot read ({err})") from None
 
 
 def load_npz(path: str | Path) -> dict[str, np.ndarray]:

@@ -392,3 +392,136 @@ class VariantWriter:
 def open_writer(path: str | Path, reader: VariantReader) -> VariantWriter:
     """Open an annotated-VCF writer with ``reader``'s (extended) header."""
     return VariantWriter(path, reader)
+
+
+# --------------------------------------------------------------------------- shard partials
+
+SHARD_META = "genaannotShard"
+
+
+def shard_meta_value(fields: dict[str, object]) -> str:
+    """``<k=v,...>`` for a ``##genaannotShard`` line (``,<>=`` in values replaced by ``_``)."""
+    clean = {k: "".join("_" if c in ",<>=\"" else c for c in str(v)) for k, v in fields.items()}
+    return "<" + ",".join(f"{k}={v}" for k, v in clean.items()) + ">"
+
+
+def read_shard_header(path: str | Path) -> dict[str, str] | None:
+    """Fields of the ``##genaannotShard`` header line of a VCF, or None when it has none."""
+    import pysam
+
+    try:
+        with _quiet_htslib(), pysam.VariantFile(str(path)) as vf:
+            text = str(vf.header)
+    except (OSError, ValueError) as err:
+        raise VcfError(f"{path}: not a readable VCF/BCF ({err})") from None
+    for line in text.splitlines():
+        if line.startswith(f"##{SHARD_META}=<") and line.endswith(">"):
+            body = line[len(SHARD_META) + 4 : -1]
+            return dict(kv.split("=", 1) for kv in body.split(",") if "=" in kv)
+    return None
+
+
+def merge_vcfs(paths: list[str | Path], output: str | Path, *, expect: list[int] | None = None) -> dict:
+    """Concatenate VCF shards (in the given order) into ``output`` (``.vcf.gz``: bgzipped and
+    tabix-indexed; ``.vcf``: plain). The ``##genaannotShard`` line is dropped; the header is
+    the first shard's. When the concatenation is not sorted (contig order of the header,
+    then position) the records are sorted stably in memory. Atomic: temporary names in the
+    output directory, moved into place at the end.
+
+    Returns ``{"records": n, "sorted_in_memory": bool}``.
+    """
+    import pysam
+
+    out = Path(output)
+    low = out.name.lower()
+    if not low.endswith((".vcf", ".vcf.gz", ".vcf.bgz")):
+        raise VcfError(f"{out}: merged output must be .vcf.gz (bgzipped + tabix index) or .vcf")
+    gz = low.endswith((".gz", ".bgz"))
+    if not out.parent.is_dir():
+        raise VcfError(f"{out}: output directory {out.parent} does not exist")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".vcf", dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    cleanup = [tmp, Path(tmp_name + ".gz"), Path(tmp_name + ".gz.tbi")]
+    n = 0
+    unsorted = False
+    try:
+        with open(tmp, "w") as fh:
+            rank: dict[str, int] = {}
+            last = (-1, -1)
+            for k, path in enumerate(paths):
+                with _quiet_htslib(), pysam.VariantFile(str(path)) as vf:
+                    if k == 0:
+                        header = [ln for ln in str(vf.header).splitlines(keepends=True)
+                                  if not ln.startswith(f"##{SHARD_META}=")]
+                        fh.writelines(header)
+                        rank = {c: i for i, c in enumerate(vf.header.contigs)}
+                    m = 0
+                    for rec in vf:
+                        key = (rank.get(rec.chrom, len(rank)), rec.pos)
+                        unsorted = unsorted or key < last
+                        last = key
+                        fh.write(str(rec))
+                        m += 1
+                if expect is not None and m != expect[k]:
+                    raise VcfError(f"{path}: {m} records, but its shard header says {expect[k]}")
+                n += m
+        if unsorted:
+            _sort_vcf_text(tmp)
+        if gz:
+            with _quiet_htslib():
+                pysam.tabix_index(str(tmp), preset="vcf", force=True)
+            os.chmod(tmp_name + ".gz", 0o644)
+            os.replace(tmp_name + ".gz", out)
+            os.replace(tmp_name + ".gz.tbi", str(out) + ".tbi")
+        else:
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, out)
+    finally:
+        for p in cleanup:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+    return {"records": n, "sorted_in_memory": unsorted}
+
+
+def _sort_vcf_text(path: Path) -> None:
+    """Sort a plain VCF's records by (header contig order, POS), stably, in memory."""
+    lines = path.read_text().splitlines(keepends=True)
+    head = [ln for ln in lines if ln.startswith("#")]
+    body = [ln for ln in lines if not ln.startswith("#")]
+    order = {}
+    for ln in head:
+        if ln.startswith("##contig=<ID="):
+            order.setdefault(ln[13:].split(",", 1)[0].rstrip(">\n"), len(order))
+
+    def key(ln: str) -> tuple[int, int]:
+        chrom, pos = ln.split("\t", 2)[:2]
+        return order.get(chrom, len(order)), int(pos)
+
+    body.sort(key=key)
+    path.write_text("".join(head + body))
+
+
+def concat_tables(paths: list[str | Path], output: str | Path) -> None:
+    """Concatenate tab-separated tables with one header line (identical in all), atomically."""
+    out = Path(output)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        with open(tmp_name, "w") as dst:
+            first = None
+            for p in paths:
+                with open(p) as src:
+                    head = src.readline()
+                    if first is None:
+                        first = head
+                        dst.write(head)
+                    elif head != first:
+                        raise VcfError(f"{p}: table header differs from {paths[0]}'s")
+                    shutil.copyfileobj(src, dst)
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, out)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise

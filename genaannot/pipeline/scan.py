@@ -584,7 +584,9 @@ def scan_genome(
             from ..models import load_model
 
             model_spec = str(model)
-            model = load_model(model, device=device_list[0] if device_list else None)
+            # several devices: this process only needs the model's description and tokenizer
+            one = device_list[0] if device_list and len(device_list) == 1 else None
+            model = load_model(model, device="cpu" if device_list and len(device_list) > 1 else one)
         if device_list:
             model_spec = model_spec or _model_spec(model)
         setup = resolve_setup(task, model, strand=strand, labels=labels, window_tokens=window_tokens)
@@ -740,7 +742,8 @@ def _scan(gen: Genome, *, model: Model, task: Task, setup: Setup, output: Path, 
                           seconds=run_seconds, model_seconds=model_seconds)
     res = finish_scan({u.key: parts / f"{u.key}.npz" for u in units}, units, base=base, output=output,
                       sizes=sizes, run_seconds=run_seconds, model_seconds=model_seconds)
-    shutil.rmtree(parts, ignore_errors=True)
+    if shard is None:  # a shard's parts stay: they are its partial result for `genaannot merge`
+        shutil.rmtree(parts, ignore_errors=True)
     return res
 
 

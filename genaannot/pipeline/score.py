@@ -278,6 +278,7 @@ def score_variants(
     quiet: bool = False,
     chunk_size: int = 256,
     cache_size: int = 1024,
+    shard: tuple[int, int] | str | None = None,
 ) -> ScoreSummary:
     """Score every ALT of a VCF with a model and write an annotated VCF (and a TSV).
 
@@ -303,6 +304,11 @@ def score_variants(
         ``both``, ``+`` or ``-``; default both for strand-specific tasks, ``+`` otherwise.
     chunk_size
         Records held in memory at once.
+    shard
+        ``(i, n)`` or ``"i/n"``: score only the records with input index in
+        ``[floor((i-1)·R/n), floor(i·R/n))`` (``R`` records; contiguous ranges, so every
+        record is in exactly one shard). The output is a partial result with a
+        ``##genaannotShard`` header line; combine the ``n`` partials with ``genaannot merge``.
     """
     from tqdm import tqdm
 
@@ -325,9 +331,21 @@ def score_variants(
     summary = ScoreSummary(output=str(output), tsv=str(tsv) if tsv is not None else None)
     reasons: Counter[str] = Counter()
 
+    shard_t = parse_shard(shard)
     reader = open_variants(vcf)
     writer = table = None
     try:
+        first, stop = 0, reader.n_records
+        if shard_t is not None:
+            i, n = shard_t
+            first, stop = (i - 1) * reader.n_records // n, i * reader.n_records // n
+            from ..io.vcf import SHARD_META, shard_meta_value
+
+            reader.add_meta(SHARD_META, shard_meta_value({
+                "index": i, "of": n, "first": first, "end": stop, "records": reader.n_records,
+                "input": Path(str(vcf)).name, "task": task_obj.name, "distance": distance,
+                **({"tsv": Path(str(tsv)).name} if tsv is not None else {}),
+            }))
         summary.notes.extend(reader.notes)
         cm = match_chroms(
             list(reader.contig_lengths),
@@ -368,7 +386,7 @@ def score_variants(
         if tsv is not None:
             table = TableWriter(tsv, _tsv_columns(spec))
         cache: OrderedDict[tuple, Prediction] = OrderedDict()
-        bar = tqdm(total=reader.n_records, unit="variant", disable=quiet, file=sys.stderr, dynamic_ncols=True)
+        bar = tqdm(total=stop - first, unit="variant", disable=quiet, file=sys.stderr, dynamic_ncols=True)
         chunk: list[VcfRecord] = []
         used: set[str] = set()
 
@@ -380,7 +398,11 @@ def score_variants(
             bar.update(len(chunk))
             chunk.clear()
 
-        for rec in reader:
+        for k, rec in enumerate(reader):
+            if k < first:
+                continue
+            if k >= stop:
+                break
             chunk.append(rec)
             if len(chunk) >= chunk_size:
                 flush()
@@ -413,6 +435,22 @@ def score_variants(
             )
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def parse_shard(shard: tuple[int, int] | str | None) -> tuple[int, int] | None:
+    """``"i/n"`` or ``(i, n)`` → ``(i, n)`` with ``1 <= i <= n``; ``ValueError`` otherwise."""
+    if shard is None:
+        return None
+    if isinstance(shard, str):
+        try:
+            i, n = (int(x) for x in shard.split("/"))
+        except ValueError:
+            raise ValueError(f"--shard must look like I/N (e.g. 2/8), not {shard!r}") from None
+    else:
+        i, n = (int(x) for x in shard)
+    if not 1 <= i <= n:
+        raise ValueError(f"--shard {i}/{n}: I must be between 1 and N")
+    return i, n
 
 
 def _plan_chunk(chunk, genome, mapping, spec, model, distance, used) -> list[_Work]:
