@@ -11,8 +11,13 @@ files, bigWig/BED writing.
 
 Reported:
 
-* ``bp_per_s_per_core``: scanned bp (one genome strand) per second, one torch thread and
-  ``TOKENIZERS_PARALLELISM=false``, so one core does all the work;
+* ``bp_per_s_per_core``: scanned bp (one genome strand) per second of wall time, one torch
+  thread and ``TOKENIZERS_PARALLELISM=false``, so one core does all the work (``--workers
+  0``); on a shared machine wall time includes waiting for the CPU, so also
+* ``bp_per_cpu_s`` / ``host_tokens_per_cpu_s``: the same per CPU second (this process plus
+  its worker processes, ``getrusage``), the per-core figure that does not depend on other
+  load, and ``cores_per_gpu_cpu`` from it; with ``--workers N`` the scan's host work runs
+  in N worker processes (wall-time rates then use up to N + 1 cores);
 * ``host_tokens_per_s``: token positions fed to the null network (both strands, with
   [CLS]/[SEP] and padding, i.e. what a GPU would compute) per second;
 * ``gpus_fed_per_core``: ``host_tokens_per_s / --gpu-tokens-per-s`` (default from the
@@ -112,10 +117,22 @@ def _regions(fasta: Path, max_bp: int | None):
     return out
 
 
-def _scan(fasta: Path, model, *, overlap: float | None, batch_size: int, max_bp: int | None, out: Path):
+def _cpu_seconds() -> float:
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _scan(fasta: Path, model, *, overlap: float | None, batch_size: int, max_bp: int | None, out: Path,
+          workers: int = 0, unit_bp: int | None = None):
     from genaannot.pipeline.scan import scan_genome
 
     kw: dict[str, Any] = {} if overlap is None else {"overlap": overlap}
+    if workers:
+        kw["workers"] = workers
+    if unit_bp:
+        kw["unit_bp"] = unit_bp
     out.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     res = scan_genome(fasta, model=model, task="splice", output=out / "s.bw", strand="both",
@@ -166,6 +183,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--gpu-tokens-per-s", type=float, default=GPU_TOKENS_PER_S,
                     help="one GPU's model throughput in token positions/s [790e12/190e6 ≈ 4.16e6]")
     ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument("--workers", type=int, default=0, help="host worker processes [0: in-process]")
+    ap.add_argument("--unit-bp", type=int, default=None, help="work-unit size [the scanner's: 1 Mb]")
     args = ap.parse_args(argv)
 
     import torch
@@ -174,8 +193,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model = null_model()
     net = model.network
     with tempfile.TemporaryDirectory() as tmp:
+        cpu0 = _cpu_seconds()
         res, wall = _scan(args.fasta, model, overlap=args.overlap, batch_size=args.batch_size,
-                          max_bp=args.max_bp, out=Path(tmp))
+                          max_bp=args.max_bp, out=Path(tmp), workers=args.workers,
+                          unit_bp=args.unit_bp)
+        cpu = _cpu_seconds() - cpu0
         positions, content = net.positions, net.content
         bp = res.counts["bp_scanned"]
         man = __import__("json").loads(res.manifest.read_text())
@@ -195,10 +217,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "gpus_fed_per_core": positions / wall / args.gpu_tokens_per_s,
             "cores_per_gpu": args.gpu_tokens_per_s / (positions / wall),
             "model_layer_s": res.model_seconds,
+            "workers": args.workers,
+            "cpu_s": cpu,
+            "bp_per_cpu_s": bp / cpu,
+            "host_tokens_per_cpu_s": positions / cpu,
+            "cores_per_gpu_cpu": args.gpu_tokens_per_s / (positions / cpu),
         }
         out["tokenizer_bp_per_s_single_pass"] = _tokenizer_rate(args.fasta, model.tokenizer, bp)
         out["tokenisations_per_bp"] = out["tokenizer_bp_per_s_single_pass"] / out["bp_per_s_per_core"]
-        if not args.no_profile:
+        if not args.no_profile and not args.workers:
             import cProfile
 
             prof = cProfile.Profile()

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/scan.py [--fasta FA] [--model PATH] [--task splice] [--max-bp 300000]
+    python bench/scan.py [--fasta FA] [--model PATH] [--task splice] [--max-bp 300000] [--workers N]
 
 Without ``--model`` a tiny random GENA BERT checkpoint is built in a temporary directory
 (``tests/tinymodels.py``: hidden 16, 2 layers, 96-token BPE), so the figures measure the
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--window-tokens", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=0, help="host worker processes [0: in-process]")
     args = ap.parse_args(argv)
 
     import torch
@@ -68,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
                 left -= n
         t0 = time.perf_counter()
         res = scan_genome(fa, model=model, task=args.task, output=tmp / "bench.bw", regions=bed,
-                          window_tokens=args.window_tokens, batch_size=args.batch_size, quiet=True)
+                          window_tokens=args.window_tokens, batch_size=args.batch_size, quiet=True,
+                          **({"workers": args.workers} if args.workers else {}))
         wall = time.perf_counter() - t0
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         bp = res.counts["bp_scanned"]
@@ -85,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             "model_forward_share": round(res.model_seconds / wall, 3),
             "peak_rss_mb": round(rss_mb),
             "torch_threads": args.threads,
+            "workers": args.workers,
         }
         print(json.dumps(out, indent=2))
     return 0
