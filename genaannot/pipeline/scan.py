@@ -881,7 +881,9 @@ def _bedgraph_path(bw: Path) -> Path:
 
 def _prepare_parts(parts: Path, settings: dict, *, keep: bool) -> None:
     sfile = parts / "settings.json"
-    if parts.exists():
+    if parts.is_dir() and not any(parts.iterdir()):
+        pass  # an empty directory (e.g. made by a workflow manager) is a fresh start
+    elif parts.exists():
         if not sfile.is_file():
             raise OutputError(
                 f"{parts} exists but is not a genaannot parts directory (no settings.json); move it away"
