@@ -123,3 +123,19 @@ def test_cli_missing_fasta_and_bad_output(tmp_path, models):
 def test_cli_help_names_outputs():
     r = CliRunner().invoke(main, ["scan", "--help"])
     assert r.exit_code == 0 and "OUT.<label>.<plus|minus>.bw" in r.output and "--resume" in r.output
+
+
+def test_workers_devices_and_errors(tmp_path, models):
+    fa, _ = _genome(tmp_path)
+    base = ["scan", str(fa), "--task", "splice", "--model", str(models["token"]), "--window-tokens", "40",
+            "--quiet"]
+    outs = {}
+    for name, extra in (("w0", ["--workers", "0", "--device", "cpu"]), ("w1", ["--workers", "1", "--device", "cpu"]),
+                        ("d2", ["--workers", "0", "--devices", "cpu,cpu"])):
+        r = CliRunner().invoke(main, [*base, "-o", str(tmp_path / f"{name}.bw"), *extra])
+        assert r.exit_code == 0, r.output
+        outs[name] = [(tmp_path / f"{name}.{lab}.{s}.bw").read_bytes() for lab in ("acceptor", "donor")
+                      for s in ("plus", "minus")] + [(tmp_path / f"{name}.calls.bed").read_bytes()]
+    assert outs["w0"] == outs["w1"] == outs["d2"]
+    r = CliRunner().invoke(main, [*base, "-o", str(tmp_path / "x.bw"), "--devices", "gpu7"])
+    assert r.exit_code != 0 and "not a device" in r.output
