@@ -88,6 +88,8 @@ class Network:
         Run the batch.
     ``split(out, lengths: list[int]) -> list[torch.Tensor]``
         Per input: ``[n_content, n_labels]`` (token head) or ``[n_labels]`` (sequence head).
+    ``get_input_embeddings() -> torch.nn.Embedding``
+        The token-embedding table (integrated gradients hooks it).
     """
 
 

@@ -66,6 +66,10 @@ class BigBirdNetwork(nn.Module):
         self.cls_id, self.sep_id, self.pad_id = cls_id, sep_id, pad_id
         self.attention_type = model.config.attention_type
 
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The token-embedding table (used by integrated gradients)."""
+        return self.model.get_input_embeddings()
+
     def collate(self, content: list[np.ndarray]) -> dict[str, torch.Tensor]:
         """``[CLS] content [SEP]`` padded with [PAD] (masked) to the fixed tile."""
         return collate_cls_sep(content, cls_id=self.cls_id, sep_id=self.sep_id, pad_id=self.pad_id, tile=self.tile)

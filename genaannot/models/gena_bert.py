@@ -411,6 +411,10 @@ class GenaBertNetwork(nn.Module):
             self.cls.predictions.bias.zero_()
 
     # -- Network protocol ---------------------------------------------------------------
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The token-embedding table (used by integrated gradients)."""
+        return self.bert.embeddings.word_embeddings
+
     def collate(self, content: list[np.ndarray]) -> dict[str, torch.Tensor]:
         """``[CLS] content [SEP]``, right-padded with [PAD] (masked) to the longest input."""
         return collate_cls_sep(content, cls_id=self.cls_id, sep_id=self.sep_id, pad_id=self.pad_id)

@@ -397,6 +397,10 @@ class HyenaNetwork(nn.Module):
 
     # -- batch layout -----------------------------------------------------------------
 
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The token-embedding table (used by integrated gradients)."""
+        return self.hyena.backbone.embeddings.word_embeddings
+
     def collate(self, content: list[np.ndarray]) -> dict[str, torch.Tensor]:
         """``content [SEP]`` right-padded with [PAD]; ``last_index`` = position of [SEP].
 

@@ -147,6 +147,10 @@ class ModernBertNetwork(nn.Module):
         h = torch.where(self._keep, h, torch.zeros((), dtype=h.dtype, device=h.device))
         return (h, *output[1:])
 
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The token-embedding table (used by integrated gradients)."""
+        return self.model.get_input_embeddings()
+
     def collate(self, content: list[np.ndarray]) -> dict[str, torch.Tensor]:
         """``[CLS] content [SEP]`` right-padded (mask 0) to the longest input or ``pad_to``."""
         return collate_cls_sep(content, cls_id=self.cls_id, sep_id=self.sep_id, pad_id=self.pad_id, tile=self.pad_to)

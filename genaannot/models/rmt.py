@@ -160,6 +160,10 @@ class RMTNetwork(nn.Module):
             seg[s, m + 2 + b - a] = self.sep_id
         return seg, bounds
 
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The token-embedding table (used by integrated gradients)."""
+        return self.backbone.get_input_embeddings()
+
     def collate(self, content: list[np.ndarray]) -> dict[str, torch.Tensor]:
         segs = [self._segments(np.asarray(c, dtype=np.int64))[0] for c in content]
         n_seg = max(len(s) for s in segs)
