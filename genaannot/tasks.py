@@ -29,7 +29,7 @@ class Task:
     channels: dict[str, int] = field(default_factory=dict)
     #: default published checkpoint: (hub id, revision/branch)
     default_model: tuple[str, str] | None = None
-    #: bp per token to assume before tokenising (real DNA ~6-7 bp/token for GENA BPE)
+    #: default ``--threshold`` for BED calls, in the activation's range
     call_threshold: float = 0.5
 
     def labels(self, checkpoint_labels: list[str] | None = None) -> list[str]:
