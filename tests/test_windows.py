@@ -109,3 +109,28 @@ def test_reverse_complement():
     assert reverse_complement("AACG") == "CGTT"
     assert reverse_complement("acgN") == "Ncgt"
     assert reverse_complement("RY") == "RY"
+
+
+@settings(max_examples=30, deadline=None)
+@given(seq=st.text(alphabet="ACGTN", min_size=1, max_size=3000), chunk=st.integers(1, 500))
+def test_token_boundaries(bpe, seq, chunk):
+    from genaannot.windows import token_boundaries
+
+    b = token_boundaries(seq, tokenizer=bpe, chunk_bp=chunk)
+    assert b[0] == 0 and b[-1] == len(seq) and np.all(np.diff(b) > 0)
+    if chunk >= len(seq):  # one chunk: exactly the tokenizer's boundaries
+        assert b[1:].tolist() == bpe.encode(seq).spans[:, 1].tolist()
+
+
+def test_window_margin_and_bpe_windows_near_full(bpe):
+    from genaannot.windows import window_margin
+
+    assert window_margin(CharTokenizer(), 510) == 0 and window_margin(bpe, 510) == 15
+    assert window_margin(bpe, 8) == 1
+    rng = np.random.default_rng(0)
+    seq = "".join(rng.choice(list("ACGT"), size=20000))
+    plan = plan_windows(seq, tokenizer=bpe, window_tokens=96, overlap=0.5)
+    _check_plan(seq, plan, bpe, 96)
+    n_tok = np.array([len(e) for e in plan.plus[:-1]])
+    # typical windows lose only the margin (a shrunk window after an overflow loses more)
+    assert np.median(n_tok) >= 96 - window_margin(bpe, 96) - 1
