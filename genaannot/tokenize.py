@@ -17,6 +17,7 @@ unchanged: the t2t vocabulary has R, Y, K, M, S, W, B; D, H, V and any other let
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ import numpy as np
 __all__ = ["Encoding", "SequenceStats", "DNATokenizer", "BPETokenizer", "load_tokenizer", "TokenizerError"]
 
 _ACGTN = frozenset("ACGTN")
+_GAP_RUN = re.compile("N{10,}")
 
 
 class TokenizerError(ValueError):
@@ -129,6 +131,35 @@ class BPETokenizer(DNATokenizer):
         self.max_token_bp = max((len(k) for k in vocab if not k.startswith("[")), default=1)
         if self.cls_id is None or self.sep_id is None:
             raise TokenizerError(f"{path}: tokenizer has no [CLS]/[SEP] tokens")
+        self._token_bp = self._lengths_if_exact(path, vocab)
+
+    def _lengths_if_exact(self, path: Path, vocab: dict[str, int]) -> np.ndarray | None:
+        """Base pairs per token id, when token lengths alone determine the spans.
+
+        Converting the Rust offsets to numpy costs as much as a tenth of tokenising, so spans
+        are built from a per-id length table instead — only for tokenizers whose text
+        transforms are known to keep lengths (the GENA normaliser: strip, N{10,} → ``-``),
+        with the gap token's length taken from the N runs. Anything else uses the offsets.
+        """
+        try:
+            spec = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+        model = spec.get("model") or {}
+        if model.get("type") not in ("BPE", "WordLevel") or model.get("continuing_subword_prefix") or \
+                model.get("end_of_word_suffix") or model.get("fuse_unk"):  # fmt: skip
+            return None
+        norm = spec.get("normalizer")
+        steps = [] if norm is None else norm.get("normalizers", [norm]) if norm.get("type") == "Sequence" else [norm]
+        for step in steps:
+            gap_rule = step.get("type") == "Replace" and step.get("pattern") == {"Regex": "N{10,}"} and step.get("content") == "-"
+            if step.get("type") not in ("Strip",) and not gap_rule:
+                return None
+        lengths = np.ones(max(vocab.values()) + 1, dtype=np.int64)  # specials incl. [UNK]: one letter
+        for token, i in vocab.items():
+            if not (token.startswith("[") and token.endswith("]")):
+                lengths[i] = len(token)
+        return lengths
 
     def encode_batch(self, seqs: list[str], *, stats: SequenceStats | None = None) -> list[Encoding]:
         ups = [stats.update(s) if stats is not None else s.upper() for s in seqs]
@@ -136,8 +167,10 @@ class BPETokenizer(DNATokenizer):
         out = []
         for up, enc in zip(ups, encs):
             ids = np.asarray(enc.ids, dtype=np.int64)
-            offsets = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)
-            spans = _contiguous(offsets)
+            spans = self._spans_from_lengths(ids, up)
+            if spans is None:
+                offsets = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)
+                spans = _contiguous(offsets)
             if ids.size and (spans[-1, 1] != len(up) or np.any(spans[:, 1] <= spans[:, 0])):
                 raise TokenizerError(
                     f"tokenizer {self.name}: offsets do not cover the sequence "
@@ -145,6 +178,28 @@ class BPETokenizer(DNATokenizer):
                 )
             out.append(Encoding(ids, spans))
         return out
+
+    def _spans_from_lengths(self, ids: np.ndarray, up: str) -> np.ndarray | None:
+        """Contiguous spans from the per-id length table, or ``None`` to use the offsets."""
+        if self._token_bp is None or "-" in up or not ids.size or ids.max() >= self._token_bp.size:
+            return None
+        lengths = self._token_bp[ids]
+        if self.gap_id is not None:
+            gaps = ids == self.gap_id
+            if gaps.any():
+                runs = [m.end() - m.start() for m in _GAP_RUN.finditer(up)]
+                if len(runs) != int(gaps.sum()):
+                    return None
+                lengths = lengths.copy()
+                lengths[gaps] = runs
+        ends = np.cumsum(lengths)
+        if ends[-1] != len(up):  # safety net: never trust a table that does not add up
+            return None
+        spans = np.empty((ids.size, 2), dtype=np.int64)
+        spans[:, 1] = ends
+        spans[0, 0] = 0
+        spans[1:, 0] = ends[:-1]
+        return spans
 
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)

@@ -125,3 +125,29 @@ def test_save_roundtrip(tiny, tmp_path):
     seq = "ACGTTGCANNNNNNNNNNNNACGT"
     np.testing.assert_array_equal(again.encode(seq).ids, tiny.encode(seq).ids)
     assert (tmp_path / "copy" / "special_tokens_map.json").is_file()
+
+
+@pytest.fixture(scope="module")
+def t2t_bundled():
+    from importlib import resources
+
+    return BPETokenizer(resources.files("genaannot") / "data/tokenizers/t2t_1000h_multi_32k/tokenizer.json")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seq=_dna)
+def test_length_table_spans_equal_offset_spans(t2t_bundled, tiny, seq):
+    """The fast path (spans from per-id lengths and N runs) equals the repaired raw offsets."""
+    from genaannot.tokenize import _contiguous
+
+    for tok in (t2t_bundled, tiny):
+        raw = tok._tok.encode(seq.upper(), add_special_tokens=False)
+        want = _contiguous(np.asarray(raw.offsets, dtype=np.int64).reshape(-1, 2))
+        np.testing.assert_array_equal(tok.encode(seq).spans, want)
+
+
+def test_length_table_is_used_for_gena_tokenizers(t2t_bundled):
+    assert t2t_bundled._token_bp is not None
+    enc = t2t_bundled.encode("ACGT" + "N" * 25 + "TTGACA")
+    gap = np.flatnonzero(enc.ids == t2t_bundled.gap_id)
+    assert gap.size == 1 and tuple(enc.spans[gap[0]]) == (enc.spans[gap[0], 0], enc.spans[gap[0], 0] + 25)
