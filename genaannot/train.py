@@ -116,6 +116,12 @@ class ArchConfig:
     heads: int = 4
     intermediate_size: int | None = None  # default 4 * hidden_size
     dropout: float = 0.1
+    #: start the learned position embeddings from a sin/cos table (see _sinusoidal_positions)
+    sinusoidal_init: bool = True
+    #: weight init std; default hidden_size**-0.5 (BERT's 0.02 is tuned for hidden 768: at
+    #: small widths it leaves attention nearly uniform and base-to-base mixing takes
+    #: thousands of steps to appear)
+    init_std: float | None = None
 
 
 @dataclass
@@ -135,6 +141,9 @@ class TrainConfig:
     device: str | None = None
     precision: str = "fp32"
     site_fraction: float = 0.5
+    #: splice: BCE weight of positive site tokens (sites are ~0.5 % of tokens; without it the
+    #: model sits at the constant predictor for a long time)
+    pos_weight: float = 1.0
     promoter_jitter: int = 20
     save_every: int = 200
     eval_every: int = 200
@@ -423,13 +432,19 @@ def collate_batch(network: Any, batch: Batch, *, spec: TaskSpec) -> tuple[dict[s
     return inputs, target, mask
 
 
-def batch_loss(network: Any, inputs: dict, target: torch.Tensor, mask: torch.Tensor | None, *, spec: TaskSpec) -> torch.Tensor:
-    """BCE over channels at content tokens (token head) or cross-entropy (sequence head)."""
+def batch_loss(
+    network: Any, inputs: dict, target: torch.Tensor, mask: torch.Tensor | None, *, spec: TaskSpec, pos_weight: float = 1.0
+) -> torch.Tensor:
+    """BCE over channels at content tokens (token head; site channels' positives weighted
+    ``pos_weight``) or cross-entropy (sequence head)."""
+    import torch
     import torch.nn.functional as F
 
     out = network(**inputs).float()
     if spec.head == "token":
-        return F.binary_cross_entropy_with_logits(out[mask], target[mask])
+        pw = torch.full((out.shape[-1],), float(pos_weight), device=out.device)
+        pw[0] = 1.0  # the "none" channel is mostly positive
+        return F.binary_cross_entropy_with_logits(out[mask], target[mask], pos_weight=pw)
     return F.cross_entropy(out, target)
 
 
@@ -466,9 +481,32 @@ def build_fresh(*, tokenizer: DNATokenizer, tokenizer_kind: str, spec: TaskSpec,
         layer_norm_eps=1e-12,
         id2label=dict(enumerate(spec.labels)),
         problem_type=spec.problem_type,
+        initializer_range=arch.init_std if arch.init_std is not None else arch.hidden_size**-0.5,
     )
     net = build_network(cfg, head=spec.head, cls_id=tokenizer.cls_id, sep_id=tokenizer.sep_id)
+    if arch.sinusoidal_init:
+        _sinusoidal_positions(net.bert.embeddings.position_embeddings.weight, scale=cfg.initializer_range)
     return Setup(net, tokenizer, cfg, None, tokenizer_kind)
+
+
+def _sinusoidal_positions(weight: torch.Tensor, *, scale: float) -> None:
+    """Initialise learned position embeddings [P, H] with the Transformer's sin/cos table.
+
+    Only the starting point changes (the embeddings stay trainable and are saved as usual):
+    relative offsets are then linear maps of the embeddings, so attention heads that look at
+    the neighbouring bases (what a splice site is) are learned far sooner than from noise.
+    Scaled to the RMS of the word embeddings (``scale`` = their init std).
+    """
+    import torch
+
+    n, d = weight.shape
+    pos = torch.arange(n, dtype=torch.float32)[:, None]
+    freq = torch.exp(-math.log(10000.0) * torch.arange(0, d, 2, dtype=torch.float32) / d)
+    table = torch.zeros(n, d)
+    table[:, 0::2] = torch.sin(pos * freq)
+    table[:, 1::2] = torch.cos(pos * freq[: d // 2])
+    with torch.no_grad():
+        weight.copy_(table * scale * math.sqrt(2.0))
 
 
 def build_from_base(base: str, *, spec: TaskSpec, tokenizer: DNATokenizer | None, window_tokens: int) -> Setup:
@@ -706,7 +744,7 @@ def train_model(
         target = target.to(device)
         mask = mask.to(device) if mask is not None else None
         with _autocast(device, config.precision):
-            loss = batch_loss(net, inputs, target, mask, spec=spec)
+            loss = batch_loss(net, inputs, target, mask, spec=spec, pos_weight=config.pos_weight)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(opt)

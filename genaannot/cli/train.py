@@ -86,6 +86,7 @@ def _echo_report(report) -> None:
 @click.option("--hidden-size", default=128, type=int, help="fresh model: hidden size")
 @click.option("--layers", default=4, type=int, help="fresh model: transformer layers")
 @click.option("--heads", default=4, type=int, help="fresh model: attention heads")
+@click.option("--dropout", default=0.1, type=float, help="fresh model: hidden and attention dropout")
 @click.option("--tokenizer", "tokenizer_opt", default=None,
               help="'char' (one token per base), 'bpe' (train a BPE on the training chromosomes), or a "
                    "directory/tokenizer.json; default: the base model's own, else 'char'")
@@ -101,11 +102,13 @@ def _echo_report(report) -> None:
 @click.option("--epochs", default=None, type=float, help="epochs of 2*train_bp/window_bp windows (instead of --steps)")
 @click.option("--lr", default=5e-4, type=float)
 @click.option("--batch-size", default=16, type=int)
+@click.option("--pos-weight", default=10.0, type=float, help="splice: loss weight of site tokens (sites are rare)")
 @click.option("--seed", default=0, type=int)
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
 @click.option("--precision", default="fp32", type=click.Choice(["fp32", "bf16", "fp16"]))
 @click.option("--save-every", default=200, type=int, help="checkpoint every N steps")
 @click.option("--eval-every", default=200, type=int, help="validate every N steps")
+@click.option("--valid-windows", default=64, type=int, help="validation windows (fixed, seeded) scored at each validation")
 @click.option("--threads", default=None, type=int, help="torch CPU threads")
 @click.option("--resume", is_flag=True, help="continue from MODEL_DIR/checkpoints/last")
 @click.option("--no-eval", is_flag=True, help="skip the held-out evaluation at the end")
@@ -136,7 +139,7 @@ def train(**o) -> None:
     cfg = TrainConfig(
         task=o["task"], window_tokens=o["window_tokens"], steps=o["steps"], epochs=o["epochs"], batch_size=o["batch_size"],
         lr=o["lr"], seed=o["seed"], device=o["device"], precision=o["precision"], save_every=o["save_every"],
-        eval_every=o["eval_every"],
+        eval_every=o["eval_every"], pos_weight=o["pos_weight"], valid_windows=o["valid_windows"],
     )
     model_dir = Path(o["model_dir"])
     try:
@@ -146,7 +149,8 @@ def train(**o) -> None:
             model_dir=model_dir, resume=o["resume"], progress=not o["quiet"], log=click.echo,
             extra_metadata={"test_regions": [iv.ucsc() for iv in te], "genome": os.path.basename(o["genome_path"]),
                             "annotation": os.path.basename(o["annotation_path"]),
-                            "architecture": {"hidden_size": o["hidden_size"], "layers": o["layers"], "heads": o["heads"]}},
+                            "architecture": {"hidden_size": o["hidden_size"], "layers": o["layers"], "heads": o["heads"],
+                                             "dropout": o["dropout"]}},
         )
     except TrainError as err:
         raise click.ClickException(str(err)) from None
@@ -201,7 +205,7 @@ def _setup(o, cfg, genome, tr, model_dir: Path):
         tok = BPETokenizer(tdir / "tokenizer.json")
     if o["base_model"]:
         return build_from_base(o["base_model"], spec=spec, tokenizer=tok, window_tokens=cfg.window_tokens)
-    arch = ArchConfig(hidden_size=o["hidden_size"], layers=o["layers"], heads=o["heads"])
+    arch = ArchConfig(hidden_size=o["hidden_size"], layers=o["layers"], heads=o["heads"], dropout=o["dropout"])
     return build_fresh(tokenizer=tok, tokenizer_kind=kind, spec=spec, arch=arch, window_tokens=cfg.window_tokens)
 
 
