@@ -70,3 +70,24 @@ def test_bad_annotation_reports_line(tmp_path):
     res = CliRunner().invoke(main, ["train", "--task", "splice", "--genome", str(fa), "--annotation", str(gff),
                                     "-o", str(tmp_path / "m"), "--train-chroms", "c1"])
     assert res.exit_code != 0 and "bad.gff3:2" in res.output
+
+
+def test_trained_checkpoint_scans(tmp_path):
+    """A checkpoint made by `genaannot train` goes through the genome scanner unchanged."""
+    import pytest
+
+    scan = pytest.importorskip("genaannot.pipeline.scan")
+    from genaannot.regions import Interval
+
+    fa, gff = _write_inputs(tmp_path)
+    out = tmp_path / "model"
+    res = CliRunner().invoke(main, ["train", "--task", "splice", "--genome", str(fa), "--annotation", str(gff),
+                                    "-o", str(out), "--train-chroms", "c1", "--hidden-size", "16", "--layers", "1",
+                                    "--heads", "2", "--window-tokens", "62", "--steps", "2", "--batch-size", "2",
+                                    "--device", "cpu", "-q"])
+    assert res.exit_code == 0, res.output
+    (tmp_path / "scan").mkdir()
+    result = scan.scan_genome(fa, model=str(out), task="splice", output=tmp_path / "scan" / "s.bw",
+                              regions=[Interval("c2", 0, 2000)], quiet=True, workers=0)
+    written = sorted(p.name for p in (tmp_path / "scan").iterdir())
+    assert any(n.endswith(".bw") for n in written), (result, written)
