@@ -32,6 +32,14 @@ class Task:
     #: default ``--threshold`` for BED calls, in the activation's range
     call_threshold: float = 0.5
 
+    @property
+    def default_model_id(self) -> str | None:
+        """The default published checkpoint as ``owner/name@branch`` (``None`` for ``generic``)."""
+        if self.default_model is None:
+            return None
+        hub, rev = self.default_model
+        return f"{hub}@{rev}" if rev else hub
+
     def labels(self, checkpoint_labels: list[str] | None = None) -> list[str]:
         if self.channels:
             return list(self.channels)

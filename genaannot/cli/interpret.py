@@ -38,9 +38,9 @@ def _common(f):
 
 
 def _default_model(task_name: str) -> str:
-    from .scan import _default_model as dm
+    from ..tasks import TASKS
 
-    mid = dm(task_name)
+    mid = TASKS[task_name].default_model_id
     if mid is None:
         raise click.UsageError(f"--task {task_name} has no default checkpoint; pass --model PATH")
     return mid

@@ -13,14 +13,6 @@ import click
 from ..tasks import TASKS
 
 
-def _default_model(task_name: str) -> str | None:
-    dm = TASKS[task_name].default_model
-    if dm is None:
-        return None
-    hub, rev = dm
-    return f"{hub}@{rev}" if rev else hub
-
-
 @click.command(
     "scan",
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -77,7 +69,7 @@ def scan(genome, task_name, model_path, output, chroms, regions, strand, window_
     from ..regions import RegionError
     from ..tokenize import TokenizerError
 
-    model_id = model_path or _default_model(task_name)
+    model_id = model_path or TASKS[task_name].default_model_id
     if model_id is None:
         raise click.UsageError(f"--task {task_name} has no default checkpoint; pass --model PATH")
     try:

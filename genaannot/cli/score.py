@@ -12,14 +12,6 @@ import click
 from ..tasks import TASKS
 
 
-def _default_model(task_name: str) -> str | None:
-    dm = TASKS[task_name].default_model
-    if dm is None:
-        return None
-    hub, rev = dm
-    return f"{hub}@{rev}" if rev else hub
-
-
 @click.command(
     "score",
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -65,7 +57,7 @@ def score(variants, genome, task_name, model_path, output, distance, labels, tsv
     from ..models.base import ModelError
     from ..tokenize import TokenizerError
 
-    model_id = model_path or _default_model(task_name)
+    model_id = model_path or TASKS[task_name].default_model_id
     if model_id is None:
         raise click.UsageError(f"--task {task_name} has no default checkpoint; pass --model PATH")
     label_list = [x.strip() for x in labels.split(",") if x.strip()] if labels else None
