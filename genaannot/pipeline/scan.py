@@ -54,6 +54,7 @@ from ..windows import (
     Segment,
     Unit,
     center_cuts,
+    parse_shard,
     plan_units,
     plan_windows,
     stride_tokens,
@@ -480,18 +481,10 @@ class _Runner:
 
 
 def _parse_shard(shard: Any) -> tuple[int, int] | None:
-    if shard is None:
-        return None
-    if isinstance(shard, str):
-        try:
-            i, n = (int(x) for x in shard.split("/"))
-        except ValueError:
-            raise ScanError(f"--shard must look like I/N (e.g. 2/8), not {shard!r}") from None
-    else:
-        i, n = shard
-    if not 1 <= i <= n:
-        raise ScanError(f"--shard {i}/{n}: I must be between 1 and N")
-    return i, n
+    try:
+        return parse_shard(shard)
+    except ValueError as err:
+        raise ScanError(str(err)) from None
 
 
 def scan_genome(

@@ -38,6 +38,7 @@ from ..variants import (
     sequence_delta,
     token_delta,
 )
+from ..windows import parse_shard
 
 if TYPE_CHECKING:
     from ..io.fasta import Genome
@@ -435,22 +436,6 @@ def score_variants(
             )
     summary.seconds = time.perf_counter() - t0
     return summary
-
-
-def parse_shard(shard: tuple[int, int] | str | None) -> tuple[int, int] | None:
-    """``"i/n"`` or ``(i, n)`` → ``(i, n)`` with ``1 <= i <= n``; ``ValueError`` otherwise."""
-    if shard is None:
-        return None
-    if isinstance(shard, str):
-        try:
-            i, n = (int(x) for x in shard.split("/"))
-        except ValueError:
-            raise ValueError(f"--shard must look like I/N (e.g. 2/8), not {shard!r}") from None
-    else:
-        i, n = (int(x) for x in shard)
-    if not 1 <= i <= n:
-        raise ValueError(f"--shard {i}/{n}: I must be between 1 and N")
-    return i, n
 
 
 def _plan_chunk(chunk, genome, mapping, spec, model, distance, used) -> list[_Work]:
