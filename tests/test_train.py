@@ -157,3 +157,23 @@ def test_resume_without_checkpoint_fails(tmp_path):
 
     with pytest.raises(TrainError, match="no checkpoint"):
         _train(tmp_path, tmp_path / "empty", resume=True)
+
+
+def test_promoter_training_and_evaluation(tmp_path):
+    from genaannot import load_model
+    from genaannot.evaluate import evaluate_promoter
+
+    genome, ann = toy_data()
+    tok = char_tok(tmp_path)
+    setup = build_fresh(tokenizer=tok, tokenizer_kind="char", spec=TASK_SPECS["promoter"],
+                        arch=ArchConfig(hidden_size=16, layers=1, heads=2), window_tokens=62)
+    cfg = TrainConfig(task="promoter", window_tokens=62, steps=3, batch_size=4, seed=0, device="cpu",
+                      save_every=3, eval_every=3, valid_windows=8)
+    train_model(genome=genome, annotation=ann, setup=setup, config=cfg, train_regions=[Interval("c1", 0, 6000)],
+                valid_regions=[Interval("c2", 0, 6000)], model_dir=tmp_path / "p", progress=False)
+    model = load_model(tmp_path / "p", device="cpu")
+    assert model.info.task == "promoter" and model.info.head == "sequence"
+    rep = evaluate_promoter(model, genome=genome, annotation=ann, regions=[Interval("c2", 0, 6000)])
+    m = rep.metrics["promoter"]
+    assert m["n_pos"] == len(ann.sites("c2", "tss")) and m["n_neg"] == m["n_pos"]
+    assert 0.0 <= m["auroc"] <= 1.0 and 0.0 <= m["f1"] <= 1.0
