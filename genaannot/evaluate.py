@@ -117,6 +117,11 @@ def pr_curve(scores: np.ndarray, labels: np.ndarray, *, max_points: int = 2000) 
     tp, fp, _ = _sorted_counts(scores, labels)
     if tp.size == 0 or tp[-1] == 0:
         return np.zeros(0), np.zeros(0)
+    # keep the thresholds where a positive enters (the curve's corners), not every threshold:
+    # thinning by index would skip the few hundred thresholds that hold most of the sites
+    corner = np.r_[True, tp[1:] != tp[:-1]]
+    corner[-1] = True
+    tp, fp = tp[corner], fp[corner]
     precision, recall = tp / (tp + fp), tp / tp[-1]
     if precision.size > max_points:
         idx = np.unique(np.linspace(0, precision.size - 1, max_points).astype(int))
