@@ -147,10 +147,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ids = [rng.integers(5, args.vocab, size=content) for _ in range(bs)]
     batch = {k: v.to(device) for k, v in net.collate(ids).items()}
 
-    from genaannot.predict import _autocast
+    from genaannot.predict import autocast_context
 
     def forward() -> None:
-        with torch.inference_mode(), _autocast(device, precision):
+        with torch.inference_mode(), autocast_context(device, precision):
             runner(**batch)
 
     def sync() -> None:

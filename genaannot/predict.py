@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
     from .tokenize import Encoding
 
-__all__ = ["run_network", "resolve_device", "check_precision", "batch_plan", "PRECISIONS"]
+__all__ = ["run_network", "resolve_device", "check_precision", "autocast_context", "batch_plan", "PRECISIONS"]
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -89,7 +89,26 @@ def check_precision(*, device: str, precision: str) -> None:
         )
 
 
-def _autocast(device: str, precision: str):
+def autocast_context(device: str, precision: str) -> contextlib.AbstractContextManager:
+    """The autocast context for running a network at ``precision`` on ``device``.
+
+    Parameters
+    ----------
+    device : str
+        ``cpu``, ``cuda`` or ``cuda:N`` (only the device type matters).
+    precision : str
+        ``fp32`` (a no-op context), ``bf16`` or ``fp16`` (``torch.autocast`` with that dtype).
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+        Enter it around the forward pass; weights stay fp32.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``precision``.
+    """
     import torch
 
     if precision == "fp32":
@@ -240,7 +259,7 @@ def run_network(
     with _batches(plan, build, prefetch=prefetch and len(plan) > 1) as stream, torch.inference_mode():
         for idx, batch in stream:
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            with _autocast(device, precision):
+            with autocast_context(device, precision):
                 out = network(**batch)
             if chan_index is not None:
                 out = out.index_select(out.dim() - 1, chan_index)

@@ -512,7 +512,7 @@ def _sinusoidal_positions(weight: torch.Tensor, *, scale: float) -> None:
 def build_from_base(base: str, *, spec: TaskSpec, tokenizer: DNATokenizer | None, window_tokens: int) -> Setup:
     """Fine-tune a GENA BERT checkpoint: its encoder weights, a new head for ``spec``."""
     from .models import detect_family, read_config, resolve_checkpoint
-    from .models.gena_bert import GenaBertConfig, _add_prefix_if_bare, build_network
+    from .models.gena_bert import GenaBertConfig, add_prefix_if_bare, build_network
     from .models.weights import read_weights
     from .tokenize import load_tokenizer
 
@@ -534,7 +534,7 @@ def build_from_base(base: str, *, spec: TaskSpec, tokenizer: DNATokenizer | None
     if tok.vocab_size > cfg.vocab_size:
         raise TrainError(f"tokenizer has {tok.vocab_size} tokens but {base} only {cfg.vocab_size} embeddings")
     net = build_network(cfg, head=spec.head, cls_id=tok.cls_id, sep_id=tok.sep_id)
-    state = _add_prefix_if_bare(read_weights(path))
+    state = add_prefix_if_bare(read_weights(path))
     own = net.state_dict()
     # encoder weights only: the base's own head (MLM or another task) is replaced
     fit = {k: v for k, v in state.items() if k.startswith("bert.") and k in own and own[k].shape == v.shape}
@@ -631,7 +631,7 @@ def train_model(
 
     from .evaluate import average_precision, roc_auc
     from .models.gena_bert import save_pretrained
-    from .predict import _autocast, resolve_device
+    from .predict import autocast_context, resolve_device
 
     spec = TASK_SPECS[config.task]
     say = log or (lambda msg: None)
@@ -715,7 +715,7 @@ def train_model(
             return None
         net.eval()
         scores, labels = [], []
-        with torch.inference_mode(), _autocast(device, config.precision):
+        with torch.inference_mode(), autocast_context(device, config.precision):
             for i in range(0, len(valid_batch.ids), config.batch_size):
                 part = Batch(valid_batch.ids[i : i + config.batch_size], valid_batch.labels[i : i + config.batch_size], [])
                 inputs, target, mask = collate_batch(net, part, spec=spec)
@@ -743,7 +743,7 @@ def train_model(
         inputs = {k: v.to(device) for k, v in inputs.items()}
         target = target.to(device)
         mask = mask.to(device) if mask is not None else None
-        with _autocast(device, config.precision):
+        with autocast_context(device, config.precision):
             loss = batch_loss(net, inputs, target, mask, spec=spec, pos_weight=config.pos_weight)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()

@@ -47,6 +47,7 @@ __all__ = [
     "GenaBertNetwork",
     "EncoderOutput",
     "build_network",
+    "add_prefix_if_bare",
     "save_pretrained",
     "load",
     "HEAD_CLASSES",
@@ -466,8 +467,23 @@ def build_network(config: GenaBertConfig, *, head: str, cls_id: int = 1, sep_id:
 # --------------------------------------------------------------------------- files
 
 
-def _add_prefix_if_bare(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A bare ``BertModel`` file has no ``bert.`` prefix; give it one."""
+def add_prefix_if_bare(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Key a bare ``BertModel`` state dict like a model with a head.
+
+    A bare ``BertModel`` file has no ``bert.`` prefix (``embeddings.*``, ``encoder.*``,
+    ``pooler.*``); those keys get one. A state dict that already has ``bert.`` keys is
+    returned unchanged.
+
+    Parameters
+    ----------
+    state : dict of str -> Tensor
+        Weights as read by :func:`genaannot.models.weights.read_weights` (any shapes).
+
+    Returns
+    -------
+    dict of str -> Tensor
+        The same tensors (not copied), keyed ``bert.embeddings.*`` etc.
+    """
     if any(k.startswith("bert.") for k in state):
         return state
     return {("bert." + k if k.startswith(("embeddings.", "encoder.", "pooler.")) else k): v for k, v in state.items()}
@@ -568,7 +584,7 @@ def load(path: Path, *, config: dict[str, Any], **options: Any) -> Loaded:
         raise ModelError(f"{path}: model_type {config.get('model_type')!r} is not a BERT config")
     cfg = GenaBertConfig.from_dict(config)
     weights = Path(options["weights"]) if options.get("weights") else path
-    state = _add_prefix_if_bare(read_weights(weights))
+    state = add_prefix_if_bare(read_weights(weights))
     source = str(weights)
     head = choose_head(cfg, state, source=source)
     tok_dir = Path(options["tokenizer"]) if options.get("tokenizer") else (path if path.is_dir() else path.parent)
