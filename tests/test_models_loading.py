@@ -167,3 +167,22 @@ def test_load_strict_tied_twins():
     assert report.filled_tied == ("b.weight",) and torch.equal(lin.b.weight, w)
     with pytest.raises(ModelError, match="tied weights stored with different values"):
         load_strict(lin, {"a.weight": w, "b.weight": w + 1}, source="test")
+
+
+def test_bundled_model_missing_says_where_it_lives(monkeypatch):
+    """An installed package without examples/: the bundled demo's name explains how to get it."""
+    from dataclasses import replace
+
+    from genaannot.models import catalog
+
+    entry = catalog.CATALOG["demo-splice-athaliana"]
+    assert entry.hub_id == "" and entry.local_path() is not None  # bundled in this checkout
+    gone = replace(entry, bundled="examples/models/not-installed-here")
+    monkeypatch.setitem(catalog.CATALOG, "demo-splice-athaliana", gone)
+    with pytest.raises(ModelError) as err:
+        resolve_checkpoint("demo-splice-athaliana")
+    msg = str(err.value)
+    assert "bundled with the genaannot source repository" in msg
+    assert "examples/models/not-installed-here" in msg
+    assert "Clone the genaannot repository" in msg and "--model PATH" in msg
+    assert "no model at ''" not in msg

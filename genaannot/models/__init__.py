@@ -59,6 +59,15 @@ def resolve_checkpoint(path_or_id: str | Path, *, revision: str | None = None) -
         local = entry.local_path()
         if local is not None:
             return local
+        if not entry.hub_id:  # bundled only: nothing to look for in the hub cache
+            looked = ", ".join(str(p) for p in entry.search_paths())
+            raise ModelError(
+                f"model {text!r} is bundled with the genaannot source repository, in {entry.bundled}/, "
+                f"and this installation does not include it (looked in {looked}). Clone the genaannot "
+                f"repository and pass the directory with --model PATH/TO/genaannot/{entry.bundled} "
+                "(or load_model(that path)), or install genaannot from the clone (`pip install -e .`) "
+                "so that the name resolves."
+            )
         text, revision = entry.hub_id, revision or entry.revision
     if "@" in text:
         text, revision = text.split("@", 1)

@@ -20,12 +20,16 @@ class CatalogEntry:
     bundled: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
 
-    def local_path(self) -> Path | None:
+    def search_paths(self) -> list[Path]:
+        """Where a bundled model is looked for: inside the package, then the repository root."""
         if self.bundled is None:
-            return None
+            return []
         here = Path(__file__).resolve().parent.parent
-        for base in (here, here.parent):
-            p = base / self.bundled
+        return [base / self.bundled for base in (here, here.parent)]
+
+    def local_path(self) -> Path | None:
+        """The first existing :meth:`search_paths` entry, or None."""
+        for p in self.search_paths():
             if p.exists():
                 return p
         return None
