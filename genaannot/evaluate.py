@@ -26,8 +26,6 @@ probability 0.5.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -448,46 +446,20 @@ def evaluate_promoter(
     return report
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def write_report(report: EvalReport, directory: str | Path, *, stem: str = "REPORT") -> tuple[Path, Path]:
-    """Write ``STEM.json`` and ``STEM.png`` (precision-recall curves) into ``directory``."""
-    import io
+    """Write ``STEM.json`` and ``STEM.png`` (precision-recall curves) into ``directory``.
 
-    import matplotlib
+    The figure is built by :func:`genaannot.plot.pr_figure`; the files are written by
+    :func:`genaannot.io.evaluation.write_evaluation`.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Returns
+    -------
+    (Path, Path)
+        The JSON and PNG paths.
+    """
+    from .io.evaluation import write_evaluation
+    from .plot import pr_figure
 
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    js = directory / f"{stem}.json"
-    _atomic_write(js, (json.dumps(report.to_dict(), indent=2, default=float) + "\n").encode())
-    kinds = sorted({name.split(" ", 1)[1] for name in report.curves})
-    fig, axes = plt.subplots(1, max(1, len(kinds)), figsize=(4.2 * max(1, len(kinds)), 4), squeeze=False)
-    for ax, kind in zip(axes[0], kinds):
-        for name, (prec, rec) in report.curves.items():
-            who, k = name.split(" ", 1)
-            if k != kind or prec.size == 0:
-                continue
-            src = report.metrics if who == "model" else report.baseline
-            ap = src.get(k, {}).get("average_precision", float("nan"))
-            ax.step(rec, prec, where="post", label=f"{who} (AP {ap:.3f})")
-        ax.set_title(f"{report.task}: {kind}")
-        ax.set_xlabel("recall")
-        ax.set_ylabel("precision")
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.02)
-        ax.legend(loc="lower left", fontsize=8)
-    fig.suptitle(", ".join(report.regions)[:90], fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    png = directory / f"{stem}.png"
-    _atomic_write(png, buf.getvalue())
-    return js, png
+    fig = pr_figure(task=report.task, curves=report.curves, metrics=report.metrics, baseline=report.baseline,
+                    title=", ".join(report.regions))
+    return write_evaluation(report.to_dict(), fig, directory, stem=stem)

@@ -1,4 +1,5 @@
-"""A region figure: signal tracks (both strands), calls and gene models (matplotlib).
+"""Figures (matplotlib): a region figure (signal tracks on both strands, calls and gene
+models) and the precision-recall figure of an evaluation report.
 
 Pure: arrays in, a :class:`matplotlib.figure.Figure` out (saved by
 :func:`genaannot.io.report.save_figure`). Tracks of one label share a panel: the plus strand
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
     from .io.annotation import Transcript
 
-__all__ = ["Track", "Call", "track_identity", "region_figure"]
+__all__ = ["Track", "Call", "track_identity", "region_figure", "pr_figure"]
 
 
 @dataclass
@@ -158,4 +159,51 @@ def region_figure(
     axes[-1].xaxis.set_major_formatter(lambda v, _pos: f"{int(v) + 1:,}")
     axes[-1].set_xlabel(f"{chrom} (1-based position)")
     fig.suptitle(title or f"{chrom}:{start + 1:,}-{end:,}", fontsize=11)
+    return fig
+
+
+def pr_figure(
+    *,
+    task: str,
+    curves: dict[str, tuple[np.ndarray, np.ndarray]],
+    metrics: dict[str, dict[str, float]],
+    baseline: dict[str, dict[str, float]] | None = None,
+    title: str = "",
+) -> Figure:
+    """Precision-recall curves, one panel per site type / label (an evaluation report's PNG).
+
+    Parameters
+    ----------
+    task : str
+        Panel titles read ``"{task}: {kind}"``.
+    curves : dict of str -> (precision float [m], recall float [m])
+        Keyed ``"{who} {kind}"`` with ``who`` = ``model`` or ``PWM``; empty curves are skipped.
+    metrics, baseline : dict of kind -> metric dict
+        ``average_precision`` of the model (``model`` curves) / the baseline (other curves),
+        shown in the legend.
+    title : str
+        Figure title (cut at 90 characters).
+    """
+    from matplotlib.figure import Figure
+
+    baseline = baseline or {}
+    kinds = sorted({name.split(" ", 1)[1] for name in curves})
+    n = max(1, len(kinds))
+    fig = Figure(figsize=(4.2 * n, 4), layout="tight")
+    axes = fig.subplots(1, n, squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        for name, (prec, rec) in curves.items():
+            who, k = name.split(" ", 1)
+            if k != kind or prec.size == 0:
+                continue
+            src = metrics if who == "model" else baseline
+            ap = src.get(k, {}).get("average_precision", float("nan"))
+            ax.step(rec, prec, where="post", label=f"{who} (AP {ap:.3f})")
+        ax.set_title(f"{task}: {kind}")
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.legend(loc="lower left", fontsize=8)
+    fig.suptitle(title[:90], fontsize=8)
     return fig

@@ -33,8 +33,6 @@ best validation score is kept in ``MODEL_DIR`` itself (``genaannot.load_model(MO
 from __future__ import annotations
 
 import math
-import os
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -549,39 +547,19 @@ def build_from_base(base: str, *, spec: TaskSpec, tokenizer: DNATokenizer | None
 # --------------------------------------------------------------------------- checkpoints
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def save_checkpoint(setup: Setup, *, ckpt_root: Path, step: int, state: dict[str, Any], metadata: dict, keep: int) -> Path:
-    """Write ``ckpt_root/step-NNNNNNN`` (model + trainer state) and point ``last`` at it."""
-    import torch
+    """Write ``ckpt_root/step-NNNNNNN`` (model + trainer state) and point ``last`` at it.
 
+    The files are written by :func:`genaannot.io.checkpoint.save_step`; this only says
+    how the model is saved.
+    """
+    from .io.checkpoint import save_step
     from .models.gena_bert import save_pretrained
 
-    name = f"step-{step:07d}"
-    final = ckpt_root / name
-    tmp = ckpt_root / f".{name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    save_pretrained(setup.network, tmp, tokenizer=setup.tokenizer, config=setup.config, metadata=metadata)
-    torch.save(state, tmp / "trainer_state.pt")
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)  # the step directory appears complete or not at all
-    _atomic_text(ckpt_root / "last", name + "\n")
-    steps = sorted(p for p in ckpt_root.glob("step-*") if p.is_dir())
-    for old in steps[: max(0, len(steps) - keep)]:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
+    def write_model(directory: Path) -> None:
+        save_pretrained(setup.network, directory, tokenizer=setup.tokenizer, config=setup.config, metadata=metadata)
 
-
-def last_checkpoint(ckpt_root: Path) -> Path | None:
-    ptr = ckpt_root / "last"
-    if not ptr.is_file():
-        return None
-    p = ckpt_root / ptr.read_text().strip()
-    return p if (p / "trainer_state.pt").is_file() else None
+    return save_step(ckpt_root, step=step, write_model=write_model, state=state, keep=keep)
 
 
 # --------------------------------------------------------------------------- training
@@ -630,6 +608,7 @@ def train_model(
     from tqdm.auto import tqdm
 
     from .evaluate import average_precision, roc_auc
+    from .io.checkpoint import last_checkpoint, load_training_state
     from .models.gena_bert import save_pretrained
     from .predict import autocast_context, resolve_device
 
@@ -637,7 +616,6 @@ def train_model(
     say = log or (lambda msg: None)
     model_dir = Path(model_dir)
     ckpt_root = model_dir / "checkpoints"
-    ckpt_root.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -700,7 +678,7 @@ def train_model(
         from .models.weights import read_weights
 
         net.load_state_dict(read_weights(ck), strict=True)
-        st = torch.load(ck / "trainer_state.pt", map_location="cpu", weights_only=False)
+        st = load_training_state(ck)
         if st["total"] != total:
             raise TrainError(f"--resume: checkpoint was made for {st['total']} steps, this run asks for {total}")
         opt.load_state_dict(st["optimizer"])

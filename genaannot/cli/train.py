@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -17,14 +16,14 @@ def _split(text: str | None) -> list[str]:
 
 def _regions(genome, *, chroms: str | None, bed: str | None, what: str):
     """Intervals from a chromosome list or a BED file, checked against the genome."""
-    from ..io.annotation import read_bed_regions
+    from ..io.bed import read_bed
     from ..regions import Interval, RegionError, resolve_chrom
 
     if chroms and bed:
         raise click.UsageError(f"give either --{what}-chroms or --{what}-regions, not both")
     try:
         if bed:
-            return [Interval(resolve_chrom(iv.chrom, genome.sizes), iv.start, iv.end) for iv in read_bed_regions(bed)]
+            return [Interval(iv.chrom, iv.start, iv.end) for iv in read_bed(bed, sizes=genome.sizes)]
         out = []
         for c in _split(chroms):
             name = resolve_chrom(c, genome.sizes)
@@ -173,9 +172,10 @@ def _setup(o, cfg, genome, tr, model_dir: Path):
 
     spec = TASK_SPECS[cfg.task]
     if o["resume"]:  # the tokenizer and config of the interrupted run
+        from ..io.checkpoint import last_checkpoint, read_metadata
         from ..models import read_config
         from ..models.gena_bert import GenaBertConfig, build_network
-        from ..train import Setup, TrainError, last_checkpoint
+        from ..train import Setup, TrainError
 
         ck = last_checkpoint(model_dir / "checkpoints")
         if ck is None:
@@ -183,7 +183,7 @@ def _setup(o, cfg, genome, tr, model_dir: Path):
         gcfg = GenaBertConfig.from_dict(read_config(ck))
         gcfg.architectures = []
         tok = load_tokenizer(ck)
-        meta = json.loads((ck / "genaannot.json").read_text())
+        meta = read_metadata(ck)
         net = build_network(gcfg, head=spec.head, cls_id=tok.cls_id, sep_id=tok.sep_id)
         return Setup(net, tok, gcfg, meta.get("base_model"), meta.get("tokenizer_kind", "checkpoint"))
     kind = o["tokenizer_opt"]
@@ -191,18 +191,15 @@ def _setup(o, cfg, genome, tr, model_dir: Path):
     if kind not in (None, "char", "bpe"):
         tok = load_tokenizer(kind)
     elif kind in ("char", "bpe") or o["base_model"] is None:
+        from ..io.checkpoint import write_tokenizer_json
+
         kind = kind or "char"
-        tdir = model_dir / "checkpoints" / "tokenizer"
-        tdir.mkdir(parents=True, exist_ok=True)
         if kind == "char":
             text = char_tokenizer_json()
         else:
             chunks = [genome.fetch(iv.chrom, s, min(iv.end, s + 1000)) for iv in tr for s in range(iv.start, iv.end, 1000)]
             text = train_bpe_tokenizer_json(chunks, vocab_size=o["vocab_size"])
-        tmp = tdir / ".tokenizer.json.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, tdir / "tokenizer.json")
-        tok = BPETokenizer(tdir / "tokenizer.json")
+        tok = BPETokenizer(write_tokenizer_json(model_dir / "checkpoints" / "tokenizer", text))
     if o["base_model"]:
         return build_from_base(o["base_model"], spec=spec, tokenizer=tok, window_tokens=cfg.window_tokens)
     arch = ArchConfig(hidden_size=o["hidden_size"], layers=o["layers"], heads=o["heads"], dropout=o["dropout"])
@@ -227,13 +224,9 @@ def _run_evaluation(model_ref, genome, ann, regions, *, baseline_regions, device
     _echo_report(report)
     click.echo(f"wrote {js} and {png}")
     if record:  # held-out metrics go into the checkpoint's own metadata too
-        meta_path = Path(model_ref) / "genaannot.json"
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-        meta["test_metrics"] = report.metrics
-        meta["test_baseline"] = report.baseline
-        tmp = meta_path.with_name(".genaannot.json.tmp")
-        tmp.write_text(json.dumps(meta, indent=2, default=float) + "\n")
-        os.replace(tmp, meta_path)
+        from ..io.checkpoint import update_metadata
+
+        update_metadata(model_ref, {"test_metrics": report.metrics, "test_baseline": report.baseline})
 
 
 @click.command(context_settings={"show_default": True})

@@ -43,7 +43,6 @@ __all__ = [
     "read_annotation",
     "read_gff3",
     "read_gtf",
-    "read_bed_regions",
 ]
 
 _TRANSCRIPT_PARTS = ("CDS", "five_prime_UTR", "three_prime_UTR", "UTR", "5UTR", "3UTR")
@@ -343,26 +342,3 @@ def read_gtf(path: str | Path) -> Annotation:
             b.gene.setdefault(tid, attrs.get("gene_id", tid))
             b.biotype.setdefault(tid, attrs.get("transcript_biotype", attrs.get("transcript_type", "")))
     return Annotation(str(path), b.build())
-
-
-def read_bed_regions(path: str | Path) -> list:
-    """Regions of a BED file (first three columns; 0-based half-open, as BED is) as Intervals."""
-    from ..regions import Interval
-
-    path = Path(path)
-    out = []
-    with _open_text(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip() or line.startswith(("#", "track", "browser")):
-                continue
-            cols = line.rstrip("\r\n").split("\t")
-            if len(cols) < 3:
-                raise AnnotationError(f"{path}:{lineno}: a BED line needs chrom, start, end (tab-separated)")
-            try:
-                start, end = int(cols[1]), int(cols[2])
-            except ValueError:
-                raise AnnotationError(f"{path}:{lineno}: start/end {cols[1]!r}/{cols[2]!r} are not integers") from None
-            if start < 0 or end <= start:
-                raise AnnotationError(f"{path}:{lineno}: empty or reversed interval {start}-{end}")
-            out.append(Interval(cols[0], start, end, cols[3] if len(cols) > 3 else ""))
-    return out

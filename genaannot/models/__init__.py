@@ -127,8 +127,9 @@ def _has_hf_weights(path: Path) -> bool:
 
 def read_task_metadata(path: Path) -> dict[str, Any]:
     """``genaannot.json`` written beside checkpoints made by ``genaannot train`` (may be absent)."""
-    meta = (path if path.is_dir() else path.parent) / "genaannot.json"
-    return json.loads(meta.read_text()) if meta.is_file() else {}
+    from ..io.checkpoint import read_metadata
+
+    return read_metadata(path)
 
 
 def load_model(

@@ -1,0 +1,147 @@
+"""Training checkpoints on disk: step directories, trainer state, the ``last`` pointer,
+tokenizer files and a checkpoint's ``genaannot.json``.
+
+Layout (``genaannot train -o MODEL_DIR``)::
+
+    MODEL_DIR/                      best model (config.json, model.safetensors, tokenizer, genaannot.json)
+    MODEL_DIR/checkpoints/step-NNNNNNN/   a complete model directory + trainer_state.pt
+    MODEL_DIR/checkpoints/last      pointer file: the name of the newest step directory
+    MODEL_DIR/checkpoints/tokenizer/tokenizer.json   a tokenizer made for the run
+
+Every file appears complete or not at all: a step directory is written under a temporary
+name and renamed; ``last``, ``trainer_state.pt``, ``tokenizer.json`` and ``genaannot.json``
+are written to a temporary file and moved into place with :func:`os.replace`. Trainer state
+is read back with ``torch.load(..., weights_only=True)`` (no code from a checkpoint runs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "TRAINER_STATE",
+    "METADATA",
+    "save_step",
+    "last_checkpoint",
+    "load_training_state",
+    "write_tokenizer_json",
+    "read_metadata",
+    "update_metadata",
+]
+
+#: trainer state file inside a step directory
+TRAINER_STATE = "trainer_state.pt"
+#: genaannot's own metadata file inside a checkpoint directory
+METADATA = "genaannot.json"
+
+
+def _atomic_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def save_step(
+    ckpt_root: str | Path,
+    *,
+    step: int,
+    write_model: Callable[[Path], Any],
+    state: dict[str, Any],
+    keep: int,
+) -> Path:
+    """Write ``ckpt_root/step-NNNNNNN`` (model + trainer state) and point ``last`` at it.
+
+    Parameters
+    ----------
+    ckpt_root : str or Path
+        The ``checkpoints`` directory (created when missing).
+    step : int
+        Optimiser step; the directory is ``step-{step:07d}``.
+    write_model : callable
+        ``write_model(directory)`` writes the model files into ``directory`` (e.g.
+        :func:`genaannot.models.gena_bert.save_pretrained`).
+    state : dict
+        Trainer state (optimiser/scheduler state dicts, step, RNG states, history): tensors,
+        numbers, strings, lists and dicts only, so that it loads with ``weights_only=True``.
+    keep : int
+        Step directories to keep (the oldest beyond this are removed).
+
+    Returns
+    -------
+    Path
+        The step directory.
+    """
+    import torch
+
+    ckpt_root = Path(ckpt_root)
+    ckpt_root.mkdir(parents=True, exist_ok=True)
+    name = f"step-{step:07d}"
+    final = ckpt_root / name
+    tmp = ckpt_root / f".{name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    write_model(tmp)
+    torch.save(state, tmp / TRAINER_STATE)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)  # the step directory appears complete or not at all
+    _atomic_bytes(ckpt_root / "last", (name + "\n").encode())
+    steps = sorted(p for p in ckpt_root.glob("step-*") if p.is_dir())
+    for old in steps[: max(0, len(steps) - keep)]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def last_checkpoint(ckpt_root: str | Path) -> Path | None:
+    """The step directory ``ckpt_root/last`` points at, or None (no pointer, or a stale one)."""
+    ckpt_root = Path(ckpt_root)
+    ptr = ckpt_root / "last"
+    if not ptr.is_file():
+        return None
+    p = ckpt_root / ptr.read_text().strip()
+    return p if (p / TRAINER_STATE).is_file() else None
+
+
+def load_training_state(step_dir: str | Path) -> dict[str, Any]:
+    """Trainer state of a step directory, read with ``torch.load(weights_only=True)`` on the CPU."""
+    import torch
+
+    return torch.load(Path(step_dir) / TRAINER_STATE, map_location="cpu", weights_only=True)
+
+
+def write_tokenizer_json(directory: str | Path, text: str) -> Path:
+    """Write ``directory/tokenizer.json`` (directory created when missing); returns its path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "tokenizer.json"
+    _atomic_bytes(path, text.encode())
+    return path
+
+
+def read_metadata(model_dir: str | Path) -> dict[str, Any]:
+    """A checkpoint's ``genaannot.json`` (``{}`` when it has none).
+
+    ``model_dir`` may also be a file inside the checkpoint (a ``.pth``); its directory is used.
+    """
+    model_dir = Path(model_dir)
+    path = (model_dir if model_dir.is_dir() else model_dir.parent) / METADATA
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def update_metadata(model_dir: str | Path, updates: dict[str, Any]) -> Path:
+    """Merge ``updates`` (top-level keys replaced) into ``model_dir/genaannot.json``; atomic.
+
+    Returns
+    -------
+    Path
+        The ``genaannot.json`` written (created when missing).
+    """
+    model_dir = Path(model_dir)
+    meta = read_metadata(model_dir)
+    meta.update(updates)
+    path = model_dir / METADATA
+    _atomic_bytes(path, (json.dumps(meta, indent=2, default=float) + "\n").encode())
+    return path
