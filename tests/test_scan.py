@@ -342,3 +342,52 @@ def test_workers_and_devices_give_identical_files(tmp_path):
     assert [p.read_bytes() for p in dev.tracks] + [dev.calls.read_bytes()] == ref_bytes
     m_ref, m_dev = (json.loads(r.manifest.read_text()) for r in (ref, dev))
     assert m_dev["model"]["device"] == "cpu,cpu" and m_dev["counts"] == m_ref["counts"]
+
+
+_CHILD = """
+import sys
+sys.path.insert(0, {tests!r})
+from toy import make_toy_model
+from genaannot.pipeline.scan import scan_genome
+import time
+from genaannot.pipeline import scan as scan_mod
+real = scan_mod._Runner.run
+def slow(self, unit):  # slow enough that the parent can kill -9 mid-run
+    time.sleep(0.3)
+    return real(self, unit)
+scan_mod._Runner.run = slow
+scan_genome({fa!r}, model=make_toy_model("token", max_tokens=64), task="splice", output={out!r},
+            window_tokens=24, unit_bp=150, quiet=True)
+"""
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9_gives_identical_files(tmp_path, token_model):
+    """A real SIGKILL of a scanning process, then --resume: files identical to a clean run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    rng = np.random.default_rng(11)
+    fa = write_fa(tmp_path / "g.fa", {c: "".join(rng.choice(list("ACGT"), size=600)) for c in "xyz"})
+    kw = dict(model=token_model, task="splice", window_tokens=24, unit_bp=150, quiet=True)
+    ref = scan_genome(fa, output=tmp_path / "ref.bw", **kw)
+    out = tmp_path / "o.bw"
+    code = _CHILD.format(tests=str(Path(__file__).parent), fa=str(fa), out=str(out))
+    child = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "OMP_NUM_THREADS": "1"})
+    parts = tmp_path / "o.parts"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(parts.glob("*.npz"))) < 3:
+        time.sleep(0.05)
+        assert child.poll() is None, "the child finished before it could be killed"
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    done = len(list(parts.glob("*.npz")))
+    assert 3 <= done < 12 and not list(tmp_path.glob("o.*.bw")) and not out.exists()
+    res = scan_genome(fa, output=out, resume=True, **kw)
+    assert [p.read_bytes() for p in res.tracks] == [p.read_bytes() for p in ref.tracks]
+    assert res.calls.read_bytes() == ref.calls.read_bytes()
+    assert not parts.exists()
