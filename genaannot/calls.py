@@ -18,10 +18,11 @@ scans and ``.`` otherwise, ``signalValue`` the maximum value, ``pValue``/``qValu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-__all__ = ["Call", "CallMaker", "format_call", "sort_calls"]
+__all__ = ["Call", "CallMaker", "format_call", "sort_calls", "threshold_text"]
 
 
 @dataclass(frozen=True)
@@ -92,3 +93,19 @@ def format_call(c: Call) -> str:
         f"{c.chrom}\t{c.start}\t{c.end}\t{c.name}\t{c.score}\t{c.strand}\t"
         f"{c.signal:.6g}\t-1\t-1\t{c.peak - c.start}"
     )
+
+
+def threshold_text(calls: dict[str, Any]) -> str:
+    """The call thresholds of a scan manifest's ``calls`` entry as text.
+
+    ``"0.5"`` when every label has the same threshold, else ``"acceptor 0.93, donor 0.91"``;
+    older manifests with one ``threshold`` are read too; ``"?"`` when none is recorded.
+    """
+    per = calls.get("thresholds")
+    if not per:
+        t = calls.get("threshold")
+        return "?" if t is None else f"{t:g}"
+    values = set(per.values())
+    if len(values) == 1:
+        return f"{values.pop():g}"
+    return ", ".join(f"{k} {v:.4g}" for k, v in per.items())

@@ -9,8 +9,11 @@ of ``window_bp`` tiled with half-window overlap on each strand (minus strand
 reverse-complemented); each base keeps the score of the window whose centre is nearest, and
 a token's score is painted on every base of its span. Metrics per site type: average
 precision (area under the precision-recall curve, step-wise as in scikit-learn), AUROC
-(ties get average ranks) and SpliceAI top-k accuracy (k = number of positives: fraction of
-the k highest-scoring bases that are sites).
+(ties get average ranks), SpliceAI top-k accuracy (k = number of positives: fraction of
+the k highest-scoring bases that are sites), and the call threshold with the highest F1
+(``max_f1_threshold``; with F1, precision and recall there). On validation regions that
+threshold is what ``genaannot train`` / ``genaannot evaluate --write-thresholds`` store in a
+checkpoint's ``genaannot.json`` for the scanner's calls.
 
 Baseline: a position weight matrix log-odds score around canonical dinucleotides (donor
 GT/GC at the site and the next base, acceptor AG at the previous base and the site), with
@@ -26,6 +29,7 @@ probability 0.5.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,6 +46,8 @@ __all__ = [
     "roc_auc",
     "topk_accuracy",
     "pr_curve",
+    "max_f1_threshold",
+    "call_thresholds",
     "SiteMetrics",
     "PWM",
     "fit_pwm",
@@ -127,22 +133,76 @@ def pr_curve(scores: np.ndarray, labels: np.ndarray, *, max_points: int = 2000) 
     return precision, recall
 
 
+def max_f1_threshold(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """The call threshold (``score >= t``) with the highest F1, and F1/precision/recall there.
+
+    Every distinct finite score is a candidate cut; among equal F1 the highest cut wins. The
+    threshold returned is the midpoint between the chosen score and the next lower distinct
+    score (the chosen score itself when there is none, or when the next is ``-inf``), so that
+    the same examples are called when scores are recomputed with small float differences.
+
+    Parameters
+    ----------
+    scores : float [n]
+    labels : bool/int [n]
+
+    Returns
+    -------
+    dict
+        ``threshold``, ``f1``, ``precision``, ``recall`` (all ``nan`` without positives or
+        without a finite score).
+    """
+    tp, fp, cut = _sorted_counts(scores, labels)
+    nan = {"threshold": float("nan"), "f1": float("nan"), "precision": float("nan"), "recall": float("nan")}
+    finite = np.isfinite(cut)
+    if tp.size == 0 or tp[-1] == 0 or not finite.any():
+        return nan
+    n_pos = tp[-1]
+    f1 = np.where(finite, 2.0 * tp / (tp + fp + n_pos), -1.0)
+    i = int(np.argmax(f1))  # first maximum = highest cut
+    below = cut[i + 1] if i + 1 < cut.size else -np.inf
+    thr = float((cut[i] + below) / 2.0) if np.isfinite(below) else float(cut[i])
+    return {"threshold": thr, "f1": float(f1[i]), "precision": float(tp[i] / (tp[i] + fp[i])), "recall": float(tp[i] / n_pos)}
+
+
 @dataclass
 class SiteMetrics:
-    """Metrics of one score for one site type."""
+    """Metrics of one score for one site type (``max_f1_*``: see :func:`max_f1_threshold`)."""
 
     average_precision: float
     auroc: float
     topk_accuracy: float
     n_pos: int
     n_neg: int
+    max_f1: float = float("nan")
+    max_f1_threshold: float = float("nan")
+    max_f1_precision: float = float("nan")
+    max_f1_recall: float = float("nan")
 
 
 def site_metrics(scores: np.ndarray, labels: np.ndarray) -> SiteMetrics:
     y = np.asarray(labels).astype(bool)
+    best = max_f1_threshold(scores, y)
     return SiteMetrics(
-        average_precision(scores, y), roc_auc(scores, y), topk_accuracy(scores, y), int(y.sum()), int((~y).sum())
+        average_precision(scores, y), roc_auc(scores, y), topk_accuracy(scores, y), int(y.sum()), int((~y).sum()),
+        best["f1"], best["threshold"], best["precision"], best["recall"],
     )
+
+
+def call_thresholds(report: EvalReport) -> dict[str, float]:
+    """Per-label call thresholds of a splice report: the model's max-F1 threshold per site type.
+
+    Returns
+    -------
+    dict of label -> float
+        e.g. ``{"acceptor": 0.93, "donor": 0.91}``; labels without a finite threshold are left out.
+    """
+    out = {}
+    for kind, m in report.metrics.items():
+        t = m.get("max_f1_threshold") if isinstance(m, dict) else None
+        if kind != "mean" and t is not None and math.isfinite(t):
+            out[kind] = float(t)
+    return out
 
 
 # --------------------------------------------------------------------------- PWM baseline

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
+from .calls import threshold_text
+
 __all__ = [
     "TrackFile",
     "ScanRun",
@@ -262,7 +264,7 @@ def trackdb_txt(
         out += [
             f"track {comp}_calls",
             f"shortLabel {task} calls",
-            f"longLabel genaannot {task} calls (threshold {run.manifest.get('calls', {}).get('threshold', '?')})",
+            f"longLabel genaannot {task} calls (threshold {threshold_text(run.manifest.get('calls', {}))})",
             f"type {calls_type}",
             f"bigDataUrl {calls_url}",
             "visibility dense" if calls_type.startswith("bigBed 3") else "visibility pack",

@@ -44,6 +44,18 @@ def test_train_then_evaluate(tmp_path):
     assert (out / "REPORT.png").is_file()
     meta = json.loads((out / "genaannot.json").read_text())
     assert meta["task"] == "splice" and "test_metrics" in meta and meta["window_bp"] == 62
+    # call thresholds: max F1 on the VALIDATION regions (c2:0-3000), not on the test regions
+    assert set(meta["thresholds"]) == {"acceptor", "donor"}
+    assert meta["threshold_selection"]["regions"] == ["c2:1-3000"]
+    res = CliRunner().invoke(main, ["evaluate", "--model", str(out), "--genome", str(fa), "--annotation", str(gff),
+                                    "--regions", str(tmp_path / "valid.bed"), "-o", str(tmp_path / "ev-valid"),
+                                    "--device", "cpu", "-q"])
+    assert res.exit_code == 0, res.output
+    valid = json.loads((tmp_path / "ev-valid" / "REPORT.json").read_text())["metrics"]
+    for kind in ("acceptor", "donor"):
+        assert meta["thresholds"][kind] == valid[kind]["max_f1_threshold"]
+        assert meta["threshold_selection"][kind]["f1"] == valid[kind]["max_f1"]
+    assert json.loads((out / "genaannot.json").read_text()) == meta  # evaluate alone writes nothing there
 
     res = CliRunner().invoke(main, ["evaluate", "--model", str(out), "--genome", str(fa), "--annotation", str(gff),
                                     "--regions", str(bed), "--baseline-chroms", "c1", "-o", str(tmp_path / "ev"),
@@ -91,3 +103,90 @@ def test_trained_checkpoint_scans(tmp_path):
                               regions=[Interval("c2", 0, 2000)], quiet=True, workers=0)
     written = sorted(p.name for p in (tmp_path / "scan").iterdir())
     assert any(n.endswith(".bw") for n in written), (result, written)
+
+
+def test_evaluate_write_thresholds(tmp_path):
+    """--write-thresholds stores the validation max-F1 thresholds and refuses training/test regions."""
+    fa, gff = _write_inputs(tmp_path)
+    out = tmp_path / "model"
+    (tmp_path / "valid.bed").write_text("c2\t0\t3000\n")
+    (tmp_path / "test.bed").write_text("c2\t3000\t6000\n")
+    res = CliRunner().invoke(main, ["train", "--task", "splice", "--genome", str(fa), "--annotation", str(gff),
+                                    "-o", str(out), "--train-chroms", "c1", "--valid-regions", str(tmp_path / "valid.bed"),
+                                    "--test-regions", str(tmp_path / "test.bed"), "--hidden-size", "16", "--layers", "1",
+                                    "--heads", "2", "--window-tokens", "62", "--steps", "2", "--batch-size", "2",
+                                    "--device", "cpu", "--no-eval", "-q"])
+    assert res.exit_code == 0, res.output
+    meta_path = out / "genaannot.json"
+    trained = json.loads(meta_path.read_text())
+    base = ["evaluate", "--model", str(out), "--genome", str(fa), "--annotation", str(gff), "--device", "cpu", "-q",
+            "--write-thresholds", "-o", str(tmp_path / "ev")]
+    for bad, where in ((["--regions", str(tmp_path / "test.bed")], "test region c2:3001-6000"),
+                       (["--chroms", "c1"], "train region c1:1-")):
+        res = CliRunner().invoke(main, base + bad)
+        assert res.exit_code != 0
+        assert "thresholds must be chosen on validation data" in res.output and where in res.output
+        assert "c2:1-3000" in res.output  # names the validation regions to use instead
+        assert json.loads(meta_path.read_text()) == trained
+    stripped = {k: v for k, v in trained.items() if k not in ("thresholds", "threshold_selection")}
+    meta_path.write_text(json.dumps(stripped))
+    res = CliRunner().invoke(main, base + ["--regions", str(tmp_path / "valid.bed")])
+    assert res.exit_code == 0, res.output
+    again = json.loads(meta_path.read_text())
+    assert again["thresholds"] == trained["thresholds"]  # same model, same validation data
+    assert again["threshold_selection"] == trained["threshold_selection"]
+    report = json.loads((tmp_path / "ev" / "REPORT.json").read_text())["metrics"]
+    assert again["thresholds"] == {k: report[k]["max_f1_threshold"] for k in ("acceptor", "donor")}
+
+
+def test_scan_threshold_order(tmp_path):
+    """scan: --threshold, else the checkpoint's per-label thresholds, else the task default; recorded per label."""
+    import pytest
+
+    scan = pytest.importorskip("genaannot.pipeline.scan")
+    from genaannot.regions import Interval
+
+    fa, gff = _write_inputs(tmp_path)
+    out = tmp_path / "model"
+    res = CliRunner().invoke(main, ["train", "--task", "splice", "--genome", str(fa), "--annotation", str(gff),
+                                    "-o", str(out), "--train-chroms", "c1", "--hidden-size", "16", "--layers", "1",
+                                    "--heads", "2", "--window-tokens", "62", "--steps", "2", "--batch-size", "2",
+                                    "--device", "cpu", "-q"])
+    assert res.exit_code == 0, res.output
+    meta_path = out / "genaannot.json"
+    meta = json.loads(meta_path.read_text())
+    assert "thresholds" not in meta  # no validation data, no thresholds
+
+    def run(name, **kw):
+        (tmp_path / name).mkdir()
+        scan.scan_genome(fa, model=str(out), task="splice", output=tmp_path / name / "s.bw",
+                         regions=[Interval("c2", 0, 2000)], quiet=True, workers=0, **kw)
+        manifest = json.loads((tmp_path / name / "s.json").read_text())
+        calls = [line.split("\t") for line in (tmp_path / name / "s.calls.bed").read_text().splitlines()
+                 if line and not line.startswith(("#", "track"))]
+        return manifest["calls"], calls
+
+    calls, _ = run("default")
+    assert calls["thresholds"] == {"acceptor": 0.5, "donor": 0.5}
+    assert calls["threshold_source"] == {"acceptor": "task default", "donor": "task default"}
+
+    # the tiny model's outputs sit near 0.5: per-label thresholds on either side give different calls
+    meta_path.write_text(json.dumps({**meta, "thresholds": {"acceptor": 0.0, "donor": 1.5}}))
+    calls, rows = run("checkpoint")
+    assert calls["thresholds"] == {"acceptor": 0.0, "donor": 1.5}
+    assert calls["threshold_source"] == {"acceptor": "checkpoint", "donor": "checkpoint"}
+    assert rows and {r[3] for r in rows} == {"acceptor"}  # every base >= 0 is an acceptor call, no donor >= 1.5
+
+    calls, _ = run("option", threshold=0.25)
+    assert calls["thresholds"] == {"acceptor": 0.25, "donor": 0.25}
+    assert calls["threshold_source"] == {"acceptor": "--threshold", "donor": "--threshold"}
+
+    # thresholds of a checkpoint trained for another task are not used
+    from genaannot.models.base import ModelInfo
+    from genaannot.tasks import get_task
+
+    info = ModelInfo(family="gena_bert", architecture="x", head="token", labels=("none", "acceptor", "donor"),
+                     problem_type=None, max_tokens=62, resolution="token", n_params=1, source="m", tokenizer="t",
+                     extra={"genaannot": {"task": "promoter", "thresholds": {"acceptor": 0.0}}})
+    thr, src = scan.resolve_thresholds(get_task("splice"), ["acceptor", "donor"], threshold=None, info=info)
+    assert thr == {"acceptor": 0.5, "donor": 0.5} and set(src.values()) == {"task default"}

@@ -116,8 +116,10 @@ def train(**o) -> None:
     """Train a splice or promoter model from GENOME + ANNOTATION; evaluate it on held-out data.
 
     Windows come from the training chromosomes/regions; the best model on the validation
-    set is kept in MODEL_DIR; at the end it is evaluated on the test chromosomes (never seen
-    in training) together with a PWM baseline (splice): REPORT.json and REPORT.png.
+    set is kept in MODEL_DIR. Splice: per-label call thresholds (max F1 at base-pair
+    resolution on the validation data) are stored in MODEL_DIR/genaannot.json for `scan`.
+    At the end the model is evaluated on the test chromosomes (never seen in training)
+    together with a PWM baseline (splice): REPORT.json and REPORT.png.
     """
     from ..train import (
         TrainConfig,
@@ -154,6 +156,8 @@ def train(**o) -> None:
     except TrainError as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"best model (step {result.best_step}, valid {result.best_valid}) in {model_dir}")
+    if va and cfg.task == "splice":  # call thresholds from the validation data, never the test data
+        _write_thresholds(model_dir, genome, ann, va, device=o["device"], quiet=o["quiet"], batch_size=o["batch_size"])
     if te and not o["no_eval"]:
         _run_evaluation(model_dir, genome, ann, te, baseline_regions=tr, device=o["device"], out_dir=model_dir,
                         quiet=o["quiet"], record=True)
@@ -206,8 +210,48 @@ def _setup(o, cfg, genome, tr, model_dir: Path):
     return build_fresh(tokenizer=tok, tokenizer_kind=kind, spec=spec, arch=arch, window_tokens=cfg.window_tokens)
 
 
+def _held_out_overlap(meta: dict, regions, sizes: dict[str, int]) -> str | None:
+    """The first recorded training/test region of a checkpoint that ``regions`` overlap."""
+    from ..regions import RegionError, parse_region
+
+    for key in ("test_regions", "train_regions"):
+        for text in meta.get(key) or []:
+            try:
+                iv = parse_region(text, sizes=sizes)
+            except RegionError:
+                continue
+            for r in regions:
+                if r.chrom == iv.chrom and r.start < iv.end and iv.start < r.end:
+                    return f"{r.ucsc()} overlaps the checkpoint's {key.split('_')[0]} region {text}"
+    return None
+
+
+def _write_thresholds(model_ref, genome, ann, regions, *, device, quiet: bool, batch_size: int, report=None) -> None:
+    """Store per-label call thresholds (max F1 at bp resolution on ``regions``) in genaannot.json."""
+    from ..evaluate import call_thresholds, evaluate_splice
+    from ..io.checkpoint import update_metadata
+    from ..models import load_model
+
+    if report is None:
+        model = load_model(str(model_ref), device=device)
+        report = evaluate_splice(model, genome=genome, annotation=ann, regions=regions, batch_size=batch_size,
+                                 progress=not quiet)
+    thresholds = call_thresholds(report)
+    if not thresholds:
+        raise click.ClickException(f"no annotated sites in {', '.join(iv.ucsc() for iv in regions)[:200]}: no thresholds")
+    selection = {
+        "criterion": "maximum F1 at base-pair resolution (both strands; call = score >= threshold)",
+        "regions": [iv.ucsc() for iv in regions],
+        **{k: {"f1": report.metrics[k]["max_f1"], "precision": report.metrics[k]["max_f1_precision"],
+               "recall": report.metrics[k]["max_f1_recall"]} for k in thresholds},
+    }
+    path = update_metadata(model_ref, {"thresholds": thresholds, "threshold_selection": selection})
+    shown = ", ".join(f"{k} {t:.4g} (F1 {selection[k]['f1']:.3f})" for k, t in thresholds.items())
+    click.echo(f"call thresholds on {', '.join(selection['regions'])[:120]}: {shown} -> {path}")
+
+
 def _run_evaluation(model_ref, genome, ann, regions, *, baseline_regions, device, out_dir: Path, quiet: bool,
-                    record: bool, stem: str = "REPORT", batch_size: int = 16) -> None:
+                    record: bool, stem: str = "REPORT", batch_size: int = 16):
     from ..evaluate import evaluate_promoter, evaluate_splice, write_report
     from ..models import load_model
 
@@ -227,6 +271,7 @@ def _run_evaluation(model_ref, genome, ann, regions, *, baseline_regions, device
         from ..io.checkpoint import update_metadata
 
         update_metadata(model_ref, {"test_metrics": report.metrics, "test_baseline": report.baseline})
+    return report
 
 
 @click.command(context_settings={"show_default": True})
@@ -242,16 +287,59 @@ def _run_evaluation(model_ref, genome, ann, regions, *, baseline_regions, device
 @click.option("--batch-size", default=16, type=int)
 @click.option("--device", default=None)
 @click.option("--threads", default=None, type=int)
+@click.option("--write-thresholds", is_flag=True,
+              help="splice: store the max-F1 call thresholds found on these regions in the checkpoint's "
+                   "genaannot.json (used by `scan`); give the VALIDATION regions, never the test set")
 @click.option("-q", "--quiet", is_flag=True)
 def evaluate(**o) -> None:
-    """Evaluate any checkpoint on annotated held-out regions (splice: + PWM baseline)."""
+    """Evaluate any checkpoint on annotated held-out regions (splice: + PWM baseline).
+
+    With --write-thresholds (splice), the regions must be validation data: the per-label call
+    thresholds with the highest F1 there are written into the checkpoint's genaannot.json.
+    """
     _threads(o["threads"])
     genome, ann = _open_inputs(o["genome_path"], o["annotation_path"])
     regions = _regions(genome, chroms=o["chroms"], bed=o["regions_bed"], what="test")
     if not regions:
         raise click.UsageError("give the held-out data: --chroms or --regions")
+    if o["write_thresholds"]:
+        _check_threshold_target(o["model_ref"], regions, genome.sizes)
     base = _regions(genome, chroms=o["baseline_chroms"], bed=o["baseline_regions"], what="baseline") or None
     if base:
         _check_disjoint({"test": regions, "baseline": base})
-    _run_evaluation(o["model_ref"], genome, ann, regions, baseline_regions=base, device=o["device"],
-                    out_dir=Path(o["out_dir"]), quiet=o["quiet"], record=False, stem=o["stem"], batch_size=o["batch_size"])
+    report = _run_evaluation(o["model_ref"], genome, ann, regions, baseline_regions=base, device=o["device"],
+                             out_dir=Path(o["out_dir"]), quiet=o["quiet"], record=False, stem=o["stem"],
+                             batch_size=o["batch_size"])
+    if o["write_thresholds"]:
+        _write_thresholds(_local_checkpoint(o["model_ref"]), genome, ann, regions, device=o["device"], quiet=o["quiet"],
+                          batch_size=o["batch_size"], report=report)
+
+
+def _local_checkpoint(model_ref: str) -> Path:
+    from ..models import ModelError, resolve_checkpoint
+
+    try:
+        path = resolve_checkpoint(model_ref)
+    except ModelError as err:
+        raise click.ClickException(str(err)) from None
+    if not path.is_dir():
+        raise click.ClickException(f"--write-thresholds: {model_ref} is not a checkpoint directory ({path})")
+    return path
+
+
+def _check_threshold_target(model_ref: str, regions, sizes: dict[str, int]) -> None:
+    """--write-thresholds: the model must be a splice checkpoint directory and ``regions``
+    must not touch its recorded training or test regions."""
+    from ..io.checkpoint import read_metadata
+
+    path = _local_checkpoint(model_ref)
+    meta = read_metadata(path)
+    if meta.get("task") not in (None, "splice"):
+        raise click.UsageError(f"--write-thresholds supports splice checkpoints; {model_ref} is a {meta['task']} model")
+    clash = _held_out_overlap(meta, regions, sizes)
+    if clash:
+        valid = ", ".join(meta.get("valid_regions") or []) or "its validation regions"
+        raise click.UsageError(
+            f"--write-thresholds: {clash}; thresholds must be chosen on validation data, not on the data the model "
+            f"was trained or tested on (this checkpoint's validation regions: {valid})"
+        )

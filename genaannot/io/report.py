@@ -29,6 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..calls import threshold_text
 from ..hub import ScanRun, label_colour, strongest_calls
 from .tracks import write_text_atomic
 
@@ -256,7 +257,7 @@ def write_report(
         ("values", f"{run.activation}; {m.get('resolution', '')}"),
         ("windows", f"{m.get('window_tokens')} tokens, overlap {m.get('overlap')}, stride "
                     f"{m.get('stride_tokens')} tokens, {m.get('stitch')} stitching"),
-        ("calls", f"{m.get('calls', {}).get('format', '')}, threshold {m.get('calls', {}).get('threshold')}"),
+        ("calls", f"{m.get('calls', {}).get('format', '')}, threshold {threshold_text(m.get('calls', {}))}"),
         ("counts", _fmt_counts(m.get("counts", {}))),
         ("time", f"{m.get('run_seconds')} s ({m.get('model_seconds')} s in the model)"),
         ("manifest", run.manifest_path.name),

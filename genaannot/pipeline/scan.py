@@ -62,10 +62,11 @@ from ..windows import (
 )
 
 if TYPE_CHECKING:
-    from ..models.base import Model
+    from ..models.base import Model, ModelInfo
 
 __all__ = [
     "scan_genome",
+    "resolve_thresholds",
     "ScanResult",
     "ScanError",
     "TrackSpec",
@@ -537,7 +538,10 @@ def scan_genome(
     stitch
         ``center`` (nearest window centre) or ``mean`` (average of overlapping windows).
     threshold
-        Calls are stretches with value ``>= threshold`` (default: the task's, 0.5).
+        Calls are stretches with value ``>= threshold``. Default (None): the checkpoint's own
+        per-label thresholds (``genaannot.json`` ``thresholds``, chosen on validation data),
+        else the task's (0.5); see :func:`resolve_thresholds`. The manifest's ``calls``
+        records the threshold used per label and its source.
     resume
         Keep finished parts of an interrupted run with the same settings.
     shard
@@ -659,7 +663,7 @@ def _scan(gen: Genome, *, model: Model, task: Task, setup: Setup, output: Path, 
         "unit_bp": unit_bp,
         "units": [[u.chrom, u.start, u.end] for u in units],
     }
-    thr = task.call_threshold if threshold is None else float(threshold)
+    thresholds, threshold_source = resolve_thresholds(task, list(setup.labels), threshold=threshold, info=info)
     stride = stride_tokens(setup.window_tokens, overlap)
     # everything in the manifest that does not come from assembling the parts; a shard
     # keeps it beside its parts so that `genaannot merge` writes the same manifest
@@ -672,7 +676,8 @@ def _scan(gen: Genome, *, model: Model, task: Task, setup: Setup, output: Path, 
                   "precision": getattr(model, "precision", None)},
         "labels": list(setup.labels),
         "strands": list(setup.strands),
-        "threshold": thr,
+        "thresholds": thresholds,
+        "threshold_source": threshold_source,
         "readout": setup.readout,
         "activation": setup.activation,
         "resolution": (
@@ -819,6 +824,40 @@ def _run_devices(todo: list[Unit], *, devices: list[str], genome: Genome, model_
     return float(sum(done.values()))
 
 
+def resolve_thresholds(task: Task, labels: list[str], *, threshold: float | None,
+                       info: ModelInfo) -> tuple[dict[str, float], dict[str, str]]:
+    """The call threshold of each label, and where it came from.
+
+    In order: ``threshold`` when given (``--threshold``); else the checkpoint's own per-label
+    threshold, ``info.extra["genaannot"]["thresholds"][label]`` (written by ``genaannot
+    train`` / ``genaannot evaluate --write-thresholds``, only used when the checkpoint was
+    trained for ``task``); else the task's default (``task.call_threshold``).
+
+    Returns
+    -------
+    thresholds : dict of label -> float
+    source : dict of label -> ``"--threshold"`` | ``"checkpoint"`` | ``"task default"``
+    """
+    if threshold is not None:
+        return {lab: float(threshold) for lab in labels}, {lab: "--threshold" for lab in labels}
+    meta = info.extra.get("genaannot") or {}
+    own = (meta.get("thresholds") or {}) if meta.get("task") == task.name else {}
+    thresholds, source = {}, {}
+    for lab in labels:
+        if isinstance(own.get(lab), (int, float)):
+            thresholds[lab], source[lab] = float(own[lab]), "checkpoint"
+        else:
+            thresholds[lab], source[lab] = float(task.call_threshold), "task default"
+    return thresholds, source
+
+
+def _base_thresholds(base: dict) -> dict[str, float]:
+    """Per-label thresholds of a manifest base (older shards recorded one ``threshold``)."""
+    if "thresholds" in base:
+        return {k: float(v) for k, v in base["thresholds"].items()}
+    return {lab: float(base["threshold"]) for lab in base["labels"]}
+
+
 def track_specs(output: Path, base: dict) -> list[TrackSpec]:
     """Output tracks of a scan described by its manifest base (labels, strands)."""
     names = output_names(output, list(base["labels"]), list(base["strands"]))
@@ -834,14 +873,14 @@ def finish_scan(part_files: dict[str, Path], units: list[Unit], *, base: dict, o
     manifest_path = stem.with_name(stem.name + ".json")
     bedgraph = bool(base["bedgraph"])
     counts = _assemble(part_files, units, specs, sizes=sizes, bedgraph=bedgraph, calls_path=calls_path,
-                       threshold=base["threshold"], strand_specific=base["strand_specific"])
+                       thresholds=_base_thresholds(base), strand_specific=base["strand_specific"])
     counts["n_bp_skipped"] = base["n_bp_skipped"]
     counts["n_gaps"] = base["n_gaps"]
     files = [{"label": sp.label, "strand": sp.strand, "bigwig": sp.path.name} for sp in specs]
     if bedgraph:
         for f, sp in zip(files, specs):
             f["bedgraph"] = _bedgraph_path(sp.path).name
-    private = {"threshold", "bedgraph", "strand_specific", "n_bp_skipped", "n_gaps", "shard", "units_done",
+    private = {"threshold", "thresholds", "threshold_source", "bedgraph", "strand_specific", "n_bp_skipped", "n_gaps", "shard", "units_done",
                "run_seconds", "model_seconds"}
     manifest: dict[str, Any] = {}
     for k, v in base.items():
@@ -851,7 +890,8 @@ def finish_scan(part_files: dict[str, Path], units: list[Unit], *, base: dict, o
         if k == "strands":
             manifest["files"] = files
             manifest["calls"] = {"path": calls_path.name, "format": "narrowPeak (BED6+4)",
-                                 "threshold": base["threshold"]}
+                                 "thresholds": _base_thresholds(base),
+                                 "threshold_source": base.get("threshold_source") or {}}
     manifest["run_seconds"] = round(run_seconds, 3)
     manifest["model_seconds"] = round(model_seconds, 3)
     manifest["counts"] = counts
@@ -903,7 +943,7 @@ def _prepare_parts(parts: Path, settings: dict, *, keep: bool) -> None:
 
 
 def _assemble(part_files: dict[str, Path], units: list[Unit], specs: list[TrackSpec], *, sizes: dict[str, int],
-              bedgraph: bool, calls_path: Path, threshold: float, strand_specific: bool) -> dict[str, Any]:
+              bedgraph: bool, calls_path: Path, thresholds: dict[str, float], strand_specific: bool) -> dict[str, Any]:
     """Stream finished parts, in unit (= .fai) order, into the writers and the call makers."""
     writers = []
     try:
@@ -912,7 +952,7 @@ def _assemble(part_files: dict[str, Path], units: list[Unit], specs: list[TrackS
             if bedgraph:
                 writers.append(WRITERS["bedgraph"](_bedgraph_path(sp.path), sizes=sizes, name=sp.path.stem))
         per = 2 if bedgraph else 1
-        makers = [CallMaker(name=sp.label, strand=sp.strand if strand_specific else ".", threshold=threshold)
+        makers = [CallMaker(name=sp.label, strand=sp.strand if strand_specific else ".", threshold=thresholds[sp.label])
                   for sp in specs]
         held: list[tuple | None] = [None] * len(specs)
 
