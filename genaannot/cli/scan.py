@@ -47,7 +47,7 @@ from ..tasks import TASKS
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
 @click.option("--labels", "labels", default=None, metavar="A,B",
               help="Comma-separated subset of the task's labels to write.")
-@click.option("--threshold", type=float, default=None, help="Call threshold on track values [default: 0.5].")
+@click.option("--threshold", type=float, default=None, help="Call threshold on track values, for every label [default: the checkpoint's per-label thresholds from genaannot.json, else 0.5].")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run (same settings) from OUT.parts/.")
 @click.option("--shard", default=None, metavar="I/N",
               help="Compute only every N-th work unit (I = 1..N) and keep OUT.parts/ as a partial result; "
