@@ -8,7 +8,7 @@ W=${1:-out/figures}
 G=examples/athaliana
 FA=$G/athaliana_1pct.fa.gz
 GFF=$G/athaliana_1pct.gff3.gz
-mkdir -p "$W/scan" docs/img
+mkdir -p "$W/scan" "$W/ism" docs/img
 
 # 1. the README's main command (whole genome, both strands)
 genaannot scan "$FA" --task splice --model demo-splice-athaliana -o "$W/scan/athaliana.bw" --quiet
@@ -32,13 +32,15 @@ genaannot plot "$FA" --region Chr5:117571-117670 \
 genaannot report "$W/scan" -o "$W/scan/report.html" --top 8
 if command -v chromium >/dev/null 2>&1; then
   port=8767
-  python3 -m http.server "$port" --bind 127.0.0.1 --directory "$W" >/dev/null 2>&1 &
+  # whole-genome tracks exceed the report's embedding limit, so the page links them and the
+  # FASTA relative to itself: serve a folder that holds both (the repository root)
+  python3 -m http.server "$port" --bind 127.0.0.1 --directory . >/dev/null 2>&1 &
   server=$!
   trap 'kill $server 2>/dev/null || true' EXIT
   sleep 1
   chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
     --user-data-dir="$(mktemp -d)" --window-size=1280,1250 --virtual-time-budget=20000 \
-    --screenshot=docs/img/demo_report.png "http://127.0.0.1:$port/scan/report.html" 2>/dev/null
+    --screenshot=docs/img/demo_report.png "http://127.0.0.1:$port/$W/scan/report.html" 2>/dev/null
 fi
 echo "figures written to docs/img/"
