@@ -71,3 +71,21 @@ def test_models_inspect_errors(tmp_path):
     assert res.exit_code == 1 and "no config.json" in res.output
     res = CliRunner().invoke(main, ["models", "inspect", str(tmp_path), "-o", "novalue"])
     assert res.exit_code == 2
+
+
+def test_list_shows_held_out_metrics_of_bundled_models():
+    from click.testing import CliRunner
+
+    from genaannot.cli import main
+    from genaannot.models.catalog import CATALOG
+
+    entry = CATALOG["demo-splice-athaliana"]
+    if entry.local_path() is None:
+        pytest.skip("demo model not bundled in this checkout")
+    res = CliRunner().invoke(main, ["models", "list", "--task", "splice"])
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.output.splitlines() if "held-out:" in x)
+    assert "acceptor AP" in line and "donor AP" in line and "PWM" in line and "Chr5" in line
+    rows = json.loads(CliRunner().invoke(main, ["models", "list", "--json"]).output)
+    demo = next(r for r in rows if r["name"] == "demo-splice-athaliana")
+    assert demo["held_out"]["model"]["acceptor"]["average_precision"] > demo["held_out"]["baseline"]["acceptor"]["average_precision"]

@@ -44,21 +44,50 @@ def models() -> None:
     """List known checkpoints or inspect one."""
 
 
+def _held_out(meta: dict) -> dict:
+    """``{"regions", "model": {label: {metric: v}}, "baseline": ...}`` from genaannot.json, or {}."""
+    if not meta.get("test_metrics"):
+        return {}
+    keep = ("average_precision", "auroc", "topk_accuracy")
+
+    def pick(block: dict) -> dict:
+        return {k: {m: round(v[m], 4) for m in keep if m in v} for k, v in block.items() if k != "mean"}
+
+    return {
+        "regions": meta.get("test_regions", []),
+        "model": pick(meta["test_metrics"]),
+        "baseline": pick(meta.get("test_baseline") or {}),
+    }
+
+
+def _format_held_out(h: dict) -> str:
+    parts = []
+    for label, m in h.get("model", {}).items():
+        base = h.get("baseline", {}).get(label, {})
+        ap = f"{label} AP {m.get('average_precision', float('nan')):.3f}"
+        if "average_precision" in base:
+            ap += f" (PWM {base['average_precision']:.3f})"
+        parts.append(ap)
+    where = ", ".join(h.get("regions", []))
+    return "; ".join(parts) + (f" on {where}" if where else "")
+
+
 @models.command("list")
 @click.option("--task", default=None, help="Only entries of this task (splice, promoter, chromatin, generic).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_cmd(task: str | None, as_json: bool) -> None:
     """Known checkpoints per task, and whether each is available locally (nothing is downloaded)."""
+    from ..models import read_task_metadata
     from ..models.catalog import CATALOG
 
     rows = []
     for entry in CATALOG.values():
         if task and entry.task != task:
             continue
-        if entry.local_path() is not None:
-            status = "bundled"
-        else:
-            status = cached_status(entry.hub_id, entry.revision)
+        local = entry.local_path()
+        status = "bundled" if local is not None else cached_status(entry.hub_id, entry.revision)
+        # held-out metrics come from the checkpoint's own genaannot.json (written by `train`)
+        meta = read_task_metadata(local) if local is not None else {}
         rows.append(
             {
                 "name": entry.name,
@@ -67,6 +96,7 @@ def list_cmd(task: str | None, as_json: bool) -> None:
                 "hub_id": entry.hub_id + (f"@{entry.revision}" if entry.revision else ""),
                 "local": status,
                 "description": entry.description,
+                "held_out": _held_out(meta) or dict(entry.metrics),
             }
         )
     if as_json:
@@ -81,6 +111,8 @@ def list_cmd(task: str | None, as_json: bool) -> None:
     click.echo("  ".join(c.upper().ljust(widths[c]) for c in cols) + "  DESCRIPTION")
     for r in rows:
         click.echo("  ".join(r[c].ljust(widths[c]) for c in cols) + "  " + r["description"])
+        if r["held_out"]:
+            click.echo(" " * widths["name"] + "  held-out: " + _format_held_out(r["held_out"]))
     click.echo("\nlocal: bundled = shipped with genaannot, cached = in the Hugging Face cache, - = not available "
                "(download on a machine with network: huggingface-cli download ID --revision BRANCH)")
 

@@ -67,7 +67,6 @@ CATALOG: dict[str, CatalogEntry] = dict(
         _e("moderngena-large", "generic", "modernbert", "AIRI-Institute/moderngena-large", None, "modernGENA large (ModernBERT), MLM"),
         _e("demo-splice-athaliana", "splice", "gena_bert", "", None,
            "demo: A. thaliana splice acceptor/donor, 1 token per base, 126 bp windows (trained by genaannot train)",
-           bundled="examples/models/demo-splice-athaliana",
-           metrics={"test_acceptor_ap": 0.595, "test_donor_ap": 0.560, "pwm_acceptor_ap": 0.241, "pwm_donor_ap": 0.258}),
+           bundled="examples/models/demo-splice-athaliana"),
     ]
 )
