@@ -4,10 +4,10 @@ Splice (base-pair resolution)
 -----------------------------
 Every base of the evaluated regions, on both strands, is one example per site type.
 Positives are the annotated acceptor (donor) bases (see :mod:`genaannot.io.annotation`);
-everything else, including the other site type, is negative. The model is run on windows
-of ``window_bp`` tiled with half-window overlap on each strand (minus strand
-reverse-complemented); each base keeps the score of the window whose centre is nearest, and
-a token's score is painted on every base of its span. Metrics per site type: average
+everything else, including the other site type, is negative. The model is run on each strand
+(minus strand reverse-complemented) with the scanner's tiling: windows of the checkpoint's
+``window_tokens`` (never truncated), half-window overlap, each base keeping the score of the
+window whose centre is nearest, a token's score painted on every base of its span. Metrics per site type: average
 precision (area under the precision-recall curve, step-wise as in scikit-learn), AUROC
 (ties get average ranks), SpliceAI top-k accuracy (k = number of positives: fraction of
 the k highest-scoring bases that are sites), and the call threshold with the highest F1
@@ -325,46 +325,34 @@ def predict_bp(
     model: Any,
     oriented_seq: str,
     *,
-    window_bp: int,
+    window_tokens: int | None = None,
     batch_size: int = 16,
     activation: str = "sigmoid",
+    overlap: float = 0.5,
 ) -> np.ndarray:
     """Per-base activated scores of a token-head model over one oriented sequence.
 
-    Windows of ``window_bp`` step by ``window_bp // 2``; each base keeps the value from the
-    window whose centre is nearest. Bases no window covered (cut tokens) are ``nan``.
+    The scanner's own tiling and stitching: windows of at most ``window_tokens`` content
+    tokens (never truncated, :func:`genaannot.windows.plan_windows`), each base taking the
+    value of the window whose centre is nearest (:func:`genaannot.stitch.stitch`).
 
     Returns
     -------
     float32 [len(oriented_seq), n_labels]
     """
+    from .stitch import WindowOutput, stitch
     from .tasks import activate
+    from .windows import center_cuts, plan_windows
 
     n = len(oriented_seq)
-    w = max(1, min(window_bp, n))
-    step = max(1, w // 2)
-    starts = list(range(0, max(1, n - w + 1), step))
-    if starts[-1] + w < n:
-        starts.append(n - w)
-    out: np.ndarray | None = None
-    best = np.full(n, np.inf)
-    for b in range(0, len(starts), 256):
-        chunk = starts[b : b + 256]
-        preds = model.predict([oriented_seq[s : s + w] for s in chunk], batch_size=batch_size)
-        for s, p in zip(chunk, preds):
-            probs = activate(p.logits, activation)
-            if out is None:
-                out = np.full((n, probs.shape[1]), np.nan, dtype=np.float32)
-            covered = int(p.spans[-1, 1]) if len(p.spans) else 0
-            reps = (p.spans[:, 1] - p.spans[:, 0]).astype(np.int64)
-            painted = np.repeat(probs, reps, axis=0)  # token value on each base of its span
-            dist = np.abs(np.arange(covered) + 0.5 - w / 2.0)
-            sl = slice(s, s + covered)
-            better = dist < best[sl]
-            out[sl][better] = painted[better]
-            best[sl][better] = dist[better]
-    assert out is not None
-    return out
+    wt = min(int(window_tokens or model.max_tokens), model.max_tokens)
+    plan = plan_windows(oriented_seq, tokenizer=model.tokenizer, window_tokens=wt, overlap=overlap,
+                        both_strands=False)
+    preds = model.predict_encoded(plan.plus, batch_size=batch_size)
+    outs = [WindowOutput(int(s), int(e), activate(p.logits, activation), p.spans)
+            for s, e, p in zip(plan.starts, plan.ends, preds)]
+    own = center_cuts(plan.starts, plan.ends, lo=0, hi=n)
+    return stitch(outs, length=n, n_channels=outs[0].values.shape[-1], mode="center", own=own)
 
 
 # --------------------------------------------------------------------------- reports
@@ -396,7 +384,7 @@ def evaluate_splice(
     annotation: Annotation,
     regions: Sequence[Interval],
     baseline_regions: Sequence[Interval] | None = None,
-    window_bp: int | None = None,
+    window_tokens: int | None = None,
     batch_size: int = 16,
     progress: bool = False,
 ) -> EvalReport:
@@ -410,8 +398,8 @@ def evaluate_splice(
     channels = {k: labels.index(k) for k in ("acceptor", "donor") if k in labels}
     if not channels:
         raise ValueError(f"model labels {labels} have no acceptor/donor channel")
-    if window_bp is None:
-        window_bp = int((model.info.extra.get("genaannot") or {}).get("window_bp") or model.max_tokens)
+    if window_tokens is None:
+        window_tokens = int((model.info.extra.get("genaannot") or {}).get("window_tokens") or model.max_tokens)
     pwms = {k: fit_pwm(genome, annotation, baseline_regions, kind=k) for k in channels} if baseline_regions else {}
     idx = SiteIndex(annotation, regions, tuple(channels))
     scores: dict[str, list[np.ndarray]] = {k: [] for k in channels}
@@ -420,7 +408,7 @@ def evaluate_splice(
     jobs = [(iv, s) for iv in regions for s in "+-"]
     for iv, strand in tqdm(jobs, disable=not progress, desc="evaluate", unit="region-strand"):
         seq = _oriented(genome, iv, strand)
-        probs = predict_bp(model, seq, window_bp=window_bp, batch_size=batch_size)
+        probs = predict_bp(model, seq, window_tokens=window_tokens, batch_size=batch_size)
         for kind, ch in channels.items():
             sites = idx.in_window(iv.chrom, strand, kind, iv.start, iv.end)
             y = np.zeros(len(seq), dtype=bool)
@@ -445,7 +433,7 @@ def evaluate_splice(
             d["mean"] = {m: float(np.mean([d[k][m] for k in channels])) for m in ("average_precision", "auroc", "topk_accuracy")}
     report.details = {
         "resolution": "base pair; token scores painted on their spans",
-        "window_bp": window_bp,
+        "window_tokens": window_tokens,
         "n_bases": int(sum(len(iv) for iv in regions) * 2),
         "pwm": {k: p.to_dict() for k, p in pwms.items()},
         "baseline_regions": [iv.ucsc() for iv in baseline_regions] if baseline_regions else [],

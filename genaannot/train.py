@@ -456,6 +456,8 @@ class Setup:
     config: Any  # GenaBertConfig
     base_model: str | None
     tokenizer_kind: str
+    #: with a base model: whether its task head was "kept" or a "new" head was started
+    base_head: str | None = None
 
 
 def build_fresh(*, tokenizer: DNATokenizer, tokenizer_kind: str, spec: TaskSpec, arch: ArchConfig, window_tokens: int) -> Setup:
@@ -508,7 +510,8 @@ def _sinusoidal_positions(weight: torch.Tensor, *, scale: float) -> None:
 
 
 def build_from_base(base: str, *, spec: TaskSpec, tokenizer: DNATokenizer | None, window_tokens: int) -> Setup:
-    """Fine-tune a GENA BERT checkpoint: its encoder weights, a new head for ``spec``."""
+    """Fine-tune a GENA BERT checkpoint: its encoder weights, and its head when the head type and
+    label count fit ``spec`` (a new, randomly initialised head otherwise)."""
     from .models import detect_family, read_config, resolve_checkpoint
     from .models.gena_bert import GenaBertConfig, add_prefix_if_bare, build_network
     from .models.weights import read_weights
@@ -540,8 +543,23 @@ def build_from_base(base: str, *, spec: TaskSpec, tokenizer: DNATokenizer | None
     missing_encoder = [k for k in missing_encoder if k not in fit]
     if missing_encoder:
         raise TrainError(f"--base-model {base}: encoder weights missing or misshapen: {missing_encoder[:5]}")
+    # continued fine-tuning (same head type and label count, e.g. a published splice branch on a
+    # new genome) keeps the trained head; otherwise (MLM base, other task) the head starts fresh
+    head_keys = [k for k in own if not k.startswith(("bert.embeddings", "bert.encoder"))]
+    base_head = _head_of(raw)
+    keep_head = base_head == spec.head and all(k in state and state[k].shape == own[k].shape for k in head_keys)
+    if keep_head:
+        fit.update({k: state[k] for k in head_keys})
     net.load_state_dict(fit, strict=False)
-    return Setup(net, tok, cfg, str(base), "checkpoint")
+    return Setup(net, tok, cfg, str(base), "checkpoint", base_head="kept" if keep_head else "new")
+
+
+def _head_of(config: dict) -> str | None:
+    archs = " ".join(config.get("architectures") or [])
+    for marker, head in (("TokenClassification", "token"), ("SequenceClassification", "sequence"), ("MaskedLM", "mlm")):
+        if marker in archs:
+            return head
+    return None
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -660,6 +678,7 @@ def train_model(
         "window_bp": window_bp,
         "tokenizer_kind": setup.tokenizer_kind,
         "base_model": setup.base_model,
+        "base_head": setup.base_head,
         "train": asdict(config),
         "train_regions": [iv.ucsc() for iv in train_regions],
         "valid_regions": [iv.ucsc() for iv in valid_regions],

@@ -190,3 +190,51 @@ def test_scan_threshold_order(tmp_path):
                      extra={"genaannot": {"task": "promoter", "thresholds": {"acceptor": 0.0}}})
     thr, src = scan.resolve_thresholds(get_task("splice"), ["acceptor", "donor"], threshold=None, info=info)
     assert thr == {"acceptor": 0.5, "donor": 0.5} and set(src.values()) == {"task default"}
+
+
+def test_bpe_tokenizer_then_fine_tune_from_it(tmp_path):
+    """--tokenizer bpe trains a tokenizer on the genome; --base-model fine-tunes a checkpoint,
+    keeping its architecture and tokenizer and starting from its weights."""
+    from safetensors.torch import load_file
+
+    fa, gff = _write_inputs(tmp_path)
+    common = ["--task", "splice", "--genome", str(fa), "--annotation", str(gff), "--window-tokens", "30",
+              "--batch-size", "4", "--device", "cpu", "--no-eval", "-q", "--valid-chroms", "c2"]
+    base = tmp_path / "base"
+    res = CliRunner().invoke(main, ["train", *common, "-o", str(base), "--train-chroms", "c1", "--tokenizer", "bpe",
+                                    "--vocab-size", "64", "--hidden-size", "16", "--layers", "1", "--heads", "2",
+                                    "--steps", "2", "--save-every", "2", "--eval-every", "2"])
+    assert res.exit_code == 0, res.output
+    tok = json.loads((base / "tokenizer.json").read_text())
+    assert tok["model"]["type"] == "BPE" and len(tok["model"]["vocab"]) == 64
+    meta = json.loads((base / "genaannot.json").read_text())
+    assert meta["tokenizer_kind"] == "bpe" and meta["window_bp"] > 30  # BPE: more than one base per token
+
+    fine = tmp_path / "fine"
+    res = CliRunner().invoke(main, ["train", *common, "-o", str(fine), "--train-chroms", "c1", "--base-model", str(base),
+                                    "--steps", "1", "--lr", "1e-12", "--save-every", "1", "--eval-every", "1"])
+    assert res.exit_code == 0, res.output
+    assert (fine / "tokenizer.json").read_text() == (base / "tokenizer.json").read_text()
+    cfg_b, cfg_f = (json.loads((d / "config.json").read_text()) for d in (base, fine))
+    assert {k: cfg_f[k] for k in ("hidden_size", "num_hidden_layers", "vocab_size")} == \
+        {k: cfg_b[k] for k in ("hidden_size", "num_hidden_layers", "vocab_size")}
+    wb, wf = load_file(str(base / "model.safetensors")), load_file(str(fine / "model.safetensors"))
+    assert wb.keys() == wf.keys()
+    # one step at lr 1e-12 from the base weights: equal to float precision
+    assert all((wb[k] - wf[k]).abs().max() < 1e-6 for k in wb)
+    meta_f = json.loads((fine / "genaannot.json").read_text())
+    assert meta_f["base_model"] and meta_f["base_head"] == "kept"
+
+
+def test_fine_tune_from_mlm_base_starts_a_new_head(tmp_path):
+    from tinymodels import make_gena_dir
+
+    fa, gff = _write_inputs(tmp_path)
+    base = make_gena_dir(tmp_path / "mlm", head="mlm", hidden=16, layers=1, heads=2, max_positions=64)
+    res = CliRunner().invoke(main, ["train", "--task", "splice", "--genome", str(fa), "--annotation", str(gff),
+                                    "-o", str(tmp_path / "fine"), "--base-model", str(base), "--train-chroms", "c1",
+                                    "--valid-chroms", "c2", "--window-tokens", "30", "--steps", "1", "--batch-size", "2",
+                                    "--save-every", "1", "--eval-every", "1", "--device", "cpu", "--no-eval", "-q"])
+    assert res.exit_code == 0, res.output
+    meta = json.loads((tmp_path / "fine" / "genaannot.json").read_text())
+    assert meta["base_head"] == "new" and meta["tokenizer_kind"] == "checkpoint"

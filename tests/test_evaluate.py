@@ -87,7 +87,7 @@ def test_pwm_prefers_true_sites():
 def test_predict_bp_paints_and_orients():
     model = make_toy_model("token", max_tokens=64)
     seq = "ACGT" * 50 + "NNN"
-    out = predict_bp(model, seq, window_bp=40, activation="identity")
+    out = predict_bp(model, seq, window_tokens=40, activation="identity")
     assert out.shape == (len(seq), 3)
     val = {"A": 0.1, "C": 0.2, "G": 0.3, "T": 0.4, "N": 0.0}
     assert np.allclose(out[:, 1], [val[c] for c in seq])  # channel 1 = the base's own value
@@ -99,7 +99,7 @@ def test_evaluate_splice_toy_and_report(tmp_path):
     genome, ann = _toy_genome()
     model = make_toy_model("token", max_tokens=64)
     rep = evaluate_splice(model, genome=genome, annotation=ann, regions=[Interval("c1", 4000, 8000)],
-                          baseline_regions=[Interval("c1", 0, 4000)], window_bp=60)
+                          baseline_regions=[Interval("c1", 0, 4000)], window_tokens=60)
     assert set(rep.metrics) == {"acceptor", "donor", "mean"}
     assert rep.metrics["donor"]["n_pos"] == 14
     assert rep.metrics["donor"]["n_neg"] == 2 * 4000 - 14
