@@ -502,22 +502,27 @@ def _keys(w: _Work, a: _Alt, s: str) -> tuple[tuple, tuple]:
     return ref_key, alt_key
 
 
-def _predict_chunk(works, spec, model, batch_size, cache, cache_size, summary, distance) -> None:
-    needed: dict[tuple, object] = {}
-    n_ref = 0  # reference-window requests (one per scored ALT and strand)
+def _requests(works, spec):
+    """Every (work, alt, strand, ref key, alt key) of a chunk that has a window plan."""
     for w in works:
         for a in w.alts:
             if a.plan is None:
                 continue
             for s in spec.strands:
-                rk, ak = _keys(w, a, s)
-                n_ref += 1
-                if rk in cache:
-                    cache.move_to_end(rk)
-                elif rk not in needed:
-                    needed[rk] = a.plan.encodings[(-1, s)]
-                if ak not in needed:
-                    needed[ak] = a.plan.encodings[(a.index, s)]
+                yield (w, a, s, *_keys(w, a, s))
+
+
+def _predict_chunk(works, spec, model, batch_size, cache, cache_size, summary, distance) -> None:
+    needed: dict[tuple, object] = {}
+    n_ref = 0  # reference-window requests (one per scored ALT and strand)
+    for _w, a, s, rk, ak in _requests(works, spec):
+        n_ref += 1
+        if rk in cache:
+            cache.move_to_end(rk)
+        elif rk not in needed:
+            needed[rk] = a.plan.encodings[(-1, s)]
+        if ak not in needed:
+            needed[ak] = a.plan.encodings[(a.index, s)]
     todo = [k for k in needed if k not in cache]
     preds = model.predict_encoded([needed[k] for k in todo], batch_size=batch_size) if todo else []
     summary.windows_predicted += len(todo)
@@ -526,14 +531,9 @@ def _predict_chunk(works, spec, model, batch_size, cache, cache_size, summary, d
     for k, pr in fresh.items():
         if pr.n_tokens_dropped:
             raise RuntimeError(f"internal error: window {k} exceeded the model capacity")
-    for w in works:
-        for a in w.alts:
-            if a.plan is None:
-                continue
-            for s in spec.strands:
-                rk, ak = _keys(w, a, s)
-                rp = fresh.get(rk) or cache[rk]
-                a.result[s] = _delta(rp, fresh[ak], w, a, s, spec, distance=distance)
+    for w, a, s, rk, ak in _requests(works, spec):
+        rp = fresh.get(rk) or cache[rk]
+        a.result[s] = _delta(rp, fresh[ak], w, a, s, spec, distance=distance)
     for k, pr in fresh.items():
         if len(k) == 4:  # reference windows only: alt windows are rarely shared across chunks
             cache[k] = pr
