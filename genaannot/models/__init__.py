@@ -82,9 +82,9 @@ def resolve_checkpoint(path_or_id: str | Path, *, revision: str | None = None) -
                 f"model {text!r}{rev} is not in the local Hugging Face cache and nothing is downloaded. "
                 f"On a machine with network run `huggingface-cli download {text}"
                 + (f" --revision {revision}" if revision else "")
-                + "` (or `git clone https://huggingface.co/" + text + "`"
+                + "` (or `git clone"
                 + (f" -b {revision}" if revision else "")
-                + ") and pass the directory with --model PATH, or copy it into the HF cache "
+                + f" https://huggingface.co/{text}`) and pass the directory with --model PATH, or copy it into the HF cache "
                 f"(HF_HOME). [{type(err).__name__}]"
             ) from None
     raise ModelError(
