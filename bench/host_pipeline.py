@@ -49,7 +49,7 @@ from typing import Any
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # one core: before tokenizers loads
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_FASTA = REPO.parent / "shared/data/KorfLab_datacore/genome_athaliana/1pct.fa"
+DEFAULT_FASTA = REPO / "examples/athaliana/athaliana_1pct.fa.gz"  # bundled, indexed copy of TAIR10 1%
 TOKENIZER = REPO / "genaannot/data/tokenizers/t2t_1000h_multi_32k"
 GPU_TOKENS_PER_S = 790e12 / 190e6  # issue: H200 bf16 at the FLOP rate it assumes
 

@@ -33,7 +33,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-DEFAULT_FASTA = REPO.parent / "shared/data/KorfLab_datacore/genome_athaliana/1pct.fa"
+DEFAULT_FASTA = REPO / "examples/athaliana/athaliana_1pct.fa.gz"  # bundled, indexed copy of TAIR10 1%
 TOKENIZER = REPO / "genaannot/data/tokenizers/t2t_1000h_multi_32k"
 
 

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_FASTA = REPO.parent / "shared/data/KorfLab_datacore/genome_athaliana/1pct.fa"
+DEFAULT_FASTA = REPO / "examples/athaliana/athaliana_1pct.fa.gz"  # bundled, indexed copy of TAIR10 1%
 
 
 def main(argv: list[str] | None = None) -> int:

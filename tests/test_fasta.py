@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gzip
-import os
+from pathlib import Path
 
 import numpy as np
 import pysam
@@ -52,24 +52,46 @@ def test_plain_gzip_is_refused(tmp_path):
         open_genome(tmp_path / "g.fa.gz")
 
 
-def test_missing_and_readonly(tmp_path, monkeypatch):
+def _read_only(monkeypatch, directory):
+    """Make ``directory`` unwritable for genaannot (root writes anywhere: pretend the bits hold)."""
+    import genaannot.io.fasta as fasta_mod
+
+    real = fasta_mod._dir_writable
+    monkeypatch.setattr(fasta_mod, "_dir_writable", lambda d: False if Path(d) == directory else real(d))
+
+
+@pytest.mark.parametrize("bgzip", [False, True])
+def test_read_only_directory_indexes_into_the_cache(tmp_path, monkeypatch, bgzip):
     with pytest.raises(FastaError, match="not found"):
         open_genome(tmp_path / "nope.fa")
     ro = tmp_path / "ro"
     ro.mkdir()
-    write_fasta(ro / "g.fa", SEQS)
-    os.chmod(ro, 0o555)
-    try:
-        if os.access(ro, os.W_OK):  # root writes anywhere: pretend the permission bits hold
-            real = os.access
-            monkeypatch.setattr(
-                "genaannot.io.fasta.os.access",
-                lambda path, mode: False if str(path) == str(ro) and mode & os.W_OK else real(path, mode),
-            )
-        with pytest.raises(FastaError, match="not writable"):
-            open_genome(ro / "g.fa")
-    finally:
-        os.chmod(ro, 0o755)
+    fa = write_fasta(ro / "g.fa", SEQS)
+    if bgzip:
+        pysam.tabix_compress(str(fa), str(ro / "g.fa.gz"))
+        fa.unlink()
+        fa = ro / "g.fa.gz"
+    monkeypatch.setenv("GENAANNOT_CACHE", str(tmp_path / "cache"))
+    _read_only(monkeypatch, ro)
+    with pytest.warns(UserWarning, match="index kept in"):
+        g = open_genome(fa)
+    with g:
+        assert g.fetch("chrB", 0, 54) == SEQS["chrB"] and list(g.sizes) == list(SEQS)
+        assert g.index_path.parent == tmp_path / "cache" / "fai"
+    assert sorted(p.name for p in ro.iterdir()) == [fa.name]  # nothing written beside the FASTA
+    with open_genome(fa) as again:  # reused: no second build, no warning
+        assert again.index_path == g.index_path
+
+
+def test_read_only_directory_and_unwritable_cache(tmp_path, monkeypatch):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    fa = write_fasta(ro / "g.fa", SEQS)
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("GENAANNOT_CACHE", str(tmp_path / "file" / "sub"))  # cannot be a directory
+    _read_only(monkeypatch, ro)
+    with pytest.raises(FastaError, match="not writable.*GENAANNOT_CACHE"):
+        open_genome(fa)
 
 
 def test_damaged_index(tmp_path):

@@ -276,16 +276,14 @@ def test_bench_model_forward_runs_on_cpu(capsys):
     assert "GPU figures need a GPU" in capsys.readouterr().out
 
 
-def test_bench_host_pipeline_runs(shared):
-    hp = _bench("host_pipeline")
-    res = hp.main(["--fasta", str(shared / "data/KorfLab_datacore/genome_athaliana/1pct.fa"),
-                   "--max-bp", "15000", "--no-profile"])
+def test_bench_host_pipeline_runs():
+    hp = _bench("host_pipeline")  # default genome: the bundled, indexed examples/athaliana copy
+    res = hp.main(["--max-bp", "15000", "--no-profile"])
     assert res["bp_scanned"] == 15000 and res["host_tokens_per_s"] > 0
 
 
-def test_bench_overlap_runs(shared):
+def test_bench_overlap_runs():
     ov = _bench("overlap")
-    res = ov.main(["--fasta", str(shared / "data/KorfLab_datacore/genome_athaliana/1pct.fa"),
-                   "--max-bp", "8000", "--overlaps", "0.5,0.75"])
+    res = ov.main(["--max-bp", "8000", "--overlaps", "0.5,0.75"])
     ref = res["rows"][-1]
     assert ref["max_abs_diff"] == 0.0  # the reference against itself

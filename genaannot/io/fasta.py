@@ -9,6 +9,8 @@ Coordinates are 0-based, half-open. :meth:`Genome.fetch` returns the letters as 
 from __future__ import annotations
 
 import os
+import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +43,63 @@ def _is_bgzf(path: Path) -> bool:
     return len(head) >= 18 and head[:2] == b"\x1f\x8b" and head[3] & 4 and head[12:14] == b"BC"
 
 
+def _dir_writable(directory: Path) -> bool:
+    """Whether an index can be written beside the FASTA (a read-only mount fails even for root)."""
+    if not os.access(directory, os.W_OK):
+        return False
+    try:
+        fd, name = tempfile.mkstemp(prefix=".genaannot-probe-", dir=directory)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(name)
+    return True
+
+
+def cache_dir() -> Path:
+    """Per-user cache (``$GENAANNOT_CACHE``, else ``$XDG_CACHE_HOME/genaannot``, else ``~/.cache/genaannot``)."""
+    env = os.environ.get("GENAANNOT_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "genaannot"
+
+
+def _cached_index(path: Path, *, gz: bool) -> tuple[Path, Path]:
+    """Build (once) the ``.fai`` (and ``.gzi``) of a FASTA whose directory is read-only in the cache.
+
+    The cache key is the FASTA's absolute path, size and modification time, so an edited
+    FASTA gets a new index. Files are written under temporary names and renamed.
+    """
+    import hashlib
+
+    import pysam
+
+    st = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    folder = cache_dir() / "fai"
+    fai, gzi = folder / f"{key}_{path.name}.fai", folder / f"{key}_{path.name}.gzi"
+    if fai.is_file() and (not gz or gzi.is_file()):
+        return fai, gzi
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp_fai = folder / f".{fai.name}.{os.getpid()}.tmp"
+        tmp_gzi = folder / f".{gzi.name}.{os.getpid()}.tmp"
+        args = [str(path), "--fai-idx", str(tmp_fai)] + (["--gzi-idx", str(tmp_gzi)] if gz else [])
+        pysam.faidx(*args)
+        if gz:
+            os.replace(tmp_gzi, gzi)
+        os.replace(tmp_fai, fai)
+    except (OSError, pysam.SamtoolsError) as err:
+        raise FastaError(
+            f"{path}: no index beside it, its directory is not writable, and the index could not be "
+            f"built in the cache {folder} ({err}); run `samtools faidx {path}` where you can write, "
+            "set GENAANNOT_CACHE to a writable directory, or copy the FASTA"
+        ) from None
+    warnings.warn(f"{path}: directory not writable; FASTA index kept in {fai}", stacklevel=3)
+    return fai, gzi
+
+
 class Genome:
     """An open indexed FASTA.
 
@@ -49,6 +108,10 @@ class Genome:
     path : Path
     sizes : dict[str, int]
         Sequence lengths in ``.fai`` order (the order every output follows).
+
+    A missing ``.fai`` (``.gzi`` for bgzip) is created beside the FASTA, or, when that
+    directory is not writable (shared reference data), in the per-user cache
+    (:func:`cache_dir`).
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -65,17 +128,20 @@ class Genome:
                 f"{p}: compressed with plain gzip, which cannot be indexed; FASTA must be plain or "
                 f"bgzip-compressed: `zcat {p} | bgzip > OUT.fa.gz` (bgzip is in htslib/tabix)"
             )
-        missing = [i for i in _index_paths(p) if not i.exists()] if _is_gzip(p) else [
-            i for i in _index_paths(p)[:1] if not i.exists()
-        ]
-        if missing and not os.access(p.parent, os.W_OK):
-            raise FastaError(
-                f"{p}: no index ({missing[0].name}) and its directory is not writable, so it cannot "
-                f"be created; run `samtools faidx {p}` where you can write, or copy the FASTA to a "
-                "writable directory"
-            )
+        gz = _is_gzip(p)
+        wanted = _index_paths(p) if gz else _index_paths(p)[:1]
+        missing = [i for i in wanted if not i.exists()]
+        #: where the index was read from (beside the FASTA, or the per-user cache)
+        self.index_path = wanted[0]
+        kwargs: dict[str, str] = {}
+        if missing and not _dir_writable(p.parent):
+            fai, gzi = _cached_index(p, gz=gz)
+            self.index_path = fai
+            kwargs = {"filepath_index": str(fai)}
+            if gz:
+                kwargs["filepath_index_compressed"] = str(gzi)
         try:
-            self._fa = pysam.FastaFile(str(p))
+            self._fa = pysam.FastaFile(str(p), **kwargs)
         except (OSError, ValueError) as err:
             msg = str(err)
             raise FastaError(
