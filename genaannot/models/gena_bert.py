@@ -317,10 +317,9 @@ class GenaBertModel(nn.Module):
         output_hidden_states: bool = False,
     ) -> EncoderOutput:
         h = self.embeddings(input_ids, inputs_embeds=inputs_embeds, token_type_ids=token_type_ids)
-        bias = None
-        if attention_mask is not None and not bool(attention_mask.all()):
-            # additive mask [B, 1, 1, L]: padded keys get the dtype's minimum, like upstream
-            bias = (1.0 - attention_mask[:, None, None, :].to(h.dtype)) * torch.finfo(h.dtype).min
+        # boolean key mask [B, 1, 1, L] (True = attend): padded keys get weight exactly 0, as with
+        # upstream's additive dtype-minimum, without a host-device sync to test for padding
+        bias = attention_mask[:, None, None, :].bool() if attention_mask is not None else None
         states = [h] if output_hidden_states else None
         layers = self.encoder.layer
         for i, layer in enumerate(layers):
@@ -417,8 +416,15 @@ class GenaBertNetwork(nn.Module):
         return self.bert.embeddings.word_embeddings
 
     def collate(self, content: list[np.ndarray]) -> dict[str, torch.Tensor]:
-        """``[CLS] content [SEP]``, right-padded with [PAD] (masked) to the longest input."""
-        return collate_cls_sep(content, cls_id=self.cls_id, sep_id=self.sep_id, pad_id=self.pad_id)
+        """``[CLS] content [SEP]``, right-padded with [PAD] (masked) to the longest input.
+
+        A batch without padding carries no mask: decided here on the host, so the forward
+        never has to ask the device (a sync) and SDPA may pick its fused kernels.
+        """
+        batch = collate_cls_sep(content, cls_id=self.cls_id, sep_id=self.sep_id, pad_id=self.pad_id)
+        if bool(batch["attention_mask"].all()):
+            del batch["attention_mask"]
+        return batch
 
     def forward(
         self,
