@@ -25,6 +25,18 @@ def _write_inputs(tmp_path):
     return fa, gff
 
 
+def _train_tiny(tmp_path):
+    """FASTA, GFF3 and a tiny splice checkpoint trained by the CLI (two steps)."""
+    fa, gff = _write_inputs(tmp_path)
+    out = tmp_path / "model"
+    res = CliRunner().invoke(main, ["train", "--task", "splice", "--genome", str(fa), "--annotation", str(gff),
+                                    "-o", str(out), "--train-chroms", "c1", "--hidden-size", "16", "--layers", "1",
+                                    "--heads", "2", "--window-tokens", "62", "--steps", "2", "--batch-size", "2",
+                                    "--device", "cpu", "-q"])
+    assert res.exit_code == 0, res.output
+    return fa, gff, out
+
+
 def test_train_then_evaluate(tmp_path):
     fa, gff = _write_inputs(tmp_path)
     out = tmp_path / "model"
@@ -86,18 +98,10 @@ def test_bad_annotation_reports_line(tmp_path):
 
 def test_trained_checkpoint_scans(tmp_path):
     """A checkpoint made by `genaannot train` goes through the genome scanner unchanged."""
-    import pytest
-
-    scan = pytest.importorskip("genaannot.pipeline.scan")
+    from genaannot.pipeline import scan
     from genaannot.regions import Interval
 
-    fa, gff = _write_inputs(tmp_path)
-    out = tmp_path / "model"
-    res = CliRunner().invoke(main, ["train", "--task", "splice", "--genome", str(fa), "--annotation", str(gff),
-                                    "-o", str(out), "--train-chroms", "c1", "--hidden-size", "16", "--layers", "1",
-                                    "--heads", "2", "--window-tokens", "62", "--steps", "2", "--batch-size", "2",
-                                    "--device", "cpu", "-q"])
-    assert res.exit_code == 0, res.output
+    fa, gff, out = _train_tiny(tmp_path)
     (tmp_path / "scan").mkdir()
     result = scan.scan_genome(fa, model=str(out), task="splice", output=tmp_path / "scan" / "s.bw",
                               regions=[Interval("c2", 0, 2000)], quiet=True, workers=0)
@@ -141,18 +145,10 @@ def test_evaluate_write_thresholds(tmp_path):
 
 def test_scan_threshold_order(tmp_path):
     """scan: --threshold, else the checkpoint's per-label thresholds, else the task default; recorded per label."""
-    import pytest
-
-    scan = pytest.importorskip("genaannot.pipeline.scan")
+    from genaannot.pipeline import scan
     from genaannot.regions import Interval
 
-    fa, gff = _write_inputs(tmp_path)
-    out = tmp_path / "model"
-    res = CliRunner().invoke(main, ["train", "--task", "splice", "--genome", str(fa), "--annotation", str(gff),
-                                    "-o", str(out), "--train-chroms", "c1", "--hidden-size", "16", "--layers", "1",
-                                    "--heads", "2", "--window-tokens", "62", "--steps", "2", "--batch-size", "2",
-                                    "--device", "cpu", "-q"])
-    assert res.exit_code == 0, res.output
+    fa, gff, out = _train_tiny(tmp_path)
     meta_path = out / "genaannot.json"
     meta = json.loads(meta_path.read_text())
     assert "thresholds" not in meta  # no validation data, no thresholds
