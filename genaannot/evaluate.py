@@ -346,9 +346,8 @@ def predict_bp(
 
     n = len(oriented_seq)
     wt = min(int(window_tokens or model.max_tokens), model.max_tokens)
-    plan = plan_windows(oriented_seq, tokenizer=model.tokenizer, window_tokens=wt, overlap=overlap,
-                        both_strands=False)
-    preds = model.predict_encoded(plan.plus, batch_size=batch_size)
+    plan = plan_windows(oriented_seq, tokenizer=model.tokenizer, window_tokens=wt, overlap=overlap)
+    preds = model.predict_encoded(plan.encs, batch_size=batch_size)
     outs = [WindowOutput(int(s), int(e), activate(p.logits, activation), p.spans)
             for s, e, p in zip(plan.starts, plan.ends, preds)]
     own = center_cuts(plan.starts, plan.ends, lo=0, hi=n)

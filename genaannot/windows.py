@@ -10,16 +10,13 @@ Two levels:
   result depends only on the genome, the model's tokenizer and the settings — units can be
   computed in any order, on different machines (``--shard``), or again after a crash
   (``--resume``) and give identical bytes.
-* **Windows** (:func:`plan_windows`): sized in *tokens*, never silently truncated. The
-  planned span is tokenised **once**, in chunks, only to find token boundaries. Each window
-  starts at a token boundary; its bp end is read off those boundaries (``window_tokens``
-  tokens, minus a small margin for BPE tokenizers, see :func:`window_margin`), then the
-  exact window is tokenised on its own, forward *and* reverse complement (one plan serves
-  both strands); in the rare case that either overflows, the window is shrunk and
-  re-tokenised until both fit. The next window starts ``stride_tokens`` tokens further on
-  in the window's own tokenisation
-  (``stride_tokens = window_tokens - round(overlap * window_tokens)``). Each base is thus
-  tokenised about ``1 + 2 × 2`` times at overlap 0.5 (chunk pass, two windows, two strands).
+* **Windows** (:func:`plan_windows`): sized in *tokens*, never truncated. Each strand's
+  planned span is tokenised **once** (:func:`tokenize_long`: chunks with a look-ahead, equal
+  to one pass over the whole span); window ``i`` is tokens ``[i × stride, i × stride +
+  window_tokens)`` of it (``stride = window_tokens - round(overlap × window_tokens)``), so
+  every window holds exactly ``window_tokens`` tokens except the last. The minus strand is
+  planned the same way on the reverse complement (:func:`reverse_plan` maps it back), so
+  each base is tokenised about twice (once per strand) whatever the overlap.
 * **Ownership** (:func:`center_cuts`): under ``center`` stitching each base takes its value
   from the covering window whose centre is nearest; windows therefore own contiguous
   intervals and their edges are discarded except at the ends of the planned span.
@@ -46,13 +43,14 @@ __all__ = [
     "reverse_complement",
     "subtract_gaps",
     "stride_tokens",
-    "window_margin",
-    "token_boundaries",
+    "tokenize_long",
+    "resync_bp",
+    "reverse_plan",
 ]
 
-#: bp per chunk of the boundary pass (long enough that chunk edges are rare, short enough
-#: that BPE's per-word cost stays linear)
-CHUNK_BP = 16384
+#: bp per chunk of :func:`tokenize_long` (long enough that the look-ahead costs little, short
+#: enough that BPE's per-word cost stays linear)
+CHUNK_BP = 8192
 
 _COMP = str.maketrans("ACGTRYKMBVDHNSWacgtrykmbvdhnsw", "TGCAYRMKVBHDNSWtgcayrmkvbhdnsw")
 
@@ -126,138 +124,119 @@ def unit_context(unit: Unit, halo: int) -> tuple[int, int]:
 
 @dataclass
 class WindowPlan:
-    """Windows over one sequence (coordinates relative to that sequence).
+    """Windows over one strand's sequence (coordinates relative to that sequence).
 
     Attributes
     ----------
     starts, ends : int64 [n_windows]
         Window extents; starts strictly increasing, ends strictly increasing, each window
         starts inside or at the end of the previous one (no gaps).
-    plus : list[Encoding]
-        Tokenisation of each window (forward strand), at most ``window_tokens`` tokens.
-    minus : list[Encoding] or None
-        Tokenisation of each window's reverse complement (when planned for both strands).
+    encs : list[Encoding]
+        Each window's tokens (at most ``window_tokens``), spans relative to the window start.
     """
 
     starts: np.ndarray
     ends: np.ndarray
-    plus: list[Encoding]
-    minus: list[Encoding] | None
+    encs: list[Encoding]
 
     def __len__(self) -> int:
         return int(self.starts.shape[0])
 
 
-def _fit(seq: str, start: int, end: int, tokenizer: DNATokenizer, window_tokens: int, both: bool):
-    """Shrink ``[start, end)`` until its forward (and rc) tokenisation fits; return encodings."""
-    while True:
-        wseq = seq[start:end]
-        plus = tokenizer.encode(wseq)
-        if len(plus) > window_tokens:
-            end = start + int(plus.spans[window_tokens - 1, 1])
-            continue
-        if not both:
-            return end, plus, None
-        minus = tokenizer.encode(reverse_complement(wseq))
-        excess = len(minus) - window_tokens
-        if excess > 0:
-            # the rc's first tokens are the forward window's last bases: cut them off
-            end -= int(minus.spans[excess - 1, 1])
-            continue
-        return end, plus, minus
+def resync_bp(tokenizer: DNATokenizer) -> int:
+    """Look-ahead past each chunk of :func:`tokenize_long` (0 for 1-bp tokenizers).
 
-
-def window_margin(tokenizer: DNATokenizer, window_tokens: int) -> int:
-    """Tokens kept free when a window's end is read off the chunk boundaries.
-
-    A window tokenised on its own (and its reverse complement) can need a few more tokens
-    than the chunk's tokenisation of the same bases. 1-bp tokenizers never differ (margin
-    0); for BPE tokenizers ``max(1, window_tokens // 32)`` makes overflow rare (measured:
-    0.7 % of 510-token windows on *A. thaliana* with the GENA t2t tokenizer, against 55 %
-    with no margin), so almost every window is tokenised exactly once per strand.
+    A cut changes a BPE tokenisation only within a few tokens of it; ``4 × max_token_bp``
+    bp (256 for the GENA tokenizers) is far beyond that (half of it already reproduced the
+    one-pass tokenisation of every TAIR10 chromosome in the bundled genome, both strands).
     """
-    if int(getattr(tokenizer, "max_token_bp", 1)) <= 1:
-        return 0
-    return max(1, window_tokens // 32)
+    longest = int(getattr(tokenizer, "max_token_bp", 1))
+    return 0 if longest <= 1 else 4 * longest
 
 
-def token_boundaries(seq: str, *, tokenizer: DNATokenizer, chunk_bp: int = CHUNK_BP) -> np.ndarray:
-    """Token ends of ``seq`` tokenised in consecutive ``chunk_bp`` pieces, with a leading 0.
+def tokenize_long(seq: str, *, tokenizer: DNATokenizer, chunk_bp: int = CHUNK_BP) -> Encoding:
+    """Tokenise a long sequence in chunks, as one pass over all of it would.
+
+    Each chunk is tokenised with :func:`resync_bp` bp of look-ahead, and only its tokens
+    that end before the look-ahead are kept; the next chunk starts at the last kept token
+    boundary. The result equals the single-pass tokenisation (checked on real genomes for
+    the GENA tokenizer, both strands) while BPE's cost stays linear in ``len(seq)``.
 
     Returns
     -------
-    int64 [n_tokens + 1]
-        Strictly increasing, ``[0]`` first and ``len(seq)`` last.
+    Encoding
+        ``ids`` int64 [n_tokens], ``spans`` int64 [n_tokens, 2] over ``seq``.
     """
-    parts = [np.zeros(1, dtype=np.int64)]
-    for c0 in range(0, len(seq), chunk_bp):
-        piece = seq[c0 : c0 + chunk_bp]
-        enc = tokenizer.encode(piece)
-        parts.append(c0 + enc.spans[:, 1] if len(enc) else np.array([c0 + len(piece)], dtype=np.int64))
-    return np.concatenate(parts)
+    from .tokenize import Encoding
+
+    n = len(seq)
+    pad = resync_bp(tokenizer)
+    ids: list[np.ndarray] = []
+    spans: list[np.ndarray] = []
+    pos = 0
+    while pos < n:
+        hi = min(n, pos + chunk_bp + pad)
+        enc = tokenizer.encode(seq[pos:hi])
+        if hi == n:
+            k = len(enc)
+        else:
+            k = max(1, int(np.searchsorted(enc.spans[:, 1], min(chunk_bp, hi - pos), side="right")))
+        ids.append(enc.ids[:k])
+        spans.append(enc.spans[:k] + pos)
+        pos += int(enc.spans[k - 1, 1])
+    if not ids:
+        return Encoding(np.zeros(0, dtype=np.int64), np.zeros((0, 2), dtype=np.int64))
+    return Encoding(np.concatenate(ids), np.concatenate(spans))
 
 
-def plan_windows(
-    seq: str,
-    *,
-    tokenizer: DNATokenizer,
-    window_tokens: int,
-    overlap: float,
-    both_strands: bool = True,
-) -> WindowPlan:
-    """Tile ``seq`` with windows of at most ``window_tokens`` content tokens.
+def plan_windows(seq: str, *, tokenizer: DNATokenizer, window_tokens: int, overlap: float) -> WindowPlan:
+    """Tile one strand's sequence with windows of at most ``window_tokens`` content tokens.
 
-    A sequence that fits one window gives exactly one window ``[0, len(seq))``.
+    ``seq`` is tokenised once (:func:`tokenize_long`); window ``i`` is tokens
+    ``[i × stride, i × stride + window_tokens)`` of that tokenisation, the last one running
+    to the end. A window's tokens are therefore exactly what the model gets, never
+    truncated, and equal to tokenising the window's bases on their own whenever the
+    tokenizer is local at token boundaries (measured: every window of a 300-kb TAIR10
+    stretch, both strands, GENA t2t tokenizer). A sequence that fits one window gives
+    exactly one window ``[0, len(seq))``.
 
     Parameters
     ----------
     seq : str
-        The letters to tile (any case).
+        The letters to tile (any case); for the minus strand, the reverse complement.
     tokenizer : DNATokenizer
-        The model's tokenizer; each window is tokenised on its own.
+        The model's tokenizer.
     window_tokens : int
         Content tokens per window (at most the model's ``max_tokens``).
     overlap : float
         Fraction of a window shared with the next, in ``[0, 1)``.
-    both_strands : bool
-        Also make every window's reverse complement fit (one plan for both strands).
     """
     if window_tokens < 1:
         raise ValueError("window_tokens must be positive")
-    n = len(seq)
+    from .tokenize import Encoding
+
     step = stride_tokens(window_tokens, overlap)
-    target = max(1, window_tokens - window_margin(tokenizer, window_tokens))
-    bounds = token_boundaries(seq, tokenizer=tokenizer)
-    last = len(bounds) - 1
-    starts: list[int] = []
-    ends: list[int] = []
-    plus: list[Encoding] = []
-    minus: list[Encoding] = []
-    start = 0
-    while start < n:
-        # the chunk pass's `target`-th token after `start` (a partial token counts as one)
-        j = int(np.searchsorted(bounds, start, side="left"))
-        partial = 1 if bounds[j] > start else 0
-        k = j + target - partial
-        # the rest fits a whole window: try it (the margin only guards cut windows)
-        end = n if k >= last or last - j + partial <= window_tokens else int(bounds[k])
-        end, ep, em = _fit(seq, start, end, tokenizer, window_tokens, both_strands)
-        if not ends or end > ends[-1]:  # a window inside the previous one adds nothing
-            starts.append(start)
-            ends.append(end)
-            plus.append(ep)
-            if em is not None:
-                minus.append(em)
-        if end >= n:
-            break
-        nxt = start + int(ep.spans[step - 1, 1]) if len(ep) > step else end
-        start = max(start + 1, min(nxt, end))
-    return WindowPlan(
-        np.asarray(starts, dtype=np.int64),
-        np.asarray(ends, dtype=np.int64),
-        plus,
-        minus if both_strands else None,
-    )
+    whole = tokenize_long(seq, tokenizer=tokenizer)
+    n_tok = len(whole)
+    firsts = list(range(0, max(1, n_tok - window_tokens + step), step)) if n_tok else []
+    starts, ends, encs = [], [], []
+    for t0 in firsts:
+        t1 = min(n_tok, t0 + window_tokens)
+        a = int(whole.spans[t0, 0])
+        starts.append(a)
+        ends.append(int(whole.spans[t1 - 1, 1]))
+        encs.append(Encoding(whole.ids[t0:t1], whole.spans[t0:t1] - a))
+    return WindowPlan(np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64), encs)
+
+
+def reverse_plan(plan: WindowPlan, length: int) -> WindowPlan:
+    """A plan made on the reverse complement, in forward coordinates (starts ascending).
+
+    The encodings stay those of the reverse-complement windows (spans in their own
+    coordinates), which is what the model sees and what :func:`~genaannot.stitch.rc_to_forward`
+    maps back.
+    """
+    return WindowPlan(length - plan.ends[::-1], length - plan.starts[::-1], plan.encs[::-1])
 
 
 def center_cuts(starts: np.ndarray, ends: np.ndarray, *, lo: int, hi: int) -> np.ndarray:

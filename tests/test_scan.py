@@ -13,7 +13,7 @@ from toy import BASE_VALUE, make_toy_model
 
 from genaannot.pipeline.scan import ScanError, scan_genome
 from genaannot.tasks import activate
-from genaannot.windows import center_cuts, plan_windows
+from genaannot.windows import center_cuts, plan_windows, reverse_complement, reverse_plan
 
 COMP = {"A": "T", "C": "G", "G": "C", "T": "A", "N": "N"}
 
@@ -107,15 +107,19 @@ def test_center_stitch_properties(tmp_path_factory, token_model, seqs, w, overla
         np.testing.assert_array_equal(acc_m[ok], sig([BASE_VALUE[COMP[c]] for c in np.array(list(up))[ok]]))
         # position channel: each base from the window whose centre is nearest, in-window index
         for a, b in _segments(gap):
-            plan = plan_windows(seq[a:b], tokenizer=token_model.tokenizer, window_tokens=w, overlap=overlap)
-            own = center_cuts(plan.starts, plan.ends, lo=0, hi=b - a)
+            tok = token_model.tokenizer
+            plan = plan_windows(seq[a:b], tokenizer=tok, window_tokens=w, overlap=overlap)
+            # the minus strand is tiled from its own 5' end, i.e. the forward end
+            plan_m = reverse_plan(plan_windows(reverse_complement(seq[a:b]), tokenizer=tok, window_tokens=w,
+                                               overlap=overlap), b - a)
             exp_p = np.empty(b - a, np.float32)
             exp_m = np.empty(b - a, np.float32)
-            for (o0, o1), s, e in zip(own, plan.starts, plan.ends):
-                n = e - s
-                idx = np.arange(o0, o1) - s
-                exp_p[o0:o1] = sig((idx + 1).astype(np.float32) / np.float32(n + 2))
-                exp_m[o0:o1] = sig((n - idx).astype(np.float32) / np.float32(n + 2))
+            for p_, exp, minus in ((plan, exp_p, False), (plan_m, exp_m, True)):
+                own = center_cuts(p_.starts, p_.ends, lo=0, hi=b - a)
+                for (o0, o1), s, e in zip(own, p_.starts, p_.ends):
+                    n = e - s
+                    idx = np.arange(o0, o1) - s
+                    exp[o0:o1] = sig(((n - idx) if minus else (idx + 1)).astype(np.float32) / np.float32(n + 2))
             np.testing.assert_allclose(don_p[a:b], exp_p, rtol=0, atol=1e-6)
             np.testing.assert_allclose(don_m[a:b], exp_m, rtol=0, atol=1e-6)
 
@@ -133,7 +137,7 @@ def test_single_window_equals_single_prediction(tmp_path, token_model):
         np.testing.assert_array_equal(read_bw(names[(lab, "+")], "x", len(seq)), val[:, k])
         np.testing.assert_array_equal(read_bw(names[(lab, "-")], "x", len(seq)), val_rc[:, k])
     counts = res.counts
-    assert counts["windows"] == 1 and counts["lowercase"] == 4 and counts["iupac"] == {"R": 1, "Y": 1}
+    assert counts["windows"] == 2 and counts["lowercase"] == 4 and counts["iupac"] == {"R": 1, "Y": 1}
     assert counts["bp_scanned"] == len(seq) and counts["n_bp_skipped"] == 0
 
 
@@ -153,7 +157,7 @@ def test_sequence_head_central_bins_and_strands(tmp_path, seq_model):
         gc = (w.count("G") + w.count("C")) / len(w)
         assert np.all(got[a:b] == activate(np.array([0, gc], np.float32), "softmax")[1])
         assert 15 <= b - a <= 25 or a == 0 or b == len(seq)  # central bin about one stride wide
-    # GC content is strand-symmetric: minus equals plus
+    # 300 bp is a multiple of the stride, so both strands' windows coincide; GC is strand-symmetric
     np.testing.assert_array_equal(read_bw(files["-"], "x", len(seq)), got)
     short = read_bw(files["+"], "short", 4)
     assert np.allclose(short, activate(np.array([0, 0.75], np.float32), "softmax")[1])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -15,8 +17,10 @@ from genaannot.windows import (
     plan_units,
     plan_windows,
     reverse_complement,
+    reverse_plan,
     stride_tokens,
     subtract_gaps,
+    tokenize_long,
     unit_context,
 )
 
@@ -36,13 +40,15 @@ def _check_plan(seq, plan, tok, w):
     assert s[0] == 0 and e[-1] == n
     assert np.all(np.diff(s) > 0) and np.all(np.diff(e) > 0)
     assert np.all(s[1:] <= e[:-1])  # no gaps between windows
+    whole = tokenize_long(seq, tokenizer=tok)
+    t0 = 0
     for i in range(len(plan)):
-        wseq = seq[s[i] : e[i]]
-        assert len(plan.plus[i]) <= w and len(plan.minus[i]) <= w
-        # the stored encodings are those of the exact window, on each strand
-        assert np.array_equal(plan.plus[i].ids, tok.encode(wseq).ids)
-        assert np.array_equal(plan.minus[i].ids, tok.encode(reverse_complement(wseq)).ids)
-        assert plan.plus[i].spans[-1, 1] == e[i] - s[i]
+        enc = plan.encs[i]
+        # every window but the last holds exactly w tokens: slices of the one tokenisation
+        assert len(enc) == w if i < len(plan) - 1 else 1 <= len(enc) <= w
+        t0 = int(np.searchsorted(whole.spans[:, 0], s[i]))
+        assert np.array_equal(enc.ids, whole.ids[t0 : t0 + len(enc)])
+        assert enc.spans[0, 0] == 0 and enc.spans[-1, 1] == e[i] - s[i]
 
 
 @settings(max_examples=60, deadline=None)
@@ -51,6 +57,9 @@ def test_plan_char(seq, w, overlap):
     tok = CharTokenizer()
     plan = plan_windows(seq, tokenizer=tok, window_tokens=w, overlap=overlap)
     _check_plan(seq, plan, tok, w)
+    # a 1-bp tokenizer: each window's tokens are exactly its own bases
+    for a, b, enc in zip(plan.starts, plan.ends, plan.encs):
+        assert np.array_equal(enc.ids, tok.encode(seq[a:b]).ids)
 
 
 @settings(max_examples=40, deadline=None)
@@ -59,14 +68,46 @@ def test_plan_char(seq, w, overlap):
 def test_plan_bpe(bpe, seq, w, overlap):
     plan = plan_windows(seq, tokenizer=bpe, window_tokens=w, overlap=overlap)
     _check_plan(seq, plan, bpe, w)
+    rc = reverse_complement(seq)
+    minus = reverse_plan(plan_windows(rc, tokenizer=bpe, window_tokens=w, overlap=overlap), len(seq))
+    assert minus.starts[0] == 0 and minus.ends[-1] == len(seq)
+    assert np.all(np.diff(minus.starts) > 0) and np.all(minus.starts[1:] <= minus.ends[:-1])
+    for a, b, enc in zip(minus.starts, minus.ends, minus.encs):  # rc tokens, own coordinates
+        assert enc.spans[-1, 1] == b - a and len(enc) <= w
 
 
 def test_single_window_when_it_fits(bpe):
     seq = "ACGTTGCA" * 10
     n = len(bpe.encode(seq))
-    plan = plan_windows(seq, tokenizer=bpe, window_tokens=max(n, len(bpe.encode(reverse_complement(seq)))),
-                        overlap=0.5)
+    plan = plan_windows(seq, tokenizer=bpe, window_tokens=n, overlap=0.5)
     assert len(plan) == 1 and plan.starts[0] == 0 and plan.ends[0] == len(seq)
+    assert np.array_equal(plan.encs[0].ids, bpe.encode(seq).ids)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seq=st.text(alphabet="ACGTN", min_size=1, max_size=3000), chunk=st.integers(1, 500))
+def test_tokenize_long_equals_one_pass(bpe, seq, chunk):
+    whole = tokenize_long(seq, tokenizer=bpe, chunk_bp=chunk)
+    ref = bpe.encode(seq)
+    assert np.array_equal(whole.ids, ref.ids) and np.array_equal(whole.spans, ref.spans)
+
+
+def test_windows_equal_own_tokenisation_on_a_real_genome():
+    """The GENA tokenizer on TAIR10: a window sliced from the strand's tokenisation is the
+    window's own tokenisation (what upstream GENA-LM inference on that window would use)."""
+    from genaannot.io.fasta import open_genome
+    from genaannot.tokenize import load_tokenizer
+
+    repo = Path(__file__).resolve().parent.parent
+    tok = load_tokenizer(repo / "genaannot/data/tokenizers/t2t_1000h_multi_32k")
+    seq = open_genome(repo / "examples/athaliana/athaliana_1pct.fa.gz").fetch("Chr2", 0, 60000)
+    for strand_seq in (seq, reverse_complement(seq)):
+        whole = tokenize_long(strand_seq, tokenizer=tok, chunk_bp=5000)
+        assert np.array_equal(whole.ids, tok.encode(strand_seq).ids)
+        plan = plan_windows(strand_seq, tokenizer=tok, window_tokens=510, overlap=0.5)
+        assert len(plan) > 10
+        for a, b, enc in zip(plan.starts, plan.ends, plan.encs):
+            assert np.array_equal(enc.ids, tok.encode(strand_seq[a:b]).ids)
 
 
 def test_stride_in_tokens():
@@ -80,7 +121,7 @@ def test_stride_in_tokens():
 @settings(max_examples=100, deadline=None)
 @given(n=st.integers(1, 500), w=st.integers(1, 50), overlap=st.sampled_from([0.0, 0.3, 0.5, 0.8]))
 def test_center_cuts_cover_once_and_nearest(n, w, overlap):
-    plan = plan_windows("A" * n, tokenizer=CharTokenizer(), window_tokens=w, overlap=overlap, both_strands=False)
+    plan = plan_windows("A" * n, tokenizer=CharTokenizer(), window_tokens=w, overlap=overlap)
     own = center_cuts(plan.starts, plan.ends, lo=0, hi=n)
     cover = np.zeros(n, dtype=int)
     for (a, b), s, e in zip(own, plan.starts, plan.ends):
@@ -109,28 +150,3 @@ def test_reverse_complement():
     assert reverse_complement("AACG") == "CGTT"
     assert reverse_complement("acgN") == "Ncgt"
     assert reverse_complement("RY") == "RY"
-
-
-@settings(max_examples=30, deadline=None)
-@given(seq=st.text(alphabet="ACGTN", min_size=1, max_size=3000), chunk=st.integers(1, 500))
-def test_token_boundaries(bpe, seq, chunk):
-    from genaannot.windows import token_boundaries
-
-    b = token_boundaries(seq, tokenizer=bpe, chunk_bp=chunk)
-    assert b[0] == 0 and b[-1] == len(seq) and np.all(np.diff(b) > 0)
-    if chunk >= len(seq):  # one chunk: exactly the tokenizer's boundaries
-        assert b[1:].tolist() == bpe.encode(seq).spans[:, 1].tolist()
-
-
-def test_window_margin_and_bpe_windows_near_full(bpe):
-    from genaannot.windows import window_margin
-
-    assert window_margin(CharTokenizer(), 510) == 0 and window_margin(bpe, 510) == 15
-    assert window_margin(bpe, 8) == 1
-    rng = np.random.default_rng(0)
-    seq = "".join(rng.choice(list("ACGT"), size=20000))
-    plan = plan_windows(seq, tokenizer=bpe, window_tokens=96, overlap=0.5)
-    _check_plan(seq, plan, bpe, 96)
-    n_tok = np.array([len(e) for e in plan.plus[:-1]])
-    # typical windows lose only the margin (a shrunk window after an overflow loses more)
-    assert np.median(n_tok) >= 96 - window_margin(bpe, 96) - 1

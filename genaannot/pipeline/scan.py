@@ -57,6 +57,8 @@ from ..windows import (
     parse_shard,
     plan_units,
     plan_windows,
+    reverse_complement,
+    reverse_plan,
     stride_tokens,
     subtract_gaps,
 )
@@ -286,25 +288,33 @@ def _segments(genome: Genome, targets: list[Interval], min_gap: int) -> tuple[li
 
 
 @dataclass
-class _Prepared:
-    """Host work for one unit (picklable: made in a worker process).
+class _StrandWork:
+    """One strand of a unit, ready for the model (picklable: made in a worker process).
 
-    Window coordinates are relative to the unit's context ``[cs, cs + length)``; only the
-    windows that contribute to the unit are kept (``starts``/``ends`` ``[n]``, ``own``
-    ``[n, 2]`` under centre stitching). ``encs[strand]`` are their tokenisations and
-    ``rows[strand]`` the token rows each window contributes (centre stitching, token
-    head; ``None``: all rows).
+    Coordinates are forward-strand and relative to this strand's context
+    ``[cs, cs + length)``; the unit is ``[u0, u1)`` in them. Only the windows that
+    contribute to the unit are kept: ``starts``/``ends`` ``[n]``, ``own`` ``[n, 2]`` under
+    centre stitching. ``encs`` are their tokens as the model sees them (the reverse
+    complement's for ``-``) and ``rows`` the token rows each window contributes (centre
+    stitching, token head; ``None``: all rows).
     """
 
-    unit: Unit
     length: int
     u0: int
     u1: int
     starts: np.ndarray
     ends: np.ndarray
     own: np.ndarray | None
-    encs: dict[str, list]
-    rows: dict[str, list[tuple[int, int]] | None]
+    encs: list
+    rows: list[tuple[int, int]] | None
+
+
+@dataclass
+class _Prepared:
+    """Host work for one unit: one :class:`_StrandWork` per scanned strand, and counts."""
+
+    unit: Unit
+    strands: dict[str, _StrandWork]
     meta: dict[str, Any]
 
 
@@ -313,28 +323,30 @@ def _token_rows(spans: np.ndarray, lo: int, hi: int) -> tuple[int, int]:
     return int(np.searchsorted(spans[:, 1], lo, side="right")), int(np.searchsorted(spans[:, 0], hi, side="left"))
 
 
-def prepare_unit(unit: Unit, *, genome: Genome, tokenizer, window_tokens: int, overlap: float, stitch_mode: str,
-                 strands: tuple[str, ...], readout: str) -> _Prepared:
-    """Read a unit with its halo, plan and tokenise its windows (no model involved).
+def _plan_strand(unit: Unit, strand: str, *, genome: Genome, tokenizer, window_tokens: int, overlap: float,
+                 stitch_mode: str, readout: str) -> _StrandWork:
+    """Plan one strand of ``unit``: windows over the unit and a halo, those that matter kept.
 
     The halo starts at one window of ``max_token_bp``-bp tokens (at most 8) and is doubled
-    until no window cut short by the artificial context edge reaches into the unit, so
-    the result depends only on the genome, the tokenizer and the settings.
+    until the windows anchored at an artificial context edge (the first one, which starts
+    there, and the last, cut short there) do not reach into the unit, so the result
+    depends only on the genome, the tokenizer and the settings — not on the other strand.
     """
     halo = window_tokens * min(8, max(1, int(tokenizer.max_token_bp)))
     while True:
         cs, ce = max(unit.seg_start, unit.start - halo), min(unit.seg_end, unit.end + halo)
         seq = genome.fetch(unit.chrom, cs, ce)
-        # one plan for both strands (also for a single-strand scan), so a strand's track
-        # does not depend on which strands were asked for
-        plan = plan_windows(seq, tokenizer=tokenizer, window_tokens=window_tokens, overlap=overlap,
-                            both_strands=True)
+        n = len(seq)
+        if strand == "+":
+            plan = plan_windows(seq, tokenizer=tokenizer, window_tokens=window_tokens, overlap=overlap)
+        else:
+            plan = reverse_plan(plan_windows(reverse_complement(seq), tokenizer=tokenizer,
+                                             window_tokens=window_tokens, overlap=overlap), n)
         u0, u1 = unit.start - cs, unit.end - cs
-        # a window cut short by the artificial context edge must not reach into the unit
         if (cs == unit.seg_start or plan.ends[0] <= u0) and (ce == unit.seg_end or plan.starts[-1] >= u1):
             break
         halo *= 2
-    own_all = center_cuts(plan.starts, plan.ends, lo=0, hi=len(seq))
+    own_all = center_cuts(plan.starts, plan.ends, lo=0, hi=n)
     if stitch_mode == "center":
         sel = np.flatnonzero((own_all[:, 1] > own_all[:, 0]) & (own_all[:, 1] > u0) & (own_all[:, 0] < u1))
         own = own_all[sel]
@@ -342,29 +354,33 @@ def prepare_unit(unit: Unit, *, genome: Genome, tokenizer, window_tokens: int, o
         sel = np.flatnonzero((plan.ends > u0) & (plan.starts < u1))
         own = None
     starts, ends = plan.starts[sel], plan.ends[sel]
-    encs: dict[str, list] = {}
-    rows: dict[str, list[tuple[int, int]] | None] = {}
-    for strand in strands:
-        src = plan.plus if strand == "+" else plan.minus
-        encs[strand] = [src[i] for i in sel]
-        if own is None or readout != "token":
-            rows[strand] = None
-            continue
-        rr = []
-        for k, enc in enumerate(encs[strand]):
+    encs = [plan.encs[i] for i in sel]
+    rows = None
+    if own is not None and readout == "token":
+        rows = []
+        for k, enc in enumerate(encs):
             a, length = int(starts[k]), int(ends[k] - starts[k])
             lo, hi = int(own[k, 0]) - a, int(own[k, 1]) - a
             if strand == "-":  # owned bases in the reverse complement's coordinates
                 lo, hi = length - hi, length - lo
-            rr.append(_token_rows(enc.spans, lo, hi))
-        rows[strand] = rr
+            rows.append(_token_rows(enc.spans, lo, hi))
+    return _StrandWork(n, u0, u1, starts, ends, own, encs, rows)
+
+
+def prepare_unit(unit: Unit, *, genome: Genome, tokenizer, window_tokens: int, overlap: float, stitch_mode: str,
+                 strands: tuple[str, ...], readout: str) -> _Prepared:
+    """Read a unit, plan and tokenise its windows on each strand (no model involved)."""
+    work = {strand: _plan_strand(unit, strand, genome=genome, tokenizer=tokenizer, window_tokens=window_tokens,
+                                 overlap=overlap, stitch_mode=stitch_mode, readout=readout)
+            for strand in strands}
     stats = SequenceStats()
-    useq = seq[u0:u1]
+    useq = genome.fetch(unit.chrom, unit.start, unit.end)
     stats.update(useq)
-    meta = {"windows": int(len(sel)), "bp": int(u1 - u0), "lowercase": stats.lowercase,
-            "iupac": dict(stats.iupac), "n_scanned": useq.count("N") + useq.count("n"), "chrom": unit.chrom,
-            "start": unit.start, "end": unit.end}
-    return _Prepared(unit, len(seq), u0, u1, starts, ends, own, encs, rows, meta)
+    meta = {"windows": sum(len(w.starts) for w in work.values()), "bp": int(unit.end - unit.start),
+            "lowercase": stats.lowercase, "iupac": dict(stats.iupac),
+            "n_scanned": useq.count("N") + useq.count("n"), "chrom": unit.chrom, "start": unit.start,
+            "end": unit.end}
+    return _Prepared(unit, work, meta)
 
 
 # --------------------------------------------------------------------------- host workers
@@ -449,34 +465,32 @@ class _Runner:
         setup = self.setup
         chans = np.asarray(setup.channels) if self.keep_channels is None else slice(None)
         n_ch = len(setup.channels)
-        n_win = len(prep.starts)
         chunk = max(1, self.batch_size) * 8
         arrays: dict[str, np.ndarray] = {}
-        bp_left = float(prep.u1 - prep.u0)
+        unit_bp = float(prep.unit.end - prep.unit.start)
         for strand in setup.strands:
+            work = prep.strands[strand]
+            n_win = len(work.starts)
             outs: list[WindowOutput] = []
-            rows = prep.rows[strand]
             for c0 in range(0, n_win, chunk):
                 c1 = min(n_win, c0 + chunk)
-                preds = self._predict(prep.encs[strand][c0:c1], None if rows is None else rows[c0:c1])
+                preds = self._predict(work.encs[c0:c1], None if work.rows is None else work.rows[c0:c1])
                 for i, p in zip(range(c0, c1), preds):
-                    a, b = int(prep.starts[i]), int(prep.ends[i])
+                    a, b = int(work.starts[i]), int(work.ends[i])
                     vals = activate(p.logits, setup.activation)[..., chans]
                     spans = p.spans
                     if setup.readout == "token" and strand == "-":
                         vals, spans = rc_to_forward(vals, spans, b - a)
                     outs.append(WindowOutput(a, b, vals, spans if setup.readout == "token" else None))
                 if self.progress is not None:
-                    step = (prep.u1 - prep.u0) * (c1 - c0) / max(1, n_win) / len(setup.strands)
-                    bp_left -= step
-                    self.progress.update(step)
-            vals = stitch(outs, length=prep.length, n_channels=n_ch, mode=self.stitch_mode,
-                          own=prep.own)[prep.u0 : prep.u1]
+                    self.progress.update(unit_bp * (c1 - c0) / n_win / len(setup.strands))
+            if self.progress is not None and n_win == 0:
+                self.progress.update(unit_bp / len(setup.strands))
+            vals = stitch(outs, length=work.length, n_channels=n_ch, mode=self.stitch_mode,
+                          own=work.own)[work.u0 : work.u1]
             for k in range(n_ch):
                 s, e, v = runs(vals[:, k], offset=prep.unit.start)
                 arrays[f"{strand}{k}_s"], arrays[f"{strand}{k}_e"], arrays[f"{strand}{k}_v"] = s, e, v
-        if self.progress is not None and n_win == 0:
-            self.progress.update(bp_left)
         arrays["meta"] = np.array(json.dumps(prep.meta, sort_keys=True))
         return arrays
 
