@@ -168,6 +168,7 @@ def run_network(
     keep_channels: Sequence[int] | None = None,
     keep_rows: Sequence[tuple[int, int] | None] | None = None,
     prefetch: bool = True,
+    on_batch: Callable[[int], None] | None = None,
 ) -> list[Prediction]:
     """Run ``network`` over tokenised inputs; see :class:`genaannot.models.base.Prediction`.
 
@@ -193,6 +194,9 @@ def run_network(
         sliced alike, so ``spans`` still locates every returned row.
     prefetch : bool
         Collate the next batch on a helper thread while the current one runs.
+    on_batch : callable, optional
+        Called with the number of inputs of each batch once its outputs are on the host
+        (progress reporting).
 
     Returns
     -------
@@ -253,6 +257,8 @@ def run_network(
                 n_tokens_total=totals[i],
                 n_tokens_dropped=totals[i] - len(contents[i]),
             )
+        if on_batch is not None:
+            on_batch(len(job.idx))
 
     plan = batch_plan([len(c) for c in contents], batch_size=batch_size)
     pending: _InFlight | None = None

@@ -67,6 +67,17 @@ def test_prefetch_matches_serial(gena_token):
         np.testing.assert_array_equal(x.logits, y.logits)
 
 
+def test_on_batch_reports_every_input_once(gena_token):
+    model = load_model(gena_token, device="cpu")
+    encs = _encs(model, _seqs(11))
+    seen: list[int] = []
+    _run(model, encs, batch_size=4, on_batch=seen.append)
+    assert sum(seen) == 11 and len(seen) == 3 and max(seen) <= 4
+    seen.clear()
+    model.predict_encoded(encs, batch_size=5, on_batch=seen.append)
+    assert sum(seen) == 11
+
+
 def test_default_unchanged_vs_model_predict(gena_token):
     model = load_model(gena_token, device="cpu")
     seqs = _seqs(4)

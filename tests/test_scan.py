@@ -249,19 +249,19 @@ def test_resume_after_interruption_gives_identical_files(tmp_path, token_model, 
 
     from genaannot.pipeline import scan as scan_mod
 
-    real_run = scan_mod._Runner.run
+    real_infer = scan_mod._Runner.infer
     calls = {"n": 0}
 
     def flaky(self, unit):
         calls["n"] += 1
         if calls["n"] == 4:
             raise _Boom("killed")
-        return real_run(self, unit)
+        return real_infer(self, unit)
 
-    monkeypatch.setattr(scan_mod._Runner, "run", flaky)
+    monkeypatch.setattr(scan_mod._Runner, "infer", flaky)
     with pytest.raises(_Boom):
         scan_genome(fa, output=tmp_path / "o.bw", **kw)
-    monkeypatch.setattr(scan_mod._Runner, "run", real_run)
+    monkeypatch.setattr(scan_mod._Runner, "infer", real_infer)
     parts = tmp_path / "o.parts"
     assert len(list(parts.glob("*.npz"))) == 3 and not list(tmp_path.glob("o.*.bw"))
     (parts / ".000004.npz.12345.tmp").write_bytes(b"half-written")  # as left by kill -9
@@ -345,6 +345,36 @@ def test_workers_and_devices_give_identical_files(tmp_path):
     assert [p.read_bytes() for p in dev.tracks] + [dev.calls.read_bytes()] == ref_bytes
     m_ref, m_dev = (json.loads(r.manifest.read_text()) for r in (ref, dev))
     assert m_dev["model"]["device"] == "cpu,cpu" and m_dev["counts"] == m_ref["counts"]
+    assert not m_ref["model"]["compiled"] and not m_dev["model"]["compiled"]
+    # torch.compile options reach every device process (eager backend: no C++ toolchain needed)
+    comp = load_model(path, device="cpu", compile={"backend": "eager"})
+    cdev = scan_genome(fa, output=tmp_path / "c2.bw", devices="cpu,cpu", **{**kw, "model": comp})
+    assert json.loads(cdev.manifest.read_text())["model"]["compiled"] is True
+    for a, b in zip(cdev.tracks, ref.tracks):
+        np.testing.assert_allclose(read_bw(a, "a", 6000), read_bw(b, "a", 6000), atol=1e-5)
+
+
+def test_writer_error_is_raised_and_earlier_units_kept(tmp_path, token_model, monkeypatch):
+    """Stitching/saving runs on a writer thread: its error reaches the caller, and units
+    already finished stay as parts for --resume."""
+    from genaannot.pipeline import scan as scan_mod
+
+    rng = np.random.default_rng(9)
+    fa = write_fa(tmp_path / "g.fa", {"x": "".join(rng.choice(list("ACGT"), size=900))})
+    real = scan_mod._Runner.assemble
+    calls = {"n": 0}
+
+    def broken(self, prep, preds):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise _Boom("disk full")
+        return real(self, prep, preds)
+
+    monkeypatch.setattr(scan_mod._Runner, "assemble", broken)
+    with pytest.raises(_Boom, match="disk full"):
+        scan_genome(fa, output=tmp_path / "o.bw", model=token_model, task="splice", window_tokens=24,
+                    unit_bp=100, quiet=True)
+    assert len(list((tmp_path / "o.parts").glob("*.npz"))) >= 2 and not list(tmp_path.glob("o.*.bw"))
 
 
 _CHILD = """
@@ -354,11 +384,11 @@ from toy import make_toy_model
 from genaannot.pipeline.scan import scan_genome
 import time
 from genaannot.pipeline import scan as scan_mod
-real = scan_mod._Runner.run
+real = scan_mod._Runner.infer
 def slow(self, unit):  # slow enough that the parent can kill -9 mid-run
     time.sleep(0.3)
     return real(self, unit)
-scan_mod._Runner.run = slow
+scan_mod._Runner.infer = slow
 scan_genome({fa!r}, model=make_toy_model("token", max_tokens=64), task="splice", output={out!r},
             window_tokens=24, unit_bp=150, quiet=True)
 """
@@ -394,3 +424,15 @@ def test_resume_after_kill_9_gives_identical_files(tmp_path, token_model):
     assert [p.read_bytes() for p in res.tracks] == [p.read_bytes() for p in ref.tracks]
     assert res.calls.read_bytes() == ref.calls.read_bytes()
     assert not parts.exists()
+
+
+def test_default_workers_per_device(monkeypatch):
+    from genaannot.pipeline import scan as scan_mod
+
+    monkeypatch.setattr(scan_mod.os, "sched_getaffinity", lambda _pid: set(range(16)), raising=False)
+    assert scan_mod.default_workers() == 4  # CPU model: the cores are the model's too
+    assert scan_mod.default_workers(devices=["cuda:0"]) == 8
+    assert scan_mod.default_workers(devices=["cuda:0", "cuda:1"]) == 7
+    assert scan_mod.default_workers(devices="cuda") == 8
+    monkeypatch.setattr(scan_mod.os, "sched_getaffinity", lambda _pid: {0}, raising=False)
+    assert scan_mod.default_workers() == 0 and scan_mod.default_workers(devices=["cuda:0"]) == 0

@@ -45,6 +45,8 @@ from ..tasks import TASKS
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 [default: CUDA when available].")
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
+@click.option("--compile", "compile_", is_flag=True,
+              help="Run the network through torch.compile (GPU; falls back to eager with a warning).")
 @click.option("--labels", "labels", default=None, metavar="A,B",
               help="Comma-separated subset of the task's labels to write.")
 @click.option("--threshold", type=float, default=None, help="Call threshold on track values, for every label [default: the checkpoint's per-label thresholds from genaannot.json, else 0.5].")
@@ -53,13 +55,13 @@ from ..tasks import TASKS
               help="Compute only every N-th work unit (I = 1..N) and keep OUT.parts/ as a partial result; "
                    "combine the partials with `genaannot merge` (or share one OUT.parts/ and rerun with --resume).")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
-              help="Host processes that tokenise while the model runs (0: in-process) [default: min(4, cores - 1)].")
+              help="Host processes that tokenise while the model runs (0: in-process) [default: CUDA min(8, (cores - D) // D) per device, CPU min(4, cores - 1)].")
 @click.option("--devices", default=None, metavar="0,1|cpu,cpu",
               help="One process per device over the work units (e.g. 0,1 = cuda:0,cuda:1); overrides --device.")
 @click.option("--bedgraph", is_flag=True, help="Also write a bedGraph for every track.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def scan(genome, task_name, model_path, output, chroms, regions, strand, window_tokens, overlap, stitch,
-         batch_size, device, precision, labels, threshold, resume, shard, workers, devices, bedgraph,
+         batch_size, device, precision, compile_, labels, threshold, resume, shard, workers, devices, bedgraph,
          quiet) -> None:
     """Scan GENOME (FASTA, plain or bgzipped) with a model; write bigWig tracks and calls."""
     from ..io.fasta import FastaError
@@ -83,13 +85,14 @@ def scan(genome, task_name, model_path, output, chroms, regions, strand, window_
             device_list = parse_devices(devices)
             if device_list:  # several: the device processes load their own copies
                 device = "cpu" if len(device_list) > 1 else device_list[0]
-            model = load_model(model_id, device=device, dtype=precision)
+            model = load_model(model_id, device=device, dtype=precision, compile=compile_)
             result = scan_genome(
                 gen, model=model, task=task_name, output=output, strand=strand, regions=regions,
                 chroms=list(chroms) or None, window_tokens=window_tokens, overlap=overlap, stitch=stitch,
                 batch_size=batch_size, labels=[x for x in labels.split(",") if x] if labels else None,
                 threshold=threshold, resume=resume, bedgraph=bedgraph, quiet=quiet, shard=shard,
-                workers=default_workers() if workers is None else workers, devices=device_list,
+                workers=(default_workers(devices=device_list or [str(model.device)]) if workers is None else workers),
+                devices=device_list,
             )
     except (FastaError, OutputError, ModelError, ScanError, RegionError, TokenizerError) as err:
         raise click.ClickException(str(err)) from None

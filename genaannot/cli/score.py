@@ -42,6 +42,8 @@ from ..tasks import TASKS
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 [default: CUDA when available].")
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
+@click.option("--compile", "compile_", is_flag=True,
+              help="Run the network through torch.compile (GPU; falls back to eager with a warning).")
 @click.option("--strand", type=click.Choice(["both", "+", "-"]), default=None,
               help="[default: both for strand-specific tasks (promoter, splice), else +]")
 @click.option("--shard", default=None, metavar="I/N",
@@ -49,7 +51,7 @@ from ..tasks import TASKS
                    "partial VCFs with `genaannot merge`.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 def score(variants, genome, task_name, model_path, output, distance, labels, tsv, batch_size, device,
-          precision, strand, shard, quiet) -> None:
+          precision, compile_, strand, shard, quiet) -> None:
     """Score every ALT allele of VARIANTS (VCF, VCF.gz, BCF or -) against GENOME with a model."""
     from ..io.fasta import FastaError
     from ..io.table import TableError
@@ -67,7 +69,7 @@ def score(variants, genome, task_name, model_path, output, distance, labels, tsv
         from ..pipeline.score import score_variants
 
         genome_obj = open_genome(genome)  # fail on the FASTA before loading a large model
-        model = load_model(model_id, device=device, dtype=precision)
+        model = load_model(model_id, device=device, dtype=precision, compile=compile_)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             summary = score_variants(

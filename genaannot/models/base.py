@@ -212,10 +212,11 @@ class Model:
         batch_size: int = 8,
         keep_channels: list[int] | None = None,
         keep_rows: list[tuple[int, int] | None] | None = None,
+        on_batch: Any = None,
     ) -> list[Prediction]:
         """Predict tokenised inputs; see :func:`genaannot.predict.run_network` for
-        ``keep_channels`` (label channels to return) and ``keep_rows`` (per input, the
-        content-token rows to return)."""
+        ``keep_channels`` (label channels to return), ``keep_rows`` (per input, the
+        content-token rows to return) and ``on_batch`` (progress callback)."""
         from ..predict import run_network
 
         kw = dict(
@@ -225,6 +226,7 @@ class Model:
             precision=self.precision,
             keep_channels=keep_channels,
             keep_rows=keep_rows,
+            on_batch=on_batch,
         )
         if self._compiled is not None:
             try:

@@ -399,12 +399,22 @@ def _worker_prepare(unit: Unit) -> _Prepared:
     return prepare_unit(unit, genome=_WORKER["genome"], tokenizer=_WORKER["tokenizer"], **_WORKER["kwargs"])
 
 
-def default_workers() -> int:
-    """``min(4, usable cores - 1)``: host processes that tokenise while the model runs."""
+def default_workers(*, devices: list[str] | str | None = None) -> int:
+    """Host processes per device process that tokenise while the model runs.
+
+    On CUDA the host must keep up with the GPU: measured (``bench/host_pipeline.py``, GENA
+    t2t tokenizer) one core prepares ≈ 8 × 10⁵ token positions/s, an H200 computes ≈ 4 × 10⁶,
+    so each GPU gets ``min(8, (cores - D) // D)`` workers for D devices. On CPU the model
+    needs the cores itself: ``min(4, cores - 1)``.
+    """
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
+    items = [devices] if isinstance(devices, str) else list(devices or ["cpu"])
+    if any(str(d).startswith("cuda") for d in items):
+        d = len(items)
+        return max(0, min(8, (cores - d) // d))
     return max(0, min(4, cores - 1))
 
 
@@ -441,7 +451,9 @@ def _prepared_stream(todo: list[Unit], *, genome: Genome, tokenizer, kwargs: dic
 
 
 class _Runner:
-    """The model side of one unit: predict both strands, stitch, RLE."""
+    """The model side of one unit (:meth:`infer`: both strands' windows in one length-sorted
+    stream) and its assembly (:meth:`assemble`: activate, map the minus strand, stitch, RLE),
+    which :func:`_compute` runs on a writer thread while the model works on the next unit."""
 
     def __init__(self, *, model: Model, setup: Setup, stitch_mode: str, batch_size: int, progress) -> None:
         self.model, self.setup = model, setup
@@ -451,41 +463,51 @@ class _Runner:
         # elementwise activations commute with channel selection: only those channels travel
         self.keep_channels = list(setup.channels) if setup.activation in ("sigmoid", "identity") else None
 
-    def _predict(self, encs, rows) -> list:
+    def infer(self, prep: _Prepared) -> dict[str, list]:
+        """Predictions of every kept window, per strand (in window order)."""
+        strands = self.setup.strands
+        encs: list = []
+        rows: list[tuple[int, int] | None] = []
+        for strand in strands:
+            work = prep.strands[strand]
+            encs.extend(work.encs)
+            rows.extend(work.rows if work.rows is not None else [None] * len(work.encs))
+        unit_bp = float(prep.unit.end - prep.unit.start)
+        on_batch = None
+        if self.progress is not None:
+            if not encs:
+                self.progress.update(unit_bp)
+            else:
+                def on_batch(k: int, _per=unit_bp / len(encs)) -> None:
+                    self.progress.update(_per * k)
         t = time.perf_counter()
         preds = self.model.predict_encoded(encs, batch_size=self.batch_size, keep_channels=self.keep_channels,
-                                           keep_rows=rows)
+                                           keep_rows=rows if any(r is not None for r in rows) else None,
+                                           on_batch=on_batch) if encs else []
         self.model_seconds += time.perf_counter() - t
-        for p in preds:
-            if p.n_tokens_dropped:
-                raise RuntimeError("a planned window exceeded the model's capacity (tokenizer/model mismatch)")
-        return preds
+        if any(p.n_tokens_dropped for p in preds):
+            raise RuntimeError("a planned window exceeded the model's capacity (tokenizer/model mismatch)")
+        out, pos = {}, 0
+        for strand in strands:
+            n = len(prep.strands[strand].encs)
+            out[strand], pos = preds[pos : pos + n], pos + n
+        return out
 
-    def run(self, prep: _Prepared) -> dict[str, np.ndarray]:
+    def assemble(self, prep: _Prepared, preds: dict[str, list]) -> dict[str, np.ndarray]:
+        """Per-base values of the unit, run-length encoded per strand and channel."""
         setup = self.setup
         chans = np.asarray(setup.channels) if self.keep_channels is None else slice(None)
         n_ch = len(setup.channels)
-        chunk = max(1, self.batch_size) * 8
         arrays: dict[str, np.ndarray] = {}
-        unit_bp = float(prep.unit.end - prep.unit.start)
         for strand in setup.strands:
             work = prep.strands[strand]
-            n_win = len(work.starts)
             outs: list[WindowOutput] = []
-            for c0 in range(0, n_win, chunk):
-                c1 = min(n_win, c0 + chunk)
-                preds = self._predict(work.encs[c0:c1], None if work.rows is None else work.rows[c0:c1])
-                for i, p in zip(range(c0, c1), preds):
-                    a, b = int(work.starts[i]), int(work.ends[i])
-                    vals = activate(p.logits, setup.activation)[..., chans]
-                    spans = p.spans
-                    if setup.readout == "token" and strand == "-":
-                        vals, spans = rc_to_forward(vals, spans, b - a)
-                    outs.append(WindowOutput(a, b, vals, spans if setup.readout == "token" else None))
-                if self.progress is not None:
-                    self.progress.update(unit_bp * (c1 - c0) / n_win / len(setup.strands))
-            if self.progress is not None and n_win == 0:
-                self.progress.update(unit_bp / len(setup.strands))
+            for a, b, p in zip(work.starts.tolist(), work.ends.tolist(), preds[strand]):
+                vals = activate(p.logits, setup.activation)[..., chans]
+                spans = p.spans
+                if setup.readout == "token" and strand == "-":
+                    vals, spans = rc_to_forward(vals, spans, b - a)
+                outs.append(WindowOutput(a, b, vals, spans if setup.readout == "token" else None))
             vals = stitch(outs, length=work.length, n_channels=n_ch, mode=self.stitch_mode,
                           own=work.own)[work.u0 : work.u1]
             for k in range(n_ch):
@@ -687,7 +709,8 @@ def _scan(gen: Genome, *, model: Model, task: Task, setup: Setup, output: Path, 
         "genome": settings["genome"],
         "task": task.name,
         "model": {**settings["model"], "device": getattr(model, "device", None),
-                  "precision": getattr(model, "precision", None)},
+                  "precision": getattr(model, "precision", None),
+                  "compiled": False},
         "labels": list(setup.labels),
         "strands": list(setup.strands),
         "thresholds": thresholds,
@@ -730,16 +753,19 @@ def _scan(gen: Genome, *, model: Model, task: Task, setup: Setup, output: Path, 
                   strands=setup.strands, readout=setup.readout)
     try:
         if devices and len(devices) > 1:
-            model_seconds = _run_devices(todo, devices=devices, genome=gen, model_spec=model_spec,
-                                         precision=getattr(model, "precision", "fp32"), setup=setup,
-                                         kwargs=kwargs, stitch_mode=stitch_mode, batch_size=batch_size,
-                                         workers=workers, parts=parts, progress=progress)
+            model_seconds, compiled = _run_devices(
+                todo, devices=devices, genome=gen, model_spec=model_spec,
+                precision=getattr(model, "precision", "fp32"),
+                compile_options=getattr(model, "compile_options", None), setup=setup, kwargs=kwargs,
+                stitch_mode=stitch_mode, batch_size=batch_size, workers=workers, parts=parts, progress=progress)
         else:
             runner = _Runner(model=model, setup=setup, stitch_mode=stitch_mode, batch_size=batch_size,
                              progress=progress)
             _compute(todo, runner=runner, genome=gen, tokenizer=model.tokenizer, kwargs=kwargs,
                      workers=workers, parts=parts)
             model_seconds = runner.model_seconds
+            compiled = bool(getattr(model, "compiled", False))  # False after a fallback to eager
+        base["model"]["compiled"] = compiled
     finally:
         progress.close()
     run_seconds = time.time() - t_start
@@ -761,13 +787,31 @@ def _scan(gen: Genome, *, model: Model, task: Task, setup: Setup, output: Path, 
 
 def _compute(todo: list[Unit], *, runner: _Runner, genome: Genome, tokenizer, kwargs: dict, workers: int,
              parts: Path, on_done=None) -> None:
-    """Prepare (host workers), predict, stitch and save each unit of ``todo``."""
-    with _prepared_stream(todo, genome=genome, tokenizer=tokenizer, kwargs=kwargs, workers=workers) as stream:
+    """Prepare (host workers), predict (this thread), then stitch and save each unit of
+    ``todo`` on a writer thread, so the device is fed while a finished unit is written.
+
+    At most two units wait for the writer (bounded memory); a writer error is raised here.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def finish(prep: _Prepared, preds: dict[str, list]) -> Unit:
+        save_npz_atomic(parts / f"{prep.unit.key}.npz", runner.assemble(prep, preds))
+        return prep.unit
+
+    with _prepared_stream(todo, genome=genome, tokenizer=tokenizer, kwargs=kwargs, workers=workers) as stream, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-writer") as writer:
+        # on an error the writer still saves the units already predicted (kept by --resume)
+        pending: deque = deque()
         for prep in stream:
-            arrays = runner.run(prep)
-            save_npz_atomic(parts / f"{prep.unit.key}.npz", arrays)
+            pending.append(writer.submit(finish, prep, runner.infer(prep)))
+            while len(pending) > 2 or (pending and pending[0].done()):
+                unit = pending.popleft().result()
+                if on_done is not None:
+                    on_done(unit)
+        while pending:
+            unit = pending.popleft().result()
             if on_done is not None:
-                on_done(prep.unit)
+                on_done(unit)
 
 
 def _device_main(rank: int, device: str, units: list[Unit], cfg: dict, queue) -> None:
@@ -776,7 +820,9 @@ def _device_main(rank: int, device: str, units: list[Unit], cfg: dict, queue) ->
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from ..models import load_model
 
-        model = load_model(cfg["model_spec"], device=device, dtype=cfg["precision"])
+        compile_opt = cfg.get("compile")
+        model = load_model(cfg["model_spec"], device=device, dtype=cfg["precision"],
+                           compile=False if compile_opt is None else compile_opt)
 
         class _Progress:
             def update(self, n: float) -> None:
@@ -787,6 +833,7 @@ def _device_main(rank: int, device: str, units: list[Unit], cfg: dict, queue) ->
         with open_genome(cfg["genome"]) as gen:
             _compute(units, runner=runner, genome=gen, tokenizer=model.tokenizer, kwargs=cfg["kwargs"],
                      workers=cfg["workers"], parts=Path(cfg["parts"]))
+        queue.put(("compiled", rank, model.compiled))
         queue.put(("done", rank, runner.model_seconds))
     except BaseException as err:  # noqa: BLE001 - reported to the parent, which raises
         queue.put(("error", rank, f"{type(err).__name__}: {err}"))
@@ -794,17 +841,18 @@ def _device_main(rank: int, device: str, units: list[Unit], cfg: dict, queue) ->
 
 
 def _run_devices(todo: list[Unit], *, devices: list[str], genome: Genome, model_spec: str, precision: str,
+                 compile_options: dict | None,
                  setup: Setup, kwargs: dict, stitch_mode: str, batch_size: int, workers: int, parts: Path,
                  progress) -> float:
     """Units ``k``-th, ``k + D``-th, … of ``todo`` on device ``k``, one process each; parts are
     per unit, so the assembled files do not depend on the device count. Returns the summed
-    model seconds."""
+    model seconds and whether every device ran a compiled network."""
     import multiprocessing as mp
     import queue as queue_mod
 
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    cfg = {"model_spec": model_spec, "precision": precision, "setup": setup, "stitch_mode": stitch_mode,
+    cfg = {"model_spec": model_spec, "precision": precision, "compile": compile_options, "setup": setup, "stitch_mode": stitch_mode,
            "batch_size": batch_size, "kwargs": kwargs, "workers": workers, "parts": str(parts),
            "genome": str(genome.path)}
     procs = [ctx.Process(target=_device_main, args=(r, d, todo[r :: len(devices)], cfg, q), daemon=False,
@@ -813,6 +861,7 @@ def _run_devices(todo: list[Unit], *, devices: list[str], genome: Genome, model_
     for p in procs:
         p.start()
     done: dict[int, float] = {}
+    compiled: dict[int, bool] = {}
     try:
         while len(done) < len(procs):
             try:
@@ -825,6 +874,8 @@ def _run_devices(todo: list[Unit], *, devices: list[str], genome: Genome, model_
                 continue
             if kind == "bp":
                 progress.update(val)
+            elif kind == "compiled":
+                compiled[rank] = bool(val)
             elif kind == "done":
                 done[rank] = val
             else:
@@ -835,7 +886,7 @@ def _run_devices(todo: list[Unit], *, devices: list[str], genome: Genome, model_
                 p.terminate()
         for p in procs:
             p.join()
-    return float(sum(done.values()))
+    return float(sum(done.values())), bool(compiled) and all(compiled.values())
 
 
 def resolve_thresholds(task: Task, labels: list[str], *, threshold: float | None,
