@@ -298,3 +298,12 @@ def test_bench_overlap_runs():
     res = ov.main(["--max-bp", "8000", "--overlaps", "0.5,0.75"])
     ref = res["rows"][-1]
     assert ref["max_abs_diff"] == 0.0  # the reference against itself
+
+
+def test_bench_gpu_scan_runs_on_cpu():
+    gs = _bench("gpu_scan")
+    res = gs.main(["--device", "cpu", "--hidden", "16", "--layers", "1", "--heads", "2", "--intermediate", "32",
+                   "--positions", "130", "--max-bp", "20000", "--repeat", "1", "--variants", "6",
+                   "--batch-size", "4", "--workers", "0"])
+    assert res["scan_bp"] == 20000 and res["scan_tokens_per_s"] > 0 and res["nvml_busy_mean"] == "n/a"
+    assert 0 < res["busy_fraction_from_rate"] and res["score_alts"] >= 5
