@@ -26,11 +26,13 @@ Reported:
 * ``tokenizer_bp_per_s_single_pass``: the tokenizer alone over the same bp once (3-kb
   pieces), and ``tokenisations_per_bp``: how many times that the scan's rate is, i.e. how
   often the scan tokenises each base (both strands, overlap, window fitting);
-* with ``--profile`` (default on), the share of wall time in tokenisation + window
-  planning, the model layer (``run_network``: collation, copies, unpacking), stitching
-  (activation, strand mapping, stitch, RLE), and writing (parts, bigWig/BED, calls),
-  from cProfile (a second, profiled run; profiling slows Python-heavy parts, so read the
-  shares, not the profiled time).
+* with ``--profile`` (default on), the share of the **main thread's** wall time in
+  tokenisation + window planning, the model layer (``run_network``: collation, copies,
+  unpacking), stitching and writing, from cProfile (a second, profiled run; profiling
+  slows Python-heavy parts, so read the shares, not the profiled time). Stitching (activation,
+  strand mapping, stitch, RLE) and part writing run on the scan's writer thread, which
+  cProfile does not follow: their cost is in ``cpu_s``, not in the shares; ``share_write``
+  is then the final assembly (bigWig/BED, calls).
 
     .venv/bin/python bench/host_pipeline.py [--fasta 1pct.fa] [--max-bp N] [--overlap 0.5]
 
