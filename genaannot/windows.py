@@ -126,21 +126,51 @@ def unit_context(unit: Unit, halo: int) -> tuple[int, int]:
 class WindowPlan:
     """Windows over one strand's sequence (coordinates relative to that sequence).
 
+    The windows' tokens are not copied: each is a row range of the strand's one
+    tokenisation (small to pickle from a worker process; :meth:`encoding` builds a window's
+    :class:`~genaannot.tokenize.Encoding` on demand).
+
     Attributes
     ----------
     starts, ends : int64 [n_windows]
         Window extents; starts strictly increasing, ends strictly increasing, each window
         starts inside or at the end of the previous one (no gaps).
-    encs : list[Encoding]
-        Each window's tokens (at most ``window_tokens``), spans relative to the window start.
+    tokens : Encoding
+        The tokenisation the windows are sliced from (for a plan mapped by
+        :func:`reverse_plan`, the reverse complement's, in its own coordinates).
+    ranges : int64 [n_windows, 2]
+        Token rows ``[t0, t1)`` of ``tokens`` in each window (at most ``window_tokens``).
     """
 
     starts: np.ndarray
     ends: np.ndarray
-    encs: list[Encoding]
+    tokens: Encoding
+    ranges: np.ndarray
 
     def __len__(self) -> int:
         return int(self.starts.shape[0])
+
+    def encoding(self, i: int) -> Encoding:
+        """Window ``i``'s tokens, spans relative to its own first base."""
+        from .tokenize import Encoding
+
+        t0, t1 = int(self.ranges[i, 0]), int(self.ranges[i, 1])
+        spans = self.tokens.spans[t0:t1]
+        return Encoding(self.tokens.ids[t0:t1], spans - spans[0, 0])
+
+    @property
+    def encs(self) -> list[Encoding]:
+        """Every window's :meth:`encoding`, in window order."""
+        return [self.encoding(i) for i in range(len(self))]
+
+    def subset(self, index: np.ndarray) -> WindowPlan:
+        """The windows ``index`` (ascending) only, keeping just the token rows they use."""
+        from .tokenize import Encoding
+
+        ranges = self.ranges[index]
+        lo, hi = (int(ranges[:, 0].min()), int(ranges[:, 1].max())) if len(ranges) else (0, 0)
+        tokens = Encoding(self.tokens.ids[lo:hi].copy(), self.tokens.spans[lo:hi].copy())
+        return WindowPlan(self.starts[index], self.ends[index], tokens, ranges - lo)
 
 
 def resync_bp(tokenizer: DNATokenizer) -> int:
@@ -213,20 +243,14 @@ def plan_windows(seq: str, *, tokenizer: DNATokenizer, window_tokens: int, overl
     """
     if window_tokens < 1:
         raise ValueError("window_tokens must be positive")
-    from .tokenize import Encoding
-
     step = stride_tokens(window_tokens, overlap)
     whole = tokenize_long(seq, tokenizer=tokenizer)
     n_tok = len(whole)
-    firsts = list(range(0, max(1, n_tok - window_tokens + step), step)) if n_tok else []
-    starts, ends, encs = [], [], []
-    for t0 in firsts:
-        t1 = min(n_tok, t0 + window_tokens)
-        a = int(whole.spans[t0, 0])
-        starts.append(a)
-        ends.append(int(whole.spans[t1 - 1, 1]))
-        encs.append(Encoding(whole.ids[t0:t1], whole.spans[t0:t1] - a))
-    return WindowPlan(np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64), encs)
+    t0 = np.arange(0, max(1, n_tok - window_tokens + step), step, dtype=np.int64) if n_tok else \
+        np.zeros(0, dtype=np.int64)
+    t1 = np.minimum(t0 + window_tokens, n_tok)
+    return WindowPlan(whole.spans[t0, 0] if n_tok else t0, whole.spans[t1 - 1, 1] if n_tok else t0, whole,
+                      np.stack([t0, t1], axis=1))
 
 
 def reverse_plan(plan: WindowPlan, length: int) -> WindowPlan:
@@ -236,7 +260,7 @@ def reverse_plan(plan: WindowPlan, length: int) -> WindowPlan:
     coordinates), which is what the model sees and what :func:`~genaannot.stitch.rc_to_forward`
     maps back.
     """
-    return WindowPlan(length - plan.ends[::-1], length - plan.starts[::-1], plan.encs[::-1])
+    return WindowPlan(length - plan.ends[::-1], length - plan.starts[::-1], plan.tokens, plan.ranges[::-1])
 
 
 def center_cuts(starts: np.ndarray, ends: np.ndarray, *, lo: int, hi: int) -> np.ndarray:

@@ -43,7 +43,7 @@ def _check_plan(seq, plan, tok, w):
     whole = tokenize_long(seq, tokenizer=tok)
     t0 = 0
     for i in range(len(plan)):
-        enc = plan.encs[i]
+        enc = plan.encoding(i)
         # every window but the last holds exactly w tokens: slices of the one tokenisation
         assert len(enc) == w if i < len(plan) - 1 else 1 <= len(enc) <= w
         t0 = int(np.searchsorted(whole.spans[:, 0], s[i]))
@@ -74,6 +74,13 @@ def test_plan_bpe(bpe, seq, w, overlap):
     assert np.all(np.diff(minus.starts) > 0) and np.all(minus.starts[1:] <= minus.ends[:-1])
     for a, b, enc in zip(minus.starts, minus.ends, minus.encs):  # rc tokens, own coordinates
         assert enc.spans[-1, 1] == b - a and len(enc) <= w
+    # a subset (what a worker sends for a unit) keeps each window's tokens
+    idx = np.arange(0, len(plan), 2)
+    sub = plan.subset(idx)
+    assert len(sub.tokens) <= len(plan.tokens)
+    for k, i in enumerate(idx):
+        assert np.array_equal(sub.encoding(k).ids, plan.encoding(i).ids)
+        assert np.array_equal(sub.encoding(k).spans, plan.encoding(i).spans)
 
 
 def test_single_window_when_it_fits(bpe):

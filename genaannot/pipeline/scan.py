@@ -53,6 +53,7 @@ from ..tokenize import SequenceStats
 from ..windows import (
     Segment,
     Unit,
+    WindowPlan,
     center_cuts,
     parse_shard,
     plan_units,
@@ -292,21 +293,27 @@ class _StrandWork:
     """One strand of a unit, ready for the model (picklable: made in a worker process).
 
     Coordinates are forward-strand and relative to this strand's context
-    ``[cs, cs + length)``; the unit is ``[u0, u1)`` in them. Only the windows that
-    contribute to the unit are kept: ``starts``/``ends`` ``[n]``, ``own`` ``[n, 2]`` under
-    centre stitching. ``encs`` are their tokens as the model sees them (the reverse
-    complement's for ``-``) and ``rows`` the token rows each window contributes (centre
-    stitching, token head; ``None``: all rows).
+    ``[cs, cs + length)``; the unit is ``[u0, u1)`` in them. ``plan`` holds only the windows
+    that contribute to the unit (their tokens as the model sees them: the reverse
+    complement's for ``-``, as row ranges of one token array, cheap to send between
+    processes); ``own`` ``[n, 2]`` is what each owns under centre stitching and ``rows`` the
+    token rows each contributes (centre stitching, token head; ``None``: all rows).
     """
 
     length: int
     u0: int
     u1: int
-    starts: np.ndarray
-    ends: np.ndarray
+    plan: WindowPlan
     own: np.ndarray | None
-    encs: list
     rows: list[tuple[int, int]] | None
+
+    @property
+    def starts(self) -> np.ndarray:
+        return self.plan.starts
+
+    @property
+    def ends(self) -> np.ndarray:
+        return self.plan.ends
 
 
 @dataclass
@@ -353,18 +360,19 @@ def _plan_strand(unit: Unit, strand: str, *, genome: Genome, tokenizer, window_t
     else:
         sel = np.flatnonzero((plan.ends > u0) & (plan.starts < u1))
         own = None
-    starts, ends = plan.starts[sel], plan.ends[sel]
-    encs = [plan.encs[i] for i in sel]
+    kept = plan.subset(sel)
+    starts, ends = kept.starts, kept.ends
     rows = None
     if own is not None and readout == "token":
         rows = []
-        for k, enc in enumerate(encs):
+        for k in range(len(kept)):
             a, length = int(starts[k]), int(ends[k] - starts[k])
             lo, hi = int(own[k, 0]) - a, int(own[k, 1]) - a
             if strand == "-":  # owned bases in the reverse complement's coordinates
                 lo, hi = length - hi, length - lo
-            rows.append(_token_rows(enc.spans, lo, hi))
-    return _StrandWork(n, u0, u1, starts, ends, own, encs, rows)
+            t0, t1 = int(kept.ranges[k, 0]), int(kept.ranges[k, 1])
+            rows.append(_token_rows(kept.tokens.spans[t0:t1] - kept.tokens.spans[t0, 0], lo, hi))
+    return _StrandWork(n, u0, u1, kept, own, rows)
 
 
 def prepare_unit(unit: Unit, *, genome: Genome, tokenizer, window_tokens: int, overlap: float, stitch_mode: str,
@@ -376,7 +384,7 @@ def prepare_unit(unit: Unit, *, genome: Genome, tokenizer, window_tokens: int, o
     stats = SequenceStats()
     useq = genome.fetch(unit.chrom, unit.start, unit.end)
     stats.update(useq)
-    meta = {"windows": sum(len(w.starts) for w in work.values()), "bp": int(unit.end - unit.start),
+    meta = {"windows": sum(len(w.plan) for w in work.values()), "bp": int(unit.end - unit.start),
             "lowercase": stats.lowercase, "iupac": dict(stats.iupac),
             "n_scanned": useq.count("N") + useq.count("n"), "chrom": unit.chrom, "start": unit.start,
             "end": unit.end}
@@ -470,8 +478,8 @@ class _Runner:
         rows: list[tuple[int, int] | None] = []
         for strand in strands:
             work = prep.strands[strand]
-            encs.extend(work.encs)
-            rows.extend(work.rows if work.rows is not None else [None] * len(work.encs))
+            encs.extend(work.plan.encs)
+            rows.extend(work.rows if work.rows is not None else [None] * len(work.plan))
         unit_bp = float(prep.unit.end - prep.unit.start)
         on_batch = None
         if self.progress is not None:
@@ -489,7 +497,7 @@ class _Runner:
             raise RuntimeError("a planned window exceeded the model's capacity (tokenizer/model mismatch)")
         out, pos = {}, 0
         for strand in strands:
-            n = len(prep.strands[strand].encs)
+            n = len(prep.strands[strand].plan)
             out[strand], pos = preds[pos : pos + n], pos + n
         return out
 
