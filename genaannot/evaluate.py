@@ -329,12 +329,15 @@ def predict_bp(
     batch_size: int = 16,
     activation: str = "sigmoid",
     overlap: float = 0.5,
+    stitch_mode: str = "center",
 ) -> np.ndarray:
     """Per-base activated scores of a token-head model over one oriented sequence.
 
     The scanner's own tiling and stitching: windows of at most ``window_tokens`` content
-    tokens (never truncated, :func:`genaannot.windows.plan_windows`), each base taking the
-    value of the window whose centre is nearest (:func:`genaannot.stitch.stitch`).
+    tokens (never truncated, :func:`genaannot.windows.plan_windows`), ``overlap`` apart;
+    with ``stitch_mode`` ``center`` each base takes the value of the window whose centre is
+    nearest, with ``mean`` the average of the windows covering it
+    (:func:`genaannot.stitch.stitch`).
 
     Returns
     -------
@@ -350,8 +353,8 @@ def predict_bp(
     preds = model.predict_encoded(plan.encs, batch_size=batch_size)
     outs = [WindowOutput(int(s), int(e), activate(p.logits, activation), p.spans)
             for s, e, p in zip(plan.starts, plan.ends, preds)]
-    own = center_cuts(plan.starts, plan.ends, lo=0, hi=n)
-    return stitch(outs, length=n, n_channels=outs[0].values.shape[-1], mode="center", own=own)
+    own = center_cuts(plan.starts, plan.ends, lo=0, hi=n) if stitch_mode == "center" else None
+    return stitch(outs, length=n, n_channels=outs[0].values.shape[-1], mode=stitch_mode, own=own)
 
 
 # --------------------------------------------------------------------------- reports
@@ -386,10 +389,14 @@ def evaluate_splice(
     window_tokens: int | None = None,
     batch_size: int = 16,
     progress: bool = False,
+    overlap: float = 0.5,
+    stitch_mode: str = "center",
 ) -> EvalReport:
     """Base-pair-resolution splice metrics of ``model`` (and the PWM baseline) on ``regions``.
 
     ``baseline_regions``: where the PWM is fitted (the training regions); no baseline when None.
+    ``overlap`` and ``stitch_mode`` are the scanner's (``scan --overlap/--stitch``): metrics and
+    call thresholds hold for scans made with the same settings.
     """
     from tqdm.auto import tqdm
 
@@ -407,7 +414,8 @@ def evaluate_splice(
     jobs = [(iv, s) for iv in regions for s in "+-"]
     for iv, strand in tqdm(jobs, disable=not progress, desc="evaluate", unit="region-strand"):
         seq = _oriented(genome, iv, strand)
-        probs = predict_bp(model, seq, window_tokens=window_tokens, batch_size=batch_size)
+        probs = predict_bp(model, seq, window_tokens=window_tokens, batch_size=batch_size, overlap=overlap,
+                           stitch_mode=stitch_mode)
         for kind, ch in channels.items():
             sites = idx.in_window(iv.chrom, strand, kind, iv.start, iv.end)
             y = np.zeros(len(seq), dtype=bool)
@@ -433,6 +441,8 @@ def evaluate_splice(
     report.details = {
         "resolution": "base pair; token scores painted on their spans",
         "window_tokens": window_tokens,
+        "overlap": overlap,
+        "stitch": stitch_mode,
         "n_bases": int(sum(len(iv) for iv in regions) * 2),
         "pwm": {k: p.to_dict() for k, p in pwms.items()},
         "baseline_regions": [iv.ucsc() for iv in baseline_regions] if baseline_regions else [],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from click.testing import CliRunner
 from test_train import toy_data
 
@@ -141,6 +143,15 @@ def test_evaluate_write_thresholds(tmp_path):
     assert again["threshold_selection"] == trained["threshold_selection"]
     report = json.loads((tmp_path / "ev" / "REPORT.json").read_text())["metrics"]
     assert again["thresholds"] == {k: report[k]["max_f1_threshold"] for k in ("acceptor", "donor")}
+    assert again["threshold_selection"]["scan_settings"] == {"overlap": 0.5, "stitch": "center"}
+    # other scan settings: evaluated (and recorded) alike
+    res = CliRunner().invoke(main, base + ["--regions", str(tmp_path / "valid.bed"), "--stitch", "mean",
+                                           "--overlap", "0.75"])
+    assert res.exit_code == 0, res.output
+    mean = json.loads(meta_path.read_text())
+    assert mean["threshold_selection"]["scan_settings"] == {"overlap": 0.75, "stitch": "mean"}
+    details = json.loads((tmp_path / "ev" / "REPORT.json").read_text())["details"]
+    assert details["stitch"] == "mean" and details["overlap"] == 0.75
 
 
 def test_scan_threshold_order(tmp_path):
@@ -170,6 +181,9 @@ def test_scan_threshold_order(tmp_path):
     meta_path.write_text(json.dumps({**meta, "thresholds": {"acceptor": 0.0, "donor": 1.5}}))
     calls, rows = run("checkpoint")
     assert calls["thresholds"] == {"acceptor": 0.0, "donor": 1.5}
+    # thresholds chosen for other scan settings (here: none recorded = centre, 0.5) warn
+    with pytest.warns(UserWarning, match="--stitch center --overlap 0.5; this scan uses --stitch mean"):
+        run("checkpoint-mean", stitch="mean")
     assert calls["threshold_source"] == {"acceptor": "checkpoint", "donor": "checkpoint"}
     assert rows and {r[3] for r in rows} == {"acceptor"}  # every base >= 0 is an acceptor call, no donor >= 1.5
 

@@ -93,6 +93,17 @@ def test_predict_bp_paints_and_orients():
     assert np.allclose(out[:, 1], [val[c] for c in seq])  # channel 1 = the base's own value
     # channel 2 = position / window length: every base taken from a window where it is central
     assert np.all(np.isfinite(out))
+    # mean stitching: the average over every covering window
+    mean = predict_bp(model, seq, window_tokens=40, activation="identity", stitch_mode="mean")
+    assert np.allclose(mean[:, 1], out[:, 1])  # a base's own value is the same in every window
+    from genaannot.windows import plan_windows
+
+    plan = plan_windows(seq, tokenizer=model.tokenizer, window_tokens=40, overlap=0.5)
+    acc, cnt = np.zeros(len(seq)), np.zeros(len(seq))
+    for s, e in zip(plan.starts, plan.ends):
+        acc[s:e] += (np.arange(e - s) + 1) / (e - s + 2)
+        cnt[s:e] += 1
+    np.testing.assert_allclose(mean[:, 2], acc / cnt, atol=1e-6)
 
 
 def test_evaluate_splice_toy_and_report(tmp_path):

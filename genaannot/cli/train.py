@@ -242,6 +242,8 @@ def _write_thresholds(model_ref, genome, ann, regions, *, device, quiet: bool, b
     selection = {
         "criterion": "maximum F1 at base-pair resolution (both strands; call = score >= threshold)",
         "regions": [iv.ucsc() for iv in regions],
+        # scans with other settings get a warning (genaannot.pipeline.scan.threshold_mismatch)
+        "scan_settings": {"overlap": report.details.get("overlap", 0.5), "stitch": report.details.get("stitch", "center")},
         **{k: {"f1": report.metrics[k]["max_f1"], "precision": report.metrics[k]["max_f1_precision"],
                "recall": report.metrics[k]["max_f1_recall"]} for k in thresholds},
     }
@@ -251,7 +253,8 @@ def _write_thresholds(model_ref, genome, ann, regions, *, device, quiet: bool, b
 
 
 def _run_evaluation(model_ref, genome, ann, regions, *, baseline_regions, device, out_dir: Path, quiet: bool,
-                    record: bool, stem: str = "REPORT", batch_size: int = 16):
+                    record: bool, stem: str = "REPORT", batch_size: int = 16, overlap: float = 0.5,
+                    stitch_mode: str = "center"):
     from ..evaluate import evaluate_promoter, evaluate_splice, write_report
     from ..models import load_model
 
@@ -259,7 +262,7 @@ def _run_evaluation(model_ref, genome, ann, regions, *, baseline_regions, device
     task = model.info.task or ("splice" if "acceptor" in model.info.labels else None)
     if task == "splice":
         report = evaluate_splice(model, genome=genome, annotation=ann, regions=regions, baseline_regions=baseline_regions,
-                                 batch_size=batch_size, progress=not quiet)
+                                 batch_size=batch_size, progress=not quiet, overlap=overlap, stitch_mode=stitch_mode)
     elif task == "promoter" or model.info.head == "sequence":
         report = evaluate_promoter(model, genome=genome, annotation=ann, regions=regions, batch_size=batch_size)
     else:
@@ -287,6 +290,10 @@ def _run_evaluation(model_ref, genome, ann, regions, *, baseline_regions, device
 @click.option("--batch-size", default=16, type=int)
 @click.option("--device", default=None)
 @click.option("--threads", default=None, type=int)
+@click.option("--overlap", default=0.5, type=click.FloatRange(0, 1, max_open=True),
+              help="splice: window overlap, as `scan --overlap` (metrics and thresholds hold for scans made alike)")
+@click.option("--stitch", default="center", type=click.Choice(["center", "mean"]),
+              help="splice: stitching, as `scan --stitch`")
 @click.option("--write-thresholds", is_flag=True,
               help="splice: store the max-F1 call thresholds found on these regions in the checkpoint's "
                    "genaannot.json (used by `scan`); give the VALIDATION regions, never the test set")
@@ -309,7 +316,7 @@ def evaluate(**o) -> None:
         _check_disjoint({"test": regions, "baseline": base})
     report = _run_evaluation(o["model_ref"], genome, ann, regions, baseline_regions=base, device=o["device"],
                              out_dir=Path(o["out_dir"]), quiet=o["quiet"], record=False, stem=o["stem"],
-                             batch_size=o["batch_size"])
+                             batch_size=o["batch_size"], overlap=o["overlap"], stitch_mode=o["stitch"])
     if o["write_thresholds"]:
         _write_thresholds(_local_checkpoint(o["model_ref"]), genome, ann, regions, device=o["device"], quiet=o["quiet"],
                           batch_size=o["batch_size"], report=report)

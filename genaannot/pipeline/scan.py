@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -77,6 +78,7 @@ __all__ = [
     "output_names",
     "prepare_unit",
     "default_workers",
+    "threshold_mismatch",
     "parse_devices",
     "finish_scan",
     "track_specs",
@@ -708,6 +710,10 @@ def _scan(gen: Genome, *, model: Model, task: Task, setup: Setup, output: Path, 
         "units": [[u.chrom, u.start, u.end] for u in units],
     }
     thresholds, threshold_source = resolve_thresholds(task, list(setup.labels), threshold=threshold, info=info)
+    if "checkpoint" in threshold_source.values():
+        mismatch = threshold_mismatch(info, overlap=overlap, stitch_mode=stitch_mode)
+        if mismatch:
+            warnings.warn(mismatch, stacklevel=3)
     stride = stride_tokens(setup.window_tokens, overlap)
     # everything in the manifest that does not come from assembling the parts; a shard
     # keeps it beside its parts so that `genaannot merge` writes the same manifest
@@ -922,6 +928,25 @@ def resolve_thresholds(task: Task, labels: list[str], *, threshold: float | None
         else:
             thresholds[lab], source[lab] = float(task.call_threshold), "task default"
     return thresholds, source
+
+
+def threshold_mismatch(info: ModelInfo, *, overlap: float, stitch_mode: str) -> str | None:
+    """A warning when the checkpoint's call thresholds were chosen for other scan settings.
+
+    ``genaannot evaluate --write-thresholds`` records the ``--overlap``/``--stitch`` it
+    evaluated with (``threshold_selection.scan_settings``); thresholds written before that
+    was recorded were chosen with the only settings evaluate had then, centre stitching at
+    overlap 0.5.
+    """
+    meta = info.extra.get("genaannot") or {}
+    chosen = (meta.get("threshold_selection") or {}).get("scan_settings") or {"overlap": 0.5, "stitch": "center"}
+    c_ov, c_st = float(chosen.get("overlap", 0.5)), str(chosen.get("stitch", "center"))
+    if abs(c_ov - overlap) < 1e-9 and c_st == stitch_mode:
+        return None
+    return (f"the checkpoint's call thresholds were chosen on scans with --stitch {c_st} --overlap {c_ov:g}; "
+            f"this scan uses --stitch {stitch_mode} --overlap {overlap:g}, so calls may be miscalibrated. "
+            f"Re-choose them on validation data with `genaannot evaluate --write-thresholds --stitch {stitch_mode} "
+            f"--overlap {overlap:g} ...`, or pass --threshold.")
 
 
 def _base_thresholds(base: dict) -> dict[str, float]:
