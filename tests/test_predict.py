@@ -307,3 +307,11 @@ def test_bench_gpu_scan_runs_on_cpu():
                    "--batch-size", "4", "--workers", "0"])
     assert res["scan_bp"] == 20000 and res["scan_tokens_per_s"] > 0 and res["nvml_busy_mean"] == "n/a"
     assert 0 < res["busy_fraction_from_rate"] and res["score_alts"] >= 5
+
+
+def test_bench_overlap_accuracy_runs():
+    oa = _bench("overlap_accuracy")  # the bundled demo model on held-out Chr5
+    rows = oa.main(["--max-bp", "20000", "--overlaps", "0,0.5", "--stitch", "center"])
+    assert [r["overlap"] for r in rows] == [0.0, 0.5] and rows[1]["windows"] > rows[0]["windows"]
+    assert all(0 < r["ap_acceptor"] <= 1 and 0 < r["ap_donor"] <= 1 for r in rows)
+    assert rows[1]["max_ap_diff_vs_densest"] == 0.0
