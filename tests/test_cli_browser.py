@@ -33,8 +33,8 @@ def test_hub_and_report_errors(tmp_path):
     (tmp_path / "c.json").write_text(json.dumps({"command": "scan", "files": [{"bigwig": "gone.bw"}]}))
     r = CliRunner().invoke(main, ["hub", str(tmp_path / "c.json")])
     assert r.exit_code != 0 and "gone.bw" in r.output and "missing" in r.output
-    r = CliRunner().invoke(main, ["report", str(tmp_path / "a.json"), "-o", str(tmp_path / "no" / "r.html")])
-    assert r.exit_code != 0 and "does not exist" in r.output
+    r = CliRunner().invoke(main, ["report", str(tmp_path / "a.json"), "-o", str(tmp_path / "a.json" / "r.html")])
+    assert r.exit_code != 0 and "cannot create output directory" in r.output
 
 
 def test_plot_needs_something(tmp_path):

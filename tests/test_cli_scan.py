@@ -115,9 +115,10 @@ def test_cli_missing_fasta_and_bad_output(tmp_path, models):
                                   str(models["token"]), "-o", str(tmp_path / "o.bw")])
     assert r.exit_code != 0 and "not found" in r.output
     fa, _ = _genome(tmp_path)
+    (tmp_path / "afile").write_text("x")
     r = CliRunner().invoke(main, ["scan", str(fa), "--task", "splice", "--model", str(models["token"]),
-                                  "-o", str(tmp_path / "nodir" / "o.bw")])
-    assert r.exit_code != 0 and "does not exist" in r.output
+                                  "-o", str(tmp_path / "afile" / "o.bw")])
+    assert r.exit_code != 0 and "cannot create output directory" in r.output
 
 
 def test_cli_help_names_outputs():
@@ -139,3 +140,19 @@ def test_workers_devices_and_errors(tmp_path, models):
     assert outs["w0"] == outs["w1"] == outs["d2"]
     r = CliRunner().invoke(main, [*base, "-o", str(tmp_path / "x.bw"), "--devices", "gpu7"])
     assert r.exit_code != 0 and "not a device" in r.output
+
+
+def test_cli_creates_missing_output_directory(tmp_path, models, monkeypatch):
+    """The README's main command writes to out/, which a fresh checkout does not have."""
+    from click.testing import CliRunner
+
+    from genaannot.cli import main
+
+    seq = "ACGT" * 60
+    fa = tmp_path / "g.fa"
+    fa.write_text(">c\n" + seq + "\n")
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(main, ["scan", str(fa), "--task", "splice", "--model", str(models["token"]),
+                                    "-o", "out/run.bw", "--device", "cpu", "-q", "--workers", "0"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "out" / "run.acceptor.plus.bw").is_file()

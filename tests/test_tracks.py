@@ -84,8 +84,12 @@ def test_small_files_and_parts(tmp_path):
 
 
 def test_unwritable_output(tmp_path, monkeypatch):
-    with pytest.raises(OutputError, match="does not exist"):
-        check_writable(tmp_path / "missing" / "x.bw")
+    # a missing output directory is created, as `-o out/x.bw` on a fresh checkout expects
+    assert check_writable(tmp_path / "missing" / "deeper" / "x.bw") == tmp_path / "missing" / "deeper" / "x.bw"
+    assert (tmp_path / "missing" / "deeper").is_dir()
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OutputError, match="cannot create output directory"):
+        check_writable(tmp_path / "afile" / "x.bw")
     ro = tmp_path / "ro"
     ro.mkdir()
     real = os.access

@@ -78,8 +78,8 @@ def scan(genome, task_name, model_path, output, chroms, regions, strand, window_
         from ..io.fasta import open_genome
         from ..io.tracks import check_writable
 
-        check_writable(output)
         with open_genome(genome) as gen:
+            check_writable(output)  # after the FASTA: a failed run leaves no new directory
             from ..models import load_model
 
             device_list = parse_devices(devices)

@@ -42,11 +42,18 @@ class OutputError(OSError):
 
 
 def check_writable(path: str | Path) -> Path:
-    """Fail early, with a clear message, when ``path``'s directory cannot take new files."""
+    """Fail early, with a clear message, when ``path``'s directory cannot take new files.
+
+    A missing output directory is created (``mkdir -p``), as ``-o out/run.bw`` on a fresh
+    checkout expects; a path whose parent exists as a file, or cannot be created, is an error.
+    """
     path = Path(path)
     d = path.parent if str(path.parent) else Path(".")
     if not d.is_dir():
-        raise OutputError(f"{path}: output directory {d} does not exist; create it first")
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OutputError(f"{path}: cannot create output directory {d} ({err.strerror or err})") from None
     if not os.access(d, os.W_OK | os.X_OK):
         raise OutputError(f"{path}: output directory {d} is not writable; choose another -o")
     return path
