@@ -436,3 +436,26 @@ def test_default_workers_per_device(monkeypatch):
     assert scan_mod.default_workers(devices="cuda") == 8
     monkeypatch.setattr(scan_mod.os, "sched_getaffinity", lambda _pid: {0}, raising=False)
     assert scan_mod.default_workers() == 0 and scan_mod.default_workers(devices=["cuda:0"]) == 0
+
+
+def test_progress_counts_every_base_once(tmp_path, token_model, monkeypatch):
+    """The bar advances in whole bp per finished batch and ends exactly at the scanned total."""
+    from genaannot.pipeline import scan as scan_mod
+
+    seen: list = []
+
+    class Bar:
+        def update(self, n):
+            seen.append(n)
+
+    real = scan_mod._Runner.__init__
+
+    def init(self, **kw):
+        real(self, **{**kw, "progress": Bar()})
+
+    monkeypatch.setattr(scan_mod._Runner, "__init__", init)
+    fa = write_fa(tmp_path / "g.fa", {"a": "ACGT" * 333 + "A", "b": "GGCATT" * 40})
+    res = scan_genome(fa, model=token_model, task="splice", output=tmp_path / "o.bw", window_tokens=24,
+                      unit_bp=300, quiet=True, batch_size=3)
+    assert all(isinstance(n, int) and n >= 0 for n in seen) and len(seen) > 10
+    assert sum(seen) == res.counts["bp_scanned"] == 1333 + 240

@@ -482,14 +482,19 @@ class _Runner:
             work = prep.strands[strand]
             encs.extend(work.plan.encs)
             rows.extend(work.rows if work.rows is not None else [None] * len(work.plan))
-        unit_bp = float(prep.unit.end - prep.unit.start)
+        unit_bp = prep.unit.end - prep.unit.start
         on_batch = None
         if self.progress is not None:
             if not encs:
                 self.progress.update(unit_bp)
             else:
-                def on_batch(k: int, _per=unit_bp / len(encs)) -> None:
-                    self.progress.update(_per * k)
+                done = {"windows": 0, "bp": 0}
+
+                def on_batch(k: int) -> None:  # whole bp, so the bar ends exactly at the total
+                    done["windows"] += k
+                    bp = unit_bp * min(done["windows"], len(encs)) // len(encs)
+                    self.progress.update(bp - done["bp"])
+                    done["bp"] = bp
         t = time.perf_counter()
         preds = self.model.predict_encoded(encs, batch_size=self.batch_size, keep_channels=self.keep_channels,
                                            keep_rows=rows if any(r is not None for r in rows) else None,
