@@ -332,7 +332,7 @@ def _token_rows(spans: np.ndarray, lo: int, hi: int) -> tuple[int, int]:
     return int(np.searchsorted(spans[:, 1], lo, side="right")), int(np.searchsorted(spans[:, 0], hi, side="left"))
 
 
-def _plan_strand(unit: Unit, strand: str, *, genome: Genome, tokenizer, window_tokens: int, overlap: float,
+def _plan_strand(unit: Unit, strand: str, *, fetch, tokenizer, window_tokens: int, overlap: float,
                  stitch_mode: str, readout: str) -> _StrandWork:
     """Plan one strand of ``unit``: windows over the unit and a halo, those that matter kept.
 
@@ -344,7 +344,7 @@ def _plan_strand(unit: Unit, strand: str, *, genome: Genome, tokenizer, window_t
     halo = window_tokens * min(8, max(1, int(tokenizer.max_token_bp)))
     while True:
         cs, ce = max(unit.seg_start, unit.start - halo), min(unit.seg_end, unit.end + halo)
-        seq = genome.fetch(unit.chrom, cs, ce)
+        seq = fetch(cs, ce)
         n = len(seq)
         if strand == "+":
             plan = plan_windows(seq, tokenizer=tokenizer, window_tokens=window_tokens, overlap=overlap)
@@ -380,11 +380,19 @@ def _plan_strand(unit: Unit, strand: str, *, genome: Genome, tokenizer, window_t
 def prepare_unit(unit: Unit, *, genome: Genome, tokenizer, window_tokens: int, overlap: float, stitch_mode: str,
                  strands: tuple[str, ...], readout: str) -> _Prepared:
     """Read a unit, plan and tokenise its windows on each strand (no model involved)."""
-    work = {strand: _plan_strand(unit, strand, genome=genome, tokenizer=tokenizer, window_tokens=window_tokens,
+    fetched: dict[tuple[int, int], str] = {}
+
+    def fetch(cs: int, ce: int) -> str:  # both strands usually plan over the same context
+        if (cs, ce) not in fetched:
+            fetched[(cs, ce)] = genome.fetch(unit.chrom, cs, ce)
+        return fetched[(cs, ce)]
+
+    work = {strand: _plan_strand(unit, strand, fetch=fetch, tokenizer=tokenizer, window_tokens=window_tokens,
                                  overlap=overlap, stitch_mode=stitch_mode, readout=readout)
             for strand in strands}
     stats = SequenceStats()
-    useq = genome.fetch(unit.chrom, unit.start, unit.end)
+    (cs, _ce), context = next(iter(fetched.items()))  # any strand's context holds the unit
+    useq = context[unit.start - cs : unit.end - cs]
     stats.update(useq)
     meta = {"windows": sum(len(w.plan) for w in work.values()), "bp": int(unit.end - unit.start),
             "lowercase": stats.lowercase, "iupac": dict(stats.iupac),
