@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pysam
@@ -13,6 +15,7 @@ from tinymodels import make_gena_dir, random_dna
 from toy import make_toy_model
 
 from genaannot.cli import main
+from genaannot.io.vcf import read_shard_header
 from genaannot.pipeline.merge import MergeError, merge
 from genaannot.pipeline.scan import scan_genome
 from genaannot.pipeline.score import score_variants
@@ -86,43 +89,62 @@ def _records(path):
 
 
 @pytest.mark.filterwarnings("ignore:.*not indexed")
-@pytest.mark.parametrize("unsorted", [False, True])
-def test_score_shards_then_merge(tmp_path, unsorted):
+@pytest.mark.parametrize("layout", ["sorted", "indexed", "unsorted", "header-order"])
+def test_score_shards_then_merge(tmp_path, layout):
     seq = random_dna(3000, seed=9)
-    fa = _fa(tmp_path / "g.fa", {"chr1": seq})
+    seq2 = random_dna(1500, seed=10)
+    fa = _fa(tmp_path / "g.fa", {"chr1": seq, "chr2": seq2})
     rng = np.random.default_rng(2)
     pos = sorted(rng.choice(np.arange(60, 2900), size=23, replace=False).tolist())
     rows = [("chr1", p, f"v{k}", seq[p - 1], "ACGT".replace(seq[p - 1], "")[k % 3], ".", ".", ".")
             for k, p in enumerate(pos)]
     rows = sorted([*rows, ("chr1", 100, "sym", seq[99], "<DEL>", ".", ".", ".")], key=lambda r: r[1])
-    if unsorted:
+    rows += [("chr2", p, f"w{p}", seq2[p - 1], "ACGT".replace(seq2[p - 1], "")[0], ".", ".", ".")
+             for p in (70, 700, 701, 1400)]
+    contigs = (("chr1", 3000), ("chr2", 1500))
+    if layout == "unsorted":
         rows = rows[12:] + rows[:12]
-    vcf = _vcf(tmp_path / "in.vcf", rows)
+    if layout == "header-order":  # sorted records, but chr2 first in the header: still one tabix-able order
+        contigs = contigs[::-1]
+    vcf = _vcf(tmp_path / "in.vcf", rows, contigs=contigs)
+    if layout == "indexed":
+        vcf = Path(pysam.tabix_index(str(vcf), preset="vcf", force=True))
     model = make_toy_model("token", max_tokens=64)
-    kw = dict(genome=fa, model=model, task="splice", distance=10, quiet=True)
+    kw = dict(genome=fa, model=model, task="splice", distance=10, quiet=True, shard_bin_bp=500)
     single = tmp_path / "single.vcf"
     score_variants(vcf, output=single, tsv=tmp_path / "single.tsv", **kw)
     parts = []
     for i in (1, 2, 3):
         out = tmp_path / f"shard{i}.vcf.gz"
-        score_variants(vcf, output=out, tsv=tmp_path / f"shard{i}.tsv", shard=f"{i}/3", **kw)
+        s = score_variants(vcf, output=out, tsv=tmp_path / f"shard{i}.tsv", shard=f"{i}/3", **kw)
+        assert any("not sorted by position" in n for n in s.notes) == (layout == "unsorted")
         parts.append(out)
-    assert sum(len(_records(p)) for p in parts) == len(rows)
+    sizes = [len(_records(p)) for p in parts]
+    assert sum(sizes) == len(rows) and min(sizes) >= 5, sizes  # balanced to within a 500-bp bin
+    head = read_shard_header(parts[1])
+    if layout == "unsorted":
+        assert head["mode"] == "records" and (int(head["first"]), int(head["end"])) == (9, 18)
+    else:  # shard 2 is one stretch of chr1 between two 500-bp bin edges
+        assert head["mode"] == "regions" and re.fullmatch(r"chr1:\d+01-chr1:\d+00", head["span"]), head
+        recs = [r.split("\t") for r in _records(parts[1])]
+        lo, hi = (int(x.split(":")[1]) for x in head["span"].split("-"))
+        assert all(lo <= int(r[1]) <= hi for r in recs)
     with pytest.raises(MergeError, match="missing"):
         merge(parts[:2], output=tmp_path / "m.vcf.gz")
     res = merge(parts, output=tmp_path / "m.vcf.gz", tsv=tmp_path / "m.tsv")
-    assert res.records == len(rows) and res.sorted_in_memory == unsorted
+    assert res.records == len(rows) and res.sorted_in_memory == (layout == "unsorted")
     got = _records(tmp_path / "m.vcf.gz")
     want = _records(single)
     assert sorted(got) == sorted(want) and len(set(got)) == len(got)  # every record exactly once
-    keys = [(r.split("\t")[0], int(r.split("\t")[1])) for r in got]
-    assert keys == sorted(keys)
-    if not unsorted:  # already sorted: the merged file is the single run's, shard line dropped
+    if layout != "unsorted":  # already sorted: the merged file is the single run's, shard line dropped
         with gzip.open(tmp_path / "m.vcf.gz", "rt") as fh:
             assert fh.read() == single.read_text()
+    else:
+        keys = [(r.split("\t")[0], int(r.split("\t")[1])) for r in got]
+        assert keys == sorted(keys)
     assert (tmp_path / "m.vcf.gz.tbi").exists()
     with pysam.TabixFile(str(tmp_path / "m.vcf.gz")) as tb:
-        assert len(list(tb.fetch("chr1", 0, 3000))) == len(rows)
+        assert len(list(tb.fetch("chr1", 0, 3000))) + len(list(tb.fetch("chr2", 0, 1500))) == len(rows)
     assert (tmp_path / "m.tsv").read_text() == (tmp_path / "single.tsv").read_text()
     r = CliRunner().invoke(main, ["merge", *map(str, parts), "-o", str(tmp_path / "c.vcf.gz")])
     assert r.exit_code == 0, r.output

@@ -140,3 +140,46 @@ def test_table_writer_atomic(tmp_path):
     assert not (tmp_path / "t.tsv").exists()
     t.close()
     assert (tmp_path / "t.tsv").read_text() == "a\tb\tc\nx\t0.123457\tNA\ny\tNA\t3\n"
+
+
+def _layout_vcf(path, rows):
+    head = "##fileformat=VCFv4.2\n##contig=<ID=c1,length=5000>\n##contig=<ID=c2,length=5000>\n"
+    head += "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+    path.write_text(head + "".join(f"{c}\t{p}\t.\tA\tC\t.\t.\t.\n" for c, p in rows))
+    return path
+
+
+def test_layout_counts_bins_and_sortedness(tmp_path):
+    rows = [("c2", 5), ("c2", 150), ("c2", 151), ("c1", 99), ("c1", 100), ("c1", 101), ("c1", 4000)]
+    with open_variants(_layout_vcf(tmp_path / "a.vcf", rows), bin_bp=100) as r:
+        lay = r.layout
+        assert lay.contigs == ["c2", "c1"] and lay.sorted and not r.indexed
+        assert lay.counts == {"c2": {0: 1, 1: 2}, "c1": {0: 2, 1: 1, 39: 1}}  # bin of POS p is (p-1)//100
+        got = [(v.chrom, v.pos) for v in r.records_in([("c1", 100, 200), ("c2", 0, 100)])]
+        assert got == [("c2", 5), ("c1", 101)]  # file order, start in [s, e)
+    for bad in ([("c1", 5), ("c2", 1), ("c1", 6)], [("c1", 5), ("c1", 4)]):
+        with open_variants(_layout_vcf(tmp_path / "b.vcf", bad)) as r:
+            assert not r.layout.sorted
+
+
+@pytest.mark.filterwarnings("ignore:.*not indexed")
+def test_records_in_reads_only_the_regions_of_an_indexed_file(tmp_path, monkeypatch):
+    rows = [("c1", p) for p in range(1, 5000, 37)] + [("c2", p) for p in range(3, 5000, 101)]
+    src = _layout_vcf(tmp_path / "a.vcf", rows)
+    gz = pysam.tabix_index(str(src), preset="vcf", keep_original=True)
+    regions = [("c1", 1000, 2000), ("c2", 0, 300)]
+    with open_variants(src, bin_bp=100) as plain, open_variants(gz, bin_bp=100) as idx:
+        assert idx.indexed and not plain.indexed
+        want = [(v.chrom, v.pos) for v in plain.records_in(regions)]
+        read = []
+        wrap = idx._wrap
+
+        def counting(it):
+            for v in wrap(it):
+                read.append(v.pos)
+                yield v
+
+        monkeypatch.setattr(idx, "_wrap", counting)
+        got = [(v.chrom, v.pos) for v in idx.records_in(regions)]
+    assert got == want and len(want) == 27 + 3
+    assert len(read) <= len(want) + 2  # only the two regions were read (plus records overlapping an edge)

@@ -47,8 +47,9 @@ from ..tasks import TASKS
 @click.option("--strand", type=click.Choice(["both", "+", "-"]), default=None,
               help="[default: both for strand-specific tasks (promoter, splice), else +]")
 @click.option("--shard", default=None, metavar="I/N",
-              help="Score only the I-th of N contiguous record ranges (I = 1..N); combine the N "
-                   "partial VCFs with `genaannot merge`.")
+              help="Score only shard I of N (I = 1..N): a contiguous stretch of the genome with about 1/N "
+                   "of the records (read through the index when the VCF has one), or, for an unsorted "
+                   "VCF, the I-th of N record ranges. Combine the N partial VCFs with `genaannot merge`.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 def score(variants, genome, task_name, model_path, output, distance, labels, tsv, batch_size, device,
           precision, compile_, strand, shard, quiet) -> None:

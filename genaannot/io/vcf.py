@@ -35,7 +35,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["VcfError", "VcfRecord", "InfoField", "VariantReader", "VariantWriter", "open_variants", "open_writer"]
+__all__ = [
+    "VcfError", "VcfRecord", "InfoField", "RecordLayout", "VariantReader", "VariantWriter", "open_variants",
+    "open_writer",
+]
 
 
 class VcfError(ValueError):
@@ -71,6 +74,35 @@ class VcfRecord:
     @property
     def end(self) -> int:
         return self.start + len(self.ref)
+
+
+@dataclass
+class RecordLayout:
+    """Where a file's records lie, counted while opening it (used to shard by region).
+
+    Attributes
+    ----------
+    contigs : list of str
+        Contig names in order of first appearance in the records.
+    sorted : bool
+        Records are grouped by contig and their ``POS`` never decreases within one (what
+        ``bcftools sort`` writes and tabix needs).
+    bin_bp : int
+        Width of the position bins.
+    counts : dict[str, dict[int, int]]
+        Records per contig and bin; a record's bin is ``max(start, 0) // bin_bp``.
+    min_start : int
+        Smallest 0-based start (``-1`` when a record has ``POS`` 0).
+    """
+
+    contigs: list[str] = field(default_factory=list)
+    sorted: bool = True
+    bin_bp: int = 100_000
+    counts: dict[str, dict[int, int]] = field(default_factory=dict)
+    min_start: int = 0
+
+    def bin_of(self, start: int) -> int:
+        return max(start, 0) // self.bin_bp
 
 
 @dataclass(frozen=True)
@@ -150,11 +182,13 @@ class VariantReader:
         Repairs made while opening, for the user.
     n_records : int
         Number of records (counted when opening).
+    layout : RecordLayout
+        Contig order, sortedness and records per ``bin_bp`` bin (counted when opening).
     contig_lengths : dict[str, int | None]
         ``##contig`` lines of the header.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, bin_bp: int = 100_000) -> None:
         import pysam
 
         self.path = str(path)
@@ -193,6 +227,7 @@ class VariantReader:
                 self.close()
                 raise VcfError(f"{self.path}: not a readable VCF/BCF even after repairing its header ({err2})") from None
         self.header = self._vf.header
+        self.layout = RecordLayout(bin_bp=bin_bp)
         self.n_records = self._prepass()
         self.contig_lengths: dict[str, int | None] = {
             name: (c.length if c.length else None) for name, c in self.header.contigs.items()
@@ -207,6 +242,9 @@ class VariantReader:
         import pysam
 
         n = 0
+        lay = self.layout
+        last_chrom, last_pos = None, -1
+        bins: dict[int, int] = {}
         try:
             with _quiet_htslib(), pysam.VariantFile(str(self._src)) as vf:
                 symbolic = False
@@ -214,6 +252,21 @@ class VariantReader:
                     n += 1
                     if not symbolic and any(a.startswith("<") for a in rec.alts or ()):
                         symbolic = True
+                    chrom, pos = rec.chrom, rec.pos
+                    if chrom != last_chrom:
+                        if chrom in lay.counts:
+                            lay.sorted = False
+                            bins = lay.counts[chrom]
+                        else:
+                            lay.contigs.append(chrom)
+                            bins = lay.counts[chrom] = {}
+                        last_chrom, last_pos = chrom, -1
+                    elif pos < last_pos:
+                        lay.sorted = False
+                    last_pos = pos
+                    lay.min_start = min(lay.min_start, pos - 1)
+                    b = lay.bin_of(pos - 1)
+                    bins[b] = bins.get(b, 0) + 1
                 seen = vf.header
                 for name in seen.contigs:
                     if name not in self.header.contigs:
@@ -255,9 +308,44 @@ class VariantReader:
     def add_meta(self, key: str, value: str) -> None:
         self.header.add_meta(key, value)
 
+    @property
+    def indexed(self) -> bool:
+        """Whether htslib found a tabix/CSI index, so that regions can be read directly."""
+        return getattr(self._vf, "index", None) is not None
+
+    def records_in(self, regions: list[tuple[str, int, int]]) -> Iterator[VcfRecord]:
+        """The records whose start lies in one of ``regions``, in file order.
+
+        ``regions`` are ``(contig, start, end)``, 0-based half-open, in file order; a record's
+        start is ``POS - 1`` (0 for ``POS`` 0), so bin-aligned regions take exactly the records
+        that ``layout`` counts in their bins. With an index and a sorted file only those
+        regions are read; otherwise the whole file is streamed and filtered.
+        """
+        want: dict[str, list[tuple[int, int]]] = {}
+        for c, s, e in regions:
+            want.setdefault(c, []).append((s, e))
+
+        def keep(rec: VcfRecord) -> bool:
+            x = max(rec.start, 0)
+            return any(s <= x < e for s, e in want.get(rec.chrom, ()))
+
+        if self.indexed and self.layout.sorted and self.layout.min_start >= 0:
+            for c, s, e in regions:
+                try:
+                    with _quiet_htslib():
+                        it = self._vf.fetch(c, s, e)
+                except (OSError, ValueError) as err:
+                    raise VcfError(f"{self.path}: cannot read region {c}:{s + 1}-{e} through its index ({err}); "
+                                   "re-index it (`tabix -f -p vcf FILE` or `bcftools index -f FILE`)") from None
+                yield from (r for r in self._wrap(it) if s <= r.start < e)
+        else:
+            yield from (r for r in self._wrap(iter(self._vf)) if keep(r))
+
     def __iter__(self) -> Iterator[VcfRecord]:
+        return self._wrap(iter(self._vf))
+
+    def _wrap(self, it) -> Iterator[VcfRecord]:
         n = 0
-        it = iter(self._vf)
         while True:
             try:
                 with _quiet_htslib():
@@ -291,9 +379,9 @@ class VariantReader:
         self.close()
 
 
-def open_variants(path: str | Path) -> VariantReader:
+def open_variants(path: str | Path, *, bin_bp: int = 100_000) -> VariantReader:
     """Open a VCF/VCF.gz/BCF file or ``-`` (see :class:`VariantReader`)."""
-    return VariantReader(path)
+    return VariantReader(path, bin_bp=bin_bp)
 
 
 def _mode(path: str) -> tuple[str, bool]:
@@ -424,8 +512,9 @@ def read_shard_header(path: str | Path) -> dict[str, str] | None:
 def merge_vcfs(paths: list[str | Path], output: str | Path, *, expect: list[int] | None = None) -> dict:
     """Concatenate VCF shards (in the given order) into ``output`` (``.vcf.gz``: bgzipped and
     tabix-indexed; ``.vcf``: plain). The ``##genaannotShard`` line is dropped; the header is
-    the first shard's. When the concatenation is not sorted (contig order of the header,
-    then position) the records are sorted stably in memory. Atomic: temporary names in the
+    the first shard's. When the concatenation is not sorted as tabix needs (contigs grouped,
+    ``POS`` non-decreasing within each) the records are sorted stably in memory by header
+    contig order, then position. Atomic: temporary names in the
     output directory, moved into place at the end.
 
     Returns ``{"records": n, "sorted_in_memory": bool}``.
@@ -447,20 +536,23 @@ def merge_vcfs(paths: list[str | Path], output: str | Path, *, expect: list[int]
     unsorted = False
     try:
         with open(tmp, "w") as fh:
-            rank: dict[str, int] = {}
-            last = (-1, -1)
+            last: tuple[str | None, int] = (None, -1)
+            done: set[str | None] = set()
             for k, path in enumerate(paths):
                 with _quiet_htslib(), pysam.VariantFile(str(path)) as vf:
                     if k == 0:
                         header = [ln for ln in str(vf.header).splitlines(keepends=True)
                                   if not ln.startswith(f"##{SHARD_META}=")]
                         fh.writelines(header)
-                        rank = {c: i for i, c in enumerate(vf.header.contigs)}
                     m = 0
                     for rec in vf:
-                        key = (rank.get(rec.chrom, len(rank)), rec.pos)
-                        unsorted = unsorted or key < last
-                        last = key
+                        # what tabix needs: contigs grouped, POS non-decreasing within each
+                        if rec.chrom != last[0]:
+                            unsorted = unsorted or rec.chrom in done
+                            done.add(last[0])
+                        elif rec.pos < last[1]:
+                            unsorted = True
+                        last = (rec.chrom, rec.pos)
                         fh.write(str(rec))
                         m += 1
                 if expect is not None and m != expect[k]:

@@ -8,13 +8,15 @@ Coordinates are 0-based, half-open (scan parts, bigWig, BED).
   every work unit. The parts are assembled exactly as a single run assembles its own, so
   the bigWig and BED files are byte-identical to a single-process run and the manifest
   equal apart from ``run_seconds``/``model_seconds`` (sums over the shards here).
-* **Score partials** are the VCFs that ``score --shard I/N`` writes: shard ``I`` holds the
-  records with input index in ``[floor((I-1)·R/N), floor(I·R/N))`` (``R`` records), and
-  says so in a ``##genaannotShard`` header line. All ``N`` shards of one run must be given;
-  their records are concatenated in shard order (= input order) into one bgzipped,
-  tabix-indexed VCF (sorted: when the input was not sorted, the records are sorted by
-  header contig order and position, stably, in memory). The TSVs named in the shard
-  headers are concatenated alike (input order).
+* **Score partials** are the VCFs that ``score --shard I/N`` writes: shard ``I`` holds one
+  contiguous stretch of the genome with about ``1/N`` of the records (a position-sorted
+  input), or the ``I``-th of ``N`` contiguous record ranges (an unsorted one; see
+  :func:`genaannot.pipeline.score.plan_score_shard`), and says so in a ``##genaannotShard``
+  header line. All ``N`` shards of one run must be given; their records are concatenated
+  in shard order (= input order) into one bgzipped, tabix-indexed VCF (sorted: when the
+  input was not sorted, the records are sorted by header contig order and position,
+  stably, in memory). The TSVs named in the shard headers are concatenated alike (input
+  order).
 """
 
 from __future__ import annotations
@@ -166,10 +168,11 @@ def merge_score(partials: list[str | Path], *, output: str | Path, tsv: str | Pa
         if info is None:
             raise MergeError(f"{p}: no ##genaannotShard header line; was it written by `score --shard I/N`?")
         infos.append((Path(p), info))
-    run = {k: v for k, v in infos[0][1].items() if k not in ("index", "first", "end", "tsv")}
+    own = ("index", "first", "end", "span", "count", "tsv")  # the fields that differ between shards
+    run = {k: v for k, v in infos[0][1].items() if k not in own}
     by_index: dict[int, tuple[Path, dict]] = {}
     for p, info in infos:
-        other = {k: v for k, v in info.items() if k not in ("index", "first", "end", "tsv")}
+        other = {k: v for k, v in info.items() if k not in own}
         if other != run:
             raise MergeError(f"{p}: shard of another score run than {infos[0][0]} ({other} vs {run})")
         i = int(info["index"])
@@ -182,7 +185,10 @@ def merge_score(partials: list[str | Path], *, output: str | Path, tsv: str | Pa
         raise MergeError(f"shard(s) {', '.join(f'{i}/{n}' for i in missing)} missing; all {n} shards are needed")
     ordered = [by_index[i] for i in range(1, n + 1)]
     total = int(run["records"])
-    result = merge_vcfs([p for p, _ in ordered], output, expect=[int(i["end"]) - int(i["first"]) for _, i in ordered])
+    expect = [int(i["count"]) if "count" in i else int(i["end"]) - int(i["first"]) for _, i in ordered]
+    if sum(expect) != int(run["records"]):
+        raise MergeError(f"the shards' headers add up to {sum(expect):,} records but the input had {run['records']}")
+    result = merge_vcfs([p for p, _ in ordered], output, expect=expect)
     if result["records"] != total:
         raise MergeError(f"merged {result['records']} records but the input had {total}")
     tsv_out = None

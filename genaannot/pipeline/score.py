@@ -12,6 +12,7 @@ every input record is written.
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
 import time
@@ -42,10 +43,10 @@ from ..windows import parse_shard
 
 if TYPE_CHECKING:
     from ..io.fasta import Genome
-    from ..io.vcf import VcfRecord
+    from ..io.vcf import RecordLayout, VcfRecord
     from ..models.base import Model, ModelInfo, Prediction
 
-__all__ = ["score_variants", "ScoreSummary", "ScoreSpec", "resolve_spec", "REASON_FIELD"]
+__all__ = ["score_variants", "ScoreSummary", "ScoreSpec", "ScoreShard", "plan_score_shard", "resolve_spec", "REASON_FIELD"]
 
 #: INFO field carrying reason codes of ALTs that were not scored
 REASON_FIELD = "GENA_REASON"
@@ -249,6 +250,68 @@ class _Work:
     alts: list[_Alt]
 
 
+@dataclass(frozen=True)
+class ScoreShard:
+    """The records that shard ``index`` of ``of`` scores (see :func:`plan_score_shard`).
+
+    Attributes
+    ----------
+    regions : list of (str, int, int) or None
+        Bin-aligned ``(contig, start, end)`` spans (0-based, half-open, in file order) whose
+        records the shard scores; ``None`` when the shard is a record range.
+    first, end : int
+        Input indices ``[first, end)`` of a record-range shard (0, 0 for region shards).
+    count : int
+        Records in the shard.
+    """
+
+    index: int
+    of: int
+    regions: list[tuple[str, int, int]] | None
+    first: int
+    end: int
+    count: int
+
+    @property
+    def span(self) -> str:
+        """``chr1:1-chr3:500000`` (1-based, inclusive ends), or ``none`` for an empty region shard."""
+        if not self.regions:
+            return "none"
+        (c0, s0, _), (c1, _, e1) = self.regions[0], self.regions[-1]
+        return f"{c0}:{s0 + 1}-{c1}:{e1}"
+
+
+def plan_score_shard(layout: RecordLayout, *, n_records: int, index: int, of: int) -> ScoreShard:
+    """Split a VCF's records into ``of`` shards and return shard ``index`` (1-based).
+
+    A position-sorted file is split by region: its ``layout.bin_bp`` bins, in file order,
+    go whole and in order to the shards, bin ``k`` to shard ``floor(of · C_k / R) + 1``
+    (``C_k`` records before it, ``R`` in all), so every shard is one contiguous stretch of
+    the genome with about ``R / of`` records (give or take one bin's). An unsorted file is
+    split into contiguous record ranges ``[floor((i-1)·R/of), floor(i·R/of))`` instead.
+    Either way every record is in exactly one shard, and concatenating the shards' outputs
+    in shard order gives the input order.
+    """
+    if not 1 <= index <= of:
+        raise ValueError(f"shard {index}/{of}: the index must be between 1 and {of}")
+    if not layout.sorted:
+        first, end = (index - 1) * n_records // of, index * n_records // of
+        return ScoreShard(index=index, of=of, regions=None, first=first, end=end, count=end - first)
+    regions: list[tuple[str, int, int]] = []
+    cum = count = 0
+    for chrom in layout.contigs:
+        mine = []
+        for b in sorted(layout.counts[chrom]):
+            k = layout.counts[chrom][b]
+            if min(of - 1, of * cum // max(n_records, 1)) == index - 1:
+                mine.append(b)
+                count += k
+            cum += k
+        if mine:  # the shard's bins of one contig are consecutive among its non-empty bins
+            regions.append((chrom, mine[0] * layout.bin_bp, (mine[-1] + 1) * layout.bin_bp))
+    return ScoreShard(index=index, of=of, regions=regions, first=0, end=0, count=count)
+
+
 def _tsv_columns(spec: ScoreSpec) -> list[str]:
     cols = ["chrom", "pos", "id", "ref", "alt", "genome_chrom", "status", "strand",
             "window_start", "window_end", "ref_tokens", "alt_tokens"]
@@ -280,6 +343,7 @@ def score_variants(
     chunk_size: int = 256,
     cache_size: int = 1024,
     shard: tuple[int, int] | str | None = None,
+    shard_bin_bp: int = 100_000,
 ) -> ScoreSummary:
     """Score every ALT of a VCF with a model and write an annotated VCF (and a TSV).
 
@@ -306,10 +370,13 @@ def score_variants(
     chunk_size
         Records held in memory at once.
     shard
-        ``(i, n)`` or ``"i/n"``: score only the records with input index in
-        ``[floor((i-1)·R/n), floor(i·R/n))`` (``R`` records; contiguous ranges, so every
-        record is in exactly one shard). The output is a partial result with a
-        ``##genaannotShard`` header line; combine the ``n`` partials with ``genaannot merge``.
+        ``(i, n)`` or ``"i/n"``: score only shard ``i`` of ``n``: a contiguous stretch of the
+        genome holding about ``1/n`` of the records when the VCF is position-sorted (read
+        through its index when it has one), else a contiguous range of records (see
+        :func:`plan_score_shard`). The output is a partial result with a ``##genaannotShard``
+        header line; combine the ``n`` partials with ``genaannot merge``.
+    shard_bin_bp
+        Granularity of region shards: shard boundaries fall on multiples of it.
     """
     from tqdm import tqdm
 
@@ -333,17 +400,31 @@ def score_variants(
     reasons: Counter[str] = Counter()
 
     shard_t = parse_shard(shard)
-    reader = open_variants(vcf)
+    if shard_bin_bp < 1:
+        raise ValueError(f"shard_bin_bp must be >= 1, not {shard_bin_bp}")
+    reader = open_variants(vcf, bin_bp=shard_bin_bp)
     writer = table = None
     try:
-        first, stop = 0, reader.n_records
+        part: ScoreShard | None = None
+        records = iter(reader)
+        n_todo = reader.n_records
         if shard_t is not None:
-            i, n = shard_t
-            first, stop = (i - 1) * reader.n_records // n, i * reader.n_records // n
             from ..io.vcf import SHARD_META, shard_meta_value
 
+            part = plan_score_shard(reader.layout, n_records=reader.n_records, index=shard_t[0], of=shard_t[1])
+            n_todo = part.count
+            if part.regions is None:
+                where = {"mode": "records", "first": part.first, "end": part.end}
+                records = itertools.islice(reader, part.first, part.end)
+                summary.notes.append(
+                    f"{vcf}: not sorted by position, so shard {part.index}/{part.of} is records "
+                    f"{part.first + 1:,}-{part.end:,} in input order (`bcftools sort` it to shard by region)"
+                )
+            else:
+                where = {"mode": "regions", "bin": shard_bin_bp, "span": part.span}
+                records = reader.records_in(part.regions)
             reader.add_meta(SHARD_META, shard_meta_value({
-                "index": i, "of": n, "first": first, "end": stop, "records": reader.n_records,
+                "index": part.index, "of": part.of, **where, "count": part.count, "records": reader.n_records,
                 "input": Path(str(vcf)).name, "task": task_obj.name, "distance": distance,
                 **({"tsv": Path(str(tsv)).name} if tsv is not None else {}),
             }))
@@ -387,7 +468,7 @@ def score_variants(
         if tsv is not None:
             table = TableWriter(tsv, _tsv_columns(spec))
         cache: OrderedDict[tuple, Prediction] = OrderedDict()
-        bar = tqdm(total=stop - first, unit="variant", disable=quiet, file=sys.stderr, dynamic_ncols=True)
+        bar = tqdm(total=n_todo, unit="variant", disable=quiet, file=sys.stderr, dynamic_ncols=True)
         chunk: list[VcfRecord] = []
         used: set[str] = set()
 
@@ -399,16 +480,19 @@ def score_variants(
             bar.update(len(chunk))
             chunk.clear()
 
-        for k, rec in enumerate(reader):
-            if k < first:
-                continue
-            if k >= stop:
-                break
+        done = 0
+        for rec in records:
             chunk.append(rec)
+            done += 1
             if len(chunk) >= chunk_size:
                 flush()
         if chunk:
             flush()
+        if done != n_todo:  # the file changed under us, or an index that does not match it
+            from ..io.vcf import VcfError
+
+            raise VcfError(f"{vcf}: read {done:,} records for this shard but counted {n_todo:,} when opening; "
+                           "was the file (or its index) changed during the run?")
         bar.close()
         writer.close()
         summary.indexed = writer.indexed
