@@ -142,6 +142,32 @@ def test_workers_devices_and_errors(tmp_path, models):
     assert r.exit_code != 0 and "not a device" in r.output
 
 
+def test_model_options_reach_every_device_process(tmp_path):
+    """--model-option goes to load_model here and in each --devices process, and into the manifest."""
+    from tinymodels import make_rmt_dir
+
+    fa, _ = _genome(tmp_path)
+    rmt = make_rmt_dir(tmp_path / "rmt", head="token", num_labels=3, input_size=32, max_n_segments=3)
+    base = ["scan", str(fa), "--task", "splice", "--model", str(rmt), "--quiet", "--strand", "+"]
+    outs = {}
+    for name, extra in (("one", ["--device", "cpu", "--model-option", "max_n_segments=2"]),
+                        ("dev", ["--devices", "cpu,cpu", "--model-option", "max_n_segments=2"]),
+                        ("default", ["--device", "cpu"])):
+        r = CliRunner().invoke(main, [*base, "-o", str(tmp_path / f"{name}.bw"), "--workers", "0", *extra])
+        assert r.exit_code == 0, r.output
+        outs[name] = json.loads((tmp_path / f"{name}.json").read_text())
+    assert outs["one"]["model"]["options"] == outs["dev"]["model"]["options"] == {"max_n_segments": 2}
+    assert "options" not in outs["default"]["model"]
+    # two segments of 26 tokens per window instead of three: more, shorter windows
+    assert outs["dev"]["counts"]["windows"] == outs["one"]["counts"]["windows"] > outs["default"]["counts"]["windows"]
+    for lab in ("acceptor", "donor"):
+        assert (tmp_path / f"one.{lab}.plus.bw").read_bytes() == (tmp_path / f"dev.{lab}.plus.bw").read_bytes()
+    r = CliRunner().invoke(main, [*base, "-o", str(tmp_path / "x.bw"), "--model-option", "max_n_segments"])
+    assert r.exit_code != 0 and "expected KEY=VALUE" in r.output
+    r = CliRunner().invoke(main, [*base, "-o", str(tmp_path / "x.bw"), "--model-option", "tile_tokens=8"])
+    assert r.exit_code != 0 and "unknown options ['tile_tokens']" in r.output
+
+
 def test_cli_creates_missing_output_directory(tmp_path, models, monkeypatch):
     """The README's main command writes to out/, which a fresh checkout does not have."""
     from click.testing import CliRunner

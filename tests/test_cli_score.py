@@ -95,3 +95,18 @@ def test_help_does_not_import_torch():
             "r = CliRunner().invoke(main, ['score', '--help']); assert r.exit_code == 0, r.output; "
             "assert '--distance' in r.output; assert 'torch' not in sys.modules and 'pysam' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_score_model_option(files, tmp_path):
+    """--model-option reaches the family loader (RMT: two segments instead of rmt.json's three)."""
+    from tinymodels import make_rmt_dir
+
+    rmt = make_rmt_dir(tmp_path / "rmt", head="token", num_labels=3, input_size=32, max_n_segments=3)
+    heads = {}
+    for name, extra in (("default", []), ("two", ["--model-option", "max_n_segments=2"])):
+        out = tmp_path / f"{name}.vcf"
+        r = CliRunner().invoke(main, ["score", str(files / "in.vcf"), "--genome", str(files / "g.fa"), "--task",
+                                      "splice", "--model", str(rmt), "-o", str(out), "--device", "cpu", "-q", *extra])
+        assert r.exit_code == 0, r.output
+        heads[name] = [ln for ln in out.read_text().splitlines() if ln.startswith("##genaannotScore")][0]
+    assert "max_tokens=78>" in heads["default"] and "max_tokens=52>" in heads["two"]

@@ -7,9 +7,10 @@ Nothing here touches the network: ``list`` looks into the local Hugging Face cac
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import click
+
+from .options import parse_options
 
 __all__ = ["models", "cached_status"]
 
@@ -25,18 +26,6 @@ def cached_status(hub_id: str, revision: str | None) -> str:
     except Exception:  # noqa: BLE001 - a malformed cache entry is "not available"
         return "-"
     return "cached" if isinstance(hit, str) else "-"
-
-
-def _parse_option(text: str) -> tuple[str, Any]:
-    if "=" not in text:
-        raise click.BadParameter(f"{text!r}: expected KEY=VALUE")
-    key, value = text.split("=", 1)
-    for conv in (int, float):
-        try:
-            return key.strip(), conv(value)
-        except ValueError:
-            pass
-    return key.strip(), value
 
 
 @click.group()
@@ -129,7 +118,7 @@ def inspect_cmd(model: str, options: tuple[str, ...], revision: str | None, as_j
 
     from ..models import ModelError, load_model
 
-    opts = dict(_parse_option(o) for o in options)
+    opts = parse_options(options)
     try:
         m = load_model(model, device="cpu", revision=revision, **opts)
     except ModelError as err:

@@ -11,6 +11,7 @@ import sys
 import click
 
 from ..tasks import TASKS
+from .options import model_option, parse_options
 
 
 @click.command(
@@ -45,6 +46,7 @@ from ..tasks import TASKS
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 [default: CUDA when available].")
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
+@model_option
 @click.option("--compile", "compile_", is_flag=True,
               help="Run the network through torch.compile (GPU; falls back to eager with a warning).")
 @click.option("--labels", "labels", default=None, metavar="A,B",
@@ -61,7 +63,7 @@ from ..tasks import TASKS
 @click.option("--bedgraph", is_flag=True, help="Also write a bedGraph for every track.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def scan(genome, task_name, model_path, output, chroms, regions, strand, window_tokens, overlap, stitch,
-         batch_size, device, precision, compile_, labels, threshold, resume, shard, workers, devices, bedgraph,
+         batch_size, device, precision, compile_, model_options, labels, threshold, resume, shard, workers, devices, bedgraph,
          quiet) -> None:
     """Scan GENOME (FASTA, plain or bgzipped) with a model; write bigWig tracks and calls."""
     from ..io.fasta import FastaError
@@ -85,7 +87,8 @@ def scan(genome, task_name, model_path, output, chroms, regions, strand, window_
             device_list = parse_devices(devices)
             if device_list:  # several: the device processes load their own copies
                 device = "cpu" if len(device_list) > 1 else device_list[0]
-            model = load_model(model_id, device=device, dtype=precision, compile=compile_)
+            model = load_model(model_id, device=device, dtype=precision, compile=compile_,
+                               **parse_options(model_options))
             result = scan_genome(
                 gen, model=model, task=task_name, output=output, strand=strand, regions=regions,
                 chroms=list(chroms) or None, window_tokens=window_tokens, overlap=overlap, stitch=stitch,

@@ -10,6 +10,7 @@ import warnings
 import click
 
 from ..tasks import TASKS
+from .options import model_option, parse_options
 
 
 @click.command(
@@ -42,6 +43,7 @@ from ..tasks import TASKS
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 [default: CUDA when available].")
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
+@model_option
 @click.option("--compile", "compile_", is_flag=True,
               help="Run the network through torch.compile (GPU; falls back to eager with a warning).")
 @click.option("--strand", type=click.Choice(["both", "+", "-"]), default=None,
@@ -52,7 +54,7 @@ from ..tasks import TASKS
                    "VCF, the I-th of N record ranges. Combine the N partial VCFs with `genaannot merge`.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 def score(variants, genome, task_name, model_path, output, distance, labels, tsv, batch_size, device,
-          precision, compile_, strand, shard, quiet) -> None:
+          precision, compile_, model_options, strand, shard, quiet) -> None:
     """Score every ALT allele of VARIANTS (VCF, VCF.gz, BCF or -) against GENOME with a model."""
     from ..io.fasta import FastaError
     from ..io.table import TableError
@@ -70,7 +72,8 @@ def score(variants, genome, task_name, model_path, output, distance, labels, tsv
         from ..pipeline.score import score_variants
 
         genome_obj = open_genome(genome)  # fail on the FASTA before loading a large model
-        model = load_model(model_id, device=device, dtype=precision, compile=compile_)
+        model = load_model(model_id, device=device, dtype=precision, compile=compile_,
+                               **parse_options(model_options))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             summary = score_variants(

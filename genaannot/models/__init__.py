@@ -168,7 +168,9 @@ def load_model(
         from dataclasses import replace
 
         loaded.info = replace(loaded.info, task=meta["task"], extra={**loaded.info.extra, "genaannot": meta})
-    return Model(loaded, device=device, precision=_precision(dtype), compile=compile_opt)
+    model = Model(loaded, device=device, precision=_precision(dtype), compile=compile_opt)
+    model.load_options = dict(options)  # so that other processes (scan --devices) load the same model
+    return model
 
 
 def _precision(dtype: Any) -> str:

@@ -162,6 +162,8 @@ class Model:
         self.network.to(self.device)
         self._compiled: Any = None
         self.compile_options: dict[str, Any] | None = None
+        #: family loader options it was loaded with (set by :func:`genaannot.load_model`)
+        self.load_options: dict[str, Any] = {}
         if compile:
             self.compile_options = dict(compile) if isinstance(compile, dict) else {}
             self._compiled = self._compile(self.compile_options)

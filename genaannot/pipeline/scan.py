@@ -656,6 +656,11 @@ def scan_genome(
             gen.close()
 
 
+def _json_safe(options: dict) -> dict:
+    """Loader options as they go into settings.json (paths and other objects as strings)."""
+    return {k: v if isinstance(v, (bool, int, float, str, type(None))) else str(v) for k, v in sorted(options.items())}
+
+
 def parse_devices(devices: list[str] | str | None) -> list[str] | None:
     """``"0,1"`` → ``["cuda:0", "cuda:1"]``; ``"cpu,cpu"`` → ``["cpu", "cpu"]``; None stays None."""
     if devices is None:
@@ -703,13 +708,15 @@ def _scan(gen: Genome, *, model: Model, task: Task, setup: Setup, output: Path, 
     segments, skipped, n_gaps = _segments(gen, targets, min_gap)
     units = plan_units(segments, unit_bp=unit_bp)
     info = model.info
+    load_options = dict(getattr(model, "load_options", None) or {})
     settings = {
         "genaannot": __version__,
         "genome": str(Path(gen.path).resolve()),
         "sizes": list(sizes.items()),
         "task": task.name,
         "model": {"source": str(info.source), "family": info.family, "architecture": info.architecture,
-                  "n_params": info.n_params, "labels": list(info.labels), "tokenizer": info.tokenizer},
+                  "n_params": info.n_params, "labels": list(info.labels), "tokenizer": info.tokenizer,
+                  **({"options": _json_safe(load_options)} if load_options else {})},
         "readout": setup.readout,
         "activation": setup.activation,
         "labels": list(setup.labels),
@@ -783,8 +790,9 @@ def _scan(gen: Genome, *, model: Model, task: Task, setup: Setup, output: Path, 
             model_seconds, compiled = _run_devices(
                 todo, devices=devices, genome=gen, model_spec=model_spec,
                 precision=getattr(model, "precision", "fp32"),
-                compile_options=getattr(model, "compile_options", None), setup=setup, kwargs=kwargs,
-                stitch_mode=stitch_mode, batch_size=batch_size, workers=workers, parts=parts, progress=progress)
+                compile_options=getattr(model, "compile_options", None), load_options=load_options, setup=setup,
+                kwargs=kwargs, stitch_mode=stitch_mode, batch_size=batch_size, workers=workers, parts=parts,
+                progress=progress)
         else:
             runner = _Runner(model=model, setup=setup, stitch_mode=stitch_mode, batch_size=batch_size,
                              progress=progress)
@@ -849,7 +857,7 @@ def _device_main(rank: int, device: str, units: list[Unit], cfg: dict, queue) ->
 
         compile_opt = cfg.get("compile")
         model = load_model(cfg["model_spec"], device=device, dtype=cfg["precision"],
-                           compile=False if compile_opt is None else compile_opt)
+                           compile=False if compile_opt is None else compile_opt, **cfg["load_options"])
 
         class _Progress:
             def update(self, n: float) -> None:
@@ -868,7 +876,7 @@ def _device_main(rank: int, device: str, units: list[Unit], cfg: dict, queue) ->
 
 
 def _run_devices(todo: list[Unit], *, devices: list[str], genome: Genome, model_spec: str, precision: str,
-                 compile_options: dict | None,
+                 compile_options: dict | None, load_options: dict,
                  setup: Setup, kwargs: dict, stitch_mode: str, batch_size: int, workers: int, parts: Path,
                  progress) -> float:
     """Units ``k``-th, ``k + D``-th, … of ``todo`` on device ``k``, one process each; parts are
@@ -879,7 +887,8 @@ def _run_devices(todo: list[Unit], *, devices: list[str], genome: Genome, model_
 
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    cfg = {"model_spec": model_spec, "precision": precision, "compile": compile_options, "setup": setup, "stitch_mode": stitch_mode,
+    cfg = {"model_spec": model_spec, "precision": precision, "compile": compile_options,
+           "load_options": load_options, "setup": setup, "stitch_mode": stitch_mode,
            "batch_size": batch_size, "kwargs": kwargs, "workers": workers, "parts": str(parts),
            "genome": str(genome.path)}
     procs = [ctx.Process(target=_device_main, args=(r, d, todo[r :: len(devices)], cfg, q), daemon=False,

@@ -1,0 +1,36 @@
+"""Options shared by several commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+__all__ = ["model_option", "parse_options"]
+
+#: ``--model-option KEY=VALUE`` (repeatable): family loader options for :func:`genaannot.load_model`
+model_option = click.option(
+    "--model-option", "model_options", multiple=True, metavar="KEY=VALUE",
+    help="Model loader option (repeatable), e.g. segment_size=512 or max_n_segments=8 (RMT), "
+         "tile_tokens=2048 (BigBird), tokenizer=DIR; `genaannot models inspect` lists a checkpoint's.",
+)
+
+
+def parse_options(values: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """``("a=1", "b=x")`` → ``{"a": 1, "b": "x"}`` (ints and floats converted)."""
+    out: dict[str, Any] = {}
+    for text in values:
+        if "=" not in text:
+            raise click.BadParameter(f"{text!r}: expected KEY=VALUE")
+        key, value = (x.strip() for x in text.split("=", 1))
+        if not key:
+            raise click.BadParameter(f"{text!r}: expected KEY=VALUE")
+        for conv in (int, float):
+            try:
+                out[key] = conv(value)
+                break
+            except ValueError:
+                pass
+        else:
+            out[key] = value
+    return out
