@@ -24,6 +24,7 @@ Two levels:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -184,12 +185,16 @@ def resync_bp(tokenizer: DNATokenizer) -> int:
     return 0 if longest <= 1 else 4 * longest
 
 
+_NOT_N = re.compile("[^Nn]")
+
+
 def tokenize_long(seq: str, *, tokenizer: DNATokenizer, chunk_bp: int = CHUNK_BP) -> Encoding:
     """Tokenise a long sequence in chunks, as one pass over all of it would.
 
     Each chunk is tokenised with :func:`resync_bp` bp of look-ahead, and only its tokens
     that end before the look-ahead are kept; the next chunk starts at the last kept token
-    boundary. The result equals the single-pass tokenisation (checked on real genomes for
+    boundary. A chunk never ends inside a run of ``N`` (which BPE tokenizers turn into one
+    gap token however long it is). The result equals the single-pass tokenisation (checked on real genomes for
     the GENA tokenizer, both strands) while BPE's cost stays linear in ``len(seq)``.
 
     Returns
@@ -205,12 +210,17 @@ def tokenize_long(seq: str, *, tokenizer: DNATokenizer, chunk_bp: int = CHUNK_BP
     spans: list[np.ndarray] = []
     pos = 0
     while pos < n:
-        hi = min(n, pos + chunk_bp + pad)
+        cut = min(n, pos + chunk_bp)
+        if 0 < cut < n and seq[cut - 1] in "Nn" and seq[cut] in "Nn":
+            # never cut a run of N: the tokenizer makes a long run one gap token
+            m = _NOT_N.search(seq, cut)
+            cut = m.start() if m else n
+        hi = min(n, cut + pad)
         enc = tokenizer.encode(seq[pos:hi])
         if hi == n:
             k = len(enc)
         else:
-            k = max(1, int(np.searchsorted(enc.spans[:, 1], min(chunk_bp, hi - pos), side="right")))
+            k = max(1, int(np.searchsorted(enc.spans[:, 1], cut - pos, side="right")))
         ids.append(enc.ids[:k])
         spans.append(enc.spans[:k] + pos)
         pos += int(enc.spans[k - 1, 1])

@@ -99,6 +99,26 @@ def test_tokenize_long_equals_one_pass(bpe, seq, chunk):
     assert np.array_equal(whole.ids, ref.ids) and np.array_equal(whole.spans, ref.spans)
 
 
+@pytest.mark.parametrize("run", [9, 10, 700, 5000, 20000])
+def test_tokenize_long_keeps_a_long_n_run_one_gap_token(run):
+    """The GENA tokenizer makes any run of >= 10 N one gap token; a chunk cut inside the run
+    must not split it, however long it is (here up to 2.4x the default 8-kb chunk)."""
+    from tinymodels import random_dna
+
+    from genaannot.tokenize import load_tokenizer
+
+    repo = Path(__file__).resolve().parent.parent
+    tok = load_tokenizer(repo / "genaannot/data/tokenizers/t2t_1000h_multi_32k")
+    for at in (0, 137, 499, 500, 501):
+        seq = random_dna(600, seed=run)[:at] + "N" * run + random_dna(900, seed=at + 1).lower()
+        ref = tok.encode(seq)
+        for chunk in (100, 500, 8192):
+            got = tokenize_long(seq, tokenizer=tok, chunk_bp=chunk)
+            assert np.array_equal(got.ids, ref.ids) and np.array_equal(got.spans, ref.spans), (at, chunk)
+        if run >= 10:
+            assert int((ref.ids == tok.gap_id).sum()) == 1
+
+
 def test_windows_equal_own_tokenisation_on_a_real_genome():
     """The GENA tokenizer on TAIR10: a window sliced from the strand's tokenisation is the
     window's own tokenisation (what upstream GENA-LM inference on that window would use)."""
