@@ -97,7 +97,7 @@ class RecordLayout:
 
     contigs: list[str] = field(default_factory=list)
     sorted: bool = True
-    bin_bp: int = 100_000
+    bin_bp: int = 10_000
     counts: dict[str, dict[int, int]] = field(default_factory=dict)
     min_start: int = 0
 
@@ -188,7 +188,7 @@ class VariantReader:
         ``##contig`` lines of the header.
     """
 
-    def __init__(self, path: str | Path, *, bin_bp: int = 100_000) -> None:
+    def __init__(self, path: str | Path, *, bin_bp: int = 10_000) -> None:
         import pysam
 
         self.path = str(path)
@@ -379,7 +379,7 @@ class VariantReader:
         self.close()
 
 
-def open_variants(path: str | Path, *, bin_bp: int = 100_000) -> VariantReader:
+def open_variants(path: str | Path, *, bin_bp: int = 10_000) -> VariantReader:
     """Open a VCF/VCF.gz/BCF file or ``-`` (see :class:`VariantReader`)."""
     return VariantReader(path, bin_bp=bin_bp)
 

@@ -17,7 +17,7 @@ import re
 import sys
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -272,13 +272,14 @@ class ScoreShard:
     end: int
     count: int
 
-    @property
-    def span(self) -> str:
-        """``chr1:1-chr3:500000`` (1-based, inclusive ends), or ``none`` for an empty region shard."""
+    def span(self, lengths: Mapping[str, int | None] | None = None) -> str:
+        """``chr1:1-chr3:500000`` (1-based, inclusive ends; the last end cut to the contig's
+        length when ``lengths`` gives it), or ``none`` for an empty region shard."""
         if not self.regions:
             return "none"
-        (c0, s0, _), (c1, _, e1) = self.regions[0], self.regions[-1]
-        return f"{c0}:{s0 + 1}-{c1}:{e1}"
+        (c0, s0, _), (c1, s1, e1) = self.regions[0], self.regions[-1]
+        n = (lengths or {}).get(c1)
+        return f"{c0}:{s0 + 1}-{c1}:{min(e1, n) if n and n > s1 else e1}"
 
 
 def plan_score_shard(layout: RecordLayout, *, n_records: int, index: int, of: int) -> ScoreShard:
@@ -343,7 +344,7 @@ def score_variants(
     chunk_size: int = 256,
     cache_size: int = 1024,
     shard: tuple[int, int] | str | None = None,
-    shard_bin_bp: int = 100_000,
+    shard_bin_bp: int = 10_000,
 ) -> ScoreSummary:
     """Score every ALT of a VCF with a model and write an annotated VCF (and a TSV).
 
@@ -421,7 +422,7 @@ def score_variants(
                     f"{part.first + 1:,}-{part.end:,} in input order (`bcftools sort` it to shard by region)"
                 )
             else:
-                where = {"mode": "regions", "bin": shard_bin_bp, "span": part.span}
+                where = {"mode": "regions", "bin": shard_bin_bp, "span": part.span(reader.contig_lengths)}
                 records = reader.records_in(part.regions)
             reader.add_meta(SHARD_META, shard_meta_value({
                 "index": part.index, "of": part.of, **where, "count": part.count, "records": reader.n_records,
