@@ -48,6 +48,8 @@ __all__ = [
     "allele_reason",
     "genome_reason",
     "plan_window",
+    "plan_windows",
+    "WindowRequest",
     "revcomp",
     "paint",
     "align_alt",
@@ -147,6 +149,31 @@ def _place(start: int, end: int, flank: int, chrom_len: int) -> tuple[int, int]:
     return max(ws, 0), we
 
 
+@dataclass(frozen=True)
+class WindowRequest:
+    """One variant to place a window around (see :func:`plan_windows`).
+
+    Attributes
+    ----------
+    fetch : callable
+        ``fetch(start, end) -> str``: reference letters of the variant's chromosome.
+    chrom_len : int
+    start, end : int
+        0-based half-open REF allele.
+    alts : sequence of str
+        ALT alleles that must fit the same window.
+    distance : int
+        bp to keep on both sides of the REF allele (or up to the chromosome end).
+    """
+
+    fetch: Callable[[int, int], str]
+    chrom_len: int
+    start: int
+    end: int
+    alts: Sequence[str]
+    distance: int = 0
+
+
 def plan_window(
     *,
     fetch: Callable[[int, int], str],
@@ -160,13 +187,129 @@ def plan_window(
     strands: Sequence[str] = ("+",),
     max_rounds: int = 14,
 ) -> WindowPlan | None:
-    """Largest window around ``[start, end)`` whose ref and alt inputs fit ``max_tokens``.
+    """One variant's window; see :func:`plan_windows`."""
+    req = WindowRequest(fetch=fetch, chrom_len=chrom_len, start=start, end=end, alts=alts, distance=distance)
+    return plan_windows([req], tokenizer=tokenizer, max_tokens=max_tokens, strands=strands, max_rounds=max_rounds)[0]
 
-    Returns ``None`` (reason ``TOO_LONG``) when no window fits while keeping ``distance``
-    bp (or up to the chromosome end) on both sides of the REF allele.
+
+def plan_windows(
+    requests: Sequence[WindowRequest],
+    *,
+    tokenizer,
+    max_tokens: int,
+    strands: Sequence[str] = ("+",),
+    max_rounds: int = 14,
+) -> list[WindowPlan | None]:
+    """For each variant, the window around ``[start, end)`` (the same number of bp on both
+    sides, shifted inward at chromosome ends) whose ref and alt inputs, on every strand,
+    fill ``max_tokens`` as far as possible.
+
+    The flank is chosen on one tokenisation of the plus-strand reference around the
+    variant (token counts of candidate windows read off its spans), aiming at
+    ``max_tokens`` less a small slack (none for 1-bp tokenizers, where the count is exact
+    and the window is the largest that fits), then checked by tokenising the final inputs,
+    each on its own; an overflow shrinks it. All variants' sequences go to the tokenizer
+    in one batch per round (Hugging Face tokenizers spread a batch over the CPU cores).
+    This costs about one context and one final tokenisation per variant instead of a
+    search over full tokenisations (a few variants that fail it get that search).
+
+    Returns
+    -------
+    list of WindowPlan or None
+        Per request; ``None`` (reason ``TOO_LONG``) when no window fits while keeping
+        ``distance`` bp (or up to the chromosome end) on both sides of the REF allele.
     """
-    need_left = min(distance, start)
-    need_right = min(distance, chrom_len - end)
+    longest = int(getattr(tokenizer, "max_token_bp", 1))
+    exact = longest <= 1  # one token per base: counts are bp
+    slack = 0 if exact else max(4, max_tokens // 64)
+    target = max_tokens - slack
+    span = max(1, min(longest, 9))
+    n = len(requests)
+    outer = [max(0, (max_tokens * span - (r.end - r.start)) // 2 + (0 if exact else 64)) for r in requests]
+    flank: list[int | None] = [None] * n
+    bp_tok = [1.0] * n
+    todo = list(range(n))
+    for _ in range(5):  # contexts; wider while the best flank reaches the context's edge
+        if not todo:
+            break
+        bounds = [_place(requests[i].start, requests[i].end, outer[i], requests[i].chrom_len) for i in todo]
+        encs = tokenizer.encode_batch([requests[i].fetch(cs, ce) for i, (cs, ce) in zip(todo, bounds)])
+        again = []
+        for i, (cs, ce), ctx in zip(todo, bounds, encs):
+            r = requests[i]
+            if len(ctx) == 0:
+                continue
+            bp_tok[i] = 1.0 if exact else (ce - cs) / len(ctx)
+            grow = max([len(a) - (r.end - r.start) for a in r.alts] + [0])  # bp the longest ALT adds
+            extra = math.ceil(grow / bp_tok[i]) + (0 if exact or grow == 0 else 2)
+            starts, ends = ctx.spans[:, 0] + cs, ctx.spans[:, 1] + cs
+            lo, hi = -1, outer[i] + 1  # fits at lo (or lo = -1), not at hi
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                ws, we = _place(r.start, r.end, mid, r.chrom_len)
+                lo, hi = (mid, hi) if _count_tokens(starts, ends, ws, we) + extra <= target else (lo, mid)
+            flank[i] = max(lo, 0)
+            if lo >= outer[i] and not (cs == 0 and ce == r.chrom_len):
+                outer[i] *= 2
+                again.append(i)
+        todo = again
+    plans: list[WindowPlan | None] = [None] * n
+    todo = [i for i in range(n) if flank[i] is not None]
+    for _ in range(4):  # the inputs themselves, each tokenised on its own
+        if not todo:
+            break
+        staged = [_stage(requests[i].fetch, *_place(requests[i].start, requests[i].end, flank[i], requests[i].chrom_len),
+                         requests[i].start, requests[i].end, requests[i].alts, strands) for i in todo]
+        encs = iter(tokenizer.encode_batch([q for _, seqs, _ in staged for q in seqs]))
+        again = []
+        for i, (plan, _, keys) in zip(todo, staged):
+            plan.encodings = {k: next(encs) for k in keys}
+            over = plan.n_tokens - max_tokens
+            if over <= 0:
+                plans[i] = plan
+            elif flank[i] > 0:
+                flank[i] = max(0, flank[i] - max(1, math.ceil((over + slack / 2) * bp_tok[i] / 2)))
+                again.append(i)
+        todo = again
+    out: list[WindowPlan | None] = []
+    for r, plan in zip(requests, plans):
+        if plan is None:  # pathological sequence: search over full tokenisations
+            plan = _plan_by_search(fetch=r.fetch, chrom_len=r.chrom_len, start=r.start, end=r.end, alts=r.alts,
+                                   tokenizer=tokenizer, max_tokens=max_tokens, strands=strands, max_rounds=max_rounds)
+        if plan is not None and (plan.start > r.start - min(r.distance, r.start)
+                                 or plan.end < r.end + min(r.distance, r.chrom_len - r.end)):
+            plan = None
+        out.append(plan)
+    return out
+
+
+def _count_tokens(starts: np.ndarray, ends: np.ndarray, ws: int, we: int) -> int:
+    """Tokens of ``[ws, we)`` estimated from a longer tokenisation's spans: those wholly
+    inside, plus one for each cut token at either end."""
+    i0 = int(np.searchsorted(starts, ws, side="left"))
+    i1 = int(np.searchsorted(ends, we, side="right"))
+    k = max(0, i1 - i0)
+    k += i0 > 0 and ends[i0 - 1] > ws
+    k += i1 < len(starts) and starts[i1] < we
+    return k
+
+
+def _stage(fetch, ws, we, start, end, alts, strands) -> tuple[WindowPlan, list[str], list[tuple]]:
+    """A window's plan without encodings, and the sequences to encode with their keys."""
+    ref_seq = fetch(ws, we)
+    a, b = start - ws, end - ws
+    alt_seqs = [ref_seq[:a] + alt + ref_seq[b:] for alt in alts]
+    seqs, keys = [], []
+    for s in strands:
+        for i, seq in enumerate([ref_seq, *alt_seqs]):
+            seqs.append(seq if s == "+" else revcomp(seq))
+            keys.append((i - 1, s))
+    return WindowPlan(ws, we, ref_seq, alt_seqs), seqs, keys
+
+
+def _plan_by_search(*, fetch, chrom_len, start, end, alts, tokenizer, max_tokens, strands,
+                    max_rounds) -> WindowPlan | None:
+    """Largest feasible flank by a secant/bisection search over full tokenisations."""
     bp_guess = max(1, min(int(tokenizer.max_token_bp), 16))
     lo, hi = -1, None  # largest feasible flank seen / smallest infeasible flank seen
     best: WindowPlan | None = None
@@ -196,24 +339,13 @@ def plan_window(
         if nxt == flank:
             break
         flank = nxt
-    if best is None:
-        return None
-    if best.start > start - need_left or best.end < end + need_right:
-        return None
     return best
 
 
 def _encode(fetch, ws, we, start, end, alts, tokenizer, strands) -> WindowPlan:
-    ref_seq = fetch(ws, we)
-    a, b = start - ws, end - ws
-    alt_seqs = [ref_seq[:a] + alt + ref_seq[b:] for alt in alts]
-    seqs, keys = [], []
-    for s in strands:
-        for i, seq in enumerate([ref_seq, *alt_seqs]):
-            seqs.append(seq if s == "+" else revcomp(seq))
-            keys.append((i - 1, s))
-    encs = tokenizer.encode_batch(seqs)
-    return WindowPlan(ws, we, ref_seq, alt_seqs, dict(zip(keys, encs)))
+    plan, seqs, keys = _stage(fetch, ws, we, start, end, alts, strands)
+    plan.encodings = dict(zip(keys, tokenizer.encode_batch(seqs)))
+    return plan
 
 
 def paint(logits: np.ndarray, spans: np.ndarray, length: int, activation: str) -> np.ndarray:

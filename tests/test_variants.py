@@ -137,3 +137,42 @@ def test_sequence_delta_log_odds():
     assert d.log_odds[0] == pytest.approx(np.log(4.0), rel=1e-5)
     d = sequence_delta(np.array([1.0], np.float32), np.array([3.0], np.float32), activation="identity")
     assert np.isnan(d.log_odds[0]) and d.effect == pytest.approx(2.0)
+
+
+def test_plan_windows_batch_fills_the_budget_with_the_gena_tokenizer():
+    """Real BPE tokenizer on TAIR10: every input fits, windows fill the budget to within
+    the slack, a batch equals one-at-a-time planning, and the search over full
+    tokenisations (the old planner, now the fallback; it stops at 99 % fill) finds windows of
+    about the same length."""
+    from pathlib import Path
+
+    from genaannot.io.fasta import open_genome
+    from genaannot.tokenize import load_tokenizer
+    from genaannot.variants import WindowRequest, _plan_by_search, plan_windows
+
+    repo = Path(__file__).resolve().parent.parent
+    tok = load_tokenizer(repo / "genaannot/data/tokenizers/t2t_1000h_multi_32k")
+    seq = open_genome(repo / "examples/athaliana/athaliana_1pct.fa.gz").fetch("Chr1", 0, 120000)
+    rng = np.random.default_rng(3)
+    reqs = []
+    for pos in [3, 40, *rng.integers(200, len(seq) - 200, size=30).tolist(), len(seq) - 5]:
+        ref = seq[pos : pos + int(rng.integers(1, 4))]
+        alts = [rng.choice(list("ACGT")) + "ACGTTA"[: int(rng.integers(0, 7))], "T"]
+        reqs.append(WindowRequest(fetch=lambda s, e: seq[s:e], chrom_len=len(seq), start=pos, end=pos + len(ref),
+                                  alts=alts, distance=50))
+    max_tokens, strands = 510, ("+", "-")
+    plans = plan_windows(reqs, tokenizer=tok, max_tokens=max_tokens, strands=strands)
+    one = [plan_window(fetch=r.fetch, chrom_len=r.chrom_len, start=r.start, end=r.end, alts=r.alts,
+                       tokenizer=tok, max_tokens=max_tokens, distance=50, strands=strands) for r in reqs]
+    assert [(p.start, p.end) for p in plans] == [(p.start, p.end) for p in one]
+    for r, p in zip(reqs, plans):
+        assert p is not None and len(p.encodings) == 6
+        for (i, s), enc in p.encodings.items():  # each input is its own tokenisation
+            want = p.ref_seq if i < 0 else p.alt_seqs[i]
+            assert np.array_equal(enc.ids, tok.encode(want if s == "+" else revcomp(want)).ids)
+        assert p.n_tokens <= max_tokens
+        assert p.n_tokens >= max_tokens - 2 * (max_tokens // 64)  # slack 7: within 14 tokens of full
+        assert p.start <= r.start - min(50, r.start) and p.end >= r.end + min(50, len(seq) - r.end)
+        old = _plan_by_search(fetch=r.fetch, chrom_len=r.chrom_len, start=r.start, end=r.end, alts=r.alts,
+                              tokenizer=tok, max_tokens=max_tokens, strands=strands, max_rounds=14)
+        assert abs((old.end - old.start) - (p.end - p.start)) <= 0.04 * (old.end - old.start)

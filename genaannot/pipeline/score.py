@@ -12,6 +12,8 @@ every input record is written.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import itertools
 import re
 import sys
@@ -31,11 +33,12 @@ from ..variants import (
     SequenceDelta,
     TokenDelta,
     WindowPlan,
+    WindowRequest,
     align_alt,
     allele_reason,
     genome_reason,
     paint,
-    plan_window,
+    plan_windows,
     sequence_delta,
     token_delta,
 )
@@ -525,6 +528,7 @@ def score_variants(
 
 def _plan_chunk(chunk, genome, mapping, spec, model, distance, used) -> list[_Work]:
     works = []
+    groups: list[tuple[list[_Alt], WindowRequest]] = []
     for rec in chunk:
         used.add(rec.chrom)
         gchrom = mapping.get(rec.chrom)
@@ -549,35 +553,30 @@ def _plan_chunk(chunk, genome, mapping, spec, model, distance, used) -> list[_Wo
             for a in todo:
                 a.reason = why
             continue
-
-        def plan(alleles: list[_Alt], _r=rec, _c=gchrom, _n=size) -> WindowPlan | None:
-            return _plan(genome, _c, _n, _r, [a.allele.upper() for a in alleles], spec, model, distance)
-
-        # one window for all ALTs (shared reference); if a long ALT prevents it, plan each alone
-        p = plan(todo)
-        groups = [(todo, p)] if p is not None or len(todo) == 1 else [([a], plan([a])) for a in todo]
-        for alleles, p in groups:
-            for i, a in enumerate(alleles):
-                if p is None:
-                    a.reason = "TOO_LONG"
-                else:
-                    a.plan, a.index = p, i
+        groups.append((todo, WindowRequest(
+            fetch=functools.partial(genome.fetch, gchrom), chrom_len=size, start=rec.start, end=rec.end,
+            alts=[a.allele.upper() for a in todo],
+            # sequence heads read the whole window: no flank requirement beyond fitting the allele
+            distance=distance if spec.readout == "token" else 0,
+        )))
+    # one window for all ALTs of a record (shared reference); if a long ALT prevents it, each alone
+    alone = []
+    for (alleles, req), plan in zip(groups, _plan(groups, spec, model)):
+        if plan is None and len(alleles) > 1:
+            alone += [([a], dataclasses.replace(req, alts=[req.alts[k]])) for k, a in enumerate(alleles)]
+            continue
+        for i, a in enumerate(alleles):
+            a.plan, a.index, a.reason = plan, i, None if plan is not None else "TOO_LONG"
+    for (alleles, _), plan in zip(alone, _plan(alone, spec, model)):
+        alleles[0].plan, alleles[0].index, alleles[0].reason = plan, 0, None if plan is not None else "TOO_LONG"
     return works
 
 
-def _plan(genome, chrom, size, rec, alleles, spec, model, distance) -> WindowPlan | None:
-    return plan_window(
-        fetch=lambda s, e: genome.fetch(chrom, s, e),
-        chrom_len=size,
-        start=rec.start,
-        end=rec.end,
-        alts=alleles,
-        tokenizer=model.tokenizer,
-        max_tokens=model.info.max_tokens,
-        # sequence heads read the whole window: no flank requirement beyond fitting the allele
-        distance=distance if spec.readout == "token" else 0,
-        strands=spec.strands,
-    )
+def _plan(groups, spec, model) -> list[WindowPlan | None]:
+    if not groups:
+        return []
+    return plan_windows([req for _, req in groups], tokenizer=model.tokenizer, max_tokens=model.info.max_tokens,
+                        strands=spec.strands)
 
 
 def _keys(w: _Work, a: _Alt, s: str) -> tuple[tuple, tuple]:
