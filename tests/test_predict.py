@@ -293,6 +293,11 @@ def test_bench_host_pipeline_runs():
     assert res["bp_scanned"] == 15000 and res["host_tokens_per_s"] > 0
 
 
+def test_bench_score_host_runs():
+    res = _bench("score_host").main(["--variants", "40"])
+    assert res["alts"] == res["scored"] == 40 and 1000 < res["tokens_per_variant"] <= 4 * 512
+
+
 def test_bench_overlap_runs():
     ov = _bench("overlap")
     res = ov.main(["--max-bp", "8000", "--overlaps", "0.5,0.75"])
