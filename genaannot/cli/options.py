@@ -6,14 +6,29 @@ from typing import Any
 
 import click
 
-__all__ = ["model_option", "parse_options"]
+__all__ = ["compute_options", "model_option", "parse_options"]
 
 #: ``--model-option KEY=VALUE`` (repeatable): family loader options for :func:`genaannot.load_model`
 model_option = click.option(
     "--model-option", "model_options", multiple=True, metavar="KEY=VALUE",
     help="Model loader option (repeatable), e.g. segment_size=512 or max_n_segments=8 (RMT), "
-         "tile_tokens=2048 (BigBird), tokenizer=DIR; `genaannot models inspect` lists a checkpoint's.",
+         "tile_tokens=2048 (BigBird), tokenizer=DIR (per family: docs/models.md).",
 )
+
+
+def compute_options(f):
+    """``--batch-size``, ``--device``, ``--precision``, ``--model-option`` and ``--compile``
+    (``scan`` and ``score``: how and where the model runs)."""
+    for opt in reversed([
+        click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True),
+        click.option("--device", default=None, help="cpu, cuda, cuda:1 [default: CUDA when available]."),
+        click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True),
+        model_option,
+        click.option("--compile", "compile_", is_flag=True,
+                     help="Run the network through torch.compile (GPU; falls back to eager with a warning)."),
+    ]):
+        f = opt(f)
+    return f
 
 
 def parse_options(values: tuple[str, ...] | list[str]) -> dict[str, Any]:

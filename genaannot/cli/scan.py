@@ -11,7 +11,7 @@ import sys
 import click
 
 from ..tasks import TASKS
-from .options import model_option, parse_options
+from .options import compute_options, parse_options
 
 
 @click.command(
@@ -43,12 +43,7 @@ from .options import model_option, parse_options
               help="Fraction of each window shared with the next.")
 @click.option("--stitch", type=click.Choice(["center", "mean"]), default="center", show_default=True,
               help="center: each base from the window with the nearest centre; mean: average overlaps.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 [default: CUDA when available].")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
-@model_option
-@click.option("--compile", "compile_", is_flag=True,
-              help="Run the network through torch.compile (GPU; falls back to eager with a warning).")
+@compute_options
 @click.option("--labels", "labels", default=None, metavar="A,B",
               help="Comma-separated subset of the task's labels to write.")
 @click.option("--threshold", type=float, default=None, help="Call threshold on track values, for every label [default: the checkpoint's per-label thresholds from genaannot.json, else 0.5].")

@@ -10,7 +10,7 @@ import warnings
 import click
 
 from ..tasks import TASKS
-from .options import model_option, parse_options
+from .options import compute_options, parse_options
 
 
 @click.command(
@@ -40,12 +40,7 @@ from .options import model_option, parse_options
               help="Comma-separated subset of the task's outputs to score [default: all].")
 @click.option("--tsv", type=click.Path(dir_okay=False, allow_dash=True), default=None, metavar="OUT.tsv",
               help="Also write a table: one row per ALT with every raw number.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 [default: CUDA when available].")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
-@model_option
-@click.option("--compile", "compile_", is_flag=True,
-              help="Run the network through torch.compile (GPU; falls back to eager with a warning).")
+@compute_options
 @click.option("--strand", type=click.Choice(["both", "+", "-"]), default=None,
               help="[default: both for strand-specific tasks (promoter, splice), else +]")
 @click.option("--shard", default=None, metavar="I/N",
