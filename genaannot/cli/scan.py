@@ -64,7 +64,8 @@ def scan(genome, task_name, model_path, output, chroms, regions, strand, window_
     from ..io.fasta import FastaError
     from ..io.tracks import OutputError
     from ..models.base import ModelError
-    from ..pipeline.scan import ScanError, default_workers, parse_devices, scan_genome
+    from ..pipeline.devices import DeviceError, parse_devices
+    from ..pipeline.scan import ScanError, default_workers, scan_genome
     from ..regions import RegionError
     from ..tokenize import TokenizerError
 
@@ -92,7 +93,7 @@ def scan(genome, task_name, model_path, output, chroms, regions, strand, window_
                 workers=(default_workers(devices=device_list or [str(model.device)]) if workers is None else workers),
                 devices=device_list,
             )
-    except (FastaError, OutputError, ModelError, ScanError, RegionError, TokenizerError) as err:
+    except (FastaError, OutputError, ModelError, ScanError, DeviceError, RegionError, TokenizerError) as err:
         raise click.ClickException(str(err)) from None
     except RuntimeError as err:  # e.g. --device cuda without CUDA
         raise click.ClickException(str(err)) from None

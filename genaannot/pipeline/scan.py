@@ -64,6 +64,8 @@ from ..windows import (
     stride_tokens,
     subtract_gaps,
 )
+from .devices import load_for_device, model_config, parse_devices, run_on_devices
+from .devices import model_spec as _model_spec
 
 if TYPE_CHECKING:
     from ..models.base import Model, ModelInfo
@@ -661,39 +663,6 @@ def _json_safe(options: dict) -> dict:
     return {k: v if isinstance(v, (bool, int, float, str, type(None))) else str(v) for k, v in sorted(options.items())}
 
 
-def parse_devices(devices: list[str] | str | None) -> list[str] | None:
-    """``"0,1"`` → ``["cuda:0", "cuda:1"]``; ``"cpu,cpu"`` → ``["cpu", "cpu"]``; None stays None."""
-    if devices is None:
-        return None
-    items = devices.split(",") if isinstance(devices, str) else list(devices)
-    out = []
-    for d in (str(x).strip() for x in items):
-        if not d:
-            continue
-        if d.isdigit():
-            d = f"cuda:{d}"
-        if not (d == "cpu" or d == "cuda" or (d.startswith("cuda:") and d[5:].isdigit())):
-            raise ScanError(f"--devices: {d!r} is not a device (use 0,1 or cuda:0,cuda:1 or cpu,cpu)")
-        out.append(d)
-    if not out:
-        raise ScanError("--devices is empty")
-    return out
-
-
-def _model_spec(model: Model) -> str:
-    """A path that :func:`load_model` reloads ``model`` from (for device processes)."""
-    src = Path(str(model.info.source))
-    for cand in (src, src.parent):
-        if cand.is_dir() and (cand / "config.json").is_file():
-            return str(cand)
-    if src.is_file():
-        return str(src)
-    raise ScanError(
-        f"--devices needs a model that each device process can load from a path; {model.info.source!r} "
-        "is not one (pass the checkpoint path instead of a loaded model)"
-    )
-
-
 def _scan(gen: Genome, *, model: Model, task: Task, setup: Setup, output: Path, regions, chroms, overlap,
           stitch_mode, batch_size, threshold, resume, bedgraph, quiet, shard, min_gap, unit_bp,
           t_start, workers, devices, model_spec) -> ScanResult:
@@ -788,9 +757,7 @@ def _scan(gen: Genome, *, model: Model, task: Task, setup: Setup, output: Path, 
     try:
         if devices and len(devices) > 1:
             model_seconds, compiled = _run_devices(
-                todo, devices=devices, genome=gen, model_spec=model_spec,
-                precision=getattr(model, "precision", "fp32"),
-                compile_options=getattr(model, "compile_options", None), load_options=load_options, setup=setup,
+                todo, devices=devices, genome=gen, model_cfg=model_config(model, model_spec), setup=setup,
                 kwargs=kwargs, stitch_mode=stitch_mode, batch_size=batch_size, workers=workers, parts=parts,
                 progress=progress)
         else:
@@ -849,80 +816,36 @@ def _compute(todo: list[Unit], *, runner: _Runner, genome: Genome, tokenizer, kw
                 on_done(unit)
 
 
-def _device_main(rank: int, device: str, units: list[Unit], cfg: dict, queue) -> None:
-    """One device process: load the model on ``device`` and compute ``units``' parts."""
-    try:
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        from ..models import load_model
+def _device_job(device: str, job: dict, report) -> tuple[float, bool]:
+    """One device process of :func:`_run_devices`: compute ``job["units"]``' parts."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # its host workers tokenise
+    model = load_for_device(job["model"], device, n_devices=job["n_devices"])
 
-        compile_opt = cfg.get("compile")
-        model = load_model(cfg["model_spec"], device=device, dtype=cfg["precision"],
-                           compile=False if compile_opt is None else compile_opt, **cfg["load_options"])
+    class _Progress:
+        def update(self, n: float) -> None:
+            report("bp", float(n))
 
-        class _Progress:
-            def update(self, n: float) -> None:
-                queue.put(("bp", rank, float(n)))
-
-        runner = _Runner(model=model, setup=cfg["setup"], stitch_mode=cfg["stitch_mode"],
-                         batch_size=cfg["batch_size"], progress=_Progress())
-        with open_genome(cfg["genome"]) as gen:
-            _compute(units, runner=runner, genome=gen, tokenizer=model.tokenizer, kwargs=cfg["kwargs"],
-                     workers=cfg["workers"], parts=Path(cfg["parts"]))
-        queue.put(("compiled", rank, model.compiled))
-        queue.put(("done", rank, runner.model_seconds))
-    except BaseException as err:  # noqa: BLE001 - reported to the parent, which raises
-        queue.put(("error", rank, f"{type(err).__name__}: {err}"))
-        raise SystemExit(1) from None
+    runner = _Runner(model=model, setup=job["setup"], stitch_mode=job["stitch_mode"],
+                     batch_size=job["batch_size"], progress=_Progress())
+    with open_genome(job["genome"]) as gen:
+        _compute(job["units"], runner=runner, genome=gen, tokenizer=model.tokenizer, kwargs=job["kwargs"],
+                 workers=job["workers"], parts=Path(job["parts"]))
+    return runner.model_seconds, model.compiled
 
 
-def _run_devices(todo: list[Unit], *, devices: list[str], genome: Genome, model_spec: str, precision: str,
-                 compile_options: dict | None, load_options: dict,
+def _run_devices(todo: list[Unit], *, devices: list[str], genome: Genome, model_cfg: dict,
                  setup: Setup, kwargs: dict, stitch_mode: str, batch_size: int, workers: int, parts: Path,
-                 progress) -> float:
+                 progress) -> tuple[float, bool]:
     """Units ``k``-th, ``k + D``-th, … of ``todo`` on device ``k``, one process each; parts are
     per unit, so the assembled files do not depend on the device count. Returns the summed
     model seconds and whether every device ran a compiled network."""
-    import multiprocessing as mp
-    import queue as queue_mod
-
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    cfg = {"model_spec": model_spec, "precision": precision, "compile": compile_options,
-           "load_options": load_options, "setup": setup, "stitch_mode": stitch_mode,
-           "batch_size": batch_size, "kwargs": kwargs, "workers": workers, "parts": str(parts),
-           "genome": str(genome.path)}
-    procs = [ctx.Process(target=_device_main, args=(r, d, todo[r :: len(devices)], cfg, q), daemon=False,
-                         name=f"genaannot-device-{r}")
-             for r, d in enumerate(devices)]
-    for p in procs:
-        p.start()
-    done: dict[int, float] = {}
-    compiled: dict[int, bool] = {}
-    try:
-        while len(done) < len(procs):
-            try:
-                kind, rank, val = q.get(timeout=1.0)
-            except queue_mod.Empty:
-                dead = [r for r, p in enumerate(procs) if r not in done and not p.is_alive()]
-                if dead:
-                    raise ScanError(f"device process {devices[dead[0]]} exited "
-                                    f"(exit code {procs[dead[0]].exitcode}) without finishing") from None
-                continue
-            if kind == "bp":
-                progress.update(val)
-            elif kind == "compiled":
-                compiled[rank] = bool(val)
-            elif kind == "done":
-                done[rank] = val
-            else:
-                raise ScanError(f"device {devices[rank]}: {val}")
-    finally:
-        for p in procs:
-            if p.is_alive() and len(done) < len(procs):
-                p.terminate()
-        for p in procs:
-            p.join()
-    return float(sum(done.values())), bool(compiled) and all(compiled.values())
+    common = {"model": model_cfg, "setup": setup, "stitch_mode": stitch_mode, "batch_size": batch_size,
+              "kwargs": kwargs, "workers": workers, "parts": str(parts), "genome": str(genome.path),
+              "n_devices": len(devices)}
+    jobs = [{**common, "units": todo[r :: len(devices)]} for r in range(len(devices))]
+    results = run_on_devices(_device_job, jobs, devices=devices, error=ScanError,
+                             on_message=lambda kind, rank, val: progress.update(val) if kind == "bp" else None)
+    return float(sum(r[0] for r in results)), all(r[1] for r in results)
 
 
 def resolve_thresholds(task: Task, labels: list[str], *, threshold: float | None,
