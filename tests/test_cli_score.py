@@ -110,3 +110,25 @@ def test_score_model_option(files, tmp_path):
         assert r.exit_code == 0, r.output
         heads[name] = [ln for ln in out.read_text().splitlines() if ln.startswith("##genaannotScore")][0]
     assert "max_tokens=78>" in heads["default"] and "max_tokens=52>" in heads["two"]
+
+
+def test_devices(files, tmp_path):
+    """--devices cpu,cpu: one process per device; BCF and stdout output as with one process."""
+    args = [str(files / "in.vcf"), "--genome", str(files / "g.fa"), "--task", "splice", "--model",
+            str(files / "splice"), "--distance", "20", "-q"]
+    runs = {}
+    for name, extra in (("one", ["--device", "cpu"]), ("two", ["--devices", "cpu,cpu"])):
+        out = tmp_path / f"{name}.bcf"
+        r = CliRunner().invoke(main, ["score", *args, "-o", str(out), *extra])
+        assert r.exit_code == 0, r.output
+        runs[name] = [str(rec) for rec in pysam.VariantFile(str(out))]
+        p = subprocess.run([*CLI, "score", *args, "-o", "-", *extra], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        runs[name + "-stdout"] = p.stdout.splitlines()
+    assert len(runs["one"]) == 4 and "GENA_REASON=SYMBOLIC" in runs["one"][3]
+    for name in ("", "-stdout"):  # 4-decimal VCF values: equal unless rounding sits on a boundary
+        a, b = runs["one" + name], runs["two" + name]
+        assert len(a) == len(b) and sum(x == y for x, y in zip(a, b)) >= len(a) - 1
+    r = CliRunner().invoke(main, ["score", "-", *args[1:], "-o", str(tmp_path / "x.vcf"), "--devices", "cpu,cpu"],
+                           input=VCF)
+    assert r.exit_code == 1 and "not standard input" in r.output

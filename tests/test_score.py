@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import shutil
 
 import pysam
@@ -285,3 +286,93 @@ def test_plan_score_shard_unsorted_is_record_ranges():
     assert [(s.regions, s.first, s.end, s.count) for s in shards] == [(None, 0, 3, 3), (None, 3, 6, 3), (None, 6, 10, 4)]
     with pytest.raises(ValueError, match="between 1 and 3"):
         plan_score_shard(lay, n_records=10, index=4, of=3)
+
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+def _text(path) -> str:
+    import gzip
+
+    return (gzip.open(path, "rt") if str(path).endswith(".gz") else open(path)).read()
+
+
+def assert_same_up_to_rounding(a: str, b: str, *, tol: float = 2e-4) -> None:
+    """Same text except that numbers may differ by ``tol`` (last printed digits)."""
+    la, lb = a.splitlines(), b.splitlines()
+    assert len(la) == len(lb)
+    for x, y in zip(la, lb):
+        assert _NUMBER.sub("#", x) == _NUMBER.sub("#", y), (x, y)
+        for u, v in zip(_NUMBER.findall(x), _NUMBER.findall(y)):
+            assert float(u) == pytest.approx(float(v), abs=tol), (x, y)
+
+
+@pytest.mark.filterwarnings("ignore:.*not indexed")
+@pytest.mark.parametrize("layout", ["sorted", "unsorted"])
+def test_devices_write_what_one_process_writes(tmp_path, layout):
+    """score_variants(devices=...): one region shard per device process, concatenated in
+    input order; the files are a one-process run's, up to float rounding (batches differ)."""
+    import numpy as np
+    from tinymodels import make_gena_dir, random_dna
+
+    from genaannot.models import load_model
+
+    seq, seq2 = random_dna(3000, seed=9), random_dna(1500, seed=10)
+    fa = tmp_path / "g.fa"
+    fa.write_text(f">chr1\n{seq}\n>chr2\n{seq2}\n")
+    rng = np.random.default_rng(4)
+    rows = [("1", int(p), seq[p - 1], "ACGT".replace(seq[p - 1], "")[k % 3])
+            for k, p in enumerate(sorted(rng.choice(np.arange(80, 2900), size=21, replace=False)))]
+    rows.insert(5, ("1", rows[4][1], rows[4][2], "<DEL>"))
+    rows += [("2", p, seq2[p - 1 : p + 1], seq2[p - 1]) for p in (90, 700, 1400)]
+    if layout == "unsorted":
+        rows = rows[13:] + rows[:13]
+    vcf = tmp_path / "in.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n##contig=<ID=1,length=3000>\n##contig=<ID=2,length=1500>\n"
+                   "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                   + "".join(f"{c}\t{p}\t.\t{r}\t{a}\t.\t.\t.\n" for c, p, r, a in rows))
+    model = load_model(make_gena_dir(tmp_path / "m", head="token", num_labels=3), device="cpu")
+    suffix = ".vcf.gz" if layout == "sorted" else ".vcf"
+    kw = dict(genome=fa, model=model, task="splice", distance=15, quiet=True, shard_bin_bp=500)
+    one = score_variants(vcf, output=tmp_path / f"one{suffix}", tsv=tmp_path / "one.tsv", **kw)
+    seen = []
+    two = score_variants(vcf, output=tmp_path / f"two{suffix}", tsv=tmp_path / "two.tsv", devices="cpu,cpu",
+                         progress=lambda done, total: seen.append((done, total)), **kw)
+    for name in (suffix, ".tsv"):
+        assert_same_up_to_rounding(_text(tmp_path / f"one{name}"), _text(tmp_path / f"two{name}"))
+    if layout == "sorted":
+        with pysam.TabixFile(str(tmp_path / "two.vcf.gz")) as tb:
+            assert len(list(tb.fetch("1"))) == 22 and len(list(tb.fetch("2"))) == 3
+    assert (two.records, two.alts, two.scored, two.reasons) == (one.records, one.alts, one.scored, one.reasons)
+    assert two.reasons == {"SYMBOLIC": 1} and two.renamed == {"1": "chr1", "2": "chr2"}
+    assert two.indexed == (layout == "sorted")
+    assert seen[-1] == (len(rows), len(rows))
+    assert any("range of records" in n for n in two.notes) == (layout == "unsorted")
+    assert not list(tmp_path.glob(".genaannot-score-*"))  # the partials are gone
+
+
+def test_devices_refuse_stdin_and_shard(tmp_path, genome):
+    vcf = write_vcf(tmp_path / "in.vcf", [("2", 60, SEQ[59], "A")])
+    kw = dict(genome=genome, model=make_toy_model("token", max_tokens=64), task="splice",
+              output=tmp_path / "o.vcf", devices="cpu,cpu")
+    with pytest.raises(ValueError, match="cannot be combined"):
+        score_variants(vcf, shard="1/2", **kw)
+    with pytest.raises(ValueError, match="not standard input"):
+        score_variants("-", **kw)
+    assert not (tmp_path / "o.vcf").exists()
+
+
+def test_a_failing_device_leaves_nothing_behind(tmp_path, genome):
+    import torch
+    from tinymodels import make_gena_dir
+
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA (the cuda:0 process must fail)")
+    vcf = write_vcf(tmp_path / "in.vcf", [("2", 60, SEQ[59], "A"), ("2", 160, SEQ[159], "A")])
+    model = make_gena_dir(tmp_path / "m", head="token", num_labels=3)
+    pysam.faidx(str(genome))
+    before = sorted(tmp_path.iterdir())
+    with pytest.raises(RuntimeError, match="device cuda:0: "):
+        score_variants(vcf, genome=genome, model=model, task="splice", output=tmp_path / "o.vcf.gz",
+                       devices="cpu,cuda:0", quiet=True)
+    assert sorted(tmp_path.iterdir()) == before  # no output, no partials

@@ -47,14 +47,18 @@ from .options import compute_options, parse_options
               help="Score only shard I of N (I = 1..N): a contiguous stretch of the genome with about 1/N "
                    "of the records (read through the index when the VCF has one), or, for an unsorted "
                    "VCF, the I-th of N record ranges. Combine the N partial VCFs with `genaannot merge`.")
+@click.option("--devices", default=None, metavar="0,1|cpu,cpu",
+              help="One process per device (e.g. 0,1 = cuda:0,cuda:1), each scoring 1/D of the records "
+                   "(a region shard); the output is the same as one process's. Overrides --device.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 def score(variants, genome, task_name, model_path, output, distance, labels, tsv, batch_size, device,
-          precision, compile_, model_options, strand, shard, quiet) -> None:
+          precision, compile_, model_options, strand, shard, devices, quiet) -> None:
     """Score every ALT allele of VARIANTS (VCF, VCF.gz, BCF or -) against GENOME with a model."""
     from ..io.fasta import FastaError
     from ..io.table import TableError
     from ..io.vcf import VcfError
     from ..models.base import ModelError
+    from ..pipeline.devices import parse_devices
     from ..tokenize import TokenizerError
 
     model_id = model_path or TASKS[task_name].default_model_id
@@ -66,15 +70,18 @@ def score(variants, genome, task_name, model_path, output, distance, labels, tsv
         from ..models import load_model
         from ..pipeline.score import score_variants
 
+        device_list = parse_devices(devices)
+        if device_list:  # several: the device processes load their own copies
+            device = "cpu" if len(device_list) > 1 else device_list[0]
         genome_obj = open_genome(genome)  # fail on the FASTA before loading a large model
         model = load_model(model_id, device=device, dtype=precision, compile=compile_,
-                               **parse_options(model_options))
+                           **parse_options(model_options))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             summary = score_variants(
                 variants, genome=genome_obj, model=model, task=task_name, output=output,
                 distance=distance, labels=label_list, tsv=tsv, batch_size=batch_size,
-                strand=strand, quiet=quiet, shard=shard,
+                strand=strand, quiet=quiet, shard=shard, devices=device_list,
             )
         genome_obj.close()
     except (VcfError, FastaError, ModelError, TokenizerError, TableError, ValueError, RuntimeError, OSError) as err:

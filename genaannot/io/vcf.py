@@ -395,10 +395,19 @@ def _mode(path: str) -> tuple[str, bool]:
 
 
 class VariantWriter:
-    """Write records of a :class:`VariantReader` with added INFO values (atomic)."""
+    """Write records of a :class:`VariantReader` with added INFO values (atomic).
 
-    def __init__(self, path: str | Path, reader: VariantReader) -> None:
+    The header is ``reader``'s (as extended by ``add_info``/``add_meta``), or ``header`` (a
+    ``pysam.VariantHeader``) when given instead.
+    """
+
+    def __init__(self, path: str | Path, reader: VariantReader | None = None, *, header=None) -> None:
         import pysam
+
+        if (reader is None) == (header is None):
+            raise TypeError("VariantWriter needs either a reader or a header")
+        if header is None:
+            header = reader.header
 
         self.path = str(path)
         self.indexed = False
@@ -421,7 +430,7 @@ class VariantWriter:
             target = tmp
         try:
             with _quiet_htslib():
-                self._vf = pysam.VariantFile(target, mode, header=reader.header)
+                self._vf = pysam.VariantFile(target, mode, header=header)
         except (OSError, ValueError) as err:
             self.abort()
             raise VcfError(f"{self.path}: cannot write ({err})") from None
@@ -435,6 +444,13 @@ class VariantWriter:
             self._vf.write(rec)
         except (OSError, ValueError) as err:
             raise VcfError(f"{self.path}: cannot write record {record.chrom}:{record.pos} ({err})") from None
+
+    def write_record(self, rec) -> None:
+        """Write a ``pysam.VariantRecord`` as it is (its header must match this file's)."""
+        try:
+            self._vf.write(rec)
+        except (OSError, ValueError) as err:
+            raise VcfError(f"{self.path}: cannot write record {rec.chrom}:{rec.pos} ({err})") from None
 
     def close(self) -> None:
         """Finish the file: bgzip/tabix when asked, then move it into place."""
@@ -576,6 +592,44 @@ def merge_vcfs(paths: list[str | Path], output: str | Path, *, expect: list[int]
     return {"records": n, "sorted_in_memory": unsorted}
 
 
+def concat_vcfs(paths: list[str | Path], output: str | Path, *, expect: list[int] | None = None) -> bool:
+    """Concatenate the partial VCFs of one run's shards, in the given order, into ``output``
+    exactly as :class:`VariantWriter` writes a one-process run (any of its formats, ``-``
+    too; records in input order, not re-sorted). The ``##genaannotShard`` line is dropped;
+    the header is the first file's. Returns whether a tabix index was written.
+    """
+    import pysam
+
+    try:
+        with _quiet_htslib(), pysam.VariantFile(str(paths[0])) as first:
+            lines = str(first.header).splitlines()
+            samples = list(first.header.samples)
+    except (OSError, ValueError) as err:
+        raise VcfError(f"{paths[0]}: not a readable VCF ({err})") from None
+    # rebuilt from text: pysam's record.remove() drops every line without an ID of that kind
+    header = pysam.VariantHeader()
+    for line in lines:
+        if line.startswith("##") and not line.startswith(("##fileformat=", f"##{SHARD_META}=")):
+            header.add_line(line)
+    for name in samples:
+        header.add_sample(name)
+    writer = VariantWriter(output, header=header)
+    try:
+        for k, path in enumerate(paths):
+            m = 0
+            with _quiet_htslib(), pysam.VariantFile(str(path)) as vf:
+                for rec in vf:
+                    writer.write_record(rec)
+                    m += 1
+            if expect is not None and m != expect[k]:
+                raise VcfError(f"{path}: {m} records, but its shard was planned with {expect[k]}")
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.indexed
+
+
 def _sort_vcf_text(path: Path) -> None:
     """Sort a plain VCF's records by (header contig order, POS), stably, in memory."""
     lines = path.read_text().splitlines(keepends=True)
@@ -595,25 +649,34 @@ def _sort_vcf_text(path: Path) -> None:
 
 
 def concat_tables(paths: list[str | Path], output: str | Path) -> None:
-    """Concatenate tab-separated tables with one header line (identical in all), atomically."""
+    """Concatenate tab-separated tables with one header line (identical in all), atomically
+    (``-``: to standard output)."""
+    if str(output) == "-":
+        _copy_tables(paths, sys.stdout)
+        sys.stdout.flush()
+        return
     out = Path(output)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)
     try:
         with open(tmp_name, "w") as dst:
-            first = None
-            for p in paths:
-                with open(p) as src:
-                    head = src.readline()
-                    if first is None:
-                        first = head
-                        dst.write(head)
-                    elif head != first:
-                        raise VcfError(f"{p}: table header differs from {paths[0]}'s")
-                    shutil.copyfileobj(src, dst)
+            _copy_tables(paths, dst)
         os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, out)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+def _copy_tables(paths: list[str | Path], dst) -> None:
+    first = None
+    for p in paths:
+        with open(p) as src:
+            head = src.readline()
+            if first is None:
+                first = head
+                dst.write(head)
+            elif head != first:
+                raise VcfError(f"{p}: table header differs from {paths[0]}'s")
+            shutil.copyfileobj(src, dst)

@@ -19,7 +19,7 @@ import re
 import sys
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,6 +43,7 @@ from ..variants import (
     token_delta,
 )
 from ..windows import parse_shard
+from .devices import load_for_device, model_config, parse_devices, run_on_devices
 
 if TYPE_CHECKING:
     from ..io.fasta import Genome
@@ -348,6 +349,8 @@ def score_variants(
     cache_size: int = 1024,
     shard: tuple[int, int] | str | None = None,
     shard_bin_bp: int = 10_000,
+    devices: Sequence[str] | str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ScoreSummary:
     """Score every ALT of a VCF with a model and write an annotated VCF (and a TSV).
 
@@ -381,12 +384,18 @@ def score_variants(
         header line; combine the ``n`` partials with ``genaannot merge``.
     shard_bin_bp
         Granularity of region shards: shard boundaries fall on multiples of it.
+    devices
+        Several devices (``"0,1"``, ``["cuda:0", "cuda:1"]``, ``"cpu,cpu"``): one process per
+        device, each loading the model (from ``model``'s path, with its precision, compile
+        and loader options) and scoring one of ``len(devices)`` region shards; the shards
+        are then concatenated in input order into ``output`` (and ``tsv``), which are the
+        same as a one-process run's. Needs ``vcf`` as a file; cannot be combined with
+        ``shard``.
+    progress
+        Called after each chunk with ``(records done, records to do)`` instead of drawing a
+        progress bar.
     """
-    from tqdm import tqdm
-
     from ..io.fasta import Genome, open_genome
-    from ..io.table import TableWriter
-    from ..io.vcf import InfoField, open_variants, open_writer
 
     t0 = time.perf_counter()
     if distance < 0:
@@ -394,18 +403,55 @@ def score_variants(
     if str(output) == "-" and tsv is not None and str(tsv) == "-":
         raise ValueError("the VCF and the TSV cannot both go to standard output")
     task_obj = task if isinstance(task, Task) else get_task(task)
+    device_list = parse_devices(devices)
+    several = device_list is not None and len(device_list) > 1
     if not hasattr(model, "predict_encoded"):
         from ..models import load_model
 
-        model = load_model(model)
+        # several devices: this process only needs the model's description
+        model = load_model(model, device="cpu" if several else (device_list or [None])[0])
     spec = resolve_spec(task_obj, model.info, labels=labels, strand=strand)
-    genome_obj = genome if isinstance(genome, Genome) else open_genome(genome)
-    summary = ScoreSummary(output=str(output), tsv=str(tsv) if tsv is not None else None)
-    reasons: Counter[str] = Counter()
-
     shard_t = parse_shard(shard)
     if shard_bin_bp < 1:
         raise ValueError(f"shard_bin_bp must be >= 1, not {shard_bin_bp}")
+    opts = dict(distance=distance, batch_size=batch_size, chunk_size=chunk_size, cache_size=cache_size,
+                shard_bin_bp=shard_bin_bp)
+    if several:
+        if shard_t is not None:
+            raise ValueError("--devices and --shard cannot be combined; run more shards with one --device each")
+        if str(vcf) == "-":
+            raise ValueError("--devices needs VARIANTS as a file (each device process reads its own region "
+                             "of it), not standard input")
+        return _score_on_devices(vcf, genome=genome, model=model, task=task_obj, labels=labels, strand=strand,
+                                 output=output, tsv=tsv, devices=device_list, opts=opts, quiet=quiet,
+                                 progress=progress, t0=t0)
+    genome_obj = genome if isinstance(genome, Genome) else open_genome(genome)
+    try:
+        summary, part = _score(vcf, genome=genome_obj, model=model, task=task_obj, spec=spec, output=output,
+                               tsv=tsv, shard=shard_t, quiet=quiet, progress=progress, **opts)
+    finally:
+        if genome_obj is not genome:
+            genome_obj.close()
+    if part is not None and part.regions is None:
+        summary.notes.insert(0, (
+            f"{vcf}: not sorted by position, so shard {part.index}/{part.of} is records "
+            f"{part.first + 1:,}-{part.end:,} in input order (`bcftools sort` it to shard by region)"))
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _score(vcf, *, genome: Genome, model: Model, task: Task, spec: ScoreSpec, output, tsv, shard, quiet,
+           progress, distance: int, batch_size: int, chunk_size: int, cache_size: int,
+           shard_bin_bp: int) -> tuple[ScoreSummary, ScoreShard | None]:
+    """One process's run of :func:`score_variants` (all records, or one shard's)."""
+    genome_obj, task_obj, shard_t = genome, task, shard
+    from tqdm import tqdm
+
+    from ..io.table import TableWriter
+    from ..io.vcf import InfoField, open_variants, open_writer
+
+    summary = ScoreSummary(output=str(output), tsv=str(tsv) if tsv is not None else None)
+    reasons: Counter[str] = Counter()
     reader = open_variants(vcf, bin_bp=shard_bin_bp)
     writer = table = None
     try:
@@ -420,10 +466,6 @@ def score_variants(
             if part.regions is None:
                 where = {"mode": "records", "first": part.first, "end": part.end}
                 records = itertools.islice(reader, part.first, part.end)
-                summary.notes.append(
-                    f"{vcf}: not sorted by position, so shard {part.index}/{part.of} is records "
-                    f"{part.first + 1:,}-{part.end:,} in input order (`bcftools sort` it to shard by region)"
-                )
             else:
                 where = {"mode": "regions", "bin": shard_bin_bp, "span": part.span(reader.contig_lengths)}
                 records = reader.records_in(part.regions)
@@ -472,7 +514,9 @@ def score_variants(
         if tsv is not None:
             table = TableWriter(tsv, _tsv_columns(spec))
         cache: OrderedDict[tuple, Prediction] = OrderedDict()
-        bar = tqdm(total=n_todo, unit="variant", disable=quiet, file=sys.stderr, dynamic_ncols=True)
+        bar = tqdm(total=n_todo, unit="variant", disable=quiet or progress is not None, file=sys.stderr,
+                   dynamic_ncols=True)
+        done = 0
         chunk: list[VcfRecord] = []
         used: set[str] = set()
 
@@ -482,9 +526,12 @@ def score_variants(
             for w in works:
                 _emit(w, spec, distance, writer, table, summary, reasons)
             bar.update(len(chunk))
+            if progress is not None:
+                progress(done, n_todo)
             chunk.clear()
 
-        done = 0
+        if progress is not None:
+            progress(0, n_todo)
         for rec in records:
             chunk.append(rec)
             done += 1
@@ -510,8 +557,6 @@ def score_variants(
         raise
     finally:
         reader.close()
-        if genome_obj is not genome:
-            genome_obj.close()
     summary.reasons = {k: reasons[k] for k in REASONS if reasons[k]}
     summary.renamed = {k: v for k, v in cm.renamed.items() if k in used}
     for name in sorted(used):
@@ -522,8 +567,95 @@ def score_variants(
                 f"VCF header gives {name} as {vlen:,} bp but FASTA {g} has {genome_obj.sizes[g]:,} bp; "
                 "records past the FASTA end are EDGE"
             )
-    summary.seconds = time.perf_counter() - t0
-    return summary
+    return summary, part
+
+
+def _score_job(device: str, job: dict, report) -> tuple[ScoreSummary, ScoreShard | None]:
+    """One device process of :func:`_score_on_devices`: score shard ``job["shard"]``."""
+    from ..io.fasta import open_genome
+
+    model = load_for_device(job["model"], device, n_devices=job["shard"][1])
+    spec = resolve_spec(job["task"], model.info, labels=job["labels"], strand=job["strand"])
+    with open_genome(job["genome"]) as genome:
+        return _score(job["vcf"], genome=genome, model=model, task=job["task"], spec=spec, output=job["output"],
+                      tsv=job["tsv"], shard=job["shard"], quiet=True,
+                      progress=lambda done, total: report("progress", (done, total)), **job["opts"])
+
+
+def _score_on_devices(vcf, *, genome, model: Model, task: Task, labels, strand, output, tsv,
+                      devices: list[str], opts: dict, quiet: bool, progress, t0: float) -> ScoreSummary:
+    """``score_variants(devices=[...])``: shard ``k`` of ``D`` on device ``k``, each written to a
+    temporary partial VCF (and TSV), then concatenated in shard order into ``output``."""
+    import shutil
+    import tempfile
+
+    from tqdm import tqdm
+
+    from ..io.fasta import Genome, open_genome
+    from ..io.vcf import concat_tables, concat_vcfs
+
+    if isinstance(genome, Genome):
+        genome_path = str(genome.path)
+    else:
+        with open_genome(genome) as g:  # checks it (and indexes it) once, before D processes do
+            genome_path = str(g.path)
+    out_dir = Path(".") if str(output) == "-" else Path(str(output)).parent
+    if not out_dir.is_dir():
+        raise ValueError(f"{output}: output directory {out_dir} does not exist")
+    n = len(devices)
+    tmp = Path(tempfile.mkdtemp(prefix=".genaannot-score-", dir=out_dir))
+    parts = [tmp / f"shard{k + 1}.vcf" for k in range(n)]
+    tables = [tmp / f"shard{k + 1}.tsv" for k in range(n)] if tsv is not None else [None] * n
+    jobs = [{"vcf": str(vcf), "genome": genome_path, "model": model_config(model), "task": task,
+             "labels": labels, "strand": strand,
+             "shard": (k + 1, n), "output": str(parts[k]), "tsv": None if tables[k] is None else str(tables[k]),
+             "opts": opts} for k in range(n)]
+    state: dict[int, tuple[int, int]] = {}
+    bar = tqdm(total=None, unit="variant", disable=quiet or progress is not None, file=sys.stderr,
+               dynamic_ncols=True)
+
+    def relay(kind: str, rank: int, value) -> None:
+        if kind != "progress":
+            return
+        state[rank] = value
+        done, total = (sum(v[i] for v in state.values()) for i in (0, 1))
+        if progress is not None:
+            progress(done, total)
+        elif len(state) == n:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+    try:
+        results = run_on_devices(_score_job, jobs, devices=devices, on_message=relay, error=RuntimeError)
+        bar.close()
+        indexed = concat_vcfs(parts, output, expect=[part.count for _, part in results])
+        if tsv is not None:
+            concat_tables(tables, tsv)
+    finally:
+        bar.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return _combine([s for s, _ in results], [p for _, p in results], vcf=vcf, output=output, tsv=tsv,
+                    indexed=indexed, seconds=time.perf_counter() - t0)
+
+
+def _combine(summaries: list[ScoreSummary], parts: list[ScoreShard | None], *, vcf, output, tsv, indexed: bool,
+             seconds: float) -> ScoreSummary:
+    """One :class:`ScoreSummary` for the shards of a ``devices`` run."""
+    out = ScoreSummary(output=str(output), tsv=str(tsv) if tsv is not None else None, indexed=indexed,
+                       seconds=seconds)
+    reasons: Counter[str] = Counter()
+    for s in summaries:
+        for f in ("records", "alts", "scored", "records_without_alt", "windows_predicted", "cache_hits"):
+            setattr(out, f, getattr(out, f) + getattr(s, f))
+        reasons.update(s.reasons)
+        out.renamed.update(s.renamed)
+        out.notes.extend(x for x in s.notes if x not in out.notes)
+    out.reasons = {k: reasons[k] for k in REASONS if reasons[k]}
+    if any(p is not None and p.regions is None for p in parts):
+        out.notes.insert(0, f"{vcf}: not sorted by position, so each device scored a range of records "
+                            "(the output keeps input order)")
+    return out
 
 
 def _plan_chunk(chunk, genome, mapping, spec, model, distance, used) -> list[_Work]:
