@@ -34,6 +34,11 @@ Reported:
   cProfile does not follow: their cost is in ``cpu_s``, not in the shares; ``share_write``
   is then the final assembly (bigWig/BED, calls).
 
+* with ``--device-tokens-per-s R``, the null network sleeps ``positions / R`` per batch (an
+  emulated device, waited for without the GIL as a CUDA synchronisation is):
+  ``device_s`` and ``device_busy_fraction = device_s / wall_s``, i.e. how well the host
+  work overlaps the device's; 1.0 means the device never waited for the host.
+
     .venv/bin/python bench/host_pipeline.py [--fasta 1pct.fa] [--max-bp N] [--overlap 0.5]
 
 Prints ``name: value`` lines; ``main(argv)`` returns them as a dict.
@@ -65,8 +70,16 @@ BUCKETS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-def null_model(*, labels: int = 3, max_tokens: int = 510):
-    """A :class:`Model` around a network that returns zeros ``[B, L, labels]`` instantly."""
+def null_model(*, labels: int = 3, max_tokens: int = 510, device_tokens_per_s: float | None = None):
+    """A :class:`Model` around a network that returns zeros ``[B, L, labels]``.
+
+    Instantly, or, with ``device_tokens_per_s``, after sleeping ``positions / rate`` seconds
+    per batch: an emulated device that computes at that rate while the calling thread waits
+    without holding the GIL (as it does in a CUDA synchronisation), so a benchmark can
+    measure how much of the host work overlaps the device's (``device_seconds``).
+    """
+    import time
+
     import torch
     from torch import nn
 
@@ -83,6 +96,7 @@ def null_model(*, labels: int = 3, max_tokens: int = 510):
             self.max_content_tokens = max_tokens
             self.positions = 0  # token positions seen (with specials and padding)
             self.content = 0
+            self.device_seconds = 0.0  # emulated device time
 
         def collate(self, content):
             return collate_cls_sep(content, cls_id=tok.cls_id, sep_id=tok.sep_id, pad_id=tok.pad_id)
@@ -90,6 +104,10 @@ def null_model(*, labels: int = 3, max_tokens: int = 510):
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
             self.positions += input_ids.numel()
             self.content += int(attention_mask.sum()) - 2 * input_ids.shape[0]
+            if device_tokens_per_s:
+                busy = input_ids.numel() / device_tokens_per_s
+                time.sleep(busy)
+                self.device_seconds += busy
             return torch.zeros((*input_ids.shape, labels))
 
         def split(self, out, lengths):
@@ -187,12 +205,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--workers", type=int, default=0, help="host worker processes [0: in-process]")
     ap.add_argument("--unit-bp", type=int, default=None, help="work-unit size [the scanner's: 1 Mb]")
+    ap.add_argument("--device-tokens-per-s", type=float, default=None,
+                    help="emulate a device computing at this many token positions/s (sleeps; the "
+                         "host work should overlap it): adds device_s and device_busy_fraction")
     args = ap.parse_args(argv)
 
     import torch
 
     torch.set_num_threads(1)
-    model = null_model()
+    model = null_model(device_tokens_per_s=args.device_tokens_per_s)
     net = model.network
     with tempfile.TemporaryDirectory() as tmp:
         cpu0 = _cpu_seconds()
@@ -225,9 +246,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "host_tokens_per_cpu_s": positions / cpu,
             "cores_per_gpu_cpu": args.gpu_tokens_per_s / (positions / cpu),
         }
+        if args.device_tokens_per_s:
+            out["device_s"] = net.device_seconds
+            out["device_busy_fraction"] = net.device_seconds / wall
         out["tokenizer_bp_per_s_single_pass"] = _tokenizer_rate(args.fasta, model.tokenizer, bp)
         out["tokenisations_per_bp"] = out["tokenizer_bp_per_s_single_pass"] / out["bp_per_s_per_core"]
-        if not args.no_profile and not args.workers:
+        if not args.no_profile and not args.workers and not args.device_tokens_per_s:
             import cProfile
 
             prof = cProfile.Profile()

@@ -17,7 +17,11 @@ Reported (``name: value`` lines):
 * ``tokens_per_variant``: token positions the null network received per ALT (both
   strands, ref + alt, with specials and padding): what a GPU would compute.
 
-    .venv/bin/python bench/score_host.py [--variants 3000] [--parallel]
+* with ``--device-tokens-per-s R``: an emulated device (the null network sleeps
+  ``positions / R`` per batch, without the GIL), ``device_s`` and ``device_busy_fraction``
+  (device time / wall time: 1.0 = the device never waited for the host).
+
+    .venv/bin/python bench/score_host.py [--variants 3000] [--parallel] [--device-tokens-per-s R]
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--parallel", action="store_true", help="let the tokenizer use all cores")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--device-tokens-per-s", type=float, default=None,
+                    help="emulate a device computing at this many token positions/s (see "
+                         "host_pipeline.null_model): adds device_s and device_busy_fraction")
     args = ap.parse_args(argv)
     os.environ["TOKENIZERS_PARALLELISM"] = "true" if args.parallel else "false"
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -75,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
             fh.write("##fileformat=VCFv4.2\n" + "".join(f"##contig=<ID={c},length={g.sizes[c]}>\n" for c in chroms))
             fh.write("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
             fh.writelines(f"{chroms[c]}\t{p}\t.\t{r}\t{a}\t.\t.\t.\n" for c, p, r, a in rows)
-        model = null_model(labels=3, max_tokens=510)
+        model = null_model(labels=3, max_tokens=510, device_tokens_per_s=args.device_tokens_per_s)
 
         def cpu() -> float:
             u = resource.getrusage(resource.RUSAGE_SELF)
@@ -98,6 +105,9 @@ def main(argv: list[str] | None = None) -> dict:
         "variants_per_hour_wall": round(s.alts / wall * 3600),
         "tokens_per_variant": round(model.network.positions / max(s.alts, 1)),
     }
+    if args.device_tokens_per_s:
+        res["device_s"] = round(model.network.device_seconds, 2)
+        res["device_busy_fraction"] = round(model.network.device_seconds / wall, 3)
     for k, v in res.items():
         print(f"{k}: {v}")
     return res

@@ -18,8 +18,9 @@ import itertools
 import re
 import sys
 import time
-from collections import Counter, OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -516,29 +517,49 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, spec: ScoreSpec, ou
         cache: OrderedDict[tuple, Prediction] = OrderedDict()
         bar = tqdm(total=n_todo, unit="variant", disable=quiet or progress is not None, file=sys.stderr,
                    dynamic_ncols=True)
-        done = 0
-        chunk: list[VcfRecord] = []
         used: set[str] = set()
+        finished = 0
+        writes: deque[Future] = deque()
 
-        def flush() -> None:
-            works = _plan_chunk(chunk, genome_obj, cm.mapping, spec, model, distance, used)
-            _predict_chunk(works, spec, model, batch_size, cache, cache_size, summary, distance)
-            for w in works:
-                _emit(w, spec, distance, writer, table, summary, reasons)
-            bar.update(len(chunk))
-            if progress is not None:
-                progress(done, n_todo)
-            chunk.clear()
+        def finish(works: list[_Work]) -> None:
+            nonlocal finished
+            pairs = _infer_chunk(works, spec, model, batch_size, cache, cache_size, summary)
+            writes.append(writer_thread.submit(_write_chunk, works, pairs, spec, distance, writer, table, summary,
+                                               reasons))
+            while len(writes) > 1 or (writes and writes[0].done()):
+                n = writes.popleft().result()
+                finished += n
+                bar.update(n)
+                if progress is not None:
+                    progress(finished, n_todo)
 
         if progress is not None:
             progress(0, n_todo)
-        for rec in records:
-            chunk.append(rec)
-            done += 1
-            if len(chunk) >= chunk_size:
-                flush()
-        if chunk:
-            flush()
+        done = 0
+        # three stages on three threads, at most one chunk ahead each: chunk k+1 is planned
+        # (FASTA reads, BPE: mostly outside the GIL) while chunk k is on the device and
+        # chunk k-1's deltas are computed and written, so the device does not wait for them
+        planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-plan")
+        writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-write")
+        try:
+            plans: deque[Future] = deque()
+            for chunk in _chunks(records, chunk_size):
+                done += len(chunk)
+                plans.append(planner.submit(_plan_chunk, chunk, genome_obj, cm.mapping, spec, model, distance,
+                                            used))
+                if len(plans) > 1:
+                    finish(plans.popleft().result())
+            while plans:
+                finish(plans.popleft().result())
+            while writes:
+                n = writes.popleft().result()
+                finished += n
+                bar.update(n)
+                if progress is not None:
+                    progress(finished, n_todo)
+        finally:
+            planner.shutdown(wait=True, cancel_futures=True)
+            writer_thread.shutdown(wait=True, cancel_futures=True)
         if done != n_todo:  # the file changed under us, or an index that does not match it
             from ..io.vcf import VcfError
 
@@ -658,6 +679,17 @@ def _combine(summaries: list[ScoreSummary], parts: list[ScoreShard | None], *, v
     return out
 
 
+def _chunks(records: Iterator[VcfRecord], size: int) -> Iterator[list[VcfRecord]]:
+    chunk: list[VcfRecord] = []
+    for rec in records:
+        chunk.append(rec)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def _plan_chunk(chunk, genome, mapping, spec, model, distance, used) -> list[_Work]:
     works = []
     groups: list[tuple[list[_Alt], WindowRequest]] = []
@@ -728,7 +760,9 @@ def _requests(works, spec):
                 yield (w, a, s, *_keys(w, a, s))
 
 
-def _predict_chunk(works, spec, model, batch_size, cache, cache_size, summary, distance) -> None:
+def _infer_chunk(works, spec, model, batch_size, cache, cache_size, summary) -> list[tuple]:
+    """Predict a chunk's windows (reference windows from the cache when there); returns
+    ``(work, alt, strand, reference prediction, alt prediction)`` per scored ALT and strand."""
     needed: dict[tuple, object] = {}
     n_ref = 0  # reference-window requests (one per scored ALT and strand)
     for _w, a, s, rk, ak in _requests(works, spec):
@@ -747,14 +781,22 @@ def _predict_chunk(works, spec, model, batch_size, cache, cache_size, summary, d
     for k, pr in fresh.items():
         if pr.n_tokens_dropped:
             raise RuntimeError(f"internal error: window {k} exceeded the model capacity")
-    for w, a, s, rk, ak in _requests(works, spec):
-        rp = fresh.get(rk) or cache[rk]
-        a.result[s] = _delta(rp, fresh[ak], w, a, s, spec, distance=distance)
+    pairs = [(w, a, s, fresh.get(rk) or cache[rk], fresh[ak]) for w, a, s, rk, ak in _requests(works, spec)]
     for k, pr in fresh.items():
         if len(k) == 4:  # reference windows only: alt windows are rarely shared across chunks
             cache[k] = pr
             if len(cache) > cache_size:
                 cache.popitem(last=False)
+    return pairs
+
+
+def _write_chunk(works, pairs, spec, distance, writer, table, summary, reasons) -> int:
+    """Deltas of a predicted chunk, then its records, in order; returns the record count."""
+    for w, a, s, rp, ap in pairs:
+        a.result[s] = _delta(rp, ap, w, a, s, spec, distance=distance)
+    for w in works:
+        _emit(w, spec, distance, writer, table, summary, reasons)
+    return len(works)
 
 
 def _delta(rp, ap, w: _Work, a: _Alt, s: str, spec: ScoreSpec, *, distance: int):
