@@ -291,11 +291,18 @@ def test_bench_host_pipeline_runs():
     hp = _bench("host_pipeline")  # default genome: the bundled, indexed examples/athaliana copy
     res = hp.main(["--max-bp", "15000", "--no-profile"])
     assert res["bp_scanned"] == 15000 and res["host_tokens_per_s"] > 0
+    slow = hp.main(["--max-bp", "15000", "--no-profile", "--device-tokens-per-s", "1e5"])
+    # the emulated device's time is the token positions at that rate, and part of the wall time
+    assert slow["device_s"] == pytest.approx(slow["host_tokens_per_s"] * slow["wall_s"] / 1e5)
+    assert 0 < slow["device_busy_fraction"] <= 1
 
 
 def test_bench_score_host_runs():
     res = _bench("score_host").main(["--variants", "40"])
     assert res["alts"] == res["scored"] == 40 and 1000 < res["tokens_per_variant"] <= 4 * 512
+    slow = _bench("score_host").main(["--variants", "40", "--device-tokens-per-s", "1e5"])
+    assert slow["device_s"] == pytest.approx(slow["tokens_per_variant"] * 40 / 1e5, rel=0.02)
+    assert 0 < slow["device_busy_fraction"] <= 1
 
 
 def test_bench_overlap_runs():
