@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "write_model_dir",
     "TRAINER_STATE",
     "METADATA",
     "save_step",
@@ -44,6 +45,41 @@ def _atomic_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def write_model_dir(
+    directory: str | Path,
+    *,
+    tensors: dict[str, Any],
+    config: dict[str, Any],
+    tokenizer: Any,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Write a Hugging Face–layout model directory: ``model.safetensors`` (``tensors``, name ->
+    CPU tensor), ``config.json``, the tokenizer's files (``tokenizer.save(dir)``) and, when
+    ``metadata`` is given, ``genaannot.json``.
+
+    The files are written into a temporary directory beside them and moved in one by one
+    with :func:`os.replace`, so a crash never leaves a half-written file.
+    """
+    import tempfile
+
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-save-", dir=directory))
+    try:
+        save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        tokenizer.save(tmp)
+        if metadata is not None:
+            (tmp / METADATA).write_text(json.dumps(metadata, indent=2, default=str) + "\n")
+        for p in sorted(tmp.iterdir()):
+            os.replace(p, directory / p.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return directory
 
 
 def save_step(

@@ -24,10 +24,6 @@ Heads (chosen from ``architectures`` and the weights, never from ``auto_map``):
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -522,19 +518,6 @@ def choose_head(config: GenaBertConfig, state: dict[str, torch.Tensor], *, sourc
     raise ModelError(f"{source}: no architectures in config.json and no head weights (classifier.*, cls.predictions.*)")
 
 
-def _atomic_dir_write(directory: Path, writer) -> None:
-    """Write files into a temp dir beside ``directory`` and move them in one by one with
-    ``os.replace`` (atomic per file), so a crash never leaves a half-written file."""
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-save-", dir=directory))
-    try:
-        writer(tmp)
-        for p in sorted(tmp.iterdir()):
-            os.replace(p, directory / p.name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def save_pretrained(
     network: GenaBertNetwork,
     directory: str | Path,
@@ -548,9 +531,8 @@ def save_pretrained(
     Files: ``config.json``, ``model.safetensors`` (tied weights stored once), the tokenizer
     files and, when ``metadata`` is given, ``genaannot.json``.
     """
-    from safetensors.torch import save_file
+    from ..io.checkpoint import write_model_dir
 
-    directory = Path(directory)
     cfg = GenaBertConfig.from_dict(config.to_dict())
     cfg.architectures = [_CLASS_OF_HEAD[network.head]]
     state = network.state_dict()
@@ -562,16 +544,7 @@ def save_pretrained(
             continue  # tied twin (decoder weight/bias): stored once, re-tied at load
         seen[ptr] = k
         tensors[k] = v.detach().to("cpu").contiguous().clone()
-
-    def write(tmp: Path) -> None:
-        save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
-        (tmp / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-        tokenizer.save(tmp)
-        if metadata is not None:
-            (tmp / "genaannot.json").write_text(json.dumps(metadata, indent=2, default=str) + "\n")
-
-    _atomic_dir_write(directory, write)
-    return directory
+    return write_model_dir(directory, tensors=tensors, config=cfg.to_dict(), tokenizer=tokenizer, metadata=metadata)
 
 
 def load(path: Path, *, config: dict[str, Any], **options: Any) -> Loaded:

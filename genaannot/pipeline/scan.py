@@ -788,7 +788,7 @@ def _scan(gen: Genome, *, model: Model, task: Task, setup: Setup, output: Path, 
 
 
 def _compute(todo: list[Unit], *, runner: _Runner, genome: Genome, tokenizer, kwargs: dict, workers: int,
-             parts: Path, on_done=None) -> None:
+             parts: Path) -> None:
     """Prepare (host workers), predict (this thread), then stitch and save each unit of
     ``todo`` on a writer thread, so the device is fed while a finished unit is written.
 
@@ -796,9 +796,8 @@ def _compute(todo: list[Unit], *, runner: _Runner, genome: Genome, tokenizer, kw
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    def finish(prep: _Prepared, preds: dict[str, list]) -> Unit:
+    def finish(prep: _Prepared, preds: dict[str, list]) -> None:
         save_npz_atomic(parts / f"{prep.unit.key}.npz", runner.assemble(prep, preds))
-        return prep.unit
 
     with _prepared_stream(todo, genome=genome, tokenizer=tokenizer, kwargs=kwargs, workers=workers) as stream, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-writer") as writer:
@@ -807,13 +806,9 @@ def _compute(todo: list[Unit], *, runner: _Runner, genome: Genome, tokenizer, kw
         for prep in stream:
             pending.append(writer.submit(finish, prep, runner.infer(prep)))
             while len(pending) > 2 or (pending and pending[0].done()):
-                unit = pending.popleft().result()
-                if on_done is not None:
-                    on_done(unit)
+                pending.popleft().result()
         while pending:
-            unit = pending.popleft().result()
-            if on_done is not None:
-                on_done(unit)
+            pending.popleft().result()
 
 
 def _device_job(device: str, job: dict, report) -> tuple[float, bool]:
