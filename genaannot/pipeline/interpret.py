@@ -151,6 +151,15 @@ def _common_meta(command: str, genome: Genome, model: Model, iv: Interval, ro: R
     }
 
 
+def _output_files(output: str | Path, **suffixes: str) -> dict[str, Path]:
+    """``OUT`` + each suffix (``OUT`` without its extension), each checked writable."""
+    stem = output_stem(output)
+    files = {key: stem.with_name(stem.name + sfx) for key, sfx in suffixes.items()}
+    for p in files.values():
+        check_writable(p)
+    return files
+
+
 def ism_region(
     genome: Genome,
     model: Model,
@@ -169,16 +178,8 @@ def ism_region(
     """Saturation mutagenesis of ``region`` (1-based inclusive string); see module docstring."""
     from ..interpret import MAX_ISM_BP
 
-    stem = output_stem(output)
-    files = {
-        "max_abs_bigwig": stem.with_name(stem.name + ".max_abs.bw"),
-        "mean_bigwig": stem.with_name(stem.name + ".mean.bw"),
-        "tsv": stem.with_name(stem.name + ".tsv"),
-        "npz": stem.with_name(stem.name + ".npz"),
-        "json": stem.with_name(stem.name + ".json"),
-    }
-    for p in files.values():
-        check_writable(p)
+    files = _output_files(output, max_abs_bigwig=".max_abs.bw", mean_bigwig=".mean.bw", tsv=".tsv", npz=".npz",
+                          json=".json")
     iv, ro, win, site0, t = _prepare(genome, model, region=region, task=task, label=label, strand=strand,
                                      site=site, logit=logit, window_tokens=window_tokens,
                                      batch_size=batch_size, max_bp=MAX_ISM_BP)
@@ -235,14 +236,7 @@ def attribute_region(
     """Integrated-gradients attribution around ``region``; see module docstring."""
     if baseline not in BASELINES:
         raise InterpretError(f"unknown baseline {baseline!r}; choose {', '.join(BASELINES)}")
-    stem = output_stem(output)
-    files = {
-        "bigwig": stem.with_name(stem.name + ".bw"),
-        "bedgraph": stem.with_name(stem.name + ".bedGraph"),
-        "json": stem.with_name(stem.name + ".json"),
-    }
-    for p in files.values():
-        check_writable(p)
+    files = _output_files(output, bigwig=".bw", bedgraph=".bedGraph", json=".json")
     iv, ro, win, site0, t = _prepare(genome, model, region=region, task=task, label=label, strand=strand,
                                      site=site, logit=logit, window_tokens=window_tokens,
                                      batch_size=batch_size, max_bp=None)
