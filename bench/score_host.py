@@ -10,7 +10,7 @@ reference cache, deltas, VCF writing.
 Reported (``name: value`` lines):
 
 * ``variants_per_cpu_s`` and ``variants_per_hour_per_core``: per CPU second of this process
-  (``getrusage``), with ``TOKENIZERS_PARALLELISM=false`` unless ``--parallel``;
+  and its ``--workers`` planning processes (``getrusage``), with ``TOKENIZERS_PARALLELISM=false`` unless ``--parallel``;
 * ``variants_per_s_wall`` / ``variants_per_hour_wall``: with ``--parallel`` the tokenizer
   spreads each chunk's batch over the cores, so the wall-time rate is what one ``score``
   process can feed a GPU on this machine;
@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--parallel", action="store_true", help="let the tokenizer use all cores")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=0, help="planning processes [0: a helper thread]")
     ap.add_argument("--device-tokens-per-s", type=float, default=None,
                     help="emulate a device computing at this many token positions/s (see "
                          "host_pipeline.null_model): adds device_s and device_busy_fraction")
@@ -85,17 +86,19 @@ def main(argv: list[str] | None = None) -> dict:
         model = null_model(labels=3, max_tokens=510, device_tokens_per_s=args.device_tokens_per_s)
 
         def cpu() -> float:
-            u = resource.getrusage(resource.RUSAGE_SELF)
-            return u.ru_utime + u.ru_stime
+            # with --workers, the planning processes have ended (and are counted) when it returns
+            me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+            return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
         c0, t0 = cpu(), time.perf_counter()
         s = score_variants(vcf, genome=g, model=model, task="splice", output=Path(tmp) / "o.vcf", quiet=True,
-                           batch_size=args.batch_size)
+                           batch_size=args.batch_size, workers=args.workers)
         cpu_s, wall = cpu() - c0, time.perf_counter() - t0
     res = {
         "alts": s.alts,
         "scored": s.scored,
         "parallel_tokenizer": args.parallel,
+        "workers": args.workers,
         "cores": os.cpu_count(),
         "wall_s": round(wall, 2),
         "cpu_s": round(cpu_s, 2),

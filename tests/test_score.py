@@ -376,3 +376,33 @@ def test_a_failing_device_leaves_nothing_behind(tmp_path, genome):
         score_variants(vcf, genome=genome, model=model, task="splice", output=tmp_path / "o.vcf.gz",
                        devices="cpu,cuda:0", quiet=True)
     assert sorted(tmp_path.iterdir()) == before  # no output, no partials
+
+
+def test_planning_workers_do_not_change_files(tmp_path):
+    """workers=N plans chunks in spawned processes (records travel without their pysam
+    object and are re-attached for writing): the same bytes as the in-process planner."""
+    from tinymodels import make_gena_dir, random_dna
+
+    from genaannot.models import load_model
+
+    seq = random_dna(2500, seed=3)
+    fa = tmp_path / "g.fa"
+    fa.write_text(f">chr1\n{seq}\n")
+    rows = [("chr1", p, seq[p - 1], "ACGT".replace(seq[p - 1], "")[p % 3]) for p in range(90, 2400, 97)]
+    rows.insert(3, ("chr1", 400, seq[399:402], seq[399]))
+    rows.append(("chrX", 5, "A", "G"))  # NO_CONTIG
+    vcf = tmp_path / "in.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=2500>\n##contig=<ID=chrX>\n"
+                   "##FORMAT=<ID=GT,Number=1,Type=String,Description=\"Genotype\">\n"
+                   "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\n"
+                   + "".join(f"{c}\t{p}\tid{p}\t{r}\t{a}\t.\tPASS\t.\tGT\t0/1\n" for c, p, r, a in rows))
+    model = load_model(make_gena_dir(tmp_path / "m", head="token", num_labels=3), device="cpu")
+    kw = dict(genome=fa, model=model, task="splice", distance=15, quiet=True, chunk_size=7)
+    score_variants(vcf, output=tmp_path / "a.vcf", tsv=tmp_path / "a.tsv", **kw)
+    s = score_variants(vcf, output=tmp_path / "b.vcf", tsv=tmp_path / "b.tsv", workers=2, **kw)
+    assert (tmp_path / "a.vcf").read_text() == (tmp_path / "b.vcf").read_text()
+    assert (tmp_path / "a.tsv").read_text() == (tmp_path / "b.tsv").read_text()
+    assert s.records == len(rows) and s.reasons == {"NO_CONTIG": 1}
+    assert "\tGT\t0/1" in (tmp_path / "b.vcf").read_text()  # samples written from the original records
+    with pytest.raises(ValueError, match="--workers"):
+        score_variants(vcf, output=tmp_path / "c.vcf", workers=-1, **kw)

@@ -47,12 +47,15 @@ from .options import compute_options, parse_options
               help="Score only shard I of N (I = 1..N): a contiguous stretch of the genome with about 1/N "
                    "of the records (read through the index when the VCF has one), or, for an unsorted "
                    "VCF, the I-th of N record ranges. Combine the N partial VCFs with `genaannot merge`.")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Processes that plan and tokenise records while the model runs (0: a helper thread) "
+                   "[default: on CUDA min(4, cores // D - 1) per device, on CPU 0].")
 @click.option("--devices", default=None, metavar="0,1|cpu,cpu",
               help="One process per device (e.g. 0,1 = cuda:0,cuda:1), each scoring 1/D of the records "
                    "(a region shard); the output is the same as one process's. Overrides --device.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 def score(variants, genome, task_name, model_path, output, distance, labels, tsv, batch_size, device,
-          precision, compile_, model_options, strand, shard, devices, quiet) -> None:
+          precision, compile_, model_options, strand, shard, workers, devices, quiet) -> None:
     """Score every ALT allele of VARIANTS (VCF, VCF.gz, BCF or -) against GENOME with a model."""
     from ..io.fasta import FastaError
     from ..io.table import TableError
@@ -68,7 +71,7 @@ def score(variants, genome, task_name, model_path, output, distance, labels, tsv
     try:
         from ..io.fasta import open_genome
         from ..models import load_model
-        from ..pipeline.score import score_variants
+        from ..pipeline.score import default_score_workers, score_variants
 
         device_list = parse_devices(devices)
         if device_list:  # several: the device processes load their own copies
@@ -82,6 +85,7 @@ def score(variants, genome, task_name, model_path, output, distance, labels, tsv
                 variants, genome=genome_obj, model=model, task=task_name, output=output,
                 distance=distance, labels=label_list, tsv=tsv, batch_size=batch_size,
                 strand=strand, quiet=quiet, shard=shard, devices=device_list,
+                workers=default_score_workers(device_list or [str(model.device)]) if workers is None else workers,
             )
         genome_obj.close()
     except (VcfError, FastaError, ModelError, TokenizerError, TableError, ValueError, RuntimeError, OSError) as err:

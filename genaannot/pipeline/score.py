@@ -12,6 +12,7 @@ every input record is written.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import itertools
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     from ..io.vcf import RecordLayout, VcfRecord
     from ..models.base import Model, ModelInfo, Prediction
 
-__all__ = ["score_variants", "ScoreSummary", "ScoreSpec", "ScoreShard", "plan_score_shard", "resolve_spec", "REASON_FIELD"]
+__all__ = ["score_variants", "default_score_workers", "ScoreSummary", "ScoreSpec", "ScoreShard", "plan_score_shard", "resolve_spec", "REASON_FIELD"]
 
 #: INFO field carrying reason codes of ALTs that were not scored
 REASON_FIELD = "GENA_REASON"
@@ -351,6 +352,7 @@ def score_variants(
     shard: tuple[int, int] | str | None = None,
     shard_bin_bp: int = 10_000,
     devices: Sequence[str] | str | None = None,
+    workers: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> ScoreSummary:
     """Score every ALT of a VCF with a model and write an annotated VCF (and a TSV).
@@ -392,6 +394,9 @@ def score_variants(
         are then concatenated in input order into ``output`` (and ``tsv``), which are the
         same as a one-process run's. Needs ``vcf`` as a file; cannot be combined with
         ``shard``.
+    workers
+        Processes that plan and tokenise chunks of records while the model runs (0: one
+        helper thread in this process). With ``devices``, per device process.
     progress
         Called after each chunk with ``(records done, records to do)`` instead of drawing a
         progress bar.
@@ -415,8 +420,10 @@ def score_variants(
     shard_t = parse_shard(shard)
     if shard_bin_bp < 1:
         raise ValueError(f"shard_bin_bp must be >= 1, not {shard_bin_bp}")
+    if workers < 0:
+        raise ValueError(f"--workers must be 0 (a helper thread) or more, not {workers}")
     opts = dict(distance=distance, batch_size=batch_size, chunk_size=chunk_size, cache_size=cache_size,
-                shard_bin_bp=shard_bin_bp)
+                shard_bin_bp=shard_bin_bp, workers=workers)
     if several:
         if shard_t is not None:
             raise ValueError("--devices and --shard cannot be combined; run more shards with one --device each")
@@ -441,9 +448,28 @@ def score_variants(
     return summary
 
 
+def default_score_workers(devices: Sequence[str]) -> int:
+    """Planning processes per device process for ``score``.
+
+    On CUDA the host must keep up with the GPU: a variant costs ≈ 4.6 ms of host CPU (75 %
+    BPE, ``bench/score_host.py``) against ≈ 1 ms of an H200's time, so each of D GPUs gets
+    ``min(4, cores // D - 1)`` workers (besides its own process's threads). On CPU the model
+    needs the cores: 0 (one helper thread).
+    """
+    import os
+
+    if not any(str(d).startswith("cuda") for d in devices):
+        return 0
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(0, min(4, cores // len(devices) - 1))
+
+
 def _score(vcf, *, genome: Genome, model: Model, task: Task, spec: ScoreSpec, output, tsv, shard, quiet,
            progress, distance: int, batch_size: int, chunk_size: int, cache_size: int,
-           shard_bin_bp: int) -> tuple[ScoreSummary, ScoreShard | None]:
+           shard_bin_bp: int, workers: int) -> tuple[ScoreSummary, ScoreShard | None]:
     """One process's run of :func:`score_variants` (all records, or one shard's)."""
     genome_obj, task_obj, shard_t = genome, task, shard
     from tqdm import tqdm
@@ -521,12 +547,10 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, spec: ScoreSpec, ou
         finished = 0
         writes: deque[Future] = deque()
 
-        def finish(works: list[_Work]) -> None:
+        def collect(*, keep: int) -> None:
+            """Wait for written chunks until ``keep`` are in flight (a writer error is raised here)."""
             nonlocal finished
-            pairs = _infer_chunk(works, spec, model, batch_size, cache, cache_size, summary)
-            writes.append(writer_thread.submit(_write_chunk, works, pairs, spec, distance, writer, table, summary,
-                                               reasons))
-            while len(writes) > 1 or (writes and writes[0].done()):
+            while len(writes) > keep or (writes and writes[0].done()):
                 n = writes.popleft().result()
                 finished += n
                 bar.update(n)
@@ -536,29 +560,31 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, spec: ScoreSpec, ou
         if progress is not None:
             progress(0, n_todo)
         done = 0
-        # three stages on three threads, at most one chunk ahead each: chunk k+1 is planned
-        # (FASTA reads, BPE: mostly outside the GIL) while chunk k is on the device and
-        # chunk k-1's deltas are computed and written, so the device does not wait for them
-        planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-plan")
+
+        def counted(records: Iterator[VcfRecord]) -> Iterator[VcfRecord]:
+            nonlocal done
+            for rec in records:
+                done += 1
+                used.add(rec.chrom)
+                yield rec
+
+        # three stages, each at most a chunk or so ahead of the next: chunks are planned
+        # (FASTA reads, BPE) ahead by a thread or worker processes while chunk k is on the
+        # device and chunk k-1's deltas are computed and written on a writer thread, so the
+        # device waits for neither
+        plan_kwargs = {"mapping": cm.mapping, "spec": spec, "tokenizer": model.tokenizer,
+                       "max_tokens": model.info.max_tokens, "distance": distance}
         writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-write")
         try:
-            plans: deque[Future] = deque()
-            for chunk in _chunks(records, chunk_size):
-                done += len(chunk)
-                plans.append(planner.submit(_plan_chunk, chunk, genome_obj, cm.mapping, spec, model, distance,
-                                            used))
-                if len(plans) > 1:
-                    finish(plans.popleft().result())
-            while plans:
-                finish(plans.popleft().result())
-            while writes:
-                n = writes.popleft().result()
-                finished += n
-                bar.update(n)
-                if progress is not None:
-                    progress(finished, n_todo)
+            with _planned_chunks(counted(records), chunk_size=chunk_size, genome=genome_obj, kwargs=plan_kwargs,
+                                 workers=workers) as planned:
+                for works in planned:
+                    pairs = _infer_chunk(works, spec, model, batch_size, cache, cache_size, summary)
+                    writes.append(writer_thread.submit(_write_chunk, works, pairs, spec, distance, writer, table,
+                                                       summary, reasons))
+                    collect(keep=1)
+            collect(keep=0)
         finally:
-            planner.shutdown(wait=True, cancel_futures=True)
             writer_thread.shutdown(wait=True, cancel_futures=True)
         if done != n_todo:  # the file changed under us, or an index that does not match it
             from ..io.vcf import VcfError
@@ -679,6 +705,71 @@ def _combine(summaries: list[ScoreSummary], parts: list[ScoreShard | None], *, v
     return out
 
 
+_PLANNER: dict = {}  # a planning worker process's genome and settings
+
+
+def _planner_init(genome_path: str, kwargs: dict) -> None:
+    import os
+
+    from ..io.fasta import open_genome
+
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one core per worker
+    _PLANNER["genome"] = open_genome(genome_path)
+    _PLANNER["kwargs"] = kwargs
+
+
+def _planner_run(chunk: list[VcfRecord]) -> list[_Work]:
+    return _plan_chunk(chunk, genome=_PLANNER["genome"], **_PLANNER["kwargs"])
+
+
+@contextlib.contextmanager
+def _planned_chunks(records: Iterator[VcfRecord], *, chunk_size: int, genome: Genome, kwargs: dict,
+                    workers: int) -> Iterator[Iterator[list[_Work]]]:
+    """Planned chunks of ``records``, in order, made ahead of the consumer: by one helper
+    thread (``workers`` = 0: FASTA reads and BPE mostly run outside the GIL), or by
+    ``workers`` spawned processes (also the Python part of planning runs in parallel), at
+    most ``workers + 1`` chunks ahead (bounded memory)."""
+    if workers > 0:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                   initializer=_planner_init, initargs=(str(genome.path), kwargs))
+        ahead = workers + 1
+
+        def submit(chunk: list[VcfRecord]) -> Future:
+            # records travel without their pysam object; the writer gets the originals back
+            return pool.submit(_planner_run, [dataclasses.replace(r, _rec=None) for r in chunk])
+    else:
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-plan")
+        ahead = 1
+
+        def submit(chunk: list[VcfRecord]) -> Future:
+            return pool.submit(_plan_chunk, chunk, genome=genome, **kwargs)
+
+    def gen() -> Iterator[list[_Work]]:
+        pending: deque[tuple[list[VcfRecord], Future]] = deque()
+
+        def take() -> list[_Work]:
+            chunk, fut = pending.popleft()
+            works = fut.result()  # a planner's error is raised here
+            for w, rec in zip(works, chunk):
+                w.record = rec
+            return works
+
+        for chunk in _chunks(records, chunk_size):
+            pending.append((chunk, submit(chunk)))
+            if len(pending) > ahead:
+                yield take()
+        while pending:
+            yield take()
+
+    try:
+        yield gen()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _chunks(records: Iterator[VcfRecord], size: int) -> Iterator[list[VcfRecord]]:
     chunk: list[VcfRecord] = []
     for rec in records:
@@ -690,11 +781,12 @@ def _chunks(records: Iterator[VcfRecord], size: int) -> Iterator[list[VcfRecord]
         yield chunk
 
 
-def _plan_chunk(chunk, genome, mapping, spec, model, distance, used) -> list[_Work]:
+def _plan_chunk(chunk: list[VcfRecord], *, genome: Genome, mapping: Mapping[str, str], spec: ScoreSpec,
+                tokenizer, max_tokens: int, distance: int) -> list[_Work]:
+    """Reasons and window plans (tokenised inputs) for the ALTs of a chunk of records."""
     works = []
     groups: list[tuple[list[_Alt], WindowRequest]] = []
     for rec in chunk:
-        used.add(rec.chrom)
         gchrom = mapping.get(rec.chrom)
         alts = [_Alt(a) for a in rec.alts]
         works.append(_Work(rec, gchrom, alts))
@@ -725,22 +817,21 @@ def _plan_chunk(chunk, genome, mapping, spec, model, distance, used) -> list[_Wo
         )))
     # one window for all ALTs of a record (shared reference); if a long ALT prevents it, each alone
     alone = []
-    for (alleles, req), plan in zip(groups, _plan(groups, spec, model)):
+    def plans_for(groups):
+        if not groups:
+            return []
+        return plan_windows([req for _, req in groups], tokenizer=tokenizer, max_tokens=max_tokens,
+                            strands=spec.strands)
+
+    for (alleles, req), plan in zip(groups, plans_for(groups)):
         if plan is None and len(alleles) > 1:
             alone += [([a], dataclasses.replace(req, alts=[req.alts[k]])) for k, a in enumerate(alleles)]
             continue
         for i, a in enumerate(alleles):
             a.plan, a.index, a.reason = plan, i, None if plan is not None else "TOO_LONG"
-    for (alleles, _), plan in zip(alone, _plan(alone, spec, model)):
+    for (alleles, _), plan in zip(alone, plans_for(alone)):
         alleles[0].plan, alleles[0].index, alleles[0].reason = plan, 0, None if plan is not None else "TOO_LONG"
     return works
-
-
-def _plan(groups, spec, model) -> list[WindowPlan | None]:
-    if not groups:
-        return []
-    return plan_windows([req for _, req in groups], tokenizer=model.tokenizer, max_tokens=model.info.max_tokens,
-                        strands=spec.strands)
 
 
 def _keys(w: _Work, a: _Alt, s: str) -> tuple[tuple, tuple]:
