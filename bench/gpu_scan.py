@@ -27,7 +27,9 @@ Printed (``name: value``):
 * ``mfu_forward`` / ``mfu_scan``: analytic FLOPs (``bench/model_forward.py``) per second
   over ``--peak-tflops``;
 * ``projected_hours_3.1Gbp`` at the measured scan rate (both strands);
-* ``score_variants_per_s`` and ``score_variants_per_hour``.
+* ``score_variants_per_s`` and ``score_variants_per_hour``, and
+  ``score_busy_fraction_from_rate`` (token positions scored per second / bare-forward rate),
+  with ``--score-workers`` planning processes.
 
 GPU (the issue's figures)::
 
@@ -62,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None, help="[bf16 on CUDA]")
     ap.add_argument("--batch-size", type=int, default=None, help="[64 on CUDA, 8 on CPU]")
     ap.add_argument("--workers", type=int, default=None, help="host worker processes [the CLI default]")
+    ap.add_argument("--score-workers", type=int, default=None,
+                    help="score's planning processes [the CLI default: default_score_workers]")
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--hidden", type=int, default=768)
     ap.add_argument("--layers", type=int, default=12)
@@ -138,7 +142,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     from genaannot.models import load_model
     from genaannot.pipeline.scan import default_workers, scan_genome
-    from genaannot.pipeline.score import score_variants
+    from genaannot.pipeline.score import default_score_workers, score_variants
     from genaannot.predict import autocast_context, resolve_device
 
     device = resolve_device(args.device)
@@ -201,7 +205,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             scan = scan_genome(d / "g.fa", model=model, task="splice", output=d / "scan.bw", regions=regions,
                                batch_size=bs, workers=workers, quiet=True)
             wall = time.perf_counter() - t0
-        net.collate = real_collate
         bp = scan.counts["bp_scanned"]
         tps = counted["positions"] / wall
         res.update({
@@ -236,12 +239,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             recs.sort(key=lambda r: (chroms.index(r[0]), r[1]))
             lines += [f"{c}\t{p}\t.\t{r}\t{a}\t.\t.\t." for c, p, r, a in recs]
             (d / "v.vcf").write_text("\n".join(lines) + "\n")
+            sworkers = default_score_workers([device]) if args.score_workers is None else args.score_workers
+            counted["positions"] = 0
             t0 = time.perf_counter()
             s = score_variants(d / "v.vcf", genome=d / "g.fa", model=model, task="splice",
-                               output=d / "out.vcf.gz", batch_size=bs, quiet=True)
+                               output=d / "out.vcf.gz", batch_size=bs, quiet=True, workers=sworkers)
             sw = time.perf_counter() - t0
-            res.update({"score_alts": s.alts, "score_wall_s": sw, "score_variants_per_s": s.alts / sw,
-                        "score_variants_per_hour": s.alts / sw * 3600})
+            res.update({"score_alts": s.alts, "score_workers": sworkers, "score_wall_s": sw,
+                        "score_variants_per_s": s.alts / sw, "score_variants_per_hour": s.alts / sw * 3600,
+                        "score_busy_fraction_from_rate": counted["positions"] / sw / fwd_tps})
+        net.collate = real_collate
     for k, v in res.items():
         print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
     return res
