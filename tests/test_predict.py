@@ -318,7 +318,7 @@ def test_bench_gpu_scan_runs_on_cpu():
                    "--positions", "130", "--max-bp", "20000", "--repeat", "1", "--variants", "6",
                    "--batch-size", "4", "--workers", "0"])
     assert res["scan_bp"] == 20000 and res["scan_tokens_per_s"] > 0 and res["nvml_busy_mean"] == "n/a"
-    assert 0 < res["busy_fraction_from_rate"] and res["score_alts"] >= 5
+    assert 0 < res["busy_fraction_from_rate"] and res["score_alts"] >= 5 and res["score_busy_fraction_from_rate"] > 0
 
 
 def test_bench_overlap_accuracy_runs():
