@@ -28,6 +28,8 @@ __all__ = ["Encoding", "SequenceStats", "DNATokenizer", "BPETokenizer", "load_to
 
 _ACGTN = frozenset("ACGTN")
 _GAP_RUN = re.compile("N{10,}")
+_LOWER_BYTES = bytes(range(ord("a"), ord("z") + 1))
+_ACGTN_BYTES = b"ACGTN"
 
 
 class TokenizerError(ValueError):
@@ -44,10 +46,17 @@ class SequenceStats:
     def update(self, seq: str) -> str:
         """Count ``seq``'s soft-masked and non-ACGTN letters and return it upper-cased."""
         up = seq.upper()
-        if up != seq:
+        if not seq.isascii():  # (FASTA text is ASCII) exact, but one Python step per letter
             self.lowercase += sum(1 for c in seq if c.islower())
-        if not _ACGTN.issuperset(up):
             self.iupac.update(c for c in up if c not in _ACGTN)
+            return up
+        # bytes.translate runs in C: ~1 ns per base instead of ~200 for a Python loop
+        if up != seq:
+            raw = seq.encode("ascii")
+            self.lowercase += len(raw) - len(raw.translate(None, _LOWER_BYTES))
+        other = up.encode("ascii").translate(None, _ACGTN_BYTES)
+        if other:
+            self.iupac.update(other.decode("ascii"))
         return up
 
     def merge(self, other: SequenceStats) -> None:

@@ -151,3 +151,15 @@ def test_length_table_is_used_for_gena_tokenizers(t2t_bundled):
     enc = t2t_bundled.encode("ACGT" + "N" * 25 + "TTGACA")
     gap = np.flatnonzero(enc.ids == t2t_bundled.gap_id)
     assert gap.size == 1 and tuple(enc.spans[gap[0]]) == (enc.spans[gap[0], 0], enc.spans[gap[0], 0] + 25)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="ACGTNacgtnRYKMSWBDHVrykmswbdhv-*.\u00df\u00e9", max_size=60))
+def test_sequence_stats_counts_what_a_letter_loop_counts(seq):
+    from collections import Counter
+
+    stats = SequenceStats()
+    up = stats.update(seq)
+    assert up == seq.upper()
+    assert stats.lowercase == sum(c.islower() for c in seq)
+    assert stats.iupac == Counter(c for c in up if c not in "ACGTN")
