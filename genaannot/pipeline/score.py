@@ -471,7 +471,6 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, spec: ScoreSpec, ou
            progress, distance: int, batch_size: int, chunk_size: int, cache_size: int,
            shard_bin_bp: int, workers: int) -> tuple[ScoreSummary, ScoreShard | None]:
     """One process's run of :func:`score_variants` (all records, or one shard's)."""
-    genome_obj, task_obj, shard_t = genome, task, shard
     from tqdm import tqdm
 
     from ..io.table import TableWriter
@@ -485,10 +484,10 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, spec: ScoreSpec, ou
         part: ScoreShard | None = None
         records = iter(reader)
         n_todo = reader.n_records
-        if shard_t is not None:
+        if shard is not None:
             from ..io.vcf import SHARD_META, shard_meta_value
 
-            part = plan_score_shard(reader.layout, n_records=reader.n_records, index=shard_t[0], of=shard_t[1])
+            part = plan_score_shard(reader.layout, n_records=reader.n_records, index=shard[0], of=shard[1])
             n_todo = part.count
             if part.regions is None:
                 where = {"mode": "records", "first": part.first, "end": part.end}
@@ -498,13 +497,13 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, spec: ScoreSpec, ou
                 records = reader.records_in(part.regions)
             reader.add_meta(SHARD_META, shard_meta_value({
                 "index": part.index, "of": part.of, **where, "count": part.count, "records": reader.n_records,
-                "input": Path(str(vcf)).name, "task": task_obj.name, "distance": distance,
+                "input": Path(str(vcf)).name, "task": task.name, "distance": distance,
                 **({"tsv": Path(str(tsv)).name} if tsv is not None else {}),
             }))
         summary.notes.extend(reader.notes)
         cm = match_chroms(
             list(reader.contig_lengths),
-            genome_obj.sizes,
+            genome.sizes,
             lengths={k: v for k, v in reader.contig_lengths.items() if v},
         )
         subfields = "|".join(spec.vcf_subfields())
@@ -576,7 +575,7 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, spec: ScoreSpec, ou
                        "max_tokens": model.info.max_tokens, "distance": distance}
         writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-write")
         try:
-            with _planned_chunks(counted(records), chunk_size=chunk_size, genome=genome_obj, kwargs=plan_kwargs,
+            with _planned_chunks(counted(records), chunk_size=chunk_size, genome=genome, kwargs=plan_kwargs,
                                  workers=workers) as planned:
                 for works in planned:
                     pairs = _infer_chunk(works, spec, model, batch_size, cache, cache_size, summary)
@@ -609,9 +608,9 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, spec: ScoreSpec, ou
     for name in sorted(used):
         vlen = reader.contig_lengths.get(name)
         g = cm.mapping.get(name)
-        if g is not None and vlen and vlen != genome_obj.sizes[g]:
+        if g is not None and vlen and vlen != genome.sizes[g]:
             summary.notes.append(
-                f"VCF header gives {name} as {vlen:,} bp but FASTA {g} has {genome_obj.sizes[g]:,} bp; "
+                f"VCF header gives {name} as {vlen:,} bp but FASTA {g} has {genome.sizes[g]:,} bp; "
                 "records past the FASTA end are EDGE"
             )
     return summary, part
@@ -675,7 +674,6 @@ def _score_on_devices(vcf, *, genome, model: Model, task: Task, labels, strand, 
 
     try:
         results = run_on_devices(_score_job, jobs, devices=devices, on_message=relay, error=RuntimeError)
-        bar.close()
         indexed = concat_vcfs(parts, output, expect=[part.count for _, part in results])
         if tsv is not None:
             concat_tables(tables, tsv)
