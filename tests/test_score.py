@@ -328,7 +328,7 @@ def test_devices_write_what_one_process_writes(tmp_path, layout):
     if layout == "unsorted":
         rows = rows[13:] + rows[:13]
     vcf = tmp_path / "in.vcf"
-    vcf.write_text("##fileformat=VCFv4.2\n##contig=<ID=1,length=3000>\n##contig=<ID=2,length=1500>\n"
+    vcf.write_text("##fileformat=VCFv4.1\n##contig=<ID=1,length=3000>\n##contig=<ID=2,length=1500>\n"
                    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
                    + "".join(f"{c}\t{p}\t.\t{r}\t{a}\t.\t.\t.\n" for c, p, r, a in rows))
     model = load_model(make_gena_dir(tmp_path / "m", head="token", num_labels=3), device="cpu")
@@ -340,6 +340,7 @@ def test_devices_write_what_one_process_writes(tmp_path, layout):
                          progress=lambda done, total: seen.append((done, total)), **kw)
     for name in (suffix, ".tsv"):
         assert_same_up_to_rounding(_text(tmp_path / f"one{name}"), _text(tmp_path / f"two{name}"))
+    assert _text(tmp_path / f"two{suffix}").startswith("##fileformat=VCFv4.1\n")  # the input's version
     if layout == "sorted":
         with pysam.TabixFile(str(tmp_path / "two.vcf.gz")) as tb:
             assert len(list(tb.fetch("1"))) == 22 and len(list(tb.fetch("2"))) == 3

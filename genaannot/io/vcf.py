@@ -602,17 +602,20 @@ def concat_vcfs(paths: list[str | Path], output: str | Path, *, expect: list[int
 
     try:
         with _quiet_htslib(), pysam.VariantFile(str(paths[0])) as first:
-            lines = str(first.header).splitlines()
-            samples = list(first.header.samples)
+            text = str(first.header)
     except (OSError, ValueError) as err:
         raise VcfError(f"{paths[0]}: not a readable VCF ({err})") from None
-    # rebuilt from text: pysam's record.remove() drops every line without an ID of that kind
-    header = pysam.VariantHeader()
-    for line in lines:
-        if line.startswith("##") and not line.startswith(("##fileformat=", f"##{SHARD_META}=")):
-            header.add_line(line)
-    for name in samples:
-        header.add_sample(name)
+    # the header without the shard line, parsed by htslib as the reader's was (version line
+    # included); pysam's record.remove() would drop every line without an ID of that kind
+    text = "".join(ln for ln in text.splitlines(keepends=True) if not ln.startswith(f"##{SHARD_META}="))
+    fd, head_name = tempfile.mkstemp(prefix=".header.", suffix=".vcf", dir=Path(paths[0]).parent)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    try:
+        with _quiet_htslib(), pysam.VariantFile(head_name) as hv:
+            header = hv.header.copy()
+    finally:
+        os.unlink(head_name)
     writer = VariantWriter(output, header=header)
     try:
         for k, path in enumerate(paths):
