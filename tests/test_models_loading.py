@@ -49,8 +49,19 @@ def _edit_weights(d, fn):
 
 def test_missing_head_weights(tiny):
     _edit_weights(tiny, lambda s: {k: v for k, v in s.items() if not k.startswith("classifier.")})
-    with pytest.raises(ModelError, match="no classifier"):
+    with pytest.raises(ModelError, match=r"missing keys: classifier\.weight, classifier\.bias \(config\.json says "
+                       "BertForTokenClassification"):
         load_model(tiny, device="cpu")
+
+
+def test_only_the_missing_key_is_named(tmp_path):
+    """A sequence checkpoint without classifier.weight: exactly that key, not the pooler."""
+    d = make_gena_dir(tmp_path / "m", head="sequence", num_labels=2)
+    _edit_weights(d, lambda s: {k: v for k, v in s.items() if k != "classifier.weight"})
+    with pytest.raises(ModelError) as err:
+        load_model(d, device="cpu")
+    msg = str(err.value)
+    assert "missing keys: classifier.weight (" in msg and "pooler" not in msg and "unexpected" not in msg
 
 
 def test_head_claimed_but_other_head_present(tmp_path):

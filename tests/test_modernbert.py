@@ -14,7 +14,8 @@ from safetensors.torch import load_file, save_file
 from tiny_families import make_modernbert_dir, random_dna
 
 from genaannot.models import ModelError, load_model
-from genaannot.models.modernbert import transformers_config
+from genaannot.models.compat import config_layout
+from genaannot.models.modernbert import read_layout, transformers_config
 from genaannot.tokenize import BPETokenizer
 
 MODELS = ("tokcls_edge", "seqcls")
@@ -126,7 +127,9 @@ def test_hidden_states_and_pooled(fixture, model_dirs, model):
     seen: list[torch.Tensor] = []
     pooled: list[torch.Tensor] = []
     hooks = [hf.model.embeddings.register_forward_hook(lambda mod, a, out: seen.append(out[0]))]
-    hooks += [layer.register_forward_hook(lambda mod, a, out: seen.append(out[0][0])) for layer in hf.model.layers]
+    # a layer returns its hidden states (transformers 5) or a tuple led by them (4.x)
+    hooks += [layer.register_forward_hook(lambda mod, a, out: seen.append((out[0] if isinstance(out, tuple) else out)[0]))
+              for layer in hf.model.layers]
     if model == "seqcls":
         hooks.append(hf.head.register_forward_hook(lambda mod, a, out: pooled.append(a[0][0])))
     try:
@@ -150,13 +153,37 @@ def test_hidden_states_and_pooled(fixture, model_dirs, model):
 def test_transformers5_layout_reads_the_same_values(fixture):
     root, _, _ = fixture
     for m in MODELS:
-        old = transformers_config(json.loads((root / "models" / m / "config.json").read_text()))
+        old_cfg = json.loads((root / "models" / m / "config.json").read_text())
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            new = transformers_config(json.loads((root / "configs_transformers5" / f"{m}.config.json").read_text()))
-        for key in ("global_rope_theta", "local_rope_theta", "global_attn_every_n_layers", "local_attention"):
-            assert new[key] == old[key], (m, key)
-        assert "rope_parameters" not in new and "layer_types" not in new
+            new_cfg = json.loads((root / "configs_transformers5" / f"{m}.config.json").read_text())
+            assert read_layout(new_cfg) == read_layout(old_cfg), m
+        # either file, written for either release, says the same thing
+        for layout in ("v4", "v5"):
+            a, b = transformers_config(old_cfg, layout=layout), transformers_config(new_cfg, layout=layout)
+            keys = ("global_rope_theta", "local_rope_theta", "global_attn_every_n_layers") if layout == "v4" \
+                else ("rope_parameters", "layer_types")
+            for key in (*keys, "local_attention"):
+                assert a[key] == b[key], (m, layout, key)
+        assert "rope_parameters" not in transformers_config(new_cfg, layout="v4")
+        assert "global_rope_theta" not in transformers_config(old_cfg, layout="v5")
+
+
+def test_installed_release_reads_the_layout_it_is_given():
+    """The config class of the installed transformers gets the keys it understands."""
+    from transformers import ModernBertConfig
+
+    d = {"hidden_size": 8, "intermediate_size": 16, "num_hidden_layers": 4, "num_attention_heads": 2,
+         "vocab_size": 64, "max_position_embeddings": 128, "norm_eps": 1e-5, "local_attention": 16,
+         "hidden_activation": "gelu", "global_attn_every_n_layers": 3, "global_rope_theta": 40000.0,
+         "local_rope_theta": 5000.0}
+    hf = ModernBertConfig.from_dict(transformers_config(d))
+    if config_layout() == "v5":
+        assert hf.layer_types == ["full_attention", "sliding_attention", "sliding_attention", "full_attention"]
+        assert hf.rope_parameters["full_attention"]["rope_theta"] == 40000.0
+        assert hf.rope_parameters["sliding_attention"]["rope_theta"] == 5000.0
+    else:
+        assert (hf.global_rope_theta, hf.local_rope_theta, hf.global_attn_every_n_layers) == (40000.0, 5000.0, 3)
 
 
 # --------------------------------------------------------------------------- self-contained
@@ -257,7 +284,15 @@ def test_strict_loading_and_config_errors(tmp_path):
     with pytest.raises(ModelError, match="neither global_rope_theta"):
         load_model(d, device="cpu")
     with_config(global_attn_every_n_layers=None, layer_types=["sliding_attention", "full_attention"])
-    with pytest.raises(ModelError, match="not 'global every n-th layer"):
+    if config_layout() == "v4":  # transformers 4.x cannot express this pattern; 5.x can
+        with pytest.raises(ModelError, match="not 'global every n-th layer"):
+            load_model(d, device="cpu")
+    else:
+        m = load_model(d, device="cpu")
+        assert m.info.extra["layer_types"] == ["sliding_attention", "full_attention"]
+        assert [layer.attention_type for layer in m.network.model.model.layers] == ["sliding_attention", "full_attention"]
+    with_config(global_attn_every_n_layers=None)
+    with pytest.raises(ModelError, match="neither global_attn_every_n_layers"):
         load_model(d, device="cpu")
     with_config(rope_parameters={"full_attention": {"rope_theta": 1e4, "rope_type": "yarn"}})
     with pytest.raises(ModelError, match="only default RoPE"):

@@ -147,3 +147,16 @@ def test_tiny_rmt_tokenizer_lookup(tmp_path):
     with pytest.raises(ModelError, match="no tokenizer.json"):
         load_model(d, device="cpu")
     assert load_model(d, device="cpu", tokenizer=tok_copy).info.tokenizer == "tok"
+
+
+def test_tiny_rmt_strict_error_names_the_file_keys(tmp_path):
+    """Only classifier.weight missing: the error names it as stored (model.classifier.weight), nothing else."""
+    d = make_rmt_dir(tmp_path / "rmt", head="sequence")
+    ckpt = torch.load(d / "model_best.pth", weights_only=True)
+    del ckpt["model_state_dict"]["model.classifier.weight"]
+    torch.save(ckpt, d / "model_best.pth")
+    with pytest.raises(ModelError) as err:
+        load_model(d, device="cpu")
+    msg = str(err.value)
+    assert "missing keys: model.classifier.weight (" in msg, msg
+    assert "pooler" not in msg and "unexpected" not in msg and "classifier.bias" not in msg

@@ -25,6 +25,7 @@ from torch import nn
 
 from ..tokenize import load_tokenizer
 from .base import Loaded, ModelError, ModelInfo, collate_cls_sep, split_cls_sep
+from .compat import skip_weight_init
 from .weights import load_strict, n_parameters, read_weights
 
 __all__ = ["BigBirdNetwork", "load", "HEAD_CLASSES", "min_sparse_tokens"]
@@ -89,21 +90,17 @@ class BigBirdNetwork(nn.Module):
 
 
 def _choose_head(config: dict[str, Any], state: dict[str, torch.Tensor], *, source: str) -> str:
+    """``architectures`` when it names a head, else the weights' (load_strict checks the fit)."""
     archs = config.get("architectures") or []
     claimed = [HEAD_CLASSES[a] for a in archs if a in HEAD_CLASSES]
-    has_mlm = any(k.startswith("cls.predictions.") for k in state)
-    has_cls = any(k.startswith("classifier.") for k in state)
     if claimed:
-        head = claimed[0]
-        if (head == "mlm" and not has_mlm) or (head != "mlm" and not has_cls):
-            raise ModelError(f"{source}: config says {_CLASS_OF_HEAD[head]} but the weights have no such head")
-        return head
+        return claimed[0]
     if archs:
         raise ModelError(f"{source}: unsupported architectures {archs}; supported: {', '.join(HEAD_CLASSES)}")
-    if has_cls:
+    if any(k.startswith("classifier.") for k in state):
         # sequence heads are classifier.dense + classifier.out_proj; token heads a plain Linear
         return "sequence" if "classifier.out_proj.weight" in state else "token"
-    if has_mlm:
+    if any(k.startswith("cls.predictions.") for k in state):
         return "mlm"
     raise ModelError(f"{source}: no architectures in config.json and no head weights")
 
@@ -136,8 +133,12 @@ def load(path: Path, *, config: dict[str, Any], **options: Any) -> Loaded:
     state = read_weights(path)
     head = _choose_head(config, state, source=source)
     cls = {"token": BigBirdForTokenClassification, "sequence": BigBirdForSequenceClassification, "mlm": BigBirdForMaskedLM}[head]
-    model = cls(cfg)
-    load_strict(model, state, source=source, ignore=IGNORED_KEYS)
+    claimed = any(a in HEAD_CLASSES for a in config.get("architectures") or [])
+    hint = (f"config.json says {_CLASS_OF_HEAD[head]}; the checkpoint is incomplete or config.json belongs to "
+            "another model") if claimed else f"no architectures in config.json; read as {_CLASS_OF_HEAD[head]}"
+    with skip_weight_init():  # every tensor is overwritten by the checkpoint
+        model = cls(cfg)
+    load_strict(model, state, source=source, ignore=IGNORED_KEYS, hint=hint)
     model.eval()
 
     tile = int(options.get("tile_tokens") or cfg.max_position_embeddings)

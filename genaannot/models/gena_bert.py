@@ -43,6 +43,8 @@ __all__ = [
     "GenaBertNetwork",
     "EncoderOutput",
     "build_network",
+    "choose_head",
+    "head_hint",
     "add_prefix_if_bare",
     "save_pretrained",
     "load",
@@ -492,30 +494,31 @@ def add_prefix_if_bare(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
 
 
 def choose_head(config: GenaBertConfig, state: dict[str, torch.Tensor], *, source: str) -> str:
-    """The head the checkpoint actually is: ``architectures`` checked against the weights."""
-    has_mlm = any(k.startswith("cls.predictions.") for k in state)
-    has_cls = "classifier.weight" in state
-    has_pool = "bert.pooler.dense.weight" in state
+    """The head the checkpoint is: ``architectures`` when it names one, else the weights'.
+
+    Whether the weights really hold that head is left to :func:`~genaannot.models.weights.load_strict`,
+    which names every missing and unexpected key (see :func:`head_hint`).
+    """
     claimed = [HEAD_CLASSES[a] for a in config.architectures if a in HEAD_CLASSES]
     if claimed:
-        head = claimed[0]
-        weights_ok = {"mlm": has_mlm, "sequence": has_cls and has_pool, "token": has_cls}[head]
-        if not weights_ok:
-            need = {"mlm": "cls.predictions.*", "sequence": "bert.pooler.dense.* and classifier.*", "token": "classifier.*"}[head]
-            raise ModelError(
-                f"{source}: config says {_CLASS_OF_HEAD[head]} but the weights have no {need}; "
-                "the checkpoint is incomplete or config.json belongs to another model"
-            )
-        return head
+        return claimed[0]
     if config.architectures:
         raise ModelError(
             f"{source}: unsupported architectures {config.architectures}; supported: {', '.join(HEAD_CLASSES)}"
         )
-    if has_cls:
-        return "sequence" if has_pool else "token"
-    if has_mlm:
+    if "classifier.weight" in state:
+        return "sequence" if "bert.pooler.dense.weight" in state else "token"
+    if any(k.startswith("cls.predictions.") for k in state):
         return "mlm"
     raise ModelError(f"{source}: no architectures in config.json and no head weights (classifier.*, cls.predictions.*)")
+
+
+def head_hint(config: GenaBertConfig, head: str) -> str:
+    """What a weight mismatch under ``head`` probably means (appended to the strict-load error)."""
+    if any(a in HEAD_CLASSES for a in config.architectures):
+        return (f"config.json says {_CLASS_OF_HEAD[head]}; the checkpoint is incomplete or config.json "
+                "belongs to another model")
+    return f"no architectures in config.json; the weights were read as a {_CLASS_OF_HEAD[head]}"
 
 
 def save_pretrained(
@@ -569,7 +572,7 @@ def load(path: Path, *, config: dict[str, Any], **options: Any) -> Loaded:
     tok_dir = Path(options["tokenizer"]) if options.get("tokenizer") else (path if path.is_dir() else path.parent)
     tokenizer = load_tokenizer(tok_dir)
     net = build_network(cfg, head=head, cls_id=tokenizer.cls_id, sep_id=tokenizer.sep_id)
-    load_strict(net, state, source=source, ignore=IGNORED_KEYS)
+    load_strict(net, state, source=source, ignore=IGNORED_KEYS, hint=head_hint(cfg, head))
     net.eval()
     problem = cfg.problem_type
     if head == "token" and problem is None:

@@ -4,12 +4,13 @@ The network is transformers' own ``ModernBertForTokenClassification`` /
 ``ModernBertForSequenceClassification`` / ``ModernBertForMaskedLM`` built from
 ``config.json``, with genaannot's batch layout around it:
 
-* Both config layouts are read. transformers 4.x writes ``global_rope_theta`` /
-  ``local_rope_theta`` / ``global_attn_every_n_layers``; transformers >= 5 writes
-  ``rope_parameters`` / ``layer_types`` instead, and transformers 4.x would silently fall
-  back to a global theta of 160000 on such a file. The new layout is converted to the old
-  keys (the installed transformers reads those), and a field missing from both is an error:
-  no default is assumed.
+* Both config layouts are read, on either transformers release. The converter and
+  transformers 4.x write ``global_rope_theta`` / ``local_rope_theta`` /
+  ``global_attn_every_n_layers``; transformers >= 5 writes ``rope_parameters`` /
+  ``layer_types`` instead (and 4.x would silently fall back to a global theta of 160000 on
+  such a file). Both are read into one :class:`RopeLayout` and written back in the layout
+  the installed release reads (:func:`genaannot.models.compat.config_layout`); a field
+  missing from both is an error: no default is assumed.
 * Only ``input_ids`` and ``attention_mask`` are passed (ModernBERT rejects the
   ``token_type_ids`` the t2t tokenizer files would add).
 * ``[CLS] content [SEP]`` right-padded with ``[PAD]`` (mask 0), to the longest input or to a
@@ -31,6 +32,7 @@ The network is transformers' own ``ModernBertForTokenClassification`` /
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +42,11 @@ from torch import nn
 
 from ..tokenize import BPETokenizer, TokenizerError
 from .base import Loaded, ModelError, ModelInfo, collate_cls_sep, split_cls_sep
+from .compat import config_layout, skip_weight_init, transformers_version
 from .weights import load_strict, read_weights
 
-__all__ = ["ModernBertNetwork", "load", "transformers_config", "ARCHITECTURES", "ATTN_IMPLEMENTATIONS"]
+__all__ = ["ModernBertNetwork", "load", "read_layout", "transformers_config", "RopeLayout", "ARCHITECTURES",
+           "ATTN_IMPLEMENTATIONS"]
 
 #: config.json architecture -> (transformers class name, head)
 ARCHITECTURES: dict[str, tuple[str, str]] = {
@@ -52,26 +56,53 @@ ARCHITECTURES: dict[str, tuple[str, str]] = {
 }
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
 
+#: config keys that describe RoPE and the attention pattern (rewritten by transformers_config)
+_LAYOUT_KEYS = ("global_rope_theta", "local_rope_theta", "global_attn_every_n_layers", "rope_parameters", "layer_types")
+
 _REQUIRED = (
     "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
     "max_position_embeddings", "norm_eps", "local_attention", "hidden_activation",
 )  # fmt: skip
 
 
-def transformers_config(config: dict[str, Any], *, source: str = "config.json") -> dict[str, Any]:
-    """Return ``config`` in the layout transformers 4.x reads (``global_rope_theta`` etc.).
+@dataclass(frozen=True)
+class RopeLayout:
+    """Where attention is global and the RoPE thetas, read from either config layout.
 
-    ``rope_parameters`` / ``layer_types`` (transformers >= 5) take precedence when present.
-    Raises :class:`ModelError` when a field is missing from both layouts or when
-    ``layer_types`` is not "global every n-th layer, starting with layer 0".
+    Attributes
+    ----------
+    global_theta, local_theta : float
+        RoPE base of the global (``full_attention``) and local (``sliding_attention``) layers.
+    layer_types : tuple of str
+        ``full_attention`` / ``sliding_attention`` per layer.
     """
-    cfg = dict(config)
-    missing = [k for k in _REQUIRED if cfg.get(k) is None]
+
+    global_theta: float
+    local_theta: float
+    layer_types: tuple[str, ...]
+
+    @property
+    def global_every(self) -> int | None:
+        """``n`` when layer ``i`` is global iff ``i % n == 0`` (the 4.x form), else None."""
+        is_global = [t == "full_attention" for t in self.layer_types]
+        return next((n for n in range(1, len(is_global) + 1)
+                     if all(g == (i % n == 0) for i, g in enumerate(is_global))), None)
+
+
+def read_layout(config: dict[str, Any], *, source: str = "config.json") -> RopeLayout:
+    """The :class:`RopeLayout` of a ModernBERT ``config.json`` in either layout.
+
+    ``rope_parameters`` / ``layer_types`` (written by transformers >= 5) take precedence
+    over ``global_rope_theta`` / ``local_rope_theta`` / ``global_attn_every_n_layers`` (the
+    converter's and transformers 4.x's). A field missing from both is an error: no default
+    is assumed (transformers 4.x would silently use a global theta of 160000).
+    """
+    missing = [k for k in _REQUIRED if config.get(k) is None]
     if missing:
         raise ModelError(f"{source}: ModernBERT config lacks {', '.join(missing)}")
-    n_layers = int(cfg["num_hidden_layers"])
-    layer_types = cfg.pop("layer_types", None)
-    rope = cfg.pop("rope_parameters", None)
+    n_layers = int(config["num_hidden_layers"])
+    global_theta, local_theta = config.get("global_rope_theta"), config.get("local_rope_theta")
+    rope = config.get("rope_parameters")
     if rope is not None:
         per_type = rope if "full_attention" in rope or "sliding_attention" in rope else {"full_attention": rope}
         thetas = {}
@@ -84,33 +115,64 @@ def transformers_config(config: dict[str, Any], *, source: str = "config.json") 
             thetas[kind] = float(params["rope_theta"])
         if "full_attention" not in thetas:
             raise ModelError(f"{source}: rope_parameters lacks full_attention")
-        cfg["global_rope_theta"] = thetas["full_attention"]
-        cfg["local_rope_theta"] = thetas.get("sliding_attention", thetas["full_attention"])
+        global_theta = thetas["full_attention"]
+        local_theta = thetas.get("sliding_attention", global_theta)
+    layer_types = config.get("layer_types")
     if layer_types is not None:
         if len(layer_types) != n_layers:
             raise ModelError(f"{source}: {len(layer_types)} layer_types for {n_layers} layers")
         unknown = set(layer_types) - {"full_attention", "sliding_attention"}
         if unknown:
             raise ModelError(f"{source}: unknown layer_types {sorted(unknown)}")
-        is_global = [t == "full_attention" for t in layer_types]
-        # transformers 4.x: layer i is global iff i % global_attn_every_n_layers == 0
-        period = next(
-            (n for n in range(1, n_layers + 1) if all(g == (i % n == 0) for i, g in enumerate(is_global))),
-            None,
+        layer_types = tuple(layer_types)
+    elif config.get("global_attn_every_n_layers") is not None:
+        n = int(config["global_attn_every_n_layers"])
+        if n < 1:
+            raise ModelError(f"{source}: global_attn_every_n_layers {n} must be at least 1")
+        layer_types = tuple("full_attention" if i % n == 0 else "sliding_attention" for i in range(n_layers))
+    if global_theta is None:
+        raise ModelError(f"{source}: ModernBERT config has neither global_rope_theta nor its rope_parameters form")
+    if layer_types is None:
+        raise ModelError(
+            f"{source}: ModernBERT config has neither global_attn_every_n_layers nor its layer_types form"
         )
-        if period is None:
-            raise ModelError(
-                f"{source}: layer_types {layer_types} is not 'global every n-th layer from layer 0', "
-                "which the installed transformers cannot express"
-            )
-        cfg["global_attn_every_n_layers"] = period
-    for key in ("global_rope_theta", "global_attn_every_n_layers"):
-        if cfg.get(key) is None:
-            raise ModelError(f"{source}: ModernBERT config has neither {key} nor its rope_parameters/layer_types form")
-    if cfg.get("local_rope_theta") is None:
+    if local_theta is None:
         # the stock class would use the global theta; say so instead of assuming silently
         warnings.warn(f"{source}: no local_rope_theta; local layers use the global theta (as transformers)", stacklevel=2)
-    cfg.pop("dtype", None)
+        local_theta = global_theta
+    return RopeLayout(float(global_theta), float(local_theta), layer_types)
+
+
+def transformers_config(
+    config: dict[str, Any], *, source: str = "config.json", layout: str | None = None
+) -> dict[str, Any]:
+    """``config`` in the layout the installed transformers reads (or ``layout``: v4 / v5).
+
+    The RoPE and attention-pattern fields are re-written from :func:`read_layout`, so both
+    file layouts give the same model on either release. Raises :class:`ModelError` when a
+    field is missing, or when ``layer_types`` is not "global every n-th layer from layer 0"
+    and the target is transformers 4.x, which cannot express it.
+    """
+    rope = read_layout(config, source=source)
+    layout = layout or config_layout("ModernBertConfig")
+    cfg = {k: v for k, v in config.items() if k not in _LAYOUT_KEYS and k != "dtype"}
+    if layout == "v5":
+        cfg["layer_types"] = list(rope.layer_types)
+        cfg["rope_parameters"] = {
+            "full_attention": {"rope_type": "default", "rope_theta": rope.global_theta},
+            "sliding_attention": {"rope_type": "default", "rope_theta": rope.local_theta},
+        }
+        return cfg
+    if layout != "v4":
+        raise ValueError(f"layout {layout!r}: v4 or v5")
+    if rope.global_every is None:
+        raise ModelError(
+            f"{source}: layer_types {list(rope.layer_types)} is not 'global every n-th layer from layer 0', "
+            f"which transformers {transformers_version()} cannot express (transformers >= 5 can)"
+        )
+    cfg["global_rope_theta"] = rope.global_theta
+    cfg["local_rope_theta"] = rope.local_theta
+    cfg["global_attn_every_n_layers"] = rope.global_every
     return cfg
 
 
@@ -143,9 +205,10 @@ class ModernBertNetwork(nn.Module):
     def _zero_pad_rows(self, module: nn.Module, args: Any, output: Any) -> Any:
         if self._keep is None:
             return output
-        h = output[0]
+        # a layer returns its hidden states (transformers 5) or a tuple led by them (4.x)
+        h = output[0] if isinstance(output, tuple) else output
         h = torch.where(self._keep, h, torch.zeros((), dtype=h.dtype, device=h.device))
-        return (h, *output[1:])
+        return (h, *output[1:]) if isinstance(output, tuple) else h
 
     def get_input_embeddings(self) -> nn.Embedding:
         """The token-embedding table (used by integrated gradients)."""
@@ -236,6 +299,7 @@ def load(
     if head == "sequence" and config.get("classifier_pooling") not in ("mean", "cls"):
         raise ModelError(f"{path}: classifier_pooling {config.get('classifier_pooling')!r}; expected mean or cls")
 
+    rope = read_layout(config, source=str(path / "config.json"))
     hf_dict = transformers_config(config, source=str(path / "config.json"))
     # transformers would torch.compile the MLP on a GPU with triton (reference_compile None):
     # same numbers, but a long first call and a hard dependency; genaannot runs it eagerly
@@ -248,9 +312,7 @@ def load(
         n_labels = int(sd["classifier.weight"].shape[0])
         if hf_config.num_labels != n_labels:
             raise ModelError(f"{path}: config has {hf_config.num_labels} labels, classifier.weight has {n_labels}")
-    from transformers.modeling_utils import no_init_weights
-
-    with no_init_weights():  # every tensor is overwritten by the checkpoint
+    with skip_weight_init():  # every tensor is overwritten by the checkpoint
         model = getattr(transformers, cls_name)(hf_config)
     _fit(model, sd, source=str(path))  # tied decoder/embedding share storage: stored once is enough
     model.eval()
@@ -308,9 +370,10 @@ def load(
         extra={
             "attn_implementation": attn_implementation,
             "max_position_embeddings": window,
-            "global_rope_theta": hf_config.global_rope_theta,
-            "local_rope_theta": hf_config.local_rope_theta,
-            "global_attn_every_n_layers": hf_config.global_attn_every_n_layers,
+            "global_rope_theta": rope.global_theta,
+            "local_rope_theta": rope.local_theta,
+            "layer_types": list(rope.layer_types),
+            "global_attn_every_n_layers": rope.global_every,
             "local_attention": hf_config.local_attention,
             "classifier_pooling": hf_config.classifier_pooling,
         },

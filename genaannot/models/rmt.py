@@ -37,7 +37,7 @@ from torch import nn
 
 from ..tokenize import BPETokenizer, DNATokenizer, load_tokenizer
 from .base import Loaded, ModelError, ModelInfo
-from .gena_bert import GenaBertConfig, GenaBertNetwork, build_network, choose_head
+from .gena_bert import GenaBertConfig, GenaBertNetwork, build_network, choose_head, head_hint
 from .weights import load_strict, n_parameters, read_weights
 
 __all__ = ["RMTParams", "RMTNetwork", "RMTTrace", "chunk_bounds", "load", "BUNDLED_TOKENIZERS"]
@@ -383,7 +383,8 @@ def load(path: Path, *, config: dict[str, Any], **options: Any) -> Loaded:
         segment_pad_token_id=param("segment_pad_token_id", 0 if head == "sequence" else cfg.pad_token_id),
     )
     backbone = build_network(cfg, head=head, cls_id=cls_id, sep_id=sep_id)
-    load_strict(backbone, state, source=source, ignore=("embeddings.position_ids",))
+    load_strict(backbone, state, source=source, ignore=("embeddings.position_ids",), shown_prefix=prefix,
+                hint=head_hint(cfg, head))
     net = RMTNetwork(backbone, params, mem_token_ids=mem_ids, cls_id=cls_id, sep_id=sep_id)
     net.eval()
     kind = "Sequence" if head == "sequence" else "Token"

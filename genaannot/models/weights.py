@@ -152,6 +152,8 @@ def load_strict(
     *,
     source: str,
     ignore: Iterable[str] = (),
+    shown_prefix: str = "",
+    hint: str | None = None,
 ) -> LoadReport:
     """Copy ``state`` into ``module``, refusing anything that does not fit exactly.
 
@@ -166,6 +168,12 @@ def load_strict(
     ignore
         Key suffixes that may be present in the file without a counterpart in the module
         and vice versa (non-learned buffers such as ``embeddings.position_ids``).
+    shown_prefix
+        Prepended to every key named in an error, when the file stores the keys under a
+        prefix the caller removed (RMT trainer checkpoints: ``model.``), so that the
+        message names the keys as they are in the file.
+    hint
+        Appended to the error message (what the mismatch probably means).
 
     Raises
     ------
@@ -199,13 +207,15 @@ def load_strict(
     dropped = [k for k in state if k not in own and ignored(k)]
     for k in dropped:
         del state[k]
-    missing = [k for k in own if k not in state and not ignored(k)]
-    unexpected = [k for k in state if k not in own]
+    pre = shown_prefix
+    missing = [pre + k for k in own if k not in state and not ignored(k)]
+    unexpected = [pre + k for k in state if k not in own]
     shapes = [
-        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        f"{pre}{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
         for k in own
         if k in state and tuple(state[k].shape) != tuple(own[k].shape)
     ]
+    mismatched_ties = [pre + t.replace(" != ", " != " + pre) for t in mismatched_ties]
     problems = []
     if missing:
         problems.append(f"missing keys: {_fmt(missing)}")
@@ -218,6 +228,7 @@ def load_strict(
     if problems:
         raise ModelError(
             f"{source}: weights do not fit {type(module).__name__}: " + "; ".join(problems)
+            + (f" ({hint})" if hint else "")
         )
     # buffers the module has but the file may lack (ignored) keep their built values
     for k in own:
