@@ -22,7 +22,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Call", "CallMaker", "format_call", "sort_calls", "threshold_text"]
+__all__ = ["Call", "CallMaker", "format_call", "sort_calls", "threshold_text", "resolve_thresholds",
+           "threshold_mismatch", "DEFAULT_SCAN_SETTINGS"]
+
+#: the scan settings thresholds written before ``scan_settings`` was recorded were chosen with
+DEFAULT_SCAN_SETTINGS = {"overlap": 0.5, "stitch": "center"}
 
 
 @dataclass(frozen=True)
@@ -109,3 +113,46 @@ def threshold_text(calls: dict[str, Any]) -> str:
     if len(values) == 1:
         return f"{values.pop():g}"
     return ", ".join(f"{k} {v:.4g}" for k, v in per.items())
+
+
+def resolve_thresholds(labels: list[str], *, task: str, default: float, threshold: float | None,
+                       checkpoint: dict[str, Any]) -> tuple[dict[str, float], dict[str, str]]:
+    """The call threshold of each label, and where it came from.
+
+    In order: ``threshold`` when given (``--threshold``); else the checkpoint's own per-label
+    threshold, ``checkpoint["thresholds"][label]`` (``genaannot.json``, written by
+    ``genaannot train`` / ``genaannot evaluate --write-thresholds``; only used when the
+    checkpoint was trained for ``task``); else ``default`` (the task's).
+
+    Returns
+    -------
+    thresholds : dict of label -> float
+    source : dict of label -> ``"--threshold"`` | ``"checkpoint"`` | ``"task default"``
+    """
+    if threshold is not None:
+        return {lab: float(threshold) for lab in labels}, {lab: "--threshold" for lab in labels}
+    own = (checkpoint.get("thresholds") or {}) if checkpoint.get("task") == task else {}
+    thresholds, source = {}, {}
+    for lab in labels:
+        if isinstance(own.get(lab), (int, float)):
+            thresholds[lab], source[lab] = float(own[lab]), "checkpoint"
+        else:
+            thresholds[lab], source[lab] = float(default), "task default"
+    return thresholds, source
+
+
+def threshold_mismatch(checkpoint: dict[str, Any], *, overlap: float, stitch_mode: str) -> str | None:
+    """A warning when the checkpoint's call thresholds were chosen for other scan settings.
+
+    ``genaannot evaluate --write-thresholds`` records the ``--overlap``/``--stitch`` it
+    evaluated with (``threshold_selection.scan_settings``); thresholds written before that
+    was recorded were chosen with :data:`DEFAULT_SCAN_SETTINGS`.
+    """
+    chosen = (checkpoint.get("threshold_selection") or {}).get("scan_settings") or DEFAULT_SCAN_SETTINGS
+    c_ov, c_st = float(chosen.get("overlap", 0.5)), str(chosen.get("stitch", "center"))
+    if abs(c_ov - overlap) < 1e-9 and c_st == stitch_mode:
+        return None
+    return (f"the checkpoint's call thresholds were chosen on scans with --stitch {c_st} --overlap {c_ov:g}; "
+            f"this scan uses --stitch {stitch_mode} --overlap {overlap:g}, so calls may be miscalibrated. "
+            f"Re-choose them on validation data with `genaannot evaluate --write-thresholds --stitch {stitch_mode} "
+            f"--overlap {overlap:g} ...`, or pass --threshold.")

@@ -5,7 +5,7 @@ genome; files are read and written by the callers (``genaannot.cli.interpret``).
 
 The scored function ``f``
 -------------------------
-Both methods explain one scalar ``f(sequence)`` chosen by a :class:`Readout`:
+Both methods explain one scalar ``f(sequence)`` chosen by a :class:`Target`:
 
 * sequence heads: the score of the whole input window for one label;
 * token heads: the score, for one label, of the token covering one *site* (a base-pair
@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .stitch import paint_tokens, to_forward
 from .tasks import Task, activate
 from .windows import reverse_complement
 
@@ -47,11 +48,11 @@ __all__ = [
     "MAX_ISM_BP",
     "BASES",
     "InterpretError",
-    "Readout",
+    "Target",
     "Window",
     "ISMResult",
     "Attribution",
-    "resolve_readout",
+    "resolve_target",
     "centered_window",
     "reference_scores",
     "ism",
@@ -76,7 +77,7 @@ class InterpretError(ValueError):
 
 
 @dataclass(frozen=True)
-class Readout:
+class Target:
     """Which scalar of the model output is explained.
 
     Attributes
@@ -89,6 +90,8 @@ class Readout:
         Applied (over all channels) before taking ``channel``, unless ``logit``.
     logit : bool
         Explain the raw logit instead of the activated score.
+    window_tokens : int
+        Content tokens of the model window (the scanner's).
     """
 
     head: str
@@ -96,33 +99,32 @@ class Readout:
     channel: int
     activation: str
     logit: bool = False
+    window_tokens: int = 0
 
     @property
     def quantity(self) -> str:
         return "logit" if self.logit or self.activation == "identity" else "probability"
 
 
-def resolve_readout(model: Model, task: Task, *, label: str | None = None, logit: bool = False) -> Readout:
-    """Pick the head, label channel and activation that ``f`` reads.
-
-    The scanner's own rules decide (:func:`genaannot.pipeline.scan.resolve_setup`): labels
-    are the task's named channels (e.g. splice: acceptor, donor) or the checkpoint's labels,
-    and the activation is the task's (``auto``: from the checkpoint's problem type). The
-    default label is the first one.
-    """
-    from .pipeline.scan import ScanError, resolve_setup
+def resolve_target(
+    model: Model, task: Task, *, label: str | None = None, logit: bool = False, window_tokens: int | None = None
+) -> Target:
+    """The label channel, activation and window that ``f`` reads, by the rules every command
+    shares (:func:`genaannot.readout.resolve_readout`); the default label is the task's first."""
+    from .readout import ReadoutError, resolve_readout
 
     try:
-        setup = resolve_setup(task, model, strand="+", labels=[label] if label else None, window_tokens=None)
-    except ScanError as err:
+        ro = resolve_readout(task, model.info, labels=[label] if label else None, strand="+",
+                             window_tokens=window_tokens)
+    except ReadoutError as err:
         raise InterpretError(str(err).replace("--labels", "label")) from None
-    return Readout(setup.readout, setup.labels[0], setup.channels[0], setup.activation, logit)
+    return Target(ro.head, ro.labels[0], ro.channels[0], ro.activation, logit, ro.window_tokens)
 
 
-def _score_of(logits: np.ndarray, readout: Readout) -> np.ndarray:
-    """``[..., n_labels]`` logits -> ``[...]`` scores of the readout's channel."""
-    x = logits if readout.logit else activate(logits, readout.activation)
-    return np.asarray(x[..., readout.channel], dtype=np.float64)
+def _score_of(logits: np.ndarray, target: Target) -> np.ndarray:
+    """``[..., n_labels]`` logits -> ``[...]`` scores of the target's channel."""
+    x = logits if target.logit else activate(logits, target.activation)
+    return np.asarray(x[..., target.channel], dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -229,42 +231,41 @@ def _site_token(spans: np.ndarray, offset: int) -> int:
     return i
 
 
-def _scores(model: Model, window: Window, seqs: list[str], readout: Readout, site: int | None, *, batch_size: int):
+def _scores(model: Model, window: Window, seqs: list[str], target: Target, site: int | None, *, batch_size: int):
     """``f`` of each genome-orientation window sequence; returns (float64 [n], n_cut)."""
     preds = model.predict([window.model_seq(s) for s in seqs], batch_size=batch_size)
     out = np.empty(len(preds), dtype=np.float64)
     n_cut = 0
     for i, p in enumerate(preds):
         n_cut += p.n_tokens_dropped > 0
-        if readout.head == "sequence":
-            out[i] = _score_of(p.logits, readout)
+        if target.head == "sequence":
+            out[i] = _score_of(p.logits, target)
         else:
             t = _site_token(p.spans, window.to_model(site))
-            out[i] = _score_of(p.logits[t], readout)
+            out[i] = _score_of(p.logits[t], target)
     return out, n_cut
 
 
-def reference_scores(model: Model, window: Window, readout: Readout, *, batch_size: int = 8) -> np.ndarray:
+def reference_scores(model: Model, window: Window, target: Target, *, batch_size: int = 8) -> np.ndarray:
     """Per-base reference scores of a token head over the window, forward orientation.
 
     Returns
     -------
     float64 [len(window)]
-        Score of the token covering each base (activated unless ``readout.logit``).
+        Score of the token covering each base (activated unless ``target.logit``).
     """
-    (p,) = model.predict([window.model_seq()], batch_size=batch_size)
-    if readout.head != "token":
+    if target.head != "token":
         raise InterpretError("per-base scores need a token head")
+    (p,) = model.predict([window.model_seq()], batch_size=batch_size)
     vals = np.full(len(window.seq), np.nan)
-    sc = _score_of(p.logits, readout)
-    for (a, b), v in zip(p.spans, sc):
-        vals[a:b] = v
-    return vals[::-1].copy() if window.strand == "-" else vals
+    painted = paint_tokens(_score_of(p.logits, target)[:, None], p.spans)[:, 0]
+    vals[: len(painted)] = painted  # bases past a capacity cut keep NaN
+    return to_forward(vals, window.strand).copy()
 
 
-def strongest_site(model: Model, window: Window, readout: Readout, region: tuple[int, int], *, batch_size: int = 8) -> int:
+def strongest_site(model: Model, window: Window, target: Target, region: tuple[int, int], *, batch_size: int = 8) -> int:
     """Genome position in ``region`` with the highest reference score (first on ties)."""
-    vals = reference_scores(model, window, readout, batch_size=batch_size)
+    vals = reference_scores(model, window, target, batch_size=batch_size)
     a, b = region[0] - window.start, region[1] - window.start
     seg = vals[a:b]
     if np.all(np.isnan(seg)):
@@ -287,7 +288,7 @@ class ISMResult:
     ref_score : float
         ``f`` of the reference window.
     window : Window
-    readout : Readout
+    target : Target
     site : int or None
         Genome position read by a token head.
     n_cut : int
@@ -301,7 +302,7 @@ class ISMResult:
     effects: np.ndarray
     ref_score: float
     window: Window
-    readout: Readout
+    target: Target
     site: int | None
     n_cut: int = 0
 
@@ -327,7 +328,7 @@ def ism(
     model: Model,
     window: Window,
     region: tuple[int, int],
-    readout: Readout,
+    target: Target,
     *,
     site: int | None = None,
     batch_size: int = 8,
@@ -357,13 +358,13 @@ def ism(
         raise InterpretError(f"ISM region of {n:,} bp exceeds the limit of {MAX_ISM_BP:,} bp; split it")
     if not (window.start <= rs and re_ <= window.end):
         raise InterpretError("region lies outside the window")
-    if readout.head == "token":
+    if target.head == "token":
         if site is None:
             raise InterpretError("a token head needs a site")
         if not window.start <= site < window.end:
             raise InterpretError("site lies outside the window")
     ref_seq = window.seq
-    ref_score, n_cut = _scores(model, window, [ref_seq], readout, site, batch_size=batch_size)
+    ref_score, n_cut = _scores(model, window, [ref_seq], target, site, batch_size=batch_size)
     muts: list[tuple[int, int]] = []  # (region offset, alt column)
     for i in range(n):
         r = ref_seq[rs - window.start + i]
@@ -375,7 +376,7 @@ def ism(
         for i, j in part:
             k = rs - window.start + i
             seqs.append(ref_seq[:k] + BASES[j] + ref_seq[k + 1 :])
-        sc, cut = _scores(model, window, seqs, readout, site, batch_size=batch_size)
+        sc, cut = _scores(model, window, seqs, target, site, batch_size=batch_size)
         n_cut += cut
         for (i, j), v in zip(part, sc):
             effects[i, j] = v - ref_score[0]
@@ -383,7 +384,7 @@ def ism(
             progress(len(part))
     return ISMResult(
         window.chrom, rs, re_, ref_seq[rs - window.start : re_ - window.start], effects,
-        float(ref_score[0]), window, readout, site, int(n_cut),
+        float(ref_score[0]), window, target, site, int(n_cut),
     )
 
 
@@ -444,7 +445,7 @@ class Attribution:
     Attributes
     ----------
     window : Window
-    readout : Readout
+    target : Target
     site : int or None
     per_base : float64 [len(window)]
     token_spans : int64 [T, 2]
@@ -459,7 +460,7 @@ class Attribution:
     """
 
     window: Window
-    readout: Readout
+    target: Target
     site: int | None
     per_base: np.ndarray
     token_spans: np.ndarray
@@ -494,7 +495,7 @@ def _content_positions(batch_ids, ids: np.ndarray, tokenizer: DNATokenizer) -> n
 def integrated_gradients(
     model: Model,
     window: Window,
-    readout: Readout,
+    target: Target,
     *,
     site: int | None = None,
     steps: int = 50,
@@ -530,9 +531,9 @@ def integrated_gradients(
     if len(enc) > model.max_tokens:
         raise InterpretError(f"window of {len(enc)} tokens exceeds the model's {model.max_tokens}")
     ids = enc.ids
-    if readout.head == "token" and site is None:
+    if target.head == "token" and site is None:
         raise InterpretError("a token head needs a site")
-    t_site = _site_token(enc.spans, window.to_model(site)) if readout.head == "token" else None
+    t_site = _site_token(enc.spans, window.to_model(site)) if target.head == "token" else None
     batch = net.collate([ids])
     pos = torch.as_tensor(_content_positions(batch["input_ids"], ids, tok), device=model.device)
     batch = {k: v.to(model.device) for k, v in batch.items()}
@@ -564,11 +565,11 @@ def integrated_gradients(
                 out = net(**rep)
                 parts = net.split(out, [len(ids)] * len(a))
                 rows = torch.stack([p[t_site] if t_site is not None else p for p in parts]).float()
-                if not readout.logit and readout.activation == "sigmoid":
+                if not target.logit and target.activation == "sigmoid":
                     rows = torch.sigmoid(rows)
-                elif not readout.logit and readout.activation == "softmax":
+                elif not target.logit and target.activation == "softmax":
                     rows = torch.softmax(rows, dim=-1)
-                f = rows[:, readout.channel]
+                f = rows[:, target.channel]
                 (g,) = torch.autograd.grad(f.sum(), state["z"])
                 w = torch.as_tensor(weights[c : c + batch_size], device=g.device, dtype=g.dtype)
                 part = (g * w[:, None, None]).sum(0)
@@ -590,6 +591,6 @@ def integrated_gradients(
     f_in, f_base = float(scores[-1]), float(scores[0])
     err = abs(float(token_attr.sum()) - (f_in - f_base))
     return Attribution(
-        window, readout, site, per_base, spans + window.start, token_attr, f_in, f_base, steps,
+        window, target, site, per_base, spans + window.start, token_attr, f_in, f_base, steps,
         baseline, err,
     )

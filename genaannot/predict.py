@@ -43,20 +43,56 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-
-from .models.base import Prediction
 
 if TYPE_CHECKING:
     import torch
 
     from .tokenize import Encoding
 
-__all__ = ["run_network", "resolve_device", "check_precision", "autocast_context", "batch_plan", "PRECISIONS"]
+__all__ = ["Prediction", "Predictor", "run_network", "resolve_device", "check_precision", "autocast_context", "batch_plan", "PRECISIONS"]
 
 PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass
+class Prediction:
+    """Model output for one input sequence.
+
+    Attributes
+    ----------
+    logits : float32 ndarray
+        ``[n_tokens, n_labels]`` for token heads (content tokens only, in sequence order) or
+        ``[n_labels]`` for sequence heads. Raw logits; see :func:`genaannot.tasks.activate`.
+    spans : int64 ndarray or None
+        ``[n_tokens, 2]`` 0-based half-open base-pair spans of the tokens (token heads), or
+        ``None`` for sequence heads.
+    n_tokens_total : int
+        Content tokens of the input. ``n_tokens_dropped`` of them (at the end) did not fit
+        the model's capacity and were not seen by the model.
+    """
+
+    logits: np.ndarray
+    spans: np.ndarray | None
+    n_tokens_total: int = 0
+    n_tokens_dropped: int = 0
+
+
+class Predictor(Protocol):
+    """What the pipelines need to get predictions: :meth:`genaannot.models.base.Model.predict_encoded`
+    is one; tests pass their own (a model that fails at the n-th call, a recorder)."""
+
+    def __call__(
+        self,
+        encodings: list[Encoding],
+        *,
+        batch_size: int = ...,
+        keep_channels: Sequence[int] | None = ...,
+        keep_rows: Sequence[tuple[int, int] | None] | None = ...,
+        on_batch: Callable[[int], None] | None = ...,
+    ) -> list[Prediction]: ...
 
 
 def resolve_device(device: str | None) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["STITCH_MODES", "WindowOutput", "rc_to_forward", "paint", "paint_rows", "stitch", "runs"]
+__all__ = ["STITCH_MODES", "WindowOutput", "rc_to_forward", "paint", "paint_tokens", "to_forward", "stitch", "runs"]
 
 STITCH_MODES = ("center", "mean")
 
@@ -56,25 +56,42 @@ def rc_to_forward(values: np.ndarray, spans: np.ndarray, length: int) -> tuple[n
     return values[::-1], fwd
 
 
+def paint_tokens(values: np.ndarray, spans: np.ndarray, *, length: int | None = None) -> np.ndarray:
+    """Per-base values of consecutive tokens: each token's row on every base of its span.
+
+    Parameters
+    ----------
+    values : [n_tokens, n_channels]
+    spans : int64 [n_tokens, 2]
+        Ascending and contiguous (a window's tokens, or a slice of them).
+    length : int, optional
+        When given, the spans must start at 0 and cover exactly ``length`` bp.
+
+    Returns
+    -------
+    float32 [spans[-1, 1] - spans[0, 0], n_channels]
+    """
+    if len(spans) and (np.any(spans[1:, 0] != spans[:-1, 1]) or np.any(spans[:, 1] <= spans[:, 0])):
+        raise ValueError("token spans are not contiguous")
+    if length is not None:
+        covered = int(spans[-1, 1] - spans[0, 0]) if len(spans) else 0
+        if covered != length or (len(spans) and spans[0, 0] != 0):
+            raise ValueError(f"token spans cover {covered} bp of a {length} bp window")
+    return np.repeat(np.asarray(values).astype(np.float32, copy=False), spans[:, 1] - spans[:, 0], axis=0)
+
+
 def paint(out: WindowOutput) -> np.ndarray:
     """Per-base values of one window: float32 ``[end - start, n_channels]``."""
     width = out.end - out.start
     if out.spans is None:
         return np.broadcast_to(out.values.astype(np.float32, copy=False), (width, out.values.shape[-1]))
-    lengths = out.spans[:, 1] - out.spans[:, 0]
-    if int(lengths.sum()) != width or (len(lengths) and out.spans[0, 0] != 0):
-        raise ValueError(f"token spans cover {int(lengths.sum())} bp of a {width} bp window")
-    return np.repeat(out.values.astype(np.float32, copy=False), lengths, axis=0)
+    return paint_tokens(out.values, out.spans, length=width)
 
 
-def paint_rows(values: np.ndarray, spans: np.ndarray) -> np.ndarray:
-    """Per-base values of consecutive tokens: float32 ``[spans[-1, 1] - spans[0, 0], channels]``.
-
-    ``spans`` ``[n, 2]`` must be ascending and contiguous (a slice of a window's tokens).
-    """
-    if len(spans) and (np.any(spans[1:, 0] != spans[:-1, 1]) or np.any(spans[:, 1] <= spans[:, 0])):
-        raise ValueError("token spans are not contiguous")
-    return np.repeat(values.astype(np.float32, copy=False), spans[:, 1] - spans[:, 0], axis=0)
+def to_forward(track: np.ndarray, strand: str) -> np.ndarray:
+    """A per-base track of an input read on ``strand`` (``-``: the reverse complement), in
+    forward order: the value at forward ``p`` is the input's at ``length - 1 - p``."""
+    return track[::-1] if strand == "-" else track
 
 
 def stitch(
@@ -112,7 +129,7 @@ def stitch(
             else:
                 # the spans may cover only the tokens around [a, b) (run_network's keep_rows)
                 off = out.start + int(out.spans[0, 0])
-                res[a:b] = paint_rows(out.values, out.spans)[a - off : b - off]
+                res[a:b] = paint_tokens(out.values, out.spans)[a - off : b - off]
         return res
     if mode == "mean":
         acc = np.zeros((length, n_channels), dtype=np.float64)

@@ -37,26 +37,33 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .tasks import activate
+from .stitch import paint_tokens, to_forward
+from .windows import reverse_complement
+
+if TYPE_CHECKING:
+    from .predict import Prediction
+    from .readout import Readout
 
 __all__ = [
     "REASONS",
-    "WindowPlan",
+    "VariantWindow",
     "allele_reason",
     "genome_reason",
-    "plan_window",
-    "plan_windows",
+    "plan_variant_window",
+    "plan_variant_windows",
     "WindowRequest",
-    "revcomp",
-    "paint",
     "align_alt",
     "TokenDelta",
     "SequenceDelta",
     "token_delta",
     "sequence_delta",
+    "Score",
+    "TokenScore",
+    "SequenceScore",
     "SCORES",
 ]
 
@@ -71,13 +78,7 @@ REASONS: dict[str, str] = {
     "TOO_LONG": "allele too long for the model window with the requested --distance",
 }
 
-_COMPLEMENT = str.maketrans("ACGTNacgtnRYKMSWBDHVrykmswbdhv", "TGCANtgcanYRMKSWVHDByrmkswvhdb")
 _DNA = frozenset("ACGTN")
-
-
-def revcomp(seq: str) -> str:
-    """Reverse complement (IUPAC-aware, case kept)."""
-    return seq.translate(_COMPLEMENT)[::-1]
 
 
 def allele_reason(ref: str, alt: str | None) -> str | None:
@@ -112,7 +113,7 @@ def genome_reason(*, ref: str, start: int, chrom_len: int, genome_ref: str | Non
 
 
 @dataclass
-class WindowPlan:
+class VariantWindow:
     """One record's reference window and the sequences to predict.
 
     Attributes
@@ -151,7 +152,7 @@ def _place(start: int, end: int, flank: int, chrom_len: int) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class WindowRequest:
-    """One variant to place a window around (see :func:`plan_windows`).
+    """One variant to place a window around (see :func:`plan_variant_windows`).
 
     Attributes
     ----------
@@ -174,7 +175,7 @@ class WindowRequest:
     distance: int = 0
 
 
-def plan_window(
+def plan_variant_window(
     *,
     fetch: Callable[[int, int], str],
     chrom_len: int,
@@ -186,20 +187,20 @@ def plan_window(
     distance: int,
     strands: Sequence[str] = ("+",),
     max_rounds: int = 14,
-) -> WindowPlan | None:
-    """One variant's window; see :func:`plan_windows`."""
+) -> VariantWindow | None:
+    """One variant's window; see :func:`plan_variant_windows`."""
     req = WindowRequest(fetch=fetch, chrom_len=chrom_len, start=start, end=end, alts=alts, distance=distance)
-    return plan_windows([req], tokenizer=tokenizer, max_tokens=max_tokens, strands=strands, max_rounds=max_rounds)[0]
+    return plan_variant_windows([req], tokenizer=tokenizer, max_tokens=max_tokens, strands=strands, max_rounds=max_rounds)[0]
 
 
-def plan_windows(
+def plan_variant_windows(
     requests: Sequence[WindowRequest],
     *,
     tokenizer,
     max_tokens: int,
     strands: Sequence[str] = ("+",),
     max_rounds: int = 14,
-) -> list[WindowPlan | None]:
+) -> list[VariantWindow | None]:
     """For each variant, the window around ``[start, end)`` (the same number of bp on both
     sides, shifted inward at chromosome ends) whose ref and alt inputs, on every strand,
     fill ``max_tokens`` as far as possible.
@@ -215,7 +216,7 @@ def plan_windows(
 
     Returns
     -------
-    list of WindowPlan or None
+    list of VariantWindow or None
         Per request; ``None`` (reason ``TOO_LONG``) when no window fits while keeping
         ``distance`` bp (or up to the chromosome end) on both sides of the REF allele.
     """
@@ -253,7 +254,7 @@ def plan_windows(
                 outer[i] *= 2
                 again.append(i)
         todo = again
-    plans: list[WindowPlan | None] = [None] * n
+    plans: list[VariantWindow | None] = [None] * n
     todo = [i for i in range(n) if flank[i] is not None]
     for _ in range(4):  # the inputs themselves, each tokenised on its own
         if not todo:
@@ -271,7 +272,7 @@ def plan_windows(
                 flank[i] = max(0, flank[i] - max(1, math.ceil((over + slack / 2) * bp_tok[i] / 2)))
                 again.append(i)
         todo = again
-    out: list[WindowPlan | None] = []
+    out: list[VariantWindow | None] = []
     for r, plan in zip(requests, plans):
         if plan is None:  # pathological sequence: search over full tokenisations
             plan = _plan_by_search(fetch=r.fetch, chrom_len=r.chrom_len, start=r.start, end=r.end, alts=r.alts,
@@ -294,7 +295,7 @@ def _count_tokens(starts: np.ndarray, ends: np.ndarray, ws: int, we: int) -> int
     return k
 
 
-def _stage(fetch, ws, we, start, end, alts, strands) -> tuple[WindowPlan, list[str], list[tuple]]:
+def _stage(fetch, ws, we, start, end, alts, strands) -> tuple[VariantWindow, list[str], list[tuple]]:
     """A window's plan without encodings, and the sequences to encode with their keys."""
     ref_seq = fetch(ws, we)
     a, b = start - ws, end - ws
@@ -302,17 +303,17 @@ def _stage(fetch, ws, we, start, end, alts, strands) -> tuple[WindowPlan, list[s
     seqs, keys = [], []
     for s in strands:
         for i, seq in enumerate([ref_seq, *alt_seqs]):
-            seqs.append(seq if s == "+" else revcomp(seq))
+            seqs.append(seq if s == "+" else reverse_complement(seq))
             keys.append((i - 1, s))
-    return WindowPlan(ws, we, ref_seq, alt_seqs), seqs, keys
+    return VariantWindow(ws, we, ref_seq, alt_seqs), seqs, keys
 
 
 def _plan_by_search(*, fetch, chrom_len, start, end, alts, tokenizer, max_tokens, strands,
-                    max_rounds) -> WindowPlan | None:
+                    max_rounds) -> VariantWindow | None:
     """Largest feasible flank by a secant/bisection search over full tokenisations."""
     bp_guess = max(1, min(int(tokenizer.max_token_bp), 16))
     lo, hi = -1, None  # largest feasible flank seen / smallest infeasible flank seen
-    best: WindowPlan | None = None
+    best: VariantWindow | None = None
     flank = max(0, (max_tokens * bp_guess - (end - start)) // 2)
     for _ in range(max_rounds):
         ws, we = _place(start, end, flank, chrom_len)
@@ -342,33 +343,10 @@ def _plan_by_search(*, fetch, chrom_len, start, end, alts, tokenizer, max_tokens
     return best
 
 
-def _encode(fetch, ws, we, start, end, alts, tokenizer, strands) -> WindowPlan:
+def _encode(fetch, ws, we, start, end, alts, tokenizer, strands) -> VariantWindow:
     plan, seqs, keys = _stage(fetch, ws, we, start, end, alts, strands)
     plan.encodings = dict(zip(keys, tokenizer.encode_batch(seqs)))
     return plan
-
-
-def paint(logits: np.ndarray, spans: np.ndarray, length: int, activation: str) -> np.ndarray:
-    """Token outputs → base-pair track.
-
-    Parameters
-    ----------
-    logits : float32 [n_tokens, n_labels]
-    spans : int64 [n_tokens, 2]
-        Contiguous spans covering ``[0, length)``.
-    activation : str
-        Applied per token before painting (see :func:`genaannot.tasks.activate`).
-
-    Returns
-    -------
-    float32 [length, n_labels]
-    """
-    probs = activate(logits, activation)
-    widths = (spans[:, 1] - spans[:, 0]).astype(np.int64)
-    track = np.repeat(probs, widths, axis=0)
-    if track.shape[0] != length:
-        raise ValueError(f"token spans cover {track.shape[0]} bp, expected {length}")
-    return track
 
 
 def align_alt(alt_track: np.ndarray, *, offset: int, ref_len: int, alt_len: int) -> np.ndarray:
@@ -494,8 +472,119 @@ def sequence_delta(ref_probs: np.ndarray, alt_probs: np.ndarray, *, activation: 
     return SequenceDelta(ref_probs.astype(np.float32), alt_probs.astype(np.float32), diff, lo)
 
 
-#: readout -> delta function; token heads compare bp tracks, sequence heads window outputs
-SCORES: dict[str, Callable[..., TokenDelta | SequenceDelta]] = {
-    "token": token_delta,
-    "sequence": sequence_delta,
-}
+def _fmt(x: float) -> str:
+    return "." if x != x else f"{round(x, 4) + 0.0:.4f}"  # + 0.0: no "-0.0000"
+
+
+class Score:
+    """How one kind of head is scored, described and written (a :data:`SCORES` entry).
+
+    ``pipeline.score`` picks the entry of the model's head once and never branches on the
+    head itself.
+    """
+
+    name = ""
+    #: the window must keep ``distance`` bp on both sides of the REF allele
+    needs_flanks = False
+
+    def delta(self, ref: Prediction, alt: Prediction, *, window: VariantWindow, start: int, ref_len: int,
+              alt_len: int, strand: str, readout: Readout, distance: int) -> TokenDelta | SequenceDelta:
+        raise NotImplementedError
+
+    def subfields(self, codes: Sequence[str]) -> list[str]:
+        raise NotImplementedError
+
+    def describe(self, *, activation: str, distance: int) -> str:
+        raise NotImplementedError
+
+    def info_value(self, allele: str, strand: str, d: TokenDelta | SequenceDelta, codes: Sequence[str]) -> str:
+        raise NotImplementedError
+
+    def columns(self) -> list[str]:
+        """TSV column suffixes per label and strand."""
+        raise NotImplementedError
+
+    def row(self, d: TokenDelta | SequenceDelta | None, i: int) -> list[object]:
+        """TSV values of label ``i`` (``None`` values for an unscored ALT)."""
+        raise NotImplementedError
+
+
+class TokenScore(Score):
+    """Token heads: per-base ref and alt tracks (alt aligned on reference coordinates),
+    the largest gain and loss of each label within ``distance`` bp (SpliceAI's DS/DP)."""
+
+    name = "token"
+    needs_flanks = True
+
+    def delta(self, ref, alt, *, window, start, ref_len, alt_len, strand, readout, distance):
+        n_ref = window.end - window.start
+        offset = start - window.start
+        rt = to_forward(paint_tokens(readout.values(ref.logits), ref.spans, length=n_ref), strand)
+        at = to_forward(paint_tokens(readout.values(alt.logits), alt.spans, length=n_ref - ref_len + alt_len), strand)
+        aligned = align_alt(at, offset=offset, ref_len=ref_len, alt_len=alt_len)
+        return token_delta(rt, aligned, offset=offset, ref_len=ref_len, distance=distance)
+
+    def subfields(self, codes):
+        ds = [f"DS_{c}{k}" for c in codes for k in "GL"]
+        dp = [f"DP_{c}{k}" for c in codes for k in "GL"]
+        return ["ALLELE", "STRAND", *ds, *dp]
+
+    def describe(self, *, activation, distance):
+        return (
+            f"maximum gain (G) and loss (L) of each output's probability (activation {activation}) "
+            f"within {distance} bp of the REF allele, alt track aligned to reference coordinates "
+            "(deleted bases 0, inserted bases collapsed to their maximum); DP: offset of that "
+            "position from POS in bp; STRAND: the strand with the larger effect"
+        )
+
+    def info_value(self, allele, strand, d, codes):
+        ds = [_fmt(float(v)) for i in range(len(codes)) for v in (d.gain[i], d.loss[i])]
+        dp = [str(int(v)) for i in range(len(codes)) for v in (d.gain_pos[i], d.loss_pos[i])]
+        return "|".join([allele, strand, *ds, *dp])
+
+    def columns(self):
+        return ["gain", "gain_pos", "ref_at_gain", "alt_at_gain", "loss", "loss_pos", "ref_at_loss", "alt_at_loss"]
+
+    def row(self, d, i):
+        if d is None:
+            return [None] * 8
+        return [float(d.gain[i]), int(d.gain_pos[i]), float(d.ref_at_gain[i]), float(d.alt_at_gain[i]),
+                float(d.loss[i]), int(d.loss_pos[i]), float(d.ref_at_loss[i]), float(d.alt_at_loss[i])]
+
+
+class SequenceScore(Score):
+    """Sequence heads: the window-level outputs of the ref and alt windows compared."""
+
+    name = "sequence"
+
+    def delta(self, ref, alt, *, window, start, ref_len, alt_len, strand, readout, distance):
+        return sequence_delta(readout.values(ref.logits), readout.values(alt.logits), activation=readout.activation)
+
+    def subfields(self, codes):
+        return ["ALLELE", "STRAND", "LABEL", "REF", "ALT", "DIFF", "LOGODDS", "MEAN_ABS_DIFF"]
+
+    def describe(self, *, activation, distance):
+        return (
+            "window-level output of the label with the largest |ALT-REF| (REF, ALT probabilities, "
+            "DIFF = ALT-REF, LOGODDS = logit(ALT)-logit(REF)) and the mean |DIFF| over all scored labels; "
+            "STRAND: the strand with the larger effect"
+        )
+
+    def info_value(self, allele, strand, d, codes):
+        i = int(np.abs(d.diff).argmax())
+        return "|".join([
+            allele, strand, codes[i], _fmt(float(d.ref[i])), _fmt(float(d.alt[i])),
+            _fmt(float(d.diff[i])), _fmt(float(d.log_odds[i])), _fmt(float(np.abs(d.diff).mean())),
+        ])
+
+    def columns(self):
+        return ["ref", "alt", "diff", "logodds"]
+
+    def row(self, d, i):
+        if d is None:
+            return [None] * 4
+        return [float(d.ref[i]), float(d.alt[i]), float(d.diff[i]), float(d.log_odds[i])]
+
+
+#: head -> how it is scored; token heads compare bp tracks, sequence heads window outputs
+SCORES: dict[str, Score] = {"token": TokenScore(), "sequence": SequenceScore()}

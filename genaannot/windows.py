@@ -25,13 +25,24 @@ Two levels:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from .regions import Interval
+
 if TYPE_CHECKING:
     from .tokenize import DNATokenizer, Encoding
+
+
+class GenomeReader(Protocol):
+    """What planning needs from a genome (:class:`genaannot.io.fasta.Genome` is one)."""
+
+    sizes: dict[str, int]
+
+    def fetch(self, chrom: str, start: int, end: int) -> str: ...
 
 __all__ = [
     "Segment",
@@ -47,7 +58,19 @@ __all__ = [
     "tokenize_long",
     "resync_bp",
     "reverse_plan",
+    "GenomeReader",
+    "NRun",
+    "find_n_runs",
+    "scan_n_runs",
+    "ScanLayout",
+    "merge_targets",
+    "layout_scan",
+    "default_unit_bp",
+    "WORK_BYTES",
 ]
+
+#: budget of one work unit's float32 work arrays (sets the default unit size)
+WORK_BYTES = 512 * 1024 * 1024
 
 #: bp per chunk of :func:`tokenize_long` (long enough that the look-ahead costs little, short
 #: enough that BPE's per-word cost stays linear)
@@ -314,3 +337,137 @@ def parse_shard(shard: tuple[int, int] | str | None) -> tuple[int, int] | None:
     if not 1 <= i <= n:
         raise ValueError(f"--shard {i}/{n}: I must be between 1 and N")
     return i, n
+
+
+# --------------------------------------------------------------------------- N runs
+
+
+@dataclass(frozen=True)
+class NRun:
+    """A run of ``N``/``n``: 0-based half-open ``[start, end)``."""
+
+    start: int
+    end: int
+
+
+def find_n_runs(seq: str, *, min_len: int = 1, offset: int = 0) -> list[NRun]:
+    """Runs of ``N`` (either case) of at least ``min_len`` bp in ``seq``.
+
+    Parameters
+    ----------
+    seq : str
+    min_len : int
+    offset : int
+        Added to the returned coordinates (position of ``seq[0]`` in its chromosome).
+    """
+    if not seq:
+        return []
+    b = np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8)
+    isn = (b == ord("N")) | (b == ord("n"))
+    if not isn.any():
+        return []
+    d = np.diff(np.concatenate(([0], isn.view(np.int8), [0])))
+    starts = np.flatnonzero(d == 1)
+    ends = np.flatnonzero(d == -1)
+    keep = (ends - starts) >= min_len
+    return [NRun(int(s) + offset, int(e) + offset) for s, e in zip(starts[keep], ends[keep])]
+
+
+def scan_n_runs(genome: GenomeReader, chrom: str, *, min_len: int, chunk: int = 4_000_000) -> Iterator[NRun]:
+    """Runs of ``N`` of at least ``min_len`` bp along a whole chromosome, read in chunks.
+
+    Memory is bounded by ``chunk`` letters; runs crossing chunk boundaries are joined.
+    """
+    size = genome.sizes[chrom]
+    open_start: int | None = None  # run touching the previous chunk's end
+    open_end = 0
+    for pos in range(0, size, chunk):
+        end = min(size, pos + chunk)
+        runs = find_n_runs(genome.fetch(chrom, pos, end), offset=pos)
+        for r in runs:
+            if open_start is not None and r.start == open_end:
+                open_end = r.end
+                continue
+            if open_start is not None and open_end - open_start >= min_len:
+                yield NRun(open_start, open_end)
+            open_start, open_end = r.start, r.end
+        if open_start is not None and open_end < end:
+            if open_end - open_start >= min_len:
+                yield NRun(open_start, open_end)
+            open_start = None
+    if open_start is not None and open_end - open_start >= min_len:
+        yield NRun(open_start, open_end)
+
+
+# --------------------------------------------------------------------------- scan layout
+
+
+def merge_targets(intervals: Iterable[Interval], *, order: Sequence[str]) -> list[Interval]:
+    """Sort intervals by ``order`` (the ``.fai`` order) and position, merging overlapping and
+    adjacent ones, so that no base is scanned twice."""
+    rank = {c: i for i, c in enumerate(order)}
+    merged: list[Interval] = []
+    for iv in sorted(intervals, key=lambda iv: (rank[iv.chrom], iv.start, iv.end)):
+        if merged and merged[-1].chrom == iv.chrom and iv.start <= merged[-1].end:
+            last = merged[-1]
+            merged[-1] = Interval(last.chrom, last.start, max(last.end, iv.end))
+        else:
+            merged.append(Interval(iv.chrom, iv.start, iv.end))
+    return merged
+
+
+def default_unit_bp(n_tracks: int) -> int:
+    """Work-unit size: 1 Mb, less when many tracks make one unit's work arrays large
+    (``12`` bytes per base and track), never below 20 kb."""
+    return int(min(1_000_000, max(20_000, WORK_BYTES // (12 * max(1, n_tracks)))))
+
+
+@dataclass(frozen=True)
+class ScanLayout:
+    """Where a scan (or an evaluation, which tiles alike) puts its work.
+
+    Attributes
+    ----------
+    targets : list of Interval
+        Merged regions asked for, in ``.fai`` order.
+    segments : list of Segment
+        Targets minus runs of N of at least ``min_gap`` bp.
+    units : list of Unit
+        Segments cut every ``unit_bp`` bp from their starts, numbered in order.
+    n_bp_skipped, n_gaps : int
+        Bases in the skipped N runs, and how many runs met the targets.
+    """
+
+    targets: list[Interval]
+    segments: list[Segment]
+    units: list[Unit]
+    min_gap: int
+    unit_bp: int
+    n_bp_skipped: int
+    n_gaps: int
+
+
+def layout_scan(
+    genome: GenomeReader, targets: Sequence[Interval], *, min_gap: int, unit_bp: int
+) -> ScanLayout:
+    """Segments and work units of ``targets`` (merged; see :func:`merge_targets`).
+
+    N runs of at least ``min_gap`` bp are found by reading ``genome`` in chunks
+    (:func:`scan_n_runs`); they are not scanned and have no data.
+    """
+    targets = merge_targets(targets, order=list(genome.sizes))
+    segs: list[Segment] = []
+    skipped = n_gaps = 0
+    by_chrom: dict[str, list[Interval]] = {}
+    for t in targets:
+        by_chrom.setdefault(t.chrom, []).append(t)
+    for chrom, ivs in by_chrom.items():
+        gaps = [(r.start, r.end) for r in scan_n_runs(genome, chrom, min_len=min_gap)]
+        for t in ivs:
+            pieces = subtract_gaps(t.start, t.end, gaps)
+            skipped += len(t) - sum(e - s for s, e in pieces)
+            n_gaps += sum(1 for gs, ge in gaps if gs < t.end and ge > t.start)
+            segs.extend(Segment(chrom, s, e) for s, e in pieces)
+    return ScanLayout(targets, segs, plan_units(segs, unit_bp=unit_bp), int(min_gap), int(unit_bp), skipped, n_gaps)
+
+

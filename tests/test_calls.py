@@ -54,3 +54,15 @@ def test_new_chrom_closes_call():
     m.feed("a", np.array([0]), np.array([10]), np.array([0.9], np.float32))
     m.feed("b", np.array([10]), np.array([20]), np.array([0.9], np.float32))
     assert [(c.chrom, c.start, c.end) for c in m.finish()] == [("a", 0, 10), ("b", 10, 20)]
+
+
+def test_thresholds_of_a_checkpoint_trained_for_another_task_are_not_used():
+    from genaannot.calls import resolve_thresholds
+
+    meta = {"task": "promoter", "thresholds": {"acceptor": 0.0}}
+    thr, src = resolve_thresholds(["acceptor", "donor"], task="splice", default=0.5, threshold=None, checkpoint=meta)
+    assert thr == {"acceptor": 0.5, "donor": 0.5} and set(src.values()) == {"task default"}
+    thr, src = resolve_thresholds(["acceptor", "donor"], task="promoter", default=0.5, threshold=None, checkpoint=meta)
+    assert thr == {"acceptor": 0.0, "donor": 0.5} and src == {"acceptor": "checkpoint", "donor": "task default"}
+    thr, src = resolve_thresholds(["acceptor"], task="promoter", default=0.5, threshold=0.2, checkpoint=meta)
+    assert thr == {"acceptor": 0.2} and src == {"acceptor": "--threshold"}

@@ -86,7 +86,7 @@ def test_clear_errors(files, tmp_path):
     assert r.exit_code == 1 and "bad.vcf: not a readable VCF" in r.output and "Traceback" not in r.output
     r = CliRunner().invoke(main, ["score", str(files / "in.vcf"), "--genome", str(files / "g.fa"), "--task",
                                   "splice", "--model", str(files / "prom"), "-o", str(tmp_path / "o.vcf")])
-    assert r.exit_code == 1 and "token-classification head" in r.output
+    assert r.exit_code == 1 and "has a sequence head; use a token-classification checkpoint" in r.output
     assert not (tmp_path / "o.vcf").exists()
 
 

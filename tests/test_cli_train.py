@@ -190,15 +190,6 @@ def test_scan_threshold_order(tmp_path):
     assert calls["thresholds"] == {"acceptor": 0.25, "donor": 0.25}
     assert calls["threshold_source"] == {"acceptor": "--threshold", "donor": "--threshold"}
 
-    # thresholds of a checkpoint trained for another task are not used
-    from genaannot.models.base import ModelInfo
-    from genaannot.tasks import get_task
-
-    info = ModelInfo(family="gena_bert", architecture="x", head="token", labels=("none", "acceptor", "donor"),
-                     problem_type=None, max_tokens=62, resolution="token", n_params=1, source="m", tokenizer="t",
-                     extra={"genaannot": {"task": "promoter", "thresholds": {"acceptor": 0.0}}})
-    thr, src = scan.resolve_thresholds(get_task("splice"), ["acceptor", "donor"], threshold=None, info=info)
-    assert thr == {"acceptor": 0.5, "donor": 0.5} and set(src.values()) == {"task default"}
 
 
 def test_bpe_tokenizer_then_fine_tune_from_it(tmp_path):

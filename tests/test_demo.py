@@ -18,7 +18,7 @@ from genaannot.io.annotation import read_annotation
 from genaannot.io.fasta import open_genome
 from genaannot.pipeline.scan import scan_genome
 from genaannot.regions import Interval
-from genaannot.variants import revcomp
+from genaannot.windows import reverse_complement as revcomp
 
 REPO = Path(__file__).resolve().parent.parent
 FASTA = REPO / "examples/athaliana/athaliana_1pct.fa.gz"

@@ -15,7 +15,7 @@ from genaannot.interpret import (
     find_input_embeddings,
     integrated_gradients,
     ism,
-    resolve_readout,
+    resolve_target,
     strongest_site,
     tokens_to_bases,
 )
@@ -74,7 +74,7 @@ def test_window_is_centred_and_fits():
 @pytest.mark.parametrize("strand", ["+", "-"])
 def test_ism_token_head_matches_direct_predictions(strand):
     model = make_toy_model("token", max_tokens=64)
-    ro = resolve_readout(model, get_task("splice"), label="acceptor")
+    ro = resolve_target(model, get_task("splice"), label="acceptor")
     w = centered_window(fetch=fetch, chrom="c1", chrom_size=400, focus=(100, 130), tokenizer=model.tokenizer,
                         window_tokens=64, strand=strand)
     site = 117
@@ -108,7 +108,7 @@ def test_ism_token_head_matches_direct_predictions(strand):
 
 def test_ism_sequence_head_gc_fraction():
     model = make_toy_model("sequence", max_tokens=64)
-    ro = resolve_readout(model, get_task("promoter"))
+    ro = resolve_target(model, get_task("promoter"))
     assert (ro.label, ro.channel, ro.activation) == ("promoter", 1, "softmax")
     w = centered_window(fetch=fetch, chrom="c1", chrom_size=400, focus=(200, 220), tokenizer=model.tokenizer, window_tokens=64)
     res = ism(model, w, (200, 220), ro)
@@ -129,12 +129,12 @@ def test_ism_sequence_head_gc_fraction():
 
 def test_strongest_site_and_limits():
     model = make_toy_model("token", max_tokens=64)
-    ro = resolve_readout(model, get_task("splice"), label="acceptor")
+    ro = resolve_target(model, get_task("splice"), label="acceptor")
     w = centered_window(fetch=fetch, chrom="c1", chrom_size=400, focus=(100, 130), tokenizer=model.tokenizer, window_tokens=64)
     site = strongest_site(model, w, ro, (100, 130))
     assert CHROM[site] == "T" and "T" not in CHROM[100:site]  # T has the largest toy value
-    with pytest.raises(InterpretError, match="not among the task"):
-        resolve_readout(model, get_task("splice"), label="exon")
+    with pytest.raises(InterpretError, match="is not an output of task splice"):
+        resolve_target(model, get_task("splice"), label="exon")
     with pytest.raises(InterpretError, match="needs a site"):
         ism(model, w, (100, 130), ro)
     with pytest.raises(InterpretError, match="no token embedding"):
@@ -153,7 +153,7 @@ def test_integrated_gradients_completeness(head, strand, baseline):
     emb = find_input_embeddings(model.network, 16)
     assert emb is model.network.bert.embeddings.word_embeddings
     task = get_task("splice" if head == "token" else "promoter")
-    ro = resolve_readout(model, task)
+    ro = resolve_target(model, task)
     w = centered_window(fetch=fetch, chrom="c1", chrom_size=400, focus=(150, 170), tokenizer=model.tokenizer,
                         window_tokens=64, strand=strand)
     site = 160 if head == "token" else None
@@ -177,7 +177,7 @@ def test_integrated_gradients_completeness(head, strand, baseline):
 def test_integrated_gradients_minus_equals_rc_of_plus_sequence():
     """The minus strand of a window is the plus strand of its reverse complement, flipped."""
     model = tiny_bert("token", seed=3)
-    ro = resolve_readout(model, get_task("splice"))
+    ro = resolve_target(model, get_task("splice"))
     w = centered_window(fetch=fetch, chrom="c1", chrom_size=400, focus=(150, 170), tokenizer=model.tokenizer,
                         window_tokens=64, strand="-")
     rc = Window("c1", w.start, w.end, "+", reverse_complement(w.seq))

@@ -240,28 +240,23 @@ class _Boom(RuntimeError):
     pass
 
 
-def test_resume_after_interruption_gives_identical_files(tmp_path, token_model, monkeypatch):
+def test_resume_after_interruption_gives_identical_files(tmp_path, token_model):
     rng = np.random.default_rng(7)
     fa = write_fa(tmp_path / "g.fa", {c: "".join(rng.choice(list("ACGT"), size=400)) for c in "xyz"})
     kw = dict(model=token_model, task="splice", window_tokens=24, unit_bp=150, quiet=True)
     ref = scan_genome(fa, output=tmp_path / "ref.bw", **kw)
     ref_bytes = [p.read_bytes() for p in ref.tracks] + [ref.calls.read_bytes()]
 
-    from genaannot.pipeline import scan as scan_mod
-
-    real_infer = scan_mod._Runner.infer
     calls = {"n": 0}
 
-    def flaky(self, unit):
+    def flaky(encodings, **options):  # the model dies at the 4th unit (one call per unit)
         calls["n"] += 1
         if calls["n"] == 4:
             raise _Boom("killed")
-        return real_infer(self, unit)
+        return token_model.predict_encoded(encodings, **options)
 
-    monkeypatch.setattr(scan_mod._Runner, "infer", flaky)
     with pytest.raises(_Boom):
-        scan_genome(fa, output=tmp_path / "o.bw", **kw)
-    monkeypatch.setattr(scan_mod._Runner, "infer", real_infer)
+        scan_genome(fa, output=tmp_path / "o.bw", predictor=flaky, **kw)
     parts = tmp_path / "o.parts"
     assert len(list(parts.glob("*.npz"))) == 3 and not list(tmp_path.glob("o.*.bw"))
     (parts / ".000004.npz.12345.tmp").write_bytes(b"half-written")  # as left by kill -9
@@ -357,20 +352,20 @@ def test_workers_and_devices_give_identical_files(tmp_path):
 def test_writer_error_is_raised_and_earlier_units_kept(tmp_path, token_model, monkeypatch):
     """Stitching/saving runs on a writer thread: its error reaches the caller, and units
     already finished stay as parts for --resume."""
-    from genaannot.pipeline import scan as scan_mod
+    from genaannot.io.parts import PartsStore
 
     rng = np.random.default_rng(9)
     fa = write_fa(tmp_path / "g.fa", {"x": "".join(rng.choice(list("ACGT"), size=900))})
-    real = scan_mod._Runner.assemble
+    real = PartsStore.save
     calls = {"n": 0}
 
-    def broken(self, prep, preds):
+    def broken(self, key, part):
         calls["n"] += 1
         if calls["n"] == 3:
             raise _Boom("disk full")
-        return real(self, prep, preds)
+        return real(self, key, part)
 
-    monkeypatch.setattr(scan_mod._Runner, "assemble", broken)
+    monkeypatch.setattr(PartsStore, "save", broken)
     with pytest.raises(_Boom, match="disk full"):
         scan_genome(fa, output=tmp_path / "o.bw", model=token_model, task="splice", window_tokens=24,
                     unit_bp=100, quiet=True)
@@ -383,13 +378,11 @@ sys.path.insert(0, {tests!r})
 from toy import make_toy_model
 from genaannot.pipeline.scan import scan_genome
 import time
-from genaannot.pipeline import scan as scan_mod
-real = scan_mod._Runner.infer
-def slow(self, unit):  # slow enough that the parent can kill -9 mid-run
+model = make_toy_model("token", max_tokens=64)
+def slow(encodings, **options):  # slow enough that the parent can kill -9 mid-run
     time.sleep(0.3)
-    return real(self, unit)
-scan_mod._Runner.infer = slow
-scan_genome({fa!r}, model=make_toy_model("token", max_tokens=64), task="splice", output={out!r},
+    return model.predict_encoded(encodings, **options)
+scan_genome({fa!r}, model=model, task="splice", output={out!r}, predictor=slow,
             window_tokens=24, unit_bp=150, quiet=True)
 """
 
@@ -427,35 +420,24 @@ def test_resume_after_kill_9_gives_identical_files(tmp_path, token_model):
 
 
 def test_default_workers_per_device(monkeypatch):
+    import os
+
     from genaannot.pipeline import scan as scan_mod
 
-    monkeypatch.setattr(scan_mod.os, "sched_getaffinity", lambda _pid: set(range(16)), raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(16)), raising=False)
     assert scan_mod.default_workers() == 4  # CPU model: the cores are the model's too
     assert scan_mod.default_workers(devices=["cuda:0"]) == 8
     assert scan_mod.default_workers(devices=["cuda:0", "cuda:1"]) == 7
     assert scan_mod.default_workers(devices="cuda") == 8
-    monkeypatch.setattr(scan_mod.os, "sched_getaffinity", lambda _pid: {0}, raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0}, raising=False)
     assert scan_mod.default_workers() == 0 and scan_mod.default_workers(devices=["cuda:0"]) == 0
 
 
-def test_progress_counts_every_base_once(tmp_path, token_model, monkeypatch):
+def test_progress_counts_every_base_once(tmp_path, token_model):
     """The bar advances in whole bp per finished batch and ends exactly at the scanned total."""
-    from genaannot.pipeline import scan as scan_mod
-
     seen: list = []
-
-    class Bar:
-        def update(self, n):
-            seen.append(n)
-
-    real = scan_mod._Runner.__init__
-
-    def init(self, **kw):
-        real(self, **{**kw, "progress": Bar()})
-
-    monkeypatch.setattr(scan_mod._Runner, "__init__", init)
     fa = write_fa(tmp_path / "g.fa", {"a": "ACGT" * 333 + "A", "b": "GGCATT" * 40})
     res = scan_genome(fa, model=token_model, task="splice", output=tmp_path / "o.bw", window_tokens=24,
-                      unit_bp=300, quiet=True, batch_size=3)
+                      unit_bp=300, quiet=True, batch_size=3, progress=seen.append)
     assert all(isinstance(n, int) and n >= 0 for n in seen) and len(seen) > 10
     assert sum(seen) == res.counts["bp_scanned"] == 1333 + 240

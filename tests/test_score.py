@@ -240,7 +240,7 @@ def test_records_without_alt_and_output_to_existing(tmp_path, genome):
 
 def test_incompatible_model_and_labels(tmp_path, genome):
     vcf = write_vcf(tmp_path / "in.vcf", [("2", 10, SEQ[9], "A")])
-    with pytest.raises(ValueError, match="token-classification head"):
+    with pytest.raises(ValueError, match="has a sequence head; use a token-classification checkpoint"):
         score_variants(vcf, genome=genome, model=make_toy_model("sequence"), task="splice",
                        output=tmp_path / "o.vcf", quiet=True)
     with pytest.raises(ValueError, match="--labels"):

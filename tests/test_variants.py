@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 from toy import CharTokenizer
 
+from genaannot.stitch import paint_tokens
 from genaannot.variants import (
     align_alt,
     allele_reason,
     genome_reason,
-    paint,
-    plan_window,
-    revcomp,
+    plan_variant_window,
     sequence_delta,
     token_delta,
 )
+from genaannot.windows import reverse_complement
 
 SEQ = "ACGTTGCAAC" * 30  # 300 bp
 
@@ -28,8 +28,8 @@ def col(values) -> np.ndarray:
     return np.asarray(values, dtype=np.float32)[:, None]
 
 
-def test_revcomp_iupac_and_case():
-    assert revcomp("ACGTNacgtRY") == "RYacgtNACGT"
+def test_reverse_complement_iupac_and_case():
+    assert reverse_complement("ACGTNacgtRY") == "RYacgtNACGT"
 
 
 @pytest.mark.parametrize(
@@ -50,7 +50,7 @@ def test_genome_reason_order():
 
 
 def test_window_snv_fills_budget_and_is_centred():
-    p = plan_window(fetch=fetch, chrom_len=300, start=150, end=151, alts=["A"], tokenizer=CharTokenizer(),
+    p = plan_variant_window(fetch=fetch, chrom_len=300, start=150, end=151, alts=["A"], tokenizer=CharTokenizer(),
                     max_tokens=64, distance=10)
     assert (p.start, p.end) == (150 - 31, 151 + 31)  # 63 tokens: largest symmetric window
     assert p.n_tokens <= 64
@@ -58,7 +58,7 @@ def test_window_snv_fills_budget_and_is_centred():
 
 
 def test_window_shrinks_for_insertion_and_all_strands_fit():
-    p = plan_window(fetch=fetch, chrom_len=300, start=150, end=151, alts=["A", "ACGTACGTAC"],
+    p = plan_variant_window(fetch=fetch, chrom_len=300, start=150, end=151, alts=["A", "ACGTACGTAC"],
                     tokenizer=CharTokenizer(), max_tokens=64, distance=10, strands=("+", "-"))
     assert max(len(e) for e in p.encodings.values()) <= 64
     assert len(p.encodings) == 6  # ref + 2 alts, two strands
@@ -66,29 +66,29 @@ def test_window_shrinks_for_insertion_and_all_strands_fit():
 
 
 def test_window_shifts_inward_at_chromosome_ends():
-    p = plan_window(fetch=fetch, chrom_len=300, start=2, end=3, alts=["T"], tokenizer=CharTokenizer(),
+    p = plan_variant_window(fetch=fetch, chrom_len=300, start=2, end=3, alts=["T"], tokenizer=CharTokenizer(),
                     max_tokens=64, distance=10)
     assert p.start == 0 and p.end == 63
-    p = plan_window(fetch=fetch, chrom_len=300, start=298, end=299, alts=["T"], tokenizer=CharTokenizer(),
+    p = plan_variant_window(fetch=fetch, chrom_len=300, start=298, end=299, alts=["T"], tokenizer=CharTokenizer(),
                     max_tokens=64, distance=10)
     assert p.end == 300 and p.start == 300 - 63
 
 
 def test_window_too_long():
-    assert plan_window(fetch=fetch, chrom_len=300, start=100, end=160, alts=["A"], tokenizer=CharTokenizer(),
+    assert plan_variant_window(fetch=fetch, chrom_len=300, start=100, end=160, alts=["A"], tokenizer=CharTokenizer(),
                        max_tokens=64, distance=10) is None
     # fits without distance
-    assert plan_window(fetch=fetch, chrom_len=300, start=100, end=160, alts=["A"], tokenizer=CharTokenizer(),
+    assert plan_variant_window(fetch=fetch, chrom_len=300, start=100, end=160, alts=["A"], tokenizer=CharTokenizer(),
                        max_tokens=64, distance=0) is not None
 
 
 def test_paint_token_spans_to_bp():
     logits = np.array([[0.0], [2.0]], dtype=np.float32)
     spans = np.array([[0, 3], [3, 4]])
-    tr = paint(logits, spans, 4, "identity")
+    tr = paint_tokens(logits, spans, length=4)
     assert tr[:, 0].tolist() == [0, 0, 0, 2]
     with pytest.raises(ValueError):
-        paint(logits, spans, 5, "identity")
+        paint_tokens(logits, spans, length=5)
 
 
 def test_align_snv_mnp_identity():
@@ -148,7 +148,7 @@ def test_plan_windows_batch_fills_the_budget_with_the_gena_tokenizer():
 
     from genaannot.io.fasta import open_genome
     from genaannot.tokenize import load_tokenizer
-    from genaannot.variants import WindowRequest, _plan_by_search, plan_windows
+    from genaannot.variants import WindowRequest, _plan_by_search, plan_variant_windows
 
     repo = Path(__file__).resolve().parent.parent
     tok = load_tokenizer(repo / "genaannot/data/tokenizers/t2t_1000h_multi_32k")
@@ -161,15 +161,15 @@ def test_plan_windows_batch_fills_the_budget_with_the_gena_tokenizer():
         reqs.append(WindowRequest(fetch=lambda s, e: seq[s:e], chrom_len=len(seq), start=pos, end=pos + len(ref),
                                   alts=alts, distance=50))
     max_tokens, strands = 510, ("+", "-")
-    plans = plan_windows(reqs, tokenizer=tok, max_tokens=max_tokens, strands=strands)
-    one = [plan_window(fetch=r.fetch, chrom_len=r.chrom_len, start=r.start, end=r.end, alts=r.alts,
+    plans = plan_variant_windows(reqs, tokenizer=tok, max_tokens=max_tokens, strands=strands)
+    one = [plan_variant_window(fetch=r.fetch, chrom_len=r.chrom_len, start=r.start, end=r.end, alts=r.alts,
                        tokenizer=tok, max_tokens=max_tokens, distance=50, strands=strands) for r in reqs]
     assert [(p.start, p.end) for p in plans] == [(p.start, p.end) for p in one]
     for r, p in zip(reqs, plans):
         assert p is not None and len(p.encodings) == 6
         for (i, s), enc in p.encodings.items():  # each input is its own tokenisation
             want = p.ref_seq if i < 0 else p.alt_seqs[i]
-            assert np.array_equal(enc.ids, tok.encode(want if s == "+" else revcomp(want)).ids)
+            assert np.array_equal(enc.ids, tok.encode(want if s == "+" else reverse_complement(want)).ids)
         assert p.n_tokens <= max_tokens
         assert p.n_tokens >= max_tokens - 2 * (max_tokens // 64)  # slack 7: within 14 tokens of full
         assert p.start <= r.start - min(50, r.start) and p.end >= r.end + min(50, len(seq) - r.end)

@@ -64,8 +64,7 @@ def scan(genome, task_name, model_path, output, chroms, regions, strand, window_
     from ..io.fasta import FastaError
     from ..io.tracks import OutputError
     from ..models.base import ModelError
-    from ..pipeline.devices import DeviceError, parse_devices
-    from ..pipeline.scan import ScanError, default_workers, scan_genome
+    from ..pipeline.scan import ScanError, scan_genome
     from ..regions import RegionError
     from ..tokenize import TokenizerError
 
@@ -73,27 +72,15 @@ def scan(genome, task_name, model_path, output, chroms, regions, strand, window_
     if model_id is None:
         raise click.UsageError(f"--task {task_name} has no default checkpoint; pass --model PATH")
     try:
-        from ..io.fasta import open_genome
-        from ..io.tracks import check_writable
-
-        with open_genome(genome) as gen:
-            check_writable(output)  # after the FASTA: a failed run leaves no new directory
-            from ..models import load_model
-
-            device_list = parse_devices(devices)
-            if device_list:  # several: the device processes load their own copies
-                device = "cpu" if len(device_list) > 1 else device_list[0]
-            model = load_model(model_id, device=device, dtype=precision, compile=compile_,
-                               **parse_options(model_options))
-            result = scan_genome(
-                gen, model=model, task=task_name, output=output, strand=strand, regions=regions,
-                chroms=list(chroms) or None, window_tokens=window_tokens, overlap=overlap, stitch=stitch,
-                batch_size=batch_size, labels=[x for x in labels.split(",") if x] if labels else None,
-                threshold=threshold, resume=resume, bedgraph=bedgraph, quiet=quiet, shard=shard,
-                workers=(default_workers(devices=device_list or [str(model.device)]) if workers is None else workers),
-                devices=device_list,
-            )
-    except (FastaError, OutputError, ModelError, ScanError, DeviceError, RegionError, TokenizerError) as err:
+        result = scan_genome(
+            genome, model=model_id, task=task_name, output=output, strand=strand, regions=regions,
+            chroms=list(chroms) or None, window_tokens=window_tokens, overlap=overlap, stitch=stitch,
+            batch_size=batch_size, labels=[x for x in labels.split(",") if x] if labels else None,
+            threshold=threshold, resume=resume, bedgraph=bedgraph, quiet=quiet, shard=shard, workers=workers,
+            devices=devices, device=device, precision=precision, compile=compile_,
+            model_options=parse_options(model_options),
+        )
+    except (FastaError, OutputError, ModelError, ScanError, RegionError, TokenizerError) as err:
         raise click.ClickException(str(err)) from None
     except RuntimeError as err:  # e.g. --device cuda without CUDA
         raise click.ClickException(str(err)) from None

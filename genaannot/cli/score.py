@@ -61,7 +61,6 @@ def score(variants, genome, task_name, model_path, output, distance, labels, tsv
     from ..io.table import TableError
     from ..io.vcf import VcfError
     from ..models.base import ModelError
-    from ..pipeline.devices import parse_devices
     from ..tokenize import TokenizerError
 
     model_id = model_path or TASKS[task_name].default_model_id
@@ -69,25 +68,16 @@ def score(variants, genome, task_name, model_path, output, distance, labels, tsv
         raise click.UsageError(f"--task {task_name} has no default checkpoint; pass --model PATH")
     label_list = [x.strip() for x in labels.split(",") if x.strip()] if labels else None
     try:
-        from ..io.fasta import open_genome
-        from ..models import load_model
-        from ..pipeline.score import default_score_workers, score_variants
+        from ..pipeline.score import score_variants
 
-        device_list = parse_devices(devices)
-        if device_list:  # several: the device processes load their own copies
-            device = "cpu" if len(device_list) > 1 else device_list[0]
-        genome_obj = open_genome(genome)  # fail on the FASTA before loading a large model
-        model = load_model(model_id, device=device, dtype=precision, compile=compile_,
-                           **parse_options(model_options))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             summary = score_variants(
-                variants, genome=genome_obj, model=model, task=task_name, output=output,
+                variants, genome=genome, model=model_id, task=task_name, output=output,
                 distance=distance, labels=label_list, tsv=tsv, batch_size=batch_size,
-                strand=strand, quiet=quiet, shard=shard, devices=device_list,
-                workers=default_score_workers(device_list or [str(model.device)]) if workers is None else workers,
+                strand=strand, quiet=quiet, shard=shard, devices=devices, workers=workers,
+                device=device, precision=precision, compile=compile_, model_options=parse_options(model_options),
             )
-        genome_obj.close()
     except (VcfError, FastaError, ModelError, TokenizerError, TableError, ValueError, RuntimeError, OSError) as err:
         raise click.ClickException(str(err)) from None
     for w in caught:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+# N runs are found by the pure planner; re-exported for callers that read a Genome
+from ..windows import NRun, find_n_runs, scan_n_runs  # noqa: F401
 
 __all__ = ["FastaError", "Genome", "open_genome", "find_n_runs", "scan_n_runs"]
 
@@ -186,59 +185,3 @@ def open_genome(path: str | Path) -> Genome:
     """
     return Genome(path)
 
-
-@dataclass(frozen=True)
-class NRun:
-    """A run of ``N``/``n``: 0-based half-open ``[start, end)``."""
-
-    start: int
-    end: int
-
-
-def find_n_runs(seq: str, *, min_len: int = 1, offset: int = 0) -> list[NRun]:
-    """Runs of ``N`` (either case) of at least ``min_len`` bp in ``seq``.
-
-    Parameters
-    ----------
-    seq : str
-    min_len : int
-    offset : int
-        Added to the returned coordinates (position of ``seq[0]`` in its chromosome).
-    """
-    if not seq:
-        return []
-    b = np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8)
-    isn = (b == ord("N")) | (b == ord("n"))
-    if not isn.any():
-        return []
-    d = np.diff(np.concatenate(([0], isn.view(np.int8), [0])))
-    starts = np.flatnonzero(d == 1)
-    ends = np.flatnonzero(d == -1)
-    keep = (ends - starts) >= min_len
-    return [NRun(int(s) + offset, int(e) + offset) for s, e in zip(starts[keep], ends[keep])]
-
-
-def scan_n_runs(genome: Genome, chrom: str, *, min_len: int, chunk: int = 4_000_000) -> Iterator[NRun]:
-    """Runs of ``N`` of at least ``min_len`` bp along a whole chromosome, read in chunks.
-
-    Memory is bounded by ``chunk`` letters; runs crossing chunk boundaries are joined.
-    """
-    size = genome.sizes[chrom]
-    open_start: int | None = None  # run touching the previous chunk's end
-    open_end = 0
-    for pos in range(0, size, chunk):
-        end = min(size, pos + chunk)
-        runs = find_n_runs(genome.fetch(chrom, pos, end), offset=pos)
-        for r in runs:
-            if open_start is not None and r.start == open_end:
-                open_end = r.end
-                continue
-            if open_start is not None and open_end - open_start >= min_len:
-                yield NRun(open_start, open_end)
-            open_start, open_end = r.start, r.end
-        if open_start is not None and open_end < end:
-            if open_end - open_start >= min_len:
-                yield NRun(open_start, open_end)
-            open_start = None
-    if open_start is not None and open_end - open_start >= min_len:
-        yield NRun(open_start, open_end)

@@ -20,7 +20,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-from .base import Loaded, Model, ModelError, ModelInfo, Prediction
+from .base import Loaded, Model, ModelError, ModelInfo, Prediction, normalize_problem_type
 
 __all__ = ["load_model", "resolve_checkpoint", "detect_family", "FAMILIES", "Model", "ModelError", "ModelInfo", "Prediction"]
 
@@ -168,6 +168,7 @@ def load_model(
         from dataclasses import replace
 
         loaded.info = replace(loaded.info, task=meta["task"], extra={**loaded.info.extra, "genaannot": meta})
+    loaded.info = normalize_problem_type(loaded.info)  # once, for every family
     model = Model(loaded, device=device, precision=_precision(dtype), compile=compile_opt)
     model.load_options = dict(options)  # so that other processes (scan --devices) load the same model
     return model

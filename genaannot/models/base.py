@@ -10,44 +10,27 @@ device, precision, ``inference_mode``) without knowing which family it runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from ..predict import Prediction
 
 if TYPE_CHECKING:  # keep torch off the import path of `genaannot --help`
     import torch
 
     from ..tokenize import DNATokenizer, SequenceStats
 
-__all__ = ["Prediction", "ModelInfo", "Loaded", "Model", "ModelError", "collate_cls_sep", "split_cls_sep"]
+__all__ = ["Prediction", "ModelInfo", "Loaded", "Model", "ModelError", "collate_cls_sep", "split_cls_sep",
+           "normalize_problem_type", "PROBLEM_TYPES"]
+
+#: the problem types transformers knows (``config.json`` ``problem_type``)
+PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
 
 
 class ModelError(RuntimeError):
     """A checkpoint that cannot be found, read or fitted to an architecture."""
-
-
-@dataclass
-class Prediction:
-    """Model output for one input sequence.
-
-    Attributes
-    ----------
-    logits : float32 ndarray
-        ``[n_tokens, n_labels]`` for token heads (content tokens only, in sequence order) or
-        ``[n_labels]`` for sequence heads. Raw logits; see :func:`genaannot.tasks.activate`.
-    spans : int64 ndarray or None
-        ``[n_tokens, 2]`` 0-based half-open base-pair spans of the tokens (token heads), or
-        ``None`` for sequence heads.
-    n_tokens_total : int
-        Content tokens of the input. ``n_tokens_dropped`` of them (at the end) did not fit
-        the model's capacity and were not seen by the model.
-    """
-
-    logits: np.ndarray
-    spans: np.ndarray | None
-    n_tokens_total: int = 0
-    n_tokens_dropped: int = 0
 
 
 @dataclass(frozen=True)
@@ -66,6 +49,32 @@ class ModelInfo:
     tokenizer: str
     task: str | None = None  # from genaannot.json when the checkpoint was made by genaannot
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def normalize_problem_type(info: ModelInfo) -> ModelInfo:
+    """``info`` with ``problem_type`` made explicit, once, for every family (at load).
+
+    Language-model heads (``mlm``, ``lm``) have none. A classification head keeps the
+    checkpoint's ``problem_type`` when it names one of :data:`PROBLEM_TYPES`; without one,
+    several outputs are read as one single-label classification (softmax: what
+    ``*ForTokenClassification`` / ``*ForSequenceClassification`` train with cross-entropy),
+    and a single output as a binary classifier (sigmoid, ``multi_label_classification``),
+    as genaannot always read it (transformers would train a 1-label head as regression:
+    write ``"problem_type": "regression"`` into config.json for an identity readout).
+
+    Raises
+    ------
+    ModelError
+        For a ``problem_type`` transformers does not know.
+    """
+    if info.head not in ("token", "sequence"):
+        return replace(info, problem_type=None) if info.problem_type is not None else info
+    pt = info.problem_type
+    if pt is None:
+        pt = "single_label_classification" if len(info.labels) > 1 else "multi_label_classification"
+    elif pt not in PROBLEM_TYPES:
+        raise ModelError(f"{info.source}: problem_type {pt!r} in config.json is not one of {', '.join(PROBLEM_TYPES)}")
+    return info if pt == info.problem_type else replace(info, problem_type=pt)
 
 
 @dataclass
@@ -139,7 +148,9 @@ class Model:
     compile : bool or dict
         Run the network through ``torch.compile`` (a dict is passed as its keyword
         arguments, e.g. ``{"mode": "max-autotune"}``). Compilation happens at the first
-        batch; if it fails there, a warning is issued and the eager network is used.
+        call; if that call fails, a warning is issued and the eager network is used from
+        then on. Once a compiled call has succeeded, a later error (say, out of memory
+        half-way through a genome) is raised, never hidden by a silent switch to eager.
     """
 
     def __init__(
@@ -161,6 +172,7 @@ class Model:
         self.network.eval()
         self.network.to(self.device)
         self._compiled: Any = None
+        self._compile_checked = False  # the first compiled call succeeded: no fallback after it
         self.compile_options: dict[str, Any] | None = None
         #: family loader options it was loaded with (set by :func:`genaannot.load_model`)
         self.load_options: dict[str, Any] = {}
@@ -231,18 +243,23 @@ class Model:
             on_batch=on_batch,
         )
         if self._compiled is not None:
+            if self._compile_checked:
+                return run_network(self._compiled, encodings, **kw)  # errors are real errors now
             try:
-                return run_network(self._compiled, encodings, **kw)
+                out = run_network(self._compiled, encodings, **kw)
             except Exception as err:  # noqa: BLE001 - compile errors surface at the first call
                 import warnings
 
                 warnings.warn(
-                    f"torch.compile failed ({type(err).__name__}: {str(err)[:200]}); "
+                    f"torch.compile failed at the first call ({type(err).__name__}: {str(err)[:200]}); "
                     "running eager from now on",
                     stacklevel=2,
                 )
                 self._compiled = None
                 self.compile_options = None
+            else:
+                self._compile_checked = True
+                return out
         return run_network(self.network, encodings, **kw)
 
     def __repr__(self) -> str:

@@ -154,15 +154,12 @@ def load(path: Path, *, config: dict[str, Any], **options: Any) -> Loaded:
     tokenizer = load_tokenizer(Path(options["tokenizer"]) if options.get("tokenizer") else path)
     net = BigBirdNetwork(model, head=head, tile=tile, cls_id=tokenizer.cls_id, sep_id=tokenizer.sep_id, pad_id=cfg.pad_token_id)
     labels = tuple(cfg.id2label[i] for i in range(cfg.num_labels)) if head != "mlm" else ()
-    problem = cfg.problem_type
-    if head == "token" and problem is None:
-        problem = "single_label_classification"
     info = ModelInfo(
         family="bigbird",
         architecture=_CLASS_OF_HEAD[head],
         head=head,
         labels=labels,
-        problem_type=problem if head != "mlm" else None,
+        problem_type=cfg.problem_type if head != "mlm" else None,  # made explicit by load_model
         max_tokens=net.max_content_tokens,
         resolution="token",
         n_params=n_parameters(model),

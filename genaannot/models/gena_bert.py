@@ -574,15 +574,12 @@ def load(path: Path, *, config: dict[str, Any], **options: Any) -> Loaded:
     net = build_network(cfg, head=head, cls_id=tokenizer.cls_id, sep_id=tokenizer.sep_id)
     load_strict(net, state, source=source, ignore=IGNORED_KEYS, hint=head_hint(cfg, head))
     net.eval()
-    problem = cfg.problem_type
-    if head == "token" and problem is None:
-        problem = "single_label_classification"  # what BertForTokenClassification assumes
     info = ModelInfo(
         family="gena_bert",
         architecture=_CLASS_OF_HEAD[head],
         head=head,
         labels=cfg.labels if head != "mlm" else (),
-        problem_type=problem if head != "mlm" else None,
+        problem_type=cfg.problem_type if head != "mlm" else None,  # made explicit by load_model
         max_tokens=net.max_content_tokens,
         resolution="token",
         n_params=n_parameters(net),

@@ -388,13 +388,12 @@ def load(path: Path, *, config: dict[str, Any], **options: Any) -> Loaded:
     net = RMTNetwork(backbone, params, mem_token_ids=mem_ids, cls_id=cls_id, sep_id=sep_id)
     net.eval()
     kind = "Sequence" if head == "sequence" else "Token"
-    problem = cfg.problem_type if cfg.problem_type or head == "sequence" else "single_label_classification"
     info = ModelInfo(
         family="rmt",
         architecture=meta.get("model_cls", f"RMTEncoderFor{kind}Classification"),
         head=head,
         labels=cfg.labels,
-        problem_type=problem,
+        problem_type=cfg.problem_type,  # made explicit by load_model
         max_tokens=params.capacity,
         resolution="token",
         n_params=n_parameters(net),

@@ -28,14 +28,15 @@ from .. import __version__
 from ..interpret import (
     BASELINES,
     InterpretError,
-    Readout,
+    Target,
     Window,
     centered_window,
     integrated_gradients,
     ism,
-    resolve_readout,
+    resolve_target,
     strongest_site,
 )
+from ..io.naming import strip_suffix
 from ..io.tracks import (
     BedGraphWriter,
     BigWigWriter,
@@ -45,6 +46,7 @@ from ..io.tracks import (
     write_lines_atomic,
 )
 from ..regions import Interval, parse_region
+from ..stitch import runs
 from ..tasks import get_task
 
 if TYPE_CHECKING:
@@ -58,11 +60,7 @@ _SUFFIXES = (".bw", ".bigwig", ".bigWig", ".tsv", ".npz", ".bedGraph", ".bedgrap
 
 def output_stem(output: str | Path) -> Path:
     """``OUT.bw`` → ``OUT`` (any known suffix removed)."""
-    p = Path(output)
-    for suf in _SUFFIXES:
-        if p.name.endswith(suf) and len(p.name) > len(suf):
-            return p.with_name(p.name[: -len(suf)])
-    return p
+    return strip_suffix(output, _SUFFIXES)
 
 
 @dataclass
@@ -73,24 +71,10 @@ class InterpretRun:
     meta: dict[str, Any]
 
 
-def _runs(values: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Merge equal neighbouring values (NaN dropped) into (starts, ends, values)."""
-    v = np.asarray(values, dtype=np.float32)
-    ok = ~np.isnan(v)
-    idx = np.flatnonzero(ok)
-    if idx.size == 0:
-        z = np.zeros(0, dtype=np.int64)
-        return z, z, np.zeros(0, dtype=np.float32)
-    brk = np.flatnonzero((np.diff(idx) != 1) | (v[idx[1:]] != v[idx[:-1]])) + 1
-    first = idx[np.concatenate(([0], brk))]
-    last = idx[np.concatenate((brk - 1, [idx.size - 1]))]
-    return first + start, last + 1 + start, v[first]
-
-
 def _write_track(cls, path: Path, sizes: dict[str, int], chrom: str, start: int, values: np.ndarray, name: str) -> None:
     w = cls(path, sizes=sizes, name=name)
     try:
-        s, e, v = _runs(values, start)
+        s, e, v = runs(values, offset=start)
         w.add(chrom, s, e, v)
     except BaseException:
         w.abort()
@@ -100,17 +84,15 @@ def _write_track(cls, path: Path, sizes: dict[str, int], chrom: str, start: int,
 
 def _prepare(genome: Genome, model: Model, *, region: str, task: str, label: str | None, strand: str,
              site: int | None, logit: bool, window_tokens: int | None, batch_size: int,
-             max_bp: int | None) -> tuple[Interval, Readout, Window, int | None, Any]:
+             max_bp: int | None) -> tuple[Interval, Target, Window, int | None, Any]:
     t = get_task(task)
     iv = parse_region(region, sizes=genome.sizes)
     if max_bp is not None and len(iv) > max_bp:
         raise InterpretError(f"region {iv.ucsc()} is {len(iv):,} bp; the limit is {max_bp:,} bp")
     if strand not in ("+", "-"):
         raise InterpretError(f"strand must be + or -, not {strand!r}")
-    ro = resolve_readout(model, t, label=label, logit=logit)
-    wt = window_tokens or min(t.window_tokens, model.max_tokens)
-    if not 1 <= wt <= model.max_tokens:
-        raise InterpretError(f"--window-tokens {wt} outside 1..{model.max_tokens}")
+    ro = resolve_target(model, t, label=label, logit=logit, window_tokens=window_tokens)
+    wt = ro.window_tokens
     site0 = None
     if ro.head == "token" and site is not None:
         site0 = int(site) - 1
@@ -125,7 +107,7 @@ def _prepare(genome: Genome, model: Model, *, region: str, task: str, label: str
     return iv, ro, win, site0, t
 
 
-def _common_meta(command: str, genome: Genome, model: Model, iv: Interval, ro: Readout, win: Window,
+def _common_meta(command: str, genome: Genome, model: Model, iv: Interval, ro: Target, win: Window,
                  site0: int | None, task) -> dict[str, Any]:
     info = model.info
     return {

@@ -26,8 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..io.naming import parts_dir
+from ..io.parts import PartsStore, is_parts_dir
 from ..io.tracks import check_writable
 from ..windows import Unit
+from .assemble import finish_scan
 
 __all__ = ["MergeError", "merge", "merge_scan", "merge_score", "ScoreMergeResult", "partial_kind"]
 
@@ -50,14 +53,10 @@ class ScoreMergeResult:
 
 def _parts_dir(path: Path) -> Path | None:
     """``path`` itself when it is a parts directory, else ``<OUT without .bw>.parts``."""
-    if path.is_dir() and (path / "settings.json").is_file():
+    if is_parts_dir(path):
         return path
-    from .scan import _stem
-
-    cand = _stem(path).with_name(_stem(path).name + ".parts")
-    if cand.is_dir() and (cand / "settings.json").is_file():
-        return cand
-    return None
+    cand = parts_dir(path)
+    return cand if is_parts_dir(cand) else None
 
 
 def partial_kind(path: str | Path) -> str:
@@ -76,7 +75,7 @@ def partial_kind(path: str | Path) -> str:
 
 def merge(partials: list[str | Path], *, output: str | Path, tsv: str | Path | None = None,
           quiet: bool = False) -> Any:
-    """Merge scan partials (→ :class:`~genaannot.pipeline.scan.ScanResult`) or score partials
+    """Merge scan partials (→ :class:`~genaannot.pipeline.assemble.ScanResult`) or score partials
     (→ :class:`ScoreMergeResult`); the kind is detected from the inputs."""
     if not partials:
         raise MergeError("no partial results given")
@@ -92,8 +91,6 @@ def merge(partials: list[str | Path], *, output: str | Path, tsv: str | Path | N
 
 def merge_scan(partials: list[str | Path], *, output: str | Path):
     """Assemble the parts of a sharded scan into ``output`` (see module docstring)."""
-    from ..io.tracks import load_json
-    from .scan import finish_scan
 
     t0 = time.time()
     output = check_writable(Path(output))
@@ -107,14 +104,14 @@ def merge_scan(partials: list[str | Path], *, output: str | Path):
     settings = None
     bases: list[tuple[Path, dict]] = []
     for d in dirs:
-        s = load_json(d / "settings.json")
+        store = PartsStore(d)
+        s = store.settings()
         if settings is None:
             settings = s
         elif s != settings:
             diff = sorted(k for k in set(s) | set(settings) if s.get(k) != settings.get(k))
             raise MergeError(f"{d} holds parts of a different scan than {dirs[0]} (differs in: {', '.join(diff)})")
-        for f in sorted(d.glob("shard-*-of-*.json")):
-            bases.append((f, load_json(f)))
+        bases.extend(store.shards())
     if not bases:
         raise MergeError(f"{', '.join(map(str, dirs))}: no shard-I-of-N.json; were they made by `scan --shard`?")
     volatile = {"shard", "units_done", "run_seconds", "model_seconds"}
@@ -133,9 +130,8 @@ def merge_scan(partials: list[str | Path], *, output: str | Path):
     files: dict[str, Path] = {}
     for u in units:
         for d in dirs:
-            f = d / f"{u.key}.npz"
-            if f.is_file():
-                files[u.key] = f
+            if PartsStore(d).has(u.key):
+                files[u.key] = PartsStore(d).path(u.key)
                 break
     missing = [u for u in units if u.key not in files]
     if missing:

@@ -16,7 +16,6 @@ import contextlib
 import dataclasses
 import functools
 import itertools
-import re
 import sys
 import time
 from collections import Counter, OrderedDict, deque
@@ -26,165 +25,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
+from ..readout import Readout, resolve_readout, sanitize_label
 from ..regions import match_chroms
-from ..tasks import Task, activate, chromatin_labels, get_task
+from ..tasks import Task, get_task
 from ..variants import (
     REASONS,
+    SCORES,
     SequenceDelta,
     TokenDelta,
-    WindowPlan,
+    VariantWindow,
     WindowRequest,
-    align_alt,
     allele_reason,
     genome_reason,
-    paint,
-    plan_windows,
-    sequence_delta,
-    token_delta,
+    plan_variant_windows,
 )
 from ..windows import parse_shard
 from .devices import load_for_device, model_config, parse_devices, run_on_devices
+from .workers import ahead, cpu_cores, worker_state
 
 if TYPE_CHECKING:
     from ..io.fasta import Genome
     from ..io.vcf import RecordLayout, VcfRecord
-    from ..models.base import Model, ModelInfo, Prediction
+    from ..models.base import Model, Prediction
 
-__all__ = ["score_variants", "default_score_workers", "ScoreSummary", "ScoreSpec", "ScoreShard", "plan_score_shard", "resolve_spec", "REASON_FIELD"]
+__all__ = ["score_variants", "default_score_workers", "ScoreSummary", "ScoreShard", "plan_score_shard", "REASON_FIELD"]
 
 #: INFO field carrying reason codes of ALTs that were not scored
 REASON_FIELD = "GENA_REASON"
 _STRAND_NAME = {"+": "plus", "-": "minus"}
-
-
-@dataclass(frozen=True)
-class ScoreSpec:
-    """What is scored, resolved from the task, the model and ``--labels``.
-
-    Attributes
-    ----------
-    readout : "token" | "sequence"
-    activation : str
-    labels : tuple of str
-        Names of the scored outputs.
-    channels : tuple of int
-        Logit channel of each label.
-    codes : tuple of str
-        Label names as written in VCF subfield names (``A``/``D`` for splice).
-    strands : tuple of str
-        ``("+",)``, ``("-",)`` or ``("+", "-")``.
-    info_id : str
-        INFO field of the scores.
-    """
-
-    task: str
-    readout: str
-    activation: str
-    labels: tuple[str, ...]
-    channels: tuple[int, ...]
-    codes: tuple[str, ...]
-    strands: tuple[str, ...]
-    info_id: str
-
-    def vcf_subfields(self) -> list[str]:
-        if self.readout == "token":
-            ds = [f"DS_{c}{k}" for c in self.codes for k in "GL"]
-            dp = [f"DP_{c}{k}" for c in self.codes for k in "GL"]
-            return ["ALLELE", "STRAND", *ds, *dp]
-        return ["ALLELE", "STRAND", "LABEL", "REF", "ALT", "DIFF", "LOGODDS", "MEAN_ABS_DIFF"]
-
-
-def _sanitize(name: str) -> str:
-    """A label name usable inside a VCF INFO value and a TSV column name."""
-    return re.sub(r"[^0-9A-Za-z_.:+-]", "_", name.replace("|", ":"))
-
-
-def _activation(task: Task, info: ModelInfo) -> str:
-    if task.activation != "auto":
-        return task.activation
-    pt = info.problem_type
-    if pt == "multi_label_classification":
-        return "sigmoid"
-    if pt == "regression":
-        return "identity"
-    if pt == "single_label_classification" or (info.head == "sequence" and len(info.labels) > 1):
-        return "softmax"
-    return "sigmoid"
-
-
-def resolve_spec(
-    task: Task, info: ModelInfo, *, labels: Sequence[str] | None = None, strand: str | None = None
-) -> ScoreSpec:
-    """Check that the model fits the task and pick labels, channels and strands.
-
-    Raises ``ValueError`` with a message naming the mismatch.
-    """
-    readout = info.head if task.readout == "auto" else task.readout
-    if info.head != readout:
-        raise ValueError(
-            f"task {task.name!r} needs a {readout}-classification head but the model ({info.source}) "
-            f"has a {info.head} head; pick another --model or --task generic"
-        )
-    n = len(info.labels)
-    if task.channels:
-        names = list(task.channels)
-        chans = [task.channels[k] for k in names]
-        if max(chans) >= n:
-            raise ValueError(
-                f"task {task.name!r} reads output channel {max(chans)} but the model ({info.source}) "
-                f"has {n} outputs; is it a {task.name} model?"
-            )
-    else:
-        names = list(info.labels)
-        if task.name == "chromatin":
-            deepsea, _ = chromatin_labels()
-            if n != len(deepsea):
-                raise ValueError(
-                    f"task chromatin expects {len(deepsea)} DeepSEA outputs, the model ({info.source}) has {n}; "
-                    "use --task generic for other multi-label models"
-                )
-            if all(lab.startswith("LABEL_") for lab in names):
-                names = list(deepsea)
-        chans = list(range(n))
-    if labels:
-        pick = []
-        for want in labels:
-            if want in names:
-                pick.append(names.index(want))
-            elif want.isdigit() and int(want) < len(names):
-                pick.append(int(want))
-            else:
-                raise ValueError(
-                    f"--labels: {want!r} is not an output of task {task.name} (outputs: "
-                    + ", ".join(names[:8])
-                    + (f", … {len(names)} in all)" if len(names) > 8 else ")")
-                )
-        names = [names[i] for i in pick]
-        chans = [chans[i] for i in pick]
-    if task.name == "splice" and not labels:
-        codes = ["A", "D"]
-    else:
-        codes = [_sanitize(x) for x in names]
-    if strand in (None, ""):
-        strands = ("+", "-") if task.strand_specific else ("+",)
-    elif strand == "both":
-        strands = ("+", "-")
-    elif strand in ("+", "-"):
-        strands = (strand,)
-    else:
-        raise ValueError(f"--strand must be both, + or -, not {strand!r}")
-    return ScoreSpec(
-        task=task.name,
-        readout=readout,
-        activation=_activation(task, info),
-        labels=tuple(names),
-        channels=tuple(chans),
-        codes=tuple(codes),
-        strands=strands,
-        info_id=f"GENA_{task.name.upper()}",
-    )
 
 
 @dataclass
@@ -244,7 +112,7 @@ class ScoreSummary:
 class _Alt:
     allele: str
     reason: str | None = None
-    plan: WindowPlan | None = None
+    plan: VariantWindow | None = None
     index: int = 0  # allele index inside plan
     result: dict[str, TokenDelta | SequenceDelta] = field(default_factory=dict)
 
@@ -319,18 +187,14 @@ def plan_score_shard(layout: RecordLayout, *, n_records: int, index: int, of: in
     return ScoreShard(index=index, of=of, regions=regions, first=0, end=0, count=count)
 
 
-def _tsv_columns(spec: ScoreSpec) -> list[str]:
+def _tsv_columns(readout: Readout) -> list[str]:
     cols = ["chrom", "pos", "id", "ref", "alt", "genome_chrom", "status", "strand",
             "window_start", "window_end", "ref_tokens", "alt_tokens"]
-    for s in spec.strands:
+    score = SCORES[readout.head]
+    for s in readout.strands:
         sn = _STRAND_NAME[s]
-        for name in spec.labels:
-            lab = _sanitize(name)
-            if spec.readout == "token":
-                cols += [f"{lab}_{k}_{sn}" for k in (
-                    "gain", "gain_pos", "ref_at_gain", "alt_at_gain", "loss", "loss_pos", "ref_at_loss", "alt_at_loss")]
-            else:
-                cols += [f"{lab}_{k}_{sn}" for k in ("ref", "alt", "diff", "logodds")]
+        for name in readout.labels:
+            cols += [f"{sanitize_label(name)}_{k}_{sn}" for k in score.columns()]
     return cols
 
 
@@ -352,7 +216,11 @@ def score_variants(
     shard: tuple[int, int] | str | None = None,
     shard_bin_bp: int = 10_000,
     devices: Sequence[str] | str | None = None,
-    workers: int = 0,
+    workers: int | None = 0,
+    device: str | None = None,
+    precision: str = "fp32",
+    compile: bool | dict = False,
+    model_options: dict | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ScoreSummary:
     """Score every ALT of a VCF with a model and write an annotated VCF (and a TSV).
@@ -364,7 +232,8 @@ def score_variants(
     genome
         FASTA path (indexed or indexable) or an open :class:`genaannot.io.fasta.Genome`.
     model
-        A loaded :class:`~genaannot.models.base.Model` or anything :func:`genaannot.load_model` takes.
+        A loaded :class:`~genaannot.models.base.Model`, or anything :func:`genaannot.load_model`
+        takes (loaded with ``device``, ``precision``, ``compile`` and ``model_options``).
     task
         ``splice``, ``promoter``, ``chromatin``, ``generic`` (or a :class:`~genaannot.tasks.Task`).
     output
@@ -396,7 +265,8 @@ def score_variants(
         ``shard``.
     workers
         Processes that plan and tokenise chunks of records while the model runs (0: one
-        helper thread in this process). With ``devices``, per device process.
+        helper thread in this process; None: :func:`default_score_workers`). With
+        ``devices``, per device process.
     progress
         Called after each chunk with ``(records done, records to do)`` instead of drawing a
         progress bar.
@@ -411,15 +281,19 @@ def score_variants(
     task_obj = task if isinstance(task, Task) else get_task(task)
     device_list = parse_devices(devices)
     several = device_list is not None and len(device_list) > 1
+    genome_obj = genome if isinstance(genome, Genome) else open_genome(genome)  # fail on the FASTA first
     if not hasattr(model, "predict_encoded"):
         from ..models import load_model
 
         # several devices: this process only needs the model's description
-        model = load_model(model, device="cpu" if several else (device_list or [None])[0])
-    spec = resolve_spec(task_obj, model.info, labels=labels, strand=strand)
+        one = "cpu" if several else (device_list[0] if device_list else device)
+        model = load_model(model, device=one, dtype=precision, compile=compile, **(model_options or {}))
+    readout = resolve_readout(task_obj, model.info, labels=labels, strand=strand)
     shard_t = parse_shard(shard)
     if shard_bin_bp < 1:
         raise ValueError(f"shard_bin_bp must be >= 1, not {shard_bin_bp}")
+    if workers is None:
+        workers = default_score_workers(device_list or [str(model.device)])
     if workers < 0:
         raise ValueError(f"--workers must be 0 (a helper thread) or more, not {workers}")
     opts = dict(distance=distance, batch_size=batch_size, chunk_size=chunk_size, cache_size=cache_size,
@@ -430,12 +304,15 @@ def score_variants(
         if str(vcf) == "-":
             raise ValueError("--devices needs VARIANTS as a file (each device process reads its own region "
                              "of it), not standard input")
-        return _score_on_devices(vcf, genome=genome, model=model, task=task_obj, labels=labels, strand=strand,
-                                 output=output, tsv=tsv, devices=device_list, opts=opts, quiet=quiet,
-                                 progress=progress, t0=t0)
-    genome_obj = genome if isinstance(genome, Genome) else open_genome(genome)
+        try:
+            return _score_on_devices(vcf, genome=genome_obj, model=model, task=task_obj, labels=labels,
+                                     strand=strand, output=output, tsv=tsv, devices=device_list, opts=opts,
+                                     quiet=quiet, progress=progress, t0=t0)
+        finally:
+            if genome_obj is not genome:
+                genome_obj.close()
     try:
-        summary, part = _score(vcf, genome=genome_obj, model=model, task=task_obj, spec=spec, output=output,
+        summary, part = _score(vcf, genome=genome_obj, model=model, task=task_obj, readout=readout, output=output,
                                tsv=tsv, shard=shard_t, quiet=quiet, progress=progress, **opts)
     finally:
         if genome_obj is not genome:
@@ -456,18 +333,12 @@ def default_score_workers(devices: Sequence[str]) -> int:
     ``min(4, cores // D - 1)`` workers (besides its own process's threads). On CPU the model
     needs the cores: 0 (one helper thread).
     """
-    import os
-
     if not any(str(d).startswith("cuda") for d in devices):
         return 0
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(0, min(4, cores // len(devices) - 1))
+    return max(0, min(4, cpu_cores() // len(devices) - 1))
 
 
-def _score(vcf, *, genome: Genome, model: Model, task: Task, spec: ScoreSpec, output, tsv, shard, quiet,
+def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, output, tsv, shard, quiet,
            progress, distance: int, batch_size: int, chunk_size: int, cache_size: int,
            shard_bin_bp: int, workers: int) -> tuple[ScoreSummary, ScoreShard | None]:
     """One process's run of :func:`score_variants` (all records, or one shard's)."""
@@ -506,24 +377,14 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, spec: ScoreSpec, ou
             genome.sizes,
             lengths={k: v for k, v in reader.contig_lengths.items() if v},
         )
-        subfields = "|".join(spec.vcf_subfields())
-        if spec.readout == "token":
-            what = (
-                f"maximum gain (G) and loss (L) of each output's probability (activation {spec.activation}) "
-                f"within {distance} bp of the REF allele, alt track aligned to reference coordinates "
-                "(deleted bases 0, inserted bases collapsed to their maximum); DP: offset of that "
-                "position from POS in bp; STRAND: the strand with the larger effect"
-            )
-        else:
-            what = (
-                "window-level output of the label with the largest |ALT-REF| (REF, ALT probabilities, "
-                "DIFF = ALT-REF, LOGODDS = logit(ALT)-logit(REF)) and the mean |DIFF| over all scored labels; "
-                "STRAND: the strand with the larger effect"
-            )
-        names = ",".join(f"{c}={lab}" for c, lab in zip(spec.codes, spec.labels)) if spec.task == "splice" else ""
+        score = SCORES[readout.head]
+        subfields = "|".join(score.subfields(readout.codes))
+        what = score.describe(activation=readout.activation, distance=distance)
+        names = ",".join(f"{c}={lab}" for c, lab in zip(readout.codes, readout.labels)) if readout.task == "splice" else ""
+        info_id = info_field(readout)
         reader.add_info(InfoField(
-            spec.info_id,
-            f"genaannot {spec.task} variant scores ({model.info.source}). Format: {subfields}. {what}"
+            info_id,
+            f"genaannot {readout.task} variant scores ({model.info.source}). Format: {subfields}. {what}"
             + (f". Outputs: {names}" if names else ""),
         ))
         reader.add_info(InfoField(
@@ -533,12 +394,12 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, spec: ScoreSpec, ou
         ))
         reader.add_meta(
             "genaannotScore",
-            f"<task={spec.task},model={model.info.source},distance={distance},strands={'/'.join(spec.strands)},"
+            f"<task={readout.task},model={model.info.source},distance={distance},strands={'/'.join(readout.strands)},"
             f"max_tokens={model.info.max_tokens}>",
         )
         writer = open_writer(output, reader)
         if tsv is not None:
-            table = TableWriter(tsv, _tsv_columns(spec))
+            table = TableWriter(tsv, _tsv_columns(readout))
         cache: OrderedDict[tuple, Prediction] = OrderedDict()
         bar = tqdm(total=n_todo, unit="variant", disable=quiet or progress is not None, file=sys.stderr,
                    dynamic_ncols=True)
@@ -571,15 +432,15 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, spec: ScoreSpec, ou
         # (FASTA reads, BPE) ahead by a thread or worker processes while chunk k is on the
         # device and chunk k-1's deltas are computed and written on a writer thread, so the
         # device waits for neither
-        plan_kwargs = {"mapping": cm.mapping, "spec": spec, "tokenizer": model.tokenizer,
+        plan_kwargs = {"mapping": cm.mapping, "readout": readout, "tokenizer": model.tokenizer,
                        "max_tokens": model.info.max_tokens, "distance": distance}
         writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-write")
         try:
             with _planned_chunks(counted(records), chunk_size=chunk_size, genome=genome, kwargs=plan_kwargs,
                                  workers=workers) as planned:
                 for works in planned:
-                    pairs = _infer_chunk(works, spec, model, batch_size, cache, cache_size, summary)
-                    writes.append(writer_thread.submit(_write_chunk, works, pairs, spec, distance, writer, table,
+                    pairs = _infer_chunk(works, readout, model, batch_size, cache, cache_size, summary)
+                    writes.append(writer_thread.submit(_write_chunk, works, pairs, readout, distance, writer, table,
                                                        summary, reasons))
                     collect(keep=1)
             collect(keep=0)
@@ -621,9 +482,9 @@ def _score_job(device: str, job: dict, report) -> tuple[ScoreSummary, ScoreShard
     from ..io.fasta import open_genome
 
     model = load_for_device(job["model"], device, n_devices=job["shard"][1])
-    spec = resolve_spec(job["task"], model.info, labels=job["labels"], strand=job["strand"])
+    readout = resolve_readout(job["task"], model.info, labels=job["labels"], strand=job["strand"])
     with open_genome(job["genome"]) as genome:
-        return _score(job["vcf"], genome=genome, model=model, task=job["task"], spec=spec, output=job["output"],
+        return _score(job["vcf"], genome=genome, model=model, task=job["task"], readout=readout, output=job["output"],
                       tsv=job["tsv"], shard=job["shard"], quiet=True,
                       progress=lambda done, total: report("progress", (done, total)), **job["opts"])
 
@@ -703,21 +564,15 @@ def _combine(summaries: list[ScoreSummary], parts: list[ScoreShard | None], *, v
     return out
 
 
-_PLANNER: dict = {}  # a planning worker process's genome and settings
-
-
-def _planner_init(genome_path: str, kwargs: dict) -> None:
-    import os
-
+def _setup_planner(state: dict) -> None:
     from ..io.fasta import open_genome
 
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one core per worker
-    _PLANNER["genome"] = open_genome(genome_path)
-    _PLANNER["kwargs"] = kwargs
+    state["genome_obj"] = open_genome(state["genome"])
 
 
-def _planner_run(chunk: list[VcfRecord]) -> list[_Work]:
-    return _plan_chunk(chunk, genome=_PLANNER["genome"], **_PLANNER["kwargs"])
+def _plan_remote(chunk: list[VcfRecord]) -> list[_Work]:
+    st = worker_state
+    return _plan_chunk(chunk, genome=st["genome_obj"], **st["kwargs"])
 
 
 @contextlib.contextmanager
@@ -727,45 +582,23 @@ def _planned_chunks(records: Iterator[VcfRecord], *, chunk_size: int, genome: Ge
     thread (``workers`` = 0: FASTA reads and BPE mostly run outside the GIL), or by
     ``workers`` spawned processes (also the Python part of planning runs in parallel), at
     most ``workers + 1`` chunks ahead (bounded memory)."""
-    if workers > 0:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
+    def local(chunk: list[VcfRecord]) -> list[_Work]:
+        return _plan_chunk(chunk, genome=genome, **kwargs)
 
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                   initializer=_planner_init, initargs=(str(genome.path), kwargs))
-        ahead = workers + 1
+    def send(chunk: list[VcfRecord]) -> list[VcfRecord]:
+        # records travel without their pysam object; the writer gets the originals back
+        return [dataclasses.replace(r, _rec=None) for r in chunk]
 
-        def submit(chunk: list[VcfRecord]) -> Future:
-            # records travel without their pysam object; the writer gets the originals back
-            return pool.submit(_planner_run, [dataclasses.replace(r, _rec=None) for r in chunk])
-    else:
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-plan")
-        ahead = 1
+    with ahead(_chunks(records, chunk_size), local=local, remote=_plan_remote, workers=workers,
+               setup=_setup_planner, state={"genome": str(genome.path), "kwargs": kwargs},
+               lookahead=workers + 1 if workers > 0 else 1, thread=True, send=send) as planned:
+        def gen() -> Iterator[list[_Work]]:
+            for chunk, works in planned:
+                for w, rec in zip(works, chunk):
+                    w.record = rec
+                yield works
 
-        def submit(chunk: list[VcfRecord]) -> Future:
-            return pool.submit(_plan_chunk, chunk, genome=genome, **kwargs)
-
-    def gen() -> Iterator[list[_Work]]:
-        pending: deque[tuple[list[VcfRecord], Future]] = deque()
-
-        def take() -> list[_Work]:
-            chunk, fut = pending.popleft()
-            works = fut.result()  # a planner's error is raised here
-            for w, rec in zip(works, chunk):
-                w.record = rec
-            return works
-
-        for chunk in _chunks(records, chunk_size):
-            pending.append((chunk, submit(chunk)))
-            if len(pending) > ahead:
-                yield take()
-        while pending:
-            yield take()
-
-    try:
         yield gen()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _chunks(records: Iterator[VcfRecord], size: int) -> Iterator[list[VcfRecord]]:
@@ -779,7 +612,7 @@ def _chunks(records: Iterator[VcfRecord], size: int) -> Iterator[list[VcfRecord]
         yield chunk
 
 
-def _plan_chunk(chunk: list[VcfRecord], *, genome: Genome, mapping: Mapping[str, str], spec: ScoreSpec,
+def _plan_chunk(chunk: list[VcfRecord], *, genome: Genome, mapping: Mapping[str, str], readout: Readout,
                 tokenizer, max_tokens: int, distance: int) -> list[_Work]:
     """Reasons and window plans (tokenised inputs) for the ALTs of a chunk of records."""
     works = []
@@ -811,15 +644,15 @@ def _plan_chunk(chunk: list[VcfRecord], *, genome: Genome, mapping: Mapping[str,
             fetch=functools.partial(genome.fetch, gchrom), chrom_len=size, start=rec.start, end=rec.end,
             alts=[a.allele.upper() for a in todo],
             # sequence heads read the whole window: no flank requirement beyond fitting the allele
-            distance=distance if spec.readout == "token" else 0,
+            distance=distance if SCORES[readout.head].needs_flanks else 0,
         )))
     # one window for all ALTs of a record (shared reference); if a long ALT prevents it, each alone
     alone = []
     def plans_for(groups):
         if not groups:
             return []
-        return plan_windows([req for _, req in groups], tokenizer=tokenizer, max_tokens=max_tokens,
-                            strands=spec.strands)
+        return plan_variant_windows([req for _, req in groups], tokenizer=tokenizer, max_tokens=max_tokens,
+                            strands=readout.strands)
 
     for (alleles, req), plan in zip(groups, plans_for(groups)):
         if plan is None and len(alleles) > 1:
@@ -839,22 +672,22 @@ def _keys(w: _Work, a: _Alt, s: str) -> tuple[tuple, tuple]:
     return ref_key, alt_key
 
 
-def _requests(works, spec):
+def _requests(works, readout: Readout):
     """Every (work, alt, strand, ref key, alt key) of a chunk that has a window plan."""
     for w in works:
         for a in w.alts:
             if a.plan is None:
                 continue
-            for s in spec.strands:
+            for s in readout.strands:
                 yield (w, a, s, *_keys(w, a, s))
 
 
-def _infer_chunk(works, spec, model, batch_size, cache, cache_size, summary) -> list[tuple]:
+def _infer_chunk(works, readout: Readout, model, batch_size, cache, cache_size, summary) -> list[tuple]:
     """Predict a chunk's windows (reference windows from the cache when there); returns
     ``(work, alt, strand, reference prediction, alt prediction)`` per scored ALT and strand."""
     needed: dict[tuple, object] = {}
     n_ref = 0  # reference-window requests (one per scored ALT and strand)
-    for _w, a, s, rk, ak in _requests(works, spec):
+    for _w, a, s, rk, ak in _requests(works, readout):
         n_ref += 1
         if rk in cache:
             cache.move_to_end(rk)
@@ -870,7 +703,7 @@ def _infer_chunk(works, spec, model, batch_size, cache, cache_size, summary) -> 
     for k, pr in fresh.items():
         if pr.n_tokens_dropped:
             raise RuntimeError(f"internal error: window {k} exceeded the model capacity")
-    pairs = [(w, a, s, fresh.get(rk) or cache[rk], fresh[ak]) for w, a, s, rk, ak in _requests(works, spec)]
+    pairs = [(w, a, s, fresh.get(rk) or cache[rk], fresh[ak]) for w, a, s, rk, ak in _requests(works, readout)]
     for k, pr in fresh.items():
         if len(k) == 4:  # reference windows only: alt windows are rarely shared across chunks
             cache[k] = pr
@@ -879,45 +712,30 @@ def _infer_chunk(works, spec, model, batch_size, cache, cache_size, summary) -> 
     return pairs
 
 
-def _write_chunk(works, pairs, spec, distance, writer, table, summary, reasons) -> int:
+def _write_chunk(works, pairs, readout: Readout, distance, writer, table, summary, reasons) -> int:
     """Deltas of a predicted chunk, then its records, in order; returns the record count."""
+    score = SCORES[readout.head]
     for w, a, s, rp, ap in pairs:
-        a.result[s] = _delta(rp, ap, w, a, s, spec, distance=distance)
+        a.result[s] = score.delta(rp, ap, window=a.plan, start=w.record.start, ref_len=len(w.record.ref),
+                                  alt_len=len(a.allele), strand=s, readout=readout, distance=distance)
     for w in works:
-        _emit(w, spec, distance, writer, table, summary, reasons)
+        _emit(w, readout, writer, table, summary, reasons)
     return len(works)
 
 
-def _delta(rp, ap, w: _Work, a: _Alt, s: str, spec: ScoreSpec, *, distance: int):
-    p = a.plan
-    ref_len, alt_len = len(w.record.ref), len(a.allele)
-    offset = w.record.start - p.start
-    ch = list(spec.channels)
-    if spec.readout == "token":
-        n_ref = p.end - p.start
-        n_alt = n_ref - ref_len + alt_len
-        rt = paint(rp.logits, rp.spans, n_ref, spec.activation)[:, ch]
-        at = paint(ap.logits, ap.spans, n_alt, spec.activation)[:, ch]
-        if s == "-":  # predicted on the reverse complement: flip back to genome order
-            rt, at = rt[::-1], at[::-1]
-        aligned = align_alt(at, offset=offset, ref_len=ref_len, alt_len=alt_len)
-        return token_delta(rt, aligned, offset=offset, ref_len=ref_len, distance=distance)
-    rprob = activate(rp.logits, spec.activation)[ch]
-    aprob = activate(ap.logits, spec.activation)[ch]
-    return sequence_delta(rprob, aprob, activation=spec.activation)
+def info_field(readout: Readout) -> str:
+    """INFO field of a task's scores: ``GENA_<TASK>``."""
+    return f"GENA_{readout.task.upper()}"
 
 
-def _fmt(x: float) -> str:
-    return "." if x != x else f"{round(x, 4) + 0.0:.4f}"  # + 0.0: no "-0.0000"
-
-
-def _emit(w: _Work, spec, distance, writer, table, summary, reasons) -> None:
+def _emit(w: _Work, readout: Readout, writer, table, summary, reasons) -> None:
     rec = w.record
     summary.records += 1
     if not w.alts:
         summary.records_without_alt += 1
         writer.write(rec, {})
         return
+    score = SCORES[readout.head]
     scores, why = [], []
     for a in w.alts:
         summary.alts += 1
@@ -925,53 +743,36 @@ def _emit(w: _Work, spec, distance, writer, table, summary, reasons) -> None:
             reasons[a.reason] += 1
             scores.append(".")
             why.append(a.reason)
-            _row(table, w, a, spec, None)
+            _row(table, w, a, readout, None)
             continue
         summary.scored += 1
-        best = max(spec.strands, key=lambda s: a.result[s].effect)  # ties: first listed (+)
-        d = a.result[best]
-        if spec.readout == "token":
-            ds = [_fmt(float(v)) for i in range(len(spec.codes)) for v in (d.gain[i], d.loss[i])]
-            dp = [str(int(v)) for i in range(len(spec.codes)) for v in (d.gain_pos[i], d.loss_pos[i])]
-            scores.append("|".join([a.allele, best, *ds, *dp]))
-        else:
-            i = int(np.abs(d.diff).argmax())
-            scores.append("|".join([
-                a.allele, best, spec.codes[i], _fmt(float(d.ref[i])), _fmt(float(d.alt[i])),
-                _fmt(float(d.diff[i])), _fmt(float(d.log_odds[i])), _fmt(float(np.abs(d.diff).mean())),
-            ]))
+        best = max(readout.strands, key=lambda s: a.result[s].effect)  # ties: first listed (+)
+        scores.append(score.info_value(a.allele, best, a.result[best], readout.codes))
         why.append(".")
-        _row(table, w, a, spec, best)
+        _row(table, w, a, readout, best)
     info: dict[str, list[str]] = {}
     if any(x != "." for x in scores):
-        info[spec.info_id] = scores
+        info[info_field(readout)] = scores
     if any(x != "." for x in why):
         info[REASON_FIELD] = why
     writer.write(rec, info)
 
 
-def _row(table, w: _Work, a: _Alt, spec: ScoreSpec, best: str | None) -> None:
+def _row(table, w: _Work, a: _Alt, readout: Readout, best: str | None) -> None:
     if table is None:
         return
     rec = w.record
     p = a.plan
+    first = readout.strands[0]
     row: list[object] = [
         rec.chrom, rec.pos, rec.id or ".", rec.ref, a.allele, w.gchrom, a.reason or "scored", best,
         p.start if p else None, p.end if p else None,
-        len(p.encodings[(-1, spec.strands[0])]) if p else None,
-        len(p.encodings[(a.index, spec.strands[0])]) if p else None,
+        len(p.encodings[(-1, first)]) if p else None,
+        len(p.encodings[(a.index, first)]) if p else None,
     ]
-    for s in spec.strands:
+    score = SCORES[readout.head]
+    for s in readout.strands:
         d = a.result.get(s)
-        for i in range(len(spec.labels)):
-            if spec.readout == "token":
-                if d is None:
-                    row += [None] * 8
-                else:
-                    row += [float(d.gain[i]), int(d.gain_pos[i]), float(d.ref_at_gain[i]), float(d.alt_at_gain[i]),
-                            float(d.loss[i]), int(d.loss_pos[i]), float(d.ref_at_loss[i]), float(d.alt_at_loss[i])]
-            elif d is None:
-                row += [None] * 4
-            else:
-                row += [float(d.ref[i]), float(d.alt[i]), float(d.diff[i]), float(d.log_odds[i])]
+        for i in range(len(readout.labels)):
+            row += score.row(d, i)
     table.write_row(row)

@@ -1,0 +1,176 @@
+"""Finished parts → bigWig / bedGraph tracks, BED calls and the manifest (``scan`` and ``merge``).
+
+Coordinates are 0-based, half-open. Parts are streamed in unit (= ``.fai``) order into
+the writers and the call makers; equal runs meeting at a unit boundary are written as
+one entry, so the files do not depend on the unit size, the shard count or the devices.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..calls import CallMaker, format_call, sort_calls
+from ..io.naming import bedgraph_name, calls_name, manifest_name, track_names
+from ..io.parts import load_part
+from ..io.tracks import WRITERS, write_json_atomic, write_lines_atomic
+from ..windows import Unit
+
+__all__ = ["ScanResult", "TrackSpec", "track_specs", "finish_scan", "MANIFEST_PRIVATE"]
+
+#: manifest-base entries that steer assembly but are not written to the manifest
+MANIFEST_PRIVATE = frozenset({"threshold", "thresholds", "threshold_source", "bedgraph", "strand_specific",
+                              "n_bp_skipped", "n_gaps", "shard", "units_done", "run_seconds", "model_seconds"})
+
+
+@dataclass(frozen=True)
+class TrackSpec:
+    """One output track: a label's channel on one strand."""
+
+    label: str
+    channel: int  # position among the read labels (the part's channel index)
+    strand: str  # "+" | "-"
+    path: Path
+
+
+@dataclass
+class ScanResult:
+    """What a scan wrote.
+
+    ``complete`` is False when a shard finished but other units are still missing.
+    """
+
+    tracks: list[Path]
+    bedgraphs: list[Path]
+    calls: Path | None
+    manifest: Path | None
+    complete: bool
+    counts: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    model_seconds: float = 0.0
+
+
+def _base_thresholds(base: dict) -> dict[str, float]:
+    """Per-label thresholds of a manifest base (older shards recorded one ``threshold``)."""
+    if "thresholds" in base:
+        return {k: float(v) for k, v in base["thresholds"].items()}
+    return {lab: float(base["threshold"]) for lab in base["labels"]}
+
+
+def track_specs(output: Path, base: dict) -> list[TrackSpec]:
+    """Output tracks of a scan described by its manifest base (labels, strands)."""
+    names = track_names(output, list(base["labels"]), list(base["strands"]))
+    return [TrackSpec(lab, k, s, names[(lab, s)]) for k, lab in enumerate(base["labels"]) for s in base["strands"]]
+
+
+def finish_scan(part_files: dict[str, Path], units: list[Unit], *, base: dict, output: Path,
+                sizes: dict[str, int], run_seconds: float, model_seconds: float) -> ScanResult:
+    """Assemble finished parts (``unit key -> .npz``) into the tracks, calls and manifest.
+
+    Parameters
+    ----------
+    base : dict
+        The manifest without what assembly adds (files, calls, counts, timings); see
+        :func:`genaannot.pipeline.scan.manifest_base`.
+    """
+    specs = track_specs(output, base)
+    calls_path, manifest_path = calls_name(output), manifest_name(output)
+    bedgraph = bool(base["bedgraph"])
+    counts = _assemble(part_files, units, specs, sizes=sizes, bedgraph=bedgraph, calls_path=calls_path,
+                       thresholds=_base_thresholds(base), strand_specific=base["strand_specific"])
+    counts["n_bp_skipped"] = base["n_bp_skipped"]
+    counts["n_gaps"] = base["n_gaps"]
+    files = [{"label": sp.label, "strand": sp.strand, "bigwig": sp.path.name} for sp in specs]
+    if bedgraph:
+        for f, sp in zip(files, specs):
+            f["bedgraph"] = bedgraph_name(sp.path).name
+    manifest: dict[str, Any] = {}
+    for k, v in base.items():
+        if k in MANIFEST_PRIVATE:
+            continue
+        manifest[k] = v
+        if k == "strands":
+            manifest["files"] = files
+            manifest["calls"] = {"path": calls_path.name, "format": "narrowPeak (BED6+4)",
+                                 "thresholds": _base_thresholds(base),
+                                 "threshold_source": base.get("threshold_source") or {}}
+    manifest["run_seconds"] = round(run_seconds, 3)
+    manifest["model_seconds"] = round(model_seconds, 3)
+    manifest["counts"] = counts
+    write_json_atomic(manifest_path, manifest)
+    return ScanResult(
+        tracks=[sp.path for sp in specs],
+        bedgraphs=[bedgraph_name(sp.path) for sp in specs] if bedgraph else [],
+        calls=calls_path,
+        manifest=manifest_path,
+        complete=True,
+        counts=counts,
+        seconds=run_seconds,
+        model_seconds=model_seconds,
+    )
+
+
+def _assemble(part_files: dict[str, Path], units: list[Unit], specs: list[TrackSpec], *, sizes: dict[str, int],
+              bedgraph: bool, calls_path: Path, thresholds: dict[str, float], strand_specific: bool) -> dict[str, Any]:
+    """Stream finished parts, in unit (= .fai) order, into the writers and the call makers."""
+    writers = []
+    tracks = [(sp.strand, sp.channel) for sp in specs]
+    try:
+        for sp in specs:
+            writers.append(WRITERS["bigwig"](sp.path, sizes=sizes, name=sp.path.stem))
+            if bedgraph:
+                writers.append(WRITERS["bedgraph"](bedgraph_name(sp.path), sizes=sizes, name=sp.path.stem))
+        per = 2 if bedgraph else 1
+        makers = [CallMaker(name=sp.label, strand=sp.strand if strand_specific else ".", threshold=thresholds[sp.label])
+                  for sp in specs]
+        held: list[tuple | None] = [None] * len(specs)
+
+        def emit_arrays(t: int, chrom: str, s: np.ndarray, e: np.ndarray, v: np.ndarray) -> None:
+            if len(s):
+                for w in writers[t * per : (t + 1) * per]:
+                    w.add(chrom, s, e, v)
+                makers[t].feed(chrom, s, e, v)
+
+        def emit(t: int, h: tuple) -> None:
+            emit_arrays(t, h[0], np.array([h[1]]), np.array([h[2]]), np.array([h[3]], dtype=np.float32))
+
+        totals: Counter = Counter()
+        iupac: Counter = Counter()
+        for u in units:
+            part = load_part(part_files[u.key], tracks=tracks)
+            meta = part.meta
+            totals.update({"bp_scanned": meta["bp"], "windows": meta["windows"], "lowercase": meta["lowercase"],
+                           "n_bp_scanned": meta["n_scanned"]})
+            iupac.update(meta["iupac"])
+            for t, key in enumerate(tracks):
+                s, e, v = part.runs[key]
+                if not len(s):
+                    continue
+                # hold back the last run so that equal runs meeting at a unit boundary are
+                # written as one entry: files do not depend on the unit size
+                h = held[t]
+                if h is not None and h[0] == u.chrom and h[2] == s[0] and h[3] == v[0]:
+                    s = s.copy()
+                    s[0] = h[1]
+                elif h is not None:
+                    emit(t, h)
+                held[t] = (u.chrom, int(s[-1]), int(e[-1]), v[-1])
+                emit_arrays(t, u.chrom, s[:-1], e[:-1], v[:-1])
+        for t, h in enumerate(held):
+            if h is not None:
+                emit(t, h)
+        calls = [c for m in makers for c in m.finish()]
+        rank = {c: i for i, c in enumerate(sizes)}
+        write_lines_atomic(calls_path, (format_call(c) for c in sort_calls(calls, rank)))
+    except BaseException:
+        for w in writers:
+            w.abort()
+        raise
+    for w in writers:
+        w.commit()
+    return {**dict(totals), "units": len(units), "calls": len(calls),
+            "iupac": dict(sorted(iupac.items())), "iupac_total": int(sum(iupac.values()))}

@@ -1,0 +1,273 @@
+"""One prediction path for a span of a chromosome: plan → predict → stitch → strand mapping.
+
+Coordinates are 0-based, half-open, on the forward strand of the chromosome.
+
+``scan`` runs it per work unit (planning in worker processes, the model in the device
+process, stitching on a writer thread); ``evaluate`` runs it over the same units
+(:func:`span_tracks`), so the thresholds it chooses hold for scans made with the same
+settings; the invariants (single-window identity, exact coverage under centre stitching,
+minus strand = reverse complement read backwards) hold for both because both go through
+these three functions:
+
+:func:`plan_span`
+    Read a span (a :class:`~genaannot.windows.Unit`: the bases to write, inside a
+    segment without long N runs) plus a halo, tokenise each strand once and keep the
+    windows that contribute to the span (pure but for ``fetch``; picklable result).
+:func:`predict_span`
+    Both strands' windows in one length-sorted stream through a
+    :class:`~genaannot.predict.Predictor` (the model's ``predict_encoded``); only the read
+    channels, and under centre stitching only the owned token rows, come back.
+:func:`stitch_span`
+    Activate, map the minus strand back to forward coordinates, stitch: per strand a
+    float32 ``[span length, n_labels]`` array (NaN = no data).
+
+Nothing here opens a file; the genome comes in as ``fetch(start, end) -> str``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .stitch import WindowOutput, rc_to_forward, stitch
+from .tokenize import SequenceStats
+from .windows import Unit, WindowPlan, center_cuts, plan_windows, reverse_complement, reverse_plan
+
+if TYPE_CHECKING:
+    from .predict import Prediction, Predictor
+    from .readout import Readout
+    from .tokenize import DNATokenizer
+
+__all__ = ["StrandPlan", "SpanWork", "plan_span", "predict_span", "stitch_span", "span_tracks", "SpanTimer"]
+
+
+@dataclass
+class StrandPlan:
+    """One strand of a span, ready for the model (picklable: made in a worker process).
+
+    Coordinates are forward-strand and relative to this strand's context
+    ``[cs, cs + length)``; the span is ``[u0, u1)`` in them. ``plan`` holds only the windows
+    that contribute to the span (their tokens as the model sees them: the reverse
+    complement's for ``-``); ``own`` ``[n, 2]`` is what each owns under centre stitching
+    (``None`` for mean stitching) and ``rows`` the token rows each contributes (centre
+    stitching, token head; ``None``: all rows).
+    """
+
+    length: int
+    u0: int
+    u1: int
+    plan: WindowPlan
+    own: np.ndarray | None
+    rows: list[tuple[int, int]] | None
+
+
+@dataclass
+class SpanWork:
+    """Host work for one span: a :class:`StrandPlan` per read strand, and letter counts.
+
+    ``meta``: ``windows``, ``bp``, ``lowercase``, ``iupac`` (letter counts), ``n_scanned``
+    (N bases inside the span that went to the model), ``chrom``, ``start``, ``end``.
+    """
+
+    unit: Unit
+    strands: dict[str, StrandPlan]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _token_rows(spans: np.ndarray, lo: int, hi: int) -> tuple[int, int]:
+    """Rows of ``spans`` (ascending, contiguous) that overlap ``[lo, hi)``."""
+    return int(np.searchsorted(spans[:, 1], lo, side="right")), int(np.searchsorted(spans[:, 0], hi, side="left"))
+
+
+def _plan_strand(unit: Unit, strand: str, *, fetch: Callable[[int, int], str], tokenizer: DNATokenizer,
+                 window_tokens: int, overlap: float, stitch_mode: str, head: str) -> StrandPlan:
+    """Plan one strand of ``unit``: windows over the unit and a halo, those that matter kept.
+
+    The halo starts at one window of ``max_token_bp``-bp tokens (at most 8) and is doubled
+    until the windows anchored at an artificial context edge (the first one, which starts
+    there, and the last, cut short there) do not reach into the unit, so the result
+    depends only on the genome, the tokenizer and the settings — not on the other strand.
+    """
+    halo = window_tokens * min(8, max(1, int(tokenizer.max_token_bp)))
+    while True:
+        cs, ce = max(unit.seg_start, unit.start - halo), min(unit.seg_end, unit.end + halo)
+        seq = fetch(cs, ce)
+        n = len(seq)
+        if strand == "+":
+            plan = plan_windows(seq, tokenizer=tokenizer, window_tokens=window_tokens, overlap=overlap)
+        else:
+            plan = reverse_plan(plan_windows(reverse_complement(seq), tokenizer=tokenizer,
+                                             window_tokens=window_tokens, overlap=overlap), n)
+        u0, u1 = unit.start - cs, unit.end - cs
+        if (cs == unit.seg_start or plan.ends[0] <= u0) and (ce == unit.seg_end or plan.starts[-1] >= u1):
+            break
+        halo *= 2
+    own_all = center_cuts(plan.starts, plan.ends, lo=0, hi=n)
+    if stitch_mode == "center":
+        sel = np.flatnonzero((own_all[:, 1] > own_all[:, 0]) & (own_all[:, 1] > u0) & (own_all[:, 0] < u1))
+        own = own_all[sel]
+    else:
+        sel = np.flatnonzero((plan.ends > u0) & (plan.starts < u1))
+        own = None
+    kept = plan.subset(sel)
+    rows = None
+    if own is not None and head == "token":
+        rows = []
+        for k in range(len(kept)):
+            a, length = int(kept.starts[k]), int(kept.ends[k] - kept.starts[k])
+            lo, hi = int(own[k, 0]) - a, int(own[k, 1]) - a
+            if strand == "-":  # owned bases in the reverse complement's coordinates
+                lo, hi = length - hi, length - lo
+            t0, t1 = int(kept.ranges[k, 0]), int(kept.ranges[k, 1])
+            rows.append(_token_rows(kept.tokens.spans[t0:t1] - kept.tokens.spans[t0, 0], lo, hi))
+    return StrandPlan(n, u0, u1, kept, own, rows)
+
+
+def plan_span(
+    unit: Unit,
+    *,
+    fetch: Callable[[int, int], str],
+    tokenizer: DNATokenizer,
+    readout: Readout,
+    overlap: float,
+    stitch_mode: str,
+) -> SpanWork:
+    """Read ``unit`` (± a halo, never past its segment) and plan its windows on each read strand.
+
+    Parameters
+    ----------
+    fetch : callable ``(start, end) -> str``
+        Letters of the unit's chromosome (any case).
+    readout : Readout
+        Strands, head and window size (``window_tokens``).
+    overlap : float
+        Fraction of a window shared with the next, in ``[0, 1)``.
+    stitch_mode : "center" | "mean"
+    """
+    fetched: dict[tuple[int, int], str] = {}
+
+    def cached(cs: int, ce: int) -> str:  # both strands usually plan over the same context
+        if (cs, ce) not in fetched:
+            fetched[(cs, ce)] = fetch(cs, ce)
+        return fetched[(cs, ce)]
+
+    work = {strand: _plan_strand(unit, strand, fetch=cached, tokenizer=tokenizer, window_tokens=readout.window_tokens,
+                                 overlap=overlap, stitch_mode=stitch_mode, head=readout.head)
+            for strand in readout.strands}
+    stats = SequenceStats()
+    (cs, _ce), context = next(iter(fetched.items()))  # any strand's context holds the unit
+    useq = context[unit.start - cs : unit.end - cs]
+    stats.update(useq)
+    meta = {"windows": sum(len(w.plan) for w in work.values()), "bp": int(unit.end - unit.start),
+            "lowercase": stats.lowercase, "iupac": dict(stats.iupac),
+            "n_scanned": useq.count("N") + useq.count("n"), "chrom": unit.chrom, "start": unit.start,
+            "end": unit.end}
+    return SpanWork(unit, work, meta)
+
+
+class SpanTimer:
+    """Seconds spent inside the predictor (the model's share of a run's time)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+
+def predict_span(
+    work: SpanWork,
+    *,
+    predictor: Predictor,
+    readout: Readout,
+    batch_size: int,
+    progress: Callable[[int], None] | None = None,
+    timer: SpanTimer | None = None,
+) -> dict[str, list[Prediction]]:
+    """Predictions of every kept window of ``work``, per strand, in window order.
+
+    Both strands' windows go through ``predictor`` as one stream (it sorts them by length).
+    ``progress`` is called with whole base pairs as batches finish, adding up to the span's
+    length exactly.
+    """
+    encs: list = []
+    rows: list[tuple[int, int] | None] = []
+    for strand in readout.strands:
+        sp = work.strands[strand]
+        encs.extend(sp.plan.encs)
+        rows.extend(sp.rows if sp.rows is not None else [None] * len(sp.plan))
+    unit_bp = work.unit.end - work.unit.start
+    on_batch = None
+    if progress is not None:
+        if not encs:
+            progress(unit_bp)
+        else:
+            done = {"windows": 0, "bp": 0}
+
+            def on_batch(k: int) -> None:  # whole bp, so a bar ends exactly at the total
+                done["windows"] += k
+                bp = unit_bp * min(done["windows"], len(encs)) // len(encs)
+                progress(bp - done["bp"])
+                done["bp"] = bp
+    t = time.perf_counter()
+    preds = predictor(encs, batch_size=batch_size, keep_channels=readout.keep_channels,
+                      keep_rows=rows if any(r is not None for r in rows) else None,
+                      on_batch=on_batch) if encs else []
+    if timer is not None:
+        timer.seconds += time.perf_counter() - t
+    if any(p.n_tokens_dropped for p in preds):
+        raise RuntimeError("a planned window exceeded the model's capacity (tokenizer/model mismatch)")
+    out, pos = {}, 0
+    for strand in readout.strands:
+        n = len(work.strands[strand].plan)
+        out[strand], pos = preds[pos : pos + n], pos + n
+    return out
+
+
+def stitch_span(
+    work: SpanWork, preds: dict[str, list[Prediction]], *, readout: Readout, stitch_mode: str
+) -> dict[str, np.ndarray]:
+    """Per-base values of the span on each read strand, in forward coordinates.
+
+    Returns
+    -------
+    dict strand -> float32 ``[unit.end - unit.start, len(readout.labels)]``; NaN where no
+    window gave a value.
+    """
+    n_ch = len(readout.labels)
+    out: dict[str, np.ndarray] = {}
+    for strand in readout.strands:
+        sp = work.strands[strand]
+        outs: list[WindowOutput] = []
+        for a, b, p in zip(sp.plan.starts.tolist(), sp.plan.ends.tolist(), preds[strand]):
+            vals = readout.values(p.logits, selected=True)
+            spans = p.spans
+            if readout.head == "token" and strand == "-":
+                vals, spans = rc_to_forward(vals, spans, b - a)
+            outs.append(WindowOutput(a, b, vals, spans if readout.head == "token" else None))
+        out[strand] = stitch(outs, length=sp.length, n_channels=n_ch, mode=stitch_mode, own=sp.own)[sp.u0 : sp.u1]
+    return out
+
+
+def span_tracks(
+    unit: Unit,
+    *,
+    fetch: Callable[[int, int], str],
+    tokenizer: DNATokenizer,
+    predictor: Predictor,
+    readout: Readout,
+    overlap: float = 0.5,
+    stitch_mode: str = "center",
+    batch_size: int = 8,
+) -> dict[str, np.ndarray]:
+    """:func:`plan_span`, :func:`predict_span` and :func:`stitch_span` of one span, in memory.
+
+    Returns
+    -------
+    dict strand -> float32 ``[unit.end - unit.start, len(readout.labels)]``
+    """
+    work = plan_span(unit, fetch=fetch, tokenizer=tokenizer, readout=readout, overlap=overlap,
+                     stitch_mode=stitch_mode)
+    preds = predict_span(work, predictor=predictor, readout=readout, batch_size=batch_size)
+    return stitch_span(work, preds, readout=readout, stitch_mode=stitch_mode)
