@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from tinymodels import assert_close, make_tokenizer, parity_fixture, random_dna, randomize_
+from tinymodels import assert_close, make_bigbird_dir, parity_fixture, random_dna
 
 from genaannot.models import ModelError, load_model
 
@@ -67,20 +67,7 @@ def test_batch_equals_single(fixture, model):
 
 
 def _tiny_bigbird(tmp_path, *, mlm: bool = False):
-    from transformers import BigBirdConfig, BigBirdForMaskedLM, BigBirdForTokenClassification
-
-    d = tmp_path / "bb"
-    make_tokenizer(d)
-    cfg = BigBirdConfig(vocab_size=96, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=16, max_position_embeddings=256, block_size=8, num_random_blocks=1,
-                        attention_type="block_sparse", pad_token_id=3, num_labels=3)
-    torch.manual_seed(0)
-    m = (BigBirdForMaskedLM if mlm else BigBirdForTokenClassification)(cfg)
-    randomize_(m, seed=0)
-    m.config.architectures = [type(m).__name__]
-    (d / "config.json").write_text(json.dumps(m.config.to_dict()))
-    torch.save(m.state_dict(), d / "pytorch_model.bin")
-    return d
+    return make_bigbird_dir(tmp_path / "bb", head="mlm" if mlm else "token")
 
 
 def test_tiny_bigbird_tiles(tmp_path):

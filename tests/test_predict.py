@@ -227,6 +227,34 @@ def test_compile_failure_falls_back(gena_token, monkeypatch):
     assert not m2.compiled
 
 
+def test_compile_error_after_a_good_first_call_is_raised(gena_token, monkeypatch):
+    """Only the first compiled call may fall back to eager: a later error (an OOM half-way
+    through a genome) is raised, and the model stays compiled."""
+    from genaannot.models import Model
+
+    class LaterFailure(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net, self.calls = net, 0
+            self.head, self.collate, self.split = net.head, net.collate, net.split
+
+        def forward(self, **batch):
+            self.calls += 1
+            if self.calls > 1:
+                raise RuntimeError("CUDA out of memory (simulated)")
+            return self.net(**batch)
+
+    monkeypatch.setattr(torch, "compile", lambda net, **kw: LaterFailure(net))
+    m = Model(_loaded(gena_token), device="cpu", compile=True)
+    seqs = _seqs(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m.predict(seqs)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        m.predict(seqs)
+    assert m.compiled
+
+
 def _loaded(path):
     from genaannot.models import read_config  # type: ignore[attr-defined]
     from genaannot.models.gena_bert import load

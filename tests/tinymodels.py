@@ -190,3 +190,34 @@ def make_rmt_dir(
             rmt["segment_size"] = segment_size
         (directory / "rmt.json").write_text(json.dumps(rmt))
     return directory
+
+
+def make_bigbird_dir(directory: str | Path, *, head: str = "token", num_labels: int = 3, seed: int = 0) -> Path:
+    """Write a tiny block-sparse BigBird checkpoint (``pytorch_model.bin``) and return its path.
+
+    ``head``: ``token``, ``sequence`` or ``mlm``; 256 positions, blocks of 8.
+    """
+    import json
+
+    import torch
+    from transformers import (
+        BigBirdConfig,
+        BigBirdForMaskedLM,
+        BigBirdForSequenceClassification,
+        BigBirdForTokenClassification,
+    )
+
+    d = Path(directory)
+    make_tokenizer(d, seed=seed)
+    cfg = BigBirdConfig(vocab_size=96, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=16, max_position_embeddings=256, block_size=8, num_random_blocks=1,
+                        attention_type="block_sparse", pad_token_id=3, num_labels=num_labels)
+    cls = {"token": BigBirdForTokenClassification, "sequence": BigBirdForSequenceClassification,
+           "mlm": BigBirdForMaskedLM}[head]
+    torch.manual_seed(seed)
+    m = cls(cfg)
+    randomize_(m, seed=seed)
+    m.config.architectures = [type(m).__name__]
+    (d / "config.json").write_text(json.dumps(m.config.to_dict()))
+    torch.save(m.state_dict(), d / "pytorch_model.bin")
+    return d

@@ -395,6 +395,7 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
         reader.add_meta(
             "genaannotScore",
             f"<task={readout.task},model={model.info.source},distance={distance},strands={'/'.join(readout.strands)},"
+            f"activation={readout.activation},"
             f"max_tokens={model.info.max_tokens}>",
         )
         writer = open_writer(output, reader)

@@ -1,0 +1,92 @@
+"""genaannot.span: the one prediction path of a span (plan → predict → stitch → strand map)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from toy import BASE_VALUE, make_toy_model
+
+from genaannot.readout import resolve_readout
+from genaannot.span import plan_span, predict_span, span_tracks, stitch_span
+from genaannot.tasks import activate
+from genaannot.windows import Unit, reverse_complement
+
+MODEL = make_toy_model("token", max_tokens=64)
+
+
+def _unit(n, start=0, end=None, seg=(0, None)):
+    end = n if end is None else end
+    return Unit(0, "c", start, end, seg[0], n if seg[1] is None else seg[1])
+
+
+def _tracks(seq, unit, **kw):
+    ro = resolve_readout("splice", MODEL.info, window_tokens=kw.pop("window_tokens", 16))
+    return span_tracks(unit, fetch=lambda s, e: seq[s:e], tokenizer=MODEL.tokenizer, predictor=MODEL.predict_encoded,
+                       readout=ro, **kw)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seq=st.text("ACGT", min_size=1, max_size=300), overlap=st.sampled_from([0.0, 0.25, 0.5, 0.75]),
+       cut=st.floats(0, 1), mode=st.sampled_from(["center", "mean"]))
+def test_every_base_valued_and_strands_are_reverse_complements(seq, overlap, cut, mode):
+    """Both strands cover every base; channel 1 is the base's own value (the toy model), so the
+    minus strand must hold the complement's value at each position; and a sub-span of a unit
+    (a unit boundary anywhere) gives the values of the whole span there under centre stitching."""
+    n = len(seq)
+    out = _tracks(seq, _unit(n), overlap=overlap, stitch_mode=mode)
+    comp = reverse_complement(seq)[::-1]
+    assert out["+"].shape == (n, 2) and not np.isnan(out["+"]).any() and not np.isnan(out["-"]).any()
+    np.testing.assert_allclose(out["+"][:, 0], activate(np.array([BASE_VALUE[c] for c in seq]), "sigmoid"), rtol=1e-6)
+    np.testing.assert_allclose(out["-"][:, 0], activate(np.array([BASE_VALUE[c] for c in comp]), "sigmoid"), rtol=1e-6)
+    # minus strand = the plus strand of the reverse complement, read backwards (channel 2 too)
+    rc = _tracks(reverse_complement(seq), _unit(n), overlap=overlap, stitch_mode=mode)
+    np.testing.assert_allclose(out["-"], rc["+"][::-1], rtol=1e-6)
+    if mode == "center" and n > 1:
+        k = max(1, min(n - 1, int(cut * n)))
+        left = _tracks(seq, _unit(n, 0, k), overlap=overlap)
+        right = _tracks(seq, _unit(n, k, n), overlap=overlap)
+        for s in "+-":
+            np.testing.assert_array_equal(np.concatenate([left[s], right[s]]), out[s])
+
+
+def test_a_span_that_fits_one_window_is_that_window():
+    seq = "ACGTTGCAGT" * 3
+    out = _tracks(seq, _unit(len(seq)), window_tokens=64)
+    (p,) = MODEL.predict([seq])
+    np.testing.assert_array_equal(out["+"], activate(p.logits, "sigmoid")[:, [1, 2]])
+
+
+def test_predict_span_progress_adds_up_and_keeps_only_owned_rows():
+    seq = "ACGT" * 100
+    ro = resolve_readout("splice", MODEL.info, window_tokens=16)
+    work = plan_span(_unit(len(seq), 100, 300), fetch=lambda s, e: seq[s:e], tokenizer=MODEL.tokenizer, readout=ro,
+                     overlap=0.5, stitch_mode="center")
+    seen: list[int] = []
+    calls: list[dict] = []
+
+    def predictor(encs, **kw):
+        calls.append(kw)
+        return MODEL.predict_encoded(encs, **kw)
+
+    preds = predict_span(work, predictor=predictor, readout=ro, batch_size=3, progress=seen.append)
+    assert sum(seen) == 200 and len(calls) == 1  # one stream for both strands
+    assert calls[0]["keep_channels"] == [1, 2] and calls[0]["keep_rows"] is not None
+    for s in "+-":  # centre stitching: only the tokens of each window's owned bases come back
+        own = work.strands[s].own
+        assert np.array_equal(own[1:, 0], own[:-1, 1])  # owned intervals tile the span, disjoint
+        assert own[0, 0] <= work.strands[s].u0 and own[-1, 1] >= work.strands[s].u1
+        assert sum(len(p.logits) for p in preds[s]) == int((own[:, 1] - own[:, 0]).sum())
+    vals = stitch_span(work, preds, readout=ro, stitch_mode="center")
+    assert vals["+"].shape == (200, 2) and not np.isnan(vals["+"]).any()
+
+
+def test_a_window_past_the_capacity_is_an_error():
+    seq = "ACGT" * 40
+    ro = resolve_readout("splice", MODEL.info, window_tokens=16)
+    work = plan_span(_unit(len(seq)), fetch=lambda s, e: seq[s:e], tokenizer=MODEL.tokenizer, readout=ro, overlap=0.5,
+                     stitch_mode="center")
+    small = make_toy_model("token", max_tokens=8)
+    with pytest.warns(UserWarning), pytest.raises(RuntimeError, match="exceeded the model's capacity"):
+        predict_span(work, predictor=small.predict_encoded, readout=ro, batch_size=4)
