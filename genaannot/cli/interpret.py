@@ -37,29 +37,19 @@ def _common(f):
     return f
 
 
-def _default_model(task_name: str) -> str:
-    from ..tasks import TASKS
-
-    mid = TASKS[task_name].default_model_id
-    if mid is None:
-        raise click.UsageError(f"--task {task_name} has no default checkpoint; pass --model PATH")
-    return mid
-
-
 def _run(fn, genome, model_path, task_name, device, precision, **kw):
     from ..interpret import InterpretError
-    from ..io.fasta import FastaError, open_genome
+    from ..io.fasta import FastaError
     from ..io.tracks import OutputError
-    from ..models import load_model
     from ..models.base import ModelError
+    from ..readout import ReadoutError
     from ..regions import RegionError
     from ..tokenize import TokenizerError
 
     try:
-        with open_genome(genome) as gen:
-            model = load_model(model_path or _default_model(task_name), device=device, dtype=precision)
-            return fn(gen, model, task=task_name, **kw)
-    except (FastaError, OutputError, ModelError, RegionError, TokenizerError, InterpretError) as err:
+        return fn(genome, model_path, task=task_name, device=device,
+                  **({"precision": precision} if precision else {}), **kw)
+    except (FastaError, OutputError, ModelError, RegionError, TokenizerError, InterpretError, ReadoutError) as err:
         raise click.ClickException(str(err)) from None
     except RuntimeError as err:
         raise click.ClickException(str(err)) from None
@@ -105,8 +95,7 @@ def attribute(genome, region, task_name, model_path, output, label, site, strand
     """Integrated-gradients attribution track around a region of GENOME."""
     from ..pipeline.interpret import attribute_region
 
-    # gradients need fp32: autocast would make the completeness check meaningless
-    run = _run(attribute_region, genome, model_path, task_name, device, "fp32", region=region, output=output,
+    run = _run(attribute_region, genome, model_path, task_name, device, None, region=region, output=output,
                label=label, site=site, strand=strand, logit=logit, window_tokens=window_tokens, steps=steps,
                baseline=baseline, batch_size=batch_size)
     m = run.meta

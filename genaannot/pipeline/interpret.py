@@ -18,6 +18,8 @@ Outputs (``OUT`` = the ``-o`` path without a ``.bw``/``.tsv``/``.npz`` suffix)
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,7 +144,7 @@ def _output_files(output: str | Path, **suffixes: str) -> dict[str, Path]:
     return files
 
 
-def ism_region(
+def _ism(
     genome: Genome,
     model: Model,
     *,
@@ -199,7 +201,7 @@ def ism_region(
     return InterpretRun(files, meta)
 
 
-def attribute_region(
+def _attribute(
     genome: Genome,
     model: Model,
     *,
@@ -246,3 +248,51 @@ def attribute_region(
     })
     write_json_atomic(files["json"], meta)
     return InterpretRun(files, meta)
+
+
+@contextlib.contextmanager
+def _opened(genome: str | Path | Genome, model: str | Path | Model, *, task: str, device: str | None,
+            precision: str) -> Iterator[tuple[Genome, Model]]:
+    """The genome (opened here when a path) and the model (loaded here when not one; the
+    task's published checkpoint when ``None``), the FASTA first so a bad one fails fast."""
+    from ..io.fasta import Genome as _Genome
+    from ..io.fasta import open_genome
+
+    gen = genome if isinstance(genome, _Genome) else open_genome(genome)
+    try:
+        if not hasattr(model, "predict_encoded"):
+            from ..models import load_model
+
+            ref = model if model is not None else get_task(task).default_model_id
+            if ref is None:
+                raise InterpretError(f"task {task} has no default checkpoint; pass a model")
+            model = load_model(ref, device=device, dtype=precision)
+        yield gen, model
+    finally:
+        if gen is not genome:
+            gen.close()
+
+
+def ism_region(genome: str | Path | Genome, model: str | Path | Model | None, *, task: str,
+               device: str | None = None, precision: str = "fp32", **options: Any) -> InterpretRun:
+    """Saturation mutagenesis of a region; see the module docstring.
+
+    ``genome``: FASTA path or open :class:`~genaannot.io.fasta.Genome`; ``model``: a loaded
+    model or anything :func:`genaannot.load_model` takes (loaded on ``device`` at
+    ``precision``; ``None``: the task's published checkpoint). ``options``: ``region``
+    (required, 1-based inclusive string), ``output`` (required), ``label``, ``site``,
+    ``strand``, ``logit``, ``window_tokens``, ``batch_size``, ``quiet``.
+    """
+    with _opened(genome, model, task=task, device=device, precision=precision) as (gen, m):
+        return _ism(gen, m, task=task, **options)
+
+
+def attribute_region(genome: str | Path | Genome, model: str | Path | Model | None, *, task: str,
+                     device: str | None = None, **options: Any) -> InterpretRun:
+    """Integrated-gradients attribution around a region; see the module docstring.
+
+    Arguments as :func:`ism_region` (gradients run in fp32: autocast would make the
+    completeness check meaningless), plus ``steps`` and ``baseline``.
+    """
+    with _opened(genome, model, task=task, device=device, precision="fp32") as (gen, m):
+        return _attribute(gen, m, task=task, **options)

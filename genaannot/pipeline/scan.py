@@ -73,8 +73,9 @@ __all__ = [
 ]
 
 
-class ScanError(ValueError):
-    """Settings that do not fit together (model vs task, labels, strands, outputs)."""
+class ScanError(ReadoutError):
+    """Settings that do not fit together (model vs task, labels, strands, outputs); a
+    :class:`~genaannot.readout.ReadoutError`, as ``score`` raises for the same mismatches."""
 
 
 @dataclass(frozen=True)
