@@ -55,6 +55,18 @@ REASON_FIELD = "GENA_REASON"
 _STRAND_NAME = {"+": "plus", "-": "minus"}
 
 
+@dataclass(frozen=True)
+class ScoreOptions:
+    """How records are scored (the same in every device process); see :func:`score_variants`."""
+
+    distance: int = 50
+    batch_size: int = 8
+    chunk_size: int = 256
+    cache_size: int = 1024
+    shard_bin_bp: int = 10_000
+    workers: int = 0
+
+
 @dataclass
 class ScoreSummary:
     """What :func:`score_variants` did.
@@ -296,8 +308,8 @@ def score_variants(
         workers = default_score_workers(device_list or [str(model.device)])
     if workers < 0:
         raise ValueError(f"--workers must be 0 (a helper thread) or more, not {workers}")
-    opts = dict(distance=distance, batch_size=batch_size, chunk_size=chunk_size, cache_size=cache_size,
-                shard_bin_bp=shard_bin_bp, workers=workers)
+    opts = ScoreOptions(distance=distance, batch_size=batch_size, chunk_size=chunk_size, cache_size=cache_size,
+                        shard_bin_bp=shard_bin_bp, workers=workers)
     if several:
         if shard_t is not None:
             raise ValueError("--devices and --shard cannot be combined; run more shards with one --device each")
@@ -313,7 +325,7 @@ def score_variants(
                 genome_obj.close()
     try:
         summary, part = _score(vcf, genome=genome_obj, model=model, task=task_obj, readout=readout, output=output,
-                               tsv=tsv, shard=shard_t, quiet=quiet, progress=progress, **opts)
+                               tsv=tsv, shard=shard_t, quiet=quiet, progress=progress, opts=opts)
     finally:
         if genome_obj is not genome:
             genome_obj.close()
@@ -339,9 +351,10 @@ def default_score_workers(devices: Sequence[str]) -> int:
 
 
 def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, output, tsv, shard, quiet,
-           progress, distance: int, batch_size: int, chunk_size: int, cache_size: int,
-           shard_bin_bp: int, workers: int) -> tuple[ScoreSummary, ScoreShard | None]:
+           progress, opts: ScoreOptions) -> tuple[ScoreSummary, ScoreShard | None]:
     """One process's run of :func:`score_variants` (all records, or one shard's)."""
+    distance, batch_size, chunk_size = opts.distance, opts.batch_size, opts.chunk_size
+    cache_size, shard_bin_bp, workers = opts.cache_size, opts.shard_bin_bp, opts.workers
     from tqdm import tqdm
 
     from ..io.table import TableWriter
@@ -487,11 +500,11 @@ def _score_job(device: str, job: dict, report) -> tuple[ScoreSummary, ScoreShard
     with open_genome(job["genome"]) as genome:
         return _score(job["vcf"], genome=genome, model=model, task=job["task"], readout=readout, output=job["output"],
                       tsv=job["tsv"], shard=job["shard"], quiet=True,
-                      progress=lambda done, total: report("progress", (done, total)), **job["opts"])
+                      progress=lambda done, total: report("progress", (done, total)), opts=job["opts"])
 
 
 def _score_on_devices(vcf, *, genome, model: Model, task: Task, labels, strand, output, tsv,
-                      devices: list[str], opts: dict, quiet: bool, progress, t0: float) -> ScoreSummary:
+                      devices: list[str], opts: ScoreOptions, quiet: bool, progress, t0: float) -> ScoreSummary:
     """``score_variants(devices=[...])``: shard ``k`` of ``D`` on device ``k``, each written to a
     temporary partial VCF (and TSV), then concatenated in shard order into ``output``."""
     import shutil
