@@ -3,8 +3,8 @@
 Coordinates are 0-based, half-open, on the forward strand of the chromosome.
 
 ``scan`` runs it per work unit (planning in worker processes, the model in the device
-process, stitching on a writer thread); ``evaluate`` runs it over the same units
-(:func:`span_tracks`), so the thresholds it chooses hold for scans made with the same
+process, stitching on a writer thread); ``evaluate`` runs it over the same layout and
+units (:func:`region_tracks`), so the thresholds it chooses hold for scans made with the same
 settings; the invariants (single-window identity, exact coverage under centre stitching,
 minus strand = reverse complement read backwards) hold for both because both go through
 these three functions:
@@ -27,22 +27,35 @@ Nothing here opens a file; the genome comes in as ``fetch(start, end) -> str``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .regions import Interval
 from .stitch import WindowOutput, rc_to_forward, stitch
 from .tokenize import SequenceStats
-from .windows import Unit, WindowPlan, center_cuts, plan_windows, reverse_complement, reverse_plan
+from .windows import (
+    GenomeReader,
+    ScanLayout,
+    Unit,
+    WindowPlan,
+    center_cuts,
+    default_unit_bp,
+    layout_scan,
+    plan_windows,
+    reverse_complement,
+    reverse_plan,
+)
 
 if TYPE_CHECKING:
     from .predict import Prediction, Predictor
     from .readout import Readout
     from .tokenize import DNATokenizer
 
-__all__ = ["StrandPlan", "SpanWork", "plan_span", "predict_span", "stitch_span", "span_tracks", "SpanTimer"]
+__all__ = ["StrandPlan", "SpanWork", "plan_span", "predict_span", "stitch_span", "span_tracks", "region_tracks",
+           "SpanTimer"]
 
 
 @dataclass
@@ -271,3 +284,44 @@ def span_tracks(
                      stitch_mode=stitch_mode)
     preds = predict_span(work, predictor=predictor, readout=readout, batch_size=batch_size)
     return stitch_span(work, preds, readout=readout, stitch_mode=stitch_mode)
+
+
+def region_tracks(
+    genome: GenomeReader,
+    regions: Sequence[Interval],
+    *,
+    tokenizer: DNATokenizer,
+    predictor: Predictor,
+    readout: Readout,
+    overlap: float = 0.5,
+    stitch_mode: str = "center",
+    batch_size: int = 8,
+    min_gap: int | None = None,
+    unit_bp: int | None = None,
+) -> tuple[ScanLayout, list[dict[str, np.ndarray]]]:
+    """Per-base values over whole regions, tiled exactly as :func:`genaannot.pipeline.scan.scan_genome`
+    tiles them (same layout, work units and defaults), in memory.
+
+    Returns
+    -------
+    layout : ScanLayout
+        Its ``targets`` are the regions merged (each base once), in ``.fai`` order.
+    tracks : list, one per target, of dict strand -> float32 ``[len(target), len(readout.labels)]``
+        Forward coordinates; NaN in the skipped runs of N.
+    """
+    layout = layout_scan(genome, list(regions), min_gap=int(min_gap or readout.window_tokens),
+                         unit_bp=int(unit_bp or default_unit_bp(readout.n_tracks)))
+    out = [{s: np.full((len(t), len(readout.labels)), np.nan, dtype=np.float32) for s in readout.strands}
+           for t in layout.targets]
+    where = {(t.chrom): [] for t in layout.targets}
+    for i, t in enumerate(layout.targets):
+        where[t.chrom].append(i)
+    for unit in layout.units:
+        i = next(k for k in where[unit.chrom] if layout.targets[k].start <= unit.start < layout.targets[k].end)
+        t = layout.targets[i]
+        vals = span_tracks(unit, fetch=lambda s, e, c=unit.chrom: genome.fetch(c, s, e), tokenizer=tokenizer,
+                           predictor=predictor, readout=readout, overlap=overlap, stitch_mode=stitch_mode,
+                           batch_size=batch_size)
+        for s, v in vals.items():
+            out[i][s][unit.start - t.start : unit.end - t.start] = v
+    return layout, out

@@ -32,8 +32,10 @@ def _tracks(seq, unit, **kw):
        cut=st.floats(0, 1), mode=st.sampled_from(["center", "mean"]))
 def test_every_base_valued_and_strands_are_reverse_complements(seq, overlap, cut, mode):
     """Both strands cover every base; channel 1 is the base's own value (the toy model), so the
-    minus strand must hold the complement's value at each position; and a sub-span of a unit
-    (a unit boundary anywhere) gives the values of the whole span there under centre stitching."""
+    minus strand must hold the complement's value at each position; and cutting the span into
+    two units anywhere still values every base once, with its own base's value (channel 1;
+    channel 2 depends on where windows start, which a unit boundary moves: the unit size is
+    a setting of the output, recorded in settings.json)."""
     n = len(seq)
     out = _tracks(seq, _unit(n), overlap=overlap, stitch_mode=mode)
     comp = reverse_complement(seq)[::-1]
@@ -48,7 +50,7 @@ def test_every_base_valued_and_strands_are_reverse_complements(seq, overlap, cut
         left = _tracks(seq, _unit(n, 0, k), overlap=overlap)
         right = _tracks(seq, _unit(n, k, n), overlap=overlap)
         for s in "+-":
-            np.testing.assert_array_equal(np.concatenate([left[s], right[s]]), out[s])
+            np.testing.assert_array_equal(np.concatenate([left[s], right[s]])[:, 0], out[s][:, 0])
 
 
 def test_a_span_that_fits_one_window_is_that_window():
@@ -90,3 +92,40 @@ def test_a_window_past_the_capacity_is_an_error():
     small = make_toy_model("token", max_tokens=8)
     with pytest.warns(UserWarning), pytest.raises(RuntimeError, match="exceeded the model's capacity"):
         predict_span(work, predictor=small.predict_encoded, readout=ro, batch_size=4)
+
+
+def test_region_tracks_equal_what_scan_writes(tmp_path):
+    """region_tracks (what evaluate uses) tiles as scan_genome does: same values on every base,
+    N runs of at least a window skipped by both, short ones scanned by both."""
+    import pyBigWig
+    from tinymodels import random_dna
+
+    from genaannot.io.fasta import open_genome
+    from genaannot.pipeline.scan import scan_genome
+    from genaannot.regions import Interval
+    from genaannot.span import region_tracks
+
+    seq = random_dna(700, seed=4) + "N" * 40 + random_dna(300, seed=5) + "N" * 5 + random_dna(500, seed=6)
+    fa = tmp_path / "g.fa"
+    fa.write_text(f">c\n{seq}\n>d\n{random_dna(200, seed=7)}\n")
+    regions = [Interval("c", 100, 1300), Interval("c", 1250, 1500), Interval("d", 0, 150)]
+    kw = dict(overlap=0.5, stitch="center", window_tokens=24, unit_bp=250)
+    res = scan_genome(fa, model=MODEL, task="splice", output=tmp_path / "o.bw", regions=regions, quiet=True, **kw)
+    ro = resolve_readout("splice", MODEL.info, window_tokens=24)
+    with open_genome(fa) as g:
+        layout, tracks = region_tracks(g, regions, tokenizer=MODEL.tokenizer, predictor=MODEL.predict_encoded,
+                                       readout=ro, overlap=0.5, stitch_mode="center", unit_bp=250)
+    assert [(t.chrom, t.start, t.end) for t in layout.targets] == [("c", 100, 1500), ("d", 0, 150)]
+    n_seen = 0
+    for path in res.tracks:
+        label, strand = path.name.split(".")[1], {"plus": "+", "minus": "-"}[path.name.split(".")[2]]
+        k = ro.labels.index(label)
+        bw = pyBigWig.open(str(path))
+        for t, tr in zip(layout.targets, tracks):
+            want = np.array(bw.values(t.chrom, t.start, t.end), dtype=np.float32)
+            np.testing.assert_array_equal(tr[strand][:, k], want)
+            n_seen += int(np.isfinite(want).sum())
+        bw.close()
+    gap = slice(700 - 100, 740 - 100)  # the 40-N run is skipped (min_gap = 24), the 5-N run is not
+    assert np.isnan(tracks[0]["+"][gap]).all() and np.isfinite(tracks[0]["+"][1040 - 100 : 1045 - 100]).all()
+    assert n_seen == 4 * (1400 - 40 + 150)
