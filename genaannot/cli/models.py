@@ -12,41 +12,12 @@ import click
 
 from .options import parse_options
 
-__all__ = ["models", "cached_status"]
-
-
-def cached_status(hub_id: str, revision: str | None) -> str:
-    """``cached`` when the id's ``config.json`` is in the local HF cache, else ``-`` (no network)."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:  # pragma: no cover - huggingface_hub comes with transformers
-        return "?"
-    try:
-        hit = try_to_load_from_cache(hub_id, "config.json", revision=revision)
-    except Exception:  # noqa: BLE001 - a malformed cache entry is "not available"
-        return "-"
-    return "cached" if isinstance(hit, str) else "-"
+__all__ = ["models"]
 
 
 @click.group()
 def models() -> None:
     """List known checkpoints or inspect one."""
-
-
-def _held_out(meta: dict) -> dict:
-    """``{"regions", "model": {label: {metric: v}}, "baseline": ...}`` from genaannot.json, or {}."""
-    if not meta.get("test_metrics"):
-        return {}
-    keep = ("average_precision", "auroc", "topk_accuracy")
-
-    def pick(block: dict) -> dict:
-        return {k: {m: round(v[m], 4) for m in keep if m in v} for k, v in block.items() if k != "mean"}
-
-    return {
-        "regions": meta.get("test_regions", []),
-        "model": pick(meta["test_metrics"]),
-        "baseline": pick(meta.get("test_baseline") or {}),
-    }
 
 
 def _format_held_out(h: dict) -> str:
@@ -66,28 +37,9 @@ def _format_held_out(h: dict) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_cmd(task: str | None, as_json: bool) -> None:
     """Known checkpoints per task, and whether each is available locally (nothing is downloaded)."""
-    from ..models import read_task_metadata
-    from ..models.catalog import CATALOG
+    from ..models.catalog import list_models
 
-    rows = []
-    for entry in CATALOG.values():
-        if task and entry.task != task:
-            continue
-        local = entry.local_path()
-        status = "bundled" if local is not None else cached_status(entry.hub_id, entry.revision)
-        # held-out metrics come from the checkpoint's own genaannot.json (written by `train`)
-        meta = read_task_metadata(local) if local is not None else {}
-        rows.append(
-            {
-                "name": entry.name,
-                "task": entry.task,
-                "family": entry.family,
-                "hub_id": entry.hub_id + (f"@{entry.revision}" if entry.revision else ""),
-                "local": status,
-                "description": entry.description,
-                "held_out": _held_out(meta) or dict(entry.metrics),
-            }
-        )
+    rows = list_models(task=task)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["CatalogEntry", "CATALOG"]
+__all__ = ["CatalogEntry", "CATALOG", "cached_status", "list_models"]
 
 
 @dataclass(frozen=True)
@@ -70,3 +70,58 @@ CATALOG: dict[str, CatalogEntry] = dict(
            bundled="examples/models/demo-splice-athaliana"),
     ]
 )
+
+
+def cached_status(hub_id: str, revision: str | None) -> str:
+    """``cached`` when the id's ``config.json`` is in the local HF cache, else ``-`` (no network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - huggingface_hub comes with transformers
+        return "?"
+    try:
+        hit = try_to_load_from_cache(hub_id, "config.json", revision=revision)
+    except Exception:  # noqa: BLE001 - a malformed cache entry is "not available"
+        return "-"
+    return "cached" if isinstance(hit, str) else "-"
+
+
+def held_out(meta: dict) -> dict:
+    """``{"regions", "model": {label: {metric: v}}, "baseline": ...}`` from genaannot.json, or {}."""
+    if not meta.get("test_metrics"):
+        return {}
+    keep = ("average_precision", "auroc", "topk_accuracy")
+
+    def pick(block: dict) -> dict:
+        return {k: {m: round(v[m], 4) for m in keep if m in v} for k, v in block.items() if k != "mean"}
+
+    return {
+        "regions": meta.get("test_regions", []),
+        "model": pick(meta["test_metrics"]),
+        "baseline": pick(meta.get("test_baseline") or {}),
+    }
+
+
+def list_models(*, task: str | None = None) -> list[dict]:
+    """The catalogue (``genaannot models list``): per entry its task, family, hub id, where it
+    is available locally (``bundled``, ``cached`` in the Hugging Face cache, or ``-``;
+    nothing is downloaded) and its held-out metrics (from the checkpoint's own
+    ``genaannot.json`` when it is here, else the catalogue's)."""
+    from . import read_task_metadata
+
+    rows = []
+    for entry in CATALOG.values():
+        if task and entry.task != task:
+            continue
+        local = entry.local_path()
+        status = "bundled" if local is not None else cached_status(entry.hub_id, entry.revision)
+        meta = read_task_metadata(local) if local is not None else {}
+        rows.append({
+            "name": entry.name,
+            "task": entry.task,
+            "family": entry.family,
+            "hub_id": entry.hub_id + (f"@{entry.revision}" if entry.revision else ""),
+            "local": status,
+            "description": entry.description,
+            "held_out": held_out(meta) or dict(entry.metrics),
+        })
+    return rows
