@@ -8,20 +8,24 @@ Layout (``genaannot train -o MODEL_DIR``)::
     MODEL_DIR/checkpoints/last      pointer file: the name of the newest step directory
     MODEL_DIR/checkpoints/tokenizer/tokenizer.json   a tokenizer made for the run
 
-Every file appears complete or not at all: a step directory is written under a temporary
-name and renamed; ``last``, ``trainer_state.pt``, ``tokenizer.json`` and ``genaannot.json``
-are written to a temporary file and moved into place with :func:`os.replace`. Trainer state
-is read back with ``torch.load(..., weights_only=True)`` (no code from a checkpoint runs).
+Every file appears complete or not at all (:mod:`genaannot.io.atomic`): a step directory
+is written under a temporary name and renamed (:class:`~genaannot.io.atomic.AtomicDir`); a
+model directory's files are staged and moved in one by one
+(:func:`~genaannot.io.atomic.staged_files`); ``last``, ``tokenizer.json`` and
+``genaannot.json`` are written to a temporary file and moved into place. Files get the mode
+a plain ``open`` would give (``0o666`` minus the umask). Trainer state is read back with
+``torch.load(..., weights_only=True)`` (no code from a checkpoint runs).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from .atomic import AtomicDir, staged_files, write_bytes_atomic
 
 __all__ = [
     "write_model_dir",
@@ -42,9 +46,8 @@ METADATA = "genaannot.json"
 
 
 def _atomic_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    # the directory exists (callers make it); the mode is what open() would give
+    write_bytes_atomic(path, data, mode=None, check=False)
 
 
 def write_model_dir(
@@ -59,26 +62,18 @@ def write_model_dir(
     CPU tensor), ``config.json``, the tokenizer's files (``tokenizer.save(dir)``) and, when
     ``metadata`` is given, ``genaannot.json``.
 
-    The files are written into a temporary directory beside them and moved in one by one
-    with :func:`os.replace`, so a crash never leaves a half-written file.
+    The files are written into a staging directory inside ``directory`` and moved in one by
+    one (:func:`genaannot.io.atomic.staged_files`), so a crash never leaves a half-written file.
     """
-    import tempfile
-
     from safetensors.torch import save_file
 
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-save-", dir=directory))
-    try:
+    with staged_files(directory) as tmp:
         save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         tokenizer.save(tmp)
         if metadata is not None:
             (tmp / METADATA).write_text(json.dumps(metadata, indent=2, default=str) + "\n")
-        for p in sorted(tmp.iterdir()):
-            os.replace(p, directory / p.name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return directory
 
 
@@ -118,12 +113,14 @@ def save_step(
     ckpt_root.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:07d}"
     final = ckpt_root / name
-    tmp = ckpt_root / f".{name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    write_model(tmp)
-    torch.save(state, tmp / TRAINER_STATE)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)  # the step directory appears complete or not at all
+    d = AtomicDir(final)  # the step directory appears complete or not at all
+    try:
+        write_model(d.tmp)
+        torch.save(state, d.tmp / TRAINER_STATE)
+        d.commit()
+    except BaseException:
+        d.abort()
+        raise
     _atomic_bytes(ckpt_root / "last", (name + "\n").encode())
     steps = sorted(p for p in ckpt_root.glob("step-*") if p.is_dir())
     for old in steps[: max(0, len(steps) - keep)]:
