@@ -29,6 +29,7 @@ _CTX = {"help_option_names": ["-h", "--help"]}
 def hub(scan, outdir, genome_name, ucsc_db, hub_name, email, no_session) -> None:
     """Write a UCSC track hub and an IGV session for a finished scan."""
     from ..hub import HubOptions, safe_name
+    from ..io.bed import BedError
     from ..io.hub import HubError, read_scan, write_hub
     from ..io.tracks import OutputError
 
@@ -45,7 +46,7 @@ def hub(scan, outdir, genome_name, ucsc_db, hub_name, email, no_session) -> None
             organism=gname,
         )
         res = write_hub(run, outdir or run.manifest_path.parent, opts, session=not no_session)
-    except (HubError, OutputError, OSError) as err:
+    except (HubError, BedError, OutputError, OSError) as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"hub: {res.hub_txt}", err=True)
     if res.calls_bigbed is None and run.calls is not None:
@@ -70,6 +71,7 @@ def hub(scan, outdir, genome_name, ucsc_db, hub_name, email, no_session) -> None
               help="Embed data up to this size; 0 links everything.")
 def report(scan, output, top, flank, embed_limit) -> None:
     """Write a self-contained HTML report (run summary + igv.js browser) of a scan."""
+    from ..io.bed import BedError
     from ..io.hub import HubError, read_scan
     from ..io.report import write_report
     from ..io.tracks import OutputError, check_writable
@@ -78,7 +80,7 @@ def report(scan, output, top, flank, embed_limit) -> None:
         check_writable(output)
         run = read_scan(scan)
         res = write_report(run, output, top=top, flank=flank, embed_limit=int(embed_limit * 1024 * 1024))
-    except (HubError, OutputError, OSError) as err:
+    except (HubError, BedError, OutputError, OSError) as err:
         raise click.ClickException(str(err)) from None
     how = "data embedded" if res.embedded else f"linked: {', '.join(res.linked)}"
     click.echo(f"report: {res.path} ({how})", err=True)

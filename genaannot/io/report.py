@@ -31,6 +31,7 @@ from typing import Any
 
 from ..calls import threshold_text
 from ..hub import ScanRun, label_colour, strongest_calls
+from .bed import read_calls
 from .tracks import write_text_atomic
 
 __all__ = ["ReportResult", "write_report", "report_html", "igv_version", "DEFAULT_EMBED_LIMIT"]
@@ -174,8 +175,7 @@ def write_report(
     """Write the HTML report of ``run`` to ``output`` (see module docstring)."""
     output = Path(output).resolve()
     page_dir = output.parent
-    calls_lines = run.calls.read_text().splitlines() if run.calls else []
-    best = strongest_calls(calls_lines, top)
+    best = strongest_calls(read_calls(run.calls), top) if run.calls else []
     chrom0 = next(iter(run.sizes))
     if best:
         c, s, e, _ = best[0]
