@@ -12,10 +12,14 @@ from genaannot.io.checkpoint import (
     TRAINER_STATE,
     last_checkpoint,
     load_training_state,
+    read_config,
     read_metadata,
+    read_rmt_meta,
     save_step,
     update_metadata,
+    write_model_dir,
 )
+from genaannot.models import ModelError
 
 
 class _Boom(Exception):
@@ -85,3 +89,56 @@ def test_metadata(tmp_path):
     (tmp_path / "model_best.pth").write_bytes(b"")
     assert read_metadata(tmp_path / "model_best.pth")["task"] == "splice"  # a file: its directory
     assert _hidden(tmp_path) == []
+
+
+def test_read_config_and_rmt_meta(tmp_path):
+    with pytest.raises(ModelError, match="no config.json"):
+        read_config(tmp_path)
+    (tmp_path / "config.json").write_text('{"model_type": "bert"}')
+    assert read_config(tmp_path) == {"model_type": "bert"}
+    (tmp_path / "model_best.pth").write_bytes(b"")
+    assert read_config(tmp_path / "model_best.pth") == {"model_type": "bert"}  # a file: its directory
+    from genaannot.models import read_config as shortcut
+
+    assert shortcut(tmp_path) == {"model_type": "bert"}
+    (tmp_path / "config.json").write_text("{")
+    with pytest.raises(ModelError, match="config.json: not valid JSON"):
+        read_config(tmp_path)
+    assert read_rmt_meta(tmp_path) == {}
+    (tmp_path / "rmt.json").write_text('{"segment_size": 10}')
+    assert read_rmt_meta(tmp_path) == {"segment_size": 10}
+    (tmp_path / "rmt.json").write_text("[")
+    with pytest.raises(ModelError, match="rmt.json: not valid JSON"):
+        read_rmt_meta(tmp_path)
+
+
+def test_write_model_dir(tmp_path):
+    from safetensors.torch import load_file
+    from tinymodels import make_tokenizer
+
+    from genaannot.io.tokenizers import read_bpe_tokenizer
+
+    tok = read_bpe_tokenizer(make_tokenizer(tmp_path / "tok"))
+    out = tmp_path / "model"
+    w = torch.arange(4.0)
+    write_model_dir(out, tensors={"w": w}, config={"model_type": "bert"}, tokenizer=tok, metadata={"task": "x"})
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.json", METADATA, "model.safetensors", "special_tokens_map.json", "tokenizer.json",
+        "tokenizer_config.json"]
+    assert torch.equal(load_file(str(out / "model.safetensors"))["w"], w)
+    assert (out / "config.json").read_text() == json.dumps({"model_type": "bert"}, indent=2) + "\n"
+    assert read_metadata(out) == {"task": "x"}
+    assert (out / "tokenizer.json").read_text() == tok.files()["tokenizer.json"]
+
+
+def test_write_model_dir_crash_leaves_the_old_files(tmp_path):
+    class Broken:
+        def files(self):
+            raise _Boom("tokenizer cannot be written")
+
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "config.json").write_text("old")
+    with pytest.raises(_Boom):
+        write_model_dir(out, tensors={"w": torch.zeros(1)}, config={"new": 1}, tokenizer=Broken())
+    assert [p.name for p in out.iterdir()] == ["config.json"] and (out / "config.json").read_text() == "old"
