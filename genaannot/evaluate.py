@@ -506,8 +506,8 @@ def evaluate_promoter(
 def write_report(report: EvalReport, directory: str | Path, *, stem: str = "REPORT") -> tuple[Path, Path]:
     """Write ``STEM.json`` and ``STEM.png`` (precision-recall curves) into ``directory``.
 
-    The figure is built by :func:`genaannot.plot.pr_figure`; the files are written by
-    :func:`genaannot.io.evaluation.write_evaluation`.
+    The figure is built by :func:`genaannot.plot.pr_figure` and rendered here (110 dpi); the
+    files are written by :func:`genaannot.io.evaluation.write_evaluation`.
 
     Returns
     -------
@@ -515,8 +515,8 @@ def write_report(report: EvalReport, directory: str | Path, *, stem: str = "REPO
         The JSON and PNG paths.
     """
     from .io.evaluation import write_evaluation
-    from .plot import pr_figure
+    from .plot import figure_bytes, pr_figure
 
     fig = pr_figure(task=report.task, curves=report.curves, metrics=report.metrics, baseline=report.baseline,
                     title=", ".join(report.regions))
-    return write_evaluation(report.to_dict(), fig, directory, stem=stem)
+    return write_evaluation(report.to_dict(), figure_bytes(fig, fmt="png", dpi=110), directory, stem=stem)

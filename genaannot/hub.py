@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import colorsys
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,24 +145,21 @@ def _strand_word(strand: str) -> str:
     return {"+": "plus", "-": "minus"}.get(strand, "both")
 
 
-def strongest_calls(bed_lines: list[str], n: int) -> list[tuple[str, int, int, float]]:
-    """Top ``n`` calls of a narrowPeak BED by signalValue (column 7; score column 5 if absent).
+def strongest_calls(calls: Iterable[Any], n: int) -> list[tuple[str, int, int, float]]:
+    """Top ``n`` calls by value.
+
+    Parameters
+    ----------
+    calls : iterable
+        Objects with ``chrom``, ``start``, ``end`` and ``value`` (e.g. the
+        :class:`genaannot.io.bed.BedCall` records of :func:`genaannot.io.bed.read_calls`).
+    n : int
 
     Returns
     -------
-    list of (chrom, start, end, value), strongest first (ties: genome order).
+    list of (chrom, start, end, value), strongest first (ties: input order).
     """
-    rows = []
-    for i, line in enumerate(bed_lines):
-        if not line.strip() or line.startswith(("#", "track", "browser")):
-            continue
-        f = line.rstrip("\n").split("\t")
-        try:
-            val = float(f[6]) if len(f) > 6 else float(f[4]) if len(f) > 4 else 0.0
-            rows.append((-val, i, f[0], int(f[1]), int(f[2])))
-        except (ValueError, IndexError):
-            continue
-    rows.sort()
+    rows = sorted((-c.value, i, c.chrom, c.start, c.end) for i, c in enumerate(calls))
     return [(c, s, e, -v) for v, _, c, s, e in rows[:n]]
 
 

@@ -1,8 +1,9 @@
 """Figures (matplotlib): a region figure (signal tracks on both strands, calls and gene
 models) and the precision-recall figure of an evaluation report.
 
-Pure: arrays in, a :class:`matplotlib.figure.Figure` out (saved by
-:func:`genaannot.io.report.save_figure`). Tracks of one label share a panel: the plus strand
+Pure: arrays in, a :class:`matplotlib.figure.Figure` out, and :func:`figure_bytes` to render
+it (PNG, PDF, SVG) for an io writer (:func:`genaannot.io.atomic.write_bytes_atomic`,
+:func:`genaannot.io.evaluation.write_evaluation`). Tracks of one label share a panel: the plus strand
 is drawn upwards, the minus strand mirrored downwards, in the label's colour (minus in a
 lighter shade, as in the hub). Coordinates are 0-based half-open; axis ticks show 1-based
 positions like genome browsers.
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
     from .io.annotation import Transcript
 
-__all__ = ["Track", "Call", "track_identity", "region_figure", "pr_figure"]
+__all__ = ["Track", "Call", "track_identity", "region_figure", "pr_figure", "figure_bytes"]
 
 
 @dataclass
@@ -207,3 +208,22 @@ def pr_figure(
         ax.legend(loc="lower left", fontsize=8)
     fig.suptitle(title[:90], fontsize=8)
     return fig
+
+
+def figure_bytes(fig: Figure, *, fmt: str = "png", dpi: int = 150) -> bytes:
+    """The figure rendered as a file's contents.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    fmt : str
+        Any format matplotlib writes (``png``, ``pdf``, ``svg``); a leading ``.`` is ignored,
+        so an output's suffix can be passed as it is; empty means ``png``.
+    dpi : int
+        Resolution of raster formats.
+    """
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt.lstrip(".").lower() or "png", dpi=dpi)
+    return buf.getvalue()

@@ -12,6 +12,14 @@ lower-case bases would each become ``[UNK]``). IUPAC ambiguity letters are passe
 unchanged: the t2t vocabulary has R, Y, K, M, S, W, B; D, H, V and any other letter become
 ``[UNK]`` with a one-letter span. Letters other than A, C, G, T, N are counted in
 :class:`SequenceStats` so that runs can report them.
+
+Files
+-----
+This module opens no files: tokenizers are built from their JSON text
+(:meth:`BPETokenizer.from_json`) and give their files as text (:meth:`DNATokenizer.files`);
+:mod:`genaannot.io.tokenizers` reads and writes them (``load_tokenizer``,
+``read_bpe_tokenizer``, ``write_tokenizer_files``). ``BPETokenizer(path)``,
+:meth:`DNATokenizer.save` and :func:`load_tokenizer` remain as shortcuts that call it.
 """
 
 from __future__ import annotations
@@ -24,7 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Encoding", "SequenceStats", "DNATokenizer", "BPETokenizer", "load_tokenizer", "TokenizerError"]
+__all__ = [
+    "Encoding", "SequenceStats", "DNATokenizer", "BPETokenizer", "CharTokenizer", "load_tokenizer", "TokenizerError",
+]
 
 _ACGTN = frozenset("ACGTN")
 _GAP_RUN = re.compile("N{10,}")
@@ -101,8 +111,16 @@ class DNATokenizer:
     def encode_batch(self, seqs: list[str], *, stats: SequenceStats | None = None) -> list[Encoding]:
         raise NotImplementedError
 
-    def save(self, directory: str | Path) -> None:
+    def files(self) -> dict[str, str]:
+        """The files that store this tokenizer in a checkpoint directory: name -> text."""
         raise NotImplementedError
+
+    def save(self, directory: str | Path) -> None:
+        """Write :meth:`files` into ``directory`` (shortcut for
+        :func:`genaannot.io.tokenizers.write_tokenizer_files`)."""
+        from .io.tokenizers import write_tokenizer_files
+
+        write_tokenizer_files(directory, self)
 
 
 def _contiguous(offsets: np.ndarray) -> np.ndarray:
@@ -118,19 +136,57 @@ def _contiguous(offsets: np.ndarray) -> np.ndarray:
 
 
 class BPETokenizer(DNATokenizer):
-    """A Hugging Face ``tokenizer.json`` (GENA-LM BPE tokenizers, or one trained by genaannot)."""
+    """A Hugging Face ``tokenizer.json`` (GENA-LM BPE tokenizers, or one trained by genaannot).
+
+    Build it from the file's text with :meth:`from_json`, or from a file with
+    :func:`genaannot.io.tokenizers.read_bpe_tokenizer`; ``BPETokenizer(path)`` is a shortcut
+    for the latter.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``tokenizer.json``; the tokenizer is named after its directory.
+    """
 
     def __init__(self, path: str | Path) -> None:
-        from tokenizers import Tokenizer
+        from .io.tokenizers import read_tokenizer_json
 
         path = Path(path)
+        self._setup(read_tokenizer_json(path), name=path.parent.name, path=path)
+
+    @classmethod
+    def from_json(cls, text: str, *, name: str = "", path: Path | None = None) -> BPETokenizer:
+        """The tokenizer described by ``text`` (the contents of a ``tokenizer.json``).
+
+        Parameters
+        ----------
+        text : str
+        name : str
+            Shown by ``genaannot models inspect`` and in messages.
+        path : Path, optional
+            Where the text came from (kept as :attr:`path`, for messages).
+
+        Raises
+        ------
+        TokenizerError
+            The tokenizer has no ``[CLS]``/``[SEP]`` tokens.
+        Exception
+            The text is not a tokenizer (raised by :mod:`tokenizers`).
+        """
+        self = cls.__new__(cls)
+        self._setup(text, name=name, path=path)
+        return self
+
+    def _setup(self, text: str, *, name: str, path: Path | None) -> None:
+        from tokenizers import Tokenizer
+
         self.path = path
-        self._tok = Tokenizer.from_file(str(path))
+        self._tok = Tokenizer.from_str(text)
         self._tok.no_truncation()
         self._tok.no_padding()
         vocab = self._tok.get_vocab()
         self.vocab_size = self._tok.get_vocab_size()
-        self.name = path.parent.name
+        self.name = name
         self.cls_id = vocab.get("[CLS]")
         self.sep_id = vocab.get("[SEP]")
         self.pad_id = vocab.get("[PAD]", 0)
@@ -139,10 +195,10 @@ class BPETokenizer(DNATokenizer):
         self.gap_id = vocab.get("-")
         self.max_token_bp = max((len(k) for k in vocab if not k.startswith("[")), default=1)
         if self.cls_id is None or self.sep_id is None:
-            raise TokenizerError(f"{path}: tokenizer has no [CLS]/[SEP] tokens")
-        self._token_bp = self._lengths_if_exact(path, vocab)
+            raise TokenizerError(f"{path or name or 'tokenizer'}: tokenizer has no [CLS]/[SEP] tokens")
+        self._token_bp = self._lengths_if_exact(json.loads(text), vocab)
 
-    def _lengths_if_exact(self, path: Path, vocab: dict[str, int]) -> np.ndarray | None:
+    def _lengths_if_exact(self, spec: dict, vocab: dict[str, int]) -> np.ndarray | None:
         """Base pairs per token id, when token lengths alone determine the spans.
 
         Converting the Rust offsets to numpy costs as much as a tenth of tokenising, so spans
@@ -150,10 +206,6 @@ class BPETokenizer(DNATokenizer):
         transforms are known to keep lengths (the GENA normaliser: strip, N{10,} → ``-``),
         with the gap token's length taken from the N runs. Anything else uses the offsets.
         """
-        try:
-            spec = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return None
         model = spec.get("model") or {}
         if model.get("type") not in ("BPE", "WordLevel") or model.get("continuing_subword_prefix") or \
                 model.get("end_of_word_suffix") or model.get("fuse_unk"):  # fmt: skip
@@ -210,28 +262,23 @@ class BPETokenizer(DNATokenizer):
         spans[1:, 0] = ends[:-1]
         return spans
 
-    def save(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self._tok.save(str(directory / "tokenizer.json"))
-        (directory / "special_tokens_map.json").write_text(
-            json.dumps(
-                {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]"}
-            )
-        )
-        (directory / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "PreTrainedTokenizerFast"}))
+    def files(self) -> dict[str, str]:
+        """``tokenizer.json`` (as ``tokenizers`` saves it) plus the two small files
+        ``transformers`` expects beside it."""
+        specials = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]"}
+        return {
+            "tokenizer.json": self._tok.to_str(pretty=True),
+            "special_tokens_map.json": json.dumps(specials),
+            "tokenizer_config.json": json.dumps({"tokenizer_class": "PreTrainedTokenizerFast"}),
+        }
 
 
 def load_tokenizer(directory: str | Path) -> DNATokenizer:
-    """Load the tokenizer stored in a checkpoint directory (``tokenizer.json``)."""
-    directory = Path(directory)
-    path = directory / "tokenizer.json" if directory.is_dir() else directory
-    if not path.is_file():
-        raise TokenizerError(
-            f"no tokenizer.json in {directory}; copy the checkpoint's tokenizer files there "
-            "or pass --tokenizer DIR"
-        )
-    return BPETokenizer(path)
+    """The tokenizer stored in a checkpoint directory (shortcut for
+    :func:`genaannot.io.tokenizers.load_tokenizer`)."""
+    from .io.tokenizers import load_tokenizer as load
+
+    return load(directory)
 
 
 #: HyenaDNA's fixed character vocabulary (it lives in upstream's tokenizer code, not in a file)
@@ -290,15 +337,15 @@ class CharTokenizer(DNATokenizer):
             out.append(Encoding(ids, np.stack([starts, starts + 1], axis=1)))
         return out
 
-    def save(self, directory: str | Path) -> None:
-        """Write ``tokenizer_config.json`` (with the vocabulary) and ``special_tokens_map.json``."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+    def files(self) -> dict[str, str]:
+        """``tokenizer_config.json`` (with the vocabulary) and ``special_tokens_map.json``."""
         specials = {"sep_token": "[SEP]", "eos_token": "[SEP]", "pad_token": "[PAD]", "unk_token": "[UNK]"}
         for key, tok in (("cls_token", "[CLS]"), ("bos_token", "[BOS]"), ("mask_token", "[MASK]")):
             if tok in self.vocab:
                 specials[key] = tok
-        (directory / "special_tokens_map.json").write_text(json.dumps(specials, indent=2))
-        (directory / "tokenizer_config.json").write_text(
-            json.dumps({"tokenizer_class": "CharTokenizer", "char_vocab": self.vocab, **specials}, indent=2)
-        )
+        return {
+            "special_tokens_map.json": json.dumps(specials, indent=2),
+            "tokenizer_config.json": json.dumps(
+                {"tokenizer_class": "CharTokenizer", "char_vocab": self.vocab, **specials}, indent=2
+            ),
+        }

@@ -9,8 +9,6 @@ import numpy as np
 import pytest
 
 from genaannot.io.annotation import AnnotationError, read_annotation
-from genaannot.io.bed import read_bed
-from genaannot.regions import RegionError
 
 GFF3 = """##gff-version 3
 c1\tt\tgene\t11\t100\t.\t+\t.\tID=g1
@@ -102,14 +100,6 @@ def test_transcript_on_two_strands_is_an_error(tmp_path):
         read_annotation(p)
 
 
-def test_unknown_extension_and_bed(tmp_path):
+def test_unknown_extension(tmp_path):
     with pytest.raises(AnnotationError, match="unknown annotation format"):
         read_annotation(tmp_path / "a.txt")
-    bed = tmp_path / "r.bed"
-    bed.write_text("track x\nc1\t0\t100\tfoo\nc2\t5\t9\n")
-    sizes = {"c1": 1000, "c2": 1000}
-    ivs = read_bed(bed, sizes=sizes)
-    assert [(i.chrom, i.start, i.end) for i in ivs] == [("c1", 0, 100), ("c2", 5, 9)]
-    bed.write_text("c1\t10\t5\n")
-    with pytest.raises(RegionError, match="r.bed:1"):
-        read_bed(bed, sizes=sizes)

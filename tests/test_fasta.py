@@ -79,6 +79,8 @@ def test_read_only_directory_indexes_into_the_cache(tmp_path, monkeypatch, bgzip
         assert g.fetch("chrB", 0, 54) == SEQS["chrB"] and list(g.sizes) == list(SEQS)
         assert g.index_path.parent == tmp_path / "cache" / "fai"
     assert sorted(p.name for p in ro.iterdir()) == [fa.name]  # nothing written beside the FASTA
+    cached = sorted(p.suffix for p in (tmp_path / "cache" / "fai").iterdir())
+    assert cached == ([".fai", ".gzi"] if bgzip else [".fai"])  # no temporary files left
     with open_genome(fa) as again:  # reused: no second build, no warning
         assert again.index_path == g.index_path
 

@@ -16,6 +16,7 @@ from tinymodels import make_gena_dir, random_dna
 
 from genaannot.cli import main
 from genaannot.hub import HubOptions, label_colour, strongest_calls
+from genaannot.io.bed import parse_calls
 from genaannot.io.hub import read_scan, write_twobit
 
 GENOME = {"chr1": random_dna(2400, seed=21), "chr2": "NNNN" + random_dna(1200, seed=22).lower() + "NNACGTN"}
@@ -165,9 +166,22 @@ def test_igv_session_parses(scan_dir, tmp_path):
 
 def test_colours_and_strongest_calls():
     assert label_colour(0, "+") != label_colour(0, "-")
-    lines = ["chr1\t0\t10\ta\t500\t+\t0.5\t-1\t-1\t3", "chr1\t20\t30\tb\t900\t-\t0.9\t-1\t-1\t1", "track x"]
-    assert strongest_calls(lines, 1) == [("chr1", 20, 30, 0.9)]
+    lines = ["chr1\t0\t10\ta\t500\t+\t0.5\t-1\t-1\t3", "chr1\t20\t30\tb\t900\t-\t0.9\t-1\t-1\t1", "track x",
+             "chr2\t5\t6\tc\t500\t+\t0.5\t-1\t-1\t0"]
+    calls = parse_calls(lines)
+    assert strongest_calls(calls, 1) == [("chr1", 20, 30, 0.9)]
+    assert strongest_calls(calls, 5) == [("chr1", 20, 30, 0.9), ("chr1", 0, 10, 0.5), ("chr2", 5, 6, 0.5)]  # ties: file order
+    assert strongest_calls([], 3) == []
     HubOptions(hub_name="x", genome_name="y")
+
+
+def test_hub_refuses_a_broken_calls_file(scan_dir, tmp_path):
+    scan = shutil.copytree(scan_dir, tmp_path / "scan")
+    calls = scan / "splice.calls.bed"
+    n = len(calls.read_text().splitlines())
+    calls.write_text(calls.read_text() + "chr1\tten\t20\n")
+    r = CliRunner().invoke(main, ["hub", str(scan), "-o", str(tmp_path / "hub")])
+    assert r.exit_code != 0 and f"splice.calls.bed:{n + 1}: start/end 'ten', '20' are not integers" in r.output
 
 
 @pytest.mark.skipif(shutil.which("igv") is None or shutil.which("xvfb-run") is None,

@@ -15,7 +15,7 @@ from tiny_families import make_hyena_dir, random_dna
 from genaannot.models import ModelError, load_model
 from genaannot.models.hyena import fftconv
 from genaannot.models.hyena import load as load_hyena
-from genaannot.tokenize import HYENA_CHAR_VOCAB, CharTokenizer, SequenceStats
+from genaannot.tokenize import HYENA_CHAR_VOCAB, CharTokenizer, SequenceStats, TokenizerError
 
 MODELS = ("hyenadna_lm", "hyenadna_seqcls")
 
@@ -240,6 +240,21 @@ def test_tiny_checkpoint_loads_and_right_padding_is_exact(tmp_path, head):
     if head != "sequence":
         full, prefix = m.predict([seqs[0], seqs[0][:100]])
         np.testing.assert_allclose(prefix.logits, full.logits[:100], atol=1e-5)
+
+
+def test_tokenizer_config_must_agree_with_the_fixed_vocabulary(tmp_path):
+    d = make_hyena_dir(tmp_path / "h", head="token", max_seq_len=34, seed=3)
+    tc = json.loads((d / "tokenizer_config.json").read_text())
+    ok = {str(i): {"content": t} for t, i in HYENA_CHAR_VOCAB.items()}
+    (d / "tokenizer_config.json").write_text(json.dumps({**tc, "added_tokens_decoder": ok}))
+    assert load_model(d, device="cpu").info.head == "token"
+    bad = {**ok, "5": {"content": "[SEP]"}}
+    (d / "tokenizer_config.json").write_text(json.dumps({**tc, "added_tokens_decoder": bad}))
+    with pytest.raises(ModelError, match=r"tokenizer_config.json: \[SEP\] has id 5, .* has 1"):
+        load_model(d, device="cpu")
+    (d / "tokenizer_config.json").write_text("{not json")
+    with pytest.raises(TokenizerError, match="tokenizer_config.json: not valid JSON"):
+        load_model(d, device="cpu")
 
 
 def test_bidirectional_averages_forward_and_reverse_complement(tmp_path):

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from test_hub import make_scan
 
 from genaannot.cli import main
-from genaannot.plot import Track, region_figure, track_identity
+from genaannot.plot import Track, figure_bytes, pr_figure, region_figure, track_identity
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +32,21 @@ def test_region_figure_panels():
     assert lo < 0 < hi  # minus strand mirrored below zero
     with pytest.raises(ValueError, match="values for"):
         region_figure(chrom="c", start=0, end=10, tracks=[Track("a", "+", v)])
+
+
+def test_figure_bytes():
+    def fig():
+        return pr_figure(task="splice", curves={"model donor": (np.array([1.0, 0.5]), np.array([0.0, 1.0]))},
+                         metrics={"donor": {"average_precision": 0.75}})
+
+    png = figure_bytes(fig(), dpi=50)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert figure_bytes(fig(), fmt="", dpi=50) == png  # no suffix: PNG
+    assert len(figure_bytes(fig(), dpi=100)) > len(png)
+    svg = figure_bytes(fig(), fmt=".SVG")  # an output's suffix as it is
+    assert b"<svg" in svg[:1000]
+    with pytest.raises(ValueError, match="(?i)format"):
+        figure_bytes(fig(), fmt="docx")
 
 
 def test_plot_cli(scan_dir, tmp_path):

@@ -123,13 +123,13 @@ def test_report_embeds_bgzipped_fasta_as_plain_text(scan_dir, tmp_path):
     import pysam
 
     from genaannot.io.hub import read_scan
-    from genaannot.io.report import write_report
+    from genaannot.io.report import write_html_report
 
     plain = scan_dir.parent / "genome.fa"
     bgz = tmp_path / "genome.fa.gz"
     pysam.tabix_compress(str(plain), str(bgz))
     run = dataclasses.replace(read_scan(scan_dir), genome=bgz)
-    res = write_report(run, tmp_path / "r.html")
+    res = write_html_report(run, tmp_path / "r.html")
     assert res.embedded
     uri = igv_config(res.path.read_text())["reference"]["fastaURL"]
     text = gzip.decompress(base64.b64decode(uri.split(",", 1)[1])).decode()

@@ -1,22 +1,15 @@
-"""Track writers: whole-genome bigWig header, order checks, atomic commit/abort."""
+"""Track writers: whole-genome bigWig header, order checks, atomic commit/abort; bigWig reads.
+
+The atomic-write primitives themselves are tested in test_atomic.py.
+"""
 
 from __future__ import annotations
-
-import os
 
 import numpy as np
 import pyBigWig
 import pytest
 
-from genaannot.io.tracks import (
-    WRITERS,
-    OutputError,
-    check_writable,
-    load_npz,
-    save_npz_atomic,
-    write_json_atomic,
-    write_lines_atomic,
-)
+from genaannot.io.tracks import WRITERS, OutputError, load_npz, read_bigwig_region, save_npz_atomic
 
 SIZES = {"chr2": 1000, "chr1": 500, "chrM": 16}
 
@@ -72,28 +65,23 @@ def test_bedgraph(tmp_path):
     assert lines[1:] == ["chr2\t0\t5\t0.5", "chr2\t7\t9\t0.333333"]
 
 
-def test_small_files_and_parts(tmp_path):
-    write_json_atomic(tmp_path / "m.json", {"a": 1})
-    assert (tmp_path / "m.json").read_text().strip().startswith("{")
-    write_lines_atomic(tmp_path / "c.bed", ["a\t1\t2"], header=None)
-    assert (tmp_path / "c.bed").read_text() == "a\t1\t2\n"
+def test_read_bigwig_region(tmp_path):
+    path = tmp_path / "t.bw"
+    w = WRITERS["bigwig"](path, sizes=SIZES)
+    w.add("chr1", np.array([100, 103]), np.array([102, 104]), np.array([0.25, 0.5], np.float32))
+    w.commit()
+    v = read_bigwig_region(path, "chr1", 99, 105)
+    assert np.isnan(v[[0, 3, 5]]).all() and v[[1, 2, 4]].tolist() == [0.25, 0.25, 0.5]
+    tail = read_bigwig_region(path, "chr1", 498, 503)  # past the sequence end: NaN
+    assert tail.shape == (5,) and np.isnan(tail).all()
+    assert np.isnan(read_bigwig_region(path, "chrX", 0, 4)).all()
+    (tmp_path / "x.bw").write_text("not a bigwig")
+    with pytest.raises(OSError):
+        read_bigwig_region(tmp_path / "x.bw", "chr1", 0, 4)
+
+
+def test_npz_parts_round_trip(tmp_path):
     save_npz_atomic(tmp_path / "p.npz", {"x": np.arange(3), "meta": np.array("{}")})
     z = load_npz(tmp_path / "p.npz")
     assert z["x"].tolist() == [0, 1, 2] and str(z["meta"]) == "{}"
     assert _leftovers(tmp_path) == []
-
-
-def test_unwritable_output(tmp_path, monkeypatch):
-    # a missing output directory is created, as `-o out/x.bw` on a fresh checkout expects
-    assert check_writable(tmp_path / "missing" / "deeper" / "x.bw") == tmp_path / "missing" / "deeper" / "x.bw"
-    assert (tmp_path / "missing" / "deeper").is_dir()
-    (tmp_path / "afile").write_text("x")
-    with pytest.raises(OutputError, match="cannot create output directory"):
-        check_writable(tmp_path / "afile" / "x.bw")
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    real = os.access
-    monkeypatch.setattr("genaannot.io.tracks.os.access",
-                        lambda p, m: False if str(p) == str(ro) else real(p, m))
-    with pytest.raises(OutputError, match="not writable"):
-        check_writable(ro / "x.bw")

@@ -29,8 +29,9 @@ _CTX = {"help_option_names": ["-h", "--help"]}
 def hub(scan, outdir, genome_name, ucsc_db, hub_name, email, no_session) -> None:
     """Write a UCSC track hub and an IGV session for a finished scan."""
     from ..hub import HubOptions, safe_name
+    from ..io.atomic import OutputError
+    from ..io.bed import BedError
     from ..io.hub import HubError, read_scan, write_hub
-    from ..io.tracks import OutputError
 
     try:
         run = read_scan(scan)
@@ -45,7 +46,7 @@ def hub(scan, outdir, genome_name, ucsc_db, hub_name, email, no_session) -> None
             organism=gname,
         )
         res = write_hub(run, outdir or run.manifest_path.parent, opts, session=not no_session)
-    except (HubError, OutputError, OSError) as err:
+    except (HubError, BedError, OutputError, OSError) as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"hub: {res.hub_txt}", err=True)
     if res.calls_bigbed is None and run.calls is not None:
@@ -70,15 +71,16 @@ def hub(scan, outdir, genome_name, ucsc_db, hub_name, email, no_session) -> None
               help="Embed data up to this size; 0 links everything.")
 def report(scan, output, top, flank, embed_limit) -> None:
     """Write a self-contained HTML report (run summary + igv.js browser) of a scan."""
+    from ..io.atomic import OutputError, check_writable
+    from ..io.bed import BedError
     from ..io.hub import HubError, read_scan
-    from ..io.report import write_report
-    from ..io.tracks import OutputError, check_writable
+    from ..io.report import write_html_report
 
     try:
         check_writable(output)
         run = read_scan(scan)
-        res = write_report(run, output, top=top, flank=flank, embed_limit=int(embed_limit * 1024 * 1024))
-    except (HubError, OutputError, OSError) as err:
+        res = write_html_report(run, output, top=top, flank=flank, embed_limit=int(embed_limit * 1024 * 1024))
+    except (HubError, BedError, OutputError, OSError) as err:
         raise click.ClickException(str(err)) from None
     how = "data embedded" if res.embedded else f"linked: {', '.join(res.linked)}"
     click.echo(f"report: {res.path} ({how})", err=True)
@@ -100,10 +102,11 @@ def report(scan, output, top, flank, embed_limit) -> None:
 @click.option("--dpi", type=click.IntRange(min=50), default=150, show_default=True)
 def plot(genome, more_tracks, region, tracks, annotation, calls, title, output, dpi) -> None:
     """Plot tracks (both strands), calls and gene models over a region of GENOME."""
+    from ..io.atomic import OutputError, check_writable, write_bytes_atomic
+    from ..io.bed import read_calls
     from ..io.fasta import FastaError, open_genome
-    from ..io.report import read_bigwig_region, read_calls_region, save_figure
-    from ..io.tracks import OutputError, check_writable
-    from ..plot import Track, region_figure, track_identity
+    from ..io.tracks import read_bigwig_region
+    from ..plot import Call, Track, figure_bytes, region_figure, track_identity
     from ..regions import RegionError, parse_region
 
     files = list(tracks) + list(more_tracks)
@@ -117,7 +120,10 @@ def plot(genome, more_tracks, region, tracks, annotation, calls, title, output, 
         for f in files:
             label, strand = track_identity(Path(f).name)
             tr.append(Track(label, strand, read_bigwig_region(f, iv.chrom, iv.start, iv.end)))
-        call_list = read_calls_region(calls, iv.chrom, iv.start, iv.end) if calls else None
+        call_list = None
+        if calls:
+            found = read_calls(calls, region=(iv.chrom, iv.start, iv.end))
+            call_list = [Call(c.start, c.end, c.strand, c.name, c.value) for c in found]
         txs = None
         if annotation:
             from ..io.annotation import read_annotation
@@ -132,7 +138,7 @@ def plot(genome, more_tracks, region, tracks, annotation, calls, title, output, 
             )
         fig = region_figure(chrom=iv.chrom, start=iv.start, end=iv.end, tracks=tr, calls=call_list,
                             transcripts=txs, title=title)
-        save_figure(fig, output, dpi=dpi)
-    except (FastaError, RegionError, OutputError, OSError, ValueError) as err:
+        write_bytes_atomic(output, figure_bytes(fig, fmt=Path(output).suffix, dpi=dpi))
+    except (FastaError, RegionError, OutputError, OSError, ValueError) as err:  # BedError is a ValueError
         raise click.ClickException(str(err)) from None
     click.echo(f"plot: {output}", err=True)

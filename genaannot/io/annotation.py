@@ -27,13 +27,14 @@ minus strand donor ``e - 1`` and acceptor ``s``. A TSS is ``start`` (+) or ``end
 
 from __future__ import annotations
 
-import gzip
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
 import numpy as np
+
+from .text import open_text
 
 __all__ = [
     "AnnotationError",
@@ -162,11 +163,7 @@ class Annotation:
 def _open_text(path: Path):
     if not path.is_file():
         raise AnnotationError(f"{path}: annotation file not found")
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
+    return open_text(path, errors="replace")
 
 
 def _format_of(path: Path) -> str:

@@ -1,5 +1,8 @@
-"""Training checkpoints on disk: step directories, trainer state, the ``last`` pointer,
-tokenizer files and a checkpoint's ``genaannot.json``.
+"""Model and training checkpoints on disk: a model directory's ``config.json``, ``rmt.json``
+and ``genaannot.json``, step directories, trainer state and the ``last`` pointer.
+
+Weight files are read by :mod:`genaannot.io.weights`, tokenizer files by
+:mod:`genaannot.io.tokenizers` (``write_tokenizer_json`` is re-exported here).
 
 Layout (``genaannot train -o MODEL_DIR``)::
 
@@ -8,22 +11,32 @@ Layout (``genaannot train -o MODEL_DIR``)::
     MODEL_DIR/checkpoints/last      pointer file: the name of the newest step directory
     MODEL_DIR/checkpoints/tokenizer/tokenizer.json   a tokenizer made for the run
 
-Every file appears complete or not at all: a step directory is written under a temporary
-name and renamed; ``last``, ``trainer_state.pt``, ``tokenizer.json`` and ``genaannot.json``
-are written to a temporary file and moved into place with :func:`os.replace`. Trainer state
-is read back with ``torch.load(..., weights_only=True)`` (no code from a checkpoint runs).
+Every file appears complete or not at all (:mod:`genaannot.io.atomic`): a step directory
+is written under a temporary name and renamed (:class:`~genaannot.io.atomic.AtomicDir`); a
+model directory's files are staged and moved in one by one
+(:func:`~genaannot.io.atomic.staged_files`); ``last``, ``tokenizer.json`` and
+``genaannot.json`` are written to a temporary file and moved into place. Files get the mode
+a plain ``open`` would give (``0o666`` minus the umask). Trainer state is read back with
+``torch.load(..., weights_only=True)`` (no code from a checkpoint runs).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..models.base import ModelError
+from .atomic import AtomicDir, staged_files, write_bytes_atomic
+from .tokenizers import write_tokenizer_files, write_tokenizer_json
+
 __all__ = [
+    "CONFIG",
+    "RMT_META",
+    "read_config",
+    "read_rmt_meta",
     "write_model_dir",
     "TRAINER_STATE",
     "METADATA",
@@ -39,12 +52,50 @@ __all__ = [
 TRAINER_STATE = "trainer_state.pt"
 #: genaannot's own metadata file inside a checkpoint directory
 METADATA = "genaannot.json"
+#: a Hugging Face model directory's configuration
+CONFIG = "config.json"
+#: RMT wrapper parameters beside a trainer checkpoint (``*.pth``)
+RMT_META = "rmt.json"
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The ``config.json`` of a checkpoint directory, or of the directory holding ``path``.
+
+    Raises
+    ------
+    ModelError
+        There is no ``config.json``, or it is not valid JSON.
+    """
+    path = Path(path)
+    cfg = path / CONFIG if path.is_dir() else path.parent / CONFIG
+    if not cfg.is_file():
+        raise ModelError(f"{path}: no config.json; a checkpoint directory needs config.json and weights")
+    try:
+        return json.loads(cfg.read_text())
+    except json.JSONDecodeError as err:
+        raise ModelError(f"{cfg}: not valid JSON ({err})") from None
+
+
+def read_rmt_meta(directory: str | Path) -> dict[str, Any]:
+    """``directory/rmt.json`` (``{}`` when there is none).
+
+    Raises
+    ------
+    ModelError
+        The file is not valid JSON.
+    """
+    path = Path(directory) / RMT_META
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ModelError(f"{path}: not valid JSON ({err})") from None
 
 
 def _atomic_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    # the directory exists (callers make it); the mode is what open() would give
+    write_bytes_atomic(path, data, mode=None, check=False)
 
 
 def write_model_dir(
@@ -56,29 +107,21 @@ def write_model_dir(
     metadata: dict[str, Any] | None = None,
 ) -> Path:
     """Write a Hugging Face–layout model directory: ``model.safetensors`` (``tensors``, name ->
-    CPU tensor), ``config.json``, the tokenizer's files (``tokenizer.save(dir)``) and, when
+    CPU tensor), ``config.json``, the tokenizer's files (``tokenizer.files()``) and, when
     ``metadata`` is given, ``genaannot.json``.
 
-    The files are written into a temporary directory beside them and moved in one by one
-    with :func:`os.replace`, so a crash never leaves a half-written file.
+    The files are written into a staging directory inside ``directory`` and moved in one by
+    one (:func:`genaannot.io.atomic.staged_files`), so a crash never leaves a half-written file.
     """
-    import tempfile
-
     from safetensors.torch import save_file
 
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-save-", dir=directory))
-    try:
+    with staged_files(directory) as tmp:
         save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-        tokenizer.save(tmp)
+        write_tokenizer_files(tmp, tokenizer)
         if metadata is not None:
             (tmp / METADATA).write_text(json.dumps(metadata, indent=2, default=str) + "\n")
-        for p in sorted(tmp.iterdir()):
-            os.replace(p, directory / p.name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return directory
 
 
@@ -118,12 +161,14 @@ def save_step(
     ckpt_root.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:07d}"
     final = ckpt_root / name
-    tmp = ckpt_root / f".{name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    write_model(tmp)
-    torch.save(state, tmp / TRAINER_STATE)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)  # the step directory appears complete or not at all
+    d = AtomicDir(final)  # the step directory appears complete or not at all
+    try:
+        write_model(d.tmp)
+        torch.save(state, d.tmp / TRAINER_STATE)
+        d.commit()
+    except BaseException:
+        d.abort()
+        raise
     _atomic_bytes(ckpt_root / "last", (name + "\n").encode())
     steps = sorted(p for p in ckpt_root.glob("step-*") if p.is_dir())
     for old in steps[: max(0, len(steps) - keep)]:
@@ -146,15 +191,6 @@ def load_training_state(step_dir: str | Path) -> dict[str, Any]:
     import torch
 
     return torch.load(Path(step_dir) / TRAINER_STATE, map_location="cpu", weights_only=True)
-
-
-def write_tokenizer_json(directory: str | Path, text: str) -> Path:
-    """Write ``directory/tokenizer.json`` (directory created when missing); returns its path."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "tokenizer.json"
-    _atomic_bytes(path, text.encode())
-    return path
 
 
 def read_metadata(model_dir: str | Path) -> dict[str, Any]:

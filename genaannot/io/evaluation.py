@@ -1,37 +1,34 @@
 """Evaluation reports on disk: ``STEM.json`` (metrics) and ``STEM.png`` (precision-recall figure).
 
-Both files are written to a temporary name in the output directory and moved into place, so
-a failed run never leaves a half-written report.
+Both files are written to a temporary name in the output directory and moved into place
+(:mod:`genaannot.io.atomic`), so a failed run never leaves a half-written report. The figure
+arrives as PNG bytes: drawing it is :mod:`genaannot.plot`'s business, not io's.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .report import save_figure
-from .tracks import write_text_atomic
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from .atomic import write_bytes_atomic, write_text_atomic
 
 __all__ = ["write_evaluation"]
 
 
-def write_evaluation(
-    data: dict[str, Any], figure: Figure, directory: str | Path, *, stem: str = "REPORT", dpi: int = 110
-) -> tuple[Path, Path]:
+def write_evaluation(data: dict[str, Any], png: bytes, directory: str | Path, *, stem: str = "REPORT") -> tuple[Path, Path]:
     """Write ``directory/STEM.json`` (``data``, numpy floats as floats) and ``directory/STEM.png``.
 
     Parameters
     ----------
     data : dict
         JSON-serialisable report (numpy scalars are converted with ``float``).
-    figure : matplotlib.figure.Figure
-        Saved as PNG at ``dpi``.
+    png : bytes
+        The figure, already rendered (e.g. :func:`genaannot.plot.figure_bytes`).
     directory : str or Path
         Created when missing.
+    stem : str
+        File name without suffix.
 
     Returns
     -------
@@ -42,5 +39,4 @@ def write_evaluation(
     directory.mkdir(parents=True, exist_ok=True)
     js = directory / f"{stem}.json"
     write_text_atomic(js, json.dumps(data, indent=2, default=float) + "\n")
-    png = save_figure(figure, directory / f"{stem}.png", dpi=dpi)
-    return js, png
+    return js, write_bytes_atomic(directory / f"{stem}.png", png)

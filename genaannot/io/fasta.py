@@ -16,6 +16,9 @@ from pathlib import Path
 # N runs are found by the pure planner; re-exported for callers that read a Genome
 from ..windows import NRun, find_n_runs, scan_n_runs  # noqa: F401
 
+from .atomic import AtomicFile
+from .text import is_bgzf, is_gzip
+
 __all__ = ["FastaError", "Genome", "open_genome", "find_n_runs", "scan_n_runs"]
 
 
@@ -28,18 +31,6 @@ def _index_paths(path: Path) -> list[Path]:
     if path.suffix in (".gz", ".bgz"):
         out.append(Path(str(path) + ".gzi"))
     return out
-
-
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(2) == b"\x1f\x8b"
-
-
-def _is_bgzf(path: Path) -> bool:
-    """BGZF = gzip with the FEXTRA flag and a ``BC`` subfield (what bgzip writes)."""
-    with open(path, "rb") as fh:
-        head = fh.read(18)
-    return len(head) >= 18 and head[:2] == b"\x1f\x8b" and head[3] & 4 and head[12:14] == b"BC"
 
 
 def _dir_writable(directory: Path) -> bool:
@@ -68,7 +59,8 @@ def _cached_index(path: Path, *, gz: bool) -> tuple[Path, Path]:
     """Build (once) the ``.fai`` (and ``.gzi``) of a FASTA whose directory is read-only in the cache.
 
     The cache key is the FASTA's absolute path, size and modification time, so an edited
-    FASTA gets a new index. Files are written under temporary names and renamed.
+    FASTA gets a new index. Files are written under temporary names and renamed (the
+    ``.gzi`` first: a ``.fai`` in place means the index is complete).
     """
     import hashlib
 
@@ -80,21 +72,26 @@ def _cached_index(path: Path, *, gz: bool) -> tuple[Path, Path]:
     fai, gzi = folder / f"{key}_{path.name}.fai", folder / f"{key}_{path.name}.gzi"
     if fai.is_file() and (not gz or gzi.is_file()):
         return fai, gzi
+    files: list[AtomicFile] = []
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp_fai = folder / f".{fai.name}.{os.getpid()}.tmp"
-        tmp_gzi = folder / f".{gzi.name}.{os.getpid()}.tmp"
-        args = [str(path), "--fai-idx", str(tmp_fai)] + (["--gzi-idx", str(tmp_gzi)] if gz else [])
-        pysam.faidx(*args)
+        files.append(AtomicFile(fai, mode=None, check=False))
+        args = [str(path), "--fai-idx", str(files[0].tmp)]
         if gz:
-            os.replace(tmp_gzi, gzi)
-        os.replace(tmp_fai, fai)
+            files.append(AtomicFile(gzi, mode=None, check=False))
+            args += ["--gzi-idx", str(files[1].tmp)]
+        pysam.faidx(*args)
+        for f in reversed(files):
+            f.commit()
     except (OSError, pysam.SamtoolsError) as err:
         raise FastaError(
             f"{path}: no index beside it, its directory is not writable, and the index could not be "
             f"built in the cache {folder} ({err}); run `samtools faidx {path}` where you can write, "
             "set GENAANNOT_CACHE to a writable directory, or copy the FASTA"
         ) from None
+    finally:
+        for f in files:
+            f.abort()  # after the commits: leftovers only
     warnings.warn(f"{path}: directory not writable; FASTA index kept in {fai}", stacklevel=3)
     return fai, gzi
 
@@ -122,12 +119,12 @@ class Genome:
             raise FastaError(f"{p}: FASTA file not found")
         if not p.is_file() or not os.access(p, os.R_OK):
             raise FastaError(f"{p}: not a readable file")
-        if _is_gzip(p) and not _is_bgzf(p):
+        if is_gzip(p) and not is_bgzf(p):
             raise FastaError(
                 f"{p}: compressed with plain gzip, which cannot be indexed; FASTA must be plain or "
                 f"bgzip-compressed: `zcat {p} | bgzip > OUT.fa.gz` (bgzip is in htslib/tabix)"
             )
-        gz = _is_gzip(p)
+        gz = is_gzip(p)
         wanted = _index_paths(p) if gz else _index_paths(p)[:1]
         missing = [i for i in wanted if not i.exists()]
         #: where the index was read from (beside the FASTA, or the per-user cache)

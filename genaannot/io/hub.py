@@ -31,7 +31,8 @@ from ..hub import (
     strongest_calls,
     trackdb_txt,
 )
-from .tracks import AtomicFile, OutputError, write_text_atomic
+from .atomic import AtomicFile, OutputError, write_text_atomic
+from .bed import read_calls
 
 __all__ = ["HubError", "read_scan", "write_twobit", "write_hub", "write_igv_session", "HubResult", "calls_to_bigbed"]
 
@@ -158,14 +159,7 @@ def calls_to_bigbed(calls: Path, out: Path, sizes: dict[str, int]) -> str | None
     for the extra columns); without either, None.
     """
     order = {c: i for i, c in enumerate(sizes)}
-    rows = []
-    with open(calls) as fh:
-        for line in fh:
-            if line.strip() and not line.startswith(("#", "track", "browser")):
-                f = line.rstrip("\n").split("\t")
-                if f[0] in order:
-                    rows.append(f)
-    rows.sort(key=lambda f: (order[f[0]], int(f[1]), int(f[2])))
+    rows = sorted((c for c in read_calls(calls) if c.chrom in order), key=lambda c: (order[c.chrom], c.start, c.end))
     exe = shutil.which("bedToBigBed")
     a = AtomicFile(out)
     try:
@@ -173,7 +167,7 @@ def calls_to_bigbed(calls: Path, out: Path, sizes: dict[str, int]) -> str | None
             tmpdir = out.parent
             bed, asf, cs = (tmpdir / f".{out.name}.{x}" for x in ("bed", "as", "sizes"))
             try:
-                bed.write_text("".join("\t".join(f[:10]) + "\n" for f in rows))
+                bed.write_text("".join("\t".join(c.fields[:10]) + "\n" for c in rows))
                 asf.write_text(BIGNARROWPEAK_AS)
                 cs.write_text("".join(f"{c}\t{n}\n" for c, n in sizes.items()))
                 r = subprocess.run([exe, "-type=bed6+4", f"-as={asf}", str(bed), str(cs), str(a.tmp)],
@@ -183,28 +177,21 @@ def calls_to_bigbed(calls: Path, out: Path, sizes: dict[str, int]) -> str | None
             finally:
                 for p in (bed, asf, cs):
                     p.unlink(missing_ok=True)
-            kind = "bigNarrowPeak"
+            source, kind = a.tmp, "bigNarrowPeak"
         else:
             try:
                 import pybigtools
             except ImportError:
-                a.abort()
                 return None
             # pybigtools picks the format from the suffix, so the temporary name must end in .bb
-            tmp_bb = a.tmp.with_name(a.tmp.name + ".bb")
-            try:
-                pybigtools.open(str(tmp_bb), "w").write(
-                    {c: int(n) for c, n in sizes.items()},
-                    ((f[0], int(f[1]), int(f[2]), "") for f in rows),
-                )
-                os.replace(tmp_bb, a.tmp)
-            finally:
-                tmp_bb.unlink(missing_ok=True)
-            kind = "bigBed 3"
-    except BaseException:
-        a.abort()
-        raise
-    a.commit()
+            source, kind = a.companion(".bb"), "bigBed 3"
+            pybigtools.open(str(source), "w").write(
+                {c: int(n) for c, n in sizes.items()},
+                ((c.chrom, c.start, c.end, "") for c in rows),
+            )
+        a.commit(source=source)
+    finally:
+        a.abort()  # after the commit: leftovers only
     return kind
 
 
@@ -234,7 +221,7 @@ def write_hub(run: ScanRun, outdir: str | Path, opts: HubOptions, *, session: bo
     gdir = outdir / g
     gdir.mkdir(exist_ok=True)
     if opts.default_pos is None:
-        top = strongest_calls(run.calls.read_text().splitlines(), 1) if run.calls else []
+        top = strongest_calls(read_calls(run.calls), 1) if run.calls else []
         if top:
             c, s, e, _ = top[0]
             pad = max(500, (e - s) * 5)

@@ -31,9 +31,10 @@ from typing import Any
 
 from ..calls import threshold_text
 from ..hub import ScanRun, label_colour, strongest_calls
-from .tracks import write_text_atomic
+from .atomic import write_text_atomic
+from .bed import read_calls
 
-__all__ = ["ReportResult", "write_report", "report_html", "igv_version", "DEFAULT_EMBED_LIMIT"]
+__all__ = ["ReportResult", "write_html_report", "report_html", "igv_version", "DEFAULT_EMBED_LIMIT"]
 
 #: largest total of embedded data (bytes) before files are linked instead
 DEFAULT_EMBED_LIMIT = 32 * 1024 * 1024
@@ -163,7 +164,7 @@ def _fmt_counts(counts: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in counts.items())
 
 
-def write_report(
+def write_html_report(
     run: ScanRun,
     output: str | Path,
     *,
@@ -171,11 +172,16 @@ def write_report(
     flank: int | None = None,
     embed_limit: int = DEFAULT_EMBED_LIMIT,
 ) -> ReportResult:
-    """Write the HTML report of ``run`` to ``output`` (see module docstring)."""
+    """Write the HTML report of ``run`` to ``output`` (see module docstring).
+
+    Raises
+    ------
+    genaannot.io.bed.BedError
+        The calls file has a line that is not BED.
+    """
     output = Path(output).resolve()
     page_dir = output.parent
-    calls_lines = run.calls.read_text().splitlines() if run.calls else []
-    best = strongest_calls(calls_lines, top)
+    best = strongest_calls(read_calls(run.calls), top) if run.calls else []
     chrom0 = next(iter(run.sizes))
     if best:
         c, s, e, _ = best[0]
@@ -276,68 +282,3 @@ def write_report(
                        igv_config=config, igv_js=js, igv_license=lic, notes=notes)
     write_text_atomic(output, text)
     return ReportResult(output, embed, linked, len(best))
-
-
-# --------------------------------------------------------------------------- region figure I/O
-
-
-def read_bigwig_region(path: str | Path, chrom: str, start: int, end: int):
-    """Values of a bigWig over ``[start, end)``; float64 ``[end - start]``, NaN without data.
-
-    A chromosome the file does not have gives all-NaN (the track is simply empty there).
-    """
-    import numpy as np
-    import pyBigWig
-
-    bw = pyBigWig.open(str(path))
-    if bw is None:
-        raise OSError(f"{path}: not a bigWig file")
-    try:
-        if chrom not in bw.chroms():
-            return np.full(end - start, np.nan)
-        stop = min(end, bw.chroms()[chrom])
-        vals = np.full(end - start, np.nan)
-        if stop > start:
-            vals[: stop - start] = np.asarray(bw.values(chrom, start, stop, numpy=True), dtype=float)
-        return vals
-    finally:
-        bw.close()
-
-
-def read_calls_region(path: str | Path, chrom: str, start: int, end: int) -> list:
-    """Calls of a BED file overlapping ``[start, end)`` (name, strand, value from BED6+ columns)."""
-    from ..plot import Call
-
-    out = []
-    with open(path) as fh:
-        for no, line in enumerate(fh, 1):
-            if not line.strip() or line.startswith(("#", "track", "browser")):
-                continue
-            f = line.rstrip("\n").split("\t")
-            if len(f) < 3:
-                raise ValueError(f"{path}:{no}: a BED line needs chrom, start, end")
-            if f[0] != chrom:
-                continue
-            s, e = int(f[1]), int(f[2])
-            if e <= start or s >= end:
-                continue
-            val = float(f[6]) if len(f) > 6 else float(f[4]) if len(f) > 4 and f[4] != "." else 0.0
-            out.append(Call(s, e, f[5] if len(f) > 5 else ".", f[3] if len(f) > 3 else "", val))
-    return out
-
-
-def save_figure(fig, path: str | Path, *, dpi: int = 150) -> Path:
-    """Save a matplotlib figure atomically; the format follows the suffix (png, pdf, svg)."""
-    from .tracks import AtomicFile
-
-    path = Path(path)
-    f = AtomicFile(path)
-    fmt = path.suffix.lstrip(".").lower() or "png"
-    try:
-        with open(f.tmp, "wb") as fh:
-            fig.savefig(fh, format=fmt, dpi=dpi)
-    except BaseException:
-        f.abort()
-        raise
-    f.commit()
-    return path

@@ -1,17 +1,19 @@
 """Tab-separated tables (one header line, then rows), written atomically.
 
 Floats are written with 6 significant digits; missing values (``None``, NaN) as ``NA``.
+The file is written through :class:`genaannot.io.atomic.AtomicFile` and gets the mode a
+plain ``open`` would give (``0o666`` minus the umask).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+
+from .atomic import AtomicFile
 
 __all__ = ["TableWriter", "TableError", "format_value"]
 
@@ -41,19 +43,15 @@ class TableWriter:
     def __init__(self, path: str | Path, columns: Sequence[str]) -> None:
         self.path = str(path)
         self.columns = list(columns)
-        self._tmp: Path | None = None
+        self._file: AtomicFile | None = None
         if self.path == "-":
             self._fh = sys.stdout
         else:
             final = Path(self.path)
             if not final.parent.is_dir():
                 raise TableError(f"{final}: output directory {final.parent} does not exist")
-            fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-            self._tmp = Path(tmp)
-            self._fh = os.fdopen(fd, "w")
+            self._file = AtomicFile(final, mode=None, check=False)
+            self._fh = open(self._file.tmp, "w")  # noqa: SIM115 - closed in close/abort
         self._fh.write("\t".join(self.columns) + "\n")
 
     def write_row(self, values: Sequence[object]) -> None:
@@ -62,17 +60,16 @@ class TableWriter:
         self._fh.write("\t".join(format_value(v) for v in values) + "\n")
 
     def close(self) -> None:
-        if self._tmp is None:
+        if self._file is None:
             self._fh.flush()
             return
         self._fh.close()
-        os.replace(self._tmp, self.path)
-        self._tmp = None
+        self._file.commit()
+        self._file = None
 
     def abort(self) -> None:
-        if self._tmp is not None:
+        if self._file is not None:
             with contextlib.suppress(Exception):
                 self._fh.close()
-            with contextlib.suppress(FileNotFoundError):
-                self._tmp.unlink()
-            self._tmp = None
+            self._file.abort()
+            self._file = None

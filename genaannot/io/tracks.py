@@ -1,10 +1,13 @@
-"""Track writers: bigWig (pyBigWig), bedGraph, BED calls, JSON manifest. All atomic.
+"""Signal tracks: bigWig (pyBigWig) and bedGraph writers, bigWig region reads, JSON/npz loads.
 
 Coordinates are 0-based, half-open (as in bigWig, bedGraph and BED).
 
-Every writer writes into a temporary file in the destination directory and moves it into
-place with :func:`os.replace` on :meth:`commit`; :meth:`abort` (or an exception) removes it,
-so a failed run never leaves a half-written output under the final name.
+Every writer writes through :class:`genaannot.io.atomic.AtomicFile`: a temporary file in
+the destination directory, moved into place on :meth:`commit`; :meth:`abort` (or an
+exception) removes it, so a failed run never leaves a half-written output under the final
+name. The atomic-write helpers (``AtomicFile``, ``write_text_atomic``, ``write_json_atomic``,
+``write_lines_atomic``, ``save_npz_atomic``, ``check_writable``, ``OutputError``) are
+defined in :mod:`genaannot.io.atomic` and re-exported here.
 
 bigWig files get a header with *every* FASTA sequence in ``.fai`` order with its true
 length (so browsers and ``pybigtools`` see the whole genome even when only some regions
@@ -15,13 +18,21 @@ non-overlapping, and are stored as float32 with zoom levels.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+# the atomic-write primitives live in .atomic; re-exported here, where callers import them from
+from .atomic import (
+    AtomicFile,
+    OutputError,
+    check_writable,
+    save_npz_atomic,
+    write_json_atomic,
+    write_lines_atomic,
+    write_text_atomic,
+)
 
 __all__ = [
     "OutputError",
@@ -32,69 +43,13 @@ __all__ = [
     "WRITERS",
     "write_text_atomic",
     "write_json_atomic",
+    "write_lines_atomic",
+    "save_npz_atomic",
     "check_writable",
     "load_json",
+    "load_npz",
+    "read_bigwig_region",
 ]
-
-
-class OutputError(OSError):
-    """An output that cannot be written."""
-
-
-def check_writable(path: str | Path) -> Path:
-    """Fail early, with a clear message, when ``path``'s directory cannot take new files.
-
-    A missing output directory is created (``mkdir -p``), as ``-o out/run.bw`` on a fresh
-    checkout expects; a path whose parent exists as a file, or cannot be created, is an error.
-    """
-    path = Path(path)
-    d = path.parent if str(path.parent) else Path(".")
-    if not d.is_dir():
-        try:
-            d.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise OutputError(f"{path}: cannot create output directory {d} ({err.strerror or err})") from None
-    if not os.access(d, os.W_OK | os.X_OK):
-        raise OutputError(f"{path}: output directory {d} is not writable; choose another -o")
-    return path
-
-
-def _tmp_in(path: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    os.close(fd)
-    return Path(name)
-
-
-class AtomicFile:
-    """A temporary path that becomes ``path`` on :meth:`commit`."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = check_writable(path)
-        self.tmp = _tmp_in(self.path)
-
-    def commit(self) -> None:
-        os.chmod(self.tmp, 0o644)
-        os.replace(self.tmp, self.path)
-
-    def abort(self) -> None:
-        try:
-            self.tmp.unlink()
-        except FileNotFoundError:
-            pass
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    f = AtomicFile(path)
-    try:
-        f.tmp.write_text(text)
-    except BaseException:
-        f.abort()
-        raise
-    f.commit()
-
-
-def write_json_atomic(path: str | Path, obj: Any) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 class TrackWriter:
@@ -215,35 +170,6 @@ class BedGraphWriter(TrackWriter):
 WRITERS: dict[str, type[TrackWriter]] = {"bigwig": BigWigWriter, "bedgraph": BedGraphWriter}
 
 
-def write_lines_atomic(path: str | Path, lines: Iterable[str], *, header: str | None = None) -> None:
-    """Write ``lines`` (no newlines) to ``path`` atomically."""
-    f = AtomicFile(path)
-    try:
-        with open(f.tmp, "w") as fh:
-            if header:
-                fh.write(header + "\n")
-            for line in lines:
-                fh.write(line + "\n")
-    except BaseException:
-        f.abort()
-        raise
-    f.commit()
-
-
-def save_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write a compressed npz atomically (fsynced): its presence marks a finished part."""
-    f = AtomicFile(path)
-    try:
-        with open(f.tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        f.abort()
-        raise
-    f.commit()
-
-
 def load_json(path: str | Path) -> Any:
     """Read a JSON file; :class:`OutputError` naming the file when it is missing or broken."""
     try:
@@ -255,3 +181,29 @@ def load_json(path: str | Path) -> Any:
 def load_npz(path: str | Path) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
+
+
+def read_bigwig_region(path: str | Path, chrom: str, start: int, end: int) -> np.ndarray:
+    """Values of a bigWig over ``[start, end)``; float64 ``[end - start]``, NaN without data.
+
+    A chromosome the file does not have gives all-NaN (the track is simply empty there).
+    Raises :class:`OSError` naming the file when it is not a bigWig.
+    """
+    import pyBigWig
+
+    try:
+        bw = pyBigWig.open(str(path))
+    except RuntimeError:  # pyBigWig's only signal for a file it cannot parse
+        bw = None
+    if bw is None:
+        raise OSError(f"{path}: not a bigWig file")
+    try:
+        if chrom not in bw.chroms():
+            return np.full(end - start, np.nan)
+        stop = min(end, bw.chroms()[chrom])
+        vals = np.full(end - start, np.nan)
+        if stop > start:
+            vals[: stop - start] = np.asarray(bw.values(chrom, start, stop, numpy=True), dtype=float)
+        return vals
+    finally:
+        bw.close()

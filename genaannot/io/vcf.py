@@ -25,7 +25,6 @@ moved into place on success (:meth:`VariantWriter.close`); on failure nothing is
 from __future__ import annotations
 
 import contextlib
-import gzip
 import os
 import shutil
 import sys
@@ -34,6 +33,9 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .atomic import AtomicFile, publish
+from .text import open_text
 
 __all__ = [
     "VcfError", "VcfRecord", "InfoField", "RecordLayout", "VariantReader", "VariantWriter", "open_variants",
@@ -127,20 +129,11 @@ def _quiet_htslib():
         pysam.set_verbosity(old)
 
 
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(2) == b"\x1f\x8b"
-
-
-def _text_open(path: Path):
-    return gzip.open(path, "rt") if _is_gzip(path) else open(path)
-
-
 def _repair_header(path: Path, tmpdir: Path) -> tuple[Path, list[str]] | None:
     """Fix a ``##CHROM`` column line on a temporary plain-text copy; ``None`` if nothing to fix."""
     notes: list[str] = []
     try:
-        with _text_open(path) as fh:
+        with open_text(path) as fh:
             header: list[str] = []
             for line in fh:
                 if not line.startswith("#"):
@@ -160,7 +153,7 @@ def _repair_header(path: Path, tmpdir: Path) -> tuple[Path, list[str]] | None:
     if not fixed:
         return None
     out = tmpdir / "repaired.vcf"
-    with _text_open(path) as src, open(out, "w") as dst:
+    with open_text(path) as src, open(out, "w", encoding="utf-8") as dst:
         n = 0
         for line in src:
             n += 1
@@ -412,22 +405,19 @@ class VariantWriter:
         self.path = str(path)
         self.indexed = False
         mode, self._index = _mode(self.path)
+        self._file: AtomicFile | None = None
         if self.path == "-":
-            self._tmp = None
             target = "-"
             mode, self._index = "w", False
         else:
             final = Path(self.path)
             if not final.parent.is_dir():
                 raise VcfError(f"{final}: output directory {final.parent} does not exist")
+            # pysam and tabix look at the suffix: the temporary name keeps the final one
             suffix = "".join(final.suffixes[-2:]) or ".vcf"
-            fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix, dir=final.parent)
-            os.close(fd)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-            self._tmp = Path(tmp)
-            target = tmp
+            self._file = AtomicFile(final, mode=None, suffix=suffix, check=False)
+            self._tmp_tbi = self._file.companion(".tbi")  # where tabix puts the index
+            target = str(self._file.tmp)
         try:
             with _quiet_htslib():
                 self._vf = pysam.VariantFile(target, mode, header=header)
@@ -458,14 +448,15 @@ class VariantWriter:
 
         with _quiet_htslib():
             self._vf.close()
-        if self._tmp is None:
+        f = self._file
+        if f is None:
             return
         final = Path(self.path)
         tbi = Path(str(final) + ".tbi")
         if self._index:
             try:
                 with _quiet_htslib():
-                    pysam.tabix_index(str(self._tmp), preset="vcf", force=True)
+                    pysam.tabix_index(str(f.tmp), preset="vcf", force=True)
                 self.indexed = True
             except (OSError, ValueError) as err:
                 warnings.warn(
@@ -473,12 +464,13 @@ class VariantWriter:
                     "(`bcftools sort` it, or index the output with `tabix -p vcf`)",
                     stacklevel=2,
                 )
-        os.replace(self._tmp, final)
+        f.commit()
         if self.indexed:
-            os.replace(str(self._tmp) + ".tbi", tbi)
+            publish(self._tmp_tbi, tbi, mode=None)
         elif tbi.exists():
             tbi.unlink()  # a stale index of an older file would be wrong
-        self._tmp = None
+        f.abort()  # leftovers only
+        self._file = None
 
     def abort(self) -> None:
         """Drop the partial output (nothing is left at the target path)."""
@@ -486,11 +478,9 @@ class VariantWriter:
         if vf is not None:
             with contextlib.suppress(Exception):
                 vf.close()
-        if self._tmp is not None:
-            for p in (self._tmp, Path(str(self._tmp) + ".tbi")):
-                with contextlib.suppress(FileNotFoundError):
-                    p.unlink()
-            self._tmp = None
+        if self._file is not None:
+            self._file.abort()
+            self._file = None
 
 
 def open_writer(path: str | Path, reader: VariantReader) -> VariantWriter:
@@ -544,10 +534,9 @@ def merge_vcfs(paths: list[str | Path], output: str | Path, *, expect: list[int]
     gz = low.endswith((".gz", ".bgz"))
     if not out.parent.is_dir():
         raise VcfError(f"{out}: output directory {out.parent} does not exist")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".vcf", dir=out.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    cleanup = [tmp, Path(tmp_name + ".gz"), Path(tmp_name + ".gz.tbi")]
+    # plain text first; tabix_index bgzips it into the .gz companion and indexes that
+    f = AtomicFile(out, suffix=".vcf", check=False)
+    tmp, tmp_gz, tmp_tbi = f.tmp, f.companion(".gz"), f.companion(".gz.tbi")
     n = 0
     unsorted = False
     try:
@@ -579,16 +568,12 @@ def merge_vcfs(paths: list[str | Path], output: str | Path, *, expect: list[int]
         if gz:
             with _quiet_htslib():
                 pysam.tabix_index(str(tmp), preset="vcf", force=True)
-            os.chmod(tmp_name + ".gz", 0o644)
-            os.replace(tmp_name + ".gz", out)
-            os.replace(tmp_name + ".gz.tbi", str(out) + ".tbi")
+            f.commit(source=tmp_gz)
+            publish(tmp_tbi, str(out) + ".tbi", mode=None)
         else:
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, out)
+            f.commit()
     finally:
-        for p in cleanup:
-            with contextlib.suppress(FileNotFoundError):
-                p.unlink()
+        f.abort()  # after a commit: leftovers only
     return {"records": n, "sorted_in_memory": unsorted}
 
 
@@ -658,18 +643,8 @@ def concat_tables(paths: list[str | Path], output: str | Path) -> None:
         _copy_tables(paths, sys.stdout)
         sys.stdout.flush()
         return
-    out = Path(output)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
-        with open(tmp_name, "w") as dst:
-            _copy_tables(paths, dst)
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, out)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+    with AtomicFile(output, check=False) as f, open(f.tmp, "w") as dst:
+        _copy_tables(paths, dst)
 
 
 def _copy_tables(paths: list[str | Path], dst) -> None:

@@ -15,7 +15,6 @@ weights are read with ``torch.load(..., weights_only=True)``.
 
 from __future__ import annotations
 
-import json
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -94,13 +93,11 @@ def resolve_checkpoint(path_or_id: str | Path, *, revision: str | None = None) -
 
 
 def read_config(path: Path) -> dict[str, Any]:
-    cfg = path / "config.json" if path.is_dir() else path.parent / "config.json"
-    if not cfg.is_file():
-        raise ModelError(f"{path}: no config.json; a checkpoint directory needs config.json and weights")
-    try:
-        return json.loads(cfg.read_text())
-    except json.JSONDecodeError as err:
-        raise ModelError(f"{cfg}: not valid JSON ({err})") from None
+    """A checkpoint's ``config.json`` (read by :func:`genaannot.io.checkpoint.read_config`)."""
+    # io imports models.base, so models/__init__ imports io only when called
+    from ..io.checkpoint import read_config as read
+
+    return read(path)
 
 
 def detect_family(path: Path, config: dict[str, Any]) -> str:
@@ -121,8 +118,9 @@ def detect_family(path: Path, config: dict[str, Any]) -> str:
 
 
 def _has_hf_weights(path: Path) -> bool:
-    names = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
-    return any((path / n).is_file() for n in names)
+    from ..io.weights import has_weights
+
+    return has_weights(path)
 
 
 def read_task_metadata(path: Path) -> dict[str, Any]:

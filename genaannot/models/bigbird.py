@@ -23,10 +23,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..tokenize import load_tokenizer
+from ..io.tokenizers import load_tokenizer
+from ..io.weights import read_weights
 from .base import Loaded, ModelError, ModelInfo, collate_cls_sep, split_cls_sep
 from .compat import skip_weight_init
-from .weights import load_strict, n_parameters, read_weights
+from .weights import load_strict, n_parameters
 
 __all__ = ["BigBirdNetwork", "load", "HEAD_CLASSES", "min_sparse_tokens"]
 

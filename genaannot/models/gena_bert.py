@@ -33,9 +33,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..tokenize import DNATokenizer, load_tokenizer
+from ..io.tokenizers import load_tokenizer
+from ..io.weights import read_weights
+from ..tokenize import DNATokenizer
 from .base import Loaded, ModelError, ModelInfo, collate_cls_sep, split_cls_sep
-from .weights import load_strict, n_parameters, read_weights
+from .weights import load_strict, n_parameters
 
 __all__ = [
     "GenaBertConfig",
@@ -598,6 +600,6 @@ def load(path: Path, *, config: dict[str, Any], **options: Any) -> Loaded:
 
 
 def _weights_name(path: Path) -> Path:
-    from .weights import find_weight_file
+    from ..io.weights import find_weight_file
 
     return find_weight_file(path) if path.is_dir() else path

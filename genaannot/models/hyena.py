@@ -34,7 +34,6 @@ option does not do.
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,9 +44,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..io.tokenizers import TOKENIZER_CONFIG, read_tokenizer_config
+from ..io.weights import read_weights
 from ..tokenize import HYENA_CHAR_VOCAB, CharTokenizer
 from .base import Loaded, ModelError, ModelInfo
-from .weights import load_strict, read_weights
+from .weights import load_strict
 
 __all__ = ["HyenaConfig", "HyenaNetwork", "load", "fftconv", "ARCHITECTURES"]
 
@@ -501,14 +502,15 @@ def _architecture(config: dict[str, Any], sd: dict[str, torch.Tensor], source: s
 
 def _check_tokenizer_files(path: Path) -> None:
     """The vocabulary is fixed in upstream code; refuse a tokenizer_config that disagrees."""
-    tc = path / "tokenizer_config.json"
-    if not tc.is_file():
+    tc = read_tokenizer_config(path)
+    if tc is None:
         return
-    decoder = json.loads(tc.read_text()).get("added_tokens_decoder") or {}
+    decoder = tc.get("added_tokens_decoder") or {}
     for idx, entry in decoder.items():
         tok = entry.get("content") if isinstance(entry, dict) else None
         if tok in HYENA_CHAR_VOCAB and HYENA_CHAR_VOCAB[tok] != int(idx):
-            raise ModelError(f"{tc}: {tok} has id {idx}, HyenaDNA's fixed vocabulary has {HYENA_CHAR_VOCAB[tok]}")
+            raise ModelError(f"{path / TOKENIZER_CONFIG}: {tok} has id {idx}, HyenaDNA's fixed vocabulary "
+                             f"has {HYENA_CHAR_VOCAB[tok]}")
 
 
 def load(

@@ -40,10 +40,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..tokenize import BPETokenizer, TokenizerError
+from ..io.tokenizers import TOKENIZER_JSON, read_bpe_tokenizer
+from ..io.weights import read_weights
+from ..tokenize import TokenizerError
 from .base import Loaded, ModelError, ModelInfo, collate_cls_sep, split_cls_sep
 from .compat import config_layout, skip_weight_init, transformers_version
-from .weights import load_strict, read_weights
+from .weights import load_strict
 
 __all__ = ["ModernBertNetwork", "load", "read_layout", "transformers_config", "RopeLayout", "ARCHITECTURES",
            "ATTN_IMPLEMENTATIONS"]
@@ -318,8 +320,8 @@ def load(
     model.eval()
 
     try:
-        tok = BPETokenizer(Path(tokenizer) / "tokenizer.json" if tokenizer and Path(tokenizer).is_dir()
-                           else Path(tokenizer) if tokenizer else path / "tokenizer.json")  # fmt: skip
+        tok = read_bpe_tokenizer(Path(tokenizer) / TOKENIZER_JSON if tokenizer and Path(tokenizer).is_dir()
+                                 else Path(tokenizer) if tokenizer else path / TOKENIZER_JSON)  # fmt: skip
     except (TokenizerError, OSError, Exception) as err:  # noqa: BLE001 - tokenizers raises its own types
         raise ModelError(f"{path}: cannot read tokenizer.json ({err}); pass tokenizer=DIR") from None
     rows = model.get_input_embeddings().weight.shape[0]

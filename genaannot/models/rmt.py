@@ -25,7 +25,6 @@ Checkpoint layout (lm_experiments_tools ``Trainer.save``): ``*.pth`` holding
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,10 +34,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..tokenize import BPETokenizer, DNATokenizer, load_tokenizer
+from ..io.checkpoint import read_rmt_meta
+from ..io.tokenizers import load_tokenizer, read_bpe_tokenizer
+from ..io.weights import read_weights
+from ..tokenize import DNATokenizer
 from .base import Loaded, ModelError, ModelInfo
 from .gena_bert import GenaBertConfig, GenaBertNetwork, build_network, choose_head, head_hint
-from .weights import load_strict, n_parameters, read_weights
+from .weights import load_strict, n_parameters
 
 __all__ = ["RMTParams", "RMTNetwork", "RMTTrace", "chunk_bounds", "load", "BUNDLED_TOKENIZERS"]
 
@@ -289,7 +291,7 @@ def _find_tokenizer(directory: Path, meta: dict[str, Any], option: Any) -> DNATo
 
         bundled = Path(str(resources.files("genaannot").joinpath("data", BUNDLED_TOKENIZERS[name], "tokenizer.json")))
         if bundled.is_file():
-            return BPETokenizer(bundled)
+            return read_bpe_tokenizer(bundled)
     raise ModelError(
         f"{directory}: no tokenizer.json and no usable tokenizer name in rmt.json ({name!r}); "
         f"pass tokenizer=PATH (bundled: {', '.join(BUNDLED_TOKENIZERS)})"
@@ -310,12 +312,7 @@ def load(path: Path, *, config: dict[str, Any], **options: Any) -> Loaded:
     if unknown:
         raise ModelError(f"rmt: unknown options {sorted(unknown)} (known: {', '.join(_OPTION_NAMES)})")
     directory = path if path.is_dir() else path.parent
-    meta: dict[str, Any] = {}
-    if (directory / "rmt.json").is_file():
-        try:
-            meta = json.loads((directory / "rmt.json").read_text())
-        except json.JSONDecodeError as err:
-            raise ModelError(f"{directory / 'rmt.json'}: not valid JSON ({err})") from None
+    meta = read_rmt_meta(directory)
     if options.get("checkpoint"):
         meta = {**meta, "checkpoint": options["checkpoint"]}
     ckpt = path if path.is_file() else _find_checkpoint(directory, meta)

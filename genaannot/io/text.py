@@ -1,0 +1,51 @@
+"""Opening text inputs that may be gzip-compressed: the one place where compression is sniffed.
+
+Compression is recognised by the file's first bytes, never by its name: a ``.gz`` file that
+is plain text is read as plain text, and a gzipped file without ``.gz`` is decompressed.
+BGZF (what ``bgzip`` writes, and what htslib can index) is gzip with an extra ``BC``
+subfield; :func:`is_bgzf` tells it apart from plain gzip.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import TextIO
+
+__all__ = ["GZIP_MAGIC", "is_gzip", "is_bgzf", "open_text"]
+
+#: the first two bytes of every gzip (and so BGZF) file
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def is_gzip(path: str | Path) -> bool:
+    """Whether ``path`` starts with the gzip magic bytes (gzip or BGZF)."""
+    with open(path, "rb") as fh:
+        return fh.read(2) == GZIP_MAGIC
+
+
+def is_bgzf(path: str | Path) -> bool:
+    """Whether ``path`` is BGZF: gzip with the FEXTRA flag and a ``BC`` subfield (what bgzip writes)."""
+    with open(path, "rb") as fh:
+        head = fh.read(18)
+    return len(head) >= 18 and head[:2] == GZIP_MAGIC and bool(head[3] & 4) and head[12:14] == b"BC"
+
+
+def open_text(path: str | Path, *, encoding: str = "utf-8", errors: str = "strict") -> TextIO:
+    """Open ``path`` for reading text, decompressing it when it is gzip (or BGZF).
+
+    Parameters
+    ----------
+    path : str or Path
+    encoding : str
+    errors : str
+        As for :func:`open` (``"replace"`` reads damaged bytes as U+FFFD).
+
+    Returns
+    -------
+    TextIO
+        To be closed by the caller (use it in a ``with`` block).
+    """
+    if is_gzip(path):
+        return gzip.open(path, "rt", encoding=encoding, errors=errors)
+    return open(path, encoding=encoding, errors=errors)  # noqa: SIM115 - the caller closes it

@@ -1,0 +1,89 @@
+"""Weight files (genaannot.io.weights): preference order, shards, wrappers, and no code runs."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from genaannot.io.weights import WEIGHT_FILES, find_weight_file, has_weights, read_weights
+from genaannot.models import ModelError
+from genaannot.models import weights as models_weights
+
+STATE = {"a.weight": torch.arange(6.0).reshape(2, 3), "b.bias": torch.ones(2)}
+
+
+def _same(got, want=STATE):
+    return got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
+
+
+def test_models_weights_reexports_the_io_functions():
+    # callers (train.py, tests) still import these from genaannot.models.weights
+    assert (models_weights.read_weights, models_weights.find_weight_file, models_weights.WEIGHT_FILES) == \
+        (read_weights, find_weight_file, WEIGHT_FILES)
+
+
+def test_directory_prefers_safetensors(tmp_path):
+    assert not has_weights(tmp_path)
+    with pytest.raises(ModelError, match="no weights found.*model.safetensors"):
+        find_weight_file(tmp_path)
+    torch.save({k: v + 1 for k, v in STATE.items()}, tmp_path / "pytorch_model.bin")
+    assert find_weight_file(tmp_path).name == "pytorch_model.bin" and has_weights(tmp_path)
+    save_file(STATE, str(tmp_path / "model.safetensors"))
+    assert find_weight_file(tmp_path).name == "model.safetensors"
+    assert _same(read_weights(tmp_path))
+    with pytest.raises(ModelError, match="weight file not found"):
+        read_weights(tmp_path / "nope.bin")
+
+
+def test_sharded_index(tmp_path):
+    save_file({"a.weight": STATE["a.weight"]}, str(tmp_path / "s1.safetensors"))
+    save_file({"b.bias": STATE["b.bias"]}, str(tmp_path / "s2.safetensors"))
+    index = tmp_path / "model.safetensors.index.json"
+    index.write_text(json.dumps({"weight_map": {"a.weight": "s1.safetensors", "b.bias": "s2.safetensors"}}))
+    assert _same(read_weights(tmp_path))
+    index.write_text(json.dumps({"weight_map": {"a.weight": "s1.safetensors", "c": "s1.safetensors"}}))
+    with pytest.raises(ModelError, match=r"shards lack 1 indexed tensors, e.g. \['c'\]"):
+        read_weights(index)
+    index.write_text("{broken")
+    with pytest.raises(ModelError, match="not a valid shard index"):
+        read_weights(index)
+
+
+def test_trainer_wrappers(tmp_path):
+    torch.save({"model_state_dict": STATE, "iteration": 3}, tmp_path / "x.pth")
+    assert _same(read_weights(tmp_path / "x.pth"))
+    torch.save({"state_dict": STATE}, tmp_path / "y.pth")
+    assert _same(read_weights(tmp_path / "y.pth"))
+    torch.save({"ema": STATE, "step": 1}, tmp_path / "z.pth")
+    assert _same(read_weights(tmp_path / "z.pth", key="ema"))
+    with pytest.raises(ModelError, match="no 'model' entry"):
+        read_weights(tmp_path / "z.pth", key="model")
+    with pytest.raises(ModelError, match=r"entries that are not tensors: \['ema', 'step'\]"):
+        read_weights(tmp_path / "z.pth")
+
+
+def test_unreadable_files(tmp_path):
+    (tmp_path / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ModelError, match="cannot read safetensors file"):
+        read_weights(tmp_path)
+    torch.save([1, 2], tmp_path / "list.bin")
+    with pytest.raises(ModelError, match="expected a dict of tensors, found list"):
+        read_weights(tmp_path / "list.bin")
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("executed",))
+
+
+def test_pickle_with_code_is_refused(tmp_path, capsys):
+    path = tmp_path / "pytorch_model.bin"
+    with open(path, "wb") as fh:
+        pickle.dump({"w": _Evil()}, fh)
+    with pytest.raises(ModelError, match="weights_only=True"):
+        read_weights(path)
+    assert "executed" not in capsys.readouterr().out
