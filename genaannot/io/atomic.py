@@ -14,6 +14,8 @@ the final name. A failed write removes its temporary file.
 * :class:`AtomicDir`: a directory written under a temporary name and renamed;
 * :func:`staged_files`: several files written into a staging directory and moved in one
   by one;
+* :func:`scratch_dir`: a hidden working directory beside an output, removed in any case
+  (partial results that are combined into the output);
 * :func:`check_writable` and :class:`OutputError`: fail early with a clear message.
 
 File modes
@@ -45,6 +47,7 @@ __all__ = [
     "AtomicFile",
     "AtomicDir",
     "staged_files",
+    "scratch_dir",
     "write_bytes_atomic",
     "write_text_atomic",
     "write_json_atomic",
@@ -237,6 +240,29 @@ def staged_files(directory: str | Path) -> Iterator[Path]:
         yield tmp
         for p in sorted(tmp.iterdir()):
             os.replace(p, directory / p.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def scratch_dir(directory: str | Path, *, prefix: str = ".genaannot-") -> Iterator[Path]:
+    """A hidden working directory inside ``directory`` (which must exist), removed when the
+    block ends, whether it succeeded or not.
+
+    Raises
+    ------
+    OutputError
+        When ``directory`` does not exist or cannot take a new directory.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise OutputError(f"output directory {directory} does not exist")
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=directory))
+    except OSError as err:
+        raise OutputError(f"{directory}: cannot create a working directory ({err.strerror or err})") from None
+    try:
+        yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 # N runs are found by the pure planner; re-exported for callers that read a Genome
 from ..windows import NRun, find_n_runs, scan_n_runs  # noqa: F401
-
 from .atomic import AtomicFile
 from .text import is_bgzf, is_gzip
 

@@ -506,14 +506,10 @@ def _score_job(device: str, job: dict, report) -> tuple[ScoreSummary, ScoreShard
 def _score_on_devices(vcf, *, genome, model: Model, task: Task, labels, strand, output, tsv,
                       devices: list[str], opts: ScoreOptions, quiet: bool, progress, t0: float) -> ScoreSummary:
     """``score_variants(devices=[...])``: shard ``k`` of ``D`` on device ``k``, each written to a
-    temporary partial VCF (and TSV), then concatenated in shard order into ``output``."""
-    import shutil
-    import tempfile
-
-    from tqdm import tqdm
-
+    temporary partial VCF (and TSV) in a scratch directory beside ``output``, then
+    concatenated in shard order into ``output``."""
+    from ..io.atomic import scratch_dir
     from ..io.fasta import Genome, open_genome
-    from ..io.vcf import concat_tables, concat_vcfs
 
     if isinstance(genome, Genome):
         genome_path = str(genome.path)
@@ -523,8 +519,27 @@ def _score_on_devices(vcf, *, genome, model: Model, task: Task, labels, strand, 
     out_dir = Path(".") if str(output) == "-" else Path(str(output)).parent
     if not out_dir.is_dir():
         raise ValueError(f"{output}: output directory {out_dir} does not exist")
+    with scratch_dir(out_dir, prefix=".genaannot-score-") as tmp, _progress_bar(quiet or progress is not None) as bar:
+        return _devices_in(tmp, vcf, genome_path=genome_path, model=model, task=task, labels=labels, strand=strand,
+                           output=output, tsv=tsv, devices=devices, opts=opts, progress=progress, bar=bar, t0=t0)
+
+
+@contextlib.contextmanager
+def _progress_bar(disable: bool):
+    from tqdm import tqdm
+
+    bar = tqdm(total=None, unit="variant", disable=disable, file=sys.stderr, dynamic_ncols=True)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def _devices_in(tmp: Path, vcf, *, genome_path: str, model, task, labels, strand, output, tsv, devices, opts,
+                progress, bar, t0: float) -> ScoreSummary:
+    from ..io.vcf import concat_tables, concat_vcfs
+
     n = len(devices)
-    tmp = Path(tempfile.mkdtemp(prefix=".genaannot-score-", dir=out_dir))
     parts = [tmp / f"shard{k + 1}.vcf" for k in range(n)]
     tables = [tmp / f"shard{k + 1}.tsv" for k in range(n)] if tsv is not None else [None] * n
     jobs = [{"vcf": str(vcf), "genome": genome_path, "model": model_config(model), "task": task,
@@ -532,8 +547,6 @@ def _score_on_devices(vcf, *, genome, model: Model, task: Task, labels, strand, 
              "shard": (k + 1, n), "output": str(parts[k]), "tsv": None if tables[k] is None else str(tables[k]),
              "opts": opts} for k in range(n)]
     state: dict[int, tuple[int, int]] = {}
-    bar = tqdm(total=None, unit="variant", disable=quiet or progress is not None, file=sys.stderr,
-               dynamic_ncols=True)
 
     def relay(kind: str, rank: int, value) -> None:
         if kind != "progress":
@@ -547,14 +560,10 @@ def _score_on_devices(vcf, *, genome, model: Model, task: Task, labels, strand, 
             bar.n = done
             bar.refresh()
 
-    try:
-        results = run_on_devices(_score_job, jobs, devices=devices, on_message=relay, error=RuntimeError)
-        indexed = concat_vcfs(parts, output, expect=[part.count for _, part in results])
-        if tsv is not None:
-            concat_tables(tables, tsv)
-    finally:
-        bar.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+    results = run_on_devices(_score_job, jobs, devices=devices, on_message=relay, error=RuntimeError)
+    indexed = concat_vcfs(parts, output, expect=[part.count for _, part in results])
+    if tsv is not None:
+        concat_tables(tables, tsv)
     return _combine([s for s, _ in results], [p for _, p in results], vcf=vcf, output=output, tsv=tsv,
                     indexed=indexed, seconds=time.perf_counter() - t0)
 
