@@ -1,10 +1,11 @@
-"""score_variants end to end with toy models (exact deltas) and the shared test VCFs."""
+"""score_variants end to end with toy models (exact deltas) and the shared test VCFs
+(the genomes of ../shared's VCFs: SpliceAI's chr19 slice from ../shared, TAIR10 1% bundled)."""
 
 from __future__ import annotations
 
 import math
 import re
-import shutil
+from pathlib import Path
 
 import pysam
 import pytest
@@ -211,9 +212,9 @@ def test_batch_test_vcf(shared, tmp_path):
 
 
 def test_arabidopsis_vep_vcf(shared, tmp_path):
-    # the FASTA's directory is read-only and has no .fai: use a copy (README: index where writable)
-    fa = tmp_path / "at.fa"
-    shutil.copy(shared / "data" / "KorfLab_datacore" / "genome_athaliana" / "1pct.fa", fa)
+    # only the VCF is reference data: the genome is the bundled, indexed TAIR10 1% copy
+    # (the same sequence as ../shared's KorfLab 1pct.fa)
+    fa = Path(__file__).resolve().parent.parent / "examples" / "athaliana" / "athaliana_1pct.fa.gz"
     vcf = shared / "data" / "ensembl-vep" / "examples" / "arabidopsis_thaliana.TAIR10.vcf"
     out = tmp_path / "o.vcf"
     s = score_variants(vcf, genome=fa, model=make_toy_model("token", max_tokens=64), task="splice",
