@@ -171,7 +171,9 @@ def test_colours_and_strongest_calls():
 
 
 @pytest.mark.skipif(shutil.which("igv") is None or shutil.which("xvfb-run") is None,
-                    reason="IGV desktop (Debian package igv) and xvfb-run not installed")
+                    reason="needs the igv (IGV desktop) and xvfb-run binaries on PATH "
+                           f"(missing: {', '.join(n for n in ('igv', 'xvfb-run') if shutil.which(n) is None)}); "
+                           "Debian/Ubuntu: apt-get install igv xvfb")
 def test_igv_desktop_loads_session(scan_dir, tmp_path):
     """Headless IGV batch: load the session, take a snapshot, fail on errors about our files."""
     from genaannot.io.hub import write_igv_session

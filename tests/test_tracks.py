@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pybigtools
 import pyBigWig
 import pytest
 
@@ -38,7 +39,6 @@ def test_bigwig_header_values_and_pybigtools(tmp_path):
     assert bw.intervals("chrM") is None
     assert bw.stats("chr2", 0, 1000, type="max")[0] == 1.0
     bw.close()
-    pybigtools = pytest.importorskip("pybigtools")
     b = pybigtools.open(str(path))
     assert dict(b.chroms()) == SIZES
     got = list(b.records("chr2"))
