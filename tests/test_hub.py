@@ -160,7 +160,8 @@ def test_igv_session_parses(scan_dir, tmp_path):
         assert (p.parent / q).is_file()
     tracks = {t.get("id"): t for t in root.iter("Track")}
     assert set(tracks) == set(paths)
-    assert all(t.find("DataRange") is not None for k, t in tracks.items() if k.endswith(".bw"))
+    bigwigs = [t for k, t in tracks.items() if k.endswith(".bw")]
+    assert len(bigwigs) == 4 and all(t.find("DataRange") is not None for t in bigwigs)
 
 
 def test_colours_and_strongest_calls():

@@ -35,6 +35,7 @@ def fixture(shared: Path):
     root = shared / "fixtures" / "moderngena_parity"
     expected = dict(np.load(root / "expected.npz"))
     cases = {c["name"]: c["sequence"] for c in json.loads((root / "cases.json").read_text())}
+    assert "long_8000" in cases and len(cases) > 1, sorted(cases)  # the tests loop over them
     return root, expected, cases
 
 

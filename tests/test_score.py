@@ -89,9 +89,9 @@ def test_exact_snv_mnp_indel_deltas(tmp_path, genome):
     assert int(dele["DP_AL"]) == 1
     # insertion: REF base and inserted TTT collapse to max → gain sigmoid(.4) - sigmoid(ref) at 0
     ins = parse_splice(vals[3][0])
-    if v[ref_b] < v["T"]:
-        assert float(ins["DS_AG"]) == pytest.approx(sig(v["T"]) - sig(v[ref_b]), abs=1e-4)
-        assert int(ins["DP_AG"]) == 0
+    assert v[ref_b] < v["T"]  # SEQ[150] is G: the check below runs (it was conditional)
+    assert float(ins["DS_AG"]) == pytest.approx(sig(v["T"]) - sig(v[ref_b]), abs=1e-4)
+    assert int(ins["DP_AG"]) == 0
     # multi-allelic: one value per ALT, in ALT order, each its own SNV delta
     rec_alts = rows[4][3].split(",")
     assert len(vals[4]) == 3
