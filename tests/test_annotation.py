@@ -6,6 +6,7 @@ import gzip
 from pathlib import Path
 
 import numpy as np
+import pysam
 import pytest
 
 from genaannot.io.annotation import AnnotationError, read_annotation
@@ -58,7 +59,6 @@ def test_transcripts_and_sites(tmp_path, name, text):
 
 
 def test_real_athaliana_sites_are_canonical():
-    pysam = pytest.importorskip("pysam")
     # the bundled copy of TAIR10 1% (indexed in the repository: nothing is written beside it)
     base = Path(__file__).resolve().parent.parent / "examples/athaliana"
     ann = read_annotation(base / "athaliana_1pct.gff3.gz")

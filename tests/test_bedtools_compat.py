@@ -1,19 +1,24 @@
 """Scan outputs are bedtools-compatible: sorted, non-overlapping per track, outside gaps.
 
-Uses pybedtools (and the bedtools binary behind it); skips when bedtools is not installed.
+Uses pybedtools (a declared dependency) and the bedtools binary behind it; skips only when
+the binary is not on PATH.
 """
 
 from __future__ import annotations
 
 import shutil
 
+import pybedtools
 import pytest
 from toy import make_toy_model
 
 from genaannot.pipeline.scan import scan_genome
 
-pybedtools = pytest.importorskip("pybedtools")
-pytestmark = pytest.mark.skipif(shutil.which("bedtools") is None, reason="bedtools not installed")
+pytestmark = pytest.mark.skipif(
+    shutil.which("bedtools") is None,
+    reason="the bedtools binary is not on PATH (pybedtools runs it): apt-get install bedtools, "
+           "or conda install -c bioconda bedtools",
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +42,27 @@ def _sorted_like_bedtools(path) -> None:
     # bedtools orders ties on start arbitrarily: compare (chrom, start) order and the rows as a set
     assert [r[:2] for r in resorted] == [r[:2] for r in original]
     assert sorted(resorted) == sorted(original)
+
+
+def _disjoint(bt) -> bool:
+    """No two entries share a base, by bedtools and by hand; book-ended entries are disjoint.
+
+    ``merge -d -1`` joins only entries that overlap by at least 1 bp, so on sorted input it
+    returns exactly one record per entry iff none overlaps (``merge`` alone would also join
+    the book-ended runs a bedGraph is made of).
+    """
+    rows = [(f.chrom, int(f.start), int(f.end)) for f in bt]
+    by_hand = all(not (a[0] == b[0] and b[1] < a[2]) for a, b in zip(rows, rows[1:]))
+    by_bedtools = len(bt.merge(d=-1)) == len(rows)
+    assert by_hand == by_bedtools, (by_hand, by_bedtools)
+    return by_hand
+
+
+def test_disjointness_check_catches_overlaps():
+    """Negative control for _disjoint: an overlap is caught, book-ended runs are not flagged."""
+    bedgraph = "c1\t0\t10\t0.5\nc1\t10\t20\t0.7\nc1\t30\t40\t0.1\nc2\t0\t40\t0.2\n"
+    assert _disjoint(pybedtools.BedTool(bedgraph, from_string=True))
+    assert not _disjoint(pybedtools.BedTool(bedgraph.replace("c1\t30\t", "c1\t19\t"), from_string=True))
 
 
 def test_calls_sorted_and_non_overlapping_per_track(scanned):
@@ -65,6 +91,7 @@ def test_bedgraphs_sorted_and_disjoint(scanned):
     for g in graphs:
         _sorted_like_bedtools(g)
         bt = pybedtools.BedTool(str(g))
-        assert len(bt.merge(d=-1)) <= len(bt)  # overlapping entries would be merged: none
+        assert _disjoint(bt), f"{g.name}: overlapping entries"
+        assert len(bt.merge()) < len(bt)  # ...while adjacent runs are book-ended (so merge -d -1 matters)
         assert all(int(f.end) > int(f.start) for f in bt)
         assert len(bt.intersect(pybedtools.BedTool("c1 320 620", from_string=True), u=True)) == 0

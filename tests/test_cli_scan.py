@@ -69,7 +69,9 @@ def test_cli_splice_both_strands(tmp_path, models, bgzip):
     v = np.array(bw.values("chr1", 0, 2403), dtype=float)
     assert np.isnan(v[1500:1800]).all() and not np.isnan(v[:1500]).any() and not np.isnan(v[1800:]).any()
     assert np.nanmin(v) >= 0 and np.nanmax(v) <= 1  # sigmoid range
-    for line in (out.parent / "splice.calls.bed").read_text().splitlines():
+    calls = (out.parent / "splice.calls.bed").read_text().splitlines()
+    assert calls  # the random model's outputs cross the 0.5 default somewhere: the loop checks rows
+    for line in calls:
         f = line.split("\t")
         assert len(f) == 10 and f[3] in ("acceptor", "donor") and f[5] in "+-" and 0 <= int(f[4]) <= 1000
 

@@ -73,7 +73,6 @@ def test_parity_seqcls_bin_and_safetensors(fixture):
     root, exp, cases = fixture
     d = root / "models" / "bert_preln_lastln_seqcls"
     cfg = json.loads((d / "config.json").read_text())
-    seqs = list(cases.values())
     outs = []
     for weights in ("pytorch_model.bin", "model.safetensors"):
         model = load(d, config=cfg, weights=d / weights)
@@ -85,7 +84,9 @@ def test_parity_seqcls_bin_and_safetensors(fixture):
                 got = model.network(ids, torch.ones_like(ids))[0]
             assert_close(got, exp[f"bert_preln_lastln_seqcls/{case}/logits"], weights + case)
     assert outs[0].network.config.has_last_layer_ln  # absent last_layer_norm -> pre_layer_norm
-    assert len(seqs) == 7
+    # the two files hold the same weights
+    a, b = (m.network.state_dict() for m in outs)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_batched_predict_equals_single(fixture):
@@ -137,6 +138,7 @@ def test_padding_does_not_change_results(tmp_path):
 def test_post_ln_and_activations(tmp_path):
     tok = load_tokenizer(make_gena_dir(tmp_path / "t", head="token").parent / ".t-tokenizer")
     ids = torch.tensor([[1, 5, 6, 7, 8, 2]])
+    outputs = {}
     for act in ("gelu", "gelu_new", "relu"):
         cfg = GenaBertConfig(vocab_size=tok.vocab_size, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
                              intermediate_size=16, max_position_embeddings=32, hidden_act=act,
@@ -149,7 +151,11 @@ def test_post_ln_and_activations(tmp_path):
         again = load_model(d, device="cpu").network
         net.eval()
         with torch.no_grad():
-            assert torch.equal(net(ids), again(ids))
+            outputs[act] = net(ids)
+            assert torch.equal(outputs[act], again(ids))
+    # the same weights (same seed) under each activation: the configured activation is used
+    assert not torch.allclose(outputs["gelu"], outputs["relu"])
+    assert not torch.equal(outputs["gelu"], outputs["gelu_new"])  # exact erf vs tanh approximation
 
 
 def test_last_layer_norm_semantics():

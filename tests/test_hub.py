@@ -161,7 +161,8 @@ def test_igv_session_parses(scan_dir, tmp_path):
         assert (p.parent / q).is_file()
     tracks = {t.get("id"): t for t in root.iter("Track")}
     assert set(tracks) == set(paths)
-    assert all(t.find("DataRange") is not None for k, t in tracks.items() if k.endswith(".bw"))
+    bigwigs = [t for k, t in tracks.items() if k.endswith(".bw")]
+    assert len(bigwigs) == 4 and all(t.find("DataRange") is not None for t in bigwigs)
 
 
 def test_colours_and_strongest_calls():
@@ -185,7 +186,9 @@ def test_hub_refuses_a_broken_calls_file(scan_dir, tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("igv") is None or shutil.which("xvfb-run") is None,
-                    reason="IGV desktop (Debian package igv) and xvfb-run not installed")
+                    reason="needs the igv (IGV desktop) and xvfb-run binaries on PATH "
+                           f"(missing: {', '.join(n for n in ('igv', 'xvfb-run') if shutil.which(n) is None)}); "
+                           "Debian/Ubuntu: apt-get install igv xvfb")
 def test_igv_desktop_loads_session(scan_dir, tmp_path):
     """Headless IGV batch: load the session, take a snapshot, fail on errors about our files."""
     from genaannot.io.hub import write_igv_session

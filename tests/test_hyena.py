@@ -52,7 +52,9 @@ def loaded(fixture):
 
 
 def _cases(expected: dict) -> list[str]:
-    return sorted({k.split("/")[1] for k in expected if k.startswith("tokenizer/") and "batch" not in k})
+    cases = sorted({k.split("/")[1] for k in expected if k.startswith("tokenizer/") and "batch" not in k})
+    assert "long_1600" in cases and len(cases) > 1, cases  # the loops over cases check something
+    return cases
 
 
 # --------------------------------------------------------------------------- fixture parity
@@ -84,7 +86,10 @@ def test_collate_matches_right_padded_ids(fixture, loaded):
     np.testing.assert_array_equal(batch["input_ids"].numpy(), expected["tokenizer/batch/rightpad_input_ids"])
     np.testing.assert_array_equal(batch["input_ids"].numpy(), expected["hyenadna_lm/batch_rightpad/input_ids"])
     assert batch["last_index"].tolist() == [300, 600]
-    assert str(expected["tokenizer/batch/returned_keys"]) == "input_ids"  # no attention mask upstream
+    # upstream's tokenizer returns no attention mask, and genaannot's collate builds none either
+    # (a causal model with right padding needs none: the [SEP] position is passed instead)
+    assert str(expected["tokenizer/batch/returned_keys"]) == "input_ids"
+    assert set(batch) == {"input_ids", "last_index"}
 
 
 @pytest.mark.parametrize("model", MODELS)

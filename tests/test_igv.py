@@ -19,7 +19,9 @@ from genaannot.pipeline.scan import scan_genome
 
 
 @pytest.mark.skipif(shutil.which("igv") is None or shutil.which("xvfb-run") is None,
-                    reason="igv and xvfb-run not installed")
+                    reason="needs the igv and xvfb-run binaries on PATH "
+                           f"(missing: {', '.join(n for n in ('igv', 'xvfb-run') if shutil.which(n) is None)}); "
+                           "Debian/Ubuntu: apt-get install igv xvfb")
 def test_igv_loads_tracks_and_calls(tmp_path):
     rng = np.random.default_rng(0)
     fa = tmp_path / "g.fa"

@@ -170,8 +170,10 @@ def test_integrated_gradients_completeness(head, strand, baseline):
     assert att.per_base.shape == (len(w.seq),)
     assert att.per_base.sum() == pytest.approx(att.total, abs=1e-9)
     assert att.token_spans[0, 0] == w.start and att.token_spans[-1, 1] == w.end
-    if strand == "-":  # forward-orientation output: per-base track equals the flipped model track
-        assert att.token_spans[0, 1] - att.token_spans[0, 0] == 1
+    # forward-orientation output on either strand: the tokens tile the window left to right, and
+    # each base carries its token's attribution split over the token's bases
+    np.testing.assert_array_equal(att.token_spans[1:, 0], att.token_spans[:-1, 1])
+    np.testing.assert_allclose(att.per_base, tokens_to_bases(att.token_spans - w.start, att.token_attr, len(w.seq)))
 
 
 def test_integrated_gradients_minus_equals_rc_of_plus_sequence():

@@ -35,6 +35,7 @@ def fixture(shared: Path):
     root = shared / "fixtures" / "moderngena_parity"
     expected = dict(np.load(root / "expected.npz"))
     cases = {c["name"]: c["sequence"] for c in json.loads((root / "cases.json").read_text())}
+    assert "long_8000" in cases and len(cases) > 1, sorted(cases)  # the tests loop over them
     return root, expected, cases
 
 
@@ -231,7 +232,7 @@ def test_flash_attention_only_when_installed(tiny):
     from transformers.utils import is_flash_attn_2_available
 
     if is_flash_attn_2_available():
-        pytest.skip("flash-attn is installed here")
+        pytest.skip("flash-attn is installed: this test checks the error raised where it is not")
     with pytest.raises(ModelError, match="flash-attn is not installed"):
         load_model(tiny["token_v4"], device="cpu", attn_implementation="flash_attention_2")
 

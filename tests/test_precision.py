@@ -59,10 +59,12 @@ def test_unknown_precision_refused_at_load(gena_dir):
         check_precision(device="cpu", precision="fp64")
 
 
-def test_cuda_without_gpu_refused():
-    if torch.cuda.is_available():
-        pytest.skip("a CUDA device is present")
+def test_cuda_without_gpu_refused(monkeypatch):
     from genaannot.predict import resolve_device
 
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # runs on GPU machines too
     with pytest.raises(RuntimeError, match="no CUDA device"):
         resolve_device("cuda")
+    with pytest.raises(RuntimeError, match="no CUDA device"):
+        resolve_device("cuda:1")
+    assert resolve_device("auto") == resolve_device(None) == "cpu"

@@ -76,7 +76,8 @@ def _chromium(args: list[str], user_dir: Path) -> subprocess.CompletedProcess:
     return subprocess.run(base + args, capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (Debian package: chromium)")
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium, chromium-browser or google-chrome on PATH: "
+                                             "apt-get install chromium (Debian) or install Google Chrome")
 @pytest.mark.parametrize("page", ["report.html", "pages/linked.html"])
 def test_report_renders_in_headless_chromium(scan_dir, tmp_path, page):
     if not (scan_dir / page).exists():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pybigtools
 import pyBigWig
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -279,20 +280,19 @@ def test_shards_then_assemble(tmp_path, token_model):
     assert [p.read_bytes() for p in r2.tracks] == [p.read_bytes() for p in ref.tracks]
 
 
-def test_real_genome_slice(tmp_path, shared):
+def test_real_genome_slice(tmp_path):
     """A. thaliana TAIR10 1%: ~150 kb through a tiny random GENA model; check with pyBigWig and pybigtools."""
-    import shutil
+    from pathlib import Path
 
     from tinymodels import make_gena_dir
 
     from genaannot.io.fasta import open_genome
     from genaannot.models import load_model
 
-    # never open reference data in place: an index would be written beside it (read-only
-    # directories are covered by tests/test_fasta.py)
-    src = shared / "data/KorfLab_datacore/genome_athaliana/1pct.fa"
-    fa = tmp_path / "tair10_1pct.fa"
-    shutil.copy(src, fa)
+    # the bundled copy (the same sequence as ../shared's KorfLab 1pct.fa), bgzipped with its
+    # .fai/.gzi in the repository: opened in place, nothing is written beside it
+    fa = Path(__file__).resolve().parent.parent / "examples/athaliana/athaliana_1pct.fa.gz"
+    beside = sorted(p.name for p in fa.parent.iterdir())
     model = load_model(make_gena_dir(tmp_path / "m", head="token", num_labels=3), device="cpu")
     bed = tmp_path / "r.bed"
     bed.write_text("Chr1\t0\t100000\nChr3\t50000\t90000\nChrC\t0\t1544\n")
@@ -301,7 +301,7 @@ def test_real_genome_slice(tmp_path, shared):
     with open_genome(fa) as g:
         sizes = g.sizes
     assert res.counts["bp_scanned"] + res.counts["n_bp_skipped"] == 141544
-    pybigtools = pytest.importorskip("pybigtools")
+    assert sorted(p.name for p in fa.parent.iterdir()) == beside
     for path in res.tracks:
         bw = pyBigWig.open(str(path))
         assert bw.chroms() == sizes and list(bw.chroms()) == list(sizes)

@@ -6,6 +6,7 @@ The atomic-write primitives themselves are tested in test_atomic.py.
 from __future__ import annotations
 
 import numpy as np
+import pybigtools
 import pyBigWig
 import pytest
 
@@ -31,7 +32,6 @@ def test_bigwig_header_values_and_pybigtools(tmp_path):
     assert bw.intervals("chrM") is None
     assert bw.stats("chr2", 0, 1000, type="max")[0] == 1.0
     bw.close()
-    pybigtools = pytest.importorskip("pybigtools")
     b = pybigtools.open(str(path))
     assert dict(b.chroms()) == SIZES
     got = list(b.records("chr2"))

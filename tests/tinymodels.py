@@ -125,6 +125,7 @@ def parity_fixture(shared: Path) -> tuple[Path, dict[str, np.ndarray], dict[str,
     root = Path(shared) / "fixtures" / "gena_parity"
     expected = np.load(root / "expected.npz")
     cases = {c["name"]: c["sequence"] for c in json.loads((root / "cases.json").read_text())}
+    assert len(cases) == 7, sorted(cases)  # the tests loop over them: an empty list would check nothing
     return root, expected, cases
 
 
