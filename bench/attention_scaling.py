@@ -2,12 +2,12 @@
 
 Both stacks have the same width and depth and run one sequence of growing length in float32
 under ``torch.inference_mode``. Peak memory is the largest resident-set growth during the
-forward (CPU: in a forked child, sampled by a background thread) or ``torch.cuda.max_memory_allocated`` (GPU).
+forward (CPU: in a spawned child, sampled by a background thread) or ``torch.cuda.max_memory_allocated`` (GPU).
 Prints a table and writes a log-log plot.
 
 Usage::
 
-    OMP_NUM_THREADS=1 python bench/attention_scaling.py [--max-len 65536] [--width 128] [--depth 2]
+    python bench/attention_scaling.py [--max-len 65536] [--width 128] [--depth 2]
         [--budget-s 120] [--device cpu] [--plot docs/img/attention_scaling.png]
 
 Lengths double from 1024; a stack stops growing once one forward takes longer than
@@ -118,12 +118,13 @@ def _child(conn, stack: nn.Module, length: int, width: int, device: str) -> None
 
 
 def measure_fresh(stack: nn.Module, length: int, width: int, device: str) -> tuple[float, int]:
-    """CPU: measure in a forked child, so memory freed by earlier runs cannot hide growth."""
+    """CPU: measure in a fresh (spawned) child, so memory freed by earlier runs cannot hide
+    growth; a forked child can deadlock in OpenMP when the parent already used its threads."""
     if device.startswith("cuda"):
         return measure(stack, length, width, device)
     import multiprocessing as mp
 
-    ctx = mp.get_context("fork")
+    ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=_child, args=(child, stack, length, width, device))
     proc.start()
