@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from .io.annotation import Annotation
+from .metrics import average_precision, roc_auc
 from .regions import Interval
 
 if TYPE_CHECKING:
@@ -625,7 +626,6 @@ def train_model(
     import torch
     from tqdm.auto import tqdm
 
-    from .evaluate import average_precision, roc_auc
     from .io.checkpoint import last_checkpoint, load_training_state
     from .models.gena_bert import save_pretrained
     from .predict import autocast_context, resolve_device
