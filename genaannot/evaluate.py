@@ -38,9 +38,10 @@ from typing import Any
 import numpy as np
 
 from .io.annotation import Annotation
+from .labels import TASK_SPECS, GenomeReader, SiteIndex, WindowSampler, oriented_positions
 from .metrics import average_precision, pr_curve, roc_auc, site_metrics
 from .regions import Interval
-from .train import GenomeReader, SiteIndex, WindowSampler, revcomp
+from .windows import reverse_complement
 
 __all__ = [
     "call_thresholds",
@@ -142,7 +143,7 @@ def _windows(codes: np.ndarray, q: np.ndarray, lo: int, hi: int) -> np.ndarray:
 
 def _oriented(genome: GenomeReader, iv: Interval, strand: str) -> str:
     seq = genome.fetch(iv.chrom, iv.start, iv.end)
-    return seq if strand == "+" else revcomp(seq)
+    return seq if strand == "+" else reverse_complement(seq)
 
 
 def fit_pwm(genome: GenomeReader, annotation: Annotation, regions: Sequence[Interval], *, kind: str, pseudocount: float = 1.0) -> PWM:
@@ -157,7 +158,7 @@ def fit_pwm(genome: GenomeReader, annotation: Annotation, regions: Sequence[Inte
         for strand in "+-":
             codes = _codes(_oriented(genome, iv, strand))
             sites = idx.in_window(iv.chrom, strand, kind, iv.start, iv.end)
-            q_sites = (sites - iv.start) if strand == "+" else (iv.end - 1 - sites)
+            q_sites = oriented_positions(sites, start=iv.start, end=iv.end, strand=strand)
             cand = _candidates(codes, kind)
             decoys = np.setdiff1d(cand, q_sites)
             for q, counts in ((q_sites, site_counts), (decoys, decoy_counts)):
@@ -331,7 +332,6 @@ def evaluate_promoter(
 ) -> EvalReport:
     """Window-level promoter metrics on ``regions`` (see the module docstring)."""
     from .tasks import activate
-    from .train import TASK_SPECS
 
     meta = model.info.extra.get("genaannot") or {}
     window_bp = int(window_bp or meta.get("window_bp") or model.max_tokens)
@@ -339,13 +339,7 @@ def evaluate_promoter(
     idx = SiteIndex(annotation, regions, ("tss",))
     sampler = WindowSampler(genome=genome, sites=idx, regions=regions, tokenizer=model.tokenizer, spec=spec,
                             window_bp=window_bp, window_tokens=model.max_tokens, site_fraction=0.0, promoter_jitter=0)
-    wins = []
-    for chrom, strand, _k, pos in idx.flat:
-        iv = sampler._region_of(chrom, pos)
-        off = window_bp // 2
-        start = pos - off if strand == "+" else pos - (window_bp - 1 - off)
-        s, e = sampler._clip(iv, start)
-        wins.append((chrom, s, e, strand))
+    wins = [sampler.site_window(chrom, strand, pos, offset=window_bp // 2) for chrom, strand, _k, pos in idx.flat]
     n_pos = len(wins)
     rng = np.random.default_rng(seed)
     tries = 0
@@ -355,7 +349,7 @@ def evaluate_promoter(
         if sampler.sites.in_window(w[0], w[3], "tss", w[1], w[2]).size == 0:
             wins.append(w)
     y = np.array([1] * n_pos + [0] * (len(wins) - n_pos), dtype=bool)
-    seqs = [genome.fetch(c, s, e) if st == "+" else revcomp(genome.fetch(c, s, e)) for c, s, e, st in wins]
+    seqs = [genome.fetch(c, s, e) if st == "+" else reverse_complement(genome.fetch(c, s, e)) for c, s, e, st in wins]
     preds = model.predict(seqs, batch_size=batch_size)
     p = np.array([activate(pr.logits, "softmax")[1] for pr in preds], dtype=np.float64)
     call = p >= 0.5

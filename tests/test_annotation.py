@@ -65,7 +65,7 @@ def test_real_athaliana_sites_are_canonical():
     base = Path(__file__).resolve().parent.parent / "examples/athaliana"
     ann = read_annotation(base / "athaliana_1pct.gff3.gz")
     fa = pysam.FastaFile(str(base / "athaliana_1pct.fa.gz"))
-    from genaannot.train import revcomp
+    from genaannot.windows import reverse_complement as revcomp
 
     dinucs = {"donor": [], "acceptor": []}
     d = ann.sites("Chr5", "donor")
