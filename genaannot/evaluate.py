@@ -52,7 +52,7 @@ __all__ = [
     "evaluate_splice",
     "evaluate_promoter",
     "EvalReport",
-    "write_report",
+    "write_eval_report",
 ]
 
 # --------------------------------------------------------------------------- call thresholds
@@ -231,7 +231,7 @@ def predict_bp(
 
 @dataclass
 class EvalReport:
-    """Result of one evaluation (written as JSON by :func:`write_report`)."""
+    """Result of one evaluation (written as JSON by :func:`write_eval_report`)."""
 
     task: str
     model: str
@@ -365,7 +365,7 @@ def evaluate_promoter(
     return report
 
 
-def write_report(report: EvalReport, directory: str | Path, *, stem: str = "REPORT") -> tuple[Path, Path]:
+def write_eval_report(report: EvalReport, directory: str | Path, *, stem: str = "REPORT") -> tuple[Path, Path]:
     """Write ``STEM.json`` and ``STEM.png`` (precision-recall curves) into ``directory``.
 
     The figure is built by :func:`genaannot.plot.pr_figure`; the files are written by

@@ -41,6 +41,10 @@ __all__ = [
     "TrainConfig",
     "ArchConfig",
     "TrainResult",
+    "TrainSetup",
+    "build_fresh",
+    "build_from_base",
+    "build_resumed",
     "char_tokenizer_json",
     "train_bpe_tokenizer_json",
     "train_model",
@@ -210,7 +214,12 @@ def batch_loss(
 
 
 @dataclass
-class Setup:
+class TrainSetup:
+    """What :func:`train_model` trains: the network, its tokenizer and config, and their origin.
+
+    Made by :func:`build_fresh`, :func:`build_from_base` or :func:`build_resumed`.
+    """
+
     network: Any
     tokenizer: Any
     config: Any  # GenaBertConfig
@@ -220,7 +229,7 @@ class Setup:
     base_head: str | None = None
 
 
-def build_fresh(*, tokenizer: DNATokenizer, tokenizer_kind: str, spec: TaskSpec, arch: ArchConfig, window_tokens: int) -> Setup:
+def build_fresh(*, tokenizer: DNATokenizer, tokenizer_kind: str, spec: TaskSpec, arch: ArchConfig, window_tokens: int) -> TrainSetup:
     """A freshly initialised pre-LN GENA BERT sized for ``window_tokens`` content tokens."""
     from .models.gena_bert import GenaBertConfig, build_network
 
@@ -246,7 +255,7 @@ def build_fresh(*, tokenizer: DNATokenizer, tokenizer_kind: str, spec: TaskSpec,
     net = build_network(cfg, head=spec.head, cls_id=tokenizer.cls_id, sep_id=tokenizer.sep_id)
     if arch.sinusoidal_init:
         _sinusoidal_positions(net.bert.embeddings.position_embeddings.weight, scale=cfg.initializer_range)
-    return Setup(net, tokenizer, cfg, None, tokenizer_kind)
+    return TrainSetup(net, tokenizer, cfg, None, tokenizer_kind)
 
 
 def _sinusoidal_positions(weight: torch.Tensor, *, scale: float) -> None:
@@ -269,7 +278,7 @@ def _sinusoidal_positions(weight: torch.Tensor, *, scale: float) -> None:
         weight.copy_(table * scale * math.sqrt(2.0))
 
 
-def build_from_base(base: str, *, spec: TaskSpec, tokenizer: DNATokenizer | None, window_tokens: int) -> Setup:
+def build_from_base(base: str, *, spec: TaskSpec, tokenizer: DNATokenizer | None, window_tokens: int) -> TrainSetup:
     """Fine-tune a GENA BERT checkpoint: its encoder weights, and its head when the head type and
     label count fit ``spec`` (a new, randomly initialised head otherwise)."""
     from .models import detect_family, read_config, resolve_checkpoint
@@ -311,7 +320,35 @@ def build_from_base(base: str, *, spec: TaskSpec, tokenizer: DNATokenizer | None
     if keep_head:
         fit.update({k: state[k] for k in head_keys})
     net.load_state_dict(fit, strict=False)
-    return Setup(net, tok, cfg, str(base), "checkpoint", base_head="kept" if keep_head else "new")
+    return TrainSetup(net, tok, cfg, str(base), "checkpoint", base_head="kept" if keep_head else "new")
+
+
+def build_resumed(model_dir: str | Path, *, spec: TaskSpec) -> TrainSetup:
+    """The network, tokenizer and config of an interrupted run in ``MODEL_DIR/checkpoints/last``.
+
+    The weights are loaded later, with the trainer state, by :func:`train_model` with
+    ``resume=True``; base model and tokenizer kind are those the checkpoint recorded.
+
+    Raises
+    ------
+    TrainError
+        When ``MODEL_DIR/checkpoints`` holds no complete checkpoint.
+    """
+    from .io.checkpoint import last_checkpoint, read_metadata
+    from .models import read_config
+    from .models.gena_bert import GenaBertConfig, build_network
+    from .tokenize import load_tokenizer
+
+    ckpt_root = Path(model_dir) / "checkpoints"
+    ck = last_checkpoint(ckpt_root)
+    if ck is None:
+        raise TrainError(f"--resume: no checkpoint under {ckpt_root}")
+    cfg = GenaBertConfig.from_dict(read_config(ck))
+    cfg.architectures = []
+    tok = load_tokenizer(ck)
+    meta = read_metadata(ck)
+    net = build_network(cfg, head=spec.head, cls_id=tok.cls_id, sep_id=tok.sep_id)
+    return TrainSetup(net, tok, cfg, meta.get("base_model"), meta.get("tokenizer_kind", "checkpoint"))
 
 
 def _head_of(config: dict) -> str | None:
@@ -325,7 +362,7 @@ def _head_of(config: dict) -> str | None:
 # --------------------------------------------------------------------------- checkpoints
 
 
-def save_checkpoint(setup: Setup, *, ckpt_root: Path, step: int, state: dict[str, Any], metadata: dict, keep: int) -> Path:
+def save_checkpoint(setup: TrainSetup, *, ckpt_root: Path, step: int, state: dict[str, Any], metadata: dict, keep: int) -> Path:
     """Write ``ckpt_root/step-NNNNNNN`` (model + trainer state) and point ``last`` at it.
 
     The files are written by :func:`genaannot.io.checkpoint.save_step`; this only says
@@ -367,7 +404,7 @@ def train_model(
     *,
     genome: GenomeReader,
     annotation: Annotation,
-    setup: Setup,
+    setup: TrainSetup,
     config: TrainConfig,
     train_regions: Sequence[Interval],
     valid_regions: Sequence[Interval],

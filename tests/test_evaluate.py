@@ -13,7 +13,7 @@ from genaannot.evaluate import (
     fit_pwm,
     predict_bp,
     score_pwm,
-    write_report,
+    write_eval_report,
 )
 from genaannot.io.annotation import Annotation, Transcript
 from genaannot.regions import Interval
@@ -84,13 +84,13 @@ def test_evaluate_splice_toy_and_report(tmp_path):
     assert rep.metrics["donor"]["n_pos"] == 14
     assert rep.metrics["donor"]["n_neg"] == 2 * 4000 - 14
     assert rep.baseline["donor"]["average_precision"] > rep.metrics["donor"]["average_precision"]
-    js, png = write_report(rep, tmp_path)
+    js, png = write_eval_report(rep, tmp_path)
     data = json.loads(js.read_text())
     assert data["task"] == "splice" and "curves" not in data
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_write_report_without_curves(tmp_path):
+def test_write_eval_report_without_curves(tmp_path):
     rep = EvalReport("promoter", "m", ["c1:1-10"], {"promoter": {"auroc": 0.5}})
-    js, png = write_report(rep, tmp_path, stem="X")
+    js, png = write_eval_report(rep, tmp_path, stem="X")
     assert js.name == "X.json" and png.exists()

@@ -179,7 +179,7 @@ def _setup(o, cfg, genome, tr, model_dir: Path):
         from ..io.checkpoint import last_checkpoint, read_metadata
         from ..models import read_config
         from ..models.gena_bert import GenaBertConfig, build_network
-        from ..train import Setup, TrainError
+        from ..train import TrainError, TrainSetup
 
         ck = last_checkpoint(model_dir / "checkpoints")
         if ck is None:
@@ -189,7 +189,7 @@ def _setup(o, cfg, genome, tr, model_dir: Path):
         tok = load_tokenizer(ck)
         meta = read_metadata(ck)
         net = build_network(gcfg, head=spec.head, cls_id=tok.cls_id, sep_id=tok.sep_id)
-        return Setup(net, tok, gcfg, meta.get("base_model"), meta.get("tokenizer_kind", "checkpoint"))
+        return TrainSetup(net, tok, gcfg, meta.get("base_model"), meta.get("tokenizer_kind", "checkpoint"))
     kind = o["tokenizer_opt"]
     tok = None
     if kind not in (None, "char", "bpe"):
@@ -255,7 +255,7 @@ def _write_thresholds(model_ref, genome, ann, regions, *, device, quiet: bool, b
 def _run_evaluation(model_ref, genome, ann, regions, *, baseline_regions, device, out_dir: Path, quiet: bool,
                     record: bool, stem: str = "REPORT", batch_size: int = 16, overlap: float = 0.5,
                     stitch_mode: str = "center"):
-    from ..evaluate import evaluate_promoter, evaluate_splice, write_report
+    from ..evaluate import evaluate_promoter, evaluate_splice, write_eval_report
     from ..models import load_model
 
     model = load_model(str(model_ref), device=device)
@@ -267,7 +267,7 @@ def _run_evaluation(model_ref, genome, ann, regions, *, baseline_regions, device
         report = evaluate_promoter(model, genome=genome, annotation=ann, regions=regions, batch_size=batch_size)
     else:
         raise click.ClickException(f"{model_ref}: cannot tell the task (labels {model.info.labels}); evaluate supports splice and promoter")
-    js, png = write_report(report, out_dir, stem=stem)
+    js, png = write_eval_report(report, out_dir, stem=stem)
     _echo_report(report)
     click.echo(f"wrote {js} and {png}")
     if record:  # held-out metrics go into the checkpoint's own metadata too
