@@ -46,9 +46,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
     import pyBigWig
 
-    from genaannot.evaluate import average_precision
     from genaannot.io.annotation import read_annotation
     from genaannot.io.fasta import open_genome
+    from genaannot.metrics import average_precision
     from genaannot.models import load_model
     from genaannot.pipeline.scan import scan_genome
     from genaannot.regions import Interval

@@ -5,6 +5,8 @@ Public API (imported lazily so that ``import genaannot`` and ``genaannot --help`
 - :func:`load_model` — any supported checkpoint → :class:`~genaannot.models.base.Model`
 - :func:`scan_genome` — FASTA → bigWig/BED tracks
 - :func:`score_variants` — VCF → annotated VCF (+ TSV)
+- :func:`train_genome` — FASTA + GFF3/GTF → trained checkpoint, call thresholds, held-out report
+- :func:`evaluate_checkpoint` — checkpoint + FASTA + GFF3/GTF → held-out report (+ call thresholds)
 
 Coordinates are 0-based, half-open everywhere inside the package.
 """
@@ -19,6 +21,8 @@ _LAZY = {
     "Model": "genaannot.models.base:Model",
     "scan_genome": "genaannot.pipeline:scan_genome",
     "score_variants": "genaannot.pipeline:score_variants",
+    "train_genome": "genaannot.pipeline.train:train_genome",
+    "evaluate_checkpoint": "genaannot.pipeline.train:evaluate_checkpoint",
     "get_task": "genaannot.tasks:get_task",
     "TASKS": "genaannot.tasks:TASKS",
 }

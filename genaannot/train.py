@@ -1,25 +1,11 @@
 """Train or fine-tune a GENA-architecture model on labelled windows of a genome.
 
-Labels come from a gene annotation (:mod:`genaannot.io.annotation`):
-
-``splice`` (token head, 3 sigmoid channels ``none``, ``acceptor``, ``donor``)
-    A token is positive for acceptor (donor) when its base-pair span contains an acceptor
-    (donor) site base: the **last** (**first**) base of an intron in transcript orientation.
-    Channel ``none`` is 1 where neither is. Loss: binary cross-entropy over the 3 channels.
-``promoter`` (sequence head, 2 softmax classes ``background``, ``promoter``)
-    A window whose centre lies within ``promoter_jitter`` bp of a TSS on its strand is a
-    promoter; background windows have no same-strand TSS within half a window of their centre.
-
-Window sampling (reproducible from ``seed``)
---------------------------------------------
-Each training window is drawn independently: with probability ``site_fraction`` it holds a
-random annotated site (splice: any donor/acceptor, placed uniformly in the central 80 % of
-the window; promoter: a TSS at the centre ± ``promoter_jitter``) and is read on the site's
-strand; otherwise it starts at a uniformly random position of the training regions (chosen
-in proportion to their length) and is read on a random strand. Minus-strand windows are
-reverse-complemented as the scanner does, so the base at forward position ``p`` of a
-window ``[s, e)`` is at position ``e - 1 - p`` of the model input. An *epoch* is
-``2 * (training bp) / window_bp`` windows.
+Windows and their labels come from :mod:`genaannot.labels` (the tasks' label definitions,
+site index and window sampler). Loss: binary cross-entropy over the 3 channels (``splice``,
+token head; site channels' positives weighted ``pos_weight``) or cross-entropy over the 2
+classes (``promoter``, sequence head). Training windows are drawn from the training regions
+with the random generator seeded by ``seed``; an *epoch* is ``2 * (training bp) /
+window_bp`` windows.
 
 Checkpoints
 -----------
@@ -37,11 +23,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .io.annotation import Annotation
+from .labels import TASK_SPECS, Batch, GenomeReader, LabelError, SiteIndex, TaskSpec, WindowSampler
+from .metrics import average_precision, roc_auc
 from .regions import Interval
 
 if TYPE_CHECKING:
@@ -50,17 +38,13 @@ if TYPE_CHECKING:
     from .tokenize import DNATokenizer
 
 __all__ = [
-    "GenomeReader",
     "TrainConfig",
     "ArchConfig",
     "TrainResult",
-    "TaskSpec",
-    "TASK_SPECS",
-    "SiteIndex",
-    "WindowSampler",
-    "Batch",
-    "revcomp",
-    "token_labels",
+    "TrainSetup",
+    "build_fresh",
+    "build_from_base",
+    "build_resumed",
     "char_tokenizer_json",
     "train_bpe_tokenizer_json",
     "train_model",
@@ -70,39 +54,6 @@ __all__ = [
 
 class TrainError(RuntimeError):
     """Training cannot start or continue (bad inputs, missing checkpoint, ...)."""
-
-
-class GenomeReader(Protocol):
-    """What training and evaluation need from a genome (:class:`genaannot.io.fasta.Genome`)."""
-
-    sizes: dict[str, int]
-
-    def fetch(self, chrom: str, start: int, end: int) -> str: ...
-
-
-_COMP = str.maketrans("ACGTNacgtnRYKMSWBDHVrykmswbdhv", "TGCANtgcanYRMKSWVHDByrmkswvhdb")
-
-
-def revcomp(seq: str) -> str:
-    """Reverse complement (IUPAC-aware, case kept)."""
-    return seq.translate(_COMP)[::-1]
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """How a trainable task is labelled."""
-
-    name: str
-    head: str  # token | sequence
-    labels: tuple[str, ...]
-    site_kinds: tuple[str, ...]  # annotation site kinds used (channel = labels.index(kind))
-    problem_type: str
-
-
-TASK_SPECS: dict[str, TaskSpec] = {
-    "splice": TaskSpec("splice", "token", ("none", "acceptor", "donor"), ("acceptor", "donor"), "multi_label_classification"),
-    "promoter": TaskSpec("promoter", "sequence", ("background", "promoter"), ("tss",), "single_label_classification"),
-}
 
 
 @dataclass
@@ -219,193 +170,6 @@ def mean_bp_per_token(tokenizer: DNATokenizer, seqs: Sequence[str]) -> float:
 # --------------------------------------------------------------------------- labelled windows
 
 
-class SiteIndex:
-    """Annotated sites inside a set of regions, per chromosome, strand and kind.
-
-    ``sites[(chrom, strand, kind)]`` is a sorted int64 array of forward positions.
-    """
-
-    def __init__(self, annotation: Annotation, regions: Sequence[Interval], kinds: Sequence[str]) -> None:
-        self.kinds = tuple(kinds)
-        self.sites: dict[tuple[str, str, str], np.ndarray] = {}
-        by_chrom: dict[str, list[Interval]] = {}
-        for iv in regions:
-            by_chrom.setdefault(iv.chrom, []).append(iv)
-        for chrom, ivs in by_chrom.items():
-            for kind in self.kinds:
-                ss = annotation.sites(chrom, kind)
-                inside = np.zeros(len(ss), dtype=bool)
-                for iv in ivs:
-                    inside |= (ss.pos >= iv.start) & (ss.pos < iv.end)
-                for strand in "+-":
-                    self.sites[(chrom, strand, kind)] = np.sort(ss.pos[inside & (ss.strand == strand)])
-        # flat list for uniform site sampling: (chrom, strand, kind, pos)
-        self.flat: list[tuple[str, str, str, int]] = [
-            (c, s, k, int(p)) for (c, s, k), arr in sorted(self.sites.items()) for p in arr
-        ]
-
-    def in_window(self, chrom: str, strand: str, kind: str, start: int, end: int) -> np.ndarray:
-        """Forward positions of ``kind`` sites on ``strand`` within ``[start, end)``."""
-        arr = self.sites.get((chrom, strand, kind))
-        if arr is None or arr.size == 0:
-            return np.empty(0, dtype=np.int64)
-        lo, hi = np.searchsorted(arr, [start, end])
-        return arr[lo:hi]
-
-    def count(self, kind: str) -> int:
-        return sum(int(a.size) for (_, _, k), a in self.sites.items() if k == kind)
-
-
-def oriented_positions(pos: np.ndarray, *, start: int, end: int, strand: str) -> np.ndarray:
-    """Forward positions → positions in the (reverse-complemented when ``-``) window string."""
-    return (pos - start) if strand == "+" else (end - 1 - pos)
-
-
-def token_labels(spans: np.ndarray, site_pos: dict[int, np.ndarray], *, n_labels: int) -> np.ndarray:
-    """Per-token multi-hot labels.
-
-    Parameters
-    ----------
-    spans : int64 [T, 2]
-        Contiguous token spans in the window string.
-    site_pos : channel -> int64 [k]
-        Site positions in the window string per label channel (channel 0 = ``none`` is
-        derived: 1 where no other channel is set).
-
-    Returns
-    -------
-    float32 [T, n_labels]
-    """
-    y = np.zeros((spans.shape[0], n_labels), dtype=np.float32)
-    if spans.shape[0] == 0:
-        return y
-    covered = spans[-1, 1]
-    for ch, q in site_pos.items():
-        q = q[(q >= 0) & (q < covered)]
-        tok = np.searchsorted(spans[:, 1], q, side="right")  # token whose span holds base q
-        y[tok, ch] = 1.0
-    y[:, 0] = 1.0 - y[:, 1:].max(axis=1) if n_labels > 1 else 0.0
-    return y
-
-
-@dataclass
-class Batch:
-    """One training batch before collation.
-
-    Attributes
-    ----------
-    ids : list of int64 [T_i]  content tokens (at most ``window_tokens``)
-    labels : list of float32 [T_i, n_labels] (token head) or int64 scalar (sequence head)
-    windows : list of (chrom, start, end, strand)
-    """
-
-    ids: list[np.ndarray]
-    labels: list[np.ndarray]
-    windows: list[tuple[str, int, int, str]]
-
-
-class WindowSampler:
-    """Draws labelled windows from ``regions`` of ``genome`` (see the module docstring)."""
-
-    def __init__(
-        self,
-        *,
-        genome: GenomeReader,
-        sites: SiteIndex,
-        regions: Sequence[Interval],
-        tokenizer: DNATokenizer,
-        spec: TaskSpec,
-        window_bp: int,
-        window_tokens: int,
-        site_fraction: float = 0.5,
-        promoter_jitter: int = 20,
-    ) -> None:
-        self.genome, self.sites, self.tokenizer, self.spec = genome, sites, tokenizer, spec
-        self.regions = [iv for iv in regions if len(iv) > 0]
-        if not self.regions:
-            raise TrainError("no non-empty regions to sample windows from")
-        self.window_bp, self.window_tokens = window_bp, window_tokens
-        self.site_fraction, self.promoter_jitter = site_fraction, promoter_jitter
-        lengths = np.array([len(iv) for iv in self.regions], dtype=np.float64)
-        self._p = lengths / lengths.sum()
-
-    # -- window choice ------------------------------------------------------------------
-    def _region_of(self, chrom: str, pos: int) -> Interval | None:
-        for iv in self.regions:
-            if iv.chrom == chrom and iv.start <= pos < iv.end:
-                return iv
-        return None
-
-    def _clip(self, iv: Interval, start: int) -> tuple[int, int]:
-        w = min(self.window_bp, len(iv))
-        start = int(min(max(start, iv.start), iv.end - w))
-        return start, start + w
-
-    def draw(self, rng: np.random.Generator) -> tuple[str, int, int, str]:
-        """One window ``(chrom, start, end, strand)``."""
-        if self.sites.flat and rng.random() < self.site_fraction:
-            chrom, strand, _kind, pos = self.sites.flat[int(rng.integers(len(self.sites.flat)))]
-            iv = self._region_of(chrom, pos)
-            if self.spec.head == "token":
-                # site anywhere in the central 80 % of the window (in window orientation)
-                off = int(rng.integers(self.window_bp // 10, self.window_bp - self.window_bp // 10))
-            else:
-                off = self.window_bp // 2 + int(rng.integers(-self.promoter_jitter, self.promoter_jitter + 1))
-            # oriented offset `off` <-> forward start: + start = pos - off; - start = pos - (w-1-off)
-            start = pos - off if strand == "+" else pos - (self.window_bp - 1 - off)
-            s, e = self._clip(iv, start)
-            return chrom, s, e, strand
-        iv = self.regions[int(rng.choice(len(self.regions), p=self._p))]
-        w = min(self.window_bp, len(iv))
-        s = iv.start + int(rng.integers(0, len(iv) - w + 1))
-        return iv.chrom, s, s + w, "+" if rng.random() < 0.5 else "-"
-
-    # -- labelling ----------------------------------------------------------------------
-    def label(self, windows: Sequence[tuple[str, int, int, str]]) -> Batch:
-        seqs = []
-        for chrom, s, e, strand in windows:
-            seq = self.genome.fetch(chrom, s, e)
-            seqs.append(seq if strand == "+" else revcomp(seq))
-        encs = self.tokenizer.encode_batch(seqs)
-        ids, labels = [], []
-        for (chrom, s, e, strand), enc in zip(windows, encs):
-            keep = min(len(enc), self.window_tokens)
-            spans = enc.spans[:keep]
-            ids.append(enc.ids[:keep])
-            if self.spec.head == "token":
-                site_pos = {
-                    self.spec.labels.index(kind): oriented_positions(
-                        self.sites.in_window(chrom, strand, kind, s, e), start=s, end=e, strand=strand
-                    )
-                    for kind in self.spec.site_kinds
-                }
-                labels.append(token_labels(spans, site_pos, n_labels=len(self.spec.labels)))
-            else:
-                labels.append(np.asarray(self.promoter_label(chrom, s, e, strand), dtype=np.int64))
-        return Batch(ids, labels, list(windows))
-
-    def promoter_label(self, chrom: str, start: int, end: int, strand: str) -> int:
-        centre = (start + end) // 2
-        near = self.sites.in_window(chrom, strand, "tss", centre - self.promoter_jitter, centre + self.promoter_jitter + 1)
-        return int(near.size > 0)
-
-    def batch(self, rng: np.random.Generator, n: int) -> Batch:
-        wins = []
-        while len(wins) < n:
-            w = self.draw(rng)
-            if self.spec.head == "sequence" and not self._sequence_window_ok(w):
-                continue
-            wins.append(w)
-        return self.label(wins)
-
-    def _sequence_window_ok(self, w: tuple[str, int, int, str]) -> bool:
-        """Promoter background windows must not hold a same-strand TSS within half a window."""
-        chrom, s, e, strand = w
-        if self.promoter_label(chrom, s, e, strand):
-            return True
-        return self.sites.in_window(chrom, strand, "tss", s, e).size == 0
-
-
 def collate_batch(network: Any, batch: Batch, *, spec: TaskSpec) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor | None]:
     """Network inputs, targets and (token head) the content-token mask.
 
@@ -450,7 +214,12 @@ def batch_loss(
 
 
 @dataclass
-class Setup:
+class TrainSetup:
+    """What :func:`train_model` trains: the network, its tokenizer and config, and their origin.
+
+    Made by :func:`build_fresh`, :func:`build_from_base` or :func:`build_resumed`.
+    """
+
     network: Any
     tokenizer: Any
     config: Any  # GenaBertConfig
@@ -460,7 +229,7 @@ class Setup:
     base_head: str | None = None
 
 
-def build_fresh(*, tokenizer: DNATokenizer, tokenizer_kind: str, spec: TaskSpec, arch: ArchConfig, window_tokens: int) -> Setup:
+def build_fresh(*, tokenizer: DNATokenizer, tokenizer_kind: str, spec: TaskSpec, arch: ArchConfig, window_tokens: int) -> TrainSetup:
     """A freshly initialised pre-LN GENA BERT sized for ``window_tokens`` content tokens."""
     from .models.gena_bert import GenaBertConfig, build_network
 
@@ -486,7 +255,7 @@ def build_fresh(*, tokenizer: DNATokenizer, tokenizer_kind: str, spec: TaskSpec,
     net = build_network(cfg, head=spec.head, cls_id=tokenizer.cls_id, sep_id=tokenizer.sep_id)
     if arch.sinusoidal_init:
         _sinusoidal_positions(net.bert.embeddings.position_embeddings.weight, scale=cfg.initializer_range)
-    return Setup(net, tokenizer, cfg, None, tokenizer_kind)
+    return TrainSetup(net, tokenizer, cfg, None, tokenizer_kind)
 
 
 def _sinusoidal_positions(weight: torch.Tensor, *, scale: float) -> None:
@@ -509,7 +278,7 @@ def _sinusoidal_positions(weight: torch.Tensor, *, scale: float) -> None:
         weight.copy_(table * scale * math.sqrt(2.0))
 
 
-def build_from_base(base: str, *, spec: TaskSpec, tokenizer: DNATokenizer | None, window_tokens: int) -> Setup:
+def build_from_base(base: str, *, spec: TaskSpec, tokenizer: DNATokenizer | None, window_tokens: int) -> TrainSetup:
     """Fine-tune a GENA BERT checkpoint: its encoder weights, and its head when the head type and
     label count fit ``spec`` (a new, randomly initialised head otherwise)."""
     from .models import detect_family, read_config, resolve_checkpoint
@@ -551,7 +320,35 @@ def build_from_base(base: str, *, spec: TaskSpec, tokenizer: DNATokenizer | None
     if keep_head:
         fit.update({k: state[k] for k in head_keys})
     net.load_state_dict(fit, strict=False)
-    return Setup(net, tok, cfg, str(base), "checkpoint", base_head="kept" if keep_head else "new")
+    return TrainSetup(net, tok, cfg, str(base), "checkpoint", base_head="kept" if keep_head else "new")
+
+
+def build_resumed(model_dir: str | Path, *, spec: TaskSpec) -> TrainSetup:
+    """The network, tokenizer and config of an interrupted run in ``MODEL_DIR/checkpoints/last``.
+
+    The weights are loaded later, with the trainer state, by :func:`train_model` with
+    ``resume=True``; base model and tokenizer kind are those the checkpoint recorded.
+
+    Raises
+    ------
+    TrainError
+        When ``MODEL_DIR/checkpoints`` holds no complete checkpoint.
+    """
+    from .io.checkpoint import last_checkpoint, read_metadata
+    from .models import read_config
+    from .models.gena_bert import GenaBertConfig, build_network
+    from .tokenize import load_tokenizer
+
+    ckpt_root = Path(model_dir) / "checkpoints"
+    ck = last_checkpoint(ckpt_root)
+    if ck is None:
+        raise TrainError(f"--resume: no checkpoint under {ckpt_root}")
+    cfg = GenaBertConfig.from_dict(read_config(ck))
+    cfg.architectures = []
+    tok = load_tokenizer(ck)
+    meta = read_metadata(ck)
+    net = build_network(cfg, head=spec.head, cls_id=tok.cls_id, sep_id=tok.sep_id)
+    return TrainSetup(net, tok, cfg, meta.get("base_model"), meta.get("tokenizer_kind", "checkpoint"))
 
 
 def _head_of(config: dict) -> str | None:
@@ -565,7 +362,7 @@ def _head_of(config: dict) -> str | None:
 # --------------------------------------------------------------------------- checkpoints
 
 
-def save_checkpoint(setup: Setup, *, ckpt_root: Path, step: int, state: dict[str, Any], metadata: dict, keep: int) -> Path:
+def save_checkpoint(setup: TrainSetup, *, ckpt_root: Path, step: int, state: dict[str, Any], metadata: dict, keep: int) -> Path:
     """Write ``ckpt_root/step-NNNNNNN`` (model + trainer state) and point ``last`` at it.
 
     The files are written by :func:`genaannot.io.checkpoint.save_step`; this only says
@@ -607,7 +404,7 @@ def train_model(
     *,
     genome: GenomeReader,
     annotation: Annotation,
-    setup: Setup,
+    setup: TrainSetup,
     config: TrainConfig,
     train_regions: Sequence[Interval],
     valid_regions: Sequence[Interval],
@@ -625,7 +422,6 @@ def train_model(
     import torch
     from tqdm.auto import tqdm
 
-    from .evaluate import average_precision, roc_auc
     from .io.checkpoint import last_checkpoint, load_training_state
     from .models.gena_bert import save_pretrained
     from .predict import autocast_context, resolve_device
@@ -648,17 +444,22 @@ def train_model(
     valid_sites = SiteIndex(annotation, valid_regions, spec.site_kinds)
     if not train_sites.flat:
         raise TrainError(f"no {'/'.join(spec.site_kinds)} sites of the annotation fall in the training regions")
-    sampler = WindowSampler(
-        genome=genome, sites=train_sites, regions=train_regions, tokenizer=tok, spec=spec, window_bp=window_bp,
-        window_tokens=config.window_tokens, site_fraction=config.site_fraction, promoter_jitter=config.promoter_jitter,
-    )
-    valid_batch = None
-    if valid_regions:
-        vsampler = WindowSampler(
-            genome=genome, sites=valid_sites, regions=valid_regions, tokenizer=tok, spec=spec, window_bp=window_bp,
-            window_tokens=config.window_tokens, site_fraction=config.site_fraction, promoter_jitter=config.promoter_jitter,
+    try:
+        sampler = WindowSampler(
+            genome=genome, sites=train_sites, regions=train_regions, tokenizer=tok, spec=spec, window_bp=window_bp,
+            window_tokens=config.window_tokens, site_fraction=config.site_fraction,
+            promoter_jitter=config.promoter_jitter,
         )
-        valid_batch = vsampler.batch(np.random.default_rng(config.seed + 1), config.valid_windows)
+        valid_batch = None
+        if valid_regions:
+            vsampler = WindowSampler(
+                genome=genome, sites=valid_sites, regions=valid_regions, tokenizer=tok, spec=spec, window_bp=window_bp,
+                window_tokens=config.window_tokens, site_fraction=config.site_fraction,
+                promoter_jitter=config.promoter_jitter,
+            )
+            valid_batch = vsampler.batch(np.random.default_rng(config.seed + 1), config.valid_windows)
+    except LabelError as err:
+        raise TrainError(str(err)) from None
 
     train_bp = sum(len(iv) for iv in train_regions)
     total = steps_for(config, train_bp=train_bp, window_bp=window_bp)

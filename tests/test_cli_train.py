@@ -6,24 +6,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from test_train import toy_data
+from toy_genome import write_inputs as _write_inputs
 
 from genaannot.cli import main
-
-
-def _write_inputs(tmp_path):
-    genome, ann = toy_data()
-    fa = tmp_path / "g.fa"
-    fa.write_text("".join(f">{c}\n{s}\n" for c, s in genome.seqs.items()))
-    lines = ["##gff-version 3"]
-    for c, ts in ann.transcripts.items():
-        for t in ts:
-            lines.append(f"{c}\tt\tmRNA\t{t.start + 1}\t{t.end}\t.\t{t.strand}\t.\tID={t.id};Parent={t.gene_id}")
-            for s, e in t.exons:
-                lines.append(f"{c}\tt\texon\t{s + 1}\t{e}\t.\t{t.strand}\t.\tParent={t.id}")
-    gff = tmp_path / "g.gff3"
-    gff.write_text("\n".join(lines) + "\n")
-    return fa, gff
 
 
 def _train_tiny(tmp_path):

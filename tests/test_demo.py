@@ -13,9 +13,10 @@ import numpy as np
 import pyBigWig
 import pytest
 
-from genaannot.evaluate import average_precision, fit_pwm, score_pwm
+from genaannot.evaluate import fit_pwm, score_pwm
 from genaannot.io.annotation import read_annotation
 from genaannot.io.fasta import open_genome
+from genaannot.metrics import average_precision
 from genaannot.pipeline.scan import scan_genome
 from genaannot.regions import Interval
 from genaannot.windows import reverse_complement as revcomp

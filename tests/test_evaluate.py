@@ -1,53 +1,22 @@
-"""Metrics (exact small cases), PWM baseline, per-base painting of token predictions."""
+"""PWM baseline, per-base painting of token predictions, splice evaluation and its report files."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
-import pytest
 from toy import make_toy_model
 
 from genaannot.evaluate import (
     EvalReport,
-    average_precision,
     evaluate_splice,
     fit_pwm,
-    max_f1_threshold,
     predict_bp,
-    roc_auc,
     score_pwm,
-    topk_accuracy,
-    write_report,
+    write_eval_report,
 )
 from genaannot.io.annotation import Annotation, Transcript
 from genaannot.regions import Interval
-
-
-def test_metrics_small_exact():
-    s = np.array([0.9, 0.8, 0.7, 0.6])
-    y = np.array([1, 0, 1, 0])
-    assert average_precision(s, y) == pytest.approx(1.0 * 0.5 + (2 / 3) * 0.5)
-    assert roc_auc(s, y) == pytest.approx(0.75)
-    assert topk_accuracy(s, y) == pytest.approx(0.5)
-    # ties: one threshold only -> precision = prevalence, AUROC 0.5
-    flat = np.zeros(4)
-    assert average_precision(flat, y) == pytest.approx(0.5)
-    assert roc_auc(flat, y) == pytest.approx(0.5)
-    # -inf ties (PWM without dinucleotide) are one group, not n groups
-    s2 = np.array([1.0, -np.inf, -np.inf, -np.inf])
-    y2 = np.array([0, 1, 0, 0])
-    assert average_precision(s2, y2) == pytest.approx(0.25)
-    assert roc_auc(s2, y2) == pytest.approx((0 + 0.5 + 0.5) / 3)
-
-
-def test_auroc_matches_pairwise_count():
-    rng = np.random.default_rng(0)
-    s = rng.integers(0, 5, 200).astype(float)
-    y = rng.random(200) < 0.3
-    pos, neg = s[y], s[~y]
-    pairs = (pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()
-    assert roc_auc(s, y) == pytest.approx(pairs)
 
 
 class _Genome:
@@ -115,47 +84,13 @@ def test_evaluate_splice_toy_and_report(tmp_path):
     assert rep.metrics["donor"]["n_pos"] == 14
     assert rep.metrics["donor"]["n_neg"] == 2 * 4000 - 14
     assert rep.baseline["donor"]["average_precision"] > rep.metrics["donor"]["average_precision"]
-    js, png = write_report(rep, tmp_path)
+    js, png = write_eval_report(rep, tmp_path)
     data = json.loads(js.read_text())
     assert data["task"] == "splice" and "curves" not in data
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_write_report_without_curves(tmp_path):
+def test_write_eval_report_without_curves(tmp_path):
     rep = EvalReport("promoter", "m", ["c1:1-10"], {"promoter": {"auroc": 0.5}})
-    js, png = write_report(rep, tmp_path, stem="X")
+    js, png = write_eval_report(rep, tmp_path, stem="X")
     assert js.name == "X.json" and png.exists()
-
-
-def test_max_f1_threshold_exact():
-    s = np.array([0.9, 0.8, 0.7, 0.6, 0.1])
-    y = np.array([1, 0, 1, 0, 0])
-    # F1 at cuts 0.9, 0.8, 0.7, 0.6, 0.1: 2/3, 1/2, 4/5, 2/3, 4/7 -> best cut 0.7; midpoint to 0.6
-    best = max_f1_threshold(s, y)
-    assert best["threshold"] == pytest.approx(0.65)
-    assert best["f1"] == pytest.approx(0.8)
-    assert best["precision"] == pytest.approx(2 / 3) and best["recall"] == pytest.approx(1.0)
-    # equal F1 at two cuts: the higher cut wins; the lowest finite cut keeps its own value
-    # (cuts 0.9 and 0.3 both give F1 2/3)
-    assert max_f1_threshold(np.array([0.9, 0.5, 0.4, 0.3]), np.array([1, 0, 0, 1]))["threshold"] == pytest.approx(0.7)
-    assert max_f1_threshold(np.array([0.2, -np.inf]), np.array([1, 0]))["threshold"] == pytest.approx(0.2)
-    assert np.isnan(max_f1_threshold(s, np.zeros(5))["threshold"])
-
-
-def test_max_f1_threshold_matches_brute_force():
-    rng = np.random.default_rng(3)
-    for _ in range(20):
-        n = int(rng.integers(5, 60))
-        s = np.round(rng.random(n), 1)  # many ties
-        y = rng.random(n) < 0.3
-        if not y.any():
-            continue
-        best = max_f1_threshold(s, y)
-        cuts = np.unique(s)[::-1]
-        f1s = [2 * (y & (s >= c)).sum() / ((s >= c).sum() + y.sum()) for c in cuts]
-        i = int(np.argmax(f1s))
-        assert best["f1"] == pytest.approx(max(f1s))
-        called = s >= best["threshold"]  # the threshold calls exactly the examples of the best cut
-        assert np.array_equal(called, s >= cuts[i])
-        assert best["precision"] == pytest.approx((y & called).sum() / called.sum())
-        assert best["recall"] == pytest.approx((y & called).sum() / y.sum())

@@ -1,63 +1,22 @@
-"""Labelled windows (strand-aware), a few training steps, checkpoint load/predict, exact resume."""
+"""Tokenizers, a few training steps, checkpoint load/predict, exact resume, promoter training."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+from toy_genome import char_tok, toy_data
 
-from genaannot.io.annotation import Annotation, Transcript
+from genaannot.labels import TASK_SPECS
 from genaannot.regions import Interval
 from genaannot.tokenize import BPETokenizer
 from genaannot.train import (
-    TASK_SPECS,
     ArchConfig,
-    SiteIndex,
     TrainConfig,
-    WindowSampler,
     build_fresh,
-    char_tokenizer_json,
-    revcomp,
-    token_labels,
     train_bpe_tokenizer_json,
     train_model,
 )
-
-
-class Genome:
-    def __init__(self, seqs):
-        self.seqs = seqs
-        self.sizes = {k: len(v) for k, v in seqs.items()}
-
-    def fetch(self, chrom, start, end):
-        return self.seqs[chrom][start:end]
-
-
-def toy_data(seed: int = 0, n: int = 6000):
-    """Two chromosomes with GT..AG introns on both strands."""
-    rng = np.random.default_rng(seed)
-    seqs, ts = {}, {}
-    for c in ("c1", "c2"):
-        s = list(rng.choice(list("ACGT"), n))
-        tl = []
-        for i, a in enumerate(range(200, n - 400, 300)):
-            strand = "+" if i % 2 == 0 else "-"
-            b = a + 90  # intron [a, b)
-            if strand == "+":
-                s[a : a + 2], s[b - 2 : b] = list("GT"), list("AG")
-            else:  # minus strand: GT..AG of the transcript read on the reverse complement
-                s[a : a + 2], s[b - 2 : b] = list("CT"), list("AC")
-            tl.append(Transcript(f"{c}t{i}", f"{c}g{i}", c, strand, ((a - 40, a), (b, b + 40))))
-        seqs[c] = "".join(s)
-        ts[c] = tl
-    return Genome(seqs), Annotation("toy", ts)
-
-
-def char_tok(tmp_path):
-    p = tmp_path / "tokenizer.json"
-    p.write_text(char_tokenizer_json())
-    return BPETokenizer(p)
 
 
 def test_char_tokenizer_is_single_base(tmp_path):
@@ -75,36 +34,6 @@ def test_bpe_tokenizer_trains(tmp_path):
     tok = BPETokenizer(p)
     enc = tok.encode(genome.fetch("c2", 0, 300))
     assert tok.vocab_size == 64 and len(enc) < 300 and enc.spans[-1, 1] == 300
-
-
-def test_token_labels_spans():
-    spans = np.array([[0, 3], [3, 4], [4, 9]])
-    y = token_labels(spans, {1: np.array([3]), 2: np.array([5, 20])}, n_labels=3)
-    assert y.tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
-
-
-def test_windows_are_strand_aware(tmp_path):
-    genome, ann = toy_data()
-    spec = TASK_SPECS["splice"]
-    regions = [Interval("c1", 0, 6000)]
-    sites = SiteIndex(ann, regions, spec.site_kinds)
-    tok = char_tok(tmp_path)
-    sampler = WindowSampler(genome=genome, sites=sites, regions=regions, tokenizer=tok, spec=spec,
-                            window_bp=120, window_tokens=120, site_fraction=1.0)
-    rng = np.random.default_rng(3)
-    wins = [sampler.draw(rng) for _ in range(40)]
-    batch = sampler.label(wins)
-    seen = set()
-    for (chrom, s, e, strand), y in zip(wins, batch.labels):
-        seq = genome.fetch(chrom, s, e)
-        oriented = seq if strand == "+" else revcomp(seq)
-        for q in np.flatnonzero(y[:, 2]):  # donor = first intron base: G of GT
-            assert oriented[q : q + 2] == "GT"
-        for q in np.flatnonzero(y[:, 1]):  # acceptor = last intron base: G of AG
-            assert oriented[q - 1 : q + 1] == "AG"
-        assert y[:, 1:].sum() >= 1  # a site window holds its site
-        seen.add(strand)
-    assert seen == {"+", "-"}
 
 
 def _setup(tmp_path):

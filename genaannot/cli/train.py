@@ -1,9 +1,14 @@
-"""``genaannot train`` and ``genaannot evaluate``: options in, library calls out."""
+"""``genaannot train`` and ``genaannot evaluate``: options in, one library call out.
+
+The work is done by :func:`genaannot.pipeline.train.train_genome` and
+:func:`genaannot.pipeline.train.evaluate_checkpoint`; library errors become click errors here
+(bad or overlapping regions: usage errors; everything else: plain errors).
+"""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -14,50 +19,33 @@ def _split(text: str | None) -> list[str]:
     return [t.strip() for t in (text or "").split(",") if t.strip()]
 
 
-def _regions(genome, *, chroms: str | None, bed: str | None, what: str):
-    """Intervals from a chromosome list or a BED file, checked against the genome."""
-    from ..io.bed import read_bed
-    from ..regions import Interval, RegionError, resolve_chrom
-
+def _regions(chroms: str | None, bed: str | None, *, chroms_opt: str, bed_opt: str) -> str | list[str] | None:
+    """A BED path or chromosome names for the library (``None``: neither given)."""
     if chroms and bed:
-        raise click.UsageError(f"give either --{what}-chroms or --{what}-regions, not both")
+        raise click.UsageError(f"give either {chroms_opt} or {bed_opt}, not both")
+    return bed or _split(chroms) or None
+
+
+def _role(o: dict, what: str) -> str | list[str] | None:
+    return _regions(o[f"{what}_chroms"], o[f"{what}_regions"], chroms_opt=f"--{what}-chroms", bed_opt=f"--{what}-regions")
+
+
+@contextmanager
+def _library_errors() -> Iterator[None]:
+    from ..io.annotation import AnnotationError
+    from ..io.fasta import FastaError
+    from ..models.base import ModelError
+    from ..pipeline.train import EvaluateError, SplitError
+    from ..regions import RegionError
+    from ..tokenize import TokenizerError
+    from ..train import TrainError
+
     try:
-        if bed:
-            return [Interval(iv.chrom, iv.start, iv.end) for iv in read_bed(bed, sizes=genome.sizes)]
-        out = []
-        for c in _split(chroms):
-            name = resolve_chrom(c, genome.sizes)
-            out.append(Interval(name, 0, genome.sizes[name]))
-        return out
-    except (RegionError, ValueError) as err:
+        yield
+    except (SplitError, RegionError) as err:
         raise click.UsageError(str(err)) from None
-
-
-def _check_disjoint(named: dict[str, list]) -> None:
-    items = [(k, iv) for k, ivs in named.items() for iv in ivs]
-    for i, (ka, a) in enumerate(items):
-        for kb, b in items[i + 1 :]:
-            if ka != kb and a.chrom == b.chrom and a.start < b.end and b.start < a.end:
-                raise click.UsageError(f"{ka} region {a.ucsc()} overlaps {kb} region {b.ucsc()}; held-out data must be unseen")
-
-
-def _open_inputs(genome_path: str, annotation_path: str):
-    from ..io.annotation import AnnotationError, read_annotation
-    from ..io.fasta import FastaError, open_genome
-    from ..regions import match_chroms
-
-    try:
-        genome = open_genome(genome_path)
-        ann = read_annotation(annotation_path)
-    except (FastaError, AnnotationError) as err:
+    except (TrainError, EvaluateError, FastaError, AnnotationError, ModelError, TokenizerError) as err:
         raise click.ClickException(str(err)) from None
-    m = match_chroms(ann.chroms, genome.sizes)
-    if not m.mapping:
-        raise click.ClickException(
-            f"{annotation_path}: no chromosome name matches the genome ({', '.join(ann.chroms[:5])} vs "
-            f"{', '.join(list(genome.sizes)[:5])})"
-        )
-    return genome, ann.rename(m.mapping)
 
 
 def _threads(n: int | None) -> None:
@@ -65,15 +53,6 @@ def _threads(n: int | None) -> None:
         import torch
 
         torch.set_num_threads(n)
-
-
-def _echo_report(report) -> None:
-    for kind, m in report.metrics.items():
-        base = report.baseline.get(kind, {})
-        line = "  ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float))
-        if base:
-            line += "   | PWM " + "  ".join(f"{k} {v:.4f}" for k, v in base.items() if isinstance(v, float))
-        click.echo(f"{kind:>9}: {line}")
 
 
 @click.command(context_settings={"show_default": True})
@@ -121,20 +100,13 @@ def train(**o) -> None:
     At the end the model is evaluated on the test chromosomes (never seen in training)
     together with a PWM baseline (splice): REPORT.json and REPORT.png.
     """
-    from ..train import (
-        TrainConfig,
-        TrainError,
-        train_model,
-    )
+    from ..pipeline.train import train_genome
+    from ..train import ArchConfig, TrainConfig
 
     _threads(o["threads"])
-    genome, ann = _open_inputs(o["genome_path"], o["annotation_path"])
-    tr = _regions(genome, chroms=o["train_chroms"], bed=o["train_regions"], what="train")
-    va = _regions(genome, chroms=o["valid_chroms"], bed=o["valid_regions"], what="valid")
-    te = _regions(genome, chroms=o["test_chroms"], bed=o["test_regions"], what="test")
-    if not tr:
+    train, valid, test = (_role(o, what) for what in ("train", "valid", "test"))
+    if not train:
         raise click.UsageError("give the training data: --train-chroms or --train-regions")
-    _check_disjoint({"train": tr, "valid": va, "test": te})
     if o["steps"] is None and o["epochs"] is None:
         o["steps"] = 1000
     cfg = TrainConfig(
@@ -142,139 +114,14 @@ def train(**o) -> None:
         lr=o["lr"], seed=o["seed"], device=o["device"], precision=o["precision"], save_every=o["save_every"],
         eval_every=o["eval_every"], pos_weight=o["pos_weight"], valid_windows=o["valid_windows"],
     )
-    model_dir = Path(o["model_dir"])
-    try:
-        setup = _setup(o, cfg, genome, tr, model_dir)
-        result = train_model(
-            genome=genome, annotation=ann, setup=setup, config=cfg, train_regions=tr, valid_regions=va,
-            model_dir=model_dir, resume=o["resume"], progress=not o["quiet"], log=click.echo,
-            extra_metadata={"test_regions": [iv.ucsc() for iv in te], "genome": os.path.basename(o["genome_path"]),
-                            "annotation": os.path.basename(o["annotation_path"]),
-                            "architecture": {"hidden_size": o["hidden_size"], "layers": o["layers"], "heads": o["heads"],
-                                             "dropout": o["dropout"]}},
-        )
-    except TrainError as err:
-        raise click.ClickException(str(err)) from None
-    click.echo(f"best model (step {result.best_step}, valid {result.best_valid}) in {model_dir}")
-    if va and cfg.task == "splice":  # call thresholds from the validation data, never the test data
-        _write_thresholds(model_dir, genome, ann, va, device=o["device"], quiet=o["quiet"], batch_size=o["batch_size"])
-    if te and not o["no_eval"]:
-        _run_evaluation(model_dir, genome, ann, te, baseline_regions=tr, device=o["device"], out_dir=model_dir,
-                        quiet=o["quiet"], record=True)
-
-
-def _setup(o, cfg, genome, tr, model_dir: Path):
-    from ..tokenize import BPETokenizer, load_tokenizer
-    from ..train import (
-        TASK_SPECS,
-        ArchConfig,
-        build_fresh,
-        build_from_base,
-        char_tokenizer_json,
-        train_bpe_tokenizer_json,
-    )
-
-    spec = TASK_SPECS[cfg.task]
-    if o["resume"]:  # the tokenizer and config of the interrupted run
-        from ..io.checkpoint import last_checkpoint, read_metadata
-        from ..models import read_config
-        from ..models.gena_bert import GenaBertConfig, build_network
-        from ..train import Setup, TrainError
-
-        ck = last_checkpoint(model_dir / "checkpoints")
-        if ck is None:
-            raise TrainError(f"--resume: no checkpoint under {model_dir / 'checkpoints'}")
-        gcfg = GenaBertConfig.from_dict(read_config(ck))
-        gcfg.architectures = []
-        tok = load_tokenizer(ck)
-        meta = read_metadata(ck)
-        net = build_network(gcfg, head=spec.head, cls_id=tok.cls_id, sep_id=tok.sep_id)
-        return Setup(net, tok, gcfg, meta.get("base_model"), meta.get("tokenizer_kind", "checkpoint"))
-    kind = o["tokenizer_opt"]
-    tok = None
-    if kind not in (None, "char", "bpe"):
-        tok = load_tokenizer(kind)
-    elif kind in ("char", "bpe") or o["base_model"] is None:
-        from ..io.checkpoint import write_tokenizer_json
-
-        kind = kind or "char"
-        if kind == "char":
-            text = char_tokenizer_json()
-        else:
-            chunks = [genome.fetch(iv.chrom, s, min(iv.end, s + 1000)) for iv in tr for s in range(iv.start, iv.end, 1000)]
-            text = train_bpe_tokenizer_json(chunks, vocab_size=o["vocab_size"])
-        tok = BPETokenizer(write_tokenizer_json(model_dir / "checkpoints" / "tokenizer", text))
-    if o["base_model"]:
-        return build_from_base(o["base_model"], spec=spec, tokenizer=tok, window_tokens=cfg.window_tokens)
     arch = ArchConfig(hidden_size=o["hidden_size"], layers=o["layers"], heads=o["heads"], dropout=o["dropout"])
-    return build_fresh(tokenizer=tok, tokenizer_kind=kind, spec=spec, arch=arch, window_tokens=cfg.window_tokens)
-
-
-def _held_out_overlap(meta: dict, regions, sizes: dict[str, int]) -> str | None:
-    """The first recorded training/test region of a checkpoint that ``regions`` overlap."""
-    from ..regions import RegionError, parse_region
-
-    for key in ("test_regions", "train_regions"):
-        for text in meta.get(key) or []:
-            try:
-                iv = parse_region(text, sizes=sizes)
-            except RegionError:
-                continue
-            for r in regions:
-                if r.chrom == iv.chrom and r.start < iv.end and iv.start < r.end:
-                    return f"{r.ucsc()} overlaps the checkpoint's {key.split('_')[0]} region {text}"
-    return None
-
-
-def _write_thresholds(model_ref, genome, ann, regions, *, device, quiet: bool, batch_size: int, report=None) -> None:
-    """Store per-label call thresholds (max F1 at bp resolution on ``regions``) in genaannot.json."""
-    from ..evaluate import call_thresholds, evaluate_splice
-    from ..io.checkpoint import update_metadata
-    from ..models import load_model
-
-    if report is None:
-        model = load_model(str(model_ref), device=device)
-        report = evaluate_splice(model, genome=genome, annotation=ann, regions=regions, batch_size=batch_size,
-                                 progress=not quiet)
-    thresholds = call_thresholds(report)
-    if not thresholds:
-        raise click.ClickException(f"no annotated sites in {', '.join(iv.ucsc() for iv in regions)[:200]}: no thresholds")
-    selection = {
-        "criterion": "maximum F1 at base-pair resolution (both strands; call = score >= threshold)",
-        "regions": [iv.ucsc() for iv in regions],
-        # scans with other settings get a warning (genaannot.pipeline.scan.threshold_mismatch)
-        "scan_settings": {"overlap": report.details.get("overlap", 0.5), "stitch": report.details.get("stitch", "center")},
-        **{k: {"f1": report.metrics[k]["max_f1"], "precision": report.metrics[k]["max_f1_precision"],
-               "recall": report.metrics[k]["max_f1_recall"]} for k in thresholds},
-    }
-    path = update_metadata(model_ref, {"thresholds": thresholds, "threshold_selection": selection})
-    shown = ", ".join(f"{k} {t:.4g} (F1 {selection[k]['f1']:.3f})" for k, t in thresholds.items())
-    click.echo(f"call thresholds on {', '.join(selection['regions'])[:120]}: {shown} -> {path}")
-
-
-def _run_evaluation(model_ref, genome, ann, regions, *, baseline_regions, device, out_dir: Path, quiet: bool,
-                    record: bool, stem: str = "REPORT", batch_size: int = 16, overlap: float = 0.5,
-                    stitch_mode: str = "center"):
-    from ..evaluate import evaluate_promoter, evaluate_splice, write_report
-    from ..models import load_model
-
-    model = load_model(str(model_ref), device=device)
-    task = model.info.task or ("splice" if "acceptor" in model.info.labels else None)
-    if task == "splice":
-        report = evaluate_splice(model, genome=genome, annotation=ann, regions=regions, baseline_regions=baseline_regions,
-                                 batch_size=batch_size, progress=not quiet, overlap=overlap, stitch_mode=stitch_mode)
-    elif task == "promoter" or model.info.head == "sequence":
-        report = evaluate_promoter(model, genome=genome, annotation=ann, regions=regions, batch_size=batch_size)
-    else:
-        raise click.ClickException(f"{model_ref}: cannot tell the task (labels {model.info.labels}); evaluate supports splice and promoter")
-    js, png = write_report(report, out_dir, stem=stem)
-    _echo_report(report)
-    click.echo(f"wrote {js} and {png}")
-    if record:  # held-out metrics go into the checkpoint's own metadata too
-        from ..io.checkpoint import update_metadata
-
-        update_metadata(model_ref, {"test_metrics": report.metrics, "test_baseline": report.baseline})
-    return report
+    with _library_errors():
+        train_genome(
+            genome=o["genome_path"], annotation=o["annotation_path"], task=o["task"], output=o["model_dir"],
+            train=train, valid=valid, test=test, base_model=o["base_model"], tokenizer=o["tokenizer_opt"],
+            vocab_size=o["vocab_size"], config=cfg, arch=arch, resume=o["resume"], evaluate=not o["no_eval"],
+            progress=not o["quiet"], log=click.echo,
+        )
 
 
 @click.command(context_settings={"show_default": True})
@@ -304,49 +151,18 @@ def evaluate(**o) -> None:
     With --write-thresholds (splice), the regions must be validation data: the per-label call
     thresholds with the highest F1 there are written into the checkpoint's genaannot.json.
     """
+    from ..pipeline.train import evaluate_checkpoint
+
     _threads(o["threads"])
-    genome, ann = _open_inputs(o["genome_path"], o["annotation_path"])
-    regions = _regions(genome, chroms=o["chroms"], bed=o["regions_bed"], what="test")
+    regions = _regions(o["chroms"], o["regions_bed"], chroms_opt="--chroms", bed_opt="--regions")
     if not regions:
         raise click.UsageError("give the held-out data: --chroms or --regions")
-    if o["write_thresholds"]:
-        _check_threshold_target(o["model_ref"], regions, genome.sizes)
-    base = _regions(genome, chroms=o["baseline_chroms"], bed=o["baseline_regions"], what="baseline") or None
-    if base:
-        _check_disjoint({"test": regions, "baseline": base})
-    report = _run_evaluation(o["model_ref"], genome, ann, regions, baseline_regions=base, device=o["device"],
-                             out_dir=Path(o["out_dir"]), quiet=o["quiet"], record=False, stem=o["stem"],
-                             batch_size=o["batch_size"], overlap=o["overlap"], stitch_mode=o["stitch"])
-    if o["write_thresholds"]:
-        _write_thresholds(_local_checkpoint(o["model_ref"]), genome, ann, regions, device=o["device"], quiet=o["quiet"],
-                          batch_size=o["batch_size"], report=report)
-
-
-def _local_checkpoint(model_ref: str) -> Path:
-    from ..models import ModelError, resolve_checkpoint
-
-    try:
-        path = resolve_checkpoint(model_ref)
-    except ModelError as err:
-        raise click.ClickException(str(err)) from None
-    if not path.is_dir():
-        raise click.ClickException(f"--write-thresholds: {model_ref} is not a checkpoint directory ({path})")
-    return path
-
-
-def _check_threshold_target(model_ref: str, regions, sizes: dict[str, int]) -> None:
-    """--write-thresholds: the model must be a splice checkpoint directory and ``regions``
-    must not touch its recorded training or test regions."""
-    from ..io.checkpoint import read_metadata
-
-    path = _local_checkpoint(model_ref)
-    meta = read_metadata(path)
-    if meta.get("task") not in (None, "splice"):
-        raise click.UsageError(f"--write-thresholds supports splice checkpoints; {model_ref} is a {meta['task']} model")
-    clash = _held_out_overlap(meta, regions, sizes)
-    if clash:
-        valid = ", ".join(meta.get("valid_regions") or []) or "its validation regions"
-        raise click.UsageError(
-            f"--write-thresholds: {clash}; thresholds must be chosen on validation data, not on the data the model "
-            f"was trained or tested on (this checkpoint's validation regions: {valid})"
+    baseline = _regions(o["baseline_chroms"], o["baseline_regions"], chroms_opt="--baseline-chroms",
+                        bed_opt="--baseline-regions")
+    with _library_errors():
+        evaluate_checkpoint(
+            model=o["model_ref"], genome=o["genome_path"], annotation=o["annotation_path"], regions=regions,
+            baseline_regions=baseline, output_dir=o["out_dir"], stem=o["stem"], batch_size=o["batch_size"],
+            device=o["device"], overlap=o["overlap"], stitch=o["stitch"], write_thresholds=o["write_thresholds"],
+            progress=not o["quiet"], log=click.echo,
         )

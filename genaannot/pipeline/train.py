@@ -1,0 +1,628 @@
+"""``train_genome`` and ``evaluate_checkpoint``: genome + annotation → trained, evaluated checkpoint.
+
+The steps behind ``genaannot train``, in order:
+
+1. open the genome (FASTA) and the annotation (GFF3/GTF) and rename the annotation's
+   chromosomes onto the genome's (``chr1``/``1``, :func:`genaannot.regions.match_chroms`);
+2. resolve the regions of each role (train, valid, test) from chromosome names, region
+   strings, a BED file or intervals (:func:`resolve_regions`);
+3. check the held-out rule: no region of one role overlaps a region of another
+   (:func:`check_disjoint`);
+4. set up the network and its tokenizer: fresh (``char`` or a ``bpe`` tokenizer trained on the
+   training regions), from a base model, or the interrupted run's (``resume``);
+5. train (:func:`genaannot.train.train_model`);
+6. splice: choose per-label call thresholds (max F1 at base-pair resolution) on the
+   validation regions and store them in the checkpoint's ``genaannot.json``;
+7. evaluate on the test regions (splice: with a PWM baseline fitted on the training
+   regions), write ``REPORT.json`` / ``REPORT.png`` and record the test metrics in
+   ``genaannot.json``.
+
+``evaluate_checkpoint`` (``genaannot evaluate``) runs steps 1-3 and 7 for any checkpoint;
+with ``write_thresholds`` it runs step 6 on the regions given, which must then be
+validation data: regions that overlap the checkpoint's recorded training or test regions
+are refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..evaluate import (
+    EvalReport,
+    call_thresholds,
+    evaluate_promoter,
+    evaluate_splice,
+    write_eval_report,
+)
+from ..io.annotation import Annotation, AnnotationError, read_annotation
+from ..io.bed import read_bed
+from ..io.checkpoint import read_metadata, update_metadata
+from ..labels import TASK_SPECS, GenomeReader, TaskSpec
+from ..regions import Interval, RegionError, match_chroms, parse_region, resolve_chrom
+from ..train import (
+    ArchConfig,
+    TrainConfig,
+    TrainError,
+    TrainResult,
+    TrainSetup,
+    build_fresh,
+    build_from_base,
+    build_resumed,
+    char_tokenizer_json,
+    train_bpe_tokenizer_json,
+    train_model,
+)
+
+if TYPE_CHECKING:
+    from ..models.base import Model, ModelInfo
+
+__all__ = [
+    "train_genome",
+    "evaluate_checkpoint",
+    "TrainRun",
+    "EvaluationRun",
+    "SplitError",
+    "EvaluateError",
+    "Regions",
+    "resolve_regions",
+    "check_disjoint",
+]
+
+#: Regions of one role: a BED file (``str`` or ``Path``), or a sequence of chromosome names /
+#: ``chrom:start-end`` strings (1-based, inclusive), or of :class:`~genaannot.regions.Interval`.
+Regions = str | os.PathLike | Sequence[str] | Sequence[Interval]
+
+
+class SplitError(ValueError):
+    """Regions that break the held-out rule or are missing.
+
+    Raised for overlapping train/validation/test (or test/baseline) regions, for a run
+    without training or evaluation regions, and for call thresholds asked for on regions a
+    checkpoint was trained or tested on. The message names both regions of an overlap.
+    """
+
+
+class EvaluateError(ValueError):
+    """An evaluation that cannot be done: unknown task, no annotated sites to choose call
+    thresholds on, or thresholds asked for where they cannot be stored (not a local splice
+    checkpoint directory)."""
+
+
+@dataclass
+class EvaluationRun:
+    """What :func:`evaluate_checkpoint` did.
+
+    Attributes
+    ----------
+    report : EvalReport
+        Metrics (splice: model and PWM baseline per site type; promoter: window level).
+    report_json, report_png : Path
+        ``OUTPUT_DIR/STEM.json`` and ``OUTPUT_DIR/STEM.png`` (precision-recall curves).
+    thresholds : dict of label -> float
+        Call thresholds written into the checkpoint (``write_thresholds``); empty otherwise.
+    metadata : Path or None
+        The checkpoint's ``genaannot.json`` when it was updated.
+    """
+
+    report: EvalReport
+    report_json: Path
+    report_png: Path
+    thresholds: dict[str, float] = field(default_factory=dict)
+    metadata: Path | None = None
+
+
+@dataclass
+class TrainRun:
+    """What :func:`train_genome` did.
+
+    Attributes
+    ----------
+    model_dir : Path
+        The checkpoint directory (best model on the validation data; ``checkpoints/`` inside).
+    training : TrainResult
+        Steps, best step and validation score, history.
+    regions : dict of role -> list of Interval
+        The resolved ``train``, ``valid`` and ``test`` regions.
+    thresholds : dict of label -> float
+        Splice call thresholds chosen on the validation regions (empty without them).
+    evaluation : EvaluationRun or None
+        The test-set evaluation (``None`` without test regions or with ``evaluate=False``).
+    """
+
+    model_dir: Path
+    training: TrainResult
+    regions: dict[str, list[Interval]]
+    thresholds: dict[str, float] = field(default_factory=dict)
+    evaluation: EvaluationRun | None = None
+
+
+def _silent(_msg: str) -> None:
+    pass
+
+
+# --------------------------------------------------------------------------- inputs and regions
+
+
+def _open_inputs(
+    genome: str | os.PathLike | GenomeReader, annotation: str | os.PathLike | Annotation, stack: contextlib.ExitStack
+) -> tuple[GenomeReader, Annotation]:
+    """The genome (opened on ``stack`` when a path) and the annotation on the genome's chromosome names."""
+    from ..io.fasta import open_genome
+
+    if isinstance(genome, (str, os.PathLike)):
+        genome = stack.enter_context(open_genome(genome))
+    source = str(annotation) if isinstance(annotation, (str, os.PathLike)) else annotation.path
+    ann = read_annotation(annotation) if isinstance(annotation, (str, os.PathLike)) else annotation
+    m = match_chroms(ann.chroms, genome.sizes)
+    if not m.mapping:
+        raise AnnotationError(
+            f"{source}: no chromosome name matches the genome ({', '.join(ann.chroms[:5])} vs "
+            f"{', '.join(list(genome.sizes)[:5])})"
+        )
+    return genome, ann.rename(m.mapping)
+
+
+def resolve_regions(regions: Regions | None, *, sizes: Mapping[str, int]) -> list[Interval]:
+    """Intervals of one role, checked against the genome.
+
+    Parameters
+    ----------
+    regions : str, PathLike, sequence of str, sequence of Interval, or None
+        A BED file (0-based, half-open; :func:`genaannot.io.bed.read_bed`); chromosome names
+        (whole chromosomes; aliases such as ``1`` for ``chr1`` resolved) or ``chrom:start-end``
+        strings (1-based, inclusive); or intervals. ``None`` means no regions.
+    sizes : mapping of str -> int
+        The genome's sequence lengths.
+
+    Returns
+    -------
+    list of Interval
+        In the order given, on the genome's chromosome names (names and strands dropped).
+
+    Raises
+    ------
+    RegionError
+        For an unknown chromosome, an interval past a sequence end, or an unreadable BED line.
+    """
+    if regions is None:
+        return []
+    if isinstance(regions, (str, os.PathLike)):
+        return [Interval(iv.chrom, iv.start, iv.end) for iv in read_bed(regions, sizes=dict(sizes))]
+    out = []
+    for r in regions:
+        if isinstance(r, Interval):
+            name = resolve_chrom(r.chrom, sizes)
+            if r.end > sizes[name]:
+                raise RegionError(f"region {r.ucsc()} runs past the end of {name} (length {sizes[name]:,})")
+            out.append(Interval(name, r.start, r.end))
+        elif isinstance(r, str):
+            try:
+                name = resolve_chrom(r.strip(), sizes)
+            except RegionError:
+                if ":" not in r:
+                    raise
+                out.append(parse_region(r, sizes=sizes))
+            else:
+                out.append(Interval(name, 0, sizes[name]))
+        else:
+            raise TypeError(f"a region is a chromosome name, a region string or an Interval, not {type(r).__name__}")
+    return out
+
+
+def check_disjoint(named: Mapping[str, Sequence[Interval]]) -> None:
+    """Raise :class:`SplitError` when a region of one role overlaps a region of another.
+
+    Parameters
+    ----------
+    named : mapping of role -> intervals
+        e.g. ``{"train": [...], "valid": [...], "test": [...]}``. Regions of the same role
+        may overlap each other; empty intervals hold no bases and never overlap.
+
+    Raises
+    ------
+    SplitError
+        Naming the roles and both regions of the first overlap found (chromosomes by name,
+        then by start), e.g. ``train region c1:1-6000 overlaps test region c1:1-6000;
+        held-out data must be unseen``.
+    """
+    order = {k: i for i, k in enumerate(named)}
+    items = sorted(
+        ((iv.chrom, iv.start, order[k], iv.end, k, iv) for k, ivs in named.items() for iv in ivs if len(iv) > 0),
+        key=lambda t: t[:4],
+    )
+    reach: dict[str, Interval] = {}  # per role: the interval seen so far that ends furthest on this chromosome
+    chrom = None
+    for c, _start, _i, _end, kb, b in items:
+        if c != chrom:
+            chrom, reach = c, {}
+        for ka, a in reach.items():
+            if ka != kb and a.end > b.start:  # and a.start <= b.start < b.end: an overlap
+                (k1, r1), (k2, r2) = sorted(((ka, a), (kb, b)), key=lambda t: order[t[0]])
+                raise SplitError(f"{k1} region {r1.ucsc()} overlaps {k2} region {r2.ucsc()}; held-out data must be unseen")
+        if kb not in reach or b.end > reach[kb].end:
+            reach[kb] = b
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _train_setup(
+    *,
+    spec: TaskSpec,
+    config: TrainConfig,
+    arch: ArchConfig,
+    genome: GenomeReader,
+    train_regions: Sequence[Interval],
+    model_dir: Path,
+    base_model: str | os.PathLike | None,
+    tokenizer: str | os.PathLike | None,
+    vocab_size: int,
+    resume: bool,
+) -> TrainSetup:
+    """Network and tokenizer: the interrupted run's, a base model's, or a fresh one (see :func:`train_genome`)."""
+    from ..io.checkpoint import write_tokenizer_json
+    from ..tokenize import BPETokenizer, load_tokenizer
+
+    if resume:  # the tokenizer and config of the interrupted run
+        return build_resumed(model_dir, spec=spec)
+    kind = None if tokenizer is None else str(tokenizer)
+    tok = None
+    if kind not in (None, "char", "bpe"):
+        tok = load_tokenizer(kind)
+    elif kind in ("char", "bpe") or base_model is None:
+        kind = kind or "char"
+        if kind == "char":
+            text = char_tokenizer_json()
+        else:
+            chunks = [genome.fetch(iv.chrom, s, min(iv.end, s + 1000)) for iv in train_regions
+                      for s in range(iv.start, iv.end, 1000)]
+            text = train_bpe_tokenizer_json(chunks, vocab_size=vocab_size)
+        tok = BPETokenizer(write_tokenizer_json(model_dir / "checkpoints" / "tokenizer", text))
+    if base_model:
+        return build_from_base(str(base_model), spec=spec, tokenizer=tok, window_tokens=config.window_tokens)
+    return build_fresh(tokenizer=tok, tokenizer_kind=kind, spec=spec, arch=arch, window_tokens=config.window_tokens)
+
+
+def train_genome(
+    *,
+    genome: str | os.PathLike | GenomeReader,
+    annotation: str | os.PathLike | Annotation,
+    task: str,
+    output: str | os.PathLike,
+    train: Regions,
+    valid: Regions | None = None,
+    test: Regions | None = None,
+    base_model: str | os.PathLike | None = None,
+    tokenizer: str | os.PathLike | None = None,
+    vocab_size: int = 4096,
+    config: TrainConfig | None = None,
+    arch: ArchConfig | None = None,
+    resume: bool = False,
+    evaluate: bool = True,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> TrainRun:
+    """Train a splice or promoter model on a genome and its annotation, then evaluate it on held-out data.
+
+    Windows are drawn from the ``train`` regions; the model with the best validation score
+    on ``valid`` is kept in ``output``. Splice, with validation regions: per-label call
+    thresholds (max F1 at base-pair resolution on ``valid``) are stored in
+    ``output/genaannot.json`` for the scanner. With ``test`` regions (and ``evaluate``), the
+    model is evaluated there (splice: with a PWM baseline fitted on ``train``): ``REPORT.json``
+    and ``REPORT.png`` in ``output``, and ``test_metrics`` / ``test_baseline`` in
+    ``genaannot.json``.
+
+    Parameters
+    ----------
+    genome : str, PathLike or GenomeReader
+        FASTA (plain or bgzip; opened and closed here) or an open genome.
+    annotation : str, PathLike or Annotation
+        GFF3 or GTF (optionally gzipped) or a parsed annotation; its chromosome names are
+        matched onto the genome's.
+    task : {"splice", "promoter"}
+        Replaces ``config.task``.
+    output : str or PathLike
+        Model directory to write (``checkpoints/`` inside holds the resumable steps).
+    train, valid, test : Regions
+        Training, validation and test regions (see :func:`resolve_regions`); no region of
+        one may overlap a region of another.
+    base_model : str or PathLike, optional
+        GENA BERT checkpoint (path, catalogue name or cached hub id) to fine-tune; default: a
+        fresh model shaped by ``arch``.
+    tokenizer : str or PathLike, optional
+        ``"char"`` (one token per base), ``"bpe"`` (a BPE of ``vocab_size`` tokens trained on
+        the training regions) or a directory / ``tokenizer.json``; default: the base model's
+        own, else ``"char"``.
+    vocab_size : int
+        Vocabulary of a ``"bpe"`` tokenizer.
+    config : TrainConfig, optional
+        Optimisation and sampling settings (default ``TrainConfig()``).
+    arch : ArchConfig, optional
+        Shape of a fresh model (default ``ArchConfig()``); recorded in ``genaannot.json``.
+    resume : bool
+        Continue from ``output/checkpoints/last`` with its tokenizer and config.
+    evaluate : bool
+        Evaluate on ``test`` at the end.
+    progress : bool
+        Progress bars.
+    log : callable, optional
+        Receives one line per event (validation scores, thresholds, metrics, files written).
+
+    Returns
+    -------
+    TrainRun
+
+    Raises
+    ------
+    SplitError
+        No training regions, or regions of two roles overlap (nothing is written).
+    RegionError
+        A region that does not fit the genome.
+    TrainError
+        Training cannot start or continue (no sites in the training regions, bad
+        ``steps``, a base model that does not fit, ``resume`` without a checkpoint, ...).
+    EvaluateError
+        Splice validation regions without annotated sites (no thresholds).
+    """
+    say = log or _silent
+    if task not in TASK_SPECS:
+        raise TrainError(f"task must be one of {', '.join(TASK_SPECS)}, not {task!r}")
+    config = replace(config or TrainConfig(), task=task)
+    arch = arch or ArchConfig()
+    model_dir = Path(output)
+    with contextlib.ExitStack() as stack:
+        gen, ann = _open_inputs(genome, annotation, stack)
+        splits = {role: resolve_regions(r, sizes=gen.sizes) for role, r in (("train", train), ("valid", valid),
+                                                                             ("test", test))}
+        if not splits["train"]:
+            raise SplitError("no training regions")
+        check_disjoint(splits)
+        setup = _train_setup(spec=TASK_SPECS[task], config=config, arch=arch, genome=gen, train_regions=splits["train"],
+                             model_dir=model_dir, base_model=base_model, tokenizer=tokenizer, vocab_size=vocab_size,
+                             resume=resume)
+        extra = {
+            "test_regions": [iv.ucsc() for iv in splits["test"]],
+            "genome": _file_name(genome),
+            "annotation": _file_name(annotation),
+            "architecture": {"hidden_size": arch.hidden_size, "layers": arch.layers, "heads": arch.heads,
+                             "dropout": arch.dropout},
+        }
+        result = train_model(genome=gen, annotation=ann, setup=setup, config=config, train_regions=splits["train"],
+                             valid_regions=splits["valid"], model_dir=model_dir, resume=resume, progress=progress,
+                             log=log, extra_metadata=extra)
+        say(f"best model (step {result.best_step}, valid {result.best_valid}) in {model_dir}")
+        run = TrainRun(model_dir, result, splits)
+        if splits["valid"] and task == "splice":  # call thresholds from the validation data, never the test data
+            from ..models import load_model
+
+            report = evaluate_splice(load_model(str(model_dir), device=config.device), genome=gen, annotation=ann,
+                                     regions=splits["valid"], batch_size=config.batch_size, progress=progress)
+            run.thresholds, _ = _store_thresholds(model_dir, report, splits["valid"], say)
+        if splits["test"] and evaluate:
+            run.evaluation = _evaluate(str(model_dir), gen, ann, splits["test"], baseline_regions=splits["train"],
+                                       output_dir=model_dir, stem="REPORT", batch_size=16, device=config.device,
+                                       overlap=0.5, stitch="center", progress=progress, say=say)
+            # held-out metrics go into the checkpoint's own metadata too
+            run.evaluation.metadata = update_metadata(
+                model_dir, {"test_metrics": run.evaluation.report.metrics, "test_baseline": run.evaluation.report.baseline}
+            )
+    return run
+
+
+def _file_name(source: Any) -> str | None:
+    """Base name of an input given as a path, or of the file an open object was read from."""
+    path = source if isinstance(source, (str, os.PathLike)) else getattr(source, "path", None)
+    return os.path.basename(str(path)) if path is not None else None
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _evaluation_task(info: ModelInfo, name: str) -> str:
+    task = info.task or ("splice" if "acceptor" in info.labels else None)
+    if task == "splice":
+        return "splice"
+    if task == "promoter" or info.head == "sequence":
+        return "promoter"
+    raise EvaluateError(f"{name}: cannot tell the task (labels {info.labels}); evaluate supports splice and promoter")
+
+
+def _summary_lines(report: EvalReport) -> list[str]:
+    """One line per site type: the model's metrics, and the PWM baseline's beside them."""
+    lines = []
+    for kind, m in report.metrics.items():
+        base = report.baseline.get(kind, {})
+        line = "  ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float))
+        if base:
+            line += "   | PWM " + "  ".join(f"{k} {v:.4f}" for k, v in base.items() if isinstance(v, float))
+        lines.append(f"{kind:>9}: {line}")
+    return lines
+
+
+def _evaluate(
+    model: str | Model,
+    genome: GenomeReader,
+    annotation: Annotation,
+    regions: Sequence[Interval],
+    *,
+    baseline_regions: Sequence[Interval] | None,
+    output_dir: str | os.PathLike,
+    stem: str,
+    batch_size: int,
+    device: str | None,
+    overlap: float,
+    stitch: str,
+    progress: bool,
+    say: Callable[[str], None],
+) -> EvaluationRun:
+    """Evaluate on ``regions``, write ``STEM.json``/``STEM.png`` and log the metrics."""
+    from ..models import load_model
+
+    name = model if isinstance(model, str) else str(model.info.source)
+    m = load_model(model, device=device) if isinstance(model, str) else model
+    if _evaluation_task(m.info, name) == "splice":
+        report = evaluate_splice(m, genome=genome, annotation=annotation, regions=regions,
+                                 baseline_regions=baseline_regions, batch_size=batch_size, progress=progress,
+                                 overlap=overlap, stitch_mode=stitch)
+    else:
+        report = evaluate_promoter(m, genome=genome, annotation=annotation, regions=regions, batch_size=batch_size)
+    js, png = write_eval_report(report, output_dir, stem=stem)
+    for line in _summary_lines(report):
+        say(line)
+    say(f"wrote {js} and {png}")
+    return EvaluationRun(report, js, png)
+
+
+def _store_thresholds(
+    model_dir: Path, report: EvalReport, regions: Sequence[Interval], say: Callable[[str], None]
+) -> tuple[dict[str, float], Path]:
+    """Write the report's per-label max-F1 call thresholds into ``model_dir/genaannot.json``."""
+    thresholds = call_thresholds(report)
+    if not thresholds:
+        raise EvaluateError(f"no annotated sites in {', '.join(iv.ucsc() for iv in regions)[:200]}: no thresholds")
+    selection = {
+        "criterion": "maximum F1 at base-pair resolution (both strands; call = score >= threshold)",
+        "regions": [iv.ucsc() for iv in regions],
+        # scans with other settings get a warning (genaannot.pipeline.scan.threshold_mismatch)
+        "scan_settings": {"overlap": report.details.get("overlap", 0.5), "stitch": report.details.get("stitch", "center")},
+        **{k: {"f1": report.metrics[k]["max_f1"], "precision": report.metrics[k]["max_f1_precision"],
+               "recall": report.metrics[k]["max_f1_recall"]} for k in thresholds},
+    }
+    path = update_metadata(model_dir, {"thresholds": thresholds, "threshold_selection": selection})
+    shown = ", ".join(f"{k} {t:.4g} (F1 {selection[k]['f1']:.3f})" for k, t in thresholds.items())
+    say(f"call thresholds on {', '.join(selection['regions'])[:120]}: {shown} -> {path}")
+    return thresholds, path
+
+
+def _held_out_overlap(meta: dict, regions: Sequence[Interval], sizes: Mapping[str, int]) -> str | None:
+    """The first recorded training/test region of a checkpoint that ``regions`` overlap."""
+    for key in ("test_regions", "train_regions"):
+        for text in meta.get(key) or []:
+            try:
+                iv = parse_region(text, sizes=sizes)
+            except RegionError:
+                continue
+            for r in regions:
+                if r.chrom == iv.chrom and r.start < iv.end and iv.start < r.end:
+                    return f"{r.ucsc()} overlaps the checkpoint's {key.split('_')[0]} region {text}"
+    return None
+
+
+def _threshold_target(model: str | Model, regions: Sequence[Interval], sizes: Mapping[str, int]) -> Path:
+    """The checkpoint directory that call thresholds chosen on ``regions`` may be written to."""
+    from ..models import resolve_checkpoint
+
+    name = model if isinstance(model, str) else str(model.info.source)
+    path = resolve_checkpoint(name)
+    if not path.is_dir():
+        raise EvaluateError(f"--write-thresholds: {name} is not a checkpoint directory ({path})")
+    meta = read_metadata(path)
+    if meta.get("task") not in (None, "splice"):
+        raise EvaluateError(f"--write-thresholds supports splice checkpoints; {name} is a {meta['task']} model")
+    clash = _held_out_overlap(meta, regions, sizes)
+    if clash:
+        valid = ", ".join(meta.get("valid_regions") or []) or "its validation regions"
+        raise SplitError(
+            f"--write-thresholds: {clash}; thresholds must be chosen on validation data, not on the data the model "
+            f"was trained or tested on (this checkpoint's validation regions: {valid})"
+        )
+    return path
+
+
+def evaluate_checkpoint(
+    *,
+    model: str | os.PathLike | Model,
+    genome: str | os.PathLike | GenomeReader,
+    annotation: str | os.PathLike | Annotation,
+    regions: Regions,
+    baseline_regions: Regions | None = None,
+    output_dir: str | os.PathLike = ".",
+    stem: str = "REPORT",
+    batch_size: int = 16,
+    device: str | None = None,
+    overlap: float = 0.5,
+    stitch: str = "center",
+    write_thresholds: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> EvaluationRun:
+    """Evaluate a checkpoint on annotated held-out regions; optionally store call thresholds.
+
+    Splice: every base of ``regions`` on both strands (:func:`genaannot.evaluate.evaluate_splice`,
+    with the scanner's ``overlap`` and ``stitch``), and a PWM baseline fitted on
+    ``baseline_regions`` when given. Promoter: TSS-centred and background windows
+    (:func:`genaannot.evaluate.evaluate_promoter`). The task is the checkpoint's own, else
+    told from its labels (``acceptor``: splice) or head (sequence: promoter).
+
+    Parameters
+    ----------
+    model : str, PathLike or Model
+        Checkpoint path, catalogue name or cached hub id (loaded on ``device``), or a loaded model.
+    genome : str, PathLike or GenomeReader
+        FASTA (plain or bgzip; opened and closed here) or an open genome.
+    annotation : str, PathLike or Annotation
+        GFF3 or GTF (optionally gzipped) or a parsed annotation.
+    regions : Regions
+        Held-out regions (see :func:`resolve_regions`).
+    baseline_regions : Regions, optional
+        Splice: where the PWM baseline is fitted (the training regions); must not overlap ``regions``.
+    output_dir : str or PathLike
+        Directory for ``STEM.json`` and ``STEM.png`` (created when missing).
+    stem : str
+        Report file name stem.
+    batch_size : int
+        Windows per forward pass.
+    device : str, optional
+        ``cpu``, ``cuda``, ``cuda:1``; default: CUDA when available (ignored for a loaded model).
+    overlap : float
+        Splice: window overlap, as ``scan_genome(overlap=)``.
+    stitch : {"center", "mean"}
+        Splice: stitching, as ``scan_genome(stitch=)``.
+    write_thresholds : bool
+        Splice: store the max-F1 call thresholds found on ``regions`` in the checkpoint's
+        ``genaannot.json`` (used by the scanner). ``regions`` must be validation data: the
+        checkpoint must be a local directory, and regions overlapping its recorded training
+        or test regions are refused before anything is computed.
+    progress : bool
+        Progress bar (splice).
+    log : callable, optional
+        Receives the metrics (one line per site type) and the files written.
+
+    Returns
+    -------
+    EvaluationRun
+
+    Raises
+    ------
+    SplitError
+        No regions, ``regions`` overlapping ``baseline_regions``, or (``write_thresholds``)
+        regions the checkpoint was trained or tested on.
+    RegionError
+        A region that does not fit the genome.
+    EvaluateError
+        The task cannot be told, or (``write_thresholds``) the checkpoint is no local splice
+        checkpoint directory, or ``regions`` hold no annotated site.
+    ModelError
+        The checkpoint cannot be found or loaded.
+    """
+    say = log or _silent
+    ref = model if not isinstance(model, os.PathLike) else str(model)
+    with contextlib.ExitStack() as stack:
+        gen, ann = _open_inputs(genome, annotation, stack)
+        held_out = resolve_regions(regions, sizes=gen.sizes)
+        if not held_out:
+            raise SplitError("no regions to evaluate on")
+        target = _threshold_target(ref, held_out, gen.sizes) if write_thresholds else None
+        base = resolve_regions(baseline_regions, sizes=gen.sizes) or None
+        if base:
+            check_disjoint({"test": held_out, "baseline": base})
+        run = _evaluate(ref, gen, ann, held_out, baseline_regions=base, output_dir=output_dir, stem=stem,
+                        batch_size=batch_size, device=device, overlap=overlap, stitch=stitch, progress=progress, say=say)
+        if target is not None:
+            run.thresholds, run.metadata = _store_thresholds(target, run.report, held_out, say)
+    return run
