@@ -96,10 +96,10 @@ def _genome(src: Path, dst: Path, repeat: int) -> dict[str, int]:
 def _checkpoint(d: Path, args) -> Path:
     import torch
 
+    from genaannot.io.tokenizers import read_bpe_tokenizer
     from genaannot.models.gena_bert import GenaBertConfig, build_network, save_pretrained
-    from genaannot.tokenize import BPETokenizer
 
-    tok = BPETokenizer(TOKENIZER)
+    tok = read_bpe_tokenizer(TOKENIZER)
     cfg = GenaBertConfig(vocab_size=tok.vocab_size, hidden_size=args.hidden, num_hidden_layers=args.layers,
                          num_attention_heads=args.heads, intermediate_size=args.intermediate,
                          max_position_embeddings=args.positions, pre_layer_norm=True,

@@ -83,8 +83,8 @@ def null_model(*, labels: int = 3, max_tokens: int = 510, device_tokens_per_s: f
     import torch
     from torch import nn
 
+    from genaannot.io.tokenizers import load_tokenizer
     from genaannot.models.base import Loaded, Model, ModelInfo, collate_cls_sep, split_cls_sep
-    from genaannot.tokenize import load_tokenizer
 
     tok = load_tokenizer(TOKENIZER)
 

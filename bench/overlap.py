@@ -49,8 +49,8 @@ def tiny_gena_t2t(directory: Path, *, hidden: int = 32, layers: int = 2, seed: i
     import torch
     from tinymodels import randomize_
 
+    from genaannot.io.tokenizers import load_tokenizer
     from genaannot.models.gena_bert import GenaBertConfig, build_network, save_pretrained
-    from genaannot.tokenize import load_tokenizer
 
     tok = load_tokenizer(TOKENIZER)
     cfg = GenaBertConfig(vocab_size=tok.vocab_size, hidden_size=hidden, num_hidden_layers=layers,

@@ -18,8 +18,7 @@ Files
 This module opens no files: tokenizers are built from their JSON text
 (:meth:`BPETokenizer.from_json`) and give their files as text (:meth:`DNATokenizer.files`);
 :mod:`genaannot.io.tokenizers` reads and writes them (``load_tokenizer``,
-``read_bpe_tokenizer``, ``write_tokenizer_files``). ``BPETokenizer(path)``,
-:meth:`DNATokenizer.save` and :func:`load_tokenizer` remain as shortcuts that call it.
+``read_bpe_tokenizer``, ``write_tokenizer_files``); nothing here opens a file.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
-    "Encoding", "SequenceStats", "DNATokenizer", "BPETokenizer", "CharTokenizer", "load_tokenizer", "TokenizerError",
+    "Encoding", "SequenceStats", "DNATokenizer", "BPETokenizer", "CharTokenizer", "TokenizerError",
 ]
 
 _ACGTN = frozenset("ACGTN")
@@ -115,13 +114,6 @@ class DNATokenizer:
         """The files that store this tokenizer in a checkpoint directory: name -> text."""
         raise NotImplementedError
 
-    def save(self, directory: str | Path) -> None:
-        """Write :meth:`files` into ``directory`` (shortcut for
-        :func:`genaannot.io.tokenizers.write_tokenizer_files`)."""
-        from .io.tokenizers import write_tokenizer_files
-
-        write_tokenizer_files(directory, self)
-
 
 def _contiguous(offsets: np.ndarray) -> np.ndarray:
     """Repair raw offsets into contiguous spans: each token starts where the previous ended."""
@@ -138,21 +130,21 @@ def _contiguous(offsets: np.ndarray) -> np.ndarray:
 class BPETokenizer(DNATokenizer):
     """A Hugging Face ``tokenizer.json`` (GENA-LM BPE tokenizers, or one trained by genaannot).
 
-    Build it from the file's text with :meth:`from_json`, or from a file with
-    :func:`genaannot.io.tokenizers.read_bpe_tokenizer`; ``BPETokenizer(path)`` is a shortcut
-    for the latter.
+    Build it from the text of a ``tokenizer.json``; :func:`genaannot.io.tokenizers.read_bpe_tokenizer`
+    reads the file.
 
     Parameters
     ----------
-    path : str or Path
-        A ``tokenizer.json``; the tokenizer is named after its directory.
+    text : str
+        The contents of a ``tokenizer.json``.
+    name : str
+        Shown by ``genaannot models inspect`` and in messages.
+    path : Path, optional
+        Where the text came from (kept as :attr:`path`, for messages).
     """
 
-    def __init__(self, path: str | Path) -> None:
-        from .io.tokenizers import read_tokenizer_json
-
-        path = Path(path)
-        self._setup(read_tokenizer_json(path), name=path.parent.name, path=path)
+    def __init__(self, text: str, *, name: str = "", path: Path | None = None) -> None:
+        self._setup(text, name=name, path=path)
 
     @classmethod
     def from_json(cls, text: str, *, name: str = "", path: Path | None = None) -> BPETokenizer:
@@ -271,14 +263,6 @@ class BPETokenizer(DNATokenizer):
             "special_tokens_map.json": json.dumps(specials),
             "tokenizer_config.json": json.dumps({"tokenizer_class": "PreTrainedTokenizerFast"}),
         }
-
-
-def load_tokenizer(directory: str | Path) -> DNATokenizer:
-    """The tokenizer stored in a checkpoint directory (shortcut for
-    :func:`genaannot.io.tokenizers.load_tokenizer`)."""
-    from .io.tokenizers import load_tokenizer as load
-
-    return load(directory)
 
 
 #: HyenaDNA's fixed character vocabulary (it lives in upstream's tokenizer code, not in a file)

@@ -281,10 +281,10 @@ def _sinusoidal_positions(weight: torch.Tensor, *, scale: float) -> None:
 def build_from_base(base: str, *, spec: TaskSpec, tokenizer: DNATokenizer | None, window_tokens: int) -> TrainSetup:
     """Fine-tune a GENA BERT checkpoint: its encoder weights, and its head when the head type and
     label count fit ``spec`` (a new, randomly initialised head otherwise)."""
+    from .io.tokenizers import load_tokenizer
     from .models import detect_family, read_config, resolve_checkpoint
     from .models.gena_bert import GenaBertConfig, add_prefix_if_bare, build_network
     from .models.weights import read_weights
-    from .tokenize import load_tokenizer
 
     path = resolve_checkpoint(base)
     raw = read_config(path)
@@ -335,9 +335,9 @@ def build_resumed(model_dir: str | Path, *, spec: TaskSpec) -> TrainSetup:
         When ``MODEL_DIR/checkpoints`` holds no complete checkpoint.
     """
     from .io.checkpoint import last_checkpoint, read_metadata
+    from .io.tokenizers import load_tokenizer
     from .models import read_config
     from .models.gena_bert import GenaBertConfig, build_network
-    from .tokenize import load_tokenizer
 
     ckpt_root = Path(model_dir) / "checkpoints"
     ck = last_checkpoint(ckpt_root)

@@ -9,9 +9,9 @@ import pytest
 import torch
 from tinymodels import assert_close, make_gena_dir, parity_fixture, random_dna, randomize_
 
+from genaannot.io.tokenizers import load_tokenizer
 from genaannot.models import load_model
 from genaannot.models.gena_bert import GenaBertConfig, build_network, load, save_pretrained
-from genaannot.tokenize import load_tokenizer
 
 BERT_MODELS = ["bert_preln_nolastln_mlm", "bert_preln_lastln_seqcls", "bert_preln_tokcls_splice", "bert_preln_seqcls_multilabel"]
 

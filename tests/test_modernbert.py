@@ -13,10 +13,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from tiny_families import make_modernbert_dir, random_dna
 
+from genaannot.io.tokenizers import read_bpe_tokenizer
 from genaannot.models import ModelError, load_model
 from genaannot.models.compat import config_layout
 from genaannot.models.modernbert import read_layout, transformers_config
-from genaannot.tokenize import BPETokenizer
 
 MODELS = ("tokcls_edge", "seqcls")
 ATTN = ("eager", "sdpa")
@@ -66,7 +66,7 @@ def model_dirs(request, fixture, tmp_path_factory):
 
 def test_tokenizer_ids_and_offsets_exact(fixture):
     root, expected, cases = fixture
-    tok = BPETokenizer(root / "models" / "tokcls_edge" / "tokenizer.json")
+    tok = read_bpe_tokenizer(root / "models" / "tokcls_edge" / "tokenizer.json")
     for case, seq in cases.items():
         enc = tok.encode(seq)  # upper-cased, no special tokens
         ids = np.concatenate([[tok.cls_id], enc.ids, [tok.sep_id]])

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tinymodels import make_tokenizer, parity_fixture
 
-from genaannot.tokenize import BPETokenizer, SequenceStats, TokenizerError, load_tokenizer
+from genaannot.io.tokenizers import load_tokenizer, read_bpe_tokenizer, write_tokenizer_files
+from genaannot.tokenize import SequenceStats, TokenizerError
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def test_bundled_t2t_is_the_fixture_tokenizer(shared):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    return BPETokenizer(make_tokenizer(tmp_path_factory.mktemp("tok")))
+    return read_bpe_tokenizer(make_tokenizer(tmp_path_factory.mktemp("tok")))
 
 
 def test_t2t_matches_fixture(fixture, t2t):
@@ -143,7 +144,7 @@ def test_missing_tokenizer(tmp_path):
 
 
 def test_save_roundtrip(tiny, tmp_path):
-    tiny.save(tmp_path / "copy")
+    write_tokenizer_files(tmp_path / "copy", tiny)
     again = load_tokenizer(tmp_path / "copy")
     seq = "ACGTTGCANNNNNNNNNNNNACGT"
     np.testing.assert_array_equal(again.encode(seq).ids, tiny.encode(seq).ids)
@@ -152,7 +153,7 @@ def test_save_roundtrip(tiny, tmp_path):
 
 @pytest.fixture(scope="module")
 def t2t_bundled():
-    return BPETokenizer(BUNDLED_T2T / "tokenizer.json")
+    return read_bpe_tokenizer(BUNDLED_T2T / "tokenizer.json")
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -7,9 +7,9 @@ import torch
 from safetensors.torch import load_file
 from toy_genome import char_tok, toy_data
 
+from genaannot.io.tokenizers import read_bpe_tokenizer
 from genaannot.labels import TASK_SPECS
 from genaannot.regions import Interval
-from genaannot.tokenize import BPETokenizer
 from genaannot.train import (
     ArchConfig,
     TrainConfig,
@@ -31,7 +31,7 @@ def test_bpe_tokenizer_trains(tmp_path):
     chunks = [genome.fetch("c1", s, s + 500) for s in range(0, 6000, 500)]
     p = tmp_path / "tokenizer.json"
     p.write_text(train_bpe_tokenizer_json(chunks, vocab_size=64))
-    tok = BPETokenizer(p)
+    tok = read_bpe_tokenizer(p)
     enc = tok.encode(genome.fetch("c2", 0, 300))
     assert tok.vocab_size == 64 and len(enc) < 300 and enc.spans[-1, 1] == 300
 

@@ -147,7 +147,7 @@ def test_plan_windows_batch_fills_the_budget_with_the_gena_tokenizer():
     from pathlib import Path
 
     from genaannot.io.fasta import open_genome
-    from genaannot.tokenize import load_tokenizer
+    from genaannot.io.tokenizers import load_tokenizer
     from genaannot.variants import WindowRequest, _plan_by_search, plan_variant_windows
 
     repo = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from toy import CharTokenizer
 
-from genaannot.tokenize import BPETokenizer
+from genaannot.io.tokenizers import read_bpe_tokenizer
 from genaannot.windows import (
     Segment,
     center_cuts,
@@ -31,7 +31,7 @@ DNA = st.text(alphabet="ACGTNacgtnRY", min_size=1, max_size=400)
 def bpe(tmp_path_factory):
     from tinymodels import make_tokenizer
 
-    return BPETokenizer(make_tokenizer(tmp_path_factory.mktemp("tok")))
+    return read_bpe_tokenizer(make_tokenizer(tmp_path_factory.mktemp("tok")))
 
 
 def _check_plan(seq, plan, tok, w):
@@ -105,7 +105,7 @@ def test_tokenize_long_keeps_a_long_n_run_one_gap_token(run):
     must not split it, however long it is (here up to 2.4x the default 8-kb chunk)."""
     from tinymodels import random_dna
 
-    from genaannot.tokenize import load_tokenizer
+    from genaannot.io.tokenizers import load_tokenizer
 
     repo = Path(__file__).resolve().parent.parent
     tok = load_tokenizer(repo / "genaannot/data/tokenizers/t2t_1000h_multi_32k")
@@ -123,7 +123,7 @@ def test_windows_equal_own_tokenisation_on_a_real_genome():
     """The GENA tokenizer on TAIR10: a window sliced from the strand's tokenisation is the
     window's own tokenisation (what upstream GENA-LM inference on that window would use)."""
     from genaannot.io.fasta import open_genome
-    from genaannot.tokenize import load_tokenizer
+    from genaannot.io.tokenizers import load_tokenizer
 
     repo = Path(__file__).resolve().parent.parent
     tok = load_tokenizer(repo / "genaannot/data/tokenizers/t2t_1000h_multi_32k")

@@ -43,11 +43,11 @@ def make_tokenizer(directory: str | Path, *, vocab_size: int = 96, seed: int = 0
     )
     corpus = [random_dna(200, seed=seed + i) for i in range(20)]
     tok.train_from_iterator(corpus, trainer=trainer)
-    from genaannot.tokenize import BPETokenizer
+    from genaannot.io.tokenizers import read_bpe_tokenizer, write_tokenizer_files
 
     path = directory / "tokenizer.json"
     tok.save(str(path))
-    BPETokenizer(path).save(directory)  # adds special_tokens_map.json / tokenizer_config.json
+    write_tokenizer_files(directory, read_bpe_tokenizer(path))  # adds special_tokens_map.json / tokenizer_config.json
     return path
 
 
@@ -87,12 +87,12 @@ def make_gena_dir(
     """Write a tiny random GENA BERT checkpoint directory and return its path."""
     import torch
 
+    from genaannot.io.tokenizers import read_bpe_tokenizer
     from genaannot.models.gena_bert import GenaBertConfig, build_network, save_pretrained
-    from genaannot.tokenize import BPETokenizer
 
     directory = Path(directory)
     tok_dir = directory.parent / f".{directory.name}-tokenizer"
-    tokenizer = BPETokenizer(make_tokenizer(tok_dir, seed=seed))
+    tokenizer = read_bpe_tokenizer(make_tokenizer(tok_dir, seed=seed))
     config = GenaBertConfig(
         vocab_size=tokenizer.vocab_size,
         hidden_size=hidden,
@@ -157,11 +157,11 @@ def make_rmt_dir(
 
     import torch
 
+    from genaannot.io.tokenizers import read_bpe_tokenizer
     from genaannot.models.gena_bert import GenaBertConfig, build_network
-    from genaannot.tokenize import BPETokenizer
 
     directory = Path(directory)
-    tokenizer = BPETokenizer(make_tokenizer(directory, seed=seed))
+    tokenizer = read_bpe_tokenizer(make_tokenizer(directory, seed=seed))
     vocab = tokenizer.vocab_size
     config = GenaBertConfig(
         vocab_size=vocab + num_mem_tokens,

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from genaannot.io.annotation import Annotation, Transcript
+from genaannot.io.tokenizers import read_bpe_tokenizer
 from genaannot.tokenize import BPETokenizer
 from genaannot.train import char_tokenizer_json
 
@@ -48,7 +49,7 @@ def char_tok(directory: Path) -> BPETokenizer:
     """The one-token-per-base tokenizer of ``genaannot train --tokenizer char``, written in ``directory``."""
     p = Path(directory) / "tokenizer.json"
     p.write_text(char_tokenizer_json())
-    return BPETokenizer(p)
+    return read_bpe_tokenizer(p)
 
 
 def write_inputs(directory: Path) -> tuple[Path, Path]:

@@ -106,7 +106,7 @@ def list_models(*, task: str | None = None) -> list[dict]:
     is available locally (``bundled``, ``cached`` in the Hugging Face cache, or ``-``;
     nothing is downloaded) and its held-out metrics (from the checkpoint's own
     ``genaannot.json`` when it is here, else the catalogue's)."""
-    from . import read_task_metadata
+    from ..io.checkpoint import read_metadata as read_task_metadata
 
     rows = []
     for entry in CATALOG.values():

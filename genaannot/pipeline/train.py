@@ -266,7 +266,7 @@ def _train_setup(
 ) -> TrainSetup:
     """Network and tokenizer: the interrupted run's, a base model's, or a fresh one (see :func:`train_genome`)."""
     from ..io.checkpoint import write_tokenizer_json
-    from ..tokenize import BPETokenizer, load_tokenizer
+    from ..io.tokenizers import load_tokenizer, read_bpe_tokenizer
 
     if resume:  # the tokenizer and config of the interrupted run
         return build_resumed(model_dir, spec=spec)
@@ -282,7 +282,7 @@ def _train_setup(
             chunks = [genome.fetch(iv.chrom, s, min(iv.end, s + 1000)) for iv in train_regions
                       for s in range(iv.start, iv.end, 1000)]
             text = train_bpe_tokenizer_json(chunks, vocab_size=vocab_size)
-        tok = BPETokenizer(write_tokenizer_json(model_dir / "checkpoints" / "tokenizer", text))
+        tok = read_bpe_tokenizer(write_tokenizer_json(model_dir / "checkpoints" / "tokenizer", text))
     if base_model:
         return build_from_base(str(base_model), spec=spec, tokenizer=tok, window_tokens=config.window_tokens)
     return build_fresh(tokenizer=tok, tokenizer_kind=kind, spec=spec, arch=arch, window_tokens=config.window_tokens)
