@@ -48,7 +48,6 @@ __all__ = [
     "PWM",
     "fit_pwm",
     "score_pwm",
-    "predict_bp",
     "evaluate_splice",
     "evaluate_promoter",
     "EvalReport",
@@ -187,45 +186,6 @@ def score_pwm(pwm: PWM, oriented_seq: str) -> np.ndarray:
     return out
 
 
-# --------------------------------------------------------------------------- model scores
-
-
-def predict_bp(
-    model: Any,
-    oriented_seq: str,
-    *,
-    window_tokens: int | None = None,
-    batch_size: int = 16,
-    activation: str = "sigmoid",
-    overlap: float = 0.5,
-    stitch_mode: str = "center",
-) -> np.ndarray:
-    """Per-base activated scores of a token-head model over one oriented sequence.
-
-    The scanner's own tiling and stitching: windows of at most ``window_tokens`` content
-    tokens (never truncated, :func:`genaannot.windows.plan_windows`), ``overlap`` apart;
-    with ``stitch_mode`` ``center`` each base takes the value of the window whose centre is
-    nearest, with ``mean`` the average of the windows covering it
-    (:func:`genaannot.stitch.stitch`).
-
-    Returns
-    -------
-    float32 [len(oriented_seq), n_labels]
-    """
-    from .stitch import WindowOutput, stitch
-    from .tasks import activate
-    from .windows import center_cuts, plan_windows
-
-    n = len(oriented_seq)
-    wt = min(int(window_tokens or model.max_tokens), model.max_tokens)
-    plan = plan_windows(oriented_seq, tokenizer=model.tokenizer, window_tokens=wt, overlap=overlap)
-    preds = model.predict_encoded(plan.encs, batch_size=batch_size)
-    outs = [WindowOutput(int(s), int(e), activate(p.logits, activation), p.spans)
-            for s, e, p in zip(plan.starts, plan.ends, preds)]
-    own = center_cuts(plan.starts, plan.ends, lo=0, hi=n) if stitch_mode == "center" else None
-    return stitch(outs, length=n, n_channels=outs[0].values.shape[-1], mode=stitch_mode, own=own)
-
-
 # --------------------------------------------------------------------------- reports
 
 
@@ -263,56 +223,71 @@ def evaluate_splice(
 ) -> EvalReport:
     """Base-pair-resolution splice metrics of ``model`` (and the PWM baseline) on ``regions``.
 
+    The model's scores are what ``scan_genome(task="splice")`` writes for the same
+    ``regions``, ``window_tokens`` (default: the scanner's), ``overlap`` and ``stitch_mode``:
+    the same readout (:func:`genaannot.readout.resolve_readout`), layout, work units and
+    prediction path (:func:`genaannot.span.region_tracks`), so the call thresholds chosen
+    here hold for such scans. Bases the scanner skips (runs of N of at least a window) have
+    no score (``-inf``). Overlapping regions are merged (each base counts once).
     ``baseline_regions``: where the PWM is fitted (the training regions); no baseline when None.
-    ``overlap`` and ``stitch_mode`` are the scanner's (``scan --overlap/--stitch``): metrics and
-    call thresholds hold for scans made with the same settings.
     """
     from tqdm.auto import tqdm
 
-    labels = list(model.info.labels)
-    channels = {k: labels.index(k) for k in ("acceptor", "donor") if k in labels}
-    if not channels:
-        raise ValueError(f"model labels {labels} have no acceptor/donor channel")
-    if window_tokens is None:
-        window_tokens = int((model.info.extra.get("genaannot") or {}).get("window_tokens") or model.max_tokens)
-    pwms = {k: fit_pwm(genome, annotation, baseline_regions, kind=k) for k in channels} if baseline_regions else {}
-    idx = SiteIndex(annotation, regions, tuple(channels))
-    scores: dict[str, list[np.ndarray]] = {k: [] for k in channels}
-    base: dict[str, list[np.ndarray]] = {k: [] for k in channels}
-    truth: dict[str, list[np.ndarray]] = {k: [] for k in channels}
-    jobs = [(iv, s) for iv in regions for s in "+-"]
-    for iv, strand in tqdm(jobs, disable=not progress, desc="evaluate", unit="region-strand"):
-        seq = _oriented(genome, iv, strand)
-        probs = predict_bp(model, seq, window_tokens=window_tokens, batch_size=batch_size, overlap=overlap,
-                           stitch_mode=stitch_mode)
-        for kind, ch in channels.items():
-            sites = idx.in_window(iv.chrom, strand, kind, iv.start, iv.end)
-            y = np.zeros(len(seq), dtype=bool)
-            y[(sites - iv.start) if strand == "+" else (iv.end - 1 - sites)] = True
-            s = probs[:, ch].astype(np.float64)
-            scores[kind].append(np.where(np.isnan(s), -np.inf, s))
-            truth[kind].append(y)
-            if kind in pwms:
-                base[kind].append(score_pwm(pwms[kind], seq))
+    from .readout import ReadoutError, resolve_readout
+    from .span import region_tracks
+
+    try:
+        readout = resolve_readout("splice", model.info, window_tokens=window_tokens, strand="both")
+    except ReadoutError as err:
+        raise ValueError(str(err)) from None
+    kinds = list(readout.labels)  # acceptor, donor: the task's channels
+    pwms = {k: fit_pwm(genome, annotation, baseline_regions, kind=k) for k in kinds} if baseline_regions else {}
+    total = 2 * sum(len(iv) for iv in regions)
+    with tqdm(total=total, disable=not progress, desc="evaluate", unit="bp", unit_scale=True, leave=False) as bar:
+        layout, tracks = region_tracks(genome, regions, tokenizer=model.tokenizer, predictor=model.predict_encoded,
+                                       readout=readout, overlap=overlap, stitch_mode=stitch_mode,
+                                       batch_size=batch_size, progress=bar.update)
+    targets = layout.targets
+    idx = SiteIndex(annotation, targets, tuple(kinds))
+    scores: dict[str, list[np.ndarray]] = {k: [] for k in kinds}
+    base: dict[str, list[np.ndarray]] = {k: [] for k in kinds}
+    truth: dict[str, list[np.ndarray]] = {k: [] for k in kinds}
+    for iv, per_strand in zip(targets, tracks):
+        for strand in "+-":
+            probs = per_strand[strand] if strand == "+" else per_strand[strand][::-1]  # oriented 5'->3'
+            seq = _oriented(genome, iv, strand) if pwms else None
+            for k, kind in enumerate(kinds):
+                sites = idx.in_window(iv.chrom, strand, kind, iv.start, iv.end)
+                y = np.zeros(len(iv), dtype=bool)
+                y[oriented_positions(sites, start=iv.start, end=iv.end, strand=strand)] = True
+                sc = probs[:, k].astype(np.float64)
+                scores[kind].append(np.where(np.isnan(sc), -np.inf, sc))
+                truth[kind].append(y)
+                if kind in pwms:
+                    base[kind].append(score_pwm(pwms[kind], seq))
     report = EvalReport("splice", str(model.info.source), [iv.ucsc() for iv in regions], {})
-    for kind in channels:
+    for kind in kinds:
         y = np.concatenate(truth[kind])
-        s = np.concatenate(scores[kind])
-        report.metrics[kind] = asdict(site_metrics(s, y))
-        report.curves[f"model {kind}"] = pr_curve(s, y)
+        sc = np.concatenate(scores[kind])
+        report.metrics[kind] = asdict(site_metrics(sc, y))
+        report.curves[f"model {kind}"] = pr_curve(sc, y)
         if kind in pwms:
             b = np.concatenate(base[kind])
             report.baseline[kind] = asdict(site_metrics(b, y))
             report.curves[f"PWM {kind}"] = pr_curve(b, y)
     for d in (report.metrics, report.baseline):
         if d:
-            d["mean"] = {m: float(np.mean([d[k][m] for k in channels])) for m in ("average_precision", "auroc", "topk_accuracy")}
+            d["mean"] = {m: float(np.mean([d[k][m] for k in kinds])) for m in ("average_precision", "auroc", "topk_accuracy")}
     report.details = {
         "resolution": "base pair; token scores painted on their spans",
-        "window_tokens": window_tokens,
+        "tiling": "as scan_genome: runs of N of at least min_gap_bp not scanned (score -inf), work units of unit_bp",
+        "window_tokens": readout.window_tokens,
         "overlap": overlap,
         "stitch": stitch_mode,
-        "n_bases": int(sum(len(iv) for iv in regions) * 2),
+        "min_gap_bp": layout.min_gap,
+        "unit_bp": layout.unit_bp,
+        "n_bases": int(2 * sum(len(iv) for iv in targets)),
+        "n_bases_not_scanned": int(2 * layout.n_bp_skipped),
         "pwm": {k: p.to_dict() for k, p in pwms.items()},
         "baseline_regions": [iv.ucsc() for iv in baseline_regions] if baseline_regions else [],
     }
@@ -330,9 +305,14 @@ def evaluate_promoter(
     seed: int = 12345,
     batch_size: int = 16,
 ) -> EvalReport:
-    """Window-level promoter metrics on ``regions`` (see the module docstring)."""
-    from .tasks import activate
+    """Window-level promoter metrics on ``regions`` (see the module docstring); the score is
+    what ``scan --task promoter`` reads (:func:`genaannot.readout.resolve_readout`)."""
+    from .readout import ReadoutError, resolve_readout
 
+    try:
+        readout = resolve_readout("promoter", model.info)
+    except ReadoutError as err:
+        raise ValueError(str(err)) from None
     meta = model.info.extra.get("genaannot") or {}
     window_bp = int(window_bp or meta.get("window_bp") or model.max_tokens)
     spec = TASK_SPECS["promoter"]
@@ -351,7 +331,7 @@ def evaluate_promoter(
     y = np.array([1] * n_pos + [0] * (len(wins) - n_pos), dtype=bool)
     seqs = [genome.fetch(c, s, e) if st == "+" else reverse_complement(genome.fetch(c, s, e)) for c, s, e, st in wins]
     preds = model.predict(seqs, batch_size=batch_size)
-    p = np.array([activate(pr.logits, "softmax")[1] for pr in preds], dtype=np.float64)
+    p = np.array([readout.values(pr.logits)[0] for pr in preds], dtype=np.float64)
     call = p >= 0.5
     tp, fp, fn = int((call & y).sum()), int((call & ~y).sum()), int((~call & y).sum())
     f1 = 2 * tp / max(1, 2 * tp + fp + fn)

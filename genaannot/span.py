@@ -298,6 +298,7 @@ def region_tracks(
     batch_size: int = 8,
     min_gap: int | None = None,
     unit_bp: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[ScanLayout, list[dict[str, np.ndarray]]]:
     """Per-base values over whole regions, tiled exactly as :func:`genaannot.pipeline.scan.scan_genome`
     tiles them (same layout, work units and defaults), in memory.
@@ -308,6 +309,9 @@ def region_tracks(
         Its ``targets`` are the regions merged (each base once), in ``.fai`` order.
     tracks : list, one per target, of dict strand -> float32 ``[len(target), len(readout.labels)]``
         Forward coordinates; NaN in the skipped runs of N.
+
+    ``progress`` is called with base pairs done (both strands count), ``2 × len`` in all per
+    target less the skipped N runs.
     """
     layout = layout_scan(genome, list(regions), min_gap=int(min_gap or readout.window_tokens),
                          unit_bp=int(unit_bp or default_unit_bp(readout.n_tracks)))
@@ -319,9 +323,11 @@ def region_tracks(
     for unit in layout.units:
         i = next(k for k in where[unit.chrom] if layout.targets[k].start <= unit.start < layout.targets[k].end)
         t = layout.targets[i]
-        vals = span_tracks(unit, fetch=lambda s, e, c=unit.chrom: genome.fetch(c, s, e), tokenizer=tokenizer,
-                           predictor=predictor, readout=readout, overlap=overlap, stitch_mode=stitch_mode,
-                           batch_size=batch_size)
+        work = plan_span(unit, fetch=lambda s, e, c=unit.chrom: genome.fetch(c, s, e), tokenizer=tokenizer,
+                         readout=readout, overlap=overlap, stitch_mode=stitch_mode)
+        preds = predict_span(work, predictor=predictor, readout=readout, batch_size=batch_size,
+                             progress=(lambda n: progress(n * len(readout.strands))) if progress else None)
+        vals = stitch_span(work, preds, readout=readout, stitch_mode=stitch_mode)
         for s, v in vals.items():
             out[i][s][unit.start - t.start : unit.end - t.start] = v
     return layout, out

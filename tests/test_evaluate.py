@@ -11,7 +11,6 @@ from genaannot.evaluate import (
     EvalReport,
     evaluate_splice,
     fit_pwm,
-    predict_bp,
     score_pwm,
     write_eval_report,
 )
@@ -53,26 +52,46 @@ def test_pwm_prefers_true_sites():
     assert np.median(sc[true]) > np.quantile(sc[np.isfinite(sc)], 0.95)
 
 
-def test_predict_bp_paints_and_orients():
-    model = make_toy_model("token", max_tokens=64)
-    seq = "ACGT" * 50 + "NNN"
-    out = predict_bp(model, seq, window_tokens=40, activation="identity")
-    assert out.shape == (len(seq), 3)
-    val = {"A": 0.1, "C": 0.2, "G": 0.3, "T": 0.4, "N": 0.0}
-    assert np.allclose(out[:, 1], [val[c] for c in seq])  # channel 1 = the base's own value
-    # channel 2 = position / window length: every base taken from a window where it is central
-    assert np.all(np.isfinite(out))
-    # mean stitching: the average over every covering window
-    mean = predict_bp(model, seq, window_tokens=40, activation="identity", stitch_mode="mean")
-    assert np.allclose(mean[:, 1], out[:, 1])  # a base's own value is the same in every window
-    from genaannot.windows import plan_windows
+def test_evaluate_scores_are_what_scan_writes(tmp_path):
+    """evaluate tiles exactly as scan: AP/AUROC from the scan's own bigWigs over the same
+    regions equal evaluate's, N runs of a window or more included (no score in either)."""
+    import pyBigWig
 
-    plan = plan_windows(seq, tokenizer=model.tokenizer, window_tokens=40, overlap=0.5)
-    acc, cnt = np.zeros(len(seq)), np.zeros(len(seq))
-    for s, e in zip(plan.starts, plan.ends):
-        acc[s:e] += (np.arange(e - s) + 1) / (e - s + 2)
-        cnt[s:e] += 1
-    np.testing.assert_allclose(mean[:, 2], acc / cnt, atol=1e-6)
+    from genaannot.metrics import site_metrics
+    from genaannot.pipeline.scan import scan_genome
+
+    genome, ann = _toy_genome()
+    seq = genome.seqs["c1"]
+    seq = seq[:5000] + "N" * 100 + seq[5100:]  # a gap the scanner skips (min_gap = 60 bp here)
+    genome = _Genome({"c1": seq})
+    fa = tmp_path / "g.fa"
+    fa.write_text(f">c1\n{seq}\n")
+    model = make_toy_model("token", max_tokens=64)
+    regions = [Interval("c1", 4000, 8000)]
+    rep = evaluate_splice(model, genome=genome, annotation=ann, regions=regions, window_tokens=60)
+    res = scan_genome(fa, model=model, task="splice", output=tmp_path / "s.bw", regions=regions, window_tokens=60,
+                      quiet=True)
+    manifest = json.loads(res.manifest.read_text())
+    assert rep.details["n_bases_not_scanned"] == 2 * manifest["counts"]["n_bp_skipped"] == 200
+    assert (rep.details["unit_bp"], rep.details["min_gap_bp"]) == (manifest["unit_bp"], manifest["min_gap_bp"])
+    from genaannot.labels import SiteIndex, oriented_positions
+
+    idx = SiteIndex(ann, regions, ("acceptor", "donor"))
+    for kind in ("acceptor", "donor"):
+        sc, y = [], []
+        for strand, name in (("+", "plus"), ("-", "minus")):
+            bw = pyBigWig.open(str(tmp_path / f"s.{kind}.{name}.bw"))
+            v = np.array(bw.values("c1", 4000, 8000), dtype=np.float64)
+            bw.close()
+            v = v if strand == "+" else v[::-1]
+            lab = np.zeros(4000, bool)
+            lab[oriented_positions(idx.in_window("c1", strand, kind, 4000, 8000), start=4000, end=8000,
+                                   strand=strand)] = True
+            sc.append(np.where(np.isnan(v), -np.inf, v))
+            y.append(lab)
+        want = site_metrics(np.concatenate(sc), np.concatenate(y))
+        assert rep.metrics[kind]["average_precision"] == want.average_precision
+        assert rep.metrics[kind]["auroc"] == want.auroc and rep.metrics[kind]["n_pos"] == want.n_pos
 
 
 def test_evaluate_splice_toy_and_report(tmp_path):

@@ -126,6 +126,8 @@ def train(**o) -> None:
 
 @click.command(context_settings={"show_default": True})
 @click.option("--model", "model_ref", required=True, help="checkpoint path, catalogue name or cached hub id")
+@click.option("--task", type=click.Choice(["splice", "promoter"]), default=None,
+              help="what to evaluate [default: the task the checkpoint was trained for (genaannot.json)]")
 @click.option("--genome", "genome_path", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--annotation", "annotation_path", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--regions", "regions_bed", default=None, type=click.Path(exists=True, dir_okay=False), help="BED of held-out regions")
@@ -161,7 +163,7 @@ def evaluate(**o) -> None:
                         bed_opt="--baseline-regions")
     with _library_errors():
         evaluate_checkpoint(
-            model=o["model_ref"], genome=o["genome_path"], annotation=o["annotation_path"], regions=regions,
+            model=o["model_ref"], task=o["task"], genome=o["genome_path"], annotation=o["annotation_path"], regions=regions,
             baseline_regions=baseline, output_dir=o["out_dir"], stem=o["stem"], batch_size=o["batch_size"],
             device=o["device"], overlap=o["overlap"], stitch=o["stitch"], write_thresholds=o["write_thresholds"],
             progress=not o["quiet"], log=click.echo,

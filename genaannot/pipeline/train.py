@@ -406,7 +406,7 @@ def train_genome(
         if splits["test"] and evaluate:
             run.evaluation = _evaluate(str(model_dir), gen, ann, splits["test"], baseline_regions=splits["train"],
                                        output_dir=model_dir, stem="REPORT", batch_size=16, device=config.device,
-                                       overlap=0.5, stitch="center", progress=progress, say=say)
+                                       overlap=0.5, stitch="center", progress=progress, say=say, task=task)
             # held-out metrics go into the checkpoint's own metadata too
             run.evaluation.metadata = update_metadata(
                 model_dir, {"test_metrics": run.evaluation.report.metrics, "test_baseline": run.evaluation.report.baseline}
@@ -423,13 +423,15 @@ def _file_name(source: Any) -> str | None:
 # --------------------------------------------------------------------------- evaluation
 
 
-def _evaluation_task(info: ModelInfo, name: str) -> str:
-    task = info.task or ("splice" if "acceptor" in info.labels else None)
-    if task == "splice":
-        return "splice"
-    if task == "promoter" or info.head == "sequence":
-        return "promoter"
-    raise EvaluateError(f"{name}: cannot tell the task (labels {info.labels}); evaluate supports splice and promoter")
+def _evaluation_task(info: ModelInfo, name: str, task: str | None) -> str:
+    """The task to evaluate: the one asked for, else the checkpoint's own (``genaannot.json``)."""
+    task = task or info.task
+    if task is None:
+        raise EvaluateError(f"{name}: the checkpoint does not say which task it was trained for; "
+                            "pass the task (--task splice or --task promoter)")
+    if task not in ("splice", "promoter"):
+        raise EvaluateError(f"{name}: evaluate supports splice and promoter checkpoints, not {task!r}")
+    return task
 
 
 def _summary_lines(report: EvalReport) -> list[str]:
@@ -459,13 +461,14 @@ def _evaluate(
     stitch: str,
     progress: bool,
     say: Callable[[str], None],
+    task: str | None = None,
 ) -> EvaluationRun:
     """Evaluate on ``regions``, write ``STEM.json``/``STEM.png`` and log the metrics."""
     from ..models import load_model
 
     name = model if isinstance(model, str) else str(model.info.source)
     m = load_model(model, device=device) if isinstance(model, str) else model
-    if _evaluation_task(m.info, name) == "splice":
+    if _evaluation_task(m.info, name, task) == "splice":
         report = evaluate_splice(m, genome=genome, annotation=annotation, regions=regions,
                                  baseline_regions=baseline_regions, batch_size=batch_size, progress=progress,
                                  overlap=overlap, stitch_mode=stitch)
@@ -540,6 +543,7 @@ def evaluate_checkpoint(
     genome: str | os.PathLike | GenomeReader,
     annotation: str | os.PathLike | Annotation,
     regions: Regions,
+    task: str | None = None,
     baseline_regions: Regions | None = None,
     output_dir: str | os.PathLike = ".",
     stem: str = "REPORT",
@@ -556,8 +560,7 @@ def evaluate_checkpoint(
     Splice: every base of ``regions`` on both strands (:func:`genaannot.evaluate.evaluate_splice`,
     with the scanner's ``overlap`` and ``stitch``), and a PWM baseline fitted on
     ``baseline_regions`` when given. Promoter: TSS-centred and background windows
-    (:func:`genaannot.evaluate.evaluate_promoter`). The task is the checkpoint's own, else
-    told from its labels (``acceptor``: splice) or head (sequence: promoter).
+    (:func:`genaannot.evaluate.evaluate_promoter`).
 
     Parameters
     ----------
@@ -569,6 +572,9 @@ def evaluate_checkpoint(
         GFF3 or GTF (optionally gzipped) or a parsed annotation.
     regions : Regions
         Held-out regions (see :func:`resolve_regions`).
+    task : {"splice", "promoter"}, optional
+        Default: the checkpoint's own (``genaannot.json``, written by ``genaannot train``); a
+        checkpoint that does not record it needs it given (nothing is guessed from labels).
     baseline_regions : Regions, optional
         Splice: where the PWM baseline is fitted (the training regions); must not overlap ``regions``.
     output_dir : str or PathLike
@@ -622,7 +628,8 @@ def evaluate_checkpoint(
         if base:
             check_disjoint({"test": held_out, "baseline": base})
         run = _evaluate(ref, gen, ann, held_out, baseline_regions=base, output_dir=output_dir, stem=stem,
-                        batch_size=batch_size, device=device, overlap=overlap, stitch=stitch, progress=progress, say=say)
+                        batch_size=batch_size, device=device, overlap=overlap, stitch=stitch, progress=progress, say=say,
+                        task=task)
         if target is not None:
             run.thresholds, run.metadata = _store_thresholds(target, run.report, held_out, say)
     return run
