@@ -34,6 +34,7 @@ import numpy as np
 
 from .io.annotation import Annotation
 from .regions import Interval
+from .tasks import TASKS
 from .windows import reverse_complement
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ class GenomeReader(Protocol):
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """How a trainable task is labelled."""
+    """How a trainable task is labelled: its registry entry's :class:`~genaannot.tasks.Training`."""
 
     name: str
     head: str  # token | sequence
@@ -75,9 +76,11 @@ class TaskSpec:
     problem_type: str
 
 
+#: the trainable tasks of :data:`genaannot.tasks.TASKS` (one source of truth: the registry)
 TASK_SPECS: dict[str, TaskSpec] = {
-    "splice": TaskSpec("splice", "token", ("none", "acceptor", "donor"), ("acceptor", "donor"), "multi_label_classification"),
-    "promoter": TaskSpec("promoter", "sequence", ("background", "promoter"), ("tss",), "single_label_classification"),
+    name: TaskSpec(name, t.readout, t.training.labels, t.training.site_kinds, t.training.problem_type)
+    for name, t in TASKS.items()
+    if t.training is not None
 }
 
 

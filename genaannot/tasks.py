@@ -14,7 +14,26 @@ from importlib import resources
 
 import numpy as np
 
-__all__ = ["Task", "TASKS", "get_task", "activate", "chromatin_labels"]
+__all__ = ["Task", "Training", "TASKS", "get_task", "activate", "chromatin_labels"]
+
+
+@dataclass(frozen=True)
+class Training:
+    """How ``genaannot train`` labels a task and shapes the model it trains.
+
+    Attributes
+    ----------
+    labels : tuple of str
+        The head's outputs in channel order (the task's ``channels`` index into them).
+    site_kinds : tuple of str
+        Annotation site kinds that are labelled (``acceptor``, ``donor``, ``tss``).
+    problem_type : str
+        Written to the checkpoint's config.json.
+    """
+
+    labels: tuple[str, ...]
+    site_kinds: tuple[str, ...]
+    problem_type: str
 
 
 @dataclass(frozen=True)
@@ -31,6 +50,8 @@ class Task:
     default_model: tuple[str, str] | None = None
     #: default ``--threshold`` for BED calls, in the activation's range
     call_threshold: float = 0.5
+    #: set for the tasks ``genaannot train`` can train
+    training: Training | None = None
 
     @property
     def default_model_id(self) -> str | None:
@@ -87,6 +108,7 @@ TASKS: dict[str, Task] = {
         window_tokens=510,
         channels={"promoter": 1},
         default_model=("AIRI-Institute/gena-lm-bert-base-t2t", "promoters_2000_run_1"),
+        training=Training(("background", "promoter"), ("tss",), "single_label_classification"),
     ),
     "splice": Task(
         name="splice",
@@ -97,6 +119,7 @@ TASKS: dict[str, Task] = {
         window_tokens=510,
         channels={"acceptor": 1, "donor": 2},
         default_model=("AIRI-Institute/gena-lm-bert-base-t2t", "spliceai_run_1"),
+        training=Training(("none", "acceptor", "donor"), ("acceptor", "donor"), "multi_label_classification"),
     ),
     "chromatin": Task(
         name="chromatin",

@@ -39,3 +39,17 @@ def test_activate():
     assert np.array_equal(activate(x, "identity"), x)
     with pytest.raises(ValueError):
         activate(x, "tanh")
+
+
+def test_trainable_tasks_label_what_the_readout_reads():
+    """A checkpoint trained by genaannot for a task is read by the same task's channels."""
+    from genaannot.labels import TASK_SPECS
+    from genaannot.tasks import TASKS
+
+    assert set(TASK_SPECS) == {n for n, t in TASKS.items() if t.training is not None} == {"splice", "promoter"}
+    for name, spec in TASK_SPECS.items():
+        task = TASKS[name]
+        assert spec.head == task.readout
+        for label, channel in task.channels.items():
+            assert spec.labels[channel] == label
+        assert set(spec.site_kinds) <= {"acceptor", "donor", "tss"}
