@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 
 import numpy as np
 
@@ -89,7 +88,9 @@ def chromatin_labels() -> tuple[list[str], list[str]]:
     -------
     names, groups : list of str (919 each)
     """
-    text = resources.files("genaannot").joinpath("data/deepsea_predictor_names.txt").read_text()
+    from .io.text import package_text
+
+    text = package_text("data/deepsea_predictor_names.txt")
     names = [line.strip() for line in text.splitlines() if line.strip()]
     groups = []
     for i, _ in enumerate(names):

@@ -12,7 +12,7 @@ import gzip
 from pathlib import Path
 from typing import TextIO
 
-__all__ = ["GZIP_MAGIC", "is_gzip", "is_bgzf", "open_text"]
+__all__ = ["GZIP_MAGIC", "is_gzip", "is_bgzf", "open_text", "package_text"]
 
 #: the first two bytes of every gzip (and so BGZF) file
 GZIP_MAGIC = b"\x1f\x8b"
@@ -49,3 +49,11 @@ def open_text(path: str | Path, *, encoding: str = "utf-8", errors: str = "stric
     if is_gzip(path):
         return gzip.open(path, "rt", encoding=encoding, errors=errors)
     return open(path, encoding=encoding, errors=errors)  # noqa: SIM115 - the caller closes it
+
+
+def package_text(name: str) -> str:
+    """A text file shipped inside the package (``genaannot/data/...``), e.g.
+    ``"data/deepsea_predictor_names.txt"``; works from a wheel or a source checkout."""
+    from importlib import resources
+
+    return resources.files("genaannot").joinpath(name).read_text(encoding="utf-8")
