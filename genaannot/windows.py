@@ -323,22 +323,6 @@ def center_cuts(starts: np.ndarray, ends: np.ndarray, *, lo: int, hi: int) -> np
     return np.stack([cuts[:-1], cuts[1:]], axis=1)
 
 
-def parse_shard(shard: tuple[int, int] | str | None) -> tuple[int, int] | None:
-    """``"i/n"`` or ``(i, n)`` → ``(i, n)`` with ``1 <= i <= n``; ``ValueError`` otherwise."""
-    if shard is None:
-        return None
-    if isinstance(shard, str):
-        try:
-            i, n = (int(x) for x in shard.split("/"))
-        except ValueError:
-            raise ValueError(f"--shard must look like I/N (e.g. 2/8), not {shard!r}") from None
-    else:
-        i, n = (int(x) for x in shard)
-    if not 1 <= i <= n:
-        raise ValueError(f"--shard {i}/{n}: I must be between 1 and N")
-    return i, n
-
-
 # --------------------------------------------------------------------------- N runs
 
 

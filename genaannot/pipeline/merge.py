@@ -11,7 +11,7 @@ Coordinates are 0-based, half-open (scan parts, bigWig, BED).
 * **Score partials** are the VCFs that ``score --shard I/N`` writes: shard ``I`` holds one
   contiguous stretch of the genome with about ``1/N`` of the records (a position-sorted
   input), or the ``I``-th of ``N`` contiguous record ranges (an unsorted one; see
-  :func:`genaannot.pipeline.score.plan_score_shard`), and says so in a ``##genaannotShard``
+  :func:`genaannot.shards.plan_score_shard`), and says so in a ``##genaannotShard``
   header line. All ``N`` shards of one run must be given; their records are concatenated
   in shard order (= input order) into one bgzipped, tabix-indexed VCF (sorted: when the
   input was not sorted, the records are sorted by header contig order and position,

@@ -41,10 +41,11 @@ from ..io.parts import Part, PartsStore, SettingsMismatch
 from ..io.tracks import check_writable
 from ..readout import Readout, ReadoutError, resolve_readout
 from ..regions import Interval, RegionError, resolve_chrom
+from ..shards import parse_shard
 from ..span import SpanTimer, SpanWork, plan_span, predict_span, stitch_span
 from ..stitch import STITCH_MODES, runs
 from ..tasks import Task, get_task
-from ..windows import ScanLayout, Unit, default_unit_bp, layout_scan, parse_shard, stride_tokens
+from ..windows import ScanLayout, Unit, default_unit_bp, layout_scan, stride_tokens
 from .assemble import ScanResult, TrackSpec, finish_scan, track_specs
 from .devices import (
     DeviceError,
