@@ -510,3 +510,40 @@ def test_bench_attention_scaling_runs(tmp_path):
             secs, mib = (float(x) for x in part.split())
             assert secs > 0 and mib >= 0
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_demo_calls_counts_hits_within_slack(tmp_path, capsys):
+    from pathlib import Path
+
+    from genaannot.io.annotation import read_annotation
+
+    ann_path = Path(__file__).resolve().parent.parent / "examples" / "athaliana" / "athaliana_1pct.gff3.gz"
+    ann = read_annotation(ann_path)
+    every = np.concatenate([ann.sites("Chr5", k).on(s) for k in ("acceptor", "donor") for s in "+-"])
+
+    def isolated(kind, strand):  # sites with no other site of any type/strand within 10 bp
+        return [int(x) for x in np.sort(ann.sites("Chr5", kind).on(strand))
+                if np.sum(np.abs(every - x) <= 10) == 1]
+
+    acc, don = isolated("acceptor", "+"), isolated("donor", "-")
+    assert len(acc) >= 4 and len(don) >= 1
+    n_site = {k: sum(len(ann.sites("Chr5", k).on(s)) for s in "+-") for k in ("acceptor", "donor")}
+    # acceptor: peaks 2 bp either side of a site (hits), 3 bp off (a miss), on the wrong strand
+    # (a miss); donor: one exact hit; Chr1: counted genome-wide, not held out
+    rows = [("Chr5", acc[0] + 2, "acceptor", "+"), ("Chr5", acc[1] - 2, "acceptor", "+"),
+            ("Chr5", acc[2] + 3, "acceptor", "+"), ("Chr5", acc[3], "acceptor", "-"),
+            ("Chr5", don[0], "donor", "-"), ("Chr1", 100, "donor", "+")]
+    bed = tmp_path / "x.calls.bed"
+    bed.write_text("".join(f"{c}\t{p - 5}\t{p + 5}\t{n}\t0\t{st}\t1\t-1\t-1\t5\n" for c, p, n, st in rows))
+    res = _bench("demo_calls").main([str(bed), "--annotation", str(ann_path), "--chroms", "Chr5"])
+    out = capsys.readouterr().out
+    assert res["calls"] == {"acceptor": 4, "donor": 2}
+    assert res["sites"]["acceptor"] == sum(len(ann.sites(c, "acceptor")) for c in ann.chroms)
+    h, d = res["held_out"]["acceptor"], res["held_out"]["donor"]
+    assert (h["calls"], h["hit_calls"], h["sites"], h["sites_found"]) == (4, 2, n_site["acceptor"], 2)
+    assert (d["calls"], d["hit_calls"], d["sites"], d["sites_found"]) == (1, 1, n_site["donor"], 1)
+    assert h["precision"] == 0.5 and h["recall"] == 2 / n_site["acceptor"]
+    assert "  0.500 (2/4)" in out
+    # a wider slack turns the 3-bp miss into a hit
+    wide = _bench("demo_calls").main([str(bed), "--annotation", str(ann_path), "--slack", "3"])
+    assert wide["held_out"]["acceptor"]["hit_calls"] == 3
