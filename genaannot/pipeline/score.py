@@ -1,10 +1,12 @@
 """``genaannot score``: VCF → ref/alt windows → model → delta scores → annotated VCF (+ TSV).
 
 Records are read in bounded chunks (memory does not grow with the number of variants);
-within a chunk all ref and alt windows of all ALTs are predicted together in batches, and
-written back in input order. Reference-window predictions are kept in a small LRU cache
-keyed by ``(chrom, window start, window end, strand)``, so ALTs of one record, and
-records at the same position, share one reference prediction.
+each chunk goes through the stages of :mod:`genaannot.scoring` (plan → predict → deltas →
+INFO values): all ref and alt windows of all its ALTs are predicted together in batches,
+and the records are written back in input order. Reference-window predictions are kept in
+a small LRU cache (:class:`genaannot.scoring.ReferenceCache`), so ALTs of one record, and
+records at the same position, share one reference prediction. This module owns the files
+(VCF reader and writer, TSV), the look-ahead planning workers and the device processes.
 
 Every ALT gets either a score or a reason code (see :data:`genaannot.variants.REASONS`);
 every input record is written.
@@ -14,45 +16,42 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import itertools
 import sys
 import time
-from collections import Counter, OrderedDict, deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..readout import Readout, resolve_readout, sanitize_label
+from ..readout import Readout, resolve_readout
 from ..regions import match_chroms
+from ..scoring import (
+    REASON_FIELD,
+    RecordWork,
+    ReferenceCache,
+    add_deltas,
+    info_field,
+    plan_records,
+    predict_records,
+    record_outcome,
+    tsv_columns,
+)
 from ..shards import ScoreShard, parse_shard, plan_score_shard
 from ..tasks import Task, get_task
-from ..variants import (
-    REASONS,
-    SCORES,
-    SequenceDelta,
-    TokenDelta,
-    VariantWindow,
-    WindowRequest,
-    allele_reason,
-    genome_reason,
-    plan_variant_windows,
-)
+from ..variants import REASONS, SCORES
 from .devices import load_for_device, model_config, parse_devices, run_on_devices
 from .workers import ahead, cpu_cores, worker_state
 
 if TYPE_CHECKING:
     from ..io.fasta import Genome
     from ..io.vcf import VcfRecord
-    from ..models.base import Model, Prediction
+    from ..models.base import Model
 
 __all__ = ["score_variants", "default_score_workers", "ScoreSummary", "ScoreShard", "plan_score_shard", "REASON_FIELD"]
 
-#: INFO field carrying reason codes of ALTs that were not scored
-REASON_FIELD = "GENA_REASON"
-_STRAND_NAME = {"+": "plus", "-": "minus"}
 
 
 @dataclass(frozen=True)
@@ -118,33 +117,6 @@ class ScoreSummary:
         )
         lines.append(f"  wrote {self.output}" + (" (+ .tbi)" if self.indexed else "") + (f" and {self.tsv}" if self.tsv else ""))
         return "\n".join(lines)
-
-
-@dataclass
-class _Alt:
-    allele: str
-    reason: str | None = None
-    plan: VariantWindow | None = None
-    index: int = 0  # allele index inside plan
-    result: dict[str, TokenDelta | SequenceDelta] = field(default_factory=dict)
-
-
-@dataclass
-class _Work:
-    record: VcfRecord
-    gchrom: str | None
-    alts: list[_Alt]
-
-
-def _tsv_columns(readout: Readout) -> list[str]:
-    cols = ["chrom", "pos", "id", "ref", "alt", "genome_chrom", "status", "strand",
-            "window_start", "window_end", "ref_tokens", "alt_tokens"]
-    score = SCORES[readout.head]
-    for s in readout.strands:
-        sn = _STRAND_NAME[s]
-        for name in readout.labels:
-            cols += [f"{sanitize_label(name)}_{k}_{sn}" for k in score.columns()]
-    return cols
 
 
 def score_variants(
@@ -350,8 +322,8 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
         )
         writer = open_writer(output, reader)
         if tsv is not None:
-            table = TableWriter(tsv, _tsv_columns(readout))
-        cache: OrderedDict[tuple, Prediction] = OrderedDict()
+            table = TableWriter(tsv, tsv_columns(readout))
+        cache = ReferenceCache(cache_size)
         bar = tqdm(total=n_todo, unit="variant", disable=quiet or progress is not None, file=sys.stderr,
                    dynamic_ncols=True)
         used: set[str] = set()
@@ -390,9 +362,11 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
             with _planned_chunks(counted(records), chunk_size=chunk_size, genome=genome, kwargs=plan_kwargs,
                                  workers=workers) as planned:
                 for works in planned:
-                    pairs = _infer_chunk(works, readout, model, batch_size, cache, cache_size, summary)
-                    writes.append(writer_thread.submit(_write_chunk, works, pairs, readout, distance, writer, table,
-                                                       summary, reasons))
+                    pred = predict_records(works, readout=readout, model=model, batch_size=batch_size, cache=cache)
+                    summary.windows_predicted += pred.windows_predicted
+                    summary.cache_hits += pred.cache_hits
+                    writes.append(writer_thread.submit(_write_chunk, works, pred.pairs, readout, distance, writer,
+                                                       table, summary, reasons))
                     collect(keep=1)
             collect(keep=0)
         finally:
@@ -530,20 +504,20 @@ def _setup_planner(state: dict) -> None:
     state["genome_obj"] = open_genome(state["genome"])
 
 
-def _plan_remote(chunk: list[VcfRecord]) -> list[_Work]:
+def _plan_remote(chunk: list[VcfRecord]) -> list[RecordWork]:
     st = worker_state
-    return _plan_chunk(chunk, genome=st["genome_obj"], **st["kwargs"])
+    return plan_records(chunk, genome=st["genome_obj"], **st["kwargs"])
 
 
 @contextlib.contextmanager
 def _planned_chunks(records: Iterator[VcfRecord], *, chunk_size: int, genome: Genome, kwargs: dict,
-                    workers: int) -> Iterator[Iterator[list[_Work]]]:
+                    workers: int) -> Iterator[Iterator[list[RecordWork]]]:
     """Planned chunks of ``records``, in order, made ahead of the consumer: by one helper
     thread (``workers`` = 0: FASTA reads and BPE mostly run outside the GIL), or by
     ``workers`` spawned processes (also the Python part of planning runs in parallel), at
     most ``workers + 1`` chunks ahead (bounded memory)."""
-    def local(chunk: list[VcfRecord]) -> list[_Work]:
-        return _plan_chunk(chunk, genome=genome, **kwargs)
+    def local(chunk: list[VcfRecord]) -> list[RecordWork]:
+        return plan_records(chunk, genome=genome, **kwargs)
 
     def send(chunk: list[VcfRecord]) -> list[VcfRecord]:
         # records travel without their pysam object; the writer gets the originals back
@@ -552,7 +526,7 @@ def _planned_chunks(records: Iterator[VcfRecord], *, chunk_size: int, genome: Ge
     with ahead(_chunks(records, chunk_size), local=local, remote=_plan_remote, workers=workers,
                setup=_setup_planner, state={"genome": str(genome.path), "kwargs": kwargs},
                lookahead=workers + 1 if workers > 0 else 1, thread=True, send=send) as planned:
-        def gen() -> Iterator[list[_Work]]:
+        def gen() -> Iterator[list[RecordWork]]:
             for chunk, works in planned:
                 for w, rec in zip(works, chunk):
                     w.record = rec
@@ -572,167 +546,21 @@ def _chunks(records: Iterator[VcfRecord], size: int) -> Iterator[list[VcfRecord]
         yield chunk
 
 
-def _plan_chunk(chunk: list[VcfRecord], *, genome: Genome, mapping: Mapping[str, str], readout: Readout,
-                tokenizer, max_tokens: int, distance: int) -> list[_Work]:
-    """Reasons and window plans (tokenised inputs) for the ALTs of a chunk of records."""
-    works = []
-    groups: list[tuple[list[_Alt], WindowRequest]] = []
-    for rec in chunk:
-        gchrom = mapping.get(rec.chrom)
-        alts = [_Alt(a) for a in rec.alts]
-        works.append(_Work(rec, gchrom, alts))
-        if not alts:
-            continue
-        if gchrom is None:
-            for a in alts:
-                a.reason = "NO_CONTIG"
-            continue
-        for a in alts:
-            a.reason = allele_reason(rec.ref, a.allele)
-        todo = [a for a in alts if a.reason is None]
-        if not todo:
-            continue
-        size = genome.sizes[gchrom]
-        inside = 0 <= rec.start and rec.end <= size
-        gref = genome.fetch(gchrom, rec.start, rec.end) if inside else None
-        why = genome_reason(ref=rec.ref, start=rec.start, chrom_len=size, genome_ref=gref)
-        if why is not None:
-            for a in todo:
-                a.reason = why
-            continue
-        groups.append((todo, WindowRequest(
-            fetch=functools.partial(genome.fetch, gchrom), chrom_len=size, start=rec.start, end=rec.end,
-            alts=[a.allele.upper() for a in todo],
-            # sequence heads read the whole window: no flank requirement beyond fitting the allele
-            distance=distance if SCORES[readout.head].needs_flanks else 0,
-        )))
-    # one window for all ALTs of a record (shared reference); if a long ALT prevents it, each alone
-    alone = []
-    def plans_for(groups):
-        if not groups:
-            return []
-        return plan_variant_windows([req for _, req in groups], tokenizer=tokenizer, max_tokens=max_tokens,
-                            strands=readout.strands)
-
-    for (alleles, req), plan in zip(groups, plans_for(groups)):
-        if plan is None and len(alleles) > 1:
-            alone += [([a], dataclasses.replace(req, alts=[req.alts[k]])) for k, a in enumerate(alleles)]
-            continue
-        for i, a in enumerate(alleles):
-            a.plan, a.index, a.reason = plan, i, None if plan is not None else "TOO_LONG"
-    for (alleles, _), plan in zip(alone, plans_for(alone)):
-        alleles[0].plan, alleles[0].index, alleles[0].reason = plan, 0, None if plan is not None else "TOO_LONG"
-    return works
-
-
-def _keys(w: _Work, a: _Alt, s: str) -> tuple[tuple, tuple]:
-    p = a.plan
-    ref_key = (w.gchrom, p.start, p.end, s)
-    alt_key = (w.gchrom, p.start, p.end, s, w.record.start, w.record.end, a.allele.upper())
-    return ref_key, alt_key
-
-
-def _requests(works, readout: Readout):
-    """Every (work, alt, strand, ref key, alt key) of a chunk that has a window plan."""
-    for w in works:
-        for a in w.alts:
-            if a.plan is None:
-                continue
-            for s in readout.strands:
-                yield (w, a, s, *_keys(w, a, s))
-
-
-def _infer_chunk(works, readout: Readout, model, batch_size, cache, cache_size, summary) -> list[tuple]:
-    """Predict a chunk's windows (reference windows from the cache when there); returns
-    ``(work, alt, strand, reference prediction, alt prediction)`` per scored ALT and strand."""
-    needed: dict[tuple, object] = {}
-    n_ref = 0  # reference-window requests (one per scored ALT and strand)
-    for _w, a, s, rk, ak in _requests(works, readout):
-        n_ref += 1
-        if rk in cache:
-            cache.move_to_end(rk)
-        elif rk not in needed:
-            needed[rk] = a.plan.encodings[(-1, s)]
-        if ak not in needed:
-            needed[ak] = a.plan.encodings[(a.index, s)]
-    todo = [k for k in needed if k not in cache]
-    preds = model.predict_encoded([needed[k] for k in todo], batch_size=batch_size) if todo else []
-    summary.windows_predicted += len(todo)
-    summary.cache_hits += n_ref - sum(1 for k in todo if len(k) == 4)
-    fresh = dict(zip(todo, preds))
-    for k, pr in fresh.items():
-        if pr.n_tokens_dropped:
-            raise RuntimeError(f"internal error: window {k} exceeded the model capacity")
-    pairs = [(w, a, s, fresh.get(rk) or cache[rk], fresh[ak]) for w, a, s, rk, ak in _requests(works, readout)]
-    for k, pr in fresh.items():
-        if len(k) == 4:  # reference windows only: alt windows are rarely shared across chunks
-            cache[k] = pr
-            if len(cache) > cache_size:
-                cache.popitem(last=False)
-    return pairs
-
-
-def _write_chunk(works, pairs, readout: Readout, distance, writer, table, summary, reasons) -> int:
+def _write_chunk(works: list[RecordWork], pairs: list[tuple], readout: Readout, distance: int, writer, table,
+                 summary: ScoreSummary, reasons: Counter[str]) -> int:
     """Deltas of a predicted chunk, then its records, in order; returns the record count."""
-    score = SCORES[readout.head]
-    for w, a, s, rp, ap in pairs:
-        a.result[s] = score.delta(rp, ap, window=a.plan, start=w.record.start, ref_len=len(w.record.ref),
-                                  alt_len=len(a.allele), strand=s, readout=readout, distance=distance)
+    add_deltas(pairs, readout=readout, distance=distance)
     for w in works:
-        _emit(w, readout, writer, table, summary, reasons)
-    return len(works)
-
-
-def info_field(readout: Readout) -> str:
-    """INFO field of a task's scores: ``GENA_<TASK>``."""
-    return f"GENA_{readout.task.upper()}"
-
-
-def _emit(w: _Work, readout: Readout, writer, table, summary, reasons) -> None:
-    rec = w.record
-    summary.records += 1
-    if not w.alts:
-        summary.records_without_alt += 1
-        writer.write(rec, {})
-        return
-    score = SCORES[readout.head]
-    scores, why = [], []
-    for a in w.alts:
-        summary.alts += 1
-        if a.reason is not None:
-            reasons[a.reason] += 1
-            scores.append(".")
-            why.append(a.reason)
-            _row(table, w, a, readout, None)
+        summary.records += 1
+        if not w.alts:
+            summary.records_without_alt += 1
+            writer.write(w.record, {})
             continue
-        summary.scored += 1
-        best = max(readout.strands, key=lambda s: a.result[s].effect)  # ties: first listed (+)
-        scores.append(score.info_value(a.allele, best, a.result[best], readout.codes))
-        why.append(".")
-        _row(table, w, a, readout, best)
-    info: dict[str, list[str]] = {}
-    if any(x != "." for x in scores):
-        info[info_field(readout)] = scores
-    if any(x != "." for x in why):
-        info[REASON_FIELD] = why
-    writer.write(rec, info)
-
-
-def _row(table, w: _Work, a: _Alt, readout: Readout, best: str | None) -> None:
-    if table is None:
-        return
-    rec = w.record
-    p = a.plan
-    first = readout.strands[0]
-    row: list[object] = [
-        rec.chrom, rec.pos, rec.id or ".", rec.ref, a.allele, w.gchrom, a.reason or "scored", best,
-        p.start if p else None, p.end if p else None,
-        len(p.encodings[(-1, first)]) if p else None,
-        len(p.encodings[(a.index, first)]) if p else None,
-    ]
-    score = SCORES[readout.head]
-    for s in readout.strands:
-        d = a.result.get(s)
-        for i in range(len(readout.labels)):
-            row += score.row(d, i)
-    table.write_row(row)
+        out = record_outcome(w, readout, rows=table is not None)
+        summary.alts += len(w.alts)
+        summary.scored += out.n_scored
+        reasons.update(out.reasons)
+        writer.write(w.record, out.info)
+        for row in out.rows:
+            table.write_row(row)
+    return len(works)
