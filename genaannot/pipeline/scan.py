@@ -118,6 +118,28 @@ class ScanSettings:
 
 
 @dataclass(frozen=True)
+class ScanRequest:
+    """A checked :func:`scan_genome` call: what is scanned and how the run goes (the
+    arguments that are not the genome, model, task or readout)."""
+
+    output: Path
+    regions: Any
+    chroms: list[str] | None
+    overlap: float
+    stitch: str
+    batch_size: int
+    threshold: float | None
+    resume: bool
+    bedgraph: bool
+    quiet: bool
+    shard: tuple[int, int] | None
+    min_gap: int | None
+    unit_bp: int | None
+    workers: int
+    devices: list[str] | None
+
+
+@dataclass(frozen=True)
 class _Job:
     """What computing units needs, in this process or a device process (picklable)."""
 
@@ -337,38 +359,39 @@ def scan_genome(
             raise ScanError(str(err)) from None
         if workers is None:
             workers = default_workers(devices=device_list or [str(model.device)])
-        return _scan(gen, model=model, task=task, readout=readout, output=output, regions=regions, chroms=chroms,
-                     overlap=overlap, stitch_mode=stitch, batch_size=batch_size, threshold=threshold, resume=resume,
-                     bedgraph=bedgraph, quiet=quiet, shard=shard_t, min_gap=min_gap, unit_bp=unit_bp,
-                     t_start=t_start, workers=workers, devices=device_list, model_spec=spec,
-                     predictor=predictor, progress=progress)
+        req = ScanRequest(output=output, regions=regions, chroms=chroms, overlap=overlap, stitch=stitch,
+                          batch_size=batch_size, threshold=threshold, resume=resume, bedgraph=bedgraph, quiet=quiet,
+                          shard=shard_t, min_gap=min_gap, unit_bp=unit_bp, workers=workers, devices=device_list)
+        return _scan(gen, model=model, task=task, readout=readout, req=req, model_spec=spec, predictor=predictor,
+                     progress=progress, t_start=t_start)
     finally:
         if own_genome:
             gen.close()
 
 
-def _scan(gen: Genome, *, model: Model, task: Task, readout: Readout, output: Path, regions, chroms, overlap: float,
-          stitch_mode: str, batch_size: int, threshold, resume: bool, bedgraph: bool, quiet: bool, shard,
-          min_gap, unit_bp, t_start: float, workers: int, devices, model_spec, predictor, progress) -> ScanResult:
-    layout = layout_scan(gen, _targets(gen, regions, chroms), min_gap=int(min_gap or readout.window_tokens),
-                         unit_bp=int(unit_bp or default_unit_bp(readout.n_tracks)))
+def _scan(gen: Genome, *, model: Model, task: Task, readout: Readout, req: ScanRequest, model_spec: str | None,
+          predictor: Predictor | None, progress: Callable[[int], None] | None, t_start: float) -> ScanResult:
+    output, regions, shard, devices = req.output, req.regions, req.shard, req.devices
+    layout = layout_scan(gen, _targets(gen, regions, req.chroms), min_gap=int(req.min_gap or readout.window_tokens),
+                         unit_bp=int(req.unit_bp or default_unit_bp(readout.n_tracks)))
     settings = ScanSettings(genome=str(Path(gen.path).resolve()), sizes=tuple(gen.sizes.items()), task=task.name,
-                            model=_model_description(model), readout=readout, overlap=overlap, stitch=stitch_mode,
+                            model=_model_description(model), readout=readout, overlap=req.overlap, stitch=req.stitch,
                             layout=layout)
     meta = model.info.extra.get("genaannot") or {}
     thresholds, source = resolve_thresholds(list(readout.labels), task=task.name, default=task.call_threshold,
-                                            threshold=threshold, checkpoint=meta)
+                                            threshold=req.threshold, checkpoint=meta)
     if "checkpoint" in source.values():
-        mismatch = threshold_mismatch(meta, overlap=overlap, stitch_mode=stitch_mode)
+        mismatch = threshold_mismatch(meta, overlap=req.overlap, stitch_mode=req.stitch)
         if mismatch:
             warnings.warn(mismatch, stacklevel=3)
     base = manifest_base(settings, model, thresholds=thresholds, threshold_source=source,
-                         regions_given=regions is not None or bool(chroms), bedgraph=bedgraph, devices=devices)
+                         regions_given=regions is not None or bool(req.chroms), bedgraph=req.bedgraph,
+                         devices=devices)
     for sp in track_specs(output, base):
         check_writable(sp.path)
     store = PartsStore(parts_dir(output))
     try:
-        store.prepare(settings.to_json(), keep=resume or shard is not None)
+        store.prepare(settings.to_json(), keep=req.resume or shard is not None)
     except SettingsMismatch as err:
         raise ScanError(str(err)) from None
     units = layout.units
@@ -380,10 +403,10 @@ def _scan(gen: Genome, *, model: Model, task: Task, readout: Readout, output: Pa
 
         total_bp = sum(u.end - u.start for u in mine)
         bar = tqdm(total=total_bp, initial=total_bp - sum(u.end - u.start for u in todo), unit="bp",
-                   unit_scale=True, disable=quiet, desc=f"scan {task.name}", dynamic_ncols=True, leave=False)
+                   unit_scale=True, disable=req.quiet, desc=f"scan {task.name}", dynamic_ncols=True, leave=False)
         progress = bar.update
-    job = _Job(readout=readout, overlap=overlap, stitch=stitch_mode, batch_size=batch_size, workers=workers,
-               genome=str(gen.path), parts=str(store.directory))
+    job = _Job(readout=readout, overlap=req.overlap, stitch=req.stitch, batch_size=req.batch_size,
+               workers=req.workers, genome=str(gen.path), parts=str(store.directory))
     try:
         if devices and len(devices) > 1:
             model_seconds, compiled = _run_devices(todo, devices=devices, job=job,
