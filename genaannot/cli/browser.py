@@ -5,8 +5,6 @@ Heavy imports (matplotlib, pyBigWig) happen inside the commands.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 _CTX = {"help_option_names": ["-h", "--help"]}
@@ -28,28 +26,18 @@ _CTX = {"help_option_names": ["-h", "--help"]}
 @click.option("--no-session", is_flag=True, help="Do not write igv_session.xml.")
 def hub(scan, outdir, genome_name, ucsc_db, hub_name, email, no_session) -> None:
     """Write a UCSC track hub and an IGV session for a finished scan."""
-    from ..hub import HubOptions, safe_name
     from ..io.atomic import OutputError
     from ..io.bed import BedError
-    from ..io.hub import HubError, read_scan, write_hub
+    from ..io.hub import HubError
+    from ..pipeline.browser import write_scan_hub
 
     try:
-        run = read_scan(scan)
-        gname = genome_name or safe_name(run.genome.name.split(".")[0])
-        opts = HubOptions(
-            hub_name=hub_name or f"genaannot_{run.name}",
-            genome_name=gname,
-            short_label=f"genaannot {run.task}",
-            long_label=f"genaannot {run.task} scan {run.name} of {run.genome.name}",
-            email=email,
-            ucsc_db=ucsc_db,
-            organism=gname,
-        )
-        res = write_hub(run, outdir or run.manifest_path.parent, opts, session=not no_session)
+        res = write_scan_hub(scan, outdir=outdir, genome_name=genome_name, ucsc_db=ucsc_db, hub_name=hub_name,
+                             email=email, session=not no_session)
     except (HubError, BedError, OutputError, OSError) as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"hub: {res.hub_txt}", err=True)
-    if res.calls_bigbed is None and run.calls is not None:
+    if res.calls_left_out:
         click.echo("note: calls left out of the hub (no bedToBigBed or pybigtools)", err=True)
     elif res.calls_type == "bigBed 3":
         click.echo("note: calls written as plain intervals (bigBed 3); install UCSC bedToBigBed for "
@@ -71,15 +59,13 @@ def hub(scan, outdir, genome_name, ucsc_db, hub_name, email, no_session) -> None
               help="Embed data up to this size; 0 links everything.")
 def report(scan, output, top, flank, embed_limit) -> None:
     """Write a self-contained HTML report (run summary + igv.js browser) of a scan."""
-    from ..io.atomic import OutputError, check_writable
+    from ..io.atomic import OutputError
     from ..io.bed import BedError
-    from ..io.hub import HubError, read_scan
-    from ..io.report import write_html_report
+    from ..io.hub import HubError
+    from ..pipeline.browser import write_scan_report
 
     try:
-        check_writable(output)
-        run = read_scan(scan)
-        res = write_html_report(run, output, top=top, flank=flank, embed_limit=int(embed_limit * 1024 * 1024))
+        res = write_scan_report(scan, output=output, top=top, flank=flank, embed_limit_mb=embed_limit)
     except (HubError, BedError, OutputError, OSError) as err:
         raise click.ClickException(str(err)) from None
     how = "data embedded" if res.embedded else f"linked: {', '.join(res.linked)}"
@@ -102,43 +88,17 @@ def report(scan, output, top, flank, embed_limit) -> None:
 @click.option("--dpi", type=click.IntRange(min=50), default=150, show_default=True)
 def plot(genome, more_tracks, region, tracks, annotation, calls, title, output, dpi) -> None:
     """Plot tracks (both strands), calls and gene models over a region of GENOME."""
-    from ..io.atomic import OutputError, check_writable, write_bytes_atomic
-    from ..io.bed import read_calls
-    from ..io.fasta import FastaError, open_genome
-    from ..io.tracks import read_bigwig_region
-    from ..plot import Call, Track, figure_bytes, region_figure, track_identity
-    from ..regions import RegionError, parse_region
+    from ..io.atomic import OutputError
+    from ..io.fasta import FastaError
+    from ..pipeline.browser import plot_region
+    from ..regions import RegionError
 
     files = list(tracks) + list(more_tracks)
     if not files and not calls and not annotation:
         raise click.UsageError("give at least one of --tracks, --calls, --annotation")
     try:
-        check_writable(output)
-        with open_genome(genome) as g:
-            iv = parse_region(region, sizes=g.sizes)
-        tr = []
-        for f in files:
-            label, strand = track_identity(Path(f).name)
-            tr.append(Track(label, strand, read_bigwig_region(f, iv.chrom, iv.start, iv.end)))
-        call_list = None
-        if calls:
-            found = read_calls(calls, region=(iv.chrom, iv.start, iv.end))
-            call_list = [Call(c.start, c.end, c.strand, c.name, c.value) for c in found]
-        txs = None
-        if annotation:
-            from ..io.annotation import read_annotation
-            from ..regions import match_chroms
-
-            ann = read_annotation(annotation)
-            mapping = match_chroms(ann.chroms, {iv.chrom: 1}).mapping
-            names = [c for c, tgt in mapping.items() if tgt == iv.chrom]
-            txs = sorted(
-                (t for c in names for t in ann.transcripts[c] if t.end > iv.start and t.start < iv.end),
-                key=lambda t: (t.start, t.id),
-            )
-        fig = region_figure(chrom=iv.chrom, start=iv.start, end=iv.end, tracks=tr, calls=call_list,
-                            transcripts=txs, title=title)
-        write_bytes_atomic(output, figure_bytes(fig, fmt=Path(output).suffix, dpi=dpi))
+        plot_region(genome, region=region, output=output, tracks=files, calls=calls, annotation=annotation,
+                    title=title, dpi=dpi)
     except (FastaError, RegionError, OutputError, OSError, ValueError) as err:  # BedError is a ValueError
         raise click.ClickException(str(err)) from None
     click.echo(f"plot: {output}", err=True)

@@ -197,7 +197,8 @@ def calls_to_bigbed(calls: Path, out: Path, sizes: dict[str, int]) -> str | None
 
 @dataclass
 class HubResult:
-    """Files written by :func:`write_hub` (absolute paths)."""
+    """Files written by :func:`write_hub` (absolute paths); ``calls_left_out``: the scan has
+    calls but no converter to bigBed was found."""
 
     hub_txt: Path
     genomes_txt: Path
@@ -206,6 +207,7 @@ class HubResult:
     calls_bigbed: Path | None
     calls_type: str | None
     session: Path | None
+    calls_left_out: bool = False
 
 
 def _rel(target: Path, start: Path) -> str:
@@ -256,7 +258,7 @@ def write_hub(run: ScanRun, outdir: str | Path, opts: HubOptions, *, session: bo
         f"stitch {m.get('stitch')}. Values are {run.activation} outputs.</p>\n"))
     sess = write_igv_session(run, outdir / "igv_session.xml", locus=opts.default_pos) if session else None
     return HubResult(outdir / "hub.txt", outdir / "genomes.txt", gdir / "trackDb.txt", twobit, calls_bb,
-                     calls_type, sess)
+                     calls_type, sess, calls_left_out=run.calls is not None and calls_bb is None)
 
 
 def write_igv_session(run: ScanRun, path: str | Path, *, locus: str | None = None) -> Path:
