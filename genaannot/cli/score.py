@@ -52,7 +52,8 @@ from .options import compute_options, parse_options
                    "[default: on CUDA min(4, cores // D - 1) per device, on CPU 0].")
 @click.option("--devices", default=None, metavar="0,1|cpu,cpu",
               help="One process per device (e.g. 0,1 = cuda:0,cuda:1), each scoring 1/D of the records "
-                   "(a region shard); the output is the same as one process's. Overrides --device.")
+                   "(a region shard); the output has one process's records, header, order and format, "
+                   "numbers equal up to float rounding. Overrides --device.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 def score(variants, genome, task_name, model_path, output, distance, labels, tsv, batch_size, device,
           precision, compile_, model_options, strand, shard, workers, devices, quiet) -> None:

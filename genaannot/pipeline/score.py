@@ -181,9 +181,10 @@ def score_variants(
         Several devices (``"0,1"``, ``["cuda:0", "cuda:1"]``, ``"cpu,cpu"``): one process per
         device, each loading the model (from ``model``'s path, with its precision, compile
         and loader options) and scoring one of ``len(devices)`` region shards; the shards
-        are then concatenated in input order into ``output`` (and ``tsv``), which are the
-        same as a one-process run's. Needs ``vcf`` as a file; cannot be combined with
-        ``shard``.
+        are then concatenated in input order into ``output`` (and ``tsv``), which have a
+        one-process run's records, header, order and format, with numbers equal up to float
+        rounding (other windows share a batch). Needs ``vcf`` as a file; cannot be combined
+        with ``shard``.
     workers
         Processes that plan and tokenise chunks of records while the model runs (0: one
         helper thread in this process; None: :func:`default_score_workers`). With
@@ -250,7 +251,8 @@ def default_score_workers(devices: Sequence[str]) -> int:
     """Planning processes per device process for ``score``.
 
     On CUDA the host must keep up with the GPU: a variant costs ≈ 4.6 ms of host CPU (75 %
-    BPE, ``bench/score_host.py``) against ≈ 1 ms of an H200's time, so each of D GPUs gets
+    BPE, ``bench/score_host.py``) against ≈ 1 ms of an H200's time (a projection from FLOPs:
+    no GPU was measured), so each of D GPUs gets
     ``min(4, cores // D - 1)`` workers (besides its own process's threads). On CPU the model
     needs the cores: 0 (one helper thread).
     """
