@@ -198,7 +198,8 @@ class SelfAttention(nn.Module):
         def heads(x: torch.Tensor) -> torch.Tensor:  # [B, L, H] -> [B, heads, L, H/heads]
             return x.view(b, n, self.n_heads, d // self.n_heads).transpose(1, 2)
 
-        # softmax(QK^T / sqrt(d_head) + bias) V, exactly upstream's eager computation
+        # softmax(QK^T / sqrt(d_head)) V over the keys ``bias`` (a boolean key mask, True = attend)
+        # lets through: upstream's eager computation with its additive dtype-minimum mask
         out = F.scaled_dot_product_attention(
             heads(self.query(h)),
             heads(self.key(h)),
