@@ -5,10 +5,11 @@ Usage::
     python bench/scan.py [--fasta FA] [--model PATH] [--task splice] [--max-bp 300000] [--workers N]
 
 Without ``--model`` a tiny random GENA BERT checkpoint is built in a temporary directory
-(``tests/tinymodels.py``: hidden 16, 2 layers, 96-token BPE), so the figures measure the
-pipeline (FASTA, tokenising, windows, stitching, writers) more than the network. Without
-``--fasta`` the A. thaliana TAIR10 1% genome of ``../shared`` is used (copied to a
-temporary directory, since its directory is read-only and the ``.fai`` must be created).
+(``tests/tinymodels.py``: hidden 16, 2 layers, a 96-entry BPE vocabulary, 128-token
+windows), so the figures measure the pipeline (FASTA, tokenising, windows, stitching,
+writers) more than the network. Without ``--fasta`` the bundled A. thaliana TAIR10 1%
+genome (``examples/athaliana/athaliana_1pct.fa.gz``) is used. The FASTA is copied to a
+temporary directory first and its index built there, before the timed scan.
 """
 
 from __future__ import annotations
