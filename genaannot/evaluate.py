@@ -5,9 +5,12 @@ Splice (base-pair resolution)
 Every base of the evaluated regions, on both strands, is one example per site type.
 Positives are the annotated acceptor (donor) bases (see :mod:`genaannot.io.annotation`);
 everything else, including the other site type, is negative. The model is run on each strand
-(minus strand reverse-complemented) with the scanner's tiling: windows of the checkpoint's
-``window_tokens`` (never truncated), half-window overlap, each base keeping the score of the
-window whose centre is nearest, a token's score painted on every base of its span. Metrics per site type: average
+(minus strand reverse-complemented) exactly as the scanner tiles and stitches
+(:func:`genaannot.span.region_tracks`): windows of the scanner's ``window_tokens`` (never
+truncated), by default half-window overlap and each base keeping the score of the window
+whose centre is nearest (``overlap`` / ``stitch_mode``, as in scan), a token's score painted
+on every base of its span; bases in the runs of N the scanner skips score ``-inf`` and still
+count. Metrics per site type: average
 precision (area under the precision-recall curve, step-wise as in scikit-learn), AUROC
 (ties get average ranks), SpliceAI top-k accuracy (k = number of positives: fraction of
 the k highest-scoring bases that are sites), and the call threshold with the highest F1

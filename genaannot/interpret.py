@@ -1,11 +1,15 @@
 """Model interpretation over one genomic region: saturation mutagenesis and integrated gradients.
 
 Pure compute over a :class:`~genaannot.models.base.Model` and letters already read from the
-genome; files are read and written by the callers (``genaannot.cli.interpret``).
+genome; files are read and written by the caller, :mod:`genaannot.pipeline.interpret`
+(``ism_region`` / ``attribute_region``, behind ``genaannot ism`` / ``attribute``).
 
 The scored function ``f``
 -------------------------
-Both methods explain one scalar ``f(sequence)`` chosen by a :class:`Target`:
+Both methods explain one scalar ``f(sequence)`` chosen by a :class:`Target`, which
+:func:`resolve_target` builds by the readout rules every command shares
+(:func:`genaannot.readout.resolve_readout`: label channel, activation, window; the default
+label is the task's first):
 
 * sequence heads: the score of the whole input window for one label;
 * token heads: the score, for one label, of the token covering one *site* (a base-pair

@@ -6,12 +6,13 @@ float32 arrays returned in input order.
 
 Batching
 --------
-Inputs are sorted by content length (longest first, stable) and cut into consecutive
-batches of ``batch_size``. Every batch is padded to its longest member (or to the family's
-fixed tile, which is :meth:`Network.collate`'s business), so for a fixed batch size this
-grouping pads the least: any other grouping puts a longer input beside shorter ones.
-Results do not depend on batch size or input order beyond floating-point rounding of
-padded batched kernels (tested: batch 1 vs 7, shuffled order).
+:func:`batch_plan`: inputs are sorted by content length (longest first, stable) and cut
+into consecutive full batches of ``batch_size``; the one partial batch (``n % batch_size``
+inputs) is placed where it pads least. Every batch is padded to its longest member (or to
+the family's fixed tile, which is :meth:`Network.collate`'s business), so for a fixed batch
+size this minimises the padded area ``sum(batch size × longest)`` (tested against brute
+force). Results do not depend on batch size or input order beyond floating-point rounding
+of padded batched kernels (tested: batch 1 vs 7, shuffled order).
 
 Host/device pipeline (CUDA)
 ---------------------------
