@@ -87,3 +87,14 @@ def test_snakemake_scatter_gather_equals_single_run(tmp_path, monkeypatch):
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert json.loads((res / "scan.json").read_text())["counts"] == man["counts"]
+
+    # a changed shard count is a new split beside the old one, merged from its own partials only
+    (wd / "config.yaml").write_text(cfg.replace("shards: 3", "shards: 2"))
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert sorted(p.name for p in (res / "shards").iterdir()) == ["scan-2", "scan-3", "score-2", "score-3"]
+    assert sorted(p.name for p in (res / "shards" / "scan-2").glob("*.parts")) == ["scan.1.parts", "scan.2.parts"]
+    for f in man["files"]:
+        assert (res / f["bigwig"]).read_bytes() == (single / f["bigwig"]).read_bytes(), f["bigwig"]
+    with gzip.open(res / "variants.vcf.gz", "rt") as fh:
+        assert fh.read() == (single / "variants.vcf").read_text()
