@@ -156,7 +156,7 @@ def default_workers(*, devices: list[str] | str | None = None) -> int:
     """Host processes per device process that plan and tokenise while the model runs.
 
     On CUDA the host must keep up with the GPU: measured on CPU (``bench/host_pipeline.py``,
-    GENA t2t tokenizer) one core prepares ≈ 8 × 10⁵ token positions/s; an H200 would compute
+    GENA t2t tokenizer) one core prepares ≈ 6–9 × 10⁵ token positions/s; an H200 would compute
     ≈ 4 × 10⁶ (a projection from FLOPs: no GPU was measured), so each of D GPUs gets
     ``min(8, (cores - D) // D)`` workers. On CPU the model needs the
     cores itself: ``min(4, cores - 1)``.
