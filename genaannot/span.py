@@ -119,7 +119,7 @@ def _plan_strand(unit: Unit, strand: str, *, fetch: Callable[[int, int], str], t
         if (cs == unit.seg_start or plan.ends[0] <= u0) and (ce == unit.seg_end or plan.starts[-1] >= u1):
             break
         halo *= 2
-    own_all = center_cuts(plan.starts, plan.ends, lo=0, hi=n)
+    own_all = center_cuts(plan.starts, plan.ends, lo=0, hi=n, ties="later" if strand == "+" else "earlier")
     if stitch_mode == "center":
         sel = np.flatnonzero((own_all[:, 1] > own_all[:, 0]) & (own_all[:, 1] > u0) & (own_all[:, 0] < u1))
         own = own_all[sel]

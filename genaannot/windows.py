@@ -296,11 +296,14 @@ def reverse_plan(plan: WindowPlan, length: int) -> WindowPlan:
     return WindowPlan(length - plan.ends[::-1], length - plan.starts[::-1], plan.tokens, plan.ranges[::-1])
 
 
-def center_cuts(starts: np.ndarray, ends: np.ndarray, *, lo: int, hi: int) -> np.ndarray:
+def center_cuts(starts: np.ndarray, ends: np.ndarray, *, lo: int, hi: int, ties: str = "later") -> np.ndarray:
     """Intervals owned by each window under nearest-centre stitching.
 
     Base ``p`` (centre ``p + 0.5``) goes to the covering window with the nearest centre
-    ``(start + end) / 2``; a tie goes to the later window. The first window owns from ``lo``
+    ``(start + end) / 2``; a tie goes to the later window (``ties="later"``) or the earlier
+    one (``"earlier"``). The minus strand's windows are given in forward coordinates, so it
+    uses ``"earlier"``: the later window in its own orientation, which makes its values the
+    reverse complement's read backwards, ties included. The first window owns from ``lo``
     and the last up to ``hi`` (edges are kept only at the ends of the planned span).
 
     Returns
@@ -308,6 +311,8 @@ def center_cuts(starts: np.ndarray, ends: np.ndarray, *, lo: int, hi: int) -> np
     int64 [n_windows, 2]
         ``[own_start, own_end)`` per window; contiguous, covering ``[lo, hi)``.
     """
+    if ties not in ("later", "earlier"):
+        raise ValueError(f"ties must be 'later' or 'earlier', not {ties!r}")
     n = len(starts)
     cuts = np.empty(n + 1, dtype=np.int64)
     cuts[0], cuts[n] = lo, hi
@@ -315,8 +320,9 @@ def center_cuts(starts: np.ndarray, ends: np.ndarray, *, lo: int, hi: int) -> np
     e = np.asarray(ends, dtype=np.int64)
     if n > 1:
         total = s[:-1] + e[:-1] + s[1:] + e[1:]
-        # p belongs to window i iff p + 0.5 < total / 4  <=>  p < (total + 1) // 4
-        mid = (total + 1) // 4
+        # p belongs to window i iff p + 0.5 < total / 4  <=>  p < (total + 1) // 4 (ties later),
+        # or iff p + 0.5 <= total / 4  <=>  p < (total + 2) // 4 (ties earlier)
+        mid = (total + (1 if ties == "later" else 2)) // 4
         mid = np.minimum(np.maximum(mid, s[1:]), e[:-1])
         cuts[1:n] = np.maximum.accumulate(np.maximum(mid, lo))
         cuts[1:n] = np.minimum(cuts[1:n], hi)

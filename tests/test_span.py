@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from toy import BASE_VALUE, make_toy_model
 
@@ -30,6 +30,7 @@ def _tracks(seq, unit, **kw):
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seq=st.text("ACGT", min_size=1, max_size=300), overlap=st.sampled_from([0.0, 0.25, 0.5, 0.75]),
        cut=st.floats(0, 1), mode=st.sampled_from(["center", "mean"]))
+@example(seq="A" * 26, overlap=0.25, cut=0.0, mode="center")  # a base exactly between two window centres
 def test_every_base_valued_and_strands_are_reverse_complements(seq, overlap, cut, mode):
     """Both strands cover every base; channel 1 is the base's own value (the toy model), so the
     minus strand must hold the complement's value at each position; and cutting the span into

@@ -163,6 +163,30 @@ def test_center_cuts_cover_once_and_nearest(n, w, overlap):
         assert abs(centres[owner] - (p + 0.5)) == best
 
 
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 300), w=st.integers(1, 40), overlap=st.sampled_from([0.0, 0.25, 0.3, 0.5, 0.8]))
+def test_center_cuts_earlier_ties_mirror_later_ties(n, w, overlap):
+    # windows of the reverse complement, mapped to forward coordinates: owning with ties to
+    # the earlier window is owning in the reverse complement with ties to the later one, mirrored
+    plan = plan_windows("A" * n, tokenizer=CharTokenizer(), window_tokens=w, overlap=overlap)
+    own_rc = center_cuts(plan.starts, plan.ends, lo=0, hi=n)
+    mirrored = reverse_plan(plan, n)
+    own_fwd = center_cuts(mirrored.starts, mirrored.ends, lo=0, hi=n, ties="earlier")
+    assert (n - own_rc[::-1, ::-1]).tolist() == own_fwd.tolist()
+
+
+def test_center_cuts_tie_goes_where_asked():
+    # centres 8 and 19 (the last window cut short): base 13 (centre 13.5) is equally near both
+    starts, ends = np.array([0, 12]), np.array([16, 26])
+    assert center_cuts(starts, ends, lo=0, hi=26).tolist() == [[0, 13], [13, 26]]
+    assert center_cuts(starts, ends, lo=0, hi=26, ties="earlier").tolist() == [[0, 14], [14, 26]]
+
+
+def test_center_cuts_tie_rule_is_checked():
+    with pytest.raises(ValueError, match="ties"):
+        center_cuts(np.array([0]), np.array([4]), lo=0, hi=4, ties="left")
+
+
 def test_units_and_gaps():
     assert subtract_gaps(0, 100, [(10, 20), (50, 60), (95, 120)]) == [(0, 10), (20, 50), (60, 95)]
     assert subtract_gaps(0, 10, [(0, 10)]) == []
