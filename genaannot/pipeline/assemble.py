@@ -2,7 +2,9 @@
 
 Coordinates are 0-based, half-open. Parts are streamed in unit (= ``.fai``) order into
 the writers and the call makers; equal runs meeting at a unit boundary are written as
-one entry, so the files do not depend on the unit size, the shard count or the devices.
+one entry, so how the values are cut into parts leaves no trace in the files: they do not
+depend on the shard count or the devices, and the unit size changes only values that
+depend on where windows start (it is a setting recorded in ``settings.json``).
 """
 
 from __future__ import annotations
@@ -151,7 +153,7 @@ def _assemble(part_files: dict[str, Path], units: list[Unit], specs: list[TrackS
                 if not len(s):
                     continue
                 # hold back the last run so that equal runs meeting at a unit boundary are
-                # written as one entry: files do not depend on the unit size
+                # written as one entry: part boundaries leave no trace in the files
                 h = held[t]
                 if h is not None and h[0] == u.chrom and h[2] == s[0] and h[3] == v[0]:
                     s = s.copy()
