@@ -1,0 +1,192 @@
+"""genaannot.io.bigwig: the streaming bigWig writer, read back by two independent readers
+(libBigWig through pyBigWig, bigtools through pybigtools): values, exact zoom summaries,
+bytes independent of how the runs are handed over, large trees, write errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pybigtools
+import pyBigWig
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import genaannot.io.bigwig as bigwig
+from genaannot.io.bigwig import BigWigFile, zoom_reductions
+from genaannot.stitch import round_values, runs
+
+
+def _signal(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Per-base values like a model's: smooth low background, sharp peaks, a constant stretch, a gap."""
+    v = np.repeat(rng.random(n // 7 + 1) * 0.02, 7)[:n].astype(np.float32)
+    v += (rng.random(n) * 1e-4).astype(np.float32)
+    peaks = rng.integers(0, n, max(1, n // 5000))
+    v[peaks] = rng.random(len(peaks)).astype(np.float32)
+    v[n // 3 : n // 3 + 2000] = np.nan
+    v[n // 2 : n // 2 + 3000] = 0.25
+    return v
+
+
+def _write(path, sizes, tracks, *, chunk, digits=None):
+    w = BigWigFile(path, sizes=sizes, digits=digits)
+    for chrom, v in tracks.items():
+        for a in range(0, len(v), chunk):
+            s, e, x = runs(v[a : a + chunk], offset=a)
+            w.add(chrom, s, e, x)
+    w.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def genome(tmp_path_factory):
+    rng = np.random.default_rng(11)
+    sizes = {"chr1": 400_000, "chr2": 123_457, "chrM": 1_000, "chrUn": 5_000}
+    tracks = {c: _signal(rng, n) for c, n in sizes.items() if c != "chrUn"}
+    path = _write(tmp_path_factory.mktemp("bw") / "t.bw", sizes, tracks, chunk=65_000)
+    return path, sizes, tracks
+
+
+def test_values_and_header_in_both_readers(genome):
+    path, sizes, tracks = genome
+    bw = pyBigWig.open(str(path))
+    assert list(bw.chroms().items()) == list(sizes.items())  # .fai order
+    for c, v in tracks.items():
+        np.testing.assert_array_equal(bw.values(c, 0, sizes[c], numpy=True), v)
+    assert bw.intervals("chrUn") is None
+    bw.close()
+    b = pybigtools.open(str(path))
+    assert dict(b.chroms()) == sizes
+    for c, v in tracks.items():
+        np.testing.assert_array_equal(b.values(c, 0, sizes[c], fillna=np.nan), v)
+    covered = sum(int((~np.isnan(v)).sum()) for v in tracks.values())
+    assert b.info()["summary"]["basesCovered"] == covered
+    total = sum(float(np.nansum(v.astype(np.float64))) for v in tracks.values())
+    assert b.info()["summary"]["sum"] == pytest.approx(total, rel=1e-12)
+
+
+def test_zoom_records_are_exact(genome):
+    """Every zoom record of every level equals the full-resolution data of its bin (count,
+    min, max exactly; sum and sum of squares to float32 precision)."""
+    path, sizes, tracks = genome
+    b = pybigtools.open(str(path))
+    levels = b.zooms()
+    assert levels == zoom_reductions(max(sizes.values()))
+    for r in levels:
+        for c, v in tracks.items():
+            recs = list(b.zoom_records(r, c, 0, sizes[c]))
+            assert recs, (r, c)
+            for start, end, summ in recs:
+                assert start % r == 0 and end == min(start + r, sizes[c])
+                x = v[start:end]
+                x = x[~np.isnan(x)].astype(np.float64)
+                assert summ["bases_covered"] == len(x)
+                assert summ["min_val"] == x.min() and summ["max_val"] == x.max()
+                assert summ["sum"] == pytest.approx(x.sum(), rel=1e-6, abs=1e-6)
+                assert summ["sum_squares"] == pytest.approx((x * x).sum(), rel=1e-6, abs=1e-6)
+            # no bin with data is missing
+            have = {s for s, _, _ in recs}
+            bins_with_data = {i * r for i in range(-(-sizes[c] // r)) if (~np.isnan(v[i * r : (i + 1) * r])).any()}
+            assert have == bins_with_data
+
+
+def test_mean_and_max_summaries_match_full_resolution(genome):
+    """What IGV and bigWigSummary show (zoom-based mean/max/min over a range) is exact."""
+    path, sizes, tracks = genome
+    bw = pyBigWig.open(str(path))
+    for c, v in tracks.items():
+        for r in (256, 1024, 4096):
+            for a in range(0, sizes[c] - 4 * r, sizes[c] // 5):
+                a = a // r * r
+                b_ = a + 4 * r
+                x = v[a:b_]
+                x = x[~np.isnan(x)]
+                if not len(x):
+                    continue
+                assert bw.stats(c, a, b_, type="mean")[0] == pytest.approx(float(x.mean()), rel=1e-6)
+                assert bw.stats(c, a, b_, type="max")[0] == pytest.approx(float(x.max()), rel=1e-7)
+                assert bw.stats(c, a, b_, type="min")[0] == pytest.approx(float(x.min()), rel=1e-7)
+    bw.close()
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chunks=st.lists(st.integers(1, 50_000), min_size=1, max_size=6), seed=st.integers(0, 3))
+def test_bytes_do_not_depend_on_how_runs_are_handed_over(tmp_path_factory, chunks, seed):
+    d = tmp_path_factory.mktemp("c")
+    rng = np.random.default_rng(seed)
+    sizes = {"a": 90_000, "b": 3_000}
+    tracks = {"a": _signal(rng, 90_000), "b": _signal(rng, 3_000)}
+    ref = _write(d / "ref.bw", sizes, tracks, chunk=10**9).read_bytes()
+    w = BigWigFile(d / "x.bw", sizes=sizes)
+    for c, v in tracks.items():
+        a, i = 0, 0
+        while a < len(v):
+            step = chunks[i % len(chunks)]
+            s, e, x = runs(v[a : a + step], offset=a)
+            w.add(c, s, e, x)
+            a, i = a + step, i + 1
+    w.close()
+    assert (d / "x.bw").read_bytes() == ref
+
+
+def test_digits_round_and_join_runs(tmp_path):
+    rng = np.random.default_rng(3)
+    v = _signal(rng, 50_000)
+    full = _write(tmp_path / "full.bw", {"a": 50_000}, {"a": v}, chunk=7_000)
+    small = _write(tmp_path / "r3.bw", {"a": 50_000}, {"a": v}, chunk=7_000, digits=3)
+    assert small.stat().st_size < full.stat().st_size / 2
+    bw = pyBigWig.open(str(small))
+    np.testing.assert_array_equal(bw.values("a", 0, 50_000, numpy=True), round_values(v, digits=3))
+    iv = bw.intervals("a")
+    # no two touching entries with the same value
+    assert all(not (x[1] == y[0] and x[2] == y[2]) for x, y in zip(iv, iv[1:]))
+    bw.close()
+
+
+def test_many_sequences_and_blocks_make_multi_level_trees(tmp_path, monkeypatch):
+    """> 256 data blocks (a two-level R-tree) and a sorted multi-level chromosome B+ tree."""
+    monkeypatch.setattr(bigwig, "SINGLE_LEAF_MAX", 10)  # force the sorted tree below 65,536 names
+    rng = np.random.default_rng(5)
+    sizes = {f"scaffold_{i}": int(n) for i, n in enumerate(rng.integers(300, 3_000, 700))}
+    sizes["big"] = 600_000
+    tracks = {c: (rng.random(n) if c == "big" else np.full(n, i % 7 / 7)).astype(np.float32)
+              for i, (c, n) in enumerate(sizes.items())}
+    path = _write(tmp_path / "many.bw", sizes, tracks, chunk=10**9)
+    bw = pyBigWig.open(str(path))
+    assert bw.chroms() == sizes
+    for c in ("scaffold_0", "scaffold_345", "scaffold_699", "big"):
+        np.testing.assert_array_equal(bw.values(c, 0, sizes[c], numpy=True), tracks[c])
+    bw.close()
+    b = pybigtools.open(str(path))
+    assert dict(b.chroms()) == sizes
+    np.testing.assert_array_equal(b.values("big", 123_456, 456_789, fillna=np.nan), tracks["big"][123_456:456_789])
+
+
+def test_a_write_error_names_the_file_and_leaves_nothing(tmp_path):
+    """A real EFBIG (file-size limit, as a quota would give ENOSPC/EDQUOT), no privileges needed."""
+    script = textwrap.dedent(f"""
+        import resource, signal, sys
+        import numpy as np
+        from genaannot.io.tracks import WRITERS, OutputError
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+        w = WRITERS["bigwig"]({str(tmp_path / "out.bw")!r}, sizes={{"a": 2_000_000}})
+        rng = np.random.default_rng(0)
+        try:
+            for a in range(0, 2_000_000, 100_000):
+                s = np.arange(a, a + 100_000)
+                w.add("a", s, s + 1, rng.random(100_000).astype(np.float32))
+            w.commit()
+        except OutputError as err:
+            w.abort()
+            print(err)
+            sys.exit(1)
+        sys.exit(0)
+    """)
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "out.bw: cannot write" in res.stdout and "file-size limit" in res.stdout
+    assert list(tmp_path.iterdir()) == []  # no final file, no temporary file
