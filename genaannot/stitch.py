@@ -19,9 +19,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["STITCH_MODES", "WindowOutput", "rc_to_forward", "paint", "paint_tokens", "to_forward", "stitch", "runs"]
+__all__ = ["STITCH_MODES", "WindowOutput", "rc_to_forward", "paint", "paint_tokens", "to_forward", "stitch", "runs",
+           "round_values", "join_runs", "DEFAULT_TRACK_DIGITS"]
 
 STITCH_MODES = ("center", "mean")
+#: decimals kept in scan track values by default (``--track-digits``), chosen on measurement
+#: (docs/scale.md): it keeps a base-resolution human track near 1 GB; calls use unrounded values
+DEFAULT_TRACK_DIGITS = 3
 
 
 @dataclass
@@ -163,3 +167,35 @@ def runs(values: np.ndarray, *, offset: int = 0) -> tuple[np.ndarray, np.ndarray
     vals = v[starts]
     keep = ~np.isnan(vals)
     return starts[keep] + offset, ends[keep] + offset, vals[keep]
+
+
+def round_values(values: np.ndarray, *, digits: int | None) -> np.ndarray:
+    """``values`` rounded to ``digits`` decimals, as float32 (``None``: unchanged).
+
+    Rounding is idempotent on float32 (rounding a rounded value gives it back), and ``-0.0``
+    becomes ``0.0`` so that equal-looking neighbours form one run.
+    """
+    v = np.asarray(values, dtype=np.float32)
+    if digits is None:
+        return v
+    out = np.round(v, digits).astype(np.float32)
+    out[out == 0] = 0.0
+    return out
+
+
+def join_runs(starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Join touching runs of equal value (rounding makes many); sorted, non-overlapping input.
+
+    Returns
+    -------
+    starts, ends, values : arrays [n_joined]
+    """
+    s, e, v = starts, ends, values
+    if len(s) < 2:
+        return s, e, v
+    brk = np.flatnonzero((s[1:] != e[:-1]) | (v[1:] != v[:-1])) + 1
+    if len(brk) == len(s) - 1:
+        return s, e, v
+    first = np.concatenate(([0], brk))
+    last = np.concatenate((brk - 1, [len(s) - 1]))
+    return s[first], e[last], v[first]

@@ -10,8 +10,21 @@ import sys
 
 import click
 
+from ..stitch import DEFAULT_TRACK_DIGITS
 from ..tasks import TASKS
 from .options import compute_options, parse_options
+
+
+def _digits(ctx: click.Context, param: click.Parameter, value: str) -> int | None:
+    if value.lower() in ("full", "none"):
+        return None
+    try:
+        d = int(value)
+    except ValueError:
+        d = -1
+    if not 0 <= d <= 7:
+        raise click.BadParameter(f"{value!r}: give 0-7 decimals, or 'full' for unrounded float32")
+    return d
 
 
 @click.command(
@@ -56,10 +69,15 @@ from .options import compute_options, parse_options
 @click.option("--devices", default=None, metavar="0,1|cpu,cpu",
               help="One process per device over the work units (e.g. 0,1 = cuda:0,cuda:1); overrides --device.")
 @click.option("--bedgraph", is_flag=True, help="Also write a bedGraph for every track.")
+@click.option("--track-digits", default=str(DEFAULT_TRACK_DIGITS), show_default=True, metavar="0-7|full",
+              callback=_digits,
+              help="Decimals kept in track values (near-constant stretches become one bigWig entry: a "
+                   "human base-resolution track ~1 GB instead of ~24 GB); 'full': float32 as computed. "
+                   "Calls are made from unrounded values.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def scan(genome, task_name, model_path, output, chroms, regions, strand, window_tokens, overlap, stitch,
          batch_size, device, precision, compile_, model_options, labels, threshold, resume, shard, workers, devices, bedgraph,
-         quiet) -> None:
+         track_digits, quiet) -> None:
     """Scan GENOME (FASTA, plain or bgzipped) with a model; write bigWig tracks and calls."""
     from ..io.fasta import FastaError
     from ..io.tracks import OutputError
@@ -78,7 +96,7 @@ def scan(genome, task_name, model_path, output, chroms, regions, strand, window_
             batch_size=batch_size, labels=[x for x in labels.split(",") if x] if labels else None,
             threshold=threshold, resume=resume, bedgraph=bedgraph, quiet=quiet, shard=shard, workers=workers,
             devices=devices, device=device, precision=precision, compile=compile_,
-            model_options=parse_options(model_options),
+            model_options=parse_options(model_options), track_digits=track_digits,
         )
     except (FastaError, OutputError, ModelError, ScanError, RegionError, TokenizerError) as err:
         raise click.ClickException(str(err)) from None

@@ -11,9 +11,14 @@ Layout::
     OUT.parts/shard-I-of-N.json       the manifest base of shard I (for `genaannot merge`)
 
 A part holds, per strand ``s`` and read channel ``k``, the run-length encoded per-base
-values of the unit (``{s}{k}_s``, ``{s}{k}_e``: int64 run starts/ends on the chromosome,
-``{s}{k}_v``: float32 values; bases without data have no run) and ``meta``: a JSON string
-with the unit's counts (``bp``, ``windows``, ``lowercase``, ``n_scanned``, ``iupac``).
+values of the unit as the track stores them (``{s}{k}_s``, ``{s}{k}_e``: int64 run
+starts/ends on the chromosome, ``{s}{k}_v``: float32 values, rounded to ``track_digits``
+when that is set; bases without data have no run), the runs at or above the label's call
+threshold with their unrounded values (``{s}{k}_cs``, ``{s}{k}_ce``, ``{s}{k}_cv``: calls
+are made from these, so rounding never moves a call) and ``meta``: a JSON string with the
+unit's counts (``bp``, ``windows``, ``lowercase``, ``n_scanned``, ``iupac``). Parts are
+npz files deflated at zlib level 1 (:func:`genaannot.io.atomic.save_npz_atomic`): level 6,
+numpy's ``savez_compressed``, cost as much CPU as the whole rest of the host work.
 """
 
 from __future__ import annotations
@@ -43,10 +48,13 @@ class SettingsMismatch(PartsError):
 
 @dataclass
 class Part:
-    """One finished work unit: ``runs[(strand, k)] = (starts, ends, values)`` and its counts."""
+    """One finished work unit: ``runs[(strand, k)] = (starts, ends, values)`` as the track
+    stores them, ``calls[(strand, k)]``: the runs at or above the call threshold (unrounded),
+    and the unit's counts."""
 
     runs: dict[tuple[str, int], Runs]
     meta: dict[str, Any]
+    calls: dict[tuple[str, int], Runs] | None = None
 
 
 def is_parts_dir(path: str | Path) -> bool:
@@ -113,6 +121,8 @@ class PartsStore:
         arrays: dict[str, np.ndarray] = {}
         for (strand, k), (s, e, v) in part.runs.items():
             arrays[f"{strand}{k}_s"], arrays[f"{strand}{k}_e"], arrays[f"{strand}{k}_v"] = s, e, v
+        for (strand, k), (s, e, v) in (part.calls or {}).items():
+            arrays[f"{strand}{k}_cs"], arrays[f"{strand}{k}_ce"], arrays[f"{strand}{k}_cv"] = s, e, v
         arrays["meta"] = np.array(json.dumps(part.meta, sort_keys=True))
         save_npz_atomic(self.path(key), arrays)
 
@@ -139,6 +149,8 @@ def load_part(path: str | Path, *, tracks: list[tuple[str, int]]) -> Part:
         arr = load_npz(path)
         meta = json.loads(str(arr["meta"]))
         runs = {(s, k): (arr[f"{s}{k}_s"], arr[f"{s}{k}_e"], arr[f"{s}{k}_v"]) for s, k in tracks}
+        calls = ({(s, k): (arr[f"{s}{k}_cs"], arr[f"{s}{k}_ce"], arr[f"{s}{k}_cv"]) for s, k in tracks}
+                 if all(f"{s}{k}_cs" in arr for s, k in tracks) else None)
     except Exception as err:  # noqa: BLE001 - damaged part: say which and what to do
         raise PartsError(f"{path}: unreadable part ({err}); delete it and rerun with --resume") from None
-    return Part(runs, meta)
+    return Part(runs, meta, calls)

@@ -96,46 +96,45 @@ class _OrderCheck:
 
 
 class BigWigWriter(TrackWriter):
-    """Streaming bigWig writer (pyBigWig), float32 values, 10 zoom levels."""
+    """Streaming bigWig writer (:class:`genaannot.io.bigwig.BigWigFile`): float32 values,
+    exact zoom levels, memory independent of sequence length, write errors raised.
+
+    ``digits``: round values to this many decimals before writing (None: as given).
+    """
 
     suffix = ".bw"
 
-    def __init__(self, path: str | Path, *, sizes: dict[str, int], name: str = "") -> None:
-        import pyBigWig
+    def __init__(self, path: str | Path, *, sizes: dict[str, int], name: str = "", digits: int | None = None) -> None:
+        from .bigwig import BigWigFile
 
         self._f = AtomicFile(path)
         self.path = self._f.path
         self._order = _OrderCheck(self.path, sizes)
-        self._bw = pyBigWig.open(str(self._f.tmp), "w")
-        if self._bw is None:
+        try:
+            self._bw = BigWigFile(self._f.tmp, sizes=sizes, digits=digits)
+        except BaseException:
             self._f.abort()
-            raise OutputError(f"{self.path}: cannot create bigWig file")
-        self._bw.addHeader([(c, int(n)) for c, n in sizes.items()], maxZooms=10)
+            raise
 
     def add(self, chrom: str, starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> None:
         self._order.check(chrom, starts, ends)
         if len(starts) == 0:
             return
-        # pyBigWig takes lists; chunk to keep the temporary lists small
-        step = 1 << 16
-        for i in range(0, len(starts), step):
-            s = starts[i : i + step]
-            self._bw.addEntries(
-                [chrom] * len(s),
-                [int(x) for x in s],
-                ends=[int(x) for x in ends[i : i + step]],
-                values=[float(x) for x in np.asarray(values[i : i + step], dtype=np.float32)],
-            )
+        try:
+            self._bw.add(chrom, starts, ends, values)
+        except OutputError as err:  # the temporary name means nothing to the user
+            raise OutputError(str(err).replace(str(self._f.tmp), str(self.path))) from None
 
     def commit(self) -> None:
-        self._bw.close()
+        try:
+            self._bw.close()
+        except OutputError as err:
+            self.abort()
+            raise OutputError(str(err).replace(str(self._f.tmp), str(self.path))) from None
         self._f.commit()
 
     def abort(self) -> None:
-        try:
-            self._bw.close()
-        except Exception:  # noqa: BLE001 - already failing; only clean up
-            pass
+        self._bw.abort()
         self._f.abort()
 
 

@@ -9,7 +9,9 @@ depend on where windows start (it is a setting recorded in ``settings.json``).
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,11 +20,11 @@ import numpy as np
 
 from ..calls import CallMaker, format_call, sort_calls
 from ..io.naming import bedgraph_name, calls_name, manifest_name, track_names
-from ..io.parts import load_part
+from ..io.parts import Part, load_part
 from ..io.tracks import WRITERS, write_json_atomic, write_lines_atomic
 from ..windows import Unit
 
-__all__ = ["ScanResult", "TrackSpec", "track_specs", "finish_scan", "MANIFEST_PRIVATE"]
+__all__ = ["ScanResult", "TrackSpec", "track_specs", "finish_scan", "Assembler", "new_assembler", "MANIFEST_PRIVATE"]
 
 #: manifest-base entries that steer assembly but are not written to the manifest
 MANIFEST_PRIVATE = frozenset({"threshold", "thresholds", "threshold_source", "bedgraph", "strand_specific",
@@ -70,7 +72,8 @@ def track_specs(output: Path, base: dict) -> list[TrackSpec]:
 
 
 def finish_scan(part_files: dict[str, Path], units: list[Unit], *, base: dict, output: Path,
-                sizes: dict[str, int], run_seconds: float, model_seconds: float) -> ScanResult:
+                sizes: dict[str, int], run_seconds: float, model_seconds: float,
+                assembler: Assembler | None = None) -> ScanResult:
     """Assemble finished parts (``unit key -> .npz``) into the tracks, calls and manifest.
 
     Parameters
@@ -78,12 +81,23 @@ def finish_scan(part_files: dict[str, Path], units: list[Unit], *, base: dict, o
     base : dict
         The manifest without what assembly adds (files, calls, counts, timings); see
         :func:`genaannot.pipeline.scan.manifest_base`.
+    assembler : Assembler, optional
+        One that was already fed every unit while the scan ran (:meth:`Assembler.follow`);
+        ``part_files`` are then not read again.
     """
     specs = track_specs(output, base)
     calls_path, manifest_path = calls_name(output), manifest_name(output)
     bedgraph = bool(base["bedgraph"])
-    counts = _assemble(part_files, units, specs, sizes=sizes, bedgraph=bedgraph, calls_path=calls_path,
-                       thresholds=_base_thresholds(base), strand_specific=base["strand_specific"])
+    if assembler is None:
+        assembler = Assembler(specs, sizes=sizes, bedgraph=bedgraph, calls_path=calls_path,
+                              thresholds=_base_thresholds(base), strand_specific=base["strand_specific"])
+        try:
+            for u in units:
+                assembler.feed(u, load_part(part_files[u.key], tracks=assembler.tracks))
+        except BaseException:
+            assembler.abort()
+            raise
+    counts = assembler.finish()
     counts["n_bp_skipped"] = base["n_bp_skipped"]
     counts["n_gaps"] = base["n_gaps"]
     files = [{"label": sp.label, "strand": sp.strand, "bigwig": sp.path.name} for sp in specs]
@@ -116,63 +130,113 @@ def finish_scan(part_files: dict[str, Path], units: list[Unit], *, base: dict, o
     )
 
 
-def _assemble(part_files: dict[str, Path], units: list[Unit], specs: list[TrackSpec], *, sizes: dict[str, int],
-              bedgraph: bool, calls_path: Path, thresholds: dict[str, float], strand_specific: bool) -> dict[str, Any]:
-    """Stream finished parts, in unit (= .fai) order, into the writers and the call makers."""
-    writers = []
-    tracks = [(sp.strand, sp.channel) for sp in specs]
-    try:
-        for sp in specs:
-            writers.append(WRITERS["bigwig"](sp.path, sizes=sizes, name=sp.path.stem))
-            if bedgraph:
-                writers.append(WRITERS["bedgraph"](bedgraph_name(sp.path), sizes=sizes, name=sp.path.stem))
-        per = 2 if bedgraph else 1
-        makers = [CallMaker(name=sp.label, strand=sp.strand if strand_specific else ".", threshold=thresholds[sp.label])
-                  for sp in specs]
-        held: list[tuple | None] = [None] * len(specs)
+def new_assembler(output: Path, base: dict, *, sizes: dict[str, int]) -> Assembler:
+    """An :class:`Assembler` for the outputs of the scan that ``base`` describes."""
+    return Assembler(track_specs(output, base), sizes=sizes, bedgraph=bool(base["bedgraph"]),
+                     calls_path=calls_name(output), thresholds=_base_thresholds(base),
+                     strand_specific=base["strand_specific"])
 
-        def emit_arrays(t: int, chrom: str, s: np.ndarray, e: np.ndarray, v: np.ndarray) -> None:
-            if len(s):
-                for w in writers[t * per : (t + 1) * per]:
-                    w.add(chrom, s, e, v)
-                makers[t].feed(chrom, s, e, v)
 
-        def emit(t: int, h: tuple) -> None:
-            emit_arrays(t, h[0], np.array([h[1]]), np.array([h[2]]), np.array([h[3]], dtype=np.float32))
+class Assembler:
+    """Parts, fed in unit (= ``.fai``) order, into the track writers and the call makers.
 
-        totals: Counter = Counter()
-        iupac: Counter = Counter()
+    :meth:`feed` one part per unit in order (or :meth:`follow` the parts store while the
+    scan runs), then :meth:`finish` (calls written, writers committed) or :meth:`abort`.
+    Equal runs meeting at a unit boundary are written as one entry.
+    """
+
+    def __init__(self, specs: list[TrackSpec], *, sizes: dict[str, int], bedgraph: bool, calls_path: Path,
+                 thresholds: dict[str, float], strand_specific: bool) -> None:
+        self.specs, self.sizes, self.calls_path = specs, sizes, calls_path
+        self.tracks = [(sp.strand, sp.channel) for sp in specs]
+        self.per = 2 if bedgraph else 1
+        self.writers: list = []
+        try:
+            for sp in specs:
+                self.writers.append(WRITERS["bigwig"](sp.path, sizes=sizes, name=sp.path.stem))
+                if bedgraph:
+                    self.writers.append(WRITERS["bedgraph"](bedgraph_name(sp.path), sizes=sizes, name=sp.path.stem))
+        except BaseException:
+            self.abort()
+            raise
+        self.thresholds = [thresholds[sp.label] for sp in specs]
+        self.makers = [CallMaker(name=sp.label, strand=sp.strand if strand_specific else ".",
+                                 threshold=thresholds[sp.label]) for sp in specs]
+        self.held: list[tuple | None] = [None] * len(specs)
+        self.totals: Counter = Counter()
+        self.iupac: Counter = Counter()
+        self.n_units = 0
+        self.cpu_seconds = 0.0
+
+    def _emit(self, t: int, chrom: str, s: np.ndarray, e: np.ndarray, v: np.ndarray) -> None:
+        if len(s):
+            for w in self.writers[t * self.per : (t + 1) * self.per]:
+                w.add(chrom, s, e, v)
+
+    def feed(self, u: Unit, part: Part) -> None:
+        """Add the part of unit ``u`` (units in order)."""
+        t0 = time.thread_time()
+        meta = part.meta
+        self.totals.update({"bp_scanned": meta["bp"], "windows": meta["windows"], "lowercase": meta["lowercase"],
+                            "n_bp_scanned": meta["n_scanned"]})
+        self.iupac.update(meta["iupac"])
+        self.n_units += 1
+        for t, key in enumerate(self.tracks):
+            s, e, v = part.runs[key]
+            if part.calls is not None:
+                cs, ce, cv = part.calls[key]
+                if len(cs):
+                    self.makers[t].feed(u.chrom, cs, ce, cv)
+            elif len(s):  # a part without call runs (older layout): calls from the track's runs
+                hi = v >= self.thresholds[t]
+                self.makers[t].feed(u.chrom, s[hi], e[hi], v[hi])
+            if not len(s):
+                continue
+            # hold back the last run so that equal runs meeting at a unit boundary are
+            # written as one entry: part boundaries leave no trace in the files
+            h = self.held[t]
+            if h is not None and h[0] == u.chrom and h[2] == s[0] and h[3] == v[0]:
+                s = s.copy()
+                s[0] = h[1]
+            elif h is not None:
+                self._emit(t, h[0], np.array([h[1]]), np.array([h[2]]), np.array([h[3]], dtype=np.float32))
+            self.held[t] = (u.chrom, int(s[-1]), int(e[-1]), v[-1])
+            self._emit(t, u.chrom, s[:-1], e[:-1], v[:-1])
+        self.cpu_seconds += time.thread_time() - t0
+
+    def follow(self, units: list[Unit], *, wait: Callable[[Unit], Part | None]) -> None:
+        """Feed ``units`` in order as ``wait(unit)`` hands their parts over (None: stop).
+
+        Runs beside the scan (a thread), so that when the last part is written only the
+        indexes, zoom levels and calls remain to be written.
+        """
         for u in units:
-            part = load_part(part_files[u.key], tracks=tracks)
-            meta = part.meta
-            totals.update({"bp_scanned": meta["bp"], "windows": meta["windows"], "lowercase": meta["lowercase"],
-                           "n_bp_scanned": meta["n_scanned"]})
-            iupac.update(meta["iupac"])
-            for t, key in enumerate(tracks):
-                s, e, v = part.runs[key]
-                if not len(s):
-                    continue
-                # hold back the last run so that equal runs meeting at a unit boundary are
-                # written as one entry: part boundaries leave no trace in the files
-                h = held[t]
-                if h is not None and h[0] == u.chrom and h[2] == s[0] and h[3] == v[0]:
-                    s = s.copy()
-                    s[0] = h[1]
-                elif h is not None:
-                    emit(t, h)
-                held[t] = (u.chrom, int(s[-1]), int(e[-1]), v[-1])
-                emit_arrays(t, u.chrom, s[:-1], e[:-1], v[:-1])
-        for t, h in enumerate(held):
-            if h is not None:
-                emit(t, h)
-        calls = [c for m in makers for c in m.finish()]
-        rank = {c: i for i, c in enumerate(sizes)}
-        write_lines_atomic(calls_path, (format_call(c) for c in sort_calls(calls, rank)))
-    except BaseException:
-        for w in writers:
+            part = wait(u)
+            if part is None:
+                return
+            self.feed(u, part)
+
+    def finish(self) -> dict[str, Any]:
+        """Write the calls, commit every writer; the counts for the manifest."""
+        try:
+            for t, h in enumerate(self.held):
+                if h is not None:
+                    self._emit(t, h[0], np.array([h[1]]), np.array([h[2]]), np.array([h[3]], dtype=np.float32))
+            calls = [c for m in self.makers for c in m.finish()]
+            rank = {c: i for i, c in enumerate(self.sizes)}
+            write_lines_atomic(self.calls_path, (format_call(c) for c in sort_calls(calls, rank)))
+        except BaseException:
+            self.abort()
+            raise
+        try:
+            for w in self.writers:
+                w.commit()
+        except BaseException:
+            self.abort()  # writers not yet committed: nothing new under their final names
+            raise
+        return {**dict(self.totals), "units": self.n_units, "calls": len(calls),
+                "iupac": dict(sorted(self.iupac.items())), "iupac_total": int(sum(self.iupac.values()))}
+
+    def abort(self) -> None:
+        for w in self.writers:
             w.abort()
-        raise
-    for w in writers:
-        w.commit()
-    return {**dict(totals), "units": len(units), "calls": len(calls),
-            "iupac": dict(sorted(iupac.items())), "iupac_total": int(sum(iupac.values()))}

@@ -24,6 +24,7 @@ run with ``resume=True``, or the last shard to finish, assembles the outputs).
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 from collections import deque
@@ -43,10 +44,10 @@ from ..readout import Readout, ReadoutError, resolve_readout
 from ..regions import Interval, RegionError, resolve_chrom
 from ..shards import parse_shard
 from ..span import SpanTimer, SpanWork, plan_span, predict_span, stitch_span
-from ..stitch import STITCH_MODES, runs
+from ..stitch import DEFAULT_TRACK_DIGITS, STITCH_MODES, join_runs, round_values, runs
 from ..tasks import Task, get_task
 from ..windows import ScanLayout, Unit, default_unit_bp, layout_scan, stride_tokens
-from .assemble import ScanResult, TrackSpec, finish_scan, track_specs
+from .assemble import Assembler, ScanResult, TrackSpec, finish_scan, new_assembler, track_specs
 from .devices import (
     DeviceError,
     load_for_device,
@@ -68,6 +69,7 @@ __all__ = [
     "ScanSettings",
     "TrackSpec",
     "default_workers",
+    "DEFAULT_TRACK_DIGITS",
     "finish_scan",
     "track_specs",
     "manifest_base",
@@ -94,6 +96,8 @@ class ScanSettings:
     overlap: float
     stitch: str
     layout: ScanLayout
+    track_digits: int | None = None
+    thresholds: tuple[tuple[str, float], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         r = self.readout
@@ -114,6 +118,8 @@ class ScanSettings:
             "min_gap": self.layout.min_gap,
             "unit_bp": self.layout.unit_bp,
             "units": [[u.chrom, u.start, u.end] for u in self.layout.units],
+            "track_digits": self.track_digits,
+            "thresholds": dict(self.thresholds),
         }
 
 
@@ -137,6 +143,7 @@ class ScanRequest:
     unit_bp: int | None
     workers: int
     devices: list[str] | None
+    track_digits: int | None
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,8 @@ class _Job:
     workers: int
     genome: str
     parts: str
+    thresholds: tuple[float, ...] = ()  # per read channel: part files keep the runs at or above
+    track_digits: int | None = None
 
 
 def default_workers(*, devices: list[str] | str | None = None) -> int:
@@ -234,6 +243,7 @@ def manifest_base(settings: ScanSettings, model: Model, *, thresholds: dict[str,
         "regions": [iv.ucsc() for iv in lay.targets] if regions_given else None,
         "coordinates": "0-based half-open",
         "bedgraph": bool(bedgraph),
+        "track_digits": settings.track_digits,
         "strand_specific": r.strand_specific,
         "n_bp_skipped": lay.n_bp_skipped,
         "n_gaps": lay.n_gaps,
@@ -267,6 +277,7 @@ def scan_genome(
     precision: str = "fp32",
     compile: bool | dict[str, Any] = False,
     model_options: dict[str, Any] | None = None,
+    track_digits: int | None = DEFAULT_TRACK_DIGITS,
     predictor: Predictor | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ScanResult:
@@ -319,6 +330,11 @@ def scan_genome(
         Several devices (``["cuda:0", "cuda:1"]``, ``"0,1"``, ``"cpu,cpu"``): one process per
         device, each loading the model and taking every D-th work unit, each with
         ``workers`` host processes. Files are identical to a one-device run.
+    track_digits
+        Round track values to this many decimals (default :data:`DEFAULT_TRACK_DIGITS`;
+        None: full float32). Near-constant stretches then become one bigWig entry, which is
+        what keeps a base-resolution human track small; calls are made from the unrounded
+        values, so they do not change.
     predictor
         What runs the model (default: ``model.predict_encoded``); for tests and wrappers.
     progress
@@ -334,6 +350,8 @@ def scan_genome(
         raise ScanError("--batch-size must be at least 1")
     if workers is not None and workers < 0:
         raise ScanError("--workers must be 0 (in-process) or more")
+    if track_digits is not None and not 0 <= track_digits <= 7:
+        raise ScanError(f"--track-digits must be 0-7 (float32 holds about 7), or none, not {track_digits}")
     try:
         shard_t = parse_shard(shard)
         device_list = parse_devices(devices)
@@ -362,7 +380,8 @@ def scan_genome(
             workers = default_workers(devices=device_list or [str(model.device)])
         req = ScanRequest(output=output, regions=regions, chroms=chroms, overlap=overlap, stitch=stitch,
                           batch_size=batch_size, threshold=threshold, resume=resume, bedgraph=bedgraph, quiet=quiet,
-                          shard=shard_t, min_gap=min_gap, unit_bp=unit_bp, workers=workers, devices=device_list)
+                          shard=shard_t, min_gap=min_gap, unit_bp=unit_bp, workers=workers, devices=device_list,
+                          track_digits=track_digits)
         return _scan(gen, model=model, task=task, readout=readout, req=req, model_spec=spec, predictor=predictor,
                      progress=progress, t_start=t_start)
     finally:
@@ -375,12 +394,12 @@ def _scan(gen: Genome, *, model: Model, task: Task, readout: Readout, req: ScanR
     output, regions, shard, devices = req.output, req.regions, req.shard, req.devices
     layout = layout_scan(gen, _targets(gen, regions, req.chroms), min_gap=int(req.min_gap or readout.window_tokens),
                          unit_bp=int(req.unit_bp or default_unit_bp(readout.n_tracks)))
-    settings = ScanSettings(genome=str(Path(gen.path).resolve()), sizes=tuple(gen.sizes.items()), task=task.name,
-                            model=_model_description(model), readout=readout, overlap=req.overlap, stitch=req.stitch,
-                            layout=layout)
     meta = model.info.extra.get("genaannot") or {}
     thresholds, source = resolve_thresholds(list(readout.labels), task=task.name, default=task.call_threshold,
                                             threshold=req.threshold, checkpoint=meta)
+    settings = ScanSettings(genome=str(Path(gen.path).resolve()), sizes=tuple(gen.sizes.items()), task=task.name,
+                            model=_model_description(model), readout=readout, overlap=req.overlap, stitch=req.stitch,
+                            layout=layout, track_digits=req.track_digits, thresholds=tuple(thresholds.items()))
     if "checkpoint" in source.values():
         mismatch = threshold_mismatch(meta, overlap=req.overlap, stitch_mode=req.stitch)
         if mismatch:
@@ -407,18 +426,31 @@ def _scan(gen: Genome, *, model: Model, task: Task, readout: Readout, req: ScanR
                    unit_scale=True, disable=req.quiet, desc=f"scan {task.name}", dynamic_ncols=True, leave=False)
         progress = bar.update
     job = _Job(readout=readout, overlap=req.overlap, stitch=req.stitch, batch_size=req.batch_size,
-               workers=req.workers, genome=str(gen.path), parts=str(store.directory))
+               workers=req.workers, genome=str(gen.path), parts=str(store.directory),
+               thresholds=tuple(thresholds[lab] for lab in readout.labels), track_digits=req.track_digits)
+    # a whole run assembles while it computes (a thread follows the parts store in unit order),
+    # so that only the indexes and calls are left when the last unit is done; a shard cannot:
+    # it does not have every unit
+    follower = _Follower(store, units, new_assembler(output, base, sizes=gen.sizes)) if shard is None else None
     try:
         if devices and len(devices) > 1:
             model_seconds, compiled = _run_devices(todo, devices=devices, job=job,
-                                                   model_cfg=model_config(model, model_spec), progress=progress)
+                                                   model_cfg=model_config(model, model_spec), progress=progress,
+                                                   on_part=follower.check if follower else None)
         else:
             timer = SpanTimer()
             compute_units(todo, job=job, genome=gen, tokenizer=model.tokenizer,
-                          predictor=predictor or model.predict_encoded, progress=progress, timer=timer)
+                          predictor=predictor or model.predict_encoded, progress=progress, timer=timer,
+                          on_saved=follower.notify if follower else None)
             model_seconds = timer.seconds
             compiled = bool(getattr(model, "compiled", False))  # False after a fallback to eager
         base["model"]["compiled"] = compiled
+        if follower is not None:
+            follower.join()
+    except BaseException:
+        if follower is not None:
+            follower.cancel()
+        raise
     finally:
         if bar is not None:
             bar.close()
@@ -432,10 +464,61 @@ def _scan(gen: Genome, *, model: Model, task: Task, readout: Readout, req: ScanR
                           counts={"units": len(units), "units_missing": len(missing)},
                           seconds=run_seconds, model_seconds=model_seconds)
     res = finish_scan({u.key: store.path(u.key) for u in units}, units, base=base, output=output,
-                      sizes=gen.sizes, run_seconds=run_seconds, model_seconds=model_seconds)
+                      sizes=gen.sizes, run_seconds=run_seconds, model_seconds=model_seconds,
+                      assembler=follower.assembler if follower else None)
     if shard is None:  # a shard's parts stay: they are its partial result for `genaannot merge`
         store.remove()
     return res
+
+
+class _Follower:
+    """A thread that feeds an :class:`Assembler` the parts of ``units`` in order, as they appear
+    in the store (written by this process's writer thread, or by device processes)."""
+
+    def __init__(self, store: PartsStore, units: list[Unit], assembler: Assembler) -> None:
+        self.store, self.assembler = store, assembler
+        self._stop = threading.Event()
+        self._cv = threading.Condition()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-assemble")
+        try:
+            self._future = self._pool.submit(assembler.follow, units, wait=self._wait)
+        except BaseException:
+            assembler.abort()
+            raise
+
+    def _wait(self, unit: Unit) -> Part | None:
+        while not self.store.has(unit.key):
+            if self._stop.is_set():
+                return None
+            with self._cv:
+                self._cv.wait(timeout=0.5)  # device processes write parts without notifying
+        return self.store.load(unit.key, tracks=self.assembler.tracks)
+
+    def notify(self, unit: Unit | None = None) -> None:
+        """A part was saved; raises the assembler's error, if it failed, to stop the scan."""
+        with self._cv:
+            self._cv.notify_all()
+        self.check()
+
+    def check(self, *_: Any) -> None:
+        if self._future.done() and self._future.exception() is not None:
+            raise self._future.exception()
+
+    def join(self) -> None:
+        try:
+            self._future.result()
+        except BaseException:
+            self.assembler.abort()
+            raise
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def cancel(self) -> None:
+        self._stop.set()
+        with self._cv:
+            self._cv.notify_all()
+        self._pool.shutdown(wait=True)
+        self.assembler.abort()
 
 
 # --------------------------------------------------------------------------- computing units
@@ -452,13 +535,18 @@ def _plan_remote(unit: Unit) -> SpanWork:
                      readout=st["readout"], overlap=st["overlap"], stitch_mode=st["stitch"])
 
 
-def _part(work: SpanWork, values: dict[str, Any], readout: Readout) -> Part:
-    """Run-length encode a unit's stitched values per strand and read channel."""
-    out = {}
+def _part(work: SpanWork, values: dict[str, Any], readout: Readout, *, thresholds: Sequence[float],
+          digits: int | None) -> Part:
+    """Run-length encode a unit's stitched values per strand and read channel: the track's
+    runs (rounded to ``digits``) and the unrounded runs at or above each channel's call threshold."""
+    out, calls = {}, {}
     for strand, vals in values.items():
         for k in range(len(readout.labels)):
-            out[(strand, k)] = runs(vals[:, k], offset=work.unit.start)
-    return Part(out, work.meta)
+            s, e, v = runs(vals[:, k], offset=work.unit.start)
+            hi = v >= thresholds[k]
+            calls[(strand, k)] = (s[hi], e[hi], v[hi])
+            out[(strand, k)] = (s, e, v) if digits is None else join_runs(s, e, round_values(v, digits=digits))
+    return Part(out, work.meta, calls)
 
 
 def compute_units(
@@ -470,6 +558,7 @@ def compute_units(
     predictor: Predictor,
     progress: Callable[[int], None] | None,
     timer: SpanTimer | None = None,
+    on_saved: Callable[[Unit], None] | None = None,
 ) -> None:
     """Plan (host workers), predict (this thread), then stitch and save each unit of ``todo``
     on a writer thread, so the device is fed while a finished unit is written.
@@ -485,7 +574,10 @@ def compute_units(
                          overlap=job.overlap, stitch_mode=job.stitch)
 
     def finish(work: SpanWork, preds: dict) -> None:
-        store.save(work.unit.key, _part(work, stitch_span(work, preds, readout=r, stitch_mode=job.stitch), r))
+        store.save(work.unit.key, _part(work, stitch_span(work, preds, readout=r, stitch_mode=job.stitch), r,
+                                        thresholds=job.thresholds, digits=job.track_digits))
+        if on_saved is not None:
+            on_saved(work.unit)
 
     state = {"genome": job.genome, "tokenizer": tokenizer, "readout": r, "overlap": job.overlap, "stitch": job.stitch}
     with ahead(todo, local=plan_here, remote=_plan_remote, workers=job.workers, setup=_setup_worker,
@@ -516,13 +608,14 @@ def _device_job(device: str, job: dict, report) -> tuple[float, bool]:
 
 
 def _run_devices(todo: list[Unit], *, devices: list[str], job: _Job, model_cfg: dict,
-                 progress: Callable[[int], None]) -> tuple[float, bool]:
+                 progress: Callable[[int], None], on_part: Callable[..., None] | None = None) -> tuple[float, bool]:
     """Units ``k``-th, ``k + D``-th, … of ``todo`` on device ``k``, one process each; parts are
     per unit, so the assembled files do not depend on the device count. Returns the summed
     model seconds and whether every device ran a compiled network."""
     jobs = [{"model": model_cfg, "job": job, "n_devices": len(devices), "units": todo[r :: len(devices)]}
             for r in range(len(devices))]
     results = run_on_devices(_device_job, jobs, devices=devices, error=ScanError,
-                             on_message=lambda kind, rank, val: progress(val) if kind == "bp" else None)
+                             on_message=lambda kind, rank, val: (progress(val), on_part and on_part())
+                             if kind == "bp" else None)
     return float(sum(r[0] for r in results)), all(r[1] for r in results)
 
