@@ -56,3 +56,75 @@ def test_an_error_names_the_device_and_its_cause():
 def test_a_process_that_dies_silently_is_noticed():
     with pytest.raises(DeviceError, match=r"exited \(exit code 3\) without finishing"):
         run_on_devices(_die, [1, 2], devices=["cpu", "cpu"])
+
+
+# --- device processes (and the workers they start) die with their parent; a guard is required ---
+
+KILLED_PARENT = '''
+import os, sys, time
+from pathlib import Path
+from genaannot.pipeline.devices import run_on_devices
+from genaannot.pipeline.workers import ahead
+
+def mark(state):
+    Path(state["dir"], f"{os.getpid()}.pid").write_text("")
+
+def slow(x):
+    time.sleep(0.05)
+    return x
+
+def device(dev, d, report):  # each device process marks itself, then runs a pool of one worker
+    mark({"dir": d})
+    with ahead(range(10**9), local=slow, remote=slow, workers=1, setup=mark, state={"dir": d}) as out:
+        for _ in out:
+            pass
+
+if __name__ == "__main__":
+    run_on_devices(device, [sys.argv[1]] * 2, devices=["cpu", "cpu"])
+'''
+
+
+def test_device_processes_and_their_workers_die_when_the_parent_is_killed(tmp_path):
+    import signal
+
+    from procs import kill_all, start_script, wait_for_pids, wait_gone
+
+    script = tmp_path / "parent.py"
+    script.write_text(KILLED_PARENT)
+    proc = start_script(script, str(tmp_path))
+    try:
+        pids = wait_for_pids(tmp_path, 4, proc)  # two device processes, a worker under each
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        left = wait_gone(pids, timeout=5)
+        kill_all(left)
+        assert not left, f"processes {left} outlived their killed parent"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+NO_GUARD = '''
+from genaannot.pipeline.devices import run_on_devices
+
+def job(device, x, report):
+    return x + 1
+
+print(run_on_devices(job, [1, 2], devices=["cpu", "cpu"]))
+'''
+
+
+def test_a_script_without_a_main_guard_fails_at_once_with_the_fix(tmp_path):
+    from procs import run_script
+
+    (tmp_path / "guarded.py").write_text(NO_GUARD.replace("print(", 'if __name__ == "__main__":\n    print('))
+    ok = run_script(tmp_path / "guarded.py")
+    assert ok.returncode == 0 and ok.stdout.strip() == "[2, 3]", ok.stderr
+
+    (tmp_path / "unguarded.py").write_text(NO_GUARD)
+    bad = run_script(tmp_path / "unguarded.py", timeout=60)  # a hang fails the test
+    assert bad.returncode != 0
+    last = bad.stderr.strip().splitlines()[-1]
+    assert last.startswith("genaannot.pipeline.workers.MainGuardError: genaannot: device processes"), bad.stderr
+    assert 'inside `if __name__ == "__main__":`' in last and "unguarded.py, line 7" in last

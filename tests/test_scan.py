@@ -443,3 +443,16 @@ def test_progress_counts_every_base_once(tmp_path, token_model):
                       unit_bp=300, quiet=True, batch_size=3, progress=seen.append)
     assert all(isinstance(n, int) and n >= 0 for n in seen) and len(seen) > 10
     assert sum(seen) == res.counts["bp_scanned"] == 1333 + 240
+
+
+def test_workers_from_a_script_without_a_main_guard_are_refused_before_any_output(tmp_path):
+    """Spawned workers re-run an unguarded script; scan refuses before it reads or writes anything."""
+    from procs import run_script
+
+    (tmp_path / "unguarded.py").write_text(
+        "from genaannot.pipeline.scan import scan_genome\n"
+        "scan_genome('missing.fa', model='missing-model', task='splice', output='out.bw', workers=2)\n")
+    bad = run_script(tmp_path / "unguarded.py", timeout=60)
+    assert bad.returncode != 0
+    assert "MainGuardError: genaannot: worker and device processes" in bad.stderr.strip().splitlines()[-1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["unguarded.py"]

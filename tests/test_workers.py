@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 import threading
 import time
 
@@ -59,3 +62,159 @@ def test_lookahead_is_bounded_on_a_thread():
             time.sleep(0.002)
             with lock:
                 assert max(started) <= x + 2  # the item, the next one, at most one more queued
+
+
+# --- worker processes die with their parent; a script without a __main__ guard is refused ---
+
+KILLED_PARENT = '''
+import os, sys, threading, time
+from pathlib import Path
+from genaannot.pipeline.workers import ahead
+
+def setup(state):
+    Path(state["dir"], f"{os.getpid()}.pid").write_text("")
+
+def slow(x):
+    time.sleep(0.05)
+    return x
+
+def consume(d):
+    with ahead(range(10**9), local=slow, remote=slow, workers=2, setup=setup, state={"dir": d}) as out:
+        for _ in out:
+            pass
+
+if __name__ == "__main__":
+    if sys.argv[2] == "main-thread":
+        consume(sys.argv[1])
+    else:  # workers started by another thread: no PR_SET_PDEATHSIG, the watchdog alone
+        t = threading.Thread(target=consume, args=(sys.argv[1],))
+        t.start()
+        t.join()
+'''
+
+
+@pytest.mark.parametrize("starter", ["main-thread", "side-thread"])
+def test_workers_die_when_their_parent_is_killed(tmp_path, starter):
+    import signal
+
+    from procs import kill_all, start_script, wait_for_pids, wait_gone
+
+    script = tmp_path / "parent.py"
+    script.write_text(KILLED_PARENT)
+    proc = start_script(script, str(tmp_path), starter)
+    try:
+        pids = wait_for_pids(tmp_path, 2, proc)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        left = wait_gone(pids, timeout=5)  # the watchdog polls once a second
+        kill_all(left)
+        assert not left, f"worker processes {left} outlived their killed parent"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _pdeathsig(x: int) -> tuple[int, int]:
+    import ctypes
+
+    sig = ctypes.c_int(-1)
+    ctypes.CDLL(None, use_errno=True).prctl(2, ctypes.byref(sig), 0, 0, 0)  # PR_GET_PDEATHSIG
+    return os.getpid(), sig.value
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_started_by_a_short_lived_thread_outlive_it():
+    """The kernel's parent-death signal follows the starting *thread*: it is armed only for
+    workers the main thread starts, so a helper thread that ends does not take them along."""
+    assert threading.current_thread() is threading.main_thread()
+    with ahead(range(3), local=_pdeathsig, remote=_pdeathsig, workers=2, lookahead=1) as out:
+        main_started = list(out)
+    assert {sig for _, (_, sig) in main_started} == {signal.SIGKILL}
+
+    with ahead(range(30), local=_pdeathsig, remote=_pdeathsig, workers=2, lookahead=2) as out:
+        it = iter(out)
+        first: list = []
+        t = threading.Thread(target=lambda: first.append(next(it)))  # starts both workers, then ends
+        t.start()
+        t.join()
+        time.sleep(0.5)
+        rest = list(it)  # BrokenProcessPool here if they had died with the thread
+    got = first + rest
+    assert [x for x, _ in got] == list(range(30))
+    assert {sig for _, (_, sig) in got} == {0}
+
+
+NO_GUARD = '''
+from genaannot.pipeline.workers import ahead
+
+def square(x):
+    return x * x
+
+with ahead(range(5), local=square, remote=square, workers=1) as out:
+    print(sum(v for _, v in out))
+'''
+
+GUARDED = '''
+from genaannot.pipeline.workers import ahead
+
+def square(x):
+    return x * x
+
+def main():
+    with ahead(range(5), local=square, remote=square, workers=1) as out:
+        print(sum(v for _, v in out))
+
+with open(__file__):  # the guard need not be a top-level statement
+    if __name__ == "__main__":
+        main()
+'''
+
+
+def test_a_script_without_a_main_guard_fails_at_once_with_the_fix(tmp_path):
+    from procs import run_script
+
+    (tmp_path / "guarded.py").write_text(GUARDED)
+    ok = run_script(tmp_path / "guarded.py")
+    assert ok.returncode == 0 and ok.stdout.strip() == "30", ok.stderr
+
+    (tmp_path / "unguarded.py").write_text(NO_GUARD)
+    t0 = time.monotonic()
+    bad = run_script(tmp_path / "unguarded.py", timeout=60)  # a hang fails the test
+    assert bad.returncode != 0
+    assert time.monotonic() - t0 < 30
+    last = bad.stderr.strip().splitlines()[-1]
+    assert last.startswith("genaannot.pipeline.workers.MainGuardError: genaannot: worker processes"), bad.stderr
+    assert 'inside `if __name__ == "__main__":`' in last and "unguarded.py, line 7" in last and "workers=0" in last
+    assert "BrokenProcessPool" not in bad.stderr  # refused in the parent, before any worker started
+
+
+def test_without_the_source_a_child_still_refuses_with_the_fix(tmp_path):
+    """A script run from its .pyc cannot be read for a guard; the worker, re-running it, says why."""
+    import py_compile
+
+    from procs import run_script
+
+    src = tmp_path / "unguarded.py"
+    src.write_text(NO_GUARD)
+    pyc = tmp_path / "unguarded.pyc"
+    py_compile.compile(str(src), cfile=str(pyc), doraise=True)
+    src.unlink()
+    bad = run_script(pyc, timeout=60)
+    assert bad.returncode != 0
+    assert "MainGuardError: genaannot: worker processes" in bad.stderr
+    assert "BrokenProcessPool" in bad.stderr.strip().splitlines()[-1]  # what the parent saw
+
+
+@pytest.mark.parametrize("source,line,guarded", [
+    ("main()\n", 1, False),
+    ("if __name__ == '__main__':\n    main()\n", 2, True),
+    ("if '__main__' == __name__ and True:\n    x = 1\n    main()\n", 3, True),
+    ("try:\n    if __name__ == '__main__':\n        main()\nexcept KeyError:\n    pass\n", 3, True),
+    ("if __name__ == '__main__':\n    pass\nmain()\n", 3, False),
+    ("if DEBUG:\n    main()\n", 2, False),
+])
+def test_guard_detection(source, line, guarded):
+    from genaannot.pipeline.workers import _guarded
+
+    assert _guarded(source, line) is guarded

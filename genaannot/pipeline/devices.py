@@ -4,6 +4,11 @@ Each device process is started with the ``spawn`` method (CUDA cannot be forked)
 its own copy of the model from a path (:func:`model_spec`) and runs a job the caller gives
 it; it talks back through one queue. The parent relays messages, notices a process that
 died without a word, and stops the others on the first error.
+
+Device processes die with their parent, ``kill -9`` included, and so, in turn, do the
+worker processes each of them starts (:func:`.workers.die_with_parent`); a script that asks
+for devices outside ``if __name__ == "__main__":`` gets a :class:`.workers.MainGuardError`
+at once (:func:`.workers.check_can_spawn`).
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from .workers import check_can_spawn, die_with_parent, parent_link
 
 __all__ = ["parse_devices", "model_spec", "model_config", "run_on_devices", "load_for_device", "DeviceError"]
 
@@ -80,7 +87,9 @@ def load_for_device(cfg: dict[str, Any], device: str, *, n_devices: int = 1):
                       compile=False if compile_opt is None else compile_opt, **cfg["load_options"])
 
 
-def _child(rank: int, target: Callable, device: str, job: Any, queue) -> None:
+def _child(rank: int, target: Callable, device: str, job: Any, queue, link: dict[str, Any] | None = None) -> None:
+    if link is not None:  # first: a parent killed from now on takes this process with it
+        die_with_parent(link["parent_pid"], pdeathsig=link["pdeathsig"])
     try:
         def report(kind: str, value: Any) -> None:
             queue.put((kind, rank, value))
@@ -121,9 +130,11 @@ def run_on_devices(
 
     if len(jobs) != len(devices):
         raise ValueError(f"{len(jobs)} jobs for {len(devices)} devices")
+    check_can_spawn("device processes (devices=..., --devices)")
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    procs = [ctx.Process(target=_child, args=(r, target, d, job, q), daemon=False, name=f"genaannot-device-{r}")
+    link = parent_link()  # this thread starts them all, below
+    procs = [ctx.Process(target=_child, args=(r, target, d, job, q, link), daemon=False, name=f"genaannot-device-{r}")
              for r, (d, job) in enumerate(zip(devices, jobs))]
     for p in procs:
         p.start()

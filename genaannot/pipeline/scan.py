@@ -56,7 +56,7 @@ from .devices import (
     parse_devices,
     run_on_devices,
 )
-from .workers import ahead, cpu_cores, worker_state
+from .workers import ahead, check_can_spawn, cpu_cores, worker_state
 
 if TYPE_CHECKING:
     from ..models.base import Model
@@ -357,6 +357,8 @@ def scan_genome(
         device_list = parse_devices(devices)
     except (ValueError, DeviceError) as err:
         raise ScanError(str(err)) from None
+    if (workers or 0) > 0 or (device_list is not None and len(device_list) > 1):
+        check_can_spawn("worker and device processes (workers=N, devices=...)")  # before any output exists
     own_genome = not isinstance(genome, Genome)
     gen = open_genome(genome) if own_genome else genome
     try:

@@ -43,7 +43,7 @@ from ..shards import ScoreShard, parse_shard, plan_score_shard
 from ..tasks import Task, get_task
 from ..variants import REASONS, SCORES
 from .devices import load_for_device, model_config, parse_devices, run_on_devices
-from .workers import ahead, cpu_cores, worker_state
+from .workers import ahead, check_can_spawn, cpu_cores, worker_state
 
 if TYPE_CHECKING:
     from ..io.fasta import Genome
@@ -203,6 +203,8 @@ def score_variants(
     task_obj = task if isinstance(task, Task) else get_task(task)
     device_list = parse_devices(devices)
     several = device_list is not None and len(device_list) > 1
+    if (workers or 0) > 0 or several:
+        check_can_spawn("worker and device processes (workers=N, devices=...)")  # before loading anything
     genome_obj = genome if isinstance(genome, Genome) else open_genome(genome)  # fail on the FASTA first
     if not hasattr(model, "predict_encoded"):
         from ..models import load_model

@@ -6,18 +6,31 @@ the model runs. Both go through :func:`ahead`: results come back in input order,
 in the consumer. Worker processes are started with ``spawn`` (they never inherit the
 model, CUDA state or the parent's threads) and set up once by an initializer, which
 keeps the genome open and the settings at hand.
+
+Worker processes die with their parent, ``kill -9`` included: each one asks the kernel
+for SIGKILL when its parent dies (Linux ``PR_SET_PDEATHSIG``, set only when the parent's
+main thread starts it, since the signal follows the starting *thread*) and also watches
+its parent pid once a second (every platform, any starting thread); see
+:func:`die_with_parent`. Spawned processes re-run the calling script's top-level code, so
+a script that starts workers outside ``if __name__ == "__main__":`` is refused at once
+with :class:`MainGuardError` (:func:`check_can_spawn`) instead of recursing or hanging.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import os
+import sys
+import threading
+import time
+import tokenize
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-__all__ = ["ahead", "cpu_cores", "worker_state"]
+__all__ = ["ahead", "cpu_cores", "worker_state", "die_with_parent", "check_can_spawn", "MainGuardError"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -34,8 +47,126 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
-def init_worker(state: dict[str, Any], setup: Callable[[dict[str, Any]], None] | None = None) -> None:
-    """Initializer of a worker process: one core each, then ``setup(state)`` fills :data:`worker_state`."""
+class MainGuardError(RuntimeError):
+    """Worker or device processes requested from a script's unguarded top-level code."""
+
+
+#: seconds between a child's checks that its parent is still alive
+PARENT_POLL_S = 1.0
+
+
+def _set_pdeathsig() -> bool:
+    """Ask Linux to SIGKILL this process when the thread that started it exits."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1  # <linux/prctl.h>
+        return ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def die_with_parent(parent_pid: int, *, pdeathsig: bool, poll_s: float = PARENT_POLL_S) -> None:
+    """Make this (spawned) process exit when process ``parent_pid`` dies, however it dies.
+
+    Called first in every worker and device process. A parent killed with SIGKILL runs no
+    clean-up, and its children would otherwise wait forever on its pipes.
+
+    Parameters
+    ----------
+    parent_pid
+        ``os.getpid()`` of the parent, taken when it started this process.
+    pdeathsig
+        Also set Linux's ``PR_SET_PDEATHSIG`` (immediate). Only safe when the parent's
+        main thread started this process: the kernel sends the signal when the starting
+        *thread* exits, which for another thread can be long before the parent does.
+    poll_s
+        How often a daemon thread compares ``os.getppid()`` with ``parent_pid`` (a child
+        is re-parented when its parent dies); it calls ``os._exit`` on a change.
+    """
+    if pdeathsig:
+        _set_pdeathsig()
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="genaannot-parent-watch", daemon=True).start()
+
+
+def parent_link() -> dict[str, Any]:
+    """What :func:`die_with_parent` needs, as seen by the thread about to start a child."""
+    return {"parent_pid": os.getpid(), "pdeathsig": threading.current_thread() is threading.main_thread()}
+
+
+def _guarded(source: str, lineno: int) -> bool:
+    """Whether line ``lineno`` of a script lies in an ``if`` that tests ``__name__``."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.If) and node.lineno <= lineno <= (node.end_lineno or node.lineno) and any(
+                isinstance(n, ast.Name) and n.id == "__name__" for n in ast.walk(node.test)):
+            return True
+    return False
+
+
+def _unguarded_call_site() -> tuple[str, int] | None:
+    """``(script, line)`` when the main script's top-level code, outside a ``__name__``
+    guard, is what is running now (spawned children would re-run it); else None."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or path is None:  # interactive, -c, an embedding host
+        return None
+    name = getattr(getattr(main, "__spec__", None), "name", None)
+    if name is not None and (name == "__main__" or name.endswith(".__main__")):
+        return None  # spawn does not re-run a package's __main__ (python -m genaannot)
+    frame = sys._current_frames().get(threading.main_thread().ident)
+    while frame is not None and not (frame.f_code.co_name == "<module>" and frame.f_globals is vars(main)):
+        frame = frame.f_back
+    if frame is None:  # the script's top-level code has finished (or is not on the stack)
+        return None
+    try:
+        with tokenize.open(frame.f_code.co_filename) as fh:
+            guarded = _guarded(fh.read(), frame.f_lineno)
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return None  # no source to judge by; the child-side check below still applies
+    return None if guarded else (frame.f_code.co_filename, frame.f_lineno)
+
+
+def check_can_spawn(what: str) -> None:
+    """Raise :class:`MainGuardError` where spawning ``what`` would re-run the caller.
+
+    With the ``spawn`` start method every child re-imports the main script; top-level code
+    outside ``if __name__ == "__main__":`` then runs again in the child, which would start
+    children of its own (multiprocessing refuses, the pool breaks) or redo the whole job.
+    Checked in the parent (the script's source at the calling line) and in a child that is
+    still importing the script (multiprocessing's bootstrapping flag).
+    """
+    import multiprocessing as mp
+
+    bootstrapping = bool(getattr(mp.current_process(), "_inheriting", False))
+    site = None if bootstrapping else _unguarded_call_site()
+    if not bootstrapping and site is None:
+        return
+    where = f" ({site[0]}, line {site[1]})" if site else ""
+    raise MainGuardError(
+        f"genaannot: {what} need the calling script's top-level code inside "
+        f"`if __name__ == \"__main__\":`{where}, because Python's spawn start method re-imports the "
+        "script in every new process; add the guard, or pass workers=0 (and no devices)"
+    )
+
+
+def init_worker(state: dict[str, Any], setup: Callable[[dict[str, Any]], None] | None = None,
+                link: dict[str, Any] | None = None) -> None:
+    """Initializer of a worker process: tie it to its parent (``link``: :func:`parent_link`),
+    one core each, then ``setup(state)`` fills :data:`worker_state`."""
+    if link is not None:
+        die_with_parent(link["parent_pid"], pdeathsig=link["pdeathsig"])
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     worker_state.clear()
     worker_state.update(state)
@@ -81,11 +212,15 @@ def ahead(
     from concurrent.futures import ProcessPoolExecutor
 
     pool: Executor
+    link: dict[str, Any] = {}
     if workers > 0:
         if remote is None:
             raise ValueError("workers > 0 needs a module-level remote function")
+        check_can_spawn("worker processes (workers=N, --workers)")
+        # initargs are pickled when a worker starts, which is inside submit() on the
+        # consuming thread: ``link`` is refreshed before each submit to name that thread
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                   initializer=init_worker, initargs=(state or {}, setup))
+                                   initializer=init_worker, initargs=(state or {}, setup, link))
         fn, limit = remote, lookahead or 2 * workers
     else:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-plan")
@@ -95,6 +230,7 @@ def ahead(
     def gen() -> Iterator[tuple[T, R]]:
         pending: deque[tuple[T, Future]] = deque()
         for item in items:
+            link.update(parent_link())
             pending.append((item, pool.submit(fn, encode(item) if workers > 0 else item)))
             if len(pending) > limit:
                 first, fut = pending.popleft()
