@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genaannot.io.parts import Part, PartsError, PartsStore, SettingsMismatch, is_parts_dir, settings_changes
+from genaannot.io.parts import (
+    Part,
+    PartsError,
+    PartsStore,
+    SettingsMismatch,
+    is_parts_dir,
+    settings_changes,
+)
 
 
 def _part(k: float) -> Part:
