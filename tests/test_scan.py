@@ -541,3 +541,5 @@ def test_shards_of_one_run_share_the_output(tmp_path, token_model):
         assert not scan_genome(fa, output=out, shard="2/2", **kw).complete  # not refused
     done = scan_genome(fa, output=out, shard="1/2", **kw)
     assert done.complete and [p.read_bytes() for p in done.tracks] == [p.read_bytes() for p in ref.tracks]
+    with pytest.raises(ScanError, match=r"batch_size 8 → 4.*a --shard run always keeps parts: delete"):
+        scan_genome(fa, output=out, shard="2/2", **{**kw, "batch_size": 4})  # joins parts of another run

@@ -464,7 +464,8 @@ def _scan_locked(gen: Genome, *, model: Model, task: Task, readout: Readout, req
     try:
         store.prepare(settings.to_json(), keep=req.resume or shard is not None)
     except SettingsMismatch as err:
-        raise ScanError(str(err)) from None
+        hint = f" (a --shard run always keeps parts: delete {store.directory} to start afresh)" if shard else ""
+        raise ScanError(f"{err}{hint}") from None
     units = settings.layout.units
     mine = [u for u in units if shard is None or u.index % shard[1] == shard[0] - 1]
     todo = [u for u in mine if not store.has(u.key)]
