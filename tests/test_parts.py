@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genaannot.io.parts import Part, PartsError, PartsStore, SettingsMismatch, is_parts_dir
+from genaannot.io.parts import (
+    Part,
+    PartsError,
+    PartsStore,
+    SettingsMismatch,
+    is_parts_dir,
+    settings_changes,
+)
 
 
 def _part(k: float) -> Part:
@@ -24,7 +31,7 @@ def test_prepare_save_load_and_resume(tmp_path):
     assert store.has("000000") and not store.has("000001")
     store.prepare({"a": 1, "units": [("c", 0, 9)]}, keep=True)  # same settings (tuples read back as lists)
     assert store.has("000000")
-    with pytest.raises(SettingsMismatch, match=r"different settings \(a\)"):
+    with pytest.raises(SettingsMismatch, match=r"different settings \(a 1 → 2\)"):
         store.prepare({"a": 2, "units": [("c", 0, 9)]}, keep=True)
     store.prepare({"a": 2}, keep=False)  # a fresh run with other settings starts afresh
     assert not store.has("000000") and store.settings() == {"a": 2}
@@ -59,3 +66,22 @@ def test_shard_bases(tmp_path):
     assert [b["shard"] for _, b in store.shards()] == [[1, 3], [2, 3]]
     store.remove()
     assert not store.directory.exists()
+
+
+def test_settings_changes_are_named_in_words():
+    old = {"genome": "/d/g.fa", "genome_file": {"size": 10, "mtime_ns": 1, "fai_sha256": "f1"},
+           "model": {"source": "m", "sha256": "1a2b3c4d5e"}, "batch_size": 8, "units": [["c", 0, 9]],
+           "min_gap": 24}
+    new = {"genome": "/d/g.fa", "genome_file": {"size": 10, "mtime_ns": 2, "fai_sha256": "f1"},
+           "model": {"source": "m", "sha256": "3c4d5e6f7a"}, "batch_size": 16, "units": [["c", 0, 9]],
+           "min_gap_bp": 24}
+    assert settings_changes(old, new) == [
+        "batch_size 8 → 16",
+        "genome file changed (size/mtime of g.fa)",
+        "min_gap recorded but no longer a setting",
+        "min_gap_bp not recorded (parts of genaannot ?)",
+        "model weights changed (sha256 1a2b3c4d… → 3c4d5e6f…)",
+    ]
+    assert settings_changes(new, new) == []
+    store_err = SettingsMismatch("x", settings_changes(old, new))
+    assert "batch_size 8 → 16" in store_err.changes

@@ -456,3 +456,103 @@ def test_workers_from_a_script_without_a_main_guard_are_refused_before_any_outpu
     assert bad.returncode != 0
     assert "MainGuardError: genaannot: worker and device processes" in bad.stderr.strip().splitlines()[-1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["unguarded.py"]
+
+
+# --------------------------------------------------------------------------- run identity and the -o lock
+
+
+def _left_parts(tmp_path, model, **kw):
+    """A genome and the parts of shard 1/2 on ``o.bw``: what --resume would continue."""
+    rng = np.random.default_rng(12)
+    fa = write_fa(tmp_path / "g.fa", {c: "".join(rng.choice(list("ACGT"), size=300)) for c in "xy"})
+    kw = dict(model=model, task="splice", window_tokens=24, unit_bp=100, quiet=True, **kw)
+    assert not scan_genome(fa, output=tmp_path / "o.bw", shard="1/2", **kw).complete
+    return fa, kw
+
+
+def test_resume_refuses_changed_weights_at_the_same_path(tmp_path):
+    from safetensors.torch import load_file, save_file
+    from tinymodels import make_gena_dir
+
+    path = make_gena_dir(tmp_path / "m", head="token", num_labels=3)
+    fa, kw = _left_parts(tmp_path, str(path))
+    manifest_of_shard = json.loads(next((tmp_path / "o.parts").glob("shard-*.json")).read_text())
+    old_sha = manifest_of_shard["model"]["sha256"]
+    state = load_file(str(path / "model.safetensors"))
+    name = sorted(state)[0]
+    state[name] = state[name] + 0.25  # other values, same shapes, same file name
+    save_file(state, str(path / "model.safetensors"))
+    with pytest.raises(ScanError, match=rf"model weights changed \(sha256 {old_sha[:8]}… → [0-9a-f]{{8}}…\)"):
+        scan_genome(fa, output=tmp_path / "o.bw", resume=True, **kw)
+    assert len(list((tmp_path / "o.parts").glob("*.npz"))) == 3  # refused: shard 1/2's parts kept, none added
+
+
+def test_resume_refuses_a_genome_edited_with_the_same_lengths(tmp_path, token_model):
+    import os
+
+    fa, kw = _left_parts(tmp_path, token_model)
+    fai = (tmp_path / "g.fa.fai").read_bytes()
+    text = fa.read_text()
+    i = text.index("\n", 3) + 1 + 150  # a base of y
+    fa.write_text(text[:i] + ("A" if text[i] != "A" else "C") + text[i + 1:])
+    st = fa.stat()
+    os.utime(fa, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a later edit (coarse clocks: same tick)
+    with pytest.raises(ScanError, match=r"genome file changed \(size/mtime of g\.fa\)"):
+        scan_genome(fa, output=tmp_path / "o.bw", resume=True, **kw)
+    assert (tmp_path / "g.fa.fai").read_bytes() == fai  # same lengths and offsets: only the file identity tells
+
+
+def test_resume_refuses_another_batch_size_and_manifest_records_the_settings(tmp_path, token_model):
+    fa, kw = _left_parts(tmp_path, token_model, batch_size=8)
+    with pytest.raises(ScanError, match="batch_size 8 → 16"):
+        scan_genome(fa, output=tmp_path / "o.bw", resume=True, **{**kw, "batch_size": 16})
+    settings = json.loads((tmp_path / "o.parts" / "settings.json").read_text())
+    res = scan_genome(fa, output=tmp_path / "o.bw", resume=True, **kw)
+    m = json.loads(res.manifest.read_text())
+    assert m["settings"] == settings  # one record, whole
+    assert settings["batch_size"] == m["batch_size"] == 8 and settings["min_gap_bp"] == m["min_gap_bp"] == 24
+    assert "min_gap" not in settings and settings["model"]["sha256"] == m["model"]["sha256"]
+    assert set(settings["genome_file"]) == {"size", "mtime_ns", "fai_sha256"}
+    assert settings["thresholds"] == m["calls"]["thresholds"] and settings["bedgraph"] is False
+
+
+def test_a_second_run_on_the_same_output_is_refused(tmp_path, token_model):
+    import os
+
+    from genaannot.io.lock import output_lock
+
+    rng = np.random.default_rng(13)
+    fa = write_fa(tmp_path / "g.fa", {"x": "".join(rng.choice(list("ACGT"), size=300))})
+    kw = dict(model=token_model, task="splice", window_tokens=24, unit_bp=100, quiet=True)
+    out = tmp_path / "o.bw"
+    with output_lock(out):  # the first run, as far as the second can tell
+        with pytest.raises(ScanError, match=rf"another genaannot scan is writing .*o \(pid {os.getpid()} on .*, "
+                                            r"started .*\); wait for it or choose another -o"):
+            scan_genome(fa, output=out, **kw)
+        with pytest.raises(ScanError, match="another genaannot scan is writing"):
+            scan_genome(fa, output=out, shard="1/2", **kw)  # a shard does not join a whole run
+        assert not (tmp_path / "o.parts").exists()
+    res = scan_genome(fa, output=out, **kw)
+    assert res.complete and not list(tmp_path.glob(".o*.lock"))  # a lock file goes with its run
+
+
+def test_shards_of_one_run_share_the_output(tmp_path, token_model):
+    import os
+
+    from genaannot.io.lock import output_lock
+
+    rng = np.random.default_rng(14)
+    fa = write_fa(tmp_path / "g.fa", {c: "".join(rng.choice(list("ACGT"), size=300)) for c in "xy"})
+    kw = dict(model=token_model, task="splice", window_tokens=24, unit_bp=100, quiet=True)
+    ref = scan_genome(fa, output=tmp_path / "ref.bw", **kw)
+    out = tmp_path / "o.bw"
+    with output_lock(out, shard=(1, 2)):  # shard 1/2 is running
+        with pytest.raises(ScanError, match=rf"another genaannot scan --shard 1/2 is writing .*pid {os.getpid()}"):
+            scan_genome(fa, output=out, shard="1/2", **kw)
+        with pytest.raises(ScanError, match=rf"another genaannot scan is writing .*pid {os.getpid()}"):
+            scan_genome(fa, output=out, resume=True, **kw)  # a whole run waits for the shards
+        assert not scan_genome(fa, output=out, shard="2/2", **kw).complete  # not refused
+    done = scan_genome(fa, output=out, shard="1/2", **kw)
+    assert done.complete and [p.read_bytes() for p in done.tracks] == [p.read_bytes() for p in ref.tracks]
+    with pytest.raises(ScanError, match=r"batch_size 8 → 4.*a --shard run always keeps parts: delete"):
+        scan_genome(fa, output=out, shard="2/2", **{**kw, "batch_size": 4})  # joins parts of another run

@@ -87,3 +87,25 @@ def test_pickle_with_code_is_refused(tmp_path, capsys):
     with pytest.raises(ModelError, match="weights_only=True"):
         read_weights(path)
     assert "executed" not in capsys.readouterr().out
+
+
+def test_checkpoint_and_state_sha256(tmp_path):
+    from genaannot.io.weights import checkpoint_files, checkpoint_sha256, state_sha256
+
+    save_file(STATE, str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "notes.txt").write_text("not part of the model")
+    assert [p.name for p in checkpoint_files(tmp_path)] == ["model.safetensors", "config.json"]
+    first = checkpoint_sha256(tmp_path)
+    assert checkpoint_sha256(tmp_path, chunk=7) == first  # streaming does not change it
+    (tmp_path / "notes.txt").write_text("edited")
+    assert checkpoint_sha256(tmp_path) == first
+    (tmp_path / "config.json").write_text('{"problem_type": "regression"}')
+    assert checkpoint_sha256(tmp_path) != first  # config.json changes outputs
+    assert checkpoint_sha256(tmp_path / "notes.txt") is None and checkpoint_files(tmp_path / "x") is None
+    net = torch.nn.Linear(3, 2)
+    h = state_sha256(net)
+    assert state_sha256(net) == h
+    with torch.no_grad():
+        net.bias[0] += 1
+    assert state_sha256(net) != h

@@ -149,6 +149,20 @@ class Genome:
             raise FastaError(f"{p}: no sequences found (is it a FASTA file?)")
         self.sizes: dict[str, int] = dict(zip(names, (int(n) for n in lengths)))
 
+    def identity(self) -> dict[str, int | str]:
+        """What identifies the genome's content cheaply (no pass over the sequence): the
+        FASTA's size and modification time (ns) and a SHA-256 of its ``.fai`` (every
+        sequence's name, length and offsets). An edited FASTA gets a new mtime even when
+        its lengths stay; a copy of the same file (new mtime) counts as changed too."""
+        import hashlib
+
+        try:
+            st = self.path.stat()
+            fai = hashlib.sha256(self.index_path.read_bytes()).hexdigest()
+        except OSError as err:
+            raise FastaError(f"{self.path}: cannot stat the FASTA or read its index ({err.strerror})") from None
+        return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "fai_sha256": fai}
+
     def fetch(self, chrom: str, start: int, end: int) -> str:
         """Letters of ``chrom[start:end)`` exactly as stored (case kept)."""
         if chrom not in self.sizes:

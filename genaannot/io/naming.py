@@ -4,7 +4,8 @@
     One track: ``OUT.bw`` itself. Several: ``OUT.<label>.<plus|minus>.bw`` (``OUT``
     without its ``.bw``/``.bigwig``/``.bedGraph`` suffix; label names made file-safe, a
     repeated safe name numbered ``_2``, ``_3``…). Beside them ``OUT.calls.bed``,
-    ``OUT.json`` (manifest), ``.bedGraph`` twins, and the work directory ``OUT.parts/``.
+    ``OUT.json`` (manifest), ``.bedGraph`` twins, the work directory ``OUT.parts/`` and,
+    while a run writes them, its lock files ``.OUT.lock`` (``.OUT.<what>.lock``).
 ``ism`` / ``attribute -o OUT``
     ``OUT`` without a known suffix, plus each output's own suffix.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = ["STRAND_NAMES", "track_stem", "track_names", "bedgraph_name", "calls_name", "manifest_name",
-           "parts_dir", "strip_suffix", "TRACK_SUFFIXES"]
+           "parts_dir", "lock_name", "strip_suffix", "TRACK_SUFFIXES"]
 
 #: strand -> the word in file names
 STRAND_NAMES = {"+": "plus", "-": "minus"}
@@ -80,3 +81,10 @@ def parts_dir(output: str | Path) -> Path:
     """The work directory ``OUT.parts/`` of a scan written to ``output``."""
     stem = track_stem(output)
     return stem.with_name(stem.name + ".parts")
+
+
+def lock_name(output: str | Path, what: str | None = None) -> Path:
+    """The lock file ``.OUT.lock`` (``.OUT.<what>.lock``) of a scan written to ``output``
+    (:mod:`genaannot.io.lock`): beside the outputs, hidden, outside ``OUT.parts/``."""
+    stem = track_stem(output)
+    return stem.with_name(f".{stem.name}{'.' + what if what else ''}.lock")

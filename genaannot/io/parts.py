@@ -4,8 +4,9 @@ Coordinates are 0-based, half-open.
 
 Layout::
 
-    OUT.parts/settings.json           everything that decides the output bytes (a resumed
-                                      run or a merged shard must have the same)
+    OUT.parts/settings.json           everything that decides the output bytes, the model's
+                                      and genome's identity included (a resumed run or a
+                                      merged shard must have the same)
     OUT.parts/<unit key>.npz          one finished work unit (written atomically, fsynced:
                                       its presence is the done-marker)
     OUT.parts/shard-I-of-N.json       the manifest base of shard I (for `genaannot merge`)
@@ -33,7 +34,7 @@ import numpy as np
 
 from .tracks import OutputError, load_json, load_npz, save_npz_atomic, write_json_atomic
 
-__all__ = ["PartsStore", "Part", "PartsError", "SettingsMismatch", "is_parts_dir"]
+__all__ = ["PartsStore", "Part", "PartsError", "SettingsMismatch", "is_parts_dir", "settings_changes"]
 
 Runs = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -43,7 +44,49 @@ class PartsError(OutputError):
 
 
 class SettingsMismatch(PartsError):
-    """The directory holds parts of a scan made with other settings."""
+    """The directory holds parts of a scan made with other settings (``changes``: what differs, in words)."""
+
+    def __init__(self, message: str, changes: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.changes = list(changes or [])
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def settings_changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
+    """What differs between two ``settings.json``, one phrase per difference a user can act
+    on: ``model weights changed (sha256 1a2b3c4d… → 3c4d5e6f…)``, ``genome file changed
+    (size/mtime of g.fa)``, ``batch_size 8 → 16``."""
+    if not isinstance(old, dict):
+        return ["settings.json unreadable"]
+    out: list[str] = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        if key not in old:  # written by a genaannot that did not record it
+            out.append(f"{key} not recorded (parts of genaannot {old.get('genaannot', '?')})")
+        elif key not in new:
+            out.append(f"{key} recorded but no longer a setting")
+        elif key == "model" and isinstance(a, dict) and isinstance(b, dict):
+            if a.get("sha256") != b.get("sha256"):
+                out.append(f"model weights changed (sha256 {str(a.get('sha256'))[:8]}… → {str(b.get('sha256'))[:8]}…)")
+            out += [f"model {k} {_short(a.get(k))} → {_short(b.get(k))}" for k in sorted(set(a) | set(b))
+                    if k != "sha256" and a.get(k) != b.get(k)]
+        elif key == "genome_file" and isinstance(a, dict) and isinstance(b, dict):
+            name = Path(str(new.get("genome", "the FASTA"))).name
+            if (a.get("size"), a.get("mtime_ns")) != (b.get("size"), b.get("mtime_ns")):
+                out.append(f"genome file changed (size/mtime of {name})")
+            if a.get("fai_sha256") != b.get("fai_sha256"):
+                out.append(f"genome index changed (sequence names, lengths or offsets in {name}.fai)")
+        elif key == "units":
+            out.append(f"work units differ ({len(a or [])} → {len(b or [])} units)")
+        else:
+            out.append(f"{key} {_short(a)} → {_short(b)}")
+    return out
 
 
 @dataclass
@@ -78,7 +121,8 @@ class PartsStore:
         An empty directory is a fresh start (a workflow manager may create it). A directory
         of another scan is cleared unless ``keep``; with ``keep`` its settings must equal
         ``settings`` (:class:`SettingsMismatch` names the keys that differ). Anything that is
-        not a parts directory is refused, never deleted.
+        not a parts directory is refused, never deleted. Callers hold the output's lock
+        (:mod:`genaannot.io.lock`), so no other run clears or fills the directory meanwhile.
         """
         d = self.directory
         sfile = d / "settings.json"
@@ -95,10 +139,10 @@ class PartsStore:
             if keep and old == now:
                 return
             if keep:
-                diff = sorted(k for k in now if not isinstance(old, dict) or old.get(k) != now[k])
+                changes = settings_changes(old, now)
                 raise SettingsMismatch(
-                    f"{d} holds parts of a scan with different settings ({', '.join(diff)}); rerun "
-                    "without --resume to start afresh, or with the same settings"
+                    f"{d} holds parts of a scan with different settings ({'; '.join(changes)}); rerun "
+                    "without --resume to start afresh, or with the same settings", changes
                 )
             shutil.rmtree(d)
         try:

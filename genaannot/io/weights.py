@@ -18,7 +18,8 @@ from ..models.base import ModelError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["WEIGHT_FILES", "find_weight_file", "read_weights", "has_weights"]
+__all__ = ["WEIGHT_FILES", "IDENTITY_FILES", "find_weight_file", "read_weights", "has_weights", "checkpoint_files",
+           "checkpoint_sha256", "state_sha256"]
 
 #: file names tried in a checkpoint directory, in order of preference (safetensors first:
 #: it cannot carry code and loads without unpickling)
@@ -28,6 +29,13 @@ WEIGHT_FILES: tuple[str, ...] = (
     "pytorch_model.bin",
     "pytorch_model.bin.index.json",
 )
+
+#: files beside the weights that change a model's outputs (architecture, tokenizer, thresholds,
+#: RMT wrapper): part of its identity (:func:`checkpoint_sha256`) when present
+IDENTITY_FILES: tuple[str, ...] = ("config.json", "genaannot.json", "rmt.json", "tokenizer.json",
+                                   "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+#: suffixes of a single weight file given instead of a directory
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt", ".ckpt")
 
 
 def find_weight_file(directory: Path) -> Path:
@@ -121,3 +129,65 @@ def read_weights(path: str | Path, *, key: str | None = None) -> dict[str, torch
 def has_weights(directory: str | Path) -> bool:
     """Whether ``directory`` holds one of :data:`WEIGHT_FILES`."""
     return any((Path(directory) / n).is_file() for n in WEIGHT_FILES)
+
+
+def _shards(index: Path) -> list[Path]:
+    try:
+        names = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+    except (OSError, json.JSONDecodeError, KeyError, AttributeError, TypeError):
+        return []  # an unreadable index is hashed as it is; loading it reports the problem
+    return [index.parent / n for n in names]
+
+
+def checkpoint_files(source: str | Path) -> list[Path] | None:
+    """The files whose bytes decide a checkpoint's outputs: its weights (every shard of a
+    sharded one) and the :data:`IDENTITY_FILES` beside them; ``None`` when ``source`` is
+    neither a checkpoint directory nor a weight file (an in-memory model's made-up source)."""
+    p = Path(source)
+    if p.is_dir() and has_weights(p):
+        weights = find_weight_file(p)
+        directory = p
+    elif p.is_file() and (p.name.endswith(".index.json") or p.suffix in _WEIGHT_SUFFIXES):
+        weights, directory = p, p.parent
+    else:
+        return None
+    files = [weights, *(_shards(weights) if weights.name.endswith(".index.json") else [])]
+    files += [directory / n for n in IDENTITY_FILES if (directory / n).is_file()]
+    return list(dict.fromkeys(files))
+
+
+def checkpoint_sha256(source: str | Path, *, chunk: int = 1 << 20) -> str | None:
+    """SHA-256 over the :func:`checkpoint_files` of ``source`` (name, size and bytes of each,
+    read in ``chunk``-byte pieces: a multi-GB checkpoint costs seconds, not its size in
+    memory); ``None`` when ``source`` has no files (see :func:`state_sha256`)."""
+    import hashlib
+
+    files = checkpoint_files(source)
+    if files is None:
+        return None
+    h = hashlib.sha256()
+    for f in files:
+        try:
+            with f.open("rb") as fh:
+                h.update(f"{f.name}\0{f.stat().st_size}\0".encode())
+                while block := fh.read(chunk):
+                    h.update(block)
+        except OSError as err:
+            raise ModelError(f"{f}: cannot read to identify the model ({err.strerror})") from None
+    return h.hexdigest()
+
+
+def state_sha256(network: torch.nn.Module) -> str:
+    """SHA-256 of a network's state (class, then each tensor's name, dtype, shape and bytes on
+    CPU, names sorted): the identity of a model that was never a file (tests, wrappers)."""
+    import hashlib
+
+    import torch
+
+    h = hashlib.sha256(f"{type(network).__module__}.{type(network).__qualname__}\0".encode())
+    state = network.state_dict()
+    for name in sorted(state):
+        t = state[name].detach().to("cpu").contiguous().reshape(-1)
+        h.update(f"{name}\0{t.dtype}\0{tuple(state[name].shape)}\0".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()

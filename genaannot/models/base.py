@@ -176,6 +176,9 @@ class Model:
         self.compile_options: dict[str, Any] | None = None
         #: family loader options it was loaded with (set by :func:`genaannot.load_model`)
         self.load_options: dict[str, Any] = {}
+        #: SHA-256 of the checkpoint files it was loaded from, computed once when a scan first
+        #: needs it (:func:`genaannot.pipeline.scan.model_sha256`); None until then
+        self.weights_sha256: str | None = None
         if compile:
             self.compile_options = dict(compile) if isinstance(compile, dict) else {}
             self._compiled = self._compile(self.compile_options)

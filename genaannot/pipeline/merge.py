@@ -4,7 +4,8 @@ Coordinates are 0-based, half-open (scan parts, bigWig, BED).
 
 * **Scan partials** are the ``OUT.parts/`` directories that ``scan --shard I/N`` leaves
   (one per shard when each shard has its own ``-o``, or one shared directory). All must
-  hold parts of the same scan (identical ``settings.json``); together they must hold
+  hold parts of the same scan (identical ``settings.json``: same weights, genome file,
+  batch size and other settings; a difference is named); together they must hold
   every work unit. The parts are assembled exactly as a single run assembles its own, so
   the bigWig and BED files are byte-identical to a single-process run and the manifest
   equal apart from ``run_seconds``/``model_seconds`` (sums over the shards here).
@@ -26,8 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..io.lock import OutputBusy, output_lock
 from ..io.naming import parts_dir
-from ..io.parts import PartsStore, is_parts_dir
+from ..io.parts import PartsStore, is_parts_dir, settings_changes
 from ..io.tracks import check_writable
 from ..windows import Unit
 from .assemble import finish_scan
@@ -109,8 +111,8 @@ def merge_scan(partials: list[str | Path], *, output: str | Path):
         if settings is None:
             settings = s
         elif s != settings:
-            diff = sorted(k for k in set(s) | set(settings) if s.get(k) != settings.get(k))
-            raise MergeError(f"{d} holds parts of a different scan than {dirs[0]} (differs in: {', '.join(diff)})")
+            raise MergeError(f"{d} holds parts of a different scan than {dirs[0]} "
+                             f"({'; '.join(settings_changes(settings, s))})")
         bases.extend(store.shards())
     if not bases:
         raise MergeError(f"{', '.join(map(str, dirs))}: no shard-I-of-N.json; were they made by `scan --shard`?")
@@ -150,8 +152,12 @@ def merge_scan(partials: list[str | Path], *, output: str | Path):
     run_s = sum(v[0] for v in seen.values()) + (time.time() - t0)
     model_s = sum(v[1] for v in seen.values())
     sizes = {c: int(n) for c, n in settings["sizes"]}  # type: ignore[index]
-    return finish_scan(files, units, base=base, output=output, sizes=sizes, run_seconds=run_s,
-                       model_seconds=model_s)
+    try:
+        with output_lock(output):  # as a whole scan: no other run writes these files meanwhile
+            return finish_scan(files, units, base=base, output=output, sizes=sizes, run_seconds=run_s,
+                               model_seconds=model_s)
+    except OutputBusy as err:
+        raise MergeError(str(err)) from None
 
 
 def merge_score(partials: list[str | Path], *, output: str | Path, tsv: str | Path | None = None) -> ScoreMergeResult:

@@ -3,8 +3,9 @@
 Coordinates are 0-based, half-open.
 
 This module only chains stages around two frozen objects: the :class:`~genaannot.readout.Readout`
-(task × model) and :class:`ScanSettings` (everything that decides the output bytes,
-written to ``OUT.parts/settings.json``). The stages live elsewhere:
+(task × model) and :class:`ScanSettings` (everything that decides the output bytes, the
+model's weights and the genome's content identified; written to ``OUT.parts/settings.json``
+and, whole, to the manifest's ``settings``). The stages live elsewhere:
 
 1. layout (:func:`genaannot.windows.layout_scan`): the scanned regions minus runs of N of
    at least ``min_gap`` bp, cut into deterministic work units (≤ 1 Mb);
@@ -18,8 +19,12 @@ written to ``OUT.parts/settings.json``). The stages live elsewhere:
 
 Peak memory is one unit's letters plus ``unit_bp × tracks × 12`` bytes of float32 work
 arrays plus the model. ``resume=True`` keeps the parts of an interrupted run made with the
-same settings; ``shard=(i, n)`` computes only units ``k`` with ``k % n == i - 1`` (a later
-run with ``resume=True``, or the last shard to finish, assembles the outputs).
+same settings (another model file content, genome file or batch size is refused, naming
+what differs); ``shard=(i, n)`` computes only units ``k`` with ``k % n == i - 1`` (a later
+run with ``resume=True``, or the last shard to finish, assembles the outputs). A run holds
+``OUT``'s lock (:mod:`genaannot.io.lock`) from before the parts directory is prepared until
+the outputs are written: a second run on the same ``-o`` is refused at once, while the
+shards of one run may work side by side.
 """
 
 from __future__ import annotations
@@ -37,9 +42,11 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from ..calls import resolve_thresholds, threshold_mismatch
 from ..io.fasta import Genome, open_genome
+from ..io.lock import OutputBusy, assembly_lock, output_lock
 from ..io.naming import parts_dir
 from ..io.parts import Part, PartsStore, SettingsMismatch
 from ..io.tracks import check_writable
+from ..io.weights import checkpoint_sha256, state_sha256
 from ..readout import Readout, ReadoutError, resolve_readout
 from ..regions import Interval, RegionError, resolve_chrom
 from ..shards import parse_shard
@@ -73,22 +80,41 @@ __all__ = [
     "finish_scan",
     "track_specs",
     "manifest_base",
+    "model_sha256",
 ]
 
 
 class ScanError(ReadoutError):
-    """Settings that do not fit together (model vs task, labels, strands, outputs); a
-    :class:`~genaannot.readout.ReadoutError`, as ``score`` raises for the same mismatches."""
+    """Settings that do not fit together (model vs task, labels, strands, outputs), or parts /
+    an ``-o`` that belong to another run; a :class:`~genaannot.readout.ReadoutError`, as
+    ``score`` raises for the same mismatches."""
 
 
 @dataclass(frozen=True)
 class ScanSettings:
     """What decides a scan's output bytes; a resumed run or a merged shard must have the same.
 
-    :meth:`to_json` is ``OUT.parts/settings.json``.
+    :meth:`to_json` is ``OUT.parts/settings.json`` and the manifest's ``settings``.
+
+    Attributes
+    ----------
+    genome, genome_file
+        The FASTA's resolved path and :meth:`~genaannot.io.fasta.Genome.identity` (size,
+        mtime, ``.fai`` hash): an edited genome with the same lengths is another scan.
+    model
+        :func:`_model_description`, with ``sha256`` (:func:`model_sha256`) of the weights.
+    batch_size
+        Inputs per forward pass: batching may change the last bits of the values.
+    thresholds
+        Per label: the calls depend on them.
+    bedgraph
+        Whether ``.bedGraph`` twins are written.
+    track_digits
+        Decimals kept in track values (None: float32 as computed); parts store rounded runs.
     """
 
     genome: str
+    genome_file: dict[str, Any]
     sizes: tuple[tuple[str, int], ...]
     task: str
     model: dict[str, Any]
@@ -96,14 +122,17 @@ class ScanSettings:
     overlap: float
     stitch: str
     layout: ScanLayout
-    track_digits: int | None = None
-    thresholds: tuple[tuple[str, float], ...] = ()
+    batch_size: int
+    thresholds: tuple[tuple[str, float], ...]
+    bedgraph: bool
+    track_digits: int | None
 
     def to_json(self) -> dict[str, Any]:
         r = self.readout
         return {
             "genaannot": __version__,
             "genome": self.genome,
+            "genome_file": dict(self.genome_file),
             "sizes": [list(x) for x in self.sizes],
             "task": self.task,
             "model": self.model,
@@ -115,11 +144,13 @@ class ScanSettings:
             "window_tokens": r.window_tokens,
             "overlap": self.overlap,
             "stitch": self.stitch,
-            "min_gap": self.layout.min_gap,
+            "min_gap_bp": self.layout.min_gap,  # the manifest's name too (was ``min_gap`` here)
             "unit_bp": self.layout.unit_bp,
+            "batch_size": self.batch_size,
+            "thresholds": dict(self.thresholds),
+            "bedgraph": self.bedgraph,
             "units": [[u.chrom, u.start, u.end] for u in self.layout.units],
             "track_digits": self.track_digits,
-            "thresholds": dict(self.thresholds),
         }
 
 
@@ -199,13 +230,31 @@ def _targets(genome: Genome, regions: Any, chroms: Sequence[str] | None) -> list
     return [Interval(c, 0, sizes[c]) for c in (keep or sizes)]
 
 
+def model_sha256(model: Model) -> str:
+    """The identity of ``model``'s weights: SHA-256 of the checkpoint files it was loaded from
+    (:func:`genaannot.io.weights.checkpoint_sha256`; computed once, kept on the model: the
+    files are never written to), or of its tensors when it has no files (a model built in
+    memory: hashed at every call, since its tensors may change in place)."""
+    cached = getattr(model, "weights_sha256", None)
+    if cached:
+        return cached
+    digest = checkpoint_sha256(model.info.source)
+    if digest is None:
+        return state_sha256(model.network)
+    try:
+        model.weights_sha256 = digest
+    except AttributeError:  # a wrapper without the attribute: recomputed next time
+        pass
+    return digest
+
+
 def _model_description(model: Model) -> dict[str, Any]:
     info = model.info
     options = dict(getattr(model, "load_options", None) or {})
     safe = {k: v if isinstance(v, (bool, int, float, str, type(None))) else str(v) for k, v in sorted(options.items())}
-    return {"source": str(info.source), "family": info.family, "architecture": info.architecture,
-            "n_params": info.n_params, "labels": list(info.labels), "tokenizer": info.tokenizer,
-            **({"options": safe} if safe else {})}
+    return {"source": str(info.source), "sha256": model_sha256(model), "family": info.family,
+            "architecture": info.architecture, "n_params": info.n_params, "labels": list(info.labels),
+            "tokenizer": info.tokenizer, **({"options": safe} if safe else {})}
 
 
 def manifest_base(settings: ScanSettings, model: Model, *, thresholds: dict[str, float],
@@ -247,6 +296,8 @@ def manifest_base(settings: ScanSettings, model: Model, *, thresholds: dict[str,
         "strand_specific": r.strand_specific,
         "n_bp_skipped": lay.n_bp_skipped,
         "n_gaps": lay.n_gaps,
+        "batch_size": settings.batch_size,
+        "settings": settings.to_json(),  # the whole record, as compared by --resume and merge
     }
 
 
@@ -315,10 +366,14 @@ def scan_genome(
         per-label thresholds (``genaannot.json`` ``thresholds``, chosen on validation data),
         else the task's (0.5); see :func:`genaannot.calls.resolve_thresholds`.
     resume
-        Keep finished parts of an interrupted run with the same settings.
+        Keep finished parts of an interrupted run with the same settings: same weights
+        (file content), genome file (size, mtime, ``.fai``), batch size, thresholds… A
+        difference raises :class:`ScanError` naming it.
     shard
         ``(i, n)`` or ``"i/n"``: compute only every n-th unit (1-based i); the parts
         directory is then a partial result for :func:`genaannot.pipeline.merge.merge`.
+        Shards of one run may share ``output`` and run at the same time; a run without
+        ``shard`` on an ``output`` that another run is writing raises :class:`ScanError`.
     min_gap
         N runs of at least this many bp are not scanned (default: ``window_tokens`` bp).
     unit_bp
@@ -393,30 +448,46 @@ def scan_genome(
 
 def _scan(gen: Genome, *, model: Model, task: Task, readout: Readout, req: ScanRequest, model_spec: str | None,
           predictor: Predictor | None, progress: Callable[[int], None] | None, t_start: float) -> ScanResult:
-    output, regions, shard, devices = req.output, req.regions, req.shard, req.devices
+    output, regions, devices = req.output, req.regions, req.devices
     layout = layout_scan(gen, _targets(gen, regions, req.chroms), min_gap=int(req.min_gap or readout.window_tokens),
                          unit_bp=int(req.unit_bp or default_unit_bp(readout.n_tracks)))
     meta = model.info.extra.get("genaannot") or {}
     thresholds, source = resolve_thresholds(list(readout.labels), task=task.name, default=task.call_threshold,
                                             threshold=req.threshold, checkpoint=meta)
-    settings = ScanSettings(genome=str(Path(gen.path).resolve()), sizes=tuple(gen.sizes.items()), task=task.name,
-                            model=_model_description(model), readout=readout, overlap=req.overlap, stitch=req.stitch,
-                            layout=layout, track_digits=req.track_digits, thresholds=tuple(thresholds.items()))
     if "checkpoint" in source.values():
         mismatch = threshold_mismatch(meta, overlap=req.overlap, stitch_mode=req.stitch)
         if mismatch:
             warnings.warn(mismatch, stacklevel=3)
+    settings = ScanSettings(genome=str(Path(gen.path).resolve()), genome_file=gen.identity(),
+                            sizes=tuple(gen.sizes.items()), task=task.name, model=_model_description(model),
+                            readout=readout, overlap=req.overlap, stitch=req.stitch, layout=layout,
+                            batch_size=req.batch_size, thresholds=tuple((k, float(v)) for k, v in thresholds.items()),
+                            bedgraph=bool(req.bedgraph), track_digits=req.track_digits)
     base = manifest_base(settings, model, thresholds=thresholds, threshold_source=source,
                          regions_given=regions is not None or bool(req.chroms), bedgraph=req.bedgraph,
                          devices=devices)
     for sp in track_specs(output, base):
         check_writable(sp.path)
+    try:
+        # held from before the parts directory is prepared until the outputs are written
+        with output_lock(output, shard=req.shard):
+            return _scan_locked(gen, model=model, task=task, readout=readout, req=req, settings=settings, base=base,
+                                model_spec=model_spec, predictor=predictor, progress=progress, t_start=t_start)
+    except OutputBusy as err:
+        raise ScanError(str(err)) from None
+
+
+def _scan_locked(gen: Genome, *, model: Model, task: Task, readout: Readout, req: ScanRequest, settings: ScanSettings,
+                 base: dict[str, Any], model_spec: str | None, predictor: Predictor | None,
+                 progress: Callable[[int], None] | None, t_start: float) -> ScanResult:
+    output, shard, devices = req.output, req.shard, req.devices
     store = PartsStore(parts_dir(output))
     try:
         store.prepare(settings.to_json(), keep=req.resume or shard is not None)
     except SettingsMismatch as err:
-        raise ScanError(str(err)) from None
-    units = layout.units
+        hint = f" (a --shard run always keeps parts: delete {store.directory} to start afresh)" if shard else ""
+        raise ScanError(f"{err}{hint}") from None
+    units = settings.layout.units
     mine = [u for u in units if shard is None or u.index % shard[1] == shard[0] - 1]
     todo = [u for u in mine if not store.has(u.key)]
     bar = None
@@ -429,7 +500,8 @@ def _scan(gen: Genome, *, model: Model, task: Task, readout: Readout, req: ScanR
         progress = bar.update
     job = _Job(readout=readout, overlap=req.overlap, stitch=req.stitch, batch_size=req.batch_size,
                workers=req.workers, genome=str(gen.path), parts=str(store.directory),
-               thresholds=tuple(thresholds[lab] for lab in readout.labels), track_digits=req.track_digits)
+               thresholds=tuple(dict(settings.thresholds)[lab] for lab in readout.labels),
+               track_digits=req.track_digits)
     # a whole run assembles while it computes (a thread follows the parts store in unit order),
     # so that only the indexes and calls are left when the last unit is done; a shard cannot:
     # it does not have every unit
@@ -465,12 +537,17 @@ def _scan(gen: Genome, *, model: Model, task: Task, readout: Readout, req: ScanR
         return ScanResult([], [], None, None, complete=False,
                           counts={"units": len(units), "units_missing": len(missing)},
                           seconds=run_seconds, model_seconds=model_seconds)
-    res = finish_scan({u.key: store.path(u.key) for u in units}, units, base=base, output=output,
-                      sizes=gen.sizes, run_seconds=run_seconds, model_seconds=model_seconds,
-                      assembler=follower.assembler if follower else None)
-    if shard is None:  # a shard's parts stay: they are its partial result for `genaannot merge`
+    if shard is None:
+        res = finish_scan({u.key: store.path(u.key) for u in units}, units, base=base, output=output,
+                          sizes=gen.sizes, run_seconds=run_seconds, model_seconds=model_seconds,
+                          assembler=follower.assembler if follower else None)
         store.remove()
-    return res
+        return res
+    # shards share OUT's lock: two finishing together take turns (the second writes the same bytes);
+    # a shard's parts stay: they are its partial result for `genaannot merge`
+    with assembly_lock(output):
+        return finish_scan({u.key: store.path(u.key) for u in units}, units, base=base, output=output,
+                           sizes=gen.sizes, run_seconds=run_seconds, model_seconds=model_seconds)
 
 
 class _Follower:
