@@ -5,7 +5,10 @@ Coordinates are 0-based, half-open (as in bigWig, bedGraph and BED).
 Every writer writes through :class:`genaannot.io.atomic.AtomicFile`: a temporary file in
 the destination directory, moved into place on :meth:`commit`; :meth:`abort` (or an
 exception) removes it, so a failed run never leaves a half-written output under the final
-name. The atomic-write helpers (``AtomicFile``, ``write_text_atomic``, ``write_json_atomic``,
+name. Given ``tmp=`` (a path staged by :class:`genaannot.io.atomic.OutputSet`), a writer
+writes there instead and :meth:`commit` only finishes (closes and checks) the file: the
+set moves it into place with the run's other outputs. A write error is an
+:class:`OutputError` naming the final file. The atomic-write helpers (``AtomicFile``, ``write_text_atomic``, ``write_json_atomic``,
 ``write_lines_atomic``, ``save_npz_atomic``, ``check_writable``, ``OutputError``) are
 defined in :mod:`genaannot.io.atomic` and re-exported here.
 
@@ -17,7 +20,9 @@ non-overlapping, and are stored as float32 with zoom levels.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +32,9 @@ import numpy as np
 from .atomic import (
     AtomicFile,
     OutputError,
+    _os_errors,
     check_writable,
+    output_error,
     save_npz_atomic,
     write_json_atomic,
     write_lines_atomic,
@@ -53,11 +60,16 @@ __all__ = [
 
 
 class TrackWriter:
-    """Interface: ``add(chrom, starts, ends, values)`` in genome order, then ``commit``."""
+    """Interface: ``add(chrom, starts, ends, values)`` in genome order, then ``commit``.
+
+    ``tmp``: write into this staged path (owned by an :class:`~genaannot.io.atomic.OutputSet`)
+    instead of an own temporary file; ``commit`` then finishes the file without moving it,
+    ``abort`` removes it.
+    """
 
     suffix = ""
 
-    def __init__(self, path: str | Path, *, sizes: dict[str, int], name: str = "") -> None:
+    def __init__(self, path: str | Path, *, sizes: dict[str, int], name: str = "", tmp: Path | None = None) -> None:
         raise NotImplementedError
 
     def add(self, chrom: str, starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> None:
@@ -100,17 +112,23 @@ class BigWigWriter(TrackWriter):
 
     suffix = ".bw"
 
-    def __init__(self, path: str | Path, *, sizes: dict[str, int], name: str = "") -> None:
+    def __init__(self, path: str | Path, *, sizes: dict[str, int], name: str = "", tmp: Path | None = None) -> None:
         import pyBigWig
 
-        self._f = AtomicFile(path)
-        self.path = self._f.path
+        self._f = AtomicFile(path) if tmp is None else None
+        self.path = self._f.path if self._f is not None else Path(path)
+        self.tmp = self._f.tmp if self._f is not None else Path(tmp)  # type: ignore[arg-type]
+        self._sizes = {c: int(n) for c, n in sizes.items()}
         self._order = _OrderCheck(self.path, sizes)
-        self._bw = pyBigWig.open(str(self._f.tmp), "w")
+        self._bw = pyBigWig.open(str(self.tmp), "w")
         if self._bw is None:
-            self._f.abort()
+            self._remove()
             raise OutputError(f"{self.path}: cannot create bigWig file")
-        self._bw.addHeader([(c, int(n)) for c, n in sizes.items()], maxZooms=10)
+        try:
+            self._bw.addHeader(list(self._sizes.items()), maxZooms=10)
+        except RuntimeError as err:  # libBigWig's only signal for a failed write
+            self.abort()
+            raise _bigwig_error(self.path, err) from None
 
     def add(self, chrom: str, starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> None:
         self._order.check(chrom, starts, ends)
@@ -120,23 +138,90 @@ class BigWigWriter(TrackWriter):
         step = 1 << 16
         for i in range(0, len(starts), step):
             s = starts[i : i + step]
-            self._bw.addEntries(
-                [chrom] * len(s),
-                [int(x) for x in s],
-                ends=[int(x) for x in ends[i : i + step]],
-                values=[float(x) for x in np.asarray(values[i : i + step], dtype=np.float32)],
-            )
+            try:
+                self._bw.addEntries(
+                    [chrom] * len(s),
+                    [int(x) for x in s],
+                    ends=[int(x) for x in ends[i : i + step]],
+                    values=[float(x) for x in np.asarray(values[i : i + step], dtype=np.float32)],
+                )
+            except RuntimeError as err:  # the order is checked above: a failed write
+                raise _bigwig_error(self.path, err) from None
 
     def commit(self) -> None:
+        """Close the file and check it (pyBigWig's ``close`` does not report write errors);
+        then move it into place, unless an :class:`~genaannot.io.atomic.OutputSet` owns it."""
         self._bw.close()
-        self._f.commit()
+        self._bw = None
+        try:
+            _check_bigwig(self.path, self.tmp, self._sizes)
+        except OutputError:
+            self._remove()
+            raise
+        if self._f is not None:
+            with _os_errors(self.path):
+                self._f.commit()
 
     def abort(self) -> None:
         try:
-            self._bw.close()
+            if self._bw is not None:
+                self._bw.close()
         except Exception:  # noqa: BLE001 - already failing; only clean up
             pass
-        self._f.abort()
+        self._bw = None
+        self._remove()
+
+    def _remove(self) -> None:
+        if self._f is not None:
+            self._f.abort()
+        else:
+            with contextlib.suppress(OSError):
+                self.tmp.unlink()
+
+
+#: libBigWig gives no errno: the usual cause, as a question
+_FULL_QUESTION = "was the disk full or a quota exceeded? free space or choose another -o"
+#: bbi signature (bigWig), at the start and at the very end of a finished file
+_BIGWIG_MAGIC = 0x888FFC26
+
+
+def _bigwig_error(path: Path, err: BaseException) -> OutputError:
+    # libBigWig does not say why; on a healthy file system a failed write means no room
+    return OutputError(f"{path}: error while writing the bigWig ({err}); {_FULL_QUESTION}")
+
+
+def _check_bigwig(path: Path, tmp: Path, sizes: dict[str, int]) -> None:
+    """Refuse a bigWig that libBigWig failed to finish (it only prints a warning).
+
+    A finished file ends with the bbi signature, its header offsets lie inside the file and
+    pyBigWig reads back its chromosome list; a truncated one fails at least the first two.
+    """
+    import pyBigWig
+
+    try:
+        size = tmp.stat().st_size
+        with open(tmp, "rb") as fh:
+            head = fh.read(64)
+            fh.seek(max(0, size - 4))
+            tail = fh.read(4)
+    except OSError as err:
+        raise output_error(path, err) from None
+    ok = size >= 68 and len(head) == 64
+    if ok:
+        magic, _version, _zooms, chrom_tree, data, index = struct.unpack("<IHHQQQ", head[:32])
+        (end_magic,) = struct.unpack("<I", tail)
+        ok = magic == end_magic == _BIGWIG_MAGIC and max(chrom_tree, data, index) < size
+    if ok:
+        try:
+            bw = pyBigWig.open(str(tmp))
+        except RuntimeError:
+            bw = None
+        ok = bw is not None and bw.chroms() == sizes
+        if bw is not None:
+            bw.close()
+    if not ok:
+        raise OutputError(f"{path}: the bigWig was not written completely ({size:,} bytes; pyBigWig "
+                          f"reports no reason); {_FULL_QUESTION}")
 
 
 class BedGraphWriter(TrackWriter):
@@ -144,26 +229,47 @@ class BedGraphWriter(TrackWriter):
 
     suffix = ".bedGraph"
 
-    def __init__(self, path: str | Path, *, sizes: dict[str, int], name: str = "") -> None:
-        self._f = AtomicFile(path)
-        self.path = self._f.path
+    def __init__(self, path: str | Path, *, sizes: dict[str, int], name: str = "", tmp: Path | None = None) -> None:
+        self._f = AtomicFile(path) if tmp is None else None
+        self.path = self._f.path if self._f is not None else Path(path)
+        self.tmp = self._f.tmp if self._f is not None else Path(tmp)  # type: ignore[arg-type]
         self._order = _OrderCheck(self.path, sizes)
-        self._fh = open(self._f.tmp, "w")  # noqa: SIM115 - closed in commit/abort
-        self._fh.write(f'track type=bedGraph name="{name or self.path.stem}"\n')
+        with _os_errors(self.path):
+            try:
+                self._fh = open(self.tmp, "w")  # noqa: SIM115 - closed in commit/abort
+                self._fh.write(f'track type=bedGraph name="{name or self.path.stem}"\n')
+            except OSError:
+                self.abort()
+                raise
 
     def add(self, chrom: str, starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> None:
         self._order.check(chrom, starts, ends)
-        self._fh.writelines(
-            f"{chrom}\t{int(s)}\t{int(e)}\t{float(v):.6g}\n" for s, e, v in zip(starts, ends, values)
-        )
+        with _os_errors(self.path):
+            self._fh.writelines(
+                f"{chrom}\t{int(s)}\t{int(e)}\t{float(v):.6g}\n" for s, e, v in zip(starts, ends, values)
+            )
 
     def commit(self) -> None:
-        self._fh.close()
-        self._f.commit()
+        """Close (flush) the file; then move it into place, unless an OutputSet owns it."""
+        with _os_errors(self.path):
+            try:
+                self._fh.close()  # buffered: a full disk may only show here
+            except OSError:
+                self.abort()
+                raise
+            if self._f is not None:
+                self._f.commit()
 
     def abort(self) -> None:
-        self._fh.close()
-        self._f.abort()
+        fh = getattr(self, "_fh", None)
+        if fh is not None:
+            with contextlib.suppress(OSError):
+                fh.close()
+        if self._f is not None:
+            self._f.abort()
+        else:
+            with contextlib.suppress(OSError):
+                self.tmp.unlink()
 
 
 #: output format name -> writer class

@@ -5,10 +5,15 @@ the writers and the call makers; equal runs meeting at a unit boundary are writt
 one entry, so how the values are cut into parts leaves no trace in the files: they do not
 depend on the shard count or the devices, and the unit size changes only values that
 depend on where windows start (it is a setting recorded in ``settings.json``).
+
+The tracks, their bedGraph twins, the calls BED and the manifest are one
+:class:`~genaannot.io.atomic.OutputSet`: written to staged temporary names and committed
+together, the manifest last, so the manifest's presence means the whole set is from one run.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +22,13 @@ from typing import Any
 import numpy as np
 
 from ..calls import CallMaker, format_call, sort_calls
-from ..io.naming import bedgraph_name, calls_name, manifest_name, track_names
+from ..io.atomic import OutputError, OutputSet
+from ..io.naming import bedgraph_name, calls_name, manifest_name, track_names, track_stem
 from ..io.parts import load_part
-from ..io.tracks import WRITERS, write_json_atomic, write_lines_atomic
+from ..io.tracks import WRITERS, load_json
 from ..windows import Unit
 
-__all__ = ["ScanResult", "TrackSpec", "track_specs", "finish_scan", "MANIFEST_PRIVATE"]
+__all__ = ["ScanResult", "TrackSpec", "track_specs", "finish_scan", "output_set", "MANIFEST_PRIVATE"]
 
 #: manifest-base entries that steer assembly but are not written to the manifest
 MANIFEST_PRIVATE = frozenset({"threshold", "thresholds", "threshold_source", "bedgraph", "strand_specific",
@@ -69,21 +75,71 @@ def track_specs(output: Path, base: dict) -> list[TrackSpec]:
     return [TrackSpec(lab, k, s, names[(lab, s)]) for k, lab in enumerate(base["labels"]) for s in base["strands"]]
 
 
+def _set_names(output: Path, base: dict) -> list[Path]:
+    """Every file of the output set of ``base``'s scan (tracks, twins, calls, manifest)."""
+    specs = track_specs(output, base)
+    return [*(sp.path for sp in specs), *(bedgraph_name(sp.path) for sp in specs), calls_name(output),
+            manifest_name(output)]
+
+
+def output_set(output: Path, base: dict) -> OutputSet:
+    """The output set of a scan written to ``output``, after :meth:`~OutputSet.recover`: a
+    commit that a killed run left half done is finished, its temporary files removed."""
+    out = OutputSet(manifest_name(output))
+    out.recover(_set_names(output, base))
+    return out
+
+
+def _old_members(output: Path) -> list[Path]:
+    """The files an existing manifest lists (an older run's set, maybe other labels): removed
+    with it. Only plain names beside it that start with the output's stem are taken."""
+    manifest = manifest_name(output)
+    if not manifest.is_file():
+        return []
+    try:
+        old = load_json(manifest)
+        names = [f[k] for f in old.get("files", []) for k in ("bigwig", "bedgraph") if k in f]
+        names.append(old["calls"]["path"])
+    except (OutputError, KeyError, TypeError, AttributeError):  # not a manifest of ours: remove only it
+        return []
+    stem = track_stem(output).name
+    return [manifest.with_name(n) for n in names
+            if isinstance(n, str) and "/" not in n and (n == output.name or n.startswith(stem + "."))]
+
+
 def finish_scan(part_files: dict[str, Path], units: list[Unit], *, base: dict, output: Path,
                 sizes: dict[str, int], run_seconds: float, model_seconds: float) -> ScanResult:
     """Assemble finished parts (``unit key -> .npz``) into the tracks, calls and manifest.
+
+    All are written to staged names and committed as one
+    :class:`~genaannot.io.atomic.OutputSet` (manifest last), replacing an older run's set.
 
     Parameters
     ----------
     base : dict
         The manifest without what assembly adds (files, calls, counts, timings); see
         :func:`genaannot.pipeline.scan.manifest_base`.
+
+    Raises
+    ------
+    OutputError
+        A write failed (disk full, quota, I/O error): nothing new is left under the final
+        names, and the parts are kept.
     """
+    with output_set(output, base) as out:
+        result = _finish(part_files, units, base=base, output=output, sizes=sizes, run_seconds=run_seconds,
+                         model_seconds=model_seconds, out=out)
+        out.commit(remove=_old_members(output))
+    return result
+
+
+def _finish(part_files: dict[str, Path], units: list[Unit], *, base: dict, output: Path, sizes: dict[str, int],
+            run_seconds: float, model_seconds: float, out: OutputSet) -> ScanResult:
     specs = track_specs(output, base)
     calls_path, manifest_path = calls_name(output), manifest_name(output)
     bedgraph = bool(base["bedgraph"])
     counts = _assemble(part_files, units, specs, sizes=sizes, bedgraph=bedgraph, calls_path=calls_path,
-                       thresholds=_base_thresholds(base), strand_specific=base["strand_specific"])
+                       thresholds=_base_thresholds(base), strand_specific=base["strand_specific"], out=out)
     counts["n_bp_skipped"] = base["n_bp_skipped"]
     counts["n_gaps"] = base["n_gaps"]
     files = [{"label": sp.label, "strand": sp.strand, "bigwig": sp.path.name} for sp in specs]
@@ -103,7 +159,7 @@ def finish_scan(part_files: dict[str, Path], units: list[Unit], *, base: dict, o
     manifest["run_seconds"] = round(run_seconds, 3)
     manifest["model_seconds"] = round(model_seconds, 3)
     manifest["counts"] = counts
-    write_json_atomic(manifest_path, manifest)
+    out.write_text(manifest_path, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
     return ScanResult(
         tracks=[sp.path for sp in specs],
         bedgraphs=[bedgraph_name(sp.path) for sp in specs] if bedgraph else [],
@@ -117,15 +173,18 @@ def finish_scan(part_files: dict[str, Path], units: list[Unit], *, base: dict, o
 
 
 def _assemble(part_files: dict[str, Path], units: list[Unit], specs: list[TrackSpec], *, sizes: dict[str, int],
-              bedgraph: bool, calls_path: Path, thresholds: dict[str, float], strand_specific: bool) -> dict[str, Any]:
-    """Stream finished parts, in unit (= .fai) order, into the writers and the call makers."""
+              bedgraph: bool, calls_path: Path, thresholds: dict[str, float], strand_specific: bool,
+              out: OutputSet) -> dict[str, Any]:
+    """Stream finished parts, in unit (= .fai) order, into the writers and the call makers;
+    every file goes to a path staged in ``out``."""
     writers = []
     tracks = [(sp.strand, sp.channel) for sp in specs]
     try:
         for sp in specs:
-            writers.append(WRITERS["bigwig"](sp.path, sizes=sizes, name=sp.path.stem))
+            writers.append(WRITERS["bigwig"](sp.path, sizes=sizes, name=sp.path.stem, tmp=out.stage(sp.path)))
             if bedgraph:
-                writers.append(WRITERS["bedgraph"](bedgraph_name(sp.path), sizes=sizes, name=sp.path.stem))
+                bg = bedgraph_name(sp.path)
+                writers.append(WRITERS["bedgraph"](bg, sizes=sizes, name=sp.path.stem, tmp=out.stage(bg)))
         per = 2 if bedgraph else 1
         makers = [CallMaker(name=sp.label, strand=sp.strand if strand_specific else ".", threshold=thresholds[sp.label])
                   for sp in specs]
@@ -167,7 +226,7 @@ def _assemble(part_files: dict[str, Path], units: list[Unit], specs: list[TrackS
                 emit(t, h)
         calls = [c for m in makers for c in m.finish()]
         rank = {c: i for i, c in enumerate(sizes)}
-        write_lines_atomic(calls_path, (format_call(c) for c in sort_calls(calls, rank)))
+        out.write_lines(calls_path, (format_call(c) for c in sort_calls(calls, rank)))
     except BaseException:
         for w in writers:
             w.abort()

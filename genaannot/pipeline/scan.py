@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..calls import resolve_thresholds, threshold_mismatch
+from ..io.atomic import OutputError, output_error
 from ..io.fasta import Genome, open_genome
 from ..io.naming import parts_dir
 from ..io.parts import Part, PartsStore, SettingsMismatch
@@ -46,7 +47,7 @@ from ..span import SpanTimer, SpanWork, plan_span, predict_span, stitch_span
 from ..stitch import STITCH_MODES, runs
 from ..tasks import Task, get_task
 from ..windows import ScanLayout, Unit, default_unit_bp, layout_scan, stride_tokens
-from .assemble import ScanResult, TrackSpec, finish_scan, track_specs
+from .assemble import ScanResult, TrackSpec, finish_scan, output_set, track_specs
 from .devices import (
     DeviceError,
     load_for_device,
@@ -390,6 +391,8 @@ def _scan(gen: Genome, *, model: Model, task: Task, readout: Readout, req: ScanR
                          devices=devices)
     for sp in track_specs(output, base):
         check_writable(sp.path)
+    # a commit that a killed run left half done is finished, its temporary files removed
+    output_set(output, base)
     store = PartsStore(parts_dir(output))
     try:
         store.prepare(settings.to_json(), keep=req.resume or shard is not None)
@@ -475,7 +478,9 @@ def compute_units(
     on a writer thread, so the device is fed while a finished unit is written.
 
     At most two units wait for the writer (bounded memory); a writer error is raised here,
-    and the units already finished stay in the parts store (kept by ``--resume``).
+    and the units already finished stay in the parts store (kept by ``--resume``). A part
+    that cannot be saved (disk full, quota) is an :class:`~genaannot.io.atomic.OutputError`
+    naming it.
     """
     store = PartsStore(job.parts)
     r = job.readout
@@ -485,7 +490,12 @@ def compute_units(
                          overlap=job.overlap, stitch_mode=job.stitch)
 
     def finish(work: SpanWork, preds: dict) -> None:
-        store.save(work.unit.key, _part(work, stitch_span(work, preds, readout=r, stitch_mode=job.stitch), r))
+        part = _part(work, stitch_span(work, preds, readout=r, stitch_mode=job.stitch), r)
+        try:
+            store.save(work.unit.key, part)
+        except OSError as err:  # finished parts stay: say so, as a message rather than a traceback
+            e = output_error(store.path(work.unit.key), err, doing="cannot save part")
+            raise OutputError(f"{e}; finished parts are kept in {store.directory} for --resume") from None
 
     state = {"genome": job.genome, "tokenizer": tokenizer, "readout": r, "overlap": job.overlap, "stitch": job.stitch}
     with ahead(todo, local=plan_here, remote=_plan_remote, workers=job.workers, setup=_setup_worker,
