@@ -404,14 +404,14 @@ class OutputSet:
         self._staged[final] = (tmp, mode)
         return tmp
 
-    def write_text(self, final: str | Path, text: str) -> Path:
+    def stage_text(self, final: str | Path, text: str) -> Path:
         """Stage ``final`` with ``text`` (the locale's encoding, as ``Path.write_text``)."""
         tmp = self.stage(final)
         with _os_errors(final):
             tmp.write_text(text)
         return tmp
 
-    def write_lines(self, final: str | Path, lines: Iterable[str], *, header: str | None = None) -> Path:
+    def stage_lines(self, final: str | Path, lines: Iterable[str], *, header: str | None = None) -> Path:
         """Stage ``final`` with ``lines`` (each gets a newline) after an optional ``header`` line."""
         tmp = self.stage(final)
         with _os_errors(final), open(tmp, "w") as fh:

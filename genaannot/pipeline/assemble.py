@@ -159,7 +159,7 @@ def _finish(part_files: dict[str, Path], units: list[Unit], *, base: dict, outpu
     manifest["run_seconds"] = round(run_seconds, 3)
     manifest["model_seconds"] = round(model_seconds, 3)
     manifest["counts"] = counts
-    out.write_text(manifest_path, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    out.stage_text(manifest_path, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
     return ScanResult(
         tracks=[sp.path for sp in specs],
         bedgraphs=[bedgraph_name(sp.path) for sp in specs] if bedgraph else [],
@@ -226,7 +226,7 @@ def _assemble(part_files: dict[str, Path], units: list[Unit], specs: list[TrackS
                 emit(t, h)
         calls = [c for m in makers for c in m.finish()]
         rank = {c: i for i, c in enumerate(sizes)}
-        out.write_lines(calls_path, (format_call(c) for c in sort_calls(calls, rank)))
+        out.stage_lines(calls_path, (format_call(c) for c in sort_calls(calls, rank)))
     except BaseException:
         for w in writers:
             w.abort()
