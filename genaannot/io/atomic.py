@@ -422,6 +422,11 @@ class OutputSet:
         return tmp
 
     @property
+    def staged(self) -> dict[Path, Path]:
+        """Final name -> staged temporary path, in staging order."""
+        return {f: tmp for f, (tmp, _mode) in self._staged.items()}
+
+    @property
     def finals(self) -> list[Path]:
         """The staged members' final names, the marker last."""
         return sorted(self._staged, key=lambda p: p == self.marker)
@@ -538,7 +543,8 @@ class OutputSet:
         with _os_errors(self.journal, doing="cannot recover an interrupted commit"):
             if self.journal.is_file():
                 self._roll_forward()
-            names = {self.marker.name, self.journal.name} | {Path(f).name for f in finals}
+            # the journal's own temporary file is .{marker}.commit.{run}.tmp
+            names = {self.marker.name, f"{self.marker.name}.commit"} | {Path(f).name for f in finals}
             stale = re.compile(
                 "|".join(rf"\.{re.escape(n)}\.{_RUN_RE}\.tmp(?:\..*)?" for n in sorted(names)), re.DOTALL)
             own = {tmp.name for tmp, _ in self._staged.values()} | {self._journal_tmp.name}
