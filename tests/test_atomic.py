@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ from genaannot.io.atomic import (
     AtomicDir,
     AtomicFile,
     OutputError,
+    OutputSet,
     check_writable,
     publish,
     save_npz_atomic,
@@ -196,3 +198,206 @@ def test_check_writable(tmp_path, monkeypatch):
         check_writable(ro / "x.bw")
     with pytest.raises(OutputError, match="not writable"):
         AtomicFile(ro / "x.bw")
+
+
+# --------------------------------------------------------------------------- OutputSet
+
+MEMBERS = ("o.a.plus.bw", "o.a.minus.bw", "o.calls.bed")
+
+
+def _old_set(d, *, extra=True):
+    """A complete old set: members and manifest say "old" (plus a member the new set lacks)."""
+    for n in (*MEMBERS, *(("o.b.plus.bw",) if extra else ())):
+        (d / n).write_text("old")
+    (d / "o.json").write_text("old")
+
+
+def _new_set(d):
+    out = OutputSet(d / "o.json")
+    out.recover([d / n for n in MEMBERS])
+    for n in MEMBERS:
+        out.stage(d / n).write_text("new")
+    out.stage_text(d / "o.json", "new")
+    return out
+
+
+def _visible(d):
+    return {p.name: p.read_text() for p in d.iterdir() if not p.name.startswith(".")}
+
+
+def _check_invariant(d):
+    """Never a manifest beside a mixed or incomplete set; never old and new members together."""
+    vis = _visible(d)
+    members = {n: v for n, v in vis.items() if n != "o.json"}
+    assert len(set(members.values())) <= 1, vis  # no old and new side by side
+    if "o.json" in vis:
+        run = vis["o.json"]
+        assert all(members.get(n) == run for n in MEMBERS), vis  # the manifest vouches for the set
+    return vis
+
+
+def test_output_set_commits_together_with_the_manifest_last(tmp_path, monkeypatch, umask):
+    umask(0o077)
+    _old_set(tmp_path)
+    out = _new_set(tmp_path)
+    assert _visible(tmp_path)["o.json"] == "old"  # staged files are invisible
+    assert all(p.name.startswith(".") and p.name.endswith(".tmp") for p in out.staged.values())
+    events = []
+    real_replace, real_unlink = os.replace, os.unlink
+    monkeypatch.setattr(atomic.os, "replace", lambda a, b: (events.append(("mv", os.path.basename(b))),
+                                                            real_replace(a, b))[1])
+    monkeypatch.setattr(atomic.os, "unlink", lambda p: (events.append(("rm", os.path.basename(p))), real_unlink(p))[1])
+    out.commit(remove=[tmp_path / "o.b.plus.bw"])
+    journal = ".o.json.commit"
+    assert events[0] == ("mv", journal)
+    removed = [n for k, n in events if k == "rm"]
+    assert removed[0] == "o.json" and "o.b.plus.bw" in removed  # old marker first, then old members
+    moved = [n for k, n in events if k == "mv" and n != journal]
+    assert moved[-1] == "o.json" and sorted(moved) == sorted([*MEMBERS, "o.json"])
+    assert events.index(("mv", moved[0])) > max(i for i, (k, _) in enumerate(events[:-1]) if k == "rm")
+    assert events[-1] == ("rm", journal)
+    assert _visible(tmp_path) == {n: "new" for n in (*MEMBERS, "o.json")}
+    assert _hidden(tmp_path) == []
+    assert (tmp_path / "o.json").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("call", ["fsync", "replace", "unlink", "open"])
+def test_output_set_write_error_at_every_step(tmp_path, monkeypatch, call):
+    """ENOSPC at the k-th call of each kind during commit, for every k: an OutputError naming
+    the file with the hint; nothing new under the final names, no temporary file left."""
+    real = {"fsync": os.fsync, "replace": os.replace, "unlink": os.unlink, "open": open}
+    failures = 0
+    for k in range(1, 40):
+        d = tmp_path / f"k{k}"
+        d.mkdir()
+        _old_set(d)
+        out = _new_set(d)
+        n = {"calls": 0}
+
+        def failing(*args, _k=k, _n=n, **kw):
+            _n["calls"] += 1
+            if _n["calls"] == _k:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real[call](*args, **kw)
+
+        with monkeypatch.context() as m:
+            if call == "open":
+                m.setattr("builtins.open", failing)
+            else:
+                m.setattr(atomic.os, call, failing)
+            try:
+                out.commit(remove=[d / "o.b.plus.bw"])
+            except OutputError as err:
+                failures += 1
+                assert "No space left on device" in str(err) and "disk full or quota exceeded" in str(err)
+                assert str(d) in str(err) and err.errno == errno.ENOSPC
+                vis = _check_invariant(d)
+                assert "new" not in vis.values(), vis  # nothing new under a final name
+                # before the old set's removal began: it is intact; after: no manifest
+                assert vis == {n: "old" for n in (*MEMBERS, "o.b.plus.bw", "o.json")} or "o.json" not in vis
+                assert _hidden(d) == []
+                continue
+        assert _visible(d) == {n: "new" for n in (*MEMBERS, "o.json")} and _hidden(d) == []
+        break
+    else:
+        pytest.fail("commit never succeeded")
+    assert failures >= 1  # the injected error was hit at least once
+
+
+_KILL_CHILD = """
+import os, signal, sys
+from pathlib import Path
+from genaannot.io.atomic import OutputSet
+d, k = Path(sys.argv[1]), int(sys.argv[2])
+members = {members!r}
+out = OutputSet(d / "o.json")
+for n in members:
+    out.stage(d / n).write_text("new")
+out.stage_text(d / "o.json", "new")
+steps = {{"n": 0}}
+def killing(real):
+    def f(*a, **kw):
+        r = real(*a, **kw)
+        steps["n"] += 1
+        if steps["n"] == k:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return r
+    return f
+os.replace, os.unlink = killing(os.replace), killing(os.unlink)
+out.commit(remove=[d / "o.b.plus.bw"])
+"""
+
+
+def test_output_set_kill_9_after_every_rename_and_removal(tmp_path):
+    """SIGKILL right after the k-th rename or removal of a commit, for every k: the final names
+    never show a manifest beside a mixed set, nor old and new members together; the next
+    run's recover() leaves a complete set (the new one once the journal was written) and no
+    temporary files; a following commit succeeds."""
+    code = _KILL_CHILD.format(members=MEMBERS)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    killed = 0
+    for k in range(1, 40):
+        d = tmp_path / f"k{k}"
+        d.mkdir()
+        _old_set(d)
+        r = subprocess.run([sys.executable, "-c", code, str(d), str(k)], capture_output=True, env=env)
+        if r.returncode == 0:
+            assert _visible(d) == {n: "new" for n in (*MEMBERS, "o.json")} and _hidden(d) == []
+            break
+        assert r.returncode == -9, r.stderr.decode()
+        killed += 1
+        _check_invariant(d)
+        journal = (d / ".o.json.commit").exists()
+        OutputSet(d / "o.json").recover([d / n for n in MEMBERS])
+        vis = _check_invariant(d)
+        assert _hidden(d) == []
+        if journal:  # rolled forward
+            assert vis == {n: "new" for n in (*MEMBERS, "o.json")}, (k, vis)
+        else:  # killed before the journal was in place (old set untouched) or after its removal
+            assert vis in ({n: "old" for n in (*MEMBERS, "o.b.plus.bw", "o.json")},
+                           {n: "new" for n in (*MEMBERS, "o.json")}), (k, vis)
+        _new_set(d).commit()
+        assert {n: v for n, v in _visible(d).items() if n != "o.b.plus.bw"} == {n: "new" for n in (*MEMBERS, "o.json")}
+        assert _hidden(d) == []
+    else:
+        pytest.fail("the commit never finished")
+    assert killed >= len(MEMBERS) + 3  # journal, removals, renames were each interrupted
+
+
+def test_recover_removes_only_this_sets_temporary_files(tmp_path):
+    stale = [".o.json.0123456789ab.tmp", ".o.a.plus.bw.abcdefgh.tmp", ".o.calls.bed.0123456789ab.tmp.bed",
+             ".o.json.commit.0123456789ab.tmp"]
+    keep = [".other.bw.0123456789ab.tmp", "o.a.plus.bw.tmp", ".o.a.plus.bw.keep", ".o.a.plus.bw.0123456789ab",
+            ".o.a.plus.bw.x.tmp", ".o.bw.0123456789ab.tmp", "o.json"]
+    for n in stale + keep:
+        (tmp_path / n).write_text("x")
+    out = OutputSet(tmp_path / "o.json")
+    own = out.stage(tmp_path / "o.a.plus.bw")
+    own.write_text("mine")
+    out.recover([tmp_path / n for n in MEMBERS])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*keep, own.name])
+    out.abort()
+    assert not own.exists()
+
+
+def test_output_set_journal_without_all_members_removes_the_marker(tmp_path):
+    # a rollback killed half way: a member is neither staged nor in place
+    (tmp_path / ".o.json.r.tmp").write_text("new")
+    (tmp_path / "o.a.plus.bw").write_text("new")
+    (tmp_path / "o.json").write_text("old")
+    (tmp_path / ".o.json.commit").write_text(json.dumps(
+        {"run": "r", "marker": "o.json", "remove": [],
+         "pairs": [[".o.a.plus.bw.r.tmp", "o.a.plus.bw"], [".o.calls.bed.r.tmp", "o.calls.bed"],
+                   [".o.json.r.tmp", "o.json"]]}))
+    OutputSet(tmp_path / "o.json").recover()
+    assert _visible(tmp_path) == {"o.a.plus.bw": "new"} and _hidden(tmp_path) == []
+
+
+def test_save_npz_atomic_error_names_the_file(tmp_path, monkeypatch):
+    def full(*a, **kw):
+        raise OSError(errno.EDQUOT, "Disk quota exceeded")
+
+    monkeypatch.setattr(np, "savez_compressed", full)
+    with pytest.raises(OutputError, match=r"p\.npz: cannot save \(Disk quota exceeded\); disk full or quota"):
+        save_npz_atomic(tmp_path / "p.npz", {"x": np.arange(3)})
+    assert list(tmp_path.iterdir()) == []

@@ -184,3 +184,56 @@ def test_cli_creates_missing_output_directory(tmp_path, models, monkeypatch):
                                     "-o", "out/run.bw", "--device", "cpu", "-q", "--workers", "0"])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "out" / "run.acceptor.plus.bw").is_file()
+
+
+_FULL_CHILD = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+import genaannot.pipeline.scan as S
+from genaannot.cli import main
+where, limit, args = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+real = getattr(S, where)
+def limited(*a, **kw):  # the file-size limit starts with this stage (the parts exist)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+    return real(*a, **kw)
+setattr(S, where, limited)
+main(args, prog_name="genaannot")
+"""
+
+
+@pytest.mark.parametrize("case", ["bigwig-close", "bigwig-header", "part"])
+def test_cli_write_error_exits_1_and_leaves_nothing(tmp_path, models, case):
+    """A real write error (RLIMIT_FSIZE → EFBIG, as a full disk or a quota): exit 1 with a
+    message naming the file, nothing under the final names, no temporary file; --resume
+    then writes the files a clean run writes, and removes a killed run's temporary files."""
+    import subprocess
+    import sys
+
+    fa, _ = _genome(tmp_path)
+    args = ["scan", str(fa), "--task", "splice", "--model", str(models["token"]), "--window-tokens", "40",
+            "--labels", "acceptor", "--strand", "+", "--threshold", "2", "--workers", "0", "--quiet"]
+    ref = tmp_path / "ref" / "r.bw"
+    assert _run([*args, "-o", str(ref)]).exit_code == 0
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / "o.bw"
+    where, limit, names = {
+        "bigwig-close": ("finish_scan", ref.stat().st_size - 4, str(out)),  # pyBigWig's close() truncates silently
+        "bigwig-header": ("finish_scan", 300, str(out)),  # libBigWig reports the failed header write
+        "part": ("compute_units", 1, str(out_dir / "o.parts")),
+    }[case]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-c", _FULL_CHILD, where, str(limit), *args, "-o", str(out)],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr and "Error: " + names in r.stderr, r.stderr
+    assert "disk full or" in r.stderr and "quota exceeded" in r.stderr
+    if case == "part":
+        assert ".npz: cannot save" in r.stderr and "kept" in r.stderr and "--resume" in r.stderr
+    left = sorted(p.name for p in out_dir.iterdir())
+    assert left == ["o.parts"]  # nothing under the final names, no temporary file; the parts stay
+    for stale in (".o.json.0123456789ab.tmp", ".o.bw.abcdefgh.tmp", ".o.json.commit"):  # as kill -9 leaves them
+        (out_dir / stale).write_text("{}" if stale.endswith("commit") else "x")
+    assert _run([*args, "-o", str(out), "--resume"]).exit_code == 0
+    assert sorted(p.name for p in out_dir.iterdir()) == ["o.bw", "o.calls.bed", "o.json"]
+    assert out.read_bytes() == ref.read_bytes()

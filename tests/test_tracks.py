@@ -85,3 +85,59 @@ def test_npz_parts_round_trip(tmp_path):
     z = load_npz(tmp_path / "p.npz")
     assert z["x"].tolist() == [0, 1, 2] and str(z["meta"]) == "{}"
     assert _leftovers(tmp_path) == []
+
+
+_FSIZE_CHILD = """
+import resource, signal, sys
+from pathlib import Path
+import numpy as np
+from genaannot.io.tracks import WRITERS, OutputError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+d, limit = Path(sys.argv[1]), int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+w = WRITERS["bigwig"](d / "t.bw", sizes={sizes!r}, tmp=d / ".t.bw.0123456789ab.tmp")
+try:
+    w.add("chr2", np.array([0, 10]), np.array([10, 20]), np.array([0.25, 0.5], np.float32))
+    w.commit()
+except OutputError as err:
+    print(err)
+    sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("short", [4, 200])
+def test_bigwig_truncated_by_a_write_error_is_refused(tmp_path, short):
+    """A real EFBIG (RLIMIT_FSIZE) while pyBigWig writes: its close() says nothing and leaves a
+    truncated file; commit refuses it with a message naming the file, and removes it."""
+    import os
+    import subprocess
+    import sys
+
+    ref = WRITERS["bigwig"](tmp_path / "ref.bw", sizes=SIZES)
+    ref.add("chr2", np.array([0, 10]), np.array([10, 20]), np.array([0.25, 0.5], np.float32))
+    ref.commit()
+    limit = (tmp_path / "ref.bw").stat().st_size - short
+    d = tmp_path / "d"
+    d.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    r = subprocess.run([sys.executable, "-c", _FSIZE_CHILD.format(sizes=SIZES), str(d), str(limit)],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert str(d / "t.bw") in r.stdout and "disk full or a quota exceeded" in r.stdout
+    assert list(d.iterdir()) == []
+
+
+def test_bigwig_check_refuses_a_truncated_file(tmp_path):
+    from genaannot.io.tracks import _check_bigwig
+
+    w = WRITERS["bigwig"](tmp_path / "t.bw", sizes=SIZES)
+    w.add("chr1", np.array([0]), np.array([5]), np.array([1.0], np.float32))
+    w.commit()
+    _check_bigwig(tmp_path / "t.bw", tmp_path / "t.bw", SIZES)  # a whole file passes
+    data = (tmp_path / "t.bw").read_bytes()
+    for cut in (1, 4, len(data) // 2, len(data) - 8):
+        (tmp_path / "x").write_bytes(data[:cut])
+        with pytest.raises(OutputError, match="not written completely"):
+            _check_bigwig(tmp_path / "t.bw", tmp_path / "x", SIZES)
+    with pytest.raises(OutputError, match="not written completely"):  # another header
+        _check_bigwig(tmp_path / "t.bw", tmp_path / "t.bw", {**SIZES, "chrX": 5})

@@ -16,7 +16,12 @@ the final name. A failed write removes its temporary file.
   by one;
 * :func:`scratch_dir`: a hidden working directory beside an output, removed in any case
   (partial results that are combined into the output);
-* :func:`check_writable` and :class:`OutputError`: fail early with a clear message.
+* :class:`OutputSet`: several files committed together (a run's tracks, calls and
+  manifest): staged, journalled, old set removed, renamed in with the manifest last;
+  :meth:`OutputSet.recover` finishes or cleans up after a run killed mid-commit;
+* :func:`check_writable` and :class:`OutputError`: fail early with a clear message;
+  :func:`output_error`: an :class:`OSError` while writing as an :class:`OutputError` that
+  names the file (with a hint when the disk or a quota is full).
 
 File modes
 ----------
@@ -28,8 +33,11 @@ umask: tables, VCFs, checkpoints, FASTA indexes).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -42,6 +50,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OutputError",
+    "OutputSet",
+    "output_error",
     "check_writable",
     "publish",
     "AtomicFile",
@@ -58,6 +68,49 @@ __all__ = [
 
 class OutputError(OSError):
     """An output that cannot be written."""
+
+
+#: errno values that mean "no room": disk full, quota exceeded, file-size limit
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+FULL_HINT = "disk full or quota exceeded: free space or choose another -o"
+
+
+def output_error(path: str | Path, err: BaseException, *, doing: str = "cannot write") -> OutputError:
+    """``err`` as an :class:`OutputError` naming ``path`` and the OS reason.
+
+    An :class:`OutputError` is returned as it is. ENOSPC, EDQUOT and EFBIG get the hint
+    :data:`FULL_HINT`; the result keeps ``err``'s ``errno``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The output the user asked for (not the temporary file).
+    err : BaseException
+        What the write raised.
+    doing : str
+        What failed, e.g. ``"cannot write"``, ``"cannot save part"``.
+    """
+    if isinstance(err, OutputError):
+        return err
+    code = getattr(err, "errno", None)
+    reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
+    msg = f"{path}: {doing} ({reason})"
+    if code in _FULL:
+        msg += f"; {FULL_HINT}"
+    out = OutputError(msg)
+    out.errno = code
+    return out
+
+
+@contextlib.contextmanager
+def _os_errors(path: str | Path, *, doing: str = "cannot write") -> Iterator[None]:
+    """Turn an :class:`OSError` raised in the block into :func:`output_error`."""
+    try:
+        yield
+    except OutputError:
+        raise
+    except OSError as err:
+        raise output_error(path, err, doing=doing) from None
 
 
 def check_writable(path: str | Path) -> Path:
@@ -267,6 +320,268 @@ def scratch_dir(directory: str | Path, *, prefix: str = ".genaannot-") -> Iterat
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+#: the random part of a temporary name: 12 hex digits (OutputSet), or mkstemp's 8 characters
+#: (AtomicFile): what recover() recognises as a temporary file of one of its names
+_RUN_RE = r"(?:[0-9a-f]{12}|[a-z0-9_]{8})"
+
+
+def _fsync_path(path: Path, *, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+class OutputSet:
+    """Several files of one run committed together, with a *marker* file (the manifest) last.
+
+    Writers write into :meth:`stage` paths (hidden names ``.{name}.{run}.tmp`` beside the
+    final ones); :meth:`commit` then
+
+    a. fsyncs every staged file (and gives it its mode),
+    b. writes and fsyncs the journal ``.{marker}.commit`` (staged → final pairs),
+    c. removes the old marker first, then the old members of the set (the new finals and
+       ``remove``), and fsyncs the directory,
+    d. renames each staged file onto its final name, the marker last,
+    e. fsyncs the directory,
+    f. removes the journal.
+
+    A crash at any point leaves the old set, or members of one set without a marker; never
+    a marker beside files of another run, and never old and new members side by side (all
+    old members are gone before the first new one appears). :meth:`recover`, at the start
+    of the next run, rolls a journal forward (all staged files were complete when it was
+    written) and removes temporary files that killed runs left under this set's names.
+    An :class:`OSError` at any step becomes an :class:`OutputError` naming the file, after
+    everything new (staged, renamed, journal) is removed.
+
+    Parameters
+    ----------
+    marker : str or Path
+        The file whose presence says that the set is complete (a scan's manifest); every
+        member lives in its directory (one file system, so renames are atomic).
+
+    Notes
+    -----
+    Two runs writing the same output at the same time are not supported: each one's
+    :meth:`recover` would remove the other's temporary files.
+    """
+
+    def __init__(self, marker: str | Path) -> None:
+        self.marker = Path(marker)
+        self.directory = self.marker.parent
+        self.journal = self.directory / f".{self.marker.name}.commit"
+        self.run = secrets.token_hex(6)
+        self._staged: dict[Path, tuple[Path, int | None]] = {}  # final -> (staged, mode)
+        self._journal_tmp = self.directory / f".{self.marker.name}.commit.{self.run}.tmp"
+        self._placed: list[Path] = []
+        self._done = False
+
+    # -- staging ----------------------------------------------------------------------------
+    def stage(self, final: str | Path, *, suffix: str = "", mode: int | None = 0o644) -> Path:
+        """The temporary path a writer writes ``final`` to (not created here).
+
+        Parameters
+        ----------
+        final : str or Path
+            A member of the set, in the marker's directory.
+        suffix : str
+            Appended to the temporary name, for tools that choose a format by it.
+        mode : int or None
+            Permission bits given on commit (see :func:`publish`).
+        """
+        final = Path(final)
+        if final.parent != self.directory:
+            raise ValueError(f"{final}: not in the output set's directory {self.directory}")
+        if final in self._staged:
+            return self._staged[final][0]
+        tmp = self.directory / f".{final.name}.{self.run}.tmp{suffix}"
+        self._staged[final] = (tmp, mode)
+        return tmp
+
+    def stage_text(self, final: str | Path, text: str) -> Path:
+        """Stage ``final`` with ``text`` (the locale's encoding, as ``Path.write_text``)."""
+        tmp = self.stage(final)
+        with _os_errors(final):
+            tmp.write_text(text)
+        return tmp
+
+    def stage_lines(self, final: str | Path, lines: Iterable[str], *, header: str | None = None) -> Path:
+        """Stage ``final`` with ``lines`` (each gets a newline) after an optional ``header`` line."""
+        tmp = self.stage(final)
+        with _os_errors(final), open(tmp, "w") as fh:
+            if header:
+                fh.write(header + "\n")
+            for line in lines:
+                fh.write(line + "\n")
+        return tmp
+
+    @property
+    def staged(self) -> dict[Path, Path]:
+        """Final name -> staged temporary path, in staging order."""
+        return {f: tmp for f, (tmp, _mode) in self._staged.items()}
+
+    @property
+    def finals(self) -> list[Path]:
+        """The staged members' final names, the marker last."""
+        return sorted(self._staged, key=lambda p: p == self.marker)
+
+    # -- commit -----------------------------------------------------------------------------
+    def commit(self, *, remove: Iterable[str | Path] = ()) -> None:
+        """Move the staged files in together, the marker last (see the class docstring).
+
+        Parameters
+        ----------
+        remove : iterable of str or Path
+            Old members that are not in the new set (an older run's other tracks); removed
+            with the old set, after the old marker.
+
+        Raises
+        ------
+        OutputError
+            Naming the file that failed; nothing new is left under the final names.
+        """
+        if self.marker not in self._staged:
+            raise ValueError(f"{self.marker}: the marker must be staged before commit")
+        finals = self.finals
+        old = [Path(p) for p in remove if Path(p) not in self._staged and Path(p) != self.marker]
+        current = self.marker
+        try:
+            for final in finals:  # (a) complete on disk before the journal vouches for them
+                current = final
+                tmp, mode = self._staged[final]
+                os.chmod(tmp, _umask_mode() if mode is None else mode)
+                _fsync_path(tmp)
+            current = self.journal  # (b)
+            body = {"run": self.run, "marker": self.marker.name, "remove": [p.name for p in old],
+                    "pairs": [[self._staged[f][0].name, f.name] for f in finals]}
+            with open(self._journal_tmp, "w") as fh:
+                fh.write(json.dumps(body) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(self._journal_tmp, self.journal)
+            _fsync_path(self.directory, directory=True)
+            # (c) the marker first: from here on no marker claims an old or mixed set
+            for p in [self.marker, *old, *finals]:
+                current = p
+                _unlink(p)
+            current = self.directory
+            _fsync_path(self.directory, directory=True)
+            for final in finals:  # (d) the marker last
+                current = final
+                os.replace(self._staged[final][0], final)
+                self._placed.append(final)
+            current = self.directory  # (e)
+            _fsync_path(self.directory, directory=True)
+            current = self.journal  # (f)
+            os.unlink(self.journal)
+        except OSError as err:
+            self._rollback()
+            raise output_error(current, err) from None
+        except BaseException:
+            self._rollback()
+            raise
+        self._done = True
+
+    def _rollback(self) -> None:
+        # the marker first, so that a half-removed set never claims completeness
+        for p in sorted(self._placed, key=lambda p: p != self.marker):
+            with contextlib.suppress(OSError):
+                _unlink(p)
+        self._placed.clear()
+        self.abort()
+        with contextlib.suppress(OSError):
+            _unlink(self.journal)
+
+    def abort(self) -> None:
+        """Remove every staged file and a journal being written (never a final name)."""
+        for tmp, _mode in self._staged.values():
+            with contextlib.suppress(OSError):
+                _unlink(tmp)
+        with contextlib.suppress(OSError):
+            _unlink(self._journal_tmp)
+
+    def __enter__(self) -> OutputSet:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Abort unless committed; a plain :class:`OSError` becomes an :class:`OutputError`."""
+        if exc_type is None or self._done:
+            return
+        self.abort()
+        if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+            raise output_error(getattr(exc, "filename", None) or self.marker, exc) from None
+
+    # -- recovery ---------------------------------------------------------------------------
+    def recover(self, finals: Iterable[str | Path] = ()) -> None:
+        """Finish or undo what a killed run left, before this run writes anything.
+
+        A journal is rolled forward when every member is there, staged or renamed (its staged
+        files were complete when it was written); otherwise the staged files and the marker
+        are removed (members without a marker: an incomplete set). Then temporary files of
+        the marker, the journal and ``finals`` (``.{name}.{12 hex or 8 mkstemp characters}
+        .tmp[suffix]``) are removed; nothing else is touched, and this set's own staged
+        files are kept.
+
+        Parameters
+        ----------
+        finals : iterable of str or Path
+            The set's members (their names in the marker's directory are used).
+
+        Raises
+        ------
+        OutputError
+            When the directory cannot be changed.
+        """
+        with _os_errors(self.journal, doing="cannot recover an interrupted commit"):
+            if self.journal.is_file():
+                self._roll_forward()
+            # the journal's own temporary file is .{marker}.commit.{run}.tmp
+            names = {self.marker.name, f"{self.marker.name}.commit"} | {Path(f).name for f in finals}
+            stale = re.compile(
+                "|".join(rf"\.{re.escape(n)}\.{_RUN_RE}\.tmp(?:\..*)?" for n in sorted(names)), re.DOTALL)
+            own = {tmp.name for tmp, _ in self._staged.values()} | {self._journal_tmp.name}
+            if not self.directory.is_dir():
+                return
+            for entry in os.scandir(self.directory):
+                if entry.name not in own and stale.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                    _unlink(Path(entry.path))
+
+    def _roll_forward(self) -> None:
+        d = self.directory
+        try:
+            body = json.loads(self.journal.read_text())
+            pairs = [(d / s, d / f) for s, f in body["pairs"]]
+            old = [d / n for n in body.get("remove", [])]
+            marker = d / body["marker"]
+        except (ValueError, KeyError, TypeError):  # written by rename, so never half: not ours
+            _unlink(self.journal)
+            return
+        if all("/" not in p.name and p.parent == d for p, _ in pairs) and all(
+            s.exists() or f.exists() for s, f in pairs
+        ):
+            if any(s.exists() for s, _ in pairs):
+                for p in [marker, *old, *(f for s, f in pairs if s.exists())]:
+                    _unlink(p)
+                _fsync_path(d, directory=True)
+                for s, f in pairs:  # journal order: the marker last
+                    if s.exists():
+                        os.replace(s, f)
+                _fsync_path(d, directory=True)
+        else:  # a member is lost (a rollback was killed): no marker may claim the set
+            _unlink(marker)
+            for s, _ in pairs:
+                _unlink(s)
+        os.unlink(self.journal)
+
+
 def write_bytes_atomic(
     path: str | Path, data: bytes, *, mode: int | None = 0o644, fsync: bool = False, check: bool = True
 ) -> Path:
@@ -289,7 +604,7 @@ def write_bytes_atomic(
     Path
         ``path``.
     """
-    with AtomicFile(path, mode=mode, check=check) as f, open(f.tmp, "wb") as fh:
+    with _os_errors(path), AtomicFile(path, mode=mode, check=check) as f, open(f.tmp, "wb") as fh:
         fh.write(data)
         if fsync:
             fh.flush()
@@ -299,7 +614,7 @@ def write_bytes_atomic(
 
 def write_text_atomic(path: str | Path, text: str, *, mode: int | None = 0o644, check: bool = True) -> Path:
     """Write ``text`` to ``path`` atomically (the locale's encoding, as ``Path.write_text``)."""
-    with AtomicFile(path, mode=mode, check=check) as f:
+    with _os_errors(path), AtomicFile(path, mode=mode, check=check) as f:
         f.tmp.write_text(text)
     return f.path
 
@@ -311,7 +626,7 @@ def write_json_atomic(path: str | Path, obj: Any, *, mode: int | None = 0o644) -
 
 def write_lines_atomic(path: str | Path, lines: Iterable[str], *, header: str | None = None) -> Path:
     """Write ``lines`` (no newlines; each gets one) after an optional ``header`` line, atomically."""
-    with AtomicFile(path) as f, open(f.tmp, "w") as fh:
+    with _os_errors(path), AtomicFile(path) as f, open(f.tmp, "w") as fh:
         if header:
             fh.write(header + "\n")
         for line in lines:
@@ -324,12 +639,18 @@ def save_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray], *, level: i
 
     ``level`` is the zlib level (numpy's ``savez_compressed`` uses 6, several times slower
     for a few per cent smaller parts); :func:`numpy.load` reads either.
+
+    Raises
+    ------
+    OutputError
+        Naming ``path`` (with a hint when the disk or a quota is full); nothing is left
+        under ``path`` or in a temporary file.
     """
     import zipfile
 
     import numpy as np
 
-    with AtomicFile(path) as f, open(f.tmp, "wb") as fh:
+    with _os_errors(path, doing="cannot save"), AtomicFile(path) as f, open(f.tmp, "wb") as fh:
         with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=level) as zf:
             for name, arr in arrays.items():
                 with zf.open(f"{name}.npy", "w", force_zip64=True) as member:

@@ -28,7 +28,7 @@ affordable. Equal neighbouring runs (also across calls to :meth:`add`) are writt
 
 The file layout is UCSC's bbi format, version 4 (Kent et al. 2010): header, zoom headers,
 total summary, chromosome B+ tree, data sections, data R-tree, then per zoom level its
-records and R-tree. Chromosome IDs follow the order given (``.fai`` order); up to 65,535
+records and R-tree, and the signature again at the very end (UCSC's ``bigWigFileCheckSigs``). Chromosome IDs follow the order given (``.fai`` order); up to 65,535
 sequences share one B+ tree leaf in that order (as libBigWig writes), more are sorted by
 name into a multi-level tree, as UCSC's readers need.
 """
@@ -366,6 +366,7 @@ class BigWigFile:
             head = struct.pack("<IHHQQQHHQQIQ", BIGWIG_MAGIC, 4, len(self.zooms), self._header_len, self._data_offset,
                                data_index, 0, 0, 0, 64 + 24 * len(self.zooms), max(self.max_block, 1), 0)
             zh = b"".join(struct.pack("<IIQQ", r, 0, d, i) for r, d, i in zoom_heads)
+            fh.write(struct.pack("<I", BIGWIG_MAGIC))  # UCSC's signature check reads it at the end too
             fh.seek(0)
             fh.write(head + zh + summary)
             fh.seek(self._data_offset)

@@ -1,12 +1,15 @@
-"""Signal tracks: bigWig (pyBigWig) and bedGraph writers, bigWig region reads, JSON/npz loads.
+"""Signal tracks: bigWig (:mod:`genaannot.io.bigwig`) and bedGraph writers, bigWig region reads, JSON/npz loads.
 
 Coordinates are 0-based, half-open (as in bigWig, bedGraph and BED).
 
 Every writer writes through :class:`genaannot.io.atomic.AtomicFile`: a temporary file in
 the destination directory, moved into place on :meth:`commit`; :meth:`abort` (or an
 exception) removes it, so a failed run never leaves a half-written output under the final
-name. The atomic-write helpers (``AtomicFile``, ``write_text_atomic``, ``write_json_atomic``,
-``write_lines_atomic``, ``save_npz_atomic``, ``check_writable``, ``OutputError``) are
+name. Given ``tmp=`` (a path staged by :class:`genaannot.io.atomic.OutputSet`), a writer
+writes there instead and :meth:`commit` only finishes (closes and fsyncs) the file: the
+set moves it into place with the run's other outputs. A write error is an
+:class:`OutputError` naming the final file. The atomic-write helpers (``AtomicFile``,
+``write_text_atomic``, ``write_json_atomic``, ``write_lines_atomic``, ``save_npz_atomic``, ``check_writable``, ``OutputError``) are
 defined in :mod:`genaannot.io.atomic` and re-exported here.
 
 bigWig files get a header with *every* FASTA sequence in ``.fai`` order with its true
@@ -17,6 +20,7 @@ non-overlapping, and are stored as float32 with zoom levels.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -27,6 +31,7 @@ import numpy as np
 from .atomic import (
     AtomicFile,
     OutputError,
+    _os_errors,
     check_writable,
     save_npz_atomic,
     write_json_atomic,
@@ -53,11 +58,16 @@ __all__ = [
 
 
 class TrackWriter:
-    """Interface: ``add(chrom, starts, ends, values)`` in genome order, then ``commit``."""
+    """Interface: ``add(chrom, starts, ends, values)`` in genome order, then ``commit``.
+
+    ``tmp``: write into this staged path (owned by an :class:`~genaannot.io.atomic.OutputSet`)
+    instead of an own temporary file; ``commit`` then finishes the file without moving it,
+    ``abort`` removes it.
+    """
 
     suffix = ""
 
-    def __init__(self, path: str | Path, *, sizes: dict[str, int], name: str = "") -> None:
+    def __init__(self, path: str | Path, *, sizes: dict[str, int], name: str = "", tmp: Path | None = None) -> None:
         raise NotImplementedError
 
     def add(self, chrom: str, starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> None:
@@ -100,21 +110,32 @@ class BigWigWriter(TrackWriter):
     exact zoom levels, memory independent of sequence length, write errors raised.
 
     ``digits``: round values to this many decimals before writing (None: as given).
+    ``tmp``: write there and leave the move into place to the caller (an
+    :class:`~genaannot.io.atomic.OutputSet`); else an :class:`AtomicFile` of its own.
     """
 
     suffix = ".bw"
 
-    def __init__(self, path: str | Path, *, sizes: dict[str, int], name: str = "", digits: int | None = None) -> None:
+    def __init__(self, path: str | Path, *, sizes: dict[str, int], name: str = "", tmp: Path | None = None,
+                 digits: int | None = None) -> None:
         from .bigwig import BigWigFile
 
-        self._f = AtomicFile(path)
-        self.path = self._f.path
+        self._f = AtomicFile(path) if tmp is None else None
+        self.path = self._f.path if self._f is not None else Path(path)
+        self.tmp = self._f.tmp if self._f is not None else Path(tmp)  # type: ignore[arg-type]
         self._order = _OrderCheck(self.path, sizes)
         try:
-            self._bw = BigWigFile(self._f.tmp, sizes=sizes, digits=digits)
+            self._bw = BigWigFile(self.tmp, sizes=sizes, digits=digits)
+        except OutputError as err:
+            self._remove()
+            raise self._named(err) from None
         except BaseException:
-            self._f.abort()
+            self._remove()
             raise
+
+    def _named(self, err: OutputError) -> OutputError:
+        # the temporary name means nothing to the user
+        return OutputError(str(err).replace(str(self.tmp), str(self.path)))
 
     def add(self, chrom: str, starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> None:
         self._order.check(chrom, starts, ends)
@@ -122,20 +143,31 @@ class BigWigWriter(TrackWriter):
             return
         try:
             self._bw.add(chrom, starts, ends, values)
-        except OutputError as err:  # the temporary name means nothing to the user
-            raise OutputError(str(err).replace(str(self._f.tmp), str(self.path))) from None
+        except OutputError as err:
+            raise self._named(err) from None
 
     def commit(self) -> None:
+        """Finish the file (indexes, zoom levels, fsync); then move it into place, unless an
+        :class:`~genaannot.io.atomic.OutputSet` owns it."""
         try:
             self._bw.close()
         except OutputError as err:
             self.abort()
-            raise OutputError(str(err).replace(str(self._f.tmp), str(self.path))) from None
-        self._f.commit()
+            raise self._named(err) from None
+        if self._f is not None:
+            with _os_errors(self.path):
+                self._f.commit()
 
     def abort(self) -> None:
         self._bw.abort()
-        self._f.abort()
+        self._remove()
+
+    def _remove(self) -> None:
+        if self._f is not None:
+            self._f.abort()
+        else:
+            with contextlib.suppress(OSError):
+                self.tmp.unlink()
 
 
 class BedGraphWriter(TrackWriter):
@@ -143,26 +175,47 @@ class BedGraphWriter(TrackWriter):
 
     suffix = ".bedGraph"
 
-    def __init__(self, path: str | Path, *, sizes: dict[str, int], name: str = "") -> None:
-        self._f = AtomicFile(path)
-        self.path = self._f.path
+    def __init__(self, path: str | Path, *, sizes: dict[str, int], name: str = "", tmp: Path | None = None) -> None:
+        self._f = AtomicFile(path) if tmp is None else None
+        self.path = self._f.path if self._f is not None else Path(path)
+        self.tmp = self._f.tmp if self._f is not None else Path(tmp)  # type: ignore[arg-type]
         self._order = _OrderCheck(self.path, sizes)
-        self._fh = open(self._f.tmp, "w")  # noqa: SIM115 - closed in commit/abort
-        self._fh.write(f'track type=bedGraph name="{name or self.path.stem}"\n')
+        with _os_errors(self.path):
+            try:
+                self._fh = open(self.tmp, "w")  # noqa: SIM115 - closed in commit/abort
+                self._fh.write(f'track type=bedGraph name="{name or self.path.stem}"\n')
+            except OSError:
+                self.abort()
+                raise
 
     def add(self, chrom: str, starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> None:
         self._order.check(chrom, starts, ends)
-        self._fh.writelines(
-            f"{chrom}\t{int(s)}\t{int(e)}\t{float(v):.6g}\n" for s, e, v in zip(starts, ends, values)
-        )
+        with _os_errors(self.path):
+            self._fh.writelines(
+                f"{chrom}\t{int(s)}\t{int(e)}\t{float(v):.6g}\n" for s, e, v in zip(starts, ends, values)
+            )
 
     def commit(self) -> None:
-        self._fh.close()
-        self._f.commit()
+        """Close (flush) the file; then move it into place, unless an OutputSet owns it."""
+        with _os_errors(self.path):
+            try:
+                self._fh.close()  # buffered: a full disk may only show here
+            except OSError:
+                self.abort()
+                raise
+            if self._f is not None:
+                self._f.commit()
 
     def abort(self) -> None:
-        self._fh.close()
-        self._f.abort()
+        fh = getattr(self, "_fh", None)
+        if fh is not None:
+            with contextlib.suppress(OSError):
+                fh.close()
+        if self._f is not None:
+            self._f.abort()
+        else:
+            with contextlib.suppress(OSError):
+                self.tmp.unlink()
 
 
 #: output format name -> writer class

@@ -5,10 +5,17 @@ the writers and the call makers; equal runs meeting at a unit boundary are writt
 one entry, so how the values are cut into parts leaves no trace in the files: they do not
 depend on the shard count or the devices, and the unit size changes only values that
 depend on where windows start (it is a setting recorded in ``settings.json``).
+
+The tracks, their bedGraph twins, the calls BED and the manifest are one
+:class:`~genaannot.io.atomic.OutputSet`: written to staged temporary names and committed
+together, the manifest last, so the manifest's presence means the whole set is from one run.
+A whole scan feeds its :class:`Assembler` while it computes (:meth:`Assembler.follow`), so
+only the indexes, zoom levels, calls and the commit remain when the last unit is done.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -19,12 +26,14 @@ from typing import Any
 import numpy as np
 
 from ..calls import CallMaker, format_call, sort_calls
-from ..io.naming import bedgraph_name, calls_name, manifest_name, track_names
+from ..io.atomic import OutputError, OutputSet
+from ..io.naming import bedgraph_name, calls_name, manifest_name, track_names, track_stem
 from ..io.parts import Part, load_part
-from ..io.tracks import WRITERS, write_json_atomic, write_lines_atomic
+from ..io.tracks import WRITERS, load_json
 from ..windows import Unit
 
-__all__ = ["ScanResult", "TrackSpec", "track_specs", "finish_scan", "Assembler", "new_assembler", "MANIFEST_PRIVATE"]
+__all__ = ["ScanResult", "TrackSpec", "track_specs", "finish_scan", "Assembler", "new_assembler", "output_set",
+           "MANIFEST_PRIVATE"]
 
 #: manifest-base entries that steer assembly but are not written to the manifest
 MANIFEST_PRIVATE = frozenset({"threshold", "thresholds", "threshold_source", "bedgraph", "strand_specific",
@@ -71,10 +80,45 @@ def track_specs(output: Path, base: dict) -> list[TrackSpec]:
     return [TrackSpec(lab, k, s, names[(lab, s)]) for k, lab in enumerate(base["labels"]) for s in base["strands"]]
 
 
+def _set_names(output: Path, base: dict) -> list[Path]:
+    """Every file of the output set of ``base``'s scan (tracks, twins, calls, manifest)."""
+    specs = track_specs(output, base)
+    return [*(sp.path for sp in specs), *(bedgraph_name(sp.path) for sp in specs), calls_name(output),
+            manifest_name(output)]
+
+
+def output_set(output: Path, base: dict) -> OutputSet:
+    """The output set of a scan written to ``output``, after :meth:`~OutputSet.recover`: a
+    commit that a killed run left half done is finished, its temporary files removed."""
+    out = OutputSet(manifest_name(output))
+    out.recover(_set_names(output, base))
+    return out
+
+
+def _old_members(output: Path) -> list[Path]:
+    """The files an existing manifest lists (an older run's set, maybe other labels): removed
+    with it. Only plain names beside it that start with the output's stem are taken."""
+    manifest = manifest_name(output)
+    if not manifest.is_file():
+        return []
+    try:
+        old = load_json(manifest)
+        names = [f[k] for f in old.get("files", []) for k in ("bigwig", "bedgraph") if k in f]
+        names.append(old["calls"]["path"])
+    except (OutputError, KeyError, TypeError, AttributeError):  # not a manifest of ours: remove only it
+        return []
+    stem = track_stem(output).name
+    return [manifest.with_name(n) for n in names
+            if isinstance(n, str) and "/" not in n and (n == output.name or n.startswith(stem + "."))]
+
+
 def finish_scan(part_files: dict[str, Path], units: list[Unit], *, base: dict, output: Path,
                 sizes: dict[str, int], run_seconds: float, model_seconds: float,
                 assembler: Assembler | None = None) -> ScanResult:
     """Assemble finished parts (``unit key -> .npz``) into the tracks, calls and manifest.
+
+    All are written to staged names and committed as one
+    :class:`~genaannot.io.atomic.OutputSet` (manifest last), replacing an older run's set.
 
     Parameters
     ----------
@@ -84,20 +128,36 @@ def finish_scan(part_files: dict[str, Path], units: list[Unit], *, base: dict, o
     assembler : Assembler, optional
         One that was already fed every unit while the scan ran (:meth:`Assembler.follow`);
         ``part_files`` are then not read again.
+
+    Raises
+    ------
+    OutputError
+        A write failed (disk full, quota, I/O error): nothing new is left under the final
+        names, and the parts are kept.
     """
-    specs = track_specs(output, base)
-    calls_path, manifest_path = calls_name(output), manifest_name(output)
-    bedgraph = bool(base["bedgraph"])
     if assembler is None:
-        assembler = Assembler(specs, sizes=sizes, bedgraph=bedgraph, calls_path=calls_path,
-                              thresholds=_base_thresholds(base), strand_specific=base["strand_specific"])
+        assembler = new_assembler(output, base, sizes=sizes)
         try:
             for u in units:
                 assembler.feed(u, load_part(part_files[u.key], tracks=assembler.tracks))
         except BaseException:
             assembler.abort()
             raise
-    counts = assembler.finish()
+    out = assembler.out
+    with out:  # any error: everything staged is removed
+        counts = assembler.finish()
+        result = _manifest(counts, base=base, output=output, run_seconds=run_seconds, model_seconds=model_seconds,
+                           out=out)
+        out.commit(remove=_old_members(output))
+    return result
+
+
+def _manifest(counts: dict[str, Any], *, base: dict, output: Path, run_seconds: float, model_seconds: float,
+              out: OutputSet) -> ScanResult:
+    """Stage the manifest (the set's marker) and describe the result."""
+    specs = track_specs(output, base)
+    calls_path, manifest_path = calls_name(output), manifest_name(output)
+    bedgraph = bool(base["bedgraph"])
     counts["n_bp_skipped"] = base["n_bp_skipped"]
     counts["n_gaps"] = base["n_gaps"]
     files = [{"label": sp.label, "strand": sp.strand, "bigwig": sp.path.name} for sp in specs]
@@ -117,7 +177,7 @@ def finish_scan(part_files: dict[str, Path], units: list[Unit], *, base: dict, o
     manifest["run_seconds"] = round(run_seconds, 3)
     manifest["model_seconds"] = round(model_seconds, 3)
     manifest["counts"] = counts
-    write_json_atomic(manifest_path, manifest)
+    out.stage_text(manifest_path, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
     return ScanResult(
         tracks=[sp.path for sp in specs],
         bedgraphs=[bedgraph_name(sp.path) for sp in specs] if bedgraph else [],
@@ -131,31 +191,34 @@ def finish_scan(part_files: dict[str, Path], units: list[Unit], *, base: dict, o
 
 
 def new_assembler(output: Path, base: dict, *, sizes: dict[str, int]) -> Assembler:
-    """An :class:`Assembler` for the outputs of the scan that ``base`` describes."""
+    """An :class:`Assembler` for the outputs of the scan that ``base`` describes, writing into
+    a fresh :func:`output_set` (which first cleans up what a killed run left)."""
     return Assembler(track_specs(output, base), sizes=sizes, bedgraph=bool(base["bedgraph"]),
                      calls_path=calls_name(output), thresholds=_base_thresholds(base),
-                     strand_specific=base["strand_specific"])
+                     strand_specific=base["strand_specific"], out=output_set(output, base))
 
 
 class Assembler:
     """Parts, fed in unit (= ``.fai``) order, into the track writers and the call makers.
 
     :meth:`feed` one part per unit in order (or :meth:`follow` the parts store while the
-    scan runs), then :meth:`finish` (calls written, writers committed) or :meth:`abort`.
+    scan runs), then :meth:`finish` (calls staged, files finished; the caller commits
+    ``out``) or :meth:`abort`. Every file is written to a path staged in ``out``.
     Equal runs meeting at a unit boundary are written as one entry.
     """
 
     def __init__(self, specs: list[TrackSpec], *, sizes: dict[str, int], bedgraph: bool, calls_path: Path,
-                 thresholds: dict[str, float], strand_specific: bool) -> None:
-        self.specs, self.sizes, self.calls_path = specs, sizes, calls_path
+                 thresholds: dict[str, float], strand_specific: bool, out: OutputSet) -> None:
+        self.specs, self.sizes, self.calls_path, self.out = specs, sizes, calls_path, out
         self.tracks = [(sp.strand, sp.channel) for sp in specs]
         self.per = 2 if bedgraph else 1
         self.writers: list = []
         try:
             for sp in specs:
-                self.writers.append(WRITERS["bigwig"](sp.path, sizes=sizes, name=sp.path.stem))
+                self.writers.append(WRITERS["bigwig"](sp.path, sizes=sizes, name=sp.path.stem, tmp=out.stage(sp.path)))
                 if bedgraph:
-                    self.writers.append(WRITERS["bedgraph"](bedgraph_name(sp.path), sizes=sizes, name=sp.path.stem))
+                    bg = bedgraph_name(sp.path)
+                    self.writers.append(WRITERS["bedgraph"](bg, sizes=sizes, name=sp.path.stem, tmp=out.stage(bg)))
         except BaseException:
             self.abort()
             raise
@@ -217,14 +280,14 @@ class Assembler:
             self.feed(u, part)
 
     def finish(self) -> dict[str, Any]:
-        """Write the calls, commit every writer; the counts for the manifest."""
+        """Stage the calls, finish every file (still under staged names); the counts."""
         try:
             for t, h in enumerate(self.held):
                 if h is not None:
                     self._emit(t, h[0], np.array([h[1]]), np.array([h[2]]), np.array([h[3]], dtype=np.float32))
             calls = [c for m in self.makers for c in m.finish()]
             rank = {c: i for i, c in enumerate(self.sizes)}
-            write_lines_atomic(self.calls_path, (format_call(c) for c in sort_calls(calls, rank)))
+            self.out.stage_lines(self.calls_path, (format_call(c) for c in sort_calls(calls, rank)))
         except BaseException:
             self.abort()
             raise
@@ -238,5 +301,7 @@ class Assembler:
                 "iupac": dict(sorted(self.iupac.items())), "iupac_total": int(sum(self.iupac.values()))}
 
     def abort(self) -> None:
+        """Remove everything written (staged files and the writers' scratch files)."""
         for w in self.writers:
             w.abort()
+        self.out.abort()

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..calls import resolve_thresholds, threshold_mismatch
+from ..io.atomic import OutputError, output_error
 from ..io.fasta import Genome, open_genome
 from ..io.lock import OutputBusy, assembly_lock, output_lock
 from ..io.naming import parts_dir
@@ -643,7 +644,9 @@ def compute_units(
     on a writer thread, so the device is fed while a finished unit is written.
 
     At most two units wait for the writer (bounded memory); a writer error is raised here,
-    and the units already finished stay in the parts store (kept by ``--resume``).
+    and the units already finished stay in the parts store (kept by ``--resume``). A part
+    that cannot be saved (disk full, quota) is an :class:`~genaannot.io.atomic.OutputError`
+    naming it.
     """
     store = PartsStore(job.parts)
     r = job.readout
@@ -653,8 +656,13 @@ def compute_units(
                          overlap=job.overlap, stitch_mode=job.stitch)
 
     def finish(work: SpanWork, preds: dict) -> None:
-        store.save(work.unit.key, _part(work, stitch_span(work, preds, readout=r, stitch_mode=job.stitch), r,
-                                        thresholds=job.thresholds, digits=job.track_digits))
+        part = _part(work, stitch_span(work, preds, readout=r, stitch_mode=job.stitch), r,
+                     thresholds=job.thresholds, digits=job.track_digits)
+        try:
+            store.save(work.unit.key, part)
+        except OSError as err:  # finished parts stay: say so, as a message rather than a traceback
+            e = output_error(store.path(work.unit.key), err, doing="cannot save part")
+            raise OutputError(f"{e}; finished parts are kept in {store.directory} for --resume") from None
         if on_saved is not None:
             on_saved(work.unit)
 
