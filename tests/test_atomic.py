@@ -397,7 +397,7 @@ def test_save_npz_atomic_error_names_the_file(tmp_path, monkeypatch):
     def full(*a, **kw):
         raise OSError(errno.EDQUOT, "Disk quota exceeded")
 
-    monkeypatch.setattr(np, "savez_compressed", full)
+    monkeypatch.setattr(np.lib.format, "write_array", full)
     with pytest.raises(OutputError, match=r"p\.npz: cannot save \(Disk quota exceeded\); disk full or quota"):
         save_npz_atomic(tmp_path / "p.npz", {"x": np.arange(3)})
     assert list(tmp_path.iterdir()) == []

@@ -188,5 +188,5 @@ def test_a_write_error_names_the_file_and_leaves_nothing(tmp_path):
     """)
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert res.returncode == 1, res.stdout + res.stderr
-    assert "out.bw: cannot write" in res.stdout and "file-size limit" in res.stdout
+    assert "out.bw: cannot write" in res.stdout and "disk full or quota exceeded" in res.stdout
     assert list(tmp_path.iterdir()) == []  # no final file, no temporary file

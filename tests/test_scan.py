@@ -91,7 +91,7 @@ def test_center_stitch_properties(tmp_path_factory, token_model, seqs, w, overla
     genome = {f"s{i}": s for i, s in enumerate(seqs)}
     fa = write_fa(d / "g.fa", genome)
     res = scan_genome(fa, model=token_model, task="splice", output=d / "o.bw", window_tokens=w,
-                      overlap=overlap, quiet=True)
+                      overlap=overlap, quiet=True, track_digits=None)
     assert res.complete and len(res.tracks) == 4
     files = {(f["label"], f["strand"]): d / f["bigwig"] for f in json.loads(res.manifest.read_text())["files"]}
     for chrom, seq in genome.items():
@@ -130,7 +130,7 @@ def test_center_stitch_properties(tmp_path_factory, token_model, seqs, w, overla
 def test_single_window_equals_single_prediction(tmp_path, token_model):
     seq = "ACGTTGCAAGCTNNNacgtRYA"
     fa = write_fa(tmp_path / "g.fa", {"x": seq})
-    res = scan_genome(fa, model=token_model, task="splice", output=tmp_path / "o.bw", quiet=True)
+    res = scan_genome(fa, model=token_model, task="splice", output=tmp_path / "o.bw", quiet=True, track_digits=None)
     pred = token_model.predict([seq])[0]
     val = activate(pred.logits, "sigmoid")
     rc = seq.translate(str.maketrans("ACGTacgtRYN", "TGCAtgcaYRN"))[::-1]
@@ -149,7 +149,7 @@ def test_sequence_head_central_bins_and_strands(tmp_path, seq_model):
     seq = "".join(rng.choice(list("ACGT"), size=300))
     fa = write_fa(tmp_path / "g.fa", {"x": seq, "short": "GGCA"})
     res = scan_genome(fa, model=seq_model, task="promoter", output=tmp_path / "o.bw", window_tokens=40,
-                      overlap=0.5, quiet=True)
+                      overlap=0.5, quiet=True, track_digits=None)
     files = {f["strand"]: tmp_path / f["bigwig"] for f in json.loads(res.manifest.read_text())["files"]}
     assert set(files) == {"+", "-"}
     plan = plan_windows(seq, tokenizer=seq_model.tokenizer, window_tokens=40, overlap=0.5)
@@ -189,7 +189,7 @@ def test_mean_stitch(tmp_path, token_model):
     seq = "ACGTAGGCTA" * 7
     fa = write_fa(tmp_path / "g.fa", {"x": seq})
     res = scan_genome(fa, model=token_model, task="splice", output=tmp_path / "o.bw", window_tokens=20,
-                      overlap=0.5, stitch="mean", strand="+", labels=["donor"], quiet=True)
+                      overlap=0.5, stitch="mean", strand="+", labels=["donor"], quiet=True, track_digits=None)
     got = read_bw(res.tracks[0], "x", len(seq))
     plan = plan_windows(seq, tokenizer=token_model.tokenizer, window_tokens=20, overlap=0.5)
     acc = np.zeros(len(seq))
@@ -556,3 +556,25 @@ def test_shards_of_one_run_share_the_output(tmp_path, token_model):
     assert done.complete and [p.read_bytes() for p in done.tracks] == [p.read_bytes() for p in ref.tracks]
     with pytest.raises(ScanError, match=r"batch_size 8 → 4.*a --shard run always keeps parts: delete"):
         scan_genome(fa, output=out, shard="2/2", **{**kw, "batch_size": 4})  # joins parts of another run
+
+
+def test_track_digits_round_the_tracks_but_never_move_a_call(tmp_path, token_model):
+    """The default keeps 3 decimals in the tracks; calls come from the unrounded values, so the
+    calls BED is byte-identical to a full-precision scan even with a threshold that rounding
+    crosses, and the manifest records the setting."""
+    rng = np.random.default_rng(21)
+    fa = write_fa(tmp_path / "g.fa", {"a": "".join(rng.choice(list("ACGT"), size=700)), "b": "ACGTTGCA" * 30})
+    kw = dict(model=token_model, task="splice", window_tokens=24, quiet=True, labels=["acceptor"], strand="+")
+    probe = scan_genome(fa, output=tmp_path / "p.bw", track_digits=None, **kw)
+    x = read_bw(probe.tracks[0], "a", 700).astype(np.float32)
+    up = x[np.round(x, 3) > x]
+    v = float(up.max())  # a value just below a threshold that its rounded value passes
+    threshold = (v + float(np.round(np.float32(v), 3))) / 2
+    full = scan_genome(fa, output=tmp_path / "full.bw", track_digits=None, threshold=threshold, **kw)
+    dflt = scan_genome(fa, output=tmp_path / "d.bw", threshold=threshold, **kw)
+    assert full.calls.read_bytes() == dflt.calls.read_bytes()
+    y = read_bw(dflt.tracks[0], "a", 700)
+    np.testing.assert_array_equal(y, np.round(x, 3).astype(np.float32))
+    assert ((x < threshold) & (y >= threshold)).any()  # rounding would have moved a call
+    assert json.loads(dflt.manifest.read_text())["track_digits"] == 3
+    assert json.loads(full.manifest.read_text())["track_digits"] is None

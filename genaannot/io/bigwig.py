@@ -35,7 +35,6 @@ name into a multi-level tree, as UCSC's readers need.
 
 from __future__ import annotations
 
-import errno
 import os
 import struct
 import zlib
@@ -45,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from ..stitch import join_runs, round_values
-from .atomic import OutputError
+from .atomic import OutputError, output_error
 
 __all__ = ["BigWigFile", "zoom_reductions", "ITEMS_PER_SLOT", "BLOCK_SIZE", "write_error"]
 
@@ -82,13 +81,8 @@ def zoom_reductions(max_chrom: int) -> list[int]:
 
 
 def write_error(path: Path, err: OSError) -> OutputError:
-    """An :class:`OutputError` naming ``path`` and what to do about ``err``."""
-    reason = err.strerror or str(err)
-    if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        return OutputError(f"{path}: cannot write ({reason}): the disk is full or a quota or file-size limit "
-                           "was reached; free space or choose another -o, then rerun (finished parts are kept "
-                           "with --resume)")
-    return OutputError(f"{path}: cannot write ({reason})")
+    """:func:`~genaannot.io.atomic.output_error` for ``path`` (with the disk-full hint)."""
+    return output_error(path, err)
 
 
 @dataclass
