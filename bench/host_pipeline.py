@@ -2,8 +2,9 @@
 
 Runs the real :func:`genaannot.pipeline.scan.scan_genome` (both strands, the scanner's
 default overlap and stitching, task ``splice``: token head, 3 labels, 4 bigWig tracks +
-calls) over a real FASTA, with a NULL network that returns zeros of the right shape
-instantly (a Network-protocol ``nn.Module`` defined here, wrapped in the real
+calls) over a real FASTA, with a NULL network that returns model-like random logits of the
+right shape instantly (``--outputs random``, the headline; ``--outputs zeros`` gives the
+flattering all-zero tracks earlier figures used) (a Network-protocol ``nn.Module`` defined here, wrapped in the real
 :class:`~genaannot.models.base.Model` with the real GENA t2t tokenizer). Everything but the
 model's arithmetic runs: FASTA reading, tokenisation and window planning, collation,
 copying, activation, reverse-complement mapping, stitching, run-length encoding, part
@@ -31,8 +32,9 @@ Reported:
   unpacking), stitching and writing, from cProfile (a second, profiled run; profiling
   slows Python-heavy parts, so read the shares, not the profiled time). Stitching (activation,
   strand mapping, stitch, RLE) and part writing run on the scan's writer thread, which
-  cProfile does not follow: their cost is in ``cpu_s``, not in the shares; ``share_write``
-  is then the final assembly (bigWig/BED, calls).
+  cProfile does not follow, and so does feeding the parts to the bigWig writers (the
+  assembler thread, which follows the scan): their cost is in ``cpu_s``, not in the shares;
+  ``share_write`` is then the tail after the last unit (indexes, zoom levels, calls, commit).
 
 * with ``--device-tokens-per-s R``, the null network sleeps ``positions / R`` per batch (an
   emulated device, waited for without the GIL as a CUDA synchronisation is):
@@ -66,12 +68,20 @@ BUCKETS: dict[str, tuple[tuple[str, str], ...]] = {
     "model_layer": (("predict.py", "run_network"),),
     "stitch": (("stitch.py", "stitch"), ("stitch.py", "rc_to_forward"), ("stitch.py", "runs"),
                ("tasks.py", "activate")),
-    "write": (("tracks.py", "save_npz_atomic"), ("scan.py", "_assemble")),
+    "write": (("atomic.py", "save_npz_atomic"), ("assemble.py", "finish_scan")),
 }
 
 
-def null_model(*, labels: int = 3, max_tokens: int = 510, device_tokens_per_s: float | None = None):
-    """A :class:`Model` around a network that returns zeros ``[B, L, labels]``.
+#: the null network's outputs: "random" (the headline: logits ~ N(-7, 1.2) per token and
+#: channel, so ~97 % of probabilities are < 0.01 and every token's value differs, like a
+#: real splice model's) or "zeros" (what earlier figures used: flatters the writers)
+OUTPUTS = ("random", "zeros")
+
+
+def null_model(*, labels: int = 3, max_tokens: int = 510, device_tokens_per_s: float | None = None,
+               outputs: str = "random", tokenizer: Path | None = None):
+    """A :class:`Model` around a network that returns ``[B, L, labels]`` logits: model-like
+    random values (``outputs="random"``, seeded) or zeros.
 
     Instantly, or, with ``device_tokens_per_s``, after sleeping ``positions / rate`` seconds
     per batch: an emulated device that computes at that rate while the calling thread waits
@@ -86,7 +96,8 @@ def null_model(*, labels: int = 3, max_tokens: int = 510, device_tokens_per_s: f
     from genaannot.io.tokenizers import load_tokenizer
     from genaannot.models.base import Loaded, Model, ModelInfo, collate_cls_sep, split_cls_sep
 
-    tok = load_tokenizer(TOKENIZER)
+    tok = load_tokenizer(tokenizer or TOKENIZER)
+    gen = torch.Generator().manual_seed(0)
 
     class NullNetwork(nn.Module):
         head = "token"
@@ -108,7 +119,9 @@ def null_model(*, labels: int = 3, max_tokens: int = 510, device_tokens_per_s: f
                 busy = input_ids.numel() / device_tokens_per_s
                 time.sleep(busy)
                 self.device_seconds += busy
-            return torch.zeros((*input_ids.shape, labels))
+            if outputs == "zeros":
+                return torch.zeros((*input_ids.shape, labels))
+            return torch.randn((*input_ids.shape, labels), generator=gen) * 1.2 - 7.0
 
         def split(self, out, lengths):
             return split_cls_sep(out, lengths, head="token")
@@ -203,6 +216,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--gpu-tokens-per-s", type=float, default=GPU_TOKENS_PER_S,
                     help="one GPU's model throughput in token positions/s [790e12/190e6 ≈ 4.16e6]")
     ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument("--outputs", choices=OUTPUTS, default="random",
+                    help="null network outputs: model-like random logits (headline) or zeros")
     ap.add_argument("--workers", type=int, default=0, help="host worker processes [0: in-process]")
     ap.add_argument("--unit-bp", type=int, default=None, help="work-unit size [the scanner's: 1 Mb]")
     ap.add_argument("--device-tokens-per-s", type=float, default=None,
@@ -213,7 +228,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    model = null_model(device_tokens_per_s=args.device_tokens_per_s)
+    model = null_model(device_tokens_per_s=args.device_tokens_per_s, outputs=args.outputs)
     net = model.network
     with tempfile.TemporaryDirectory() as tmp:
         cpu0 = _cpu_seconds()
@@ -226,6 +241,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         man = __import__("json").loads(res.manifest.read_text())
         out: dict[str, Any] = {
             "fasta": str(args.fasta),
+            "outputs": args.outputs,
             "bp_scanned": bp,
             "strands": "both",
             "overlap": man["overlap"],

@@ -132,6 +132,25 @@ def test_bytes_do_not_depend_on_how_runs_are_handed_over(tmp_path_factory, chunk
     assert (d / "x.bw").read_bytes() == ref
 
 
+@settings(max_examples=200, deadline=None)
+@given(v=st.lists(st.floats(0, 1, width=32), min_size=1, max_size=50), digits=st.integers(1, 5))
+def test_round_values_rules(v, digits):
+    """Rounding is idempotent, monotone (never reorders values), within half a unit of the
+    kept digit, and keeps probabilities near 1 apart (significant digits of 1 - v)."""
+    x = np.array(v, dtype=np.float32)
+    r = round_values(x, digits=digits, probability=True)
+    assert np.array_equal(round_values(r, digits=digits, probability=True), r)
+    order = np.argsort(x, kind="stable")
+    assert np.all(np.diff(r[order].astype(np.float64)) >= 0)
+    lo = x < 0.5
+    assert np.all(np.abs(r[lo].astype(np.float64) - x[lo]) <= 0.5 * 10.0**-digits + 1e-7)
+    hi = ~lo
+    d, dr = 1 - x[hi].astype(np.float64), 1 - r[hi].astype(np.float64)
+    assert np.all(np.abs(dr - d) <= 0.5 * 10.0 ** (np.floor(np.log10(np.maximum(d, 1e-12))) - digits + 1) + 1e-6)
+    assert np.array_equal(round_values(np.float32([0.99, 0.999, 0.9999]), digits=1, probability=True),
+                          np.float32([0.99, 0.999, 0.9999]))
+
+
 def test_digits_round_and_join_runs(tmp_path):
     rng = np.random.default_rng(3)
     v = _signal(rng, 50_000)

@@ -547,3 +547,23 @@ def test_bench_demo_calls_counts_hits_within_slack(tmp_path, capsys):
     # a wider slack turns the 3-bp miss into a hit
     wide = _bench("demo_calls").main([str(bed), "--annotation", str(ann_path), "--slack", "3"])
     assert wide["held_out"]["acceptor"]["hit_calls"] == 3
+
+
+def test_bench_scale_runs(capsys):
+    """bench/scale.py at two tiny sizes: the figures it prints are the ones it returns, and relate
+    as its docstring says (no time or rate is asserted)."""
+    res = _bench("scale").main(["--sizes-mb", "0.03,0.06", "--tokenizer", "bpe"])
+    out = capsys.readouterr().out
+    printed = {}
+    for line in out.splitlines():
+        head, sep, value = line.partition(": ")
+        if sep and head.startswith("size_mb="):
+            printed[head] = value
+    assert set(res) == {0.03, 0.06}
+    for mb, row in res.items():
+        for k, v in row.items():
+            assert printed[f"size_mb={mb:g} {k}"] == f"{v:.4g}"
+        assert row["peak_rss_mb"] > 0 and row["cpu_s"] > 0 and row["bytes_per_mb_track"] > 0
+        assert 0 <= row["tail_s"] <= row["wall_s"] and row["tail_fraction"] == pytest.approx(row["tail_s"] / row["wall_s"])
+        assert row["cpu_s_per_mb_strand"] == pytest.approx(row["cpu_s"] / (2 * row["mb_scanned"]))
+        assert 0 < row["mb_scanned"] <= mb

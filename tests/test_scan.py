@@ -559,22 +559,25 @@ def test_shards_of_one_run_share_the_output(tmp_path, token_model):
 
 
 def test_track_digits_round_the_tracks_but_never_move_a_call(tmp_path, token_model):
-    """The default keeps 3 decimals in the tracks; calls come from the unrounded values, so the
-    calls BED is byte-identical to a full-precision scan even with a threshold that rounding
-    crosses, and the manifest records the setting."""
+    """The default rounding (2 digits) is applied to the tracks; calls come from the unrounded
+    values, so the calls BED is byte-identical to a full-precision scan even with a threshold
+    that rounding crosses, and the manifest records the setting."""
+    from genaannot.stitch import DEFAULT_TRACK_DIGITS, round_values
+
     rng = np.random.default_rng(21)
     fa = write_fa(tmp_path / "g.fa", {"a": "".join(rng.choice(list("ACGT"), size=700)), "b": "ACGTTGCA" * 30})
     kw = dict(model=token_model, task="splice", window_tokens=24, quiet=True, labels=["acceptor"], strand="+")
     probe = scan_genome(fa, output=tmp_path / "p.bw", track_digits=None, **kw)
     x = read_bw(probe.tracks[0], "a", 700).astype(np.float32)
-    up = x[np.round(x, 3) > x]
+    r = round_values(x, digits=DEFAULT_TRACK_DIGITS, probability=True)  # splice: softmax
+    up = x[r > x]
     v = float(up.max())  # a value just below a threshold that its rounded value passes
-    threshold = (v + float(np.round(np.float32(v), 3))) / 2
+    threshold = (v + float(r[x == up.max()][0])) / 2
     full = scan_genome(fa, output=tmp_path / "full.bw", track_digits=None, threshold=threshold, **kw)
     dflt = scan_genome(fa, output=tmp_path / "d.bw", threshold=threshold, **kw)
     assert full.calls.read_bytes() == dflt.calls.read_bytes()
     y = read_bw(dflt.tracks[0], "a", 700)
-    np.testing.assert_array_equal(y, np.round(x, 3).astype(np.float32))
+    np.testing.assert_array_equal(y, r)
     assert ((x < threshold) & (y >= threshold)).any()  # rounding would have moved a call
-    assert json.loads(dflt.manifest.read_text())["track_digits"] == 3
+    assert json.loads(dflt.manifest.read_text())["track_digits"] == DEFAULT_TRACK_DIGITS
     assert json.loads(full.manifest.read_text())["track_digits"] is None

@@ -71,9 +71,10 @@ def _digits(ctx: click.Context, param: click.Parameter, value: str) -> int | Non
 @click.option("--bedgraph", is_flag=True, help="Also write a bedGraph for every track.")
 @click.option("--track-digits", default=str(DEFAULT_TRACK_DIGITS), show_default=True, metavar="0-7|full",
               callback=_digits,
-              help="Decimals kept in track values (near-constant stretches become one bigWig entry: a "
-                   "human base-resolution track ~1 GB instead of ~24 GB); 'full': float32 as computed. "
-                   "Calls are made from unrounded values.")
+              help="Digits kept in track values: decimals, and for probabilities >= 0.5 significant "
+                   "digits of 1 - value (0.99, 0.999 stay apart). Near-constant stretches become one bigWig "
+                   "entry: a base-resolution human track ~1.2 GB instead of ~12 GB. 'full': float32 as "
+                   "computed. Calls are made from unrounded values.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def scan(genome, task_name, model_path, output, chroms, regions, strand, window_tokens, overlap, stitch,
          batch_size, device, precision, compile_, model_options, labels, threshold, resume, shard, workers, devices, bedgraph,

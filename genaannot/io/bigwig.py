@@ -22,9 +22,10 @@ entry. This writer takes numpy arrays of runs, in genome order, and
 * raises :class:`~genaannot.io.atomic.OutputError` naming the file on any write error
   (ENOSPC, EDQUOT, EFBIG, EIO), and fsyncs before :meth:`BigWigFile.close` returns.
 
-Optionally values are rounded to ``digits`` decimals before writing (``--track-digits``):
-near-constant stretches become one run, which is what makes a base-resolution human track
-affordable. Equal neighbouring runs (also across calls to :meth:`add`) are written as one.
+Optionally values are rounded before writing (``digits``, ``probability``; see
+:func:`genaannot.stitch.round_values`; ``scan`` rounds its parts already, by
+``--track-digits``): near-constant stretches become one run, which is what makes a
+base-resolution human track affordable. Equal neighbouring runs (also across calls to :meth:`add`) are written as one.
 
 The file layout is UCSC's bbi format, version 4 (Kent et al. 2010): header, zoom headers,
 total summary, chromosome B+ tree, data sections, data R-tree, then per zoom level its
@@ -118,16 +119,19 @@ class BigWigFile:
     sizes : dict of str -> int
         Every sequence of the genome, in the order entries will come (``.fai`` order).
     digits : int or None
-        Round values to this many decimals before writing (None: float32 as given).
+        Round values before writing (:func:`genaannot.stitch.round_values`; None: float32
+        as given).
+    probability : bool
+        The values are probabilities (``round_values``' ``probability``).
     level : int
         zlib compression level of data and zoom blocks.
     """
 
     def __init__(self, path: str | Path, *, sizes: dict[str, int], digits: int | None = None,
-                 level: int = 6) -> None:
+                 probability: bool = False, level: int = 1) -> None:
         self.path = Path(path)
         self.sizes = dict(sizes)
-        self.digits = digits
+        self.digits, self.probability = digits, probability
         self.level = level
         self.chrom_id = {c: i for i, c in enumerate(self.sizes)}
         self.chrom_len = np.array(list(self.sizes.values()), dtype=np.int64)
@@ -172,7 +176,7 @@ class BigWigFile:
         if not keep.all():
             s, e, v = s[keep], e[keep], v[keep]
         if self.digits is not None:
-            v = round_values(v, digits=self.digits)
+            v = round_values(v, digits=self.digits, probability=self.probability)
         if len(s) == 0:
             return
         s, e, v = join_runs(s, e, v)

@@ -387,10 +387,11 @@ def scan_genome(
         device, each loading the model and taking every D-th work unit, each with
         ``workers`` host processes. Files are identical to a one-device run.
     track_digits
-        Round track values to this many decimals (default :data:`DEFAULT_TRACK_DIGITS`;
-        None: full float32). Near-constant stretches then become one bigWig entry, which is
-        what keeps a base-resolution human track small; calls are made from the unrounded
-        values, so they do not change.
+        Digits kept in track values (default :data:`DEFAULT_TRACK_DIGITS`; None: full
+        float32): decimals, and for probability tasks significant digits of ``1 - value``
+        above 0.5 (:func:`genaannot.stitch.round_values`). Near-constant stretches then
+        become one bigWig entry, which keeps a base-resolution human track small; calls are
+        made from the unrounded values, so they do not change.
     predictor
         What runs the model (default: ``model.predict_encoded``); for tests and wrappers.
     progress
@@ -620,12 +621,14 @@ def _part(work: SpanWork, values: dict[str, Any], readout: Readout, *, threshold
     """Run-length encode a unit's stitched values per strand and read channel: the track's
     runs (rounded to ``digits``) and the unrounded runs at or above each channel's call threshold."""
     out, calls = {}, {}
+    probability = readout.activation in ("sigmoid", "softmax")
     for strand, vals in values.items():
         for k in range(len(readout.labels)):
             s, e, v = runs(vals[:, k], offset=work.unit.start)
             hi = v >= thresholds[k]
             calls[(strand, k)] = (s[hi], e[hi], v[hi])
-            out[(strand, k)] = (s, e, v) if digits is None else join_runs(s, e, round_values(v, digits=digits))
+            out[(strand, k)] = (s, e, v) if digits is None else join_runs(s, e, round_values(v, digits=digits,
+                                                                                        probability=probability))
     return Part(out, work.meta, calls)
 
 

@@ -1,0 +1,150 @@
+"""Benchmark the genome-scale output path: peak RSS, CPU and file size against chromosome length.
+
+For each size (``--sizes-mb``, default 1, 16, 64) a FASTA with ONE chromosome of that many
+Mb (seeded random ACGT with a few N runs) is scanned, both strands, task ``splice`` (4
+bigWig tracks + calls), by the real :func:`genaannot.pipeline.scan.scan_genome` with the
+null network of ``host_pipeline.py``: model-like RANDOM per-token outputs (``--outputs
+random``, every token's value differs, ~97 % of probabilities < 0.01), so that the writers
+see what a real model gives them, not flattering all-zero tracks. Each size runs in a fresh
+process, so that its peak RSS is its own.
+
+``--tokenizer base`` uses the bundled demo model's one-token-per-base tokenizer (the
+largest tracks: a value per base); ``bpe`` the GENA t2t BPE tokenizer (a value per token).
+
+Printed per size (``size_mb=N key: value`` lines, and a table):
+
+* ``mb_scanned``: bp scanned per strand, in Mb (N runs are not scanned);
+* ``peak_rss_mb``: the scanning process's peak resident memory (``ru_maxrss``);
+* ``cpu_s``, ``cpu_s_per_mb_strand``: CPU seconds of the process and its workers, and per
+  Mb of one strand (the null network's own cost is a ``randn`` per batch);
+* ``wall_s`` and ``tail_s``: the time from the last base computed to the end of the scan
+  (what assembly leaves after the model: indexes, zoom levels, calls, commit), and
+  ``tail_fraction = tail_s / wall_s``;
+* ``bytes_per_mb_track``: bigWig bytes per Mb per track (mean of the 4 tracks).
+
+    .venv/bin/python bench/scale.py [--sizes-mb 1,16,64] [--tokenizer base|bpe] [--track-digits 3|full]
+
+``main(argv)`` returns ``{size_mb: {figure: value}}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parent.parent
+BASE_TOKENIZER = REPO / "examples/models/demo-splice-athaliana"
+
+
+def write_genome(path: Path, size: int, *, seed: int = 0) -> Path:
+    """One chromosome ``chrS`` of ``size`` bp: random ACGT, 60-bp lines, an N run every ~10 Mb."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    with open(path, "w") as fh:
+        fh.write(">chrS\n")
+        step = 1 << 22
+        for a in range(0, size, step):
+            n = min(step, size - a)
+            s = np.frombuffer(b"ACGT", dtype=np.uint8)[rng.integers(0, 4, n)].copy()
+            if a % 10_000_000 < step and n > 20_000:
+                s[5_000:15_000] = ord("N")
+            text = s.tobytes().decode()
+            fh.write("\n".join(text[i : i + 60] for i in range(0, len(text), 60)) + "\n")
+    return path
+
+
+def _child(fasta: str, out: str, tokenizer: str, outputs: str, track_digits: str, workers: int) -> None:
+    """One scan in this (fresh) process; prints one JSON line of figures."""
+    import importlib.util
+    import resource
+
+    import torch
+
+    torch.set_num_threads(1)
+    spec = importlib.util.spec_from_file_location("host_pipeline", REPO / "bench/host_pipeline.py")
+    hp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hp)  # type: ignore[union-attr]
+    from genaannot.pipeline.scan import scan_genome
+
+    tok = BASE_TOKENIZER if tokenizer == "base" else None
+    model = hp.null_model(outputs=outputs, tokenizer=tok, max_tokens=510)
+    last = [time.perf_counter()]
+
+    def progress(n: int) -> None:
+        last[0] = time.perf_counter()
+
+    digits: Any = None if track_digits == "full" else int(track_digits)
+    t0 = time.perf_counter()
+    res = scan_genome(fasta, model=model, task="splice", output=Path(out) / "s.bw", strand="both", quiet=True,
+                      progress=progress, track_digits=digits, workers=workers)
+    t1 = time.perf_counter()
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(json.dumps({
+        "bp": res.counts["bp_scanned"],
+        "wall_s": t1 - t0,
+        "tail_s": t1 - last[0],
+        "cpu_s": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime,
+        "peak_rss_mb": me.ru_maxrss / 1024,
+        "track_bytes": [p.stat().st_size for p in res.tracks],
+    }))
+
+
+def main(argv: list[str] | None = None) -> dict[float, dict[str, Any]]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes-mb", default="1,16,64", help="chromosome sizes in Mb [1,16,64]")
+    ap.add_argument("--tokenizer", choices=("base", "bpe"), default="base")
+    ap.add_argument("--outputs", choices=("random", "zeros"), default="random")
+    ap.add_argument("--track-digits", default="3", help="0-7 or 'full' [the scan default, 3]")
+    ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--child", nargs=2, metavar=("FASTA", "OUT"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        _child(*args.child, args.tokenizer, args.outputs, args.track_digits, args.workers)
+        return {}
+    results: dict[float, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for mb in (float(x) for x in args.sizes_mb.split(",")):
+            fa = write_genome(Path(tmp) / f"g{mb:g}.fa", int(mb * 1e6))
+            out = Path(tmp) / f"o{mb:g}"
+            cmd = [sys.executable, __file__, "--child", str(fa), str(out), "--tokenizer", args.tokenizer,
+                   "--outputs", args.outputs, "--track-digits", args.track_digits, "--workers", str(args.workers)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                raise SystemExit(f"size {mb:g} Mb failed:\n{proc.stderr[-3000:]}")
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            mb_scanned = r["bp"] / 1e6
+            row = {
+                "mb_scanned": mb_scanned,
+                "peak_rss_mb": r["peak_rss_mb"],
+                "cpu_s": r["cpu_s"],
+                "cpu_s_per_mb_strand": r["cpu_s"] / (2 * mb_scanned),
+                "wall_s": r["wall_s"],
+                "tail_s": r["tail_s"],
+                "tail_fraction": r["tail_s"] / r["wall_s"],
+                "bytes_per_mb_track": sum(r["track_bytes"]) / len(r["track_bytes"]) / mb_scanned,
+            }
+            results[mb] = row
+            for k, v in row.items():
+                print(f"size_mb={mb:g} {k}: {v:.4g}")
+            for p in out.parent.glob(f"o{mb:g}*"):
+                subprocess.run(["rm", "-rf", str(p)], check=False)
+            fa.unlink()
+    print(f"\n{'Mb':>6} {'peak RSS MB':>12} {'CPU s/Mb/strand':>16} {'tail s':>8} {'tail %':>7} {'bytes/Mb/track':>15}")
+    for mb, r in results.items():
+        print(f"{mb:>6g} {r['peak_rss_mb']:>12.0f} {r['cpu_s_per_mb_strand']:>16.3f} {r['tail_s']:>8.2f} "
+              f"{100 * r['tail_fraction']:>7.1f} {r['bytes_per_mb_track']:>15,.0f}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
