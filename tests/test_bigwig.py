@@ -209,3 +209,24 @@ def test_a_write_error_names_the_file_and_leaves_nothing(tmp_path):
     assert res.returncode == 1, res.stdout + res.stderr
     assert "out.bw: cannot write" in res.stdout and "disk full or quota exceeded" in res.stdout
     assert list(tmp_path.iterdir()) == []  # no final file, no temporary file
+
+
+def test_bench_track_size_runs(tmp_path, capsys):
+    """bench/track_size.py on two small full-precision tracks: printed = returned, rounding
+    shrinks the file and its error stays within half a unit of the kept digit."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "track_size.py"
+    spec = importlib.util.spec_from_file_location("bench_track_size", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    rng = np.random.default_rng(2)
+    files = [_write(tmp_path / f"t{i}.bw", {"a": 40_000}, {"a": _signal(rng, 40_000)}, chunk=10**9) for i in range(2)]
+    res = mod.main([str(f) for f in files])
+    out = capsys.readouterr().out
+    for k, row in res.items():
+        for name, v in row.items():
+            assert f"digits={k} {name}: {v:.4g}" in out
+    assert res["2"]["bytes_per_mb_track"] < res["full"]["bytes_per_mb_track"] < res["pyBigWig"]["bytes_per_mb_track"]
+    assert res["full"]["max_abs_error"] == 0 and 0 < res["2"]["max_abs_error"] <= 0.005 + 1e-7
