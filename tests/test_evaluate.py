@@ -69,8 +69,9 @@ def test_evaluate_scores_are_what_scan_writes(tmp_path):
     model = make_toy_model("token", max_tokens=64)
     regions = [Interval("c1", 4000, 8000)]
     rep = evaluate_splice(model, genome=genome, annotation=ann, regions=regions, window_tokens=60)
+    # unrounded tracks: evaluate scores the values as computed (--track-digits only rounds storage)
     res = scan_genome(fa, model=model, task="splice", output=tmp_path / "s.bw", regions=regions, window_tokens=60,
-                      quiet=True)
+                      quiet=True, track_digits=None)
     manifest = json.loads(res.manifest.read_text())
     assert rep.details["n_bases_not_scanned"] == 2 * manifest["counts"]["n_bp_skipped"] == 200
     assert (rep.details["unit_bp"], rep.details["min_gap_bp"]) == (manifest["unit_bp"], manifest["min_gap_bp"])

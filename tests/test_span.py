@@ -111,7 +111,8 @@ def test_region_tracks_equal_what_scan_writes(tmp_path):
     fa.write_text(f">c\n{seq}\n>d\n{random_dna(200, seed=7)}\n")
     regions = [Interval("c", 100, 1300), Interval("c", 1250, 1500), Interval("d", 0, 150)]
     kw = dict(overlap=0.5, stitch="center", window_tokens=24, unit_bp=250)
-    res = scan_genome(fa, model=MODEL, task="splice", output=tmp_path / "o.bw", regions=regions, quiet=True, **kw)
+    res = scan_genome(fa, model=MODEL, task="splice", output=tmp_path / "o.bw", regions=regions, quiet=True,
+                      track_digits=None, **kw)  # unrounded: --track-digits only rounds storage
     ro = resolve_readout("splice", MODEL.info, window_tokens=24)
     with open_genome(fa) as g:
         layout, tracks = region_tracks(g, regions, tokenizer=MODEL.tokenizer, predictor=MODEL.predict_encoded,
