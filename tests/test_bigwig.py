@@ -231,3 +231,15 @@ def test_bench_track_size_runs(tmp_path, capsys):
             assert f"digits={k} {name}: {v:.4g}" in out
     assert res["2"]["bytes_per_mb_track"] < res["full"]["bytes_per_mb_track"] < res["pyBigWig"]["bytes_per_mb_track"]
     assert res["full"]["max_abs_error"] == 0 and 0 < res["2"]["max_abs_error"] <= 0.005 + 1e-7
+
+
+def test_a_track_without_data_is_a_valid_file(tmp_path):
+    """All-N genome or nothing scanned: a header-only file both readers open."""
+    path = tmp_path / "e.bw"
+    w = BigWigFile(path, sizes={"a": 1000, "b": 50})
+    w.close()
+    bw = pyBigWig.open(str(path))
+    assert bw.chroms() == {"a": 1000, "b": 50} and bw.intervals("a") is None
+    bw.close()
+    assert list(pybigtools.open(str(path)).records("a")) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["e.bw"]  # no scratch file left
