@@ -47,7 +47,7 @@ import numpy as np
 from ..stitch import join_runs, round_values
 from .atomic import OutputError, output_error
 
-__all__ = ["BigWigFile", "zoom_reductions", "ITEMS_PER_SLOT", "BLOCK_SIZE", "write_error"]
+__all__ = ["BigWigFile", "zoom_reductions", "ITEMS_PER_SLOT", "BLOCK_SIZE"]
 
 BIGWIG_MAGIC = 0x888FFC26
 BPT_MAGIC = 0x78CA8C91
@@ -79,11 +79,6 @@ def zoom_reductions(max_chrom: int) -> list[int]:
     while len(out) < MAX_ZOOMS and out[-1] * ZOOM_FACTOR <= max_chrom:
         out.append(out[-1] * ZOOM_FACTOR)
     return out
-
-
-def write_error(path: Path, err: OSError) -> OutputError:
-    """:func:`~genaannot.io.atomic.output_error` for ``path`` (with the disk-full hint)."""
-    return output_error(path, err)
 
 
 class _Blocks:
@@ -129,18 +124,21 @@ class BigWigFile:
         The values are probabilities (``round_values``' ``probability``).
     level : int
         zlib compression level of data and zoom blocks.
+    name : str or Path, optional
+        The file's final name, for error messages (``path`` is usually a temporary name).
     """
 
     def __init__(self, path: str | Path, *, sizes: dict[str, int], digits: int | None = None,
-                 probability: bool = False, level: int = 1) -> None:
+                 probability: bool = False, level: int = 1, name: str | Path | None = None) -> None:
         self.path = Path(path)
+        self.name = Path(name) if name is not None else self.path  # what messages call the file
         self.sizes = dict(sizes)
         self.digits, self.probability = digits, probability
         self.level = level
         self.chrom_id = {c: i for i, c in enumerate(self.sizes)}
         self.chrom_len = np.array(list(self.sizes.values()), dtype=np.int64)
         if len(self.sizes) and int(self.chrom_len.max()) >= 2**32:
-            raise OutputError(f"{self.path}: a sequence longer than 4 Gb cannot be stored in a bigWig")
+            raise OutputError(f"{self.name}: a sequence longer than 4 Gb cannot be stored in a bigWig")
         self.zooms = [_ZoomLevel(r) for r in zoom_reductions(int(self.chrom_len.max()) if len(self.sizes) else 1)]
         self.max_block = 0
         # total summary over every base with data
@@ -163,7 +161,7 @@ class BigWigFile:
             self._fh.write(b"\0" * 8)  # section count, filled in by close
         except OSError as err:
             self._cleanup()
-            raise write_error(self.path, err) from None
+            raise output_error(self.name, err) from None
 
     # -- adding runs -------------------------------------------------------------------------
     def add(self, chrom: str, starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> None:
@@ -232,7 +230,7 @@ class BigWigFile:
                 self.vsum += float(np.dot(lens, v64))
                 self.vsq += float(np.dot(lens, v64 * v64))
         except OSError as err:
-            raise write_error(self.path, err) from None
+            raise output_error(self.name, err) from None
         self._pend = [(s[cut:], e[cut:], v[cut:])] if cut < len(s) else []
         self._n_pend = len(s) - cut
 
@@ -322,7 +320,7 @@ class BigWigFile:
                 self._zfh.write(data)
                 z.blocks.add(int(blk["c"][0]), int(blk["s"][0]), int(blk["c"][-1]), int(blk["e"][-1]), off, len(data))
         except OSError as err:
-            raise write_error(self.path, err) from None
+            raise output_error(self.name, err) from None
         z.buf = [rec[cut:]] if cut < len(rec) else []
         z.n_buf = len(rec) - cut
 
@@ -377,7 +375,7 @@ class BigWigFile:
             fh.close()
         except OSError as err:
             self._cleanup()
-            raise write_error(self.path, err) from None
+            raise output_error(self.name, err) from None
         except BaseException:
             self._cleanup()
             raise

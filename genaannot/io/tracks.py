@@ -125,35 +125,25 @@ class BigWigWriter(TrackWriter):
         self.tmp = self._f.tmp if self._f is not None else Path(tmp)  # type: ignore[arg-type]
         self._order = _OrderCheck(self.path, sizes)
         try:
-            self._bw = BigWigFile(self.tmp, sizes=sizes, digits=digits)
-        except OutputError as err:
-            self._remove()
-            raise self._named(err) from None
+            self._bw = BigWigFile(self.tmp, sizes=sizes, digits=digits, name=self.path)
         except BaseException:
             self._remove()
             raise
-
-    def _named(self, err: OutputError) -> OutputError:
-        # the temporary name means nothing to the user
-        return OutputError(str(err).replace(str(self.tmp), str(self.path)))
 
     def add(self, chrom: str, starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> None:
         self._order.check(chrom, starts, ends)
         if len(starts) == 0:
             return
-        try:
-            self._bw.add(chrom, starts, ends, values)
-        except OutputError as err:
-            raise self._named(err) from None
+        self._bw.add(chrom, starts, ends, values)
 
     def commit(self) -> None:
         """Finish the file (indexes, zoom levels, fsync); then move it into place, unless an
         :class:`~genaannot.io.atomic.OutputSet` owns it."""
         try:
             self._bw.close()
-        except OutputError as err:
+        except OutputError:
             self.abort()
-            raise self._named(err) from None
+            raise
         if self._f is not None:
             with _os_errors(self.path):
                 self._f.commit()
