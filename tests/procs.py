@@ -76,3 +76,14 @@ def kill_all(pids: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def assert_unguarded_script_refused(directory: Path, source: str) -> None:
+    """Run ``source`` as an unguarded script in ``directory``: it must fail with
+    MainGuardError before writing anything beside itself."""
+    script = directory / "unguarded.py"
+    script.write_text(source)
+    bad = run_script(script, timeout=60)
+    assert bad.returncode != 0
+    assert "MainGuardError: genaannot: worker and device processes" in bad.stderr.strip().splitlines()[-1]
+    assert sorted(p.name for p in directory.iterdir()) == ["unguarded.py"]

@@ -447,15 +447,11 @@ def test_progress_counts_every_base_once(tmp_path, token_model):
 
 def test_workers_from_a_script_without_a_main_guard_are_refused_before_any_output(tmp_path):
     """Spawned workers re-run an unguarded script; scan refuses before it reads or writes anything."""
-    from procs import run_script
+    from procs import assert_unguarded_script_refused
 
-    (tmp_path / "unguarded.py").write_text(
+    assert_unguarded_script_refused(tmp_path, (
         "from genaannot.pipeline.scan import scan_genome\n"
-        "scan_genome('missing.fa', model='missing-model', task='splice', output='out.bw', workers=2)\n")
-    bad = run_script(tmp_path / "unguarded.py", timeout=60)
-    assert bad.returncode != 0
-    assert "MainGuardError: genaannot: worker and device processes" in bad.stderr.strip().splitlines()[-1]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["unguarded.py"]
+        "scan_genome('missing.fa', model='missing-model', task='splice', output='out.bw', workers=2)\n"))
 
 
 # --------------------------------------------------------------------------- run identity and the -o lock

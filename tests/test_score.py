@@ -370,13 +370,9 @@ def test_planning_workers_do_not_change_files(tmp_path):
 
 def test_workers_from_a_script_without_a_main_guard_are_refused_before_any_output(tmp_path):
     """Spawned workers re-run an unguarded script; score refuses before it reads or writes anything."""
-    from procs import run_script
+    from procs import assert_unguarded_script_refused
 
-    (tmp_path / "unguarded.py").write_text(
+    assert_unguarded_script_refused(tmp_path, (
         "from genaannot.pipeline.score import score_variants\n"
         "score_variants('missing.vcf', genome='missing.fa', model='missing-model', task='splice', output='out.vcf',\n"
-        "               workers=1)\n")
-    bad = run_script(tmp_path / "unguarded.py", timeout=60)
-    assert bad.returncode != 0
-    assert "MainGuardError: genaannot: worker and device processes" in bad.stderr.strip().splitlines()[-1]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["unguarded.py"]
+        "               workers=1)\n"))
