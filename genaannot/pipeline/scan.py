@@ -560,6 +560,7 @@ class _Follower:
         self.store, self.assembler = store, assembler
         self._stop = threading.Event()
         self._cv = threading.Condition()
+        self._ready: dict[str, Part] = {}
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-assemble")
         try:
             self._future = self._pool.submit(assembler.follow, units, wait=self._wait)
@@ -568,16 +569,25 @@ class _Follower:
             raise
 
     def _wait(self, unit: Unit) -> Part | None:
-        while not self.store.has(unit.key):
-            if self._stop.is_set():
-                return None
-            with self._cv:
+        with self._cv:
+            while True:
+                part = self._ready.pop(unit.key, None)
+                if part is not None:
+                    return part  # handed over in memory: not read back from disk
+                if self.store.has(unit.key):
+                    break
+                if self._stop.is_set():
+                    return None
                 self._cv.wait(timeout=0.5)  # device processes write parts without notifying
         return self.store.load(unit.key, tracks=self.assembler.tracks)
 
-    def notify(self, unit: Unit | None = None) -> None:
-        """A part was saved; raises the assembler's error, if it failed, to stop the scan."""
+    def notify(self, unit: Unit | None = None, part: Part | None = None) -> None:
+        """A part was saved (and, from this process, handed over: at most two are kept, so a
+        lagging assembler reads the rest from disk); raises the assembler's error, if it failed,
+        to stop the scan."""
         with self._cv:
+            if unit is not None and part is not None and len(self._ready) < 2:
+                self._ready[unit.key] = part
             self._cv.notify_all()
         self.check()
 
@@ -641,7 +651,7 @@ def compute_units(
     predictor: Predictor,
     progress: Callable[[int], None] | None,
     timer: SpanTimer | None = None,
-    on_saved: Callable[[Unit], None] | None = None,
+    on_saved: Callable[[Unit, Part], None] | None = None,
 ) -> None:
     """Plan (host workers), predict (this thread), then stitch and save each unit of ``todo``
     on a writer thread, so the device is fed while a finished unit is written.
@@ -667,7 +677,7 @@ def compute_units(
             e = output_error(store.path(work.unit.key), err, doing="cannot save part")
             raise OutputError(f"{e}; finished parts are kept in {store.directory} for --resume") from None
         if on_saved is not None:
-            on_saved(work.unit)
+            on_saved(work.unit, part)
 
     state = {"genome": job.genome, "tokenizer": tokenizer, "readout": r, "overlap": job.overlap, "stitch": job.stitch}
     with ahead(todo, local=plan_here, remote=_plan_remote, workers=job.workers, setup=_setup_worker,
