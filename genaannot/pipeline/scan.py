@@ -554,7 +554,8 @@ def _scan_locked(gen: Genome, *, model: Model, task: Task, readout: Readout, req
 
 class _Follower:
     """A thread that feeds an :class:`Assembler` the parts of ``units`` in order, as they appear
-    in the store (written by this process's writer thread, or by device processes)."""
+    in the store (written by this process's writer thread, which also hands them over in
+    memory, or by device processes, whose parts are read back)."""
 
     def __init__(self, store: PartsStore, units: list[Unit], assembler: Assembler) -> None:
         self.store, self.assembler = store, assembler
