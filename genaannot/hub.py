@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import colorsys
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,10 @@ __all__ = [
     "igv_session_xml",
     "safe_name",
     "BIGNARROWPEAK_AS",
+    "HubTextError",
+    "control_chars",
+    "check_line_text",
+    "check_genome_name",
 ]
 
 #: one colour per label, in label order (Okabe–Ito, readable by colour-blind viewers)
@@ -121,6 +126,70 @@ class HubOptions:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+class HubTextError(ValueError):
+    """A value that cannot go into a line of hub text (a control character, a bad genome name)."""
+
+
+def control_chars(text: str) -> list[str]:
+    """The control characters in ``text`` (tab, newline, other Cc, U+2028/2029), as ``repr``-style names.
+
+    Such a character inside a ``key value`` line of ``hub.txt``/``trackDb.txt`` (or a BED name
+    field) would end the value and start a line or field of the text's own choosing.
+    """
+    bad = [c for c in text if unicodedata.category(c) in ("Cc", "Zl", "Zp")]
+    return [repr(c).strip("'") for c in dict.fromkeys(bad)]
+
+
+def check_line_text(value: str, *, what: str) -> str:
+    """``value``, or :class:`HubTextError` naming ``what`` when it holds a control character.
+
+    Refused rather than cleaned: a newline in an e-mail address or a label is a mistake to fix,
+    not something to guess around.
+    """
+    bad = control_chars(str(value))
+    if bad:
+        raise HubTextError(f"{what} {str(value)!r} contains control characters ({', '.join(bad)}); "
+                           "give it on one line without tabs or control characters")
+    return str(value)
+
+
+#: UCSC assembly names: letters, digits, ``_``, ``.``, ``-``
+_GENOME_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def check_genome_name(name: str, *, what: str = "genome name") -> str:
+    """``name`` when it is a UCSC-style assembly name (``[A-Za-z0-9_.-]+``, not ``.``/``..``-ish).
+
+    The name becomes a directory of the hub (``<genome>/trackDb.txt``), so ``/`` or ``..``
+    would write outside it.
+    """
+    if not _GENOME_NAME.fullmatch(name or "") or ".." in name or name.startswith("."):
+        raise HubTextError(f"{what} {name!r} is not a UCSC assembly name: use letters, digits, _, . and - "
+                           "only (no '/', no '..', not starting with '.')")
+    return name
+
+
+def _lines(lines: list[str], *, file: str) -> str:
+    """Join ``key value`` lines, refusing any line that carries a control character.
+
+    Each element is one line by construction, so a control character in one can only come from
+    a value (a label, a model path, an option): the backstop behind the checks where values enter.
+    """
+    for line in lines:
+        key, _, value = line.lstrip(" ").partition(" ")
+        check_line_text(value, what=f"{file} {key}")
+    return "\n".join(x for x in lines if x) + "\n"
+
+
+def _plain(text: object) -> str:
+    """``text`` for a hub label or description: ``< > & " '`` become ``_``.
+
+    UCSC pages show labels and descriptions as HTML; a label from a checkpoint must not become
+    markup there, and an escaped ``&lt;`` would show as such wherever a browser does escape.
+    """
+    return re.sub(r"[<>&\"']", "_", str(text))
+
+
 def safe_name(text: str) -> str:
     """Letters, digits and ``_`` only (UCSC track names and subgroup tags)."""
     s = re.sub(r"[^A-Za-z0-9_]", "_", text)
@@ -167,34 +236,34 @@ def hub_txt(opts: HubOptions) -> str:
     """``hub.txt`` (single-file-free layout: genomesFile genomes.txt)."""
     lines = [
         f"hub {safe_name(opts.hub_name)}",
-        f"shortLabel {(opts.short_label or opts.hub_name)[:17]}",
-        f"longLabel {opts.long_label or opts.short_label or opts.hub_name}",
+        f"shortLabel {_plain((opts.short_label or opts.hub_name)[:17])}",
+        f"longLabel {_plain(opts.long_label or opts.short_label or opts.hub_name)}",
         "genomesFile genomes.txt",
         f"email {opts.email}",
         "descriptionUrl description.html",
     ]
-    return "\n".join(lines) + "\n"
+    return _lines(lines, file="hub.txt")
 
 
 def genomes_txt(opts: HubOptions, *, twobit: str | None = None, chrom_sizes: str | None = None) -> str:
     """``genomes.txt``: a UCSC database, or an assembly hub stanza with the ``.2bit``."""
-    g = opts.ucsc_db or opts.genome_name
+    g = check_genome_name(opts.ucsc_db or opts.genome_name, what="--ucsc-db" if opts.ucsc_db else "genome name")
     lines = [f"genome {g}", f"trackDb {g}/trackDb.txt"]
     if opts.ucsc_db is None:
         if twobit is None:
             raise ValueError("an assembly hub needs a .2bit path")
         lines += [
             f"twoBitPath {twobit}",
-            f"organism {opts.organism or opts.genome_name}",
-            f"description {opts.long_label or opts.genome_name}",
-            f"scientificName {opts.organism or opts.genome_name}",
+            f"organism {_plain(opts.organism or opts.genome_name)}",
+            f"description {_plain(opts.long_label or opts.genome_name)}",
+            f"scientificName {_plain(opts.organism or opts.genome_name)}",
             f"defaultPos {opts.default_pos}" if opts.default_pos else "",
             f"chromSizes {chrom_sizes}" if chrom_sizes else "",
             "orderKey 1",
         ]
     elif opts.default_pos:
         lines.append(f"defaultPos {opts.default_pos}")
-    return "\n".join(x for x in lines if x) + "\n\n"
+    return _lines(lines, file="genomes.txt") + "\n"
 
 
 def trackdb_txt(
@@ -222,12 +291,13 @@ def trackdb_txt(
     labels = list(dict.fromkeys(t.label for t in run.tracks))
     strands = list(dict.fromkeys(t.strand for t in run.tracks))
     tags = {lab: safe_name(lab) for lab in labels}
+    model = run.manifest.get("model") if isinstance(run.manifest.get("model"), dict) else {}
     out = [
         f"track {comp}",
         "compositeTrack on",
-        f"shortLabel {task[:17]}",
-        f"longLabel genaannot {task}: {run.manifest.get('model', {}).get('source', 'model')} "
-        f"({run.activation}, {', '.join(labels[:8])}{' …' if len(labels) > 8 else ''})",
+        f"shortLabel {_plain(task[:17])}",
+        f"longLabel {_plain(f'genaannot {task}: ' + str(model.get('source', 'model')))} "
+        f"({_plain(run.activation)}, {_plain(', '.join(labels[:8]))}{' …' if len(labels) > 8 else ''})",
         f"type bigWig {vmin} {vmax}",
         "subGroup1 label Label " + " ".join(f"{tags[lab]}={tags[lab]}" for lab in labels),
         "subGroup2 strand Strand " + " ".join(f"{_strand_word(s)}={_strand_word(s)}" for s in strands),
@@ -251,8 +321,8 @@ def trackdb_txt(
             f"    parent {comp} on",
             f"    subGroups label={tags[t.label]} strand={_strand_word(t.strand)}",
             f"    bigDataUrl {urls[t.path]}",
-            f"    shortLabel {t.label[:15]} {t.strand}",
-            f"    longLabel {task} {t.label}, {_strand_word(t.strand)} strand",
+            f"    shortLabel {_plain(t.label[:15])} {t.strand}",
+            f"    longLabel {_plain(task)} {_plain(t.label)}, {_strand_word(t.strand)} strand",
             f"    type bigWig {vmin} {vmax}",
             f"    color {_rgb(col)}",
             f"    altColor {_rgb(col)}",
@@ -261,8 +331,8 @@ def trackdb_txt(
     if calls_url and calls_type:
         out += [
             f"track {comp}_calls",
-            f"shortLabel {task} calls",
-            f"longLabel genaannot {task} calls (threshold {threshold_text(run.manifest.get('calls', {}))})",
+            f"shortLabel {_plain(task)} calls",
+            f"longLabel genaannot {_plain(task)} calls (threshold {_plain(threshold_text(run.manifest.get('calls', {})))})",
             f"type {calls_type}",
             f"bigDataUrl {calls_url}",
             "visibility dense" if calls_type.startswith("bigBed 3") else "visibility pack",
@@ -272,7 +342,9 @@ def trackdb_txt(
         ]
     elif run.calls is not None:
         out += [f"# calls {run.calls.name} not included: no bigBed converter (bedToBigBed) was found", ""]
-    return "\n".join(x for x in out if x is not None) + "\n"
+    # blank lines separate stanzas here, so join by hand after the check
+    _lines(out, file="trackDb.txt")
+    return "\n".join(out) + "\n"
 
 
 def igv_session_xml(

@@ -10,6 +10,30 @@ import click
 _CTX = {"help_option_names": ["-h", "--help"]}
 
 
+def _genome_name(ctx, param, value):
+    """A UCSC assembly name (it becomes a directory of the hub: no '/', no '..')."""
+    from ..hub import HubTextError, check_genome_name
+
+    if value is None:
+        return None
+    try:
+        return check_genome_name(value, what="value")
+    except HubTextError as err:
+        raise click.BadParameter(str(err), param=param) from None
+
+
+def _one_line(ctx, param, value):
+    """A value that is written as a line of hub text: no newline, tab or other control character."""
+    from ..hub import HubTextError, check_line_text
+
+    if value is None:
+        return None
+    try:
+        return check_line_text(value, what="value")
+    except HubTextError as err:
+        raise click.BadParameter(str(err), param=param) from None
+
+
 @click.command("hub", context_settings=_CTX, epilog=(
     "Writes hub.txt, genomes.txt, GENOME/trackDb.txt (a composite per task: label x strand, plus "
     "strand in the label's colour, minus lighter), the calls as bigBed (bedToBigBed when on PATH: "
@@ -18,11 +42,13 @@ _CTX = {"help_option_names": ["-h", "--help"]}
 @click.argument("scan", type=click.Path(exists=True), metavar="SCAN_DIR|MANIFEST.json")
 @click.option("-o", "--outdir", type=click.Path(file_okay=False), default=None,
               help="Where to write the hub [default: the scan's directory, so track URLs stay inside it].")
-@click.option("--genome-name", default=None, help="Assembly name in the hub [default: the FASTA's name].")
-@click.option("--ucsc-db", default=None, metavar="DB",
+@click.option("--genome-name", default=None, callback=_genome_name,
+              help="Assembly name in the hub (letters, digits, _ . -) [default: the FASTA's name].")
+@click.option("--ucsc-db", default=None, metavar="DB", callback=_genome_name,
               help="Use a UCSC-hosted assembly (e.g. hg38) instead of an assembly hub with a .2bit.")
-@click.option("--hub-name", default=None, help="Hub identifier [default: genaannot_<scan name>].")
-@click.option("--email", default="noreply@example.org", show_default=True, help="Contact e-mail required by UCSC.")
+@click.option("--hub-name", default=None, callback=_one_line, help="Hub identifier [default: genaannot_<scan name>].")
+@click.option("--email", default="noreply@example.org", show_default=True, callback=_one_line,
+              help="Contact e-mail required by UCSC.")
 @click.option("--no-session", is_flag=True, help="Do not write igv_session.xml.")
 def hub(scan, outdir, genome_name, ucsc_db, hub_name, email, no_session) -> None:
     """Write a UCSC track hub and an IGV session for a finished scan."""

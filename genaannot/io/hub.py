@@ -9,6 +9,7 @@ lower-case letters as mask blocks, so ``twoBitToFa`` gives back the FASTA letter
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import shutil
@@ -16,14 +17,18 @@ import struct
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
 from ..hub import (
     BIGNARROWPEAK_AS,
     HubOptions,
+    HubTextError,
     ScanRun,
     TrackFile,
+    check_genome_name,
+    check_line_text,
     genomes_txt,
     hub_txt,
     igv_session_xml,
@@ -34,7 +39,8 @@ from ..hub import (
 from .atomic import AtomicFile, OutputError, write_text_atomic
 from .bed import read_calls
 
-__all__ = ["HubError", "read_scan", "write_twobit", "write_hub", "write_igv_session", "HubResult", "calls_to_bigbed"]
+__all__ = ["HubError", "read_scan", "write_twobit", "write_hub", "write_igv_session", "HubResult", "calls_to_bigbed",
+           "description_html"]
 
 TWOBIT_SIGNATURE = 0x1A412743
 _CODE = np.full(256, 255, dtype=np.uint8)
@@ -49,7 +55,17 @@ class HubError(ValueError):
 def read_scan(path: str | Path) -> ScanRun:
     """The scan described by ``path``: a manifest ``OUT.json`` or a directory holding one.
 
-    Track and calls paths in the manifest are relative to the manifest's directory.
+    Track and calls paths in the manifest are relative to the manifest's directory and must
+    stay inside it (a manifest is a file anyone can hand you: ``../../etc/passwd`` or an
+    absolute path would be embedded in a report or served by a hub). The genome may be
+    anywhere (it is the user's reference) but must open as a FASTA. Labels and the task are
+    refused when they hold control characters (they become lines of hub text and BED names).
+
+    Raises
+    ------
+    HubError
+        Naming the manifest and the key: not a scan manifest, a file missing or outside the
+        scan directory, a label with control characters.
     """
     path = Path(path)
     if path.is_dir():
@@ -57,7 +73,7 @@ def read_scan(path: str | Path) -> ScanRun:
         for p in sorted(path.glob("*.json")):
             try:
                 m = json.loads(p.read_text())
-            except (OSError, json.JSONDecodeError):
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
                 continue
             if isinstance(m, dict) and m.get("command") == "scan" and "files" in m:
                 found.append(p)
@@ -70,27 +86,62 @@ def read_scan(path: str | Path) -> ScanRun:
         raise HubError(f"{path}: scan manifest not found")
     try:
         m = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise HubError(f"{path}: not a JSON manifest ({err})") from None
-    if m.get("command") != "scan" or "files" not in m:
+    if not isinstance(m, dict) or m.get("command") != "scan" or not isinstance(m.get("files"), list):
         raise HubError(f"{path}: not a `genaannot scan` manifest (no files list)")
-    base = path.parent
+    base = path.parent.resolve()
     tracks = []
-    for f in m["files"]:
-        p = base / f["bigwig"]
+    for i, f in enumerate(m["files"]):
+        if not isinstance(f, dict) or not isinstance(f.get("bigwig"), str):
+            raise HubError(f"{path}: files[{i}] has no bigwig path; is the manifest from `genaannot scan`?")
+        p = _inside(path, base, f["bigwig"], key=f"files[{i}].bigwig")
         if not p.is_file():
-            raise HubError(f"{path}: track {f['bigwig']} listed in the manifest is missing")
-        tracks.append(TrackFile(f.get("label", p.stem), f.get("strand", "."), p.resolve()))
+            raise HubError(f"{path}: track {f['bigwig']} listed in the manifest (files[{i}].bigwig) is missing")
+        label = _text(path, f.get("label", p.stem), key=f"files[{i}].label")
+        strand = f.get("strand", ".")
+        if strand not in ("+", "-", "."):
+            raise HubError(f"{path}: files[{i}].strand is {strand!r}, not +, - or .")
+        tracks.append(TrackFile(label, strand, p))
     calls = None
-    if m.get("calls") and m["calls"].get("path"):
-        c = base / m["calls"]["path"]
-        calls = c.resolve() if c.is_file() else None
-    genome = Path(m.get("genome", ""))
-    if not genome.is_file():
+    cm = m.get("calls")
+    if isinstance(cm, dict) and cm.get("path"):
+        if not isinstance(cm["path"], str):
+            raise HubError(f"{path}: calls.path is not a file name")
+        c = _inside(path, base, cm["path"], key="calls.path")
+        calls = c if c.is_file() else None
+    genome = m.get("genome", "")
+    if not isinstance(genome, str) or not genome or not Path(genome).is_file():
         raise HubError(f"{path}: genome {genome} named in the manifest is not found")
+    genome = Path(genome)
     sizes = _fai_sizes(genome)
-    return ScanRun(path.resolve(), m, genome.resolve(), sizes, m.get("task", "scan"),
-                   list(m.get("labels", [])), tracks, calls, m.get("activation", "sigmoid"))
+    labels = m.get("labels", [])
+    if not isinstance(labels, list):
+        raise HubError(f"{path}: labels is not a list")
+    labels = [_text(path, lab, key=f"labels[{i}]") for i, lab in enumerate(labels)]
+    task = _text(path, m.get("task", "scan"), key="task")
+    return ScanRun(path.resolve(), m, genome.resolve(), sizes, task, labels, tracks, calls,
+                   str(m.get("activation", "sigmoid")))
+
+
+def _inside(manifest: Path, base: Path, name: str, *, key: str) -> Path:
+    """``base / name`` resolved, or HubError when it leads outside ``base`` (``..``, absolute, symlink)."""
+    p = (base / name).resolve()
+    if not p.is_relative_to(base):
+        raise HubError(f"{manifest}: {key} {name!r} points outside the scan directory {base}; a scan "
+                       "manifest names its files relative to itself; regenerate it with `genaannot scan`")
+    return p
+
+
+def _text(manifest: Path, value: object, *, key: str) -> str:
+    """A manifest string that becomes a name (track, hub line, BED field): no control characters."""
+    if not isinstance(value, str):
+        raise HubError(f"{manifest}: {key} is {value!r}, not a string")
+    try:
+        return check_line_text(value, what=key)
+    except HubTextError as err:
+        raise HubError(f"{manifest}: {err} (edit the manifest, or rename the label in the model's "
+                       "config.json id2label and scan again)") from None
 
 
 def _fai_sizes(genome: Path) -> dict[str, int]:
@@ -211,15 +262,29 @@ class HubResult:
 
 
 def _rel(target: Path, start: Path) -> str:
-    return Path(os.path.relpath(target, start)).as_posix()
+    """``target`` as a URL relative to ``start``, each path part percent-encoded (``#``, ``?``,
+    ``%`` and spaces in a file name would otherwise cut or change the URL)."""
+    return "/".join(quote(part, safe="") for part in Path(os.path.relpath(target, start)).as_posix().split("/"))
 
 
 def write_hub(run: ScanRun, outdir: str | Path, opts: HubOptions, *, session: bool = True) -> HubResult:
     """Write ``hub.txt``, ``genomes.txt``, ``<genome>/trackDb.txt`` (+ ``.2bit``, calls bigBed)
-    into ``outdir``, and an IGV session ``igv_session.xml`` beside them."""
+    into ``outdir``, and an IGV session ``igv_session.xml`` beside them.
+
+    Raises
+    ------
+    HubError
+        The genome name is not a UCSC assembly name (it names a directory of the hub), or a
+        value for the hub text holds a control character.
+    """
+    try:
+        g = check_genome_name(opts.ucsc_db or opts.genome_name, what="--ucsc-db" if opts.ucsc_db else "--genome-name")
+        for what, value in (("--email", opts.email), ("--hub-name", opts.hub_name)):
+            check_line_text(value, what=what)
+    except HubTextError as err:
+        raise HubError(str(err)) from None
     outdir = Path(outdir).resolve()
     outdir.mkdir(parents=True, exist_ok=True)
-    g = opts.ucsc_db or opts.genome_name
     gdir = outdir / g
     gdir.mkdir(exist_ok=True)
     if opts.default_pos is None:
@@ -246,19 +311,36 @@ def write_hub(run: ScanRun, outdir: str | Path, opts: HubOptions, *, session: bo
         if calls_type is None:
             calls_bb = None
     urls = {t.path: _rel(t.path, gdir) for t in run.tracks}
-    tdb = trackdb_txt(run, urls=urls, calls_url=_rel(calls_bb, gdir) if calls_bb else None, calls_type=calls_type)
+    try:
+        tdb = trackdb_txt(run, urls=urls, calls_url=_rel(calls_bb, gdir) if calls_bb else None,
+                          calls_type=calls_type)
+        genomes = genomes_txt(opts, twobit=_rel(twobit, outdir) if twobit else None, chrom_sizes=cs_rel)
+        hub = hub_txt(opts)
+    except HubTextError as err:  # a value from the manifest (model path, file name) or an option
+        raise HubError(f"{run.manifest_path}: {err}") from None
     write_text_atomic(gdir / "trackDb.txt", tdb)
-    write_text_atomic(outdir / "genomes.txt", genomes_txt(
-        opts, twobit=_rel(twobit, outdir) if twobit else None, chrom_sizes=cs_rel))
-    write_text_atomic(outdir / "hub.txt", hub_txt(opts))
-    m = run.manifest
-    write_text_atomic(outdir / "description.html", (
-        f"<h2>genaannot {m.get('task')} scan</h2><p>Model {m.get('model', {}).get('source')}; labels "
-        f"{', '.join(run.labels)}; window {m.get('window_tokens')} tokens, overlap {m.get('overlap')}, "
-        f"stitch {m.get('stitch')}. Values are {run.activation} outputs.</p>\n"))
+    write_text_atomic(outdir / "genomes.txt", genomes)
+    write_text_atomic(outdir / "hub.txt", hub)
+    write_text_atomic(outdir / "description.html", description_html(run))
     sess = write_igv_session(run, outdir / "igv_session.xml", locus=opts.default_pos) if session else None
     return HubResult(outdir / "hub.txt", outdir / "genomes.txt", gdir / "trackDb.txt", twobit, calls_bb,
                      calls_type, sess, calls_left_out=run.calls is not None and calls_bb is None)
+
+
+def description_html(run: ScanRun) -> str:
+    """The hub's ``description.html``: every value from the manifest HTML-escaped (labels and
+    model paths come from someone else's files and must not become markup)."""
+    m = run.manifest
+    model = m.get("model") if isinstance(m.get("model"), dict) else {}
+
+    def e(v: object) -> str:
+        return html.escape(str(v))
+
+    return (
+        f"<h2>genaannot {e(run.task)} scan</h2><p>Model {e(model.get('source'))}; labels "
+        f"{e(', '.join(run.labels))}; window {e(m.get('window_tokens'))} tokens, overlap {e(m.get('overlap'))}, "
+        f"stitch {e(m.get('stitch'))}. Values are {e(run.activation)} outputs.</p>\n"
+    )
 
 
 def write_igv_session(run: ScanRun, path: str | Path, *, locus: str | None = None) -> Path:

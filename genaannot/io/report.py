@@ -28,13 +28,14 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ..calls import threshold_text
 from ..hub import ScanRun, label_colour, strongest_calls
 from .atomic import write_text_atomic
 from .bed import read_calls
 
-__all__ = ["ReportResult", "write_html_report", "report_html", "igv_version", "DEFAULT_EMBED_LIMIT"]
+__all__ = ["ReportResult", "write_html_report", "report_html", "igv_version", "script_json", "DEFAULT_EMBED_LIMIT"]
 
 #: largest total of embedded data (bytes) before files are linked instead
 DEFAULT_EMBED_LIMIT = 32 * 1024 * 1024
@@ -74,7 +75,22 @@ def _fasta_text(path: Path) -> bytes:
 
 
 def _rel_url(target: Path, page_dir: Path) -> str:
-    return Path(os.path.relpath(target, page_dir)).as_posix()
+    """``target`` as a URL relative to the page, each path part percent-encoded (a ``#`` or
+    ``?`` in a file name would otherwise end the path)."""
+    return "/".join(quote(part, safe="") for part in Path(os.path.relpath(target, page_dir)).as_posix().split("/"))
+
+
+#: characters that must not appear literally in JSON inside ``<script>``: ``</script>`` or
+#: ``<!--`` would end or confuse the script element; U+2028/9 end lines in older JS parsers
+_SCRIPT_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def script_json(value: Any) -> str:
+    """``value`` as JSON that is safe to place between ``<script>`` and ``</script>``."""
+    text = json.dumps(value)
+    for ch, esc in _SCRIPT_ESCAPES.items():
+        text = text.replace(ch, esc)
+    return text
 
 
 def report_html(
@@ -95,7 +111,7 @@ def report_html(
         for i, (c, s, e, v) in enumerate(calls)
     ) or '<tr><td colspan="4">no calls</td></tr>'
     note_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-    config = json.dumps(igv_config).replace("</", "<\\/")
+    config = script_json(igv_config)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -135,12 +151,29 @@ footer pre {{ white-space: pre-wrap; }}
 {igv_js}
 </script>
 <script>
+function genaannotEscape(s) {{
+  return String(s).replace(/[&<>"']/g, function (c) {{
+    return {{"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}}[c];
+  }});
+}}
 (function () {{
   const config = {config};
   delete config._igv_version;
   const status = document.getElementById("status");
   igv.createBrowser(document.getElementById("igv"), config).then(function (browser) {{
     window.genaannotBrowser = browser;
+    // igv.js builds its click pop-ups as HTML from feature fields (a call's name is a label
+    // from the model's config): build them here from escaped text instead
+    browser.on("trackclick", function (track, data) {{
+      if (!data || !data.length) return false;
+      return data.map(function (d) {{
+        if (d === "<hr>") return "<hr>";
+        if (d && d.name !== undefined) {{
+          return "<div><span>" + genaannotEscape(d.name) + "</span>&nbsp;&nbsp;&nbsp;" + genaannotEscape(d.value) + "</div>";
+        }}
+        return "<div>" + genaannotEscape(d && d.html !== undefined ? d.html : d) + "</div>";
+      }}).join("");
+    }});
     document.querySelectorAll("a[data-locus]").forEach(function (a) {{
       a.addEventListener("click", function (ev) {{ ev.preventDefault(); browser.search(a.dataset.locus); }});
     }});
@@ -221,7 +254,8 @@ def write_html_report(
     for t in run.tracks:
         r, g, b = label_colour(labels.index(t.label), t.strand)
         tr: dict[str, Any] = {
-            "name": f"{run.task} {t.label} {t.strand}",
+            # igv.js sets track names with innerHTML: escape, as for any HTML text
+            "name": html.escape(f"{run.task} {t.label} {t.strand}"),
             "type": "wig",
             "format": "bigwig",
             "url": url(t.path, "application/octet-stream"),
@@ -236,7 +270,7 @@ def write_html_report(
         tracks.append(tr)
     if run.calls:
         tracks.append({
-            "name": f"{run.task} calls",
+            "name": html.escape(f"{run.task} calls"),
             "type": "annotation",
             "format": "narrowpeak",
             "url": url(run.calls, "text/plain", gz=True) if embed else url(run.calls, "text/plain"),
