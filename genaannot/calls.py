@@ -17,12 +17,13 @@ scans and ``.`` otherwise, ``signalValue`` the maximum value, ``pValue``/``qValu
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Call", "CallMaker", "format_call", "sort_calls", "threshold_text", "resolve_thresholds",
+__all__ = ["Call", "CallMaker", "bed_field", "format_call", "sort_calls", "threshold_text", "resolve_thresholds",
            "threshold_mismatch", "DEFAULT_SCAN_SETTINGS"]
 
 #: the scan settings thresholds written before ``scan_settings`` was recorded were chosen with
@@ -91,10 +92,19 @@ def sort_calls(calls: list[Call], chrom_order: dict[str, int]) -> list[Call]:
     return sorted(calls, key=lambda c: (chrom_order[c.chrom], c.start, c.end, c.name, c.strand))
 
 
+def bed_field(text: str) -> str:
+    """``text`` fit for one BED field: tabs, newlines and other control characters become ``_``.
+
+    Labels are refused with such characters where they enter (:func:`genaannot.readout.resolve_readout`);
+    this is the writer's own guard, so no name can ever start a field or a ``track`` line.
+    """
+    return "".join("_" if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in text)
+
+
 def format_call(c: Call) -> str:
-    """One narrowPeak (BED6+4) line, no newline."""
+    """One narrowPeak (BED6+4) line, no newline (the name passed through :func:`bed_field`)."""
     return (
-        f"{c.chrom}\t{c.start}\t{c.end}\t{c.name}\t{c.score}\t{c.strand}\t"
+        f"{c.chrom}\t{c.start}\t{c.end}\t{bed_field(c.name)}\t{c.score}\t{c.strand}\t"
         f"{c.signal:.6g}\t-1\t-1\t{c.peak - c.start}"
     )
 

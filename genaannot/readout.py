@@ -26,6 +26,7 @@ Nothing here opens a file or imports torch.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -199,6 +200,12 @@ def resolve_readout(
             raise ReadoutError(f"model {info.source} declares no output labels")
     if labels:
         names, chans = _pick(names, chans, labels, task.name)
+    for i, name in enumerate(names):
+        # labels become BED name fields, file names and lines of hub text: a tab or newline in
+        # one would write fields or lines of the checkpoint's choosing, so refuse it here
+        if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in name):
+            raise ReadoutError(f"model {info.source}: output label {chans[i]} {name!r} contains a tab, newline or "
+                               "other control character; rename it in the checkpoint's config.json (id2label)")
     activation = task.activation
     if activation == "auto":
         pt = info.problem_type
