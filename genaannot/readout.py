@@ -13,7 +13,9 @@ strands. The rules:
 * outputs: the task's named channels (splice: acceptor = 1, donor = 2; promoter:
   promoter = 1), the 919 DeepSEA names for ``chromatin`` (the model must have 919
   outputs; its own names are kept unless they are ``LABEL_n``), else the checkpoint's
-  labels. ``labels`` picks a subset, by name or by 0-based index;
+  labels. ``labels`` picks a subset, by name or by 0-based index; a label read that holds
+  a tab, newline or other control character is refused (labels become BED names, file
+  names and hub lines);
 * activation: the task's; ``generic`` (``auto``) follows the checkpoint's ``problem_type``
   as :func:`genaannot.models.base.normalize_problem_type` fixed it at load:
   multi-label → sigmoid, single-label → softmax, regression → identity;
