@@ -11,7 +11,8 @@ Input is upper-cased first (the GENA tokenizers have no case folding, so soft-ma
 lower-case bases would each become ``[UNK]``). IUPAC ambiguity letters are passed through
 unchanged: the t2t vocabulary has R, Y, K, M, S, W, B; D, H, V and any other letter become
 ``[UNK]`` with a one-letter span. Letters other than A, C, G, T, N are counted in
-:class:`SequenceStats` so that runs can report them.
+:class:`SequenceStats` so that runs can report them. (Sequences read from a FASTA hold IUPAC
+letters only: :meth:`genaannot.io.fasta.Genome.fetch` refuses anything else.)
 
 Files
 -----

@@ -401,3 +401,23 @@ def test_save_npz_atomic_error_names_the_file(tmp_path, monkeypatch):
     with pytest.raises(OutputError, match=r"p\.npz: cannot save \(Disk quota exceeded\); disk full or quota"):
         save_npz_atomic(tmp_path / "p.npz", {"x": np.arange(3)})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_check_not_inputs_same_path_and_links(tmp_path):
+    from genaannot.io.atomic import OutputIsInput, check_not_inputs
+
+    src = tmp_path / "in.vcf"
+    src.write_text("x")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "w.safetensors").write_text("w")
+    os.symlink(src, tmp_path / "sym")
+    os.link(src, tmp_path / "hard")
+    inputs = [("VCF", src), ("model", tmp_path / "model"), ("stdin", "-"), ("absent", tmp_path / "no"), ("none", None)]
+    check_not_inputs([tmp_path / "out.vcf", "-", None, tmp_path / "no"], inputs)  # nothing clashes
+    for out, words in [(src, ["input VCF"]), (tmp_path / "sub" / ".." / "in.vcf", ["input VCF"]),
+                       (tmp_path / "sym", ["the same file"]), (tmp_path / "hard", ["the same file"]),
+                       (tmp_path / "model" / "w.safetensors", ["input model"])]:
+        with pytest.raises(OutputIsInput) as e:
+            check_not_inputs([tmp_path / "ok", out], inputs)
+        assert str(out) in str(e.value) and all(w in str(e.value) for w in words)
+    assert src.read_text() == "x"

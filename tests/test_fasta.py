@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 import numpy as np
@@ -138,3 +139,80 @@ def test_scan_n_runs_joins_chunks(tmp_path):
         for chunk in (7, 13, 64, 1000):
             got = [(r.start, r.end) for r in scan_n_runs(g, "x", min_len=3, chunk=chunk)]
             assert got == _naive(seq, 3)
+
+
+def _stale(tmp_path, name, old, new, *, gz=False):
+    """A FASTA indexed as ``old`` whose content is now ``new`` (index left stale)."""
+    fa = tmp_path / name
+    fa.write_text(old)
+    if gz:
+        pysam.tabix_compress(str(fa), str(fa) + ".gz")
+        fa.unlink()
+        fa = Path(str(fa) + ".gz")
+        pysam.FastaFile(str(fa)).close()
+        keep = [Path(str(fa) + s).read_bytes() for s in (".fai", ".gzi")]
+        fa.unlink()
+        Path(str(fa)[:-3]).write_text(new)
+        pysam.tabix_compress(str(fa)[:-3], str(fa))
+        for s, data in zip((".fai", ".gzi"), keep):
+            Path(str(fa) + s).write_bytes(data)
+        return fa
+    pysam.FastaFile(str(fa)).close()
+    fa.write_text(new)
+    return fa
+
+
+OLD = ">a\nACGTACGTAC\nACGT\n>b\nGGGG\n"
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("new, detail", [
+    (">a\nACGTACGTAC\nACGTAAAAAA\nCC\n>b\nGGGG\n", "no single header line right before sequence 'b'"),
+    (">a\nACG\n>b\nGGGG\n", "first line of 'a'"),
+    (OLD.replace("GGGG", "GGGGGGG"), "goes on after the last sequence"),
+    (OLD.replace(">b", ">c"), "the header before sequence 'b' is '>c'"),
+], ids=["grown", "shrunk", "last-grown", "renamed"])
+def test_stale_index_is_refused(tmp_path, new, detail, gz):
+    fa = _stale(tmp_path, "g.fa", OLD, new, gz=gz)
+    with pytest.raises(FastaError) as e:
+        open_genome(fa)
+    msg = str(e.value)
+    assert detail in msg and f"{fa}.fai" in msg and "samtools faidx" in msg and "\n" not in msg
+    assert (f"{fa}.gzi" in msg) == gz
+    for suffix in (".fai", ".gzi") if gz else (".fai",):
+        os.unlink(f"{fa}{suffix}")  # what the message says: a rebuilt index reads the new content
+    with open_genome(fa) as g:
+        assert g.fetch("a", 0, g.sizes["a"]) == new.split("\n>")[0].split("\n", 1)[1].replace("\n", "")
+
+
+def test_index_check_accepts_what_samtools_writes(tmp_path):
+    fa = tmp_path / "ok.fa"
+    fa.write_bytes(b"\n>a desc\r\nACGTA\r\nAC\r\n>e\r\n>b x y\r\nGG\r\n\r\n\r\n")  # CRLF, empty sequence, blank lines
+    with open_genome(fa) as g:
+        assert g.sizes == {"a": 7, "b": 2} and g.fetch("a", 0, 7) == "ACGTAAC"  # e: no bases, no index row
+    many = tmp_path / "many.fa"
+    many.write_text("".join(f">s{i}\n{'ACGT' * (1 + i % 50)}\n" for i in range(3000)))
+    pysam.tabix_compress(str(many), str(many) + ".gz")
+    for path in (many, Path(str(many) + ".gz")):  # BGZF: many sequences per block, and over block edges
+        with open_genome(path) as g:
+            assert len(g.sizes) == 3000 and g.fetch("s2999", 0, 4) == "ACGT"
+
+
+def test_hand_written_index_errors(tmp_path):
+    fa = tmp_path / "g.fa"
+    fa.write_text(OLD)
+    (tmp_path / "g.fa.fai").write_text("a\t14\t3\t10\t11\na\t4\t22\t4\t5\n")
+    with pytest.raises(FastaError, match="listed twice"):
+        open_genome(fa)
+    (tmp_path / "g.fa.fai").write_text("a\tx\n")
+    with pytest.raises(FastaError, match="stale or damaged"):  # htslib refuses it first
+        open_genome(fa)
+
+
+def test_letters_outside_iupac_are_refused_with_the_position(tmp_path):
+    fa = write_fasta(tmp_path / "g.fa", {"c1": "ACGTURYKMSWBDHVNacgturykmswbdhvn", "c2": "ACGT.ACGT"})
+    with open_genome(fa) as g:
+        assert g.fetch("c1", 0, 32).upper() == "ACGTURYKMSWBDHVN" * 2
+        assert g.fetch("c2", 0, 4) == "ACGT"  # only what is read is checked
+        with pytest.raises(FastaError, match=r"c2:5 \(1-based\) holds '\.'"):
+            g.fetch("c2", 2, 9)

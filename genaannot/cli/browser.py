@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import click
 
+from .options import no_stdout
+
 _CTX = {"help_option_names": ["-h", "--help"]}
 
 
@@ -40,7 +42,7 @@ def _one_line(ctx, param, value):
     "bigNarrowPeak; else pybigtools: intervals only), for an assembly hub GENOME/GENOME.2bit, and "
     "igv_session.xml for IGV desktop. Serve OUTDIR over HTTP(S) and give UCSC the URL of hub.txt."))
 @click.argument("scan", type=click.Path(exists=True), metavar="SCAN_DIR|MANIFEST.json")
-@click.option("-o", "--outdir", type=click.Path(file_okay=False), default=None,
+@click.option("-o", "--outdir", type=click.Path(file_okay=False), default=None, callback=no_stdout,
               help="Where to write the hub [default: the scan's directory, so track URLs stay inside it].")
 @click.option("--genome-name", default=None, callback=_genome_name,
               help="Assembly name in the hub (letters, digits, _ . -) [default: the FASTA's name].")
@@ -77,7 +79,7 @@ def hub(scan, outdir, genome_name, ucsc_db, hub_name, email, no_session) -> None
     "data URIs (a single file that works anywhere). Larger data are linked relative to the page: "
     "serve a folder holding the page and the scan files over HTTP (python -m http.server)."))
 @click.argument("scan", type=click.Path(exists=True), metavar="SCAN_DIR|MANIFEST.json")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="report.html")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="report.html", callback=no_stdout)
 @click.option("--top", type=click.IntRange(min=0), default=10, show_default=True, help="Calls listed.")
 @click.option("--flank", type=click.IntRange(min=0), default=None, metavar="BP",
               help="bp shown either side of the strongest call [default: max(500, 2 x its length)].")
@@ -110,7 +112,7 @@ def report(scan, output, top, flank, embed_limit) -> None:
               metavar="GENES.gff3", help="Gene models (GFF3 or GTF).")
 @click.option("--calls", type=click.Path(dir_okay=False, exists=True), default=None, metavar="BED")
 @click.option("--title", default=None)
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="region.png")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="region.png", callback=no_stdout)
 @click.option("--dpi", type=click.IntRange(min=50), default=150, show_default=True)
 def plot(genome, more_tracks, region, tracks, annotation, calls, title, output, dpi) -> None:
     """Plot tracks (both strands), calls and gene models over a region of GENOME."""

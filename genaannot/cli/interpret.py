@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from ..tasks import TASKS
+from .options import no_stdout
 
 _COMMON = [
     click.argument("genome", type=click.Path(dir_okay=False)),
@@ -17,7 +18,7 @@ _COMMON = [
                  help="Task whose output is explained (labels, activation, default model)."),
     click.option("--model", "model_path", default=None, metavar="PATH|ID",
                  help="Checkpoint directory, catalogue name or cached hub id [default: the task's]."),
-    click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="OUT",
+    click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="OUT", callback=no_stdout,
                  help="Output prefix (a .bw/.tsv/.npz suffix is dropped)."),
     click.option("--label", default=None, help="Label (channel) to explain [default: the task's first]."),
     click.option("--site", type=click.IntRange(min=1), default=None, metavar="POS",

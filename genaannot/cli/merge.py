@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import click
 
+from .options import no_stdout
+
 
 @click.command(
     "merge",
@@ -20,13 +22,14 @@ import click
     ),
 )
 @click.argument("partials", nargs=-1, required=True, type=click.Path())
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="OUT.bw|OUT.vcf.gz",
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="OUT.bw|OUT.vcf.gz", callback=no_stdout,
               help="Final output (a scan's bigWig name, or the merged VCF).")
-@click.option("--tsv", type=click.Path(dir_okay=False), default=None, metavar="OUT.tsv",
+@click.option("--tsv", type=click.Path(dir_okay=False), default=None, metavar="OUT.tsv", callback=no_stdout,
               help="Score only: also concatenate the shards' TSV tables.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary.")
 def merge(partials, output, tsv, quiet) -> None:
     """Merge PARTIALS of one sharded scan or score run into final files."""
+    from ..io.atomic import OutputIsInput
     from ..io.tracks import OutputError
     from ..io.vcf import VcfError
     from ..pipeline.merge import MergeError
@@ -34,6 +37,8 @@ def merge(partials, output, tsv, quiet) -> None:
 
     try:
         res = run_merge(list(partials), output=output, tsv=tsv, quiet=quiet)
+    except OutputIsInput as err:
+        raise click.UsageError(str(err)) from None
     except (MergeError, OutputError, VcfError) as err:
         raise click.ClickException(str(err)) from None
     if quiet:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-__all__ = ["compute_options", "model_option", "parse_options"]
+__all__ = ["compute_options", "model_option", "no_stdout", "parse_options"]
 
 #: ``--model-option KEY=VALUE`` (repeatable): family loader options for :func:`genaannot.load_model`
 model_option = click.option(
@@ -49,3 +49,12 @@ def parse_options(values: tuple[str, ...] | list[str]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def no_stdout(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse ``-`` for an output that is one or several files (``scan -o -`` would write
+    ``./-.acceptor.plus.bw``): a usage error."""
+    if value is not None and str(value) == "-":
+        raise click.BadParameter("'-' (standard output) is not possible here: this command writes files; "
+                                 "give a file name")
+    return value

@@ -12,7 +12,7 @@ import click
 
 from ..stitch import DEFAULT_TRACK_DIGITS
 from ..tasks import TASKS
-from .options import compute_options, parse_options
+from .options import compute_options, no_stdout, parse_options
 
 
 def _digits(ctx: click.Context, param: click.Parameter, value: str) -> int | None:
@@ -43,7 +43,7 @@ def _digits(ctx: click.Context, param: click.Parameter, value: str) -> int | Non
               help="What to predict; decides readout, activation, labels and default model.")
 @click.option("--model", "model_path", default=None, metavar="PATH|ID",
               help="Checkpoint directory, catalogue name or cached hub id [default: the task's published checkpoint].")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="OUT.bw",
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="OUT.bw", callback=no_stdout,
               help="Output bigWig (see naming rule below).")
 @click.option("--chrom", "chroms", multiple=True, metavar="NAME", help="Scan only this sequence (repeatable).")
 @click.option("--regions", type=click.Path(dir_okay=False), default=None, metavar="BED",
@@ -80,6 +80,7 @@ def scan(genome, task_name, model_path, output, chroms, regions, strand, window_
          batch_size, device, precision, compile_, model_options, labels, threshold, resume, shard, workers, devices, bedgraph,
          track_digits, quiet) -> None:
     """Scan GENOME (FASTA, plain or bgzipped) with a model; write bigWig tracks and calls."""
+    from ..io.atomic import OutputIsInput
     from ..io.fasta import FastaError
     from ..io.tracks import OutputError
     from ..models.base import ModelError
@@ -99,6 +100,8 @@ def scan(genome, task_name, model_path, output, chroms, regions, strand, window_
             devices=devices, device=device, precision=precision, compile=compile_,
             model_options=parse_options(model_options), track_digits=track_digits,
         )
+    except OutputIsInput as err:
+        raise click.UsageError(str(err)) from None
     except (FastaError, OutputError, ModelError, ScanError, RegionError, TokenizerError) as err:
         raise click.ClickException(str(err)) from None
     except RuntimeError as err:  # e.g. --device cuda without CUDA

@@ -58,6 +58,7 @@ from .options import compute_options, parse_options
 def score(variants, genome, task_name, model_path, output, distance, labels, tsv, batch_size, device,
           precision, compile_, model_options, strand, shard, workers, devices, quiet) -> None:
     """Score every ALT allele of VARIANTS (VCF, VCF.gz, BCF or -) against GENOME with a model."""
+    from ..io.atomic import OutputIsInput
     from ..io.fasta import FastaError
     from ..io.table import TableError
     from ..io.vcf import VcfError
@@ -79,6 +80,8 @@ def score(variants, genome, task_name, model_path, output, distance, labels, tsv
                 strand=strand, quiet=quiet, shard=shard, devices=devices, workers=workers,
                 device=device, precision=precision, compile=compile_, model_options=parse_options(model_options),
             )
+    except OutputIsInput as err:
+        raise click.UsageError(str(err)) from None
     except (VcfError, FastaError, ModelError, TokenizerError, TableError, ValueError, RuntimeError, OSError) as err:
         raise click.ClickException(str(err)) from None
     for w in caught:

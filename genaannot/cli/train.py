@@ -12,6 +12,8 @@ from contextlib import contextmanager
 
 import click
 
+from .options import no_stdout
+
 _CHROMS_HELP = "comma-separated chromosome names"
 
 
@@ -59,7 +61,8 @@ def _threads(n: int | None) -> None:
 @click.option("--task", type=click.Choice(["splice", "promoter"]), required=True)
 @click.option("--genome", "genome_path", required=True, type=click.Path(exists=True, dir_okay=False), help="FASTA (plain or bgzip)")
 @click.option("--annotation", "annotation_path", required=True, type=click.Path(exists=True, dir_okay=False), help="GFF3 or GTF (optionally .gz)")
-@click.option("-o", "--output", "model_dir", required=True, type=click.Path(file_okay=False), help="model directory to write")
+@click.option("-o", "--output", "model_dir", required=True, type=click.Path(file_okay=False), callback=no_stdout,
+              help="model directory to write")
 @click.option("--base-model", default=None, help="GENA BERT checkpoint (path or id) to fine-tune; default: a fresh model")
 @click.option("--hidden-size", default=128, type=int, help="fresh model: hidden size")
 @click.option("--layers", default=4, type=int, help="fresh model: transformer layers")
@@ -134,7 +137,8 @@ def train(**o) -> None:
 @click.option("--chroms", default=None, help="held-out chromosomes, " + _CHROMS_HELP)
 @click.option("--baseline-chroms", default=None, help="fit the PWM baseline on these chromosomes (splice)")
 @click.option("--baseline-regions", default=None, type=click.Path(exists=True, dir_okay=False), help="BED to fit the PWM baseline on")
-@click.option("-o", "--output", "out_dir", default=".", type=click.Path(file_okay=False), help="directory for REPORT.json/.png")
+@click.option("-o", "--output", "out_dir", default=".", type=click.Path(file_okay=False), callback=no_stdout,
+              help="directory for REPORT.json/.png")
 @click.option("--stem", default="REPORT", help="report file name stem")
 @click.option("--batch-size", default=16, type=int)
 @click.option("--device", default=None)

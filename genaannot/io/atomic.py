@@ -20,6 +20,8 @@ the final name. A failed write removes its temporary file.
   manifest): staged, journalled, old set removed, renamed in with the manifest last;
   :meth:`OutputSet.recover` finishes or cleans up after a run killed mid-commit;
 * :func:`check_writable` and :class:`OutputError`: fail early with a clear message;
+* :func:`check_not_inputs` and :class:`OutputIsInput`: no output may be one of the run's
+  input files (same path, or the same file through a hard or symbolic link);
   :func:`output_error`: an :class:`OSError` while writing as an :class:`OutputError` that
   names the file (with a hint when the disk or a quota is full).
 
@@ -50,7 +52,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OutputError",
+    "OutputIsInput",
     "OutputSet",
+    "check_not_inputs",
+    "input_files",
     "output_error",
     "check_writable",
     "publish",
@@ -68,6 +73,10 @@ __all__ = [
 
 class OutputError(OSError):
     """An output that cannot be written."""
+
+
+class OutputIsInput(OutputError):
+    """An output that would overwrite one of the run's inputs (a usage error: choose another name)."""
 
 
 #: errno values that mean "no room": disk full, quota exceeded, file-size limit
@@ -144,6 +153,64 @@ def check_writable(path: str | Path) -> Path:
     if not os.access(d, os.W_OK | os.X_OK):
         raise OutputError(f"{path}: output directory {d} is not writable; choose another -o")
     return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file: the same inode (hard or symbolic links
+    included), or, when one does not exist yet, the same resolved path."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def input_files(path: str | Path | None) -> list[Path]:
+    """The files a run reads at ``path``: the file itself, or a directory's files (a
+    checkpoint directory, a scan's parts directory); nothing for ``None``, ``-`` (stdin),
+    a hub id or a missing path."""
+    if path is None or str(path) == "-":
+        return []
+    p = Path(path)
+    try:
+        if p.is_dir():
+            return sorted(e for e in p.iterdir() if e.is_file())
+    except OSError:
+        return []
+    return [p] if p.is_file() else []
+
+
+def check_not_inputs(outputs: Iterable[str | Path | None],
+                     inputs: Iterable[tuple[str, str | Path | None]]) -> None:
+    """Refuse to write any of ``outputs`` onto one of ``inputs`` before anything is written.
+
+    An atomic rename onto an input would replace the user's data with the run's result
+    (``score in.vcf --tsv in.vcf``, ``scan g.fa -o g.fa``); a hard or symbolic link to an
+    input counts as the input.
+
+    Parameters
+    ----------
+    outputs : iterable of str, Path or None
+        Every file the run will write (``None`` and ``-``, stdout, are skipped).
+    inputs : iterable of (str, str or Path or None)
+        ``(what, path)``: what the input is (``"FASTA"``, ``"VCF index"``…) and its path;
+        ``None``, ``-`` and paths that do not exist are skipped; a directory stands for
+        its files (:func:`input_files`).
+
+    Raises
+    ------
+    OutputIsInput
+        Naming the output, the input and what it is.
+    """
+    files = [(what, f) for what, path in inputs for f in input_files(path)]
+    for out in outputs:
+        if out is None or str(out) == "-":
+            continue
+        o = Path(out)
+        for what, f in files:
+            if _same_file(o, f):
+                same = "" if os.path.abspath(o) == os.path.abspath(f) else " (the same file)"
+                raise OutputIsInput(f"{o}: this output would overwrite the input {what} {f}{same}; "
+                                    "choose another output name")
 
 
 def _umask_mode() -> int:

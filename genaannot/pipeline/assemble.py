@@ -32,7 +32,7 @@ from ..io.parts import Part, load_part
 from ..io.tracks import WRITERS, load_json
 from ..windows import Unit
 
-__all__ = ["ScanResult", "TrackSpec", "track_specs", "finish_scan", "Assembler", "new_assembler", "output_set",
+__all__ = ["ScanResult", "TrackSpec", "track_specs", "finish_scan", "Assembler", "new_assembler", "output_set", "set_names",
            "MANIFEST_PRIVATE"]
 
 #: manifest-base entries that steer assembly but are not written to the manifest
@@ -80,7 +80,7 @@ def track_specs(output: Path, base: dict) -> list[TrackSpec]:
     return [TrackSpec(lab, k, s, names[(lab, s)]) for k, lab in enumerate(base["labels"]) for s in base["strands"]]
 
 
-def _set_names(output: Path, base: dict) -> list[Path]:
+def set_names(output: Path, base: dict) -> list[Path]:
     """Every file of the output set of ``base``'s scan (tracks, twins, calls, manifest)."""
     specs = track_specs(output, base)
     return [*(sp.path for sp in specs), *(bedgraph_name(sp.path) for sp in specs), calls_name(output),
@@ -91,7 +91,7 @@ def output_set(output: Path, base: dict) -> OutputSet:
     """The output set of a scan written to ``output``, after :meth:`~OutputSet.recover`: a
     commit that a killed run left half done is finished, its temporary files removed."""
     out = OutputSet(manifest_name(output))
-    out.recover(_set_names(output, base))
+    out.recover(set_names(output, base))
     return out
 
 

@@ -27,12 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..io.atomic import check_not_inputs
 from ..io.lock import OutputBusy, output_lock
 from ..io.naming import parts_dir
 from ..io.parts import PartsStore, is_parts_dir, settings_changes
 from ..io.tracks import check_writable
 from ..windows import Unit
-from .assemble import finish_scan
+from .assemble import finish_scan, set_names
 
 __all__ = ["MergeError", "merge", "merge_scan", "merge_score", "ScoreMergeResult", "partial_kind"]
 
@@ -152,6 +153,7 @@ def merge_scan(partials: list[str | Path], *, output: str | Path):
     run_s = sum(v[0] for v in seen.values()) + (time.time() - t0)
     model_s = sum(v[1] for v in seen.values())
     sizes = {c: int(n) for c, n in settings["sizes"]}  # type: ignore[index]
+    check_not_inputs(set_names(output, base), [("scan partial", d) for d in dirs])
     try:
         with output_lock(output):  # as a whole scan: no other run writes these files meanwhile
             return finish_scan(files, units, base=base, output=output, sizes=sizes, run_seconds=run_s,
@@ -190,17 +192,22 @@ def merge_score(partials: list[str | Path], *, output: str | Path, tsv: str | Pa
     expect = [int(i["count"]) if "count" in i else int(i["end"]) - int(i["first"]) for _, i in ordered]
     if sum(expect) != int(run["records"]):
         raise MergeError(f"the shards' headers add up to {sum(expect):,} records but the input had {run['records']}")
-    result = merge_vcfs([p for p, _ in ordered], output, expect=expect)
-    if result["records"] != total:
-        raise MergeError(f"merged {result['records']} records but the input had {total}")
-    tsv_out = None
+    srcs = []
     if tsv is not None:
-        srcs = []
         for p, info in ordered:
             name = info.get("tsv")
             if not name:
                 raise MergeError(f"{p}: this shard wrote no TSV (score --tsv), so --tsv cannot be merged")
             srcs.append(p.parent / name)
+    check_not_inputs([output, f"{output}.tbi", tsv],
+                     [*(("partial VCF", p) for p, _ in ordered),
+                      *(("partial VCF index", f"{p}{ext}") for p, _ in ordered for ext in (".tbi", ".csi")),
+                      *(("partial TSV", t) for t in srcs)])
+    result = merge_vcfs([p for p, _ in ordered], output, expect=expect)
+    if result["records"] != total:
+        raise MergeError(f"merged {result['records']} records but the input had {total}")
+    tsv_out = None
+    if tsv is not None:
         concat_tables(srcs, tsv)
         tsv_out = Path(tsv)
     return ScoreMergeResult(vcf=Path(output), tsv=tsv_out, records=total, shards=n,

@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..calls import resolve_thresholds, threshold_mismatch
-from ..io.atomic import OutputError, output_error
+from ..io.atomic import OutputError, check_not_inputs, output_error
 from ..io.fasta import Genome, open_genome
 from ..io.lock import OutputBusy, assembly_lock, output_lock
-from ..io.naming import parts_dir
+from ..io.naming import calls_name, manifest_name, parts_dir
 from ..io.parts import Part, PartsStore, SettingsMismatch
 from ..io.tracks import check_writable
 from ..io.weights import checkpoint_sha256, state_sha256
@@ -55,7 +55,15 @@ from ..span import SpanTimer, SpanWork, plan_span, predict_span, stitch_span
 from ..stitch import DEFAULT_TRACK_DIGITS, STITCH_MODES, join_runs, round_values, runs
 from ..tasks import Task, get_task
 from ..windows import ScanLayout, Unit, default_unit_bp, layout_scan, stride_tokens
-from .assemble import Assembler, ScanResult, TrackSpec, finish_scan, new_assembler, track_specs
+from .assemble import (
+    Assembler,
+    ScanResult,
+    TrackSpec,
+    finish_scan,
+    new_assembler,
+    set_names,
+    track_specs,
+)
 from .devices import (
     DeviceError,
     load_for_device,
@@ -176,6 +184,8 @@ class ScanRequest:
     workers: int
     devices: list[str] | None
     track_digits: int | None
+    #: ``(what, path)`` of every input file, which no output may overwrite
+    inputs: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -420,6 +430,11 @@ def scan_genome(
     gen = open_genome(genome) if own_genome else genome
     try:
         output = check_writable(Path(output))  # after the FASTA: a failed run leaves no new directory
+        inputs = [("FASTA", gen.path), *(("FASTA index", f) for f in gen.index_files),
+                  ("regions BED", regions if isinstance(regions, (str, Path)) else None),
+                  ("model", model if isinstance(model, (str, Path)) else None)]
+        # the names that do not depend on the labels, before the model is loaded
+        check_not_inputs([output, calls_name(output), manifest_name(output)], inputs)
         spec = None
         if not hasattr(model, "predict_encoded"):
             from ..models import load_model
@@ -440,7 +455,8 @@ def scan_genome(
         req = ScanRequest(output=output, regions=regions, chroms=chroms, overlap=overlap, stitch=stitch,
                           batch_size=batch_size, threshold=threshold, resume=resume, bedgraph=bedgraph, quiet=quiet,
                           shard=shard_t, min_gap=min_gap, unit_bp=unit_bp, workers=workers, devices=device_list,
-                          track_digits=track_digits)
+                          track_digits=track_digits,
+                          inputs=(*inputs, ("model", getattr(model.info, "source", None))))
         return _scan(gen, model=model, task=task, readout=readout, req=req, model_spec=spec, predictor=predictor,
                      progress=progress, t_start=t_start)
     finally:
@@ -468,6 +484,7 @@ def _scan(gen: Genome, *, model: Model, task: Task, readout: Readout, req: ScanR
     base = manifest_base(settings, model, thresholds=thresholds, threshold_source=source,
                          regions_given=regions is not None or bool(req.chroms), bedgraph=req.bedgraph,
                          devices=devices)
+    check_not_inputs(set_names(output, base), req.inputs)
     for sp in track_specs(output, base):
         check_writable(sp.path)
     try:
@@ -617,7 +634,7 @@ class _Follower:
 
 
 def _setup_worker(state: dict[str, Any]) -> None:
-    state["genome_obj"] = open_genome(state["genome"])
+    state["genome_obj"] = open_genome(state["genome"], verify=False)  # the parent checked it
 
 
 def _plan_remote(unit: Unit) -> SpanWork:
@@ -702,7 +719,7 @@ def _device_job(device: str, job: dict, report) -> tuple[float, bool]:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # its host workers tokenise
     model = load_for_device(job["model"], device, n_devices=job["n_devices"])
     timer = SpanTimer()
-    with open_genome(job["job"].genome) as gen:
+    with open_genome(job["job"].genome, verify=False) as gen:  # the parent checked it
         compute_units(job["units"], job=job["job"], genome=gen, tokenizer=model.tokenizer,
                       predictor=model.predict_encoded, progress=lambda n: report("bp", float(n)), timer=timer)
     return timer.seconds, model.compiled

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..io.atomic import OutputError, check_not_inputs
 from ..readout import Readout, resolve_readout
 from ..regions import match_chroms
 from ..scoring import (
@@ -206,6 +207,12 @@ def score_variants(
     if (workers or 0) > 0 or several:
         check_can_spawn("worker and device processes (workers=N, devices=...)")  # before loading anything
     genome_obj = genome if isinstance(genome, Genome) else open_genome(genome)  # fail on the FASTA first
+    try:
+        _check_outputs(vcf, genome=genome_obj, model=model, output=output, tsv=tsv)
+    except OutputError:
+        if genome_obj is not genome:
+            genome_obj.close()
+        raise
     if not hasattr(model, "predict_encoded"):
         from ..models import load_model
 
@@ -247,6 +254,16 @@ def score_variants(
             f"{part.first + 1:,}-{part.end:,} in input order (`bcftools sort` it to shard by region)"))
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _check_outputs(vcf, *, genome: Genome, model, output, tsv) -> None:
+    """No output (the VCF, its index, the TSV) may overwrite an input (:func:`check_not_inputs`)."""
+    src = None if str(vcf) == "-" else str(vcf)
+    out = None if str(output) == "-" else str(output)
+    inputs = [("VCF", src), ("VCF index", src and src + ".tbi"), ("VCF index", src and src + ".csi"),
+              ("FASTA", genome.path), *(("FASTA index", f) for f in genome.index_files),
+              ("model", model if isinstance(model, (str, Path)) else getattr(getattr(model, "info", None), "source", None))]
+    check_not_inputs([out, out and out + ".tbi", tsv], inputs)
 
 
 def default_score_workers(devices: Sequence[str]) -> int:
@@ -412,7 +429,7 @@ def _score_job(device: str, job: dict, report) -> tuple[ScoreSummary, ScoreShard
 
     model = load_for_device(job["model"], device, n_devices=job["shard"][1])
     readout = resolve_readout(job["task"], model.info, labels=job["labels"], strand=job["strand"])
-    with open_genome(job["genome"]) as genome:
+    with open_genome(job["genome"], verify=False) as genome:  # the parent checked it
         return _score(job["vcf"], genome=genome, model=model, task=job["task"], readout=readout, output=job["output"],
                       tsv=job["tsv"], shard=job["shard"], quiet=True,
                       progress=lambda done, total: report("progress", (done, total)), opts=job["opts"])
@@ -505,7 +522,7 @@ def _combine(summaries: list[ScoreSummary], parts: list[ScoreShard | None], *, v
 def _setup_planner(state: dict) -> None:
     from ..io.fasta import open_genome
 
-    state["genome_obj"] = open_genome(state["genome"])
+    state["genome_obj"] = open_genome(state["genome"], verify=False)  # the parent checked it
 
 
 def _plan_remote(chunk: list[VcfRecord]) -> list[RecordWork]:
