@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
     from .tokenize import Encoding
 
-__all__ = ["Prediction", "Predictor", "run_network", "resolve_device", "check_precision", "autocast_context", "batch_plan", "PRECISIONS"]
+__all__ = ["Prediction", "Predictor", "NonFiniteOutputError", "run_network", "resolve_device", "check_precision", "autocast_context", "batch_plan", "PRECISIONS"]
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -184,6 +184,32 @@ def batch_plan(lengths: Sequence[int], *, batch_size: int) -> list[list[int]]:
     return [*head, order[cut : cut + rem], *tail]
 
 
+class NonFiniteOutputError(RuntimeError):
+    """The network returned NaN or infinite values (damaged weights, an fp16 overflow).
+
+    Attributes
+    ----------
+    count : int
+        Non-finite values among the kept outputs of the batch where they were found.
+    index : int
+        Input (position in the ``encodings`` given) holding the first one.
+    n_inputs : int
+        Inputs of that batch.
+    """
+
+    def __init__(self, *, count: int, index: int, n_inputs: int, where: str | None = None) -> None:
+        self.count, self.index, self.n_inputs = count, index, n_inputs
+        super().__init__(
+            f"the model returned {count:,} non-finite value(s) (NaN or infinite) for a batch of {n_inputs} "
+            f"input(s), the first in {where or f'input {index + 1}'}; its weights may be damaged (check or "
+            "re-download the checkpoint), or fp16 overflowed (use --precision fp32 or bf16)"
+        )
+
+    def located(self, where: str) -> NonFiniteOutputError:
+        """The same error, naming the first bad input as ``where`` (a genome location)."""
+        return NonFiniteOutputError(count=self.count, index=self.index, n_inputs=self.n_inputs, where=where)
+
+
 @dataclass
 class _InFlight:
     """One batch whose kept outputs are on their way to the host."""
@@ -281,6 +307,12 @@ def run_network(
         if job.ready is not None:
             job.ready.synchronize()
         flat = job.host.float().numpy()  # bf16/fp16 -> float32 is exact
+        finite = np.isfinite(flat)
+        if not finite.all():  # NaN weights or an fp16 overflow would else become empty tracks and '.' scores
+            first = int(np.argmin(finite))
+            ends = np.cumsum([int(np.prod(shape)) for shape in job.sizes])
+            k = int(np.searchsorted(ends, first, side="right"))
+            raise NonFiniteOutputError(count=int(flat.size - finite.sum()), index=job.idx[k], n_inputs=len(job.idx))
         pos = 0
         for i, shape in zip(job.idx, job.sizes):
             size = int(np.prod(shape))

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .predict import NonFiniteOutputError
 from .readout import Readout, sanitize_label
 from .variants import (
     SCORES,
@@ -264,17 +265,27 @@ def predict_records(works: Sequence[RecordWork], *, readout: Readout, model: Mod
     """Run every window a planned chunk needs (reference windows from ``cache`` when there)
     in batches of ``batch_size``; the chunk's reference predictions go into ``cache``."""
     needed: dict[tuple, object] = {}
+    owner: dict[tuple, tuple[RecordWork, AltWork]] = {}  # a window's first variant, to name it in errors
     n_ref = 0  # reference-window requests (one per scored ALT and strand)
-    for _w, a, s, rk, ak in _requests(works, readout):
+    for w, a, s, rk, ak in _requests(works, readout):
         n_ref += 1
         if rk in cache:
             cache.touch(rk)
         elif rk not in needed:
             needed[rk] = a.plan.encodings[(-1, s)]
+            owner[rk] = (w, a)
         if ak not in needed:
             needed[ak] = a.plan.encodings[(a.index, s)]
+            owner[ak] = (w, a)
     todo = [k for k in needed if k not in cache]
-    preds = model.predict_encoded([needed[k] for k in todo], batch_size=batch_size) if todo else []
+    try:
+        preds = model.predict_encoded([needed[k] for k in todo], batch_size=batch_size) if todo else []
+    except NonFiniteOutputError as err:
+        k = todo[err.index]
+        w, a = owner[k]
+        r = w.record
+        raise err.located(f"the {'reference' if len(k) == 4 else 'ALT'} window of variant {r.chrom}:{r.pos} "
+                          f"{r.ref}>{a.allele} (strand {k[3]})") from None
     fresh = dict(zip(todo, preds))
     for k, pr in fresh.items():
         if pr.n_tokens_dropped:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .predict import NonFiniteOutputError
 from .regions import Interval
 from .stitch import WindowOutput, rc_to_forward, stitch
 from .tokenize import SequenceStats
@@ -224,9 +225,12 @@ def predict_span(
                 progress(bp - done["bp"])
                 done["bp"] = bp
     t = time.perf_counter()
-    preds = predictor(encs, batch_size=batch_size, keep_channels=readout.keep_channels,
-                      keep_rows=rows if any(r is not None for r in rows) else None,
-                      on_batch=on_batch) if encs else []
+    try:
+        preds = predictor(encs, batch_size=batch_size, keep_channels=readout.keep_channels,
+                          keep_rows=rows if any(r is not None for r in rows) else None,
+                          on_batch=on_batch) if encs else []
+    except NonFiniteOutputError as err:
+        raise err.located(_window_where(work, readout, err.index)) from None
     if timer is not None:
         timer.seconds += time.perf_counter() - t
     if any(p.n_tokens_dropped for p in preds):
@@ -236,6 +240,18 @@ def predict_span(
         n = len(work.strands[strand].plan)
         out[strand], pos = preds[pos : pos + n], pos + n
     return out
+
+
+def _window_where(work: SpanWork, readout: Readout, index: int) -> str:
+    """``chrom:start-end (strand s)`` of input ``index`` of :func:`predict_span` (1-based, inclusive)."""
+    for strand in readout.strands:
+        sp = work.strands[strand]
+        if index < len(sp.plan):
+            off = work.unit.start - sp.u0  # strand-context coordinates -> chromosome
+            a, b = int(sp.plan.starts[index]) + off, int(sp.plan.ends[index]) + off
+            return f"the window {work.unit.chrom}:{a + 1:,}-{b:,} (strand {strand})"
+        index -= len(sp.plan)
+    return f"input {index + 1}"
 
 
 def stitch_span(

@@ -72,7 +72,7 @@ REASONS: dict[str, str] = {
     "NO_CONTIG": "chromosome not in the FASTA (after chr/1 matching)",
     "SYMBOLIC": "symbolic, breakend, missing or '*' ALT allele",
     "BAD_ALLELE": "allele with letters other than A,C,G,T,N",
-    "EDGE": "REF allele runs past the end of the FASTA sequence",
+    "EDGE": "REF allele runs past the end of the FASTA sequence (or POS is 0)",
     "N_REGION": "REF allele overlaps N bases of the FASTA (assembly gap)",
     "REF_MISMATCH": "REF does not match the FASTA",
     "TOO_LONG": "allele too long for the model window with the requested --distance",

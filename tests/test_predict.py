@@ -11,7 +11,7 @@ import torch
 from tinymodels import make_gena_dir, random_dna
 
 from genaannot.models import load_model
-from genaannot.predict import batch_plan, run_network
+from genaannot.predict import NonFiniteOutputError, batch_plan, run_network
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 
@@ -567,3 +567,21 @@ def test_bench_scale_runs(capsys):
         assert 0 <= row["tail_s"] <= row["wall_s"] and row["tail_fraction"] == pytest.approx(row["tail_s"] / row["wall_s"])
         assert row["cpu_s_per_mb_strand"] == pytest.approx(row["cpu_s"] / (2 * row["mb_scanned"]))
         assert 0 < row["mb_scanned"] <= mb
+
+
+def test_non_finite_outputs_raise_naming_the_input():
+    """NaN from the network is an error naming the first input holding one, not silent NaN
+    tracks; only kept channels count (a NaN in a dropped channel is harmless)."""
+    from toy import CHAR_IDS, make_toy_model
+
+    model = make_toy_model("token")
+    model.network.table[CHAR_IDS["T"]] = float("nan")  # channel 1 of every T is NaN
+    encs = model.tokenizer.encode_batch(["ACGA", "CCCC", "GGTT", "AATA"])
+    with pytest.raises(NonFiniteOutputError) as e:
+        model.predict_encoded(encs, batch_size=2, keep_channels=[1])
+    # batches [ACGA, CCCC], [GGTT, AATA]: three NaN in the second, the first in GGTT
+    assert e.value.count == 3 and e.value.index == 2 and "non-finite" in str(e.value)
+    located = e.value.located("the window chr1:1-4")
+    assert "the window chr1:1-4" in str(located) and located.count == 3
+    ok = model.predict_encoded(encs, batch_size=2, keep_channels=[0, 2])
+    assert all(np.isfinite(p.logits).all() for p in ok)

@@ -7,11 +7,16 @@ Reading
 -------
 VCF, VCF.gz (bgzip or gzip) and BCF; ``-`` reads standard input, which is first spooled
 to a temporary file (so that it can be read twice: once to count records for the progress
-bar, once to score). A header whose column line is written ``##CHROM`` instead of
-``#CHROM`` (as in the Ensembl VEP Arabidopsis example) is repaired on a temporary copy
-and the repair is reported; any other unreadable header fails with one message naming
-the file. Contigs used by records but absent from the header are added to it (name only)
-so that the output is valid.
+bar, once to score). htslib reads only bgzip, so a plain-gzip file is read through a
+temporary uncompressed copy (with a note). A header whose column line is written
+``##CHROM`` instead of ``#CHROM`` (as in the Ensembl VEP Arabidopsis example) is repaired
+on a temporary copy and the repair is reported; any other unreadable file or record fails
+with one message naming the file, the line or record and what to do. Contigs used by
+records but absent from the header are added to it (name only). INFO, FORMAT and FILTER
+ids used but not declared are declared on a temporary copy from what the records show
+(Flag, Integer, Float or String; Number 1 or ``.``), not as htslib's ``Type=String``
+placeholder, so that numeric filters (``bcftools filter -i 'INFO/DP>3'``) work on the output.
+:meth:`VariantReader.drop_own` removes an earlier run's own INFO fields and header lines.
 
 Writing
 -------
@@ -25,17 +30,20 @@ moved into place on success (:meth:`VariantWriter.close`); on failure nothing is
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
+import re
 import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import AtomicFile, publish
-from .text import open_text
+from .text import is_bgzf, is_gzip, open_text
 
 __all__ = [
     "VcfError", "VcfRecord", "InfoField", "RecordLayout", "VariantReader", "VariantWriter", "open_variants",
@@ -164,6 +172,196 @@ def _repair_header(path: Path, tmpdir: Path) -> tuple[Path, list[str]] | None:
     return out, notes
 
 
+_INFO_ID = re.compile(r"##INFO=<ID=([^,>]+)")
+_DECL = re.compile(r"##(INFO|FORMAT|FILTER)=<ID=([^,>]+)")
+#: what the header of a VCF must hold: the 8 fixed columns, tab-separated
+_COLUMNS = "#CHROM POS ID REF ALT QUAL FILTER INFO"
+_INT32 = 2**31 - 9  # htslib reserves the lowest int32 values (missing, vector end)
+
+
+def _gunzip(src: Path, dst: Path, *, shown: str) -> Path:
+    """Decompress a plain-gzip file to ``dst`` (a damaged one fails with one message)."""
+    try:
+        with gzip.open(src, "rb") as fin, open(dst, "wb") as fout:
+            shutil.copyfileobj(fin, fout, 1 << 20)
+    except (OSError, EOFError, zlib.error) as err:
+        raise VcfError(f"{shown}: damaged or truncated gzip file ({err}); re-download or re-create it "
+                       "(`gzip -t FILE` tests it)") from None
+    return dst
+
+
+def _open_problem(shown: str, src: Path, err: Exception) -> str:
+    """One line saying why htslib could not open ``src`` as VCF/BCF, and what to do."""
+    if is_bgzf(src) and "EOF marker" in str(err):
+        return (f"{shown}: truncated bgzip file (no BGZF end-of-file marker); re-download or re-create it "
+                "(`bgzip -t FILE` tests it)")
+    try:
+        with open_text(src) as fh:
+            head = fh.read(1 << 16)
+    except (OSError, EOFError, zlib.error):
+        return f"{shown}: damaged or truncated compressed file; re-download or re-create it (`bgzip -t FILE` tests it)"
+    except UnicodeDecodeError:
+        head = "\0"
+    if "\0" in head:
+        return f"{shown}: not a readable VCF/BCF: binary content that is neither VCF text (plain or bgzipped) nor BCF"
+    lines = head.splitlines()
+    if not lines or not lines[0].startswith("##fileformat=VCF"):
+        return (f"{shown}: not a readable VCF: line 1 is not '##fileformat=VCFv4.x', the first line of every VCF; "
+                f"add it (validate with `bcftools view -h FILE`)")
+    for i, line in enumerate(lines, 1):
+        if not line.startswith("#"):
+            return (f"{shown}: not a readable VCF: no '{_COLUMNS}' column line (tab-separated) before the first record "
+                    f"(line {i}); add it")
+        if line.startswith("#CHROM"):
+            break
+    return f"{shown}: not a readable VCF/BCF header ({err}); validate it with `bcftools view -h FILE`"
+
+
+def _record_problem(shown: str, src: Path, n: int, err: Exception) -> str:
+    """One line saying what is wrong with record ``n`` (1-based) of a text VCF, when we can tell."""
+    where, what = f"record {n}", str(err)
+    try:
+        with open_text(src) as fh:
+            k = 0
+            for i, line in enumerate(fh, 1):
+                if line.startswith("#"):
+                    continue
+                k += 1
+                if k < n:
+                    continue
+                cols = line.rstrip("\r\n").split("\t")
+                where = f"record {n} (line {i})"
+                if len(cols) < 8:
+                    what = (f"{len(cols)} tab-separated column(s), a record needs at least 8 ({_COLUMNS[1:]})"
+                            + ("; the columns look space-separated, use tabs" if len(line.split()) >= 8 else ""))
+                elif not cols[1].isdigit():
+                    what = f"POS {cols[1]!r} is not a whole number >= 0"
+                break
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error):
+        pass
+    if what == "truncated file" and where == f"record {n}":
+        what = "truncated or damaged file"
+    return f"{shown}: {where}: {what}; fix or remove it (`bcftools view FILE` shows the same problem)"
+
+
+def _declared_ids(src: Path) -> dict[str, set[str]] | None:
+    """INFO, FORMAT and FILTER ids declared in a text VCF's header; None for BCF/unreadable."""
+    out: dict[str, set[str]] = {"INFO": set(), "FORMAT": set(), "FILTER": set()}
+    try:
+        with open_text(src) as fh:
+            for line in fh:
+                if not line.startswith("##"):
+                    break
+                m = _DECL.match(line)
+                if m:
+                    out[m.group(1)].add(m.group(2))
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error):
+        return None
+    return out
+
+
+def _kind_of(text: str) -> str:
+    try:
+        return "Integer" if abs(int(text)) <= _INT32 else "Float"
+    except ValueError:
+        pass
+    try:
+        float(text)
+    except ValueError:
+        return "String"
+    return "Float"
+
+
+def _declare(src: Path, undeclared: dict[str, list[str]], *, shown: str) -> tuple[list[str], list[str]]:
+    """Header lines declaring ``undeclared`` ids from what the records of ``src`` show.
+
+    Type: Flag when never given a value (INFO), Integer when every value is a whole number,
+    Float when every value is a number, else String; Number: 1 when every occurrence has one
+    value, else ``.`` (missing values ``.`` are ignored).
+    """
+    info, fmt = set(undeclared.get("INFO", ())), set(undeclared.get("FORMAT", ()))
+    types: dict[tuple[str, str], set[str]] = {}
+    multi: set[tuple[str, str]] = set()
+
+    def see(kind: str, key: str, value: str | None) -> None:
+        t = types.setdefault((kind, key), set())
+        if value is None:
+            t.add("Flag")
+            return
+        parts = value.split(",")
+        if len(parts) > 1:
+            multi.add((kind, key))
+        t.update(_kind_of(v) for v in parts if v != ".")
+
+    with open_text(src, errors="replace") as fh:
+        for line in fh:
+            if line.startswith("#"):
+                continue
+            cols = line.rstrip("\r\n").split("\t")
+            if info and len(cols) > 7 and cols[7] != ".":
+                for item in cols[7].split(";"):
+                    key, eq, value = item.partition("=")
+                    if key in info:
+                        see("INFO", key, value if eq else None)
+            if fmt and len(cols) > 9:
+                keys = cols[8].split(":")
+                for sample in cols[9:]:
+                    for key, value in zip(keys, sample.split(":")):
+                        if key in fmt:
+                            see("FORMAT", key, value)
+    why = "added by genaannot: used in the input but not declared in its header"
+    lines, notes = [], []
+    for kind in ("INFO", "FORMAT", "FILTER"):
+        for key in undeclared.get(kind, ()):
+            if kind == "FILTER":
+                lines.append(f'##FILTER=<ID={key},Description="{why}">')
+                notes.append(f"{shown}: FILTER/{key} is used but not declared in the header; declared it")
+                continue
+            t = types.get((kind, key), set())
+            flag, vals = "Flag" in t, t - {"Flag"}
+            if kind == "FORMAT" and key == "GT":
+                number, typ = "1", "String"
+            elif kind == "INFO" and flag and not vals:
+                number, typ = "0", "Flag"
+            else:  # a key sometimes valueless, sometimes not: String, any number
+                typ = "String" if flag or not vals or "String" in vals else ("Float" if "Float" in vals else "Integer")
+                number = "." if flag or (kind, key) in multi else "1"
+            if kind == "INFO" and key == "END" and typ != "Integer":
+                raise VcfError(f"{shown}: INFO/END has values that are not whole numbers; END is the variant's "
+                               "1-based end position: fix or remove them (`bcftools annotate -x INFO/END`)")
+            lines.append(f'##{kind}=<ID={key},Number={number},Type={typ},Description="{why}">')
+            notes.append(f"{shown}: {kind}/{key} is used but not declared in the header; "
+                         f"declared it as Number={number},Type={typ} from its values")
+    return lines, notes
+
+
+def _insert_header_lines(src: Path, dst: Path, lines: list[str]) -> Path:
+    """A plain-text copy of ``src`` with ``lines`` added just before its ``#CHROM`` line."""
+    with open_text(src, errors="replace") as fin, open(dst, "w", encoding="utf-8") as fout:
+        for line in fin:
+            if line.startswith("#CHROM"):
+                fout.writelines(f"{x}\n" for x in lines)
+                fout.write(line)
+                break
+            fout.write(line)
+        shutil.copyfileobj(fin, fout, 1 << 20)
+    return dst
+
+
+def _parse_header(text: str, tmpdir: Path):
+    """A ``pysam.VariantHeader`` parsed by htslib from header ``text``."""
+    import pysam
+
+    fd, name = tempfile.mkstemp(prefix="header.", suffix=".vcf", dir=tmpdir)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    try:
+        with _quiet_htslib(), pysam.VariantFile(name) as hv:
+            return hv.header.copy()
+    finally:
+        os.unlink(name)
+
+
 class VariantReader:
     """Stream the records of a VCF/BCF file (see module docstring).
 
@@ -182,60 +380,81 @@ class VariantReader:
     """
 
     def __init__(self, path: str | Path, *, bin_bp: int = 10_000) -> None:
-        import pysam
-
         self.path = str(path)
         self.notes: list[str] = []
+        self._strip: tuple[str, ...] = ()  # INFO ids removed from every record (see drop_own)
         self._tmp = tempfile.TemporaryDirectory(prefix="genaannot-vcf-")
-        tmpdir = Path(self._tmp.name)
+        try:
+            self._open(Path(self._tmp.name), bin_bp)
+        except BaseException:
+            self.close()
+            raise
+        self.contig_lengths: dict[str, int | None] = {
+            name: (c.length if c.length else None) for name, c in self.header.contigs.items()
+        }
+
+    def _open(self, tmpdir: Path, bin_bp: int) -> None:
+        import pysam
+
         if self.path == "-":
             src = tmpdir / "stdin.vcf"
             with open(src, "wb") as dst:
                 shutil.copyfileobj(sys.stdin.buffer, dst, 1 << 20)
             if src.stat().st_size == 0:
-                self.close()
                 raise VcfError("standard input is empty; pipe a VCF/BCF into `-`")
         else:
             src = Path(self.path)
             if not src.is_file():
-                self.close()
                 raise VcfError(f"{src}: VCF file not found")
+            if src.stat().st_size == 0:
+                raise VcfError(f"{src}: empty file; give a VCF (text, bgzipped) or BCF file")
+        if is_gzip(src) and not is_bgzf(src):
+            # htslib reads only BGZF; a plain-gzip VCF is read through an uncompressed copy
+            src = _gunzip(src, tmpdir / "gunzipped.vcf", shown=self.path)
+            self.notes.append(f"{self.path}: gzip, not bgzip: read through a temporary uncompressed copy "
+                              "(`zcat FILE | bgzip > FILE.vcf.gz` makes one that htslib reads and indexes directly)")
         self._src = src
         try:
             with _quiet_htslib():
                 self._vf = pysam.VariantFile(str(src))
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, NotImplementedError) as err:
             repaired = _repair_header(src, tmpdir)
             if repaired is None:
-                self.close()
-                raise VcfError(
-                    f"{self.path}: not a readable VCF/BCF ({err}); check that it has a "
-                    "'#CHROM POS ID REF ALT ...' column line (validate with `bcftools view -h`)"
-                ) from None
-            self._src, self.notes = repaired
+                raise VcfError(_open_problem(self.path, src, err)) from None
+            self._src, notes = repaired
+            self.notes.extend(notes)
             try:
                 with _quiet_htslib():
                     self._vf = pysam.VariantFile(str(self._src))
             except (OSError, ValueError) as err2:
-                self.close()
                 raise VcfError(f"{self.path}: not a readable VCF/BCF even after repairing its header ({err2})") from None
+        first_note = len(self.notes)
+        undeclared = self._prepass(bin_bp)
+        if undeclared:
+            del self.notes[first_note:]  # the second pass makes them again
+            # htslib would declare them Type=String ("Dummy"), which breaks numeric filters
+            # downstream; declare what the data shows on a text copy and read that instead
+            lines, notes = _declare(self._src, undeclared, shown=self.path)
+            self._vf.close()
+            self._src = _insert_header_lines(self._src, tmpdir / "declared.vcf", lines)
+            self.notes.extend(notes)
+            with _quiet_htslib():
+                self._vf = pysam.VariantFile(str(self._src))
+            self._prepass(bin_bp)
         self.header = self._vf.header
-        self.layout = RecordLayout(bin_bp=bin_bp)
-        self.n_records = self._prepass()
-        self.contig_lengths: dict[str, int | None] = {
-            name: (c.length if c.length else None) for name, c in self.header.contigs.items()
-        }
 
-    def _prepass(self) -> int:
-        """Count records and declare what records use but the header lacks.
+    def _prepass(self, bin_bp: int) -> dict[str, list[str]]:
+        """Count records and lay them out; declare what records use but the header lacks.
 
-        htslib adds dummy declarations for undeclared contigs, INFO, FORMAT and FILTER ids
-        while parsing; copying them into our header up front keeps the output valid.
+        Returns the undeclared INFO, FORMAT and FILTER ids of a text VCF (to be declared from
+        the data by the caller); contigs and, for symbolic ALTs, INFO/END are declared here.
         """
         import pysam
 
         n = 0
-        lay = self.layout
+        lay = self.layout = RecordLayout(bin_bp=bin_bp)
+        header = self._vf.header
+        declared = _declared_ids(self._src) if self._vf.format == "VCF" else None  # BCF declares all
         last_chrom, last_pos = None, -1
         bins: dict[int, int] = {}
         try:
@@ -261,30 +480,51 @@ class VariantReader:
                     b = lay.bin_of(pos - 1)
                     bins[b] = bins.get(b, 0) + 1
                 seen = vf.header
-                for name in seen.contigs:
-                    if name not in self.header.contigs:
-                        self.header.contigs.add(name)
-                        self.notes.append(f"{self.path}: contig {name!r} is used but not declared in the header; declared it")
-                for kind, have, got in (
-                    ("INFO", self.header.info, seen.info),
-                    ("FORMAT", self.header.formats, seen.formats),
-                ):
-                    for key in got:
-                        if key not in have:
-                            m = got[key]
-                            have.add(key, m.number, m.type, m.description or "undeclared in the input")
-                            self.notes.append(f"{self.path}: {kind}/{key} is used but not declared in the header; declared it")
-                if symbolic and "END" not in self.header.info:
-                    # htslib writes INFO/END for symbolic alleles and fails when it is undeclared
-                    self.header.info.add("END", "1", "Integer", "End position of the variant (1-based, inclusive)")
-                    self.notes.append(f"{self.path}: symbolic ALT alleles but no INFO/END declaration; declared it")
-                for key in seen.filters:
-                    if key not in self.header.filters:
-                        self.header.filters.add(key, None, None, "undeclared in the input")
-                        self.notes.append(f"{self.path}: FILTER/{key} is used but not declared in the header; declared it")
         except (OSError, ValueError) as err:
-            raise VcfError(f"{self.path}: cannot read record {n + 1} ({err})") from None
-        return n
+            raise VcfError(_record_problem(self.path, self._src, n + 1, err)) from None
+        self.n_records = n
+        undeclared: dict[str, list[str]] = {}
+        if declared is not None:
+            for kind, got in (("INFO", seen.info), ("FORMAT", seen.formats), ("FILTER", seen.filters)):
+                missing = [k for k in got if k not in declared[kind] and not (kind == "FILTER" and k == "PASS")]
+                if missing:
+                    undeclared[kind] = missing
+        for name in seen.contigs:
+            if name not in header.contigs:
+                header.contigs.add(name)
+                self.notes.append(f"{self.path}: contig {name!r} is used but not declared in the header; declared it")
+        end = header.info.get("END")
+        if end is not None and end.type != "Integer" and "END" not in undeclared.get("INFO", ()):
+            # htslib sets END from the record's length and fails on any other type
+            raise VcfError(f"{self.path}: INFO/END is declared Type={end.type}, but END is the variant's 1-based end "
+                           "position (Type=Integer in the VCF specification); fix its ##INFO=<ID=END,...> line")
+        if symbolic and "END" not in header.info and "END" not in undeclared.get("INFO", ()):
+            # htslib writes INFO/END for symbolic alleles and fails when it is undeclared
+            header.info.add("END", "1", "Integer", "End position of the variant (1-based, inclusive)")
+            self.notes.append(f"{self.path}: symbolic ALT alleles but no INFO/END declaration; declared it")
+        return undeclared
+
+    def drop_own(self, *, info_prefix: str, meta_keys: Sequence[str]) -> list[str]:
+        """Remove an earlier run's annotations from what will be written.
+
+        INFO ids starting with ``info_prefix`` lose their declaration and their values on
+        every record; ``##KEY=...`` header lines of ``meta_keys`` are dropped. Call it before
+        :meth:`add_info`/:meth:`add_meta`. Returns what was removed (for a note).
+        """
+        ids = [k for k in self.header.info if k.startswith(info_prefix)]
+        lines = str(self.header).splitlines(keepends=True)
+
+        def own(line: str) -> bool:
+            m = _INFO_ID.match(line)
+            return (m is not None and m.group(1) in ids) or any(line.startswith(f"##{k}=") for k in meta_keys)
+
+        keep = [ln for ln in lines if not own(ln)]
+        if len(keep) == len(lines):
+            return []
+        metas = [ln.split("=", 1)[0][2:] for ln in lines if own(ln) and not _INFO_ID.match(ln)]
+        self.header = _parse_header("".join(keep), Path(self._tmp.name))
+        self._strip = tuple(ids)
+        return [f"INFO/{k}" for k in ids] + [f"{metas.count(k)} ##{k} line(s)" for k in dict.fromkeys(metas)]
 
     def add_info(self, f: InfoField) -> None:
         """Declare an INFO field; reuse an existing identical declaration."""
@@ -401,6 +641,9 @@ class VariantWriter:
             raise TypeError("VariantWriter needs either a reader or a header")
         if header is None:
             header = reader.header
+        # an earlier run's INFO values to drop; records then move to the new header's ids
+        self._strip = reader._strip if reader is not None else ()
+        self._header = header
 
         self.path = str(path)
         self.indexed = False
@@ -428,12 +671,19 @@ class VariantWriter:
     def write(self, record: VcfRecord, info: dict[str, list[str]]) -> None:
         """Write ``record`` with ``info`` (INFO id -> one string per ALT) set."""
         rec = record._rec
-        for key, values in info.items():
-            rec.info[key] = tuple(values)
         try:
+            if self._strip:
+                for key in self._strip:
+                    if key in rec.info:
+                        del rec.info[key]
+                rec.translate(self._header)
+            for key, values in info.items():
+                rec.info[key] = tuple(values)
             self._vf.write(rec)
-        except (OSError, ValueError) as err:
-            raise VcfError(f"{self.path}: cannot write record {record.chrom}:{record.pos} ({err})") from None
+        except (OSError, ValueError, TypeError) as err:
+            raise VcfError(f"{self.path}: cannot write record {record.chrom}:{record.pos} ({err}); "
+                           "check its INFO fields against their header declarations (`bcftools view` the input)"
+                           ) from None
 
     def write_record(self, rec) -> None:
         """Write a ``pysam.VariantRecord`` as it is (its header must match this file's)."""

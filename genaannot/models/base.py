@@ -234,7 +234,7 @@ class Model:
         """Predict tokenised inputs; see :func:`genaannot.predict.run_network` for
         ``keep_channels`` (label channels to return), ``keep_rows`` (per input, the
         content-token rows to return) and ``on_batch`` (progress callback)."""
-        from ..predict import run_network
+        from ..predict import NonFiniteOutputError, run_network
 
         kw = dict(
             max_tokens=self.info.max_tokens,
@@ -250,6 +250,8 @@ class Model:
                 return run_network(self._compiled, encodings, **kw)  # errors are real errors now
             try:
                 out = run_network(self._compiled, encodings, **kw)
+            except NonFiniteOutputError:
+                raise  # the model's outputs, not a compile failure
             except Exception as err:  # noqa: BLE001 - compile errors surface at the first call
                 import warnings
 

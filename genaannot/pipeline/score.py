@@ -51,6 +51,9 @@ if TYPE_CHECKING:
     from ..io.vcf import VcfRecord
     from ..models.base import Model
 
+#: INFO ids starting with this are genaannot's own (scoring.info_field, REASON_FIELD): replaced on re-scoring
+OWN_INFO_PREFIX = "GENA_"
+
 __all__ = ["score_variants", "default_score_workers", "ScoreSummary", "ScoreShard", "plan_score_shard", "REASON_FIELD"]
 
 
@@ -295,11 +298,19 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
     reader = open_variants(vcf, bin_bp=shard_bin_bp)
     writer = table = None
     try:
+        # re-scoring an annotated VCF: this run's fields replace the earlier run's on every
+        # record (kept, they would pass an old model's numbers off as this one's)
+        from ..io.vcf import SHARD_META
+
+        dropped = reader.drop_own(info_prefix=OWN_INFO_PREFIX, meta_keys=("genaannotScore", SHARD_META))
+        if dropped:
+            reader.notes.append(f"{vcf}: removed the annotations of an earlier genaannot run "
+                                f"({', '.join(dropped)}); this run's replace them")
         part: ScoreShard | None = None
         records = iter(reader)
         n_todo = reader.n_records
         if shard is not None:
-            from ..io.vcf import SHARD_META, shard_meta_value
+            from ..io.vcf import shard_meta_value
 
             part = plan_score_shard(reader.layout, n_records=reader.n_records, index=shard[0], of=shard[1])
             n_todo = part.count
