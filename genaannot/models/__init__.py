@@ -160,7 +160,12 @@ def load_model(
     family = detect_family(path, config)
     module_name, func = FAMILIES[family].split(":")
     loader = getattr(import_module(module_name), func)
-    loaded: Loaded = loader(path, config=config, **options)
+    from ..tokenize import TokenizerError
+
+    try:
+        loaded: Loaded = loader(path, config=config, **options)
+    except TokenizerError as err:  # a checkpoint's tokenizer file is part of the checkpoint
+        raise ModelError(str(err)) from None
     meta = read_task_metadata(path)
     if meta.get("task") and loaded.info.task is None:
         from dataclasses import replace
