@@ -160,12 +160,7 @@ def load_model(
     family = detect_family(path, config)
     module_name, func = FAMILIES[family].split(":")
     loader = getattr(import_module(module_name), func)
-    from ..tokenize import TokenizerError
-
-    try:
-        loaded: Loaded = loader(path, config=config, **options)
-    except TokenizerError as err:  # a checkpoint's tokenizer file is part of the checkpoint
-        raise ModelError(str(err)) from None
+    loaded: Loaded = loader(path, config=config, **options)
     meta = read_task_metadata(path)
     if meta.get("task") and loaded.info.task is None:
         from dataclasses import replace

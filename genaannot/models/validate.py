@@ -127,14 +127,14 @@ def check_labels(config: Mapping[str, Any], *, source: str) -> None:
                          "fix config.json or use the one that came with these weights")
 
 
-def count_indexed(state: Iterable[str], prefix: str) -> int:
-    """Distinct ``N`` in keys ``{prefix}N.…`` (layers of a ``ModuleList`` stored in the weights)."""
-    pattern = re.compile(re.escape(prefix) + r"(\d+)\.")
+def count_indexed(state: Iterable[str], prefix: str, *, suffix: str = "") -> int:
+    """Distinct ``N`` in keys ``{prefix}N.{suffix}…`` (layers of a ``ModuleList`` stored in the weights)."""
+    pattern = re.compile(re.escape(prefix) + r"(\d+)\." + re.escape(suffix))
     return len({m.group(1) for k in state if (m := pattern.match(k))})
 
 
 def check_count(config: Mapping[str, Any], key: str, state: Iterable[str], prefix: str, *, source: str,
-                weights: str, expected: int | None = None) -> None:
+                weights: str, expected: int | None = None, suffix: str = "") -> None:
     """``config[key]`` (or ``expected``, derived from it) equals the number of ``{prefix}N.``
     entries in the weights, so that a config asking for a million layers is refused before
     anything is built.
@@ -145,7 +145,7 @@ def check_count(config: Mapping[str, Any], key: str, state: Iterable[str], prefi
         Naming both files, the key and the two counts.
     """
     want = config.get(key) if expected is None else expected
-    have = count_indexed(state, prefix)
+    have = count_indexed(state, prefix, suffix=suffix)
     if want != have:
         asked = config.get(key, want)
         needs = f" (so {want} × {prefix}N)" if asked != want else ""
