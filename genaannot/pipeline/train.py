@@ -40,6 +40,7 @@ from ..evaluate import (
     write_eval_report,
 )
 from ..io.annotation import Annotation, AnnotationError, read_annotation
+from ..io.atomic import check_writable
 from ..io.bed import read_bed
 from ..io.checkpoint import read_metadata, update_metadata
 from ..labels import TASK_SPECS, GenomeReader, TaskSpec
@@ -368,6 +369,10 @@ def train_genome(
         ``steps``, a base model that does not fit, ``resume`` without a checkpoint, ...).
     EvaluateError
         Splice validation regions without annotated sites (no thresholds).
+    OutputError
+        ``output`` cannot be created or written (checked before any work).
+    ModelError
+        A checkpoint that cannot be read (``--resume``: a trainer state refused for safety).
     """
     say = log or _silent
     if task not in TASK_SPECS:
@@ -375,6 +380,7 @@ def train_genome(
     config = replace(config or TrainConfig(), task=task)
     arch = arch or ArchConfig()
     model_dir = Path(output)
+    check_writable(model_dir / "checkpoints" / "last")  # a read-only or impossible -o fails before any work
     with contextlib.ExitStack() as stack:
         gen, ann = _open_inputs(genome, annotation, stack)
         splits = {role: resolve_regions(r, sizes=gen.sizes) for role, r in (("train", train), ("valid", valid),
