@@ -370,7 +370,7 @@ def train_genome(
     EvaluateError
         Splice validation regions without annotated sites (no thresholds).
     OutputError
-        ``output`` cannot be created or written (checked before any work).
+        ``output`` cannot be created or written (checked before training starts).
     ModelError
         A checkpoint that cannot be read (``--resume``: a trainer state refused for safety).
     """
@@ -380,7 +380,6 @@ def train_genome(
     config = replace(config or TrainConfig(), task=task)
     arch = arch or ArchConfig()
     model_dir = Path(output)
-    check_writable(model_dir / "checkpoints" / "last")  # a read-only or impossible -o fails before any work
     with contextlib.ExitStack() as stack:
         gen, ann = _open_inputs(genome, annotation, stack)
         splits = {role: resolve_regions(r, sizes=gen.sizes) for role, r in (("train", train), ("valid", valid),
@@ -388,6 +387,7 @@ def train_genome(
         if not splits["train"]:
             raise SplitError("no training regions")
         check_disjoint(splits)
+        check_writable(model_dir / "checkpoints" / "last")  # a read-only or impossible -o fails before any work
         setup = _train_setup(spec=TASK_SPECS[task], config=config, arch=arch, genome=gen, train_regions=splits["train"],
                              model_dir=model_dir, base_model=base_model, tokenizer=tokenizer, vocab_size=vocab_size,
                              resume=resume)
