@@ -422,7 +422,7 @@ def train_model(
     import torch
     from tqdm.auto import tqdm
 
-    from .io.checkpoint import last_checkpoint, load_training_state
+    from .io.checkpoint import TRAINER_STATE_KEYS, last_checkpoint, load_training_state
     from .models.gena_bert import save_pretrained
     from .predict import autocast_context, resolve_device
 
@@ -495,10 +495,10 @@ def train_model(
         ck = last_checkpoint(ckpt_root)
         if ck is None:
             raise TrainError(f"--resume: no checkpoint in {ckpt_root} (pointer file 'last' missing or stale)")
-        from .models.weights import read_weights
+        from .models.weights import load_strict, read_weights
 
-        net.load_state_dict(read_weights(ck), strict=True)
-        st = load_training_state(ck)
+        load_strict(net, read_weights(ck), source=str(ck))  # a ModelError naming the keys, not a RuntimeError
+        st = load_training_state(ck, required=TRAINER_STATE_KEYS)
         if st["total"] != total:
             raise TrainError(f"--resume: checkpoint was made for {st['total']} steps, this run asks for {total}")
         opt.load_state_dict(st["optimizer"])

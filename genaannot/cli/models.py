@@ -69,11 +69,12 @@ def inspect_cmd(model: str, options: tuple[str, ...], revision: str | None, as_j
     from dataclasses import asdict
 
     from ..models import ModelError, load_model
+    from ..tokenize import TokenizerError
 
     opts = parse_options(options)
     try:
         m = load_model(model, device="cpu", revision=revision, **opts)
-    except ModelError as err:
+    except (ModelError, TokenizerError) as err:
         raise click.ClickException(str(err)) from None
     info = asdict(m.info)
     if as_json:

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from ..models.base import ModelError
 from .atomic import AtomicDir, staged_files, write_bytes_atomic
 from .tokenizers import write_tokenizer_files, write_tokenizer_json
+from .weights import check_not_lfs_pointer, refused_pickle_message
 
 __all__ = [
     "CONFIG",
@@ -43,6 +44,7 @@ __all__ = [
     "save_step",
     "last_checkpoint",
     "load_training_state",
+    "TRAINER_STATE_KEYS",
     "write_tokenizer_json",
     "read_metadata",
     "update_metadata",
@@ -58,22 +60,36 @@ CONFIG = "config.json"
 RMT_META = "rmt.json"
 
 
+def _read_json_object(path: Path, *, what: str) -> dict[str, Any]:
+    """A JSON file that must hold an object; :class:`ModelError` naming ``path`` otherwise."""
+    check_not_lfs_pointer(path)
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ModelError(f"{path}: not valid JSON ({err}); {what}") from None
+    except UnicodeDecodeError:
+        raise ModelError(f"{path}: not a text file (not UTF-8); {what}") from None
+    except OSError as err:
+        raise ModelError(f"{path}: cannot read ({err.strerror or err})") from None
+    if not isinstance(value, dict):
+        kind = {list: "a list", str: "a string"}.get(type(value), type(value).__name__)
+        raise ModelError(f"{path}: expected a JSON object {{...}}, found {kind}; {what}")
+    return value
+
+
 def read_config(path: str | Path) -> dict[str, Any]:
     """The ``config.json`` of a checkpoint directory, or of the directory holding ``path``.
 
     Raises
     ------
     ModelError
-        There is no ``config.json``, or it is not valid JSON.
+        There is no ``config.json``, or it is not a JSON object.
     """
     path = Path(path)
     cfg = path / CONFIG if path.is_dir() else path.parent / CONFIG
     if not cfg.is_file():
         raise ModelError(f"{path}: no config.json; a checkpoint directory needs config.json and weights")
-    try:
-        return json.loads(cfg.read_text())
-    except json.JSONDecodeError as err:
-        raise ModelError(f"{cfg}: not valid JSON ({err})") from None
+    return _read_json_object(cfg, what="use the config.json that came with the model")
 
 
 def read_rmt_meta(directory: str | Path) -> dict[str, Any]:
@@ -82,15 +98,12 @@ def read_rmt_meta(directory: str | Path) -> dict[str, Any]:
     Raises
     ------
     ModelError
-        The file is not valid JSON.
+        The file is not a JSON object.
     """
     path = Path(directory) / RMT_META
     if not path.is_file():
         return {}
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ModelError(f"{path}: not valid JSON ({err})") from None
+    return _read_json_object(path, what="fix rmt.json or remove it and pass the RMT options")
 
 
 def _atomic_bytes(path: Path, data: bytes) -> None:
@@ -186,21 +199,84 @@ def last_checkpoint(ckpt_root: str | Path) -> Path | None:
     return p if (p / TRAINER_STATE).is_file() else None
 
 
-def load_training_state(step_dir: str | Path) -> dict[str, Any]:
-    """Trainer state of a step directory, read with ``torch.load(weights_only=True)`` on the CPU."""
+#: what ``genaannot train`` writes into ``trainer_state.pt`` (and needs back to resume)
+TRAINER_STATE_KEYS = ("step", "total", "optimizer", "scheduler", "numpy_rng", "torch_rng", "best", "best_step", "history")
+
+#: ``genaannot.json`` keys genaannot reads, and their JSON kinds
+_METADATA_KINDS: dict[str, tuple[type, ...]] = {
+    "task": (str,), "thresholds": (dict,), "threshold_selection": (dict,), "window_bp": (int,),
+    "base_model": (str,), "tokenizer_kind": (str,), "test_regions": (list,), "valid_regions": (list,),
+    "train_regions": (list,), "test_metrics": (dict,), "test_baseline": (dict,),
+}
+
+
+def load_training_state(step_dir: str | Path, *, required: Iterable[str] = ()) -> dict[str, Any]:
+    """Trainer state of a step directory, read with ``torch.load(weights_only=True)`` on the CPU.
+
+    Parameters
+    ----------
+    step_dir : str or Path
+        The step directory.
+    required : iterable of str
+        Keys the state must have (the trainer passes :data:`TRAINER_STATE_KEYS`).
+
+    Raises
+    ------
+    ModelError
+        The file is refused by the safe loader (it would run code, or is damaged), is not
+        a dict, or lacks a ``required`` key.
+    """
+    import pickle
+    import warnings
+
     import torch
 
-    return torch.load(Path(step_dir) / TRAINER_STATE, map_location="cpu", weights_only=True)
+    path = Path(step_dir) / TRAINER_STATE
+    what = "a genaannot trainer state"
+    again = "train again without --resume (or from another checkpoint with --base-model)"
+    check_not_lfs_pointer(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ModelError(refused_pickle_message(path, err, what=what, advice=again)) from None
+    except Exception as err:  # noqa: BLE001 - a truncated or foreign file
+        raise ModelError(f"{path}: not {what} ({type(err).__name__}: the file is damaged); {again}") from None
+    if not isinstance(state, dict):
+        raise ModelError(f"{path}: not {what} (a {type(state).__name__}, not a dict); {again}")
+    missing = [k for k in required if k not in state]
+    if missing:
+        raise ModelError(f"{path}: not {what} (no {', '.join(missing[:4])}); {again}")
+    return state
 
 
 def read_metadata(model_dir: str | Path) -> dict[str, Any]:
     """A checkpoint's ``genaannot.json`` (``{}`` when it has none).
 
     ``model_dir`` may also be a file inside the checkpoint (a ``.pth``); its directory is used.
+
+    Raises
+    ------
+    ModelError
+        The file is not a JSON object, or a key genaannot reads has the wrong kind.
     """
     model_dir = Path(model_dir)
     path = (model_dir if model_dir.is_dir() else model_dir.parent) / METADATA
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    fix = "fix or remove genaannot.json (it holds the task and call thresholds written by genaannot)"
+    meta = _read_json_object(path, what=fix)
+    for key, kinds in _METADATA_KINDS.items():
+        value = meta.get(key)
+        if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
+            raise ModelError(f"{path}: {key} must be {' or '.join(k.__name__ for k in kinds)}, "
+                             f"not {type(value).__name__}; {fix}")
+    thresholds = meta.get("thresholds") or {}
+    bad = [k for k, v in thresholds.items() if not isinstance(v, (int, float)) or isinstance(v, bool)]
+    if bad:
+        raise ModelError(f"{path}: thresholds.{bad[0]} must be a number; {fix}")
+    return meta
 
 
 def update_metadata(model_dir: str | Path, updates: dict[str, Any]) -> Path:

@@ -33,8 +33,35 @@ TOKENIZER_CONFIG = "tokenizer_config.json"
 
 
 def read_tokenizer_json(path: str | Path) -> str:
-    """The text of a ``tokenizer.json`` (UTF-8, as ``tokenizers`` writes it)."""
-    return Path(path).read_text(encoding="utf-8")
+    """The text of a ``tokenizer.json`` (UTF-8, as ``tokenizers`` writes it).
+
+    Raises
+    ------
+    TokenizerError
+        The file is a git-lfs pointer, unreadable, not JSON, or not a JSON object with a
+        ``model`` object (the message names the file and what to do).
+    """
+    from .weights import LFS_POINTER_START
+
+    path = Path(path)
+    fix = "copy the model's own tokenizer.json there or pass --tokenizer DIR"
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise TokenizerError(f"{path}: cannot read ({err.strerror or err})") from None
+    if raw.startswith(LFS_POINTER_START):
+        raise TokenizerError(f"{path} is a git-lfs pointer, not the file itself: run `git lfs pull` in {path.parent} "
+                             f"(or download with `hf download OWNER/NAME --local-dir {path.parent}`)")
+    try:
+        text = raw.decode("utf-8")
+        value = json.loads(text)
+    except UnicodeDecodeError:
+        raise TokenizerError(f"{path}: not a text file (not UTF-8); {fix}") from None
+    except json.JSONDecodeError as err:
+        raise TokenizerError(f"{path}: not valid JSON ({err}); {fix}") from None
+    if not isinstance(value, dict) or not isinstance(value.get("model"), dict):
+        raise TokenizerError(f"{path}: not a Hugging Face tokenizers file (no \"model\" object); {fix}")
+    return text
 
 
 def read_bpe_tokenizer(path: str | Path, *, name: str | None = None) -> BPETokenizer:
@@ -46,9 +73,22 @@ def read_bpe_tokenizer(path: str | Path, *, name: str | None = None) -> BPEToken
         The ``tokenizer.json`` itself.
     name : str, optional
         Default: the name of its directory.
+
+    Raises
+    ------
+    TokenizerError
+        The file is not a usable tokenizer (the message names it).
     """
     path = Path(path)
-    return BPETokenizer.from_json(read_tokenizer_json(path), name=path.parent.name if name is None else name, path=path)
+    text = read_tokenizer_json(path)
+    try:
+        return BPETokenizer.from_json(text, name=path.parent.name if name is None else name, path=path)
+    except TokenizerError:
+        raise
+    except Exception as err:  # noqa: BLE001 - the tokenizers library raises its own, untyped errors
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise TokenizerError(f"{path}: not a usable tokenizer ({first}); copy the model's own tokenizer.json there "
+                             "or pass --tokenizer DIR") from None
 
 
 def load_tokenizer(directory: str | Path) -> DNATokenizer:
@@ -80,15 +120,18 @@ def read_tokenizer_config(directory: str | Path) -> dict[str, Any] | None:
     Raises
     ------
     TokenizerError
-        The file is not valid JSON (the message names it).
+        The file is not a JSON object (the message names it).
     """
     path = Path(directory) / TOKENIZER_CONFIG
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise TokenizerError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(value, dict):
+        raise TokenizerError(f"{path}: expected a JSON object {{...}}, found {type(value).__name__}")
+    return value
 
 
 def write_tokenizer_files(directory: str | Path, tokenizer: DNATokenizer) -> Path:

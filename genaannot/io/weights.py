@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["WEIGHT_FILES", "IDENTITY_FILES", "find_weight_file", "read_weights", "has_weights", "checkpoint_files",
-           "checkpoint_sha256", "state_sha256"]
+           "checkpoint_sha256", "state_sha256", "check_not_lfs_pointer", "LFS_POINTER_START", "refused_pickle_message"]
 
 #: file names tried in a checkpoint directory, in order of preference (safetensors first:
 #: it cannot carry code and loads without unpickling)
@@ -37,6 +37,30 @@ IDENTITY_FILES: tuple[str, ...] = ("config.json", "genaannot.json", "rmt.json", 
 #: suffixes of a single weight file given instead of a directory
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt", ".ckpt")
 
+#: how a git-lfs pointer file begins (what `git clone` without git-lfs leaves instead of the file)
+LFS_POINTER_START = b"version https://git-lfs.github.com/spec/v1"
+
+
+def check_not_lfs_pointer(path: str | Path) -> None:
+    """Raise :class:`ModelError` when ``path`` is a git-lfs pointer file, not the file itself.
+
+    A ``git clone`` of a model repository without git-lfs leaves ~130-byte text files in
+    place of the weights (and of any other file kept in LFS); read as weights they fail
+    with confusing errors (an "unsafe pickle", a "header too large").
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(LFS_POINTER_START))
+    except OSError:
+        return  # unreadable: the reader reports it
+    if head == LFS_POINTER_START:
+        d = path.parent
+        raise ModelError(
+            f"{path} is a git-lfs pointer, not the file itself: run `git lfs pull` in {d} "
+            f"(or download with `hf download OWNER/NAME --local-dir {d}`)"
+        )
+
 
 def find_weight_file(directory: Path) -> Path:
     """Return the preferred weight file of a checkpoint directory.
@@ -52,25 +76,60 @@ def find_weight_file(directory: Path) -> Path:
 
 
 def _read_one(path: Path) -> dict[str, torch.Tensor]:
+    import pickle
+    import warnings
+
     import torch
 
+    check_not_lfs_pointer(path)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         try:
             return load_file(str(path), device="cpu")
         except Exception as err:  # noqa: BLE001 - report any reader failure the same way
-            raise ModelError(f"{path}: cannot read safetensors file ({err})") from None
+            raise ModelError(f"{path}: cannot read safetensors file ({err}); the file is damaged or incomplete, "
+                             "download it again") from None
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols; the outcome is what counts
+            warnings.simplefilter("ignore")
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ModelError(refused_pickle_message(path, err)) from None
     except Exception as err:  # noqa: BLE001
         raise ModelError(
-            f"{path}: cannot read with torch.load(weights_only=True) ({type(err).__name__}: {err}); "
-            "only plain tensor checkpoints are accepted"
+            f"{path}: not a readable PyTorch weight file ({type(err).__name__}: {_first_line(err)}); "
+            "the file is damaged or incomplete, download it again"
         ) from None
     if not isinstance(obj, Mapping):
         raise ModelError(f"{path}: expected a dict of tensors, found {type(obj).__name__}")
     return dict(obj)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:200] if text else ""
+
+
+def refused_pickle_message(
+    path: str | Path,
+    err: BaseException,
+    *,
+    what: str = "a plain tensor file",
+    advice: str = "use the model's model.safetensors, or re-save plain tensors on a machine you trust",
+) -> str:
+    """The message for a pickle that ``torch.load(weights_only=True)`` refused.
+
+    torch's own text advises retrying with ``weights_only=False``, which would run whatever
+    code the file carries; it is never quoted. The message names what the file asked to
+    import, when torch says so, and what to do instead.
+    """
+    import re
+
+    found = re.search(r"GLOBAL ([\w.]+)", str(err))
+    why = (f"it asks to import {found.group(1)} when loaded, i.e. it would run code" if found
+           else "it holds more than tensors (or is damaged), and unpickling it could run code")
+    return f"{path}: refused for safety, not {what}: {why}. genaannot never loads such files; {advice}"
 
 
 def read_weights(path: str | Path, *, key: str | None = None) -> dict[str, torch.Tensor]:
@@ -98,10 +157,11 @@ def read_weights(path: str | Path, *, key: str | None = None) -> dict[str, torch
     if not path.is_file():
         raise ModelError(f"{path}: weight file not found")
     if path.name.endswith(".index.json"):
+        check_not_lfs_pointer(path)
         try:
-            index = json.loads(path.read_text())
+            index = json.loads(path.read_text(encoding="utf-8"))
             shards = sorted(set(index["weight_map"].values()))
-        except (json.JSONDecodeError, KeyError, AttributeError) as err:
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, AttributeError, TypeError) as err:
             raise ModelError(f"{path}: not a valid shard index ({err})") from None
         state: dict[str, torch.Tensor] = {}
         for shard in shards:

@@ -27,6 +27,7 @@ from ..io.tokenizers import load_tokenizer
 from ..io.weights import read_weights
 from .base import Loaded, ModelError, ModelInfo, collate_cls_sep, split_cls_sep
 from .compat import skip_weight_init
+from .validate import check_count, check_labels, check_on_meta, check_sizes, check_types
 from .weights import load_strict, n_parameters
 
 __all__ = ["BigBirdNetwork", "load", "HEAD_CLASSES", "min_sparse_tokens"]
@@ -40,6 +41,14 @@ HEAD_CLASSES: dict[str, str] = {
 _CLASS_OF_HEAD = {v: k for k, v in HEAD_CLASSES.items()}
 
 IGNORED_KEYS: tuple[str, ...] = ("embeddings.position_ids",)
+
+#: config.json sizes (whole numbers >= 1) and other fields checked before the network is built
+SIZE_KEYS: tuple[str, ...] = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                              "intermediate_size", "max_position_embeddings", "type_vocab_size", "block_size",
+                              "num_random_blocks")
+FIELD_KINDS: dict[str, str] = {"attention_type": "str", "hidden_act": "str", "architectures": "list[str]",
+                               "layer_norm_eps": "number", "hidden_dropout_prob": "number",
+                               "attention_probs_dropout_prob": "number", "problem_type": "str"}
 
 
 def min_sparse_tokens(config: Any) -> int:
@@ -128,8 +137,17 @@ def load(path: Path, *, config: dict[str, Any], **options: Any) -> Loaded:
         raise ModelError(f"bigbird: unknown options {sorted(unknown)} (known: tile_tokens, tokenizer)")
     if config.get("model_type") != "big_bird":
         raise ModelError(f"{path}: model_type {config.get('model_type')!r} is not big_bird")
+    config_source = str(path / "config.json")
+    check_sizes(config, SIZE_KEYS, source=config_source)
+    check_sizes(config, ["pad_token_id"], source=config_source, minimum=0)
+    check_types(config, FIELD_KINDS, source=config_source)
+    check_labels(config, source=config_source)
     cfg_dict = {k: v for k, v in config.items() if k not in ("auto_map", "transformers_version", "dtype", "torch_dtype")}
-    cfg = BigBirdConfig(**cfg_dict)
+    try:
+        cfg = BigBirdConfig(**cfg_dict)
+    except Exception as err:  # noqa: BLE001 - transformers rejects odd fields in its own ways
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        raise ModelError(f"{config_source}: not a usable BigBird config ({type(err).__name__}: {first})") from None
     source = str(path)
     state = read_weights(path)
     head = _choose_head(config, state, source=source)
@@ -137,8 +155,16 @@ def load(path: Path, *, config: dict[str, Any], **options: Any) -> Loaded:
     claimed = any(a in HEAD_CLASSES for a in config.get("architectures") or [])
     hint = (f"config.json says {_CLASS_OF_HEAD[head]}; the checkpoint is incomplete or config.json belongs to "
             "another model") if claimed else f"no architectures in config.json; read as {_CLASS_OF_HEAD[head]}"
-    with skip_weight_init():  # every tensor is overwritten by the checkpoint
-        model = cls(cfg)
+    # config vs weights before any allocation: layer count, then every shape on the meta device
+    check_count(config, "num_hidden_layers", state, "bert.encoder.layer.", source=config_source, weights=source,
+                expected=cfg.num_hidden_layers)
+
+    def build() -> nn.Module:
+        with skip_weight_init():  # every tensor is overwritten by the checkpoint
+            return cls(cfg)
+
+    check_on_meta(build, state, source=source, config_source=config_source, ignore=IGNORED_KEYS, hint=hint)
+    model = build()
     load_strict(model, state, source=source, ignore=IGNORED_KEYS, hint=hint)
     model.eval()
 

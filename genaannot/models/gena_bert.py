@@ -37,6 +37,14 @@ from ..io.tokenizers import load_tokenizer
 from ..io.weights import read_weights
 from ..tokenize import DNATokenizer
 from .base import Loaded, ModelError, ModelInfo, collate_cls_sep, split_cls_sep
+from .validate import (
+    check_count,
+    check_labels,
+    check_on_meta,
+    check_sizes,
+    check_types,
+    require_object,
+)
 from .weights import load_strict, n_parameters
 
 __all__ = [
@@ -71,6 +79,18 @@ ACTIVATIONS: dict[str, Any] = {
 
 #: non-learned buffers some files carry (HF BERT's position_ids)
 IGNORED_KEYS: tuple[str, ...] = ("embeddings.position_ids",)
+
+#: config.json sizes (whole numbers >= 1) and the kinds of its other fields (checked before use)
+SIZE_KEYS: tuple[str, ...] = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                              "intermediate_size", "max_position_embeddings", "type_vocab_size")
+FIELD_KINDS: dict[str, str] = {
+    "hidden_act": "str", "position_embedding_type": "str", "problem_type": "str", "architectures": "list[str]",
+    "pre_layer_norm": "bool", "last_layer_norm": "bool", "tie_word_embeddings": "bool",
+    "hidden_dropout_prob": "number", "attention_probs_dropout_prob": "number", "classifier_dropout": "number",
+    "layer_norm_eps": "number", "initializer_range": "number",
+}
+#: where the encoder layers are stored
+LAYER_PREFIX = "bert.encoder.layer."
 
 
 @dataclass
@@ -116,8 +136,20 @@ class GenaBertConfig:
         return tuple(self.id2label[i] for i in range(len(self.id2label)))
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GenaBertConfig:
-        """Read an HF-style ``config.json`` dict (unknown keys go to ``extra``)."""
+    def from_dict(cls, d: dict[str, Any], *, source: str = "config.json") -> GenaBertConfig:
+        """Read an HF-style ``config.json`` dict (unknown keys go to ``extra``).
+
+        Raises
+        ------
+        ModelError
+            Naming ``source`` and the key, when a field has the wrong type or a size is not a
+            whole number >= 1.
+        """
+        require_object(d, source=source)
+        check_sizes(d, SIZE_KEYS, source=source)
+        check_sizes(d, ["pad_token_id"], source=source, minimum=0)
+        check_types(d, FIELD_KINDS, source=source)
+        check_labels(d, source=source)
         names = {f.name for f in fields(cls)} - {"extra", "id2label"}
         nullable = {"classifier_dropout", "last_layer_norm", "problem_type"}
         kw = {k: d[k] for k in names if k in d and (d[k] is not None or k in nullable)}
@@ -128,7 +160,7 @@ class GenaBertConfig:
             n = int(d.get("num_labels", 2))
             id2label = {i: f"LABEL_{i}" for i in range(n)}
         if sorted(id2label) != list(range(len(id2label))):
-            raise ModelError(f"config id2label keys are not 0..n-1: {sorted(id2label)}")
+            raise ModelError(f"{source}: id2label keys are not 0..n-1: {sorted(id2label)}")
         skip = names | {"id2label", "label2id", "num_labels"}
         extra = {k: v for k, v in d.items() if k not in skip}
         cfg = cls(**kw, id2label=id2label, extra=extra)
@@ -567,15 +599,25 @@ def load(path: Path, *, config: dict[str, Any], **options: Any) -> Loaded:
         raise ModelError(f"gena_bert: unknown options {sorted(unknown)} (known: tokenizer, weights)")
     if config.get("model_type") != "bert":
         raise ModelError(f"{path}: model_type {config.get('model_type')!r} is not a BERT config")
-    cfg = GenaBertConfig.from_dict(config)
+    config_source = str((path if path.is_dir() else path.parent) / "config.json")
+    cfg = GenaBertConfig.from_dict(config, source=config_source)
     weights = Path(options["weights"]) if options.get("weights") else path
     state = add_prefix_if_bare(read_weights(weights))
     source = str(weights)
     head = choose_head(cfg, state, source=source)
     tok_dir = Path(options["tokenizer"]) if options.get("tokenizer") else (path if path.is_dir() else path.parent)
     tokenizer = load_tokenizer(tok_dir)
-    net = build_network(cfg, head=head, cls_id=tokenizer.cls_id, sep_id=tokenizer.sep_id)
-    load_strict(net, state, source=source, ignore=IGNORED_KEYS, hint=head_hint(cfg, head))
+    # config vs weights before any allocation: layer count, then every shape on the meta device
+    check_count(config, "num_hidden_layers", state, LAYER_PREFIX, source=config_source, weights=source,
+                expected=cfg.num_hidden_layers)
+    hint = head_hint(cfg, head)
+
+    def build() -> GenaBertNetwork:
+        return build_network(cfg, head=head, cls_id=tokenizer.cls_id, sep_id=tokenizer.sep_id)
+
+    check_on_meta(build, state, source=source, config_source=config_source, ignore=IGNORED_KEYS, hint=hint)
+    net = build()
+    load_strict(net, state, source=source, ignore=IGNORED_KEYS, hint=hint)
     net.eval()
     info = ModelInfo(
         family="gena_bert",

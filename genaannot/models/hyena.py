@@ -48,6 +48,7 @@ from ..io.tokenizers import TOKENIZER_CONFIG, read_tokenizer_config
 from ..io.weights import read_weights
 from ..tokenize import HYENA_CHAR_VOCAB, CharTokenizer
 from .base import Loaded, ModelError, ModelInfo
+from .validate import check_count, check_labels, check_on_meta, check_sizes, check_types
 from .weights import load_strict
 
 __all__ = ["HyenaConfig", "HyenaNetwork", "load", "fftconv", "ARCHITECTURES"]
@@ -92,15 +93,27 @@ class HyenaConfig:
         return self.vocab_size + (-self.vocab_size) % m if m > 0 else self.vocab_size
 
     @classmethod
-    def from_dict(cls, config: dict[str, Any]) -> HyenaConfig:
-        """Read a config.json dict; architecture fields are required (no silent defaults)."""
+    def from_dict(cls, config: dict[str, Any], *, source: str = "HyenaDNA config.json") -> HyenaConfig:
+        """Read a config.json dict; architecture fields are required (no silent defaults).
+
+        Raises
+        ------
+        ModelError
+            Naming ``source`` and the key: a field is missing, a size is not a whole number
+            >= 1, or a field has the wrong type.
+        """
         required = (
             "d_model", "n_layer", "vocab_size", "max_seq_len", "emb_dim", "filter_order",
             "num_inner_mlps", "hyena_order", "short_filter_order", "activation_freq", "layer_norm_epsilon",
         )  # fmt: skip
         missing = [k for k in required if config.get(k) is None]
         if missing:
-            raise ModelError(f"HyenaDNA config.json lacks {', '.join(missing)}")
+            raise ModelError(f"{source} lacks {', '.join(missing)}")
+        check_sizes(config, ("d_model", "n_layer", "d_inner", "vocab_size", "max_seq_len", "emb_dim", "filter_order",
+                             "hyena_order", "short_filter_order"), source=source)
+        check_sizes(config, ("num_inner_mlps", "pad_vocab_size_multiple", "pad_token_id"), source=source, minimum=0)
+        check_types(config, {"activation_freq": "number", "layer_norm_epsilon": "number", "use_bias": "bool",
+                             "train_freq": "bool"}, source=source)
         d_inner = config.get("d_inner")
         return cls(
             d_model=int(config["d_model"]),
@@ -506,9 +519,11 @@ def _check_tokenizer_files(path: Path) -> None:
     if tc is None:
         return
     decoder = tc.get("added_tokens_decoder") or {}
+    if not isinstance(decoder, dict):
+        raise ModelError(f"{path / TOKENIZER_CONFIG}: added_tokens_decoder must be an object, not {type(decoder).__name__}")
     for idx, entry in decoder.items():
         tok = entry.get("content") if isinstance(entry, dict) else None
-        if tok in HYENA_CHAR_VOCAB and HYENA_CHAR_VOCAB[tok] != int(idx):
+        if tok in HYENA_CHAR_VOCAB and str(HYENA_CHAR_VOCAB[tok]) != str(idx).strip():
             raise ModelError(f"{path / TOKENIZER_CONFIG}: {tok} has id {idx}, HyenaDNA's fixed vocabulary "
                              f"has {HYENA_CHAR_VOCAB[tok]}")
 
@@ -540,7 +555,9 @@ def load(
     if options:
         raise ModelError(f"HyenaDNA: unknown load option(s) {', '.join(sorted(options))}")
     path = Path(path)
-    cfg = HyenaConfig.from_dict(config)
+    config_source = str(path / "config.json")
+    cfg = HyenaConfig.from_dict(config, source=config_source)
+    check_labels(config, source=config_source)
     if cfg.hyena_order != 2:
         raise ModelError(f"{path}: hyena_order {cfg.hyena_order}; the HyenaDNA port supports order 2 only")
     if cfg.short_filter_order != 3:
@@ -565,22 +582,38 @@ def load(
     if max_tokens is not None and not 0 < int(max_tokens) <= limit:
         raise ModelError(f"max_tokens {max_tokens}: HyenaDNA takes 1..{limit} bases (max_seq_len - 1)")
     tokenizer = CharTokenizer(HYENA_CHAR_VOCAB, name="hyenadna-char")
-    comp = np.arange(cfg.padded_vocab_size)
-    for a, b in ("AT", "TA", "CG", "GC"):
-        comp[HYENA_CHAR_VOCAB[a]] = HYENA_CHAR_VOCAB[b]
-    network = HyenaNetwork(
-        cfg,
-        head=head,
-        num_labels=num_labels,
-        score_bias=score_bias,
-        sep_id=tokenizer.sep_id,
-        pad_id=tokenizer.pad_id,
-        max_content_tokens=int(max_tokens) if max_tokens is not None else None,
-        bidirectional=bidirectional,
-        complement=comp,
-        fft_max_bytes=int(fft_memory_mb) << 20,
-    )
-    fit_state_dict(network, sd, source=str(path))
+    # config vs weights before any allocation: layer and filter-MLP counts, then shapes on the meta device
+    source = str(path)
+    check_count(config, "n_layer", sd, "hyena.backbone.layers.", source=config_source, weights=source)
+    check_count(config, "num_inner_mlps", sd, "hyena.backbone.layers.0.mixer.filter_fn.implicit_filter.",
+                suffix="weight", source=config_source, weights=source, expected=cfg.num_inner_mlps + 2)
+
+    def build() -> HyenaNetwork:
+        comp = np.arange(cfg.padded_vocab_size)
+        for a, b in ("AT", "TA", "CG", "GC"):
+            comp[HYENA_CHAR_VOCAB[a]] = HYENA_CHAR_VOCAB[b]
+        return HyenaNetwork(
+            cfg,
+            head=head,
+            num_labels=num_labels,
+            score_bias=score_bias,
+            sep_id=tokenizer.sep_id,
+            pad_id=tokenizer.pad_id,
+            max_content_tokens=int(max_tokens) if max_tokens is not None else None,
+            bidirectional=bidirectional,
+            complement=comp,
+            fft_max_bytes=int(fft_memory_mb) << 20,
+        )
+
+    # the vocabulary sizes the complement table: it must match the embedding rows before that is built
+    emb = sd.get("hyena.backbone.embeddings.word_embeddings.weight")
+    if emb is None or emb.shape[0] != cfg.padded_vocab_size:
+        has = "no word embeddings" if emb is None else f"word embeddings of {emb.shape[0]} rows"
+        raise ModelError(f"{config_source}: vocab_size {cfg.vocab_size} (padded to {cfg.padded_vocab_size}) but "
+                         f"{source} has {has}; config.json and the weights belong to different models")
+    check_on_meta(build, sd, source=source, config_source=config_source)
+    network = build()
+    fit_state_dict(network, sd, source=source)
     network.eval()
     if head == "lm":
         inv = {i: t for t, i in HYENA_CHAR_VOCAB.items()}

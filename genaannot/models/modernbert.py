@@ -45,6 +45,7 @@ from ..io.weights import read_weights
 from ..tokenize import TokenizerError
 from .base import Loaded, ModelError, ModelInfo, collate_cls_sep, split_cls_sep
 from .compat import config_layout, skip_weight_init, transformers_version
+from .validate import check_count, check_labels, check_on_meta, check_sizes, check_types
 from .weights import load_strict
 
 __all__ = ["ModernBertNetwork", "load", "read_layout", "transformers_config", "RopeLayout", "ARCHITECTURES",
@@ -65,6 +66,14 @@ _REQUIRED = (
     "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
     "max_position_embeddings", "norm_eps", "local_attention", "hidden_activation",
 )  # fmt: skip
+
+#: config.json sizes (whole numbers >= 1) and other fields checked before anything is built
+_SIZES = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
+          "max_position_embeddings", "local_attention", "global_attn_every_n_layers")
+_KINDS = {"norm_eps": "number", "hidden_activation": "str", "classifier_pooling": "str", "layer_types": "list[str]",
+          "global_rope_theta": "number", "local_rope_theta": "number", "architectures": "list[str]",
+          "attention_bias": "bool", "mlp_bias": "bool", "norm_bias": "bool", "classifier_bias": "bool",
+          "problem_type": "str"}
 
 
 @dataclass(frozen=True)
@@ -102,13 +111,19 @@ def read_layout(config: dict[str, Any], *, source: str = "config.json") -> RopeL
     missing = [k for k in _REQUIRED if config.get(k) is None]
     if missing:
         raise ModelError(f"{source}: ModernBERT config lacks {', '.join(missing)}")
+    check_sizes(config, _SIZES, source=source)
+    check_types(config, _KINDS, source=source)
     n_layers = int(config["num_hidden_layers"])
     global_theta, local_theta = config.get("global_rope_theta"), config.get("local_rope_theta")
     rope = config.get("rope_parameters")
     if rope is not None:
+        if not isinstance(rope, dict):
+            raise ModelError(f"{source}: rope_parameters must be an object, not {type(rope).__name__}")
         per_type = rope if "full_attention" in rope or "sliding_attention" in rope else {"full_attention": rope}
         thetas = {}
         for kind, params in per_type.items():
+            if not isinstance(params, dict):
+                raise ModelError(f"{source}: rope_parameters.{kind} must be an object, not {type(params).__name__}")
             rtype = params.get("rope_type", "default")
             if rtype != "default":
                 raise ModelError(f"{source}: rope_type {rtype!r} for {kind}; only default RoPE is supported")
@@ -301,12 +316,18 @@ def load(
     if head == "sequence" and config.get("classifier_pooling") not in ("mean", "cls"):
         raise ModelError(f"{path}: classifier_pooling {config.get('classifier_pooling')!r}; expected mean or cls")
 
-    rope = read_layout(config, source=str(path / "config.json"))
-    hf_dict = transformers_config(config, source=str(path / "config.json"))
+    config_source = str(path / "config.json")
+    rope = read_layout(config, source=config_source)
+    check_labels(config, source=config_source)
+    hf_dict = transformers_config(config, source=config_source)
     # transformers would torch.compile the MLP on a GPU with triton (reference_compile None):
     # same numbers, but a long first call and a hard dependency; genaannot runs it eagerly
     hf_dict["reference_compile"] = False
-    hf_config = ModernBertConfig.from_dict(hf_dict, attn_implementation=attn_implementation)
+    try:
+        hf_config = ModernBertConfig.from_dict(hf_dict, attn_implementation=attn_implementation)
+    except Exception as err:  # noqa: BLE001 - transformers rejects odd fields in its own ways
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        raise ModelError(f"{config_source}: not a usable ModernBERT config ({type(err).__name__}: {first})") from None
     sd = read_weights(path)
     if head in ("token", "sequence"):
         if "classifier.weight" not in sd:
@@ -314,8 +335,19 @@ def load(
         n_labels = int(sd["classifier.weight"].shape[0])
         if hf_config.num_labels != n_labels:
             raise ModelError(f"{path}: config has {hf_config.num_labels} labels, classifier.weight has {n_labels}")
-    with skip_weight_init():  # every tensor is overwritten by the checkpoint
-        model = getattr(transformers, cls_name)(hf_config)
+    # config vs weights before any allocation: layer count, then every shape on the meta device
+    check_count(config, "num_hidden_layers", sd, "model.layers.", source=config_source, weights=str(path))
+
+    def build() -> nn.Module:
+        with skip_weight_init():  # every tensor is overwritten by the checkpoint
+            return getattr(transformers, cls_name)(hf_config)
+
+    try:
+        check_on_meta(build, sd, source=str(path), config_source=config_source)
+    except ModelError as err:
+        raise ModelError(f"{err}; check attention_bias / mlp_bias / norm_bias / classifier_bias and the sizes in "
+                         "config.json") from None
+    model = build()
     _fit(model, sd, source=str(path))  # tied decoder/embedding share storage: stored once is enough
     model.eval()
 

@@ -39,7 +39,15 @@ from ..io.tokenizers import load_tokenizer, read_bpe_tokenizer
 from ..io.weights import read_weights
 from ..tokenize import DNATokenizer
 from .base import Loaded, ModelError, ModelInfo
-from .gena_bert import GenaBertConfig, GenaBertNetwork, build_network, choose_head, head_hint
+from .gena_bert import (
+    LAYER_PREFIX,
+    GenaBertConfig,
+    GenaBertNetwork,
+    build_network,
+    choose_head,
+    head_hint,
+)
+from .validate import check_count, check_on_meta
 from .weights import load_strict, n_parameters
 
 __all__ = ["RMTParams", "RMTNetwork", "RMTTrace", "chunk_bounds", "load", "BUNDLED_TOKENIZERS"]
@@ -335,7 +343,8 @@ def load(path: Path, *, config: dict[str, Any], **options: Any) -> Loaded:
     if alias is not None and not torch.equal(alias, state[word_key]):
         raise ModelError(f"{source}: {prefix}embeddings.weight differs from the word embeddings it should alias")
 
-    cfg = GenaBertConfig.from_dict(config)
+    config_source = str(directory / "config.json")
+    cfg = GenaBertConfig.from_dict(config, source=config_source)
     rows = int(state[word_key].shape[0])
     m = rows - cfg.vocab_size
     want_m = options.get("num_mem_tokens", meta.get("num_mem_tokens"))
@@ -368,7 +377,14 @@ def load(path: Path, *, config: dict[str, Any], **options: Any) -> Loaded:
                 f"{directory}: RMT parameter {name} is unknown; write it into rmt.json or pass it as an option "
                 f"(e.g. genaannot models inspect PATH -o {name}=N)"
             )
-        return int(value)
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            number = -1
+        if isinstance(value, bool) or number < 0 or (isinstance(value, float) and value != number):
+            where = "option" if name in options else f"{directory / 'rmt.json'}:"
+            raise ModelError(f"{where} {name} must be a whole number >= 0, not {value!r}")
+        return number
 
     input_size = param("input_size")
     params = RMTParams(
@@ -379,9 +395,18 @@ def load(path: Path, *, config: dict[str, Any], **options: Any) -> Loaded:
         # upstream: the sequence wrapper pads with 0 (attended), the token wrapper with [PAD]
         segment_pad_token_id=param("segment_pad_token_id", 0 if head == "sequence" else cfg.pad_token_id),
     )
-    backbone = build_network(cfg, head=head, cls_id=cls_id, sep_id=sep_id)
-    load_strict(backbone, state, source=source, ignore=("embeddings.position_ids",), shown_prefix=prefix,
-                hint=head_hint(cfg, head))
+    # config vs weights before any allocation: layer count, then every shape on the meta device
+    check_count(config, "num_hidden_layers", state, LAYER_PREFIX, source=config_source, weights=source,
+                expected=cfg.num_hidden_layers)
+    strict = {"source": source, "ignore": ("embeddings.position_ids",), "shown_prefix": prefix,
+              "hint": head_hint(cfg, head)}
+
+    def build() -> GenaBertNetwork:
+        return build_network(cfg, head=head, cls_id=cls_id, sep_id=sep_id)
+
+    check_on_meta(build, state, config_source=config_source, **strict)
+    backbone = build()
+    load_strict(backbone, state, **strict)
     net = RMTNetwork(backbone, params, mem_token_ids=mem_ids, cls_id=cls_id, sep_id=sep_id)
     net.eval()
     kind = "Sequence" if head == "sequence" else "Token"

@@ -40,6 +40,7 @@ from ..evaluate import (
     write_eval_report,
 )
 from ..io.annotation import Annotation, AnnotationError, read_annotation
+from ..io.atomic import check_writable
 from ..io.bed import read_bed
 from ..io.checkpoint import read_metadata, update_metadata
 from ..labels import TASK_SPECS, GenomeReader, TaskSpec
@@ -368,6 +369,10 @@ def train_genome(
         ``steps``, a base model that does not fit, ``resume`` without a checkpoint, ...).
     EvaluateError
         Splice validation regions without annotated sites (no thresholds).
+    OutputError
+        ``output`` cannot be created or written (checked before training starts).
+    ModelError
+        A checkpoint that cannot be read (``--resume``: a trainer state refused for safety).
     """
     say = log or _silent
     if task not in TASK_SPECS:
@@ -382,6 +387,7 @@ def train_genome(
         if not splits["train"]:
             raise SplitError("no training regions")
         check_disjoint(splits)
+        check_writable(model_dir / "checkpoints" / "last")  # a read-only or impossible -o fails before any work
         setup = _train_setup(spec=TASK_SPECS[task], config=config, arch=arch, genome=gen, train_regions=splits["train"],
                              model_dir=model_dir, base_model=base_model, tokenizer=tokenizer, vocab_size=vocab_size,
                              resume=resume)
