@@ -133,8 +133,9 @@ def test_workers_devices_and_errors(tmp_path, models):
     base = ["scan", str(fa), "--task", "splice", "--model", str(models["token"]), "--window-tokens", "40",
             "--quiet"]
     outs = {}
-    for name, extra in (("w0", ["--workers", "0", "--device", "cpu"]), ("w1", ["--workers", "1", "--device", "cpu"]),
-                        ("d2", ["--workers", "0", "--devices", "cpu,cpu"])):
+    for name, extra in (("w0", ["--workers", "0", "--device", "cpu", "--threads", "1"]),
+                        ("w1", ["--workers", "1", "--device", "cpu", "--threads", "2"]),
+                        ("d2", ["--workers", "0", "--devices", "cpu,cpu", "--threads", "1"])):
         r = CliRunner().invoke(main, [*base, "-o", str(tmp_path / f"{name}.bw"), *extra])
         assert r.exit_code == 0, r.output
         outs[name] = [(tmp_path / f"{name}.{lab}.{s}.bw").read_bytes() for lab in ("acceptor", "donor")
@@ -142,6 +143,8 @@ def test_workers_devices_and_errors(tmp_path, models):
     assert outs["w0"] == outs["w1"] == outs["d2"]
     r = CliRunner().invoke(main, [*base, "-o", str(tmp_path / "x.bw"), "--devices", "gpu7"])
     assert r.exit_code != 0 and "not a device" in r.output
+    r = CliRunner().invoke(main, [*base, "-o", str(tmp_path / "x.bw"), "--threads", "0"])
+    assert r.exit_code == 2 and "--threads" in r.output
 
 
 def test_model_options_reach_every_device_process(tmp_path):

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from genaannot.pipeline.workers import ahead, worker_state
+from genaannot.pipeline import workers as workers_mod
+from genaannot.pipeline.workers import ahead, default_threads, torch_threads, worker_state
 
 
 def _square_remote(x: int) -> int:  # module level: pickled by name into spawned workers
@@ -218,3 +219,38 @@ def test_guard_detection(source, line, guarded):
     from genaannot.pipeline.workers import _guarded
 
     assert _guarded(source, line) is guarded
+
+
+def test_default_threads_leave_the_workers_and_the_busy_cores_alone(monkeypatch):
+    monkeypatch.setattr(workers_mod, "cpu_cores", lambda: 8)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.4, 0.0, 0.0))
+    assert default_threads(workers=0) == 8
+    assert default_threads(workers=3) == 5
+    assert default_threads(workers=3, n_devices=2) == 2
+    assert default_threads(workers=0, device="cuda:0") == 1  # the GPU computes; CPU threads would fight workers
+    monkeypatch.setattr(os, "getloadavg", lambda: (6.7, 0.0, 0.0))  # six cores taken by other programs
+    assert default_threads(workers=0) == 2
+    assert default_threads(workers=1) == 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (40.0, 0.0, 0.0))
+    assert default_threads(workers=4) == 1  # never below one
+
+
+def test_torch_threads_are_restored():
+    import torch
+
+    before = torch.get_num_threads()
+    other = 1 if before != 1 else 2
+    with torch_threads(other):
+        assert torch.get_num_threads() == other
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError):
+        with torch_threads(0):
+            pass
+
+
+def test_cgroup_quota_caps_the_cores(monkeypatch, tmp_path):
+    monkeypatch.setattr(workers_mod, "_cgroup_cpu_quota", lambda: 2)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    assert workers_mod.cpu_cores() == 2
+    monkeypatch.setattr(workers_mod, "_cgroup_cpu_quota", lambda: None)
+    assert workers_mod.cpu_cores() == 16

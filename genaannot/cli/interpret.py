@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from ..tasks import TASKS
-from .options import no_stdout
+from .options import no_stdout, threads_option
 
 _COMMON = [
     click.argument("genome", type=click.Path(dir_okay=False)),
@@ -29,6 +29,7 @@ _COMMON = [
     click.option("--window-tokens", type=click.IntRange(min=1), default=None,
                  help="Content tokens of the model window [default: the task's, at most the model's]."),
     click.option("--device", default=None, help="cpu, cuda, cuda:1 [default: CUDA when available]."),
+    threads_option,
 ]
 
 
@@ -66,13 +67,13 @@ def _run(fn, genome, model_path, task_name, device, precision, **kw):
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def ism(genome, region, task_name, model_path, output, label, site, strand, logit, window_tokens, device,
-        precision, batch_size, quiet) -> None:
+        threads, precision, batch_size, quiet) -> None:
     """In-silico saturation mutagenesis of a region of GENOME."""
     from ..pipeline.interpret import ism_region
 
     run = _run(ism_region, genome, model_path, task_name, device, precision, region=region, output=output,
                label=label, site=site, strand=strand, logit=logit, window_tokens=window_tokens,
-               batch_size=batch_size, quiet=quiet)
+               batch_size=batch_size, quiet=quiet, threads=threads)
     m = run.meta
     if not quiet:
         click.echo(f"{m['n_mutants']:,} mutants of {m['region']}; largest |effect| {m['max_abs_effect']:.4g}; "
@@ -92,13 +93,13 @@ def ism(genome, region, task_name, model_path, output, label, site, strand, logi
               help="Path points per forward/backward pass.")
 @click.option("--quiet", "-q", is_flag=True)
 def attribute(genome, region, task_name, model_path, output, label, site, strand, logit, window_tokens,
-              device, steps, baseline, batch_size, quiet) -> None:
+              device, threads, steps, baseline, batch_size, quiet) -> None:
     """Integrated-gradients attribution track around a region of GENOME."""
     from ..pipeline.interpret import attribute_region
 
     run = _run(attribute_region, genome, model_path, task_name, device, None, region=region, output=output,
                label=label, site=site, strand=strand, logit=logit, window_tokens=window_tokens, steps=steps,
-               baseline=baseline, batch_size=batch_size)
+               baseline=baseline, batch_size=batch_size, threads=threads)
     m = run.meta
     if not quiet:
         click.echo(

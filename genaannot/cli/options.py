@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-__all__ = ["compute_options", "model_option", "no_stdout", "parse_options"]
+__all__ = ["compute_options", "model_option", "no_stdout", "parse_options", "threads_option"]
 
 #: ``--model-option KEY=VALUE`` (repeatable): family loader options for :func:`genaannot.load_model`
 model_option = click.option(
@@ -16,12 +16,21 @@ model_option = click.option(
 )
 
 
+#: ``--threads N``: torch's CPU threads in each process that runs the model (every model command)
+threads_option = click.option(
+    "--threads", type=click.IntRange(min=1), default=None, metavar="N",
+    help="CPU threads for the model [default: the cores left free by other programs (1-minute load) "
+         "and by --workers, at least 1; 1 on CUDA]. More threads than free cores makes a run slower.",
+)
+
+
 def compute_options(f):
-    """``--batch-size``, ``--device``, ``--precision``, ``--model-option`` and ``--compile``
-    (``scan`` and ``score``: how and where the model runs)."""
+    """``--batch-size``, ``--device``, ``--threads``, ``--precision``, ``--model-option`` and
+    ``--compile`` (``scan`` and ``score``: how and where the model runs)."""
     for opt in reversed([
         click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True),
         click.option("--device", default=None, help="cpu, cuda, cuda:1 [default: CUDA when available]."),
+        threads_option,
         click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True),
         model_option,
         click.option("--compile", "compile_", is_flag=True,

@@ -77,7 +77,7 @@ def _digits(ctx: click.Context, param: click.Parameter, value: str) -> int | Non
                    "computed. Calls are made from unrounded values.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def scan(genome, task_name, model_path, output, chroms, regions, strand, window_tokens, overlap, stitch,
-         batch_size, device, precision, compile_, model_options, labels, threshold, resume, shard, workers, devices, bedgraph,
+         batch_size, device, threads, precision, compile_, model_options, labels, threshold, resume, shard, workers, devices, bedgraph,
          track_digits, quiet) -> None:
     """Scan GENOME (FASTA, plain or bgzipped) with a model; write bigWig tracks and calls."""
     from ..io.atomic import OutputIsInput
@@ -97,7 +97,7 @@ def scan(genome, task_name, model_path, output, chroms, regions, strand, window_
             chroms=list(chroms) or None, window_tokens=window_tokens, overlap=overlap, stitch=stitch,
             batch_size=batch_size, labels=[x for x in labels.split(",") if x] if labels else None,
             threshold=threshold, resume=resume, bedgraph=bedgraph, quiet=quiet, shard=shard, workers=workers,
-            devices=devices, device=device, precision=precision, compile=compile_,
+            devices=devices, device=device, threads=threads, precision=precision, compile=compile_,
             model_options=parse_options(model_options), track_digits=track_digits,
         )
     except OutputIsInput as err:

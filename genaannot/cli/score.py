@@ -55,7 +55,7 @@ from .options import compute_options, parse_options
                    "(a region shard); the output has one process's records, header, order and format, "
                    "numbers equal up to float rounding. Overrides --device.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
-def score(variants, genome, task_name, model_path, output, distance, labels, tsv, batch_size, device,
+def score(variants, genome, task_name, model_path, output, distance, labels, tsv, batch_size, device, threads,
           precision, compile_, model_options, strand, shard, workers, devices, quiet) -> None:
     """Score every ALT allele of VARIANTS (VCF, VCF.gz, BCF or -) against GENOME with a model."""
     from ..io.atomic import OutputIsInput
@@ -78,7 +78,7 @@ def score(variants, genome, task_name, model_path, output, distance, labels, tsv
                 variants, genome=genome, model=model_id, task=task_name, output=output,
                 distance=distance, labels=label_list, tsv=tsv, batch_size=batch_size,
                 strand=strand, quiet=quiet, shard=shard, devices=devices, workers=workers,
-                device=device, precision=precision, compile=compile_, model_options=parse_options(model_options),
+                device=device, threads=threads, precision=precision, compile=compile_, model_options=parse_options(model_options),
             )
     except OutputIsInput as err:
         raise click.UsageError(str(err)) from None

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import click
 
-from .options import no_stdout
+from .options import no_stdout, threads_option
 
 _CHROMS_HELP = "comma-separated chromosome names"
 
@@ -52,10 +52,12 @@ def _library_errors() -> Iterator[None]:
 
 
 def _threads(n: int | None) -> None:
-    if n:
-        import torch
+    """torch's CPU threads for this command's process (None: the free cores, as scan/score)."""
+    import torch
 
-        torch.set_num_threads(n)
+    from ..pipeline.workers import default_threads
+
+    torch.set_num_threads(n or default_threads(workers=0))
 
 
 @click.command(context_settings={"show_default": True})
@@ -91,7 +93,7 @@ def _threads(n: int | None) -> None:
 @click.option("--save-every", default=200, type=int, help="checkpoint every N steps")
 @click.option("--eval-every", default=200, type=int, help="validate every N steps")
 @click.option("--valid-windows", default=64, type=int, help="validation windows (fixed, seeded) scored at each validation")
-@click.option("--threads", default=None, type=int, help="torch CPU threads")
+@threads_option
 @click.option("--resume", is_flag=True, help="continue from MODEL_DIR/checkpoints/last")
 @click.option("--no-eval", is_flag=True, help="skip the held-out evaluation at the end")
 @click.option("-q", "--quiet", is_flag=True, help="no progress bar")
@@ -143,7 +145,7 @@ def train(**o) -> None:
 @click.option("--stem", default="REPORT", help="report file name stem")
 @click.option("--batch-size", default=16, type=int)
 @click.option("--device", default=None)
-@click.option("--threads", default=None, type=int)
+@threads_option
 @click.option("--overlap", default=0.5, type=click.FloatRange(0, 1, max_open=True),
               help="splice: window overlap, as `scan --overlap` (metrics and thresholds hold for scans made alike)")
 @click.option("--stitch", default="center", type=click.Choice(["center", "mean"]),

@@ -13,12 +13,11 @@ at once (:func:`.workers.check_can_spawn`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .workers import check_can_spawn, die_with_parent, parent_link
+from .workers import check_can_spawn, cpu_cores, die_with_parent, parent_link
 
 __all__ = ["parse_devices", "model_spec", "model_config", "run_on_devices", "load_for_device", "DeviceError"]
 
@@ -60,10 +59,12 @@ def model_spec(model: Any) -> str:
     )
 
 
-def model_config(model: Any, spec: str | None = None) -> dict[str, Any]:
-    """What a device process needs to load the same model as ``model`` (picklable)."""
+def model_config(model: Any, spec: str | None = None, *, threads: int | None = None) -> dict[str, Any]:
+    """What a device process needs to load the same model as ``model`` (picklable); ``threads``:
+    torch's CPU threads there (None: :func:`cpu_threads_per_device`)."""
     return {
         "model_spec": spec or model_spec(model),
+        "threads": threads,
         "precision": getattr(model, "precision", "fp32"),
         "compile": getattr(model, "compile_options", None),
         "load_options": dict(getattr(model, "load_options", None) or {}),
@@ -75,12 +76,16 @@ def load_for_device(cfg: dict[str, Any], device: str, *, n_devices: int = 1):
 
     CPU device processes split the cores between them rather than each taking all.
     """
+    import torch
+
     from ..models import load_model
 
-    if device == "cpu":
-        import torch
-
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg["threads"]))
+    elif device == "cpu":
         torch.set_num_threads(cpu_threads_per_device(n_devices))
+    else:  # CUDA: CPU threads would only compete with the host workers
+        torch.set_num_threads(1)
 
     compile_opt = cfg.get("compile")
     return load_model(cfg["model_spec"], device=device, dtype=cfg["precision"],
@@ -166,4 +171,4 @@ def run_on_devices(
 
 def cpu_threads_per_device(n_devices: int) -> int:
     """Torch threads for each of ``n_devices`` CPU device processes (they share the cores)."""
-    return max(1, (os.cpu_count() or 1) // max(1, n_devices))
+    return max(1, cpu_cores() // max(1, n_devices))

@@ -50,6 +50,7 @@ from ..io.tracks import (
 from ..regions import Interval, parse_region
 from ..stitch import runs
 from ..tasks import get_task
+from .workers import default_threads, torch_threads
 
 if TYPE_CHECKING:
     from ..io.fasta import Genome
@@ -252,9 +253,10 @@ def _attribute(
 
 @contextlib.contextmanager
 def _opened(genome: str | Path | Genome, model: str | Path | Model, *, task: str, device: str | None,
-            precision: str) -> Iterator[tuple[Genome, Model]]:
+            precision: str, threads: int | None = None) -> Iterator[tuple[Genome, Model]]:
     """The genome (opened here when a path) and the model (loaded here when not one; the
-    task's published checkpoint when ``None``), the FASTA first so a bad one fails fast."""
+    task's published checkpoint when ``None``), the FASTA first so a bad one fails fast;
+    torch runs with ``threads`` CPU threads meanwhile (None: :func:`default_threads`)."""
     from ..io.fasta import Genome as _Genome
     from ..io.fasta import open_genome
 
@@ -267,32 +269,35 @@ def _opened(genome: str | Path | Genome, model: str | Path | Model, *, task: str
             if ref is None:
                 raise InterpretError(f"task {task} has no default checkpoint; pass a model")
             model = load_model(ref, device=device, dtype=precision)
-        yield gen, model
+        with torch_threads(threads or default_threads(workers=0, device=str(model.device))):
+            yield gen, model
     finally:
         if gen is not genome:
             gen.close()
 
 
 def ism_region(genome: str | Path | Genome, model: str | Path | Model | None, *, task: str,
-               device: str | None = None, precision: str = "fp32", **options: Any) -> InterpretRun:
+               device: str | None = None, precision: str = "fp32", threads: int | None = None,
+               **options: Any) -> InterpretRun:
     """Saturation mutagenesis of a region; see the module docstring.
 
     ``genome``: FASTA path or open :class:`~genaannot.io.fasta.Genome`; ``model``: a loaded
     model or anything :func:`genaannot.load_model` takes (loaded on ``device`` at
-    ``precision``; ``None``: the task's published checkpoint). ``options``: ``region``
+    ``precision``; ``None``: the task's published checkpoint); ``threads``: torch's CPU
+    threads (None: :func:`~genaannot.pipeline.workers.default_threads`). ``options``: ``region``
     (required, 1-based inclusive string), ``output`` (required), ``label``, ``site``,
     ``strand``, ``logit``, ``window_tokens``, ``batch_size``, ``quiet``.
     """
-    with _opened(genome, model, task=task, device=device, precision=precision) as (gen, m):
+    with _opened(genome, model, task=task, device=device, precision=precision, threads=threads) as (gen, m):
         return _ism(gen, m, task=task, **options)
 
 
 def attribute_region(genome: str | Path | Genome, model: str | Path | Model | None, *, task: str,
-                     device: str | None = None, **options: Any) -> InterpretRun:
+                     device: str | None = None, threads: int | None = None, **options: Any) -> InterpretRun:
     """Integrated-gradients attribution around a region; see the module docstring.
 
     Arguments as :func:`ism_region` (gradients run in fp32: autocast would make the
     completeness check meaningless), plus ``steps`` and ``baseline``.
     """
-    with _opened(genome, model, task=task, device=device, precision="fp32") as (gen, m):
+    with _opened(genome, model, task=task, device=device, precision="fp32", threads=threads) as (gen, m):
         return _attribute(gen, m, task=task, **options)

@@ -72,7 +72,7 @@ from .devices import (
     parse_devices,
     run_on_devices,
 )
-from .workers import ahead, check_can_spawn, cpu_cores, worker_state
+from .workers import ahead, check_can_spawn, cpu_cores, default_threads, torch_threads, worker_state
 
 if TYPE_CHECKING:
     from ..models.base import Model
@@ -184,6 +184,7 @@ class ScanRequest:
     workers: int
     devices: list[str] | None
     track_digits: int | None
+    threads: int | None = None
     #: ``(what, path)`` of every input file, which no output may overwrite
     inputs: tuple[tuple[str, Any], ...] = ()
 
@@ -336,6 +337,7 @@ def scan_genome(
     workers: int | None = 0,
     devices: list[str] | str | None = None,
     device: str | None = None,
+    threads: int | None = None,
     precision: str = "fp32",
     compile: bool | dict[str, Any] = False,
     model_options: dict[str, Any] | None = None,
@@ -396,6 +398,10 @@ def scan_genome(
         Several devices (``["cuda:0", "cuda:1"]``, ``"0,1"``, ``"cpu,cpu"``): one process per
         device, each loading the model and taking every D-th work unit, each with
         ``workers`` host processes. Files are identical to a one-device run.
+    threads
+        torch's CPU threads in each process that runs the model (None:
+        :func:`~genaannot.pipeline.workers.default_threads`, from the free cores and
+        ``workers``; restored when the call returns). Files do not depend on it.
     track_digits
         Digits kept in track values (default :data:`DEFAULT_TRACK_DIGITS`; None: full
         float32): decimals, and for probability tasks significant digits of ``1 - value``
@@ -455,10 +461,12 @@ def scan_genome(
         req = ScanRequest(output=output, regions=regions, chroms=chroms, overlap=overlap, stitch=stitch,
                           batch_size=batch_size, threshold=threshold, resume=resume, bedgraph=bedgraph, quiet=quiet,
                           shard=shard_t, min_gap=min_gap, unit_bp=unit_bp, workers=workers, devices=device_list,
-                          track_digits=track_digits,
+                          track_digits=track_digits, threads=threads,
                           inputs=(*inputs, ("model", getattr(model.info, "source", None))))
-        return _scan(gen, model=model, task=task, readout=readout, req=req, model_spec=spec, predictor=predictor,
-                     progress=progress, t_start=t_start)
+        n_threads = threads or default_threads(workers=workers, device=str(model.device))
+        with torch_threads(n_threads):
+            return _scan(gen, model=model, task=task, readout=readout, req=req, model_spec=spec, predictor=predictor,
+                         progress=progress, t_start=t_start)
     finally:
         if own_genome:
             gen.close()
@@ -528,7 +536,7 @@ def _scan_locked(gen: Genome, *, model: Model, task: Task, readout: Readout, req
     try:
         if devices and len(devices) > 1:
             model_seconds, compiled = _run_devices(todo, devices=devices, job=job,
-                                                   model_cfg=model_config(model, model_spec), progress=progress,
+                                                   model_cfg=model_config(model, model_spec, threads=req.threads), progress=progress,
                                                    on_part=follower.check if follower else None)
         else:
             timer = SpanTimer()

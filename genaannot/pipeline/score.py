@@ -44,7 +44,7 @@ from ..shards import ScoreShard, parse_shard, plan_score_shard
 from ..tasks import Task, get_task
 from ..variants import REASONS, SCORES
 from .devices import load_for_device, model_config, parse_devices, run_on_devices
-from .workers import ahead, check_can_spawn, cpu_cores, worker_state
+from .workers import ahead, check_can_spawn, cpu_cores, default_threads, torch_threads, worker_state
 
 if TYPE_CHECKING:
     from ..io.fasta import Genome
@@ -68,6 +68,7 @@ class ScoreOptions:
     cache_size: int = 1024
     shard_bin_bp: int = 10_000
     workers: int = 0
+    threads: int | None = None
 
 
 @dataclass
@@ -143,6 +144,7 @@ def score_variants(
     devices: Sequence[str] | str | None = None,
     workers: int | None = 0,
     device: str | None = None,
+    threads: int | None = None,
     precision: str = "fp32",
     compile: bool | dict = False,
     model_options: dict | None = None,
@@ -193,6 +195,10 @@ def score_variants(
         Processes that plan and tokenise chunks of records while the model runs (0: one
         helper thread in this process; None: :func:`default_score_workers`). With
         ``devices``, per device process.
+    threads
+        torch's CPU threads in each process that runs the model (None:
+        :func:`~genaannot.pipeline.workers.default_threads`; restored when the call returns).
+        Scores do not depend on it.
     progress
         Called after each chunk with ``(records done, records to do)`` instead of drawing a
         progress bar.
@@ -231,7 +237,7 @@ def score_variants(
     if workers < 0:
         raise ValueError(f"--workers must be 0 (a helper thread) or more, not {workers}")
     opts = ScoreOptions(distance=distance, batch_size=batch_size, chunk_size=chunk_size, cache_size=cache_size,
-                        shard_bin_bp=shard_bin_bp, workers=workers)
+                        shard_bin_bp=shard_bin_bp, workers=workers, threads=threads)
     if several:
         if shard_t is not None:
             raise ValueError("--devices and --shard cannot be combined; run more shards with one --device each")
@@ -246,8 +252,9 @@ def score_variants(
             if genome_obj is not genome:
                 genome_obj.close()
     try:
-        summary, part = _score(vcf, genome=genome_obj, model=model, task=task_obj, readout=readout, output=output,
-                               tsv=tsv, shard=shard_t, quiet=quiet, progress=progress, opts=opts)
+        with torch_threads(threads or default_threads(workers=workers, device=str(model.device))):
+            summary, part = _score(vcf, genome=genome_obj, model=model, task=task_obj, readout=readout,
+                                   output=output, tsv=tsv, shard=shard_t, quiet=quiet, progress=progress, opts=opts)
     finally:
         if genome_obj is not genome:
             genome_obj.close()
@@ -485,7 +492,7 @@ def _devices_in(tmp: Path, vcf, *, genome_path: str, model, task, labels, strand
     n = len(devices)
     parts = [tmp / f"shard{k + 1}.vcf" for k in range(n)]
     tables = [tmp / f"shard{k + 1}.tsv" for k in range(n)] if tsv is not None else [None] * n
-    jobs = [{"vcf": str(vcf), "genome": genome_path, "model": model_config(model), "task": task,
+    jobs = [{"vcf": str(vcf), "genome": genome_path, "model": model_config(model, threads=opts.threads), "task": task,
              "labels": labels, "strand": strand,
              "shard": (k + 1, n), "output": str(parts[k]), "tsv": None if tables[k] is None else str(tables[k]),
              "opts": opts} for k in range(n)]

@@ -30,7 +30,10 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-__all__ = ["ahead", "cpu_cores", "worker_state", "die_with_parent", "check_can_spawn", "MainGuardError"]
+__all__ = [
+    "ahead", "cpu_cores", "default_threads", "torch_threads", "worker_state", "die_with_parent", "check_can_spawn",
+    "MainGuardError",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -40,11 +43,75 @@ worker_state: dict[str, Any] = {}
 
 
 def cpu_cores() -> int:
-    """Cores this process may use (its affinity on Linux)."""
+    """Cores this process may use: its affinity on Linux, capped by a cgroup CPU quota
+    (a container or a cluster job often sees every core of the node but may use a few)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    return max(1, min(cores, quota)) if quota else cores
+
+
+def _cgroup_cpu_quota() -> int | None:
+    """Whole CPUs allowed by the cgroup (v2 ``cpu.max``, v1 ``cfs_quota_us``), or None."""
+    import math
+
+    for path, split in (("/sys/fs/cgroup/cpu.max", True), ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", False)):
+        try:
+            with open(path) as fh:
+                text = fh.read().split()
+            if split:
+                quota, period = text[0], text[1]
+            else:
+                quota = text[0]
+                with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as fh:
+                    period = fh.read().split()[0]
+            if quota in ("max", "-1"):
+                return None
+            return max(1, math.ceil(int(quota) / int(period)))
+        except (OSError, ValueError, IndexError, ZeroDivisionError):
+            continue
+    return None
+
+
+def default_threads(*, workers: int, device: str = "cpu", n_devices: int = 1) -> int:
+    """Torch intra-op threads for a process that runs the model, when the user gave none.
+
+    On CUDA the network runs on the GPU and torch's CPU threads only fight the scan's
+    workers: 1. On CPU: the cores left after the host worker processes (one core each) and
+    after what other programs already use (the 1-minute load average, rounded down), shared
+    by the ``n_devices`` model processes, at least 1. Measured on a loaded 2-core machine
+    (docs/performance.md, ``bench/threads.py``): torch's default (every core) made a scan
+    several times slower than one thread, because its threads spin at each barrier waiting
+    for a thread another program holds; on an idle machine more threads are faster.
+    """
+    if str(device).startswith("cuda"):
+        return 1
+    try:
+        busy = int(os.getloadavg()[0])
+    except (AttributeError, OSError):  # not Unix
+        busy = 0
+    free = cpu_cores() - max(0, workers) - busy
+    return max(1, free // max(1, n_devices))
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[int]:
+    """Run the block with torch's intra-op threads set to ``n`` (restored afterwards, so a
+    library call from a notebook leaves the caller's setting as it was)."""
+    import torch
+
+    if n < 1:
+        raise ValueError(f"threads must be at least 1, not {n}")
+    before = torch.get_num_threads()
+    if before != n:
+        torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 class MainGuardError(RuntimeError):
