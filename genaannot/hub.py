@@ -35,6 +35,7 @@ __all__ = [
     "PALETTE",
     "label_colour",
     "strongest_calls",
+    "strongest_records",
     "hub_txt",
     "genomes_txt",
     "trackdb_txt",
@@ -228,8 +229,15 @@ def strongest_calls(calls: Iterable[Any], n: int) -> list[tuple[str, int, int, f
     -------
     list of (chrom, start, end, value), strongest first (ties: input order).
     """
-    rows = sorted((-c.value, i, c.chrom, c.start, c.end) for i, c in enumerate(calls))
-    return [(c, s, e, -v) for v, _, c, s, e in rows[:n]]
+    return [(c.chrom, c.start, c.end, c.value) for c in strongest_records(calls, n)]
+
+
+def strongest_records(calls: Iterable[Any], n: int) -> list[Any]:
+    """Top ``n`` call records by ``value``, strongest first (ties: input order); the records
+    themselves, so that label (``name``) and ``strand`` come with them."""
+    items = list(calls)
+    order = sorted(range(len(items)), key=lambda i: (-items[i].value, i))
+    return [items[i] for i in order[:n]]
 
 
 def hub_txt(opts: HubOptions) -> str:

@@ -73,16 +73,19 @@ def hub(scan, outdir, genome_name, ucsc_db, hub_name, email, no_session) -> None
 
 
 @click.command("report", context_settings=_CTX, epilog=(
-    "The page embeds igv.js and, when they total at most --embed-limit MB, the genome and tracks as "
-    "data URIs (a single file that works anywhere). Larger data are linked relative to the page: "
-    "serve a folder holding the page and the scan files over HTTP (python -m http.server)."))
+    "The page opens by double-click: it embeds igv.js and its data. When the genome, tracks and calls "
+    "total at most --embed-limit MiB they are embedded as they are; above it the page holds the sequence "
+    "and full-resolution values around the --top strongest calls and the maximum of each bin elsewhere "
+    "(the page says which bin). --embed-limit 0 links the files instead: that page works only when a "
+    "folder holding it and the scan files is served over HTTP (python -m http.server)."))
 @click.argument("scan", type=click.Path(exists=True), metavar="SCAN_DIR|MANIFEST.json")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="report.html")
-@click.option("--top", type=click.IntRange(min=0), default=10, show_default=True, help="Calls listed.")
+@click.option("--top", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Calls listed (and kept at full resolution when the data are over the limit).")
 @click.option("--flank", type=click.IntRange(min=0), default=None, metavar="BP",
               help="bp shown either side of the strongest call [default: max(500, 2 x its length)].")
-@click.option("--embed-limit", type=click.FloatRange(min=0), default=32.0, show_default=True, metavar="MB",
-              help="Embed data up to this size; 0 links everything.")
+@click.option("--embed-limit", type=click.FloatRange(min=0), default=32.0, show_default=True, metavar="MIB",
+              help="Embed the data as they are up to this many MiB (else regions + bin maxima); 0 links the files.")
 def report(scan, output, top, flank, embed_limit) -> None:
     """Write a self-contained HTML report (run summary + igv.js browser) of a scan."""
     from ..io.atomic import OutputError
@@ -94,8 +97,15 @@ def report(scan, output, top, flank, embed_limit) -> None:
         res = write_scan_report(scan, output=output, top=top, flank=flank, embed_limit_mb=embed_limit)
     except (HubError, BedError, OutputError, OSError) as err:
         raise click.ClickException(str(err)) from None
-    how = "data embedded" if res.embedded else f"linked: {', '.join(res.linked)}"
-    click.echo(f"report: {res.path} ({how})", err=True)
+    mib = 1024 * 1024
+    if res.mode == "embedded":
+        how = f"{res.data_size / mib:.1f} MiB of data embedded"
+    elif res.mode == "regions":
+        how = (f"data {res.data_size / mib:.1f} MiB > {embed_limit:g} MiB: {len(res.regions)} full-resolution "
+               f"regions around the strongest calls, {res.bin_bp:,}-bp bin maxima elsewhere")
+    else:
+        how = f"linked: {', '.join(res.linked)}; serve over HTTP, it does not work opened from disk"
+    click.echo(f"report: {res.path} ({res.size / mib:.1f} MiB; {how})", err=True)
 
 
 @click.command("plot", context_settings=_CTX, epilog=(

@@ -147,7 +147,8 @@ def write_scan_report(
     flank: int | None = None,
     embed_limit_mb: float = 32.0,
 ) -> ReportResult:
-    """Write a self-contained HTML report (run summary, strongest calls, igv.js) of a scan.
+    """Write a self-contained HTML report (run summary, strongest calls, igv.js) of a scan
+    (see :mod:`genaannot.io.report` for the embedded / regions / linked pages).
 
     Parameters
     ----------
@@ -160,8 +161,9 @@ def write_scan_report(
     flank
         bp shown either side of the strongest call (default ``max(500, 2 × its length)``).
     embed_limit_mb
-        Embed the genome and tracks as data URIs when they total at most this many MiB; larger
-        data are linked relative to the page. 0 links everything.
+        Embed the genome, tracks and calls as they are when they total at most this many MiB;
+        above it, embed sequence and full-resolution values around the ``top`` strongest calls
+        and bin maxima elsewhere. 0 links the files relative to the page (for HTTP only).
     """
     from ..io.atomic import check_writable
     from ..io.hub import read_scan
