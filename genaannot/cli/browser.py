@@ -36,22 +36,30 @@ def _one_line(ctx, param, value):
 
 @click.command("hub", context_settings=_CTX, epilog=(
     "Writes hub.txt, genomes.txt, GENOME/trackDb.txt (a composite per task: label x strand, plus "
-    "strand in the label's colour, minus lighter), the calls as bigBed (bedToBigBed when on PATH: "
-    "bigNarrowPeak; else pybigtools: intervals only), for an assembly hub GENOME/GENOME.2bit, and "
-    "igv_session.xml for IGV desktop. Serve OUTDIR over HTTP(S) and give UCSC the URL of hub.txt."))
+    "strand in the label's colour, minus lighter), the calls as a bigNarrowPeak bigBed (bedToBigBed "
+    "when on PATH, else pybigtools), with --annotation the gene models as a BED12 bigBed, for an "
+    "assembly hub GENOME/GENOME.2bit, and igv_session.xml for IGV desktop. Every file the hub names "
+    "lies inside OUTDIR (tracks and, for the session, the FASTA are hard-linked into GENOME/, or copied "
+    "across file systems) and no text holds a local path. Serve OUTDIR over HTTP(S) and give UCSC the "
+    "URL of hub.txt."))
 @click.argument("scan", type=click.Path(exists=True), metavar="SCAN_DIR|MANIFEST.json")
 @click.option("-o", "--outdir", type=click.Path(file_okay=False), default=None,
-              help="Where to write the hub [default: the scan's directory, so track URLs stay inside it].")
+              help="Where to write the hub [default: the scan's directory].")
 @click.option("--genome-name", default=None, callback=_genome_name,
               help="Assembly name in the hub (letters, digits, _ . -) [default: the FASTA's name].")
+@click.option("--organism", default=None, callback=_one_line,
+              help="Organism of an assembly hub, e.g. 'Arabidopsis thaliana' [default: the genome name].")
 @click.option("--ucsc-db", default=None, metavar="DB", callback=_genome_name,
               help="Use a UCSC-hosted assembly (e.g. hg38) instead of an assembly hub with a .2bit.")
+@click.option("--annotation", type=click.Path(dir_okay=False, exists=True), default=None, metavar="GENES.gff3",
+              help="Gene models (GFF3 or GTF, plain or gzip) to add as a track (hub and IGV session).")
 @click.option("--hub-name", default=None, callback=_one_line, help="Hub identifier [default: genaannot_<scan name>].")
 @click.option("--email", default="noreply@example.org", show_default=True, callback=_one_line,
               help="Contact e-mail required by UCSC.")
 @click.option("--no-session", is_flag=True, help="Do not write igv_session.xml.")
-def hub(scan, outdir, genome_name, ucsc_db, hub_name, email, no_session) -> None:
+def hub(scan, outdir, genome_name, organism, ucsc_db, annotation, hub_name, email, no_session) -> None:
     """Write a UCSC track hub and an IGV session for a finished scan."""
+    from ..io.annotation import AnnotationError
     from ..io.atomic import OutputError
     from ..io.bed import BedError
     from ..io.hub import HubError
@@ -59,15 +67,13 @@ def hub(scan, outdir, genome_name, ucsc_db, hub_name, email, no_session) -> None
 
     try:
         res = write_scan_hub(scan, outdir=outdir, genome_name=genome_name, ucsc_db=ucsc_db, hub_name=hub_name,
-                             email=email, session=not no_session)
-    except (HubError, BedError, OutputError, OSError) as err:
+                             email=email, session=not no_session, organism=organism, annotation=annotation)
+    except (HubError, BedError, AnnotationError, OutputError, OSError) as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"hub: {res.hub_txt}", err=True)
-    if res.calls_left_out:
-        click.echo("note: calls left out of the hub (no bedToBigBed or pybigtools)", err=True)
-    elif res.calls_type == "bigBed 3":
-        click.echo("note: calls written as plain intervals (bigBed 3); install UCSC bedToBigBed for "
-                   "full bigNarrowPeak calls", err=True)
+    if res.copied:
+        click.echo(f"note: copied into the hub (no hard link across file systems): "
+                   f"{', '.join(p.name for p in res.copied)}", err=True)
     if res.session:
         click.echo(f"IGV session: {res.session}", err=True)
 

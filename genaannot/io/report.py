@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..calls import threshold_text
-from ..hub import ScanRun, label_colour, strongest_records
+from ..hub import ScanRun, label_colour, model_name, strongest_records
 from .atomic import write_text_atomic
 from .bed import BedCall, read_calls
 
@@ -493,7 +493,7 @@ def write_html_report(
     model = m.get("model", {})
     summary = [
         ("task", str(run.task)),
-        ("model", f"{_model_name(model.get('source'))} ({model.get('family')}, {model.get('architecture')}, "
+        ("model", f"{model_name(model.get('source'))} ({model.get('family')}, {model.get('architecture')}, "
                   f"{model.get('n_params', 0):,} parameters)"),
         ("labels", ", ".join(run.labels)),
         ("strands", ", ".join(m.get("strands", []))),
@@ -535,8 +535,3 @@ def write_html_report(
     return ReportResult(output, mode != "linked", linked, len(best), mode=mode, size=len(text.encode()),
                         data_size=total, bin_bp=bin_bp, regions=regions)
 
-
-def _model_name(source: object) -> str:
-    """A model as people name it: a catalogue id or hub id as given, a local path by its last part."""
-    text = str(source)
-    return Path(text).name if (text.startswith(("/", "~", ".")) or "\\" in text or ":" in text[1:3]) else text
