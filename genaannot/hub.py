@@ -339,8 +339,10 @@ def trackdb_txt(
     urls : dict
         bigWig path -> URL relative to ``trackDb.txt``.
     calls_url, calls_type : str or None
-        The calls' bigBed URL and UCSC type (``bigNarrowPeak`` or ``bigBed 3``); ``None``
-        leaves the calls out (a comment says why).
+        The calls' bigBed URL and UCSC type (``bigNarrowPeak``); ``None`` leaves the calls
+        out (a comment says why).
+    genes_url, genes_label : str
+        A gene-model bigBed (BED12) and its label (the annotation's file name).
     """
     task = run.task
     comp = safe_name(f"{run.name}_{task}")
@@ -393,7 +395,7 @@ def trackdb_txt(
             f"longLabel genaannot {_plain(task)} calls (threshold {_plain(threshold_text(run.manifest.get('calls', {})))})",
             f"type {calls_type}",
             f"bigDataUrl {calls_url}",
-            "visibility dense" if calls_type.startswith("bigBed 3") else "visibility pack",
+            "visibility pack",
             "color 90,90,90",
             f"priority {priority + 1}",
             "",

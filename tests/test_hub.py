@@ -139,7 +139,7 @@ def test_hub_files_follow_conventions(scan_dir):
         colours.add(s["color"])
     assert len(colours) == 4  # plus/minus shades differ per label
     calls = [s for s in stanzas if s["track"].endswith("_calls")]
-    assert len(calls) == 1 and calls[0]["type"] in ("bigNarrowPeak", "bigBed 3")
+    assert len(calls) == 1 and calls[0]["type"] == "bigNarrowPeak"
     import pybigtools
 
     bb = pybigtools.open(str(tdb_path.parent / calls[0]["bigDataUrl"]))
