@@ -35,12 +35,16 @@ __all__ = [
     "PALETTE",
     "label_colour",
     "strongest_calls",
+    "strongest_records",
     "hub_txt",
     "genomes_txt",
     "trackdb_txt",
     "igv_session_xml",
     "safe_name",
     "BIGNARROWPEAK_AS",
+    "BED12_AS",
+    "model_name",
+    "transcript_bed12",
     "HubTextError",
     "control_chars",
     "check_line_text",
@@ -68,6 +72,45 @@ BIGNARROWPEAK_AS = """table bigNarrowPeak
     int   peak;          "Point-source called for this peak; 0-based offset from chromStart. Set to -1 if no point-source called."
 )
 """
+
+
+#: autoSql of a BED12 gene track (the standard ``bed12`` fields)
+BED12_AS = """table bed12
+"Gene models: one transcript per line, exons as blocks"
+(
+    string chrom;      "Reference sequence chromosome or scaffold"
+    uint   chromStart; "Start position in chromosome"
+    uint   chromEnd;   "End position in chromosome"
+    string name;       "Transcript"
+    uint   score;      "Score (0)"
+    char[1] strand;    "+ or -"
+    uint   thickStart; "Start of the thick part (the transcript start: no CDS is read)"
+    uint   thickEnd;   "End of the thick part"
+    uint   reserved;   "itemRgb (0)"
+    int    blockCount; "Number of exons"
+    int[blockCount] blockSizes;  "Exon lengths"
+    int[blockCount] chromStarts; "Exon starts relative to chromStart"
+)
+"""
+
+
+def model_name(source: object) -> str:
+    """A model as people name it: a catalogue or hub id as given, a local path by its last part
+    (a hub or report is shown to others: no local directories in it)."""
+    text = str(source).rstrip("/\\")
+    if text.startswith(("/", "~", ".")) or "\\" in text or text[1:3] == ":\\" or text.count("/") > 1:
+        return re.split(r"[/\\]", text)[-1] or text
+    return text
+
+
+def transcript_bed12(chrom: str, tx: Any) -> tuple[str, int, int, str]:
+    """One transcript (``id``, ``strand``, sorted ``exons``) as a BED12 row for a bigBed writer:
+    ``(chrom, start, end, rest)`` with the other nine fields tab-joined in ``rest``."""
+    start, end = tx.exons[0][0], tx.exons[-1][1]
+    sizes = ",".join(str(e - s) for s, e in tx.exons) + ","
+    starts = ",".join(str(s - start) for s, _ in tx.exons) + ","
+    name = re.sub(r"\s", "_", tx.id)
+    return chrom, start, end, f"{name}\t0\t{tx.strand}\t{start}\t{end}\t0\t{len(tx.exons)}\t{sizes}\t{starts}"
 
 
 @dataclass(frozen=True)
@@ -181,6 +224,12 @@ def _lines(lines: list[str], *, file: str) -> str:
     return "\n".join(x for x in lines if x) + "\n"
 
 
+def _long(text: str) -> str:
+    """A ``longLabel``: plain (see :func:`_plain`) and at most 80 characters, as UCSC asks."""
+    text = _plain(text)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
 def _plain(text: object) -> str:
     """``text`` for a hub label or description: ``< > & " '`` become ``_``.
 
@@ -228,8 +277,15 @@ def strongest_calls(calls: Iterable[Any], n: int) -> list[tuple[str, int, int, f
     -------
     list of (chrom, start, end, value), strongest first (ties: input order).
     """
-    rows = sorted((-c.value, i, c.chrom, c.start, c.end) for i, c in enumerate(calls))
-    return [(c, s, e, -v) for v, _, c, s, e in rows[:n]]
+    return [(c.chrom, c.start, c.end, c.value) for c in strongest_records(calls, n)]
+
+
+def strongest_records(calls: Iterable[Any], n: int) -> list[Any]:
+    """Top ``n`` call records by ``value``, strongest first (ties: input order); the records
+    themselves, so that label (``name``) and ``strand`` come with them."""
+    items = list(calls)
+    order = sorted(range(len(items)), key=lambda i: (-items[i].value, i))
+    return [items[i] for i in order[:n]]
 
 
 def hub_txt(opts: HubOptions) -> str:
@@ -272,6 +328,8 @@ def trackdb_txt(
     urls: dict[Path, str],
     calls_url: str | None,
     calls_type: str | None,
+    genes_url: str | None = None,
+    genes_label: str = "genes",
     priority: int = 1,
 ) -> str:
     """``trackDb.txt`` for one scan: a composite per task plus the calls.
@@ -281,8 +339,10 @@ def trackdb_txt(
     urls : dict
         bigWig path -> URL relative to ``trackDb.txt``.
     calls_url, calls_type : str or None
-        The calls' bigBed URL and UCSC type (``bigNarrowPeak`` or ``bigBed 3``); ``None``
-        leaves the calls out (a comment says why).
+        The calls' bigBed URL and UCSC type (``bigNarrowPeak``); ``None`` leaves the calls
+        out (a comment says why).
+    genes_url, genes_label : str
+        A gene-model bigBed (BED12) and its label (the annotation's file name).
     """
     task = run.task
     comp = safe_name(f"{run.name}_{task}")
@@ -296,8 +356,8 @@ def trackdb_txt(
         f"track {comp}",
         "compositeTrack on",
         f"shortLabel {_plain(task[:17])}",
-        f"longLabel {_plain(f'genaannot {task}: ' + str(model.get('source', 'model')))} "
-        f"({_plain(run.activation)}, {_plain(', '.join(labels[:8]))}{' …' if len(labels) > 8 else ''})",
+        "longLabel " + _long(f"genaannot {task}: {model_name(model.get('source', 'model'))} "
+                             f"({run.activation}, {', '.join(labels)})"),
         f"type bigWig {vmin} {vmax}",
         "subGroup1 label Label " + " ".join(f"{tags[lab]}={tags[lab]}" for lab in labels),
         "subGroup2 strand Strand " + " ".join(f"{_strand_word(s)}={_strand_word(s)}" for s in strands),
@@ -335,13 +395,25 @@ def trackdb_txt(
             f"longLabel genaannot {_plain(task)} calls (threshold {_plain(threshold_text(run.manifest.get('calls', {})))})",
             f"type {calls_type}",
             f"bigDataUrl {calls_url}",
-            "visibility dense" if calls_type.startswith("bigBed 3") else "visibility pack",
+            "visibility pack",
             "color 90,90,90",
             f"priority {priority + 1}",
             "",
         ]
     elif run.calls is not None:
-        out += [f"# calls {run.calls.name} not included: no bigBed converter (bedToBigBed) was found", ""]
+        out += [f"# calls {run.calls.name} not included: no bigBed converter was found", ""]
+    if genes_url:
+        out += [
+            f"track {comp}_genes",
+            "shortLabel genes",
+            f"longLabel {_long('Gene models: ' + genes_label)}",
+            "type bigBed 12",
+            f"bigDataUrl {genes_url}",
+            "visibility pack",
+            "color 0,0,0",
+            f"priority {priority + 2}",
+            "",
+        ]
     # blank lines separate stanzas here, so join by hand after the check
     _lines(out, file="trackDb.txt")
     return "\n".join(out) + "\n"
@@ -354,21 +426,26 @@ def igv_session_xml(
     tracks: dict[Path, str],
     calls: str | None,
     locus: str | None = None,
+    genes: str | None = None,
+    genes_label: str = "genes",
 ) -> str:
-    """IGV desktop session (version 8): the FASTA as genome, every bigWig and the calls.
+    """IGV desktop session (version 8): the genome, every bigWig, the calls and gene models.
 
     Parameters
     ----------
-    genome, tracks, calls : str
+    genome, tracks, calls, genes : str
         Paths as they should appear in the session (relative to the session file, or
-        absolute).
+        absolute), or for ``genome`` an IGV genome id such as ``hg38``.
     """
     prob = run.activation in ("sigmoid", "softmax")
     labels = list(dict.fromkeys(t.label for t in run.tracks))
     loc = locus or next(iter(run.sizes), "All")
     res = [f"        <Resource path={quoteattr(tracks[t.path])} type=\"bigwig\"/>" for t in run.tracks]
     if calls:
-        res.append(f"        <Resource path={quoteattr(calls)} type=\"bed\"/>")
+        kind = ' type="bed"' if calls.endswith(".bed") else ""  # a narrowPeak .bed; a bigBed speaks for itself
+        res.append(f"        <Resource path={quoteattr(calls)}{kind}/>")
+    if genes:
+        res.append(f"        <Resource path={quoteattr(genes)}/>")
     panel = []
     for t in run.tracks:
         col = _rgb(label_colour(labels.index(t.label), t.strand))
@@ -385,6 +462,12 @@ def igv_session_xml(
             f"        <Track attributeKey={quoteattr(run.task + ' calls')} clazz=\"org.broad.igv.track.FeatureTrack\" "
             f"color=\"90,90,90\" displayMode=\"EXPANDED\" fontSize=\"10\" id={quoteattr(calls)} "
             f"name={quoteattr(run.task + ' calls')} visible=\"true\"/>"
+        )
+    if genes:
+        panel.append(
+            f"        <Track attributeKey={quoteattr(genes_label)} clazz=\"org.broad.igv.track.FeatureTrack\" "
+            f"color=\"0,0,0\" displayMode=\"EXPANDED\" fontSize=\"10\" id={quoteattr(genes)} "
+            f"name={quoteattr(genes_label)} visible=\"true\"/>"
         )
     return (
         '<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n'

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pytest
@@ -138,7 +139,7 @@ def test_hub_files_follow_conventions(scan_dir):
         colours.add(s["color"])
     assert len(colours) == 4  # plus/minus shades differ per label
     calls = [s for s in stanzas if s["track"].endswith("_calls")]
-    assert len(calls) == 1 and calls[0]["type"] in ("bigNarrowPeak", "bigBed 3")
+    assert len(calls) == 1 and calls[0]["type"] == "bigNarrowPeak"
     import pybigtools
 
     bb = pybigtools.open(str(tdb_path.parent / calls[0]["bigDataUrl"]))
@@ -214,4 +215,122 @@ def test_igv_desktop_loads_session(scan_dir, tmp_path):
             if ("SEVERE" in line or "WARN" in line or "ERROR" in line)
             and any(k in line for k in ("splice", "genome.fa", "scan", ".bw", ".bed", "session"))]
     assert not ours, "\n".join(ours)
+    assert (snap / "igv.png").is_file() and (snap / "igv.png").stat().st_size > 1000, log[-3000:]
+
+
+GFF3 = """##gff-version 3
+chr1\tt\tgene\t101\t900\t.\t+\t.\tID=g1
+chr1\tt\tmRNA\t101\t900\t.\t+\t.\tID=tx1;Parent=g1
+chr1\tt\texon\t101\t300\t.\t+\t.\tParent=tx1
+chr1\tt\texon\t501\t900\t.\t+\t.\tParent=tx1
+chr2\tt\tmRNA\t11\t400\t.\t-\t.\tID=tx2;Parent=g2
+chr2\tt\texon\t11\t400\t.\t-\t.\tParent=tx2
+chrUn\tt\texon\t1\t10\t.\t+\t.\tParent=tx3
+"""
+
+
+def _text_files(d: Path) -> dict[Path, str]:
+    return {p: p.read_text() for p in d.rglob("*") if p.suffix in (".txt", ".xml", ".html", ".sizes")}
+
+
+@pytest.fixture(scope="module")
+def outside_hub(scan_dir, tmp_path_factory):
+    """`genaannot hub -o` a folder outside the scan, with --organism and --annotation."""
+    d = tmp_path_factory.mktemp("outside")
+    gff = d / "genes.gff3"
+    gff.write_text(GFF3)
+    hub = d / "served" / "hub"
+    r = CliRunner().invoke(main, ["hub", str(scan_dir), "-o", str(hub), "--organism", "Toy organism",
+                                  "--annotation", str(gff), "--genome-name", "toy"])
+    assert r.exit_code == 0, r.output
+    return hub
+
+
+def test_hub_outside_the_scan_keeps_every_url_inside(outside_hub):
+    hub = outside_hub
+    (gen,) = parse_stanzas((hub / "genomes.txt").read_text())
+    assert gen["organism"] == gen["scientificName"] == "Toy organism"
+    targets = [hub / gen["twoBitPath"], hub / gen["chromSizes"]]
+    tdb = hub / gen["trackDb"]
+    targets += [tdb.parent / unquote(s["bigDataUrl"]) for s in parse_stanzas(tdb.read_text()) if "bigDataUrl" in s]
+    root = ET.parse(hub / "igv_session.xml").getroot()
+    targets += [hub / unquote(r.get("path")) for r in root.iter("Resource")] + [hub / root.get("genome")]
+    assert len(targets) == 2 + 6 + 6 + 1  # 2bit, sizes; 4 bigWigs, calls, genes (hub, then session); FASTA
+    for t in targets:
+        assert t.resolve().is_relative_to(hub.resolve()) and t.is_file(), t
+    assert (hub / root.get("genome")).with_name("genome.fa.fai").is_file()
+
+
+def test_hub_text_holds_no_local_path(outside_hub, scan_dir):
+    texts = _text_files(outside_hub)
+    assert len(texts) >= 5
+    for p, text in texts.items():
+        assert not re.findall(r'(?:^|[\s"=(])(/[\w.~-]+/)', text, re.M), p  # no absolute path
+        assert str(scan_dir.parent) not in text and "\\\\" not in text, p
+    tdb = next(t for p, t in texts.items() if p.name == "trackDb.txt")
+    (comp,) = [s for s in parse_stanzas(tdb) if s.get("compositeTrack")]
+    assert comp["longLabel"].startswith("genaannot splice: model (") and len(comp["longLabel"]) <= 80
+
+
+def test_hub_bigbeds_keep_every_field(outside_hub, scan_dir):
+    import struct
+
+    import pybigtools
+    import pyBigWig
+
+    gdir = outside_hub / "toy"
+    bb = gdir / "splice.calls.bb"
+    want = {}
+    for line in (scan_dir / "splice.calls.bed").read_text().splitlines():
+        f = line.split("\t")
+        want.setdefault(f[0], []).append((int(f[1]), int(f[2]), *f[3:10]))
+    r = pybigtools.open(str(bb))
+    got = {c: [tuple(x) for x in r.records(c)] for c in r.chroms()}
+    assert {c: v for c, v in got.items() if v} == want
+    assert "bigNarrowPeak" in r.sql() and "signalValue" in r.sql()
+    bw = pyBigWig.open(str(bb))
+    first = next(iter(want))
+    assert bw.entries(first, 0, bw.chroms(first))[0][2] == "\t".join(want[first][0][2:])  # name score strand signal p q peak
+    assert struct.unpack_from("<HH", bb.read_bytes(), 32) == (10, 6)  # fieldCount, definedFieldCount: bed6+4
+    genes = pybigtools.open(str(gdir / "genes.genes.bb"))
+    assert [tuple(x) for x in genes.records("chr1")] == [(100, 900, "tx1", "0", "+", "100", "900", "0", "2",
+                                                          "200,400,", "0,400,")]
+    assert [x[:3] + (x[4],) for x in genes.records("chr2")] == [(10, 400, "tx2", "-")]
+
+
+def test_hub_refuses_an_annotation_on_other_sequences(scan_dir, tmp_path):
+    gff = tmp_path / "other.gff3"
+    gff.write_text("scaffold9\tt\texon\t1\t10\t.\t+\t.\tParent=x\n")
+    r = CliRunner().invoke(main, ["hub", str(scan_dir), "-o", str(tmp_path / "hub"), "--annotation", str(gff)])
+    assert r.exit_code == 1 and "no transcript on the genome's sequences" in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.skipif(shutil.which("igv") is None or shutil.which("xvfb-run") is None,
+                    reason="needs the igv (IGV desktop) and xvfb-run binaries on PATH; "
+                           "Debian/Ubuntu: apt-get install igv xvfb")
+def test_igv_desktop_loads_the_hub_session(outside_hub, tmp_path):
+    """The hub's own session (genome, tracks, calls bigBed, gene bigBed all relative): IGV opens
+    it with no genome given on the command line and logs no error about our files."""
+    sess = outside_hub / "igv_session.xml"
+    snap = tmp_path / "snap"
+    snap.mkdir()
+    batch = tmp_path / "batch.txt"
+    batch.write_text(f"load {sess}\nsnapshotDirectory {snap}\ngoto chr1:1-1200\nsnapshot igv.png\nexit\n")
+    igvdir = tmp_path / "igvdir"
+    igvdir.mkdir()
+    prefs = tmp_path / "prefs.properties"
+    fasta = outside_hub / "toy" / "genome.fa"
+    prefs.write_text(f"DEFAULT_GENOME_KEY={fasta}\n")  # else IGV first fetches hg19 from the internet
+    env = {**os.environ, "JAVA_TOOL_OPTIONS": "-Xmx1g"}
+    p = subprocess.run(["xvfb-run", "-a", "igv", "--igvDirectory", str(igvdir), "-o", str(prefs), "-b", str(batch)],
+                       capture_output=True, text=True, timeout=240, env=env)
+    log = p.stdout + p.stderr
+    for f in igvdir.glob("*.log"):
+        log += f.read_text(errors="replace")
+    ours = [line for line in log.splitlines()
+            if ("SEVERE" in line or "WARN" in line or "ERROR" in line)
+            and any(k in line for k in ("splice", "genome.fa", "toy", ".bw", ".bb", "session", "genes"))]
+    assert not ours, "\n".join(ours)
+    for name in ("splice.calls.bb", "genes.genes.bb"):
+        assert f"Loading resource:  {outside_hub / 'toy' / name}" in log, log[-3000:]
     assert (snap / "igv.png").is_file() and (snap / "igv.png").stat().st_size > 1000, log[-3000:]

@@ -141,3 +141,137 @@ def test_report_embeds_bgzipped_fasta_as_plain_text(scan_dir, tmp_path):
     from test_hub import GENOME
 
     assert seqs == GENOME
+
+
+# -- pages opened from disk (file://) and pages over the limit ----------------------------------------
+
+_DRAWN = """<script>
+(function check() {
+  if (!window.genaannotReady && !window.genaannotError) { setTimeout(check, 100); return; }
+  const out = {ready: !!window.genaannotReady, error: window.genaannotError || null, loci: {}};
+  const b = window.genaannotBrowser;
+  function look(tag) {
+    out.loci[tag] = b.trackViews.filter(tv => tv.track.type === "wig" || tv.track.type === "annotation").map(tv => {
+      const fc = tv.viewports[0].featureCache;
+      const f = fc && fc.features ? fc.features : [];
+      return {type: tv.track.type, n: f.length, max: f.reduce((m, x) => Math.max(m, x.value || 0), 0)};
+    });
+  }
+  function done() { document.getElementById("drawn").textContent = JSON.stringify(out); }
+  setTimeout(function () {
+    look("start");
+    if (!AWAY) { done(); return; }
+    b.search(AWAY).then(function () { setTimeout(function () { look("away"); done(); }, 1000); })
+     .catch(function (e) { out.error = String(e); done(); });
+  }, 1000);
+})();
+</script><pre id="drawn"></pre>
+"""
+
+
+def drawn_from_disk(page: Path, tmp_path: Path, *, away: str = "") -> dict:
+    """Open ``page`` as a file:// URL in headless Chromium (no flags that widen file access)
+    and report, per igv.js track, how many features it holds and their largest value, at the
+    opening locus and (``away``) after moving there."""
+    import html as _html
+
+    text = page.read_text()
+    head, tail = text.rsplit("</body>", 1)
+    checked = tmp_path / ("drawn-" + page.name)
+    checked.write_text(head + _DRAWN.replace("AWAY", json.dumps(away)) + "</body>" + tail)
+    dom = _chromium(["--dump-dom", checked.resolve().as_uri()], tmp_path / "u-file")
+    m = re.search(r'<pre id="drawn">(.*?)</pre>', dom.stdout, re.S)
+    assert m and m.group(1), dom.stderr[-2000:]
+    return json.loads(_html.unescape(m.group(1)))
+
+
+def test_report_regions_page_over_the_limit(scan_dir, tmp_path):
+    out = tmp_path / "regions.html"
+    r = CliRunner().invoke(main, ["report", str(scan_dir), "-o", str(out), "--embed-limit", "0.001", "--top", "2"])
+    assert r.exit_code == 0, r.output
+    assert "MiB" in r.output and "regions around the strongest calls" in r.output
+    html = out.read_text()
+    cfg = igv_config(html)
+    assert all(t["url"].startswith("data:") for t in cfg["tracks"])
+    import base64
+    import gzip
+
+    fasta = gzip.decompress(base64.b64decode(cfg["reference"]["fastaURL"].split(",", 1)[1])).decode()
+    heads = re.findall(r"^>(\S+) @len=(\d+)$", fasta, re.M)
+    assert heads and {c.split(":")[0] for c, _ in heads} == {"chr1", "chr2"}  # every sequence, with its length
+    assert re.search(r"over the embedding limit of [\d.]+ MiB", html) and " MB" not in html.replace("MiB", "")
+
+
+def test_calls_table_lists_label_and_strand(scan_dir):
+    page = scan_dir / "report.html"
+    if not page.exists():
+        test_report_embedded(scan_dir)
+    text = page.read_text()
+    assert "<th>label</th><th>strand</th>" in text
+    rows = re.findall(r"<tr><td>\d+</td><td>([^<]*)</td><td>([^<]*)</td><td><a ", text)
+    assert rows and all(lab in ("acceptor", "donor") and strand in "+-" for lab, strand in rows), rows
+    assert "MiB before encoding" in text
+
+
+def test_summary_bigwig_keeps_regions_and_bins_maxima(tmp_path):
+    import numpy as np
+    import pyBigWig
+
+    from genaannot.io.report import _summary_bigwig
+    from genaannot.io.tracks import BigWigWriter
+
+    sizes = {"a": 10_000, "b": 3_000}
+    src = tmp_path / "src.bw"
+    w = BigWigWriter(src, sizes=sizes)
+    starts = np.arange(0, 10_000, 10)
+    vals = np.random.default_rng(3).random(len(starts)).round(3)  # bins with different maxima
+    w.add("a", starts, starts + 10, vals.astype(np.float32))
+    w.add("b", np.array([5]), np.array([6]), np.array([0.5], dtype=np.float32))
+    w.commit()
+    dest = tmp_path / "dest.bw"
+    _summary_bigwig(src, dest, sizes, {"a": [(2048, 4096)]}, 1024)
+    bw = pyBigWig.open(str(dest))
+    # full resolution inside the region
+    assert bw.values("a", 2048, 4096) == pyBigWig.open(str(src)).values("a", 2048, 4096)
+    assert bw.intervals("a", 2048, 4096)[0][:2] == (2048, 2050)  # runs cut at the region's edge
+    # one run per bin outside it, holding the bin's maximum (the last bin is short)
+    outside = bw.intervals("a", 4096, 10_000)
+    assert [(s, e) for s, e, _ in outside] == [(4096 + k * 1024, min(10_000, 5120 + k * 1024)) for k in range(6)]
+    for s, e, v in outside:
+        assert v == pytest.approx(vals[s // 10 : e // 10].max(), abs=1e-6)
+    assert bw.intervals("b") == ((0, 1024, 0.5),)
+
+
+def test_region_plan_widens_to_bins_and_merges():
+    from genaannot.io.bed import parse_calls
+    from genaannot.io.report import region_plan
+
+    calls = parse_calls(["c\t5000\t5010\tx\t0\t+\t1", "c\t6000\t6010\tx\t0\t+\t1", "c\t90000\t90010\tx\t0\t-\t1",
+                         "d\t10\t20\tx\t0\t+\t1", "gone\t1\t2\tx\t0\t+\t1"])
+    plan = region_plan(calls, {"c": 100_000, "d": 1000}, flank=1000, bin_bp=1024)
+    assert plan == {"c": [(3072, 7168), (88064, 91136)], "d": [(0, 1000)]}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium, chromium-browser or google-chrome on PATH")
+@pytest.mark.parametrize("limit", ["32", "0.001"])
+def test_report_draws_when_opened_from_disk(scan_dir, tmp_path, limit):
+    """Double-click: the page as a file:// URL; every track holds data, for the embedded page and
+    for the regions page (at the top call and on the other sequence)."""
+    page = tmp_path / f"disk-{limit}.html"
+    r = CliRunner().invoke(main, ["report", str(scan_dir), "-o", str(page), "--embed-limit", limit])
+    assert r.exit_code == 0, r.output
+    got = drawn_from_disk(page, tmp_path, away="chr2")
+    assert got["ready"] and not got["error"], got
+    for where in ("start", "away"):
+        tracks = got["loci"][where]
+        wigs = [t for t in tracks if t["type"] == "wig"]
+        assert len(wigs) == 4 and all(t["n"] > 0 and t["max"] > 0 for t in wigs), (where, tracks)
+    assert [t["n"] > 0 for t in got["loci"]["start"] if t["type"] == "annotation"] == [True]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium, chromium-browser or google-chrome on PATH")
+def test_linked_page_says_it_needs_http(scan_dir, tmp_path):
+    page = tmp_path / "linked.html"
+    r = CliRunner().invoke(main, ["report", str(scan_dir), "-o", str(page), "--embed-limit", "0"])
+    assert r.exit_code == 0 and "does not work opened from disk" in r.output, r.output
+    assert "serve a folder holding this page" in page.read_text()

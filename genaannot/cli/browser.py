@@ -38,22 +38,30 @@ def _one_line(ctx, param, value):
 
 @click.command("hub", context_settings=_CTX, epilog=(
     "Writes hub.txt, genomes.txt, GENOME/trackDb.txt (a composite per task: label x strand, plus "
-    "strand in the label's colour, minus lighter), the calls as bigBed (bedToBigBed when on PATH: "
-    "bigNarrowPeak; else pybigtools: intervals only), for an assembly hub GENOME/GENOME.2bit, and "
-    "igv_session.xml for IGV desktop. Serve OUTDIR over HTTP(S) and give UCSC the URL of hub.txt."))
+    "strand in the label's colour, minus lighter), the calls as a bigNarrowPeak bigBed (bedToBigBed "
+    "when on PATH, else pybigtools), with --annotation the gene models as a BED12 bigBed, for an "
+    "assembly hub GENOME/GENOME.2bit, and igv_session.xml for IGV desktop. Every file the hub names "
+    "lies inside OUTDIR (tracks and, for the session, the FASTA are hard-linked into GENOME/, or copied "
+    "across file systems) and no text holds a local path. Serve OUTDIR over HTTP(S) and give UCSC the "
+    "URL of hub.txt."))
 @click.argument("scan", type=click.Path(exists=True), metavar="SCAN_DIR|MANIFEST.json")
 @click.option("-o", "--outdir", type=click.Path(file_okay=False), default=None, callback=no_stdout,
-              help="Where to write the hub [default: the scan's directory, so track URLs stay inside it].")
+              help="Where to write the hub [default: the scan's directory].")
 @click.option("--genome-name", default=None, callback=_genome_name,
               help="Assembly name in the hub (letters, digits, _ . -) [default: the FASTA's name].")
+@click.option("--organism", default=None, callback=_one_line,
+              help="Organism of an assembly hub, e.g. 'Arabidopsis thaliana' [default: the genome name].")
 @click.option("--ucsc-db", default=None, metavar="DB", callback=_genome_name,
               help="Use a UCSC-hosted assembly (e.g. hg38) instead of an assembly hub with a .2bit.")
+@click.option("--annotation", type=click.Path(dir_okay=False, exists=True), default=None, metavar="GENES.gff3",
+              help="Gene models (GFF3 or GTF, plain or gzip) to add as a track (hub and IGV session).")
 @click.option("--hub-name", default=None, callback=_one_line, help="Hub identifier [default: genaannot_<scan name>].")
 @click.option("--email", default="noreply@example.org", show_default=True, callback=_one_line,
               help="Contact e-mail required by UCSC.")
 @click.option("--no-session", is_flag=True, help="Do not write igv_session.xml.")
-def hub(scan, outdir, genome_name, ucsc_db, hub_name, email, no_session) -> None:
+def hub(scan, outdir, genome_name, organism, ucsc_db, annotation, hub_name, email, no_session) -> None:
     """Write a UCSC track hub and an IGV session for a finished scan."""
+    from ..io.annotation import AnnotationError
     from ..io.atomic import OutputError
     from ..io.bed import BedError
     from ..io.hub import HubError
@@ -61,30 +69,32 @@ def hub(scan, outdir, genome_name, ucsc_db, hub_name, email, no_session) -> None
 
     try:
         res = write_scan_hub(scan, outdir=outdir, genome_name=genome_name, ucsc_db=ucsc_db, hub_name=hub_name,
-                             email=email, session=not no_session)
-    except (HubError, BedError, OutputError, OSError) as err:
+                             email=email, session=not no_session, organism=organism, annotation=annotation)
+    except (HubError, BedError, AnnotationError, OutputError, OSError) as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"hub: {res.hub_txt}", err=True)
-    if res.calls_left_out:
-        click.echo("note: calls left out of the hub (no bedToBigBed or pybigtools)", err=True)
-    elif res.calls_type == "bigBed 3":
-        click.echo("note: calls written as plain intervals (bigBed 3); install UCSC bedToBigBed for "
-                   "full bigNarrowPeak calls", err=True)
+    if res.copied:
+        click.echo(f"note: copied into the hub (no hard link across file systems): "
+                   f"{', '.join(p.name for p in res.copied)}", err=True)
     if res.session:
         click.echo(f"IGV session: {res.session}", err=True)
 
 
 @click.command("report", context_settings=_CTX, epilog=(
-    "The page embeds igv.js and, when they total at most --embed-limit MB, the genome and tracks as "
-    "data URIs (a single file that works anywhere). Larger data are linked relative to the page: "
-    "serve a folder holding the page and the scan files over HTTP (python -m http.server)."))
+    "The page opens by double-click: it embeds igv.js and its data. When the genome, tracks and calls "
+    "total at most --embed-limit MiB they are embedded as they are; above it the page holds the sequence "
+    "and full-resolution values around the --top strongest calls and the maximum of each bin elsewhere "
+    "(the page says which bin). --embed-limit 0 links the files instead: that page works only when a "
+    "folder holding it and the scan files is served over HTTP (python -m http.server)."))
 @click.argument("scan", type=click.Path(exists=True), metavar="SCAN_DIR|MANIFEST.json")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="report.html", callback=no_stdout)
-@click.option("--top", type=click.IntRange(min=0), default=10, show_default=True, help="Calls listed.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="report.html",
+              callback=no_stdout)
+@click.option("--top", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Calls listed (and kept at full resolution when the data are over the limit).")
 @click.option("--flank", type=click.IntRange(min=0), default=None, metavar="BP",
               help="bp shown either side of the strongest call [default: max(500, 2 x its length)].")
-@click.option("--embed-limit", type=click.FloatRange(min=0), default=32.0, show_default=True, metavar="MB",
-              help="Embed data up to this size; 0 links everything.")
+@click.option("--embed-limit", type=click.FloatRange(min=0), default=32.0, show_default=True, metavar="MIB",
+              help="Embed the data as they are up to this many MiB (else regions + bin maxima); 0 links the files.")
 def report(scan, output, top, flank, embed_limit) -> None:
     """Write a self-contained HTML report (run summary + igv.js browser) of a scan."""
     from ..io.atomic import OutputError
@@ -96,8 +106,15 @@ def report(scan, output, top, flank, embed_limit) -> None:
         res = write_scan_report(scan, output=output, top=top, flank=flank, embed_limit_mb=embed_limit)
     except (HubError, BedError, OutputError, OSError) as err:
         raise click.ClickException(str(err)) from None
-    how = "data embedded" if res.embedded else f"linked: {', '.join(res.linked)}"
-    click.echo(f"report: {res.path} ({how})", err=True)
+    mib = 1024 * 1024
+    if res.mode == "embedded":
+        how = f"{res.data_size / mib:.1f} MiB of data embedded"
+    elif res.mode == "regions":
+        how = (f"data {res.data_size / mib:.1f} MiB > {embed_limit:g} MiB: {len(res.regions)} full-resolution "
+               f"regions around the strongest calls, {res.bin_bp:,}-bp bin maxima elsewhere")
+    else:
+        how = f"linked: {', '.join(res.linked)}; serve over HTTP, it does not work opened from disk"
+    click.echo(f"report: {res.path} ({res.size / mib:.1f} MiB; {how})", err=True)
 
 
 @click.command("plot", context_settings=_CTX, epilog=(

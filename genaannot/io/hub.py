@@ -15,13 +15,14 @@ import os
 import shutil
 import struct
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
 
 from ..hub import (
+    BED12_AS,
     BIGNARROWPEAK_AS,
     HubOptions,
     HubTextError,
@@ -32,15 +33,17 @@ from ..hub import (
     genomes_txt,
     hub_txt,
     igv_session_xml,
+    model_name,
     safe_name,
     strongest_calls,
     trackdb_txt,
+    transcript_bed12,
 )
 from .atomic import AtomicFile, OutputError, write_text_atomic
 from .bed import read_calls
 
 __all__ = ["HubError", "read_scan", "write_twobit", "write_hub", "write_igv_session", "HubResult", "calls_to_bigbed",
-           "description_html"]
+           "annotation_to_bigbed", "place_file", "description_html"]
 
 TWOBIT_SIGNATURE = 0x1A412743
 _CODE = np.full(256, 255, dtype=np.uint8)
@@ -202,12 +205,24 @@ def write_twobit(genome_path: str | Path, out: str | Path) -> Path:
     return out
 
 
-def calls_to_bigbed(calls: Path, out: Path, sizes: dict[str, int]) -> str | None:
-    """Convert the narrowPeak calls to bigBed; returns the UCSC track type, or None.
+def _bigbed_defined_fields(path: Path, n: int) -> None:
+    """Set the bigBed header's ``definedFieldCount`` (offset 34) to ``n``: ``bed6+4`` has 6
+    standard BED fields and 4 of its own, as ``bedToBigBed -type=bed6+4`` writes; pybigtools
+    counts all 10 as standard (UCSC would then read signalValue as thickStart)."""
+    with open(path, "r+b") as fh:
+        head = fh.read(40)
+        if len(head) < 40 or struct.unpack_from("<I", head)[0] != 0x8789F2EB:
+            raise OutputError(f"{path}: not a bigBed file")
+        fh.seek(34)
+        fh.write(struct.pack("<H", n))
 
-    ``bedToBigBed`` (UCSC) when on ``PATH`` gives a full ``bigNarrowPeak``; otherwise
-    :mod:`pybigtools` writes the intervals only (``bigBed 3``: it cannot store an autoSql
-    for the extra columns); without either, None.
+
+def calls_to_bigbed(calls: Path, out: Path, sizes: dict[str, int]) -> str:
+    """Convert the narrowPeak calls to a ``bigNarrowPeak`` bigBed (all ten fields: name,
+    score, strand, signalValue, pValue, qValue, peak); returns the UCSC track type.
+
+    ``bedToBigBed`` (UCSC) when on ``PATH``; otherwise :mod:`pybigtools` with the
+    bigNarrowPeak autoSql (header as ``bedToBigBed -type=bed6+4`` writes it).
     """
     order = {c: i for i, c in enumerate(sizes)}
     rows = sorted((c for c in read_calls(calls) if c.chrom in order), key=lambda c: (order[c.chrom], c.start, c.end))
@@ -228,28 +243,89 @@ def calls_to_bigbed(calls: Path, out: Path, sizes: dict[str, int]) -> str | None
             finally:
                 for p in (bed, asf, cs):
                     p.unlink(missing_ok=True)
-            source, kind = a.tmp, "bigNarrowPeak"
+            source = a.tmp
         else:
-            try:
-                import pybigtools
-            except ImportError:
-                return None
+            import pybigtools
+
+            short = [c for c in rows if len(c.fields) < 10]
+            if short:
+                c = short[0]
+                raise HubError(f"{calls}: {c.chrom}:{c.start + 1}-{c.end} has {len(c.fields)} columns, not the 10 of "
+                               "narrowPeak; is it from `genaannot scan`?")
             # pybigtools picks the format from the suffix, so the temporary name must end in .bb
-            source, kind = a.companion(".bb"), "bigBed 3"
+            source = a.companion(".bb")
             pybigtools.open(str(source), "w").write(
                 {c: int(n) for c, n in sizes.items()},
-                ((c.chrom, c.start, c.end, "") for c in rows),
+                ((c.chrom, c.start, c.end, "\t".join(c.fields[3:10])) for c in rows),
+                autosql=BIGNARROWPEAK_AS,
             )
+            _bigbed_defined_fields(source, 6)
         a.commit(source=source)
     finally:
         a.abort()  # after the commit: leftovers only
-    return kind
+    return "bigNarrowPeak"
+
+
+def annotation_to_bigbed(annotation: str | Path, out: Path, sizes: dict[str, int]) -> int:
+    """Gene models of a GFF3/GTF as a BED12 bigBed (one transcript a line, exons as blocks);
+    sequence names matched to the genome's (``chr1``/``1``). Returns the transcripts written.
+
+    Raises
+    ------
+    HubError
+        The annotation names none of the genome's sequences.
+    genaannot.io.annotation.AnnotationError
+        The file does not parse.
+    """
+    import pybigtools
+
+    from ..regions import match_chroms
+    from .annotation import read_annotation
+
+    ann = read_annotation(annotation)
+    mapping = match_chroms(ann.chroms, sizes).mapping
+    order = {c: i for i, c in enumerate(sizes)}
+    rows = sorted((transcript_bed12(mapping[c], t) for c in ann.chroms if c in mapping for t in ann.transcripts[c]),
+                  key=lambda r: (order[r[0]], r[1], r[2]))
+    if not rows:
+        raise HubError(f"{annotation}: no transcript on the genome's sequences (it names "
+                       f"{', '.join(ann.chroms[:5]) or 'none'}; the genome has {', '.join(list(sizes)[:5])})")
+    a = AtomicFile(out)
+    try:
+        source = a.companion(".bb")
+        pybigtools.open(str(source), "w").write({c: int(n) for c, n in sizes.items()}, iter(rows), autosql=BED12_AS)
+        _bigbed_defined_fields(source, 12)
+        a.commit(source=source)
+    finally:
+        a.abort()
+    return len(rows)
+
+
+def place_file(src: Path, dest: Path) -> str:
+    """Put ``src`` at ``dest`` (inside a hub): nothing when it is already there, else a hard
+    link, else a copy (another file system); atomic. Returns ``"kept"``, ``"linked"`` or ``"copied"``."""
+    if dest.exists() and dest.samefile(src):
+        return "kept"
+    a = AtomicFile(dest)
+    try:
+        a.tmp.unlink(missing_ok=True)
+        try:
+            os.link(src, a.tmp)
+            how = "linked"
+        except OSError:
+            shutil.copyfile(src, a.tmp)
+            how = "copied"
+        a.commit()
+    finally:
+        a.abort()
+    return how
 
 
 @dataclass
 class HubResult:
     """Files written by :func:`write_hub` (absolute paths); ``calls_left_out``: the scan has
-    calls but no converter to bigBed was found."""
+    calls but no converter to bigBed was found; ``genes``: the annotation bigBed;
+    ``copied``: files copied into the hub (a hard link was not possible)."""
 
     hub_txt: Path
     genomes_txt: Path
@@ -259,6 +335,8 @@ class HubResult:
     calls_type: str | None
     session: Path | None
     calls_left_out: bool = False
+    genes: Path | None = None
+    copied: list[Path] = field(default_factory=list)
 
 
 def _rel(target: Path, start: Path) -> str:
@@ -267,19 +345,32 @@ def _rel(target: Path, start: Path) -> str:
     return "/".join(quote(part, safe="") for part in Path(os.path.relpath(target, start)).as_posix().split("/"))
 
 
-def write_hub(run: ScanRun, outdir: str | Path, opts: HubOptions, *, session: bool = True) -> HubResult:
-    """Write ``hub.txt``, ``genomes.txt``, ``<genome>/trackDb.txt`` (+ ``.2bit``, calls bigBed)
-    into ``outdir``, and an IGV session ``igv_session.xml`` beside them.
+def write_hub(run: ScanRun, outdir: str | Path, opts: HubOptions, *, session: bool = True,
+              annotation: str | Path | None = None) -> HubResult:
+    """Write ``hub.txt``, ``genomes.txt``, ``<genome>/trackDb.txt`` (+ ``.2bit``, calls and
+    gene bigBeds) into ``outdir``, and an IGV session ``igv_session.xml`` beside them.
+
+    Every file the hub names lies inside ``outdir``: tracks outside it (``outdir`` is not the
+    scan's directory) are hard-linked into ``<genome>/`` (copied across file systems), and
+    for the session the FASTA (with its ``.fai``/``.gzi``) likewise, unless ``ucsc_db`` names
+    the genome. No text file holds a local absolute path: the model is named by
+    :func:`genaannot.hub.model_name`, file references are relative.
+
+    Parameters
+    ----------
+    annotation : str or Path, optional
+        GFF3/GTF gene models: written as ``<genome>/<name>.genes.bb`` (BED12) and added to
+        ``trackDb.txt`` and the session.
 
     Raises
     ------
     HubError
         The genome name is not a UCSC assembly name (it names a directory of the hub), or a
-        value for the hub text holds a control character.
+        value for the hub text holds a control character; an annotation on other sequences.
     """
     try:
         g = check_genome_name(opts.ucsc_db or opts.genome_name, what="--ucsc-db" if opts.ucsc_db else "--genome-name")
-        for what, value in (("--email", opts.email), ("--hub-name", opts.hub_name)):
+        for what, value in (("--email", opts.email), ("--hub-name", opts.hub_name), ("--organism", opts.organism)):
             check_line_text(value, what=what)
     except HubTextError as err:
         raise HubError(str(err)) from None
@@ -287,6 +378,17 @@ def write_hub(run: ScanRun, outdir: str | Path, opts: HubOptions, *, session: bo
     outdir.mkdir(parents=True, exist_ok=True)
     gdir = outdir / g
     gdir.mkdir(exist_ok=True)
+    copied: list[Path] = []
+
+    def inside(p: Path) -> Path:
+        """``p`` when it lies in the hub, else its link/copy in ``<genome>/``."""
+        if p.is_relative_to(outdir):
+            return p
+        dest = gdir / p.name
+        if place_file(p, dest) == "copied":
+            copied.append(dest)
+        return dest
+
     if opts.default_pos is None:
         top = strongest_calls(read_calls(run.calls), 1) if run.calls else []
         if top:
@@ -308,12 +410,21 @@ def write_hub(run: ScanRun, outdir: str | Path, opts: HubOptions, *, session: bo
     if run.calls is not None:
         calls_bb = gdir / (run.calls.name.removesuffix(".bed") + ".bb")
         calls_type = calls_to_bigbed(run.calls, calls_bb, run.sizes)
-        if calls_type is None:
-            calls_bb = None
-    urls = {t.path: _rel(t.path, gdir) for t in run.tracks}
+    genes_bb = None
+    genes_label = ""
+    if annotation is not None:
+        annotation = Path(annotation)
+        stem = annotation.name.removesuffix(".gz")
+        stem = stem.rsplit(".", 1)[0] if "." in stem else stem
+        genes_label = check_line_text(annotation.name, what="annotation file name")
+        genes_bb = gdir / f"{safe_name(stem)}.genes.bb"
+        annotation_to_bigbed(annotation, genes_bb, run.sizes)
+    placed = {t.path: inside(t.path) for t in run.tracks}
+    urls = {t.path: _rel(placed[t.path], gdir) for t in run.tracks}
     try:
         tdb = trackdb_txt(run, urls=urls, calls_url=_rel(calls_bb, gdir) if calls_bb else None,
-                          calls_type=calls_type)
+                          calls_type=calls_type, genes_url=_rel(genes_bb, gdir) if genes_bb else None,
+                          genes_label=genes_label)
         genomes = genomes_txt(opts, twobit=_rel(twobit, outdir) if twobit else None, chrom_sizes=cs_rel)
         hub = hub_txt(opts)
     except HubTextError as err:  # a value from the manifest (model path, file name) or an option
@@ -322,9 +433,23 @@ def write_hub(run: ScanRun, outdir: str | Path, opts: HubOptions, *, session: bo
     write_text_atomic(outdir / "genomes.txt", genomes)
     write_text_atomic(outdir / "hub.txt", hub)
     write_text_atomic(outdir / "description.html", description_html(run))
-    sess = write_igv_session(run, outdir / "igv_session.xml", locus=opts.default_pos) if session else None
+    sess = None
+    if session:
+        if opts.ucsc_db:
+            genome = opts.ucsc_db  # IGV knows UCSC assemblies by the same id
+        else:
+            fasta = inside(run.genome)
+            for ext in (".fai", ".gzi"):
+                side = Path(str(run.genome) + ext)
+                if side.is_file():
+                    inside(side)
+            genome = str(fasta)
+        tracks = {t.path: placed[t.path] for t in run.tracks}
+        sess = write_igv_session(run, outdir / "igv_session.xml", locus=opts.default_pos, genome=genome,
+                                 tracks=tracks, calls=calls_bb, genes=genes_bb, genes_label=genes_label or "genes")
     return HubResult(outdir / "hub.txt", outdir / "genomes.txt", gdir / "trackDb.txt", twobit, calls_bb,
-                     calls_type, sess, calls_left_out=run.calls is not None and calls_bb is None)
+                     calls_type, sess, calls_left_out=run.calls is not None and calls_bb is None, genes=genes_bb,
+                     copied=copied)
 
 
 def description_html(run: ScanRun) -> str:
@@ -337,15 +462,30 @@ def description_html(run: ScanRun) -> str:
         return html.escape(str(v))
 
     return (
-        f"<h2>genaannot {e(run.task)} scan</h2><p>Model {e(model.get('source'))}; labels "
+        f"<h2>genaannot {e(run.task)} scan</h2><p>Model {e(model_name(model.get('source')))}; labels "
         f"{e(', '.join(run.labels))}; window {e(m.get('window_tokens'))} tokens, overlap {e(m.get('overlap'))}, "
         f"stitch {e(m.get('stitch'))}. Values are {e(run.activation)} outputs.</p>\n"
     )
 
 
-def write_igv_session(run: ScanRun, path: str | Path, *, locus: str | None = None) -> Path:
-    """IGV desktop session at ``path``: tracks referenced relative to it, the FASTA by its
-    absolute path (IGV needs its ``.fai`` beside it)."""
+def write_igv_session(
+    run: ScanRun,
+    path: str | Path,
+    *,
+    locus: str | None = None,
+    genome: str | None = None,
+    tracks: dict[Path, Path] | None = None,
+    calls: Path | None = None,
+    genes: Path | None = None,
+    genes_label: str = "genes",
+) -> Path:
+    """IGV desktop session at ``path``.
+
+    Files are referenced relative to the session. ``genome`` is a FASTA path (IGV needs its
+    ``.fai`` beside it) or an IGV genome id (``hg38``); default the scan's FASTA, by its
+    absolute path. ``tracks`` maps each scan bigWig to the file to name (default: itself);
+    ``calls`` default: the scan's narrowPeak BED; ``genes``: a gene-model file.
+    """
     path = Path(path).resolve()
     d = path.parent
 
@@ -355,12 +495,22 @@ def write_igv_session(run: ScanRun, path: str | Path, *, locus: str | None = Non
         except ValueError:  # different drive (Windows)
             return str(p)
 
+    if genome is None:
+        genome_ref = str(run.genome)
+    elif Path(genome).is_absolute():
+        genome_ref = ref(Path(genome))
+    else:
+        genome_ref = genome
+    tracks = tracks or {t.path: t.path for t in run.tracks}
+    calls = calls if calls is not None else run.calls
     xml = igv_session_xml(
         run,
-        genome=str(run.genome),
-        tracks={t.path: ref(t.path) for t in run.tracks},
-        calls=ref(run.calls) if run.calls else None,
+        genome=genome_ref,
+        tracks={t.path: ref(tracks[t.path]) for t in run.tracks},
+        calls=ref(calls) if calls else None,
         locus=locus,
+        genes=ref(genes) if genes else None,
+        genes_label=genes_label,
     )
     write_text_atomic(path, xml)
     return path

@@ -1,20 +1,26 @@
 """``genaannot report``: one HTML page with the run summary and an embedded igv.js browser.
 
 The page carries igv.js itself (vendored from npm into ``genaannot/data/igv``, MIT licence,
-its notice copied into the page) and, by default, its data:
+its notice copied into the page) and its data, so that it opens by double-click (``file://``,
+where igv.js cannot fetch other files). Three ways, by the scan's size:
 
 * **embedded** (``data:`` URIs) when the reference and tracks together are at most
-  ``embed_limit`` bytes: the FASTA gzipped, bigWigs and the calls BED as they are. The page
-  then works on its own — opened from disk, mailed, or served by any web server;
-* **linked** otherwise (or with ``embed_limit=0``): URLs relative to the page, so the page
-  works when a folder holding the page and the files is served over HTTP (e.g.
-  ``python -m http.server`` in a common parent; igv.js copes with servers that ignore
-  ``Range`` requests, only slower). The FASTA then needs its ``.fai`` beside it.
+  ``embed_limit`` bytes: the FASTA gzipped, bigWigs and the calls BED as they are;
+* **regions** above the limit: still one self-contained page, holding the sequence and
+  full-resolution track values around the ``top`` strongest calls (each call ± ``max(flank,
+  10 kb)``, widened to whole bins) and, elsewhere, the maximum of each ``bin_bp`` bin (a
+  bigWig written for the page; ``bin_bp`` is the smallest power of two ≥ 256 that keeps the
+  page under the limit). The reference is a FASTA of slices (``>chr:start-end @len=N``, which
+  igv.js places at their genome positions), so coordinates stay the genome's. The calls
+  are all embedded when they fit a quarter of the limit, else the strongest that do;
+* **linked** with ``embed_limit=0``: URLs relative to the page, for a folder served over
+  HTTP (``python -m http.server`` in a common parent). Browsers do not let a ``file://``
+  page read other files, so a linked page opened from disk shows an empty browser.
 
-igv.js opens on the strongest call; a table lists the ``top`` strongest calls, each a link
-that moves the browser there. When igv.js has drawn, the page sets ``window.genaannotReady``
-and ``<body data-igv="ready">`` (``data-igv="error"`` and ``window.genaannotError`` on
-failure) so that tests and scripts can wait for it.
+igv.js opens on the strongest call; a table lists the ``top`` strongest calls (label, strand,
+locus, length, value), each a link that moves the browser there. When igv.js has drawn, the
+page sets ``window.genaannotReady`` and ``<body data-igv="ready">`` (``data-igv="error"`` and
+``window.genaannotError`` on failure) so that tests and scripts can wait for it.
 """
 
 from __future__ import annotations
@@ -24,21 +30,29 @@ import gzip
 import html
 import json
 import os
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from ..calls import threshold_text
-from ..hub import ScanRun, label_colour, strongest_calls
+from ..hub import ScanRun, label_colour, model_name, strongest_records
 from .atomic import write_text_atomic
-from .bed import read_calls
+from .bed import BedCall, read_calls
 
-__all__ = ["ReportResult", "write_html_report", "report_html", "igv_version", "script_json", "DEFAULT_EMBED_LIMIT"]
+__all__ = ["ReportResult", "write_html_report", "report_html", "igv_version", "script_json", "DEFAULT_EMBED_LIMIT",
+           "MIB", "region_plan"]
 
-#: largest total of embedded data (bytes) before files are linked instead
-DEFAULT_EMBED_LIMIT = 32 * 1024 * 1024
+#: bytes in a MiB (the unit of ``--embed-limit`` and of every size the report prints)
+MIB = 1024 * 1024
+
+#: largest total of embedded data (bytes) before the page holds regions and bin maxima instead
+DEFAULT_EMBED_LIMIT = 32 * MIB
+
+#: least bp kept at full resolution either side of each listed call in a *regions* page
+REGION_FLANK = 10_000
 
 
 def igv_version() -> str:
@@ -53,10 +67,33 @@ def _igv_assets() -> tuple[str, str]:
 
 @dataclass
 class ReportResult:
+    """What :func:`write_html_report` wrote.
+
+    Attributes
+    ----------
+    mode : str
+        ``"embedded"``, ``"regions"`` or ``"linked"`` (see the module docstring).
+    embedded : bool
+        The page needs no other file (``mode != "linked"``).
+    size : int
+        Bytes of the page.
+    data_size : int
+        Bytes of the scan's files (FASTA, bigWigs, calls), compared with the limit.
+    bin_bp : int or None
+        Bin of the summaries outside the regions (*regions* only).
+    regions : list of (chrom, start, end)
+        Full-resolution regions, 0-based half-open (*regions* only).
+    """
+
     path: Path
     embedded: bool
     linked: list[str]
     n_calls_listed: int
+    mode: str = "embedded"
+    size: int = 0
+    data_size: int = 0
+    bin_bp: int | None = None
+    regions: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 def _data_uri(data: bytes, mime: str) -> str:
@@ -97,19 +134,21 @@ def report_html(
     *,
     title: str,
     summary: list[tuple[str, str]],
-    calls: list[tuple[str, int, int, float]],
+    calls: list[BedCall],
     igv_config: dict[str, Any],
     igv_js: str,
     igv_license: str,
     notes: list[str],
 ) -> str:
-    """The page (pure). ``igv_config`` is passed to ``igv.createBrowser`` as JSON."""
+    """The page (pure). ``igv_config`` is passed to ``igv.createBrowser`` as JSON; ``calls`` are
+    listed in the order given (label, strand, 1-based locus, length, value)."""
     rows = "\n".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in summary)
     call_rows = "\n".join(
-        f'<tr><td>{i + 1}</td><td><a href="#" data-locus="{html.escape(c)}:{s + 1}-{e}">{html.escape(c)}:'
-        f"{s + 1:,}-{e:,}</a></td><td>{e - s:,}</td><td>{v:.4g}</td></tr>"
-        for i, (c, s, e, v) in enumerate(calls)
-    ) or '<tr><td colspan="4">no calls</td></tr>'
+        f"<tr><td>{i + 1}</td><td>{html.escape(c.name or '.')}</td><td>{html.escape(c.strand)}</td>"
+        f'<td><a href="#" data-locus="{html.escape(c.chrom)}:{c.start + 1}-{c.end}">{html.escape(c.chrom)}:'
+        f"{c.start + 1:,}-{c.end:,}</a></td><td>{c.end - c.start:,}</td><td>{c.value:.4g}</td></tr>"
+        for i, c in enumerate(calls)
+    ) or '<tr><td colspan="6">no calls</td></tr>'
     note_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
     config = script_json(igv_config)
     return f"""<!DOCTYPE html>
@@ -138,7 +177,7 @@ footer pre {{ white-space: pre-wrap; }}
 {rows}
 </table></section>
 <section><h2>Strongest calls</h2><table>
-<tr><th>#</th><th>locus</th><th>bp</th><th>value</th></tr>
+<tr><th>#</th><th>label</th><th>strand</th><th>locus</th><th>bp</th><th>value</th></tr>
 {call_rows}
 </table></section>
 </div>
@@ -197,6 +236,128 @@ def _fmt_counts(counts: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in counts.items())
 
 
+def region_plan(
+    calls: list[BedCall], sizes: dict[str, int], *, flank: int, bin_bp: int
+) -> dict[str, list[tuple[int, int]]]:
+    """Full-resolution regions of a *regions* page (pure).
+
+    Each call ± ``flank``, widened outwards to multiples of ``bin_bp`` (clipped to the
+    sequence), merged where they touch; by sequence in ``sizes`` order, sorted, 0-based
+    half-open.
+    """
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for c in calls:
+        if c.chrom not in sizes:
+            continue
+        s = max(0, c.start - flank) // bin_bp * bin_bp
+        e = min(sizes[c.chrom], -(-(c.end + flank) // bin_bp) * bin_bp)
+        spans.setdefault(c.chrom, []).append((s, e))
+    out: dict[str, list[tuple[int, int]]] = {}
+    for chrom in sizes:
+        merged: list[tuple[int, int]] = []
+        for s, e in sorted(spans.get(chrom, [])):
+            if merged and s <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+            else:
+                merged.append((s, e))
+        if merged:
+            out[chrom] = merged
+    return out
+
+
+def _slices_fasta(genome: Path, sizes: dict[str, int], regions: dict[str, list[tuple[int, int]]]) -> bytes:
+    """FASTA of the regions as igv.js slices (``>chr:start-end @len=N``, 1-based inclusive).
+
+    A sequence without a region gets its first base, so that igv.js still knows it (and its
+    length) and draws its tracks' summaries there.
+    """
+    from .fasta import open_genome
+
+    parts = []
+    with open_genome(genome) as g:
+        for name, n in sizes.items():
+            for s, e in regions.get(name) or [(0, min(1, n))]:
+                if e <= s:
+                    continue
+                seq = g.fetch(name, s, e)
+                parts.append(f">{name}:{s + 1}-{e} @len={n}\n"
+                             + "\n".join(seq[i : i + 80] for i in range(0, len(seq), 80)) + "\n")
+    return "".join(parts).encode("ascii")
+
+
+def _bin_maxima(bw: Any, chrom: str, a: int, b: int, bin_bp: int) -> Any:
+    """``[n, 3]`` float64 rows ``(start, end, max)`` of the ``bin_bp`` bins of ``[a, b)`` that hold
+    data (``a`` on a bin edge; the last bin may be short), from the bigWig's zoom levels (its
+    256-bp × 4ⁿ levels divide a power-of-two bin ≥ 256 bp, so the maxima are exact)."""
+    import numpy as np
+
+    full = (b - a) // bin_bp
+    starts = a + bin_bp * np.arange(full + (b > a + full * bin_bp), dtype=np.int64)
+    ends = np.minimum(starts + bin_bp, b)
+    vals = np.empty(len(starts))
+    if full:
+        vals[:full] = bw.values(chrom, a, a + full * bin_bp, bins=full, summary="max", exact=False, fillna=np.nan)
+    if len(starts) > full:
+        vals[full:] = bw.values(chrom, int(starts[-1]), b, bins=1, summary="max", exact=False, fillna=np.nan)
+    keep = ~np.isnan(vals)
+    return np.stack([starts[keep], ends[keep], vals[keep]], axis=1).astype(np.float64)
+
+
+def _summary_bigwig(src: Path, dest: Path, sizes: dict[str, int], regions: dict[str, list[tuple[int, int]]],
+                    bin_bp: int) -> None:
+    """``dest``: ``src``'s runs inside ``regions`` and the maximum of each ``bin_bp`` bin outside."""
+    import numpy as np
+    import pybigtools
+
+    from .tracks import BigWigWriter
+
+    try:
+        bw = pybigtools.open(str(src))
+        have = bw.chroms()
+    except Exception as err:  # pybigtools raises its own error types (and OSError) for a bad file
+        raise OSError(f"{src}: not a bigWig file ({err})") from None
+    out = BigWigWriter(dest, sizes=sizes, tmp=dest)
+    try:
+        for chrom, n in sizes.items():
+            if chrom not in have:
+                continue
+            n = min(n, have[chrom])
+            parts = []
+            pos = 0
+            for rs, re_ in [*regions.get(chrom, []), (n, n)]:
+                rs, re_ = min(rs, n), min(re_, n)
+                if rs > pos:
+                    parts.append(_bin_maxima(bw, chrom, pos, rs, bin_bp))
+                if re_ > rs:
+                    got = np.asarray(list(bw.records(chrom, rs, re_)), dtype=np.float64).reshape(-1, 3)
+                    got[:, 0] = np.maximum(got[:, 0], rs)
+                    got[:, 1] = np.minimum(got[:, 1], re_)
+                    parts.append(got)
+                pos = max(pos, re_)
+            runs = np.concatenate(parts) if parts else np.empty((0, 3))
+            if len(runs):
+                out.add(chrom, runs[:, 0].astype(np.int64), runs[:, 1].astype(np.int64), runs[:, 2].astype(np.float32))
+        out.commit()
+    except BaseException:
+        out.abort()
+        raise
+    finally:
+        bw.close()
+
+
+def _calls_text(calls: list[BedCall], budget: int) -> tuple[bytes, int]:
+    """gzipped narrowPeak text of ``calls`` (genome order kept), or of the strongest that fit
+    ``budget`` bytes; returns the bytes and how many calls they hold."""
+    keep = len(calls)
+    while True:
+        chosen = set(id(c) for c in strongest_records(calls, keep)) if keep < len(calls) else None
+        text = "".join("\t".join(c.fields) + "\n" for c in calls if chosen is None or id(c) in chosen)
+        data = gzip.compress(text.encode(), mtime=0)
+        if len(data) <= budget or keep <= 1:
+            return data, keep
+        keep = max(1, int(keep * budget / len(data) * 0.9))
+
+
 def write_html_report(
     run: ScanRun,
     output: str | Path,
@@ -207,6 +368,18 @@ def write_html_report(
 ) -> ReportResult:
     """Write the HTML report of ``run`` to ``output`` (see module docstring).
 
+    Parameters
+    ----------
+    run : ScanRun
+    output : str or Path
+    top : int
+        Calls listed (and, in a *regions* page, kept at full resolution).
+    flank : int, optional
+        bp shown either side of the strongest call (default ``max(500, 2 × its length)``).
+    embed_limit : int
+        Bytes: data up to this size are embedded as they are; above it the page holds
+        regions and bin maxima; 0 links the files instead.
+
     Raises
     ------
     genaannot.io.bed.BedError
@@ -214,51 +387,82 @@ def write_html_report(
     """
     output = Path(output).resolve()
     page_dir = output.parent
-    best = strongest_calls(read_calls(run.calls), top) if run.calls else []
+    all_calls = read_calls(run.calls) if run.calls else []
+    best = strongest_records(all_calls, top)
     chrom0 = next(iter(run.sizes))
     if best:
-        c, s, e, _ = best[0]
-        pad = flank if flank is not None else max(500, 2 * (e - s))
-        locus = f"{c}:{max(1, s + 1 - pad)}-{min(run.sizes[c], e + pad)}"
+        c = best[0]
+        pad = flank if flank is not None else max(500, 2 * (c.end - c.start))
+        locus = f"{c.chrom}:{max(1, c.start + 1 - pad)}-{min(run.sizes[c.chrom], c.end + pad)}"
     else:
+        pad = flank if flank is not None else 500
         locus = f"{chrom0}:1-{min(run.sizes[chrom0], 10_000)}"
-    # embed everything when it is small enough, else link everything (one rule, easy to explain)
     fai = Path(str(run.genome) + ".fai")
     files = [run.genome, *(t.path for t in run.tracks), *([run.calls] if run.calls else [])]
     total = sum(p.stat().st_size for p in files)
-    embed = total <= embed_limit
+    mode = "linked" if embed_limit <= 0 else "embedded" if total <= embed_limit else "regions"
     linked: list[str] = []
+    bin_bp: int | None = None
+    plan: dict[str, list[tuple[int, int]]] = {}
+    calls_kept = len(all_calls)
 
-    def url(p: Path, mime: str, *, gz: bool = False) -> str:
-        if embed:
-            data = p.read_bytes()
-            return _data_uri(gzip.compress(data, mtime=0) if gz else data, "application/gzip" if gz else mime)
+    def link(p: Path) -> str:
         linked.append(_rel_url(p, page_dir))
-        return _rel_url(p, page_dir)
+        return linked[-1]
 
-    if embed:
+    if mode == "linked":
+        if not fai.is_file():
+            raise FileNotFoundError(f"{fai}: the linked FASTA needs its index (samtools faidx)")
+        reference = {"id": run.genome.stem, "name": run.genome.name, "fastaURL": link(run.genome),
+                     "indexURL": link(fai)}
+        gzi = Path(str(run.genome) + ".gzi")
+        if gzi.is_file():  # bgzipped FASTA
+            reference["compressedIndexURL"] = link(gzi)
+        track_urls = [link(t.path) for t in run.tracks]
+        calls_url = link(run.calls) if run.calls else None
+    elif mode == "embedded":
         # re-read through pysam so plain and bgzipped FASTA embed the same way (plain text, gzipped once)
         reference = {"id": run.genome.stem, "name": run.genome.name,
                      "fastaURL": _data_uri(gzip.compress(_fasta_text(run.genome), mtime=0), "application/gzip")}
+        track_urls = [_data_uri(t.path.read_bytes(), "application/octet-stream") for t in run.tracks]
+        calls_url = (_data_uri(gzip.compress(run.calls.read_bytes(), mtime=0), "application/gzip")
+                     if run.calls else None)
     else:
-        if not fai.is_file():
-            raise FileNotFoundError(f"{fai}: the linked FASTA needs its index (samtools faidx)")
-        reference = {"id": run.genome.stem, "name": run.genome.name, "fastaURL": url(run.genome, ""),
-                     "indexURL": url(fai, "")}
-        gzi = Path(str(run.genome) + ".gzi")
-        if gzi.is_file():  # bgzipped FASTA
-            reference["compressedIndexURL"] = url(gzi, "")
+        # one bin size for all tracks: the smallest power of two >= 256 bp whose page fits; a
+        # bin's summary costs ~40 bytes (bigWig record, zoom record, base64)
+        n_bp = sum(run.sizes.values())
+        bin_bp = 256
+        while n_bp / bin_bp * len(run.tracks) * 40 > embed_limit / 2 and bin_bp < max(run.sizes.values()):
+            bin_bp *= 2
+        calls_gz, calls_kept = _calls_text(all_calls, embed_limit // 4) if run.calls else (b"", 0)
+        with tempfile.TemporaryDirectory(prefix=".genaannot-report-", dir=page_dir) as tmp:
+            while True:
+                plan = region_plan(best, run.sizes, flank=max(pad, REGION_FLANK), bin_bp=bin_bp)
+                fasta = gzip.compress(_slices_fasta(run.genome, run.sizes, plan), mtime=0)
+                blobs = []
+                for i, t in enumerate(run.tracks):
+                    dest = Path(tmp) / f"{i}.bw"
+                    _summary_bigwig(t.path, dest, run.sizes, plan, bin_bp)
+                    blobs.append(dest.read_bytes())
+                size = len(fasta) + sum(map(len, blobs)) + len(calls_gz)
+                if size <= embed_limit or bin_bp >= max(run.sizes.values()):
+                    break  # fits, or coarser bins would not shrink it: the regions' data are what is left
+                bin_bp *= 4
+        reference = {"id": run.genome.stem, "name": run.genome.name,
+                     "fastaURL": _data_uri(fasta, "application/gzip")}
+        track_urls = [_data_uri(b, "application/octet-stream") for b in blobs]
+        calls_url = _data_uri(calls_gz, "application/gzip") if run.calls else None
     prob = run.activation in ("sigmoid", "softmax")
     labels = list(dict.fromkeys(t.label for t in run.tracks))
     tracks: list[dict[str, Any]] = []
-    for t in run.tracks:
+    for t, u in zip(run.tracks, track_urls):
         r, g, b = label_colour(labels.index(t.label), t.strand)
         tr: dict[str, Any] = {
             # igv.js sets track names with innerHTML: escape, as for any HTML text
             "name": html.escape(f"{run.task} {t.label} {t.strand}"),
             "type": "wig",
             "format": "bigwig",
-            "url": url(t.path, "application/octet-stream"),
+            "url": u,
             "color": f"rgb({r},{g},{b})",
             "height": 50,
             "windowFunction": "max",
@@ -273,7 +477,7 @@ def write_html_report(
             "name": html.escape(f"{run.task} calls"),
             "type": "annotation",
             "format": "narrowpeak",
-            "url": url(run.calls, "text/plain", gz=True) if embed else url(run.calls, "text/plain"),
+            "url": calls_url,
             "displayMode": "EXPANDED",
             "color": "rgb(90,90,90)",
         })
@@ -289,7 +493,7 @@ def write_html_report(
     model = m.get("model", {})
     summary = [
         ("task", str(run.task)),
-        ("model", f"{model.get('source')} ({model.get('family')}, {model.get('architecture')}, "
+        ("model", f"{model_name(model.get('source'))} ({model.get('family')}, {model.get('architecture')}, "
                   f"{model.get('n_params', 0):,} parameters)"),
         ("labels", ", ".join(run.labels)),
         ("strands", ", ".join(m.get("strands", []))),
@@ -303,16 +507,31 @@ def write_html_report(
         ("manifest", run.manifest_path.name),
         ("genaannot", str(m.get("genaannot", ""))),
     ]
+    limit = f"{embed_limit / MIB:g} MiB"
     notes = []
-    if embed:
-        notes.append(f"Data embedded in this page ({total / 1e6:.1f} MB before encoding); it needs no other files.")
+    if mode == "embedded":
+        notes.append(f"Data embedded in this page ({total / MIB:.1f} MiB before encoding); it needs no other files.")
+    elif mode == "regions":
+        n_reg = sum(len(v) for v in plan.values())
+        notes.append(
+            f"The scan's files ({total / MIB:.1f} MiB) are over the embedding limit of {limit}: this page holds "
+            f"the sequence and full-resolution values in {n_reg} region{'s' * (n_reg != 1)} around the "
+            f"{len(best)} strongest calls (each ± {max(pad, REGION_FLANK):,} bp or more) and, elsewhere, the "
+            f"maximum of each {bin_bp:,}-bp bin; no sequence is shown outside the regions.")
+        if calls_kept < len(all_calls):
+            notes.append(f"Calls: the {calls_kept:,} strongest of {len(all_calls):,}.")
+        notes.append("For everything at full resolution open the scan's files in IGV or a genome browser "
+                     "(genaannot hub), or raise --embed-limit.")
     else:
         notes.append(
-            f"Data linked relative to this page ({total / 1e6:.1f} MB is over the embedding limit of "
-            f"{embed_limit / 1e6:.0f} MB): serve a folder holding this page and {', '.join(linked)} over HTTP."
-        )
+            f"Data linked relative to this page ({total / MIB:.1f} MiB; --embed-limit 0): browsers do not let a "
+            f"page opened from disk read other files, so serve a folder holding this page and "
+            f"{', '.join(linked)} over HTTP (python -m http.server) and open the page from there.")
     js, lic = _igv_assets()
     text = report_html(title=f"genaannot {run.task} scan: {run.name}", summary=summary, calls=best,
                        igv_config=config, igv_js=js, igv_license=lic, notes=notes)
     write_text_atomic(output, text)
-    return ReportResult(output, embed, linked, len(best))
+    regions = [(c, s, e) for c, spans in plan.items() for s, e in spans]
+    return ReportResult(output, mode != "linked", linked, len(best), mode=mode, size=len(text.encode()),
+                        data_size=total, bin_bp=bin_bp, regions=regions)
+

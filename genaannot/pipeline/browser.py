@@ -104,6 +104,8 @@ def write_scan_hub(
     hub_name: str | None = None,
     email: str = "noreply@example.org",
     session: bool = True,
+    organism: str | None = None,
+    annotation: str | Path | None = None,
 ) -> HubResult:
     """Write a UCSC track hub (and an IGV session) for a finished scan.
 
@@ -121,6 +123,10 @@ def write_scan_hub(
         Hub identifier (default ``genaannot_<scan name>``).
     session
         Also write ``igv_session.xml``.
+    organism
+        ``organism``/``scientificName`` of an assembly hub (default: the genome name).
+    annotation
+        GFF3/GTF gene models, added as a BED12 bigBed track (hub and session).
     """
     from ..hub import HubOptions, safe_name
     from ..io.hub import read_scan, write_hub
@@ -134,9 +140,9 @@ def write_scan_hub(
         long_label=f"genaannot {run.task} scan {run.name} of {run.genome.name}",
         email=email,
         ucsc_db=ucsc_db,
-        organism=gname,
+        organism=organism or gname,
     )
-    return write_hub(run, outdir or run.manifest_path.parent, opts, session=session)
+    return write_hub(run, outdir or run.manifest_path.parent, opts, session=session, annotation=annotation)
 
 
 def write_scan_report(
@@ -147,7 +153,8 @@ def write_scan_report(
     flank: int | None = None,
     embed_limit_mb: float = 32.0,
 ) -> ReportResult:
-    """Write a self-contained HTML report (run summary, strongest calls, igv.js) of a scan.
+    """Write a self-contained HTML report (run summary, strongest calls, igv.js) of a scan
+    (see :mod:`genaannot.io.report` for the embedded / regions / linked pages).
 
     Parameters
     ----------
@@ -160,8 +167,9 @@ def write_scan_report(
     flank
         bp shown either side of the strongest call (default ``max(500, 2 × its length)``).
     embed_limit_mb
-        Embed the genome and tracks as data URIs when they total at most this many MiB; larger
-        data are linked relative to the page. 0 links everything.
+        Embed the genome, tracks and calls as they are when they total at most this many MiB;
+        above it, embed sequence and full-resolution values around the ``top`` strongest calls
+        and bin maxima elsewhere. 0 links the files relative to the page (for HTTP only).
     """
     from ..io.atomic import check_writable
     from ..io.hub import read_scan
