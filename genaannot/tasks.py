@@ -108,7 +108,7 @@ TASKS: dict[str, Task] = {
         strand_specific=True,
         window_tokens=510,
         channels={"promoter": 1},
-        default_model=("AIRI-Institute/gena-lm-bert-base-t2t", "promoters_2000_run_1"),
+        default_model=("AIRI-Institute/gena-lm-bert-base-t2t", "promoters_300_run_1"),
         training=Training(("background", "promoter"), ("tss",), "single_label_classification"),
     ),
     "splice": Task(

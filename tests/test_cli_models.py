@@ -89,3 +89,38 @@ def test_list_shows_held_out_metrics_of_bundled_models():
     rows = json.loads(CliRunner().invoke(main, ["models", "list", "--json"]).output)
     demo = next(r for r in rows if r["name"] == "demo-splice-athaliana")
     assert demo["held_out"]["model"]["acceptor"]["average_precision"] > demo["held_out"]["baseline"]["acceptor"]["average_precision"]
+
+
+#: branches the upstream model cards document (huggingface.co/AIRI-Institute/<repo>, 2026-12-05)
+UPSTREAM_BRANCHES = {
+    "AIRI-Institute/gena-lm-bert-base-t2t": {"promoters_300_run_1", "spliceai_run_1", "enformer",
+                                             "gena_web_deepsea", "gena_web_deepstarr"},
+    "AIRI-Institute/gena-lm-bert-large-t2t": {"promoters_300_run_1", "promoters_2000_run_1", "spliceai_run_1",
+                                              "gena_web_promoters_2000"},
+    "AIRI-Institute/gena-lm-bigbird-base-t2t": {"gena_web_spliceai"},
+}
+
+
+def test_catalogue_branches_exist_upstream_and_task_defaults_are_entries():
+    from genaannot.models.catalog import CATALOG
+    from genaannot.tasks import TASKS
+
+    for entry in CATALOG.values():
+        if entry.revision is not None:
+            assert entry.revision in UPSTREAM_BRANCHES.get(entry.hub_id, set()), entry.name
+        assert (entry.task == "generic") == entry.serves.startswith("pretrained"), entry.name
+    for task in TASKS.values():
+        if task.default_model is None:
+            continue
+        hub, rev = task.default_model
+        assert rev in UPSTREAM_BRANCHES[hub], task.name
+        served = [e for e in CATALOG.values() if (e.hub_id, e.revision) == (hub, rev)]
+        assert served and all(e.task == task.name for e in served), task.name
+
+
+def test_models_list_says_what_each_entry_serves():
+    res = CliRunner().invoke(main, ["models", "list"])
+    assert res.exit_code == 0
+    assert "use: scan/score --task splice" in res.output
+    assert "use: pretrained LM without a task head" in res.output  # HyenaDNA / modernGENA / BigBird MLM
+    assert "hf download" in res.output

@@ -52,10 +52,12 @@ def list_cmd(task: str | None, as_json: bool) -> None:
     click.echo("  ".join(c.upper().ljust(widths[c]) for c in cols) + "  DESCRIPTION")
     for r in rows:
         click.echo("  ".join(r[c].ljust(widths[c]) for c in cols) + "  " + r["description"])
+        click.echo(" " * widths["name"] + "  use: " + r["serves"])
         if r["held_out"]:
             click.echo(" " * widths["name"] + "  held-out: " + _format_held_out(r["held_out"]))
     click.echo("\nlocal: bundled = shipped with genaannot, cached = in the Hugging Face cache, - = not available "
-               "(download on a machine with network: huggingface-cli download ID --revision BRANCH)")
+               "(download on a machine with network: hf download ID --revision BRANCH --local-dir DIR, "
+               "then --model DIR; older huggingface_hub: huggingface-cli download)")
 
 
 @models.command("inspect")

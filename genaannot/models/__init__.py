@@ -79,12 +79,12 @@ def resolve_checkpoint(path_or_id: str | Path, *, revision: str | None = None) -
             rev = f" (revision {revision})" if revision else ""
             raise ModelError(
                 f"model {text!r}{rev} is not in the local Hugging Face cache and nothing is downloaded. "
-                f"On a machine with network run `huggingface-cli download {text}"
+                f"On a machine with network run `hf download {text}"
                 + (f" --revision {revision}" if revision else "")
-                + "` (or `git clone"
-                + (f" -b {revision}" if revision else "")
-                + f" https://huggingface.co/{text}`) and pass the directory with --model PATH, or copy it into the HF cache "
-                f"(HF_HOME). [{type(err).__name__}]"
+                + " --local-dir DIR` (huggingface_hub < 1.0: `huggingface-cli download`; or `git lfs install && "
+                + "git clone" + (f" -b {revision}" if revision else "")
+                + f" https://huggingface.co/{text}`) and pass the directory with --model DIR, or copy it into the "
+                f"HF cache (HF_HOME). [{type(err).__name__}]"
             ) from None
     raise ModelError(
         f"no model at {text!r}: not a file or directory, not a known name "

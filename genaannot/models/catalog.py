@@ -20,6 +20,15 @@ class CatalogEntry:
     bundled: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def serves(self) -> str:
+        """What the entry does as it is: the task it has a head for, or that it needs fine-tuning."""
+        if self.task != "generic":
+            return f"scan/score --task {self.task}"
+        if self.family == "gena_bert":
+            return "pretrained LM: fine-tune first (genaannot train --base-model)"
+        return "pretrained LM without a task head (genaannot train fine-tunes GENA BERT only)"
+
     def search_paths(self) -> list[Path]:
         """Where a bundled model is looked for: inside the package, then the repository root."""
         if self.bundled is None:
@@ -40,31 +49,56 @@ def _e(*args, **kw) -> tuple[str, CatalogEntry]:
     return entry.name, entry
 
 
+#: Branches as documented on the upstream model cards (huggingface.co/AIRI-Institute/<name>,
+#: checked 2026-12-05): bert-base-t2t: promoters_300_run_1, spliceai_run_1, enformer,
+#: gena_web_deepsea, gena_web_deepstarr; bert-large-t2t: promoters_300_run_1,
+#: promoters_2000_run_1, spliceai_run_1, gena_web_promoters_2000; bigbird-base-t2t:
+#: gena_web_spliceai. The enformer and deepstarr heads (regression) fit no task here.
+_BASE, _LARGE = "AIRI-Institute/gena-lm-bert-base-t2t", "AIRI-Institute/gena-lm-bert-large-t2t"
+_BIGBIRD = "AIRI-Institute/gena-lm-bigbird-base-t2t"
+
 CATALOG: dict[str, CatalogEntry] = dict(
     [
-        _e("gena-lm-bert-base-t2t", "generic", "gena_bert", "AIRI-Institute/gena-lm-bert-base-t2t", None,
-           "GENA-LM BERT base, T2T human + multispecies, MLM"),
-        _e("gena-lm-bert-large-t2t", "generic", "gena_bert", "AIRI-Institute/gena-lm-bert-large-t2t", None,
-           "GENA-LM BERT large, MLM"),
+        _e("gena-lm-bert-base-t2t", "generic", "gena_bert", _BASE, None,
+           "GENA-LM BERT base, human T2T-CHM13 assembly, MLM (512 tokens, about 4.5 kb)"),
+        _e("gena-lm-bert-large-t2t", "generic", "gena_bert", _LARGE, None,
+           "GENA-LM BERT large, human T2T-CHM13 assembly, MLM (512 tokens)"),
         _e("gena-lm-bert-base-lastln-t2t", "generic", "gena_bert", "AIRI-Institute/gena-lm-bert-base-lastln-t2t", None,
-           "GENA-LM BERT base with final LayerNorm, MLM"),
+           "GENA-LM BERT base with final LayerNorm, human T2T-CHM13, MLM"),
         _e("gena-lm-bert-base-t2t-multi", "generic", "gena_bert", "AIRI-Institute/gena-lm-bert-base-t2t-multi", None,
-           "GENA-LM BERT base, multispecies, MLM"),
-        _e("gena-lm-bigbird-base-t2t", "generic", "bigbird", "AIRI-Institute/gena-lm-bigbird-base-t2t", None,
-           "GENA-LM BigBird base (4096 tokens), MLM"),
-        _e("gena-splice", "splice", "gena_bert", "AIRI-Institute/gena-lm-bert-base-t2t", "spliceai_run_1",
-           "splice acceptor/donor token classifier (SpliceAI data)"),
-        _e("gena-promoter", "promoter", "gena_bert", "AIRI-Institute/gena-lm-bert-base-t2t", "promoters_2000_run_1",
-           "EPDnew promoter classifier, 2 kb"),
-        _e("gena-chromatin", "chromatin", "gena_bert", "AIRI-Institute/gena-lm-bert-base-t2t", "gena_web_deepsea",
-           "DeepSEA 919 chromatin profiles (GENA-Web)"),
-        _e("hyenadna-tiny-1k", "generic", "hyena", "LongSafari/hyenadna-tiny-1k-seqlen-hf", None, "HyenaDNA tiny, 1 kb"),
-        _e("hyenadna-small-32k", "generic", "hyena", "LongSafari/hyenadna-small-32k-seqlen-hf", None, "HyenaDNA small, 32 kb"),
-        _e("hyenadna-medium-160k", "generic", "hyena", "LongSafari/hyenadna-medium-160k-seqlen-hf", None, "HyenaDNA medium, 160 kb"),
-        _e("hyenadna-medium-450k", "generic", "hyena", "LongSafari/hyenadna-medium-450k-seqlen-hf", None, "HyenaDNA medium, 450 kb"),
-        _e("hyenadna-large-1m", "generic", "hyena", "LongSafari/hyenadna-large-1m-seqlen-hf", None, "HyenaDNA large, 1 Mb"),
-        _e("moderngena-base", "generic", "modernbert", "AIRI-Institute/moderngena-base", None, "modernGENA base (ModernBERT), MLM"),
-        _e("moderngena-large", "generic", "modernbert", "AIRI-Institute/moderngena-large", None, "modernGENA large (ModernBERT), MLM"),
+           "GENA-LM BERT base, human T2T + multispecies, MLM"),
+        _e("gena-lm-bigbird-base-t2t", "generic", "bigbird", _BIGBIRD, None,
+           "GENA-LM BigBird base, human T2T-CHM13, MLM (4096 tokens, about 36 kb)"),
+        _e("gena-splice", "splice", "gena_bert", _BASE, "spliceai_run_1",
+           "BERT base fine-tuned on the SpliceAI data set (human): acceptor/donor per token"),
+        _e("gena-splice-large", "splice", "gena_bert", _LARGE, "spliceai_run_1",
+           "BERT large fine-tuned on the SpliceAI data set (human): acceptor/donor per token"),
+        _e("gena-splice-bigbird", "splice", "bigbird", _BIGBIRD, "gena_web_spliceai",
+           "BigBird base splice model of GENA-Web (human): acceptor/donor per token"),
+        _e("gena-promoter", "promoter", "gena_bert", _BASE, "promoters_300_run_1",
+           "BERT base promoter classifier, EPDnew human, fine-tuned on 300-bp sequences"),
+        _e("gena-promoter-large", "promoter", "gena_bert", _LARGE, "promoters_300_run_1",
+           "BERT large promoter classifier, EPDnew human, fine-tuned on 300-bp sequences"),
+        _e("gena-promoter-2000", "promoter", "gena_bert", _LARGE, "promoters_2000_run_1",
+           "BERT large promoter classifier, EPDnew human, fine-tuned on 2-kb sequences"),
+        _e("gena-promoter-2000-web", "promoter", "gena_bert", _LARGE, "gena_web_promoters_2000",
+           "BERT large 2-kb promoter model of GENA-Web (human)"),
+        _e("gena-chromatin", "chromatin", "gena_bert", _BASE, "gena_web_deepsea",
+           "BERT base, DeepSEA's 919 chromatin profiles (GENA-Web, human)"),
+        _e("hyenadna-tiny-1k", "generic", "hyena", "LongSafari/hyenadna-tiny-1k-seqlen-hf", None,
+           "HyenaDNA tiny, human, 1 kb, next-base LM"),
+        _e("hyenadna-small-32k", "generic", "hyena", "LongSafari/hyenadna-small-32k-seqlen-hf", None,
+           "HyenaDNA small, human, 32 kb, next-base LM"),
+        _e("hyenadna-medium-160k", "generic", "hyena", "LongSafari/hyenadna-medium-160k-seqlen-hf", None,
+           "HyenaDNA medium, human, 160 kb, next-base LM"),
+        _e("hyenadna-medium-450k", "generic", "hyena", "LongSafari/hyenadna-medium-450k-seqlen-hf", None,
+           "HyenaDNA medium, human, 450 kb, next-base LM"),
+        _e("hyenadna-large-1m", "generic", "hyena", "LongSafari/hyenadna-large-1m-seqlen-hf", None,
+           "HyenaDNA large, human, 1 Mb, next-base LM"),
+        _e("moderngena-base", "generic", "modernbert", "AIRI-Institute/moderngena-base", None,
+           "modernGENA base (ModernBERT), MLM"),
+        _e("moderngena-large", "generic", "modernbert", "AIRI-Institute/moderngena-large", None,
+           "modernGENA large (ModernBERT), MLM"),
         _e("demo-splice-athaliana", "splice", "gena_bert", "", None,
            "demo: A. thaliana splice acceptor/donor, 1 token per base, 126 bp windows (trained by genaannot train)",
            bundled="examples/models/demo-splice-athaliana"),
@@ -122,6 +156,7 @@ def list_models(*, task: str | None = None) -> list[dict]:
             "hub_id": entry.hub_id + (f"@{entry.revision}" if entry.revision else ""),
             "local": status,
             "description": entry.description,
+            "serves": entry.serves,
             "held_out": held_out(meta) or dict(entry.metrics),
         })
     return rows
