@@ -85,6 +85,10 @@ def score(variants, genome, task_name, model_path, output, distance, labels, tsv
     model_id = model_path or TASKS[task_name].default_model_id
     if model_id is None:
         raise click.UsageError(f"--task {task_name} has no default checkpoint; pass --model PATH")
+    if annotation is None and (mask or outside_genes != "score"):
+        raise click.UsageError("--mask and --outside-genes need --annotation GENES")
+    if annotation is not None and strand not in (None, "both") and task_name in ("splice", "promoter"):
+        raise click.UsageError("--annotation scores each gene's strand; leave out --strand")
     label_list = [x.strip() for x in labels.split(",") if x.strip()] if labels else None
     try:
         from ..pipeline.score import score_variants
