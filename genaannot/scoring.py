@@ -18,13 +18,13 @@ Coordinates are 0-based, half-open (``VcfRecord.start``/``end`` are converted fr
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .genes import strands_for
 from .predict import NonFiniteOutputError
 from .readout import Readout, sanitize_label
 from .variants import (
@@ -35,10 +35,12 @@ from .variants import (
     WindowRequest,
     allele_reason,
     genome_reason,
+    mask_token_delta,
     plan_variant_windows,
 )
 
 if TYPE_CHECKING:
+    from .genes import Gene, GeneIndex
     from .io.fasta import Genome
     from .io.vcf import VcfRecord
     from .models.base import Model
@@ -80,6 +82,10 @@ class AltWork:
         Its allele index inside ``plan``.
     result : dict[str, TokenDelta | SequenceDelta]
         Deltas per strand (``"+"``, ``"-"``), filled by :func:`add_deltas`.
+    genes : tuple of Gene or None
+        Annotated genes holding ``POS`` (``--annotation``); ``None`` without an annotation.
+    strands : tuple of str or None
+        Strands to predict (the genes'); ``None``: the readout's.
     """
 
     allele: str
@@ -87,6 +93,8 @@ class AltWork:
     plan: VariantWindow | None = None
     index: int = 0
     result: dict[str, TokenDelta | SequenceDelta] = field(default_factory=dict)
+    genes: tuple[Gene, ...] | None = None
+    strands: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -103,9 +111,27 @@ def info_field(readout: Readout) -> str:
     return f"GENA_{readout.task.upper()}"
 
 
+def numeric_fields(readout: Readout) -> list[tuple[str, str, str]]:
+    """``(INFO id, VCF type, meaning)`` of the per-ALT numeric fields (``Number=A``):
+    ``GENA_<TASK>_<subfield>``, so ``bcftools filter -i 'INFO/GENA_SPLICE_DS_MAX>0.5'`` works."""
+    base = info_field(readout)
+    return [(f"{base}_{k}", t, m) for k, t, m in SCORES[readout.head].numeric(readout.codes)]
+
+
+def gene_field(readout: Readout) -> str:
+    """INFO field of the gene whose score is reported per ALT (``--annotation``)."""
+    return f"{info_field(readout)}_GENE"
+
+
+#: INFO id and subfields of SpliceAI's own layout (``--spliceai-info``)
+SPLICEAI_FIELD = "SpliceAI"
+SPLICEAI_FORMAT = "ALLELE|SYMBOL|DS_AG|DS_AL|DS_DG|DS_DL|DP_AG|DP_AL|DP_DG|DP_DL"
+
+
 def tsv_columns(readout: Readout) -> list[str]:
-    """Header of the ``--tsv`` table: one row per ALT, every raw number per label and strand."""
-    cols = ["chrom", "pos", "id", "ref", "alt", "genome_chrom", "status", "strand",
+    """Header of the ``--tsv`` table: one row per ALT (per ALT and gene with ``--annotation``),
+    every raw number per label and strand."""
+    cols = ["chrom", "pos", "id", "ref", "alt", "genome_chrom", "status", "gene", "strand",
             "window_start", "window_end", "ref_tokens", "alt_tokens"]
     score = SCORES[readout.head]
     for s in readout.strands:
@@ -119,7 +145,8 @@ def tsv_columns(readout: Readout) -> list[str]:
 
 
 def plan_records(chunk: Sequence[VcfRecord], *, genome: Genome, mapping: Mapping[str, str], readout: Readout,
-                 tokenizer: Any, max_tokens: int, distance: int) -> list[RecordWork]:
+                 tokenizer: Any, max_tokens: int, distance: int, genes: GeneIndex | None = None,
+                 outside_genes: str = "score") -> list[RecordWork]:
     """Reason codes and window plans for the ALTs of a chunk of records.
 
     Parameters
@@ -136,12 +163,18 @@ def plan_records(chunk: Sequence[VcfRecord], *, genome: Genome, mapping: Mapping
         The model's tokenizer and content-token capacity.
     distance
         Token heads: bp on each side of REF that the window must hold.
+    genes
+        Annotated genes (FASTA chromosome names): each ALT records the genes holding ``POS``
+        and, for strand-specific tasks, is predicted on their strands only.
+    outside_genes
+        With ``genes``, a variant in no gene: ``score`` (the readout's strands) or ``reason``
+        (``NO_GENE``).
 
     Returns
     -------
     list of RecordWork
-        One per record, in order. All ALTs of a record share one window when they fit; an ALT
-        too long to share is planned alone; one that fits no window gets ``TOO_LONG``.
+        One per record, in order. Every ALT gets the window it would get alone (its record's
+        other ALTs do not change it); one that fits no window gets ``TOO_LONG``.
     """
     works = []
     groups: list[tuple[list[AltWork], WindowRequest]] = []
@@ -169,26 +202,25 @@ def plan_records(chunk: Sequence[VcfRecord], *, genome: Genome, mapping: Mapping
             for a in todo:
                 a.reason = why
             continue
-        groups.append((todo, WindowRequest(
-            fetch=functools.partial(genome.fetch, gchrom), chrom_len=size, start=rec.start, end=rec.end,
-            alts=[a.allele.upper() for a in todo],
-            distance=distance if needs_flanks else 0,
-        )))
-
-    def plans_for(groups):
-        if not groups:
-            return []
-        return plan_variant_windows([req for _, req in groups], tokenizer=tokenizer, max_tokens=max_tokens,
-                                    strands=readout.strands)
-
-    alone = []
-    for (alleles, req), plan in zip(groups, plans_for(groups)):
-        if plan is None and len(alleles) > 1:
-            alone += [([a], dataclasses.replace(req, alts=[req.alts[k]])) for k, a in enumerate(alleles)]
-            continue
-        for i, a in enumerate(alleles):
-            a.plan, a.index, a.reason = plan, i, None if plan is not None else "TOO_LONG"
-    for (alleles, _), plan in zip(alone, plans_for(alone)):
+        if genes is not None:
+            found = tuple(genes.at(gchrom, rec.start))
+            if not found and outside_genes == "reason":
+                for a in todo:
+                    a.reason = "NO_GENE"
+                continue
+            for a in todo:
+                a.genes = found
+                a.strands = strands_for(found, readout.strands) if readout.strand_specific else None
+        fetch = functools.partial(genome.fetch, gchrom)
+        # one window per ALT, as if it were alone in its record: the score of an ALT does not
+        # depend on the other ALTs written beside it (identical windows share one reference
+        # prediction through the cache)
+        groups += [([a], WindowRequest(fetch=fetch, chrom_len=size, start=rec.start, end=rec.end,
+                                       alts=[a.allele.upper()], distance=distance if needs_flanks else 0))
+                   for a in todo]
+    plans = plan_variant_windows([req for _, req in groups], tokenizer=tokenizer, max_tokens=max_tokens,
+                                 strands=readout.strands) if groups else []
+    for (alleles, _), plan in zip(groups, plans):
         alleles[0].plan, alleles[0].index, alleles[0].reason = plan, 0, None if plan is not None else "TOO_LONG"
     return works
 
@@ -256,7 +288,7 @@ def _requests(works: Sequence[RecordWork], readout: Readout):
         for a in w.alts:
             if a.plan is None:
                 continue
-            for s in readout.strands:
+            for s in a.strands or readout.strands:
                 yield (w, a, s, *_keys(w, a, s))
 
 
@@ -302,12 +334,37 @@ def predict_records(works: Sequence[RecordWork], *, readout: Readout, model: Mod
 # --------------------------------------------------------------------------- 3. deltas, 4. outcome
 
 
-def add_deltas(pairs: Sequence[tuple], *, readout: Readout, distance: int) -> None:
-    """Fill ``AltWork.result[strand]`` with the readout's score of each prediction pair."""
+def add_deltas(pairs: Sequence[tuple], *, readout: Readout, distance: int, spliceai_region: bool = False) -> None:
+    """Fill ``AltWork.result[strand]`` with the readout's score of each prediction pair.
+
+    ``spliceai_region``: token heads search exactly ``POS ± distance`` also for deletions
+    (SpliceAI's region) instead of extending it past the deleted bases.
+    """
     score = SCORES[readout.head]
     for w, a, s, rp, ap in pairs:
         a.result[s] = score.delta(rp, ap, window=a.plan, start=w.record.start, ref_len=len(w.record.ref),
-                                  alt_len=len(a.allele), strand=s, readout=readout, distance=distance)
+                                  alt_len=len(a.allele), strand=s, readout=readout, distance=distance,
+                                  region_ref_len=1 if spliceai_region else None)
+
+
+@dataclass
+class OutcomeOptions:
+    """How scores become INFO values (the same for every record of a run).
+
+    Attributes
+    ----------
+    mask : bool
+        With genes: zero acceptor/donor gains at the gene's annotated sites of that kind and
+        losses elsewhere (SpliceAI ``-M 1``, by site kind); the positions stay.
+    spliceai : bool
+        Also write ``INFO/SpliceAI`` in SpliceAI's layout (:data:`SPLICEAI_FORMAT`).
+    annotated : bool
+        An annotation was given: write ``GENA_<TASK>_GENE``.
+    """
+
+    mask: bool = False
+    spliceai: bool = False
+    annotated: bool = False
 
 
 @dataclass
@@ -316,65 +373,121 @@ class RecordOutcome:
 
     Attributes
     ----------
-    info : dict[str, list[str]]
-        INFO fields to set (one value per ALT; ``.`` where none), empty when nothing was scored
-        and nothing has a reason.
+    info : dict[str, list]
+        INFO fields to set: one value per ALT (``.`` or ``None`` where none) for the
+        ``Number=A`` fields, one per ALT and gene for ``SpliceAI``; empty when nothing was
+        scored and nothing has a reason.
     reasons : list of str
         Reason codes of the ALTs that were not scored.
     n_scored : int
         ALTs with a score.
     rows : list of list
-        TSV rows (one per ALT), when asked for.
+        TSV rows (one per ALT, or per ALT and gene), when asked for.
     """
 
-    info: dict[str, list[str]]
+    info: dict[str, list]
     reasons: list[str]
     n_scored: int
     rows: list[list[object]]
 
 
-def record_outcome(w: RecordWork, readout: Readout, *, rows: bool = False) -> RecordOutcome:
+def _entries(a: AltWork, readout: Readout, opts: OutcomeOptions, start: int) -> list[tuple[Any, str, Any]]:
+    """``(gene or None, strand, delta)`` of a scored ALT: one per overlapping gene (its strand
+    for strand-specific tasks, masked when asked), else one for its strongest strand."""
+    done = [s for s in (a.strands or readout.strands) if s in a.result]
+    best = max(done, key=lambda s: a.result[s].effect)  # ties: the first listed, "+"
+    if not a.genes:
+        return [(None, best, a.result[best])]
+    out = []
+    for g in a.genes:
+        s = g.strand if readout.strand_specific else best
+        d = a.result[s]
+        if opts.mask and isinstance(d, TokenDelta):
+            d = mask_token_delta(d, start=start, sites=[g.sites(c) for c in readout.codes])
+        out.append((g, s, d))
+    return out
+
+
+def _spliceai_value(allele: str, gene, d: TokenDelta, codes: Sequence[str]) -> str:
+    """``ALLELE|SYMBOL|DS_AG|DS_AL|DS_DG|DS_DL|DP_AG|DP_AL|DP_DG|DP_DL`` with SpliceAI's
+    ``{:.2f}`` scores and positions relative to ``POS``."""
+    ia, id_ = codes.index("A"), codes.index("D")
+    ds = [float(v) + 0.0 for i in (ia, id_) for v in (d.gain[i], d.loss[i])]  # + 0.0: a zero loss is "0.00"
+    dp = [int(v) for i in (ia, id_) for v in (d.gain_pos[i], d.loss_pos[i])]
+    return "|".join([allele, gene.symbol if gene is not None else ".", *(f"{x:.2f}" for x in ds), *map(str, dp)])
+
+
+def record_outcome(w: RecordWork, readout: Readout, *, rows: bool = False,
+                   options: OutcomeOptions | None = None) -> RecordOutcome:
     """INFO values, reason codes and (``rows``) TSV rows of a record whose deltas are in.
 
-    The INFO value of a scored ALT is its strongest strand's (ties: the first listed, ``+``).
+    The ``Number=A`` values of a scored ALT are its strongest entry's: the strand with the
+    larger effect (ties: the first listed, ``+``), or with genes the gene with the larger
+    (masked) effect (ties: the first by start).
     """
+    opts = options or OutcomeOptions()
     score = SCORES[readout.head]
+    numeric = numeric_fields(readout)
     scores, why, reasons, table = [], [], [], []
+    values: list[list[object]] = [[] for _ in numeric]
+    genes: list[str] = []
+    spliceai: list[str] = []
     n_scored = 0
     for a in w.alts:
         if a.reason is not None:
             reasons.append(a.reason)
             scores.append(".")
             why.append(a.reason)
-            best = None
-        else:
-            n_scored += 1
-            best = max(readout.strands, key=lambda s: a.result[s].effect)
-            scores.append(score.info_value(a.allele, best, a.result[best], readout.codes))
-            why.append(".")
+            genes.append(".")
+            for v in values:
+                v.append(None)
+            if rows:
+                table.append(_row(w, a, readout, None, None, None))
+            continue
+        n_scored += 1
+        entries = _entries(a, readout, opts, w.record.start)
+        g, s, d = max(entries, key=lambda e: e[2].effect)
+        scores.append(score.info_value(a.allele, s, d, readout.codes))
+        why.append(".")
+        genes.append(g.symbol if g is not None else ".")
+        for v, x in zip(values, score.numeric_values(s, d, readout.codes)):
+            v.append(x)
+        if opts.spliceai:
+            spliceai += [_spliceai_value(a.allele, g, d, readout.codes) for g, _, d in entries]
         if rows:
-            table.append(_row(w, a, readout, best))
-    info: dict[str, list[str]] = {}
+            table += [_row(w, a, readout, g, s, d) for g, s, d in entries]
+    info: dict[str, list] = {}
     if any(x != "." for x in scores):
         info[info_field(readout)] = scores
+        for (name, _, _), v in zip(numeric, values):
+            info[name] = v
+        if opts.annotated:
+            info[gene_field(readout)] = genes
+    if spliceai:
+        info[SPLICEAI_FIELD] = spliceai
     if any(x != "." for x in why):
         info[REASON_FIELD] = why
     return RecordOutcome(info=info, reasons=reasons, n_scored=n_scored, rows=table)
 
 
-def _row(w: RecordWork, a: AltWork, readout: Readout, best: str | None) -> list[object]:
+def _row(w: RecordWork, a: AltWork, readout: Readout, gene, strand: str | None, d) -> list[object]:
+    """A TSV row: every strand's numbers without genes; with a gene only its strand's (masked)."""
     rec = w.record
     p = a.plan
     first = readout.strands[0]
     row: list[object] = [
-        rec.chrom, rec.pos, rec.id or ".", rec.ref, a.allele, w.gchrom, a.reason or "scored", best,
+        rec.chrom, rec.pos, rec.id or ".", rec.ref, a.allele, w.gchrom, a.reason or "scored",
+        gene.symbol if gene is not None else None, strand,
         p.start if p else None, p.end if p else None,
         len(p.encodings[(-1, first)]) if p else None,
         len(p.encodings[(a.index, first)]) if p else None,
     ]
     score = SCORES[readout.head]
     for s in readout.strands:
-        d = a.result.get(s)
+        if gene is not None:
+            dd = d if s == strand else None
+        else:
+            dd = a.result.get(s)
         for i in range(len(readout.labels)):
-            row += score.row(d, i)
+            row += score.row(dd, i)
     return row

@@ -34,7 +34,9 @@ For VCF-style anchored indels (``C>CA``, ``TG>T``) this is exactly SpliceAI's ru
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -60,11 +62,13 @@ __all__ = [
     "TokenDelta",
     "SequenceDelta",
     "token_delta",
+    "mask_token_delta",
     "sequence_delta",
     "Score",
     "TokenScore",
     "SequenceScore",
     "SCORES",
+    "field_id",
 ]
 
 #: reason codes written instead of a score, with their meaning (also the VCF header text)
@@ -76,6 +80,7 @@ REASONS: dict[str, str] = {
     "N_REGION": "REF allele overlaps N bases of the FASTA (assembly gap)",
     "REF_MISMATCH": "REF does not match the FASTA",
     "TOO_LONG": "allele too long for the model window with the requested --distance",
+    "NO_GENE": "no gene of --annotation overlaps POS (--outside-genes reason)",
 }
 
 _DNA = frozenset("ACGTN")
@@ -434,6 +439,31 @@ def token_delta(
     )
 
 
+def mask_token_delta(d: TokenDelta, *, start: int, sites: Sequence[frozenset[int] | None]) -> TokenDelta:
+    """SpliceAI ``-M 1`` by site kind: a gain at an annotated site and a loss at a position
+    that is not one are set to 0 (positions kept).
+
+    Parameters
+    ----------
+    d
+        Deltas of one strand, ``[n_labels]`` each.
+    start
+        0-based position of ``POS`` (``gain_pos``/``loss_pos`` are relative to it).
+    sites
+        Per label, the annotated sites of that kind (forward-strand 0-based), or ``None``
+        to leave the label unmasked.
+    """
+    gain, loss = d.gain.copy(), d.loss.copy()
+    for i, ss in enumerate(sites):
+        if ss is None:
+            continue
+        if start + int(d.gain_pos[i]) in ss:
+            gain[i] = 0.0
+        if start + int(d.loss_pos[i]) not in ss:
+            loss[i] = 0.0
+    return dataclasses.replace(d, gain=gain, loss=loss)
+
+
 @dataclass
 class SequenceDelta:
     """Per-label window-level change (one strand).
@@ -476,6 +506,15 @@ def _fmt(x: float) -> str:
     return "." if x != x else f"{round(x, 4) + 0.0:.4f}"  # + 0.0: no "-0.0000"
 
 
+def _round(x) -> float:
+    return round(float(x), 4) + 0.0
+
+
+def field_id(name: str) -> str:
+    """``name`` made usable in a VCF INFO id (letters, digits, ``_`` and ``.``)."""
+    return re.sub(r"[^0-9A-Za-z_.]", "_", name)
+
+
 class Score:
     """How one kind of head is scored, described and written (a :data:`SCORES` entry).
 
@@ -488,7 +527,10 @@ class Score:
     needs_flanks = False
 
     def delta(self, ref: Prediction, alt: Prediction, *, window: VariantWindow, start: int, ref_len: int,
-              alt_len: int, strand: str, readout: Readout, distance: int) -> TokenDelta | SequenceDelta:
+              alt_len: int, strand: str, readout: Readout, distance: int,
+              region_ref_len: int | None = None) -> TokenDelta | SequenceDelta:
+        """Deltas of one ALT on one strand; token heads search ``distance`` bp around the first
+        ``region_ref_len`` REF bases (default all of them)."""
         raise NotImplementedError
 
     def subfields(self, codes: Sequence[str]) -> list[str]:
@@ -498,6 +540,15 @@ class Score:
         raise NotImplementedError
 
     def info_value(self, allele: str, strand: str, d: TokenDelta | SequenceDelta, codes: Sequence[str]) -> str:
+        raise NotImplementedError
+
+    def numeric(self, codes: Sequence[str]) -> list[tuple[str, str, str]]:
+        """Per-ALT INFO fields besides the pipe-separated one: ``(suffix, VCF type, meaning)``;
+        written as ``GENA_<TASK>_<suffix>`` with ``Number=A`` so ``bcftools filter`` can compare them."""
+        raise NotImplementedError
+
+    def numeric_values(self, strand: str, d: TokenDelta | SequenceDelta, codes: Sequence[str]) -> list[object]:
+        """Values of :meth:`numeric` for one ALT (floats rounded to 4 decimals)."""
         raise NotImplementedError
 
     def columns(self) -> list[str]:
@@ -516,13 +567,14 @@ class TokenScore(Score):
     name = "token"
     needs_flanks = True
 
-    def delta(self, ref, alt, *, window, start, ref_len, alt_len, strand, readout, distance):
+    def delta(self, ref, alt, *, window, start, ref_len, alt_len, strand, readout, distance, region_ref_len=None):
         n_ref = window.end - window.start
         offset = start - window.start
         rt = to_forward(paint_tokens(readout.values(ref.logits), ref.spans, length=n_ref), strand)
         at = to_forward(paint_tokens(readout.values(alt.logits), alt.spans, length=n_ref - ref_len + alt_len), strand)
         aligned = align_alt(at, offset=offset, ref_len=ref_len, alt_len=alt_len)
-        return token_delta(rt, aligned, offset=offset, ref_len=ref_len, distance=distance)
+        return token_delta(rt, aligned, offset=offset, ref_len=ref_len if region_ref_len is None else region_ref_len,
+                           distance=distance)
 
     def subfields(self, codes):
         ds = [f"DS_{c}{k}" for c in codes for k in "GL"]
@@ -536,6 +588,20 @@ class TokenScore(Score):
             "(deleted bases 0, inserted bases collapsed to their maximum); DP: offset of that "
             "position from POS in bp; STRAND: the strand with the larger effect"
         )
+
+    def numeric(self, codes):
+        out = [("STRAND", "String", "strand scored (the one with the larger effect, or the gene's)")]
+        out += [(f"DS_{field_id(c)}{k}", "Float", f"delta score, {c} {'gain' if k == 'G' else 'loss'}")
+                for c in codes for k in "GL"]
+        out += [(f"DP_{field_id(c)}{k}", "Integer", f"position of DS_{field_id(c)}{k} relative to POS in bp")
+                for c in codes for k in "GL"]
+        out.append(("DS_MAX", "Float", "largest of the DS values"))
+        return out
+
+    def numeric_values(self, strand, d, codes):
+        ds = [_round(v) for i in range(len(codes)) for v in (d.gain[i], d.loss[i])]
+        dp = [int(v) for i in range(len(codes)) for v in (d.gain_pos[i], d.loss_pos[i])]
+        return [strand, *ds, *dp, max(ds)]
 
     def info_value(self, allele, strand, d, codes):
         ds = [_fmt(float(v)) for i in range(len(codes)) for v in (d.gain[i], d.loss[i])]
@@ -557,7 +623,7 @@ class SequenceScore(Score):
 
     name = "sequence"
 
-    def delta(self, ref, alt, *, window, start, ref_len, alt_len, strand, readout, distance):
+    def delta(self, ref, alt, *, window, start, ref_len, alt_len, strand, readout, distance, region_ref_len=None):
         return sequence_delta(readout.values(ref.logits), readout.values(alt.logits), activation=readout.activation)
 
     def subfields(self, codes):
@@ -569,6 +635,21 @@ class SequenceScore(Score):
             "DIFF = ALT-REF, LOGODDS = logit(ALT)-logit(REF)) and the mean |DIFF| over all scored labels; "
             "STRAND: the strand with the larger effect"
         )
+
+    def numeric(self, codes):
+        return [("STRAND", "String", "strand scored (the one with the larger effect, or the gene's)"),
+                ("LABEL", "String", "output with the largest |ALT-REF|"),
+                ("REF", "Float", "its output for the reference window"),
+                ("ALT", "Float", "its output for the ALT window"),
+                ("DIFF", "Float", "ALT - REF"),
+                ("LOGODDS", "Float", "logit(ALT) - logit(REF) (missing for regression outputs)"),
+                ("MEAN_ABS_DIFF", "Float", "mean |ALT - REF| over all scored outputs")]
+
+    def numeric_values(self, strand, d, codes):
+        i = int(np.abs(d.diff).argmax())
+        lo = float(d.log_odds[i])
+        return [strand, codes[i], _round(d.ref[i]), _round(d.alt[i]), _round(d.diff[i]),
+                None if lo != lo else _round(lo), _round(np.abs(d.diff).mean())]
 
     def info_value(self, allele, strand, d, codes):
         i = int(np.abs(d.diff).argmax())

@@ -102,4 +102,4 @@ def test_transcript_on_two_strands_is_an_error(tmp_path):
 
 def test_unknown_extension(tmp_path):
     with pytest.raises(AnnotationError, match="unknown annotation format"):
-        read_annotation(tmp_path / "a.txt")
+        read_annotation(tmp_path / "a.bed")

@@ -132,3 +132,25 @@ def test_devices(files, tmp_path):
     r = CliRunner().invoke(main, ["score", "-", *args[1:], "-o", str(tmp_path / "x.vcf"), "--devices", "cpu,cpu"],
                            input=VCF)
     assert r.exit_code == 1 and "not standard input" in r.output
+
+
+def test_annotation_spliceai_info_and_usage_errors(files, tmp_path):
+    gtf = tmp_path / "g.gtf"
+    gtf.write_text('chr1\tt\texon\t50\t120\t.\t-\t.\tgene_id "g1"; transcript_id "t1"; gene_name "GENE1"; '
+                   'note "a; b";\n')
+    out = tmp_path / "o.vcf"
+    base = ["score", str(files / "in.vcf"), "--genome", str(files / "g.fa"), "--task", "splice",
+            "--model", str(files / "splice"), "-o", str(out), "-q"]
+    r = CliRunner().invoke(main, [*base, "-A", str(gtf), "--spliceai-info", "--outside-genes", "reason"])
+    assert r.exit_code == 0, r.output
+    recs = list(pysam.VariantFile(str(out)))
+    assert [v.split("|")[:2] for v in recs[0].info["SpliceAI"]] == [["A", "GENE1"], ["C", "GENE1"]]
+    assert recs[0].info["GENA_SPLICE_STRAND"] == ("-", "-") and recs[1].info["GENA_REASON"] == ("NO_GENE",)
+    r = CliRunner().invoke(main, [*base, "-M"])
+    assert r.exit_code == 2 and "need --annotation" in r.output
+    r = CliRunner().invoke(main, [*base, "-A", str(gtf), "--strand", "+"])
+    assert r.exit_code == 2 and "leave out --strand" in r.output
+    bad = tmp_path / "bad.gtf"
+    bad.write_text("chr1\tt\texon\t50\t120\t.\t-\t.\tgene_id\n")
+    r = CliRunner().invoke(main, [*base, "-A", str(bad)])
+    assert r.exit_code == 1 and "bad.gtf:1" in r.output and "Traceback" not in r.output

@@ -153,6 +153,7 @@ def test_only_the_cli_and_the_public_api_use_pipeline_and_nothing_uses_the_cli()
             if d.startswith("genaannot.pipeline") and not name.startswith(("genaannot.pipeline", "genaannot.cli")) \
                     and name != "genaannot":
                 up.append(f"{name} -> {d}")
-            if d.startswith("genaannot.cli") and not name.startswith("genaannot.cli"):
+            # ``python -m genaannot`` (genaannot/__main__.py) is the CLI's second entry point
+            if d.startswith("genaannot.cli") and not name.startswith(("genaannot.cli", "genaannot.__main__")):
                 up.append(f"{name} -> {d}")
     assert up == []

@@ -13,6 +13,7 @@ from genaannot.scoring import (
     ReferenceCache,
     add_deltas,
     info_field,
+    numeric_fields,
     plan_records,
     predict_records,
     record_outcome,
@@ -47,7 +48,7 @@ def test_plan_records_gives_each_alt_a_reason_or_a_window(genome):
     p = 60
     b = SEQ[p - 1]
     chunk = [
-        rec(p, b, other(b), "G" if b != "G" else "T"),  # two SNVs: one shared window
+        rec(p, b, other(b), "G" if b != "G" else "T"),  # two SNVs: each its own window, as if alone
         rec(p, b, chrom="X"),  # ALT '.': nothing to do
         rec(p, b, "A", chrom="X"),  # not in the FASTA
         rec(p, other(b), "G"),  # REF differs from the FASTA
@@ -59,11 +60,12 @@ def test_plan_records_gives_each_alt_a_reason_or_a_window(genome):
     assert [w.record for w in works] == chunk
     reasons = [[a.reason for a in w.alts] for w in works]
     assert reasons == [[None, None], [], ["NO_CONTIG"], ["REF_MISMATCH"], ["SYMBOLIC"], ["TOO_LONG"], [None, "TOO_LONG"]]
-    shared = works[0].alts
-    assert shared[0].plan is shared[1].plan and [a.index for a in shared] == [0, 1]
-    w = shared[0].plan
+    two = works[0].alts
+    assert two[0].plan is not two[1].plan and [a.index for a in two] == [0, 0]
+    w = two[0].plan
+    assert (w.start, w.end) == (two[1].plan.start, two[1].plan.end)  # 1-bp tokens: the same span
     assert w.start <= p - 1 - 10 and p + 10 <= w.end  # the distance's flanks fit in the window
-    assert set(w.encodings) == {(-1, "+"), (-1, "-"), (0, "+"), (0, "-"), (1, "+"), (1, "-")}
+    assert set(w.encodings) == {(-1, "+"), (-1, "-"), (0, "+"), (0, "-")}
     alone = works[6].alts[0]
     assert alone.plan is not None and alone.index == 0 and works[6].alts[1].plan is None
     assert works[1].gchrom is None and works[2].gchrom is None and works[0].gchrom == "chr2"
@@ -105,7 +107,10 @@ def test_deltas_and_outcome_of_a_snv_follow_the_toy_values(genome):
     assert set(a.result) == {"+", "-"}
     out = record_outcome(works[0], READOUT, rows=True)
     assert out.n_scored == 1 and out.reasons == ["SYMBOLIC"]
-    assert list(out.info) == [info_field(READOUT), REASON_FIELD]
+    numeric = [name for name, _, _ in numeric_fields(READOUT)]
+    assert list(out.info) == [info_field(READOUT), *numeric, REASON_FIELD]
+    assert numeric[:2] == ["GENA_SPLICE_STRAND", "GENA_SPLICE_DS_AG"] and numeric[-1] == "GENA_SPLICE_DS_MAX"
+    assert out.info["GENA_SPLICE_DS_MAX"][1] is None and isinstance(out.info["GENA_SPLICE_DP_AG"][0], int)
     assert out.info[REASON_FIELD] == [".", "SYMBOLIC"] and out.info[info_field(READOUT)][1] == "."
     value = out.info[info_field(READOUT)][0].split("|")
     assert value[0] == alt
@@ -117,4 +122,5 @@ def test_deltas_and_outcome_of_a_snv_follow_the_toy_values(genome):
     assert value[1] == ("+" if plus >= minus else "-")
     assert len(out.rows) == 2 and len(out.rows[0]) == len(tsv_columns(READOUT))
     assert out.rows[0][6] == "scored" and out.rows[1][6] == "SYMBOLIC" and out.rows[1][8] is None
+    assert out.rows[0][7] is None  # gene: no annotation
     assert record_outcome(works[0], READOUT).rows == []

@@ -19,7 +19,8 @@ from .options import compute_options, parse_options
     epilog=(
         "Every record is written, in input order. Each ALT gets scores in INFO/GENA_<TASK> "
         "(pipe-separated subfields, described in the header) or a reason code in INFO/GENA_REASON "
-        "(NO_CONTIG, SYMBOLIC, BAD_ALLELE, EDGE, N_REGION, REF_MISMATCH, TOO_LONG). Windows are "
+        "(NO_CONTIG, SYMBOLIC, BAD_ALLELE, EDGE, N_REGION, REF_MISMATCH, TOO_LONG, NO_GENE), and its numbers "
+        "again in numeric Number=A fields GENA_<TASK>_<SUBFIELD> for bcftools filter/query. Windows are "
         "sized in tokens to the model capacity and centred on the variant (shifted inward at "
         "sequence ends). Chromosome names 1/chr1 are matched automatically. VARIANTS and -o may be "
         "'-' (stdin/stdout); .vcf.gz output is bgzipped and tabix-indexed."
@@ -54,10 +55,26 @@ from .options import compute_options, parse_options
               help="One process per device (e.g. 0,1 = cuda:0,cuda:1), each scoring 1/D of the records "
                    "(a region shard); the output has one process's records, header, order and format, "
                    "numbers equal up to float rounding. Overrides --device.")
+@click.option("-A", "--annotation", default=None, type=click.Path(dir_okay=False), metavar="GENES.gff3|gtf|txt",
+              help="Genes (GFF3, GTF, or SpliceAI's gene table grch37.txt/grch38.txt): each ALT is scored per "
+                   "overlapping gene, on the gene's strand, with its symbol in INFO/GENA_<TASK>_GENE, the "
+                   "SpliceAI field and the TSV.")
+@click.option("-M", "--mask", is_flag=True,
+              help="With --annotation (splice): zero gains at the gene's annotated sites of that kind and losses "
+                   "at unannotated positions, as SpliceAI -M 1.")
+@click.option("--outside-genes", type=click.Choice(["score", "reason"]), default="score", show_default=True,
+              help="With --annotation: variants in no gene are scored on both strands (gene '.'), or get the "
+                   "reason NO_GENE.")
+@click.option("--spliceai-info", is_flag=True,
+              help="Splice: also write INFO/SpliceAI=ALLELE|SYMBOL|DS_AG|DS_AL|DS_DG|DS_DL|DP_AG|DP_AL|DP_DG|DP_DL "
+                   "(per ALT and gene, 2 decimals, SpliceAI's header), and search deletions within POS±distance "
+                   "as SpliceAI does.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 def score(variants, genome, task_name, model_path, output, distance, labels, tsv, batch_size, device, threads,
-          precision, compile_, model_options, strand, shard, workers, devices, quiet) -> None:
+          precision, compile_, model_options, strand, shard, workers, devices, annotation, mask, outside_genes,
+          spliceai_info, quiet) -> None:
     """Score every ALT allele of VARIANTS (VCF, VCF.gz, BCF or -) against GENOME with a model."""
+    from ..io.annotation import AnnotationError
     from ..io.atomic import OutputIsInput
     from ..io.fasta import FastaError
     from ..io.table import TableError
@@ -68,6 +85,10 @@ def score(variants, genome, task_name, model_path, output, distance, labels, tsv
     model_id = model_path or TASKS[task_name].default_model_id
     if model_id is None:
         raise click.UsageError(f"--task {task_name} has no default checkpoint; pass --model PATH")
+    if annotation is None and (mask or outside_genes != "score"):
+        raise click.UsageError("--mask and --outside-genes need --annotation GENES")
+    if annotation is not None and strand not in (None, "both") and task_name in ("splice", "promoter"):
+        raise click.UsageError("--annotation scores each gene's strand; leave out --strand")
     label_list = [x.strip() for x in labels.split(",") if x.strip()] if labels else None
     try:
         from ..pipeline.score import score_variants
@@ -78,11 +99,14 @@ def score(variants, genome, task_name, model_path, output, distance, labels, tsv
                 variants, genome=genome, model=model_id, task=task_name, output=output,
                 distance=distance, labels=label_list, tsv=tsv, batch_size=batch_size,
                 strand=strand, quiet=quiet, shard=shard, devices=devices, workers=workers,
-                device=device, threads=threads, precision=precision, compile=compile_, model_options=parse_options(model_options),
+                device=device, threads=threads, precision=precision, compile=compile_,
+                model_options=parse_options(model_options),
+                annotation=annotation, mask=mask, outside_genes=outside_genes, spliceai_info=spliceai_info,
             )
     except OutputIsInput as err:
         raise click.UsageError(str(err)) from None
-    except (VcfError, FastaError, ModelError, TokenizerError, TableError, ValueError, RuntimeError, OSError) as err:
+    except (VcfError, FastaError, ModelError, TokenizerError, TableError, AnnotationError, ValueError, RuntimeError,
+            OSError) as err:
         raise click.ClickException(str(err)) from None
     for w in caught:
         click.echo(f"warning: {w.message}", err=True)

@@ -27,6 +27,7 @@ minus strand donor ``e - 1`` and acceptor ``s``. A TSS is ``start`` (+) or ``end
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ __all__ = [
     "read_annotation",
     "read_gff3",
     "read_gtf",
+    "read_gene_table",
 ]
 
 _TRANSCRIPT_PARTS = ("CDS", "five_prime_UTR", "three_prime_UTR", "UTR", "5UTR", "3UTR")
@@ -63,6 +65,7 @@ class Transcript:
     strand: str  # "+" | "-"
     exons: tuple[tuple[int, int], ...]
     biotype: str = ""
+    gene_name: str = ""  # symbol (GFF3 gene Name / gene attribute, GTF gene_name); "" when none
 
     @property
     def start(self) -> int:
@@ -112,6 +115,8 @@ class Annotation:
 
     path: str
     transcripts: dict[str, list[Transcript]] = field(default_factory=dict)
+    #: False for a gene table without exon columns (transcripts are then one exon: no sites)
+    exons_known: bool = True
 
     @property
     def chroms(self) -> list[str]:
@@ -152,9 +157,9 @@ class Annotation:
             if chrom in mapping:
                 new = mapping[chrom]
                 out.setdefault(new, []).extend(
-                    Transcript(t.id, t.gene_id, new, t.strand, t.exons, t.biotype) for t in ts
+                    Transcript(t.id, t.gene_id, new, t.strand, t.exons, t.biotype, t.gene_name) for t in ts
                 )
-        return Annotation(self.path, out)
+        return Annotation(self.path, out, self.exons_known)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -175,7 +180,10 @@ def _format_of(path: Path) -> str:
         return "gtf"
     if name.endswith(".gff3") or name.endswith(".gff"):
         return "gff3"
-    raise AnnotationError(f"{path}: unknown annotation format; expected .gff3, .gff or .gtf (optionally .gz)")
+    if name.endswith(".txt") or name.endswith(".tsv"):
+        return "genetable"
+    raise AnnotationError(f"{path}: unknown annotation format; expected .gff3, .gff, .gtf or a SpliceAI gene "
+                          "table .txt (optionally .gz)")
 
 
 def read_annotation(path: str | Path, *, fmt: str | None = None) -> Annotation:
@@ -186,7 +194,9 @@ def read_annotation(path: str | Path, *, fmt: str | None = None) -> Annotation:
         return read_gtf(path)
     if fmt == "gff3":
         return read_gff3(path)
-    raise AnnotationError(f"{path}: unknown format {fmt!r}; choose gff3 or gtf")
+    if fmt == "genetable":
+        return read_gene_table(path)
+    raise AnnotationError(f"{path}: unknown format {fmt!r}; choose gff3, gtf or genetable")
 
 
 def _fields(path: Path, lineno: int, line: str) -> tuple[str, str, int, int, str, str] | None:
@@ -218,6 +228,7 @@ class _Builder:
         self.parts: dict[str, list[tuple[int, int]]] = defaultdict(list)
         self.where: dict[str, tuple[str, str, int]] = {}  # tid -> chrom, strand, first line
         self.gene: dict[str, str] = {}
+        self.name: dict[str, str] = {}  # tid -> gene symbol
         self.biotype: dict[str, str] = {}
         self.order: list[str] = []
 
@@ -251,7 +262,8 @@ class _Builder:
                     merged.append([s, e])
             exons = tuple((s, e) for s, e in merged)
             out.setdefault(chrom, []).append(
-                Transcript(tid, self.gene.get(tid, tid), chrom, strand, exons, self.biotype.get(tid, ""))
+                Transcript(tid, self.gene.get(tid, tid), chrom, strand, exons, self.biotype.get(tid, ""),
+                           self.name.get(tid, ""))
             )
         for ts in out.values():
             ts.sort(key=lambda t: (t.start, t.end, t.id))
@@ -259,15 +271,21 @@ class _Builder:
 
 
 def _gff3_attrs(path: Path, lineno: int, text: str) -> dict[str, str]:
+    """``key=value`` pairs; a ``;`` that should have been escaped (``Note=a;b``) stays in the value."""
     out: dict[str, str] = {}
+    last = None
     for part in text.strip().split(";"):
-        part = part.strip()
-        if not part:
+        if not part.strip():
             continue
         if "=" not in part:
-            raise AnnotationError(f"{path}:{lineno}: attribute {part!r} is not key=value (is this a GTF file?)")
+            if last is None:
+                raise AnnotationError(f"{path}:{lineno}: attribute {part.strip()!r} is not key=value "
+                                      "(is this a GTF file?)")
+            out[last] += ";" + part
+            continue
         k, v = part.split("=", 1)
-        out[k.strip()] = v.strip()
+        last = k.strip()
+        out[last] = v.strip()
     return out
 
 
@@ -277,6 +295,7 @@ def read_gff3(path: str | Path) -> Annotation:
     b = _Builder(path)
     feature_parent: dict[str, str] = {}  # feature ID -> its first Parent (transcript -> gene)
     feature_type: dict[str, str] = {}
+    feature_name: dict[str, str] = {}  # gene Name, or a feature's gene= / gene_name= symbol
     with _open_text(path) as fh:
         for lineno, line in enumerate(fh, 1):
             if line.startswith("##FASTA"):
@@ -286,9 +305,14 @@ def read_gff3(path: str | Path) -> Annotation:
             chrom, ftype, s, e, strand, attr_text = _fields(path, lineno, line)
             attrs = _gff3_attrs(path, lineno, attr_text)
             fid = attrs.get("ID")
+            symbol = attrs.get("gene") or attrs.get("gene_name")
             if fid is not None:
                 fid = unquote(fid)
                 feature_type.setdefault(fid, ftype)
+                if ftype == "gene" and "Name" in attrs:
+                    feature_name.setdefault(fid, unquote(attrs["Name"]))
+                elif symbol:
+                    feature_name.setdefault(fid, unquote(symbol))
                 if "Parent" in attrs:
                     feature_parent.setdefault(fid, unquote(attrs["Parent"].split(",")[0]))
             is_exon = ftype in ("exon", "pseudogenic_exon")
@@ -298,24 +322,38 @@ def read_gff3(path: str | Path) -> Annotation:
                 raise AnnotationError(f"{path}:{lineno}: {ftype} line has no Parent attribute")
             for parent in attrs["Parent"].split(","):
                 b.add(unquote(parent.strip()), chrom, strand, s, e, lineno, exon=is_exon)
+                if symbol:
+                    feature_name.setdefault(unquote(parent.strip()), unquote(symbol))
     # CDS lines also name their protein (TAIR10: Parent=T.1,T.1-Protein); a protein is no transcript
     b.order = [t for t in b.order if t in b.exons or feature_type.get(t) not in ("protein", "polypeptide")]
     for tid in b.order:
         b.gene[tid] = feature_parent.get(tid, tid)
         b.biotype[tid] = feature_type.get(tid, "")
+        b.name[tid] = feature_name.get(b.gene[tid]) or feature_name.get(tid, "")
     return Annotation(str(path), b.build())
 
 
+_GTF_ATTR = re.compile(r'\s*([^\s;"]+)\s+("(?:[^"\\]|\\.)*"|[^;]*?)\s*(?:;|$)')
+
+
 def _gtf_attrs(path: Path, lineno: int, text: str) -> dict[str, str]:
+    """``key "value";`` pairs; a ``;`` inside a quoted value is part of the value."""
     out: dict[str, str] = {}
-    for part in text.strip().split(";"):
-        part = part.strip()
-        if not part:
+    text = text.strip()
+    pos = 0
+    while pos < len(text):
+        if text[pos] in "; \t":
+            pos += 1
             continue
-        if " " not in part:
+        m = _GTF_ATTR.match(text, pos)
+        if m is None or m.end() == pos:
+            part = text[pos:].split(";", 1)[0].strip()
             raise AnnotationError(f"{path}:{lineno}: attribute {part!r} is not `key \"value\"` (is this a GFF3 file?)")
-        k, v = part.split(" ", 1)
-        out.setdefault(k, v.strip().strip('"'))
+        v = m.group(2)
+        if len(v) >= 2 and v[0] == v[-1] == '"':
+            v = v[1:-1].replace('\\"', '"')
+        out.setdefault(m.group(1), v)
+        pos = m.end()
     return out
 
 
@@ -337,5 +375,54 @@ def read_gtf(path: str | Path) -> Annotation:
                 raise AnnotationError(f"{path}:{lineno}: {ftype} line has no transcript_id attribute")
             b.add(tid, chrom, strand, s, e, lineno, exon=is_exon)
             b.gene.setdefault(tid, attrs.get("gene_id", tid))
+            if attrs.get("gene_name"):
+                b.name.setdefault(tid, attrs["gene_name"])
             b.biotype.setdefault(tid, attrs.get("transcript_biotype", attrs.get("transcript_type", "")))
     return Annotation(str(path), b.build())
+
+
+def read_gene_table(path: str | Path) -> Annotation:
+    """Read SpliceAI's gene table (``spliceai/annotations/grch37.txt``): tab-separated
+    ``#NAME CHROM STRAND TX_START TX_END [EXON_START EXON_END]``, ``TX_START`` and exon starts
+    0-based, ends 1-based inclusive (so ``[start, end)`` here), exon lists comma-separated.
+
+    Without the exon columns each gene is one exon (no splice sites; ``exons_known`` False).
+    """
+    path = Path(path)
+    out: dict[str, list[Transcript]] = {}
+    cols: list[str] | None = None
+    exons_known = True
+    with _open_text(path) as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            f = line.rstrip("\r\n").split("\t")
+            if cols is None:
+                cols = [c.lstrip("#").upper() for c in f]
+                need = ["NAME", "CHROM", "STRAND", "TX_START", "TX_END"]
+                if cols[:5] != need:
+                    raise AnnotationError(f"{path}:{lineno}: expected a header line #NAME CHROM STRAND TX_START "
+                                          f"TX_END [EXON_START EXON_END] (SpliceAI's gene table), found {line.strip()!r}")
+                exons_known = cols[5:7] == ["EXON_START", "EXON_END"]
+                continue
+            if len(f) < len(cols):
+                raise AnnotationError(f"{path}:{lineno}: expected {len(cols)} tab-separated columns, found {len(f)}")
+            name, chrom, strand = f[0], f[1], f[2]
+            if strand not in ("+", "-"):
+                raise AnnotationError(f"{path}:{lineno}: strand {strand!r} is not + or -")
+            try:
+                s0, e0 = int(f[3]), int(f[4])
+                if exons_known:
+                    starts = [int(x) for x in f[5].split(",") if x.strip()]
+                    ends = [int(x) for x in f[6].split(",") if x.strip()]
+                else:
+                    starts, ends = [s0], [e0]
+            except ValueError:
+                raise AnnotationError(f"{path}:{lineno}: coordinates are not integers") from None
+            if len(starts) != len(ends) or not starts or e0 <= s0 or any(b <= a for a, b in zip(starts, ends)):
+                raise AnnotationError(f"{path}:{lineno}: invalid gene or exon coordinates for {name}")
+            exons = tuple(sorted(zip(starts, ends)))
+            out.setdefault(chrom, []).append(Transcript(name, name, chrom, strand, exons, "", name))
+    if cols is None:
+        raise AnnotationError(f"{path}: empty gene table")
+    return Annotation(str(path), out, exons_known)

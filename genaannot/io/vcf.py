@@ -504,14 +504,15 @@ class VariantReader:
             self.notes.append(f"{self.path}: symbolic ALT alleles but no INFO/END declaration; declared it")
         return undeclared
 
-    def drop_own(self, *, info_prefix: str, meta_keys: Sequence[str]) -> list[str]:
+    def drop_own(self, *, info_prefix: str, meta_keys: Sequence[str], info_ids: Sequence[str] = ()) -> list[str]:
         """Remove an earlier run's annotations from what will be written.
 
-        INFO ids starting with ``info_prefix`` lose their declaration and their values on
-        every record; ``##KEY=...`` header lines of ``meta_keys`` are dropped. Call it before
-        :meth:`add_info`/:meth:`add_meta`. Returns what was removed (for a note).
+        INFO ids starting with ``info_prefix`` or listed in ``info_ids`` lose their
+        declaration and their values on every record; ``##KEY=...`` header lines of
+        ``meta_keys`` are dropped. Call it before :meth:`add_info`/:meth:`add_meta`. Returns
+        what was removed (for a note).
         """
-        ids = [k for k in self.header.info if k.startswith(info_prefix)]
+        ids = [k for k in self.header.info if k.startswith(info_prefix) or k in info_ids]
         lines = str(self.header).splitlines(keepends=True)
 
         def own(line: str) -> bool:
@@ -678,7 +679,7 @@ class VariantWriter:
                         del rec.info[key]
                 rec.translate(self._header)
             for key, values in info.items():
-                rec.info[key] = tuple(values)
+                rec.info[key] = tuple(values)  # None: missing ('.')
             self._vf.write(rec)
         except (OSError, ValueError, TypeError) as err:
             raise VcfError(f"{self.path}: cannot write record {record.chrom}:{record.pos} ({err}); "

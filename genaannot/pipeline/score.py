@@ -26,15 +26,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..genes import OUTSIDE_GENES, GeneIndex
 from ..io.atomic import OutputError, check_not_inputs
 from ..readout import Readout, resolve_readout
 from ..regions import match_chroms
 from ..scoring import (
     REASON_FIELD,
+    SPLICEAI_FIELD,
+    SPLICEAI_FORMAT,
+    OutcomeOptions,
     RecordWork,
     ReferenceCache,
     add_deltas,
+    gene_field,
     info_field,
+    numeric_fields,
     plan_records,
     predict_records,
     record_outcome,
@@ -69,6 +75,10 @@ class ScoreOptions:
     shard_bin_bp: int = 10_000
     workers: int = 0
     threads: int | None = None
+    annotation: str | None = None
+    mask: bool = False
+    outside_genes: str = "score"
+    spliceai_info: bool = False
 
 
 @dataclass
@@ -149,6 +159,10 @@ def score_variants(
     compile: bool | dict = False,
     model_options: dict | None = None,
     progress: Callable[[int, int], None] | None = None,
+    annotation: str | Path | None = None,
+    mask: bool = False,
+    outside_genes: str = "score",
+    spliceai_info: bool = False,
 ) -> ScoreSummary:
     """Score every ALT of a VCF with a model and write an annotated VCF (and a TSV).
 
@@ -202,6 +216,19 @@ def score_variants(
     progress
         Called after each chunk with ``(records done, records to do)`` instead of drawing a
         progress bar.
+    annotation
+        GFF3, GTF or SpliceAI gene table (``.txt``): each ALT is reported per overlapping gene
+        (symbol in ``GENA_<TASK>_GENE``, ``SpliceAI``'s ``SYMBOL`` and the TSV), scored on the
+        gene's strand for strand-specific tasks (instead of ``strand``).
+    mask
+        With ``annotation`` (splice): zero acceptor/donor gains at the gene's annotated sites
+        of that kind and losses elsewhere (SpliceAI ``-M 1``).
+    outside_genes
+        With ``annotation``: variants in no gene are scored on the readout's strands
+        (``score``) or get the reason ``NO_GENE`` (``reason``).
+    spliceai_info
+        Splice task: also write ``INFO/SpliceAI`` in SpliceAI's layout (one entry per ALT and
+        gene, 2 decimals), and search deletions within ``POS ± distance`` as SpliceAI does.
     """
     from ..io.fasta import Genome, open_genome
 
@@ -229,6 +256,8 @@ def score_variants(
         one = "cpu" if several else (device_list[0] if device_list else device)
         model = load_model(model, device=one, dtype=precision, compile=compile, **(model_options or {}))
     readout = resolve_readout(task_obj, model.info, labels=labels, strand=strand)
+    _check_gene_options(readout, annotation=annotation, mask=mask, outside_genes=outside_genes,
+                        spliceai_info=spliceai_info, strand=strand)
     shard_t = parse_shard(shard)
     if shard_bin_bp < 1:
         raise ValueError(f"shard_bin_bp must be >= 1, not {shard_bin_bp}")
@@ -237,7 +266,9 @@ def score_variants(
     if workers < 0:
         raise ValueError(f"--workers must be 0 (a helper thread) or more, not {workers}")
     opts = ScoreOptions(distance=distance, batch_size=batch_size, chunk_size=chunk_size, cache_size=cache_size,
-                        shard_bin_bp=shard_bin_bp, workers=workers, threads=threads)
+                        shard_bin_bp=shard_bin_bp, workers=workers, threads=threads,
+                        annotation=None if annotation is None else str(annotation), mask=mask,
+                        outside_genes=outside_genes, spliceai_info=spliceai_info)
     if several:
         if shard_t is not None:
             raise ValueError("--devices and --shard cannot be combined; run more shards with one --device each")
@@ -264,6 +295,39 @@ def score_variants(
             f"{part.first + 1:,}-{part.end:,} in input order (`bcftools sort` it to shard by region)"))
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _check_gene_options(readout: Readout, *, annotation, mask: bool, outside_genes: str, spliceai_info: bool,
+                        strand: str | None) -> None:
+    if outside_genes not in OUTSIDE_GENES:
+        raise ValueError(f"--outside-genes must be one of {', '.join(OUTSIDE_GENES)}, not {outside_genes!r}")
+    if annotation is None and (mask or outside_genes != "score"):
+        raise ValueError("--mask and --outside-genes need --annotation")
+    if annotation is not None and strand not in (None, "both") and readout.strand_specific:
+        raise ValueError("--annotation scores each gene's strand; leave out --strand")
+    if mask and set(readout.codes) != {"A", "D"}:
+        raise ValueError("--mask needs the splice task's acceptor and donor outputs (--task splice, all labels)")
+    if spliceai_info and (readout.head != "token" or not {"A", "D"} <= set(readout.codes)):
+        raise ValueError("--spliceai-info needs the splice task's acceptor and donor outputs (--task splice)")
+
+
+def _genes(annotation: str, genome: Genome, *, mask: bool) -> tuple[GeneIndex, list[str]]:
+    """The annotation's genes on the FASTA's chromosome names, and notes."""
+    from ..io.annotation import read_annotation
+
+    ann = read_annotation(annotation)
+    m = match_chroms(ann.chroms, genome.sizes)
+    if not m.mapping:
+        raise ValueError(f"{annotation}: none of its chromosomes ({', '.join(ann.chroms[:5])}) is in the FASTA")
+    if mask and not ann.exons_known:
+        raise ValueError(f"{annotation}: has no exon columns (EXON_START, EXON_END), so --mask has no sites to use; "
+                         "give a GFF3/GTF or a table with exons, or leave out --mask")
+    genes = GeneIndex.from_annotation(ann.rename(m.mapping), sites_known=ann.exons_known)
+    notes = [f"{annotation}: {len(genes):,} genes on {len(genes.chroms)} FASTA chromosomes"]
+    if m.unmatched:
+        notes.append(f"{annotation}: chromosomes not in the FASTA, ignored: {', '.join(m.unmatched[:5])}"
+                     + (" …" if len(m.unmatched) > 5 else ""))
+    return genes, notes
 
 
 def _check_outputs(vcf, *, genome: Genome, model, output, tsv) -> None:
@@ -309,7 +373,8 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
         # record (kept, they would pass an old model's numbers off as this one's)
         from ..io.vcf import SHARD_META
 
-        dropped = reader.drop_own(info_prefix=OWN_INFO_PREFIX, meta_keys=("genaannotScore", SHARD_META))
+        dropped = reader.drop_own(info_prefix=OWN_INFO_PREFIX, meta_keys=("genaannotScore", SHARD_META),
+                                  info_ids=(SPLICEAI_FIELD,) if opts.spliceai_info else ())
         if dropped:
             reader.notes.append(f"{vcf}: removed the annotations of an earlier genaannot run "
                                 f"({', '.join(dropped)}); this run's replace them")
@@ -338,26 +403,49 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
             genome.sizes,
             lengths={k: v for k, v in reader.contig_lengths.items() if v},
         )
+        genes = None
+        if opts.annotation is not None:
+            genes, gene_notes = _genes(opts.annotation, genome, mask=opts.mask)
+            summary.notes.extend(gene_notes)
         score = SCORES[readout.head]
         subfields = "|".join(score.subfields(readout.codes))
         what = score.describe(activation=readout.activation, distance=distance)
         names = ",".join(f"{c}={lab}" for c, lab in zip(readout.codes, readout.labels)) if readout.task == "splice" else ""
         info_id = info_field(readout)
+        # the field list comes last, as in SpliceAI's and VEP's headers (parsers split on "Format: ")
         reader.add_info(InfoField(
             info_id,
-            f"genaannot {readout.task} variant scores ({model.info.source}). Format: {subfields}. {what}"
-            + (f". Outputs: {names}" if names else ""),
+            f"genaannot {readout.task} variant scores ({model.info.source}): {what}"
+            + (f". Outputs: {names}" if names else "") + f". Format: {subfields}",
         ))
+        for fid, typ, meaning in numeric_fields(readout):
+            reader.add_info(InfoField(fid, f"genaannot {readout.task} ({model.info.source}), per ALT: {meaning}"
+                                      + (" (of the gene with the larger effect)" if genes is not None else ""),
+                                      type=typ))
+        if genes is not None:
+            reader.add_info(InfoField(gene_field(readout), f"genaannot: gene of {opts.annotation} whose score "
+                                      f"is reported in {info_id} (the one with the larger effect; '.' = none)"))
+        if opts.spliceai_info:
+            reader.add_info(InfoField(
+                SPLICEAI_FIELD,
+                f"genaannot {model.info.source} variant annotation in SpliceAIv1.3.1's layout. These include delta "
+                "scores (DS) and delta positions (DP) for acceptor gain (AG), acceptor loss (AL), donor gain (DG), "
+                f"and donor loss (DL). Format: {SPLICEAI_FORMAT}",
+                number="."))
         reader.add_info(InfoField(
             REASON_FIELD,
-            "Why an ALT was not scored by genaannot ('.' = scored). Format: CODE. Codes: "
-            + "; ".join(f"{k} = {v}" for k, v in REASONS.items()),
+            "Why an ALT was not scored by genaannot ('.' = scored). Codes: "
+            + "; ".join(f"{k} = {v}" for k, v in REASONS.items()) + ". Format: CODE",
         ))
+        gene_meta = ""
+        if genes is not None:
+            gene_meta = (f",annotation={Path(opts.annotation).name},mask={int(opts.mask)},"
+                         f"outside_genes={opts.outside_genes}")
         reader.add_meta(
             "genaannotScore",
             f"<task={readout.task},model={model.info.source},distance={distance},strands={'/'.join(readout.strands)},"
             f"activation={readout.activation},"
-            f"max_tokens={model.info.max_tokens}>",
+            f"max_tokens={model.info.max_tokens}{gene_meta}>",
         )
         writer = open_writer(output, reader)
         if tsv is not None:
@@ -395,7 +483,9 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
         # device and chunk k-1's deltas are computed and written on a writer thread, so the
         # device waits for neither
         plan_kwargs = {"mapping": cm.mapping, "readout": readout, "tokenizer": model.tokenizer,
-                       "max_tokens": model.info.max_tokens, "distance": distance}
+                       "max_tokens": model.info.max_tokens, "distance": distance, "genes": genes,
+                       "outside_genes": opts.outside_genes}
+        outcome = OutcomeOptions(mask=opts.mask, spliceai=opts.spliceai_info, annotated=genes is not None)
         writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-write")
         try:
             with _planned_chunks(counted(records), chunk_size=chunk_size, genome=genome, kwargs=plan_kwargs,
@@ -405,7 +495,7 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
                     summary.windows_predicted += pred.windows_predicted
                     summary.cache_hits += pred.cache_hits
                     writes.append(writer_thread.submit(_write_chunk, works, pred.pairs, readout, distance, writer,
-                                                       table, summary, reasons))
+                                                       table, summary, reasons, outcome))
                     collect(keep=1)
             collect(keep=0)
         finally:
@@ -586,16 +676,16 @@ def _chunks(records: Iterator[VcfRecord], size: int) -> Iterator[list[VcfRecord]
 
 
 def _write_chunk(works: list[RecordWork], pairs: list[tuple], readout: Readout, distance: int, writer, table,
-                 summary: ScoreSummary, reasons: Counter[str]) -> int:
+                 summary: ScoreSummary, reasons: Counter[str], outcome: OutcomeOptions) -> int:
     """Deltas of a predicted chunk, then its records, in order; returns the record count."""
-    add_deltas(pairs, readout=readout, distance=distance)
+    add_deltas(pairs, readout=readout, distance=distance, spliceai_region=outcome.spliceai)
     for w in works:
         summary.records += 1
         if not w.alts:
             summary.records_without_alt += 1
             writer.write(w.record, {})
             continue
-        out = record_outcome(w, readout, rows=table is not None)
+        out = record_outcome(w, readout, rows=table is not None, options=outcome)
         summary.alts += len(w.alts)
         summary.scored += out.n_scored
         reasons.update(out.reasons)

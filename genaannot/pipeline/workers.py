@@ -54,25 +54,9 @@ def cpu_cores() -> int:
 
 
 def _cgroup_cpu_quota() -> int | None:
-    """Whole CPUs allowed by the cgroup (v2 ``cpu.max``, v1 ``cfs_quota_us``), or None."""
-    import math
+    from ..io.system import cgroup_cpu_quota
 
-    for path, split in (("/sys/fs/cgroup/cpu.max", True), ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", False)):
-        try:
-            with open(path) as fh:
-                text = fh.read().split()
-            if split:
-                quota, period = text[0], text[1]
-            else:
-                quota = text[0]
-                with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as fh:
-                    period = fh.read().split()[0]
-            if quota in ("max", "-1"):
-                return None
-            return max(1, math.ceil(int(quota) / int(period)))
-        except (OSError, ValueError, IndexError, ZeroDivisionError):
-            continue
-    return None
+    return cgroup_cpu_quota()
 
 
 def default_threads(*, workers: int, device: str = "cpu", n_devices: int = 1) -> int:
