@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["Interval", "parse_region", "match_chroms", "ChromMatch", "RegionError"]
+__all__ = ["Interval", "parse_region", "parse_regions", "split_regions", "is_region_string", "match_chroms", "ChromMatch", "RegionError"]
 
 
 class RegionError(ValueError):
@@ -71,6 +71,37 @@ def parse_region(text: str, *, sizes: Mapping[str, int] | None = None) -> Interv
     if sizes is not None and end > sizes[chrom]:
         raise RegionError(f"region {text!r} runs past the end of {chrom} (length {sizes[chrom]:,})")
     return Interval(chrom, start, end)
+
+
+_THOUSANDS = re.compile(r"^\d{3}(?:-[\d,]*)?$")
+
+
+def split_regions(text: str) -> list[str]:
+    """Split a comma-separated region list (bcftools ``-r``), keeping thousands separators.
+
+    A comma starts a new region unless the text before it has coordinates and the piece
+    after it is a group of exactly three digits (``Chr5:1,000-2,000,Chr1`` is two regions).
+    """
+    out: list[str] = []
+    for piece in text.split(","):
+        if out and ":" in out[-1] and _THOUSANDS.match(piece):
+            out[-1] += "," + piece
+        else:
+            out.append(piece)
+    return [x.strip() for x in out if x.strip()]
+
+
+def parse_regions(texts: str | Iterable[str], *, sizes: Mapping[str, int]) -> list[Interval]:
+    """Region strings (each maybe a comma-separated list, :func:`split_regions`) → intervals,
+    checked against the genome (:func:`parse_region`), in the order given."""
+    items = [texts] if isinstance(texts, str) else list(texts)
+    return [parse_region(r, sizes=sizes) for t in items for r in split_regions(t)]
+
+
+def is_region_string(text: str) -> bool:
+    """Whether ``text`` is ``CHROM:START-END`` (a region with coordinates, not a bare name)."""
+    m = _REGION_RE.match(text.strip())
+    return m is not None and m.group("start") is not None
 
 
 def _strip_chr(name: str) -> str:

@@ -60,3 +60,14 @@ def test_match_chroms_mito_rules():
     assert m.mapping == {"MT": "chrM"}
     m = match_chroms(["MT"], SIZES, lengths={"MT": 16571})
     assert m.unmatched == ("MT",)
+
+
+def test_split_regions_keeps_thousands_separators():
+    from genaannot.regions import parse_regions, split_regions
+
+    assert split_regions("Chr5:1,000-2,000,Chr1") == ["Chr5:1,000-2,000", "Chr1"]
+    assert split_regions("chr1,2, chr3:5-10") == ["chr1", "2", "chr3:5-10"]
+    assert split_regions("chr1:1,000,000-1,000,500,chrX:5-6") == ["chr1:1,000,000-1,000,500", "chrX:5-6"]
+    sizes = {"chr1": 2_000_000, "chrX": 10}
+    assert parse_regions(["1:1,000,000-1,000,500,X"], sizes=sizes) == [
+        Interval("chr1", 999_999, 1_000_500), Interval("chrX", 0, 10)]
