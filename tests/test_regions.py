@@ -71,3 +71,13 @@ def test_split_regions_keeps_thousands_separators():
     sizes = {"chr1": 2_000_000, "chrX": 10}
     assert parse_regions(["1:1,000,000-1,000,500,X"], sizes=sizes) == [
         Interval("chr1", 999_999, 1_000_500), Interval("chrX", 0, 10)]
+
+
+def test_interval_set_overlaps():
+    from genaannot.regions import IntervalSet
+
+    s = IntervalSet([Interval("a", 10, 20), Interval("a", 15, 30), Interval("a", 40, 41), Interval("b", 0, 5)])
+    got = [x for x in range(0, 50) if s.overlaps("a", x, x + 1)]
+    assert got == list(range(10, 30)) + [40]
+    assert s.overlaps("a", 5, 11) and not s.overlaps("a", 5, 10) and s.overlaps("a", 29, 29)
+    assert not s.overlaps("a", 30, 30) and not s.overlaps("c", 0, 100) and s.overlaps("b", 4, 9)

@@ -17,7 +17,8 @@ from .options import compute_options, parse_options
     "score",
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=(
-        "Every record is written, in input order. Each ALT gets scores in INFO/GENA_<TASK> "
+        "Every record is written, in input order (with -r/-R: every record overlapping the regions; the "
+        "summary counts the others). Each ALT gets scores in INFO/GENA_<TASK> "
         "(pipe-separated subfields, described in the header) or a reason code in INFO/GENA_REASON "
         "(NO_CONTIG, SYMBOLIC, BAD_ALLELE, EDGE, N_REGION, REF_MISMATCH, TOO_LONG). Windows are "
         "sized in tokens to the model capacity and centred on the variant (shifted inward at "
@@ -54,9 +55,15 @@ from .options import compute_options, parse_options
               help="One process per device (e.g. 0,1 = cuda:0,cuda:1), each scoring 1/D of the records "
                    "(a region shard); the output has one process's records, header, order and format, "
                    "numbers equal up to float rounding. Overrides --device.")
+@click.option("-r", "--regions", "regions", multiple=True, metavar="CHR[:START-END],...",
+              help="Score only records whose REF overlaps these regions (bcftools -r: comma-separated, "
+                   "1-based inclusive, thousands separators allowed; repeatable). Records outside are "
+                   "not written; the summary counts them.")
+@click.option("-R", "--regions-file", type=click.Path(dir_okay=False), default=None, metavar="BED",
+              help="As -r, from a BED file (0-based half-open); with -r, both.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 def score(variants, genome, task_name, model_path, output, distance, labels, tsv, batch_size, device, threads,
-          precision, compile_, model_options, strand, shard, workers, devices, quiet) -> None:
+          precision, compile_, model_options, strand, shard, workers, devices, regions, regions_file, quiet) -> None:
     """Score every ALT allele of VARIANTS (VCF, VCF.gz, BCF or -) against GENOME with a model."""
     from ..io.atomic import OutputIsInput
     from ..io.fasta import FastaError
@@ -79,6 +86,7 @@ def score(variants, genome, task_name, model_path, output, distance, labels, tsv
                 distance=distance, labels=label_list, tsv=tsv, batch_size=batch_size,
                 strand=strand, quiet=quiet, shard=shard, devices=devices, workers=workers,
                 device=device, threads=threads, precision=precision, compile=compile_, model_options=parse_options(model_options),
+                regions=list(regions) or None, regions_file=regions_file,
             )
     except OutputIsInput as err:
         raise click.UsageError(str(err)) from None
@@ -86,6 +94,9 @@ def score(variants, genome, task_name, model_path, output, distance, labels, tsv
         raise click.ClickException(str(err)) from None
     for w in caught:
         click.echo(f"warning: {w.message}", err=True)
+    if quiet and summary.records_outside:  # never left out without a word
+        click.echo(f"note: {summary.records_outside:,} records outside the regions (-r/-R) were not written",
+                   err=True)
     if not quiet:
         for note in summary.notes:
             click.echo(f"note: {note}", err=True)

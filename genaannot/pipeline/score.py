@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from ..io.atomic import OutputError, check_not_inputs
 from ..readout import Readout, resolve_readout
-from ..regions import match_chroms
+from ..regions import Interval, IntervalSet, RegionError, match_chroms, parse_regions
 from ..scoring import (
     REASON_FIELD,
     RecordWork,
@@ -51,6 +51,9 @@ if TYPE_CHECKING:
     from ..io.vcf import VcfRecord
     from ..models.base import Model
 
+#: header line naming the regions a run was restricted to (``regions``/``regions_file``)
+REGIONS_META = "genaannotRegions"
+
 #: INFO ids starting with this are genaannot's own (scoring.info_field, REASON_FIELD): replaced on re-scoring
 OWN_INFO_PREFIX = "GENA_"
 
@@ -69,6 +72,9 @@ class ScoreOptions:
     shard_bin_bp: int = 10_000
     workers: int = 0
     threads: int | None = None
+    #: ``(chrom, start, end)`` in the FASTA's names: records overlapping none are not written
+    regions: tuple[tuple[str, int, int], ...] | None = None
+    regions_text: str = ""
 
 
 @dataclass
@@ -83,6 +89,8 @@ class ScoreSummary:
         ALTs per reason code.
     records_without_alt : int
         Records whose ALT is ``.`` (written unchanged).
+    records_outside : int
+        Records outside ``regions`` / ``regions_file``: not written, not in ``records``.
     renamed : dict[str, str]
         VCF chromosome name -> FASTA name, for names that differ and were used.
     windows_predicted, cache_hits : int
@@ -94,6 +102,7 @@ class ScoreSummary:
     scored: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     records_without_alt: int = 0
+    records_outside: int = 0
     renamed: dict[str, str] = field(default_factory=dict)
     windows_predicted: int = 0
     cache_hits: int = 0
@@ -110,6 +119,8 @@ class ScoreSummary:
             f"{self.alts - self.scored:,} with a reason code"
             + (f"; {self.records_without_alt:,} records without ALT" if self.records_without_alt else "")
         ]
+        if self.records_outside:
+            lines.append(f"  {self.records_outside:,} records outside the regions (-r/-R): not written")
         for code in REASONS:
             if self.reasons.get(code):
                 lines.append(f"  {code:<13}{self.reasons[code]:>8,}  {REASONS[code]}")
@@ -149,6 +160,8 @@ def score_variants(
     compile: bool | dict = False,
     model_options: dict | None = None,
     progress: Callable[[int, int], None] | None = None,
+    regions: str | Sequence[str | Interval] | None = None,
+    regions_file: str | Path | None = None,
 ) -> ScoreSummary:
     """Score every ALT of a VCF with a model and write an annotated VCF (and a TSV).
 
@@ -202,6 +215,14 @@ def score_variants(
     progress
         Called after each chunk with ``(records done, records to do)`` instead of drawing a
         progress bar.
+    regions, regions_file
+        Score only the records whose REF allele overlaps one of these regions (bcftools
+        ``-r``/``-R``): region strings (``"chr1:1,000-2,000,chr2"``: 1-based inclusive, a
+        comma-separated list or a list of strings) or :class:`~genaannot.regions.Interval`
+        objects, and/or a BED file (0-based half-open); chromosome aliases are resolved
+        against the FASTA. The other records are **not written**: their number is
+        ``records_outside`` in the summary (printed by the CLI) and the header gets a
+        ``##genaannotRegions`` line. Cannot be combined with ``shard``.
     """
     from ..io.fasta import Genome, open_genome
 
@@ -218,7 +239,12 @@ def score_variants(
     genome_obj = genome if isinstance(genome, Genome) else open_genome(genome)  # fail on the FASTA first
     try:
         _check_outputs(vcf, genome=genome_obj, model=model, output=output, tsv=tsv)
-    except OutputError:
+        wanted, wanted_text = _wanted(regions, regions_file, sizes=genome_obj.sizes)
+        if wanted is not None and shard is not None:
+            raise ValueError("--regions/--regions-file cannot be combined with --shard (a shard's record count "
+                             "is fixed before the records are read); restrict the VCF first "
+                             "(`bcftools view -R`), then shard it")
+    except (OutputError, ValueError):
         if genome_obj is not genome:
             genome_obj.close()
         raise
@@ -237,7 +263,8 @@ def score_variants(
     if workers < 0:
         raise ValueError(f"--workers must be 0 (a helper thread) or more, not {workers}")
     opts = ScoreOptions(distance=distance, batch_size=batch_size, chunk_size=chunk_size, cache_size=cache_size,
-                        shard_bin_bp=shard_bin_bp, workers=workers, threads=threads)
+                        shard_bin_bp=shard_bin_bp, workers=workers, threads=threads, regions=wanted,
+                        regions_text=wanted_text)
     if several:
         if shard_t is not None:
             raise ValueError("--devices and --shard cannot be combined; run more shards with one --device each")
@@ -264,6 +291,34 @@ def score_variants(
             f"{part.first + 1:,}-{part.end:,} in input order (`bcftools sort` it to shard by region)"))
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _wanted(regions, regions_file, *, sizes: dict[str, int]) -> tuple[tuple[tuple[str, int, int], ...] | None, str]:
+    """``regions`` and ``regions_file`` as ``(chrom, start, end)`` in the FASTA's names, and
+    the text of the ``##genaannotRegions`` header line (None, "": no restriction)."""
+    if regions is None and regions_file is None:
+        return None, ""
+    from ..io.bed import read_bed
+
+    ivs: list[Interval] = []
+    texts: list[str] = []
+    if regions is not None:
+        for item in [regions] if isinstance(regions, str) else list(regions):
+            if isinstance(item, Interval):
+                if item.chrom not in sizes or item.end > sizes[item.chrom]:
+                    raise RegionError(f"region {item.ucsc()} does not fit the genome")
+                ivs.append(item)
+            else:
+                ivs.extend(parse_regions(str(item), sizes=sizes))
+        texts = [iv.ucsc() for iv in ivs]
+        if not ivs:
+            raise RegionError("--regions: no region given")
+    if regions_file is not None:
+        bed = read_bed(regions_file, sizes=sizes)
+        ivs.extend(bed)
+        texts.append(f"{Path(str(regions_file)).name} ({len(bed):,} intervals)")
+    shown = ",".join(texts[:20]) + (f",... ({len(texts):,} in all)" if len(texts) > 20 else "")
+    return tuple((iv.chrom, iv.start, iv.end) for iv in ivs), shown
 
 
 def _check_outputs(vcf, *, genome: Genome, model, output, tsv) -> None:
@@ -309,7 +364,7 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
         # record (kept, they would pass an old model's numbers off as this one's)
         from ..io.vcf import SHARD_META
 
-        dropped = reader.drop_own(info_prefix=OWN_INFO_PREFIX, meta_keys=("genaannotScore", SHARD_META))
+        dropped = reader.drop_own(info_prefix=OWN_INFO_PREFIX, meta_keys=("genaannotScore", SHARD_META, REGIONS_META))
         if dropped:
             reader.notes.append(f"{vcf}: removed the annotations of an earlier genaannot run "
                                 f"({', '.join(dropped)}); this run's replace them")
@@ -359,6 +414,8 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
             f"activation={readout.activation},"
             f"max_tokens={model.info.max_tokens}>",
         )
+        if opts.regions is not None:
+            reader.add_meta(REGIONS_META, opts.regions_text.replace("\n", " "))
         writer = open_writer(output, reader)
         if tsv is not None:
             table = TableWriter(tsv, tsv_columns(readout))
@@ -374,19 +431,28 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
             nonlocal finished
             while len(writes) > keep or (writes and writes[0].done()):
                 n = writes.popleft().result()
+                # records outside the regions count as done (they were read, and left out)
+                now = finished + n + summary.records_outside
+                bar.update(now - bar.n)
                 finished += n
-                bar.update(n)
                 if progress is not None:
-                    progress(finished, n_todo)
+                    progress(now, n_todo)
 
         if progress is not None:
             progress(0, n_todo)
         done = 0
 
+        inside = IntervalSet(Interval(*r) for r in opts.regions) if opts.regions is not None else None
+
         def counted(records: Iterator[VcfRecord]) -> Iterator[VcfRecord]:
             nonlocal done
             for rec in records:
                 done += 1
+                if inside is not None:
+                    g = cm.mapping.get(rec.chrom)
+                    if g is None or not inside.overlaps(g, rec.start, rec.end):
+                        summary.records_outside += 1
+                        continue
                 used.add(rec.chrom)
                 yield rec
 
@@ -408,6 +474,10 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
                                                        table, summary, reasons))
                     collect(keep=1)
             collect(keep=0)
+            if summary.records_outside:  # records after the last written chunk
+                bar.update(finished + summary.records_outside - bar.n)
+                if progress is not None:
+                    progress(finished + summary.records_outside, n_todo)
         finally:
             writer_thread.shutdown(wait=True, cancel_futures=True)
         if done != n_todo:  # the file changed under us, or an index that does not match it
@@ -511,7 +581,7 @@ def _devices_in(tmp: Path, vcf, *, genome_path: str, model, task, labels, strand
             bar.refresh()
 
     results = run_on_devices(_score_job, jobs, devices=devices, on_message=relay, error=RuntimeError)
-    indexed = concat_vcfs(parts, output, expect=[part.count for _, part in results])
+    indexed = concat_vcfs(parts, output, expect=[part.count - s.records_outside for s, part in results])
     if tsv is not None:
         concat_tables(tables, tsv)
     return _combine([s for s, _ in results], [p for _, p in results], vcf=vcf, output=output, tsv=tsv,
@@ -525,7 +595,8 @@ def _combine(summaries: list[ScoreSummary], parts: list[ScoreShard | None], *, v
                        seconds=seconds)
     reasons: Counter[str] = Counter()
     for s in summaries:
-        for f in ("records", "alts", "scored", "records_without_alt", "windows_predicted", "cache_hits"):
+        for f in ("records", "alts", "scored", "records_without_alt", "records_outside", "windows_predicted",
+                  "cache_hits"):
             setattr(out, f, getattr(out, f) + getattr(s, f))
         reasons.update(s.reasons)
         out.renamed.update(s.renamed)
