@@ -75,6 +75,8 @@ class ScoreOptions:
     #: ``(chrom, start, end)`` in the FASTA's names: records overlapping none are not written
     regions: tuple[tuple[str, int, int], ...] | None = None
     regions_text: str = ""
+    #: keep every ALT's row in the summary (``return_table``)
+    table: bool = False
 
 
 @dataclass
@@ -95,6 +97,10 @@ class ScoreSummary:
         VCF chromosome name -> FASTA name, for names that differ and were used.
     windows_predicted, cache_hits : int
         Model inputs run, and reference windows served from the cache.
+    rows : list of dict, or None
+        With ``return_table=True``: one dict per ALT, in output order, keyed by
+        :attr:`columns` (the ``--tsv`` table's, unrounded; None or NaN where the TSV has NA);
+        :meth:`to_frame` makes it a pandas DataFrame. None otherwise.
     """
 
     records: int = 0
@@ -111,6 +117,16 @@ class ScoreSummary:
     output: str = ""
     tsv: str | None = None
     indexed: bool = False
+    columns: list[str] = field(default_factory=list)
+    rows: list[dict[str, object]] | None = None
+
+    def to_frame(self):
+        """:attr:`rows` as a pandas DataFrame (one row per ALT; needs ``return_table=True``)."""
+        if self.rows is None:
+            raise ValueError("no per-ALT table: call score_variants(..., return_table=True)")
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=self.columns)
 
     def format(self) -> str:
         """Human-readable summary (printed at the end of ``genaannot score``)."""
@@ -162,6 +178,7 @@ def score_variants(
     progress: Callable[[int, int], None] | None = None,
     regions: str | Sequence[str | Interval] | None = None,
     regions_file: str | Path | None = None,
+    return_table: bool = False,
 ) -> ScoreSummary:
     """Score every ALT of a VCF with a model and write an annotated VCF (and a TSV).
 
@@ -223,6 +240,16 @@ def score_variants(
         against the FASTA. The other records are **not written**: their number is
         ``records_outside`` in the summary (printed by the CLI) and the header gets a
         ``##genaannotRegions`` line. Cannot be combined with ``shard``.
+    return_table
+        Also keep the per-ALT table (the ``tsv`` columns, unrounded) in the summary's
+        ``rows`` (``summary.to_frame()`` for pandas): for notebooks; it is held in memory,
+        one row per ALT.
+
+    Returns
+    -------
+    ScoreSummary
+        Counts (records, ALTs scored, reason codes, records outside the regions) and, with
+        ``return_table``, the rows.
     """
     from ..io.fasta import Genome, open_genome
 
@@ -264,7 +291,7 @@ def score_variants(
         raise ValueError(f"--workers must be 0 (a helper thread) or more, not {workers}")
     opts = ScoreOptions(distance=distance, batch_size=batch_size, chunk_size=chunk_size, cache_size=cache_size,
                         shard_bin_bp=shard_bin_bp, workers=workers, threads=threads, regions=wanted,
-                        regions_text=wanted_text)
+                        regions_text=wanted_text, table=bool(return_table))
     if several:
         if shard_t is not None:
             raise ValueError("--devices and --shard cannot be combined; run more shards with one --device each")
@@ -355,7 +382,8 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
     from ..io.table import TableWriter
     from ..io.vcf import InfoField, open_variants, open_writer
 
-    summary = ScoreSummary(output=str(output), tsv=str(tsv) if tsv is not None else None)
+    summary = ScoreSummary(output=str(output), tsv=str(tsv) if tsv is not None else None,
+                           columns=tsv_columns(readout), rows=[] if opts.table else None)
     reasons: Counter[str] = Counter()
     reader = open_variants(vcf, bin_bp=shard_bin_bp)
     writer = table = None
@@ -592,7 +620,9 @@ def _combine(summaries: list[ScoreSummary], parts: list[ScoreShard | None], *, v
              seconds: float) -> ScoreSummary:
     """One :class:`ScoreSummary` for the shards of a ``devices`` run."""
     out = ScoreSummary(output=str(output), tsv=str(tsv) if tsv is not None else None, indexed=indexed,
-                       seconds=seconds)
+                       seconds=seconds, columns=summaries[0].columns if summaries else [])
+    if summaries and summaries[0].rows is not None:  # in shard order, as the files are concatenated
+        out.rows = [row for s in summaries for row in (s.rows or [])]
     reasons: Counter[str] = Counter()
     for s in summaries:
         for f in ("records", "alts", "scored", "records_without_alt", "records_outside", "windows_predicted",
@@ -666,11 +696,14 @@ def _write_chunk(works: list[RecordWork], pairs: list[tuple], readout: Readout, 
             summary.records_without_alt += 1
             writer.write(w.record, {})
             continue
-        out = record_outcome(w, readout, rows=table is not None)
+        out = record_outcome(w, readout, rows=table is not None or summary.rows is not None)
         summary.alts += len(w.alts)
         summary.scored += out.n_scored
         reasons.update(out.reasons)
         writer.write(w.record, out.info)
         for row in out.rows:
-            table.write_row(row)
+            if table is not None:
+                table.write_row(row)
+            if summary.rows is not None:
+                summary.rows.append(dict(zip(summary.columns, row)))
     return len(works)
