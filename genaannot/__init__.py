@@ -5,6 +5,8 @@ Public API (imported lazily so that ``import genaannot`` and ``genaannot --help`
 - :func:`load_model` — any supported checkpoint → :class:`~genaannot.models.base.Model`
 - :func:`scan_genome` — FASTA → bigWig/BED tracks
 - :func:`score_variants` — VCF → annotated VCF (+ TSV)
+- :func:`predict_region` — one region's per-base values in memory, as ``scan`` computes them
+- :func:`read_track` — a bigWig track's values over a region
 - :func:`train_genome` — FASTA + GFF3/GTF → trained checkpoint, call thresholds, held-out report
 - :func:`evaluate_checkpoint` — checkpoint + FASTA + GFF3/GTF → held-out report (+ call thresholds)
 
@@ -21,6 +23,9 @@ _LAZY = {
     "Model": "genaannot.models.base:Model",
     "scan_genome": "genaannot.pipeline:scan_genome",
     "score_variants": "genaannot.pipeline:score_variants",
+    "predict_region": "genaannot.pipeline.region:predict_region",
+    "RegionPrediction": "genaannot.pipeline.region:RegionPrediction",
+    "read_track": "genaannot.io.tracks:read_track",
     "train_genome": "genaannot.pipeline.train:train_genome",
     "evaluate_checkpoint": "genaannot.pipeline.train:evaluate_checkpoint",
     "get_task": "genaannot.tasks:get_task",

@@ -281,7 +281,7 @@ def run_network(
     if n_cut:
         warnings.warn(
             f"{n_cut} input(s) longer than the model's {max_tokens} content tokens were cut; "
-            "see Prediction.n_tokens_dropped",
+            "see Prediction.n_tokens_dropped (genaannot.predict_region tiles a long region as scan does)",
             stacklevel=3,
         )
     if keep_rows is not None and len(keep_rows) != len(contents):

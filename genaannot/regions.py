@@ -8,10 +8,11 @@ Region strings typed by users (``chr1:1001-2000``) follow the samtools conventio
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["Interval", "parse_region", "match_chroms", "ChromMatch", "RegionError"]
+__all__ = ["Interval", "IntervalSet", "parse_region", "parse_regions", "split_regions", "is_region_string", "match_chroms", "ChromMatch", "RegionError"]
 
 
 class RegionError(ValueError):
@@ -40,6 +41,36 @@ class Interval:
         return f"{self.chrom}:{self.start + 1}-{self.end}"
 
 
+class IntervalSet:
+    """Intervals merged per chromosome, for fast overlap tests (0-based half-open)."""
+
+    def __init__(self, intervals: Iterable[Interval]) -> None:
+        by: dict[str, list[tuple[int, int]]] = {}
+        for iv in intervals:
+            by.setdefault(iv.chrom, []).append((iv.start, iv.end))
+        self._starts: dict[str, list[int]] = {}
+        self._ends: dict[str, list[int]] = {}
+        for chrom, ivs in by.items():
+            merged: list[list[int]] = []
+            for s, e in sorted(ivs):
+                if merged and s <= merged[-1][1]:
+                    merged[-1][1] = max(merged[-1][1], e)
+                else:
+                    merged.append([s, e])
+            self._starts[chrom] = [m[0] for m in merged]
+            self._ends[chrom] = [m[1] for m in merged]
+
+    def overlaps(self, chrom: str, start: int, end: int) -> bool:
+        """Whether ``[start, end)`` (at least one base: ``end`` is raised to ``start + 1``)
+        overlaps an interval."""
+        ends = self._ends.get(chrom)
+        if not ends:
+            return False
+        end = max(end, start + 1)
+        i = bisect_left(ends, start + 1)  # the first interval ending after start
+        return i < len(ends) and self._starts[chrom][i] < end
+
+
 _REGION_RE = re.compile(r"^(?P<chrom>[^:\s]+)(?::(?P<start>[\d,]+)-(?P<end>[\d,]+))?$")
 
 
@@ -56,6 +87,11 @@ def parse_region(text: str, *, sizes: Mapping[str, int] | None = None) -> Interv
     """
     m = _REGION_RE.match(text.strip())
     if not m:
+        one = re.match(r"^([^:\s]+):([\d,]+)-?$", text.strip())
+        if one:  # samtools reads CHR:POS as POS to the end, bcftools as the one base: neither guessed
+            pos = one.group(2)
+            raise RegionError(f"region {text!r} has no END; give {one.group(1)}:{pos}-{pos} for the one base "
+                              f"(coordinates are 1-based, inclusive)")
         raise RegionError(f"cannot parse region {text!r}; expected CHROM or CHROM:START-END")
     chrom = m.group("chrom")
     if sizes is not None:
@@ -71,6 +107,37 @@ def parse_region(text: str, *, sizes: Mapping[str, int] | None = None) -> Interv
     if sizes is not None and end > sizes[chrom]:
         raise RegionError(f"region {text!r} runs past the end of {chrom} (length {sizes[chrom]:,})")
     return Interval(chrom, start, end)
+
+
+_THOUSANDS = re.compile(r"^\d{3}(?:-[\d,]*)?$")
+
+
+def split_regions(text: str) -> list[str]:
+    """Split a comma-separated region list (bcftools ``-r``), keeping thousands separators.
+
+    A comma starts a new region unless the text before it has coordinates and the piece
+    after it is a group of exactly three digits (``Chr5:1,000-2,000,Chr1`` is two regions).
+    """
+    out: list[str] = []
+    for piece in text.split(","):
+        if out and ":" in out[-1] and _THOUSANDS.match(piece):
+            out[-1] += "," + piece
+        else:
+            out.append(piece)
+    return [x.strip() for x in out if x.strip()]
+
+
+def parse_regions(texts: str | Iterable[str], *, sizes: Mapping[str, int]) -> list[Interval]:
+    """Region strings (each maybe a comma-separated list, :func:`split_regions`) → intervals,
+    checked against the genome (:func:`parse_region`), in the order given."""
+    items = [texts] if isinstance(texts, str) else list(texts)
+    return [parse_region(r, sizes=sizes) for t in items for r in split_regions(t)]
+
+
+def is_region_string(text: str) -> bool:
+    """Whether ``text`` is ``CHROM:START-END`` (a region with coordinates, not a bare name)."""
+    m = _REGION_RE.match(text.strip())
+    return m is not None and m.group("start") is not None
 
 
 def _strip_chr(name: str) -> str:

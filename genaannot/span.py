@@ -98,8 +98,10 @@ def _token_rows(spans: np.ndarray, lo: int, hi: int) -> tuple[int, int]:
 
 
 def _plan_strand(unit: Unit, strand: str, *, fetch: Callable[[int, int], str], tokenizer: DNATokenizer,
-                 window_tokens: int, overlap: float, stitch_mode: str, head: str) -> StrandPlan:
-    """Plan one strand of ``unit``: windows over the unit and a halo, those that matter kept.
+                 window_tokens: int, overlap: float, stitch_mode: str, head: str,
+                 part: tuple[int, int] | None = None) -> StrandPlan:
+    """Plan one strand of ``unit``: windows over the unit and a halo, those that matter kept
+    (for the bases ``part`` of the unit only, when given).
 
     The halo starts at one window of ``max_token_bp``-bp tokens (at most 8) and is doubled
     until the windows anchored at an artificial context edge (the first one, which starts
@@ -120,6 +122,8 @@ def _plan_strand(unit: Unit, strand: str, *, fetch: Callable[[int, int], str], t
         if (cs == unit.seg_start or plan.ends[0] <= u0) and (ce == unit.seg_end or plan.starts[-1] >= u1):
             break
         halo *= 2
+    if part is not None:  # the unit's windows, those of the part's bases kept
+        u0, u1 = part[0] - cs, part[1] - cs
     own_all = center_cuts(plan.starts, plan.ends, lo=0, hi=n, ties="later" if strand == "+" else "earlier")
     if stitch_mode == "center":
         sel = np.flatnonzero((own_all[:, 1] > own_all[:, 0]) & (own_all[:, 1] > u0) & (own_all[:, 0] < u1))
@@ -149,6 +153,7 @@ def plan_span(
     readout: Readout,
     overlap: float,
     stitch_mode: str,
+    part: tuple[int, int] | None = None,
 ) -> SpanWork:
     """Read ``unit`` (± a halo, never past its segment) and plan its windows on each read strand.
 
@@ -161,7 +166,15 @@ def plan_span(
     overlap : float
         Fraction of a window shared with the next, in ``[0, 1)``.
     stitch_mode : "center" | "mean"
+    part : (start, end), optional
+        Chromosome coordinates inside ``unit``: plan the unit's windows exactly as for the
+        whole unit, but keep only those that give values to ``[start, end)``; the work's
+        ``unit`` is then that stretch (same index and segment), so :func:`stitch_span`
+        returns its bases only, with the values the whole unit would have there.
     """
+    if part is not None:
+        if not unit.start <= part[0] < part[1] <= unit.end:
+            raise ValueError(f"part {part} is not inside unit {unit.start}-{unit.end}")
     fetched: dict[tuple[int, int], str] = {}
 
     def cached(cs: int, ce: int) -> str:  # both strands usually plan over the same context
@@ -170,8 +183,10 @@ def plan_span(
         return fetched[(cs, ce)]
 
     work = {strand: _plan_strand(unit, strand, fetch=cached, tokenizer=tokenizer, window_tokens=readout.window_tokens,
-                                 overlap=overlap, stitch_mode=stitch_mode, head=readout.head)
+                                 overlap=overlap, stitch_mode=stitch_mode, head=readout.head, part=part)
             for strand in readout.strands}
+    if part is not None:
+        unit = Unit(unit.index, unit.chrom, part[0], part[1], unit.seg_start, unit.seg_end)
     stats = SequenceStats()
     (cs, _ce), context = next(iter(fetched.items()))  # any strand's context holds the unit
     useq = context[unit.start - cs : unit.end - cs]

@@ -240,3 +240,37 @@ def test_cli_write_error_exits_1_and_leaves_nothing(tmp_path, models, case):
     assert _run([*args, "-o", str(out), "--resume"]).exit_code == 0
     assert sorted(p.name for p in out_dir.iterdir()) == ["o.bw", "o.calls.bed", "o.json"]
     assert out.read_bytes() == ref.read_bytes()
+
+
+def test_cli_region_samtools_style(tmp_path, models):
+    """--region is 1-based inclusive with thousands separators and chr aliases; repeatable,
+    comma lists, and unioned with --regions BED."""
+    fa, seqs = _genome(tmp_path)
+    bed = tmp_path / "r.bed"
+    bed.write_text("chr1\t99\t200\n")
+    out = tmp_path / "o.bw"
+    r = _run(["scan", str(fa), "--task", "splice", "--model", str(models["token"]), "-o", str(out),
+              "--strand", "+", "--labels", "acceptor", "--window-tokens", "30", "--quiet",
+              "--region", "2:101-150", "-r", "chr1:1,001-1,010,chrS",
+              "--regions", str(bed)])
+    assert r.exit_code == 0, r.output
+    man = json.loads((tmp_path / "o.json").read_text())
+    assert man["regions"] == ["chr1:100-200", "chr1:1001-1010", "chrS:1-8", "chr2:101-150"]
+    bw = pyBigWig.open(str(out))
+    v = np.array(bw.values("chr2", 0, 700), dtype=float)
+    assert np.isnan(v[:100]).all() and not np.isnan(v[100:150]).any() and np.isnan(v[150:]).all()
+
+
+@pytest.mark.parametrize("args, message, code", [
+    (["--chrom", "chr2:1-300"], "use --region chr2:1-300", 2),
+    (["--region", "chr2:1-701"], "runs past the end of chr2", 1),
+    (["--region", "chr9:1-10"], "'chr9' is not in the genome", 1),
+    (["--region", "chr2:10-5"], "empty or reversed", 1),
+])
+def test_cli_region_errors(tmp_path, models, args, message, code):
+    fa, _ = _genome(tmp_path)
+    r = CliRunner().invoke(main, ["scan", str(fa), "--task", "splice", "--model", str(models["token"]),
+                                  "-o", str(tmp_path / "o.bw"), "--quiet", *args])
+    assert r.exit_code == code, r.output
+    assert message in r.output and sum(ln.startswith("Error") for ln in r.output.splitlines()) == 1
+    assert not list(tmp_path.glob("o*"))

@@ -154,3 +154,45 @@ def test_annotation_spliceai_info_and_usage_errors(files, tmp_path):
     bad.write_text("chr1\tt\texon\t50\t120\t.\t-\t.\tgene_id\n")
     r = CliRunner().invoke(main, [*base, "-A", str(bad)])
     assert r.exit_code == 1 and "bad.gtf:1" in r.output and "Traceback" not in r.output
+
+
+def _positions(path):
+    return [r.pos for r in pysam.VariantFile(str(path))]
+
+
+@pytest.mark.parametrize("args, kept", [
+    (["-r", "chr1:150-200,1:390-390"], [200, 390]),
+    (["-r", "chr1:202-250"], [200]),  # the 3-bp REF at 200 overlaps 202
+    (["-r", "chr1:101-199"], []),
+    (["-R", "BED"], [100]),
+    (["-R", "BED", "--regions", "chr1:300-300"], [100, 300]),
+])
+def test_score_regions_like_bcftools(files, tmp_path, args, kept):
+    (tmp_path / "r.bed").write_text("1\t99\t100\n")
+    out = tmp_path / "o.vcf"
+    args = [str(tmp_path / "r.bed") if x == "BED" else x for x in args]
+    r = CliRunner().invoke(main, [
+        "score", str(files / "in.vcf"), "--genome", str(files / "g.fa"), "--task", "splice",
+        "--model", str(files / "splice"), "-o", str(out), "--distance", "10", "--device", "cpu", *args])
+    assert r.exit_code == 0, r.output
+    assert _positions(out) == kept
+    assert f"{4 - len(kept)} records outside the regions (-r/-R): not written" in r.output
+    assert f"{len(kept)} records," in r.output
+    header = str(pysam.VariantFile(str(out)).header)
+    assert "##genaannotRegions=" in header
+
+
+def test_score_regions_quiet_still_says_and_errors(files, tmp_path):
+    base = ["score", str(files / "in.vcf"), "--genome", str(files / "g.fa"), "--task", "splice",
+            "--model", str(files / "splice"), "-o", str(tmp_path / "o.vcf"), "--device", "cpu"]
+    r = CliRunner().invoke(main, [*base, "-q", "-r", "chr1:1-150"])
+    assert r.exit_code == 0 and "3 records outside the regions (-r/-R) were not written" in r.output
+    for extra, message in ((["-r", "chr9:1-10"], "'chr9' is not in the genome"),
+                           (["-r", "chr1:1-401"], "runs past the end of chr1"),
+                           (["-r", "chr1:390"], "give chr1:390-390 for the one base"),
+                           (["-R", str(tmp_path / "none.bed")], "not found"),
+                           (["-r", "chr1", "--shard", "1/2"], "cannot be combined with --shard")):
+        (tmp_path / "o.vcf").unlink(missing_ok=True)
+        r = CliRunner().invoke(main, [*base, *extra])
+        assert r.exit_code == 1 and message in r.output, (extra, r.output)
+        assert not (tmp_path / "o.vcf").exists()

@@ -60,3 +60,24 @@ def test_match_chroms_mito_rules():
     assert m.mapping == {"MT": "chrM"}
     m = match_chroms(["MT"], SIZES, lengths={"MT": 16571})
     assert m.unmatched == ("MT",)
+
+
+def test_split_regions_keeps_thousands_separators():
+    from genaannot.regions import parse_regions, split_regions
+
+    assert split_regions("Chr5:1,000-2,000,Chr1") == ["Chr5:1,000-2,000", "Chr1"]
+    assert split_regions("chr1,2, chr3:5-10") == ["chr1", "2", "chr3:5-10"]
+    assert split_regions("chr1:1,000,000-1,000,500,chrX:5-6") == ["chr1:1,000,000-1,000,500", "chrX:5-6"]
+    sizes = {"chr1": 2_000_000, "chrX": 10}
+    assert parse_regions(["1:1,000,000-1,000,500,X"], sizes=sizes) == [
+        Interval("chr1", 999_999, 1_000_500), Interval("chrX", 0, 10)]
+
+
+def test_interval_set_overlaps():
+    from genaannot.regions import IntervalSet
+
+    s = IntervalSet([Interval("a", 10, 20), Interval("a", 15, 30), Interval("a", 40, 41), Interval("b", 0, 5)])
+    got = [x for x in range(0, 50) if s.overlaps("a", x, x + 1)]
+    assert got == list(range(10, 30)) + [40]
+    assert s.overlaps("a", 5, 11) and not s.overlaps("a", 5, 10) and s.overlaps("a", 29, 29)
+    assert not s.overlaps("a", 30, 30) and not s.overlaps("c", 0, 100) and s.overlaps("b", 4, 9)

@@ -577,3 +577,19 @@ def test_track_digits_round_the_tracks_but_never_move_a_call(tmp_path, token_mod
     assert ((x < threshold) & (y >= threshold)).any()  # rounding would have moved a call
     assert json.loads(dflt.manifest.read_text())["track_digits"] == DEFAULT_TRACK_DIGITS
     assert json.loads(full.manifest.read_text())["track_digits"] is None
+
+
+def test_region_strings_in_the_api(tmp_path, token_model):
+    from genaannot.regions import Interval, RegionError
+
+    fa = write_fa(tmp_path / "g.fa", {"chr1": "ACGT" * 50, "chr2": "GGCC" * 50})
+    bed = tmp_path / "r.bed"
+    bed.write_text("chr2\t0\t5\n")
+    res = scan_genome(fa, model=token_model, task="splice", output=tmp_path / "o.bw", strand="+",
+                      labels=["acceptor"], quiet=True, regions=["1:11-20", Interval("chr1", 100, 110), bed])
+    assert json.loads(res.manifest.read_text())["regions"] == ["chr1:11-20", "chr1:101-110", "chr2:1-5"]
+    kw = dict(model=token_model, task="splice", output=tmp_path / "p.bw", quiet=True)
+    with pytest.raises(RegionError, match=r"regions=\['chr1:1-10'\]"):
+        scan_genome(fa, regions="chr1:1-10", **kw)
+    with pytest.raises(RegionError, match="--region chr1:1-10"):
+        scan_genome(fa, chroms=["chr1:1-10"], **kw)

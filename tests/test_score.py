@@ -376,3 +376,58 @@ def test_workers_from_a_script_without_a_main_guard_are_refused_before_any_outpu
         "from genaannot.pipeline.score import score_variants\n"
         "score_variants('missing.vcf', genome='missing.fa', model='missing-model', task='splice', output='out.vcf',\n"
         "               workers=1)\n"))
+
+
+def test_return_table_and_regions(tmp_path, genome):
+    """return_table=True: the --tsv rows, unrounded, in the summary (and as a DataFrame);
+    regions: records whose REF overlaps none are left out and counted."""
+    import pandas as pd
+
+    from genaannot.regions import Interval
+
+    rows = [("2", 10, SEQ[9], "A" if SEQ[9] != "A" else "C"), ("X", 5, "A", "C"),
+            ("2", 60, SEQ[59:62], SEQ[59]), ("2", 100, SEQ[99], "<DEL>"), ("N", 55, "N", "A")]
+    vcf = write_vcf(tmp_path / "in.vcf", rows)
+    kw = dict(genome=genome, model=make_toy_model("token", max_tokens=64), task="splice", distance=5, quiet=True)
+    s = score_variants(vcf, output=tmp_path / "o.vcf", tsv=tmp_path / "o.tsv", return_table=True, **kw)
+    tsv = [ln.split("\t") for ln in (tmp_path / "o.tsv").read_text().splitlines()]
+    assert s.columns == tsv[0] and len(s.rows) == len(tsv) - 1 == 5
+    df = s.to_frame()
+    assert isinstance(df, pd.DataFrame) and list(df.columns) == tsv[0] and df.shape[0] == 5
+    assert list(df["pos"]) == [10, 5, 60, 100, 55] and list(df["status"])[1] == "NO_CONTIG"
+    num = [c for c in s.columns if c.startswith("acceptor_") and c.endswith("_plus")][0]
+    k = tsv[0].index(num)
+    assert float(tsv[1][k]) == pytest.approx(s.rows[0][num], abs=1e-5)  # the TSV prints 6 digits
+    r = score_variants(vcf, output=tmp_path / "r.vcf", regions=["chr2:11-61", Interval("chrN", 0, 10)],
+                       return_table=True, **kw)
+    assert [x.pos for x in pysam.VariantFile(str(tmp_path / "r.vcf"))] == [60]  # its REF spans 60-62
+    assert (r.records, r.records_outside, len(r.rows)) == (1, 4, 1)
+    assert "4 records outside the regions" in r.format()
+    with pytest.raises(ValueError, match="return_table=True"):
+        s.__class__().to_frame()
+
+
+def test_devices_with_regions_and_table(tmp_path):
+    """devices: each process leaves out its records outside the regions; the concatenated
+    files and rows are a one-process run's."""
+    from tinymodels import make_gena_dir, random_dna
+
+    from genaannot.models import load_model
+
+    seq = random_dna(2000, seed=9)
+    fa = tmp_path / "g.fa"
+    fa.write_text(f">chr1\n{seq}\n")
+    pos = list(range(100, 1900, 150))
+    vcf = tmp_path / "in.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=2000>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                   + "".join(f"chr1\t{p}\t.\t{seq[p - 1]}\t{'ACGT'.replace(seq[p - 1], '')[0]}\t.\t.\t.\n" for p in pos))
+    model = load_model(make_gena_dir(tmp_path / "m", head="token", num_labels=3), device="cpu")
+    kw = dict(genome=fa, model=model, task="splice", distance=10, quiet=True, shard_bin_bp=500,
+              regions="chr1:1-500,chr1:1,200-1,500", return_table=True)
+    one = score_variants(vcf, output=tmp_path / "one.vcf", **kw)
+    two = score_variants(vcf, output=tmp_path / "two.vcf", devices="cpu,cpu", **kw)
+    kept = [p for p in pos if p <= 500 or 1200 <= p <= 1500]
+    for name in ("one", "two"):
+        assert [r.pos for r in pysam.VariantFile(str(tmp_path / f"{name}.vcf"))] == kept
+    assert (two.records, two.records_outside) == (one.records, one.records_outside) == (len(kept), len(pos) - len(kept))
+    assert [r["pos"] for r in two.rows] == [r["pos"] for r in one.rows] == kept

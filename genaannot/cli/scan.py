@@ -45,9 +45,13 @@ def _digits(ctx: click.Context, param: click.Parameter, value: str) -> int | Non
               help="Checkpoint directory, catalogue name or cached hub id [default: the task's published checkpoint].")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="OUT.bw", callback=no_stdout,
               help="Output bigWig (see naming rule below).")
-@click.option("--chrom", "chroms", multiple=True, metavar="NAME", help="Scan only this sequence (repeatable).")
+@click.option("-r", "--region", "region_list", multiple=True, metavar="CHR[:START-END]",
+              help="Scan only this region: 1-based inclusive as samtools, thousands separators allowed "
+                   "(Chr5:4,400-4,600); repeatable, or a comma-separated list; chr5/5 aliases resolved.")
 @click.option("--regions", type=click.Path(dir_okay=False), default=None, metavar="BED",
-              help="Scan only these intervals (BED, 0-based half-open).")
+              help="Scan only these intervals (BED, 0-based half-open); with --region, both.")
+@click.option("--chrom", "chroms", multiple=True, metavar="NAME",
+              help="Scan only this sequence (repeatable); with --region/--regions, only theirs on it.")
 @click.option("--strand", type=click.Choice(["both", "+", "-"]), default=None,
               help="[default: both for strand-specific tasks (promoter, splice), else +]")
 @click.option("--window-tokens", type=click.IntRange(min=1), default=None,
@@ -76,21 +80,28 @@ def _digits(ctx: click.Context, param: click.Parameter, value: str) -> int | Non
                    "entry: a base-resolution human track ~1.2 GB instead of ~12 GB. 'full': float32 as "
                    "computed. Calls are made from unrounded values.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def scan(genome, task_name, model_path, output, chroms, regions, strand, window_tokens, overlap, stitch,
+def scan(genome, task_name, model_path, output, region_list, regions, chroms, strand, window_tokens, overlap, stitch,
          batch_size, device, threads, precision, compile_, model_options, labels, threshold, resume, shard, workers, devices, bedgraph,
          track_digits, quiet) -> None:
     """Scan GENOME (FASTA, plain or bgzipped) with a model; write bigWig tracks and calls."""
+    from pathlib import Path
+
     from ..io.atomic import OutputIsInput
     from ..io.fasta import FastaError
     from ..io.tracks import OutputError
     from ..models.base import ModelError
     from ..pipeline.scan import ScanError, scan_genome
-    from ..regions import RegionError
+    from ..regions import RegionError, is_region_string
     from ..tokenize import TokenizerError
 
+    for name in chroms:
+        if is_region_string(name):
+            raise click.UsageError(f"--chrom takes a sequence name; for a stretch of one use --region {name}")
     model_id = model_path or TASKS[task_name].default_model_id
     if model_id is None:
         raise click.UsageError(f"--task {task_name} has no default checkpoint; pass --model PATH")
+    if region_list:
+        regions = [*([Path(regions)] if regions else []), *region_list]
     try:
         result = scan_genome(
             genome, model=model_id, task=task_name, output=output, strand=strand, regions=regions,

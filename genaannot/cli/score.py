@@ -17,7 +17,8 @@ from .options import compute_options, parse_options
     "score",
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=(
-        "Every record is written, in input order. Each ALT gets scores in INFO/GENA_<TASK> "
+        "Every record is written, in input order (with -r/-R: every record overlapping the regions; the "
+        "summary counts the others). Each ALT gets scores in INFO/GENA_<TASK> "
         "(pipe-separated subfields, described in the header) or a reason code in INFO/GENA_REASON "
         "(NO_CONTIG, SYMBOLIC, BAD_ALLELE, EDGE, N_REGION, REF_MISMATCH, TOO_LONG, NO_GENE), and its numbers "
         "again in numeric Number=A fields GENA_<TASK>_<SUBFIELD> for bcftools filter/query. Windows are "
@@ -69,10 +70,16 @@ from .options import compute_options, parse_options
               help="Splice: also write INFO/SpliceAI=ALLELE|SYMBOL|DS_AG|DS_AL|DS_DG|DS_DL|DP_AG|DP_AL|DP_DG|DP_DL "
                    "(per ALT and gene, 2 decimals, SpliceAI's header), and search deletions within POS±distance "
                    "as SpliceAI does.")
+@click.option("-r", "--regions", "regions", multiple=True, metavar="CHR[:START-END],...",
+              help="Score only records whose REF overlaps these regions (bcftools -r: comma-separated, "
+                   "1-based inclusive, thousands separators allowed; repeatable). Records outside are "
+                   "not written; the summary counts them.")
+@click.option("-R", "--regions-file", type=click.Path(dir_okay=False), default=None, metavar="BED",
+              help="As -r, from a BED file (0-based half-open); with -r, both.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 def score(variants, genome, task_name, model_path, output, distance, labels, tsv, batch_size, device, threads,
           precision, compile_, model_options, strand, shard, workers, devices, annotation, mask, outside_genes,
-          spliceai_info, quiet) -> None:
+          spliceai_info, regions, regions_file, quiet) -> None:
     """Score every ALT allele of VARIANTS (VCF, VCF.gz, BCF or -) against GENOME with a model."""
     from ..io.annotation import AnnotationError
     from ..io.atomic import OutputIsInput
@@ -102,6 +109,7 @@ def score(variants, genome, task_name, model_path, output, distance, labels, tsv
                 device=device, threads=threads, precision=precision, compile=compile_,
                 model_options=parse_options(model_options),
                 annotation=annotation, mask=mask, outside_genes=outside_genes, spliceai_info=spliceai_info,
+                regions=list(regions) or None, regions_file=regions_file,
             )
     except OutputIsInput as err:
         raise click.UsageError(str(err)) from None
@@ -110,6 +118,9 @@ def score(variants, genome, task_name, model_path, output, distance, labels, tsv
         raise click.ClickException(str(err)) from None
     for w in caught:
         click.echo(f"warning: {w.message}", err=True)
+    if quiet and summary.records_outside:  # never left out without a word
+        click.echo(f"note: {summary.records_outside:,} records outside the regions (-r/-R) were not written",
+                   err=True)
     if not quiet:
         for note in summary.notes:
             click.echo(f"note: {note}", err=True)

@@ -54,6 +54,7 @@ __all__ = [
     "load_json",
     "load_npz",
     "read_bigwig_region",
+    "read_track",
 ]
 
 
@@ -249,3 +250,48 @@ def read_bigwig_region(path: str | Path, chrom: str, start: int, end: int) -> np
         return vals
     finally:
         bw.close()
+
+
+def read_track(path: str | Path, region: Any) -> np.ndarray:
+    """Values of a bigWig track over a region: float32 ``[end - start]``, NaN without data.
+
+    Parameters
+    ----------
+    path
+        A bigWig (a ``scan`` track: ``OUT.<label>.<plus|minus>.bw``).
+    region
+        ``"Chr5:4,400-4,600"`` (1-based inclusive, samtools style; ``"Chr5"``: the whole
+        sequence; ``5``/``chr5`` aliases resolved against the file's sequences) or an
+        :class:`~genaannot.regions.Interval` (0-based half-open).
+
+    Raises
+    ------
+    OSError
+        The file is not a bigWig (naming it).
+    RegionError
+        The region does not fit the file's sequences.
+    """
+    import pyBigWig
+
+    from ..regions import Interval, RegionError, parse_region
+
+    try:
+        bw = pyBigWig.open(str(path))
+    except RuntimeError:  # pyBigWig's only signal for a file it cannot parse
+        bw = None
+    if bw is None:
+        raise OSError(f"{path}: not a bigWig file" if Path(path).exists() else f"{path}: file not found")
+    try:
+        sizes = dict(bw.chroms())
+    finally:
+        bw.close()
+    if isinstance(region, Interval):
+        if region.chrom not in sizes or region.end > sizes[region.chrom]:
+            raise RegionError(f"{path}: region {region.ucsc()} is not inside its sequences")
+        iv = region
+    else:
+        try:
+            iv = parse_region(str(region), sizes=sizes)
+        except RegionError as err:
+            raise RegionError(f"{path}: {err}") from None
+    return read_bigwig_region(path, iv.chrom, iv.start, iv.end).astype(np.float32)

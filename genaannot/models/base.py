@@ -213,11 +213,22 @@ class Model:
         stats: SequenceStats | None = None,
         keep_channels: list[int] | None = None,
     ) -> list[Prediction]:
-        """Predict a list of DNA sequences (any case; see :mod:`genaannot.tokenize`).
+        """Raw model outputs of a list of DNA sequences (any case; see :mod:`genaannot.tokenize`).
+
+        One input per sequence, no tiling, no activation, unnamed channels: a low-level
+        call. For per-base values of a genome region (named labels, both strands,
+        activated, tiled and stitched as ``genaannot scan`` does) use
+        :func:`genaannot.predict_region`.
 
         Inputs longer than ``max_tokens`` content tokens are cut at the capacity; the
         number of tokens left out is returned in ``Prediction.n_tokens_dropped`` and a
         warning is issued. ``keep_channels`` selects label channels (default all).
+
+        Returns
+        -------
+        list of Prediction
+            Per sequence: ``logits`` float32 ``[n_tokens, n_labels]`` (token head) or
+            ``[n_labels]`` (sequence head), raw; ``spans`` int64 ``[n_tokens, 2]``.
         """
         encodings = self.tokenizer.encode_batch(list(sequences), stats=stats)
         return self.predict_encoded(encodings, batch_size=batch_size, keep_channels=keep_channels)

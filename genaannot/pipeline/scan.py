@@ -49,7 +49,7 @@ from ..io.parts import Part, PartsStore, SettingsMismatch
 from ..io.tracks import check_writable
 from ..io.weights import checkpoint_sha256, state_sha256
 from ..readout import Readout, ReadoutError, resolve_readout
-from ..regions import Interval, RegionError, resolve_chrom
+from ..regions import Interval, RegionError, is_region_string, parse_regions, resolve_chrom
 from ..shards import parse_shard
 from ..span import SpanTimer, SpanWork, plan_span, predict_span, stitch_span
 from ..stitch import DEFAULT_TRACK_DIGITS, STITCH_MODES, join_runs, round_values, runs
@@ -80,6 +80,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "scan_genome",
+    "region_intervals",
     "ScanError",
     "ScanResult",
     "ScanSettings",
@@ -223,23 +224,65 @@ def default_workers(*, devices: list[str] | str | None = None) -> int:
 
 def _targets(genome: Genome, regions: Any, chroms: Sequence[str] | None) -> list[Interval]:
     sizes = genome.sizes
-    keep = [resolve_chrom(c, sizes) for c in chroms] if chroms else None
+    keep = [_chrom_name(c, sizes) for c in chroms] if chroms else None
     if regions is not None:
-        if isinstance(regions, (str, Path)):
-            from ..io.bed import read_bed
-
-            ivs = read_bed(regions, sizes=sizes)
-        else:
-            ivs = list(regions)
-            for iv in ivs:
-                if iv.chrom not in sizes:
-                    raise RegionError(f"region {iv.ucsc()}: chromosome not in the genome")
-                if iv.end > sizes[iv.chrom]:
-                    raise RegionError(f"region {iv.ucsc()} runs past the end of {iv.chrom} ({sizes[iv.chrom]:,})")
+        ivs = region_intervals(regions, sizes=sizes)
         if keep is not None:
             ivs = [iv for iv in ivs if iv.chrom in set(keep)]
         return ivs
     return [Interval(c, 0, sizes[c]) for c in (keep or sizes)]
+
+
+def _chrom_name(name: str, sizes: dict[str, int]) -> str:
+    """``resolve_chrom``, saying what to do with a region string given as a sequence name."""
+    try:
+        return resolve_chrom(name, sizes)
+    except RegionError:
+        if is_region_string(name):
+            raise RegionError(f"{name!r} is a region, not a sequence name: give it as --region {name} "
+                              f"(Python: regions=[{name!r}])") from None
+        raise
+
+
+def region_intervals(regions: Any, *, sizes: dict[str, int]) -> list[Interval]:
+    """What ``scan_genome(regions=...)`` takes, as intervals checked against the genome.
+
+    ``regions`` is a BED path (str or Path), or a sequence whose items are
+    :class:`~genaannot.regions.Interval` (0-based half-open), region strings
+    (``"Chr5"``, ``"Chr5:1,001-2,000"``: 1-based inclusive, as samtools; one string may
+    list several, comma-separated: :func:`~genaannot.regions.split_regions`) or
+    :class:`~pathlib.Path` objects (BED files).
+    """
+    from ..io.bed import read_bed
+
+    if isinstance(regions, (str, Path)):
+        if isinstance(regions, str) and not Path(regions).exists() and is_region_string(regions):
+            raise RegionError(f"regions={regions!r} is read as a BED file name and there is no such file; "
+                              f"for a region give a list: regions=[{regions!r}]")
+        return read_bed(regions, sizes=sizes)
+    ivs: list[Interval] = []
+    for item in regions:
+        if isinstance(item, Path):
+            ivs.extend(read_bed(item, sizes=sizes))
+        elif isinstance(item, str):
+            ivs.extend(parse_regions(item, sizes=sizes))
+        elif isinstance(item, Interval):
+            if item.chrom not in sizes:
+                raise RegionError(f"region {item.ucsc()}: chromosome not in the genome")
+            if item.end > sizes[item.chrom]:
+                raise RegionError(f"region {item.ucsc()} runs past the end of {item.chrom} ({sizes[item.chrom]:,})")
+            ivs.append(item)
+        else:
+            raise RegionError(f"regions: {item!r} is not an Interval, a region string or a BED Path")
+    return ivs
+
+
+def _bed_files(regions: Any) -> list[Any]:
+    if regions is None:
+        return []
+    if isinstance(regions, (str, Path)):
+        return [regions]
+    return [x for x in regions if isinstance(x, Path)]
 
 
 def model_sha256(model: Model) -> str:
@@ -320,7 +363,7 @@ def scan_genome(
     task: str | Task,
     output: str | Path,
     strand: str | None = None,
-    regions: str | Path | list[Interval] | None = None,
+    regions: str | Path | Sequence[Interval | str | Path] | None = None,
     chroms: list[str] | None = None,
     window_tokens: int | None = None,
     overlap: float = 0.5,
@@ -368,8 +411,13 @@ def scan_genome(
         (names or 0-based indices); content tokens per window (default: the task's,
         capped at the model's capacity).
     regions, chroms
-        Restrict the scan to BED intervals / sequences (others still appear in the bigWig
-        header, without data).
+        Restrict the scan to regions / sequences (others still appear in the bigWig header,
+        without data). ``regions``: a BED path, or a list of region strings
+        (``"Chr5:4,400-4,600"``, 1-based inclusive as samtools; ``"Chr5"``),
+        :class:`~genaannot.regions.Interval` objects (0-based half-open) and BED
+        :class:`~pathlib.Path` objects, scanned as their union (:func:`region_intervals`).
+        ``chroms`` keeps only these sequences (of the regions, when both are given).
+        Chromosome aliases (``5``/``chr5``) are resolved against the FASTA.
     overlap
         Fraction of each window shared with the next, in ``[0, 1)``.
     stitch
@@ -437,7 +485,7 @@ def scan_genome(
     try:
         output = check_writable(Path(output))  # after the FASTA: a failed run leaves no new directory
         inputs = [("FASTA", gen.path), *(("FASTA index", f) for f in gen.index_files),
-                  ("regions BED", regions if isinstance(regions, (str, Path)) else None),
+                  *(("regions BED", f) for f in _bed_files(regions)),
                   ("model", model if isinstance(model, (str, Path)) else None)]
         # the names that do not depend on the labels, before the model is loaded
         check_not_inputs([output, calls_name(output), manifest_name(output)], inputs)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from ..genes import OUTSIDE_GENES, GeneIndex
 from ..io.atomic import OutputError, check_not_inputs
 from ..readout import Readout, resolve_readout
-from ..regions import match_chroms
+from ..regions import Interval, IntervalSet, RegionError, match_chroms, parse_regions
 from ..scoring import (
     REASON_FIELD,
     SPLICEAI_FIELD,
@@ -57,6 +57,9 @@ if TYPE_CHECKING:
     from ..io.vcf import VcfRecord
     from ..models.base import Model
 
+#: header line naming the regions a run was restricted to (``regions``/``regions_file``)
+REGIONS_META = "genaannotRegions"
+
 #: INFO ids starting with this are genaannot's own (scoring.info_field, REASON_FIELD): replaced on re-scoring
 OWN_INFO_PREFIX = "GENA_"
 
@@ -79,6 +82,11 @@ class ScoreOptions:
     mask: bool = False
     outside_genes: str = "score"
     spliceai_info: bool = False
+    #: ``(chrom, start, end)`` in the FASTA's names: records overlapping none are not written
+    regions: tuple[tuple[str, int, int], ...] | None = None
+    regions_text: str = ""
+    #: keep every ALT's row in the summary (``return_table``)
+    table: bool = False
 
 
 @dataclass
@@ -93,10 +101,16 @@ class ScoreSummary:
         ALTs per reason code.
     records_without_alt : int
         Records whose ALT is ``.`` (written unchanged).
+    records_outside : int
+        Records outside ``regions`` / ``regions_file``: not written, not in ``records``.
     renamed : dict[str, str]
         VCF chromosome name -> FASTA name, for names that differ and were used.
     windows_predicted, cache_hits : int
         Model inputs run, and reference windows served from the cache.
+    rows : list of dict, or None
+        With ``return_table=True``: one dict per ALT, in output order, keyed by
+        :attr:`columns` (the ``--tsv`` table's, unrounded; None or NaN where the TSV has NA);
+        :meth:`to_frame` makes it a pandas DataFrame. None otherwise.
     """
 
     records: int = 0
@@ -104,6 +118,7 @@ class ScoreSummary:
     scored: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     records_without_alt: int = 0
+    records_outside: int = 0
     renamed: dict[str, str] = field(default_factory=dict)
     windows_predicted: int = 0
     cache_hits: int = 0
@@ -112,6 +127,16 @@ class ScoreSummary:
     output: str = ""
     tsv: str | None = None
     indexed: bool = False
+    columns: list[str] = field(default_factory=list)
+    rows: list[dict[str, object]] | None = None
+
+    def to_frame(self):
+        """:attr:`rows` as a pandas DataFrame (one row per ALT; needs ``return_table=True``)."""
+        if self.rows is None:
+            raise ValueError("no per-ALT table: call score_variants(..., return_table=True)")
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=self.columns)
 
     def format(self) -> str:
         """Human-readable summary (printed at the end of ``genaannot score``)."""
@@ -120,6 +145,8 @@ class ScoreSummary:
             f"{self.alts - self.scored:,} with a reason code"
             + (f"; {self.records_without_alt:,} records without ALT" if self.records_without_alt else "")
         ]
+        if self.records_outside:
+            lines.append(f"  {self.records_outside:,} records outside the regions (-r/-R): not written")
         for code in REASONS:
             if self.reasons.get(code):
                 lines.append(f"  {code:<13}{self.reasons[code]:>8,}  {REASONS[code]}")
@@ -163,6 +190,9 @@ def score_variants(
     mask: bool = False,
     outside_genes: str = "score",
     spliceai_info: bool = False,
+    regions: str | Sequence[str | Interval] | None = None,
+    regions_file: str | Path | None = None,
+    return_table: bool = False,
 ) -> ScoreSummary:
     """Score every ALT of a VCF with a model and write an annotated VCF (and a TSV).
 
@@ -229,6 +259,24 @@ def score_variants(
     spliceai_info
         Splice task: also write ``INFO/SpliceAI`` in SpliceAI's layout (one entry per ALT and
         gene, 2 decimals), and search deletions within ``POS ± distance`` as SpliceAI does.
+    regions, regions_file
+        Score only the records whose REF allele overlaps one of these regions (bcftools
+        ``-r``/``-R``): region strings (``"chr1:1,000-2,000,chr2"``: 1-based inclusive, a
+        comma-separated list or a list of strings) or :class:`~genaannot.regions.Interval`
+        objects, and/or a BED file (0-based half-open); chromosome aliases are resolved
+        against the FASTA. The other records are **not written**: their number is
+        ``records_outside`` in the summary (printed by the CLI) and the header gets a
+        ``##genaannotRegions`` line. Cannot be combined with ``shard``.
+    return_table
+        Also keep the per-ALT table (the ``tsv`` columns, unrounded) in the summary's
+        ``rows`` (``summary.to_frame()`` for pandas): for notebooks; it is held in memory,
+        one row per ALT.
+
+    Returns
+    -------
+    ScoreSummary
+        Counts (records, ALTs scored, reason codes, records outside the regions) and, with
+        ``return_table``, the rows.
     """
     from ..io.fasta import Genome, open_genome
 
@@ -245,7 +293,12 @@ def score_variants(
     genome_obj = genome if isinstance(genome, Genome) else open_genome(genome)  # fail on the FASTA first
     try:
         _check_outputs(vcf, genome=genome_obj, model=model, output=output, tsv=tsv)
-    except OutputError:
+        wanted, wanted_text = _wanted(regions, regions_file, sizes=genome_obj.sizes)
+        if wanted is not None and shard is not None:
+            raise ValueError("--regions/--regions-file cannot be combined with --shard (a shard's record count "
+                             "is fixed before the records are read); restrict the VCF first "
+                             "(`bcftools view -R`), then shard it")
+    except (OutputError, ValueError):
         if genome_obj is not genome:
             genome_obj.close()
         raise
@@ -268,7 +321,8 @@ def score_variants(
     opts = ScoreOptions(distance=distance, batch_size=batch_size, chunk_size=chunk_size, cache_size=cache_size,
                         shard_bin_bp=shard_bin_bp, workers=workers, threads=threads,
                         annotation=None if annotation is None else str(annotation), mask=mask,
-                        outside_genes=outside_genes, spliceai_info=spliceai_info)
+                        outside_genes=outside_genes, spliceai_info=spliceai_info,
+                        regions=wanted, regions_text=wanted_text, table=bool(return_table))
     if several:
         if shard_t is not None:
             raise ValueError("--devices and --shard cannot be combined; run more shards with one --device each")
@@ -330,6 +384,34 @@ def _genes(annotation: str, genome: Genome, *, mask: bool) -> tuple[GeneIndex, l
     return genes, notes
 
 
+def _wanted(regions, regions_file, *, sizes: dict[str, int]) -> tuple[tuple[tuple[str, int, int], ...] | None, str]:
+    """``regions`` and ``regions_file`` as ``(chrom, start, end)`` in the FASTA's names, and
+    the text of the ``##genaannotRegions`` header line (None, "": no restriction)."""
+    if regions is None and regions_file is None:
+        return None, ""
+    from ..io.bed import read_bed
+
+    ivs: list[Interval] = []
+    texts: list[str] = []
+    if regions is not None:
+        for item in [regions] if isinstance(regions, str) else list(regions):
+            if isinstance(item, Interval):
+                if item.chrom not in sizes or item.end > sizes[item.chrom]:
+                    raise RegionError(f"region {item.ucsc()} does not fit the genome")
+                ivs.append(item)
+            else:
+                ivs.extend(parse_regions(str(item), sizes=sizes))
+        texts = [iv.ucsc() for iv in ivs]
+        if not ivs:
+            raise RegionError("--regions: no region given")
+    if regions_file is not None:
+        bed = read_bed(regions_file, sizes=sizes)
+        ivs.extend(bed)
+        texts.append(f"{Path(str(regions_file)).name} ({len(bed):,} intervals)")
+    shown = ",".join(texts[:20]) + (f",... ({len(texts):,} in all)" if len(texts) > 20 else "")
+    return tuple((iv.chrom, iv.start, iv.end) for iv in ivs), shown
+
+
 def _check_outputs(vcf, *, genome: Genome, model, output, tsv) -> None:
     """No output (the VCF, its index, the TSV) may overwrite an input (:func:`check_not_inputs`)."""
     src = None if str(vcf) == "-" else str(vcf)
@@ -364,7 +446,8 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
     from ..io.table import TableWriter
     from ..io.vcf import InfoField, open_variants, open_writer
 
-    summary = ScoreSummary(output=str(output), tsv=str(tsv) if tsv is not None else None)
+    summary = ScoreSummary(output=str(output), tsv=str(tsv) if tsv is not None else None,
+                           columns=tsv_columns(readout), rows=[] if opts.table else None)
     reasons: Counter[str] = Counter()
     reader = open_variants(vcf, bin_bp=shard_bin_bp)
     writer = table = None
@@ -373,7 +456,7 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
         # record (kept, they would pass an old model's numbers off as this one's)
         from ..io.vcf import SHARD_META
 
-        dropped = reader.drop_own(info_prefix=OWN_INFO_PREFIX, meta_keys=("genaannotScore", SHARD_META),
+        dropped = reader.drop_own(info_prefix=OWN_INFO_PREFIX, meta_keys=("genaannotScore", SHARD_META, REGIONS_META),
                                   info_ids=(SPLICEAI_FIELD,) if opts.spliceai_info else ())
         if dropped:
             reader.notes.append(f"{vcf}: removed the annotations of an earlier genaannot run "
@@ -447,6 +530,8 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
             f"activation={readout.activation},"
             f"max_tokens={model.info.max_tokens}{gene_meta}>",
         )
+        if opts.regions is not None:
+            reader.add_meta(REGIONS_META, opts.regions_text.replace("\n", " "))
         writer = open_writer(output, reader)
         if tsv is not None:
             table = TableWriter(tsv, tsv_columns(readout))
@@ -462,19 +547,28 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
             nonlocal finished
             while len(writes) > keep or (writes and writes[0].done()):
                 n = writes.popleft().result()
+                # records outside the regions count as done (they were read, and left out)
+                now = finished + n + summary.records_outside
+                bar.update(now - bar.n)
                 finished += n
-                bar.update(n)
                 if progress is not None:
-                    progress(finished, n_todo)
+                    progress(now, n_todo)
 
         if progress is not None:
             progress(0, n_todo)
         done = 0
 
+        inside = IntervalSet(Interval(*r) for r in opts.regions) if opts.regions is not None else None
+
         def counted(records: Iterator[VcfRecord]) -> Iterator[VcfRecord]:
             nonlocal done
             for rec in records:
                 done += 1
+                if inside is not None:
+                    g = cm.mapping.get(rec.chrom)
+                    if g is None or not inside.overlaps(g, rec.start, rec.end):
+                        summary.records_outside += 1
+                        continue
                 used.add(rec.chrom)
                 yield rec
 
@@ -498,6 +592,10 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
                                                        table, summary, reasons, outcome))
                     collect(keep=1)
             collect(keep=0)
+            if summary.records_outside:  # records after the last written chunk
+                bar.update(finished + summary.records_outside - bar.n)
+                if progress is not None:
+                    progress(finished + summary.records_outside, n_todo)
         finally:
             writer_thread.shutdown(wait=True, cancel_futures=True)
         if done != n_todo:  # the file changed under us, or an index that does not match it
@@ -601,7 +699,7 @@ def _devices_in(tmp: Path, vcf, *, genome_path: str, model, task, labels, strand
             bar.refresh()
 
     results = run_on_devices(_score_job, jobs, devices=devices, on_message=relay, error=RuntimeError)
-    indexed = concat_vcfs(parts, output, expect=[part.count for _, part in results])
+    indexed = concat_vcfs(parts, output, expect=[part.count - s.records_outside for s, part in results])
     if tsv is not None:
         concat_tables(tables, tsv)
     return _combine([s for s, _ in results], [p for _, p in results], vcf=vcf, output=output, tsv=tsv,
@@ -612,10 +710,13 @@ def _combine(summaries: list[ScoreSummary], parts: list[ScoreShard | None], *, v
              seconds: float) -> ScoreSummary:
     """One :class:`ScoreSummary` for the shards of a ``devices`` run."""
     out = ScoreSummary(output=str(output), tsv=str(tsv) if tsv is not None else None, indexed=indexed,
-                       seconds=seconds)
+                       seconds=seconds, columns=summaries[0].columns if summaries else [])
+    if summaries and summaries[0].rows is not None:  # in shard order, as the files are concatenated
+        out.rows = [row for s in summaries for row in (s.rows or [])]
     reasons: Counter[str] = Counter()
     for s in summaries:
-        for f in ("records", "alts", "scored", "records_without_alt", "windows_predicted", "cache_hits"):
+        for f in ("records", "alts", "scored", "records_without_alt", "records_outside", "windows_predicted",
+                  "cache_hits"):
             setattr(out, f, getattr(out, f) + getattr(s, f))
         reasons.update(s.reasons)
         out.renamed.update(s.renamed)
@@ -685,11 +786,14 @@ def _write_chunk(works: list[RecordWork], pairs: list[tuple], readout: Readout, 
             summary.records_without_alt += 1
             writer.write(w.record, {})
             continue
-        out = record_outcome(w, readout, rows=table is not None, options=outcome)
+        out = record_outcome(w, readout, rows=table is not None or summary.rows is not None, options=outcome)
         summary.alts += len(w.alts)
         summary.scored += out.n_scored
         reasons.update(out.reasons)
         writer.write(w.record, out.info)
         for row in out.rows:
-            table.write_row(row)
+            if table is not None:
+                table.write_row(row)
+            if summary.rows is not None:
+                summary.rows.append(dict(zip(summary.columns, row)))
     return len(works)
