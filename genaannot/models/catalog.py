@@ -19,6 +19,9 @@ class CatalogEntry:
     #: path inside the installed package or the repository (bundled models)
     bundled: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    #: splice: the site convention (:data:`genaannot.conventions.SITE_CONVENTIONS`) the checkpoint
+    #: predicts in; what :func:`genaannot.conventions.checkpoint_convention` finds for it (tested)
+    site_convention: str | None = None
 
     def search_paths(self) -> list[Path]:
         """Where a bundled model is looked for: inside the package, then the repository root."""
@@ -53,7 +56,7 @@ CATALOG: dict[str, CatalogEntry] = dict(
         _e("gena-lm-bigbird-base-t2t", "generic", "bigbird", "AIRI-Institute/gena-lm-bigbird-base-t2t", None,
            "GENA-LM BigBird base (4096 tokens), MLM"),
         _e("gena-splice", "splice", "gena_bert", "AIRI-Institute/gena-lm-bert-base-t2t", "spliceai_run_1",
-           "splice acceptor/donor token classifier (SpliceAI data)"),
+           "splice acceptor/donor token classifier (SpliceAI data)", site_convention="exon"),
         _e("gena-promoter", "promoter", "gena_bert", "AIRI-Institute/gena-lm-bert-base-t2t", "promoters_2000_run_1",
            "EPDnew promoter classifier, 2 kb"),
         _e("gena-chromatin", "chromatin", "gena_bert", "AIRI-Institute/gena-lm-bert-base-t2t", "gena_web_deepsea",
@@ -67,7 +70,7 @@ CATALOG: dict[str, CatalogEntry] = dict(
         _e("moderngena-large", "generic", "modernbert", "AIRI-Institute/moderngena-large", None, "modernGENA large (ModernBERT), MLM"),
         _e("demo-splice-athaliana", "splice", "gena_bert", "", None,
            "demo: A. thaliana splice acceptor/donor, 1 token per base, 126 bp windows (trained by genaannot train)",
-           bundled="examples/models/demo-splice-athaliana"),
+           bundled="examples/models/demo-splice-athaliana", site_convention="intron"),
     ]
 )
 
