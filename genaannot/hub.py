@@ -225,14 +225,14 @@ def _lines(lines: list[str], *, file: str) -> str:
     return "\n".join(x for x in lines if x) + "\n"
 
 
-def site_text(manifest: dict[str, Any]) -> dict[str, str]:
-    """Per splice label, the base its tracks peak on, from the manifest's ``site_convention``
-    (e.g. ``{"donor": "last exon base (exon convention)"}``); ``{}`` when the manifest has none."""
+def site_text(manifest: dict[str, Any]) -> tuple[str | None, dict[str, str]]:
+    """The splice site convention of a scan and, per label, the base its tracks peak on, from
+    the manifest's ``site_convention`` (e.g. ``("exon", {"donor": "last exon base", ...})``);
+    ``(None, {})`` when the manifest has none."""
     sc = manifest.get("site_convention")
     if not isinstance(sc, dict) or not isinstance(sc.get("name"), str):
-        return {}
-    return {k: f"{v} ({sc['name']} convention)" for k, v in sc.items()
-            if k in ("donor", "acceptor") and isinstance(v, str)}
+        return None, {}
+    return sc["name"], {k: v for k, v in sc.items() if k in ("donor", "acceptor") and isinstance(v, str)}
 
 
 def _long(text: str) -> str:
@@ -363,13 +363,14 @@ def trackdb_txt(
     strands = list(dict.fromkeys(t.strand for t in run.tracks))
     tags = {lab: safe_name(lab) for lab in labels}
     model = run.manifest.get("model") if isinstance(run.manifest.get("model"), dict) else {}
-    sites = site_text(run.manifest)
+    convention, sites = site_text(run.manifest)
     out = [
         f"track {comp}",
         "compositeTrack on",
         f"shortLabel {_plain(task[:17])}",
         "longLabel " + _long(f"genaannot {task}: {model_name(model.get('source', 'model'))} "
-                             f"({run.activation}, {', '.join(labels)})"),
+                             f"({run.activation}, {', '.join(labels)}"
+                             + (f"; {convention} convention" if convention else "") + ")"),
         f"type bigWig {vmin} {vmax}",
         "subGroup1 label Label " + " ".join(f"{tags[lab]}={tags[lab]}" for lab in labels),
         "subGroup2 strand Strand " + " ".join(f"{_strand_word(s)}={_strand_word(s)}" for s in strands),
@@ -395,7 +396,7 @@ def trackdb_txt(
             f"    bigDataUrl {urls[t.path]}",
             f"    shortLabel {_plain(t.label[:15])} {t.strand}",
             "    longLabel " + _long(f"{task} {t.label}, {_strand_word(t.strand)} strand"
-                                + (f"; site = {sites[t.label]}" if t.label in sites else "")),
+                                + (f", site = {sites[t.label]}" if t.label in sites else "")),
             f"    type bigWig {vmin} {vmax}",
             f"    color {_rgb(col)}",
             f"    altColor {_rgb(col)}",

@@ -9,14 +9,26 @@ import json
 import numpy as np
 import pytest
 import torch
-from toy import CHAR_IDS, CharTokenizer
 from torch import nn
+from toy import CHAR_IDS, CharTokenizer
 
-from genaannot.conventions import SITE_CONVENTIONS, checkpoint_convention, get_convention, model_convention
+from genaannot.conventions import (
+    SITE_CONVENTIONS,
+    checkpoint_convention,
+    get_convention,
+    model_convention,
+)
 from genaannot.evaluate import evaluate_splice, fit_pwm
 from genaannot.io.annotation import Annotation, Transcript
 from genaannot.labels import SiteIndex
-from genaannot.models.base import Loaded, Model, ModelError, ModelInfo, collate_cls_sep, split_cls_sep
+from genaannot.models.base import (
+    Loaded,
+    Model,
+    ModelError,
+    ModelInfo,
+    collate_cls_sep,
+    split_cls_sep,
+)
 from genaannot.regions import Interval
 
 _COMP = str.maketrans("ACGT", "TGCA")
@@ -202,3 +214,61 @@ def test_metadata_with_an_unknown_convention_is_refused(tmp_path):
     (tmp_path / "genaannot.json").write_text(json.dumps({"site_convention": 1}))
     with pytest.raises(ModelError, match="site_convention must be str"):
         read_metadata(tmp_path)
+
+
+def test_scan_records_the_convention_and_calls_sit_on_its_bases(tmp_path):
+    """Manifest, track hub labels and calls of a scan by a model declaring ``intron``."""
+    from genaannot.hub import trackdb_txt
+    from genaannot.io.bed import read_calls
+    from genaannot.io.hub import description_html, read_scan
+    from genaannot.pipeline.scan import scan_genome
+
+    genome, ann = _marked_genome(n=4)
+    fa = tmp_path / "g.fa"
+    fa.write_text(">c1\n" + genome.seqs["c1"] + "\n")
+    region = [Interval("c1", 0, genome.sizes["c1"])]
+    res = scan_genome(fa, model=_oracle("intron", declared="intron"), task="splice", output=tmp_path / "s.bw",
+                      regions=region, window_tokens=60, quiet=True)
+    manifest = json.loads(res.manifest.read_text())
+    assert manifest["site_convention"] == {"name": "intron", "source": "checkpoint",
+                                           "donor": "first intron base (G of GT)",
+                                           "acceptor": "last intron base (G of AG)"}
+    idx = SiteIndex(ann, region, ("acceptor", "donor"), convention="intron")
+    calls = read_calls(res.calls)
+    assert len(calls) == 8  # 4 introns x (donor, acceptor)
+    for c in calls:
+        assert c.end - c.start == 1 and c.start in idx.in_window("c1", c.strand, c.name, 0, genome.sizes["c1"])
+    run = read_scan(res.manifest)
+    tdb = trackdb_txt(run, urls={t.path: t.path.name for t in run.tracks}, calls_url=None, calls_type=None)
+    assert "longLabel splice donor, plus strand, site = first intron base (G of GT)" in tdb
+    assert "intron convention" in tdb
+    assert ("Splice sites: intron convention, donor = first intron base (G of GT); acceptor = last intron base (G of AG)"
+            in description_html(run))
+
+
+@pytest.mark.parametrize(("convention", "dp"), [("exon", -1), ("intron", 0)])
+def test_score_positions_are_in_the_model_convention(tmp_path, convention, dp):
+    """Breaking a donor marker: the donor loss is reported on the model's site base (DP from POS)."""
+    import pysam
+
+    from genaannot.pipeline.score import score_variants
+
+    genome, _ = _marked_genome(n=1)
+    fa = tmp_path / "g.fa"
+    fa.write_text(">c1\n" + genome.seqs["c1"] + "\n")
+    s = 150  # the intron's first base; the donor marker GGC covers s-1 .. s+1
+    assert genome.seqs["c1"][s] == "G"
+    vcf = tmp_path / "in.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n##contig=<ID=c1>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                   f"c1\t{s + 1}\tv\tG\tA\t.\t.\t.\n")
+    out = tmp_path / "out.vcf"
+    score_variants(vcf, genome=fa, model=_oracle(convention, declared=convention), task="splice", output=out,
+                   distance=5, strand="+", quiet=True)
+    with pysam.VariantFile(str(out)) as vf:
+        field = next(k for k in vf.header.info if k.startswith("GENA_") and k != "GENA_REASON")
+        desc = vf.header.info[field].description
+        value = next(iter(vf)).info[field][0]
+    assert f"site convention {convention}: donor = " in desc
+    names = desc.split("Format: ")[1].split(".")[0].split("|")
+    got = dict(zip(names, value.split("|")))
+    assert float(got["DS_DL"]) > 0.99 and int(got["DP_DL"]) == dp

@@ -462,8 +462,8 @@ def description_html(run: ScanRun) -> str:
     def e(v: object) -> str:
         return html.escape(str(v))
 
-    sites = site_text(m)
-    where = ("; ".join(f"{k} = {v}" for k, v in sites.items()))
+    convention, sites = site_text(m)
+    where = f"{convention} convention, " + "; ".join(f"{k} = {v}" for k, v in sites.items()) if convention else ""
     return (
         f"<h2>genaannot {e(run.task)} scan</h2><p>Model {e(model_name(model.get('source')))}; labels "
         f"{e(', '.join(run.labels))}; window {e(m.get('window_tokens'))} tokens, overlap {e(m.get('overlap'))}, "
