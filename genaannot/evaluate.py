@@ -3,8 +3,10 @@
 Splice (base-pair resolution)
 -----------------------------
 Every base of the evaluated regions, on both strands, is one example per site type.
-Positives are the annotated acceptor (donor) bases (see :mod:`genaannot.io.annotation`);
-everything else, including the other site type, is negative. The model is run on each strand
+Positives are the annotated acceptor (donor) bases (see :mod:`genaannot.io.annotation`)
+placed in the model's site convention (:mod:`genaannot.conventions`: ``exon``, SpliceAI's,
+or ``intron``; the checkpoint's ``site_convention``, or as given); everything else,
+including the other site type, is negative. The model is run on each strand
 (minus strand reverse-complemented) exactly as the scanner tiles and stitches
 (:func:`genaannot.span.region_tracks`): windows of the scanner's ``window_tokens`` (never
 truncated), by default half-window overlap and each base keeping the score of the window
@@ -19,9 +21,9 @@ threshold is what ``genaannot train`` / ``genaannot evaluate --write-thresholds`
 checkpoint's ``genaannot.json`` for the scanner's calls.
 
 Baseline: a position weight matrix log-odds score around canonical dinucleotides (donor
-GT/GC at the site and the next base, acceptor AG at the previous base and the site), with
-site and decoy frequencies counted on the training regions only; bases without the
-dinucleotide score ``-inf``.
+GT/GC at the first two intron bases, acceptor AG at the last two), with site and decoy
+frequencies counted on the training regions only, scored at the site base of the same
+convention as the model; bases without the dinucleotide score ``-inf``.
 
 Promoter (window level)
 -----------------------
@@ -40,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from .conventions import DEFAULT_CONVENTION, SiteConvention, get_convention, model_convention
 from .io.annotation import Annotation
 from .labels import TASK_SPECS, GenomeReader, SiteIndex, WindowSampler, oriented_positions
 from .metrics import average_precision, pr_curve, roc_auc, site_metrics
@@ -83,12 +86,19 @@ for _i, _c in enumerate("ACGT"):
     _CODE[ord(_c)] = _i
     _CODE[ord(_c.lower())] = _i
 
-#: motif extent relative to the site base (oriented), and allowed dinucleotides
-#: (offset of the dinucleotide's first base relative to the site)
+#: motif extent relative to the intron-side site base (oriented), and allowed dinucleotides
+#: (offset of the dinucleotide's first base relative to that base); other conventions move
+#: both by their shift (:func:`_motif`)
 MOTIFS: dict[str, dict[str, Any]] = {
     "donor": {"lo": -3, "hi": 6, "dinucs": ("GT", "GC"), "di_off": 0},
     "acceptor": {"lo": -20, "hi": 3, "dinucs": ("AG",), "di_off": -1},
 }
+
+
+def _motif(kind: str, convention: SiteConvention) -> tuple[int, int, int]:
+    """``(lo, hi, di_off)`` of ``kind``'s motif relative to its base in ``convention``."""
+    m, d = MOTIFS[kind], convention.shift.get(kind, 0)
+    return m["lo"] - d, m["hi"] - d, m["di_off"] - d
 
 
 def _codes(seq: str) -> np.ndarray:
@@ -103,6 +113,7 @@ class PWM:
     ----------
     kind : "donor" | "acceptor"
     lo, hi : motif offsets ``[lo, hi)`` relative to the site base, in transcript orientation
+    convention : the site convention (:data:`genaannot.conventions.SITE_CONVENTIONS`) of that base
     logodds : float64 [hi - lo, 5]  log P(base | site) - log P(base | decoy); column 4 = N/other (0)
     n_sites, n_decoys : training counts
     """
@@ -113,6 +124,12 @@ class PWM:
     logodds: np.ndarray
     n_sites: int
     n_decoys: int
+    convention: str = DEFAULT_CONVENTION
+
+    @property
+    def di_off(self) -> int:
+        """Offset of the dinucleotide's first base relative to the site base."""
+        return _motif(self.kind, get_convention(self.convention))[2]
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -120,12 +137,11 @@ class PWM:
         return d
 
 
-def _candidates(codes: np.ndarray, kind: str) -> np.ndarray:
-    """Positions q of an oriented sequence where ``kind``'s dinucleotide sits; int64 [k]."""
+def _candidates(codes: np.ndarray, kind: str, *, off: int) -> np.ndarray:
+    """Positions q of an oriented sequence where ``kind``'s dinucleotide sits at ``q + off``; int64 [k]."""
     m = MOTIFS[kind]
     n = codes.size
     hit = np.zeros(n, dtype=bool)
-    off = m["di_off"]
     for di in m["dinucs"]:
         a, b = "ACGT".index(di[0]), "ACGT".index(di[1])
         q = np.arange(max(0, -off), n - max(0, off + 1))
@@ -148,11 +164,13 @@ def _oriented(genome: GenomeReader, iv: Interval, strand: str) -> str:
     return seq if strand == "+" else reverse_complement(seq)
 
 
-def fit_pwm(genome: GenomeReader, annotation: Annotation, regions: Sequence[Interval], *, kind: str, pseudocount: float = 1.0) -> PWM:
-    """Fit a log-odds PWM for ``kind`` on ``regions`` (sites vs non-site dinucleotide decoys)."""
-    m = MOTIFS[kind]
-    lo, hi = m["lo"], m["hi"]
-    idx = SiteIndex(annotation, regions, (kind,))
+def fit_pwm(genome: GenomeReader, annotation: Annotation, regions: Sequence[Interval], *, kind: str,
+            pseudocount: float = 1.0, convention: str | SiteConvention = DEFAULT_CONVENTION) -> PWM:
+    """Fit a log-odds PWM for ``kind`` on ``regions`` (sites vs non-site dinucleotide decoys),
+    its columns relative to the site base of ``convention``."""
+    conv = get_convention(convention)
+    lo, hi, off = _motif(kind, conv)
+    idx = SiteIndex(annotation, regions, (kind,), convention=conv)
     site_counts = np.full((hi - lo, 5), pseudocount)
     decoy_counts = np.full((hi - lo, 5), pseudocount)
     n_sites = n_decoys = 0
@@ -161,7 +179,7 @@ def fit_pwm(genome: GenomeReader, annotation: Annotation, regions: Sequence[Inte
             codes = _codes(_oriented(genome, iv, strand))
             sites = idx.in_window(iv.chrom, strand, kind, iv.start, iv.end)
             q_sites = oriented_positions(sites, start=iv.start, end=iv.end, strand=strand)
-            cand = _candidates(codes, kind)
+            cand = _candidates(codes, kind, off=off)
             decoys = np.setdiff1d(cand, q_sites)
             for q, counts in ((q_sites, site_counts), (decoys, decoy_counts)):
                 if q.size == 0:
@@ -175,14 +193,14 @@ def fit_pwm(genome: GenomeReader, annotation: Annotation, regions: Sequence[Inte
     p_decoy = decoy_counts[:, :4] / decoy_counts[:, :4].sum(1, keepdims=True)
     logodds = np.zeros((hi - lo, 5))
     logodds[:, :4] = np.log(p_site) - np.log(p_decoy)
-    return PWM(kind, lo, hi, logodds, n_sites, n_decoys)
+    return PWM(kind, lo, hi, logodds, n_sites, n_decoys, conv.name)
 
 
 def score_pwm(pwm: PWM, oriented_seq: str) -> np.ndarray:
     """PWM score at every base of an oriented sequence; ``-inf`` where no dinucleotide. float64 [n]."""
     codes = _codes(oriented_seq)
     out = np.full(codes.size, -np.inf)
-    q = _candidates(codes, pwm.kind)
+    q = _candidates(codes, pwm.kind, off=pwm.di_off)
     if q.size:
         w = _windows(codes, q, pwm.lo, pwm.hi)
         out[q] = pwm.logodds[np.arange(pwm.hi - pwm.lo)[None, :], w].sum(1)
@@ -223,6 +241,7 @@ def evaluate_splice(
     progress: bool = False,
     overlap: float = 0.5,
     stitch_mode: str = "center",
+    site_convention: str | None = None,
 ) -> EvalReport:
     """Base-pair-resolution splice metrics of ``model`` (and the PWM baseline) on ``regions``.
 
@@ -233,6 +252,14 @@ def evaluate_splice(
     here hold for such scans. Bases the scanner skips (runs of N of at least a window) have
     no score (``-inf``). Overlapping regions are merged (each base counts once).
     ``baseline_regions``: where the PWM is fitted (the training regions); no baseline when None.
+    ``site_convention``: where the true sites are placed (:data:`genaannot.conventions.SITE_CONVENTIONS`);
+    default: the model's (:func:`genaannot.conventions.model_convention`). A model scored in
+    the other convention than it predicts in gets AP near 0: its peaks sit 1 bp off.
+
+    Raises
+    ------
+    ValueError
+        The model has no splice readout, or ``site_convention`` / the checkpoint's names no convention.
     """
     from tqdm.auto import tqdm
 
@@ -244,14 +271,16 @@ def evaluate_splice(
     except ReadoutError as err:
         raise ValueError(str(err)) from None
     kinds = list(readout.labels)  # acceptor, donor: the task's channels
-    pwms = {k: fit_pwm(genome, annotation, baseline_regions, kind=k) for k in kinds} if baseline_regions else {}
+    conv, conv_source = model_convention(model.info, override=site_convention)
+    pwms = ({k: fit_pwm(genome, annotation, baseline_regions, kind=k, convention=conv) for k in kinds}
+            if baseline_regions else {})
     total = 2 * sum(len(iv) for iv in regions)
     with tqdm(total=total, disable=not progress, desc="evaluate", unit="bp", unit_scale=True, leave=False) as bar:
         layout, tracks = region_tracks(genome, regions, tokenizer=model.tokenizer, predictor=model.predict_encoded,
                                        readout=readout, overlap=overlap, stitch_mode=stitch_mode,
                                        batch_size=batch_size, progress=bar.update)
     targets = layout.targets
-    idx = SiteIndex(annotation, targets, tuple(kinds))
+    idx = SiteIndex(annotation, targets, tuple(kinds), convention=conv)
     scores: dict[str, list[np.ndarray]] = {k: [] for k in kinds}
     base: dict[str, list[np.ndarray]] = {k: [] for k in kinds}
     truth: dict[str, list[np.ndarray]] = {k: [] for k in kinds}
@@ -283,6 +312,9 @@ def evaluate_splice(
             d["mean"] = {m: float(np.mean([d[k][m] for k in kinds])) for m in ("average_precision", "auroc", "topk_accuracy")}
     report.details = {
         "resolution": "base pair; token scores painted on their spans",
+        "site_convention": conv.name,
+        "site_convention_source": conv_source,
+        "site_definitions": {k: conv.definitions[k] for k in kinds},
         "tiling": "as scan_genome: runs of N of at least min_gap_bp not scanned (score -inf), work units of unit_bp",
         "window_tokens": readout.window_tokens,
         "overlap": overlap,

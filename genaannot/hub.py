@@ -31,6 +31,7 @@ from .calls import threshold_text
 __all__ = [
     "TrackFile",
     "ScanRun",
+    "site_text",
     "HubOptions",
     "PALETTE",
     "label_colour",
@@ -224,6 +225,16 @@ def _lines(lines: list[str], *, file: str) -> str:
     return "\n".join(x for x in lines if x) + "\n"
 
 
+def site_text(manifest: dict[str, Any]) -> tuple[str | None, dict[str, str]]:
+    """The splice site convention of a scan and, per label, the base its tracks peak on, from
+    the manifest's ``site_convention`` (e.g. ``("exon", {"donor": "last exon base", ...})``);
+    ``(None, {})`` when the manifest has none."""
+    sc = manifest.get("site_convention")
+    if not isinstance(sc, dict) or not isinstance(sc.get("name"), str):
+        return None, {}
+    return sc["name"], {k: v for k, v in sc.items() if k in ("donor", "acceptor") and isinstance(v, str)}
+
+
 def _long(text: str) -> str:
     """A ``longLabel``: plain (see :func:`_plain`) and at most 80 characters, as UCSC asks."""
     text = _plain(text)
@@ -352,12 +363,14 @@ def trackdb_txt(
     strands = list(dict.fromkeys(t.strand for t in run.tracks))
     tags = {lab: safe_name(lab) for lab in labels}
     model = run.manifest.get("model") if isinstance(run.manifest.get("model"), dict) else {}
+    convention, sites = site_text(run.manifest)
     out = [
         f"track {comp}",
         "compositeTrack on",
         f"shortLabel {_plain(task[:17])}",
         "longLabel " + _long(f"genaannot {task}: {model_name(model.get('source', 'model'))} "
-                             f"({run.activation}, {', '.join(labels)})"),
+                             f"({run.activation}, {', '.join(labels)}"
+                             + (f"; {convention} convention" if convention else "") + ")"),
         f"type bigWig {vmin} {vmax}",
         "subGroup1 label Label " + " ".join(f"{tags[lab]}={tags[lab]}" for lab in labels),
         "subGroup2 strand Strand " + " ".join(f"{_strand_word(s)}={_strand_word(s)}" for s in strands),
@@ -382,7 +395,8 @@ def trackdb_txt(
             f"    subGroups label={tags[t.label]} strand={_strand_word(t.strand)}",
             f"    bigDataUrl {urls[t.path]}",
             f"    shortLabel {_plain(t.label[:15])} {t.strand}",
-            f"    longLabel {_plain(task)} {_plain(t.label)}, {_strand_word(t.strand)} strand",
+            "    longLabel " + _long(f"{task} {t.label}, {_strand_word(t.strand)} strand"
+                                + (f", site = {sites[t.label]}" if t.label in sites else "")),
             f"    type bigWig {vmin} {vmax}",
             f"    color {_rgb(col)}",
             f"    altColor {_rgb(col)}",

@@ -4,7 +4,9 @@ Labels come from a gene annotation (:mod:`genaannot.io.annotation`):
 
 ``splice`` (token head, 3 sigmoid channels ``none``, ``acceptor``, ``donor``)
     A token is positive for acceptor (donor) when its base-pair span contains an acceptor
-    (donor) site base: the **last** (**first**) base of an intron in transcript orientation.
+    (donor) site base, placed by the site convention (:mod:`genaannot.conventions`):
+    ``exon`` (SpliceAI's, the default) the first exon base after (last exon base before)
+    an intron, ``intron`` the last (first) base of the intron, in transcript orientation.
     Channel ``none`` is 1 where neither is.
 ``promoter`` (sequence head, 2 softmax classes ``background``, ``promoter``)
     A window whose centre lies within ``promoter_jitter`` bp of a TSS on its strand is a
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from .conventions import DEFAULT_CONVENTION, SiteConvention, get_convention
 from .io.annotation import Annotation
 from .regions import Interval
 from .tasks import TASKS
@@ -87,11 +90,16 @@ TASK_SPECS: dict[str, TaskSpec] = {
 class SiteIndex:
     """Annotated sites inside a set of regions, per chromosome, strand and kind.
 
-    ``sites[(chrom, strand, kind)]`` is a sorted int64 array of forward positions.
+    ``sites[(chrom, strand, kind)]`` is a sorted int64 array of forward positions, placed
+    by ``convention`` (a :data:`genaannot.conventions.SITE_CONVENTIONS` name or entry; splice
+    sites move by its shift, TSS never): a site counts as inside a region when its base in
+    that convention is.
     """
 
-    def __init__(self, annotation: Annotation, regions: Sequence[Interval], kinds: Sequence[str]) -> None:
+    def __init__(self, annotation: Annotation, regions: Sequence[Interval], kinds: Sequence[str], *,
+                 convention: str | SiteConvention = DEFAULT_CONVENTION) -> None:
         self.kinds = tuple(kinds)
+        self.convention = get_convention(convention)
         self.sites: dict[tuple[str, str, str], np.ndarray] = {}
         by_chrom: dict[str, list[Interval]] = {}
         for iv in regions:
@@ -99,11 +107,13 @@ class SiteIndex:
         for chrom, ivs in by_chrom.items():
             for kind in self.kinds:
                 ss = annotation.sites(chrom, kind)
+                pos = ss.pos + np.where(ss.strand == "+", self.convention.forward_shift(kind=kind, strand="+"),
+                                        self.convention.forward_shift(kind=kind, strand="-"))
                 inside = np.zeros(len(ss), dtype=bool)
                 for iv in ivs:
-                    inside |= (ss.pos >= iv.start) & (ss.pos < iv.end)
+                    inside |= (pos >= iv.start) & (pos < iv.end)
                 for strand in "+-":
-                    self.sites[(chrom, strand, kind)] = np.sort(ss.pos[inside & (ss.strand == strand)])
+                    self.sites[(chrom, strand, kind)] = np.unique(pos[inside & (ss.strand == strand)])
         # flat list for uniform site sampling: (chrom, strand, kind, pos)
         self.flat: list[tuple[str, str, str, int]] = [
             (c, s, k, int(p)) for (c, s, k), arr in sorted(self.sites.items()) for p in arr

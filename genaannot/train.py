@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .conventions import DEFAULT_CONVENTION, get_convention
 from .io.annotation import Annotation
 from .labels import TASK_SPECS, Batch, GenomeReader, LabelError, SiteIndex, TaskSpec, WindowSampler
 from .metrics import average_precision, roc_auc
@@ -94,6 +95,9 @@ class TrainConfig:
     #: model sits at the constant predictor for a long time)
     pos_weight: float = 1.0
     promoter_jitter: int = 20
+    #: splice: which base of a junction is labelled (:data:`genaannot.conventions.SITE_CONVENTIONS`);
+    #: recorded as ``site_convention`` in ``genaannot.json``
+    site_convention: str = DEFAULT_CONVENTION
     save_every: int = 200
     eval_every: int = 200
     valid_windows: int = 64
@@ -440,8 +444,12 @@ def train_model(
     else:  # BPE: size windows so that nearly all fit, extra tokens are cut
         sample = [genome.fetch(iv.chrom, iv.start, min(iv.end, iv.start + 20000)) for iv in list(train_regions)[:5]]
         window_bp = int(config.window_tokens * mean_bp_per_token(tok, sample) * 0.95)
-    train_sites = SiteIndex(annotation, train_regions, spec.site_kinds)
-    valid_sites = SiteIndex(annotation, valid_regions, spec.site_kinds)
+    try:
+        conv = get_convention(config.site_convention)
+    except ValueError as err:
+        raise TrainError(str(err)) from None
+    train_sites = SiteIndex(annotation, train_regions, spec.site_kinds, convention=conv)
+    valid_sites = SiteIndex(annotation, valid_regions, spec.site_kinds, convention=conv)
     if not train_sites.flat:
         raise TrainError(f"no {'/'.join(spec.site_kinds)} sites of the annotation fall in the training regions")
     try:
@@ -483,11 +491,8 @@ def train_model(
         "train": asdict(config),
         "train_regions": [iv.ucsc() for iv in train_regions],
         "valid_regions": [iv.ucsc() for iv in valid_regions],
-        "site_definitions": {
-            "donor": "first intron base (transcript orientation)",
-            "acceptor": "last intron base (transcript orientation)",
-            "tss": "first transcript base",
-        },
+        **({"site_convention": conv.name} if spec.head == "token" else {}),
+        "site_definitions": {k: conv.definitions[k] for k in spec.site_kinds},
         **(extra_metadata or {}),
     }
     step, best, best_step, history = 0, None, 0, []
@@ -497,6 +502,14 @@ def train_model(
             raise TrainError(f"--resume: no checkpoint in {ckpt_root} (pointer file 'last' missing or stale)")
         from .models.weights import load_strict, read_weights
 
+        if spec.head == "token":
+            from .conventions import checkpoint_convention
+            from .io.checkpoint import read_metadata
+
+            was, _ = checkpoint_convention(read_metadata(ck))
+            if was != conv.name:
+                raise TrainError(f"--resume: {ck} was labelled in site convention {was!r}, this run asks for "
+                                 f"{conv.name!r}; pass --site-convention {was}")
         load_strict(net, read_weights(ck), source=str(ck))  # a ModelError naming the keys, not a RuntimeError
         st = load_training_state(ck, required=TRAINER_STATE_KEYS)
         if st["total"] != total:

@@ -31,7 +31,8 @@ def test_train_then_evaluate(tmp_path):
     args = ["train", "--task", "splice", "--genome", str(fa), "--annotation", str(gff), "-o", str(out),
             "--train-chroms", "c1", "--valid-regions", str(tmp_path / "valid.bed"), "--test-regions", str(bed),
             "--hidden-size", "16", "--layers", "1", "--heads", "2", "--window-tokens", "62", "--steps", "3",
-            "--batch-size", "4", "--save-every", "3", "--eval-every", "3", "--device", "cpu", "-q"]
+            "--batch-size", "4", "--save-every", "3", "--eval-every", "3", "--device", "cpu", "-q",
+            "--site-convention", "intron"]
     (tmp_path / "valid.bed").write_text("c2\t0\t3000\n")
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
@@ -42,6 +43,8 @@ def test_train_then_evaluate(tmp_path):
     assert (out / "REPORT.png").is_file()
     meta = json.loads((out / "genaannot.json").read_text())
     assert meta["task"] == "splice" and "test_metrics" in meta and meta["window_bp"] == 62
+    assert meta["site_convention"] == "intron" and report["details"]["site_convention"] == "intron"
+    assert meta["site_definitions"]["donor"] == "first intron base (transcript orientation)"
     # call thresholds: max F1 on the VALIDATION regions (c2:0-3000), not on the test regions
     assert set(meta["thresholds"]) == {"acceptor", "donor"}
     assert meta["threshold_selection"]["regions"] == ["c2:1-3000"]
@@ -61,6 +64,19 @@ def test_train_then_evaluate(tmp_path):
     assert res.exit_code == 0, res.output
     again = json.loads((tmp_path / "ev" / "REPORT.json").read_text())
     assert again["metrics"] == report["metrics"]  # same checkpoint, same data -> same numbers
+    assert "sites in convention 'intron' (checkpoint)" in res.output
+    # another convention, given: the truth moves by a base
+    res = CliRunner().invoke(main, ["evaluate", "--model", str(out), "--genome", str(fa), "--annotation", str(gff),
+                                    "--regions", str(bed), "-o", str(tmp_path / "ev-exon"), "--device", "cpu", "-q",
+                                    "--site-convention", "exon"])
+    assert res.exit_code == 0, res.output
+    exon = json.loads((tmp_path / "ev-exon" / "REPORT.json").read_text())
+    assert exon["details"]["site_convention"] == "exon" and exon["details"]["site_convention_source"] == "given"
+    assert exon["metrics"]["donor"]["n_pos"] == report["metrics"]["donor"]["n_pos"]
+    assert exon["metrics"] != report["metrics"]
+    res = CliRunner().invoke(main, ["evaluate", "--model", str(out), "--genome", str(fa), "--annotation", str(gff),
+                                    "--regions", str(bed), "--site-convention", "middle"])
+    assert res.exit_code == 2 and "middle" in res.output
 
 
 def test_train_rejects_overlapping_test_data(tmp_path):

@@ -44,10 +44,10 @@ def _toy_genome(n_introns: int = 30, seed: int = 0):
 def test_pwm_prefers_true_sites():
     genome, ann = _toy_genome()
     train = [Interval("c1", 0, 4000)]
-    pwm = fit_pwm(genome, ann, train, kind="donor")
+    pwm = fit_pwm(genome, ann, train, kind="donor")  # exon convention: the site is the base before GT
     assert pwm.n_sites == 16 and pwm.n_decoys > 50
     sc = score_pwm(pwm, genome.fetch("c1", 4000, 8000))
-    true = [100 + i * 250 - 4000 for i in range(16, 30)]
+    true = [100 + i * 250 - 4000 - 1 for i in range(16, 30)]
     assert np.isneginf(sc[~np.isin(np.arange(4000), np.flatnonzero(np.isfinite(sc)))]).all()
     assert np.median(sc[true]) > np.quantile(sc[np.isfinite(sc)], 0.95)
 

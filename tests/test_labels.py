@@ -21,11 +21,11 @@ from genaannot.regions import Interval
 from genaannot.windows import reverse_complement
 
 
-def _sampler(tmp_path, *, task="splice", regions=None, window_bp=120, site_fraction=1.0):
+def _sampler(tmp_path, *, task="splice", regions=None, window_bp=120, site_fraction=1.0, convention="exon"):
     genome, ann = toy_data()
     spec = TASK_SPECS[task]
     regions = regions or [Interval("c1", 0, 6000)]
-    sites = SiteIndex(ann, regions, spec.site_kinds)
+    sites = SiteIndex(ann, regions, spec.site_kinds, convention=convention)
     return genome, ann, WindowSampler(genome=genome, sites=sites, regions=regions, tokenizer=char_tok(tmp_path),
                                       spec=spec, window_bp=window_bp, window_tokens=window_bp,
                                       site_fraction=site_fraction)
@@ -50,24 +50,31 @@ def test_site_index_counts_sites_inside_the_regions():
     half = SiteIndex(ann, [Interval("c1", 0, 3000)], ("donor",))
     assert 0 < half.count("donor") < whole.count("donor")
     assert all(p < 3000 for _, _, _, p in half.flat)
-    # toy introns start at 200, 500, ... (+ strand for even i): the donor is the intron's first base
-    assert whole.in_window("c1", "+", "donor", 150, 600).tolist() == [200]
+    # toy introns start at 200, 500, ... (+ strand for even i): the donor is the last exon base
+    # (exon convention, the default) or the intron's first base (intron convention)
+    assert whole.in_window("c1", "+", "donor", 150, 600).tolist() == [199]
+    intron = SiteIndex(ann, [Interval("c1", 0, 6000)], ("donor",), convention="intron")
+    assert intron.in_window("c1", "+", "donor", 150, 600).tolist() == [200]
     assert whole.in_window("c1", "-", "donor", 0, 6000).size == 9
 
 
-def test_windows_are_strand_aware(tmp_path):
-    genome, _, sampler = _sampler(tmp_path)
+@pytest.mark.parametrize("convention", ["exon", "intron"])
+def test_windows_are_strand_aware(tmp_path, convention):
+    genome, _, sampler = _sampler(tmp_path, convention=convention)
     rng = np.random.default_rng(3)
     wins = [sampler.draw(rng) for _ in range(40)]
     batch = sampler.label(wins)
     seen = set()
+    # exon: donor = last exon base (GT follows it), acceptor = first exon base (AG precedes it);
+    # intron: donor = G of GT, acceptor = G of AG
+    d = 1 if convention == "exon" else 0
     for (chrom, s, e, strand), y in zip(wins, batch.labels):
         seq = genome.fetch(chrom, s, e)
         oriented = seq if strand == "+" else reverse_complement(seq)
-        for q in np.flatnonzero(y[:, 2]):  # donor = first intron base: G of GT
-            assert oriented[q : q + 2] == "GT"
-        for q in np.flatnonzero(y[:, 1]):  # acceptor = last intron base: G of AG
-            assert oriented[q - 1 : q + 1] == "AG"
+        for q in np.flatnonzero(y[:, 2]):
+            assert oriented[q + d : q + d + 2] == "GT"
+        for q in np.flatnonzero(y[:, 1]):
+            assert oriented[q - d - 1 : q - d + 1] == "AG"
         assert y[:, 1:].sum() >= 1  # a site window holds its site
         seen.add(strand)
     assert seen == {"+", "-"}

@@ -72,6 +72,7 @@ def test_train_genome_records_regions_thresholds_and_test_metrics(trained):
     assert meta["task"] == "splice" and meta["train_regions"] == ["c1:1-4000"] and meta["test_regions"] == ["c2:1-6000"]
     assert set(run.thresholds) == {"acceptor", "donor"} and meta["thresholds"] == run.thresholds
     assert meta["threshold_selection"]["regions"] == ["c1:4001-6000"]
+    assert meta["site_convention"] == "exon"  # the default, recorded
     assert run.evaluation is not None and run.evaluation.report_json == d / "m" / "REPORT.json"
     assert set(meta["test_metrics"]) == {"acceptor", "donor", "mean"}
     assert any(line.startswith("call thresholds on c1:4001-6000") for line in lines)

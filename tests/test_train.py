@@ -42,11 +42,11 @@ def _setup(tmp_path):
                        arch=ArchConfig(hidden_size=16, layers=1, heads=2), window_tokens=62)
 
 
-def _train(tmp_path, out, *, resume=False, setup=None):
+def _train(tmp_path, out, *, resume=False, setup=None, site_convention="exon"):
     genome, ann = toy_data()
     torch.manual_seed(0)
     cfg = TrainConfig(task="splice", window_tokens=62, steps=4, batch_size=4, lr=1e-3, seed=7, device="cpu",
-                      save_every=2, eval_every=2, valid_windows=8)
+                      save_every=2, eval_every=2, valid_windows=8, site_convention=site_convention)
     return train_model(genome=genome, annotation=ann, setup=setup or _setup(tmp_path), config=cfg,
                        train_regions=[Interval("c1", 0, 6000)], valid_regions=[Interval("c2", 0, 6000)],
                        model_dir=out, resume=resume, progress=False)
@@ -63,6 +63,18 @@ def test_train_checkpoint_loads_and_predicts(tmp_path):
     pred = model.predict(["ACGT" * 20])[0]
     assert pred.logits.shape == (62, 3)  # cut at the model's 62 content tokens
     assert (tmp_path / "m" / "checkpoints" / "last").read_text().strip() == "step-0000004"
+    # labelled in SpliceAI's convention by default, and it says so
+    meta = model.info.extra["genaannot"]
+    assert meta["site_convention"] == "exon" and meta["train"]["site_convention"] == "exon"
+    assert meta["site_definitions"]["donor"] == "last exon base before the intron (transcript orientation)"
+
+
+def test_resume_refuses_another_site_convention(tmp_path):
+    from genaannot.train import TrainError
+
+    _train(tmp_path, tmp_path / "m", site_convention="intron")
+    with pytest.raises(TrainError, match="labelled in site convention 'intron'.*--site-convention intron"):
+        _train(tmp_path, tmp_path / "m", resume=True)
 
 
 def test_resume_reproduces_uninterrupted_run(tmp_path):

@@ -97,6 +97,11 @@ def inspect_cmd(model: str, options: tuple[str, ...], revision: str | None, as_j
         ("task", info["task"] or "-"),
         ("source", info["source"]),
     ]
+    if info["task"] == "splice":
+        from ..conventions import model_convention
+
+        conv, source = model_convention(m.info)
+        lines.append(("site convention", f"{conv.name} ({source}): {conv.summary}"))
     extra = dict(info["extra"])
     rmt = extra.pop("rmt", None)
     if rmt:

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import click
 
+from ..conventions import DEFAULT_CONVENTION, SITE_CONVENTIONS
 from .options import no_stdout, threads_option
 
 _CHROMS_HELP = "comma-separated chromosome names"
@@ -93,6 +94,9 @@ def _threads(n: int | None) -> None:
 @click.option("--save-every", default=200, type=int, help="checkpoint every N steps")
 @click.option("--eval-every", default=200, type=int, help="validate every N steps")
 @click.option("--valid-windows", default=64, type=int, help="validation windows (fixed, seeded) scored at each validation")
+@click.option("--site-convention", default=DEFAULT_CONVENTION, type=click.Choice(list(SITE_CONVENTIONS)),
+              help="splice: which base of a junction is the site: exon = SpliceAI's (donor = last exon base, "
+                   "acceptor = first exon base), intron = donor G of GT, acceptor G of AG; recorded in genaannot.json")
 @threads_option
 @click.option("--resume", is_flag=True, help="continue from MODEL_DIR/checkpoints/last")
 @click.option("--no-eval", is_flag=True, help="skip the held-out evaluation at the end")
@@ -119,6 +123,7 @@ def train(**o) -> None:
         task=o["task"], window_tokens=o["window_tokens"], steps=o["steps"], epochs=o["epochs"], batch_size=o["batch_size"],
         lr=o["lr"], seed=o["seed"], device=o["device"], precision=o["precision"], save_every=o["save_every"],
         eval_every=o["eval_every"], pos_weight=o["pos_weight"], valid_windows=o["valid_windows"],
+        site_convention=o["site_convention"],
     )
     arch = ArchConfig(hidden_size=o["hidden_size"], layers=o["layers"], heads=o["heads"], dropout=o["dropout"])
     with _library_errors():
@@ -153,6 +158,10 @@ def train(**o) -> None:
 @click.option("--write-thresholds", is_flag=True,
               help="splice: store the max-F1 call thresholds found on these regions in the checkpoint's "
                    "genaannot.json (used by `scan`); give the VALIDATION regions, never the test set")
+@click.option("--site-convention", default=None, type=click.Choice(list(SITE_CONVENTIONS)),
+              help="splice: where the true sites are placed (exon = SpliceAI's, intron = G of GT / G of AG) "
+                   "[default: the checkpoint's site_convention; without one: intron for a genaannot train "
+                   "checkpoint, else exon]")
 @click.option("-q", "--quiet", is_flag=True)
 def evaluate(**o) -> None:
     """Evaluate any checkpoint on annotated held-out regions (splice: + PWM baseline).
@@ -173,5 +182,5 @@ def evaluate(**o) -> None:
             model=o["model_ref"], task=o["task"], genome=o["genome_path"], annotation=o["annotation_path"], regions=regions,
             baseline_regions=baseline, output_dir=o["out_dir"], stem=o["stem"], batch_size=o["batch_size"],
             device=o["device"], overlap=o["overlap"], stitch=o["stitch"], write_thresholds=o["write_thresholds"],
-            progress=not o["quiet"], log=click.echo,
+            site_convention=o["site_convention"], progress=not o["quiet"], log=click.echo,
         )

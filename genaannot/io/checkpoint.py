@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from ..conventions import SITE_CONVENTIONS
 from ..models.base import ModelError
 from .atomic import AtomicDir, staged_files, write_bytes_atomic
 from .tokenizers import write_tokenizer_files, write_tokenizer_json
@@ -206,7 +207,7 @@ TRAINER_STATE_KEYS = ("step", "total", "optimizer", "scheduler", "numpy_rng", "t
 _METADATA_KINDS: dict[str, tuple[type, ...]] = {
     "task": (str,), "thresholds": (dict,), "threshold_selection": (dict,), "window_bp": (int,),
     "base_model": (str,), "tokenizer_kind": (str,), "test_regions": (list,), "valid_regions": (list,),
-    "train_regions": (list,), "test_metrics": (dict,), "test_baseline": (dict,),
+    "train_regions": (list,), "test_metrics": (dict,), "test_baseline": (dict,), "site_convention": (str,),
 }
 
 
@@ -272,6 +273,9 @@ def read_metadata(model_dir: str | Path) -> dict[str, Any]:
         if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
             raise ModelError(f"{path}: {key} must be {' or '.join(k.__name__ for k in kinds)}, "
                              f"not {type(value).__name__}; {fix}")
+    if meta.get("site_convention") is not None and meta["site_convention"] not in SITE_CONVENTIONS:
+        raise ModelError(f"{path}: site_convention {meta['site_convention']!r} is not one of "
+                         f"{', '.join(SITE_CONVENTIONS)}; {fix}")
     thresholds = meta.get("thresholds") or {}
     bad = [k for k, v in thresholds.items() if not isinstance(v, (int, float)) or isinstance(v, bool)]
     if bad:

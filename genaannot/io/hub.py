@@ -35,6 +35,7 @@ from ..hub import (
     igv_session_xml,
     model_name,
     safe_name,
+    site_text,
     strongest_calls,
     trackdb_txt,
     transcript_bed12,
@@ -461,10 +462,13 @@ def description_html(run: ScanRun) -> str:
     def e(v: object) -> str:
         return html.escape(str(v))
 
+    convention, sites = site_text(m)
+    where = f"{convention} convention, " + "; ".join(f"{k} = {v}" for k, v in sites.items()) if convention else ""
     return (
         f"<h2>genaannot {e(run.task)} scan</h2><p>Model {e(model_name(model.get('source')))}; labels "
         f"{e(', '.join(run.labels))}; window {e(m.get('window_tokens'))} tokens, overlap {e(m.get('overlap'))}, "
-        f"stitch {e(m.get('stitch'))}. Values are {e(run.activation)} outputs.</p>\n"
+        f"stitch {e(m.get('stitch'))}. Values are {e(run.activation)} outputs."
+        + (f" Splice sites: {e(where)}." if where else "") + "</p>\n"
     )
 
 

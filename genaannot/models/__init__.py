@@ -162,10 +162,11 @@ def load_model(
     loader = getattr(import_module(module_name), func)
     loaded: Loaded = loader(path, config=config, **options)
     meta = read_task_metadata(path)
-    if meta.get("task") and loaded.info.task is None:
+    if meta:  # genaannot.json: task, thresholds, site_convention (a hand-written one may hold no task)
         from dataclasses import replace
 
-        loaded.info = replace(loaded.info, task=meta["task"], extra={**loaded.info.extra, "genaannot": meta})
+        task = loaded.info.task or meta.get("task")
+        loaded.info = replace(loaded.info, task=task, extra={**loaded.info.extra, "genaannot": meta})
     loaded.info = normalize_problem_type(loaded.info)  # once, for every family
     model = Model(loaded, device=device, precision=_precision(dtype), compile=compile_opt)
     model.load_options = dict(options)  # so that other processes (scan --devices) load the same model

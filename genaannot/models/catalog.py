@@ -19,6 +19,9 @@ class CatalogEntry:
     #: path inside the installed package or the repository (bundled models)
     bundled: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    #: splice: the site convention (:data:`genaannot.conventions.SITE_CONVENTIONS`) the checkpoint
+    #: predicts in; what :func:`genaannot.conventions.checkpoint_convention` finds for it (tested)
+    site_convention: str | None = None
 
     @property
     def serves(self) -> str:
@@ -70,11 +73,11 @@ CATALOG: dict[str, CatalogEntry] = dict(
         _e("gena-lm-bigbird-base-t2t", "generic", "bigbird", _BIGBIRD, None,
            "GENA-LM BigBird base, human T2T-CHM13, MLM (4096 tokens, about 36 kb)"),
         _e("gena-splice", "splice", "gena_bert", _BASE, "spliceai_run_1",
-           "BERT base fine-tuned on the SpliceAI data set (human): acceptor/donor per token"),
+           "BERT base fine-tuned on the SpliceAI data set (human): acceptor/donor per token", site_convention="exon"),
         _e("gena-splice-large", "splice", "gena_bert", _LARGE, "spliceai_run_1",
-           "BERT large fine-tuned on the SpliceAI data set (human): acceptor/donor per token"),
+           "BERT large fine-tuned on the SpliceAI data set (human): acceptor/donor per token", site_convention="exon"),
         _e("gena-splice-bigbird", "splice", "bigbird", _BIGBIRD, "gena_web_spliceai",
-           "BigBird base splice model of GENA-Web (human): acceptor/donor per token"),
+           "BigBird base splice model of GENA-Web (human): acceptor/donor per token", site_convention="exon"),
         _e("gena-promoter", "promoter", "gena_bert", _BASE, "promoters_300_run_1",
            "BERT base promoter classifier, EPDnew human, fine-tuned on 300-bp sequences"),
         _e("gena-promoter-large", "promoter", "gena_bert", _LARGE, "promoters_300_run_1",
@@ -101,7 +104,7 @@ CATALOG: dict[str, CatalogEntry] = dict(
            "modernGENA large (ModernBERT), MLM"),
         _e("demo-splice-athaliana", "splice", "gena_bert", "", None,
            "demo: A. thaliana splice acceptor/donor, 1 token per base, 126 bp windows (trained by genaannot train)",
-           bundled="examples/models/demo-splice-athaliana"),
+           bundled="examples/models/demo-splice-athaliana", site_convention="intron"),
     ]
 )
 

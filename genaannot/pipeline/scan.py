@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..calls import resolve_thresholds, threshold_mismatch
+from ..conventions import model_convention
 from ..io.atomic import OutputError, check_not_inputs, output_error
 from ..io.fasta import Genome, open_genome
 from ..io.lock import OutputBusy, assembly_lock, output_lock
@@ -319,6 +320,10 @@ def manifest_base(settings: ScanSettings, model: Model, *, thresholds: dict[str,
     it beside its parts so that ``genaannot merge`` writes the same manifest."""
     r, lay = settings.readout, settings.layout
     stride = stride_tokens(r.window_tokens, settings.overlap)
+    sites = {}
+    if settings.task == "splice":  # which base of a junction the tracks and calls peak on
+        conv, source = model_convention(model.info)
+        sites = {"site_convention": conv.describe(source=source)}
     device = ",".join(devices) if devices and len(devices) > 1 else getattr(model, "device", None)
     return {
         "genaannot": __version__,
@@ -328,6 +333,7 @@ def manifest_base(settings: ScanSettings, model: Model, *, thresholds: dict[str,
         "model": {**settings.model, "device": device, "precision": getattr(model, "precision", None),
                   "compiled": False},
         "labels": list(r.labels),
+        **sites,
         "strands": list(r.strands),
         "thresholds": thresholds,
         "threshold_source": threshold_source,

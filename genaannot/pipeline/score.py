@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..conventions import model_convention
 from ..genes import OUTSIDE_GENES, GeneIndex
 from ..io.atomic import OutputError, check_not_inputs
 from ..readout import Readout, resolve_readout
@@ -494,6 +495,9 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
         subfields = "|".join(score.subfields(readout.codes))
         what = score.describe(activation=readout.activation, distance=distance)
         names = ",".join(f"{c}={lab}" for c, lab in zip(readout.codes, readout.labels)) if readout.task == "splice" else ""
+        if names:  # DP is where the model's track changes: its site convention says which base that is
+            conv, _ = model_convention(model.info)
+            names += f" (site convention {conv.name}: " + ", ".join(f"{k} = {v}" for k, v in conv.short.items()) + ")"
         info_id = info_field(readout)
         # the field list comes last, as in SpliceAI's and VEP's headers (parsers split on "Format: ")
         reader.add_info(InfoField(

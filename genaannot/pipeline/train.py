@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..conventions import SITE_CONVENTIONS
 from ..evaluate import (
     EvalReport,
     call_thresholds,
@@ -468,16 +469,22 @@ def _evaluate(
     progress: bool,
     say: Callable[[str], None],
     task: str | None = None,
+    site_convention: str | None = None,
 ) -> EvaluationRun:
     """Evaluate on ``regions``, write ``STEM.json``/``STEM.png`` and log the metrics."""
     from ..models import load_model
 
     name = model if isinstance(model, str) else str(model.info.source)
+    if site_convention is not None and site_convention not in SITE_CONVENTIONS:
+        raise EvaluateError(f"unknown site convention {site_convention!r}; choose one of {', '.join(SITE_CONVENTIONS)}")
     m = load_model(model, device=device) if isinstance(model, str) else model
     if _evaluation_task(m.info, name, task) == "splice":
         report = evaluate_splice(m, genome=genome, annotation=annotation, regions=regions,
                                  baseline_regions=baseline_regions, batch_size=batch_size, progress=progress,
-                                 overlap=overlap, stitch_mode=stitch)
+                                 overlap=overlap, stitch_mode=stitch, site_convention=site_convention)
+        say(f"sites in convention {report.details['site_convention']!r} "
+            f"({report.details['site_convention_source']}): "
+            + "; ".join(f"{k} = {v}" for k, v in report.details["site_definitions"].items()))
     else:
         report = evaluate_promoter(m, genome=genome, annotation=annotation, regions=regions, batch_size=batch_size)
     js, png = write_eval_report(report, output_dir, stem=stem)
@@ -502,7 +509,10 @@ def _store_thresholds(
         **{k: {"f1": report.metrics[k]["max_f1"], "precision": report.metrics[k]["max_f1_precision"],
                "recall": report.metrics[k]["max_f1_recall"]} for k in thresholds},
     }
-    path = update_metadata(model_dir, {"thresholds": thresholds, "threshold_selection": selection})
+    updates: dict[str, Any] = {"thresholds": thresholds, "threshold_selection": selection}
+    if report.details.get("site_convention"):  # the convention the thresholds were chosen in, made explicit
+        updates["site_convention"] = report.details["site_convention"]
+    path = update_metadata(model_dir, updates)
     shown = ", ".join(f"{k} {t:.4g} (F1 {selection[k]['f1']:.3f})" for k, t in thresholds.items())
     say(f"call thresholds on {', '.join(selection['regions'])[:120]}: {shown} -> {path}")
     return thresholds, path
@@ -558,6 +568,7 @@ def evaluate_checkpoint(
     overlap: float = 0.5,
     stitch: str = "center",
     write_thresholds: bool = False,
+    site_convention: str | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> EvaluationRun:
@@ -599,7 +610,11 @@ def evaluate_checkpoint(
         Splice: store the max-F1 call thresholds found on ``regions`` in the checkpoint's
         ``genaannot.json`` (used by the scanner). ``regions`` must be validation data: the
         checkpoint must be a local directory, and regions overlapping its recorded training
-        or test regions are refused before anything is computed.
+        or test regions are refused before anything is computed. The site convention the
+        thresholds hold for is written beside them (``site_convention``).
+    site_convention : {"exon", "intron"}, optional
+        Splice: where the true sites are placed (:data:`genaannot.conventions.SITE_CONVENTIONS`);
+        default: the checkpoint's (:func:`genaannot.conventions.checkpoint_convention`).
     progress : bool
         Progress bar (splice).
     log : callable, optional
@@ -635,7 +650,7 @@ def evaluate_checkpoint(
             check_disjoint({"test": held_out, "baseline": base})
         run = _evaluate(ref, gen, ann, held_out, baseline_regions=base, output_dir=output_dir, stem=stem,
                         batch_size=batch_size, device=device, overlap=overlap, stitch=stitch, progress=progress, say=say,
-                        task=task)
+                        task=task, site_convention=site_convention)
         if target is not None:
             run.thresholds, run.metadata = _store_thresholds(target, run.report, held_out, say)
     return run
