@@ -54,7 +54,7 @@ def _one_line(ctx, param, value):
 @click.option("--no-session", is_flag=True, help="Do not write igv_session.xml.")
 def hub(scan, outdir, genome_name, ucsc_db, hub_name, email, no_session) -> None:
     """Write a UCSC track hub and an IGV session for a finished scan."""
-    from ..io.atomic import OutputError
+    from ..io.atomic import OutputError, OutputIsInput
     from ..io.bed import BedError
     from ..io.hub import HubError
     from ..pipeline.browser import write_scan_hub
@@ -62,6 +62,8 @@ def hub(scan, outdir, genome_name, ucsc_db, hub_name, email, no_session) -> None
     try:
         res = write_scan_hub(scan, outdir=outdir, genome_name=genome_name, ucsc_db=ucsc_db, hub_name=hub_name,
                              email=email, session=not no_session)
+    except OutputIsInput as err:
+        raise click.UsageError(str(err)) from None
     except (HubError, BedError, OutputError, OSError) as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"hub: {res.hub_txt}", err=True)
@@ -87,13 +89,15 @@ def hub(scan, outdir, genome_name, ucsc_db, hub_name, email, no_session) -> None
               help="Embed data up to this size; 0 links everything.")
 def report(scan, output, top, flank, embed_limit) -> None:
     """Write a self-contained HTML report (run summary + igv.js browser) of a scan."""
-    from ..io.atomic import OutputError
+    from ..io.atomic import OutputError, OutputIsInput
     from ..io.bed import BedError
     from ..io.hub import HubError
     from ..pipeline.browser import write_scan_report
 
     try:
         res = write_scan_report(scan, output=output, top=top, flank=flank, embed_limit_mb=embed_limit)
+    except OutputIsInput as err:
+        raise click.UsageError(str(err)) from None
     except (HubError, BedError, OutputError, OSError) as err:
         raise click.ClickException(str(err)) from None
     how = "data embedded" if res.embedded else f"linked: {', '.join(res.linked)}"
@@ -116,7 +120,7 @@ def report(scan, output, top, flank, embed_limit) -> None:
 @click.option("--dpi", type=click.IntRange(min=50), default=150, show_default=True)
 def plot(genome, more_tracks, region, tracks, annotation, calls, title, output, dpi) -> None:
     """Plot tracks (both strands), calls and gene models over a region of GENOME."""
-    from ..io.atomic import OutputError
+    from ..io.atomic import OutputError, OutputIsInput
     from ..io.fasta import FastaError
     from ..pipeline.browser import plot_region
     from ..regions import RegionError
@@ -127,6 +131,8 @@ def plot(genome, more_tracks, region, tracks, annotation, calls, title, output, 
     try:
         plot_region(genome, region=region, output=output, tracks=files, calls=calls, annotation=annotation,
                     title=title, dpi=dpi)
+    except OutputIsInput as err:
+        raise click.UsageError(str(err)) from None
     except (FastaError, RegionError, OutputError, OSError, ValueError) as err:  # BedError is a ValueError
         raise click.ClickException(str(err)) from None
     click.echo(f"plot: {output}", err=True)

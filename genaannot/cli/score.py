@@ -68,6 +68,8 @@ def score(variants, genome, task_name, model_path, output, distance, labels, tsv
     model_id = model_path or TASKS[task_name].default_model_id
     if model_id is None:
         raise click.UsageError(f"--task {task_name} has no default checkpoint; pass --model PATH")
+    if str(output) == "-" and tsv is not None and str(tsv) == "-":
+        raise click.UsageError("-o - and --tsv - cannot both go to standard output; give one of them a file name")
     label_list = [x.strip() for x in labels.split(",") if x.strip()] if labels else None
     try:
         from ..pipeline.score import score_variants

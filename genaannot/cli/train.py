@@ -35,7 +35,7 @@ def _role(o: dict, what: str) -> str | list[str] | None:
 @contextmanager
 def _library_errors() -> Iterator[None]:
     from ..io.annotation import AnnotationError
-    from ..io.atomic import OutputError
+    from ..io.atomic import OutputError, OutputIsInput
     from ..io.fasta import FastaError
     from ..models.base import ModelError
     from ..pipeline.train import EvaluateError, SplitError
@@ -45,7 +45,7 @@ def _library_errors() -> Iterator[None]:
 
     try:
         yield
-    except (SplitError, RegionError) as err:
+    except (SplitError, RegionError, OutputIsInput) as err:
         raise click.UsageError(str(err)) from None
     except (TrainError, EvaluateError, FastaError, AnnotationError, ModelError, TokenizerError, OutputError) as err:
         raise click.ClickException(str(err)) from None

@@ -60,7 +60,7 @@ def plot_region(
     ValueError
         Nothing to draw, or a bad region, FASTA, BED or annotation (the message names the file).
     """
-    from ..io.atomic import check_writable, write_bytes_atomic
+    from ..io.atomic import check_not_inputs, check_writable, write_bytes_atomic
     from ..io.bed import read_calls
     from ..io.fasta import open_genome
     from ..io.tracks import read_bigwig_region
@@ -69,6 +69,10 @@ def plot_region(
 
     if not tracks and not calls and not annotation:
         raise ValueError("give at least one of --tracks, --calls, --annotation")
+    g_path = Path(genome)
+    check_not_inputs([output], [("FASTA", g_path), ("FASTA index", Path(f"{g_path}.fai")),
+                                ("FASTA index", Path(f"{g_path}.gzi")), *(("track", t) for t in tracks),
+                                ("calls BED", calls), ("annotation", annotation)])
     out = check_writable(Path(output))
     with open_genome(genome) as g:
         iv = parse_region(region, sizes=g.sizes)
@@ -163,10 +167,11 @@ def write_scan_report(
         Embed the genome and tracks as data URIs when they total at most this many MiB; larger
         data are linked relative to the page. 0 links everything.
     """
-    from ..io.atomic import check_writable
-    from ..io.hub import read_scan
+    from ..io.atomic import check_not_inputs, check_writable
+    from ..io.hub import read_scan, scan_inputs
     from ..io.report import write_html_report
 
     check_writable(Path(output))
     run = read_scan(scan)
+    check_not_inputs([output], scan_inputs(run))
     return write_html_report(run, output, top=top, flank=flank, embed_limit=int(embed_limit_mb * 1024 * 1024))
