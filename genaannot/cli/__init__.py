@@ -98,6 +98,18 @@ def unexpected_error_message(err: BaseException) -> str:
             f"set {TRACEBACK_ENV}=1 to see the traceback")
 
 
+def _quiet_htslib() -> None:
+    """htslib prints its own ``[E::...]`` lines to stderr; genaannot says what went wrong in one
+    line of its own, so they are silenced (unless ``GENAANNOT_TRACEBACK`` is set)."""
+    if os.environ.get(TRACEBACK_ENV, "").strip() not in ("", "0"):
+        return
+    try:
+        import pysam
+    except ImportError:  # pragma: no cover - a declared dependency
+        return
+    pysam.set_verbosity(0)
+
+
 class InternalError(click.ClickException):
     """An unexpected exception, shown as ``genaannot: internal error: ...`` (exit 1)."""
 
@@ -114,6 +126,7 @@ class LazyGroup(click.Group):
     """
 
     def invoke(self, ctx: click.Context) -> Any:
+        _quiet_htslib()
         try:
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit, SystemExit):

@@ -10,7 +10,7 @@ import warnings
 import click
 
 from ..tasks import TASKS
-from .options import compute_options, parse_options
+from .options import compute_options, label_list, parse_options
 
 
 @click.command(
@@ -36,7 +36,7 @@ from .options import compute_options, parse_options
               metavar="OUT.vcf[.gz]", help="Annotated VCF (.vcf, .vcf.gz, .bcf or - for stdout).")
 @click.option("--distance", type=click.IntRange(min=0), default=50, show_default=True,
               help="Token heads (splice): search gains/losses within this many bp of the REF allele.")
-@click.option("--labels", default=None, metavar="A,B",
+@click.option("--labels", default=None, metavar="A,B", callback=label_list,
               help="Comma-separated subset of the task's outputs to score [default: all].")
 @click.option("--tsv", type=click.Path(dir_okay=False, allow_dash=True), default=None, metavar="OUT.tsv",
               help="Also write a table: one row per ALT with every raw number.")

@@ -27,6 +27,7 @@ minus strand donor ``e - 1`` and acceptor ``s``. A TSS is ``start`` (+) or ``end
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ from urllib.parse import unquote
 
 import numpy as np
 
-from .text import open_text
+from .text import open_text, text_errors
 
 __all__ = [
     "AnnotationError",
@@ -277,7 +278,7 @@ def read_gff3(path: str | Path) -> Annotation:
     b = _Builder(path)
     feature_parent: dict[str, str] = {}  # feature ID -> its first Parent (transcript -> gene)
     feature_type: dict[str, str] = {}
-    with _open_text(path) as fh:
+    with text_errors(path, AnnotationError, what="annotation"), _open_text(path) as fh:
         for lineno, line in enumerate(fh, 1):
             if line.startswith("##FASTA"):
                 break
@@ -306,16 +307,26 @@ def read_gff3(path: str | Path) -> Annotation:
     return Annotation(str(path), b.build())
 
 
+#: one GTF attribute: key, then a quoted value (``;`` allowed inside) or a bare one, then ``;`` or the end
+_GTF_ATTR = re.compile(r'([^\s;"]+)\s+("[^"]*"|[^;"\s][^;]*?)\s*(?:;|$)')
+
+
 def _gtf_attrs(path: Path, lineno: int, text: str) -> dict[str, str]:
     out: dict[str, str] = {}
-    for part in text.strip().split(";"):
-        part = part.strip()
-        if not part:
+    text = text.strip()
+    pos = 0
+    while pos < len(text):
+        if text[pos] in "; \t":
+            pos += 1
             continue
-        if " " not in part:
-            raise AnnotationError(f"{path}:{lineno}: attribute {part!r} is not `key \"value\"` (is this a GFF3 file?)")
-        k, v = part.split(" ", 1)
-        out.setdefault(k, v.strip().strip('"'))
+        m = _GTF_ATTR.match(text, pos)
+        if m is None:
+            part = text[pos:].split(";")[0].strip()
+            raise AnnotationError(f"{path}:{lineno}: attribute {part!r} is not `key \"value\"` (an unclosed quote? "
+                                  "is this a GFF3 file?)")
+        k, v = m.group(1), m.group(2)
+        out.setdefault(k, v[1:-1] if v.startswith('"') else v)
+        pos = m.end()
     return out
 
 
@@ -323,7 +334,7 @@ def read_gtf(path: str | Path) -> Annotation:
     """Read a GTF (GFF2) file: exons grouped by ``transcript_id``, genes by ``gene_id``."""
     path = Path(path)
     b = _Builder(path)
-    with _open_text(path) as fh:
+    with text_errors(path, AnnotationError, what="annotation"), _open_text(path) as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip() or line.startswith("#"):
                 continue

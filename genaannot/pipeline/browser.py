@@ -60,7 +60,7 @@ def plot_region(
     ValueError
         Nothing to draw, or a bad region, FASTA, BED or annotation (the message names the file).
     """
-    from ..io.atomic import check_not_inputs, check_writable, write_bytes_atomic
+    from ..io.atomic import OutputError, check_not_inputs, check_writable, write_bytes_atomic
     from ..io.bed import read_calls
     from ..io.fasta import open_genome
     from ..io.tracks import read_bigwig_region
@@ -73,7 +73,16 @@ def plot_region(
     check_not_inputs([output], [("FASTA", g_path), ("FASTA index", Path(f"{g_path}.fai")),
                                 ("FASTA index", Path(f"{g_path}.gzi")), *(("track", t) for t in tracks),
                                 ("calls BED", calls), ("annotation", annotation)])
-    out = check_writable(Path(output))
+    out = Path(output)
+    fmt = out.suffix.lstrip(".").lower()
+    if fmt:
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        kinds = FigureCanvasBase.get_supported_filetypes()
+        if fmt not in kinds:
+            raise OutputError(f"{out}: matplotlib cannot write .{fmt} images; end the name in .png, .pdf or .svg "
+                              f"(or one of {', '.join(sorted(kinds))})")
+    out = check_writable(out)
     with open_genome(genome) as g:
         iv = parse_region(region, sizes=g.sizes)
     drawn = []
