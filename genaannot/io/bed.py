@@ -115,6 +115,16 @@ def read_bed(path: str | Path, *, sizes: dict[str, int]) -> list[Interval]:
     path = Path(path)
     if not path.is_file():
         raise RegionError(f"{path}: regions BED file not found")
+    try:
+        out = _read_regions(path, sizes)
+    except BedError as err:  # binary or truncated: a bad regions file like any other
+        raise RegionError(str(err)) from None
+    if not out:
+        raise RegionError(f"{path}: no intervals in the regions file")
+    return out
+
+
+def _read_regions(path: Path, sizes: dict[str, int]) -> list[Interval]:
     out: list[Interval] = []
     for rec in read_bed_records(path):
         f = rec.fields
@@ -136,8 +146,6 @@ def read_bed(path: str | Path, *, sizes: dict[str, int]) -> list[Interval]:
                 f"{rec.where}: {name}:{start}-{end} runs past the end of {chrom} (length {sizes[chrom]:,})"
             )
         out.append(Interval(chrom, start, end, f[3] if len(f) > 3 else ""))
-    if not out:
-        raise RegionError(f"{path}: no intervals in the regions file")
     return out
 
 
