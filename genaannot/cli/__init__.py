@@ -100,14 +100,13 @@ def unexpected_error_message(err: BaseException) -> str:
 
 def _quiet_htslib() -> None:
     """htslib prints its own ``[E::...]`` lines to stderr; genaannot says what went wrong in one
-    line of its own, so they are silenced (unless ``GENAANNOT_TRACEBACK`` is set)."""
+    line of its own, so they are silenced (unless ``GENAANNOT_TRACEBACK`` is set). pysam itself
+    is not imported here: ``--help`` stays fast."""
     if os.environ.get(TRACEBACK_ENV, "").strip() not in ("", "0"):
         return
-    try:
-        import pysam
-    except ImportError:  # pragma: no cover - a declared dependency
-        return
-    pysam.set_verbosity(0)
+    from ..io import fasta
+
+    fasta.QUIET_HTSLIB = True
 
 
 class InternalError(click.ClickException):
