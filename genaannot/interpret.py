@@ -496,6 +496,19 @@ def _content_positions(batch_ids, ids: np.ndarray, tokenizer: DNATokenizer) -> n
     return pos
 
 
+def _check_finite(values: Any, *, where: str) -> None:
+    """Refuse NaN or infinite network outputs or gradients (:class:`~genaannot.predict.NonFiniteOutputError`)."""
+    import torch
+
+    bad = ~torch.isfinite(values)
+    if bool(bad.any()):
+        from .predict import NonFiniteOutputError
+
+        per_input = bad.reshape(bad.shape[0], -1).any(dim=1)
+        raise NonFiniteOutputError(count=int(bad.sum()), index=int(per_input.nonzero()[0, 0]),
+                                   n_inputs=int(bad.shape[0]), where=where)
+
+
 def integrated_gradients(
     model: Model,
     window: Window,
@@ -569,12 +582,14 @@ def integrated_gradients(
                 out = net(**rep)
                 parts = net.split(out, [len(ids)] * len(a))
                 rows = torch.stack([p[t_site] if t_site is not None else p for p in parts]).float()
+                _check_finite(rows, where=f"{window.chrom}:{window.start + 1}-{window.end} (integrated gradients)")
                 if not target.logit and target.activation == "sigmoid":
                     rows = torch.sigmoid(rows)
                 elif not target.logit and target.activation == "softmax":
                     rows = torch.softmax(rows, dim=-1)
                 f = rows[:, target.channel]
                 (g,) = torch.autograd.grad(f.sum(), state["z"])
+                _check_finite(g, where=f"{window.chrom}:{window.start + 1}-{window.end} (gradients)")
                 w = torch.as_tensor(weights[c : c + batch_size], device=g.device, dtype=g.dtype)
                 part = (g * w[:, None, None]).sum(0)
                 integral = part if integral is None else integral + part

@@ -205,7 +205,8 @@ def pr_figure(
         ax.set_ylabel("precision")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
-        ax.legend(loc="lower left", fontsize=8)
+        if ax.get_legend_handles_labels()[0]:  # nothing to plot (no sites): no legend, no warning
+            ax.legend(loc="lower left", fontsize=8)
     fig.suptitle(title[:90], fontsize=8)
     return fig
 

@@ -451,7 +451,9 @@ def train_model(
     train_sites = SiteIndex(annotation, train_regions, spec.site_kinds, convention=conv)
     valid_sites = SiteIndex(annotation, valid_regions, spec.site_kinds, convention=conv)
     if not train_sites.flat:
-        raise TrainError(f"no {'/'.join(spec.site_kinds)} sites of the annotation fall in the training regions")
+        where = getattr(annotation, "path", None) or "the annotation"
+        raise TrainError(f"{where}: no {'/'.join(spec.site_kinds)} sites of the annotation fall in the training "
+                         "regions; check that they hold annotated genes with introns (and the chromosome names)")
     try:
         sampler = WindowSampler(
             genome=genome, sites=train_sites, regions=train_regions, tokenizer=tok, spec=spec, window_bp=window_bp,

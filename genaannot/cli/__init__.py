@@ -6,7 +6,11 @@ calls one library function. Keeping imports lazy keeps ``genaannot --help`` fast
 
 from __future__ import annotations
 
+import errno
+import os
+import re
 from importlib import import_module
+from typing import Any
 
 import click
 
@@ -48,7 +52,96 @@ def _available(name: str) -> bool:
     return find_spec(COMMANDS[name].split(":")[0]) is not None
 
 
+#: set to 1 to see the traceback of an unexpected error instead of the one-line message
+TRACEBACK_ENV = "GENAANNOT_TRACEBACK"
+
+#: what to do about an OS error, by errno
+_OS_HINTS: dict[int, str] = {
+    errno.EACCES: "check its permissions, or choose another path",
+    errno.EPERM: "check its permissions, or choose another path",
+    errno.ENOENT: "check the path",
+    errno.EISDIR: "give a file, not a directory",
+    errno.ENOTDIR: "a part of the path is a file, not a directory; check the path",
+    errno.ENOSPC: "disk full or quota exceeded: free space or choose another output",
+    errno.EDQUOT: "disk full or quota exceeded: free space or choose another output",
+    errno.EFBIG: "file too large for this file system: choose another output",
+    errno.EROFS: "read-only file system: choose another output",
+    errno.EIO: "input/output error: check the disk or the network file system",
+    errno.EMFILE: "too many open files: raise the limit (ulimit -n)",
+}
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s*\n\s*", "; ", str(text).strip()) or "(no message)"
+
+
+def os_error_message(err: OSError) -> str:
+    """One line for an :class:`OSError` that escaped a command: the file, the reason, a hint.
+
+    genaannot's own errors that are ``OSError`` subclasses (:class:`~genaannot.io.atomic.OutputError`,
+    :class:`~genaannot.io.fasta.FastaError` ...) already name their file and are returned as they are.
+    """
+    if err.filename is None or type(err).__module__.startswith("genaannot"):
+        text = _one_line(str(err))
+        hint = _OS_HINTS.get(err.errno or -1) if err.strerror and str(err).startswith("[Errno") else None
+        return f"{text}; {hint}" if hint else text
+    where = str(err.filename) + (f" -> {err.filename2}" if err.filename2 is not None else "")
+    msg = f"{where}: {err.strerror or type(err).__name__}"
+    hint = _OS_HINTS.get(err.errno or -1)
+    return f"{msg}; {hint}" if hint else msg
+
+
+def unexpected_error_message(err: BaseException) -> str:
+    """The one line for an exception genaannot did not expect (a bug)."""
+    text = _one_line(str(err)) if str(err).strip() else "(no message)"
+    return (f"internal error: {type(err).__name__}: {text} — please report it; "
+            f"set {TRACEBACK_ENV}=1 to see the traceback")
+
+
+def _quiet_htslib() -> None:
+    """htslib prints its own ``[E::...]`` lines to stderr; genaannot says what went wrong in one
+    line of its own, so they are silenced (unless ``GENAANNOT_TRACEBACK`` is set). pysam itself
+    is not imported here: ``--help`` stays fast."""
+    if os.environ.get(TRACEBACK_ENV, "").strip() not in ("", "0"):
+        return
+    from ..io import fasta
+
+    fasta.QUIET_HTSLIB = True
+
+
+class InternalError(click.ClickException):
+    """An unexpected exception, shown as ``genaannot: internal error: ...`` (exit 1)."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"genaannot: {self.format_message()}", err=True, file=file)
+
+
 class LazyGroup(click.Group):
+    """Subcommands imported when run; whatever escapes a subcommand ends in one line.
+
+    An :class:`OSError` names its file and says what to do; genaannot's own typed errors keep
+    their message; anything else is an internal error (re-raised with a traceback when
+    ``GENAANNOT_TRACEBACK=1``); all exit 1. Ctrl-C exits 130 with one line.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        _quiet_htslib()
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("genaannot: interrupted", err=True)
+            raise click.exceptions.Exit(130) from None
+        except Exception as err:  # noqa: BLE001 - the safety net: one line, never a traceback
+            if os.environ.get(TRACEBACK_ENV, "").strip() not in ("", "0"):
+                raise
+            if isinstance(err, OSError):
+                raise click.ClickException(os_error_message(err)) from None
+            if type(err).__module__.startswith("genaannot."):  # a typed library error: its message is for the user
+                raise click.ClickException(_one_line(str(err))) from None
+            raise InternalError(unexpected_error_message(err)) from None
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [n for n in COMMANDS if _available(n)]
 

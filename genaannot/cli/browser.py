@@ -62,7 +62,7 @@ def _one_line(ctx, param, value):
 def hub(scan, outdir, genome_name, organism, ucsc_db, annotation, hub_name, email, no_session) -> None:
     """Write a UCSC track hub and an IGV session for a finished scan."""
     from ..io.annotation import AnnotationError
-    from ..io.atomic import OutputError
+    from ..io.atomic import OutputError, OutputIsInput
     from ..io.bed import BedError
     from ..io.hub import HubError
     from ..pipeline.browser import write_scan_hub
@@ -70,6 +70,8 @@ def hub(scan, outdir, genome_name, organism, ucsc_db, annotation, hub_name, emai
     try:
         res = write_scan_hub(scan, outdir=outdir, genome_name=genome_name, ucsc_db=ucsc_db, hub_name=hub_name,
                              email=email, session=not no_session, organism=organism, annotation=annotation)
+    except OutputIsInput as err:
+        raise click.UsageError(str(err)) from None
     except (HubError, BedError, AnnotationError, OutputError, OSError) as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"hub: {res.hub_txt}", err=True)
@@ -97,13 +99,15 @@ def hub(scan, outdir, genome_name, organism, ucsc_db, annotation, hub_name, emai
               help="Embed the data as they are up to this many MiB (else regions + bin maxima); 0 links the files.")
 def report(scan, output, top, flank, embed_limit) -> None:
     """Write a self-contained HTML report (run summary + igv.js browser) of a scan."""
-    from ..io.atomic import OutputError
+    from ..io.atomic import OutputError, OutputIsInput
     from ..io.bed import BedError
     from ..io.hub import HubError
     from ..pipeline.browser import write_scan_report
 
     try:
         res = write_scan_report(scan, output=output, top=top, flank=flank, embed_limit_mb=embed_limit)
+    except OutputIsInput as err:
+        raise click.UsageError(str(err)) from None
     except (HubError, BedError, OutputError, OSError) as err:
         raise click.ClickException(str(err)) from None
     mib = 1024 * 1024
@@ -133,7 +137,7 @@ def report(scan, output, top, flank, embed_limit) -> None:
 @click.option("--dpi", type=click.IntRange(min=50), default=150, show_default=True)
 def plot(genome, more_tracks, region, tracks, annotation, calls, title, output, dpi) -> None:
     """Plot tracks (both strands), calls and gene models over a region of GENOME."""
-    from ..io.atomic import OutputError
+    from ..io.atomic import OutputError, OutputIsInput
     from ..io.fasta import FastaError
     from ..pipeline.browser import plot_region
     from ..regions import RegionError
@@ -144,6 +148,8 @@ def plot(genome, more_tracks, region, tracks, annotation, calls, title, output, 
     try:
         plot_region(genome, region=region, output=output, tracks=files, calls=calls, annotation=annotation,
                     title=title, dpi=dpi)
+    except OutputIsInput as err:
+        raise click.UsageError(str(err)) from None
     except (FastaError, RegionError, OutputError, OSError, ValueError) as err:  # BedError is a ValueError
         raise click.ClickException(str(err)) from None
     click.echo(f"plot: {output}", err=True)

@@ -41,6 +41,7 @@ def _common(f):
 
 def _run(fn, genome, model_path, task_name, device, precision, **kw):
     from ..interpret import InterpretError
+    from ..io.atomic import OutputIsInput
     from ..io.fasta import FastaError
     from ..io.tracks import OutputError
     from ..models.base import ModelError
@@ -51,6 +52,8 @@ def _run(fn, genome, model_path, task_name, device, precision, **kw):
     try:
         return fn(genome, model_path, task=task_name, device=device,
                   **({"precision": precision} if precision else {}), **kw)
+    except OutputIsInput as err:
+        raise click.UsageError(str(err)) from None
     except (FastaError, OutputError, ModelError, RegionError, TokenizerError, InterpretError, ReadoutError) as err:
         raise click.ClickException(str(err)) from None
     except RuntimeError as err:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-__all__ = ["compute_options", "model_option", "no_stdout", "parse_options", "threads_option"]
+__all__ = ["compute_options", "finite", "label_list", "model_option", "no_stdout", "parse_options", "threads_option"]
 
 #: ``--model-option KEY=VALUE`` (repeatable): family loader options for :func:`genaannot.load_model`
 model_option = click.option(
@@ -66,4 +66,20 @@ def no_stdout(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     if value is not None and str(value) == "-":
         raise click.BadParameter("'-' (standard output) is not possible here: this command writes files; "
                                  "give a file name")
+    return value
+
+
+def finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """Refuse ``nan`` and ``inf`` for a number option (a usage error)."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value!r} is not a finite number")
+    return value
+
+
+def label_list(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse a comma-separated list that names nothing (``--labels ,``)."""
+    if value is not None and not [x for x in value.split(",") if x.strip()]:
+        raise click.BadParameter(f"{value!r} names no label; give comma-separated names, or leave the option out")
     return value

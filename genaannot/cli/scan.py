@@ -12,7 +12,7 @@ import click
 
 from ..stitch import DEFAULT_TRACK_DIGITS
 from ..tasks import TASKS
-from .options import compute_options, no_stdout, parse_options
+from .options import compute_options, finite, label_list, no_stdout, parse_options
 
 
 def _digits(ctx: click.Context, param: click.Parameter, value: str) -> int | None:
@@ -61,9 +61,9 @@ def _digits(ctx: click.Context, param: click.Parameter, value: str) -> int | Non
 @click.option("--stitch", type=click.Choice(["center", "mean"]), default="center", show_default=True,
               help="center: each base from the window with the nearest centre; mean: average overlaps.")
 @compute_options
-@click.option("--labels", "labels", default=None, metavar="A,B",
+@click.option("--labels", "labels", default=None, metavar="A,B", callback=label_list,
               help="Comma-separated subset of the task's labels to write.")
-@click.option("--threshold", type=float, default=None, help="Call threshold on track values, for every label [default: the checkpoint's per-label thresholds from genaannot.json, else 0.5].")
+@click.option("--threshold", type=float, default=None, callback=finite, help="Call threshold on track values, for every label [default: the checkpoint's per-label thresholds from genaannot.json, else 0.5].")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run (same settings) from OUT.parts/.")
 @click.option("--shard", default=None, metavar="I/N",
               help="Compute only every N-th work unit (I = 1..N) and keep OUT.parts/ as a partial result; "

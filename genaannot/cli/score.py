@@ -10,7 +10,7 @@ import warnings
 import click
 
 from ..tasks import TASKS
-from .options import compute_options, parse_options
+from .options import compute_options, label_list, parse_options
 
 
 @click.command(
@@ -38,7 +38,7 @@ from .options import compute_options, parse_options
               metavar="OUT.vcf[.gz]", help="Annotated VCF (.vcf, .vcf.gz, .bcf or - for stdout).")
 @click.option("--distance", type=click.IntRange(min=0), default=50, show_default=True,
               help="Token heads (splice): search gains/losses within this many bp of the REF allele.")
-@click.option("--labels", default=None, metavar="A,B",
+@click.option("--labels", default=None, metavar="A,B", callback=label_list,
               help="Comma-separated subset of the task's outputs to score [default: all].")
 @click.option("--tsv", type=click.Path(dir_okay=False, allow_dash=True), default=None, metavar="OUT.tsv",
               help="Also write a table: one row per ALT with every raw number.")
@@ -92,6 +92,8 @@ def score(variants, genome, task_name, model_path, output, distance, labels, tsv
     model_id = model_path or TASKS[task_name].default_model_id
     if model_id is None:
         raise click.UsageError(f"--task {task_name} has no default checkpoint; pass --model PATH")
+    if str(output) == "-" and tsv is not None and str(tsv) == "-":
+        raise click.UsageError("-o - and --tsv - cannot both go to standard output; give one of them a file name")
     if annotation is None and (mask or outside_genes != "score"):
         raise click.UsageError("--mask and --outside-genes need --annotation GENES")
     if annotation is not None and strand not in (None, "both") and task_name in ("splice", "promoter"):

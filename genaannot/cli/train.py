@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import click
 
 from ..conventions import DEFAULT_CONVENTION, SITE_CONVENTIONS
-from .options import no_stdout, threads_option
+from .options import finite, no_stdout, threads_option
 
 _CHROMS_HELP = "comma-separated chromosome names"
 
@@ -36,7 +36,7 @@ def _role(o: dict, what: str) -> str | list[str] | None:
 @contextmanager
 def _library_errors() -> Iterator[None]:
     from ..io.annotation import AnnotationError
-    from ..io.atomic import OutputError
+    from ..io.atomic import OutputError, OutputIsInput
     from ..io.fasta import FastaError
     from ..models.base import ModelError
     from ..pipeline.train import EvaluateError, SplitError
@@ -46,10 +46,17 @@ def _library_errors() -> Iterator[None]:
 
     try:
         yield
-    except (SplitError, RegionError) as err:
+    except (SplitError, RegionError, OutputIsInput) as err:
         raise click.UsageError(str(err)) from None
     except (TrainError, EvaluateError, FastaError, AnnotationError, ModelError, TokenizerError, OutputError) as err:
         raise click.ClickException(str(err)) from None
+
+
+def _stem(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A file name stem: not empty, no directory part, not hidden."""
+    if not value.strip() or "/" in value or "\\" in value or value.startswith(".") or "\x00" in value:
+        raise click.BadParameter(f"{value!r}: give a plain file name stem (no '/', not empty, not starting with '.')")
+    return value
 
 
 def _threads(n: int | None) -> None:
@@ -68,32 +75,32 @@ def _threads(n: int | None) -> None:
 @click.option("-o", "--output", "model_dir", required=True, type=click.Path(file_okay=False), callback=no_stdout,
               help="model directory to write")
 @click.option("--base-model", default=None, help="GENA BERT checkpoint (path or id) to fine-tune; default: a fresh model")
-@click.option("--hidden-size", default=128, type=int, help="fresh model: hidden size")
-@click.option("--layers", default=4, type=int, help="fresh model: transformer layers")
-@click.option("--heads", default=4, type=int, help="fresh model: attention heads")
-@click.option("--dropout", default=0.1, type=float, help="fresh model: hidden and attention dropout")
+@click.option("--hidden-size", default=128, type=click.IntRange(min=1), help="fresh model: hidden size")
+@click.option("--layers", default=4, type=click.IntRange(min=1), help="fresh model: transformer layers")
+@click.option("--heads", default=4, type=click.IntRange(min=1), help="fresh model: attention heads")
+@click.option("--dropout", default=0.1, type=click.FloatRange(0, 1, max_open=True), help="fresh model: hidden and attention dropout")
 @click.option("--tokenizer", "tokenizer_opt", default=None,
               help="'char' (one token per base), 'bpe' (train a BPE on the training chromosomes), or a "
                    "directory/tokenizer.json; default: the base model's own, else 'char'")
-@click.option("--vocab-size", default=4096, type=int, help="vocabulary of a BPE tokenizer trained with --tokenizer bpe")
+@click.option("--vocab-size", default=4096, type=click.IntRange(min=16), help="vocabulary of a BPE tokenizer trained with --tokenizer bpe")
 @click.option("--train-chroms", default=None, help=_CHROMS_HELP)
 @click.option("--valid-chroms", default=None, help=_CHROMS_HELP)
 @click.option("--test-chroms", default=None, help=_CHROMS_HELP)
 @click.option("--train-regions", default=None, type=click.Path(exists=True, dir_okay=False), help="BED of training regions")
 @click.option("--valid-regions", default=None, type=click.Path(exists=True, dir_okay=False), help="BED of validation regions")
 @click.option("--test-regions", default=None, type=click.Path(exists=True, dir_okay=False), help="BED of test regions")
-@click.option("--window-tokens", default=510, type=int, help="content tokens per window")
-@click.option("--steps", default=None, type=int, help="optimisation steps (default 1000 unless --epochs)")
-@click.option("--epochs", default=None, type=float, help="epochs of 2*train_bp/window_bp windows (instead of --steps)")
-@click.option("--lr", default=5e-4, type=float)
-@click.option("--batch-size", default=16, type=int)
-@click.option("--pos-weight", default=10.0, type=float, help="splice: loss weight of site tokens (sites are rare)")
+@click.option("--window-tokens", default=510, type=click.IntRange(min=1), help="content tokens per window")
+@click.option("--steps", default=None, type=click.IntRange(min=1), help="optimisation steps (default 1000 unless --epochs)")
+@click.option("--epochs", default=None, type=click.FloatRange(min=0, min_open=True), callback=finite, help="epochs of 2*train_bp/window_bp windows (instead of --steps)")
+@click.option("--lr", default=5e-4, type=click.FloatRange(min=0, min_open=True), callback=finite)
+@click.option("--batch-size", default=16, type=click.IntRange(min=1))
+@click.option("--pos-weight", default=10.0, type=click.FloatRange(min=0, min_open=True), callback=finite, help="splice: loss weight of site tokens (sites are rare)")
 @click.option("--seed", default=0, type=int)
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
 @click.option("--precision", default="fp32", type=click.Choice(["fp32", "bf16", "fp16"]))
-@click.option("--save-every", default=200, type=int, help="checkpoint every N steps")
-@click.option("--eval-every", default=200, type=int, help="validate every N steps")
-@click.option("--valid-windows", default=64, type=int, help="validation windows (fixed, seeded) scored at each validation")
+@click.option("--save-every", default=200, type=click.IntRange(min=1), help="checkpoint every N steps")
+@click.option("--eval-every", default=200, type=click.IntRange(min=1), help="validate every N steps")
+@click.option("--valid-windows", default=64, type=click.IntRange(min=1), help="validation windows (fixed, seeded) scored at each validation")
 @click.option("--site-convention", default=DEFAULT_CONVENTION, type=click.Choice(list(SITE_CONVENTIONS)),
               help="splice: which base of a junction is the site: exon = SpliceAI's (donor = last exon base, "
                    "acceptor = first exon base), intron = donor G of GT, acceptor G of AG; recorded in genaannot.json")
@@ -147,8 +154,8 @@ def train(**o) -> None:
 @click.option("--baseline-regions", default=None, type=click.Path(exists=True, dir_okay=False), help="BED to fit the PWM baseline on")
 @click.option("-o", "--output", "out_dir", default=".", type=click.Path(file_okay=False), callback=no_stdout,
               help="directory for REPORT.json/.png")
-@click.option("--stem", default="REPORT", help="report file name stem")
-@click.option("--batch-size", default=16, type=int)
+@click.option("--stem", default="REPORT", callback=_stem, help="report file name stem (a name, not a path)")
+@click.option("--batch-size", default=16, type=click.IntRange(min=1))
 @click.option("--device", default=None)
 @threads_option
 @click.option("--overlap", default=0.5, type=click.FloatRange(0, 1, max_open=True),

@@ -35,7 +35,7 @@ from urllib.parse import unquote
 
 import numpy as np
 
-from .text import open_text
+from .text import open_text, text_errors
 
 __all__ = [
     "AnnotationError",
@@ -296,7 +296,7 @@ def read_gff3(path: str | Path) -> Annotation:
     feature_parent: dict[str, str] = {}  # feature ID -> its first Parent (transcript -> gene)
     feature_type: dict[str, str] = {}
     feature_name: dict[str, str] = {}  # gene Name, or a feature's gene= / gene_name= symbol
-    with _open_text(path) as fh:
+    with text_errors(path, AnnotationError, what="annotation"), _open_text(path) as fh:
         for lineno, line in enumerate(fh, 1):
             if line.startswith("##FASTA"):
                 break
@@ -333,7 +333,8 @@ def read_gff3(path: str | Path) -> Annotation:
     return Annotation(str(path), b.build())
 
 
-_GTF_ATTR = re.compile(r'\s*([^\s;"]+)\s+("(?:[^"\\]|\\.)*"|[^;]*?)\s*(?:;|$)')
+#: one GTF attribute: key, then a quoted value (``;`` and escaped quotes allowed inside) or a bare one
+_GTF_ATTR = re.compile(r'\s*([^\s;"]+)\s+("(?:[^"\\]|\\.)*"|[^;"\s][^;]*?)\s*(?:;|$)')
 
 
 def _gtf_attrs(path: Path, lineno: int, text: str) -> dict[str, str]:
@@ -348,7 +349,8 @@ def _gtf_attrs(path: Path, lineno: int, text: str) -> dict[str, str]:
         m = _GTF_ATTR.match(text, pos)
         if m is None or m.end() == pos:
             part = text[pos:].split(";", 1)[0].strip()
-            raise AnnotationError(f"{path}:{lineno}: attribute {part!r} is not `key \"value\"` (is this a GFF3 file?)")
+            raise AnnotationError(f"{path}:{lineno}: attribute {part!r} is not `key \"value\"` (an unclosed quote? "
+                                  "is this a GFF3 file?)")
         v = m.group(2)
         if len(v) >= 2 and v[0] == v[-1] == '"':
             v = v[1:-1].replace('\\"', '"')
@@ -361,7 +363,7 @@ def read_gtf(path: str | Path) -> Annotation:
     """Read a GTF (GFF2) file: exons grouped by ``transcript_id``, genes by ``gene_id``."""
     path = Path(path)
     b = _Builder(path)
-    with _open_text(path) as fh:
+    with text_errors(path, AnnotationError, what="annotation"), _open_text(path) as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip() or line.startswith("#"):
                 continue

@@ -57,6 +57,7 @@ __all__ = [
     "check_not_inputs",
     "input_files",
     "output_error",
+    "is_write_failure",
     "check_writable",
     "publish",
     "AtomicFile",
@@ -84,10 +85,22 @@ _FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 FULL_HINT = "disk full or quota exceeded: free space or choose another -o"
 
 
+#: how libraries that do not raise OSError (torch.save, safetensors) say the disk is full
+_FULL_TEXT = re.compile(r"no space left|os error (28|122)|quota exceeded|file write failed|unexpected pos", re.I)
+
+
+def is_write_failure(err: BaseException) -> bool:
+    """Whether ``err`` is a failed write: an :class:`OSError`, or the ``RuntimeError`` /
+    ``SafetensorError`` torch and safetensors raise when the disk fills up."""
+    return isinstance(err, OSError) or bool(
+        (isinstance(err, RuntimeError) or "Safetensor" in type(err).__name__) and _FULL_TEXT.search(str(err)))
+
+
 def output_error(path: str | Path, err: BaseException, *, doing: str = "cannot write") -> OutputError:
     """``err`` as an :class:`OutputError` naming ``path`` and the OS reason.
 
-    An :class:`OutputError` is returned as it is. ENOSPC, EDQUOT and EFBIG get the hint
+    An :class:`OutputError` is returned as it is. ENOSPC, EDQUOT and EFBIG (or a torch /
+    safetensors error that says the disk is full, see :func:`is_write_failure`) get the hint
     :data:`FULL_HINT`; the result keeps ``err``'s ``errno``.
 
     Parameters
@@ -103,8 +116,9 @@ def output_error(path: str | Path, err: BaseException, *, doing: str = "cannot w
         return err
     code = getattr(err, "errno", None)
     reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
+    reason = re.sub(r"\s*\n\s*", " ", str(reason)).strip()
     msg = f"{path}: {doing} ({reason})"
-    if code in _FULL:
+    if code in _FULL or (not isinstance(err, OSError) and _FULL_TEXT.search(reason)):
         msg += f"; {FULL_HINT}"
     out = OutputError(msg)
     out.errno = code

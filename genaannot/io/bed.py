@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..regions import Interval, RegionError, resolve_chrom
-from .text import open_text
+from .text import open_text, text_errors
 
 __all__ = [
     "BedError",
@@ -69,6 +69,8 @@ def parse_bed_lines(lines: Iterable[str], *, source: str) -> Iterator[BedRecord]
         Shown in :attr:`BedRecord.where` (the file name).
     """
     for no, line in enumerate(lines, 1):
+        if no == 1:
+            line = line.removeprefix("\ufeff")  # a byte-order mark some editors write
         if not line.strip() or line.startswith(_SKIP):
             continue
         f = line.rstrip("\n\r").split("\t")
@@ -79,7 +81,7 @@ def parse_bed_lines(lines: Iterable[str], *, source: str) -> Iterator[BedRecord]
 
 def read_bed_records(path: str | Path) -> Iterator[BedRecord]:
     """The data lines of a BED file (plain or gzip), streamed (see :func:`parse_bed_lines`)."""
-    with open_text(path) as fh:
+    with text_errors(path, BedError, what="BED"), open_text(path) as fh:
         yield from parse_bed_lines(fh, source=str(path))
 
 
@@ -113,6 +115,16 @@ def read_bed(path: str | Path, *, sizes: dict[str, int]) -> list[Interval]:
     path = Path(path)
     if not path.is_file():
         raise RegionError(f"{path}: regions BED file not found")
+    try:
+        out = _read_regions(path, sizes)
+    except BedError as err:  # binary or truncated: a bad regions file like any other
+        raise RegionError(str(err)) from None
+    if not out:
+        raise RegionError(f"{path}: no intervals in the regions file")
+    return out
+
+
+def _read_regions(path: Path, sizes: dict[str, int]) -> list[Interval]:
     out: list[Interval] = []
     for rec in read_bed_records(path):
         f = rec.fields
@@ -134,8 +146,6 @@ def read_bed(path: str | Path, *, sizes: dict[str, int]) -> list[Interval]:
                 f"{rec.where}: {name}:{start}-{end} runs past the end of {chrom} (length {sizes[chrom]:,})"
             )
         out.append(Interval(chrom, start, end, f[3] if len(f) > 3 else ""))
-    if not out:
-        raise RegionError(f"{path}: no intervals in the regions file")
     return out
 
 
@@ -169,6 +179,9 @@ class BedCall:
 
 def _call(rec: BedRecord) -> BedCall:
     chrom, start, end = _interval(rec)
+    if start < 0 or end < start:
+        raise BedError(f"{rec.where}: start {start}, end {end} is not an interval (BED is 0-based, half-open: "
+                       "0 <= start <= end)")
     f = rec.fields
     raw = f[6] if len(f) > 6 else f[4] if len(f) > 4 and f[4] != "." else "0"
     try:

@@ -30,7 +30,14 @@ from typing import Any
 
 from ..conventions import SITE_CONVENTIONS
 from ..models.base import ModelError
-from .atomic import AtomicDir, staged_files, write_bytes_atomic
+from .atomic import (
+    AtomicDir,
+    OutputError,
+    is_write_failure,
+    output_error,
+    staged_files,
+    write_bytes_atomic,
+)
 from .tokenizers import write_tokenizer_files, write_tokenizer_json
 from .weights import check_not_lfs_pointer, refused_pickle_message
 
@@ -130,12 +137,17 @@ def write_model_dir(
     from safetensors.torch import save_file
 
     directory = Path(directory)
-    with staged_files(directory) as tmp:
-        save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
-        (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-        write_tokenizer_files(tmp, tokenizer)
-        if metadata is not None:
-            (tmp / METADATA).write_text(json.dumps(metadata, indent=2, default=str) + "\n")
+    try:
+        with staged_files(directory) as tmp:
+            save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+            (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+            write_tokenizer_files(tmp, tokenizer)
+            if metadata is not None:
+                (tmp / METADATA).write_text(json.dumps(metadata, indent=2, default=str) + "\n")
+    except Exception as err:
+        if is_write_failure(err):  # disk full, quota, I/O error: the staging directory is gone
+            raise output_error(directory, err, doing="cannot save the model") from None
+        raise
     return directory
 
 
@@ -180,10 +192,19 @@ def save_step(
         write_model(d.tmp)
         torch.save(state, d.tmp / TRAINER_STATE)
         d.commit()
-    except BaseException:
+    except BaseException as err:
         d.abort()
+        if isinstance(err, OutputError):  # from write_model: name the step, not its temporary directory
+            out = OutputError(str(err).replace(str(d.tmp), str(final)))
+            out.errno = err.errno
+            raise out from None
+        if isinstance(err, Exception) and is_write_failure(err):  # disk full, quota, I/O error
+            raise output_error(final, err, doing="cannot save the checkpoint") from None
         raise
-    _atomic_bytes(ckpt_root / "last", (name + "\n").encode())
+    try:
+        _atomic_bytes(ckpt_root / "last", (name + "\n").encode())
+    except OSError as err:
+        raise output_error(ckpt_root / "last", err, doing="cannot save the checkpoint pointer") from None
     steps = sorted(p for p in ckpt_root.glob("step-*") if p.is_dir())
     for old in steps[: max(0, len(steps) - keep)]:
         shutil.rmtree(old, ignore_errors=True)

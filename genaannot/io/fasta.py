@@ -41,6 +41,16 @@ _NOT_IUPAC = re.compile(f"[^{IUPAC}{IUPAC.lower()}]")
 _GAP_LIMIT = 1 << 16
 
 
+#: set by the command line: htslib's own ``[E::fai_build_core]`` lines are not shown, the
+#: FastaError that follows names the file in one line
+QUIET_HTSLIB = False
+
+
+def _quiet(pysam) -> None:
+    if QUIET_HTSLIB:
+        pysam.set_verbosity(0)
+
+
 class FastaError(OSError):
     """A FASTA file (or its index) that cannot be opened, indexed or read."""
 
@@ -85,6 +95,7 @@ def _cached_index(path: Path, *, gz: bool) -> tuple[Path, Path]:
 
     import pysam
 
+    _quiet(pysam)
     st = path.stat()
     key = hashlib.sha256(f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:16]
     folder = cache_dir() / "fai"
@@ -318,6 +329,7 @@ class Genome:
     def __init__(self, path: str | Path, *, verify: bool = True) -> None:
         import pysam
 
+        _quiet(pysam)
         self.path = Path(path)
         p = self.path
         if not p.exists():

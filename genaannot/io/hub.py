@@ -40,7 +40,7 @@ from ..hub import (
     trackdb_txt,
     transcript_bed12,
 )
-from .atomic import AtomicFile, OutputError, write_text_atomic
+from .atomic import AtomicFile, OutputError, check_not_inputs, write_text_atomic
 from .bed import read_calls
 
 __all__ = ["HubError", "read_scan", "write_twobit", "write_hub", "write_igv_session", "HubResult", "calls_to_bigbed",
@@ -346,6 +346,15 @@ def _rel(target: Path, start: Path) -> str:
     return "/".join(quote(part, safe="") for part in Path(os.path.relpath(target, start)).as_posix().split("/"))
 
 
+def scan_inputs(run: ScanRun) -> list[tuple[str, Path | None]]:
+    """What a finished scan is made of, as :func:`~genaannot.io.atomic.check_not_inputs` takes it:
+    the manifest, the FASTA and its index, the tracks and the calls (no output may overwrite them)."""
+    g = Path(run.genome)
+    return [("scan manifest", run.manifest_path), ("FASTA", g), ("FASTA index", Path(f"{g}.fai")),
+            ("FASTA index", Path(f"{g}.gzi")), *(("scan track", t.path) for t in run.tracks),
+            ("scan calls", run.calls)]
+
+
 def write_hub(run: ScanRun, outdir: str | Path, opts: HubOptions, *, session: bool = True,
               annotation: str | Path | None = None) -> HubResult:
     """Write ``hub.txt``, ``genomes.txt``, ``<genome>/trackDb.txt`` (+ ``.2bit``, calls and
@@ -376,8 +385,17 @@ def write_hub(run: ScanRun, outdir: str | Path, opts: HubOptions, *, session: bo
     except HubTextError as err:
         raise HubError(str(err)) from None
     outdir = Path(outdir).resolve()
-    outdir.mkdir(parents=True, exist_ok=True)
     gdir = outdir / g
+    planned = [outdir / n for n in ("hub.txt", "genomes.txt", "description.html", "igv_session.xml")]
+    planned += [gdir / n for n in ("trackDb.txt", f"{safe_name(opts.genome_name)}.2bit", "chrom.sizes")]
+    if run.calls is not None:
+        planned.append(gdir / (run.calls.name.removesuffix(".bed") + ".bb"))
+    check_not_inputs(planned, scan_inputs(run))
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"{outdir}: cannot create the hub directory ({err.strerror or err}); "
+                          "choose another -o") from None
     gdir.mkdir(exist_ok=True)
     copied: list[Path] = []
 

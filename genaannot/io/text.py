@@ -8,11 +8,14 @@ subfield; :func:`is_bgzf` tells it apart from plain gzip.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-__all__ = ["GZIP_MAGIC", "is_gzip", "is_bgzf", "open_text", "package_text"]
+__all__ = ["GZIP_MAGIC", "is_gzip", "is_bgzf", "open_text", "package_text", "text_errors"]
 
 #: the first two bytes of every gzip (and so BGZF) file
 GZIP_MAGIC = b"\x1f\x8b"
@@ -49,6 +52,32 @@ def open_text(path: str | Path, *, encoding: str = "utf-8", errors: str = "stric
     if is_gzip(path):
         return gzip.open(path, "rt", encoding=encoding, errors=errors)
     return open(path, encoding=encoding, errors=errors)  # noqa: SIM115 - the caller closes it
+
+
+@contextlib.contextmanager
+def text_errors(path: str | Path, error: type[Exception], *, what: str) -> Iterator[None]:
+    """Turn what reading a damaged text file raises into ``error`` naming ``path``.
+
+    Bytes that are not UTF-8 (a binary file) and a truncated or damaged gzip file (Python's
+    ``EOFError``, ``BadGzipFile`` or ``zlib.error``) become one line saying what to do.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file read in the block.
+    error : type
+        The reader's typed error (e.g. ``BedError``); called with the message.
+    what : str
+        What the file should be, e.g. ``"BED"``.
+    """
+    try:
+        yield
+    except UnicodeDecodeError:
+        raise error(f"{path}: not a {what} text file (it holds bytes that are not UTF-8 text: binary or "
+                    "another encoding); give the right file, or convert it to UTF-8") from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise error(f"{path}: the gzip-compressed {what} file is truncated or damaged ({err}); "
+                    "download or compress it again") from None
 
 
 def package_text(name: str) -> str:

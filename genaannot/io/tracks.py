@@ -234,6 +234,13 @@ def read_bigwig_region(path: str | Path, chrom: str, start: int, end: int) -> np
     """
     import pyBigWig
 
+    try:  # the magic number first: libBigWig prints its own lines to stderr on a file it cannot parse
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+    except OSError as err:
+        raise OSError(f"{path}: cannot read the bigWig ({err.strerror or err})") from None
+    if magic not in (b"\x26\xfc\x8f\x88", b"\x88\x8f\xfc\x26"):
+        raise OSError(f"{path}: not a bigWig file")
     try:
         bw = pyBigWig.open(str(path))
     except RuntimeError:  # pyBigWig's only signal for a file it cannot parse

@@ -60,7 +60,7 @@ def plot_region(
     ValueError
         Nothing to draw, or a bad region, FASTA, BED or annotation (the message names the file).
     """
-    from ..io.atomic import check_writable, write_bytes_atomic
+    from ..io.atomic import OutputError, check_not_inputs, check_writable, write_bytes_atomic
     from ..io.bed import read_calls
     from ..io.fasta import open_genome
     from ..io.tracks import read_bigwig_region
@@ -69,7 +69,20 @@ def plot_region(
 
     if not tracks and not calls and not annotation:
         raise ValueError("give at least one of --tracks, --calls, --annotation")
-    out = check_writable(Path(output))
+    g_path = Path(genome)
+    check_not_inputs([output], [("FASTA", g_path), ("FASTA index", Path(f"{g_path}.fai")),
+                                ("FASTA index", Path(f"{g_path}.gzi")), *(("track", t) for t in tracks),
+                                ("calls BED", calls), ("annotation", annotation)])
+    out = Path(output)
+    fmt = out.suffix.lstrip(".").lower()
+    if fmt:
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        kinds = FigureCanvasBase.get_supported_filetypes()
+        if fmt not in kinds:
+            raise OutputError(f"{out}: matplotlib cannot write .{fmt} images; end the name in .png, .pdf or .svg "
+                              f"(or one of {', '.join(sorted(kinds))})")
+    out = check_writable(out)
     with open_genome(genome) as g:
         iv = parse_region(region, sizes=g.sizes)
     drawn = []
@@ -171,10 +184,11 @@ def write_scan_report(
         above it, embed sequence and full-resolution values around the ``top`` strongest calls
         and bin maxima elsewhere. 0 links the files relative to the page (for HTTP only).
     """
-    from ..io.atomic import check_writable
-    from ..io.hub import read_scan
+    from ..io.atomic import check_not_inputs, check_writable
+    from ..io.hub import read_scan, scan_inputs
     from ..io.report import write_html_report
 
     check_writable(Path(output))
     run = read_scan(scan)
+    check_not_inputs([output], scan_inputs(run))
     return write_html_report(run, output, top=top, flank=flank, embed_limit=int(embed_limit_mb * 1024 * 1024))

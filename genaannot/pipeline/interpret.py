@@ -38,6 +38,7 @@ from ..interpret import (
     resolve_target,
     strongest_site,
 )
+from ..io.atomic import check_not_inputs
 from ..io.naming import strip_suffix
 from ..io.tracks import (
     BedGraphWriter,
@@ -136,10 +137,15 @@ def _common_meta(command: str, genome: Genome, model: Model, iv: Interval, ro: T
     }
 
 
-def _output_files(output: str | Path, **suffixes: str) -> dict[str, Path]:
-    """``OUT`` + each suffix (``OUT`` without its extension), each checked writable."""
+def _output_files(output: str | Path, genome: Genome, model: Model, **suffixes: str) -> dict[str, Path]:
+    """``OUT`` + each suffix (``OUT`` without its extension), each checked writable and none
+    an input (the FASTA, its index, the model's files: :func:`check_not_inputs`)."""
     stem = output_stem(output)
     files = {key: stem.with_name(stem.name + sfx) for key, sfx in suffixes.items()}
+    inputs = [("FASTA", getattr(genome, "path", None)),
+              *(("FASTA index", f) for f in getattr(genome, "index_files", ())),
+              ("model", getattr(getattr(model, "info", None), "source", None))]
+    check_not_inputs(files.values(), inputs)
     for p in files.values():
         check_writable(p)
     return files
@@ -163,7 +169,7 @@ def _ism(
     """Saturation mutagenesis of ``region`` (1-based inclusive string); see module docstring."""
     from ..interpret import MAX_ISM_BP
 
-    files = _output_files(output, max_abs_bigwig=".max_abs.bw", mean_bigwig=".mean.bw", tsv=".tsv", npz=".npz",
+    files = _output_files(output, genome, model, max_abs_bigwig=".max_abs.bw", mean_bigwig=".mean.bw", tsv=".tsv", npz=".npz",
                           json=".json")
     iv, ro, win, site0, t = _prepare(genome, model, region=region, task=task, label=label, strand=strand,
                                      site=site, logit=logit, window_tokens=window_tokens,
@@ -221,7 +227,7 @@ def _attribute(
     """Integrated-gradients attribution around ``region``; see module docstring."""
     if baseline not in BASELINES:
         raise InterpretError(f"unknown baseline {baseline!r}; choose {', '.join(BASELINES)}")
-    files = _output_files(output, bigwig=".bw", bedgraph=".bedGraph", json=".json")
+    files = _output_files(output, genome, model, bigwig=".bw", bedgraph=".bedGraph", json=".json")
     iv, ro, win, site0, t = _prepare(genome, model, region=region, task=task, label=label, strand=strand,
                                      site=site, logit=logit, window_tokens=window_tokens,
                                      batch_size=batch_size, max_bp=None)

@@ -41,7 +41,7 @@ from ..evaluate import (
     write_eval_report,
 )
 from ..io.annotation import Annotation, AnnotationError, read_annotation
-from ..io.atomic import check_writable
+from ..io.atomic import OutputIsInput, check_not_inputs, check_writable
 from ..io.bed import read_bed
 from ..io.checkpoint import read_metadata, update_metadata
 from ..labels import TASK_SPECS, GenomeReader, TaskSpec
@@ -167,6 +167,42 @@ def _open_inputs(
             f"{', '.join(list(genome.sizes)[:5])})"
         )
     return genome, ann.rename(m.mapping)
+
+
+#: files ``train`` writes at the top of its model directory
+_MODEL_DIR_FILES = ("config.json", "model.safetensors", "tokenizer.json", "special_tokens_map.json",
+                    "tokenizer_config.json", "genaannot.json", "REPORT.json", "REPORT.png")
+
+
+def _run_inputs(genome: Any, annotation: Any, regions: Sequence[Any], model: Any) -> list[tuple[str, Any]]:
+    """The files a train/evaluate run reads (for :func:`check_not_inputs`): the FASTA and its
+    index, the annotation, region BEDs and the model's files."""
+    def path(x: Any) -> Any:
+        return x if isinstance(x, (str, os.PathLike)) else getattr(x, "path", None)
+
+    g = path(genome)
+    out: list[tuple[str, Any]] = [("FASTA", g)]
+    out += [("FASTA index", f) for f in getattr(genome, "index_files", ())]
+    if g is not None:
+        out += [("FASTA index", f"{g}.fai"), ("FASTA index", f"{g}.gzi")]
+    out.append(("annotation", path(annotation)))
+    out += [("regions BED", r) for r in regions if isinstance(r, (str, os.PathLike))]
+    m = model if isinstance(model, (str, os.PathLike)) else getattr(getattr(model, "info", None), "source", None)
+    out.append(("model", m))
+    return out
+
+
+def _check_train_output(model_dir: Path, *, genome: Any, annotation: Any, regions: Sequence[Any],
+                        base_model: Any, tokenizer: Any, resume: bool) -> None:
+    """The model directory may be neither the base model nor hold an input under a name train writes."""
+    if not resume and base_model is not None and model_dir.is_dir() and Path(str(base_model)).is_dir():
+        if os.path.samefile(model_dir, str(base_model)):
+            raise OutputIsInput(f"{model_dir}: this output directory is the base model {base_model}; "
+                                "training would overwrite it: choose another -o")
+    tok = tokenizer if tokenizer is not None and str(tokenizer) not in ("char", "bpe") else None
+    inputs = _run_inputs(genome, annotation, regions, None if resume else base_model)
+    inputs.append(("tokenizer", tok))
+    check_not_inputs([model_dir / n for n in _MODEL_DIR_FILES], inputs)
 
 
 def resolve_regions(regions: Regions | None, *, sizes: Mapping[str, int]) -> list[Interval]:
@@ -388,6 +424,8 @@ def train_genome(
         if not splits["train"]:
             raise SplitError("no training regions")
         check_disjoint(splits)
+        _check_train_output(model_dir, genome=genome, annotation=annotation, regions=[train, valid, test],
+                            base_model=base_model, tokenizer=tokenizer, resume=resume)
         check_writable(model_dir / "checkpoints" / "last")  # a read-only or impossible -o fails before any work
         setup = _train_setup(spec=TASK_SPECS[task], config=config, arch=arch, genome=gen, train_regions=splits["train"],
                              model_dir=model_dir, base_model=base_model, tokenizer=tokenizer, vocab_size=vocab_size,
@@ -644,6 +682,9 @@ def evaluate_checkpoint(
         held_out = resolve_regions(regions, sizes=gen.sizes)
         if not held_out:
             raise SplitError("no regions to evaluate on")
+        out_dir = Path(output_dir)
+        check_not_inputs([out_dir / f"{stem}.json", out_dir / f"{stem}.png"],
+                         _run_inputs(genome, annotation, [regions, baseline_regions], ref))
         target = _threshold_target(ref, held_out, gen.sizes) if write_thresholds else None
         base = resolve_regions(baseline_regions, sizes=gen.sizes) or None
         if base:
