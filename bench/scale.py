@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict[float, dict[str, Any]]:
     ap.add_argument("--sizes-mb", default="1,16,64", help="chromosome sizes in Mb [1,16,64]")
     ap.add_argument("--tokenizer", choices=("base", "bpe"), default="base")
     ap.add_argument("--outputs", choices=("random", "zeros"), default="random")
-    ap.add_argument("--track-digits", default="3", help="0-7 or 'full' [the scan default, 3]")
+    ap.add_argument("--track-digits", default="2", help="0-7 or 'full' [the scan default, 2]")
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--child", nargs=2, metavar=("FASTA", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

@@ -468,6 +468,9 @@ def scan_genome(
         Called with base pairs done (default: a tqdm bar unless ``quiet``).
     """
     t_start = time.time()
+    from ..io.system import return_large_frees_to_the_os
+
+    return_large_frees_to_the_os()  # flat memory over a long scan (glibc; see its docstring)
     task = get_task(task) if isinstance(task, str) else task
     if stitch not in STITCH_MODES:
         raise ScanError(f"--stitch must be one of {', '.join(STITCH_MODES)}, not {stitch!r}")
