@@ -36,7 +36,9 @@ def test_cpu_autocast_agrees_with_fp32(gena_dir, precision):
     low = load_model(gena_dir, device="cpu", dtype=precision)
     assert low.precision == precision
     seqs = _seqs()
-    for a, b in zip(ref.predict(seqs), low.predict(seqs, batch_size=3)):
+    with pytest.warns(UserWarning, match="2 input\\(s\\) longer than the model's 128 content tokens were cut"):
+        preds = list(zip(ref.predict(seqs), low.predict(seqs, batch_size=3)))  # 400 and 520 bp are cut
+    for a, b in preds:
         assert b.logits.dtype == np.float32 and b.logits.shape == a.logits.shape
         err = np.abs(b.logits - a.logits).max()
         assert err <= LOGIT_REL[precision] * np.abs(a.logits).max(), err

@@ -253,7 +253,8 @@ _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 def _text(path) -> str:
     import gzip
 
-    return (gzip.open(path, "rt") if str(path).endswith(".gz") else open(path)).read()
+    with gzip.open(path, "rt") if str(path).endswith(".gz") else open(path) as fh:
+        return fh.read()
 
 
 def assert_same_up_to_rounding(a: str, b: str, *, tol: float = 2e-4) -> None:

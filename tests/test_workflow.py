@@ -1,18 +1,23 @@
 """examples/workflow: `snakemake --cores 2` scatters scan/score shards and merges them; the
 merged files equal a single `genaannot scan` / `score` run. snakemake is a declared test
 dependency (the [test] extra): without it the test fails. The rules run the checkout's
-``bin/genaannot`` (no installed console script needed)."""
+``bin/genaannot`` (no installed console script needed). The SLURM profile's tests (dry run,
+and submission to a fake ``sbatch``) need snakemake-executor-plugin-slurm, also in the [test]
+extra, and are skipped without it."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
+import re
 import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import snakemake  # noqa: F401 - declared test dependency: missing means failing, not skipping
 from click.testing import CliRunner
 from tinymodels import make_gena_dir, random_dna
@@ -98,3 +103,88 @@ def test_snakemake_scatter_gather_equals_single_run(tmp_path, monkeypatch):
         assert (res / f["bigwig"]).read_bytes() == (single / f["bigwig"]).read_bytes(), f["bigwig"]
     with gzip.open(res / "variants.vcf.gz", "rt") as fh:
         assert fh.read() == (single / "variants.vcf").read_text()
+
+
+def _slurm_workflow(tmp_path, shard_resources=None):
+    """The workflow in tmp_path/wf with a tiny genome and VCF (the dry run needs its inputs),
+    optionally overriding config.yaml's shard_resources through a second config file."""
+    pytest.importorskip("snakemake_executor_plugin_slurm",
+                        reason="snakemake-executor-plugin-slurm not installed (the [workflow] and [test] extras install it)")
+    wd = tmp_path / "wf"
+    shutil.copytree(WORKFLOW, wd)
+    (wd / "data").mkdir()
+    (wd / "data" / "genome.fa").write_text(f">c1\n{random_dna(500, seed=3)}\n")
+    (wd / "data" / "v.vcf").write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+    cmd = [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", "--config", "vcf=data/v.vcf"]
+    if shard_resources is not None:
+        (wd / "site.yaml").write_text(json.dumps({"shard_resources": shard_resources}))  # JSON is YAML
+        cmd += ["--configfile", "site.yaml"]
+    # not inside a SLURM job, whatever machine runs the tests
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    return wd, cmd, env
+
+
+def _dry_run_resources(wd, cmd, env):
+    """{rule: [resources dict of each job]} from `snakemake -n`'s job listing."""
+    r = subprocess.run([*cmd, "-n"], cwd=wd, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    jobs, rule = {}, None
+    for line in (r.stdout + r.stderr).splitlines():
+        if m := re.match(r"(?:local)?rule (\w+):$", line.strip()):
+            rule = m.group(1)
+        elif line.strip().startswith("resources:") and rule:
+            res = dict(kv.split("=", 1) for kv in line.strip()[len("resources:"):].strip().split(", "))
+            jobs.setdefault(rule, []).append(res)
+    return jobs
+
+
+def test_slurm_profile_dry_run_jobs_carry_configured_resources(tmp_path):
+    wd, cmd, env = _slurm_workflow(tmp_path)
+    jobs = _dry_run_resources(wd, cmd, env)
+    # config.yaml's shard_resources (one GPU, partition gpu) and the profile's per-rule limits
+    assert len(jobs["scan_shard"]) == 4 and len(jobs["score_shard"]) == 4
+    for res in jobs["scan_shard"]:
+        assert {k: res.get(k) for k in ("gpu", "slurm_partition", "slurm_account", "cpus_per_task", "mem_mb", "runtime")} == {
+            "gpu": "1", "slurm_partition": "gpu", "slurm_account": "my_account", "cpus_per_task": "8",
+            "mem_mb": "32000", "runtime": "240"}
+        assert "gres" not in res and "gpu_model" not in res
+    for res in jobs["score_shard"]:
+        assert (res["gpu"], res["slurm_partition"], res["cpus_per_task"]) == ("1", "gpu", "4")
+    # the merges: no GPU, the profile's default partition
+    for rule in ("scan_merge", "score_merge"):
+        [res] = jobs[rule]
+        assert "gpu" not in res and res["slurm_partition"] == "cpu" and res["cpus_per_task"] == "1"
+
+    # a CPU-only cluster: no GPU, the default partition for the shards too
+    wd, cmd, env = _slurm_workflow(tmp_path / "cpu", {"gpu": 0, "slurm_partition": None})
+    jobs = _dry_run_resources(wd, cmd, env)
+    for res in jobs["scan_shard"] + jobs["score_shard"]:
+        assert res["gpu"] == "0" and res["slurm_partition"] == "cpu"
+
+
+def test_slurm_profile_submits_configured_sbatch_options(tmp_path):
+    """Through the plugin to a fake `sbatch` that records its arguments and refuses the job:
+    the options real shard jobs would be submitted with."""
+    wd, cmd, env = _slurm_workflow(tmp_path, {"gpu": None, "gres": "gpu:a100:2", "slurm_partition": "batch"})
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    calls = tmp_path / "sbatch-calls"
+    calls.mkdir()
+    (fake / "sbatch").write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > "{calls}/$$"\necho "sbatch: refused (test)" >&2\nexit 1\n')
+    (fake / "sacctmgr").write_text("#!/bin/sh\necho my_account\n")  # the plugin checks the account
+    for f in fake.iterdir():
+        f.chmod(0o755)
+    env["PATH"] = f"{fake}{os.pathsep}{env.get('PATH', '')}"
+    r = subprocess.run([*cmd, "--retries", "0", "--slurm-init-seconds-before-status-checks", "1"],
+                       cwd=wd, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0 and "sbatch: refused (test)" in r.stdout + r.stderr, r.stdout[-3000:] + r.stderr[-3000:]
+    submitted = [f.read_text().splitlines() for f in calls.iterdir()]
+    # the shards are submitted first (the merges wait for them); --wrap is the job's command
+    assert len(submitted) >= 4
+    for args in submitted:
+        args = args[:next(i for i, a in enumerate(args) if a.startswith("--wrap"))]
+        rule = args[args.index("--comment") + 1]
+        assert rule.startswith(("rule_scan_shard", "rule_score_shard")), args
+        assert args[args.index("-p") + 1] == "batch" and args[args.index("-A") + 1] == "my_account"
+        assert "--gres=gpu:a100:2" in args and not any(a.startswith("--gpus") for a in args)
+        assert (f"--cpus-per-task={8 if 'scan' in rule else 4}") in args
