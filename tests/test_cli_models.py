@@ -59,7 +59,7 @@ def test_models_inspect_tiny(tmp_path):
     assert "BertForTokenClassification" in res.output and "splice" in res.output and "128 content tokens" in res.output
     r = make_rmt_dir(tmp_path / "r") / "model_best.pth"
     (r.parent / "rmt.json").unlink()
-    res = CliRunner().invoke(main, ["models", "inspect", str(r), "-o", "input_size=24", "-o", "max_n_segments=2"])
+    res = CliRunner().invoke(main, ["models", "inspect", str(r), "--model-option", "input_size=24", "--model-option", "max_n_segments=2"])
     assert res.exit_code == 0, res.output
     assert "max_n_segments=2" in res.output and "36 content tokens" in res.output
 

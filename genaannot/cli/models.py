@@ -62,8 +62,9 @@ def list_cmd(task: str | None, as_json: bool) -> None:
 
 @models.command("inspect")
 @click.argument("model")
-@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
-              help="Family option, e.g. -o max_n_segments=8 (RMT), -o tile_tokens=2048 (BigBird), -o tokenizer=DIR.")
+@click.option("--model-option", "options", multiple=True, metavar="KEY=VALUE",
+              help="Family option (as scan/score --model-option), e.g. max_n_segments=8 (RMT), tile_tokens=2048 "
+                   "(BigBird), tokenizer=DIR.")
 @click.option("--revision", default=None, help="Branch/revision of a hub id.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def inspect_cmd(model: str, options: tuple[str, ...], revision: str | None, as_json: bool) -> None:
