@@ -225,14 +225,18 @@ def test_default_threads_leave_the_workers_and_the_busy_cores_alone(monkeypatch)
     monkeypatch.setattr(workers_mod, "cpu_cores", lambda: 8)
     monkeypatch.setattr(os, "getloadavg", lambda: (0.4, 0.0, 0.0))
     assert default_threads(workers=0) == 8
-    assert default_threads(workers=3) == 5
-    assert default_threads(workers=3, n_devices=2) == 2
+    assert default_threads(workers=1) == 8  # one worker tokenises in bursts: no core of its own
+    assert default_threads(workers=4) == 6
+    assert default_threads(workers=4, n_devices=2) == 3
     assert default_threads(workers=0, device="cuda:0") == 1  # the GPU computes; CPU threads would fight workers
     monkeypatch.setattr(os, "getloadavg", lambda: (6.7, 0.0, 0.0))  # six cores taken by other programs
     assert default_threads(workers=0) == 2
-    assert default_threads(workers=1) == 1
+    assert default_threads(workers=2) == 1
     monkeypatch.setattr(os, "getloadavg", lambda: (40.0, 0.0, 0.0))
     assert default_threads(workers=4) == 1  # never below one
+    monkeypatch.setattr(workers_mod, "cpu_cores", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.1, 0.0, 0.0))  # a loaded 2-core machine: one thread
+    assert default_threads(workers=1) == 1
 
 
 def test_torch_threads_are_restored():

@@ -20,7 +20,7 @@ model_option = click.option(
 threads_option = click.option(
     "--threads", type=click.IntRange(min=1), default=None, metavar="N",
     help="CPU threads for the model [default: the cores left free by other programs (1-minute load) "
-         "and by --workers, at least 1; 1 on CUDA]. More threads than free cores makes a run slower.",
+         "less one per two --workers, at least 1; 1 on CUDA]. More threads than free cores makes a run slower.",
 )
 
 

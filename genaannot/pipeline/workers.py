@@ -62,13 +62,14 @@ def _cgroup_cpu_quota() -> int | None:
 def default_threads(*, workers: int, device: str = "cpu", n_devices: int = 1) -> int:
     """Torch intra-op threads for a process that runs the model, when the user gave none.
 
-    On CUDA the network runs on the GPU and torch's CPU threads only fight the scan's
-    workers: 1. On CPU: the cores left after the host worker processes (one core each) and
-    after what other programs already use (the 1-minute load average, rounded down), shared
-    by the ``n_devices`` model processes, at least 1. Measured on a loaded 2-core machine
-    (docs/performance.md, ``bench/threads.py``): torch's default (every core) made a scan
-    several times slower than one thread, because its threads spin at each barrier waiting
-    for a thread another program holds; on an idle machine more threads are faster.
+    On CUDA the network runs on the GPU and torch's CPU threads would only compete with the
+    host workers: 1. On CPU: the cores not taken by other programs (the 1-minute load
+    average, rounded down), less one for every two host worker processes (they tokenise in
+    bursts while the model runs), shared by the ``n_devices`` model processes; at least 1.
+    Measured on this 2-core machine (``bench/threads.py``, docs/performance.md): with two
+    busy programs, torch's old default (every core) took 1.2–2.8× the wall time and 3× the
+    CPU of one thread, because its threads wait at every barrier for a core another program
+    holds; idle, two threads beside one worker were 25 % faster than one.
     """
     if str(device).startswith("cuda"):
         return 1
@@ -76,7 +77,7 @@ def default_threads(*, workers: int, device: str = "cpu", n_devices: int = 1) ->
         busy = int(os.getloadavg()[0])
     except (AttributeError, OSError):  # not Unix
         busy = 0
-    free = cpu_cores() - max(0, workers) - busy
+    free = cpu_cores() - busy - max(0, workers) // 2
     return max(1, free // max(1, n_devices))
 
 
