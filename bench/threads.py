@@ -4,7 +4,9 @@ Runs the real CLI (``genaannot scan``, the README's bundled model and genome, fi
 ``--max-bp`` bp, everything else at its default) once per setting and repeat, the settings
 interleaved (A B C A B C …) so that a change in the machine's load hits them alike. With
 ``--busy K``, K busy-loop processes (one core each) run during the whole benchmark: a
-machine shared with other jobs. Per run: wall seconds and CPU seconds of the scan and its
+machine shared with other jobs. Before each run the benchmark waits (up to 120 s) for the
+1-minute load average to fall below ``--busy + --settle``, so that the default's reading of
+the load does not see the previous run. Per run: wall seconds and CPU seconds of the scan and its
 worker processes (``RUSAGE_CHILDREN``); per setting, the median. The outputs of every run
 are compared byte by byte (the thread count must not change a file).
 
@@ -56,6 +58,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     ap.add_argument("--max-bp", type=int, default=200_000)
     ap.add_argument("--settings", default="1,all,auto")
     ap.add_argument("--model", default="demo-splice-athaliana")
+    ap.add_argument("--settle", type=float, default=0.7,
+                    help="before each run, wait (up to 120 s) until the 1-minute load is below --busy + SETTLE, "
+                         "so that the previous run's load does not count as another program's")
     args = ap.parse_args(argv)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     settings = [s.strip() for s in args.settings.split(",") if s.strip()]
@@ -85,6 +90,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                         cmd += ["--threads", str(cores)]
                     elif s != "auto":
                         cmd += ["--threads", s]
+                    waited = time.perf_counter()
+                    while os.getloadavg()[0] >= args.busy + args.settle and time.perf_counter() - waited < 120:
+                        time.sleep(2)
                     before = resource.getrusage(resource.RUSAGE_CHILDREN)
                     t0 = time.perf_counter()
                     subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})

@@ -595,3 +595,15 @@ def test_non_finite_outputs_raise_naming_the_input():
     assert "the window chr1:1-4" in str(located) and located.count == 3
     ok = model.predict_encoded(encs, batch_size=2, keep_channels=[0, 2])
     assert all(np.isfinite(p.logits).all() for p in ok)
+
+
+def test_bench_threads_runs(capsys):
+    """bench/threads.py at a tiny size: one run per setting, outputs identical across settings."""
+    res = _bench("threads").main(["--busy", "0", "--repeats", "1", "--max-bp", "3000", "--settings", "1,auto",
+                                  "--settle", "1000"])
+    out = capsys.readouterr().out
+    assert set(res) == {"wall_s_median[1]", "cpu_s_median[1]", "wall_s_median[auto]", "cpu_s_median[auto]"}
+    assert all(v > 0 for v in res.values())
+    assert "identical_outputs: True" in out
+    for k, v in res.items():
+        assert f"{k}: {v:.1f}" in out
