@@ -216,3 +216,22 @@ def test_letters_outside_iupac_are_refused_with_the_position(tmp_path):
         assert g.fetch("c2", 0, 4) == "ACGT"  # only what is read is checked
         with pytest.raises(FastaError, match=r"c2:5 \(1-based\) holds '\.'"):
             g.fetch("c2", 2, 9)
+
+
+@pytest.mark.parametrize("text, line", [
+    (b">a\nACGTACGTAC\nACG\0TACGTA\nACGT\n", 3),  # inside a sequence: htslib's index is then off
+    (b">a\nACGTACGTAC\nACGTACGTAC\nACG\0\n", 4),  # at the end
+    (b">a\nACGTACGTAC\n>b\nAC\0GT\n", None),  # the index fits; reading b stops at the NUL: b:3 named
+])
+@pytest.mark.parametrize("bgzip", [False, True])
+def test_nul_bytes_are_named_not_called_a_stale_index(tmp_path, text, line, bgzip):
+    fa = tmp_path / "g.fa"
+    fa.write_bytes(text)
+    if bgzip:
+        pysam.tabix_compress(str(fa), str(fa) + ".gz")
+        fa = Path(str(fa) + ".gz")
+    pattern = rf"line {line} holds a NUL byte" if line else r"b:1-4 stopped after 2 of 4 bases, at b:3: .*a NUL"
+    with pytest.raises(FastaError, match=pattern):
+        with open_genome(fa) as g:
+            for name, size in g.sizes.items():
+                g.fetch(name, 0, size)

@@ -243,12 +243,29 @@ def check_index(path: str | Path, fai: str | Path, gzi: str | Path | None = None
         raise stale(str(err)) from None
     try:
         _check_rows(raw, rows, stale)
-    except FastaError:
-        raise
+    except FastaError as err:
+        if "does not match the file" in str(err):
+            _refuse_nul(raw, path)  # a NUL byte misleads htslib's indexer: say that, not "stale"
+        raise err from None
     except (OSError, ValueError, zlib.error) as err:
         raise stale(f"cannot read where it points: {err}") from None
     finally:
         raw.close()
+
+
+def _refuse_nul(raw: _Raw, path: Path, *, chunk: int = 1 << 22) -> None:
+    """Raise a FastaError naming the line of the first NUL byte in the file (error path only:
+    it reads the whole file)."""
+    offset = 0
+    while True:
+        block = raw.read(offset, chunk)
+        if not block:
+            return
+        i = block.find(b"\0")
+        if i >= 0:
+            raise FastaError(f"{path}: line {raw.newlines_before(offset + i) + 1} holds a NUL byte: this is not a "
+                             "text FASTA (binary or damaged); remove the byte or regenerate the file")
+        offset += len(block)
 
 
 def _check_rows(raw: _Raw, rows: list[tuple[str, int, int, int, int]], stale) -> None:
@@ -274,6 +291,10 @@ def _check_rows(raw: _Raw, rows: list[tuple[str, int, int, int, int]], stale) ->
             key = b">" + expected.encode("utf-8", "surrogateescape")
             if head.startswith(key) and head.count(b"\n") == 1 and head.endswith(b"\n") and head[len(key):][:1].isspace():
                 return
+        nul = gap.find(b"\0")
+        if nul >= 0:  # htslib reads up to a NUL and stops: a binary or damaged file, not a stale index
+            raise FastaError(f"{path}: line {line_no(at + nul)} holds a NUL byte: this is not a text FASTA "
+                             "(binary or damaged); remove the byte or regenerate the file")
         lines = headers(gap, at)
         for pos, line in lines:
             if line[:1] != b">":
@@ -405,6 +426,11 @@ class Genome:
             seq = self._fa.fetch(chrom, start, end)
         except (OSError, ValueError) as err:
             raise FastaError(f"{self.path}: cannot read {chrom}:{start}-{end} ({err})") from None
+        if len(seq) != end - start:  # htslib stops at a NUL byte (or a file shorter than its index)
+            raise FastaError(
+                f"{self.path}: reading {chrom}:{start + 1}-{end} stopped after {len(seq):,} of {end - start:,} bases, "
+                f"at {chrom}:{start + len(seq) + 1}: the file holds a byte that is not text there (a NUL?) or is "
+                f"shorter than its index {self.index_path} says; fix the FASTA, or delete the index if it is stale")
         # bytes.translate runs in C (~1 ns per base); the position is looked for only on error
         if not seq.isascii() or seq.encode("ascii").translate(None, _IUPAC_BYTES):
             self._refuse(seq, chrom, start)
