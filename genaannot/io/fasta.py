@@ -325,7 +325,11 @@ def _check_rows(raw: _Raw, rows: list[tuple[str, int, int, int, int]], stale) ->
         if offset < prev:
             raise stale(f"sequence {name!r} overlaps the one before it")
         look(raw.read(prev, min(offset - prev, _GAP_LIMIT)), prev, name)
-        if length > lb and raw.read(offset + lb, lw - lb).strip(b"\r\n"):
+        ending = raw.read(offset + min(lb, length), lw - lb) if length else b""
+        if b"\0" in ending:  # htslib counts NUL bytes at a line's end as part of its line break
+            raise FastaError(f"{raw.path}: line {raw.newlines_before(offset) + 1} holds a NUL byte: this is not a "
+                             "text FASTA (binary or damaged); remove the byte or regenerate the file")
+        if length > lb and ending.strip(b"\r\n"):
             raise stale(f"the first line of {name!r} is not {lb} bases long")
         full, part = divmod(length, lb) if length else (0, 0)
         prev = offset + full * lw + part
