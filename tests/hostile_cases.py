@@ -381,7 +381,7 @@ def _cases() -> list[Case]:
     add(Case("inspect-weights-lfs", "checkpoint", lambda d: INSPECT(d),
              _write("tok/model.safetensors", "version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 9\n"),
              ("model.safetensors",)))
-    add(Case("inspect-bad-option", "checkpoint", lambda d: INSPECT(d, "tok", "-o", "segment_size"), None,
+    add(Case("inspect-bad-option", "checkpoint", lambda d: INSPECT(d, "tok", "--model-option", "segment_size"), None,
              ("segment_size",)))
     add(Case("train-resume-no-checkpoint", "checkpoint", lambda d: TRAIN(d, "--resume"), None, ("m",)))
     add(Case("train-resume-garbage-state", "checkpoint", lambda d: TRAIN(d, "--resume"),
