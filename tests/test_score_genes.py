@@ -213,3 +213,46 @@ def test_spliceai_layout_matches_spliceai_output(shared, tmp_path):
                 assert all(score_re.match(x) for x in wf[2:6]) and all(abs(int(x)) <= 50 for x in gf[6:])
                 compared += 1
     assert compared >= 20
+
+
+@pytest.mark.filterwarnings("ignore:.*not indexed")
+def test_annotation_with_shards_devices_and_workers_writes_the_one_process_run(tmp_path, genome):
+    """-A combined with --shard (+ merge), --devices and --workers: the same genes, strands and
+    reason codes as one process; numbers equal up to float rounding (batches differ)."""
+    from test_score import _text, assert_same_up_to_rounding
+    from tinymodels import make_gena_dir
+
+    from genaannot.models import load_model
+    from genaannot.pipeline.merge import merge
+
+    gff = tmp_path / "genes.gff3"
+    gff.write_text(GFF.format(a=122, a_minus=120))
+    positions = (10, 20, 40, 60, 90, 110, 121, 140, 170, 210, 230)
+    rows = [("2", p, SEQ[p - 1], "ACGT".replace(SEQ[p - 1], "")[k % 3]) for k, p in enumerate(positions)]
+    vcf = write_vcf(tmp_path / "in.vcf", rows)
+    model = load_model(make_gena_dir(tmp_path / "m", head="token", num_labels=3), device="cpu")
+    kw = dict(genome=genome, model=model, task="splice", distance=8, quiet=True, annotation=gff,
+              outside_genes="reason", spliceai_info=True, shard_bin_bp=50)
+    one = score_variants(vcf, output=tmp_path / "one.vcf", tsv=tmp_path / "one.tsv", **kw)
+    assert one.reasons == {"NO_GENE": 4}  # 10, 20, 210, 230
+    want_vcf, want_tsv = _text(tmp_path / "one.vcf"), _text(tmp_path / "one.tsv")
+    assert "PLUS1" in want_vcf and "MINUS1" in want_vcf
+
+    parts = []
+    for i in (1, 2):
+        out = tmp_path / f"shard{i}.vcf.gz"
+        score_variants(vcf, output=out, tsv=tmp_path / f"shard{i}.tsv", shard=f"{i}/2", **kw)
+        parts.append(out)
+    assert all(_text(p).count("\n2\t") >= 3 for p in parts)  # both shards hold records
+    merge(parts, output=tmp_path / "merged.vcf", tsv=tmp_path / "merged.tsv")
+    got = {
+        "devices": score_variants(vcf, output=tmp_path / "dev.vcf", tsv=tmp_path / "dev.tsv", devices="cpu,cpu", **kw),
+        "workers": score_variants(vcf, output=tmp_path / "wrk.vcf", tsv=tmp_path / "wrk.tsv", workers=1, **kw),
+    }
+    for name in ("merged", "dev", "wrk"):
+        body = [ln for ln in _text(tmp_path / f"{name}.vcf").splitlines() if not ln.startswith("##genaannotShard")]
+        assert_same_up_to_rounding("\n".join(ln for ln in want_vcf.splitlines() if not ln.startswith("##genaannot")),
+                                   "\n".join(ln for ln in body if not ln.startswith("##genaannot")))
+        assert_same_up_to_rounding(want_tsv, _text(tmp_path / f"{name}.tsv"))
+    for s in got.values():
+        assert s.reasons == one.reasons and s.scored == one.scored
