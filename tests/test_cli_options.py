@@ -20,8 +20,8 @@ from genaannot.genes import OUTSIDE_GENES
 from genaannot.interpret import BASELINES
 from genaannot.pipeline.browser import plot_region, write_scan_hub, write_scan_report
 from genaannot.pipeline.interpret import _attribute, _ism, attribute_region, ism_region
-from genaannot.pipeline.score import score_variants
 from genaannot.pipeline.scan import scan_genome
+from genaannot.pipeline.score import score_variants
 from genaannot.pipeline.train import evaluate_checkpoint, train_genome
 from genaannot.predict import PRECISIONS
 from genaannot.readout import STRANDS
