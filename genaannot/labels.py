@@ -103,7 +103,7 @@ class _TrainableTasks(Mapping[str, TaskSpec]):
     access (one source of truth: an entry added to ``TASKS`` is trainable at once)."""
 
     def __getitem__(self, name: str) -> TaskSpec:
-        task = TASKS.get(name)
+        task = TASKS.get(name) if isinstance(name, str) else None  # a hostile genaannot.json may hold anything
         if task is None or task.training is None:
             raise KeyError(name)
         return TaskSpec.of(task)

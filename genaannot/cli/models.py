@@ -99,7 +99,8 @@ def inspect_cmd(model: str, options: tuple[str, ...], revision: str | None, as_j
         ("task", info["task"] or "-"),
         ("source", info["source"]),
     ]
-    if info["task"] in TASKS and TASKS[info["task"]].site_convention:
+    task = TASKS.get(info["task"]) if isinstance(info["task"], str) else None
+    if task is not None and task.site_convention:
         from ..conventions import model_convention
 
         conv, source = model_convention(m.info)
