@@ -93,11 +93,6 @@ class Training:
             if value not in allowed:
                 raise ValueError(f"Training {what} {value!r}: choose one of {', '.join(allowed)}")
 
-    @property
-    def thresholds(self) -> bool:
-        """Whether training chooses per-label call thresholds on the validation regions."""
-        return self.evaluation == "sites"
-
 
 @dataclass(frozen=True)
 class Task:
@@ -129,7 +124,7 @@ class Task:
     @property
     def site_convention(self) -> bool:
         """Whether the task's outputs are splice-junction bases placed by a site convention
-        (scan manifests, score headers, evaluation and ``models inspect`` name it)."""
+        (scan manifests, score headers and ``models inspect`` name the checkpoint's)."""
         kinds = set(self.channels) | set(self.training.site_kinds if self.training else ())
         return bool(kinds & CONVENTION_KINDS)
 

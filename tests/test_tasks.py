@@ -163,6 +163,15 @@ def _bed(path: Path, text: str) -> Path:
     return path
 
 
+def test_convention_kinds_are_the_kinds_conventions_move():
+    from genaannot.conventions import SITE_CONVENTIONS
+    from genaannot.tasks import CONVENTION_KINDS
+
+    assert CONVENTION_KINDS == {k for c in SITE_CONVENTIONS.values() for k in c.shift}
+    assert TASKS["splice"].site_convention and not TASKS["promoter"].site_convention
+    assert not _tss_task().site_convention
+
+
 def test_training_strategies_name_registered_code():
     """Every strategy name a Training can take has code behind it, and a bad name is refused."""
     from genaannot.evaluate import EVALUATIONS as EVAL_CODE
