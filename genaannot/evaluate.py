@@ -1,8 +1,14 @@
-"""Held-out evaluation of splice and promoter models, and a PWM baseline for splice sites.
+"""Held-out evaluation of trained tasks, and a PWM baseline for splice sites.
 
-Splice (base-pair resolution)
------------------------------
-Every base of the evaluated regions, on both strands, is one example per site type.
+A task's registry entry names its evaluation (``Training.evaluation``, a key of
+:data:`EVALUATIONS`): ``sites`` (:func:`evaluate_sites`; ``splice``) or ``windows``
+(:func:`evaluate_windows`; ``promoter``). :func:`evaluate_splice` and
+:func:`evaluate_promoter` are those two for the built-in tasks.
+
+Sites (base-pair resolution; splice)
+------------------------------------
+Every base of the evaluated regions, on both strands, is one example per site type (each
+of the task's labels is an annotation site kind: ``acceptor``, ``donor``, ``tss``).
 Positives are the annotated acceptor (donor) bases (see :mod:`genaannot.io.annotation`)
 placed in the model's site convention (:mod:`genaannot.conventions`: ``exon``, SpliceAI's,
 or ``intron``; the checkpoint's ``site_convention``, or as given); everything else,
@@ -20,22 +26,22 @@ the k highest-scoring bases that are sites), and the call threshold with the hig
 threshold is what ``genaannot train`` / ``genaannot evaluate --write-thresholds`` store in a
 checkpoint's ``genaannot.json`` for the scanner's calls.
 
-Baseline: a position weight matrix log-odds score around canonical dinucleotides (donor
-GT/GC at the first two intron bases, acceptor AG at the last two), with site and decoy
-frequencies counted on the training regions only, scored at the site base of the same
-convention as the model; bases without the dinucleotide score ``-inf``.
+Baseline (donor and acceptor only): a position weight matrix log-odds score around
+canonical dinucleotides (donor GT/GC at the first two intron bases, acceptor AG at the last
+two), with site and decoy frequencies counted on the training regions only, scored at the
+site base of the same convention as the model; bases without the dinucleotide score ``-inf``.
 
-Promoter (window level)
------------------------
-One window centred on every held-out TSS (positive) and ``negatives_per_positive`` random
-background windows per positive (no same-strand TSS inside); AUROC, AUPRC and F1 at
-probability 0.5.
+Windows (window level; promoter)
+--------------------------------
+One window centred on every held-out site of the task's kinds (positive; promoter: every
+TSS) and ``negatives_per_positive`` random background windows per positive (no same-strand
+site inside); AUROC, AUPRC and F1 at the task's call threshold (promoter: probability 0.5).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +53,7 @@ from .io.annotation import Annotation
 from .labels import TASK_SPECS, GenomeReader, SiteIndex, WindowSampler, oriented_positions
 from .metrics import average_precision, pr_curve, roc_auc, site_metrics
 from .regions import Interval
+from .tasks import Task, get_task
 from .windows import reverse_complement
 
 __all__ = [
@@ -54,8 +61,11 @@ __all__ = [
     "PWM",
     "fit_pwm",
     "score_pwm",
+    "evaluate_sites",
+    "evaluate_windows",
     "evaluate_splice",
     "evaluate_promoter",
+    "EVALUATIONS",
     "EvalReport",
     "write_eval_report",
 ]
@@ -64,7 +74,7 @@ __all__ = [
 
 
 def call_thresholds(report: EvalReport) -> dict[str, float]:
-    """Per-label call thresholds of a splice report: the model's max-F1 threshold per site type.
+    """Per-label call thresholds of a ``sites`` report: the model's max-F1 threshold per site type.
 
     Returns
     -------
@@ -229,9 +239,10 @@ class EvalReport:
         return d
 
 
-def evaluate_splice(
+def evaluate_sites(
     model: Any,
     *,
+    task: str | Task,
     genome: GenomeReader,
     annotation: Annotation,
     regions: Sequence[Interval],
@@ -243,36 +254,50 @@ def evaluate_splice(
     stitch_mode: str = "center",
     site_convention: str | None = None,
 ) -> EvalReport:
-    """Base-pair-resolution splice metrics of ``model`` (and the PWM baseline) on ``regions``.
+    """Base-pair-resolution site metrics of ``model`` for a token ``task`` (and the PWM baseline) on ``regions``.
 
-    The model's scores are what ``scan_genome(task="splice")`` writes for the same
+    Each of the task's labels (splice: ``acceptor``, ``donor``) is an annotation site kind
+    (:meth:`genaannot.io.annotation.Annotation.sites`). The model's scores are what
+    ``scan_genome(task=task)`` writes for the same
     ``regions``, ``window_tokens`` (default: the scanner's), ``overlap`` and ``stitch_mode``:
     the same readout (:func:`genaannot.readout.resolve_readout`), layout, work units and
     prediction path (:func:`genaannot.span.region_tracks`), so the call thresholds chosen
     here hold for such scans. Bases the scanner skips (runs of N of at least a window) have
     no score (``-inf``). Overlapping regions are merged (each base counts once).
-    ``baseline_regions``: where the PWM is fitted (the training regions); no baseline when None.
+    ``baseline_regions``: where the PWM is fitted (the training regions); no baseline when None
+    (and none for kinds without a motif in :data:`MOTIFS`, e.g. ``tss``).
     ``site_convention``: where the true sites are placed (:data:`genaannot.conventions.SITE_CONVENTIONS`);
     default: the model's (:func:`genaannot.conventions.model_convention`). A model scored in
     the other convention than it predicts in gets AP near 0: its peaks sit 1 bp off.
 
+    Returns
+    -------
+    EvalReport
+        ``metrics`` and ``baseline`` per site kind plus ``mean``; ``details`` with the convention,
+        tiling and PWMs.
+
     Raises
     ------
     ValueError
-        The model has no splice readout, or ``site_convention`` / the checkpoint's names no convention.
+        The model has no readout for ``task``, a label is no annotation site kind, or
+        ``site_convention`` / the checkpoint's names no convention.
     """
     from tqdm.auto import tqdm
 
     from .readout import ReadoutError, resolve_readout
     from .span import region_tracks
 
+    task = get_task(task)
     try:
-        readout = resolve_readout("splice", model.info, window_tokens=window_tokens, strand="both")
+        readout = resolve_readout(task, model.info, window_tokens=window_tokens, strand="both")
     except ReadoutError as err:
         raise ValueError(str(err)) from None
-    kinds = list(readout.labels)  # acceptor, donor: the task's channels
+    kinds = list(readout.labels)  # the task's channels (splice: acceptor, donor), each a site kind
+    if task.training is not None and not set(kinds) <= set(task.training.site_kinds):
+        raise ValueError(f"task {task.name!r}: labels {', '.join(kinds)} are not all among its site kinds "
+                         f"{', '.join(task.training.site_kinds)}")
     conv, conv_source = model_convention(model.info, override=site_convention)
-    pwms = ({k: fit_pwm(genome, annotation, baseline_regions, kind=k, convention=conv) for k in kinds}
+    pwms = ({k: fit_pwm(genome, annotation, baseline_regions, kind=k, convention=conv) for k in kinds if k in MOTIFS}
             if baseline_regions else {})
     total = 2 * sum(len(iv) for iv in regions)
     with tqdm(total=total, disable=not progress, desc="evaluate", unit="bp", unit_scale=True, leave=False) as bar:
@@ -297,7 +322,7 @@ def evaluate_splice(
                 truth[kind].append(y)
                 if kind in pwms:
                     base[kind].append(score_pwm(pwms[kind], seq))
-    report = EvalReport("splice", str(model.info.source), [iv.ucsc() for iv in regions], {})
+    report = EvalReport(task.name, str(model.info.source), [iv.ucsc() for iv in regions], {})
     for kind in kinds:
         y = np.concatenate(truth[kind])
         sc = np.concatenate(scores[kind])
@@ -309,7 +334,8 @@ def evaluate_splice(
             report.curves[f"PWM {kind}"] = pr_curve(b, y)
     for d in (report.metrics, report.baseline):
         if d:
-            d["mean"] = {m: float(np.mean([d[k][m] for k in kinds])) for m in ("average_precision", "auroc", "topk_accuracy")}
+            d["mean"] = {m: float(np.mean([d[k][m] for k in kinds if k in d]))
+                         for m in ("average_precision", "auroc", "topk_accuracy")}
     report.details = {
         "resolution": "base pair; token scores painted on their spans",
         "site_convention": conv.name,
@@ -329,9 +355,15 @@ def evaluate_splice(
     return report
 
 
-def evaluate_promoter(
+def evaluate_splice(model: Any, **kwargs: Any) -> EvalReport:
+    """:func:`evaluate_sites` for ``task="splice"`` (same keyword arguments)."""
+    return evaluate_sites(model, task="splice", **kwargs)
+
+
+def evaluate_windows(
     model: Any,
     *,
+    task: str | Task,
     genome: GenomeReader,
     annotation: Annotation,
     regions: Sequence[Interval],
@@ -340,18 +372,29 @@ def evaluate_promoter(
     seed: int = 12345,
     batch_size: int = 16,
 ) -> EvalReport:
-    """Window-level promoter metrics on ``regions`` (see the module docstring); the score is
-    what ``scan --task promoter`` reads (:func:`genaannot.readout.resolve_readout`)."""
+    """Window-level metrics of a sequence ``task`` on ``regions`` (see the module docstring); the
+    score is what ``scan --task TASK`` reads (:func:`genaannot.readout.resolve_readout`).
+
+    Returns
+    -------
+    EvalReport
+        ``metrics[label]`` (the task's first label; promoter: ``promoter``): auroc,
+        average_precision, f1 at the task's call threshold, n_pos, n_neg.
+    """
     from .readout import ReadoutError, resolve_readout
 
+    task = get_task(task)
     try:
-        readout = resolve_readout("promoter", model.info)
+        readout = resolve_readout(task, model.info)
     except ReadoutError as err:
         raise ValueError(str(err)) from None
+    try:
+        spec = TASK_SPECS[task.name]
+    except KeyError:
+        raise ValueError(f"task {task.name!r} has no training spec (site kinds) to evaluate windows by") from None
     meta = model.info.extra.get("genaannot") or {}
     window_bp = int(window_bp or meta.get("window_bp") or model.max_tokens)
-    spec = TASK_SPECS["promoter"]
-    idx = SiteIndex(annotation, regions, ("tss",))
+    idx = SiteIndex(annotation, regions, spec.site_kinds)
     sampler = WindowSampler(genome=genome, sites=idx, regions=regions, tokenizer=model.tokenizer, spec=spec,
                             window_bp=window_bp, window_tokens=model.max_tokens, site_fraction=0.0, promoter_jitter=0)
     wins = [sampler.site_window(chrom, strand, pos, offset=window_bp // 2) for chrom, strand, _k, pos in idx.flat]
@@ -361,23 +404,51 @@ def evaluate_promoter(
     while len(wins) < n_pos * (1 + negatives_per_positive) and tries < 100 * max(1, n_pos):
         tries += 1
         w = sampler.draw(rng)
-        if sampler.sites.in_window(w[0], w[3], "tss", w[1], w[2]).size == 0:
+        if not sampler.has_site(w[0], w[3], w[1], w[2]):
             wins.append(w)
     y = np.array([1] * n_pos + [0] * (len(wins) - n_pos), dtype=bool)
     seqs = [genome.fetch(c, s, e) if st == "+" else reverse_complement(genome.fetch(c, s, e)) for c, s, e, st in wins]
     preds = model.predict(seqs, batch_size=batch_size)
     p = np.array([readout.values(pr.logits)[0] for pr in preds], dtype=np.float64)
-    call = p >= 0.5
+    call = p >= task.call_threshold
     tp, fp, fn = int((call & y).sum()), int((call & ~y).sum()), int((~call & y).sum())
     f1 = 2 * tp / max(1, 2 * tp + fp + fn)
-    report = EvalReport("promoter", str(model.info.source), [iv.ucsc() for iv in regions], {})
-    report.metrics["promoter"] = {
+    label = readout.labels[0]
+    report = EvalReport(task.name, str(model.info.source), [iv.ucsc() for iv in regions], {})
+    report.metrics[label] = {
         "auroc": roc_auc(p, y), "average_precision": average_precision(p, y), "f1": f1,
         "n_pos": int(y.sum()), "n_neg": int((~y).sum()),
     }
-    report.curves["model promoter"] = pr_curve(p, y)
+    report.curves[f"model {label}"] = pr_curve(p, y)
     report.details = {"window_bp": window_bp, "negatives_per_positive": negatives_per_positive, "seed": seed}
     return report
+
+
+def evaluate_promoter(model: Any, **kwargs: Any) -> EvalReport:
+    """:func:`evaluate_windows` for ``task="promoter"`` (same keyword arguments)."""
+    return evaluate_windows(model, task="promoter", **kwargs)
+
+
+def _run_sites(model: Any, *, task: str | Task, genome: GenomeReader, annotation: Annotation,
+               regions: Sequence[Interval], baseline_regions: Sequence[Interval] | None, batch_size: int,
+               progress: bool, overlap: float, stitch: str, site_convention: str | None) -> EvalReport:
+    return evaluate_sites(model, task=task, genome=genome, annotation=annotation, regions=regions,
+                          baseline_regions=baseline_regions, batch_size=batch_size, progress=progress,
+                          overlap=overlap, stitch_mode=stitch, site_convention=site_convention)
+
+
+def _run_windows(model: Any, *, task: str | Task, genome: GenomeReader, annotation: Annotation,
+                 regions: Sequence[Interval], baseline_regions: Sequence[Interval] | None, batch_size: int,
+                 progress: bool, overlap: float, stitch: str, site_convention: str | None) -> EvalReport:
+    return evaluate_windows(model, task=task, genome=genome, annotation=annotation, regions=regions,
+                            batch_size=batch_size)
+
+
+#: ``Training.evaluation`` name -> the evaluation, called with the keyword arguments ``task``,
+#: ``genome``, ``annotation``, ``regions``, ``baseline_regions``, ``batch_size``, ``progress``,
+#: ``overlap``, ``stitch``, ``site_convention`` (those it does not use are ignored); keys:
+#: :data:`genaannot.tasks.EVALUATIONS`
+EVALUATIONS: dict[str, Callable[..., EvalReport]] = {"sites": _run_sites, "windows": _run_windows}
 
 
 def write_eval_report(report: EvalReport, directory: str | Path, *, stem: str = "REPORT") -> tuple[Path, Path]:

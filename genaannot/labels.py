@@ -1,14 +1,16 @@
 """Labelled windows of a genome: which bases are sites, and the windows training and evaluation read.
 
-Labels come from a gene annotation (:mod:`genaannot.io.annotation`):
+Labels come from a gene annotation (:mod:`genaannot.io.annotation`), as a task's registry
+entry says (:class:`genaannot.tasks.Training`: channels, site kinds, ``sampling``); the
+built-in tasks:
 
-``splice`` (token head, 3 sigmoid channels ``none``, ``acceptor``, ``donor``)
+``splice`` (token head, ``spread`` sampling, 3 sigmoid channels ``none``, ``acceptor``, ``donor``)
     A token is positive for acceptor (donor) when its base-pair span contains an acceptor
     (donor) site base, placed by the site convention (:mod:`genaannot.conventions`):
     ``exon`` (SpliceAI's, the default) the first exon base after (last exon base before)
     an intron, ``intron`` the last (first) base of the intron, in transcript orientation.
     Channel ``none`` is 1 where neither is.
-``promoter`` (sequence head, 2 softmax classes ``background``, ``promoter``)
+``promoter`` (sequence head, ``centred`` sampling, 2 softmax classes ``background``, ``promoter``)
     A window whose centre lies within ``promoter_jitter`` bp of a TSS on its strand is a
     promoter; background windows have no same-strand TSS within half a window of their centre.
 
@@ -28,7 +30,7 @@ positions, promoter test windows); this module imports neither.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -37,7 +39,7 @@ import numpy as np
 from .conventions import DEFAULT_CONVENTION, SiteConvention, get_convention
 from .io.annotation import Annotation
 from .regions import Interval
-from .tasks import TASKS
+from .tasks import TASKS, Task, trainable_tasks
 from .windows import reverse_complement
 
 if TYPE_CHECKING:
@@ -70,21 +72,54 @@ class GenomeReader(Protocol):
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """How a trainable task is labelled: its registry entry's :class:`~genaannot.tasks.Training`."""
+    """How a trainable task is labelled: its registry entry's :class:`~genaannot.tasks.Training`
+    (see there for the fields), with its name and head."""
 
     name: str
     head: str  # token | sequence
     labels: tuple[str, ...]
     site_kinds: tuple[str, ...]  # annotation site kinds used (channel = labels.index(kind))
     problem_type: str
+    sampling: str = "spread"  # genaannot.tasks.SAMPLINGS
+    loss: str = "bce"  # genaannot.tasks.LOSSES
+    evaluation: str = "sites"  # genaannot.tasks.EVALUATIONS
+
+    @classmethod
+    def of(cls, task: Task) -> TaskSpec:
+        """The spec of a registry entry (``ValueError`` when it has no :class:`~genaannot.tasks.Training`)."""
+        t = task.training
+        if t is None:
+            raise ValueError(f"task {task.name!r} cannot be trained (no Training in its registry entry); "
+                             f"trainable: {', '.join(trainable_tasks())}")
+        need = {"spread": "token", "centred": "sequence"}[t.sampling]
+        if task.readout != need:
+            raise ValueError(f"task {task.name!r}: {t.sampling} sampling labels a {need} head, the task reads a "
+                             f"{task.readout} head")
+        return cls(task.name, task.readout, t.labels, t.site_kinds, t.problem_type, t.sampling, t.loss, t.evaluation)
 
 
-#: the trainable tasks of :data:`genaannot.tasks.TASKS` (one source of truth: the registry)
-TASK_SPECS: dict[str, TaskSpec] = {
-    name: TaskSpec(name, t.readout, t.training.labels, t.training.site_kinds, t.training.problem_type)
-    for name, t in TASKS.items()
-    if t.training is not None
-}
+class _TrainableTasks(Mapping[str, TaskSpec]):
+    """The trainable tasks of :data:`genaannot.tasks.TASKS`, read from the registry at each
+    access (one source of truth: an entry added to ``TASKS`` is trainable at once)."""
+
+    def __getitem__(self, name: str) -> TaskSpec:
+        task = TASKS.get(name) if isinstance(name, str) else None  # a hostile genaannot.json may hold anything
+        if task is None or task.training is None:
+            raise KeyError(name)
+        return TaskSpec.of(task)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(trainable_tasks())
+
+    def __len__(self) -> int:
+        return len(trainable_tasks())
+
+    def __repr__(self) -> str:
+        return f"TASK_SPECS({', '.join(self)})"
+
+
+#: the trainable tasks of :data:`genaannot.tasks.TASKS` (a live view of the registry)
+TASK_SPECS: Mapping[str, TaskSpec] = _TrainableTasks()
 
 
 class SiteIndex:
@@ -247,7 +282,7 @@ class WindowSampler:
         """One window ``(chrom, start, end, strand)``."""
         if self.sites.flat and rng.random() < self.site_fraction:
             chrom, strand, _kind, pos = self.sites.flat[int(rng.integers(len(self.sites.flat)))]
-            if self.spec.head == "token":
+            if self.spec.sampling == "spread":
                 # site anywhere in the central 80 % of the window (in window orientation)
                 off = int(rng.integers(self.window_bp // 10, self.window_bp - self.window_bp // 10))
             else:
@@ -271,7 +306,7 @@ class WindowSampler:
             keep = min(len(enc), self.window_tokens)
             spans = enc.spans[:keep]
             ids.append(enc.ids[:keep])
-            if self.spec.head == "token":
+            if self.spec.sampling == "spread":
                 site_pos = {
                     self.spec.labels.index(kind): oriented_positions(
                         self.sites.in_window(chrom, strand, kind, s, e), start=s, end=e, strand=strand
@@ -280,28 +315,32 @@ class WindowSampler:
                 }
                 labels.append(token_labels(spans, site_pos, n_labels=len(self.spec.labels)))
             else:
-                labels.append(np.asarray(self.promoter_label(chrom, s, e, strand), dtype=np.int64))
+                labels.append(np.asarray(self.centre_label(chrom, s, e, strand), dtype=np.int64))
         return Batch(ids, labels, list(windows))
 
-    def promoter_label(self, chrom: str, start: int, end: int, strand: str) -> int:
-        """1 when a TSS on ``strand`` lies within ``promoter_jitter`` bp of the window centre, else 0."""
+    def has_site(self, chrom: str, strand: str, start: int, end: int) -> bool:
+        """Whether a site of the spec's kinds on ``strand`` lies in ``[start, end)``."""
+        return any(self.sites.in_window(chrom, strand, kind, start, end).size for kind in self.spec.site_kinds)
+
+    def centre_label(self, chrom: str, start: int, end: int, strand: str) -> int:
+        """``centred`` sampling: 1 when a site (promoter: a TSS) on ``strand`` lies within
+        ``promoter_jitter`` bp of the window centre, else 0."""
         centre = (start + end) // 2
-        near = self.sites.in_window(chrom, strand, "tss", centre - self.promoter_jitter, centre + self.promoter_jitter + 1)
-        return int(near.size > 0)
+        return int(self.has_site(chrom, strand, centre - self.promoter_jitter, centre + self.promoter_jitter + 1))
 
     def batch(self, rng: np.random.Generator, n: int) -> Batch:
-        """``n`` labelled windows drawn with :meth:`draw` (promoter: ambiguous backgrounds redrawn)."""
+        """``n`` labelled windows drawn with :meth:`draw` (``centred``: ambiguous backgrounds redrawn)."""
         wins = []
         while len(wins) < n:
             w = self.draw(rng)
-            if self.spec.head == "sequence" and not self._sequence_window_ok(w):
+            if self.spec.sampling == "centred" and not self._centred_window_ok(w):
                 continue
             wins.append(w)
         return self.label(wins)
 
-    def _sequence_window_ok(self, w: tuple[str, int, int, str]) -> bool:
-        """Promoter background windows must not hold a same-strand TSS within half a window."""
+    def _centred_window_ok(self, w: tuple[str, int, int, str]) -> bool:
+        """Background windows of ``centred`` sampling must not hold a same-strand site anywhere."""
         chrom, s, e, strand = w
-        if self.promoter_label(chrom, s, e, strand):
+        if self.centre_label(chrom, s, e, strand):
             return True
-        return self.sites.in_window(chrom, strand, "tss", s, e).size == 0
+        return not self.has_site(chrom, strand, s, e)

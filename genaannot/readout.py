@@ -9,17 +9,19 @@ strands. The rules:
   (``token``: one value per token, ``sequence``: one per window) must be the head's
   (``generic`` takes the head's);
 * a checkpoint trained by genaannot for one task (``genaannot.json`` ``task``) serves that
-  task or ``generic`` only;
+  task or a task that reads any checkpoint (``generic``: ``Task.any_checkpoint``) only;
 * outputs: the task's named channels (splice: acceptor = 1, donor = 2; promoter:
-  promoter = 1), the 919 DeepSEA names for ``chromatin`` (the model must have 919
-  outputs; its own names are kept unless they are ``LABEL_n``), else the checkpoint's
-  labels. ``labels`` picks a subset, by name or by 0-based index; a label read that holds
+  promoter = 1), a task's fixed label table (``Task.label_table``: the 919 DeepSEA names
+  for ``chromatin``; the model must have that many outputs; its own names are kept unless
+  they are ``LABEL_n``), else the checkpoint's labels. ``labels`` picks a subset, by name or by 0-based index; a label read that holds
   a tab, newline or other control character is refused (labels become BED names, file
   names and hub lines);
 * activation: the task's; ``generic`` (``auto``) follows the checkpoint's ``problem_type``
   as :func:`genaannot.models.base.normalize_problem_type` fixed it at load:
   multi-label → sigmoid, single-label → softmax, regression → identity;
 * strands: ``both`` for strand-specific tasks, else ``+``, unless given;
+* codes (short names in score's INFO): the task's ``codes`` (splice: ``A``, ``D``) unless
+  ``labels`` picks a subset, else the sanitised labels;
 * window: the task's ``window_tokens``, at most the model's capacity, unless given.
 
 Nothing here opens a file or imports torch.
@@ -35,7 +37,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .tasks import Task, activate, chromatin_labels, get_task
+from .tasks import Task, activate, get_task
 
 if TYPE_CHECKING:
     from .models.base import ModelInfo
@@ -160,7 +162,7 @@ def resolve_readout(
     ReadoutError
         Naming the mismatch and what to do.
     """
-    task = get_task(task) if isinstance(task, str) else task
+    task = get_task(task)
     head = info.head
     if head not in ("token", "sequence"):
         raise ReadoutError(
@@ -175,7 +177,7 @@ def resolve_readout(
             f"has a {head} head; use a {readout}-classification checkpoint for --task {task.name}, "
             "or --task generic"
         )
-    if info.task and task.name != "generic" and info.task != task.name:
+    if info.task and not task.any_checkpoint and info.task != task.name:
         raise ReadoutError(f"model {info.source} was trained for task {info.task!r}, not {task.name!r} "
                            "(or use --task generic)")
     n_out = len(info.labels)
@@ -187,15 +189,16 @@ def resolve_readout(
                 f"task {task.name!r} reads output channel {need - 1} ({', '.join(f'{k} = {v}' for k, v in task.channels.items())}) "
                 f"but model {info.source} has {n_out} outputs ({', '.join(info.labels)}); is it a {task.name} model?"
             )
-    elif task.name == "chromatin":
-        deepsea, _ = chromatin_labels()
-        if n_out != len(deepsea):
+    elif task.label_table is not None:
+        table = list(task.label_table())
+        if n_out != len(table):
             raise ReadoutError(
-                f"task chromatin needs the {len(deepsea)} DeepSEA outputs but model {info.source} has {n_out}; "
+                f"task {task.name} needs the {len(table)} outputs of its label table ({task.description}) "
+                f"but model {info.source} has {n_out}; "
                 "use --task generic for other multi-label models"
             )
         own = list(info.labels)
-        names, chans = (deepsea if all(lab.startswith("LABEL_") for lab in own) else own), list(range(n_out))
+        names, chans = (table if all(lab.startswith("LABEL_") for lab in own) else own), list(range(n_out))
     else:
         names, chans = list(info.labels), list(range(n_out))
         if not names:
@@ -222,7 +225,7 @@ def resolve_readout(
     wt = int(window_tokens) if window_tokens else min(task.window_tokens, max_tokens)
     if not 1 <= wt <= max_tokens:
         raise ReadoutError(f"--window-tokens {wt} outside 1..{max_tokens} (the model's content tokens per input)")
-    codes = ["A", "D"] if task.name == "splice" and not labels else [sanitize_label(x) for x in names]
+    codes = [task.codes.get(x) or sanitize_label(x) for x in names] if not labels else [sanitize_label(x) for x in names]
     return Readout(
         task=task.name,
         head=head,

@@ -1,9 +1,10 @@
 """Train or fine-tune a GENA-architecture model on labelled windows of a genome.
 
 Windows and their labels come from :mod:`genaannot.labels` (the tasks' label definitions,
-site index and window sampler). Loss: binary cross-entropy over the 3 channels (``splice``,
-token head; site channels' positives weighted ``pos_weight``) or cross-entropy over the 2
-classes (``promoter``, sequence head). Training windows are drawn from the training regions
+site index and window sampler). The loss is the task's (:data:`LOSS_FUNCTIONS`, named by its
+registry entry's ``Training.loss``): binary cross-entropy over the channels at content
+tokens, site channels' positives weighted ``pos_weight`` (``bce``: ``splice``), or
+cross-entropy over the window's classes (``cross_entropy``: ``promoter``). Training windows are drawn from the training regions
 with the random generator seeded by ``seed``; an *epoch* is ``2 * (training bp) /
 window_bp`` windows.
 
@@ -50,6 +51,8 @@ __all__ = [
     "train_bpe_tokenizer_json",
     "train_model",
     "TrainError",
+    "LOSS_FUNCTIONS",
+    "batch_loss",
 ]
 
 
@@ -91,9 +94,9 @@ class TrainConfig:
     device: str | None = None
     precision: str = "fp32"
     site_fraction: float = 0.5
-    #: splice: BCE weight of positive site tokens (sites are ~0.5 % of tokens; without it the
-    #: model sits at the constant predictor for a long time)
-    pos_weight: float = 1.0
+    #: ``bce`` loss (splice): weight of positive site tokens (sites are ~0.5 % of tokens; without
+    #: it the model sits at the constant predictor for a long time); ``genaannot train --pos-weight``
+    pos_weight: float = 10.0
     promoter_jitter: int = 20
     #: splice: which base of a junction is labelled (:data:`genaannot.conventions.SITE_CONVENTIONS`);
     #: recorded as ``site_convention`` in ``genaannot.json``
@@ -198,20 +201,37 @@ def collate_batch(network: Any, batch: Batch, *, spec: TaskSpec) -> tuple[dict[s
     return inputs, target, mask
 
 
-def batch_loss(
-    network: Any, inputs: dict, target: torch.Tensor, mask: torch.Tensor | None, *, spec: TaskSpec, pos_weight: float = 1.0
-) -> torch.Tensor:
-    """BCE over channels at content tokens (token head; site channels' positives weighted
-    ``pos_weight``) or cross-entropy (sequence head)."""
+def _bce_loss(out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None, *, pos_weight: float) -> torch.Tensor:
+    """Binary cross-entropy per channel at content tokens; out/target float32 [B, T, C], mask bool [B, T].
+    Positives of channels 1.. are weighted ``pos_weight`` (channel 0, ``none``, is mostly positive)."""
     import torch
     import torch.nn.functional as F
 
-    out = network(**inputs).float()
-    if spec.head == "token":
-        pw = torch.full((out.shape[-1],), float(pos_weight), device=out.device)
-        pw[0] = 1.0  # the "none" channel is mostly positive
-        return F.binary_cross_entropy_with_logits(out[mask], target[mask], pos_weight=pw)
+    if mask is None:
+        raise TrainError("the bce loss needs a token head (token mask)")
+    pw = torch.full((out.shape[-1],), float(pos_weight), device=out.device)
+    pw[0] = 1.0
+    return F.binary_cross_entropy_with_logits(out[mask], target[mask], pos_weight=pw)
+
+
+def _cross_entropy_loss(out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None, *,
+                        pos_weight: float) -> torch.Tensor:
+    """Cross-entropy over the classes of a window; out float32 [B, C], target int64 [B] (``pos_weight`` unused)."""
+    import torch.nn.functional as F
+
     return F.cross_entropy(out, target)
+
+
+#: ``Training.loss`` name -> loss of the network's float32 outputs (keys: :data:`genaannot.tasks.LOSSES`)
+LOSS_FUNCTIONS: dict[str, Callable[..., Any]] = {"bce": _bce_loss, "cross_entropy": _cross_entropy_loss}
+
+
+def batch_loss(
+    network: Any, inputs: dict, target: torch.Tensor, mask: torch.Tensor | None, *, spec: TaskSpec, pos_weight: float
+) -> torch.Tensor:
+    """The task's loss (``spec.loss``, :data:`LOSS_FUNCTIONS`) of ``network`` on one collated batch."""
+    out = network(**inputs).float()
+    return LOSS_FUNCTIONS[spec.loss](out, target, mask, pos_weight=pos_weight)
 
 
 # --------------------------------------------------------------------------- model set-up
@@ -430,7 +450,10 @@ def train_model(
     from .models.gena_bert import save_pretrained
     from .predict import autocast_context, resolve_device
 
-    spec = TASK_SPECS[config.task]
+    try:
+        spec = TASK_SPECS[config.task]
+    except KeyError:
+        raise TrainError(f"task must be one of {', '.join(TASK_SPECS)}, not {config.task!r}") from None
     say = log or (lambda msg: None)
     model_dir = Path(model_dir)
     ckpt_root = model_dir / "checkpoints"

@@ -58,6 +58,20 @@ def test_transcripts_and_sites(tmp_path, name, text):
     assert ann.introns("c1") == [(20, 30, "+"), (40, 60, "+"), (230, 250, "-")]
 
 
+def test_a_site_kind_is_a_registry_entry(tmp_path, monkeypatch):
+    """``Annotation.sites`` serves whatever :data:`SITE_KINDS` holds (here a transcript end), nothing else."""
+    from genaannot.io.annotation import SITE_KINDS
+
+    p = tmp_path / "a.gff3"
+    p.write_text(GFF3)
+    ann = read_annotation(p)
+    with pytest.raises(ValueError, match="unknown site kind 'tes'; choose donor, acceptor, tss"):
+        ann.sites("c1", "tes")
+    monkeypatch.setitem(SITE_KINDS, "tes", lambda t: [t.end - 1 if t.strand == "+" else t.start])
+    tes = ann.sites("c1", "tes")
+    assert tes.on("+").tolist() == [99] and tes.on("-").tolist() == [200]
+
+
 def test_real_athaliana_sites_are_canonical():
     # the bundled copy of TAIR10 1% (indexed in the repository: nothing is written beside it)
     base = Path(__file__).resolve().parent.parent / "examples/athaliana"

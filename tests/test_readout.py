@@ -50,7 +50,7 @@ def test_model_and_task_must_fit():
     with pytest.raises(ReadoutError, match="trained for task 'promoter'"):
         resolve_readout("splice", info(task="promoter"))
     assert resolve_readout("generic", info(task="promoter")).labels == ("none", "acceptor", "donor")
-    with pytest.raises(ReadoutError, match="919 DeepSEA outputs"):
+    with pytest.raises(ReadoutError, match="needs the 919 outputs of its label table .919 DeepSEA"):
         resolve_readout("chromatin", info(head="sequence"))
     names, _ = chromatin_labels()
     generic = info(head="sequence", labels=tuple(f"LABEL_{i}" for i in range(919)))

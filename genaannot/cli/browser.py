@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import click
 
-from .options import no_stdout
+from ..pipeline.browser import plot_region, write_scan_hub, write_scan_report
+from .options import library_default, no_stdout
 
 _CTX = {"help_option_names": ["-h", "--help"]}
 
@@ -56,7 +57,7 @@ def _one_line(ctx, param, value):
 @click.option("--annotation", type=click.Path(dir_okay=False, exists=True), default=None, metavar="GENES.gff3",
               help="Gene models (GFF3 or GTF, plain or gzip) to add as a track (hub and IGV session).")
 @click.option("--hub-name", default=None, callback=_one_line, help="Hub identifier [default: genaannot_<scan name>].")
-@click.option("--email", default="noreply@example.org", show_default=True, callback=_one_line,
+@click.option("--email", default=library_default(write_scan_hub, "email"), show_default=True, callback=_one_line,
               help="Contact e-mail required by UCSC.")
 @click.option("--no-session", is_flag=True, help="Do not write igv_session.xml.")
 def hub(scan, outdir, genome_name, organism, ucsc_db, annotation, hub_name, email, no_session) -> None:
@@ -65,7 +66,6 @@ def hub(scan, outdir, genome_name, organism, ucsc_db, annotation, hub_name, emai
     from ..io.atomic import OutputError, OutputIsInput
     from ..io.bed import BedError
     from ..io.hub import HubError
-    from ..pipeline.browser import write_scan_hub
 
     try:
         res = write_scan_hub(scan, outdir=outdir, genome_name=genome_name, ucsc_db=ucsc_db, hub_name=hub_name,
@@ -91,18 +91,18 @@ def hub(scan, outdir, genome_name, organism, ucsc_db, annotation, hub_name, emai
 @click.argument("scan", type=click.Path(exists=True), metavar="SCAN_DIR|MANIFEST.json")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="report.html",
               callback=no_stdout)
-@click.option("--top", type=click.IntRange(min=0), default=10, show_default=True,
+@click.option("--top", type=click.IntRange(min=0), default=library_default(write_scan_report, "top"), show_default=True,
               help="Calls listed (and kept at full resolution when the data are over the limit).")
-@click.option("--flank", type=click.IntRange(min=0), default=None, metavar="BP",
+@click.option("--flank", type=click.IntRange(min=0), default=library_default(write_scan_report, "flank"), metavar="BP",
               help="bp shown either side of the strongest call [default: max(500, 2 x its length)].")
-@click.option("--embed-limit", type=click.FloatRange(min=0), default=32.0, show_default=True, metavar="MIB",
+@click.option("--embed-limit", type=click.FloatRange(min=0), default=library_default(write_scan_report, "embed_limit_mb"),
+              show_default=True, metavar="MIB",
               help="Embed the data as they are up to this many MiB (else regions + bin maxima); 0 links the files.")
 def report(scan, output, top, flank, embed_limit) -> None:
     """Write a self-contained HTML report (run summary + igv.js browser) of a scan."""
     from ..io.atomic import OutputError, OutputIsInput
     from ..io.bed import BedError
     from ..io.hub import HubError
-    from ..pipeline.browser import write_scan_report
 
     try:
         res = write_scan_report(scan, output=output, top=top, flank=flank, embed_limit_mb=embed_limit)
@@ -134,12 +134,11 @@ def report(scan, output, top, flank, embed_limit) -> None:
 @click.option("--calls", type=click.Path(dir_okay=False, exists=True), default=None, metavar="BED")
 @click.option("--title", default=None)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="region.png", callback=no_stdout)
-@click.option("--dpi", type=click.IntRange(min=50), default=150, show_default=True)
+@click.option("--dpi", type=click.IntRange(min=50), default=library_default(plot_region, "dpi"), show_default=True)
 def plot(genome, more_tracks, region, tracks, annotation, calls, title, output, dpi) -> None:
     """Plot tracks (both strands), calls and gene models over a region of GENOME."""
     from ..io.atomic import OutputError, OutputIsInput
     from ..io.fasta import FastaError
-    from ..pipeline.browser import plot_region
     from ..regions import RegionError
 
     files = list(tracks) + list(more_tracks)

@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import click
 
+from ..interpret import BASELINES
+from ..pipeline.interpret import _attribute, _ism, ism_region
+from ..readout import STRANDS
 from ..tasks import TASKS
-from .options import no_stdout, threads_option
+from .options import RegistryChoice, library_default, no_stdout, precision_option, threads_option
+
+#: --strand: one strand (the window is read on it)
+_ONE_STRAND = [k for k, v in STRANDS.items() if len(v) == 1]
 
 _COMMON = [
     click.argument("genome", type=click.Path(dir_okay=False)),
     click.option("--region", required=True, metavar="CHR:START-END",
                  help="Region, 1-based inclusive (samtools style)."),
-    click.option("--task", "task_name", type=click.Choice(list(TASKS)), required=True,
+    click.option("--task", "task_name", type=RegistryChoice(lambda: TASKS), required=True,
                  help="Task whose output is explained (labels, activation, default model)."),
     click.option("--model", "model_path", default=None, metavar="PATH|ID",
                  help="Checkpoint directory, catalogue name or cached hub id [default: the task's]."),
@@ -23,7 +29,7 @@ _COMMON = [
     click.option("--label", default=None, help="Label (channel) to explain [default: the task's first]."),
     click.option("--site", type=click.IntRange(min=1), default=None, metavar="POS",
                  help="Token heads: 1-based position whose token is read [default: strongest in the region]."),
-    click.option("--strand", type=click.Choice(["+", "-"]), default="+", show_default=True,
+    click.option("--strand", type=click.Choice(_ONE_STRAND), default=library_default(_ism, "strand"), show_default=True,
                  help="-: the model reads the reverse complement (results stay on + coordinates)."),
     click.option("--logit", is_flag=True, help="Explain the raw logit instead of the activated score."),
     click.option("--window-tokens", type=click.IntRange(min=1), default=None,
@@ -66,8 +72,8 @@ def _run(fn, genome, model_path, task_name, device, precision, **kw):
     "OUT.mean.bw, OUT.tsv (3 rows per base), OUT.npz (effects [L,4], alt A/C/G/T, NaN at ref) "
     "and OUT.json."))
 @_common
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@precision_option(ism_region)
+@click.option("--batch-size", type=click.IntRange(min=1), default=library_default(_ism, "batch_size"), show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def ism(genome, region, task_name, model_path, output, label, site, strand, logit, window_tokens, device,
         threads, precision, batch_size, quiet) -> None:
@@ -89,10 +95,12 @@ def ism(genome, region, task_name, model_path, output, label, site, strand, logi
     "dimension and split evenly over each token's bases. Writes OUT.bw and OUT.bedGraph over the "
     "whole model window, and OUT.json with f(input), f(baseline) and the completeness error."))
 @_common
-@click.option("--steps", type=click.IntRange(min=1), default=50, show_default=True,
+@click.option("--steps", type=click.IntRange(min=1), default=library_default(_attribute, "steps"), show_default=True,
               help="Integration steps (the path is evaluated at STEPS+1 points).")
-@click.option("--baseline", type=click.Choice(["zero", "pad"]), default="zero", show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
+@click.option("--baseline", type=click.Choice(BASELINES), default=library_default(_attribute, "baseline"),
+              show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=library_default(_attribute, "batch_size"),
+              show_default=True,
               help="Path points per forward/backward pass.")
 @click.option("--quiet", "-q", is_flag=True)
 def attribute(genome, region, task_name, model_path, output, label, site, strand, logit, window_tokens,

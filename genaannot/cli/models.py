@@ -10,6 +10,7 @@ import json
 
 import click
 
+from ..tasks import TASKS
 from .options import parse_options
 
 __all__ = ["models"]
@@ -33,7 +34,7 @@ def _format_held_out(h: dict) -> str:
 
 
 @models.command("list")
-@click.option("--task", default=None, help="Only entries of this task (splice, promoter, chromatin, generic).")
+@click.option("--task", default=None, help=f"Only entries of this task ({', '.join(TASKS)}).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_cmd(task: str | None, as_json: bool) -> None:
     """Known checkpoints per task, and whether each is available locally (nothing is downloaded)."""
@@ -98,7 +99,8 @@ def inspect_cmd(model: str, options: tuple[str, ...], revision: str | None, as_j
         ("task", info["task"] or "-"),
         ("source", info["source"]),
     ]
-    if info["task"] == "splice":
+    task = TASKS.get(info["task"]) if isinstance(info["task"], str) else None
+    if task is not None and task.site_convention:
         from ..conventions import model_convention
 
         conv, source = model_convention(m.info)

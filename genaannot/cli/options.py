@@ -2,11 +2,76 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import click
 
-__all__ = ["compute_options", "finite", "label_list", "model_option", "no_stdout", "parse_options", "threads_option"]
+from ..predict import PRECISIONS
+
+__all__ = [
+    "RegistryChoice",
+    "compute_options",
+    "finite",
+    "label_list",
+    "library_default",
+    "model_option",
+    "no_stdout",
+    "parse_options",
+    "threads_option",
+]
+
+
+class RegistryChoice(click.Choice):
+    """A :class:`click.Choice` whose choices are read from a library registry each time they are
+    needed (help, completion, checking), so that an entry added to the registry (a task added
+    to :data:`genaannot.tasks.TASKS`) is offered without touching the command line.
+
+    Parameters
+    ----------
+    keys : callable () -> iterable of str
+        Returns the current choices, e.g. ``lambda: TASKS``.
+    """
+
+    def __init__(self, keys: Callable[[], Iterable[str]], *, case_sensitive: bool = True) -> None:
+        self._keys = keys
+        super().__init__((), case_sensitive=case_sensitive)
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self._keys())
+
+    @choices.setter
+    def choices(self, value: Any) -> None:  # click.Choice.__init__ assigns; the registry is the source
+        pass
+
+
+def library_default(owner: Any, name: str) -> Any:
+    """The library's default for ``name``: a dataclass field's default (``TrainConfig``) or a
+    function's keyword default (``scan_genome``). Options whose default mirrors the library
+    read it from here, so the command line and the library cannot drift apart
+    (``tests/test_cli_options.py`` checks every option against its source).
+
+    Raises
+    ------
+    KeyError
+        ``owner`` has no such field or parameter, or it has no default.
+    """
+    if dataclasses.is_dataclass(owner):
+        for f in dataclasses.fields(owner):
+            if f.name == name:
+                if f.default is not dataclasses.MISSING:
+                    return f.default
+                if f.default_factory is not dataclasses.MISSING:
+                    return f.default_factory()
+                break
+        raise KeyError(f"{owner.__name__}.{name} has no default")
+    p = inspect.signature(owner).parameters.get(name)
+    if p is None or p.default is inspect.Parameter.empty:
+        raise KeyError(f"{getattr(owner, '__name__', owner)}({name}=) has no default")
+    return p.default
 
 #: ``--model-option KEY=VALUE`` (repeatable): family loader options for :func:`genaannot.load_model`
 model_option = click.option(
@@ -24,20 +89,33 @@ threads_option = click.option(
 )
 
 
-def compute_options(f):
+def precision_option(library: Callable[..., Any]) -> Callable[[Any], Any]:
+    """``--precision`` with the choices of :data:`genaannot.predict.PRECISIONS` and ``library``'s default."""
+    return click.option("--precision", type=click.Choice(PRECISIONS), default=library_default(library, "precision"),
+                        show_default=True)
+
+
+def compute_options(library: Callable[..., Any]) -> Callable[[Any], Any]:
     """``--batch-size``, ``--device``, ``--threads``, ``--precision``, ``--model-option`` and
-    ``--compile`` (``scan`` and ``score``: how and where the model runs)."""
-    for opt in reversed([
-        click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True),
-        click.option("--device", default=None, help="cpu, cuda, cuda:1 [default: CUDA when available]."),
-        threads_option,
-        click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True),
-        model_option,
-        click.option("--compile", "compile_", is_flag=True,
-                     help="Run the network through torch.compile (GPU; falls back to eager with a warning)."),
-    ]):
-        f = opt(f)
-    return f
+    ``--compile`` (``scan`` and ``score``: how and where the model runs), their defaults those
+    of the library function ``library`` (``scan_genome``, ``score_variants``)."""
+
+    def decorate(f: Any) -> Any:
+        for opt in reversed([
+            click.option("--batch-size", type=click.IntRange(min=1), default=library_default(library, "batch_size"),
+                         show_default=True),
+            click.option("--device", default=library_default(library, "device"),
+                         help="cpu, cuda, cuda:1 [default: CUDA when available]."),
+            threads_option,
+            precision_option(library),
+            model_option,
+            click.option("--compile", "compile_", is_flag=True,
+                         help="Run the network through torch.compile (GPU; falls back to eager with a warning)."),
+        ]):
+            f = opt(f)
+        return f
+
+    return decorate
 
 
 def parse_options(values: tuple[str, ...] | list[str]) -> dict[str, Any]:

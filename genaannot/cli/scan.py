@@ -10,9 +10,31 @@ import sys
 
 import click
 
-from ..stitch import DEFAULT_TRACK_DIGITS
+from ..pipeline.scan import scan_genome
+from ..readout import STRANDS
+from ..stitch import STITCH_MODES
 from ..tasks import TASKS
-from .options import compute_options, finite, label_list, no_stdout, parse_options
+from .options import (
+    RegistryChoice,
+    compute_options,
+    finite,
+    label_list,
+    library_default,
+    no_stdout,
+    parse_options,
+)
+
+
+def _default(name: str):
+    return library_default(scan_genome, name)
+
+
+def _stranded() -> str:
+    return ", ".join(n for n, t in TASKS.items() if t.strand_specific)
+
+
+def _digits_text(value: int | None) -> str:
+    return "full" if value is None else str(value)
 
 
 def _digits(ctx: click.Context, param: click.Parameter, value: str) -> int | None:
@@ -39,7 +61,7 @@ def _digits(ctx: click.Context, param: click.Parameter, value: str) -> int | Non
     ),
 )
 @click.argument("genome", type=click.Path(dir_okay=False))
-@click.option("--task", "task_name", type=click.Choice(list(TASKS)), required=True,
+@click.option("--task", "task_name", type=RegistryChoice(lambda: TASKS), required=True,
               help="What to predict; decides readout, activation, labels and default model.")
 @click.option("--model", "model_path", default=None, metavar="PATH|ID",
               help="Checkpoint directory, catalogue name or cached hub id [default: the task's published checkpoint].")
@@ -52,18 +74,18 @@ def _digits(ctx: click.Context, param: click.Parameter, value: str) -> int | Non
               help="Scan only these intervals (BED, 0-based half-open); with --region, both.")
 @click.option("--chrom", "chroms", multiple=True, metavar="NAME",
               help="Scan only this sequence (repeatable); with --region/--regions, only theirs on it.")
-@click.option("--strand", type=click.Choice(["both", "+", "-"]), default=None,
-              help="[default: both for strand-specific tasks (promoter, splice), else +]")
-@click.option("--window-tokens", type=click.IntRange(min=1), default=None,
+@click.option("--strand", type=click.Choice(STRANDS), default=_default("strand"),
+              help=f"[default: both for strand-specific tasks ({_stranded()}), else +]")
+@click.option("--window-tokens", type=click.IntRange(min=1), default=_default("window_tokens"),
               help="Content tokens per window [default: the task's, at most the model's capacity].")
-@click.option("--overlap", type=click.FloatRange(0, 1, max_open=True), default=0.5, show_default=True,
+@click.option("--overlap", type=click.FloatRange(0, 1, max_open=True), default=_default("overlap"), show_default=True,
               help="Fraction of each window shared with the next.")
-@click.option("--stitch", type=click.Choice(["center", "mean"]), default="center", show_default=True,
+@click.option("--stitch", type=click.Choice(STITCH_MODES), default=_default("stitch"), show_default=True,
               help="center: each base from the window with the nearest centre; mean: average overlaps.")
-@compute_options
+@compute_options(scan_genome)
 @click.option("--labels", "labels", default=None, metavar="A,B", callback=label_list,
               help="Comma-separated subset of the task's labels to write.")
-@click.option("--threshold", type=float, default=None, callback=finite, help="Call threshold on track values, for every label [default: the checkpoint's per-label thresholds from genaannot.json, else 0.5].")
+@click.option("--threshold", type=float, default=_default("threshold"), callback=finite, help="Call threshold on track values, for every label [default: the checkpoint's per-label thresholds from genaannot.json, else 0.5].")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run (same settings) from OUT.parts/.")
 @click.option("--shard", default=None, metavar="I/N",
               help="Compute only every N-th work unit (I = 1..N) and keep OUT.parts/ as a partial result; "
@@ -73,7 +95,7 @@ def _digits(ctx: click.Context, param: click.Parameter, value: str) -> int | Non
 @click.option("--devices", default=None, metavar="0,1|cpu,cpu",
               help="One process per device over the work units (e.g. 0,1 = cuda:0,cuda:1); overrides --device.")
 @click.option("--bedgraph", is_flag=True, help="Also write a bedGraph for every track.")
-@click.option("--track-digits", default=str(DEFAULT_TRACK_DIGITS), show_default=True, metavar="0-7|full",
+@click.option("--track-digits", default=_digits_text(_default("track_digits")), show_default=True, metavar="0-7|full",
               callback=_digits,
               help="Digits kept in track values: decimals, and for probabilities >= 0.5 significant "
                    "digits of 1 - value (0.99, 0.999 stay apart). Near-constant stretches become one bigWig "

@@ -9,8 +9,19 @@ import warnings
 
 import click
 
+from ..genes import OUTSIDE_GENES
+from ..pipeline.score import score_variants
+from ..readout import STRANDS
 from ..tasks import TASKS
-from .options import compute_options, label_list, parse_options
+from .options import RegistryChoice, compute_options, label_list, library_default, parse_options
+
+
+def _default(name: str):
+    return library_default(score_variants, name)
+
+
+def _stranded() -> str:
+    return ", ".join(n for n, t in TASKS.items() if t.strand_specific)
 
 
 @click.command(
@@ -30,21 +41,21 @@ from .options import compute_options, label_list, parse_options
 @click.argument("variants", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--genome", required=True, type=click.Path(dir_okay=False), metavar="GENOME.fa",
               help="Reference FASTA (plain or bgzipped; indexed or in a writable directory).")
-@click.option("--task", "task_name", type=click.Choice(list(TASKS)), required=True,
+@click.option("--task", "task_name", type=RegistryChoice(lambda: TASKS), required=True,
               help="What the model predicts; decides readout, activation, labels and default model.")
 @click.option("--model", "model_path", default=None, metavar="PATH|ID",
               help="Checkpoint directory, catalogue name or cached hub id [default: the task's published checkpoint].")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               metavar="OUT.vcf[.gz]", help="Annotated VCF (.vcf, .vcf.gz, .bcf or - for stdout).")
-@click.option("--distance", type=click.IntRange(min=0), default=50, show_default=True,
+@click.option("--distance", type=click.IntRange(min=0), default=_default("distance"), show_default=True,
               help="Token heads (splice): search gains/losses within this many bp of the REF allele.")
 @click.option("--labels", default=None, metavar="A,B", callback=label_list,
               help="Comma-separated subset of the task's outputs to score [default: all].")
 @click.option("--tsv", type=click.Path(dir_okay=False, allow_dash=True), default=None, metavar="OUT.tsv",
               help="Also write a table: one row per ALT with every raw number.")
-@compute_options
-@click.option("--strand", type=click.Choice(["both", "+", "-"]), default=None,
-              help="[default: both for strand-specific tasks (promoter, splice), else +]")
+@compute_options(score_variants)
+@click.option("--strand", type=click.Choice(STRANDS), default=_default("strand"),
+              help=f"[default: both for strand-specific tasks ({_stranded()}), else +]")
 @click.option("--shard", default=None, metavar="I/N",
               help="Score only shard I of N (I = 1..N): a contiguous stretch of the genome with about 1/N "
                    "of the records (read through the index when the VCF has one), or, for an unsorted "
@@ -63,7 +74,7 @@ from .options import compute_options, label_list, parse_options
 @click.option("-M", "--mask", is_flag=True,
               help="With --annotation (splice): zero gains at the gene's annotated sites of that kind and losses "
                    "at unannotated positions, as SpliceAI -M 1.")
-@click.option("--outside-genes", type=click.Choice(["score", "reason"]), default="score", show_default=True,
+@click.option("--outside-genes", type=click.Choice(OUTSIDE_GENES), default=_default("outside_genes"), show_default=True,
               help="With --annotation: variants in no gene are scored on both strands (gene '.'), or get the "
                    "reason NO_GENE.")
 @click.option("--spliceai-info", is_flag=True,
@@ -96,7 +107,7 @@ def score(variants, genome, task_name, model_path, output, distance, labels, tsv
         raise click.UsageError("-o - and --tsv - cannot both go to standard output; give one of them a file name")
     if annotation is None and (mask or outside_genes != "score"):
         raise click.UsageError("--mask and --outside-genes need --annotation GENES")
-    if annotation is not None and strand not in (None, "both") and task_name in ("splice", "promoter"):
+    if annotation is not None and strand not in (None, "both") and TASKS[task_name].strand_specific:
         raise click.UsageError("--annotation scores each gene's strand; leave out --strand")
     label_list = [x.strip() for x in labels.split(",") if x.strip()] if labels else None
     try:

@@ -12,10 +12,36 @@ from contextlib import contextmanager
 
 import click
 
-from ..conventions import DEFAULT_CONVENTION, SITE_CONVENTIONS
-from .options import finite, no_stdout, threads_option
+from ..conventions import SITE_CONVENTIONS
+from ..pipeline.train import evaluate_checkpoint, train_genome
+from ..stitch import STITCH_MODES
+from ..tasks import trainable_tasks
+from ..train import ArchConfig, TrainConfig
+from .options import (
+    RegistryChoice,
+    finite,
+    library_default,
+    no_stdout,
+    precision_option,
+    threads_option,
+)
 
 _CHROMS_HELP = "comma-separated chromosome names"
+
+
+def _cfg(name: str):
+    """The library's default of a :class:`~genaannot.train.TrainConfig` field."""
+    return library_default(TrainConfig, name)
+
+
+def _arch(name: str):
+    """The library's default of an :class:`~genaannot.train.ArchConfig` field."""
+    return library_default(ArchConfig, name)
+
+
+def _ev(name: str):
+    """The library's default of an :func:`~genaannot.pipeline.train.evaluate_checkpoint` keyword."""
+    return library_default(evaluate_checkpoint, name)
 
 
 def _split(text: str | None) -> list[str]:
@@ -69,39 +95,45 @@ def _threads(n: int | None) -> None:
 
 
 @click.command(context_settings={"show_default": True})
-@click.option("--task", type=click.Choice(["splice", "promoter"]), required=True)
+@click.option("--task", type=RegistryChoice(trainable_tasks), required=True,
+              help="a task of genaannot.tasks.TASKS with a training spec")
 @click.option("--genome", "genome_path", required=True, type=click.Path(exists=True, dir_okay=False), help="FASTA (plain or bgzip)")
 @click.option("--annotation", "annotation_path", required=True, type=click.Path(exists=True, dir_okay=False), help="GFF3 or GTF (optionally .gz)")
 @click.option("-o", "--output", "model_dir", required=True, type=click.Path(file_okay=False), callback=no_stdout,
               help="model directory to write")
 @click.option("--base-model", default=None, help="GENA BERT checkpoint (path or id) to fine-tune; default: a fresh model")
-@click.option("--hidden-size", default=128, type=click.IntRange(min=1), help="fresh model: hidden size")
-@click.option("--layers", default=4, type=click.IntRange(min=1), help="fresh model: transformer layers")
-@click.option("--heads", default=4, type=click.IntRange(min=1), help="fresh model: attention heads")
-@click.option("--dropout", default=0.1, type=click.FloatRange(0, 1, max_open=True), help="fresh model: hidden and attention dropout")
+@click.option("--hidden-size", default=_arch("hidden_size"), type=click.IntRange(min=1), help="fresh model: hidden size")
+@click.option("--layers", default=_arch("layers"), type=click.IntRange(min=1), help="fresh model: transformer layers")
+@click.option("--heads", default=_arch("heads"), type=click.IntRange(min=1), help="fresh model: attention heads")
+@click.option("--dropout", default=_arch("dropout"), type=click.FloatRange(0, 1, max_open=True),
+              help="fresh model: hidden and attention dropout")
 @click.option("--tokenizer", "tokenizer_opt", default=None,
               help="'char' (one token per base), 'bpe' (train a BPE on the training chromosomes), or a "
                    "directory/tokenizer.json; default: the base model's own, else 'char'")
-@click.option("--vocab-size", default=4096, type=click.IntRange(min=16), help="vocabulary of a BPE tokenizer trained with --tokenizer bpe")
+@click.option("--vocab-size", default=library_default(train_genome, "vocab_size"), type=click.IntRange(min=16), help="vocabulary of a BPE tokenizer trained with --tokenizer bpe")
 @click.option("--train-chroms", default=None, help=_CHROMS_HELP)
 @click.option("--valid-chroms", default=None, help=_CHROMS_HELP)
 @click.option("--test-chroms", default=None, help=_CHROMS_HELP)
 @click.option("--train-regions", default=None, type=click.Path(exists=True, dir_okay=False), help="BED of training regions")
 @click.option("--valid-regions", default=None, type=click.Path(exists=True, dir_okay=False), help="BED of validation regions")
 @click.option("--test-regions", default=None, type=click.Path(exists=True, dir_okay=False), help="BED of test regions")
-@click.option("--window-tokens", default=510, type=click.IntRange(min=1), help="content tokens per window")
-@click.option("--steps", default=None, type=click.IntRange(min=1), help="optimisation steps (default 1000 unless --epochs)")
-@click.option("--epochs", default=None, type=click.FloatRange(min=0, min_open=True), callback=finite, help="epochs of 2*train_bp/window_bp windows (instead of --steps)")
-@click.option("--lr", default=5e-4, type=click.FloatRange(min=0, min_open=True), callback=finite)
-@click.option("--batch-size", default=16, type=click.IntRange(min=1))
-@click.option("--pos-weight", default=10.0, type=click.FloatRange(min=0, min_open=True), callback=finite, help="splice: loss weight of site tokens (sites are rare)")
-@click.option("--seed", default=0, type=int)
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
-@click.option("--precision", default="fp32", type=click.Choice(["fp32", "bf16", "fp16"]))
-@click.option("--save-every", default=200, type=click.IntRange(min=1), help="checkpoint every N steps")
-@click.option("--eval-every", default=200, type=click.IntRange(min=1), help="validate every N steps")
-@click.option("--valid-windows", default=64, type=click.IntRange(min=1), help="validation windows (fixed, seeded) scored at each validation")
-@click.option("--site-convention", default=DEFAULT_CONVENTION, type=click.Choice(list(SITE_CONVENTIONS)),
+@click.option("--window-tokens", default=_cfg("window_tokens"), type=click.IntRange(min=1), help="content tokens per window")
+@click.option("--steps", default=None, type=click.IntRange(min=1),
+              help=f"optimisation steps (default {_cfg('steps')} unless --epochs)")
+@click.option("--epochs", default=_cfg("epochs"), type=click.FloatRange(min=0, min_open=True), callback=finite,
+              help="epochs of 2*train_bp/window_bp windows (instead of --steps)")
+@click.option("--lr", default=_cfg("lr"), type=click.FloatRange(min=0, min_open=True), callback=finite)
+@click.option("--batch-size", default=_cfg("batch_size"), type=click.IntRange(min=1))
+@click.option("--pos-weight", default=_cfg("pos_weight"), type=click.FloatRange(min=0, min_open=True), callback=finite,
+              help="bce loss (splice): loss weight of site tokens (sites are rare)")
+@click.option("--seed", default=_cfg("seed"), type=int)
+@click.option("--device", default=_cfg("device"), help="cpu, cuda, cuda:1 (default: cuda when available)")
+@precision_option(TrainConfig)
+@click.option("--save-every", default=_cfg("save_every"), type=click.IntRange(min=1), help="checkpoint every N steps")
+@click.option("--eval-every", default=_cfg("eval_every"), type=click.IntRange(min=1), help="validate every N steps")
+@click.option("--valid-windows", default=_cfg("valid_windows"), type=click.IntRange(min=1),
+              help="validation windows (fixed, seeded) scored at each validation")
+@click.option("--site-convention", default=_cfg("site_convention"), type=click.Choice(SITE_CONVENTIONS),
               help="splice: which base of a junction is the site: exon = SpliceAI's (donor = last exon base, "
                    "acceptor = first exon base), intron = donor G of GT, acceptor G of AG; recorded in genaannot.json")
 @threads_option
@@ -109,7 +141,7 @@ def _threads(n: int | None) -> None:
 @click.option("--no-eval", is_flag=True, help="skip the held-out evaluation at the end")
 @click.option("-q", "--quiet", is_flag=True, help="no progress bar")
 def train(**o) -> None:
-    """Train a splice or promoter model from GENOME + ANNOTATION; evaluate it on held-out data.
+    """Train a model for a task (splice, promoter, ...) from GENOME + ANNOTATION; evaluate it on held-out data.
 
     Windows come from the training chromosomes/regions; the best model on the validation
     set is kept in MODEL_DIR. Splice: per-label call thresholds (max F1 at base-pair
@@ -117,15 +149,12 @@ def train(**o) -> None:
     At the end the model is evaluated on the test chromosomes (never seen in training)
     together with a PWM baseline (splice): REPORT.json and REPORT.png.
     """
-    from ..pipeline.train import train_genome
-    from ..train import ArchConfig, TrainConfig
-
     _threads(o["threads"])
     train, valid, test = (_role(o, what) for what in ("train", "valid", "test"))
     if not train:
         raise click.UsageError("give the training data: --train-chroms or --train-regions")
     if o["steps"] is None and o["epochs"] is None:
-        o["steps"] = 1000
+        o["steps"] = _cfg("steps")
     cfg = TrainConfig(
         task=o["task"], window_tokens=o["window_tokens"], steps=o["steps"], epochs=o["epochs"], batch_size=o["batch_size"],
         lr=o["lr"], seed=o["seed"], device=o["device"], precision=o["precision"], save_every=o["save_every"],
@@ -144,7 +173,7 @@ def train(**o) -> None:
 
 @click.command(context_settings={"show_default": True})
 @click.option("--model", "model_ref", required=True, help="checkpoint path, catalogue name or cached hub id")
-@click.option("--task", type=click.Choice(["splice", "promoter"]), default=None,
+@click.option("--task", type=RegistryChoice(trainable_tasks), default=_ev("task"),
               help="what to evaluate [default: the task the checkpoint was trained for (genaannot.json)]")
 @click.option("--genome", "genome_path", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--annotation", "annotation_path", required=True, type=click.Path(exists=True, dir_okay=False))
@@ -152,20 +181,20 @@ def train(**o) -> None:
 @click.option("--chroms", default=None, help="held-out chromosomes, " + _CHROMS_HELP)
 @click.option("--baseline-chroms", default=None, help="fit the PWM baseline on these chromosomes (splice)")
 @click.option("--baseline-regions", default=None, type=click.Path(exists=True, dir_okay=False), help="BED to fit the PWM baseline on")
-@click.option("-o", "--output", "out_dir", default=".", type=click.Path(file_okay=False), callback=no_stdout,
+@click.option("-o", "--output", "out_dir", default=_ev("output_dir"), type=click.Path(file_okay=False), callback=no_stdout,
               help="directory for REPORT.json/.png")
-@click.option("--stem", default="REPORT", callback=_stem, help="report file name stem (a name, not a path)")
-@click.option("--batch-size", default=16, type=click.IntRange(min=1))
-@click.option("--device", default=None)
+@click.option("--stem", default=_ev("stem"), callback=_stem, help="report file name stem (a name, not a path)")
+@click.option("--batch-size", default=_ev("batch_size"), type=click.IntRange(min=1))
+@click.option("--device", default=_ev("device"))
 @threads_option
-@click.option("--overlap", default=0.5, type=click.FloatRange(0, 1, max_open=True),
+@click.option("--overlap", default=_ev("overlap"), type=click.FloatRange(0, 1, max_open=True),
               help="splice: window overlap, as `scan --overlap` (metrics and thresholds hold for scans made alike)")
-@click.option("--stitch", default="center", type=click.Choice(["center", "mean"]),
+@click.option("--stitch", default=_ev("stitch"), type=click.Choice(STITCH_MODES),
               help="splice: stitching, as `scan --stitch`")
 @click.option("--write-thresholds", is_flag=True,
               help="splice: store the max-F1 call thresholds found on these regions in the checkpoint's "
                    "genaannot.json (used by `scan`); give the VALIDATION regions, never the test set")
-@click.option("--site-convention", default=None, type=click.Choice(list(SITE_CONVENTIONS)),
+@click.option("--site-convention", default=_ev("site_convention"), type=click.Choice(SITE_CONVENTIONS),
               help="splice: where the true sites are placed (exon = SpliceAI's, intron = G of GT / G of AG) "
                    "[default: the checkpoint's site_convention; without one: intron for a genaannot train "
                    "checkpoint, else exon]")
@@ -176,8 +205,6 @@ def evaluate(**o) -> None:
     With --write-thresholds (splice), the regions must be validation data: the per-label call
     thresholds with the highest F1 there are written into the checkpoint's genaannot.json.
     """
-    from ..pipeline.train import evaluate_checkpoint
-
     _threads(o["threads"])
     regions = _regions(o["chroms"], o["regions_bed"], chroms_opt="--chroms", bed_opt="--regions")
     if not regions:

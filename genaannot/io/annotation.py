@@ -23,12 +23,14 @@ TSS
 
 On the forward strand an intron ``[s, e)`` has donor ``s`` and acceptor ``e - 1``; on the
 minus strand donor ``e - 1`` and acceptor ``s``. A TSS is ``start`` (+) or ``end - 1`` (-).
+The kinds are the keys of :data:`SITE_KINDS` (a task's ``Training.site_kinds`` name them).
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
@@ -42,6 +44,7 @@ __all__ = [
     "Transcript",
     "Annotation",
     "SiteSet",
+    "SITE_KINDS",
     "read_annotation",
     "read_gff3",
     "read_gtf",
@@ -109,6 +112,23 @@ class SiteSet:
         return int(self.pos.shape[0])
 
 
+def _donors(t: Transcript) -> list[int]:
+    return [s if t.strand == "+" else e - 1 for s, e in t.introns]
+
+
+def _acceptors(t: Transcript) -> list[int]:
+    return [e - 1 if t.strand == "+" else s for s, e in t.introns]
+
+
+def _tss(t: Transcript) -> list[int]:
+    return [t.tss]
+
+
+#: site kind -> the forward 0-based bases of that kind in one transcript (splice sites
+#: intron-side, see the module docstring; :mod:`genaannot.conventions` moves them)
+SITE_KINDS: dict[str, Callable[[Transcript], list[int]]] = {"donor": _donors, "acceptor": _acceptors, "tss": _tss}
+
+
 @dataclass
 class Annotation:
     """Transcripts of one annotation file, by chromosome (in first-seen order)."""
@@ -131,19 +151,12 @@ class Annotation:
         return sorted(out)
 
     def sites(self, chrom: str, kind: str) -> SiteSet:
-        """Unique ``donor`` / ``acceptor`` / ``tss`` sites of ``chrom`` (see module docstring)."""
-        found: set[tuple[str, int]] = set()
-        for t in self.transcripts.get(chrom, []):
-            if kind == "tss":
-                found.add((t.strand, t.tss))
-                continue
-            for s, e in t.introns:
-                if kind == "donor":
-                    found.add((t.strand, s if t.strand == "+" else e - 1))
-                elif kind == "acceptor":
-                    found.add((t.strand, e - 1 if t.strand == "+" else s))
-                else:
-                    raise ValueError(f"unknown site kind {kind!r}; choose donor, acceptor or tss")
+        """Unique sites of ``kind`` (a :data:`SITE_KINDS` key: ``donor``, ``acceptor``, ``tss``)
+        on ``chrom`` (see module docstring)."""
+        where = SITE_KINDS.get(kind) if isinstance(kind, str) else None
+        if where is None:
+            raise ValueError(f"unknown site kind {kind!r}; choose {', '.join(SITE_KINDS)}")
+        found = {(t.strand, p) for t in self.transcripts.get(chrom, []) for p in where(t)}
         items = sorted(found)
         return SiteSet(
             pos=np.array([p for _, p in items], dtype=np.int64),

@@ -54,7 +54,7 @@ from ..regions import Interval, RegionError, is_region_string, parse_regions, re
 from ..shards import parse_shard
 from ..span import SpanTimer, SpanWork, plan_span, predict_span, stitch_span
 from ..stitch import DEFAULT_TRACK_DIGITS, STITCH_MODES, join_runs, round_values, runs
-from ..tasks import Task, get_task
+from ..tasks import TASKS, Task, get_task
 from ..windows import ScanLayout, Unit, default_unit_bp, layout_scan, stride_tokens
 from .assemble import (
     Assembler,
@@ -321,7 +321,8 @@ def manifest_base(settings: ScanSettings, model: Model, *, thresholds: dict[str,
     r, lay = settings.readout, settings.layout
     stride = stride_tokens(r.window_tokens, settings.overlap)
     sites = {}
-    if settings.task == "splice":  # which base of a junction the tracks and calls peak on
+    task = TASKS.get(settings.task)
+    if task is not None and task.site_convention:  # which base of a junction the tracks and calls peak on
         conv, source = model_convention(model.info)
         sites = {"site_convention": conv.describe(source=source)}
     device = ",".join(devices) if devices and len(devices) > 1 else getattr(model, "device", None)

@@ -494,8 +494,8 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
         score = SCORES[readout.head]
         subfields = "|".join(score.subfields(readout.codes))
         what = score.describe(activation=readout.activation, distance=distance)
-        names = ",".join(f"{c}={lab}" for c, lab in zip(readout.codes, readout.labels)) if readout.task == "splice" else ""
-        if names:  # DP is where the model's track changes: its site convention says which base that is
+        names = ",".join(f"{c}={lab}" for c, lab in zip(readout.codes, readout.labels)) if task.codes else ""
+        if names and task.site_convention:  # DP is where the model's track changes: its convention says which base
             conv, _ = model_convention(model.info)
             names += f" (site convention {conv.name}: " + ", ".join(f"{k} = {v}" for k, v in conv.short.items()) + ")"
         info_id = info_field(readout)

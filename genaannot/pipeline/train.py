@@ -11,11 +11,16 @@ The steps behind ``genaannot train``, in order:
 4. set up the network and its tokenizer: fresh (``char`` or a ``bpe`` tokenizer trained on the
    training regions), from a base model, or the interrupted run's (``resume``);
 5. train (:func:`genaannot.train.train_model`);
-6. splice: choose per-label call thresholds (max F1 at base-pair resolution) on the
-   validation regions and store them in the checkpoint's ``genaannot.json``;
-7. evaluate on the test regions (splice: with a PWM baseline fitted on the training
+6. tasks evaluated by ``sites`` (splice): choose per-label call thresholds (max F1 at
+   base-pair resolution) on the validation regions and store them in the checkpoint's
+   ``genaannot.json``;
+7. evaluate on the test regions with the task's evaluation (``Training.evaluation``,
+   :data:`genaannot.evaluate.EVALUATIONS`; splice: with a PWM baseline fitted on the training
    regions), write ``REPORT.json`` / ``REPORT.png`` and record the test metrics in
    ``genaannot.json``.
+
+What differs between tasks is read from the task's registry entry
+(:data:`genaannot.tasks.TASKS`), never from its name.
 
 ``evaluate_checkpoint`` (``genaannot evaluate``) runs steps 1-3 and 7 for any checkpoint;
 with ``write_thresholds`` it runs step 6 on the regions given, which must then be
@@ -34,10 +39,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..conventions import SITE_CONVENTIONS
 from ..evaluate import (
+    EVALUATIONS,
     EvalReport,
     call_thresholds,
-    evaluate_promoter,
-    evaluate_splice,
+    evaluate_sites,
     write_eval_report,
 )
 from ..io.annotation import Annotation, AnnotationError, read_annotation
@@ -90,9 +95,9 @@ class SplitError(ValueError):
 
 
 class EvaluateError(ValueError):
-    """An evaluation that cannot be done: unknown task, no annotated sites to choose call
-    thresholds on, or thresholds asked for where they cannot be stored (not a local splice
-    checkpoint directory)."""
+    """An evaluation that cannot be done: unknown or untrainable task, no annotated sites to
+    choose call thresholds on, or thresholds asked for where they cannot be stored (not a
+    local checkpoint directory of a task evaluated by ``sites``)."""
 
 
 @dataclass
@@ -102,7 +107,7 @@ class EvaluationRun:
     Attributes
     ----------
     report : EvalReport
-        Metrics (splice: model and PWM baseline per site type; promoter: window level).
+        Metrics (``sites``: model and PWM baseline per site type; ``windows``: window level).
     report_json, report_png : Path
         ``OUTPUT_DIR/STEM.json`` and ``OUTPUT_DIR/STEM.png`` (precision-recall curves).
     thresholds : dict of label -> float
@@ -131,7 +136,8 @@ class TrainRun:
     regions : dict of role -> list of Interval
         The resolved ``train``, ``valid`` and ``test`` regions.
     thresholds : dict of label -> float
-        Splice call thresholds chosen on the validation regions (empty without them).
+        Call thresholds chosen on the validation regions (tasks evaluated by ``sites``; empty
+        without validation regions).
     evaluation : EvaluationRun or None
         The test-set evaluation (``None`` without test regions or with ``evaluate=False``).
     """
@@ -345,12 +351,14 @@ def train_genome(
     progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> TrainRun:
-    """Train a splice or promoter model on a genome and its annotation, then evaluate it on held-out data.
+    """Train a model for a task of :data:`genaannot.tasks.TASKS` on a genome and its annotation,
+    then evaluate it on held-out data.
 
-    Windows are drawn from the ``train`` regions; the model with the best validation score
-    on ``valid`` is kept in ``output``. Splice, with validation regions: per-label call
-    thresholds (max F1 at base-pair resolution on ``valid``) are stored in
-    ``output/genaannot.json`` for the scanner. With ``test`` regions (and ``evaluate``), the
+    Windows are drawn from the ``train`` regions as the task's registry entry says
+    (:class:`genaannot.tasks.Training`); the model with the best validation score on
+    ``valid`` is kept in ``output``. Tasks evaluated by ``sites`` (splice), with validation
+    regions: per-label call thresholds (max F1 at base-pair resolution on ``valid``) are
+    stored in ``output/genaannot.json`` for the scanner. With ``test`` regions (and ``evaluate``), the
     model is evaluated there (splice: with a PWM baseline fitted on ``train``): ``REPORT.json``
     and ``REPORT.png`` in ``output``, and ``test_metrics`` / ``test_baseline`` in
     ``genaannot.json``.
@@ -362,8 +370,9 @@ def train_genome(
     annotation : str, PathLike or Annotation
         GFF3 or GTF (optionally gzipped) or a parsed annotation; its chromosome names are
         matched onto the genome's.
-    task : {"splice", "promoter"}
-        Replaces ``config.task``.
+    task : str
+        A trainable task of :data:`genaannot.tasks.TASKS` (``splice``, ``promoter``, or one
+        added there); replaces ``config.task``.
     output : str or PathLike
         Model directory to write (``checkpoints/`` inside holds the resumable steps).
     train, valid, test : Regions
@@ -405,7 +414,7 @@ def train_genome(
         Training cannot start or continue (no sites in the training regions, bad
         ``steps``, a base model that does not fit, ``resume`` without a checkpoint, ...).
     EvaluateError
-        Splice validation regions without annotated sites (no thresholds).
+        Validation regions without annotated sites (``sites`` tasks: no thresholds).
     OutputError
         ``output`` cannot be created or written (checked before training starts).
     ModelError
@@ -442,11 +451,13 @@ def train_genome(
                              log=log, extra_metadata=extra)
         say(f"best model (step {result.best_step}, valid {result.best_valid}) in {model_dir}")
         run = TrainRun(model_dir, result, splits)
-        if splits["valid"] and task == "splice":  # call thresholds from the validation data, never the test data
+        # call thresholds from the validation data, never the test data
+        if splits["valid"] and TASK_SPECS[task].evaluation == "sites":
             from ..models import load_model
 
-            report = evaluate_splice(load_model(str(model_dir), device=config.device), genome=gen, annotation=ann,
-                                     regions=splits["valid"], batch_size=config.batch_size, progress=progress)
+            report = evaluate_sites(load_model(str(model_dir), device=config.device), task=task, genome=gen,
+                                    annotation=ann, regions=splits["valid"], batch_size=config.batch_size,
+                                    progress=progress)
             run.thresholds, _ = _store_thresholds(model_dir, report, splits["valid"], say)
         if splits["test"] and evaluate:
             run.evaluation = _evaluate(str(model_dir), gen, ann, splits["test"], baseline_regions=splits["train"],
@@ -468,15 +479,17 @@ def _file_name(source: Any) -> str | None:
 # --------------------------------------------------------------------------- evaluation
 
 
-def _evaluation_task(info: ModelInfo, name: str, task: str | None) -> str:
+def _evaluation_task(info: ModelInfo, name: str, task: str | None) -> TaskSpec:
     """The task to evaluate: the one asked for, else the checkpoint's own (``genaannot.json``)."""
     task = task or info.task
+    choices = " or ".join(f"--task {t}" for t in TASK_SPECS)
     if task is None:
         raise EvaluateError(f"{name}: the checkpoint does not say which task it was trained for; "
-                            "pass the task (--task splice or --task promoter)")
-    if task not in ("splice", "promoter"):
-        raise EvaluateError(f"{name}: evaluate supports splice and promoter checkpoints, not {task!r}")
-    return task
+                            f"pass the task ({choices})")
+    if task not in TASK_SPECS:
+        raise EvaluateError(f"{name}: evaluate supports the tasks genaannot trains ({', '.join(TASK_SPECS)}), "
+                            f"not {task!r}")
+    return TASK_SPECS[task]
 
 
 def _summary_lines(report: EvalReport) -> list[str]:
@@ -516,15 +529,14 @@ def _evaluate(
     if site_convention is not None and site_convention not in SITE_CONVENTIONS:
         raise EvaluateError(f"unknown site convention {site_convention!r}; choose one of {', '.join(SITE_CONVENTIONS)}")
     m = load_model(model, device=device) if isinstance(model, str) else model
-    if _evaluation_task(m.info, name, task) == "splice":
-        report = evaluate_splice(m, genome=genome, annotation=annotation, regions=regions,
-                                 baseline_regions=baseline_regions, batch_size=batch_size, progress=progress,
-                                 overlap=overlap, stitch_mode=stitch, site_convention=site_convention)
+    spec = _evaluation_task(m.info, name, task)
+    report = EVALUATIONS[spec.evaluation](
+        m, task=spec.name, genome=genome, annotation=annotation, regions=regions, baseline_regions=baseline_regions,
+        batch_size=batch_size, progress=progress, overlap=overlap, stitch=stitch, site_convention=site_convention)
+    if "site_convention" in report.details:
         say(f"sites in convention {report.details['site_convention']!r} "
             f"({report.details['site_convention_source']}): "
             + "; ".join(f"{k} = {v}" for k, v in report.details["site_definitions"].items()))
-    else:
-        report = evaluate_promoter(m, genome=genome, annotation=annotation, regions=regions, batch_size=batch_size)
     js, png = write_eval_report(report, output_dir, stem=stem)
     for line in _summary_lines(report):
         say(line)
@@ -579,8 +591,11 @@ def _threshold_target(model: str | Model, regions: Sequence[Interval], sizes: Ma
     if not path.is_dir():
         raise EvaluateError(f"--write-thresholds: {name} is not a checkpoint directory ({path})")
     meta = read_metadata(path)
-    if meta.get("task") not in (None, "splice"):
-        raise EvaluateError(f"--write-thresholds supports splice checkpoints; {name} is a {meta['task']} model")
+    spec = TASK_SPECS.get(meta.get("task")) if meta.get("task") is not None else None
+    if meta.get("task") is not None and (spec is None or spec.evaluation != "sites"):
+        with_sites = ", ".join(n for n, s in TASK_SPECS.items() if s.evaluation == "sites")
+        raise EvaluateError(f"--write-thresholds supports checkpoints of tasks evaluated per site ({with_sites}); "
+                            f"{name} is a {meta['task']} model")
     clash = _held_out_overlap(meta, regions, sizes)
     if clash:
         valid = ", ".join(meta.get("valid_regions") or []) or "its validation regions"
@@ -612,10 +627,11 @@ def evaluate_checkpoint(
 ) -> EvaluationRun:
     """Evaluate a checkpoint on annotated held-out regions; optionally store call thresholds.
 
-    Splice: every base of ``regions`` on both strands (:func:`genaannot.evaluate.evaluate_splice`,
-    with the scanner's ``overlap`` and ``stitch``), and a PWM baseline fitted on
-    ``baseline_regions`` when given. Promoter: TSS-centred and background windows
-    (:func:`genaannot.evaluate.evaluate_promoter`).
+    The evaluation is the task's (``Training.evaluation``): ``sites`` (splice) scores every
+    base of ``regions`` on both strands (:func:`genaannot.evaluate.evaluate_sites`, with the
+    scanner's ``overlap`` and ``stitch``), with a PWM baseline fitted on ``baseline_regions``
+    when given; ``windows`` (promoter) site-centred and background windows
+    (:func:`genaannot.evaluate.evaluate_windows`).
 
     Parameters
     ----------
@@ -627,8 +643,8 @@ def evaluate_checkpoint(
         GFF3 or GTF (optionally gzipped) or a parsed annotation.
     regions : Regions
         Held-out regions (see :func:`resolve_regions`).
-    task : {"splice", "promoter"}, optional
-        Default: the checkpoint's own (``genaannot.json``, written by ``genaannot train``); a
+    task : str, optional
+        A trainable task of :data:`genaannot.tasks.TASKS`. Default: the checkpoint's own (``genaannot.json``, written by ``genaannot train``); a
         checkpoint that does not record it needs it given (nothing is guessed from labels).
     baseline_regions : Regions, optional
         Splice: where the PWM baseline is fitted (the training regions); must not overlap ``regions``.
