@@ -24,6 +24,7 @@ This module opens no files: tokenizers are built from their JSON text
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections import Counter
@@ -109,6 +110,11 @@ class DNATokenizer:
 
     def encode(self, seq: str, *, stats: SequenceStats | None = None) -> Encoding:
         return self.encode_batch([seq], stats=stats)[0]
+
+    def for_long_input(self) -> DNATokenizer:
+        """A tokenizer that gives the same tokens, set up for many megabases (a BPE one uses
+        its compiled encoder from the first letter: a copy); this one by default."""
+        return self
 
     def encode_batch(self, seqs: list[str], *, stats: SequenceStats | None = None) -> list[Encoding]:
         raise NotImplementedError
@@ -221,10 +227,17 @@ class BPETokenizer(DNATokenizer):
         return lengths
 
     #: letters a tokenizer encodes through ``tokenizers`` before it switches single sequences
-    #: to the compiled encoder (:mod:`genaannot.bpe`; same ids and spans): importing numba and
-    #: loading the compiled loop costs about 2 s, which 2 Mb of letters pay back; ``None``:
-    #: never switch
-    fast_after_bp: int | None = 2_000_000
+    #: to the compiled encoder (:mod:`genaannot.bpe`; same ids and spans). Starting it (numba,
+    #: the compiled loop from numba's cache) takes about 1.5 CPU-s and 95 MB, as much CPU as
+    #: ``tokenizers`` spends on about 4 Mb, so a process switches once it has spent that
+    #: (:meth:`for_long_input`: from the first letter); ``None``: never
+    fast_after_bp: int | None = 4_000_000
+
+    def for_long_input(self) -> BPETokenizer:
+        """A copy that uses the compiled encoder from the first letter (same tokens)."""
+        other = copy.copy(self)
+        other.fast_after_bp = 0
+        return other
 
     def _fast_encoder(self, letters: int) -> FastBPE | None:
         """The compiled encoder, once :attr:`fast_after_bp` letters went through ``tokenizers``."""

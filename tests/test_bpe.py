@@ -203,3 +203,11 @@ def test_switches_only_after_fast_after_bp_letters():
     assert isinstance(tok._fast, FastBPE)
     many = tok.encode_batch(["ACGTTTGA" * 50, "GGA" * 40])  # batches stay with tokenizers' threads
     assert [len(e) for e in many] == [len(tok.encode("ACGTTTGA" * 50)), len(tok.encode("GGA" * 40))]
+
+
+def test_for_long_input_is_a_compiled_copy():
+    tok = read_bpe_tokenizer(T2T)
+    long = tok.for_long_input()
+    assert long is not tok and long.fast_after_bp == 0 and tok.fast_after_bp == BPETokenizer.fast_after_bp
+    long.encode("ACGT")
+    assert isinstance(long._fast, FastBPE) and tok._fast is None

@@ -94,6 +94,11 @@ __all__ = [
     "model_sha256",
 ]
 
+#: a device process whose units hold at least this many bp tokenises with
+#: ``tokenizer.for_long_input()`` (for BPE: the compiled encoder of genaannot.bpe, which
+#: costs ~1.5 CPU-s to start and a quarter of ``tokenizers``' CPU per base after)
+LONG_INPUT_BP = 1_000_000
+
 
 class ScanError(ReadoutError):
     """Settings that do not fit together (model vs task, labels, strands, outputs), or parts /
@@ -746,6 +751,8 @@ def compute_units(
     """
     store = PartsStore(job.parts)
     r = job.readout
+    if sum(u.end - u.start for u in todo) >= LONG_INPUT_BP:
+        tokenizer = tokenizer.for_long_input()  # the compiled BPE encoder (genaannot.bpe) from the start
 
     def plan_here(unit: Unit) -> SpanWork:
         return plan_span(unit, fetch=lambda s, e: genome.fetch(unit.chrom, s, e), tokenizer=tokenizer, readout=r,
