@@ -45,6 +45,32 @@ _UPPER = re.compile(r"[A-Z]*\Z")
 _HASH = 0x5851F42D4C957F2D  # must equal genaannot._bpe_kernel._HASH
 
 
+def _hash_table(keys: np.ndarray, *, size: int) -> np.ndarray:
+    """Linear-probing table of ``keys << 31 | rank`` (rank = index in ``keys``), -1 where empty.
+
+    Built in vectorised rounds: in round ``j`` every key not yet placed tries slot
+    ``home + j``; a free slot goes to the lowest-ranked contender. A key therefore sits after
+    a run of occupied slots from its home, which is all a linear-probing lookup needs.
+    """
+    mask = size - 1
+    table = np.full(size, -1, dtype=np.int64)
+    home = (((keys.astype(np.uint64) * np.uint64(_HASH)) & np.uint64(0x7FFFFFFFFFFFFFFF)) >> np.uint64(20)).astype(np.int64) & mask
+    todo = np.arange(keys.size)
+    step = 0
+    while todo.size:
+        slot = (home[todo] + step) & mask
+        free = table[slot] == -1
+        cand, cslot = todo[free], slot[free]
+        _, first = np.unique(cslot, return_index=True)  # todo is in rank order: the lowest wins
+        won = cand[first]
+        table[cslot[first]] = (keys[won] << 31) | won
+        placed = np.zeros(keys.size, dtype=bool)
+        placed[won] = True
+        todo = todo[~placed[todo]]
+        step += 1
+    return table
+
+
 def available() -> bool:
     """Whether the compiled encoder can run here (``numba`` installed; not imported here)."""
     return importlib.util.find_spec("numba") is not None
@@ -125,34 +151,26 @@ class FastBPE:
         n = len(merges)
         if vocab_n > 65535 or n == 0:
             return None  # pair keys must fit 32 bits
+        try:
+            parts = [m.split(" ") if isinstance(m, str) else list(m) for m in merges]
+            left = np.array([vocab[p[0]] for p in parts], dtype=np.int64)
+            right = np.array([vocab[p[1]] for p in parts], dtype=np.int64)
+            rank_new = np.array([vocab[p[0] + p[1]] for p in parts], dtype=np.int64)
+        except (KeyError, IndexError, TypeError, AttributeError):
+            return None  # tokenizers would not load it either
+        if any(len(p) != 2 for p in parts):
+            return None
         made_by = np.full(vocab_n, -1, dtype=np.int64)  # rank of the merge that makes each id
-        left = np.empty(n, dtype=np.int64)
-        right = np.empty(n, dtype=np.int64)
-        rank_new = np.empty(n, dtype=np.int64)
-        for rank, m in enumerate(merges):
-            parts = m.split(" ") if isinstance(m, str) else list(m)
-            if len(parts) != 2 or not all(isinstance(x, str) and x in vocab for x in parts):
-                return None
-            new = vocab.get(parts[0] + parts[1])
-            if new is None or made_by[new] >= 0:
-                return None  # a token made by two merges: the queue would need their ranks
-            made_by[new] = rank
-            left[rank], right[rank], rank_new[rank] = vocab[parts[0]], vocab[parts[1]], new
+        made_by[rank_new] = np.arange(n)
+        if np.unique(rank_new).size != n:
+            return None  # a token made by two merges: the queue would need their ranks
         ranks = np.arange(n)
         if np.any(made_by[left] >= ranks) or np.any(made_by[right] >= ranks):
             return None  # a merge ranked before one of its parts is made: _merge's buckets need rising ranks
         keys = left * vocab_n + right
         if np.unique(keys).size != n:
             return None  # a pair listed twice
-        size = 1 << int(4 * n - 1).bit_length()
-        table = np.full(size, -1, dtype=np.int64)
-        mask = size - 1
-        for rank in range(n):
-            key = int(keys[rank])
-            i = (((key * _HASH) & 0x7FFFFFFFFFFFFFFF) >> 20) & mask
-            while table[i] != -1:
-                i = (i + 1) & mask
-            table[i] = (key << 31) | rank
+        table = _hash_table(keys, size=1 << int(4 * n - 1).bit_length())
         unk_id = vocab[unk]
         char_ids = np.full(256, unk_id, dtype=np.int64)
         for token, i in vocab.items():
