@@ -228,10 +228,10 @@ class BPETokenizer(DNATokenizer):
 
     #: letters a tokenizer encodes through ``tokenizers`` before it switches single sequences
     #: to the compiled encoder (:mod:`genaannot.bpe`; same ids and spans). Starting it (numba,
-    #: the compiled loop from numba's cache) takes about 1.5 CPU-s and 95 MB, as much CPU as
-    #: ``tokenizers`` spends on about 4 Mb, so a process switches once it has spent that
-    #: (:meth:`for_long_input`: from the first letter); ``None``: never
-    fast_after_bp: int | None = 4_000_000
+    #: the compiled loop from numba's cache, the merge table) took 1.3-1.4 CPU-s and ~100 MB
+    #: (``bench/bpe.py``), what ``tokenizers`` spends on about 2-3 Mb, so a process switches
+    #: once it has spent that (:meth:`for_long_input`: from the first letter); ``None``: never
+    fast_after_bp: int | None = 3_000_000
 
     def for_long_input(self) -> BPETokenizer:
         """A copy that uses the compiled encoder from the first letter (same tokens)."""
@@ -254,7 +254,8 @@ class BPETokenizer(DNATokenizer):
         A batch of more than one goes to ``tokenizers``, which spreads it over its threads;
         a single sequence goes to the compiled encoder of :mod:`genaannot.bpe` where that
         implements the tokenizer (the GENA ones) and the process has encoded
-        :attr:`fast_after_bp` letters: 3-5 times less CPU, identical ids and spans.
+        :attr:`fast_after_bp` letters: about 0.3 of the CPU per base (``bench/bpe.py``),
+        identical ids and spans.
         """
         ups = [stats.update(s) if stats is not None else s.upper() for s in seqs]
         if len(ups) == 1 and (fast := self._fast_encoder(len(ups[0]))) is not None:

@@ -96,8 +96,8 @@ __all__ = [
 
 #: a device process whose units hold at least this many bp tokenises with
 #: ``tokenizer.for_long_input()`` (for BPE: the compiled encoder of genaannot.bpe, which
-#: costs ~1.5 CPU-s and ~110 MB per process to start and about a third of ``tokenizers``'
-#: CPU per base after: a scan of 0.5 Mb pays a second more, one of 3 Mb breaks even)
+#: costs 1.3-1.4 CPU-s and ~100 MB per process to start and about 0.3 of ``tokenizers``'
+#: CPU per base after: a scan of 0.5 Mb pays under a second more, one of 1-2 Mb breaks even)
 LONG_INPUT_BP = 500_000
 
 
