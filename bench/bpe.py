@@ -10,7 +10,7 @@ their ratio, and the one-off start of the compiled encoder in a fresh process (n
 import, loading the compiled loop from numba's cache, building the merge table) in CPU
 seconds and resident MB (``VmRSS``, Linux).
 
-    .venv/bin/python bench/bpe.py [--fasta F] [--repeats 3]
+    .venv/bin/python bench/bpe.py [--fasta F] [--repeats 3] [--max-bp N]
 
 ``main(argv)`` returns the figures as a dict.
 """
@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fasta", type=Path, default=DEFAULT_FASTA)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--max-bp", type=int, default=None, help="only the first N bp of the genome [all]")
     args = ap.parse_args(argv)
 
     import numpy as np
@@ -60,9 +61,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from genaannot.windows import reverse_complement, tokenize_long
 
     with open_genome(args.fasta) as g:
-        strands = []
+        strands, left = [], args.max_bp or sum(g.sizes.values())
         for chrom, size in g.sizes.items():
-            seq = g.fetch(chrom, 0, size)
+            if left <= 0:
+                break
+            seq = g.fetch(chrom, 0, min(size, left))
+            left -= len(seq)
             strands += [seq, reverse_complement(seq)]
     mb = sum(map(len, strands)) / 1e6  # both strands
     hf = read_bpe_tokenizer(T2T)

@@ -215,10 +215,11 @@ class _Job:
 def default_workers(*, devices: list[str] | str | None = None) -> int:
     """Host processes per device process that plan and tokenise while the model runs.
 
-    On CUDA the host must keep up with the GPU: measured on CPU (``bench/host_pipeline.py``,
-    GENA t2t tokenizer) one core prepares ≈ 6–9 × 10⁵ token positions/s; an H200 would compute
-    ≈ 4 × 10⁶ (a projection from FLOPs: no GPU was measured), so each of D GPUs gets
-    ``min(8, (cores - D) // D)`` workers. On CPU the model needs the
+    On CUDA the host must keep up with the GPU: an H200 would compute ≈ 4 × 10⁶ token
+    positions/s (a projection from FLOPs: no GPU was measured), and on this project's 2-core
+    machine (2026-12-05, ``bench/host_pipeline.py --workers 1``, GENA t2t tokenizer) a worker
+    core prepared ≈ 8 × 10⁵ per CPU-second, so each of D GPUs gets
+    ``min(8, (cores - D) // D)`` workers (docs/scale.md). On CPU the model needs the
     cores itself: ``min(4, cores - 1)``.
     """
     cores = cpu_cores()
