@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -245,7 +246,16 @@ class BPETokenizer(DNATokenizer):
             self._letters += letters
             if self.fast_after_bp is None or self._letters < self.fast_after_bp:
                 return None
-            self._fast = FastBPE.from_spec(json.loads(self._text)) or False
+            fast = FastBPE.from_spec(json.loads(self._text))
+            if fast is not None:
+                try:  # compiles, or loads from numba's cache, the merge loop
+                    fast.encode("ACGT")
+                except Exception as err:  # noqa: BLE001 - numba fails in many ways (no cache dir, no LLVM)
+                    warnings.warn(f"genaannot: the compiled BPE encoder cannot start here ({type(err).__name__}: "
+                                  f"{err}); tokenizers encodes instead (the same tokens, more CPU)",
+                                  RuntimeWarning, stacklevel=3)
+                    fast = None
+            self._fast = fast or False
         return self._fast or None
 
     def encode_batch(self, seqs: list[str], *, stats: SequenceStats | None = None) -> list[Encoding]:

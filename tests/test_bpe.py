@@ -194,6 +194,20 @@ def test_without_numba_everything_goes_to_tokenizers(monkeypatch):
     assert fast._fast is False
 
 
+def test_an_encoder_that_cannot_start_warns_and_goes_to_tokenizers(monkeypatch):
+    """numba can fail at its first compile (no writable cache, no LLVM): a warning, then
+    tokenizers, with the same tokens."""
+    def broken(self, up):
+        raise RuntimeError("no locator available")
+
+    monkeypatch.setattr(FastBPE, "encode", broken)
+    slow, fast = _pair(T2T)
+    seq = _random_dna(random.Random(8), 2000)
+    with pytest.warns(RuntimeWarning, match="compiled BPE encoder cannot start"):
+        _same((slow, fast), seq)
+    assert fast._fast is False
+
+
 def test_switches_only_after_fast_after_bp_letters():
     tok = read_bpe_tokenizer(T2T)
     tok.fast_after_bp = 1000
