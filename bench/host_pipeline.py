@@ -41,6 +41,17 @@ Reported:
   ``device_s`` and ``device_busy_fraction = device_s / wall_s``, i.e. how well the host
   work overlaps the device's; 1.0 means the device never waited for the host.
 
+* ``worker_cores_for_target``, ``device_process_cores_for_target``, ``host_cores_for_target``:
+  the cores a device computing ``--target-tokens-per-s`` (default 4e6) token positions per
+  second would need, from the CPU seconds per token position of this run: in the worker
+  processes (``--workers N``: reading, tokenising, planning), in the device process
+  (batching, copies, stitching, writing, on its threads) and together;
+* with ``--device-tokens-per-s``, also ``startup_s`` (scan start to the first batch: worker
+  start, imports, the first unit's planning) and ``device_busy_fraction_after_startup``.
+
+``--random-mb N`` scans one random chromosome of N Mb (``bench/scale.py``'s) instead of
+``--fasta``, for runs long enough that start-up does not dominate.
+
     .venv/bin/python bench/host_pipeline.py [--fasta 1pct.fa] [--max-bp N] [--overlap 0.5]
 
 Prints ``name: value`` lines; ``main(argv)`` returns them as a dict.
@@ -49,6 +60,7 @@ Prints ``name: value`` lines; ``main(argv)`` returns them as a dict.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import tempfile
 import time
@@ -108,11 +120,14 @@ def null_model(*, labels: int = 3, max_tokens: int = 510, device_tokens_per_s: f
             self.positions = 0  # token positions seen (with specials and padding)
             self.content = 0
             self.device_seconds = 0.0  # emulated device time
+            self.first_batch = None  # perf_counter() when the first batch arrived
 
         def collate(self, content):
             return collate_cls_sep(content, cls_id=tok.cls_id, sep_id=tok.sep_id, pad_id=tok.pad_id)
 
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            if self.first_batch is None:
+                self.first_batch = time.perf_counter()
             self.positions += input_ids.numel()
             self.content += int(attention_mask.sum()) - 2 * input_ids.shape[0]
             if device_tokens_per_s:
@@ -151,10 +166,15 @@ def _regions(fasta: Path, max_bp: int | None):
 
 
 def _cpu_seconds() -> float:
+    return sum(_cpu_split())
+
+
+def _cpu_split() -> tuple[float, float]:
+    """CPU seconds of this process and of its finished children (the worker processes)."""
     import resource
 
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
 
 
 def _scan(fasta: Path, model, *, overlap: float | None, batch_size: int, max_bp: int | None, out: Path,
@@ -168,6 +188,7 @@ def _scan(fasta: Path, model, *, overlap: float | None, batch_size: int, max_bp:
         kw["unit_bp"] = unit_bp
     out.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
+    _scan.started = t  # type: ignore[attr-defined]
     res = scan_genome(fasta, model=model, task="splice", output=out / "s.bw", strand="both",
                       regions=_regions(fasta, max_bp), batch_size=batch_size, quiet=True, **kw)
     return res, time.perf_counter() - t
@@ -215,6 +236,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--gpu-tokens-per-s", type=float, default=GPU_TOKENS_PER_S,
                     help="one GPU's model throughput in token positions/s [790e12/190e6 ≈ 4.16e6]")
+    ap.add_argument("--target-tokens-per-s", type=float, default=4e6,
+                    help="the device rate to size the host for [4e6, the issue's]: adds "
+                         "worker_cores_for_target and device_process_cores_for_target")
+    ap.add_argument("--random-mb", type=float, default=None,
+                    help="scan one random chromosome of this many Mb (bench/scale.py's genome) "
+                         "instead of --fasta")
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--outputs", choices=OUTPUTS, default="random",
                     help="null network outputs: model-like random logits (headline) or zeros")
@@ -231,11 +258,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model = null_model(device_tokens_per_s=args.device_tokens_per_s, outputs=args.outputs)
     net = model.network
     with tempfile.TemporaryDirectory() as tmp:
-        cpu0 = _cpu_seconds()
+        if args.random_mb:
+            spec = importlib.util.spec_from_file_location("scale", REPO / "bench/scale.py")
+            scale = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(scale)  # type: ignore[union-attr]
+            args.fasta = scale.write_genome(Path(tmp) / "random.fa", int(args.random_mb * 1e6))
+        self0, kids0 = _cpu_split()
+        cpu0 = self0 + kids0
         res, wall = _scan(args.fasta, model, overlap=args.overlap, batch_size=args.batch_size,
                           max_bp=args.max_bp, out=Path(tmp), workers=args.workers,
                           unit_bp=args.unit_bp)
-        cpu = _cpu_seconds() - cpu0
+        self1, kids1 = _cpu_split()
+        cpu = self1 + kids1 - cpu0
         positions, content = net.positions, net.content
         bp = res.counts["bp_scanned"]
         man = __import__("json").loads(res.manifest.read_text())
@@ -262,9 +296,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "host_tokens_per_cpu_s": positions / cpu,
             "cores_per_gpu_cpu": args.gpu_tokens_per_s / (positions / cpu),
         }
+        # cores a device at --target-tokens-per-s needs, from the CPU each token position took:
+        # in the worker processes (planning, tokenising) and in the device process (batching,
+        # copies, stitching, writing, assembly; its threads); with --workers 0 all is "device"
+        out["target_tokens_per_s"] = args.target_tokens_per_s
+        out["device_process_cpu_s"] = self1 - self0
+        out["worker_cpu_s"] = kids1 - kids0
+        out["worker_cores_for_target"] = args.target_tokens_per_s * (kids1 - kids0) / positions
+        out["device_process_cores_for_target"] = args.target_tokens_per_s * (self1 - self0) / positions
+        out["host_cores_for_target"] = args.target_tokens_per_s * cpu / positions
         if args.device_tokens_per_s:
             out["device_s"] = net.device_seconds
             out["device_busy_fraction"] = net.device_seconds / wall
+            # the same after start-up (worker spawn, imports, the first unit's planning)
+            out["startup_s"] = net.first_batch - _scan.started  # type: ignore[attr-defined]
+            out["device_busy_fraction_after_startup"] = net.device_seconds / (wall - out["startup_s"])
         out["tokenizer_bp_per_s_single_pass"] = _tokenizer_rate(args.fasta, model.tokenizer, bp)
         out["tokenisations_per_bp"] = out["tokenizer_bp_per_s_single_pass"] / out["bp_per_s_per_core"]
         if not args.no_profile and not args.workers and not args.device_tokens_per_s:

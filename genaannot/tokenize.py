@@ -24,13 +24,17 @@ This module opens no files: tokenizers are built from their JSON text
 
 from __future__ import annotations
 
+import copy
 import json
 import re
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .bpe import FastBPE
 
 __all__ = [
     "Encoding", "SequenceStats", "DNATokenizer", "BPETokenizer", "CharTokenizer", "TokenizerError",
@@ -107,6 +111,11 @@ class DNATokenizer:
 
     def encode(self, seq: str, *, stats: SequenceStats | None = None) -> Encoding:
         return self.encode_batch([seq], stats=stats)[0]
+
+    def for_long_input(self) -> DNATokenizer:
+        """A tokenizer that gives the same tokens, set up for many megabases (a BPE one uses
+        its compiled encoder from the first letter: a copy); this one by default."""
+        return self
 
     def encode_batch(self, seqs: list[str], *, stats: SequenceStats | None = None) -> list[Encoding]:
         raise NotImplementedError
@@ -190,6 +199,9 @@ class BPETokenizer(DNATokenizer):
         if self.cls_id is None or self.sep_id is None:
             raise TokenizerError(f"{path or name or 'tokenizer'}: tokenizer has no [CLS]/[SEP] tokens")
         self._token_bp = self._lengths_if_exact(json.loads(text), vocab)
+        self._text = text
+        self._fast: FastBPE | None | bool = None  # built on demand; False: cannot be used
+        self._letters = 0
 
     def _lengths_if_exact(self, spec: dict, vocab: dict[str, int]) -> np.ndarray | None:
         """Base pairs per token id, when token lengths alone determine the spans.
@@ -215,8 +227,56 @@ class BPETokenizer(DNATokenizer):
                 lengths[i] = len(token)
         return lengths
 
+    #: letters a tokenizer encodes through ``tokenizers`` before it switches single sequences
+    #: to the compiled encoder (:mod:`genaannot.bpe`; same ids and spans). Starting it (numba,
+    #: the compiled loop from numba's cache, the merge table) took 1.3-1.4 CPU-s and ~100 MB
+    #: (``bench/bpe.py``), what ``tokenizers`` spends on about 2-3 Mb, so a process switches
+    #: once it has spent that (:meth:`for_long_input`: from the first letter); ``None``: never
+    fast_after_bp: int | None = 3_000_000
+
+    def for_long_input(self) -> BPETokenizer:
+        """A copy that uses the compiled encoder from the first letter (same tokens)."""
+        other = copy.copy(self)
+        other.fast_after_bp = 0
+        return other
+
+    def _fast_encoder(self, letters: int) -> FastBPE | None:
+        """The compiled encoder, once :attr:`fast_after_bp` letters went through ``tokenizers``."""
+        if self._fast is None:
+            self._letters += letters
+            if self.fast_after_bp is None or self._letters < self.fast_after_bp:
+                return None
+            fast = FastBPE.from_spec(json.loads(self._text))
+            if fast is not None:
+                try:  # compiles, or loads from numba's cache, the merge loop
+                    fast.encode("ACGT")
+                except Exception as err:  # noqa: BLE001 - numba fails in many ways (no cache dir, no LLVM)
+                    warnings.warn(f"genaannot: the compiled BPE encoder cannot start here ({type(err).__name__}: "
+                                  f"{err}); tokenizers encodes instead (the same tokens, more CPU)",
+                                  RuntimeWarning, stacklevel=3)
+                    fast = None
+            self._fast = fast or False
+        return self._fast or None
+
     def encode_batch(self, seqs: list[str], *, stats: SequenceStats | None = None) -> list[Encoding]:
+        """Encode each sequence (upper-cased first).
+
+        A batch of more than one goes to ``tokenizers``, which spreads it over its threads;
+        a single sequence goes to the compiled encoder of :mod:`genaannot.bpe` where that
+        implements the tokenizer (the GENA ones) and the process has encoded
+        :attr:`fast_after_bp` letters: about 0.3 of the CPU per base (``bench/bpe.py``),
+        identical ids and spans.
+        """
         ups = [stats.update(s) if stats is not None else s.upper() for s in seqs]
+        if len(ups) == 1 and (fast := self._fast_encoder(len(ups[0]))) is not None:
+            got = fast.encode(ups[0])
+            if got is not None:
+                ids, lengths = got
+                spans = np.empty((ids.size, 2), dtype=np.int64)
+                np.cumsum(lengths, out=spans[:, 1])
+                spans[:1, 0] = 0
+                spans[1:, 0] = spans[:-1, 1]
+                return [Encoding(ids, spans)]
         encs = self._tok.encode_batch(ups, add_special_tokens=False)
         out = []
         for up, enc in zip(ups, encs):

@@ -385,7 +385,23 @@ def test_bench_host_pipeline_runs(capsys):
     assert slow["device_s"] <= slow["model_layer_s"] <= slow["wall_s"]
     assert slow["device_busy_fraction"] == pytest.approx(slow["device_s"] / slow["wall_s"])
     assert 0 < slow["device_busy_fraction"] <= 1
+    # start-up (spawn, imports, first unit) comes before the first batch; the device is busy after it
+    assert 0 < slow["startup_s"] < slow["wall_s"]
+    assert slow["device_busy_fraction"] <= slow["device_busy_fraction_after_startup"] <= 1.001
+    # cores for --target-tokens-per-s: CPU per token position times the rate, split by process
+    assert slow["target_tokens_per_s"] == 4e6 and slow["worker_cpu_s"] < 0.05  # --workers 0: all in this process
+    assert slow["host_cores_for_target"] == pytest.approx(
+        slow["worker_cores_for_target"] + slow["device_process_cores_for_target"])
+    assert slow["host_cores_for_target"] == pytest.approx(4e6 / slow["host_tokens_per_cpu_s"])
     assert (slow["bp_per_computed_token"], slow["windows_per_strand"]) == (res["bp_per_computed_token"], res["windows_per_strand"])
+
+
+def test_bench_bpe_runs(capsys):
+    """bench/bpe.py on 20 kb: both encoders, ids and spans compared, the start measured."""
+    res = _bench("bpe").main(["--max-bp", "20000", "--repeats", "1"])
+    _assert_printed_is_returned(capsys.readouterr().out, res)
+    assert res["identical"] is True and res["mb_per_strand_pass"] == pytest.approx(0.02)
+    assert res["tokenizers_cpu_s_per_mb"] > 0 and res["compiled_cpu_s_per_mb"] > 0 and res["start_cpu_s"] > 0
 
 
 def test_bench_score_host_runs(capsys):

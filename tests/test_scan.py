@@ -282,6 +282,35 @@ def test_shards_then_assemble(tmp_path, token_model):
     assert [p.read_bytes() for p in r2.tracks] == [p.read_bytes() for p in ref.tracks]
 
 
+def test_the_compiled_bpe_encoder_writes_the_same_files(tmp_path, monkeypatch):
+    """A scan that tokenises with genaannot.bpe (forced here by a 0-bp LONG_INPUT_BP) writes
+    the bytes of one that tokenises with tokenizers: tracks and calls."""
+    from pathlib import Path
+
+    from tinymodels import make_gena_dir
+
+    import genaannot.pipeline.scan as scan_mod
+    from genaannot.bpe import FastBPE
+    from genaannot.models import load_model
+
+    fa = Path(__file__).resolve().parent.parent / "examples/athaliana/athaliana_1pct.fa.gz"
+    model = load_model(make_gena_dir(tmp_path / "m", head="token", num_labels=3), device="cpu")
+    bed = tmp_path / "r.bed"
+    bed.write_text("Chr2\t0\t30000\nChrM\t0\t3000\n")
+    used = []
+    encode = FastBPE.encode
+    monkeypatch.setattr(FastBPE, "encode", lambda self, up: used.append(len(up)) or encode(self, up))
+    files = {}
+    for name, floor in (("tokenizers", 10**12), ("compiled", 0)):
+        monkeypatch.setattr(scan_mod, "LONG_INPUT_BP", floor)
+        used.clear()
+        res = scan_genome(fa, model=model, task="splice", output=tmp_path / name / "o.bw", regions=bed,
+                          window_tokens=120, batch_size=16, quiet=True)
+        files[name] = [p.read_bytes() for p in [*res.tracks, res.calls]]
+        assert (sum(used) > 60_000) == (name == "compiled")  # both strands went through it, or none
+    assert files["compiled"] == files["tokenizers"]
+
+
 def test_real_genome_slice(tmp_path):
     """A. thaliana TAIR10 1%: ~150 kb through a tiny random GENA model; check with pyBigWig and pybigtools."""
     from pathlib import Path

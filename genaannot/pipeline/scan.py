@@ -94,6 +94,12 @@ __all__ = [
     "model_sha256",
 ]
 
+#: a device process whose units hold at least this many bp tokenises with
+#: ``tokenizer.for_long_input()`` (for BPE: the compiled encoder of genaannot.bpe, which
+#: costs 1.3-1.4 CPU-s and ~100 MB per process to start and about 0.3 of ``tokenizers``'
+#: CPU per base after: a scan of 0.5 Mb pays under a second more, one of 1-2 Mb breaks even)
+LONG_INPUT_BP = 500_000
+
 
 class ScanError(ReadoutError):
     """Settings that do not fit together (model vs task, labels, strands, outputs), or parts /
@@ -209,10 +215,11 @@ class _Job:
 def default_workers(*, devices: list[str] | str | None = None) -> int:
     """Host processes per device process that plan and tokenise while the model runs.
 
-    On CUDA the host must keep up with the GPU: measured on CPU (``bench/host_pipeline.py``,
-    GENA t2t tokenizer) one core prepares ≈ 6–9 × 10⁵ token positions/s; an H200 would compute
-    ≈ 4 × 10⁶ (a projection from FLOPs: no GPU was measured), so each of D GPUs gets
-    ``min(8, (cores - D) // D)`` workers. On CPU the model needs the
+    On CUDA the host must keep up with the GPU: an H200 would compute ≈ 4 × 10⁶ token
+    positions/s (a projection from FLOPs: no GPU was measured), and on this project's 2-core
+    machine (2026-12-05, ``bench/host_pipeline.py --workers 1``, GENA t2t tokenizer) a worker
+    core prepared ≈ 8 × 10⁵ per CPU-second, so each of D GPUs gets
+    ``min(8, (cores - D) // D)`` workers (docs/scale.md). On CPU the model needs the
     cores itself: ``min(4, cores - 1)``.
     """
     cores = cpu_cores()
@@ -747,6 +754,8 @@ def compute_units(
     """
     store = PartsStore(job.parts)
     r = job.readout
+    if sum(u.end - u.start for u in todo) >= LONG_INPUT_BP:
+        tokenizer = tokenizer.for_long_input()  # the compiled BPE encoder (genaannot.bpe) from the start
 
     def plan_here(unit: Unit) -> SpanWork:
         return plan_span(unit, fetch=lambda s, e: genome.fetch(unit.chrom, s, e), tokenizer=tokenizer, readout=r,
