@@ -13,7 +13,8 @@ from contextlib import contextmanager
 import click
 
 from ..conventions import DEFAULT_CONVENTION, SITE_CONVENTIONS
-from .options import finite, no_stdout, threads_option
+from ..models.families import FAMILIES
+from .options import finite, no_stdout, parse_options, threads_option
 
 _CHROMS_HELP = "comma-separated chromosome names"
 
@@ -74,10 +75,18 @@ def _threads(n: int | None) -> None:
 @click.option("--annotation", "annotation_path", required=True, type=click.Path(exists=True, dir_okay=False), help="GFF3 or GTF (optionally .gz)")
 @click.option("-o", "--output", "model_dir", required=True, type=click.Path(file_okay=False), callback=no_stdout,
               help="model directory to write")
-@click.option("--base-model", default=None, help="GENA BERT checkpoint (path or id) to fine-tune; default: a fresh model")
-@click.option("--hidden-size", default=128, type=click.IntRange(min=1), help="fresh model: hidden size")
-@click.option("--layers", default=4, type=click.IntRange(min=1), help="fresh model: transformer layers")
-@click.option("--heads", default=4, type=click.IntRange(min=1), help="fresh model: attention heads")
+@click.option("--base-model", default=None,
+              help="checkpoint of any family (path, catalogue name or cached hub id) to fine-tune, with a new task "
+                   "head when it has none that fits; default: a fresh model")
+@click.option("--family", default=None, type=click.Choice(list(FAMILIES)),
+              help="model family to train [default: the base model's, else gena_bert]; rmt with a GENA BERT "
+                   "--base-model wraps it in a Recurrent Memory Transformer; hyena without one is a fresh HyenaDNA")
+@click.option("--family-option", "family_options", multiple=True, metavar="KEY=VALUE",
+              help="family training option (repeatable), e.g. num_mem_tokens=10, input_size=512, "
+                   "max_n_segments=4 (rmt); see docs/train.md")
+@click.option("--hidden-size", default=128, type=click.IntRange(min=1), help="fresh model: hidden size (hyena: d_model)")
+@click.option("--layers", default=4, type=click.IntRange(min=1), help="fresh model: layers")
+@click.option("--heads", default=4, type=click.IntRange(min=1), help="fresh model: attention heads (not hyena)")
 @click.option("--dropout", default=0.1, type=click.FloatRange(0, 1, max_open=True), help="fresh model: hidden and attention dropout")
 @click.option("--tokenizer", "tokenizer_opt", default=None,
               help="'char' (one token per base), 'bpe' (train a BPE on the training chromosomes), or a "
@@ -111,6 +120,9 @@ def _threads(n: int | None) -> None:
 def train(**o) -> None:
     """Train a splice or promoter model from GENOME + ANNOTATION; evaluate it on held-out data.
 
+    Any family trains: fresh (GENA BERT by default, --family hyena/rmt/bigbird/modernbert) or
+    fine-tuned from --base-model (a pretrained LM gets the task head here).
+
     Windows come from the training chromosomes/regions; the best model on the validation
     set is kept in MODEL_DIR. Splice: per-label call thresholds (max F1 at base-pair
     resolution on the validation data) are stored in MODEL_DIR/genaannot.json for `scan`.
@@ -133,12 +145,13 @@ def train(**o) -> None:
         site_convention=o["site_convention"],
     )
     arch = ArchConfig(hidden_size=o["hidden_size"], layers=o["layers"], heads=o["heads"], dropout=o["dropout"])
+    family_options = parse_options(o["family_options"])
     with _library_errors():
         train_genome(
             genome=o["genome_path"], annotation=o["annotation_path"], task=o["task"], output=o["model_dir"],
             train=train, valid=valid, test=test, base_model=o["base_model"], tokenizer=o["tokenizer_opt"],
             vocab_size=o["vocab_size"], config=cfg, arch=arch, resume=o["resume"], evaluate=not o["no_eval"],
-            progress=not o["quiet"], log=click.echo,
+            progress=not o["quiet"], log=click.echo, family=o["family"], family_options=family_options,
         )
 
 
