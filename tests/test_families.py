@@ -244,3 +244,20 @@ def test_fresh_models_of_every_family_train(tmp_path):
         net = setup.network
         out = net(**net.collate([torch.arange(6, 10).numpy()]))
         assert net.split(out, [4])[0].shape == (4, 3), name
+
+
+def test_a_contract_function_with_other_parameters_is_refused(monkeypatch):
+    def fresh(head, tokenizer, window_tokens, arch, options):  # positional, not keyword-only
+        raise AssertionError("never called")
+
+    def save_trainable(trainable, directory, metadata, extra):  # an extra required parameter
+        raise AssertionError("never called")
+
+    _broken(monkeypatch, "broken_fresh_args", fresh=fresh)
+    with pytest.raises(ModelError, match=r"fresh\(\) does not take the contract's parameters: head \(keyword-only\)"):
+        check_module("broken_fresh_args", sys.modules["broken_fresh_args"])
+    _broken(monkeypatch, "broken_save_args", save_trainable=save_trainable)
+    with pytest.raises(ModelError, match="metadata \\(keyword-only\\), unexpected required extra"):
+        check_module("broken_save_args", sys.modules["broken_save_args"])
+    for name in FAMILIES:  # every registered family passes
+        family_module(name)

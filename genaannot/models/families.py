@@ -240,18 +240,49 @@ FAMILIES: dict[str, Family] = {
 }
 
 
+def _signature_breaches(fn: Any, proto: Any) -> list[str]:
+    """How ``fn``'s parameters differ from the Protocol method ``proto``'s (``self`` aside):
+    a parameter missing or of another kind (positional / keyword-only / ``**``), or an extra
+    parameter without a default."""
+    import inspect
+
+    try:
+        have = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return ["no inspectable signature"]
+    want = [p for p in inspect.signature(proto).parameters.values() if p.name != "self"]
+    out = []
+    for p in want:
+        if p.kind is p.VAR_KEYWORD:
+            if not any(q.kind is q.VAR_KEYWORD for q in have.values()):
+                out.append(f"**{p.name}")
+        elif p.name not in have or have[p.name].kind is not p.kind:
+            out.append(f"{p.name} ({'keyword-only' if p.kind is p.KEYWORD_ONLY else 'positional'})")
+    names = {p.name for p in want}
+    out += [f"unexpected required {q.name}" for q in have.values()
+            if q.name not in names and q.default is q.empty and q.kind not in (q.VAR_POSITIONAL, q.VAR_KEYWORD)]
+    return out
+
+
 def check_module(name: str, module: Any) -> FamilyModule:
-    """``module`` when it provides every function of :data:`CONTRACT`.
+    """``module`` when it provides every function of :data:`CONTRACT` with the parameters of
+    :class:`FamilyModule` (names and kinds; extra parameters need defaults).
 
     Raises
     ------
     ModelError
-        Naming the family and the functions it lacks.
+        Naming the family and the functions it lacks or whose parameters differ.
     """
+    where = f"model family {name!r} ({getattr(module, '__name__', module)})"
     missing = [f for f in CONTRACT if not callable(getattr(module, f, None))]
     if missing:
-        raise ModelError(f"model family {name!r} ({getattr(module, '__name__', module)}) lacks "
-                         f"{', '.join(missing)} (the family contract: genaannot.models.families.FamilyModule)")
+        raise ModelError(f"{where} lacks {', '.join(missing)} (the family contract: "
+                         "genaannot.models.families.FamilyModule)")
+    for f in CONTRACT:
+        bad = _signature_breaches(getattr(module, f), getattr(FamilyModule, f))
+        if bad:
+            raise ModelError(f"{where}: {f}() does not take the contract's parameters: {', '.join(bad)} "
+                             "(genaannot.models.families.FamilyModule)")
     return module
 
 
