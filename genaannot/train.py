@@ -1,4 +1,8 @@
-"""Train or fine-tune a GENA-architecture model on labelled windows of a genome.
+"""Train or fine-tune a model of any family on labelled windows of a genome.
+
+The network comes from its family (:mod:`genaannot.models.families`: ``fresh``,
+``from_checkpoint``) and is saved by it (``save_trainable``); training itself only uses the
+family's ``collate`` / ``forward`` / ``split``, so every family trains the same way.
 
 Windows and their labels come from :mod:`genaannot.labels` (the tasks' label definitions,
 site index and window sampler). Loss: binary cross-entropy over the 3 channels (``splice``,

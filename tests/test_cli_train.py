@@ -284,3 +284,23 @@ def test_fine_tune_another_family_then_evaluate_and_scan(tmp_path, family):
     scan.scan_genome(fa, model=str(out), task="splice", output=tmp_path / "scan" / "s.bw",
                      regions=[Interval("c2", 0, 1000)], quiet=True, workers=0)
     assert any(p.name.endswith(".bw") for p in (tmp_path / "scan").iterdir())
+
+
+def test_fresh_hyena_brings_its_own_vocabulary(tmp_path):
+    from genaannot import load_model
+
+    fa, gff = _write_inputs(tmp_path)
+    common = ["train", "--task", "promoter", "--genome", str(fa), "--annotation", str(gff), "--train-chroms", "c1",
+              "--family", "hyena", "--hidden-size", "8", "--layers", "1", "--window-tokens", "40", "--steps", "1",
+              "--batch-size", "2", "--device", "cpu", "--no-eval", "-q", "--family-option", "filter_order=8"]
+    res = CliRunner().invoke(main, [*common, "-o", str(tmp_path / "bpe"), "--tokenizer", "bpe"])
+    assert res.exit_code != 0 and "own fixed one-token-per-base vocabulary" in res.output
+    res = CliRunner().invoke(main, [*common, "-o", str(tmp_path / "h"), "--family-option", "colour=blue"])
+    assert res.exit_code != 0 and "unknown training option(s) colour" in res.output
+    res = CliRunner().invoke(main, [*common, "-o", str(tmp_path / "h")])
+    assert res.exit_code == 0, res.output
+    meta = json.loads((tmp_path / "h" / "genaannot.json").read_text())
+    assert meta["family"] == "hyena" and meta["tokenizer_kind"] == "own" and meta["family_options"] == {"filter_order": 8}
+    model = load_model(tmp_path / "h", device="cpu")
+    assert model.info.family == "hyena" and model.info.head == "sequence" and model.info.max_tokens == 40
+    assert model.info.labels == ("background", "promoter") and model.info.resolution == "base"

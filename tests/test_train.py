@@ -163,3 +163,20 @@ def test_resume_reproduces_uninterrupted_run_of_other_families(tmp_path, family)
     assert wa.keys() == wb.keys() and len(wa) > 10
     for k in wa:
         torch.testing.assert_close(wa[k], wb[k], rtol=0, atol=0)
+
+
+def test_a_family_trains_only_from_its_bases(tmp_path):
+    from tiny_families import make_hyena_dir
+
+    from genaannot.train import TrainError, build_from_base
+
+    base = make_hyena_dir(tmp_path / "lm", head="lm", d_model=8, max_seq_len=70, filter_order=8)
+    spec = TASK_SPECS["splice"]
+    with pytest.raises(TrainError, match="is a hyena checkpoint; rmt trains from rmt, gena_bert checkpoints"):
+        build_from_base(str(base), spec=spec, tokenizer=None, window_tokens=30, family="rmt")
+    with pytest.raises(TrainError, match="unknown model family 'gpt'"):
+        build_from_base(str(base), spec=spec, tokenizer=None, window_tokens=30, family="gpt")
+    with pytest.raises(TrainError, match="--window-tokens 80 does not fit .*hyena: at most 69 content tokens"):
+        build_from_base(str(base), spec=spec, tokenizer=None, window_tokens=80)
+    with pytest.raises(TrainError, match="hyena: unknown training option\\(s\\) num_mem_tokens"):
+        build_from_base(str(base), spec=spec, tokenizer=None, window_tokens=30, options={"num_mem_tokens": 2})

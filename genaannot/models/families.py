@@ -210,6 +210,9 @@ class Family:
         checkpoints carry the backbone's ``model_type: bert``).
     bases : tuple of str
         Families whose checkpoints ``from_checkpoint`` accepts (default: the family itself).
+    fixed_vocabulary : bool
+        The family's token ids are fixed (HyenaDNA): ``fresh`` brings its own tokenizer and
+        ``genaannot train`` makes none for it.
     description : str
         One line for documentation and ``--family`` help.
     """
@@ -218,6 +221,7 @@ class Family:
     model_types: tuple[str, ...] = ()
     claims: str | None = None
     bases: tuple[str, ...] = ()
+    fixed_vocabulary: bool = False
     description: str = ""
 
     def accepts(self, name: str, base_family: str) -> bool:
@@ -233,7 +237,7 @@ FAMILIES: dict[str, Family] = {
                       description="GENA-LM BigBird (transformers), fixed-length block-sparse tiles"),
     "rmt": Family("genaannot.models.rmt", claims="genaannot.models.rmt:claims", bases=("rmt", "gena_bert"),
                   description="Recurrent Memory Transformer around a GENA BERT (trainer .pth checkpoints)"),
-    "hyena": Family("genaannot.models.hyena", model_types=("hyenadna",),
+    "hyena": Family("genaannot.models.hyena", model_types=("hyenadna",), fixed_vocabulary=True,
                     description="HyenaDNA (LongSafari -hf checkpoints), one token per base"),
     "modernbert": Family("genaannot.models.modernbert", model_types=("modernbert",),
                          description="modernGENA (transformers ModernBERT), GENA t2t BPE"),

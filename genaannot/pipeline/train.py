@@ -45,6 +45,7 @@ from ..io.atomic import OutputIsInput, check_not_inputs, check_writable
 from ..io.bed import read_bed
 from ..io.checkpoint import read_metadata, update_metadata
 from ..labels import TASK_SPECS, GenomeReader, TaskSpec
+from ..models.families import FAMILIES
 from ..regions import Interval, RegionError, match_chroms, parse_region, resolve_chrom
 from ..train import (
     ArchConfig,
@@ -172,9 +173,6 @@ def _open_inputs(
 #: files ``train`` writes at the top of its model directory (any family)
 _MODEL_DIR_FILES = ("config.json", "model.safetensors", "model_best.pth", "rmt.json", "tokenizer.json",
                     "special_tokens_map.json", "tokenizer_config.json", "genaannot.json", "REPORT.json", "REPORT.png")
-
-#: families whose fresh models bring their own fixed tokenizer (no --tokenizer)
-OWN_TOKENIZER = ("hyena",)
 
 
 def _run_inputs(genome: Any, annotation: Any, regions: Sequence[Any], model: Any) -> list[tuple[str, Any]]:
@@ -315,7 +313,8 @@ def _train_setup(
         return build_resumed(model_dir, spec=spec)
     kind = None if tokenizer is None else str(tokenizer)
     tok = None
-    if base_model is None and (family or "gena_bert") in OWN_TOKENIZER:
+    fam = FAMILIES.get(family or "gena_bert")
+    if base_model is None and fam is not None and fam.fixed_vocabulary:
         # a fixed vocabulary (HyenaDNA: one token per base): the family brings its tokenizer
         if kind not in (None, "char"):
             raise TrainError(f"--tokenizer {kind}: a fresh {family} model has its own fixed one-token-per-base "
@@ -334,8 +333,11 @@ def _train_setup(
             text = train_bpe_tokenizer_json(chunks, vocab_size=vocab_size)
         tok = read_bpe_tokenizer(write_tokenizer_json(model_dir / "checkpoints" / "tokenizer", text))
     if base_model:
-        return build_from_base(str(base_model), spec=spec, tokenizer=tok, window_tokens=config.window_tokens,
-                               family=family, options=family_options)
+        setup = build_from_base(str(base_model), spec=spec, tokenizer=tok, window_tokens=config.window_tokens,
+                                family=family, options=family_options)
+        if tok is not None:  # --tokenizer replaced the base model's own
+            setup.tokenizer_kind = kind if kind in ("char", "bpe") else "file"
+        return setup
     return build_fresh(tokenizer=tok, tokenizer_kind=kind, spec=spec, arch=arch, window_tokens=config.window_tokens,
                        family=family or "gena_bert", options=family_options)
 
