@@ -261,3 +261,17 @@ def test_a_contract_function_with_other_parameters_is_refused(monkeypatch):
         check_module("broken_save_args", sys.modules["broken_save_args"])
     for name in FAMILIES:  # every registered family passes
         family_module(name)
+
+
+@pytest.mark.parametrize(("name", "fixture", "task", "head"), [
+    ("gena_bert", "gena_parity/models/bert_preln_nolastln_mlm", "splice", "new"),
+    ("rmt", "gena_parity/models/rmt_seqcls", "promoter", "kept"),
+    ("hyena", "hyena_parity/models/hyenadna_lm", "splice", "new"),
+])
+def test_training_from_checkpoints_written_by_upstream_code(shared, tmp_path, name, fixture, task, head):
+    """Reference checkpoints saved by upstream code, not by genaannot (GENA-LM's
+    pytorch_model.bin MLM, the RMT trainer's .pth, the HyenaDNA hub port's LM; the tiny
+    BigBird and modernGENA makers already save through transformers): each family trains from
+    them."""
+    model = check_training(name, shared / "fixtures" / fixture, task, tmp_path, window_tokens=40)
+    assert model.info.extra["genaannot"]["base_head"] == head
