@@ -315,10 +315,10 @@ def _train_setup(
     tok = None
     fam = FAMILIES.get(family or "gena_bert")
     if base_model is None and fam is not None and fam.fixed_vocabulary:
-        # a fixed vocabulary (HyenaDNA: one token per base): the family brings its tokenizer
+        # a fixed vocabulary (Family.fixed_vocabulary): the family brings its own tokenizer
         if kind not in (None, "char"):
-            raise TrainError(f"--tokenizer {kind}: a fresh {family} model has its own fixed one-token-per-base "
-                             "vocabulary; leave --tokenizer out (or give char)")
+            raise TrainError(f"--tokenizer {kind}: a fresh {family} model has its own fixed vocabulary; "
+                             "leave --tokenizer out")
         return build_fresh(tokenizer=None, tokenizer_kind="own", spec=spec, arch=arch,
                            window_tokens=config.window_tokens, family=family or "gena_bert", options=family_options)
     if kind not in (None, "char", "bpe"):
