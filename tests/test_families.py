@@ -64,10 +64,11 @@ def test_every_registered_family_has_a_tiny_maker():
     assert set(FAMILIES) == set(TINY), "add a tiny checkpoint maker for the new family to TINY"
 
 
-@pytest.fixture(params=sorted(FAMILIES))
-def family(request, tmp_path):
+@pytest.fixture(scope="module", params=sorted(FAMILIES))
+def family(request, tmp_path_factory):
+    """(name, tiny token-head checkpoint, its loaded model): built once per family."""
     name = request.param
-    tiny = TINY[name](tmp_path / f"{name}-token", "token")
+    tiny = TINY[name](tmp_path_factory.mktemp(name) / f"{name}-token", "token")
     return name, tiny, check_load(name, tiny)
 
 
@@ -264,3 +265,34 @@ def test_fresh_models_of_every_family_save_and_load_back(tmp_path):
             for got, want in zip(model.predict(seqs), trained.predict(seqs), strict=True):
                 torch.testing.assert_close(torch.from_numpy(got.logits), torch.from_numpy(want.logits),
                                            rtol=1e-4, atol=1e-5)
+
+
+def test_a_contract_function_with_other_parameters_is_refused(monkeypatch):
+    def fresh(head, tokenizer, window_tokens, arch, options):  # positional, not keyword-only
+        raise AssertionError("never called")
+
+    def save_trainable(trainable, directory, metadata, extra):  # an extra required parameter
+        raise AssertionError("never called")
+
+    _broken(monkeypatch, "broken_fresh_args", fresh=fresh)
+    with pytest.raises(ModelError, match=r"fresh\(\) does not take the contract's parameters: head \(keyword-only\)"):
+        check_module("broken_fresh_args", sys.modules["broken_fresh_args"])
+    _broken(monkeypatch, "broken_save_args", save_trainable=save_trainable)
+    with pytest.raises(ModelError, match="metadata \\(keyword-only\\), unexpected required extra"):
+        check_module("broken_save_args", sys.modules["broken_save_args"])
+    for name in FAMILIES:  # every registered family passes
+        family_module(name)
+
+
+@pytest.mark.parametrize(("name", "fixture", "task", "head"), [
+    ("gena_bert", "gena_parity/models/bert_preln_nolastln_mlm", "splice", "new"),
+    ("rmt", "gena_parity/models/rmt_seqcls", "promoter", "kept"),
+    ("hyena", "hyena_parity/models/hyenadna_lm", "splice", "new"),
+])
+def test_training_from_checkpoints_written_by_upstream_code(shared, tmp_path, name, fixture, task, head):
+    """Reference checkpoints saved by upstream code, not by genaannot (GENA-LM's
+    pytorch_model.bin MLM, the RMT trainer's .pth, the HyenaDNA hub port's LM; the tiny
+    BigBird and modernGENA makers already save through transformers): each family trains from
+    them."""
+    model = check_training(name, shared / "fixtures" / fixture, task, tmp_path, window_tokens=40)
+    assert model.info.extra["genaannot"]["base_head"] == head
