@@ -1,4 +1,8 @@
-"""Train or fine-tune a GENA-architecture model on labelled windows of a genome.
+"""Train or fine-tune a model of any family on labelled windows of a genome.
+
+The network comes from its family (:mod:`genaannot.models.families`: ``fresh``,
+``from_checkpoint``) and is saved by it (``save_trainable``); training itself only uses the
+family's ``collate`` / ``forward`` / ``split``, so every family trains the same way.
 
 Windows and their labels come from :mod:`genaannot.labels` (the tasks' label definitions,
 site index and window sampler). The loss is the task's (:data:`LOSS_FUNCTIONS`, named by its
@@ -32,6 +36,7 @@ from .conventions import DEFAULT_CONVENTION, get_convention
 from .io.annotation import Annotation
 from .labels import TASK_SPECS, Batch, GenomeReader, LabelError, SiteIndex, TaskSpec, WindowSampler
 from .metrics import average_precision, roc_auc
+from .models.families import FAMILIES, ArchConfig, HeadSpec, Trainable, TrainError
 from .regions import Interval
 
 if TYPE_CHECKING:
@@ -53,28 +58,8 @@ __all__ = [
     "TrainError",
     "LOSS_FUNCTIONS",
     "batch_loss",
+    "head_spec",
 ]
-
-
-class TrainError(RuntimeError):
-    """Training cannot start or continue (bad inputs, missing checkpoint, ...)."""
-
-
-@dataclass
-class ArchConfig:
-    """A fresh GENA BERT (pre-LayerNorm, like the t2t models)."""
-
-    hidden_size: int = 128
-    layers: int = 4
-    heads: int = 4
-    intermediate_size: int | None = None  # default 4 * hidden_size
-    dropout: float = 0.1
-    #: start the learned position embeddings from a sin/cos table (see _sinusoidal_positions)
-    sinusoidal_init: bool = True
-    #: weight init std; default hidden_size**-0.5 (BERT's 0.02 is tuned for hidden 768: at
-    #: small widths it leaves attention nearly uniform and base-to-base mixing takes
-    #: thousands of steps to appear)
-    init_std: float | None = None
 
 
 @dataclass
@@ -177,45 +162,50 @@ def mean_bp_per_token(tokenizer: DNATokenizer, seqs: Sequence[str]) -> float:
 # --------------------------------------------------------------------------- labelled windows
 
 
-def collate_batch(network: Any, batch: Batch, *, spec: TaskSpec) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor | None]:
-    """Network inputs, targets and (token head) the content-token mask.
+def collate_batch(network: Any, batch: Batch, *, spec: TaskSpec) -> tuple[dict[str, torch.Tensor], torch.Tensor, list[int]]:
+    """Network inputs (``network.collate``: the family's own layout), targets and content lengths.
 
     Returns
     -------
-    inputs : dict from ``network.collate``: input_ids/attention_mask [B, T+2]
-    target : float32 [B, T+2, n_labels] (token head; [CLS]/[SEP]/padding rows zero) or int64 [B]
-    mask : bool [B, T+2] true on content tokens (token head) or None
+    inputs : dict of tensors, as the family's ``collate`` lays the batch out
+    target : float32 [sum(T_i), n_labels] (token head: every input's content tokens, in
+        order) or int64 [B] (sequence head)
+    lengths : list of int, content tokens per input (``T_i``)
     """
     import torch
 
     inputs = network.collate(batch.ids)
+    lengths = [len(x) for x in batch.ids]
     if spec.head != "token":
-        return inputs, torch.as_tensor(np.stack(batch.labels), dtype=torch.long), None
-    b, width = inputs["input_ids"].shape
-    target = torch.zeros((b, width, len(spec.labels)), dtype=torch.float32)
-    mask = torch.zeros((b, width), dtype=torch.bool)
-    for i, y in enumerate(batch.labels):
-        n = y.shape[0]
-        target[i, 1 : n + 1] = torch.from_numpy(y)  # position 0 is [CLS]
-        mask[i, 1 : n + 1] = True
-    return inputs, target, mask
+        return inputs, torch.as_tensor(np.stack(batch.labels), dtype=torch.long), lengths
+    return inputs, torch.from_numpy(np.concatenate(batch.labels).astype(np.float32, copy=False)), lengths
 
 
-def _bce_loss(out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None, *, pos_weight: float) -> torch.Tensor:
-    """Binary cross-entropy per channel at content tokens; out/target float32 [B, T, C], mask bool [B, T].
-    Positives of channels 1.. are weighted ``pos_weight`` (channel 0, ``none``, is mostly positive)."""
+def content_logits(network: Any, out: torch.Tensor, lengths: list[int], *, spec: TaskSpec) -> torch.Tensor:
+    """The network's output cut back to content rows by its own ``split`` (no [CLS]/[SEP],
+    padding, memory tokens or tile rows): float32 ``[sum(T_i), n_labels]`` (token head) or
+    ``[B, n_labels]`` (sequence head)."""
+    import torch
+
+    parts = network.split(out, lengths)
+    return (torch.cat(parts) if spec.head == "token" else torch.stack(parts)).float()
+
+
+def _bce_loss(out: torch.Tensor, target: torch.Tensor, *, pos_weight: float) -> torch.Tensor:
+    """Binary cross-entropy per channel at content tokens; out/target float32 [sum(T_i), C]
+    (:func:`content_logits`). Positives of channels 1.. are weighted ``pos_weight`` (channel
+    0, ``none``, is mostly positive)."""
     import torch
     import torch.nn.functional as F
 
-    if mask is None:
-        raise TrainError("the bce loss needs a token head (token mask)")
+    if not target.is_floating_point() or target.shape != out.shape:
+        raise TrainError("the bce loss needs a token head (one label row per content token)")
     pw = torch.full((out.shape[-1],), float(pos_weight), device=out.device)
     pw[0] = 1.0
-    return F.binary_cross_entropy_with_logits(out[mask], target[mask], pos_weight=pw)
+    return F.binary_cross_entropy_with_logits(out, target, pos_weight=pw)
 
 
-def _cross_entropy_loss(out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None, *,
-                        pos_weight: float) -> torch.Tensor:
+def _cross_entropy_loss(out: torch.Tensor, target: torch.Tensor, *, pos_weight: float) -> torch.Tensor:
     """Cross-entropy over the classes of a window; out float32 [B, C], target int64 [B] (``pos_weight`` unused)."""
     import torch.nn.functional as F
 
@@ -227,131 +217,105 @@ LOSS_FUNCTIONS: dict[str, Callable[..., Any]] = {"bce": _bce_loss, "cross_entrop
 
 
 def batch_loss(
-    network: Any, inputs: dict, target: torch.Tensor, mask: torch.Tensor | None, *, spec: TaskSpec, pos_weight: float
+    network: Any, inputs: dict, target: torch.Tensor, lengths: list[int], *, spec: TaskSpec, pos_weight: float
 ) -> torch.Tensor:
-    """The task's loss (``spec.loss``, :data:`LOSS_FUNCTIONS`) of ``network`` on one collated batch."""
-    out = network(**inputs).float()
-    return LOSS_FUNCTIONS[spec.loss](out, target, mask, pos_weight=pos_weight)
+    """The task's loss (``spec.loss``, :data:`LOSS_FUNCTIONS`) of ``network`` on one collated
+    batch, over the content rows the network's own ``split`` returns."""
+    out = content_logits(network, network(**inputs), lengths, spec=spec)
+    return LOSS_FUNCTIONS[spec.loss](out, target, pos_weight=pos_weight)
 
 
 # --------------------------------------------------------------------------- model set-up
 
 
-@dataclass
-class TrainSetup:
-    """What :func:`train_model` trains: the network, its tokenizer and config, and their origin.
+#: what :func:`train_model` trains (made by :func:`build_fresh`, :func:`build_from_base` or
+#: :func:`build_resumed`): the family's :class:`~genaannot.models.families.Trainable`
+TrainSetup = Trainable
 
-    Made by :func:`build_fresh`, :func:`build_from_base` or :func:`build_resumed`.
+
+def head_spec(spec: TaskSpec) -> HeadSpec:
+    """The task head a task's training spec asks for."""
+    return HeadSpec(spec.head, tuple(spec.labels), spec.problem_type)
+
+
+def _fits(setup: Trainable, window_tokens: int, what: str) -> Trainable:
+    cap = int(setup.network.max_content_tokens)
+    if window_tokens > cap:
+        raise TrainError(f"--window-tokens {window_tokens} does not fit {what} ({setup.family}: at most {cap} "
+                         "content tokens per input)")
+    return setup
+
+
+def build_fresh(
+    *,
+    tokenizer: DNATokenizer | None,
+    tokenizer_kind: str,
+    spec: TaskSpec,
+    arch: ArchConfig,
+    window_tokens: int,
+    family: str = "gena_bert",
+    options: dict[str, Any] | None = None,
+) -> Trainable:
+    """A freshly initialised network of ``family`` (default a pre-LN GENA BERT) sized for
+    ``window_tokens`` content tokens, with the task's head.
+
+    Raises
+    ------
+    TrainError
+        Unknown family or options, or a family that is not trained from scratch.
     """
+    from .models.families import family_module
 
-    network: Any
-    tokenizer: Any
-    config: Any  # GenaBertConfig
-    base_model: str | None
-    tokenizer_kind: str
-    #: with a base model: whether its task head was "kept" or a "new" head was started
-    base_head: str | None = None
-
-
-def build_fresh(*, tokenizer: DNATokenizer, tokenizer_kind: str, spec: TaskSpec, arch: ArchConfig, window_tokens: int) -> TrainSetup:
-    """A freshly initialised pre-LN GENA BERT sized for ``window_tokens`` content tokens."""
-    from .models.gena_bert import GenaBertConfig, build_network
-
-    if arch.hidden_size % arch.heads:
-        raise TrainError(f"--hidden-size {arch.hidden_size} must be a multiple of --heads {arch.heads}")
-    cfg = GenaBertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=arch.hidden_size,
-        num_hidden_layers=arch.layers,
-        num_attention_heads=arch.heads,
-        intermediate_size=arch.intermediate_size or 4 * arch.hidden_size,
-        hidden_dropout_prob=arch.dropout,
-        attention_probs_dropout_prob=arch.dropout,
-        max_position_embeddings=window_tokens + 2,
-        pad_token_id=tokenizer.pad_id,
-        pre_layer_norm=True,
-        last_layer_norm=True,
-        layer_norm_eps=1e-12,
-        id2label=dict(enumerate(spec.labels)),
-        problem_type=spec.problem_type,
-        initializer_range=arch.init_std if arch.init_std is not None else arch.hidden_size**-0.5,
-    )
-    net = build_network(cfg, head=spec.head, cls_id=tokenizer.cls_id, sep_id=tokenizer.sep_id)
-    if arch.sinusoidal_init:
-        _sinusoidal_positions(net.bert.embeddings.position_embeddings.weight, scale=cfg.initializer_range)
-    return TrainSetup(net, tokenizer, cfg, None, tokenizer_kind)
+    if family not in FAMILIES:
+        raise TrainError(f"unknown model family {family!r}; choose one of {', '.join(FAMILIES)}")
+    setup = family_module(family).fresh(head=head_spec(spec), tokenizer=tokenizer, window_tokens=window_tokens,
+                                        arch=arch, options=dict(options or {}))
+    if setup.tokenizer_kind == "checkpoint":
+        setup.tokenizer_kind = tokenizer_kind
+    return _fits(setup, window_tokens, f"a fresh {family}")
 
 
-def _sinusoidal_positions(weight: torch.Tensor, *, scale: float) -> None:
-    """Initialise learned position embeddings [P, H] with the Transformer's sin/cos table.
+def build_from_base(
+    base: str,
+    *,
+    spec: TaskSpec,
+    tokenizer: DNATokenizer | None,
+    window_tokens: int,
+    family: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> Trainable:
+    """Fine-tune a checkpoint (path, catalogue name or cached hub id) of any family.
 
-    Only the starting point changes (the embeddings stay trainable and are saved as usual):
-    relative offsets are then linear maps of the embeddings, so attention heads that look at
-    the neighbouring bases (what a splice site is) are learned far sooner than from noise.
-    Scaled to the RMS of the word embeddings (``scale`` = their init std).
+    ``family`` defaults to the checkpoint's own; another one must list the checkpoint's
+    family among its ``bases`` (RMT over a GENA BERT). The family keeps the checkpoint's body
+    weights, and its head when the head kind and label count fit the task (``base_head``
+    ``kept``), else starts a new head (``new``: a pretrained LM gets its task head here).
+    ``tokenizer`` replaces the checkpoint's own (``None``: keep it).
     """
-    import torch
-
-    n, d = weight.shape
-    pos = torch.arange(n, dtype=torch.float32)[:, None]
-    freq = torch.exp(-math.log(10000.0) * torch.arange(0, d, 2, dtype=torch.float32) / d)
-    table = torch.zeros(n, d)
-    table[:, 0::2] = torch.sin(pos * freq)
-    table[:, 1::2] = torch.cos(pos * freq[: d // 2])
-    with torch.no_grad():
-        weight.copy_(table * scale * math.sqrt(2.0))
-
-
-def build_from_base(base: str, *, spec: TaskSpec, tokenizer: DNATokenizer | None, window_tokens: int) -> TrainSetup:
-    """Fine-tune a GENA BERT checkpoint: its encoder weights, and its head when the head type and
-    label count fit ``spec`` (a new, randomly initialised head otherwise)."""
-    from .io.tokenizers import load_tokenizer
     from .models import detect_family, read_config, resolve_checkpoint
-    from .models.gena_bert import GenaBertConfig, add_prefix_if_bare, build_network
-    from .models.weights import read_weights
+    from .models.families import family_module
 
     path = resolve_checkpoint(base)
     raw = read_config(path)
-    family = detect_family(path, raw)
-    if family != "gena_bert":
-        raise TrainError(f"--base-model {base}: fine-tuning supports GENA BERT checkpoints, not {family}")
-    cfg = GenaBertConfig.from_dict(raw)
-    if window_tokens + 2 > cfg.max_position_embeddings:
-        raise TrainError(
-            f"--window-tokens {window_tokens} does not fit {base} (max_position_embeddings "
-            f"{cfg.max_position_embeddings}, i.e. {cfg.max_position_embeddings - 2} content tokens)"
-        )
-    cfg.id2label = dict(enumerate(spec.labels))
-    cfg.problem_type = spec.problem_type
-    cfg.architectures = []
-    tok = tokenizer or load_tokenizer(path if path.is_dir() else path.parent)
-    if tok.vocab_size > cfg.vocab_size:
-        raise TrainError(f"tokenizer has {tok.vocab_size} tokens but {base} only {cfg.vocab_size} embeddings")
-    net = build_network(cfg, head=spec.head, cls_id=tok.cls_id, sep_id=tok.sep_id)
-    state = add_prefix_if_bare(read_weights(path))
-    own = net.state_dict()
-    # encoder weights only: the base's own head (MLM or another task) is replaced
-    fit = {k: v for k, v in state.items() if k.startswith("bert.") and k in own and own[k].shape == v.shape}
-    missing_encoder = [k for k in own if k.startswith("bert.embeddings") or k.startswith("bert.encoder")]
-    missing_encoder = [k for k in missing_encoder if k not in fit]
-    if missing_encoder:
-        raise TrainError(f"--base-model {base}: encoder weights missing or misshapen: {missing_encoder[:5]}")
-    # continued fine-tuning (same head type and label count, e.g. a published splice branch on a
-    # new genome) keeps the trained head; otherwise (MLM base, other task) the head starts fresh
-    head_keys = [k for k in own if not k.startswith(("bert.embeddings", "bert.encoder"))]
-    base_head = _head_of(raw)
-    keep_head = base_head == spec.head and all(k in state and state[k].shape == own[k].shape for k in head_keys)
-    if keep_head:
-        fit.update({k: state[k] for k in head_keys})
-    net.load_state_dict(fit, strict=False)
-    return TrainSetup(net, tok, cfg, str(base), "checkpoint", base_head="kept" if keep_head else "new")
+    base_family = detect_family(path, raw)
+    family = family or base_family
+    if family not in FAMILIES:
+        raise TrainError(f"unknown model family {family!r}; choose one of {', '.join(FAMILIES)}")
+    if not FAMILIES[family].accepts(family, base_family):
+        bases = ", ".join(FAMILIES[family].bases or (family,))
+        raise TrainError(f"--base-model {base} is a {base_family} checkpoint; {family} trains from {bases} checkpoints")
+    setup = family_module(family).from_checkpoint(path, config=raw, head=head_spec(spec), tokenizer=tokenizer,
+                                                  window_tokens=window_tokens, options=dict(options or {}))
+    setup.base_model = str(base)
+    setup.tokenizer_kind = "checkpoint" if tokenizer is None else "file"
+    return _fits(setup, window_tokens, str(base))
 
 
-def build_resumed(model_dir: str | Path, *, spec: TaskSpec) -> TrainSetup:
+def build_resumed(model_dir: str | Path, *, spec: TaskSpec) -> Trainable:
     """The network, tokenizer and config of an interrupted run in ``MODEL_DIR/checkpoints/last``.
 
-    The weights are loaded later, with the trainer state, by :func:`train_model` with
-    ``resume=True``; base model and tokenizer kind are those the checkpoint recorded.
+    The weights are loaded again, with the trainer state, by :func:`train_model` with
+    ``resume=True``; family, base model and tokenizer kind are those the checkpoint recorded.
 
     Raises
     ------
@@ -359,44 +323,41 @@ def build_resumed(model_dir: str | Path, *, spec: TaskSpec) -> TrainSetup:
         When ``MODEL_DIR/checkpoints`` holds no complete checkpoint.
     """
     from .io.checkpoint import last_checkpoint, read_metadata
-    from .io.tokenizers import load_tokenizer
-    from .models import read_config
-    from .models.gena_bert import GenaBertConfig, build_network
 
     ckpt_root = Path(model_dir) / "checkpoints"
     ck = last_checkpoint(ckpt_root)
     if ck is None:
         raise TrainError(f"--resume: no checkpoint under {ckpt_root}")
-    cfg = GenaBertConfig.from_dict(read_config(ck))
-    cfg.architectures = []
-    tok = load_tokenizer(ck)
     meta = read_metadata(ck)
-    net = build_network(cfg, head=spec.head, cls_id=tok.cls_id, sep_id=tok.sep_id)
-    return TrainSetup(net, tok, cfg, meta.get("base_model"), meta.get("tokenizer_kind", "checkpoint"))
-
-
-def _head_of(config: dict) -> str | None:
-    archs = " ".join(config.get("architectures") or [])
-    for marker, head in (("TokenClassification", "token"), ("SequenceClassification", "sequence"), ("MaskedLM", "mlm")):
-        if marker in archs:
-            return head
-    return None
+    # everything the family needs is in the step's own files (RMT: rmt.json), so no options
+    setup = build_from_base(str(ck), spec=spec, tokenizer=None, window_tokens=int(meta.get("window_tokens") or 1))
+    if setup.base_head != "kept":
+        raise TrainError(f"--resume: {ck} has no {spec.head} head with the labels {', '.join(spec.labels)}")
+    setup.base_model = meta.get("base_model")
+    setup.tokenizer_kind = meta.get("tokenizer_kind", "checkpoint")
+    return setup
 
 
 # --------------------------------------------------------------------------- checkpoints
 
 
-def save_checkpoint(setup: TrainSetup, *, ckpt_root: Path, step: int, state: dict[str, Any], metadata: dict, keep: int) -> Path:
+def save_model(setup: Trainable, directory: Path, *, metadata: dict[str, Any] | None) -> Path:
+    """Write ``setup``'s network into ``directory`` in its family's own format."""
+    from .models.families import family_module
+
+    return family_module(setup.family).save_trainable(setup, Path(directory), metadata=metadata)
+
+
+def save_checkpoint(setup: Trainable, *, ckpt_root: Path, step: int, state: dict[str, Any], metadata: dict, keep: int) -> Path:
     """Write ``ckpt_root/step-NNNNNNN`` (model + trainer state) and point ``last`` at it.
 
     The files are written by :func:`genaannot.io.checkpoint.save_step`; this only says
-    how the model is saved.
+    how the model is saved (:func:`save_model`).
     """
     from .io.checkpoint import save_step
-    from .models.gena_bert import save_pretrained
 
     def write_model(directory: Path) -> None:
-        save_pretrained(setup.network, directory, tokenizer=setup.tokenizer, config=setup.config, metadata=metadata)
+        save_model(setup, directory, metadata=metadata)
 
     return save_step(ckpt_root, step=step, write_model=write_model, state=state, keep=keep)
 
@@ -447,7 +408,6 @@ def train_model(
     from tqdm.auto import tqdm
 
     from .io.checkpoint import TRAINER_STATE_KEYS, last_checkpoint, load_training_state
-    from .models.gena_bert import save_pretrained
     from .predict import autocast_context, resolve_device
 
     try:
@@ -510,6 +470,8 @@ def train_model(
         "labels": list(spec.labels),
         "window_tokens": config.window_tokens,
         "window_bp": window_bp,
+        "family": setup.family,
+        "family_details": setup.details,
         "tokenizer_kind": setup.tokenizer_kind,
         "base_model": setup.base_model,
         "base_head": setup.base_head,
@@ -525,7 +487,7 @@ def train_model(
         ck = last_checkpoint(ckpt_root)
         if ck is None:
             raise TrainError(f"--resume: no checkpoint in {ckpt_root} (pointer file 'last' missing or stale)")
-        from .models.weights import load_strict, read_weights
+        from .models.weights import load_strict
 
         if spec.head == "token":
             from .conventions import checkpoint_convention
@@ -535,7 +497,8 @@ def train_model(
             if was != conv.name:
                 raise TrainError(f"--resume: {ck} was labelled in site convention {was!r}, this run asks for "
                                  f"{conv.name!r}; pass --site-convention {was}")
-        load_strict(net, read_weights(ck), source=str(ck))  # a ModelError naming the keys, not a RuntimeError
+        # the step's model, read back by its family: a ModelError naming the keys, not a RuntimeError
+        load_strict(net, build_resumed(model_dir, spec=spec).network.state_dict(), source=str(ck))
         st = load_training_state(ck, required=TRAINER_STATE_KEYS)
         if st["total"] != total:
             raise TrainError(f"--resume: checkpoint was made for {st['total']} steps, this run asks for {total}")
@@ -554,11 +517,12 @@ def train_model(
         with torch.inference_mode(), autocast_context(device, config.precision):
             for i in range(0, len(valid_batch.ids), config.batch_size):
                 part = Batch(valid_batch.ids[i : i + config.batch_size], valid_batch.labels[i : i + config.batch_size], [])
-                inputs, target, mask = collate_batch(net, part, spec=spec)
-                out = net(**{k: v.to(device) for k, v in inputs.items()}).float().cpu()
+                inputs, target, lengths = collate_batch(net, part, spec=spec)
+                out = net(**{k: v.to(device) for k, v in inputs.items()})
+                out = content_logits(net, out, lengths, spec=spec).cpu()
                 if spec.head == "token":
-                    scores.append(out[mask].numpy())
-                    labels.append(target[mask].numpy())
+                    scores.append(out.numpy())
+                    labels.append(target.numpy())
                 else:
                     scores.append(torch.softmax(out, -1)[:, 1:].numpy())
                     labels.append(target.numpy()[:, None].astype(np.float32))
@@ -575,12 +539,11 @@ def train_model(
     t0 = time.time()
     while step < total:
         batch = sampler.batch(rng, config.batch_size)
-        inputs, target, mask = collate_batch(net, batch, spec=spec)
+        inputs, target, lengths = collate_batch(net, batch, spec=spec)
         inputs = {k: v.to(device) for k, v in inputs.items()}
         target = target.to(device)
-        mask = mask.to(device) if mask is not None else None
         with autocast_context(device, config.precision):
-            loss = batch_loss(net, inputs, target, mask, spec=spec, pos_weight=config.pos_weight)
+            loss = batch_loss(net, inputs, target, lengths, spec=spec, pos_weight=config.pos_weight)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(opt)
@@ -601,8 +564,7 @@ def train_model(
             say(f"step {step}/{total} loss {ema:.4f} valid {'-' if v is None else f'{v:.4f}'}")
             if v is None or best is None or v > best:
                 best, best_step = v, step
-                save_pretrained(net, model_dir, tokenizer=tok, config=setup.config,
-                                metadata={**meta_base, "best_step": step, "valid_score": v})
+                save_model(setup, model_dir, metadata={**meta_base, "best_step": step, "valid_score": v})
         if step % config.save_every == 0 or step == total:
             state = {
                 "step": step, "total": total, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),

@@ -122,5 +122,7 @@ def test_models_list_says_what_each_entry_serves():
     res = CliRunner().invoke(main, ["models", "list"])
     assert res.exit_code == 0
     assert "use: scan/score --task splice" in res.output
-    assert "use: pretrained LM without a task head" in res.output  # HyenaDNA / modernGENA / BigBird MLM
+    # GENA BERT / BigBird MLMs, HyenaDNA, modernGENA: every family fine-tunes
+    assert "use: pretrained LM without a task head: fine-tune first (genaannot train --base-model hyenadna-tiny-1k)" \
+        in res.output
     assert "hf download" in res.output

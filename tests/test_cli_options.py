@@ -18,6 +18,7 @@ from genaannot.cli.options import RegistryChoice, library_default
 from genaannot.conventions import SITE_CONVENTIONS
 from genaannot.genes import OUTSIDE_GENES
 from genaannot.interpret import BASELINES
+from genaannot.models.families import FAMILIES
 from genaannot.pipeline.browser import plot_region, write_scan_hub, write_scan_report
 from genaannot.pipeline.interpret import _attribute, _ism, attribute_region, ism_region
 from genaannot.pipeline.scan import scan_genome
@@ -90,6 +91,7 @@ CHOICES = {
     ("train", "site_convention"): lambda: SITE_CONVENTIONS, ("evaluate", "site_convention"): lambda: SITE_CONVENTIONS,
     ("score", "outside_genes"): lambda: OUTSIDE_GENES,
     ("attribute", "baseline"): lambda: BASELINES,
+    ("train", "family"): lambda: FAMILIES,
 }
 
 #: option values the command line spells differently: (command, option) -> CLI value -> library value

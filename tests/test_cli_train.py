@@ -239,3 +239,65 @@ def test_fine_tune_from_mlm_base_starts_a_new_head(tmp_path):
     assert res.exit_code == 0, res.output
     meta = json.loads((tmp_path / "fine" / "genaannot.json").read_text())
     assert meta["base_head"] == "new" and meta["tokenizer_kind"] == "checkpoint"
+
+
+@pytest.mark.parametrize("family", ["rmt", "hyena"])
+def test_fine_tune_another_family_then_evaluate_and_scan(tmp_path, family):
+    """`train --base-model` of a HyenaDNA LM (new per-base head), or `--family rmt` over a GENA BERT
+    MLM (memory tokens, several segments per window): thresholds, the test-set evaluation (the code of
+    `genaannot evaluate`) and a scan run on the result."""
+    from tiny_families import make_hyena_dir
+    from tinymodels import make_gena_dir
+
+    from genaannot import load_model
+    from genaannot.pipeline import scan
+    from genaannot.regions import Interval
+
+    fa, gff = _write_inputs(tmp_path)
+    extra = []
+    if family == "hyena":
+        base = make_hyena_dir(tmp_path / "lm", head="lm", d_model=8, max_seq_len=130, filter_order=8)
+    else:
+        base = make_gena_dir(tmp_path / "mlm", head="mlm", hidden=16, layers=1, heads=2, max_positions=64)
+        extra = ["--family", "rmt", "--family-option", "num_mem_tokens=2", "--family-option", "input_size=24"]
+    out = tmp_path / "fine"
+    (tmp_path / "v.bed").write_text("c2\t0\t1000\n")
+    (tmp_path / "t.bed").write_text("c2\t3000\t4000\n")
+    res = CliRunner().invoke(main, ["train", "--task", "splice", "--genome", str(fa), "--annotation", str(gff),
+                                    "-o", str(out), "--base-model", str(base), "--train-chroms", "c1", "--valid-regions",
+                                    str(tmp_path / "v.bed"), "--test-regions", str(tmp_path / "t.bed"),
+                                    "--window-tokens", "40", "--steps", "2", "--batch-size", "2", "--save-every", "2",
+                                    "--eval-every", "2", "--device", "cpu", "-q", *extra])
+    assert res.exit_code == 0, res.output
+    meta = json.loads((out / "genaannot.json").read_text())
+    assert meta["family"] == family and meta["base_head"] == "new" and set(meta["thresholds"]) == {"acceptor", "donor"}
+    assert "test_metrics" in meta and json.loads((out / "REPORT.json").read_text())["regions"] == ["c2:3001-4000"]
+    model = load_model(out, device="cpu")
+    assert model.info.family == family and model.info.head == "token"
+    assert model.info.labels == ("none", "acceptor", "donor")
+    if family == "rmt":
+        assert (out / "model_best.pth").is_file() and json.loads((out / "rmt.json").read_text())["max_n_segments"] >= 2
+    (tmp_path / "scan").mkdir()
+    scan.scan_genome(fa, model=str(out), task="splice", output=tmp_path / "scan" / "s.bw",
+                     regions=[Interval("c2", 0, 1000)], quiet=True, workers=0)
+    assert any(p.name.endswith(".bw") for p in (tmp_path / "scan").iterdir())
+
+
+def test_fresh_hyena_brings_its_own_vocabulary(tmp_path):
+    from genaannot import load_model
+
+    fa, gff = _write_inputs(tmp_path)
+    common = ["train", "--task", "promoter", "--genome", str(fa), "--annotation", str(gff), "--train-chroms", "c1",
+              "--family", "hyena", "--hidden-size", "8", "--layers", "1", "--window-tokens", "40", "--steps", "1",
+              "--batch-size", "2", "--device", "cpu", "--no-eval", "-q", "--family-option", "filter_order=8"]
+    res = CliRunner().invoke(main, [*common, "-o", str(tmp_path / "bpe"), "--tokenizer", "bpe"])
+    assert res.exit_code != 0 and "a fresh hyena model has its own fixed vocabulary" in res.output
+    res = CliRunner().invoke(main, [*common, "-o", str(tmp_path / "h"), "--family-option", "colour=blue"])
+    assert res.exit_code != 0 and "unknown training option(s) colour" in res.output
+    res = CliRunner().invoke(main, [*common, "-o", str(tmp_path / "h")])
+    assert res.exit_code == 0, res.output
+    meta = json.loads((tmp_path / "h" / "genaannot.json").read_text())
+    assert meta["family"] == "hyena" and meta["tokenizer_kind"] == "own" and meta["family_options"] == {"filter_order": 8}
+    model = load_model(tmp_path / "h", device="cpu")
+    assert model.info.family == "hyena" and model.info.head == "sequence" and model.info.max_tokens == 40
+    assert model.info.labels == ("background", "promoter") and model.info.resolution == "base"

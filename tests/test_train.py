@@ -119,3 +119,64 @@ def test_promoter_training_and_evaluation(tmp_path):
     m = rep.metrics["promoter"]
     assert m["n_pos"] == len(ann.sites("c2", "tss")) and m["n_neg"] == m["n_pos"]
     assert 0.0 <= m["auroc"] <= 1.0 and 0.0 <= m["f1"] <= 1.0
+
+
+@pytest.mark.parametrize("family", ["hyena", "rmt"])
+def test_resume_reproduces_uninterrupted_run_of_other_families(tmp_path, family):
+    """Resuming reads the step's model back through its family (HyenaDNA: shared Sin frequency
+    stored once; RMT: trainer .pth + rmt.json) and ends bit-identical to an uninterrupted run."""
+    import shutil
+
+    from tiny_families import make_hyena_dir
+    from tinymodels import make_gena_dir
+
+    from genaannot.io.weights import read_weights
+    from genaannot.train import build_from_base, build_resumed
+
+    if family == "hyena":
+        base, options = make_hyena_dir(tmp_path / "lm", head="lm", d_model=8, max_seq_len=70, filter_order=8), {}
+    else:
+        base = make_gena_dir(tmp_path / "mlm", head="mlm", hidden=16, layers=1, heads=2, max_positions=32)
+        options = {"num_mem_tokens": 2}
+    genome, ann = toy_data()
+    cfg = TrainConfig(task="splice", window_tokens=50, steps=4, batch_size=2, lr=1e-3, seed=3, device="cpu",
+                      save_every=2, eval_every=2, valid_windows=4)
+
+    def run(out, *, resume=False):
+        torch.manual_seed(0)
+        setup = build_from_base(str(base), spec=TASK_SPECS["splice"], tokenizer=None, window_tokens=50, family=family,
+                                options=options)
+        if resume:
+            setup = build_resumed(out, spec=TASK_SPECS["splice"])
+            assert setup.family == family and setup.base_head == "kept"
+        train_model(genome=genome, annotation=ann, setup=setup, config=cfg, train_regions=[Interval("c1", 0, 6000)],
+                    valid_regions=[Interval("c2", 0, 6000)], model_dir=out, resume=resume, progress=False)
+
+    run(tmp_path / "a")
+    run(tmp_path / "b")
+    ck = tmp_path / "b" / "checkpoints"
+    shutil.rmtree(ck / "step-0000004")  # as if killed after step 2
+    (ck / "last").write_text("step-0000002\n")
+    run(tmp_path / "b", resume=True)
+    wa = read_weights(tmp_path / "a" / "checkpoints" / "step-0000004" / ("model_best.pth" if family == "rmt" else ""))
+    wb = read_weights(ck / "step-0000004" / ("model_best.pth" if family == "rmt" else ""))
+    assert wa.keys() == wb.keys() and len(wa) > 10
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=0, atol=0)
+
+
+def test_a_family_trains_only_from_its_bases(tmp_path):
+    from tiny_families import make_hyena_dir
+
+    from genaannot.train import TrainError, build_from_base
+
+    base = make_hyena_dir(tmp_path / "lm", head="lm", d_model=8, max_seq_len=70, filter_order=8)
+    spec = TASK_SPECS["splice"]
+    with pytest.raises(TrainError, match="is a hyena checkpoint; rmt trains from rmt, gena_bert checkpoints"):
+        build_from_base(str(base), spec=spec, tokenizer=None, window_tokens=30, family="rmt")
+    with pytest.raises(TrainError, match="unknown model family 'gpt'"):
+        build_from_base(str(base), spec=spec, tokenizer=None, window_tokens=30, family="gpt")
+    with pytest.raises(TrainError, match="--window-tokens 80 does not fit .*hyena: at most 69 content tokens"):
+        build_from_base(str(base), spec=spec, tokenizer=None, window_tokens=80)
+    with pytest.raises(TrainError, match="hyena: unknown training option\\(s\\) num_mem_tokens"):
+        build_from_base(str(base), spec=spec, tokenizer=None, window_tokens=30, options={"num_mem_tokens": 2})

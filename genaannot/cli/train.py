@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import click
 
 from ..conventions import SITE_CONVENTIONS
+from ..models.families import FAMILIES
 from ..pipeline.train import evaluate_checkpoint, train_genome
 from ..stitch import STITCH_MODES
 from ..tasks import trainable_tasks
@@ -22,6 +23,7 @@ from .options import (
     finite,
     library_default,
     no_stdout,
+    parse_options,
     precision_option,
     threads_option,
 )
@@ -101,10 +103,19 @@ def _threads(n: int | None) -> None:
 @click.option("--annotation", "annotation_path", required=True, type=click.Path(exists=True, dir_okay=False), help="GFF3 or GTF (optionally .gz)")
 @click.option("-o", "--output", "model_dir", required=True, type=click.Path(file_okay=False), callback=no_stdout,
               help="model directory to write")
-@click.option("--base-model", default=None, help="GENA BERT checkpoint (path or id) to fine-tune; default: a fresh model")
-@click.option("--hidden-size", default=_arch("hidden_size"), type=click.IntRange(min=1), help="fresh model: hidden size")
-@click.option("--layers", default=_arch("layers"), type=click.IntRange(min=1), help="fresh model: transformer layers")
-@click.option("--heads", default=_arch("heads"), type=click.IntRange(min=1), help="fresh model: attention heads")
+@click.option("--base-model", default=None,
+              help="checkpoint of any family (path, catalogue name or cached hub id) to fine-tune, with a new task "
+                   "head when it has none that fits; default: a fresh model")
+@click.option("--family", default=library_default(train_genome, "family"), type=click.Choice(list(FAMILIES)),
+              help="model family to train [default: the base model's, else gena_bert]; rmt with a GENA BERT "
+                   "--base-model wraps it in a Recurrent Memory Transformer; hyena without one is a fresh HyenaDNA")
+@click.option("--family-option", "family_options", multiple=True, metavar="KEY=VALUE",
+              help="family training option (repeatable), e.g. num_mem_tokens=10, input_size=512, "
+                   "max_n_segments=4 (rmt); see docs/train.md")
+@click.option("--hidden-size", default=_arch("hidden_size"), type=click.IntRange(min=1),
+              help="fresh model: hidden size (hyena: d_model)")
+@click.option("--layers", default=_arch("layers"), type=click.IntRange(min=1), help="fresh model: layers")
+@click.option("--heads", default=_arch("heads"), type=click.IntRange(min=1), help="fresh model: attention heads (not hyena)")
 @click.option("--dropout", default=_arch("dropout"), type=click.FloatRange(0, 1, max_open=True),
               help="fresh model: hidden and attention dropout")
 @click.option("--tokenizer", "tokenizer_opt", default=None,
@@ -143,6 +154,9 @@ def _threads(n: int | None) -> None:
 def train(**o) -> None:
     """Train a model for a task (splice, promoter, ...) from GENOME + ANNOTATION; evaluate it on held-out data.
 
+    Any family trains: fresh (GENA BERT by default, --family hyena/rmt/bigbird/modernbert) or
+    fine-tuned from --base-model (a pretrained LM gets the task head here).
+
     Windows come from the training chromosomes/regions; the best model on the validation
     set is kept in MODEL_DIR. Splice: per-label call thresholds (max F1 at base-pair
     resolution on the validation data) are stored in MODEL_DIR/genaannot.json for `scan`.
@@ -162,12 +176,13 @@ def train(**o) -> None:
         site_convention=o["site_convention"],
     )
     arch = ArchConfig(hidden_size=o["hidden_size"], layers=o["layers"], heads=o["heads"], dropout=o["dropout"])
+    family_options = parse_options(o["family_options"])
     with _library_errors():
         train_genome(
             genome=o["genome_path"], annotation=o["annotation_path"], task=o["task"], output=o["model_dir"],
             train=train, valid=valid, test=test, base_model=o["base_model"], tokenizer=o["tokenizer_opt"],
             vocab_size=o["vocab_size"], config=cfg, arch=arch, resume=o["resume"], evaluate=not o["no_eval"],
-            progress=not o["quiet"], log=click.echo,
+            progress=not o["quiet"], log=click.echo, family=o["family"], family_options=family_options,
         )
 
 

@@ -126,10 +126,17 @@ def write_model_dir(
     config: dict[str, Any],
     tokenizer: Any,
     metadata: dict[str, Any] | None = None,
+    weights_file: str = "model.safetensors",
+    json_files: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
     """Write a Hugging Face–layout model directory: ``model.safetensors`` (``tensors``, name ->
     CPU tensor), ``config.json``, the tokenizer's files (``tokenizer.files()``) and, when
     ``metadata`` is given, ``genaannot.json``.
+
+    ``weights_file`` ending in ``.pth`` writes an RMT trainer checkpoint instead:
+    ``{"model_state_dict": tensors}`` saved with ``torch.save`` (tensors only, so it loads
+    with ``weights_only=True``). ``json_files`` (name -> object) are written beside
+    (``rmt.json``).
 
     The files are written into a staging directory inside ``directory`` and moved in one by
     one (:func:`genaannot.io.atomic.staged_files`), so a crash never leaves a half-written file.
@@ -139,8 +146,15 @@ def write_model_dir(
     directory = Path(directory)
     try:
         with staged_files(directory) as tmp:
-            save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+            if weights_file.endswith(".pth"):
+                import torch
+
+                torch.save({"model_state_dict": tensors}, tmp / weights_file)
+            else:
+                save_file(tensors, str(tmp / weights_file), metadata={"format": "pt"})
             (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+            for name, obj in (json_files or {}).items():
+                (tmp / name).write_text(json.dumps(obj, indent=2) + "\n")
             write_tokenizer_files(tmp, tokenizer)
             if metadata is not None:
                 (tmp / METADATA).write_text(json.dumps(metadata, indent=2, default=str) + "\n")

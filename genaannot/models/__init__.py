@@ -15,30 +15,19 @@ weights are read with ``torch.load(..., weights_only=True)``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 from .base import Loaded, Model, ModelError, ModelInfo, Prediction, normalize_problem_type
+from .families import FAMILIES, Family, family_module
 
-__all__ = ["load_model", "resolve_checkpoint", "detect_family", "FAMILIES", "Model", "ModelError", "ModelInfo", "Prediction"]
+__all__ = ["load_model", "resolve_checkpoint", "detect_family", "FAMILIES", "Family", "family_module", "Model", "ModelError",
+           "ModelInfo", "Prediction"]
 
-#: family name -> "module:function" of its loader (imported lazily)
-FAMILIES: dict[str, str] = {
-    "gena_bert": "genaannot.models.gena_bert:load",
-    "bigbird": "genaannot.models.bigbird:load",
-    "rmt": "genaannot.models.rmt:load",
-    "hyena": "genaannot.models.hyena:load",
-    "modernbert": "genaannot.models.modernbert:load",
-}
-
-#: config.json `model_type` -> family
-MODEL_TYPES: dict[str, str] = {
-    "bert": "gena_bert",
-    "big_bird": "bigbird",
-    "hyenadna": "hyena",
-    "modernbert": "modernbert",
-}
+#: config.json `model_type` -> family (derived from the registry's entries)
+MODEL_TYPES: dict[str, str] = {mt: name for name, fam in FAMILIES.items() for mt in fam.model_types}
 
 
 def resolve_checkpoint(path_or_id: str | Path, *, revision: str | None = None) -> Path:
@@ -100,27 +89,28 @@ def read_config(path: Path) -> dict[str, Any]:
     return read(path)
 
 
-def detect_family(path: Path, config: dict[str, Any]) -> str:
-    """Pick the family from the files and ``config.json`` (never from ``auto_map``)."""
-    rmt_json = (path if path.is_dir() else path.parent) / "rmt.json"
-    if path.suffix == ".pth" or rmt_json.is_file():
-        return "rmt"
-    # A trainer output directory: backbone config.json + model_best.pth, no HF weights.
-    if path.is_dir() and any(path.glob("*.pth")) and not _has_hf_weights(path):
-        return "rmt"
+def detect_family(path: Path, config: dict[str, Any], *, registry: Mapping[str, Family] | None = None) -> str:
+    """Pick the family from the files and ``config.json`` (never from ``auto_map``).
+
+    Each entry's ``claims`` predicate (files such as RMT's ``rmt.json`` / ``*.pth``) is tried
+    first, then ``model_type`` against the entries' ``model_types``.
+    """
+    registry = FAMILIES if registry is None else registry
+    for name, fam in registry.items():
+        if fam.claims:
+            module_name, func = fam.claims.split(":")
+            if getattr(import_module(module_name), func)(path, config):
+                return name
     mt = config.get("model_type")
-    if mt in MODEL_TYPES:
-        return MODEL_TYPES[mt]
+    for name, fam in registry.items():
+        if mt in fam.model_types:
+            return name
+    types = [t for fam in registry.values() for t in fam.model_types]
+    claims = [n for n, fam in registry.items() if fam.claims]
     raise ModelError(
         f"{path}: unsupported model_type {mt!r} (architectures {config.get('architectures')}); "
-        f"supported: {', '.join(MODEL_TYPES)} and RMT .pth checkpoints"
+        f"supported: {', '.join(types)}" + (f" and the checkpoint layouts of {', '.join(claims)}" if claims else "")
     )
-
-
-def _has_hf_weights(path: Path) -> bool:
-    from ..io.weights import has_weights
-
-    return has_weights(path)
 
 
 def read_task_metadata(path: Path) -> dict[str, Any]:
@@ -158,9 +148,7 @@ def load_model(
     path = resolve_checkpoint(path_or_id, revision=revision)
     config = read_config(path)
     family = detect_family(path, config)
-    module_name, func = FAMILIES[family].split(":")
-    loader = getattr(import_module(module_name), func)
-    loaded: Loaded = loader(path, config=config, **options)
+    loaded: Loaded = family_module(family).load(path, config=config, **options)
     meta = read_task_metadata(path)
     if meta:  # genaannot.json: task, thresholds, site_convention (a hand-written one may hold no task)
         from dataclasses import replace

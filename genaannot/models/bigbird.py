@@ -16,6 +16,7 @@ In eval mode BigBird's random blocks are deterministic, so results are reproduci
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,20 @@ from ..io.tokenizers import load_tokenizer
 from ..io.weights import read_weights
 from .base import Loaded, ModelError, ModelInfo, collate_cls_sep, split_cls_sep
 from .compat import skip_weight_init
+from .families import (
+    ArchConfig,
+    HeadSpec,
+    Trainable,
+    TrainError,
+    labels_config,
+    no_options,
+    transfer_weights,
+    unique_tensors,
+)
 from .validate import check_count, check_labels, check_on_meta, check_sizes, check_types
 from .weights import load_strict, n_parameters
 
-__all__ = ["BigBirdNetwork", "load", "HEAD_CLASSES", "min_sparse_tokens"]
+__all__ = ["BigBirdNetwork", "load", "HEAD_CLASSES", "min_sparse_tokens", "from_checkpoint", "fresh", "save_trainable"]
 
 #: `architectures` class name -> head
 HEAD_CLASSES: dict[str, str] = {
@@ -200,3 +211,105 @@ def load(path: Path, *, config: dict[str, Any], **options: Any) -> Loaded:
         },
     )
     return Loaded(net, tokenizer, info)
+
+
+# --------------------------------------------------------------------------- training (family contract)
+
+#: state-dict prefix of the encoder (BigBirdModel: embeddings, encoder, pooler)
+BODY = ("bert.embeddings.", "bert.encoder.")
+
+#: config.json keys that are not architecture (dropped before BigBirdConfig)
+_NOT_CONFIG = ("auto_map", "transformers_version", "dtype", "torch_dtype", "_name_or_path")
+
+
+def _trainable(config: dict[str, Any], head: HeadSpec, tokenizer: Any, *, source: str) -> tuple[nn.Module, BigBirdNetwork]:
+    import transformers
+    from transformers import BigBirdConfig
+
+    cfg_dict = {k: v for k, v in config.items() if k not in _NOT_CONFIG}
+    cfg_dict.update(labels_config(head))
+    cfg_dict["architectures"] = [_CLASS_OF_HEAD[head.head]]
+    try:
+        cfg = BigBirdConfig(**cfg_dict)
+    except Exception as err:  # noqa: BLE001 - transformers rejects odd fields in its own ways
+        raise TrainError(f"{source}: not a usable BigBird config ({type(err).__name__}: {err})") from None
+    if tokenizer.vocab_size > cfg.vocab_size:
+        raise TrainError(f"tokenizer has {tokenizer.vocab_size} tokens but {source} only {cfg.vocab_size} embeddings")
+    model = getattr(transformers, _CLASS_OF_HEAD[head.head])(cfg)
+    tile = cfg.max_position_embeddings
+    if cfg.attention_type == "block_sparse" and (tile % cfg.block_size or tile <= min_sparse_tokens(cfg)):
+        raise TrainError(f"{source}: max_position_embeddings {tile} is no block-sparse tile (a multiple of block_size "
+                         f"{cfg.block_size} above {min_sparse_tokens(cfg)})")
+    # trained on the tile load() uses by default, so that training and inference pad alike
+    net = BigBirdNetwork(model, head=head.head, tile=tile, cls_id=tokenizer.cls_id, sep_id=tokenizer.sep_id,
+                         pad_id=cfg.pad_token_id)
+    return model, net
+
+
+def from_checkpoint(
+    path: Path,
+    *,
+    config: dict[str, Any],
+    head: HeadSpec,
+    tokenizer: Any,
+    window_tokens: int,
+    options: Mapping[str, Any],
+) -> Trainable:
+    """Fine-tune a BigBird checkpoint (e.g. the MLM ``gena-lm-bigbird-base-t2t``): its
+    embeddings and encoder (``bert.*``; the pooler too when it has one), and its head when it
+    is of the kind and size asked for; otherwise a new transformers head
+    (``BigBirdForTokenClassification``: ``classifier``; ``...ForSequenceClassification``:
+    ``classifier.dense`` + ``classifier.out_proj``). Every input is padded to the fixed tile
+    ``max_position_embeddings`` in training as at inference (block-sparse attention depends on
+    the padded length); random blocks are redrawn each training step, as in BigBird."""
+    no_options("bigbird", options)
+    path = Path(path)
+    tok = tokenizer or load_tokenizer(path)
+    state = read_weights(path)
+    base_head = _choose_head(config, state, source=str(path))
+    model, net = _trainable(config, head, tok, source=str(path))
+    fit, kept = transfer_weights(model.state_dict(), state, body=BODY, same_head_kind=base_head == head.head,
+                                 source=str(path), optional=IGNORED_KEYS)
+    own = model.state_dict()
+    fit.update({k: v for k, v in state.items() if k.startswith("bert.pooler.") and k in own and own[k].shape == v.shape})
+    model.load_state_dict(fit, strict=False)
+    return Trainable(family="bigbird", network=net, tokenizer=tok, config=None, base_model=str(path),
+                     base_head="kept" if kept else "new")
+
+
+def fresh(
+    *, head: HeadSpec, tokenizer: Any, window_tokens: int, arch: ArchConfig, options: Mapping[str, Any]
+) -> Trainable:
+    """A randomly initialised block-sparse BigBird (transformers' initialisation):
+    ``arch.hidden_size``, ``layers``, ``heads``, ``intermediate_size``, ``dropout``; the tile
+    (``max_position_embeddings``) is ``window_tokens + 2`` rounded up to a block multiple above
+    the full-attention threshold. Options: ``block_size`` (64), ``num_random_blocks`` (3)."""
+    no_options("bigbird", options, ("block_size", "num_random_blocks"))
+    if tokenizer is None:
+        raise TrainError("a fresh BigBird needs a tokenizer (char, bpe or a tokenizer.json)")
+    if arch.hidden_size % arch.heads:
+        raise TrainError(f"--hidden-size {arch.hidden_size} must be a multiple of --heads {arch.heads}")
+    block, rand = int(options.get("block_size", 64)), int(options.get("num_random_blocks", 3))
+    tile = max(window_tokens + 2, (5 + 2 * rand) * block + 1)
+    tile += -tile % block
+    config = {
+        "model_type": "big_bird", "vocab_size": tokenizer.vocab_size, "hidden_size": arch.hidden_size,
+        "num_hidden_layers": arch.layers, "num_attention_heads": arch.heads,
+        "intermediate_size": arch.intermediate_size or 4 * arch.hidden_size, "hidden_dropout_prob": arch.dropout,
+        "attention_probs_dropout_prob": arch.dropout, "max_position_embeddings": tile, "block_size": block,
+        "num_random_blocks": rand, "attention_type": "block_sparse", "pad_token_id": tokenizer.pad_id,
+        "bos_token_id": tokenizer.cls_id, "eos_token_id": tokenizer.sep_id, "sep_token_id": tokenizer.sep_id,
+    }
+    _model, net = _trainable(config, head, tokenizer, source="a fresh BigBird")
+    return Trainable(family="bigbird", network=net, tokenizer=tokenizer, config=None)
+
+
+def save_trainable(trainable: Trainable, directory: Path, *, metadata: dict[str, Any] | None) -> Path:
+    """``config.json`` (transformers' ``to_dict``), ``model.safetensors`` and the tokenizer files."""
+    from ..io.checkpoint import write_model_dir
+
+    model = trainable.network.model
+    config = model.config.to_dict()
+    config["architectures"] = [_CLASS_OF_HEAD[trainable.network.head]]
+    return write_model_dir(directory, tensors=unique_tensors(model.state_dict()), config=config,
+                           tokenizer=trainable.tokenizer, metadata=metadata)

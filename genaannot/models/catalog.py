@@ -28,9 +28,7 @@ class CatalogEntry:
         """What the entry does as it is: the task it has a head for, or that it needs fine-tuning."""
         if self.task != "generic":
             return f"scan/score --task {self.task}"
-        if self.family == "gena_bert":
-            return "pretrained LM: fine-tune first (genaannot train --base-model)"
-        return "pretrained LM without a task head (genaannot train fine-tunes GENA BERT only)"
+        return f"pretrained LM without a task head: fine-tune first (genaannot train --base-model {self.name})"
 
     def search_paths(self) -> list[Path]:
         """Where a bundled model is looked for: inside the package, then the repository root."""

@@ -24,6 +24,7 @@ Heads (chosen from ``architectures`` and the weights, never from ``auto_map``):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,15 @@ from ..io.tokenizers import load_tokenizer
 from ..io.weights import read_weights
 from ..tokenize import DNATokenizer
 from .base import Loaded, ModelError, ModelInfo, collate_cls_sep, split_cls_sep
+from .families import (
+    ArchConfig,
+    HeadSpec,
+    Trainable,
+    TrainError,
+    no_options,
+    transfer_weights,
+    unique_tensors,
+)
 from .validate import (
     check_count,
     check_labels,
@@ -59,6 +69,10 @@ __all__ = [
     "save_pretrained",
     "load",
     "HEAD_CLASSES",
+    "fresh",
+    "from_checkpoint",
+    "save_trainable",
+    "sinusoidal_positions_",
 ]
 
 #: `architectures` class name -> head
@@ -573,15 +587,7 @@ def save_pretrained(
 
     cfg = GenaBertConfig.from_dict(config.to_dict())
     cfg.architectures = [_CLASS_OF_HEAD[network.head]]
-    state = network.state_dict()
-    seen: dict[tuple[int, int], str] = {}
-    tensors: dict[str, torch.Tensor] = {}
-    for k, v in state.items():
-        ptr = (v.untyped_storage().data_ptr(), v.storage_offset())
-        if ptr in seen and state[seen[ptr]].shape == v.shape:
-            continue  # tied twin (decoder weight/bias): stored once, re-tied at load
-        seen[ptr] = k
-        tensors[k] = v.detach().to("cpu").contiguous().clone()
+    tensors = unique_tensors(network.state_dict())  # tied twins (decoder weight/bias) stored once
     return write_model_dir(directory, tensors=tensors, config=cfg.to_dict(), tokenizer=tokenizer, metadata=metadata)
 
 
@@ -646,3 +652,107 @@ def _weights_name(path: Path) -> Path:
     from ..io.weights import find_weight_file
 
     return find_weight_file(path) if path.is_dir() else path
+
+
+# --------------------------------------------------------------------------- training (family contract)
+
+
+def fresh(
+    *, head: HeadSpec, tokenizer: DNATokenizer | None, window_tokens: int, arch: ArchConfig, options: Mapping[str, Any]
+) -> Trainable:
+    """A freshly initialised pre-LN GENA BERT sized for ``window_tokens`` content tokens.
+
+    Weight init std ``arch.init_std`` (default ``hidden_size ** -0.5``); the learned position
+    embeddings start from the sin/cos table when ``arch.sinusoidal_init``.
+    """
+    no_options("gena_bert", options)
+    if tokenizer is None:
+        raise TrainError("a fresh GENA BERT needs a tokenizer (char, bpe or a tokenizer.json)")
+    if arch.hidden_size % arch.heads:
+        raise TrainError(f"--hidden-size {arch.hidden_size} must be a multiple of --heads {arch.heads}")
+    cfg = GenaBertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=arch.hidden_size,
+        num_hidden_layers=arch.layers,
+        num_attention_heads=arch.heads,
+        intermediate_size=arch.intermediate_size or 4 * arch.hidden_size,
+        hidden_dropout_prob=arch.dropout,
+        attention_probs_dropout_prob=arch.dropout,
+        max_position_embeddings=window_tokens + 2,
+        pad_token_id=tokenizer.pad_id,
+        pre_layer_norm=True,
+        last_layer_norm=True,
+        layer_norm_eps=1e-12,
+        id2label=dict(enumerate(head.labels)),
+        problem_type=head.problem_type,
+        initializer_range=arch.init_std if arch.init_std is not None else arch.hidden_size**-0.5,
+    )
+    net = build_network(cfg, head=head.head, cls_id=tokenizer.cls_id, sep_id=tokenizer.sep_id)
+    if arch.sinusoidal_init:
+        sinusoidal_positions_(net.bert.embeddings.position_embeddings.weight, scale=cfg.initializer_range)
+    return Trainable(family="gena_bert", network=net, tokenizer=tokenizer, config=cfg)
+
+
+def sinusoidal_positions_(weight: torch.Tensor, *, scale: float) -> None:
+    """Initialise learned position embeddings [P, H] with the Transformer's sin/cos table.
+
+    Only the starting point changes (the embeddings stay trainable and are saved as usual):
+    relative offsets are then linear maps of the embeddings, so attention heads that look at
+    the neighbouring bases (what a splice site is) are learned far sooner than from noise.
+    Scaled to the RMS of the word embeddings (``scale`` = their init std).
+    """
+    import math
+
+    n, d = weight.shape
+    pos = torch.arange(n, dtype=torch.float32)[:, None]
+    freq = torch.exp(-math.log(10000.0) * torch.arange(0, d, 2, dtype=torch.float32) / d)
+    table = torch.zeros(n, d)
+    table[:, 0::2] = torch.sin(pos * freq)
+    table[:, 1::2] = torch.cos(pos * freq[: d // 2])
+    with torch.no_grad():
+        weight.copy_(table * scale * math.sqrt(2.0))
+
+
+#: state-dict prefixes of the encoder (everything but the task head and the pooler)
+BODY = ("bert.embeddings.", "bert.encoder.")
+
+
+def from_checkpoint(
+    path: Path,
+    *,
+    config: dict[str, Any],
+    head: HeadSpec,
+    tokenizer: DNATokenizer | None,
+    window_tokens: int,
+    options: Mapping[str, Any],
+) -> Trainable:
+    """Fine-tune a GENA BERT checkpoint: its encoder weights, and its head (pooler included)
+    when the head kind and label count fit ``head`` (a new, randomly initialised head
+    otherwise: MLM base, another task)."""
+    no_options("gena_bert", options)
+    path = Path(path)
+    source = str((path if path.is_dir() else path.parent) / "config.json")
+    cfg = GenaBertConfig.from_dict(config, source=source)
+    state = add_prefix_if_bare(read_weights(path))
+    base_head = choose_head(cfg, state, source=str(path))
+    cfg.id2label = dict(enumerate(head.labels))
+    cfg.problem_type = head.problem_type
+    cfg.architectures = []
+    tok = tokenizer or load_tokenizer(path if path.is_dir() else path.parent)
+    if tok.vocab_size > cfg.vocab_size:
+        raise TrainError(f"tokenizer has {tok.vocab_size} tokens but {path} only {cfg.vocab_size} embeddings")
+    net = build_network(cfg, head=head.head, cls_id=tok.cls_id, sep_id=tok.sep_id)
+    fit, kept = transfer_weights(net.state_dict(), state, body=BODY, same_head_kind=base_head == head.head,
+                                 source=str(path))
+    own = net.state_dict()
+    # a trained pooler (another sequence task) is a better start than noise, head kept or not
+    fit.update({k: v for k, v in state.items() if k.startswith("bert.pooler.") and k in own and own[k].shape == v.shape})
+    net.load_state_dict(fit, strict=False)
+    return Trainable(family="gena_bert", network=net, tokenizer=tok, config=cfg, base_model=str(path),
+                     base_head="kept" if kept else "new")
+
+
+def save_trainable(trainable: Trainable, directory: Path, *, metadata: dict[str, Any] | None) -> Path:
+    """``config.json`` + ``model.safetensors`` + tokenizer files (:func:`save_pretrained`)."""
+    return save_pretrained(trainable.network, directory, tokenizer=trainable.tokenizer, config=trainable.config,
+                           metadata=metadata)

@@ -35,6 +35,7 @@ option does not do.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,10 +49,20 @@ from ..io.tokenizers import TOKENIZER_CONFIG, read_tokenizer_config
 from ..io.weights import read_weights
 from ..tokenize import HYENA_CHAR_VOCAB, CharTokenizer
 from .base import Loaded, ModelError, ModelInfo
+from .families import (
+    ArchConfig,
+    HeadSpec,
+    Trainable,
+    TrainError,
+    labels_config,
+    no_options,
+    transfer_weights,
+    unique_tensors,
+)
 from .validate import check_count, check_labels, check_on_meta, check_sizes, check_types
 from .weights import load_strict
 
-__all__ = ["HyenaConfig", "HyenaNetwork", "load", "fftconv", "ARCHITECTURES"]
+__all__ = ["HyenaConfig", "HyenaNetwork", "load", "fftconv", "ARCHITECTURES", "from_checkpoint", "fresh", "save_trainable"]
 
 #: config.json architecture -> head
 ARCHITECTURES: dict[str, str] = {
@@ -636,3 +647,162 @@ def load(
     )
     return Loaded(network, tokenizer, info)
 
+
+
+# --------------------------------------------------------------------------- training (family contract)
+
+#: state-dict prefix of the backbone (everything but the ``score`` / ``lm_head`` head)
+BODY = ("hyena.",)
+
+
+def _complement_table(cfg: HyenaConfig) -> np.ndarray:
+    comp = np.arange(cfg.padded_vocab_size)
+    for a, b in ("AT", "TA", "CG", "GC"):
+        comp[HYENA_CHAR_VOCAB[a]] = HYENA_CHAR_VOCAB[b]
+    return comp
+
+
+def _tokenizer(tokenizer: Any) -> CharTokenizer:
+    """HyenaDNA's own vocabulary; another tokenizer is refused (the embedding rows are its ids)."""
+    own = CharTokenizer(HYENA_CHAR_VOCAB, name="hyenadna-char")
+    if tokenizer is not None and getattr(tokenizer, "vocab", None) != HYENA_CHAR_VOCAB:
+        raise TrainError("HyenaDNA has a fixed one-token-per-base vocabulary; leave --tokenizer out")
+    return own
+
+
+def _trainable_network(cfg: HyenaConfig, head: HeadSpec, *, score_bias: bool) -> HyenaNetwork:
+    return HyenaNetwork(cfg, head=head.head, num_labels=len(head.labels), score_bias=score_bias,
+                        complement=_complement_table(cfg))
+
+
+def _expand_shared_freq(sd: dict[str, torch.Tensor], cfg: HyenaConfig) -> dict[str, torch.Tensor]:
+    """Give every Sin position (1, 3, 5, ...) of a filter MLP the one ``freq`` stored at position 1."""
+    out = dict(sd)
+    for k, v in sd.items():
+        if k.endswith(".implicit_filter.1.freq"):
+            stem = k[: -len("1.freq")]
+            for i in range(3, 2 * (cfg.num_inner_mlps + 1) + 1, 2):
+                out.setdefault(f"{stem}{i}.freq", v)
+    return out
+
+
+def from_checkpoint(
+    path: Path,
+    *,
+    config: dict[str, Any],
+    head: HeadSpec,
+    tokenizer: Any,
+    window_tokens: int,
+    options: Mapping[str, Any],
+) -> Trainable:
+    """Fine-tune a HyenaDNA checkpoint: the backbone (``hyena.*``, the filters' ``z``/``t``/
+    ``deltas`` buffers included) and, when the checkpoint has a head of the kind and size
+    asked for, its ``score`` layer; otherwise (``HyenaDNAForCausalLM``, another task) a new
+    ``score`` (Linear, no bias, as upstream's classifier). Trained: every parameter; the
+    positional buffers stay as read."""
+    no_options("hyena", options)
+    path = Path(path)
+    cfg = HyenaConfig.from_dict(config, source=str(path / "config.json"))
+    tok = _tokenizer(tokenizer)
+    sd = _expand_shared_freq(read_weights(path), cfg)
+    base_head = ARCHITECTURES[_architecture(config, sd, str(path))]
+    net = _trainable_network(cfg, head, score_bias=base_head == head.head and "score.bias" in sd)
+    fit, kept = transfer_weights(net.state_dict(), sd, body=BODY, same_head_kind=base_head == head.head,
+                                 source=str(path))
+    net.load_state_dict(fit, strict=False)
+    cfg_dict = {k: v for k, v in config.items() if k not in ("auto_map", "dtype", "torch_dtype", "transformers_version")}
+    cfg_dict.update(labels_config(head))
+    return Trainable(family="hyena", network=net, tokenizer=tok, config=cfg_dict, base_model=str(path),
+                     base_head="kept" if kept else "new")
+
+
+def fresh(
+    *, head: HeadSpec, tokenizer: Any, window_tokens: int, arch: ArchConfig, options: Mapping[str, Any]
+) -> Trainable:
+    """A randomly initialised HyenaDNA (upstream's defaults and initialisation) for
+    ``window_tokens`` bases: ``d_model = arch.hidden_size``, ``n_layer = arch.layers``,
+    ``d_inner = arch.intermediate_size`` (default ``4 * d_model``), ``max_seq_len =
+    window_tokens + 1`` ([SEP] takes one position).
+
+    Options: ``filter_order`` (default 64), ``emb_dim`` (5, odd), ``activation_freq`` (10).
+    """
+    no_options("hyena", options, ("filter_order", "emb_dim", "activation_freq"))
+    emb_dim = int(options.get("emb_dim", 5))
+    if emb_dim < 3 or emb_dim % 2 == 0:
+        raise TrainError(f"hyena: emb_dim {emb_dim} must be odd and >= 3 (t, then cos/sin bands)")
+    config: dict[str, Any] = {
+        "activation_freq": float(options.get("activation_freq", 10.0)),
+        "architectures": [_ARCH_OF_HEAD[head.head]],
+        "d_inner": arch.intermediate_size or 4 * arch.hidden_size,
+        "d_model": arch.hidden_size,
+        "emb_dim": emb_dim,
+        "embed_dropout": 0.0,
+        "filter_order": int(options.get("filter_order", 64)),
+        "hyena_dropout": 0.0,
+        "hyena_filter_dropout": 0.0,
+        "hyena_order": 2,
+        "initializer_range": 0.02,
+        "layer_norm_epsilon": 1e-5,
+        "max_seq_len": window_tokens + 1,
+        "model_type": "hyenadna",
+        "n_layer": arch.layers,
+        "num_inner_mlps": 2,
+        "pad_token_id": HYENA_CHAR_VOCAB["[PAD]"],
+        "pad_vocab_size_multiple": 8,
+        "short_filter_order": 3,
+        "tie_word_embeddings": False,
+        "train_freq": True,
+        "use_bias": True,
+        "vocab_size": len(HYENA_CHAR_VOCAB),
+        **labels_config(head),
+    }
+    cfg = HyenaConfig.from_dict(config)
+    net = _trainable_network(cfg, head, score_bias=False)
+    _init_upstream_(net, cfg, initializer_range=config["initializer_range"])
+    return Trainable(family="hyena", network=net, tokenizer=_tokenizer(tokenizer), config=config,
+                     tokenizer_kind="own")
+
+
+@torch.no_grad()
+def _init_upstream_(net: HyenaNetwork, cfg: HyenaConfig, *, initializer_range: float) -> None:
+    """Upstream's initialisation: Linear and Embedding weights N(0, initializer_range), biases
+    0, ``out_proj``/``fc2`` weights scaled by ``1/sqrt(2 n_layer)``; the filters' positional
+    buffers from upstream's constructor formulas."""
+    import math
+
+    for name, m in net.named_modules():
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            std = initializer_range
+            if name.endswith(("out_proj", "fc2")):
+                std /= math.sqrt(2 * cfg.n_layer)
+            m.weight.normal_(0.0, std)
+            if isinstance(m, nn.Linear) and m.bias is not None:
+                m.bias.zero_()
+    length, bands = cfg.max_seq_len, (cfg.emb_dim - 1) // 2
+    t = torch.linspace(0, 1, length)[None, :, None]
+    f = torch.linspace(1e-4, bands - 1, bands)[None, None]
+    w = 2 * math.pi * torch.arange(length)[None, :, None] / length
+    z = torch.cat([t, torch.cos(-f * w), torch.sin(-f * w)], dim=-1)
+    width = cfg.d_model * (cfg.hyena_order - 1)
+    deltas = torch.linspace(math.log(1e-2) / 1.5, math.log(1e-2) / 0.3, width)[None, None]
+    for layer in net.hyena.backbone.layers:
+        filt = layer.mixer.filter_fn
+        filt.pos_emb.z.copy_(z)
+        filt.pos_emb.t.copy_(t)
+        filt.modulation.deltas.copy_(deltas)
+
+
+#: head -> config.json architecture
+_ARCH_OF_HEAD = {v: k for k, v in ARCHITECTURES.items()}
+
+
+def save_trainable(trainable: Trainable, directory: Path, *, metadata: dict[str, Any] | None) -> Path:
+    """``config.json`` (upstream keys, ``architectures`` and labels set), ``model.safetensors``
+    laid out as the hub checkpoints (each filter's shared Sin ``freq`` stored once, as
+    ``implicit_filter.1.freq``), the tokenizer side files and ``genaannot.json``."""
+    from ..io.checkpoint import write_model_dir
+
+    net: HyenaNetwork = trainable.network
+    config = {**trainable.config, "architectures": [_ARCH_OF_HEAD[net.head]]}
+    return write_model_dir(directory, tensors=unique_tensors(net.state_dict()), config=config,
+                           tokenizer=trainable.tokenizer, metadata=metadata)

@@ -32,6 +32,7 @@ The network is transformers' own ``ModernBertForTokenClassification`` /
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,11 +46,21 @@ from ..io.weights import read_weights
 from ..tokenize import TokenizerError
 from .base import Loaded, ModelError, ModelInfo, collate_cls_sep, split_cls_sep
 from .compat import config_layout, skip_weight_init, transformers_version
+from .families import (
+    ArchConfig,
+    HeadSpec,
+    Trainable,
+    TrainError,
+    labels_config,
+    no_options,
+    transfer_weights,
+    unique_tensors,
+)
 from .validate import check_count, check_labels, check_on_meta, check_sizes, check_types
 from .weights import load_strict
 
 __all__ = ["ModernBertNetwork", "load", "read_layout", "transformers_config", "RopeLayout", "ARCHITECTURES",
-           "ATTN_IMPLEMENTATIONS"]
+           "ATTN_IMPLEMENTATIONS", "from_checkpoint", "fresh", "save_trainable"]
 
 #: config.json architecture -> (transformers class name, head)
 ARCHITECTURES: dict[str, tuple[str, str]] = {
@@ -413,3 +424,112 @@ def load(
         },
     )
     return Loaded(network, tok, info)
+
+
+# --------------------------------------------------------------------------- training (family contract)
+
+#: state-dict prefix of the encoder (``model.*``: embeddings, layers, final norm)
+BODY = ("model.",)
+
+_NOT_CONFIG = ("auto_map", "transformers_version", "dtype", "torch_dtype", "_name_or_path")
+
+
+def _trainable(config: dict[str, Any], head: HeadSpec, tokenizer: Any, *, source: str) -> tuple[nn.Module, ModernBertNetwork]:
+    import transformers
+    from transformers import ModernBertConfig
+
+    cfg = {k: v for k, v in config.items() if k not in _NOT_CONFIG}
+    cfg.update(labels_config(head))
+    cls_name = "ModernBertForTokenClassification" if head.head == "token" else "ModernBertForSequenceClassification"
+    cfg["architectures"] = [cls_name]
+    cfg.setdefault("classifier_pooling", "mean")
+    for key, tid in (("cls_token_id", tokenizer.cls_id), ("sep_token_id", tokenizer.sep_id),
+                     ("pad_token_id", tokenizer.pad_id)):
+        if cfg.get(key) is not None and int(cfg[key]) != tid:
+            raise TrainError(f"{source}: config {key}={cfg[key]} but the tokenizer's id is {tid}")
+        cfg[key] = tid
+    hf = transformers_config(cfg, source=source)
+    hf["reference_compile"] = False
+    try:
+        hf_config = ModernBertConfig.from_dict(hf, attn_implementation="sdpa")
+    except Exception as err:  # noqa: BLE001 - transformers rejects odd fields in its own ways
+        raise TrainError(f"{source}: not a usable ModernBERT config ({type(err).__name__}: {err})") from None
+    model = getattr(transformers, cls_name)(hf_config)
+    if tokenizer.vocab_size > model.get_input_embeddings().weight.shape[0]:
+        raise TrainError(f"tokenizer has {tokenizer.vocab_size} entries but {source} only "
+                         f"{model.get_input_embeddings().weight.shape[0]} embedding rows")
+    net = ModernBertNetwork(model, head=head.head, max_content_tokens=int(hf_config.max_position_embeddings) - 2,
+                            cls_id=tokenizer.cls_id, sep_id=tokenizer.sep_id, pad_id=tokenizer.pad_id)
+    return model, net
+
+
+def from_checkpoint(
+    path: Path,
+    *,
+    config: dict[str, Any],
+    head: HeadSpec,
+    tokenizer: Any,
+    window_tokens: int,
+    options: Mapping[str, Any],
+) -> Trainable:
+    """Fine-tune a modernGENA checkpoint (e.g. the MLM ``moderngena-base``): the encoder
+    (``model.*``), and the head (``head.*`` + ``classifier.*``) when it is of the kind and
+    size asked for; otherwise transformers' new ``ModernBertFor{Token,Sequence}Classification``
+    head. The window is ``max_position_embeddings - 2`` content tokens."""
+    no_options("modernbert", options)
+    path = Path(path)
+    if tokenizer is None:
+        try:
+            tokenizer = read_bpe_tokenizer(path / TOKENIZER_JSON)
+        except (TokenizerError, OSError, Exception) as err:  # noqa: BLE001 - tokenizers raises its own types
+            raise TrainError(f"{path}: cannot read tokenizer.json ({err}); pass --tokenizer") from None
+    sd = read_weights(path)
+    archs = [a for a in (config.get("architectures") or []) if a in ARCHITECTURES]
+    base_head = ARCHITECTURES[archs[0]][1] if archs else None
+    model, net = _trainable(config, head, tokenizer, source=str(path))
+    fit, kept = transfer_weights(model.state_dict(), sd, body=BODY, same_head_kind=base_head == head.head,
+                                 source=str(path))
+    model.load_state_dict(fit, strict=False)
+    return Trainable(family="modernbert", network=net, tokenizer=tokenizer, config=None, base_model=str(path),
+                     base_head="kept" if kept else "new")
+
+
+def fresh(
+    *, head: HeadSpec, tokenizer: Any, window_tokens: int, arch: ArchConfig, options: Mapping[str, Any]
+) -> Trainable:
+    """A randomly initialised ModernBERT (transformers' initialisation): ``arch.hidden_size``,
+    ``layers``, ``heads``, ``intermediate_size``, ``dropout``; ``max_position_embeddings =
+    window_tokens + 2``; global attention every 3rd layer (from layer 0), the others local.
+    Options: ``local_attention`` (128), ``global_rope_theta`` (160000), ``local_rope_theta``
+    (10000)."""
+    no_options("modernbert", options, ("local_attention", "global_rope_theta", "local_rope_theta"))
+    if tokenizer is None:
+        raise TrainError("a fresh modernbert model needs a tokenizer (char, bpe or a tokenizer.json)")
+    if arch.hidden_size % arch.heads:
+        raise TrainError(f"--hidden-size {arch.hidden_size} must be a multiple of --heads {arch.heads}")
+    config = {
+        "model_type": "modernbert", "vocab_size": tokenizer.vocab_size, "hidden_size": arch.hidden_size,
+        "num_hidden_layers": arch.layers, "num_attention_heads": arch.heads,
+        "intermediate_size": arch.intermediate_size or 4 * arch.hidden_size, "hidden_activation": "gelu",
+        "max_position_embeddings": window_tokens + 2, "norm_eps": 1e-5, "norm_bias": False,
+        "attention_bias": False, "mlp_bias": False, "classifier_bias": False, "classifier_pooling": "mean",
+        "attention_dropout": arch.dropout, "embedding_dropout": arch.dropout, "mlp_dropout": arch.dropout,
+        "classifier_dropout": arch.dropout, "local_attention": int(options.get("local_attention", 128)),
+        "global_attn_every_n_layers": 3, "global_rope_theta": float(options.get("global_rope_theta", 160000.0)),
+        "local_rope_theta": float(options.get("local_rope_theta", 10000.0)),
+    }
+    _model, net = _trainable(config, head, tokenizer, source="a fresh modernbert model")
+    return Trainable(family="modernbert", network=net, tokenizer=tokenizer, config=None)
+
+
+def save_trainable(trainable: Trainable, directory: Path, *, metadata: dict[str, Any] | None) -> Path:
+    """``config.json`` (the installed transformers' layout; :func:`load` reads either),
+    ``model.safetensors`` and the tokenizer files."""
+    from ..io.checkpoint import write_model_dir
+
+    model = trainable.network.model
+    config = model.config.to_dict()
+    config["architectures"] = [type(model).__name__]
+    config.pop("reference_compile", None)
+    return write_model_dir(directory, tensors=unique_tensors(model.state_dict()), config=config,
+                           tokenizer=trainable.tokenizer, metadata=metadata)

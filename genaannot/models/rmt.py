@@ -26,6 +26,7 @@ Checkpoint layout (lm_experiments_tools ``Trainer.save``): ``*.pth`` holding
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from ..io.tokenizers import load_tokenizer, read_bpe_tokenizer
 from ..io.weights import read_weights
 from ..tokenize import DNATokenizer
 from .base import Loaded, ModelError, ModelInfo
+from .families import HeadSpec, Trainable, TrainError, no_options, transfer_weights
 from .gena_bert import (
     LAYER_PREFIX,
     GenaBertConfig,
@@ -50,7 +52,8 @@ from .gena_bert import (
 from .validate import check_count, check_on_meta
 from .weights import load_strict, n_parameters
 
-__all__ = ["RMTParams", "RMTNetwork", "RMTTrace", "chunk_bounds", "load", "BUNDLED_TOKENIZERS"]
+__all__ = ["RMTParams", "RMTNetwork", "RMTTrace", "chunk_bounds", "load", "BUNDLED_TOKENIZERS", "claims",
+           "from_checkpoint", "fresh", "save_trainable", "TRAIN_OPTIONS"]
 
 #: tokenizer names (as in rmt.json) shipped with genaannot, relative to genaannot/data
 BUNDLED_TOKENIZERS: dict[str, str] = {"t2t_1000h_multi_32k": "tokenizers/t2t_1000h_multi_32k"}
@@ -424,3 +427,170 @@ def load(path: Path, *, config: dict[str, Any], **options: Any) -> Loaded:
         extra={"rmt": asdict(params), "backbone": f"BertFor{kind}Classification", "mem_token_ids": mem_ids},
     )
     return Loaded(net, tokenizer, info)
+
+
+def claims(path: Path, config: dict[str, Any]) -> bool:
+    """Whether ``path`` is an RMT checkpoint: a ``.pth`` file, a directory with ``rmt.json``,
+    or a trainer output directory (backbone ``config.json`` + ``*.pth``, no HF weights)."""
+    from ..io.weights import has_weights
+
+    path = Path(path)
+    directory = path if path.is_dir() else path.parent
+    if path.suffix == ".pth" or (directory / "rmt.json").is_file():
+        return True
+    return path.is_dir() and any(path.glob("*.pth")) and not has_weights(path)
+
+
+# --------------------------------------------------------------------------- training (family contract)
+
+#: training options (``genaannot train --family rmt --family-option KEY=VALUE``)
+TRAIN_OPTIONS = ("num_mem_tokens", "input_size", "segment_size", "max_n_segments")
+
+
+@dataclass
+class RMTTrainConfig:
+    """What :func:`save_trainable` needs besides the network: the backbone config's vocabulary
+    before the memory rows were added (``config.json`` keeps that, as upstream's trainer)."""
+
+    base_vocab_size: int
+
+
+def _option(options: Mapping[str, Any], name: str, default: int) -> int:
+    value = options.get(name, default)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = -1
+    if isinstance(value, bool) or number < 1 or (isinstance(value, float) and value != number):
+        raise TrainError(f"rmt: {name} must be a whole number >= 1, not {value!r}")
+    return number
+
+
+def _segments(options: Mapping[str, Any], *, m: int, input_size: int, window_tokens: int, pad_id: int,
+              default_segments: int = 1) -> RMTParams:
+    segment_size = _option(options, "segment_size", input_size - m - 3)
+    n = _option(options, "max_n_segments", max(default_segments, math.ceil(window_tokens / segment_size)))
+    return RMTParams(num_mem_tokens=m, input_size=input_size, segment_size=segment_size, max_n_segments=n,
+                     segment_pad_token_id=pad_id)
+
+
+def _wrap(backbone: GenaBertNetwork, tokenizer: DNATokenizer, *, options: Mapping[str, Any], window_tokens: int,
+          base: str | None, base_head: str | None) -> Trainable:
+    """Add ``num_mem_tokens`` memory rows to a GENA BERT's word embeddings (drawn as upstream:
+    normal with the embeddings' std) and wrap it in an :class:`RMTNetwork`."""
+    cfg = backbone.config
+    m = _option(options, "num_mem_tokens", 10)
+    input_size = _option(options, "input_size", cfg.max_position_embeddings)
+    if input_size > cfg.max_position_embeddings:
+        raise TrainError(f"rmt: input_size {input_size} exceeds the backbone's max_position_embeddings "
+                         f"{cfg.max_position_embeddings}")
+    old = backbone.bert.embeddings.word_embeddings
+    rows = old.num_embeddings
+    new = nn.Embedding(rows + m, old.embedding_dim, padding_idx=old.padding_idx)
+    with torch.no_grad():
+        new.weight[:rows] = old.weight
+        new.weight[rows:] = torch.randn(m, old.embedding_dim) * old.weight.std()
+    backbone.bert.embeddings.word_embeddings = new
+    cfg.vocab_size = rows + m
+    params = _segments(options, m=m, input_size=input_size, window_tokens=window_tokens, pad_id=cfg.pad_token_id)
+    try:
+        net = RMTNetwork(backbone, params, mem_token_ids=list(range(rows, rows + m)), cls_id=tokenizer.cls_id,
+                         sep_id=tokenizer.sep_id)
+    except ModelError as err:
+        raise TrainError(f"rmt: {err}") from None
+    return Trainable(family="rmt", network=net, tokenizer=tokenizer, config=RMTTrainConfig(rows), base_model=base,
+                     base_head=base_head, details={"rmt": asdict(params)})
+
+
+def from_checkpoint(
+    path: Path,
+    *,
+    config: dict[str, Any],
+    head: HeadSpec,
+    tokenizer: DNATokenizer | None,
+    window_tokens: int,
+    options: Mapping[str, Any],
+) -> Trainable:
+    """Train an RMT from a GENA BERT checkpoint (wrapped: new memory rows, its encoder, its
+    head when it fits) or from an RMT checkpoint (continued: its segment parameters, its head
+    when it fits; ``max_n_segments`` grows to hold ``window_tokens``).
+
+    Trained: every backbone parameter (embeddings with the memory rows, encoder, head),
+    through all segments of a window (back-propagation through the whole memory chain). The
+    sequence head reads the last segment; the token head every segment's content tokens.
+    """
+    from .gena_bert import from_checkpoint as bert_from_checkpoint
+
+    no_options("rmt", options, TRAIN_OPTIONS)
+    path = Path(path)
+    if not claims(path, config):  # a GENA BERT: wrap it
+        base = bert_from_checkpoint(path, config=config, head=head, tokenizer=tokenizer, window_tokens=window_tokens,
+                                    options={})
+        return _wrap(base.network, base.tokenizer, options=options, window_tokens=window_tokens, base=str(path),
+                     base_head=base.base_head)
+    fixed = sorted(set(options) & {"num_mem_tokens", "input_size"})
+    if fixed:
+        raise TrainError(f"rmt: {', '.join(fixed)} of an RMT checkpoint are fixed by its weights and rmt.json")
+    loaded = load(path, config=config)
+    net: RMTNetwork = loaded.network
+    tok = loaded.tokenizer
+    if tokenizer is not None and tokenizer.vocab_size != tok.vocab_size:
+        raise TrainError(f"--tokenizer: {path} was trained with its own tokenizer ({tok.vocab_size} tokens)")
+    old = net.backbone
+    cfg = old.config
+    cfg.id2label = dict(enumerate(head.labels))
+    cfg.problem_type = head.problem_type
+    cfg.architectures = []
+    backbone = build_network(cfg, head=head.head, cls_id=old.cls_id, sep_id=old.sep_id)
+    from .gena_bert import BODY
+
+    state = old.state_dict()
+    fit, kept = transfer_weights(backbone.state_dict(), state, body=BODY, same_head_kind=old.head == head.head,
+                                 source=str(path))
+    own = backbone.state_dict()
+    fit.update({k: v for k, v in state.items() if k.startswith("bert.pooler.") and k in own and own[k].shape == v.shape})
+    backbone.load_state_dict(fit, strict=False)
+    p = net.params
+    params = _segments({"segment_size": p.segment_size, **options}, m=p.num_mem_tokens, input_size=p.input_size,
+                       window_tokens=window_tokens, pad_id=p.segment_pad_token_id, default_segments=p.max_n_segments)
+    mem_ids = [int(x) for x in net.mem_token_ids.tolist()]
+    wrapped = RMTNetwork(backbone, params, mem_token_ids=mem_ids, cls_id=net.cls_id, sep_id=net.sep_id)
+    return Trainable(family="rmt", network=wrapped, tokenizer=tok, config=RMTTrainConfig(cfg.vocab_size - p.num_mem_tokens),
+                     base_model=str(path), base_head="kept" if kept else "new", details={"rmt": asdict(params)})
+
+
+def fresh(
+    *, head: HeadSpec, tokenizer: DNATokenizer | None, window_tokens: int, arch: Any, options: Mapping[str, Any]
+) -> Trainable:
+    """A fresh GENA BERT (:func:`genaannot.models.gena_bert.fresh`, ``arch``) of ``input_size``
+    positions (option, default 128) wrapped in an RMT: segments of ``segment_size`` content
+    tokens, as many as ``window_tokens`` needs."""
+    from .gena_bert import fresh as bert_fresh
+
+    no_options("rmt", options, TRAIN_OPTIONS)
+    input_size = _option(options, "input_size", 128)
+    base = bert_fresh(head=head, tokenizer=tokenizer, window_tokens=input_size - 2, arch=arch, options={})
+    return _wrap(base.network, base.tokenizer, options=options, window_tokens=window_tokens, base=None, base_head=None)
+
+
+def save_trainable(trainable: Trainable, directory: Path, *, metadata: dict[str, Any] | None) -> Path:
+    """An RMT trainer checkpoint as upstream's trainer lays it out: ``model_best.pth``
+    (``{"model_state_dict": ...}``: ``model.`` + backbone keys, ``cls_token``, ``sep_token``,
+    ``mem_token_ids``), ``config.json`` (the backbone's, vocabulary before the memory rows),
+    ``rmt.json`` (segment parameters), tokenizer files and ``genaannot.json``."""
+    from ..io.checkpoint import write_model_dir
+    from .families import unique_tensors
+
+    net: RMTNetwork = trainable.network
+    backbone = net.backbone
+    state = {"model." + k: v for k, v in unique_tensors(backbone.state_dict()).items()}
+    state["cls_token"] = torch.tensor([net.cls_id])
+    state["sep_token"] = torch.tensor([net.sep_id])
+    state["mem_token_ids"] = net.mem_token_ids.detach().cpu().clone()
+    kind = "Sequence" if net.head == "sequence" else "Token"
+    cfg = GenaBertConfig.from_dict(backbone.config.to_dict())
+    cfg.vocab_size = trainable.config.base_vocab_size
+    cfg.architectures = [f"BertFor{kind}Classification"]
+    rmt = {**asdict(net.params), "checkpoint": "model_best.pth", "model_cls": f"RMTEncoderFor{kind}Classification"}
+    return write_model_dir(directory, tensors=state, config=cfg.to_dict(), tokenizer=trainable.tokenizer,
+                           metadata=metadata, weights_file="model_best.pth", json_files={"rmt.json": rmt})

@@ -50,6 +50,7 @@ from ..io.atomic import OutputIsInput, check_not_inputs, check_writable
 from ..io.bed import read_bed
 from ..io.checkpoint import read_metadata, update_metadata
 from ..labels import TASK_SPECS, GenomeReader, TaskSpec
+from ..models.families import FAMILIES
 from ..regions import Interval, RegionError, match_chroms, parse_region, resolve_chrom
 from ..train import (
     ArchConfig,
@@ -175,9 +176,9 @@ def _open_inputs(
     return genome, ann.rename(m.mapping)
 
 
-#: files ``train`` writes at the top of its model directory
-_MODEL_DIR_FILES = ("config.json", "model.safetensors", "tokenizer.json", "special_tokens_map.json",
-                    "tokenizer_config.json", "genaannot.json", "REPORT.json", "REPORT.png")
+#: files ``train`` writes at the top of its model directory (any family)
+_MODEL_DIR_FILES = ("config.json", "model.safetensors", "model_best.pth", "rmt.json", "tokenizer.json",
+                    "special_tokens_map.json", "tokenizer_config.json", "genaannot.json", "REPORT.json", "REPORT.png")
 
 
 def _run_inputs(genome: Any, annotation: Any, regions: Sequence[Any], model: Any) -> list[tuple[str, Any]]:
@@ -307,6 +308,8 @@ def _train_setup(
     tokenizer: str | os.PathLike | None,
     vocab_size: int,
     resume: bool,
+    family: str | None = None,
+    family_options: dict[str, Any] | None = None,
 ) -> TrainSetup:
     """Network and tokenizer: the interrupted run's, a base model's, or a fresh one (see :func:`train_genome`)."""
     from ..io.checkpoint import write_tokenizer_json
@@ -316,6 +319,14 @@ def _train_setup(
         return build_resumed(model_dir, spec=spec)
     kind = None if tokenizer is None else str(tokenizer)
     tok = None
+    fam = FAMILIES.get(family or "gena_bert")
+    if base_model is None and fam is not None and fam.fixed_vocabulary:
+        # a fixed vocabulary (Family.fixed_vocabulary): the family brings its own tokenizer
+        if kind not in (None, "char"):
+            raise TrainError(f"--tokenizer {kind}: a fresh {family} model has its own fixed vocabulary; "
+                             "leave --tokenizer out")
+        return build_fresh(tokenizer=None, tokenizer_kind="own", spec=spec, arch=arch,
+                           window_tokens=config.window_tokens, family=family or "gena_bert", options=family_options)
     if kind not in (None, "char", "bpe"):
         tok = load_tokenizer(kind)
     elif kind in ("char", "bpe") or base_model is None:
@@ -328,8 +339,13 @@ def _train_setup(
             text = train_bpe_tokenizer_json(chunks, vocab_size=vocab_size)
         tok = read_bpe_tokenizer(write_tokenizer_json(model_dir / "checkpoints" / "tokenizer", text))
     if base_model:
-        return build_from_base(str(base_model), spec=spec, tokenizer=tok, window_tokens=config.window_tokens)
-    return build_fresh(tokenizer=tok, tokenizer_kind=kind, spec=spec, arch=arch, window_tokens=config.window_tokens)
+        setup = build_from_base(str(base_model), spec=spec, tokenizer=tok, window_tokens=config.window_tokens,
+                                family=family, options=family_options)
+        if tok is not None:  # --tokenizer replaced the base model's own
+            setup.tokenizer_kind = kind if kind in ("char", "bpe") else "file"
+        return setup
+    return build_fresh(tokenizer=tok, tokenizer_kind=kind, spec=spec, arch=arch, window_tokens=config.window_tokens,
+                       family=family or "gena_bert", options=family_options)
 
 
 def train_genome(
@@ -350,6 +366,8 @@ def train_genome(
     evaluate: bool = True,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    family: str | None = None,
+    family_options: dict[str, Any] | None = None,
 ) -> TrainRun:
     """Train a model for a task of :data:`genaannot.tasks.TASKS` on a genome and its annotation,
     then evaluate it on held-out data.
@@ -379,8 +397,8 @@ def train_genome(
         Training, validation and test regions (see :func:`resolve_regions`); no region of
         one may overlap a region of another.
     base_model : str or PathLike, optional
-        GENA BERT checkpoint (path, catalogue name or cached hub id) to fine-tune; default: a
-        fresh model shaped by ``arch``.
+        Checkpoint of any family (path, catalogue name or cached hub id) to fine-tune, with a
+        new task head when it has none that fits; default: a fresh model shaped by ``arch``.
     tokenizer : str or PathLike, optional
         ``"char"`` (one token per base), ``"bpe"`` (a BPE of ``vocab_size`` tokens trained on
         the training regions) or a directory / ``tokenizer.json``; default: the base model's
@@ -399,6 +417,13 @@ def train_genome(
         Progress bars.
     log : callable, optional
         Receives one line per event (validation scores, thresholds, metrics, files written).
+    family : str, optional
+        Model family to train (:data:`genaannot.models.families.FAMILIES`): default the base
+        model's own, else ``gena_bert``. ``rmt`` with a GENA BERT base wraps it in a
+        Recurrent Memory Transformer.
+    family_options : dict, optional
+        The family's training options (RMT: ``num_mem_tokens``, ``input_size``,
+        ``segment_size``, ``max_n_segments``); recorded in ``genaannot.json``.
 
     Returns
     -------
@@ -438,14 +463,16 @@ def train_genome(
         check_writable(model_dir / "checkpoints" / "last")  # a read-only or impossible -o fails before any work
         setup = _train_setup(spec=TASK_SPECS[task], config=config, arch=arch, genome=gen, train_regions=splits["train"],
                              model_dir=model_dir, base_model=base_model, tokenizer=tokenizer, vocab_size=vocab_size,
-                             resume=resume)
+                             resume=resume, family=family, family_options=family_options)
         extra = {
             "test_regions": [iv.ucsc() for iv in splits["test"]],
             "genome": _file_name(genome),
             "annotation": _file_name(annotation),
-            "architecture": {"hidden_size": arch.hidden_size, "layers": arch.layers, "heads": arch.heads,
-                             "dropout": arch.dropout},
+            "family_options": dict(family_options or {}),
         }
+        if setup.base_model is None:  # the shape asked for a fresh model (a base model keeps its own)
+            extra["architecture"] = {"hidden_size": arch.hidden_size, "layers": arch.layers, "heads": arch.heads,
+                                     "dropout": arch.dropout}
         result = train_model(genome=gen, annotation=ann, setup=setup, config=config, train_regions=splits["train"],
                              valid_regions=splits["valid"], model_dir=model_dir, resume=resume, progress=progress,
                              log=log, extra_metadata=extra)
