@@ -282,9 +282,18 @@ def _sinusoidal_positions(weight: torch.Tensor, *, scale: float) -> None:
         weight.copy_(table * scale * math.sqrt(2.0))
 
 
-def build_from_base(base: str, *, spec: TaskSpec, tokenizer: DNATokenizer | None, window_tokens: int) -> TrainSetup:
+def build_from_base(base: str, *, spec: TaskSpec, tokenizer: DNATokenizer | None, window_tokens: int,
+                    extend_positions: bool = False) -> TrainSetup:
     """Fine-tune a GENA BERT checkpoint: its encoder weights, and its head when the head type and
-    label count fit ``spec`` (a new, randomly initialised head otherwise)."""
+    label count fit ``spec`` (a new, randomly initialised head otherwise).
+
+    ``extend_positions``: a window longer than the checkpoint's ``max_position_embeddings``
+    allows is accepted, and the learned position embeddings grow to ``window_tokens + 2``
+    rows: the checkpoint's rows are kept, the new rows start from the sin/cos table at the
+    fresh-model scale (:func:`_sinusoidal_positions`). Meant for a checkpoint trained fresh
+    by ``genaannot train`` (whose positions started from that table) continued on longer
+    windows.
+    """
     from .io.tokenizers import load_tokenizer
     from .models import detect_family, read_config, resolve_checkpoint
     from .models.gena_bert import GenaBertConfig, add_prefix_if_bare, build_network
@@ -296,6 +305,9 @@ def build_from_base(base: str, *, spec: TaskSpec, tokenizer: DNATokenizer | None
     if family != "gena_bert":
         raise TrainError(f"--base-model {base}: fine-tuning supports GENA BERT checkpoints, not {family}")
     cfg = GenaBertConfig.from_dict(raw)
+    old_positions = cfg.max_position_embeddings
+    if extend_positions and window_tokens + 2 > old_positions:
+        cfg.max_position_embeddings = window_tokens + 2
     if window_tokens + 2 > cfg.max_position_embeddings:
         raise TrainError(
             f"--window-tokens {window_tokens} does not fit {base} (max_position_embeddings "
@@ -310,6 +322,12 @@ def build_from_base(base: str, *, spec: TaskSpec, tokenizer: DNATokenizer | None
     net = build_network(cfg, head=spec.head, cls_id=tok.cls_id, sep_id=tok.sep_id)
     state = add_prefix_if_bare(read_weights(path))
     own = net.state_dict()
+    pos_key = "bert.embeddings.position_embeddings.weight"
+    if cfg.max_position_embeddings > old_positions and pos_key in state:
+        grown = own[pos_key].clone()
+        _sinusoidal_positions(grown, scale=cfg.initializer_range)
+        grown[:old_positions] = state[pos_key]
+        state[pos_key] = grown
     # encoder weights only: the base's own head (MLM or another task) is replaced
     fit = {k: v for k, v in state.items() if k.startswith("bert.") and k in own and own[k].shape == v.shape}
     missing_encoder = [k for k in own if k.startswith("bert.embeddings") or k.startswith("bert.encoder")]

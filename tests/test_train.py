@@ -119,3 +119,27 @@ def test_promoter_training_and_evaluation(tmp_path):
     m = rep.metrics["promoter"]
     assert m["n_pos"] == len(ann.sites("c2", "tss")) and m["n_neg"] == m["n_pos"]
     assert 0.0 <= m["auroc"] <= 1.0 and 0.0 <= m["f1"] <= 1.0
+
+
+def test_extend_positions_grows_a_base_models_position_table(tmp_path):
+    from genaannot.models.gena_bert import save_pretrained
+    from genaannot.train import TrainError, build_from_base
+
+    base = _setup(tmp_path)  # window 62: 64 positions
+    save_pretrained(base.network, tmp_path / "base", tokenizer=base.tokenizer, config=base.config, metadata={})
+    spec = TASK_SPECS["splice"]
+    with pytest.raises(TrainError, match="does not fit"):
+        build_from_base(str(tmp_path / "base"), spec=spec, tokenizer=None, window_tokens=126)
+    grown = build_from_base(str(tmp_path / "base"), spec=spec, tokenizer=None, window_tokens=126, extend_positions=True)
+    old = base.network.bert.embeddings.position_embeddings.weight.detach()
+    new = grown.network.bert.embeddings.position_embeddings.weight.detach()
+    assert grown.config.max_position_embeddings == 128 and new.shape == (128, old.shape[1])
+    assert torch.equal(new[:64], old)  # the trained rows are kept
+    assert new[64:].abs().sum() > 0 and not torch.equal(new[64:128], new[:64])  # new rows: the sin/cos table
+    assert grown.base_head == "kept"
+    # every other weight is the base model's
+    a, b = base.network.state_dict(), grown.network.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a if "position_embeddings" not in k)
+    # a window that fits needs no extension and changes nothing
+    same = build_from_base(str(tmp_path / "base"), spec=spec, tokenizer=None, window_tokens=62, extend_positions=True)
+    assert same.config.max_position_embeddings == 64

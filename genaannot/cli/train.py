@@ -75,6 +75,8 @@ def _threads(n: int | None) -> None:
 @click.option("-o", "--output", "model_dir", required=True, type=click.Path(file_okay=False), callback=no_stdout,
               help="model directory to write")
 @click.option("--base-model", default=None, help="GENA BERT checkpoint (path or id) to fine-tune; default: a fresh model")
+@click.option("--extend-positions", is_flag=True,
+              help="with --base-model: allow --window-tokens beyond its position embeddings (new rows start from sin/cos)")
 @click.option("--hidden-size", default=128, type=click.IntRange(min=1), help="fresh model: hidden size")
 @click.option("--layers", default=4, type=click.IntRange(min=1), help="fresh model: transformer layers")
 @click.option("--heads", default=4, type=click.IntRange(min=1), help="fresh model: attention heads")
@@ -138,7 +140,7 @@ def train(**o) -> None:
             genome=o["genome_path"], annotation=o["annotation_path"], task=o["task"], output=o["model_dir"],
             train=train, valid=valid, test=test, base_model=o["base_model"], tokenizer=o["tokenizer_opt"],
             vocab_size=o["vocab_size"], config=cfg, arch=arch, resume=o["resume"], evaluate=not o["no_eval"],
-            progress=not o["quiet"], log=click.echo,
+            progress=not o["quiet"], log=click.echo, extend_positions=o["extend_positions"],
         )
 
 

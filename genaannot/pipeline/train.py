@@ -301,6 +301,7 @@ def _train_setup(
     tokenizer: str | os.PathLike | None,
     vocab_size: int,
     resume: bool,
+    extend_positions: bool = False,
 ) -> TrainSetup:
     """Network and tokenizer: the interrupted run's, a base model's, or a fresh one (see :func:`train_genome`)."""
     from ..io.checkpoint import write_tokenizer_json
@@ -322,7 +323,8 @@ def _train_setup(
             text = train_bpe_tokenizer_json(chunks, vocab_size=vocab_size)
         tok = read_bpe_tokenizer(write_tokenizer_json(model_dir / "checkpoints" / "tokenizer", text))
     if base_model:
-        return build_from_base(str(base_model), spec=spec, tokenizer=tok, window_tokens=config.window_tokens)
+        return build_from_base(str(base_model), spec=spec, tokenizer=tok, window_tokens=config.window_tokens,
+                               extend_positions=extend_positions)
     return build_fresh(tokenizer=tok, tokenizer_kind=kind, spec=spec, arch=arch, window_tokens=config.window_tokens)
 
 
@@ -344,6 +346,7 @@ def train_genome(
     evaluate: bool = True,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    extend_positions: bool = False,
 ) -> TrainRun:
     """Train a splice or promoter model on a genome and its annotation, then evaluate it on held-out data.
 
@@ -384,6 +387,10 @@ def train_genome(
         Shape of a fresh model (default ``ArchConfig()``); recorded in ``genaannot.json``.
     resume : bool
         Continue from ``output/checkpoints/last`` with its tokenizer and config.
+    extend_positions : bool
+        With ``base_model``: accept windows longer than its position embeddings and grow them
+        (kept rows + sin/cos rows; :func:`genaannot.train.build_from_base`); recorded in
+        ``genaannot.json`` as ``extended_positions_from``.
     evaluate : bool
         Evaluate on ``test`` at the end.
     progress : bool
@@ -429,7 +436,7 @@ def train_genome(
         check_writable(model_dir / "checkpoints" / "last")  # a read-only or impossible -o fails before any work
         setup = _train_setup(spec=TASK_SPECS[task], config=config, arch=arch, genome=gen, train_regions=splits["train"],
                              model_dir=model_dir, base_model=base_model, tokenizer=tokenizer, vocab_size=vocab_size,
-                             resume=resume)
+                             resume=resume, extend_positions=extend_positions)
         extra = {
             "test_regions": [iv.ucsc() for iv in splits["test"]],
             "genome": _file_name(genome),
@@ -437,6 +444,8 @@ def train_genome(
             "architecture": {"hidden_size": arch.hidden_size, "layers": arch.layers, "heads": arch.heads,
                              "dropout": arch.dropout},
         }
+        if extend_positions and base_model:
+            extra["extended_positions_from"] = _base_positions(str(base_model))
         result = train_model(genome=gen, annotation=ann, setup=setup, config=config, train_regions=splits["train"],
                              valid_regions=splits["valid"], model_dir=model_dir, resume=resume, progress=progress,
                              log=log, extra_metadata=extra)
@@ -457,6 +466,13 @@ def train_genome(
                 model_dir, {"test_metrics": run.evaluation.report.metrics, "test_baseline": run.evaluation.report.baseline}
             )
     return run
+
+
+def _base_positions(base_model: str) -> int | None:
+    """``max_position_embeddings`` of a base checkpoint (recorded when ``extend_positions`` grew it)."""
+    from ..models import read_config, resolve_checkpoint
+
+    return read_config(resolve_checkpoint(base_model)).get("max_position_embeddings")
 
 
 def _file_name(source: Any) -> str | None:
