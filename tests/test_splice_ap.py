@@ -87,3 +87,45 @@ def test_both_strands_count_and_convention_offset_is_tolerated():
         assert exact[k]["n_pos"] == 2 and exact[k]["n_neg"] == 2 * n - 2
         assert exact[k]["average_precision"] < 0.1
         assert tol[k]["average_precision"] == 1.0 and tol[k]["n_neg"] == 2 * n - 2 - 2 * 4
+
+
+def test_main_reads_a_scans_bigwigs(tmp_path, capsys):
+    from genaannot.io.tracks import BigWigWriter
+
+    gff = tmp_path / "g.gff3"
+    gff.write_text("c\t.\texon\t11\t20\t.\t+\t.\tParent=t1\nc\t.\texon\t31\t40\t.\t+\t.\tParent=t1\n")
+    n = 60
+    for kind, peak in (("donor", 19), ("acceptor", 30)):  # exon-side peaks on +, nothing on -
+        for word in ("plus", "minus"):
+            v = np.zeros(n, dtype=np.float32)
+            if word == "plus":
+                v[peak] = 0.8
+                v[45] = 0.9 if kind == "donor" else 0.1  # a donor false call above the true one
+            w = BigWigWriter(tmp_path / f"o.{kind}.{word}.bw", sizes={"c": n})
+            w.add("c", np.arange(n), np.arange(1, n + 1), v)
+            w.commit()
+    res = sap.main([str(tmp_path / "o"), "--annotation", str(gff), "--chrom", "c", "--site-convention", "intron",
+                    "--json", str(tmp_path / "r.json")])
+    assert res["acceptor"]["average_precision"] == 1.0  # intron-side site, exon-side peak: within 2 bp
+    assert res["donor"]["average_precision"] == pytest.approx(0.5)  # ranked second after the false call
+    assert res["donor"]["n_pos"] == 1 and res["donor"]["n_neg"] == 2 * n - 1 - 4
+    assert "donor: AP 0.5000" in capsys.readouterr().out
+    exact = sap.main([str(tmp_path / "o"), "--annotation", str(gff), "--chrom", "c", "--site-convention", "intron",
+                      "--pool", "0"])
+    assert exact["acceptor"]["average_precision"] < 0.1
+
+
+def test_spliceai_compare_says_what_to_install(capsys):
+    try:
+        import spliceai  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("spliceai is installed: the message is for machines without it")
+    path = Path(__file__).resolve().parent.parent / "bench" / "spliceai_compare.py"
+    spec = importlib.util.spec_from_file_location("bench_spliceai_compare", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    with pytest.raises(SystemExit) as err:
+        mod.main(["--fasta", "x.fa", "--annotation", "x.gff3", "--chrom", "c", "-o", "o"])
+    assert err.value.code == 2 and "pip install spliceai" in capsys.readouterr().err
