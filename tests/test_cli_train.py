@@ -239,3 +239,20 @@ def test_fine_tune_from_mlm_base_starts_a_new_head(tmp_path):
     assert res.exit_code == 0, res.output
     meta = json.loads((tmp_path / "fine" / "genaannot.json").read_text())
     assert meta["base_head"] == "new" and meta["tokenizer_kind"] == "checkpoint"
+
+
+def test_extend_positions_continues_a_base_on_longer_windows(tmp_path):
+    from tinymodels import make_gena_dir
+
+    fa, gff = _write_inputs(tmp_path)
+    base = make_gena_dir(tmp_path / "base", head="token", hidden=16, layers=1, heads=2, max_positions=32)
+    common = ["train", "--task", "splice", "--genome", str(fa), "--annotation", str(gff), "--base-model", str(base),
+              "--train-chroms", "c1", "--window-tokens", "62", "--steps", "1", "--batch-size", "2",
+              "--device", "cpu", "--no-eval", "-q"]
+    res = CliRunner().invoke(main, [*common, "-o", str(tmp_path / "no")])
+    assert res.exit_code != 0 and "does not fit" in res.output
+    res = CliRunner().invoke(main, [*common, "-o", str(tmp_path / "fine"), "--extend-positions"])
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((tmp_path / "fine" / "config.json").read_text())
+    meta = json.loads((tmp_path / "fine" / "genaannot.json").read_text())
+    assert cfg["max_position_embeddings"] == 64 and meta["extended_positions_from"] == 32
