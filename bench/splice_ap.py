@@ -31,9 +31,11 @@ Definition (per site type: donor, acceptor)
 Usage::
 
     python bench/splice_ap.py out/athaliana --annotation examples/athaliana/athaliana_1pct.gff3.gz \\
-        --chrom Chr5 [--site-convention exon] [--pool 2] [--json FILE]
+        --chrom Chr5 [--site-convention exon] [--pool 2] [--start S --end E] [--json FILE]
 
-``OUT`` is the scan's ``-o`` without ``.bw``. ``main(argv)`` returns the result dict.
+``OUT`` is the scan's ``-o`` without ``.bw``. ``--start``/``--end`` (0-based half-open) keep
+only the bases and sites of that span (for a scan restricted with ``--region``; the tolerance
+window is clipped at the span's ends). ``main(argv)`` returns the result dict.
 """
 
 from __future__ import annotations
@@ -190,14 +192,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--chrom", required=True)
     ap.add_argument("--site-convention", default="exon", choices=["exon", "intron"])
     ap.add_argument("--pool", type=int, default=2, help="tolerance in bp (0: exact base)")
+    ap.add_argument("--start", type=int, default=0, help="only bases >= START (0-based) ...")
+    ap.add_argument("--end", type=int, default=None, help="... and < END (a scan restricted with --region)")
     ap.add_argument("--json", type=Path, default=None, help="also write the result here")
     a = ap.parse_args(argv)
     if a.pool < 0:
         ap.error("--pool must be >= 0")
     sites = site_positions(read_introns(a.annotation, a.chrom), convention=a.site_convention)
-    res = evaluate_tracks(read_tracks(a.prefix, a.chrom), sites, pool=a.pool)
-    result = {"tracks": str(a.prefix), "chrom": a.chrom, "site_convention": a.site_convention, "pool_bp": a.pool,
-              **res}
+    tracks = read_tracks(a.prefix, a.chrom)
+    start, end = a.start, a.end if a.end is not None else len(next(iter(tracks.values())))
+    if not 0 <= start < end:
+        ap.error("need 0 <= --start < --end")
+    tracks = {k: v[start:end] for k, v in tracks.items()}  # sites keep their place relative to START
+    sites = {k: v[(v >= start) & (v < end)] - start for k, v in sites.items()}
+    res = evaluate_tracks(tracks, sites, pool=a.pool)
+    result = {"tracks": str(a.prefix), "chrom": a.chrom, "start": start, "end": end,
+              "site_convention": a.site_convention, "pool_bp": a.pool, **res}
     for kind in KINDS:
         r = res[kind]
         print(f"{kind}: AP {r['average_precision']:.4f}  (sites {r['n_pos']}, negatives {r['n_neg']})")

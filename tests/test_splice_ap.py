@@ -113,6 +113,10 @@ def test_main_reads_a_scans_bigwigs(tmp_path, capsys):
     exact = sap.main([str(tmp_path / "o"), "--annotation", str(gff), "--chrom", "c", "--site-convention", "intron",
                       "--pool", "0"])
     assert exact["acceptor"]["average_precision"] < 0.1
+    # a span: only its bases and sites count (here the false donor call at 45 is left out)
+    part = sap.main([str(tmp_path / "o"), "--annotation", str(gff), "--chrom", "c", "--site-convention", "intron",
+                     "--start", "5", "--end", "40"])
+    assert part["donor"]["average_precision"] == 1.0 and part["donor"]["n_neg"] == 2 * 35 - 1 - 4
 
 
 def test_spliceai_compare_says_what_to_install(capsys):
