@@ -19,7 +19,8 @@ default 2 bp; site convention ``exon``, SpliceAI's).
     python bench/spliceai_compare.py --fasta examples/athaliana/athaliana_1pct.fa.gz \\
         --annotation examples/athaliana/athaliana_1pct.gff3.gz --chrom Chr5 -o out/spliceai_chr5
 
-Without the package it prints what to install and exits with status 2. ``main(argv)``
+Without the package it prints what to install and exits with status 2 (tested). The SpliceAI
+path itself has not been run on this project's machines (SpliceAI is not installed there). ``main(argv)``
 returns the evaluator's result dict.
 """
 
