@@ -290,9 +290,9 @@ def build_from_base(base: str, *, spec: TaskSpec, tokenizer: DNATokenizer | None
     ``extend_positions``: a window longer than the checkpoint's ``max_position_embeddings``
     allows is accepted, and the learned position embeddings grow to ``window_tokens + 2``
     rows: the checkpoint's rows are kept, the new rows start from the sin/cos table at the
-    fresh-model scale (:func:`_sinusoidal_positions`). Meant for a checkpoint trained fresh
-    by ``genaannot train`` (whose positions started from that table) continued on longer
-    windows.
+    fresh-model scale (:func:`_sinusoidal_positions`); inputs that fit the old table give the
+    base model's outputs exactly. Longer inputs do not: a model trained on short windows
+    loses nearly all its accuracy on long ones until retrained (measured: ``docs/train.md``).
     """
     from .io.tokenizers import load_tokenizer
     from .models import detect_family, read_config, resolve_checkpoint
