@@ -22,7 +22,8 @@ strands. The rules:
 * strands: ``both`` for strand-specific tasks, else ``+``, unless given;
 * codes (short names in score's INFO): the task's ``codes`` (splice: ``A``, ``D``) unless
   ``labels`` picks a subset, else the sanitised labels;
-* window: the task's ``window_tokens``, at most the model's capacity, unless given.
+* window: the model's own scan window (``ModelInfo.window_tokens``, when its family sets one)
+  else the task's ``window_tokens``, at most the model's capacity, unless given.
 
 Nothing here opens a file or imports torch.
 """
@@ -222,7 +223,7 @@ def resolve_readout(
     if strand not in STRANDS:
         raise ReadoutError(f"--strand must be both, + or -, not {strand!r}")
     max_tokens = int(info.max_tokens)
-    wt = int(window_tokens) if window_tokens else min(task.window_tokens, max_tokens)
+    wt = int(window_tokens) if window_tokens else min(info.window_tokens or task.window_tokens, max_tokens)
     if not 1 <= wt <= max_tokens:
         raise ReadoutError(f"--window-tokens {wt} outside 1..{max_tokens} (the model's content tokens per input)")
     codes = [task.codes.get(x) or sanitize_label(x) for x in names] if not labels else [sanitize_label(x) for x in names]

@@ -131,7 +131,9 @@ def check_strict_loading(name: str, path: Path, tmp: Path) -> None:
             state[key.rsplit(".", 1)[0] + ".bogus_extra"] = torch.zeros(3)
 
         def drop(state: dict[str, torch.Tensor]) -> None:
-            key = sorted(k for k, v in state.items() if "layer" in k and k.endswith("weight") and v.ndim == 2)[0]
+            # a layer's matrix; a family without "layer" in its names (a CNN's units): any weight of >= 2 dims
+            key = (sorted(k for k, v in state.items() if "layer" in k and k.endswith("weight") and v.ndim == 2)
+                   or sorted(k for k, v in state.items() if k.endswith("weight") and v.ndim >= 2))[0]
             del state[key]
 
         _rewrite(extra, add)

@@ -301,3 +301,36 @@ def test_fresh_hyena_brings_its_own_vocabulary(tmp_path):
     model = load_model(tmp_path / "h", device="cpu")
     assert model.info.family == "hyena" and model.info.head == "sequence" and model.info.max_tokens == 40
     assert model.info.labels == ("background", "promoter") and model.info.resolution == "base"
+
+
+def test_fresh_dilated_cnn_trains_scans_with_its_window_and_refuses_size_options(tmp_path):
+    """`--family dilated_cnn`: its shape comes from --family-option (the transformer size options
+    are refused, not ignored); the checkpoint stores a scan window of at least twice its
+    receptive field, which scan then uses."""
+    from genaannot import load_model
+    from genaannot.pipeline import scan
+    from genaannot.regions import Interval
+
+    fa, gff = _write_inputs(tmp_path)
+    common = ["train", "--task", "splice", "--genome", str(fa), "--annotation", str(gff), "--train-chroms", "c1",
+              "--family", "dilated_cnn", "--window-tokens", "40", "--steps", "2", "--batch-size", "2",
+              "--device", "cpu", "-q", "--family-option", "channels=4", "--family-option", "blocks=3:1x1,5:4x1"]
+    for extra in (["--hidden-size", "64"], ["--heads", "2"], ["--layers", "3"], ["--dropout", "0.2"]):
+        res = CliRunner().invoke(main, [*common, "--no-eval", "-o", str(tmp_path / "x"), *extra])
+        assert res.exit_code != 0 and f"{extra[0]} does not apply to a fresh dilated_cnn" in res.output
+    assert not (tmp_path / "x").exists()
+    (tmp_path / "v.bed").write_text("c2\t0\t1000\n")
+    (tmp_path / "t.bed").write_text("c2\t3000\t4000\n")
+    out = tmp_path / "cnn"
+    res = CliRunner().invoke(main, [*common, "-o", str(out), "--valid-regions", str(tmp_path / "v.bed"),
+                                    "--test-regions", str(tmp_path / "t.bed"), "--save-every", "2", "--eval-every", "2"])
+    assert res.exit_code == 0, res.output
+    meta = json.loads((out / "genaannot.json").read_text())
+    assert meta["family"] == "dilated_cnn" and meta["tokenizer_kind"] == "own" and "test_metrics" in meta
+    model = load_model(out, device="cpu")
+    assert model.info.extra["receptive_field_bp"] == 1 + 2 * (2 * 1 + 4 * 4) == 37
+    assert model.info.window_tokens == 72  # max(40, 2 * (37 - 1))
+    (tmp_path / "scan").mkdir()
+    res = scan.scan_genome(fa, model=str(out), task="splice", output=tmp_path / "scan" / "s.bw",
+                           regions=[Interval("c2", 0, 1000)], quiet=True, workers=0)
+    assert json.loads(res.manifest.read_text())["settings"]["window_tokens"] == 72

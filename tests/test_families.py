@@ -24,7 +24,7 @@ from family_contract import (
     run_contract,
     use_registry,
 )
-from tiny_families import make_hyena_dir, make_modernbert_dir
+from tiny_families import make_dilated_cnn_dir, make_hyena_dir, make_modernbert_dir
 from tinymodels import make_bigbird_dir, make_gena_dir, make_rmt_dir
 
 from genaannot.models import gena_bert
@@ -56,8 +56,14 @@ def _modernbert(d: Path, head: str) -> Path:
                                labels=["none", "acceptor", "donor"])
 
 
+def _dilated_cnn(d: Path, head: str) -> Path:
+    # the base has a 2-label token head: splice (3 labels) and promoter (sequence) both get a new one
+    return make_dilated_cnn_dir(d, labels=("a", "b") if head == "base" else ("none", "acceptor", "donor"))
+
+
 #: a tiny checkpoint maker per registered family (a new family must add one)
-TINY = {"gena_bert": _gena, "bigbird": _bigbird, "rmt": _rmt, "hyena": _hyena, "modernbert": _modernbert}
+TINY = {"gena_bert": _gena, "bigbird": _bigbird, "rmt": _rmt, "hyena": _hyena, "modernbert": _modernbert,
+        "dilated_cnn": _dilated_cnn}
 
 
 def test_every_registered_family_has_a_tiny_maker():
@@ -249,12 +255,13 @@ def test_fresh_models_of_every_family_save_and_load_back(tmp_path):
     arch = ArchConfig(hidden_size=8, layers=1, heads=2)
     tok = char_tok(tmp_path)
     options = {"bigbird": {"block_size": 8, "num_random_blocks": 1}, "rmt": {"input_size": 24, "num_mem_tokens": 2},
-               "modernbert": {"local_attention": 8}, "hyena": {"filter_order": 8}}
+               "modernbert": {"local_attention": 8}, "hyena": {"filter_order": 8},
+               "dilated_cnn": {"channels": 4, "blocks": "3:1x1,3:2x1"}}
     for i, name in enumerate(sorted(FAMILIES)):
         for task in (("splice", "promoter")[i % 2],):  # both heads over the families, one save each
             torch.manual_seed(0)
             spec = TASK_SPECS[task]
-            setup = build_fresh(tokenizer=None if name == "hyena" else tok, tokenizer_kind="char", spec=spec,
+            setup = build_fresh(tokenizer=None if FAMILIES[name].fixed_vocabulary else tok, tokenizer_kind="char", spec=spec,
                                 arch=arch, window_tokens=40, family=name, options=options.get(name))
             assert setup.family == name and setup.base_model is None and setup.network.max_content_tokens >= 40
             out = save_model(setup, tmp_path / f"{name}-{task}", metadata={"task": task})

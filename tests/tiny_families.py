@@ -292,3 +292,31 @@ def make_modernbert_dir(
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         shutil.copyfile(T2T_DIR / name, directory / name)
     return directory
+
+
+def make_dilated_cnn_dir(
+    directory: str | Path,
+    *,
+    head: str = "token",
+    labels: tuple[str, ...] = ("none", "acceptor", "donor"),
+    channels: int = 6,
+    blocks: str = "3:1x1,3:2x1",
+    seed: int = 0,
+) -> Path:
+    """A tiny ``dilated_cnn`` checkpoint, written by the family's own ``fresh`` +
+    ``save_trainable`` (genaannot's format: there is no upstream code for this family), with
+    randomised weights and BatchNorm statistics so that outputs vary by base."""
+    from genaannot.models import dilated_cnn
+    from genaannot.models.families import ArchConfig, HeadSpec
+
+    problem = "multi_label_classification" if head == "token" else "single_label_classification"
+    setup = dilated_cnn.fresh(head=HeadSpec(head, tuple(labels), problem), tokenizer=None, window_tokens=16,
+                              arch=ArchConfig(), options={"channels": channels, "blocks": blocks})
+    randomize_(setup.network, seed=seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for m in setup.network.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+    return dilated_cnn.save_trainable(setup, Path(directory), metadata=None)

@@ -154,7 +154,7 @@ def _threads(n: int | None) -> None:
 def train(**o) -> None:
     """Train a model for a task (splice, promoter, ...) from GENOME + ANNOTATION; evaluate it on held-out data.
 
-    Any family trains: fresh (GENA BERT by default, --family hyena/rmt/bigbird/modernbert) or
+    Any family trains: fresh (GENA BERT by default, --family hyena/rmt/bigbird/modernbert/dilated_cnn) or
     fine-tuned from --base-model (a pretrained LM gets the task head here).
 
     Windows come from the training chromosomes/regions; the best model on the validation
@@ -176,6 +176,7 @@ def train(**o) -> None:
         site_convention=o["site_convention"],
     )
     arch = ArchConfig(hidden_size=o["hidden_size"], layers=o["layers"], heads=o["heads"], dropout=o["dropout"])
+    _arch_options_read(o)
     family_options = parse_options(o["family_options"])
     with _library_errors():
         train_genome(
@@ -184,6 +185,26 @@ def train(**o) -> None:
             vocab_size=o["vocab_size"], config=cfg, arch=arch, resume=o["resume"], evaluate=not o["no_eval"],
             progress=not o["quiet"], log=click.echo, family=o["family"], family_options=family_options,
         )
+
+
+def _arch_options_read(o: dict) -> None:
+    """Refuse --hidden-size/--layers/--heads/--dropout given for a fresh family that does not
+    read them (its registry entry's ``arch_fields``), rather than ignore them."""
+    if o["base_model"]:
+        return
+    name = o["family"] or "gena_bert"
+    fields = FAMILIES[name].arch_fields
+    if fields is None:
+        return
+    ctx = click.get_current_context()
+    keys = ("hidden_size", "layers", "heads", "dropout")
+    reads = [f"--{k.replace('_', '-')}" for k in keys if k in fields]
+    for key in keys:
+        if key not in fields and ctx.get_parameter_source(key) is not click.core.ParameterSource.DEFAULT:
+            raise click.UsageError(
+                f"--{key.replace('_', '-')} does not apply to a fresh {name}, which reads "
+                f"{'only ' + ', '.join(reads) if reads else 'none'} of the size options "
+                "(family shapes: --family-option, docs/train.md)")
 
 
 @click.command(context_settings={"show_default": True})

@@ -48,6 +48,10 @@ class ModelInfo:
     source: str
     tokenizer: str
     task: str | None = None  # from genaannot.json when the checkpoint was made by genaannot
+    #: the window (content tokens) a scan reads this model with when neither the user nor a
+    #: smaller capacity decides (None: the task's ``window_tokens``); a family sets it when its
+    #: checkpoints say which window they need (dilated_cnn: a quarter window >= half its field)
+    window_tokens: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

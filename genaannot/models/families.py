@@ -106,7 +106,7 @@ class ArchConfig:
     GENA BERT (and RMT, whose segments it runs) uses every field; HyenaDNA reads
     ``hidden_size`` (``d_model``), ``layers`` (``n_layer``) and ``intermediate_size``
     (``d_inner``); BigBird and modernGENA read ``hidden_size``, ``layers``, ``heads``,
-    ``intermediate_size`` and ``dropout``.
+    ``intermediate_size`` and ``dropout``; the dilated CNN none (its shape is family options).
     """
 
     hidden_size: int = 128
@@ -213,6 +213,8 @@ class Family:
     fixed_vocabulary : bool
         The family's token ids are fixed (HyenaDNA): ``fresh`` brings its own tokenizer and
         ``genaannot train`` makes none for it.
+    arch_fields : tuple of str or None
+        The :class:`ArchConfig` fields ``fresh`` reads (None: all of them).
     description : str
         One line for documentation and ``--family`` help.
     """
@@ -223,6 +225,9 @@ class Family:
     bases: tuple[str, ...] = ()
     fixed_vocabulary: bool = False
     description: str = ""
+    #: the :class:`ArchConfig` fields ``fresh`` reads (None: all); ``genaannot train`` refuses
+    #: the size options of the others instead of ignoring them
+    arch_fields: tuple[str, ...] | None = None
 
     def accepts(self, name: str, base_family: str) -> bool:
         """Whether family ``name`` (this entry's key) trains from a ``base_family`` checkpoint."""
@@ -238,9 +243,14 @@ FAMILIES: dict[str, Family] = {
     "rmt": Family("genaannot.models.rmt", claims="genaannot.models.rmt:claims", bases=("rmt", "gena_bert"),
                   description="Recurrent Memory Transformer around a GENA BERT (trainer .pth checkpoints)"),
     "hyena": Family("genaannot.models.hyena", model_types=("hyenadna",), fixed_vocabulary=True,
+                    arch_fields=("hidden_size", "layers", "intermediate_size"),
                     description="HyenaDNA (LongSafari -hf checkpoints), one token per base"),
     "modernbert": Family("genaannot.models.modernbert", model_types=("modernbert",),
                          description="modernGENA (transformers ModernBERT), GENA t2t BPE"),
+    "dilated_cnn": Family("genaannot.models.dilated_cnn", model_types=("dilated_cnn",), fixed_vocabulary=True,
+                          arch_fields=(),
+                          description="dilated residual CNN (SpliceAI layout), one token per base; genaannot's own, "
+                                      "trained from scratch"),
 }
 
 
