@@ -91,6 +91,29 @@ class TrainConfig:
     valid_windows: int = 64
     keep_checkpoints: int = 2
 
+    def __post_init__(self) -> None:
+        """Refuse values the CLI's option types would refuse, so that a library caller gets the
+        same clear error instead of a failure deep inside training."""
+        whole = {"window_tokens": 1, "batch_size": 1, "save_every": 1, "eval_every": 1, "valid_windows": 1,
+                 "keep_checkpoints": 1, "promoter_jitter": 0}
+        for name, low in whole.items():
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise TrainError(f"TrainConfig.{name} must be a whole number >= {low}, not {v!r}")
+        if self.steps is not None and (isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1):
+            raise TrainError(f"TrainConfig.steps must be a whole number >= 1 or None, not {self.steps!r}")
+        if self.epochs is not None and not (isinstance(self.epochs, (int, float)) and self.epochs > 0):
+            raise TrainError(f"TrainConfig.epochs must be > 0 or None, not {self.epochs!r}")
+        positive = {"lr": self.lr, "pos_weight": self.pos_weight}
+        for name, v in positive.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise TrainError(f"TrainConfig.{name} must be a number > 0, not {v!r}")
+        fractions = {"weight_decay": (self.weight_decay, 0.0, math.inf), "warmup_fraction": (self.warmup_fraction, 0.0, 1.0),
+                     "site_fraction": (self.site_fraction, 0.0, 1.0), "grad_clip": (self.grad_clip, 0.0, math.inf)}
+        for name, (v, low, high) in fractions.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not low <= v <= high or math.isnan(v):
+                raise TrainError(f"TrainConfig.{name} must be a number in [{low}, {high}], not {v!r}")
+
 
 @dataclass
 class TrainResult:

@@ -180,3 +180,16 @@ def test_a_family_trains_only_from_its_bases(tmp_path):
         build_from_base(str(base), spec=spec, tokenizer=None, window_tokens=80)
     with pytest.raises(TrainError, match="hyena: unknown training option\\(s\\) num_mem_tokens"):
         build_from_base(str(base), spec=spec, tokenizer=None, window_tokens=30, options={"num_mem_tokens": 2})
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("batch_size", 0), ("window_tokens", -1), ("steps", 0), ("epochs", 0.0), ("lr", 0.0), ("lr", float("nan")),
+    ("pos_weight", -1.0), ("warmup_fraction", 1.5), ("site_fraction", -0.1), ("eval_every", 0), ("batch_size", 2.5),
+    ("valid_windows", True),
+])
+def test_train_config_refuses_what_the_cli_would(field, value):
+    from genaannot.train import TrainConfig, TrainError
+
+    with pytest.raises(TrainError, match=f"TrainConfig.{field} must be"):
+        TrainConfig(**{field: value})
+    TrainConfig(steps=None, epochs=0.5)  # epochs instead of steps is fine
