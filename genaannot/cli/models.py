@@ -94,6 +94,8 @@ def inspect_cmd(model: str, options: tuple[str, ...], revision: str | None, as_j
         ("problem type", info["problem_type"] or "-"),
         ("parameters", f"{info['n_params']:,}"),
         ("max tokens", f"{info['max_tokens']:,} content tokens per input"),
+        *([("scan window", f"{info['window_tokens']:,} tokens (the checkpoint's; --window-tokens overrides)")]
+          if info.get("window_tokens") else []),
         ("resolution", info["resolution"]),
         ("tokenizer", info["tokenizer"]),
         ("task", info["task"] or "-"),

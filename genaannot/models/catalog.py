@@ -103,6 +103,9 @@ CATALOG: dict[str, CatalogEntry] = dict(
         _e("demo-splice-athaliana", "splice", "gena_bert", "", None,
            "demo: A. thaliana splice acceptor/donor, 1 token per base, 126 bp windows (trained by genaannot train)",
            bundled="examples/models/demo-splice-athaliana", site_convention="intron"),
+        _e("splice-cnn-athaliana", "splice", "dilated_cnn", "", None,
+           "A. thaliana splice acceptor/donor, dilated CNN, 401-bp field per base (trained by genaannot train)",
+           bundled="examples/models/splice-cnn-athaliana", site_convention="exon"),
     ]
 )
 

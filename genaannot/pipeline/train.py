@@ -471,8 +471,10 @@ def train_genome(
             "family_options": dict(family_options or {}),
         }
         if setup.base_model is None:  # the shape asked for a fresh model (a base model keeps its own)
-            extra["architecture"] = {"hidden_size": arch.hidden_size, "layers": arch.layers, "heads": arch.heads,
-                                     "dropout": arch.dropout}
+            fields = FAMILIES[setup.family].arch_fields
+            shape = {"hidden_size": arch.hidden_size, "layers": arch.layers, "heads": arch.heads, "dropout": arch.dropout}
+            # only what the family read (a dilated CNN's shape is its family options)
+            extra["architecture"] = {k: v for k, v in shape.items() if fields is None or k in fields}
         result = train_model(genome=gen, annotation=ann, setup=setup, config=config, train_regions=splits["train"],
                              valid_regions=splits["valid"], model_dir=model_dir, resume=resume, progress=progress,
                              log=log, extra_metadata=extra)
