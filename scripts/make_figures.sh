@@ -10,7 +10,7 @@ FA=$G/athaliana_1pct.fa.gz
 GFF=$G/athaliana_1pct.gff3.gz
 mkdir -p "$W/scan" "$W/ism" docs/img
 
-# 1. the README's main command (whole genome, both strands)
+# 1. a whole-genome scan (both strands) with the demo model (the README's main command uses splice-cnn-athaliana)
 genaannot scan "$FA" --task splice --model demo-splice-athaliana -o "$W/scan/athaliana.bw" --quiet
 
 # 2. tracks around a real gene of the held-out chromosome (Chr5: never seen in training)

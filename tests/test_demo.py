@@ -1,4 +1,4 @@
-"""The bundled demo: the README's main command on the held-out chromosome beats the PWM baseline.
+"""The bundled splice models on the held-out chromosome: the demo beats the PWM baseline, the README's main model keeps its figures.
 
 Scans Chr5 of the bundled A. thaliana genome (never seen in training or validation) with the
 bundled splice model through the real scanner, reads the bigWigs back, and compares
