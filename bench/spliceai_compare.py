@@ -20,7 +20,10 @@ default 2 bp; site convention ``exon``, SpliceAI's).
         --annotation examples/athaliana/athaliana_1pct.gff3.gz --chrom Chr5 -o out/spliceai_chr5
 
 Without the package it prints what to install and exits with status 2 (tested). The SpliceAI
-path itself has not been run on this project's machines (SpliceAI is not installed there). ``main(argv)``
+path itself has not been run on this project's machines (SpliceAI is not installed there);
+everything around it (context trimming, blocks, the minus strand, the tracks, the evaluation)
+is tested with a stand-in model that follows SpliceAI's input/output shapes
+(``tests/test_splice_ap.py::test_spliceai_compare_glue_with_a_stand_in_model``). ``main(argv)``
 returns the evaluator's result dict.
 """
 

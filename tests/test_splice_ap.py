@@ -133,3 +133,65 @@ def test_spliceai_compare_says_what_to_install(capsys):
     with pytest.raises(SystemExit) as err:
         mod.main(["--fasta", "x.fa", "--annotation", "x.gff3", "--chrom", "c", "-o", "o"])
     assert err.value.code == 2 and "pip install spliceai" in capsys.readouterr().err
+
+
+def _compare_module():
+    path = Path(__file__).resolve().parent.parent / "bench" / "spliceai_compare.py"
+    spec = importlib.util.spec_from_file_location("bench_spliceai_compare", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
+
+
+class _EchoModel:
+    """Stands in for one SpliceAI keras model with SpliceAI's input/output contract
+    ([1, L + 10,000, 4] one-hot in, [1, L, 3] out: the 5,000 context bases on each side are
+    not predicted). It 'predicts' acceptor = the base is A and donor = the base is G, so the
+    test can see exactly which input base each output row came from."""
+
+    def predict(self, x, verbose=0):
+        core = x[:, 5000:-5000, :]
+        return np.stack([core[..., 2], core[..., 0], core[..., 2]], axis=-1)  # none, acceptor (A), donor (G)
+
+
+def _one_hot(seq: str) -> np.ndarray:
+    table = {"A": 0, "C": 1, "G": 2, "T": 3}
+    out = np.zeros((len(seq), 4), dtype=np.float32)
+    for i, c in enumerate(seq):
+        if c in table:
+            out[i, table[c]] = 1.0
+    return out
+
+
+def test_spliceai_compare_glue_with_a_stand_in_model(tmp_path, monkeypatch):
+    """Everything of bench/spliceai_compare.py but SpliceAI itself: 10-kb context trimming over
+    several blocks, the minus strand predicted on the reverse complement and flipped back, the
+    four bigWigs and their evaluation. (SpliceAI is not installed here; this is not its output.)"""
+    mod = _compare_module()
+    rng = np.random.default_rng(0)
+    seq = "".join(rng.choice(list("ACGT"), size=12_345))
+    got = mod.predict_strand(seq, one_hot_encode=_one_hot, models=[_EchoModel(), _EchoModel()], block=5000)
+    assert got.shape == (len(seq), 2)
+    np.testing.assert_array_equal(got[:, 0], np.array([c == "A" for c in seq], dtype=np.float32))
+    np.testing.assert_array_equal(got[:, 1], np.array([c == "G" for c in seq], dtype=np.float32))
+
+    fa = tmp_path / "g.fa"
+    fa.write_text(">c\n" + "\n".join(seq[i:i + 60] for i in range(0, len(seq), 60)) + "\n")
+    gff = tmp_path / "g.gff3"
+    gff.write_text("##gff-version 3\nc\tt\tmRNA\t101\t900\t.\t+\t.\tID=t1\n"
+                   "c\tt\texon\t101\t300\t.\t+\t.\tParent=t1\nc\tt\texon\t501\t900\t.\t+\t.\tParent=t1\n")
+    monkeypatch.setattr(mod, "load_spliceai", lambda: (_one_hot, [_EchoModel()]))
+    res = mod.main(["--fasta", str(fa), "--annotation", str(gff), "--chrom", "c", "-o", str(tmp_path / "sa" / "o"),
+                    "--track-digits", "full"])
+    import pyBigWig
+
+    for kind, base in (("acceptor", "A"), ("donor", "G")):
+        with pyBigWig.open(str(tmp_path / "sa" / f"o.{kind}.plus.bw")) as bw:
+            plus = np.asarray(bw.values("c", 0, len(seq)))
+        with pyBigWig.open(str(tmp_path / "sa" / f"o.{kind}.minus.bw")) as bw:
+            minus = np.asarray(bw.values("c", 0, len(seq)))
+        np.testing.assert_array_equal(plus, [c == base for c in seq])
+        # the minus strand's base at forward position p is the complement of seq[p]
+        comp = {"A": "T", "G": "C"}[base]
+        np.testing.assert_array_equal(minus, [c == comp for c in seq])
+    assert set(res) >= {"donor", "acceptor"} and res["pool_bp"] == 2
