@@ -20,7 +20,7 @@ from genaannot.genes import OUTSIDE_GENES
 from genaannot.interpret import BASELINES
 from genaannot.models.families import FAMILIES
 from genaannot.pipeline.browser import plot_region, write_scan_hub, write_scan_report
-from genaannot.pipeline.interpret import _attribute, _ism, attribute_region, ism_region
+from genaannot.pipeline.interpret import attribute_region, ism_region
 from genaannot.pipeline.scan import scan_genome
 from genaannot.pipeline.score import score_variants
 from genaannot.pipeline.train import evaluate_checkpoint, train_genome
@@ -36,8 +36,8 @@ OWNERS = {
     "score": [score_variants],
     "train": [TrainConfig, ArchConfig, train_genome],
     "evaluate": [evaluate_checkpoint],
-    "ism": [_ism, ism_region],
-    "attribute": [_attribute, attribute_region],
+    "ism": [ism_region],
+    "attribute": [attribute_region],
     "hub": [write_scan_hub],
     "report": [write_scan_report],
     "plot": [plot_region],

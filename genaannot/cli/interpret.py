@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from ..interpret import BASELINES
-from ..pipeline.interpret import _attribute, _ism, ism_region
+from ..pipeline.interpret import attribute_region, ism_region
 from ..readout import STRANDS
 from ..tasks import TASKS
 from .options import RegistryChoice, library_default, no_stdout, precision_option, threads_option
@@ -29,7 +29,7 @@ _COMMON = [
     click.option("--label", default=None, help="Label (channel) to explain [default: the task's first]."),
     click.option("--site", type=click.IntRange(min=1), default=None, metavar="POS",
                  help="Token heads: 1-based position whose token is read [default: strongest in the region]."),
-    click.option("--strand", type=click.Choice(_ONE_STRAND), default=library_default(_ism, "strand"), show_default=True,
+    click.option("--strand", type=click.Choice(_ONE_STRAND), default=library_default(ism_region, "strand"), show_default=True,
                  help="-: the model reads the reverse complement (results stay on + coordinates)."),
     click.option("--logit", is_flag=True, help="Explain the raw logit instead of the activated score."),
     click.option("--window-tokens", type=click.IntRange(min=1), default=None,
@@ -73,13 +73,11 @@ def _run(fn, genome, model_path, task_name, device, precision, **kw):
     "and OUT.json."))
 @_common
 @precision_option(ism_region)
-@click.option("--batch-size", type=click.IntRange(min=1), default=library_default(_ism, "batch_size"), show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=library_default(ism_region, "batch_size"), show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def ism(genome, region, task_name, model_path, output, label, site, strand, logit, window_tokens, device,
         threads, precision, batch_size, quiet) -> None:
     """In-silico saturation mutagenesis of a region of GENOME."""
-    from ..pipeline.interpret import ism_region
-
     run = _run(ism_region, genome, model_path, task_name, device, precision, region=region, output=output,
                label=label, site=site, strand=strand, logit=logit, window_tokens=window_tokens,
                batch_size=batch_size, quiet=quiet, threads=threads)
@@ -95,19 +93,17 @@ def ism(genome, region, task_name, model_path, output, label, site, strand, logi
     "dimension and split evenly over each token's bases. Writes OUT.bw and OUT.bedGraph over the "
     "whole model window, and OUT.json with f(input), f(baseline) and the completeness error."))
 @_common
-@click.option("--steps", type=click.IntRange(min=1), default=library_default(_attribute, "steps"), show_default=True,
+@click.option("--steps", type=click.IntRange(min=1), default=library_default(attribute_region, "steps"), show_default=True,
               help="Integration steps (the path is evaluated at STEPS+1 points).")
-@click.option("--baseline", type=click.Choice(BASELINES), default=library_default(_attribute, "baseline"),
+@click.option("--baseline", type=click.Choice(BASELINES), default=library_default(attribute_region, "baseline"),
               show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=library_default(_attribute, "batch_size"),
+@click.option("--batch-size", type=click.IntRange(min=1), default=library_default(attribute_region, "batch_size"),
               show_default=True,
               help="Path points per forward/backward pass.")
 @click.option("--quiet", "-q", is_flag=True)
 def attribute(genome, region, task_name, model_path, output, label, site, strand, logit, window_tokens,
               device, threads, steps, baseline, batch_size, quiet) -> None:
     """Integrated-gradients attribution track around a region of GENOME."""
-    from ..pipeline.interpret import attribute_region
-
     run = _run(attribute_region, genome, model_path, task_name, device, None, region=region, output=output,
                label=label, site=site, strand=strand, logit=logit, window_tokens=window_tokens, steps=steps,
                baseline=baseline, batch_size=batch_size, threads=threads)

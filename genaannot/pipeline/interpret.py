@@ -282,28 +282,61 @@ def _opened(genome: str | Path | Genome, model: str | Path | Model, *, task: str
             gen.close()
 
 
-def ism_region(genome: str | Path | Genome, model: str | Path | Model | None, *, task: str,
-               device: str | None = None, precision: str = "fp32", threads: int | None = None,
-               **options: Any) -> InterpretRun:
+def ism_region(
+    genome: str | Path | Genome,
+    model: str | Path | Model | None,
+    *,
+    task: str,
+    region: str,
+    output: str | Path,
+    label: str | None = None,
+    site: int | None = None,
+    strand: str = "+",
+    logit: bool = False,
+    window_tokens: int | None = None,
+    batch_size: int = 8,
+    quiet: bool = True,
+    device: str | None = None,
+    precision: str = "fp32",
+    threads: int | None = None,
+) -> InterpretRun:
     """Saturation mutagenesis of a region; see the module docstring.
 
     ``genome``: FASTA path or open :class:`~genaannot.io.fasta.Genome`; ``model``: a loaded
     model or anything :func:`genaannot.load_model` takes (loaded on ``device`` at
     ``precision``; ``None``: the task's published checkpoint); ``threads``: torch's CPU
-    threads (None: :func:`~genaannot.pipeline.workers.default_threads`). ``options``: ``region``
-    (required, 1-based inclusive string), ``output`` (required), ``label``, ``site``,
-    ``strand``, ``logit``, ``window_tokens``, ``batch_size``, ``quiet``.
+    threads (None: :func:`~genaannot.pipeline.workers.default_threads`); ``region``: 1-based
+    inclusive string; ``output``: the track path (``OUT.bw``).
     """
     with _opened(genome, model, task=task, device=device, precision=precision, threads=threads) as (gen, m):
-        return _ism(gen, m, task=task, **options)
+        return _ism(gen, m, task=task, region=region, output=output, label=label, site=site, strand=strand,
+                    logit=logit, window_tokens=window_tokens, batch_size=batch_size, quiet=quiet)
 
 
-def attribute_region(genome: str | Path | Genome, model: str | Path | Model | None, *, task: str,
-                     device: str | None = None, threads: int | None = None, **options: Any) -> InterpretRun:
+def attribute_region(
+    genome: str | Path | Genome,
+    model: str | Path | Model | None,
+    *,
+    task: str,
+    region: str,
+    output: str | Path,
+    label: str | None = None,
+    site: int | None = None,
+    strand: str = "+",
+    logit: bool = False,
+    window_tokens: int | None = None,
+    steps: int = 50,
+    baseline: str = "zero",
+    batch_size: int = 16,
+    device: str | None = None,
+    threads: int | None = None,
+) -> InterpretRun:
     """Integrated-gradients attribution around a region; see the module docstring.
 
     Arguments as :func:`ism_region` (gradients run in fp32: autocast would make the
     completeness check meaningless), plus ``steps`` and ``baseline``.
     """
     with _opened(genome, model, task=task, device=device, precision="fp32", threads=threads) as (gen, m):
-        return _attribute(gen, m, task=task, **options)
+        return _attribute(gen, m, task=task, region=region, output=output, label=label, site=site, strand=strand,
+                          logit=logit, window_tokens=window_tokens, steps=steps, baseline=baseline,
+                          batch_size=batch_size)
