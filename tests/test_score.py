@@ -432,3 +432,27 @@ def test_devices_with_regions_and_table(tmp_path):
         assert [r.pos for r in pysam.VariantFile(str(tmp_path / f"{name}.vcf"))] == kept
     assert (two.records, two.records_outside) == (one.records, one.records_outside) == (len(kept), len(pos) - len(kept))
     assert [r["pos"] for r in two.rows] == [r["pos"] for r in one.rows] == kept
+
+
+def test_a_checkpoint_that_states_its_window_is_scored_with_it(tmp_path):
+    """A dilated CNN reads any length (capacity 1,000,000); a variant's windows are the
+    checkpoint's own window, not a megabase (which made `score` crawl)."""
+    from tiny_families import make_dilated_cnn_dir, random_dna
+
+    from genaannot.models import load_model
+
+    seq = random_dna(3000, seed=5)
+    fa = tmp_path / "g.fa"
+    fa.write_text(">chr2\n" + seq + "\n")
+    model = load_model(make_dilated_cnn_dir(tmp_path / "cnn"), device="cpu")
+    assert model.info.max_tokens == 1_000_000 and model.info.window_tokens < 200
+    p = 1500
+    vcf = write_vcf(tmp_path / "in.vcf", [("2", p, seq[p - 1], "A" if seq[p - 1] != "A" else "C")])
+    out = tmp_path / "o.vcf"
+    s = score_variants(vcf, genome=fa, model=model, task="splice", output=out, quiet=True, distance=10,
+                       tsv=tmp_path / "o.tsv")
+    assert s.scored == 1
+    header, row = (line.split("\t") for line in (tmp_path / "o.tsv").read_text().splitlines()[:2])
+    cols = dict(zip(header, row))
+    assert int(cols["ref_tokens"]) <= model.info.window_tokens and int(cols["ref_tokens"]) >= model.info.window_tokens - 1
+    assert f"max_tokens={model.info.window_tokens}" in out.read_text()

@@ -528,11 +528,14 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
         if genes is not None:
             gene_meta = (f",annotation={Path(opts.annotation).name},mask={int(opts.mask)},"
                          f"outside_genes={opts.outside_genes}")
+        # a variant's windows fill the model's capacity, or the window its checkpoint states
+        # (a dilated CNN reads any length; its own window is what it was made to be read with)
+        window_tokens = int(model.info.window_tokens or model.info.max_tokens)
         reader.add_meta(
             "genaannotScore",
             f"<task={readout.task},model={model.info.source},distance={distance},strands={'/'.join(readout.strands)},"
             f"activation={readout.activation},"
-            f"max_tokens={model.info.max_tokens}{gene_meta}>",
+            f"max_tokens={window_tokens}{gene_meta}>",
         )
         if opts.regions is not None:
             reader.add_meta(REGIONS_META, opts.regions_text.replace("\n", " "))
@@ -581,7 +584,7 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
         # device and chunk k-1's deltas are computed and written on a writer thread, so the
         # device waits for neither
         plan_kwargs = {"mapping": cm.mapping, "readout": readout, "tokenizer": model.tokenizer,
-                       "max_tokens": model.info.max_tokens, "distance": distance, "genes": genes,
+                       "max_tokens": window_tokens, "distance": distance, "genes": genes,
                        "outside_genes": opts.outside_genes}
         outcome = OutcomeOptions(mask=opts.mask, spliceai=opts.spliceai_info, annotated=genes is not None)
         writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-write")
