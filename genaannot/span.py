@@ -35,7 +35,7 @@ import numpy as np
 
 from .predict import NonFiniteOutputError
 from .regions import Interval
-from .stitch import WindowOutput, rc_to_forward, stitch
+from .stitch import WindowOutput, center_pieces, clip_pieces, rc_to_forward, stitch
 from .tokenize import SequenceStats
 from .windows import (
     GenomeReader,
@@ -55,8 +55,8 @@ if TYPE_CHECKING:
     from .readout import Readout
     from .tokenize import DNATokenizer
 
-__all__ = ["StrandPlan", "SpanWork", "plan_span", "predict_span", "stitch_span", "span_tracks", "region_tracks",
-           "SpanTimer"]
+__all__ = ["StrandPlan", "SpanWork", "plan_span", "predict_span", "stitch_span", "span_pieces", "span_tracks",
+           "region_tracks", "SpanTimer"]
 
 
 @dataclass
@@ -291,6 +291,51 @@ def stitch_span(
                 vals, spans = rc_to_forward(vals, spans, b - a)
             outs.append(WindowOutput(a, b, vals, spans if readout.head == "token" else None))
         out[strand] = stitch(outs, length=sp.length, n_channels=n_ch, mode=stitch_mode, own=sp.own)[sp.u0 : sp.u1]
+    return out
+
+
+def span_pieces(
+    work: SpanWork, preds: dict[str, list[Prediction]], *, readout: Readout, stitch_mode: str
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None:
+    """:func:`stitch_span` as constant pieces (one per token, or per window for a sequence
+    head) instead of per-base arrays: what the scan's writer run-length encodes
+    (:func:`genaannot.stitch.piece_runs`), without painting every base.
+
+    Each strand's windows are activated together (one call over their rows: elementwise
+    or per row, so the values are those of :func:`stitch_span`, which activates window by
+    window). ``None`` for mean stitching, or when a window's rows do not cover its owned
+    interval (the caller then uses :func:`stitch_span`).
+
+    Returns
+    -------
+    dict strand -> (starts, ends, values): int64 starts/ends relative to ``unit.start``,
+    sorted and disjoint, inside ``[0, unit.end - unit.start)``; float32 values
+    ``[n_pieces, len(readout.labels)]``.
+    """
+    if stitch_mode != "center":
+        return None
+    n_ch = len(readout.labels)
+    out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for strand in readout.strands:
+        sp = work.strands[strand]
+        ps = preds[strand]
+        if not ps:
+            e = np.empty(0, dtype=np.int64)
+            out[strand] = (e, e.copy(), np.empty((0, n_ch), dtype=np.float32))
+            continue
+        if readout.head == "token":
+            logits = np.concatenate([p.logits for p in ps]) if len(ps) > 1 else ps[0].logits
+            spans = np.concatenate([p.spans for p in ps]) if len(ps) > 1 else ps[0].spans
+            counts = np.array([len(p.logits) for p in ps], dtype=np.int64)
+        else:
+            logits, spans, counts = np.stack([p.logits for p in ps]), None, None
+        vals = readout.values(logits, selected=True)
+        pieces = center_pieces(sp.plan.starts, sp.plan.ends, sp.own, vals, spans, counts,
+                               reverse=readout.head == "token" and strand == "-")
+        if pieces is None:
+            return None
+        s, e, v = clip_pieces(*pieces, sp.u0, sp.u1)
+        out[strand] = (s - sp.u0, e - sp.u0, v)
     return out
 
 
