@@ -134,15 +134,30 @@ def _plan_strand(unit: Unit, strand: str, *, fetch: Callable[[int, int], str], t
     kept = plan.subset(sel)
     rows = None
     if own is not None and head == "token":
-        rows = []
-        for k in range(len(kept)):
-            a, length = int(kept.starts[k]), int(kept.ends[k] - kept.starts[k])
-            lo, hi = int(own[k, 0]) - a, int(own[k, 1]) - a
-            if strand == "-":  # owned bases in the reverse complement's coordinates
-                lo, hi = length - hi, length - lo
-            t0, t1 = int(kept.ranges[k, 0]), int(kept.ranges[k, 1])
-            rows.append(_token_rows(kept.tokens.spans[t0:t1] - kept.tokens.spans[t0, 0], lo, hi))
+        rows = _owned_rows(kept, own, minus=strand == "-")
     return StrandPlan(n, u0, u1, kept, own, rows)
+
+
+def _owned_rows(kept: WindowPlan, own: np.ndarray, *, minus: bool) -> list[tuple[int, int]]:
+    """Per window of ``kept``, its token rows that overlap its owned interval ``own[k]``
+    (:func:`_token_rows` of the window's spans; all windows at once: the windows' tokens are
+    rows ``ranges[k]`` of one ascending, contiguous tokenisation)."""
+    if not len(kept):
+        return []
+    a = kept.starts.astype(np.int64)
+    length = kept.ends.astype(np.int64) - a
+    lo, hi = own[:, 0] - a, own[:, 1] - a
+    if minus:  # owned bases in the reverse complement's coordinates
+        lo, hi = length - hi, length - lo
+    t0, t1 = kept.ranges[:, 0].astype(np.int64), kept.ranges[:, 1].astype(np.int64)
+    spans = kept.tokens.spans
+    if not len(spans):
+        return [(0, 0)] * len(kept)
+    base = spans[np.minimum(t0, len(spans) - 1), 0]  # a window's spans count from its first token
+    width = t1 - t0
+    r0 = np.clip(np.searchsorted(spans[:, 1], lo + base, side="right") - t0, 0, width)
+    r1 = np.clip(np.searchsorted(spans[:, 0], hi + base, side="left") - t0, 0, width)
+    return list(zip(r0.tolist(), r1.tolist()))
 
 
 def plan_span(

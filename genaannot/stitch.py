@@ -231,11 +231,11 @@ def center_pieces(
         e = ws[win] + sp[:, 1]
     a, b = own[win, 0], own[win, 1]
     # every owned interval must lie inside its window's rows (else paint would not fill it)
-    lo = np.full(len(counts), np.iinfo(np.int64).max)
-    hi = np.full(len(counts), np.iinfo(np.int64).min)
-    np.minimum.at(lo, win, s)
-    np.maximum.at(hi, win, e)
-    if np.any(has & ((lo > own[:, 0]) | (hi < own[:, 1]))):
+    if np.any(has & (counts == 0)):
+        return None
+    some = counts > 0  # rows ascend within a window: its first row starts it, its last ends it
+    lo, hi = s[first[some]], e[first[some] + counts[some] - 1]
+    if np.any(has[some] & ((lo > own[some, 0]) | (hi < own[some, 1]))):
         return None
     cs, ce = np.maximum(s, a), np.minimum(e, b)
     keep = ce > cs
