@@ -328,7 +328,8 @@ def run_network(
             a, b = rows[i]
             results[i] = Prediction(
                 logits=logits,
-                spans=spans[i][a:b] if head != "sequence" else None,
+                # a copy: a view would keep the whole input's spans alive as long as the result
+                spans=spans[i][a:b].copy() if head != "sequence" else None,
                 n_tokens_total=totals[i],
                 n_tokens_dropped=totals[i] - len(contents[i]),
             )

@@ -91,6 +91,19 @@ class SpanWork:
     strands: dict[str, StrandPlan]
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def without_tokens(self) -> SpanWork:
+        """The same work without the strands' tokenisations (the bulk of a planned unit):
+        all that :func:`stitch_span` and :func:`span_pieces` need once the predictions are
+        made, so that units waiting to be written hold little memory."""
+        from .tokenize import Encoding
+
+        none = Encoding(np.zeros(0, dtype=np.int64), np.zeros((0, 2), dtype=np.int64))
+        strands = {s: StrandPlan(sp.length, sp.u0, sp.u1, WindowPlan(sp.plan.starts, sp.plan.ends, none,
+                                                                     np.zeros((len(sp.plan), 2), dtype=np.int64)),
+                                 sp.own, sp.rows)
+                   for s, sp in self.strands.items()}
+        return SpanWork(self.unit, strands, self.meta)
+
 
 def _token_rows(spans: np.ndarray, lo: int, hi: int) -> tuple[int, int]:
     """Rows of ``spans`` (ascending, contiguous) that overlap ``[lo, hi)``."""

@@ -795,7 +795,11 @@ def compute_units(
         for _unit, work in planned:
             preds = predict_span(work, predictor=predictor, readout=r, batch_size=job.batch_size, progress=progress,
                                  timer=timer)
+            # the tokens are not needed any more: units waiting for the writer, and this one
+            # while the next is planned, hold only their windows and kept outputs
+            work = work.without_tokens()
             pending.append(writer.submit(finish, work, preds))
+            del work, preds
             while len(pending) > 2 or (pending and pending[0].done()):
                 pending.popleft().result()
         while pending:
