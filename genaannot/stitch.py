@@ -11,6 +11,10 @@ to the start of the stitched span.
 Token outputs are painted onto base pairs through the token spans; sequence outputs (one
 vector per window) cover the window's owned interval (``center``: the central bin, about
 one stride wide) or the whole window (``mean``).
+
+Under ``center`` a track is constant over each token (or owned bin), so the scan's writer
+never paints bases: :func:`center_pieces` gives one piece per token and :func:`piece_runs`
+run-length encodes them, equal to :func:`runs` of :func:`stitch`'s per-base array.
 """
 
 from __future__ import annotations

@@ -17,8 +17,10 @@ and, whole, to the manifest's ``settings``). The stages live elsewhere:
 4. when every part exists, :func:`genaannot.pipeline.assemble.finish_scan` streams them,
    in ``.fai`` order, into the writers (:mod:`genaannot.io.tracks`).
 
-Peak memory is one unit's letters plus ``unit_bp × tracks × 12`` bytes of float32 work
-arrays plus the model. ``resume=True`` keeps the parts of an interrupted run made with the
+Peak memory is the model plus one unit's letters and tokenisation plus the kept outputs of
+the units waiting for the writer, which stitches them as token pieces
+(:func:`genaannot.span.span_pieces`; ``unit_bp × tracks × 12`` bytes of per-base float32
+work arrays only for mean stitching). ``resume=True`` keeps the parts of an interrupted run made with the
 same settings (another model file content, genome file or batch size is refused, naming
 what differs); ``shard=(i, n)`` computes only units ``k`` with ``k % n == i - 1`` (a later
 run with ``resume=True``, or the last shard to finish, assembles the outputs). A run holds
