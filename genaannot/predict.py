@@ -40,6 +40,8 @@ needs a GPU with bf16 support (Ampere or newer) and is refused clearly otherwise
 from __future__ import annotations
 
 import contextlib
+import itertools
+import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -171,11 +173,15 @@ def batch_plan(lengths: Sequence[int], *, batch_size: int) -> list[list[int]]:
     if rem == 0 or n <= step:
         return [order[b : b + step] for b in range(0, n, step)]
     n_full = n // step
+    # the partial batch after k full batches: full batches then start at j·step (j < k) and
+    # at j·step + rem (k <= j < n_full); a batch's padded width is its first (longest) member's
+    before = [lengths[order[j * step]] for j in range(n_full + 1)]
+    after = [lengths[order[j * step + rem]] for j in range(n_full)]
+    head_sum = [0, *itertools.accumulate(before)]  # head_sum[k] = sum(before[:k])
+    tail_sum = [*itertools.accumulate(after[::-1])][::-1] + [0]  # tail_sum[k] = sum(after[k:])
     best, best_k = None, n_full
-    for k in range(n_full, -1, -1):  # the partial batch after k full batches
-        full = [j * step for j in range(k)] + [k * step + rem + j * step for j in range(n_full - k)]
-        # a batch's padded width is the length of its first (longest) member
-        area = step * sum(lengths[order[s]] for s in full) + rem * lengths[order[k * step]]
+    for k in range(n_full, -1, -1):  # ties: the largest k (the partial batch at the short end)
+        area = step * (head_sum[k] + tail_sum[k]) + rem * before[k]
         if best is None or area < best:
             best, best_k = area, k
     cut = best_k * step
@@ -310,19 +316,20 @@ def run_network(
         finite = np.isfinite(flat)
         if not finite.all():  # NaN weights or an fp16 overflow would else become empty tracks and '.' scores
             first = int(np.argmin(finite))
-            ends = np.cumsum([int(np.prod(shape)) for shape in job.sizes])
+            ends = np.cumsum([math.prod(shape) for shape in job.sizes])
             k = int(np.searchsorted(ends, first, side="right"))
             raise NonFiniteOutputError(count=int(flat.size - finite.sum()), index=job.idx[k], n_inputs=len(job.idx))
         pos = 0
         for i, shape in zip(job.idx, job.sizes):
-            size = int(np.prod(shape))
+            size = math.prod(shape)
             # copy: results must not pin (CUDA) or alias the batch buffer
             logits = flat[pos : pos + size].reshape(shape).copy()
             pos += size
             a, b = rows[i]
             results[i] = Prediction(
                 logits=logits,
-                spans=spans[i][a:b] if head != "sequence" else None,
+                # a copy: a view would keep the whole input's spans alive as long as the result
+                spans=spans[i][a:b].copy() if head != "sequence" else None,
                 n_tokens_total=totals[i],
                 n_tokens_dropped=totals[i] - len(contents[i]),
             )

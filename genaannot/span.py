@@ -35,7 +35,7 @@ import numpy as np
 
 from .predict import NonFiniteOutputError
 from .regions import Interval
-from .stitch import WindowOutput, rc_to_forward, stitch
+from .stitch import WindowOutput, center_pieces, clip_pieces, rc_to_forward, stitch
 from .tokenize import SequenceStats
 from .windows import (
     GenomeReader,
@@ -55,8 +55,8 @@ if TYPE_CHECKING:
     from .readout import Readout
     from .tokenize import DNATokenizer
 
-__all__ = ["StrandPlan", "SpanWork", "plan_span", "predict_span", "stitch_span", "span_tracks", "region_tracks",
-           "SpanTimer"]
+__all__ = ["StrandPlan", "SpanWork", "plan_span", "predict_span", "stitch_span", "span_pieces", "span_tracks",
+           "region_tracks", "SpanTimer"]
 
 
 @dataclass
@@ -90,6 +90,19 @@ class SpanWork:
     unit: Unit
     strands: dict[str, StrandPlan]
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def without_tokens(self) -> SpanWork:
+        """The same work without the strands' tokenisations (the bulk of a planned unit):
+        all that :func:`stitch_span` and :func:`span_pieces` need once the predictions are
+        made, so that units waiting to be written hold little memory."""
+        from .tokenize import Encoding
+
+        none = Encoding(np.zeros(0, dtype=np.int64), np.zeros((0, 2), dtype=np.int64))
+        strands = {s: StrandPlan(sp.length, sp.u0, sp.u1, WindowPlan(sp.plan.starts, sp.plan.ends, none,
+                                                                     np.zeros((len(sp.plan), 2), dtype=np.int64)),
+                                 sp.own, sp.rows)
+                   for s, sp in self.strands.items()}
+        return SpanWork(self.unit, strands, self.meta)
 
 
 def _token_rows(spans: np.ndarray, lo: int, hi: int) -> tuple[int, int]:
@@ -134,15 +147,30 @@ def _plan_strand(unit: Unit, strand: str, *, fetch: Callable[[int, int], str], t
     kept = plan.subset(sel)
     rows = None
     if own is not None and head == "token":
-        rows = []
-        for k in range(len(kept)):
-            a, length = int(kept.starts[k]), int(kept.ends[k] - kept.starts[k])
-            lo, hi = int(own[k, 0]) - a, int(own[k, 1]) - a
-            if strand == "-":  # owned bases in the reverse complement's coordinates
-                lo, hi = length - hi, length - lo
-            t0, t1 = int(kept.ranges[k, 0]), int(kept.ranges[k, 1])
-            rows.append(_token_rows(kept.tokens.spans[t0:t1] - kept.tokens.spans[t0, 0], lo, hi))
+        rows = _owned_rows(kept, own, minus=strand == "-")
     return StrandPlan(n, u0, u1, kept, own, rows)
+
+
+def _owned_rows(kept: WindowPlan, own: np.ndarray, *, minus: bool) -> list[tuple[int, int]]:
+    """Per window of ``kept``, its token rows that overlap its owned interval ``own[k]``
+    (:func:`_token_rows` of the window's spans; all windows at once: the windows' tokens are
+    rows ``ranges[k]`` of one ascending, contiguous tokenisation)."""
+    if not len(kept):
+        return []
+    a = kept.starts.astype(np.int64)
+    length = kept.ends.astype(np.int64) - a
+    lo, hi = own[:, 0] - a, own[:, 1] - a
+    if minus:  # owned bases in the reverse complement's coordinates
+        lo, hi = length - hi, length - lo
+    t0, t1 = kept.ranges[:, 0].astype(np.int64), kept.ranges[:, 1].astype(np.int64)
+    spans = kept.tokens.spans
+    if not len(spans):
+        return [(0, 0)] * len(kept)
+    base = spans[np.minimum(t0, len(spans) - 1), 0]  # a window's spans count from its first token
+    width = t1 - t0
+    r0 = np.clip(np.searchsorted(spans[:, 1], lo + base, side="right") - t0, 0, width)
+    r1 = np.clip(np.searchsorted(spans[:, 0], hi + base, side="left") - t0, 0, width)
+    return list(zip(r0.tolist(), r1.tolist()))
 
 
 def plan_span(
@@ -291,6 +319,51 @@ def stitch_span(
                 vals, spans = rc_to_forward(vals, spans, b - a)
             outs.append(WindowOutput(a, b, vals, spans if readout.head == "token" else None))
         out[strand] = stitch(outs, length=sp.length, n_channels=n_ch, mode=stitch_mode, own=sp.own)[sp.u0 : sp.u1]
+    return out
+
+
+def span_pieces(
+    work: SpanWork, preds: dict[str, list[Prediction]], *, readout: Readout, stitch_mode: str
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None:
+    """:func:`stitch_span` as constant pieces (one per token, or per window for a sequence
+    head) instead of per-base arrays: what the scan's writer run-length encodes
+    (:func:`genaannot.stitch.piece_runs`), without painting every base.
+
+    Each strand's windows are activated together (one call over their rows: elementwise
+    or per row, so the values are those of :func:`stitch_span`, which activates window by
+    window). ``None`` for mean stitching, or when a window's rows do not cover its owned
+    interval (the caller then uses :func:`stitch_span`).
+
+    Returns
+    -------
+    dict strand -> (starts, ends, values): int64 starts/ends relative to ``unit.start``,
+    sorted and disjoint, inside ``[0, unit.end - unit.start)``; float32 values
+    ``[n_pieces, len(readout.labels)]``.
+    """
+    if stitch_mode != "center":
+        return None
+    n_ch = len(readout.labels)
+    out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for strand in readout.strands:
+        sp = work.strands[strand]
+        ps = preds[strand]
+        if not ps:
+            e = np.empty(0, dtype=np.int64)
+            out[strand] = (e, e.copy(), np.empty((0, n_ch), dtype=np.float32))
+            continue
+        if readout.head == "token":
+            logits = np.concatenate([p.logits for p in ps]) if len(ps) > 1 else ps[0].logits
+            spans = np.concatenate([p.spans for p in ps]) if len(ps) > 1 else ps[0].spans
+            counts = np.array([len(p.logits) for p in ps], dtype=np.int64)
+        else:
+            logits, spans, counts = np.stack([p.logits for p in ps]), None, None
+        vals = readout.values(logits, selected=True)
+        pieces = center_pieces(sp.plan.starts, sp.plan.ends, sp.own, vals, spans, counts,
+                               reverse=readout.head == "token" and strand == "-")
+        if pieces is None:
+            return None
+        s, e, v = clip_pieces(*pieces, sp.u0, sp.u1)
+        out[strand] = (s - sp.u0, e - sp.u0, v)
     return out
 
 

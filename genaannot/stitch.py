@@ -11,6 +11,10 @@ to the start of the stitched span.
 Token outputs are painted onto base pairs through the token spans; sequence outputs (one
 vector per window) cover the window's owned interval (``center``: the central bin, about
 one stride wide) or the whole window (``mean``).
+
+Under ``center`` a track is constant over each token (or owned bin), so the scan's writer
+never paints bases: :func:`center_pieces` gives one piece per token and :func:`piece_runs`
+run-length encodes them, equal to :func:`runs` of :func:`stitch`'s per-base array.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["STITCH_MODES", "WindowOutput", "rc_to_forward", "paint", "paint_tokens", "to_forward", "stitch", "runs",
-           "round_values", "join_runs", "DEFAULT_TRACK_DIGITS"]
+           "round_values", "join_runs", "DEFAULT_TRACK_DIGITS", "center_pieces", "clip_pieces", "piece_runs",
+           "paint_pieces"]
 
 STITCH_MODES = ("center", "mean")
 #: digits kept in scan track values by default (``--track-digits``; :func:`round_values`),
@@ -147,6 +152,150 @@ def stitch(
             res = (acc / cnt[:, None]).astype(np.float32)
         return res
     raise ValueError(f"unknown stitch mode {mode!r}; choose {', '.join(STITCH_MODES)}")
+
+
+def center_pieces(
+    win_starts: np.ndarray,
+    win_ends: np.ndarray,
+    own: np.ndarray,
+    values: np.ndarray,
+    spans: np.ndarray | None = None,
+    counts: np.ndarray | None = None,
+    *,
+    reverse: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Centre stitching as constant pieces: what :func:`stitch` paints, one entry per token.
+
+    A token's value is constant over its span, so the centre-stitched track is a sequence
+    of pieces, one per token (clipped to its window's owned interval) or per window (a
+    sequence head), instead of one value per base: :func:`paint_pieces` of the result equals
+    :func:`stitch` ``(mode="center")`` of the same windows, bit for bit (tested), and
+    :func:`piece_runs` equals :func:`runs` of it.
+
+    Parameters
+    ----------
+    win_starts, win_ends : int64 [n_windows]
+        Window extents within the stitched span, ascending.
+    own : int64 [n_windows, 2]
+        Owned intervals (:func:`genaannot.windows.center_cuts`), ascending and disjoint.
+    values : float32 [n_rows, n_channels]
+        Activated values: every window's token rows, concatenated in window order, each
+        window's in the model's order (the reverse complement's for ``reverse``); for a
+        sequence head (``spans`` None) one row per window.
+    spans : int64 [n_rows, 2], optional
+        The rows' token spans relative to their window's start, in the model's
+        orientation, ascending and contiguous within a window.
+    counts : int64 [n_windows], optional
+        Rows per window (with ``spans``).
+    reverse : bool
+        The windows were read on the reverse complement (:func:`rc_to_forward` per window).
+
+    Returns
+    -------
+    (starts, ends, values) or None
+        Pieces sorted and disjoint (int64, int64, float32 ``[n, n_channels]``), owned
+        intervals without a piece left out; ``None`` when the rows of a window do not
+        cover its owned interval contiguously (the caller then paints per base, as
+        :func:`stitch` does).
+    """
+    ws = np.asarray(win_starts, dtype=np.int64)
+    own = np.asarray(own, dtype=np.int64).reshape(-1, 2)
+    vals = np.asarray(values, dtype=np.float32)
+    has = own[:, 1] > own[:, 0]
+    nonempty = own[has]
+    if len(nonempty) > 1 and np.any(nonempty[1:, 0] < nonempty[:-1, 1]):
+        return None  # overlapping or out of order: stitch's later-wins painting
+    if spans is None:
+        keep = own[:, 1] > own[:, 0]
+        return own[keep, 0].copy(), own[keep, 1].copy(), vals[keep]
+    counts = np.asarray(counts, dtype=np.int64)
+    sp = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+    if counts.sum() != len(sp) or len(vals) != len(sp) or len(counts) != len(ws):
+        raise ValueError("spans, values and counts do not match")
+    n = len(sp)
+    if n == 0:
+        e = np.empty(0, dtype=np.int64)
+        return (e, e.copy(), vals[:0]) if not np.any(own[:, 1] > own[:, 0]) else None
+    win = np.repeat(np.arange(len(counts)), counts)
+    first = np.cumsum(counts) - counts  # first row of each window
+    # contiguous and ascending within each window (as paint_tokens requires)
+    inner = np.ones(n, dtype=bool)
+    inner[first[counts > 0]] = False
+    if np.any(sp[:, 1] <= sp[:, 0]) or np.any((sp[1:, 0] != sp[:-1, 1]) & inner[1:]):
+        return None
+    if reverse:  # rc [s, e) of a window of length L is forward [L - e, L - s); rows reversed per window
+        length = np.asarray(win_ends, dtype=np.int64) - ws
+        order = 2 * first[win] + counts[win] - 1 - np.arange(n)
+        win, sp = win[order], sp[order]
+        s = ws[win] + length[win] - sp[:, 1]
+        e = ws[win] + length[win] - sp[:, 0]
+        vals = vals[order]
+    else:
+        s = ws[win] + sp[:, 0]
+        e = ws[win] + sp[:, 1]
+    a, b = own[win, 0], own[win, 1]
+    # every owned interval must lie inside its window's rows (else paint would not fill it)
+    if np.any(has & (counts == 0)):
+        return None
+    some = counts > 0  # rows ascend within a window: its first row starts it, its last ends it
+    lo, hi = s[first[some]], e[first[some] + counts[some] - 1]
+    if np.any(has[some] & ((lo > own[some, 0]) | (hi < own[some, 1]))):
+        return None
+    cs, ce = np.maximum(s, a), np.minimum(e, b)
+    keep = ce > cs
+    return cs[keep], ce[keep], vals[keep]
+
+
+def clip_pieces(starts: np.ndarray, ends: np.ndarray, values: np.ndarray, lo: int, hi: int,
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sorted, disjoint pieces of ``[lo, hi)``, cut at its edges."""
+    i, j = int(np.searchsorted(ends, lo, side="right")), int(np.searchsorted(starts, hi, side="left"))
+    j = max(i, j) if hi > lo else i
+    s, e = starts[i:j].copy(), ends[i:j].copy()
+    if len(s):
+        s[0], e[-1] = max(int(s[0]), lo), min(int(e[-1]), hi)
+    return s, e, values[i:j]
+
+
+def paint_pieces(starts: np.ndarray, ends: np.ndarray, values: np.ndarray, *, length: int,
+                 offset: int = 0) -> np.ndarray:
+    """Pieces painted per base over ``[offset, offset + length)``: float32 ``[length, n_channels]``,
+    NaN where no piece lies."""
+    v = np.asarray(values, dtype=np.float32)
+    out = np.full((length, v.shape[1]), np.nan, dtype=np.float32)
+    for s, e, row in zip((np.asarray(starts) - offset).tolist(), (np.asarray(ends) - offset).tolist(), v):
+        out[s:e] = row
+    return out
+
+
+def piece_runs(starts: np.ndarray, ends: np.ndarray, values: np.ndarray, *, offset: int = 0,
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run-length encode one channel of sorted, disjoint pieces (NaN = no data, left out):
+    equal to :func:`runs` of the pieces painted per base (:func:`paint_pieces`), without the
+    painting. Touching pieces of the same float32 bits are joined.
+
+    Parameters
+    ----------
+    starts, ends : int64 [n]
+    values : float32 [n]
+
+    Returns
+    -------
+    starts, ends : int64 [n_runs] (``+ offset``)
+    vals : float32 [n_runs]
+    """
+    v = np.asarray(values, dtype=np.float32)
+    s, e = np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+    if v.size == 0:
+        x = np.empty(0, dtype=np.int64)
+        return x, x.copy(), np.empty(0, dtype=np.float32)
+    bits = np.ascontiguousarray(v).view(np.uint32)  # compare bit patterns: exact, and NaN == NaN
+    change = np.flatnonzero((bits[1:] != bits[:-1]) | (s[1:] != e[:-1])) + 1
+    first = np.concatenate(([0], change))
+    last = np.concatenate((change - 1, [v.size - 1]))
+    vals = v[first]
+    keep = ~np.isnan(vals)
+    return s[first[keep]] + offset, e[last[keep]] + offset, vals[keep]
 
 
 def runs(values: np.ndarray, *, offset: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

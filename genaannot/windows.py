@@ -356,7 +356,8 @@ def find_n_runs(seq: str, *, min_len: int = 1, offset: int = 0) -> list[NRun]:
     isn = (b == ord("N")) | (b == ord("n"))
     if not isn.any():
         return []
-    d = np.diff(np.concatenate(([0], isn.view(np.int8), [0])))
+    # int8 throughout (a list's 0 would make it int64: 16 bytes per base of a 4-Mb chunk)
+    d = np.diff(np.concatenate((np.zeros(1, np.int8), isn.view(np.int8), np.zeros(1, np.int8))))
     starts = np.flatnonzero(d == 1)
     ends = np.flatnonzero(d == -1)
     keep = (ends - starts) >= min_len

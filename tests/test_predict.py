@@ -9,6 +9,8 @@ from contextlib import nullcontext
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tinymodels import make_gena_dir, random_dna
 
 from genaannot.models import load_model
@@ -623,3 +625,31 @@ def test_bench_threads_runs(capsys):
     assert "identical_outputs: True" in out
     for k, v in res.items():
         assert f"{k}: {v:.1f}" in out
+
+
+def _batch_plan_quadratic(lengths, *, batch_size):
+    """batch_plan as first written (every placement summed afresh): the reference."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    step = max(1, batch_size)
+    n = len(order)
+    rem = n % step
+    if rem == 0 or n <= step:
+        return [order[b : b + step] for b in range(0, n, step)]
+    n_full = n // step
+    best, best_k = None, n_full
+    for k in range(n_full, -1, -1):
+        full = [j * step for j in range(k)] + [k * step + rem + j * step for j in range(n_full - k)]
+        area = step * sum(lengths[order[s]] for s in full) + rem * lengths[order[k * step]]
+        if best is None or area < best:
+            best, best_k = area, k
+    cut = best_k * step
+    head = [order[b : b + step] for b in range(0, cut, step)]
+    tail = [order[b : b + step] for b in range(cut + rem, n, step)]
+    return [*head, order[cut : cut + rem], *tail]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 40), min_size=0, max_size=120), st.integers(1, 12))
+def test_batch_plan_equals_the_quadratic_reference(lengths, bs):
+    """Prefix sums choose the same placement (ties included) as summing every candidate."""
+    assert batch_plan(lengths, batch_size=bs) == _batch_plan_quadratic(lengths, batch_size=bs)

@@ -311,6 +311,46 @@ def test_the_compiled_bpe_encoder_writes_the_same_files(tmp_path, monkeypatch):
     assert files["compiled"] == files["tokenizers"]
 
 
+@pytest.mark.parametrize("kind", ["bpe", "token", "sequence"])
+def test_token_pieces_write_the_bytes_of_per_base_stitching(tmp_path, monkeypatch, kind, token_model, seq_model):
+    """The writer stitches and run-length encodes on token pieces (genaannot.span.span_pieces);
+    forced back to painting every base (stitch_span), the files are byte-identical: a BPE
+    model (multi-bp tokens, random per-token values), the 1-bp toy model and a sequence head;
+    several units, both strands, rounded and unrounded tracks, bedGraph twins and calls."""
+    from pathlib import Path
+
+    from tinymodels import make_gena_dir
+
+    import genaannot.pipeline.scan as scan_mod
+    from genaannot.models import load_model
+
+    fa = Path(__file__).resolve().parent.parent / "examples/athaliana/athaliana_1pct.fa.gz"
+    bed = tmp_path / "r.bed"
+    if kind == "bpe":
+        model = load_model(make_gena_dir(tmp_path / "m", head="token", num_labels=3), device="cpu")
+        bed.write_text("Chr2\t0\t30000\nChrM\t0\t3000\n")
+        kw = dict(task="splice", window_tokens=120, batch_size=16, unit_bp=7_000)
+    else:
+        model = token_model if kind == "token" else seq_model
+        bed.write_text("Chr2\t1000\t4000\nChrM\t0\t900\n")
+        kw = dict(task="splice" if kind == "token" else "generic", window_tokens=24, unit_bp=700)
+    pieces = []
+    real = scan_mod.span_pieces
+    files = {}
+    for name in ("pieces", "per_base"):
+        if name == "per_base":
+            monkeypatch.setattr(scan_mod, "span_pieces", lambda *a, **k: None)
+        else:
+            monkeypatch.setattr(scan_mod, "span_pieces", lambda *a, **k: pieces.append(1) or real(*a, **k))
+        for digits in (2, None):
+            res = scan_genome(fa, model=model, output=tmp_path / name / str(digits) / "o.bw", regions=bed,
+                              quiet=True, track_digits=digits, bedgraph=True, **kw)
+            files[(name, digits)] = [p.read_bytes() for p in [*res.tracks, *res.bedgraphs, res.calls]]
+    assert len(pieces) > 4
+    assert files[("pieces", 2)] == files[("per_base", 2)]
+    assert files[("pieces", None)] == files[("per_base", None)]
+
+
 def test_real_genome_slice(tmp_path):
     """A. thaliana TAIR10 1%: ~150 kb through a tiny random GENA model; check with pyBigWig and pybigtools."""
     from pathlib import Path

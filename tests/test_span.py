@@ -131,3 +131,48 @@ def test_region_tracks_equal_what_scan_writes(tmp_path):
     gap = slice(700 - 100, 740 - 100)  # the 40-N run is skipped (min_gap = 24), the 5-N run is not
     assert np.isnan(tracks[0]["+"][gap]).all() and np.isfinite(tracks[0]["+"][1040 - 100 : 1045 - 100]).all()
     assert n_seen == 4 * (1400 - 40 + 150)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(1, 3000), seed=st.integers(0, 1000), w=st.integers(2, 40),
+       overlap=st.sampled_from([0.0, 0.25, 0.5, 0.75]), minus=st.booleans(), cut=st.tuples(st.floats(0, 1), st.floats(0, 1)))
+def test_owned_rows_of_all_windows_equal_the_per_window_search(n, seed, w, overlap, minus, cut):
+    """_owned_rows (every window at once, on the strand's one tokenisation) = _token_rows of
+    each window's own spans: a BPE tokenizer (tokens of 1-10+ bp), windows kept for a part."""
+    from tinymodels import random_dna
+
+    from genaannot.span import _owned_rows, _token_rows
+    from genaannot.windows import center_cuts, plan_windows, reverse_plan
+
+    tok = _t2t()
+    seq = random_dna(n, seed=seed)
+    if minus:
+        plan = reverse_plan(plan_windows(reverse_complement(seq), tokenizer=tok, window_tokens=w, overlap=overlap), n)
+    else:
+        plan = plan_windows(seq, tokenizer=tok, window_tokens=w, overlap=overlap)
+    own_all = center_cuts(plan.starts, plan.ends, lo=0, hi=n, ties="earlier" if minus else "later")
+    u0, u1 = sorted(int(x * n) for x in cut)
+    sel = np.flatnonzero((own_all[:, 1] > own_all[:, 0]) & (own_all[:, 1] > u0) & (own_all[:, 0] < u1))
+    kept, own = plan.subset(sel), own_all[sel]
+    want = []
+    for k in range(len(kept)):
+        a, length = int(kept.starts[k]), int(kept.ends[k] - kept.starts[k])
+        lo, hi = int(own[k, 0]) - a, int(own[k, 1]) - a
+        if minus:
+            lo, hi = length - hi, length - lo
+        t0, t1 = int(kept.ranges[k, 0]), int(kept.ranges[k, 1])
+        want.append(_token_rows(kept.tokens.spans[t0:t1] - kept.tokens.spans[t0, 0], lo, hi))
+    assert _owned_rows(kept, own, minus=minus) == want
+
+
+_T2T = []
+
+
+def _t2t():
+    if not _T2T:
+        from pathlib import Path
+
+        from genaannot.io.tokenizers import load_tokenizer
+
+        _T2T.append(load_tokenizer(Path(__file__).resolve().parent.parent / "genaannot/data/tokenizers/t2t_1000h_multi_32k"))
+    return _T2T[0]

@@ -7,7 +7,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genaannot.stitch import WindowOutput, paint, rc_to_forward, runs, stitch
+from genaannot.stitch import (
+    WindowOutput,
+    center_pieces,
+    clip_pieces,
+    paint,
+    paint_pieces,
+    piece_runs,
+    rc_to_forward,
+    runs,
+    stitch,
+)
 from genaannot.windows import center_cuts
 
 
@@ -83,3 +93,83 @@ def test_runs_roundtrip(vals, off):
     if len(r) > 1:  # adjacent runs differ
         adj = s[1:] == e[:-1]
         assert np.all(r[1:][adj] != r[:-1][adj])
+
+
+def _bits(a):
+    return np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 300), w=st.integers(1, 60), step=st.integers(1, 60), seed=st.integers(0, 10_000),
+       reverse=st.booleans(), trim=st.booleans(), levels=st.sampled_from([2, 3, 50]),
+       cut=st.tuples(st.floats(0, 1), st.floats(0, 1)))
+def test_center_pieces_equal_per_base_stitching(n, w, step, seed, reverse, trim, levels, cut):
+    """Centre stitching on token pieces = painting every base, then run-length encoding:
+    random windows of random token spans (model orientation; ``reverse``: read on the
+    reverse complement), only the rows around each owned interval kept (``trim``, as
+    keep_rows does), few distinct values (so runs join across tokens and windows), NaN,
+    -0.0 and 0.0 (different bits: never joined), and a clip to a sub-span (a unit inside its
+    context)."""
+    w = min(w, n)
+    step = min(step, w)
+    starts, ends = _windows(n, w, step)
+    rng = np.random.default_rng(seed)
+    own = center_cuts(starts, ends, lo=0, hi=n, ties="earlier" if reverse else "later")
+    pool = np.array([0.0, -0.0, np.nan, 0.25, 1.0] + list(rng.random(levels)), dtype=np.float32)
+    outs, vals, spans, counts = [], [], [], []
+    for (s, e), (a, b) in zip(zip(starts, ends), own):
+        length = int(e - s)
+        cuts = np.unique(np.concatenate(([0, length], rng.integers(1, max(2, length), rng.integers(0, length + 1)))))
+        sp = np.stack([cuts[:-1], cuts[1:]], 1).astype(np.int64)
+        v = pool[rng.integers(0, len(pool), (len(sp), 2))]
+        fv, fs = rc_to_forward(v, sp, length) if reverse else (v, sp)
+        if trim and b > a:  # the rows overlapping the owned interval (run_network's keep_rows)
+            rows = np.flatnonzero((fs[:, 1] + s > a) & (fs[:, 0] + s < b))
+            fv, fs = fv[rows[0] : rows[-1] + 1], fs[rows[0] : rows[-1] + 1]
+            v, sp = rc_to_forward(fv, fs, length) if reverse else (fv, fs)
+        outs.append(WindowOutput(int(s), int(e), fv, fs))
+        vals.append(v)
+        spans.append(sp)
+        counts.append(len(sp))
+    ref = stitch(outs, length=n, n_channels=2, mode="center", own=own)
+    pieces = center_pieces(starts, ends, own, np.concatenate(vals), np.concatenate(spans), np.array(counts),
+                           reverse=reverse)
+    assert pieces is not None
+    ps, pe, pv = pieces
+    assert np.all(pe > ps) and np.all(ps[1:] >= pe[:-1])  # sorted, disjoint
+    np.testing.assert_array_equal(_bits(paint_pieces(ps, pe, pv, length=n)), _bits(ref))
+    lo, hi = sorted(int(x * n) for x in cut)
+    cs, ce, cv = clip_pieces(ps, pe, pv, lo, hi)
+    for k in range(2):
+        want = runs(ref[lo:hi, k], offset=lo + 7)
+        got = piece_runs(cs, ce, cv[:, k], offset=7)
+        for x, y in zip(got, want):
+            assert x.dtype == y.dtype
+            np.testing.assert_array_equal(_bits(x) if x.dtype == np.float32 else x,
+                                          _bits(y) if y.dtype == np.float32 else y)
+
+
+def test_center_pieces_of_a_sequence_head_are_the_owned_bins():
+    starts, ends = np.array([0, 10, 20]), np.array([20, 30, 40])
+    own = center_cuts(starts, ends, lo=0, hi=40)
+    vals = np.array([[0.0], [1.0], [2.0]], np.float32)
+    s, e, v = center_pieces(starts, ends, own, vals)
+    assert s.tolist() == [0, 15, 25] and e.tolist() == [15, 25, 40] and v[:, 0].tolist() == [0, 1, 2]
+    outs = [WindowOutput(int(a), int(b), x, None) for a, b, x in zip(starts, ends, vals)]
+    np.testing.assert_array_equal(paint_pieces(s, e, v, length=40),
+                                  stitch(outs, length=40, n_channels=1, mode="center", own=own))
+
+
+def test_center_pieces_give_way_where_painting_would_differ():
+    """Rows that do not cover their owned interval, or overlapping owned intervals: None (the
+    caller paints per base, as before)."""
+    starts, ends = np.array([0, 4]), np.array([8, 12])
+    own = np.array([[0, 6], [6, 12]])
+    spans = np.array([[0, 4], [4, 8], [2, 4], [4, 8]])  # the second window's rows start at 6, own at 6: fine
+    vals = np.zeros((4, 1), np.float32)
+    assert center_pieces(starts, ends, own, vals, spans, np.array([2, 2])) is not None
+    short = np.array([[0, 4], [4, 5], [2, 4], [4, 8]])  # the first window's rows stop at 5 < 6
+    assert center_pieces(starts, ends, own, vals, short, np.array([2, 2])) is None
+    gap = np.array([[0, 4], [5, 8], [2, 4], [4, 8]])  # not contiguous
+    assert center_pieces(starts, ends, own, vals, gap, np.array([2, 2])) is None
+    assert center_pieces(starts, ends, np.array([[0, 7], [6, 12]]), vals, spans, np.array([2, 2])) is None

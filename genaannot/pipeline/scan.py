@@ -17,8 +17,10 @@ and, whole, to the manifest's ``settings``). The stages live elsewhere:
 4. when every part exists, :func:`genaannot.pipeline.assemble.finish_scan` streams them,
    in ``.fai`` order, into the writers (:mod:`genaannot.io.tracks`).
 
-Peak memory is one unit's letters plus ``unit_bp × tracks × 12`` bytes of float32 work
-arrays plus the model. ``resume=True`` keeps the parts of an interrupted run made with the
+Peak memory is the model plus one unit's letters and tokenisation plus the kept outputs of
+the units waiting for the writer, which stitches them as token pieces
+(:func:`genaannot.span.span_pieces`; ``unit_bp × tracks × 12`` bytes of per-base float32
+work arrays only for mean stitching). ``resume=True`` keeps the parts of an interrupted run made with the
 same settings (another model file content, genome file or batch size is refused, naming
 what differs); ``shard=(i, n)`` computes only units ``k`` with ``k % n == i - 1`` (a later
 run with ``resume=True``, or the last shard to finish, assembles the outputs). A run holds
@@ -39,6 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .. import __version__
 from ..calls import resolve_thresholds, threshold_mismatch
 from ..conventions import model_convention
@@ -52,8 +56,8 @@ from ..io.weights import checkpoint_sha256, state_sha256
 from ..readout import Readout, ReadoutError, resolve_readout
 from ..regions import Interval, RegionError, is_region_string, parse_regions, resolve_chrom
 from ..shards import parse_shard
-from ..span import SpanTimer, SpanWork, plan_span, predict_span, stitch_span
-from ..stitch import DEFAULT_TRACK_DIGITS, STITCH_MODES, join_runs, round_values, runs
+from ..span import SpanTimer, SpanWork, plan_span, predict_span, span_pieces, stitch_span
+from ..stitch import DEFAULT_TRACK_DIGITS, STITCH_MODES, join_runs, piece_runs, round_values, runs
 from ..tasks import TASKS, Task, get_task
 from ..windows import ScanLayout, Unit, default_unit_bp, layout_scan, stride_tokens
 from .assemble import (
@@ -720,12 +724,22 @@ def _plan_remote(unit: Unit) -> SpanWork:
 def _part(work: SpanWork, values: dict[str, Any], readout: Readout, *, thresholds: Sequence[float],
           digits: int | None) -> Part:
     """Run-length encode a unit's stitched values per strand and read channel: the track's
-    runs (rounded to ``digits``) and the unrounded runs at or above each channel's call threshold."""
+    runs (rounded to ``digits``) and the unrounded runs at or above each channel's call threshold.
+
+    ``values[strand]`` is a per-base float32 ``[bp, n_labels]`` array (:func:`stitch_span`)
+    or ``(starts, ends, values)`` pieces relative to the unit's start (:func:`span_pieces`):
+    the runs are the same."""
     out, calls = {}, {}
     probability = readout.activation in ("sigmoid", "softmax")
     for strand, vals in values.items():
+        if isinstance(vals, tuple):
+            ps, pe, pv = vals
+            pv = np.ascontiguousarray(pv.T)  # one contiguous row per channel
         for k in range(len(readout.labels)):
-            s, e, v = runs(vals[:, k], offset=work.unit.start)
+            if isinstance(vals, tuple):
+                s, e, v = piece_runs(ps, pe, pv[k], offset=work.unit.start)
+            else:
+                s, e, v = runs(vals[:, k], offset=work.unit.start)
             hi = v >= thresholds[k]
             calls[(strand, k)] = (s[hi], e[hi], v[hi])
             out[(strand, k)] = (s, e, v) if digits is None else join_runs(s, e, round_values(v, digits=digits,
@@ -762,8 +776,11 @@ def compute_units(
                          overlap=job.overlap, stitch_mode=job.stitch)
 
     def finish(work: SpanWork, preds: dict) -> None:
-        part = _part(work, stitch_span(work, preds, readout=r, stitch_mode=job.stitch), r,
-                     thresholds=job.thresholds, digits=job.track_digits)
+        # one piece per token (no per-base painting) where the windows allow, else per base
+        values = span_pieces(work, preds, readout=r, stitch_mode=job.stitch)
+        if values is None:
+            values = stitch_span(work, preds, readout=r, stitch_mode=job.stitch)
+        part = _part(work, values, r, thresholds=job.thresholds, digits=job.track_digits)
         try:
             store.save(work.unit.key, part)
         except OSError as err:  # finished parts stay: say so, as a message rather than a traceback
@@ -780,7 +797,11 @@ def compute_units(
         for _unit, work in planned:
             preds = predict_span(work, predictor=predictor, readout=r, batch_size=job.batch_size, progress=progress,
                                  timer=timer)
+            # the tokens are not needed any more: units waiting for the writer, and this one
+            # while the next is planned, hold only their windows and kept outputs
+            work = work.without_tokens()
             pending.append(writer.submit(finish, work, preds))
+            del work, preds
             while len(pending) > 2 or (pending and pending[0].done()):
                 pending.popleft().result()
         while pending:

@@ -1,0 +1,104 @@
+"""Where a scan's host CPU goes: thread CPU seconds per stage, one random chromosome.
+
+Runs the real :func:`genaannot.pipeline.scan.scan_genome` (task splice, both strands, 4
+tracks, the GENA t2t tokenizer, ``bench/host_pipeline.py``'s null network with model-like
+random per-token outputs) over one random chromosome of ``--mb`` Mb (``bench/scale.py``'s
+genome), in this process, and wraps the stages with ``time.thread_time`` counters, so each
+figure is the CPU of the thread that ran it (main: planning and the model layer; writer:
+stitching, run-length encoding, part files; assembler: the bigWig writers), whatever the
+machine's load. Nested stages are included in their parents (``plan_span`` holds
+``tokenize_long`` holds ``FastBPE.encode``). Printed: total CPU of the scan call, then per
+stage seconds, CPU-s per Mb per strand and share of the total.
+
+    .venv/bin/python bench/stage_cpu.py [--mb 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import functools
+import importlib.util
+import os
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / f"bench/{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mb", type=float, default=8.0)
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    hp, sc = _load("host_pipeline"), _load("scale")
+    import genaannot.bpe as bpe
+    import genaannot.pipeline.assemble as assemble
+    import genaannot.pipeline.scan as scan
+    import genaannot.predict as predict
+    import genaannot.windows as windows
+    from genaannot.io.parts import PartsStore
+
+    acc: collections.Counter = collections.Counter()
+
+    def wrap(obj, name: str, label: str) -> None:
+        f = getattr(obj, name)
+
+        @functools.wraps(f)
+        def timed(*a, **k):
+            t = time.thread_time()
+            try:
+                return f(*a, **k)
+            finally:
+                acc[label] += time.thread_time() - t
+
+        setattr(obj, name, timed)
+
+    model = hp.null_model(outputs="random", max_tokens=510)
+    wrap(scan, "plan_span", "main: plan_span (reading, tokenising, windows)")
+    wrap(windows, "tokenize_long", "main:   tokenize_long")
+    wrap(bpe.FastBPE, "encode", "main:     FastBPE.encode (compiled merge loop)")
+    wrap(scan, "predict_span", "main: predict_span (model layer)")
+    wrap(type(model.network), "forward", "main:   null network forward (random outputs)")
+    wrap(predict, "batch_plan", "main:   batch_plan")
+    wrap(scan, "span_pieces", "writer: span_pieces (activation, centre pieces)")
+    wrap(scan, "stitch_span", "writer: stitch_span (per base, fallback)")
+    wrap(scan, "_part", "writer: _part (runs, rounding, call runs)")
+    wrap(PartsStore, "save", "writer: part file")
+    wrap(assemble.Assembler, "feed", "assembler: feed (bigWig blocks, zooms)")
+    wrap(assemble.Assembler, "finish", "tail: finish (indexes, calls)")
+    tmp = Path(tempfile.mkdtemp())
+    try:
+        fa = sc.write_genome(tmp / "g.fa", int(args.mb * 1e6))
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        c0 = me.ru_utime + me.ru_stime
+        res = scan.scan_genome(fa, model=model, task="splice", output=tmp / "o" / "s.bw", strand="both", quiet=True,
+                               progress=lambda n: None)
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        total = me.ru_utime + me.ru_stime - c0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    mb = res.counts["bp_scanned"] / 1e6
+    out = {"total": total, **acc}
+    print(f"scan CPU {total:.2f} s = {total / (2 * mb):.3f} CPU-s per Mb per strand ({mb:.2f} Mb, both strands)")
+    for k, v in acc.items():
+        print(f"  {k:52s} {v:7.2f} s  {v / (2 * mb):.3f}  {100 * v / total:5.1f} %")
+    return out
+
+
+if __name__ == "__main__":
+    main()
