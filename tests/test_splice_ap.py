@@ -12,15 +12,16 @@ import pytest
 from genaannot.metrics import average_precision as genaannot_ap
 
 
-def _mod():
-    path = Path(__file__).resolve().parent.parent / "bench" / "splice_ap.py"
-    spec = importlib.util.spec_from_file_location("bench_splice_ap", path)
+def _bench(name: str):
+    """Import ``bench/<name>.py`` (bench/ is not a package)."""
+    path = Path(__file__).resolve().parent.parent / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)  # type: ignore[union-attr]
     return mod
 
 
-sap = _mod()
+sap = _bench("splice_ap")
 
 
 def test_ap_matches_hand_computed_and_groups_ties():
@@ -126,21 +127,10 @@ def test_spliceai_compare_says_what_to_install(capsys):
         pass
     else:
         pytest.skip("spliceai is installed: the message is for machines without it")
-    path = Path(__file__).resolve().parent.parent / "bench" / "spliceai_compare.py"
-    spec = importlib.util.spec_from_file_location("bench_spliceai_compare", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    mod = _bench("spliceai_compare")
     with pytest.raises(SystemExit) as err:
         mod.main(["--fasta", "x.fa", "--annotation", "x.gff3", "--chrom", "c", "-o", "o"])
     assert err.value.code == 2 and "pip install spliceai" in capsys.readouterr().err
-
-
-def _compare_module():
-    path = Path(__file__).resolve().parent.parent / "bench" / "spliceai_compare.py"
-    spec = importlib.util.spec_from_file_location("bench_spliceai_compare", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod
 
 
 class _EchoModel:
@@ -167,7 +157,7 @@ def test_spliceai_compare_glue_with_a_stand_in_model(tmp_path, monkeypatch):
     """Everything of bench/spliceai_compare.py but SpliceAI itself: 10-kb context trimming over
     several blocks, the minus strand predicted on the reverse complement and flipped back, the
     four bigWigs and their evaluation. (SpliceAI is not installed here; this is not its output.)"""
-    mod = _compare_module()
+    mod = _bench("spliceai_compare")
     rng = np.random.default_rng(0)
     seq = "".join(rng.choice(list("ACGT"), size=12_345))
     got = mod.predict_strand(seq, one_hot_encode=_one_hot, models=[_EchoModel(), _EchoModel()], block=5000)
