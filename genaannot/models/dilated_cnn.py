@@ -251,13 +251,13 @@ def load(path: Path, *, config: dict[str, Any], window_tokens: int | None = None
     if cfg.vocab_size != len(_VOCAB):
         raise ModelError(f"{source}: vocab_size {cfg.vocab_size}; dilated_cnn reads the {len(_VOCAB)}-token "
                          "one-base vocabulary")
+    if window_tokens is not None and not 0 < int(window_tokens) <= cfg.max_tokens:
+        raise ModelError(f"window_tokens {window_tokens}: 1..{cfg.max_tokens}")
     sd = read_weights(path)
     check_on_meta(lambda: _build(cfg, head), sd, source=str(path), config_source=source)
     network = _build(cfg, head)
     load_strict(network, sd, source=str(path))
     network.eval()
-    if window_tokens is not None and not 0 < int(window_tokens) <= cfg.max_tokens:
-        raise ModelError(f"window_tokens {window_tokens}: 1..{cfg.max_tokens}")
     id2label = config.get("id2label") or {}
     labels = tuple(str(id2label.get(str(i), f"LABEL_{i}")) for i in range(cfg.num_labels))
     info = ModelInfo(
