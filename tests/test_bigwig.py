@@ -215,13 +215,9 @@ def test_a_write_error_names_the_file_and_leaves_nothing(tmp_path):
 def test_bench_track_size_runs(tmp_path, capsys):
     """bench/track_size.py on two small full-precision tracks: printed = returned, rounding
     shrinks the file and its error stays within half a unit of the kept digit."""
-    import importlib.util
-    from pathlib import Path
+    from benchutil import load_bench
 
-    path = Path(__file__).resolve().parent.parent / "bench" / "track_size.py"
-    spec = importlib.util.spec_from_file_location("bench_track_size", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    mod = load_bench("track_size")
     rng = np.random.default_rng(2)
     files = [_write(tmp_path / f"t{i}.bw", {"a": 40_000}, {"a": _signal(rng, 40_000)}, chunk=10**9) for i in range(2)]
     res = mod.main([str(f) for f in files])

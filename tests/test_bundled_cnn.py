@@ -7,11 +7,11 @@ the real scanner and scores the bigWigs with the independent evaluator bench/spl
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from benchutil import load_bench
 
 from genaannot.pipeline.scan import scan_genome
 
@@ -29,9 +29,7 @@ def test_bundled_cnn_keeps_the_readme_figures_on_the_held_out_chromosome(tmp_pat
     on donors; its scan uses the window the checkpoint states."""
     model_dir = REPO / "examples/models/splice-cnn-athaliana"
     assert (model_dir / "model.safetensors").is_file(), f"{model_dir} is missing from this checkout"
-    spec = importlib.util.spec_from_file_location("splice_ap", REPO / "bench" / "splice_ap.py")
-    splice_ap = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(splice_ap)
+    splice_ap = load_bench("splice_ap")
     res = scan_genome(FASTA, model="splice-cnn-athaliana", task="splice", output=tmp_path / "cnn.bw",
                       chroms=["Chr5"], quiet=True)
     manifest = json.loads(res.manifest.read_text())

@@ -305,14 +305,9 @@ def test_cuda_autocast_agrees(gena_token, precision):
 
 
 def _bench(name: str):
-    import importlib.util
-    from pathlib import Path
+    from benchutil import load_bench
 
-    path = Path(__file__).resolve().parent.parent / "bench" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod
+    return load_bench(name)
 
 
 def _printed(out: str) -> dict[str, str]:

@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
+from benchutil import load_bench as _bench
 
 from genaannot.metrics import average_precision as genaannot_ap
-
-
-def _bench(name: str):
-    """Import ``bench/<name>.py`` (bench/ is not a package)."""
-    path = Path(__file__).resolve().parent.parent / "bench" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod
-
 
 sap = _bench("splice_ap")
 
