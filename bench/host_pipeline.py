@@ -95,6 +95,12 @@ def null_model(*, labels: int = 3, max_tokens: int = 510, device_tokens_per_s: f
     """A :class:`Model` around a network that returns ``[B, L, labels]`` logits: model-like
     random values (``outputs="random"``, seeded) or zeros.
 
+    Random logits are N(-7, 1.2²) (a sigmoid below 0.01 for ~97 % of them), drawn once into a
+    pool of 2²² and handed out as consecutive slices, so every token of a scan still gets its
+    own value (the pool repeats after ~1.4 M token positions) while the benchmark does not
+    charge the host for a device's work: drawing them per batch cost 0.044 CPU-s per Mb per
+    strand of the scan (``bench/stage_cpu.py``, 2026-12-05), 7 % of what was measured.
+
     Instantly, or, with ``device_tokens_per_s``, after sleeping ``positions / rate`` seconds
     per batch: an emulated device that computes at that rate while the calling thread waits
     without holding the GIL (as it does in a CUDA synchronisation), so a benchmark can
@@ -110,6 +116,8 @@ def null_model(*, labels: int = 3, max_tokens: int = 510, device_tokens_per_s: f
 
     tok = load_tokenizer(tokenizer or TOKENIZER)
     gen = torch.Generator().manual_seed(0)
+    pool = torch.randn(1 << 22, generator=gen) * 1.2 - 7.0 if outputs == "random" else None
+    at = [0]  # next unused value of the pool
 
     class NullNetwork(nn.Module):
         head = "token"
@@ -136,7 +144,14 @@ def null_model(*, labels: int = 3, max_tokens: int = 510, device_tokens_per_s: f
                 self.device_seconds += busy
             if outputs == "zeros":
                 return torch.zeros((*input_ids.shape, labels))
-            return torch.randn((*input_ids.shape, labels), generator=gen) * 1.2 - 7.0
+            n = input_ids.numel() * labels
+            if n > pool.numel():
+                return torch.randn((*input_ids.shape, labels), generator=gen) * 1.2 - 7.0
+            if at[0] + n > pool.numel():
+                at[0] = (at[0] + n) % (pool.numel() - n)  # wrap at a moving offset
+            out = pool[at[0]:at[0] + n].view(*input_ids.shape, labels).clone()  # callers may write to it
+            at[0] += n
+            return out
 
         def split(self, out, lengths):
             return split_cls_sep(out, lengths, head="token")

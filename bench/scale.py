@@ -17,7 +17,7 @@ Printed per size (``size_mb=N key: value`` lines, and a table):
 * ``peak_rss_mb``: the scanning process's peak resident memory (``ru_maxrss``);
 * ``cpu_s``, ``cpu_s_per_mb_strand``: CPU seconds of the scan call (the process and its
   workers, start-up and imports left out), and per Mb of one strand (the null network's own
-  cost is a ``randn`` per batch);
+  cost is a copy from a pool of random values drawn once);
 * ``wall_s`` and ``tail_s``: the time from the last base computed to the end of the scan
   (what assembly leaves after the model: indexes, zoom levels, calls, commit), and
   ``tail_fraction = tail_s / wall_s``;

@@ -24,7 +24,7 @@ def _lookup(table, mask, key):
 
 
 @numba.njit(cache=True, nogil=True)
-def merge(ids, lens, word_start, table, mask, rank_new, vocab_n):
+def merge(ids, lens, word_start, table, mask, rank_new, rank_left, rank_right, vocab_n):
     """Apply the merges to the symbols ``ids`` in place; return how many symbols are left
     (compacted to the front of ``ids`` and ``lens``).
 
@@ -34,16 +34,20 @@ def merge(ids, lens, word_start, table, mask, rank_new, vocab_n):
     minimum never decreases, and one bucket per rank, emptied in rank order and each in
     position order, pops the same entries in the same order, in linear time. An entry is
     applied only if it is still current, as in ``tokenizers``: its symbol exists, has a right
-    neighbour in the same word, and that pair still makes the same token.
+    neighbour in the same word, and that pair still makes the same token. Pairs and ranks
+    are one-to-one and every token is made by one merge (both checked by ``from_spec``), so
+    "still makes the same token" is "is still this rank's pair": two array reads, no lookup.
 
     Parameters
     ----------
-    ids : int64 [n]
+    ids : int32 [n]
         Initial symbols (one per letter, a gap run's one symbol); overwritten.
-    lens : int64 [n]
+    lens : int32 [n]
         Letters per symbol; overwritten (0 marks a symbol merged into its left neighbour).
     word_start : bool [n]
         True where a new word starts (no pair across it).
+    rank_new, rank_left, rank_right : int32 [n_merges]
+        Each merge's token, and the left and right symbols it joins.
     """
     n = ids.shape[0]
     n_ranks = rank_new.shape[0]
@@ -59,6 +63,7 @@ def merge(ids, lens, word_start, table, mask, rank_new, vocab_n):
     e_next = np.empty(cap, np.int32)
     n_e = 0
     lo = n_ranks
+    hi = -1
     for i in range(n):
         j = nxt[i]
         if j >= 0:
@@ -72,10 +77,12 @@ def merge(ids, lens, word_start, table, mask, rank_new, vocab_n):
                     e_next[tail[r]] = n_e
                 tail[r] = n_e
                 n_e += 1
-                if r < lo:
-                    lo = r
+                lo = min(lo, r)
+                hi = max(hi, r)
     todo = np.empty(cap, np.int32)
-    for rank in range(lo, n_ranks):
+    rank = lo - 1
+    while rank < hi:  # hi grows as merges queue higher ranks
+        rank += 1
         e = head[rank]
         if e < 0:
             continue
@@ -90,16 +97,15 @@ def merge(ids, lens, word_start, table, mask, rank_new, vocab_n):
         if not ordered:
             todo[:k].sort()
         new = rank_new[rank]
+        left_id = rank_left[rank]
+        right_id = rank_right[rank]
         for t in range(k):
             pos = todo[t]
-            if lens[pos] == 0:
-                continue
-            right = nxt[pos]
-            if right < 0:
-                continue
-            r = _lookup(table, mask, ids[pos] * vocab_n + ids[right])
-            if r < 0 or rank_new[r] != new:
+            if lens[pos] == 0 or ids[pos] != left_id:
                 continue  # an expired entry
+            right = nxt[pos]
+            if right < 0 or ids[right] != right_id:
+                continue
             ids[pos] = new
             lens[pos] += lens[right]
             lens[right] = 0
@@ -126,6 +132,7 @@ def merge(ids, lens, word_start, table, mask, rank_new, vocab_n):
                         e_next[tail[r]] = n_e
                     tail[r] = n_e
                     n_e += 1
+                    hi = max(hi, r)
     k = 0
     for i in range(n):
         if lens[i] != 0:

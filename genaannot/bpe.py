@@ -33,6 +33,7 @@ This module opens no files.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import re
 from dataclasses import dataclass
@@ -85,7 +86,7 @@ class FastBPE:
 
     Attributes
     ----------
-    char_ids : int64 [256]
+    char_ids : int32 [256]
         Initial id of each byte (the unknown token's id where the vocabulary lacks it).
     gap_id : int
         Id of ``-`` (one per run of >= 10 ``N``), or -1 when the normaliser has no gap rule.
@@ -94,8 +95,8 @@ class FastBPE:
     table : int64 [table_size]
         Open-addressing hash table (power-of-two size, linear probing): entries
         ``(left * vocab_n + right) << 31 | rank``, -1 where empty.
-    rank_new : int64 [n_merges]
-        Id of the token each merge makes.
+    rank_new, rank_left, rank_right : int32 [n_merges]
+        Id of the token each merge makes, and of its left and right parts.
     vocab_n : int
         Largest id + 1.
     """
@@ -105,6 +106,8 @@ class FastBPE:
     split_gaps: bool
     table: np.ndarray
     rank_new: np.ndarray
+    rank_left: np.ndarray
+    rank_right: np.ndarray
     vocab_n: int
 
     @classmethod
@@ -173,14 +176,16 @@ class FastBPE:
         keys = left * vocab_n + right
         if np.unique(keys).size != n:
             return None  # a pair listed twice
-        table = _hash_table(keys, size=1 << int(4 * n - 1).bit_length())
+        # load factor 1/4 to 1/2: the table (8 bytes a slot) should stay in the core's cache
+        table = _hash_table(keys, size=1 << int(2 * n - 1).bit_length())
         unk_id = vocab[unk]
-        char_ids = np.full(256, unk_id, dtype=np.int64)
+        char_ids = np.full(256, unk_id, dtype=np.int32)
         for token, i in vocab.items():
             if len(token) == 1 and token.isascii():
                 char_ids[ord(token)] = i
         gap_id = int(vocab.get("-", unk_id)) if gap else -1
-        return cls(char_ids, gap_id, pre is not None, table, rank_new, int(vocab_n))
+        i32 = functools.partial(np.asarray, dtype=np.int32)
+        return cls(char_ids, gap_id, pre is not None, table, i32(rank_new), i32(left), i32(right), int(vocab_n))
 
     def encode(self, up: str) -> tuple[np.ndarray, np.ndarray] | None:
         """Token ids and letters per token of ``up``, or ``None`` if ``up`` holds anything but
@@ -200,11 +205,14 @@ class FastBPE:
         """
         if not up:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        if not (up.isascii() and up.isalpha() and up.isupper()):
+        if not up.isascii():
             return None
-        raw = np.frombuffer(up.encode("ascii"), dtype=np.uint8)
+        letters = up.encode("ascii")
+        if not (letters.isalpha() and letters.isupper()):  # bytes: ASCII rules, no Unicode tables
+            return None
+        raw = np.frombuffer(letters, dtype=np.uint8)
         ids = self.char_ids[raw]
-        lens = np.ones(raw.shape[0], dtype=np.int64)
+        lens = np.ones(raw.shape[0], dtype=np.int32)
         word_start = np.zeros(raw.shape[0], dtype=np.bool_)
         if self.gap_id >= 0 and "NNNNNNNNNN" in up:
             # N{10,} -> "-": one gap symbol per run, at its first letter, as long as the run
@@ -213,7 +221,7 @@ class FastBPE:
             starts, ends = edges[0::2], edges[1::2]
             keep = (ends - starts) >= 10
             starts, ends = starts[keep], ends[keep]
-            step = np.zeros(raw.shape[0] + 1, dtype=np.int64)
+            step = np.zeros(raw.shape[0] + 1, dtype=np.int32)
             step[starts + 1] += 1
             step[ends] -= 1
             alive = np.cumsum(step[:-1]) == 0
@@ -225,5 +233,6 @@ class FastBPE:
             ids, lens, word_start = ids[alive], lens[alive], word_start[alive]
         from ._bpe_kernel import merge
 
-        k = merge(ids, lens, word_start, self.table, self.table.shape[0] - 1, self.rank_new, self.vocab_n)
-        return ids[:k].copy(), lens[:k].copy()
+        k = merge(ids, lens, word_start, self.table, self.table.shape[0] - 1, self.rank_new, self.rank_left,
+                  self.rank_right, self.vocab_n)
+        return ids[:k].astype(np.int64), lens[:k].astype(np.int64)
