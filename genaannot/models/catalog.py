@@ -25,8 +25,11 @@ class CatalogEntry:
 
     @property
     def serves(self) -> str:
-        """What the entry does as it is: the task it has a head for, or that it needs fine-tuning."""
-        if self.task != "generic":
+        """What the entry does as it is: the task it has a head for, or that it needs fine-tuning
+        (its task takes any checkpoint: a pretrained LM has no task head of its own)."""
+        from ..tasks import get_task
+
+        if not get_task(self.task).any_checkpoint:
             return f"scan/score --task {self.task}"
         return f"pretrained LM without a task head: fine-tune first (genaannot train --base-model {self.name})"
 
