@@ -41,3 +41,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords and not has_gpu:
             item.add_marker(skip_gpu)
+    # files with slow tests first: pytest-xdist hands out whole files in this order, and a
+    # minute-long file handed out last keeps one process busy while the other has nothing left
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: order within a file kept

@@ -112,6 +112,7 @@ def test_score_model_option(files, tmp_path):
     assert "max_tokens=78>" in heads["default"] and "max_tokens=52>" in heads["two"]
 
 
+@pytest.mark.slow
 def test_devices(files, tmp_path):
     """--devices cpu,cpu: one process per device; BCF and stdout output as with one process."""
     args = [str(files / "in.vcf"), "--genome", str(files / "g.fa"), "--task", "splice", "--model",

@@ -512,6 +512,7 @@ def test_bench_score_runs(capsys, monkeypatch):
     assert runs[0][3:] == runs[1][3:]
 
 
+@pytest.mark.slow
 def test_bench_attention_scaling_runs(tmp_path):
     import os
     import subprocess

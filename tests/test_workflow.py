@@ -30,6 +30,7 @@ WORKFLOW = REPO / "examples" / "workflow"
 GENAANNOT = f"{shlex.quote(sys.executable)} {shlex.quote(str(REPO / 'bin' / 'genaannot'))}"
 
 
+@pytest.mark.slow
 def test_snakemake_scatter_gather_equals_single_run(tmp_path, monkeypatch):
     wd = tmp_path / "wf"
     shutil.copytree(WORKFLOW, wd)
