@@ -5,7 +5,8 @@ tracks, the GENA t2t tokenizer, ``bench/host_pipeline.py``'s null network with m
 random per-token outputs) over one random chromosome of ``--mb`` Mb (``bench/scale.py``'s
 genome), in this process, and wraps the stages with ``time.thread_time`` counters, so each
 figure is the CPU of the thread that ran it (main: planning and the model layer; writer:
-stitching, run-length encoding, part files; assembler: the bigWig writers), whatever the
+stitching, run-length encoding, part files; assembler: the bigWig writers; collate: the
+batches of token ids), whatever the
 machine's load. Nested stages are included in their parents (``plan_span`` holds
 ``tokenize_long`` holds ``FastBPE.encode``). Printed: total CPU of the scan call, then per
 stage seconds, CPU-s per Mb per strand and share of the total.
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     wrap(bpe.FastBPE, "encode", "main:     FastBPE.encode (compiled merge loop)")
     wrap(scan, "predict_span", "main: predict_span (model layer)")
     wrap(type(model.network), "forward", "main:   null network forward (random outputs)")
+    wrap(type(model.network), "collate", "collate thread: batches of token ids")
     wrap(predict, "batch_plan", "main:   batch_plan")
     wrap(scan, "span_pieces", "writer: span_pieces (activation, centre pieces)")
     wrap(scan, "stitch_span", "writer: stitch_span (per base, fallback)")

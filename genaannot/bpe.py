@@ -18,8 +18,8 @@ left and right neighbours are queued. Characters that are not in the vocabulary 
 unknown token, one per character. Where every merge ranks after the merges that make its
 parts (both GENA tokenizers; checked), the queue's minimum never decreases, so one bucket
 per rank replaces the heap (:func:`genaannot._bpe_kernel.merge`); that loop, compiled with
-``numba``, took 0.28 of the CPU per base of ``tokenizers`` (``bench/bpe.py``), where the
-same heap loop compiled took about 0.7.
+``numba``, takes 0.21-0.23 of the CPU per base of ``tokenizers`` (``bench/bpe.py``), where
+the same heap loop compiled took about 0.7.
 
 :meth:`FastBPE.from_spec` returns ``None`` for any ``tokenizer.json`` feature outside that
 list, and :meth:`FastBPE.encode` returns ``None`` for any input it does not handle (letters
