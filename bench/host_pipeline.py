@@ -26,7 +26,8 @@ Reported:
   one host core can keep busy (< 1: the host needs that many cores per GPU, inverted);
 * ``tokenizer_bp_per_s_single_pass``: the tokenizer alone over the same bp once (3-kb
   pieces), and ``tokenisations_per_bp``: how many times that the scan's rate is, i.e. how
-  often the scan tokenises each base (both strands, overlap, window fitting);
+  often the scan tokenises each base (both strands, overlap, window fitting; not printed
+  with ``--device-tokens-per-s``, where the scan's rate is the emulated device's);
 * with ``--profile`` (default on), the share of the **main thread's** wall time in
   tokenisation + window planning, the model layer (``run_network``: collation, copies,
   unpacking), stitching and writing, from cProfile (a second, profiled run; profiling
@@ -327,7 +328,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             out["startup_s"] = net.first_batch - _scan.started  # type: ignore[attr-defined]
             out["device_busy_fraction_after_startup"] = net.device_seconds / (wall - out["startup_s"])
         out["tokenizer_bp_per_s_single_pass"] = _tokenizer_rate(args.fasta, model.tokenizer, bp)
-        out["tokenisations_per_bp"] = out["tokenizer_bp_per_s_single_pass"] / out["bp_per_s_per_core"]
+        if not args.device_tokens_per_s:  # with an emulated device the scan's rate is the device's
+            out["tokenisations_per_bp"] = out["tokenizer_bp_per_s_single_pass"] / out["bp_per_s_per_core"]
         if not args.no_profile and not args.workers and not args.device_tokens_per_s:
             import cProfile
 
