@@ -88,6 +88,15 @@ def test_clear_errors(files, tmp_path):
                                   "splice", "--model", str(files / "prom"), "-o", str(tmp_path / "o.vcf")])
     assert r.exit_code == 1 and "has a sequence head; use a token-classification checkpoint" in r.output
     assert not (tmp_path / "o.vcf").exists()
+    # --window-tokens: within the model's capacity (the tiny GENA model's), and it reaches the scorer
+    base = ["score", str(files / "in.vcf"), "--genome", str(files / "g.fa"), "--task", "splice",
+            "--model", str(files / "splice"), "-o", str(tmp_path / "w.vcf"), "--distance", "5"]
+    r = CliRunner().invoke(main, [*base, "--window-tokens", "100000"])
+    assert r.exit_code == 1 and "--window-tokens must be between 1 and the model's capacity" in r.output
+    assert not (tmp_path / "w.vcf").exists()
+    r = CliRunner().invoke(main, [*base, "--window-tokens", "16", "-q"])
+    assert r.exit_code == 0, r.output
+    assert "max_tokens=16>" in (tmp_path / "w.vcf").read_text()
 
 
 def test_help_does_not_import_torch():

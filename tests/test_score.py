@@ -456,3 +456,35 @@ def test_a_checkpoint_that_states_its_window_is_scored_with_it(tmp_path):
     cols = dict(zip(header, row))
     assert int(cols["ref_tokens"]) <= model.info.window_tokens and int(cols["ref_tokens"]) >= model.info.window_tokens - 1
     assert f"max_tokens={model.info.window_tokens}" in out.read_text()
+
+
+def test_window_tokens_sets_the_variant_windows_within_the_capacity(tmp_path):
+    """`window_tokens` overrides the checkpoint's window (a long-context model need not read
+    its whole capacity per variant); above the capacity it is refused before any record is
+    read; a window too short for ±distance is TOO_LONG, written with the reason."""
+    from tiny_families import make_dilated_cnn_dir, random_dna
+
+    from genaannot.models import load_model
+
+    seq = random_dna(3000, seed=5)
+    fa = tmp_path / "g.fa"
+    fa.write_text(">chr2\n" + seq + "\n")
+    model = load_model(make_dilated_cnn_dir(tmp_path / "cnn"), device="cpu")
+    p = 1500
+    vcf = write_vcf(tmp_path / "in.vcf", [("2", p, seq[p - 1], "A" if seq[p - 1] != "A" else "C")])
+    for w in (60, 300):
+        out = tmp_path / f"o{w}.vcf"
+        s = score_variants(vcf, genome=fa, model=model, task="splice", output=out, quiet=True, distance=10,
+                           window_tokens=w, tsv=tmp_path / f"o{w}.tsv")
+        assert s.scored == 1
+        header, row = (line.split("\t") for line in (tmp_path / f"o{w}.tsv").read_text().splitlines()[:2])
+        # 1-bp tokens, equal flanks around a 1-bp REF: the window, or one less when it is even
+        assert w - 1 <= int(dict(zip(header, row))["ref_tokens"]) <= w
+        assert f"max_tokens={w}" in out.read_text()
+    s = score_variants(vcf, genome=fa, model=model, task="splice", output=tmp_path / "short.vcf", quiet=True,
+                       distance=50, window_tokens=60)
+    assert s.scored == 0 and "GENA_REASON=TOO_LONG" in (tmp_path / "short.vcf").read_text()
+    with pytest.raises(ValueError, match="between 1 and the model's capacity of 1,000,000 tokens"):
+        score_variants(vcf, genome=fa, model=model, task="splice", output=tmp_path / "x.vcf", quiet=True,
+                       window_tokens=1_000_001)
+    assert not (tmp_path / "x.vcf").exists()

@@ -33,7 +33,7 @@ def _stranded() -> str:
         "(pipe-separated subfields, described in the header) or a reason code in INFO/GENA_REASON "
         "(NO_CONTIG, SYMBOLIC, BAD_ALLELE, EDGE, N_REGION, REF_MISMATCH, TOO_LONG, NO_GENE), and its numbers "
         "again in numeric Number=A fields GENA_<TASK>_<SUBFIELD> for bcftools filter/query. Windows are "
-        "sized in tokens to the model capacity and centred on the variant (shifted inward at "
+        "sized in tokens (--window-tokens; default the checkpoint's stated window, else the model capacity) and centred on the variant (shifted inward at "
         "sequence ends). Chromosome names 1/chr1 are matched automatically. VARIANTS and -o may be "
         "'-' (stdin/stdout); .vcf.gz output is bgzipped and tabix-indexed."
     ),
@@ -49,6 +49,10 @@ def _stranded() -> str:
               metavar="OUT.vcf[.gz]", help="Annotated VCF (.vcf, .vcf.gz, .bcf or - for stdout).")
 @click.option("--distance", type=click.IntRange(min=0), default=_default("distance"), show_default=True,
               help="Token heads (splice): search gains/losses within this many bp of the REF allele.")
+@click.option("--window-tokens", type=click.IntRange(min=1), default=_default("window_tokens"),
+              help="Content tokens per variant window [default: the window the checkpoint states, else the "
+                   "model's capacity]. Set it for long-context models (HyenaDNA-1m reads 1,000,000 tokens "
+                   "per variant otherwise).")
 @click.option("--labels", default=None, metavar="A,B", callback=label_list,
               help="Comma-separated subset of the task's outputs to score [default: all].")
 @click.option("--tsv", type=click.Path(dir_okay=False, allow_dash=True), default=None, metavar="OUT.tsv",
@@ -88,7 +92,7 @@ def _stranded() -> str:
 @click.option("-R", "--regions-file", type=click.Path(dir_okay=False), default=None, metavar="BED",
               help="As -r, from a BED file (0-based half-open); with -r, both.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
-def score(variants, genome, task_name, model_path, output, distance, labels, tsv, batch_size, device, threads,
+def score(variants, genome, task_name, model_path, output, distance, window_tokens, labels, tsv, batch_size, device, threads,
           precision, compile_, model_options, strand, shard, workers, devices, annotation, mask, outside_genes,
           spliceai_info, regions, regions_file, quiet) -> None:
     """Score every ALT allele of VARIANTS (VCF, VCF.gz, BCF or -) against GENOME with a model."""
@@ -117,7 +121,7 @@ def score(variants, genome, task_name, model_path, output, distance, labels, tsv
             warnings.simplefilter("always")
             summary = score_variants(
                 variants, genome=genome, model=model_id, task=task_name, output=output,
-                distance=distance, labels=label_list, tsv=tsv, batch_size=batch_size,
+                distance=distance, window_tokens=window_tokens, labels=label_list, tsv=tsv, batch_size=batch_size,
                 strand=strand, quiet=quiet, shard=shard, devices=devices, workers=workers,
                 device=device, threads=threads, precision=precision, compile=compile_,
                 model_options=parse_options(model_options),

@@ -73,6 +73,8 @@ class ScoreOptions:
     """How records are scored (the same in every device process); see :func:`score_variants`."""
 
     distance: int = 50
+    #: content tokens per variant window; None: the checkpoint's stated window, else its capacity
+    window_tokens: int | None = None
     batch_size: int = 8
     chunk_size: int = 256
     cache_size: int = 1024
@@ -170,6 +172,7 @@ def score_variants(
     task: str | Task,
     output: str | Path,
     distance: int = 50,
+    window_tokens: int | None = None,
     labels: Sequence[str] | None = None,
     tsv: str | Path | None = None,
     batch_size: int = 8,
@@ -212,6 +215,11 @@ def score_variants(
         ``.vcf``, ``.vcf.gz`` (bgzipped + tabix index), ``.bcf`` or ``-`` (stdout).
     distance
         Token heads: gains/losses are searched within ``distance`` bp of the REF allele.
+    window_tokens
+        Content tokens per variant window, at most the model's capacity. Default: the window
+        the checkpoint states (``ModelInfo.window_tokens``), else the capacity (``max_tokens``):
+        set it for long-context models (HyenaDNA-1m: 1,000,000 tokens per variant otherwise).
+        An ALT whose window cannot hold ``distance`` bp on both sides gets ``TOO_LONG``.
     labels
         Outputs to score (names or indices); default all of the task's.
     tsv
@@ -319,7 +327,10 @@ def score_variants(
         workers = default_score_workers(device_list or [str(model.device)])
     if workers < 0:
         raise ValueError(f"--workers must be 0 (a helper thread) or more, not {workers}")
-    opts = ScoreOptions(distance=distance, batch_size=batch_size, chunk_size=chunk_size, cache_size=cache_size,
+    if window_tokens is not None and not 1 <= window_tokens <= model.info.max_tokens:
+        raise ValueError(f"--window-tokens must be between 1 and the model's capacity of {model.info.max_tokens:,} "
+                         f"tokens ({model.info.source}), not {window_tokens:,}")
+    opts = ScoreOptions(distance=distance, window_tokens=window_tokens, batch_size=batch_size, chunk_size=chunk_size, cache_size=cache_size,
                         shard_bin_bp=shard_bin_bp, workers=workers, threads=threads,
                         annotation=None if annotation is None else str(annotation), mask=mask,
                         outside_genes=outside_genes, spliceai_info=spliceai_info,
@@ -529,8 +540,9 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
             gene_meta = (f",annotation={Path(opts.annotation).name},mask={int(opts.mask)},"
                          f"outside_genes={opts.outside_genes}")
         # a variant's windows fill the model's capacity, or the window its checkpoint states
-        # (a dilated CNN reads any length; its own window is what it was made to be read with)
-        window_tokens = int(model.info.window_tokens or model.info.max_tokens)
+        # (a dilated CNN reads any length; its own window is what it was made to be read with),
+        # or the user's
+        window_tokens = int(opts.window_tokens or model.info.window_tokens or model.info.max_tokens)
         reader.add_meta(
             "genaannotScore",
             f"<task={readout.task},model={model.info.source},distance={distance},strands={'/'.join(readout.strands)},"
