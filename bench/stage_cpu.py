@@ -6,10 +6,9 @@ random per-token outputs) over one random chromosome of ``--mb`` Mb (``bench/sca
 genome), in this process, and wraps the stages with ``time.thread_time`` counters, so each
 figure is the CPU of the thread that ran it (main: planning and the model layer; writer:
 stitching, run-length encoding, part files; assembler: the bigWig writers; collate: the
-batches of token ids), whatever the
-machine's load. Nested stages are included in their parents (``plan_span`` holds
-``tokenize_long`` holds ``FastBPE.encode``). Printed: total CPU of the scan call, then per
-stage seconds, CPU-s per Mb per strand and share of the total.
+batches of token ids), whatever the machine's load. Nested stages are included in their
+parents (``plan_span`` holds ``tokenize_long`` holds ``FastBPE.encode``). Printed: total CPU
+of the scan call, then per stage seconds, CPU-s per Mb per strand and share of the total.
 
     .venv/bin/python bench/stage_cpu.py [--mb 8]
 """

@@ -33,7 +33,6 @@ This module opens no files.
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import re
 from dataclasses import dataclass
@@ -184,8 +183,8 @@ class FastBPE:
             if len(token) == 1 and token.isascii():
                 char_ids[ord(token)] = i
         gap_id = int(vocab.get("-", unk_id)) if gap else -1
-        i32 = functools.partial(np.asarray, dtype=np.int32)
-        return cls(char_ids, gap_id, pre is not None, table, i32(rank_new), i32(left), i32(right), int(vocab_n))
+        return cls(char_ids, gap_id, pre is not None, table, rank_new.astype(np.int32), left.astype(np.int32),
+                   right.astype(np.int32), int(vocab_n))
 
     def encode(self, up: str) -> tuple[np.ndarray, np.ndarray] | None:
         """Token ids and letters per token of ``up``, or ``None`` if ``up`` holds anything but
