@@ -47,6 +47,10 @@ Reported:
   second would need, from the CPU seconds per token position of this run: in the worker
   processes (``--workers N``: reading, tokenising, planning), in the device process
   (batching, copies, stitching, writing, on its threads) and together;
+* ``thread_cpu_s[NAME]`` and ``thread_cores_for_target[NAME]``: the device process's CPU per
+  thread (``ThreadClocks``: main, ``genaannot-writer``, ``genaannot-assemble``,
+  ``genaannot-collate``, the worker pool's queue threads, ``other``), and what each would
+  need at the target rate: a thread above 1 caps the device, whatever the workers;
 * with ``--device-tokens-per-s``, also ``startup_s`` (scan start to the first batch: worker
   start, imports, the first unit's planning) and ``device_busy_fraction_after_startup``.
 
@@ -193,6 +197,62 @@ def _cpu_split() -> tuple[float, float]:
     return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
 
 
+class ThreadClocks:
+    """CPU seconds of each thread of this process while it runs, by Python thread name
+    (``genaannot-writer_0`` counts as ``genaannot-writer``; threads without a Python name,
+    e.g. torch's or numba's, as ``other``), sampled from ``/proc/self/task`` every
+    ``every`` seconds (Linux; empty elsewhere). A thread's last sample counts, so one that
+    lived less than ``every`` may be missed."""
+
+    def __init__(self, every: float = 0.05) -> None:
+        import threading
+
+        self.every, self._stop = every, threading.Event()
+        self._base: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._names: dict[int, str] = {}
+        self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self._base = self._read()
+        self._thread = threading.Thread(target=self._run, name="bench-thread-clocks", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> dict[int, float]:
+        import threading
+
+        out: dict[int, float] = {}
+        try:
+            tids = os.listdir("/proc/self/task")
+        except OSError:
+            return out
+        self._names.update({t.native_id: t.name for t in threading.enumerate() if t.native_id is not None})
+        for tid in tids:
+            try:
+                with open(f"/proc/self/task/{tid}/stat") as fh:
+                    f = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            out[int(tid)] = (int(f[11]) + int(f[12])) / self._tick  # utime + stime
+        return out
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self._last.update(self._read())
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds per thread name since the start (this sampler's own thread left out)."""
+        self._stop.set()
+        self._thread.join()
+        self._last.update(self._read())
+        out: dict[str, float] = {}
+        for tid, cpu in self._last.items():
+            name = self._names.get(tid, "other")
+            if name == "bench-thread-clocks":
+                continue
+            name = name.rsplit("_", 1)[0] if name.startswith("genaannot-") else name
+            out[name] = out.get(name, 0.0) + cpu - self._base.get(tid, 0.0)
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
 def _scan(fasta: Path, model, *, overlap: float | None, batch_size: int, max_bp: int | None, out: Path,
           workers: int = 0, unit_bp: int | None = None):
     from genaannot.pipeline.scan import scan_genome
@@ -281,9 +341,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             args.fasta = scale.write_genome(Path(tmp) / "random.fa", int(args.random_mb * 1e6))
         self0, kids0 = _cpu_split()
         cpu0 = self0 + kids0
+        clocks = ThreadClocks()
         res, wall = _scan(args.fasta, model, overlap=args.overlap, batch_size=args.batch_size,
                           max_bp=args.max_bp, out=Path(tmp), workers=args.workers,
                           unit_bp=args.unit_bp)
+        threads = clocks.stop()
         self1, kids1 = _cpu_split()
         cpu = self1 + kids1 - cpu0
         positions, content = net.positions, net.content
@@ -321,6 +383,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         out["worker_cores_for_target"] = args.target_tokens_per_s * (kids1 - kids0) / positions
         out["device_process_cores_for_target"] = args.target_tokens_per_s * (self1 - self0) / positions
         out["host_cores_for_target"] = args.target_tokens_per_s * cpu / positions
+        # each thread of the device process: one that would need a whole core at the target
+        # caps the device however many workers there are
+        for name, sec in threads.items():
+            out[f"thread_cpu_s[{name}]"] = sec
+        for name, sec in threads.items():
+            out[f"thread_cores_for_target[{name}]"] = args.target_tokens_per_s * sec / positions
         if args.device_tokens_per_s:
             out["device_s"] = net.device_seconds
             out["device_busy_fraction"] = net.device_seconds / wall

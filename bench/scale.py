@@ -14,10 +14,13 @@ largest tracks: a value per base); ``bpe`` the GENA t2t BPE tokenizer (a value p
 Printed per size (``size_mb=N key: value`` lines, and a table):
 
 * ``mb_scanned``: bp scanned per strand, in Mb (N runs are not scanned);
-* ``peak_rss_mb``: the scanning process's peak resident memory (``ru_maxrss``);
+* ``peak_rss_mb``: the scanning process's peak resident memory (``ru_maxrss``), and
+  ``worker_peak_rss_mb`` the largest worker process's (``--workers N``; 0 without);
 * ``cpu_s``, ``cpu_s_per_mb_strand``: CPU seconds of the scan call (the process and its
   workers, start-up and imports left out), and per Mb of one strand (the null network's own
   cost is a copy from a pool of random values drawn once);
+* ``sys_s`` and ``minor_faults``: the scanning process's system CPU and minor page faults
+  (the heap policy's cost, docs/scale.md "Heap");
 * ``wall_s`` and ``tail_s``: the time from the last base computed to the end of the scan
   (what assembly leaves after the model: indexes, zoom levels, calls, commit), and
   ``tail_fraction = tail_s / wall_s``;
@@ -91,6 +94,7 @@ def _child(fasta: str, out: str, tokenizer: str, outputs: str, track_digits: str
         return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
     c0 = cpu()
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     res = scan_genome(fasta, model=model, task="splice", output=Path(out) / "s.bw", strand="both", quiet=True,
                       progress=progress, track_digits=digits, workers=workers)
@@ -100,7 +104,10 @@ def _child(fasta: str, out: str, tokenizer: str, outputs: str, track_digits: str
         "wall_s": t1 - t0,
         "tail_s": t1 - last[0],
         "cpu_s": cpu() - c0,
+        "sys_s": resource.getrusage(resource.RUSAGE_SELF).ru_stime - r0.ru_stime,
+        "minflt": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0.ru_minflt,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "track_bytes": [p.stat().st_size for p in res.tracks],
     }))
 
@@ -134,6 +141,9 @@ def main(argv: list[str] | None = None) -> dict[float, dict[str, Any]]:
                 "peak_rss_mb": r["peak_rss_mb"],
                 "cpu_s": r["cpu_s"],
                 "cpu_s_per_mb_strand": r["cpu_s"] / (2 * mb_scanned),
+                "worker_peak_rss_mb": r["worker_peak_rss_mb"],
+                "sys_s": r["sys_s"],
+                "minor_faults": r["minflt"],
                 "wall_s": r["wall_s"],
                 "tail_s": r["tail_s"],
                 "tail_fraction": r["tail_s"] / r["wall_s"],
