@@ -3,7 +3,7 @@
 Coordinates are 0-based, half-open, on the forward strand of the chromosome.
 
 ``scan`` runs it per work unit (planning in worker processes, the model in the device
-process, stitching on a writer thread); ``evaluate`` runs it over the same layout and
+process, stitching in the worker processes too, or on a writer thread without them); ``evaluate`` runs it over the same layout and
 units (:func:`region_tracks`), so the thresholds it chooses hold for scans made with the same
 settings; the invariants (single-window identity, exact coverage under centre stitching,
 minus strand = reverse complement read backwards) hold for both because both go through
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .predict import NonFiniteOutputError
+from .predict import NonFiniteOutputError, Prediction
 from .regions import Interval
 from .stitch import WindowOutput, center_pieces, clip_pieces, rc_to_forward, stitch
 from .tokenize import SequenceStats
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from .readout import Readout
     from .tokenize import DNATokenizer
 
-__all__ = ["StrandPlan", "SpanWork", "plan_span", "predict_span", "stitch_span", "span_pieces", "span_tracks",
+__all__ = ["StrandPlan", "SpanWork", "PackedPredictions", "plan_span", "predict_span", "stitch_span", "span_pieces", "span_tracks",
            "region_tracks", "SpanTimer"]
 
 
@@ -283,6 +283,49 @@ def predict_span(
         n = len(work.strands[strand].plan)
         out[strand], pos = preds[pos : pos + n], pos + n
     return out
+
+
+@dataclass
+class PackedPredictions:
+    """:func:`predict_span`'s result in a few arrays per strand, for sending to another
+    process: pickling thousands of small :class:`~genaannot.predict.Prediction` objects costs
+    the sender more than copying their arrays into one.
+
+    ``strands[s] = (logits, spans, n_tokens)``: the windows' logits concatenated (token heads:
+    ``[n_rows, n_labels]``; sequence heads stacked: ``[n_windows, n_labels]``), their spans
+    concatenated (``[n_rows, 2]``, or None), and int64 ``[n_windows, 3]`` of rows,
+    ``n_tokens_total`` and ``n_tokens_dropped`` per window.
+    """
+
+    strands: dict[str, tuple[np.ndarray, np.ndarray | None, np.ndarray]]
+
+    @classmethod
+    def pack(cls, preds: dict[str, list[Prediction]]) -> PackedPredictions:
+        out = {}
+        for strand, ps in preds.items():
+            token = bool(ps) and ps[0].spans is not None
+            n = np.array([(len(p.logits) if token else 0, p.n_tokens_total, p.n_tokens_dropped) for p in ps],
+                         dtype=np.int64).reshape(-1, 3)
+            if not ps:
+                logits, spans = np.zeros((0, 0), dtype=np.float32), None
+            elif token:
+                logits, spans = np.concatenate([p.logits for p in ps]), np.concatenate([p.spans for p in ps])
+            else:
+                logits, spans = np.stack([p.logits for p in ps]), None
+            out[strand] = (logits, spans, n)
+        return cls(out)
+
+    def unpack(self) -> dict[str, list[Prediction]]:
+        """The predictions again (views into the packed arrays)."""
+        out: dict[str, list[Prediction]] = {}
+        for strand, (logits, spans, n) in self.strands.items():
+            if spans is None:
+                out[strand] = [Prediction(logits[i], None, int(t), int(d)) for i, (_, t, d) in enumerate(n.tolist())]
+                continue
+            cut = np.cumsum(n[:, 0])[:-1]
+            out[strand] = [Prediction(lg, sp, int(t), int(d)) for lg, sp, (_, t, d)
+                           in zip(np.split(logits, cut), np.split(spans, cut), n.tolist())]
+        return out
 
 
 def _window_where(work: SpanWork, readout: Readout, index: int) -> str:

@@ -197,18 +197,21 @@ from genaannot.cli import main
 where, limit, args = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 real = getattr(S, where)
 def limited(*a, **kw):  # the file-size limit starts with this stage (the parts exist)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+    if limit:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
     return real(*a, **kw)
 setattr(S, where, limited)
 main(args, prog_name="genaannot")
 """
 
 
-@pytest.mark.parametrize("case", ["bigwig-close", "bigwig-header", "part"])
+@pytest.mark.parametrize("case", ["bigwig-close", "bigwig-header", "part", "part-in-worker"])
 def test_cli_write_error_exits_1_and_leaves_nothing(tmp_path, models, case):
     """A real write error (RLIMIT_FSIZE → EFBIG, as a full disk or a quota): exit 1 with a
     message naming the file, nothing under the final names, no temporary file; --resume
-    then writes the files a clean run writes, and removes a killed run's temporary files."""
+    then writes the files a clean run writes, and removes a killed run's temporary files.
+    ``part-in-worker``: the part is written by a worker process (``--workers 1``), which
+    inherits the limit; its error reaches the command the same way."""
     import subprocess
     import sys
 
@@ -224,14 +227,26 @@ def test_cli_write_error_exits_1_and_leaves_nothing(tmp_path, models, case):
         "bigwig-close": ("finish_scan", ref.stat().st_size - 4, str(out)),  # pyBigWig's close() truncates silently
         "bigwig-header": ("finish_scan", 300, str(out)),  # libBigWig reports the failed header write
         "part": ("compute_units", 1, str(out_dir / "o.parts")),
+        "part-in-worker": ("compute_units", 0, str(out_dir / "o.parts")),  # 0: no limit in the parent
     }[case]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "OMP_NUM_THREADS": "1"}
+    if case == "part-in-worker":
+        # the limit in the spawned worker only (a sitecustomize module runs at its start-up):
+        # in the parent it would also stop multiprocessing's semaphores in /dev/shm
+        args[args.index("--workers") + 1] = "1"
+        site = tmp_path / "site"
+        site.mkdir()
+        (site / "sitecustomize.py").write_text(
+            "import resource, sys\n"
+            "if any('multiprocessing' in a for a in sys.argv):\n"
+            "    resource.setrlimit(resource.RLIMIT_FSIZE, (1, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))\n")
+        env["PYTHONPATH"] = os.pathsep.join([str(site), env["PYTHONPATH"]])
     r = subprocess.run([sys.executable, "-c", _FULL_CHILD, where, str(limit), *args, "-o", str(out)],
                        capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 1, r.stderr
     assert "Traceback" not in r.stderr and "Error: " + names in r.stderr, r.stderr
     assert "disk full or" in r.stderr and "quota exceeded" in r.stderr
-    if case == "part":
+    if case.startswith("part"):
         assert ".npz: cannot save" in r.stderr and "kept" in r.stderr and "--resume" in r.stderr
     left = sorted(p.name for p in out_dir.iterdir())
     assert left == ["o.parts"]  # nothing under the final names, no temporary file; the parts stay

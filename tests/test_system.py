@@ -31,8 +31,20 @@ def test_cgroup_cpu_quota(monkeypatch, files, expected):
 def test_heap_policy_is_set_once(monkeypatch):
     import numpy as np
 
+    calls = []
     monkeypatch.setattr(system, "_HEAP_SET", False)
-    ok = system.return_large_frees_to_the_os()
-    assert system.return_large_frees_to_the_os() is ok  # idempotent
-    a = np.ones(1 << 22)  # 32 MiB: still allocates and frees normally
-    assert a.sum() == 1 << 22
+    release = system.release_free_heap
+    release()  # before the policy: nothing to do, no error
+    ok = system.steady_heap()
+    libc = system._glibc()
+    if libc is not None:
+        assert ok
+        monkeypatch.setattr(system, "_LIBC", type("L", (), {"malloc_trim": lambda self, pad: calls.append(pad) or 1,
+                                                           "mallopt": libc.mallopt})())
+    assert system.steady_heap() is ok  # idempotent
+    a = np.ones(1 << 23)  # 64 MiB, above the mmap threshold: still allocates and frees normally
+    b = np.ones(1 << 20)  # 8 MiB, from the heap
+    assert a.sum() == 1 << 23 and b.sum() == 1 << 20
+    del a, b
+    release()
+    assert calls == ([0] if libc is not None else [])

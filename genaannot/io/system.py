@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["cgroup_cpu_quota", "return_large_frees_to_the_os"]
+__all__ = ["cgroup_cpu_quota", "steady_heap", "release_free_heap"]
 
 
 def _first_words(path: str) -> list[str]:
@@ -32,35 +32,65 @@ def cgroup_cpu_quota() -> int | None:
 
 
 _HEAP_SET = False
+_LIBC: object | None = None
 
 #: glibc ``mallopt`` parameters (malloc.h)
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
+
+#: the heap policy of a scanning process (``steady_heap``): measured with ``bench/scale.py``
+#: (docs/scale.md, "Heap")
+HEAP_ARENAS = 1
+HEAP_MMAP_THRESHOLD = 32 * 1024 * 1024
 
 
-def return_large_frees_to_the_os(threshold: int = 128 * 1024) -> bool:
-    """Make glibc serve allocations of ``threshold`` bytes and more with ``mmap`` for the rest
-    of the process, so that a freed array goes back to the operating system at once.
+def _glibc():
+    """glibc through ctypes, or None (not Linux, or a C library without ``mallopt``)."""
+    global _LIBC
+    if _LIBC is None:
+        import ctypes
+        import ctypes.util
+        import sys
 
-    glibc's default raises this threshold each time such a block is freed (up to 32 MiB), after
-    which big numpy arrays come from the heap and a long scan's resident memory creeps up
-    with the number of work units it has seen (fragmentation), not with what it holds.
-    Setting the threshold explicitly turns that adjustment off. Process-wide and
-    idempotent; False (and nothing done) where the C library is not glibc.
+        _LIBC = False
+        if sys.platform.startswith("linux"):
+            try:
+                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+                libc.mallopt, libc.malloc_trim  # noqa: B018  (musl and others lack them)
+                _LIBC = libc
+            except (OSError, AttributeError):
+                pass
+    return _LIBC or None
+
+
+def steady_heap(*, arenas: int = HEAP_ARENAS, mmap_threshold: int = HEAP_MMAP_THRESHOLD) -> bool:
+    """Set glibc's heap policy for a long scan, once per process: ``arenas`` malloc arenas
+    at most, and fixed mmap and trim thresholds of ``mmap_threshold`` bytes.
+
+    A scan allocates and frees work arrays of 0.1–10 MB thousands of times. glibc's default
+    raises its mmap threshold as such blocks are freed (up to 32 MiB) and gives each
+    thread an arena of its own, so resident memory crept up with the number of work units
+    (fragmentation spread over several arenas). Mapping every block above 128 KiB instead
+    (this function's earlier policy) kept memory flat but made the kernel map, zero and
+    fault in every array afresh: 15 % of a scan's CPU as system time. Now the arrays come
+    from one shared arena with fixed thresholds (no adjustment), and :func:`release_free_heap`
+    hands its free pages back after each work unit. Process-wide; False (and nothing done)
+    where the C library is not glibc.
     """
     global _HEAP_SET
     if _HEAP_SET:
         return True
-    import ctypes
-    import ctypes.util
-    import sys
-
-    if not sys.platform.startswith("linux"):
+    libc = _glibc()
+    if libc is None:
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl and others: no mallopt
-        return False
-    ok = bool(mallopt(_M_MMAP_THRESHOLD, threshold)) and bool(mallopt(_M_TRIM_THRESHOLD, threshold))
+    ok = (bool(libc.mallopt(_M_ARENA_MAX, arenas)) and bool(libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold))
+          and bool(libc.mallopt(_M_TRIM_THRESHOLD, mmap_threshold)))
     _HEAP_SET = ok
     return ok
+
+
+def release_free_heap() -> None:
+    """Give the heap's free pages back to the operating system (glibc ``malloc_trim``;
+    nothing elsewhere): called once per work unit by a scan, so that what one unit freed
+    does not stay resident while the next is computed."""
+    if _HEAP_SET:
+        _glibc().malloc_trim(0)

@@ -36,7 +36,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,12 +51,21 @@ from ..io.fasta import Genome, open_genome
 from ..io.lock import OutputBusy, assembly_lock, output_lock
 from ..io.naming import calls_name, manifest_name, parts_dir
 from ..io.parts import Part, PartsStore, SettingsMismatch
+from ..io.system import release_free_heap, steady_heap
 from ..io.tracks import check_writable
 from ..io.weights import checkpoint_sha256, state_sha256
 from ..readout import Readout, ReadoutError, resolve_readout
 from ..regions import Interval, RegionError, is_region_string, parse_regions, resolve_chrom
 from ..shards import parse_shard
-from ..span import SpanTimer, SpanWork, plan_span, predict_span, span_pieces, stitch_span
+from ..span import (
+    PackedPredictions,
+    SpanTimer,
+    SpanWork,
+    plan_span,
+    predict_span,
+    span_pieces,
+    stitch_span,
+)
 from ..stitch import DEFAULT_TRACK_DIGITS, STITCH_MODES, join_runs, piece_runs, round_values, runs
 from ..tasks import TASKS, Task, get_task
 from ..windows import ScanLayout, Unit, default_unit_bp, layout_scan, stride_tokens
@@ -480,9 +489,7 @@ def scan_genome(
         Called with base pairs done (default: a tqdm bar unless ``quiet``).
     """
     t_start = time.time()
-    from ..io.system import return_large_frees_to_the_os
-
-    return_large_frees_to_the_os()  # flat memory over a long scan (glibc; see its docstring)
+    steady_heap()  # flat memory over a long scan, few page faults (glibc; see its docstring)
     task = get_task(task) if isinstance(task, str) else task
     if stitch not in STITCH_MODES:
         raise ScanError(f"--stitch must be one of {', '.join(STITCH_MODES)}, not {stitch!r}")
@@ -711,6 +718,7 @@ class _Follower:
 
 
 def _setup_worker(state: dict[str, Any]) -> None:
+    steady_heap()
     state["genome_obj"] = open_genome(state["genome"], verify=False)  # the parent checked it
 
 
@@ -719,6 +727,31 @@ def _plan_remote(unit: Unit) -> SpanWork:
     g = st["genome_obj"]
     return plan_span(unit, fetch=lambda s, e: g.fetch(unit.chrom, s, e), tokenizer=st["tokenizer"],
                      readout=st["readout"], overlap=st["overlap"], stitch_mode=st["stitch"])
+
+
+def write_part(work: SpanWork, preds: dict[str, list], *, job: _Job) -> Part:
+    """Stitch one predicted unit, run-length encode it and save its part file: the writer's
+    work, on the writer thread or in a worker process. A part that cannot be saved (disk
+    full, quota) is an :class:`~genaannot.io.atomic.OutputError` naming it."""
+    r = job.readout
+    # one piece per token (no per-base painting) where the windows allow, else per base
+    values = span_pieces(work, preds, readout=r, stitch_mode=job.stitch)
+    if values is None:
+        values = stitch_span(work, preds, readout=r, stitch_mode=job.stitch)
+    part = _part(work, values, r, thresholds=job.thresholds, digits=job.track_digits)
+    del values
+    store = PartsStore(job.parts)
+    try:
+        store.save(work.unit.key, part)
+    except OSError as err:  # finished parts stay: say so, as a message rather than a traceback
+        e = output_error(store.path(work.unit.key), err, doing="cannot save part")
+        raise OutputError(f"{e}; finished parts are kept in {store.directory} for --resume") from None
+    release_free_heap()
+    return part
+
+
+def _write_remote(work: SpanWork, packed: PackedPredictions) -> Part:
+    return write_part(work, packed.unpack(), job=worker_state["job"])
 
 
 def _part(work: SpanWork, values: dict[str, Any], readout: Readout, *, thresholds: Sequence[float],
@@ -759,14 +792,18 @@ def compute_units(
     on_saved: Callable[[Unit, Part], None] | None = None,
 ) -> None:
     """Plan (host workers), predict (this thread), then stitch and save each unit of ``todo``
-    on a writer thread, so the device is fed while a finished unit is written.
+    (:func:`write_part`) while the next is predicted, so the device is fed while a finished
+    unit is written.
 
-    At most two units wait for the writer (bounded memory); a writer error is raised here,
-    and the units already finished stay in the parts store (kept by ``--resume``). A part
-    that cannot be saved (disk full, quota) is an :class:`~genaannot.io.atomic.OutputError`
-    naming it.
+    With worker processes (``job.workers`` ≥ 1) the writing runs on them too, behind their
+    planning: this process only feeds the model and sends each unit's kept outputs, so that
+    no thread of it has to keep up with the device's output alone (docs/scale.md). With
+    none, a writer thread of this process writes. At most ``max(2, workers)`` units wait
+    to be written (bounded memory); ``on_saved(unit, part)`` is called as each is saved
+    (from a helper thread); a writer error is raised here, and the units already finished
+    stay in the parts store (kept by ``--resume``). A part that cannot be saved (disk
+    full, quota) is an :class:`~genaannot.io.atomic.OutputError` naming it.
     """
-    store = PartsStore(job.parts)
     r = job.readout
     if sum(u.end - u.start for u in todo) >= LONG_INPUT_BP:
         tokenizer = tokenizer.for_long_input()  # the compiled BPE encoder (genaannot.bpe) from the start
@@ -775,37 +812,48 @@ def compute_units(
         return plan_span(unit, fetch=lambda s, e: genome.fetch(unit.chrom, s, e), tokenizer=tokenizer, readout=r,
                          overlap=job.overlap, stitch_mode=job.stitch)
 
-    def finish(work: SpanWork, preds: dict) -> None:
-        # one piece per token (no per-base painting) where the windows allow, else per base
-        values = span_pieces(work, preds, readout=r, stitch_mode=job.stitch)
-        if values is None:
-            values = stitch_span(work, preds, readout=r, stitch_mode=job.stitch)
-        part = _part(work, values, r, thresholds=job.thresholds, digits=job.track_digits)
-        try:
-            store.save(work.unit.key, part)
-        except OSError as err:  # finished parts stay: say so, as a message rather than a traceback
-            e = output_error(store.path(work.unit.key), err, doing="cannot save part")
-            raise OutputError(f"{e}; finished parts are kept in {store.directory} for --resume") from None
-        if on_saved is not None:
-            on_saved(work.unit, part)
+    errors: list[BaseException] = []
 
-    state = {"genome": job.genome, "tokenizer": tokenizer, "readout": r, "overlap": job.overlap, "stitch": job.stitch}
+    def hand_over(unit: Unit) -> Callable[[Future], None]:
+        def done(fut: Future) -> None:  # on the thread that finished the future
+            if on_saved is None or fut.cancelled() or fut.exception() is not None:
+                return
+            try:
+                on_saved(unit, fut.result())
+            except BaseException as err:  # the assembler failed: raised by the loop below
+                errors.append(err)
+        return done
+
+    def written(fut: Future) -> None:
+        fut.result()  # the writer's error
+        if errors:
+            raise errors[0]
+
+    state = {"genome": job.genome, "tokenizer": tokenizer, "readout": r, "overlap": job.overlap, "stitch": job.stitch,
+             "job": job}
     with ahead(todo, local=plan_here, remote=_plan_remote, workers=job.workers, setup=_setup_worker,
                state=state) as planned, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-writer") as writer:
-        pending: deque = deque()
+        limit = max(2, job.workers)
+        pending: deque[Future] = deque()
         for _unit, work in planned:
             preds = predict_span(work, predictor=predictor, readout=r, batch_size=job.batch_size, progress=progress,
                                  timer=timer)
             # the tokens are not needed any more: units waiting for the writer, and this one
             # while the next is planned, hold only their windows and kept outputs
             work = work.without_tokens()
-            pending.append(writer.submit(finish, work, preds))
+            if planned.processes:
+                fut = planned.submit(_write_remote, work, PackedPredictions.pack(preds))
+            else:
+                fut = writer.submit(write_part, work, preds, job=job)
+            fut.add_done_callback(hand_over(work.unit))
+            pending.append(fut)
             del work, preds
-            while len(pending) > 2 or (pending and pending[0].done()):
-                pending.popleft().result()
+            release_free_heap()
+            while len(pending) > limit or (pending and pending[0].done()):
+                written(pending.popleft())
         while pending:
-            pending.popleft().result()
+            written(pending.popleft())
 
 
 def _device_job(device: str, job: dict, report) -> tuple[float, bool]:

@@ -28,10 +28,10 @@ import tokenize
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 __all__ = [
-    "ahead", "cpu_cores", "default_threads", "torch_threads", "worker_state", "die_with_parent", "check_can_spawn",
+    "Ahead", "ahead", "cpu_cores", "default_threads", "torch_threads", "worker_state", "die_with_parent", "check_can_spawn",
     "MainGuardError",
 ]
 
@@ -226,6 +226,29 @@ def init_worker(state: dict[str, Any], setup: Callable[[dict[str, Any]], None] |
         setup(worker_state)
 
 
+class Ahead(Iterator[tuple[T, R]], Generic[T, R]):
+    """What :func:`ahead` yields: ``(item, f(item))`` in input order; with worker processes,
+    :meth:`submit` also runs other work on them (the scan's writer work)."""
+
+    def __init__(self, it: Iterator[tuple[T, R]], pool: Executor | None) -> None:
+        self._it, self._pool = it, pool
+
+    def __next__(self) -> tuple[T, R]:
+        return next(self._it)
+
+    @property
+    def processes(self) -> bool:
+        """Whether :meth:`submit` runs in worker processes."""
+        return self._pool is not None
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future:
+        """``fn(*args)`` (a module-level function; it reads :data:`worker_state`) on the
+        workers, queued behind the planning already submitted."""
+        if self._pool is None:
+            raise RuntimeError("no worker processes to submit to")
+        return self._pool.submit(fn, *args)
+
+
 @contextlib.contextmanager
 def ahead(
     items: Iterable[T],
@@ -238,8 +261,8 @@ def ahead(
     lookahead: int | None = None,
     thread: bool = False,
     send: Callable[[T], Any] | None = None,
-) -> Iterator[Iterator[tuple[T, R]]]:
-    """``(item, f(item))`` in input order, computed ahead of the consumer.
+) -> Iterator[Ahead[T, R]]:
+    """``(item, f(item))`` in input order, computed ahead of the consumer (an :class:`Ahead`).
 
     Parameters
     ----------
@@ -258,7 +281,7 @@ def ahead(
         original item back.
     """
     if workers <= 0 and not thread:
-        yield ((item, local(item)) for item in items)
+        yield Ahead(((item, local(item)) for item in items), None)
         return
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
@@ -292,6 +315,6 @@ def ahead(
             yield first, fut.result()
 
     try:
-        yield gen()
+        yield Ahead(gen(), pool if workers > 0 else None)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
