@@ -265,8 +265,10 @@ def _scan(fasta: Path, model, *, overlap: float | None, batch_size: int, max_bp:
     out.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     _scan.started = t  # type: ignore[attr-defined]
+    # one torch thread, as a CUDA run has (``default_threads``): on CPU the scan would give
+    # the null network the free cores, whose OpenMP threads then spin between its copies
     res = scan_genome(fasta, model=model, task="splice", output=out / "s.bw", strand="both",
-                      regions=_regions(fasta, max_bp), batch_size=batch_size, quiet=True, **kw)
+                      regions=_regions(fasta, max_bp), batch_size=batch_size, quiet=True, threads=1, **kw)
     return res, time.perf_counter() - t
 
 

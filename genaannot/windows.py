@@ -185,7 +185,14 @@ class WindowPlan:
     @property
     def encs(self) -> list[Encoding]:
         """Every window's :meth:`encoding`, in window order."""
-        return [self.encoding(i) for i in range(len(self))]
+        from .tokenize import Encoding
+
+        ids, spans = self.tokens.ids, self.tokens.spans  # one loop without numpy scalars: the device
+        out = []                                         # process's main thread builds these
+        for t0, t1 in self.ranges.tolist():
+            s = spans[t0:t1]
+            out.append(Encoding(ids[t0:t1], s - s[0, 0]))
+        return out
 
     def subset(self, index: np.ndarray) -> WindowPlan:
         """The windows ``index`` (ascending) only, keeping just the token rows they use."""
