@@ -15,7 +15,8 @@ Printed per size (``size_mb=N key: value`` lines, and a table):
 
 * ``mb_scanned``: bp scanned per strand, in Mb (N runs are not scanned);
 * ``peak_rss_mb``: the scanning process's peak resident memory (``ru_maxrss``), and
-  ``worker_peak_rss_mb`` the largest worker process's (``--workers N``; 0 without);
+  ``worker_peak_rss_mb`` the largest worker process's (``--workers N``, sampled every
+  0.2 s from ``/proc``; 0 without);
 * ``cpu_s``, ``cpu_s_per_mb_strand``: CPU seconds of the scan call (the process and its
   workers, start-up and imports left out), and per Mb of one strand (the null network's own
   cost is a copy from a pool of random values drawn once);
@@ -72,6 +73,12 @@ def _child(fasta: str, out: str, tokenizer: str, outputs: str, track_digits: str
     import importlib.util
     import resource
 
+    try:  # first, as `genaannot scan` does: threads started before keep their own heaps
+        from genaannot.io.system import steady_heap
+    except ImportError:  # a version before it (old/new comparisons through PYTHONPATH)
+        steady_heap = None
+    if steady_heap is not None:
+        steady_heap()
     import torch
 
     torch.set_num_threads(1)
@@ -93,12 +100,37 @@ def _child(fasta: str, out: str, tokenizer: str, outputs: str, track_digits: str
         me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
+    # the worker processes' peak RSS (VmHWM), sampled while they live: RUSAGE_CHILDREN's
+    # maxrss would count helper programs forked from this large process (find_library's)
+    import threading
+
+    hwm: dict[int, float] = {}
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.2):
+            try:
+                kids = [int(p) for t in os.listdir("/proc/self/task")
+                        for p in open(f"/proc/self/task/{t}/children").read().split()]
+            except OSError:
+                continue
+            for pid in kids:
+                try:
+                    with open(f"/proc/{pid}/status") as fh:
+                        kb = next(int(x.split()[1]) for x in fh if x.startswith("VmHWM:"))
+                    hwm[pid] = max(hwm.get(pid, 0), kb / 1024)
+                except (OSError, StopIteration):
+                    pass
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     c0 = cpu()
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     res = scan_genome(fasta, model=model, task="splice", output=Path(out) / "s.bw", strand="both", quiet=True,
                       progress=progress, track_digits=digits, workers=workers)
     t1 = time.perf_counter()
+    stop.set()
     print(json.dumps({
         "bp": res.counts["bp_scanned"],
         "wall_s": t1 - t0,
@@ -107,7 +139,7 @@ def _child(fasta: str, out: str, tokenizer: str, outputs: str, track_digits: str
         "sys_s": resource.getrusage(resource.RUSAGE_SELF).ru_stime - r0.ru_stime,
         "minflt": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0.ru_minflt,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "worker_peak_rss_mb": max(hwm.values(), default=0.0),
         "track_bytes": [p.stat().st_size for p in res.tracks],
     }))
 

@@ -108,6 +108,9 @@ def scan(genome, task_name, model_path, output, region_list, regions, chroms, st
     """Scan GENOME (FASTA, plain or bgzipped) with a model; write bigWig tracks and calls."""
     from pathlib import Path
 
+    from ..io.system import steady_heap
+
+    steady_heap()  # first: threads that torch or the model start keep malloc arenas of their own
     from ..io.atomic import OutputIsInput
     from ..io.fasta import FastaError
     from ..io.tracks import OutputError

@@ -75,6 +75,12 @@ def steady_heap(*, arenas: int = HEAP_ARENAS, mmap_threshold: int = HEAP_MMAP_TH
     from one shared arena with fixed thresholds (no adjustment), and :func:`release_free_heap`
     hands its free pages back after each work unit. Process-wide; False (and nothing done)
     where the C library is not glibc.
+
+    Call it early: a thread that has already allocated keeps its own arena. ``genaannot scan``
+    calls it first thing, device and worker processes at their start, and
+    :func:`~genaannot.pipeline.scan.scan_genome` when it starts (late in a script that
+    loaded a model before: measured, 256-Mb chromosome, 472–474 MB peak against 454 MB when
+    called first; docs/scale.md).
     """
     global _HEAP_SET
     if _HEAP_SET:

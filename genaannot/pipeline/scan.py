@@ -861,6 +861,7 @@ def _device_job(device: str, job: dict, report) -> tuple[float, bool]:
     import os
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # its host workers tokenise
+    steady_heap()  # before the model's threads take malloc arenas of their own
     model = load_for_device(job["model"], device, n_devices=job["n_devices"])
     timer = SpanTimer()
     with open_genome(job["job"].genome, verify=False) as gen:  # the parent checked it
