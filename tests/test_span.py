@@ -8,8 +8,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from toy import BASE_VALUE, make_toy_model
 
+from genaannot.predict import Prediction
 from genaannot.readout import resolve_readout
-from genaannot.span import plan_span, predict_span, span_tracks, stitch_span
+from genaannot.span import PackedPredictions, plan_span, predict_span, span_tracks, stitch_span
 from genaannot.tasks import activate
 from genaannot.windows import Unit, reverse_complement
 
@@ -176,3 +177,27 @@ def _t2t():
 
         _T2T.append(load_tokenizer(Path(__file__).resolve().parent.parent / "genaannot/data/tokenizers/t2t_1000h_multi_32k"))
     return _T2T[0]
+
+
+def test_packed_predictions_round_trip():
+    """What travels to a worker process: the same predictions back, for token heads (ragged
+    windows, dropped-token counts), sequence heads and a strand without windows."""
+    import pickle
+
+    rng = np.random.default_rng(3)
+    token = [Prediction(rng.random((n, 2), dtype=np.float32), np.cumsum(rng.integers(1, 9, (n, 2)), axis=0),
+                        n_tokens_total=n + d, n_tokens_dropped=d) for n, d in ((5, 0), (1, 2), (7, 0))]
+    seq = [Prediction(rng.random(3, dtype=np.float32), None, 4, 0) for _ in range(3)]
+    for preds in ({"+": token, "-": token[::-1]}, {"+": seq, "-": []}):
+        back = pickle.loads(pickle.dumps(PackedPredictions.pack(preds))).unpack()
+        assert list(back) == list(preds)
+        for strand, ps in preds.items():
+            assert len(back[strand]) == len(ps)
+            for a, b in zip(ps, back[strand]):
+                np.testing.assert_array_equal(a.logits, b.logits)
+                assert a.logits.dtype == b.logits.dtype and a.logits.shape == b.logits.shape
+                if a.spans is None:
+                    assert b.spans is None
+                else:
+                    np.testing.assert_array_equal(a.spans, b.spans)
+                assert (a.n_tokens_total, a.n_tokens_dropped) == (b.n_tokens_total, b.n_tokens_dropped)

@@ -33,6 +33,33 @@ def test_order_and_values(workers, thread):
     assert got == [(x, x * x + 10) for x in items]
 
 
+def _pid_and_state(tag: str) -> tuple[str, int, int]:
+    return tag, os.getpid(), worker_state["offset"]
+
+
+@pytest.mark.parametrize("workers,thread", [(0, False), (0, True), (1, False)])
+def test_submit_runs_other_work_on_the_same_workers(workers, thread):
+    """The scan's writer work goes to the planning workers (set up once: their state)."""
+    with ahead(range(4), local=lambda x: x, remote=_square_remote, workers=workers, thread=thread,
+               setup=_setup, state={"base": 2}) as out:
+        assert out.processes is (workers > 0)
+        got, futs = [], []
+        for x, v in out:
+            got.append(v)
+            if out.processes:
+                futs.append(out.submit(_pid_and_state, f"w{x}"))
+            else:
+                with pytest.raises(RuntimeError, match="no worker processes"):
+                    out.submit(_pid_and_state, "x")
+        done = [f.result() for f in futs]
+    if workers:
+        assert got == [x * x + 20 for x in range(4)]
+        assert [d[0] for d in done] == ["w0", "w1", "w2", "w3"] and {d[2] for d in done} == {20}
+        assert all(pid != os.getpid() for _, pid, _ in done) and len({pid for _, pid, _ in done}) == 1
+    else:
+        assert got == list(range(4)) and not done
+
+
 def _local(x: int) -> int:
     if x == 13:
         raise ValueError("unlucky")
