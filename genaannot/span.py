@@ -2,10 +2,10 @@
 
 Coordinates are 0-based, half-open, on the forward strand of the chromosome.
 
-``scan`` runs it per work unit (planning in worker processes, the model in the device
-process, stitching in the worker processes too, or on a writer thread without them); ``evaluate`` runs it over the same layout and
-units (:func:`region_tracks`), so the thresholds it chooses hold for scans made with the same
-settings; the invariants (single-window identity, exact coverage under centre stitching,
+``scan`` runs it per work unit (the model in the device process; planning and stitching in
+worker processes, or without them in the device process, stitching on a writer thread);
+``evaluate`` runs it over the same layout and units (:func:`region_tracks`), so the
+thresholds it chooses hold for scans made with the same settings; the invariants (single-window identity, exact coverage under centre stitching,
 minus strand = reverse complement read backwards) hold for both because both go through
 these three functions:
 
@@ -55,8 +55,8 @@ if TYPE_CHECKING:
     from .readout import Readout
     from .tokenize import DNATokenizer
 
-__all__ = ["StrandPlan", "SpanWork", "PackedPredictions", "plan_span", "predict_span", "stitch_span", "span_pieces", "span_tracks",
-           "region_tracks", "SpanTimer"]
+__all__ = ["StrandPlan", "SpanWork", "PackedPredictions", "plan_span", "predict_span", "stitch_span", "span_pieces",
+           "span_tracks", "region_tracks", "SpanTimer"]
 
 
 @dataclass

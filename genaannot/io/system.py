@@ -62,9 +62,9 @@ def _glibc():
     return _LIBC or None
 
 
-def steady_heap(*, arenas: int = HEAP_ARENAS, mmap_threshold: int = HEAP_MMAP_THRESHOLD) -> bool:
-    """Set glibc's heap policy for a long scan, once per process: ``arenas`` malloc arenas
-    at most, and fixed mmap and trim thresholds of ``mmap_threshold`` bytes.
+def steady_heap() -> bool:
+    """Set glibc's heap policy for a long scan, once per process: :data:`HEAP_ARENAS` malloc
+    arenas at most, and fixed mmap and trim thresholds of :data:`HEAP_MMAP_THRESHOLD` bytes.
 
     A scan allocates and frees work arrays of 0.1–10 MB thousands of times. glibc's default
     raises its mmap threshold as such blocks are freed (up to 32 MiB) and gives each
@@ -88,8 +88,9 @@ def steady_heap(*, arenas: int = HEAP_ARENAS, mmap_threshold: int = HEAP_MMAP_TH
     libc = _glibc()
     if libc is None:
         return False
-    ok = (bool(libc.mallopt(_M_ARENA_MAX, arenas)) and bool(libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold))
-          and bool(libc.mallopt(_M_TRIM_THRESHOLD, mmap_threshold)))
+    ok = all(libc.mallopt(param, value) for param, value in ((_M_ARENA_MAX, HEAP_ARENAS),
+                                                            (_M_MMAP_THRESHOLD, HEAP_MMAP_THRESHOLD),
+                                                            (_M_TRIM_THRESHOLD, HEAP_MMAP_THRESHOLD)))
     _HEAP_SET = ok
     return ok
 

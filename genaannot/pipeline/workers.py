@@ -31,8 +31,8 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any, Generic, TypeVar
 
 __all__ = [
-    "Ahead", "ahead", "cpu_cores", "default_threads", "torch_threads", "worker_state", "die_with_parent", "check_can_spawn",
-    "MainGuardError",
+    "Ahead", "ahead", "cpu_cores", "default_threads", "torch_threads", "worker_state", "die_with_parent",
+    "check_can_spawn", "MainGuardError",
 ]
 
 T = TypeVar("T")
