@@ -16,9 +16,11 @@ only the indexes, zoom levels, calls and the commit remain when the last unit is
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -291,12 +293,16 @@ class Assembler:
         except BaseException:
             self.abort()
             raise
-        try:
-            for w in self.writers:
-                w.commit()
-        except BaseException:
-            self.abort()  # writers not yet committed: nothing new under their final names
-            raise
+        # the files are independent and their last blocks, zoom levels and indexes are mostly
+        # zlib and numpy (which release the GIL): finished side by side, this is most of
+        # what a scan has left after its last unit
+        with ThreadPoolExecutor(max_workers=max(1, min(len(self.writers), os.cpu_count() or 1)),
+                                thread_name_prefix="genaannot-finish") as pool:
+            done = [pool.submit(w.commit) for w in self.writers]
+        failed = [f.exception() for f in done if f.exception() is not None]
+        if failed:  # every writer has stopped: none writes while the others are removed
+            self.abort()  # nothing new under the final names
+            raise failed[0]
         return {**dict(self.totals), "units": self.n_units, "calls": len(calls),
                 "iupac": dict(sorted(self.iupac.items())), "iupac_total": int(sum(self.iupac.values()))}
 
