@@ -29,8 +29,8 @@ Reported:
   often the scan tokenises each base (both strands, overlap, window fitting; not printed
   with ``--device-tokens-per-s``, where the scan's rate is the emulated device's);
 * with ``--profile`` (default on), the share of the **main thread's** wall time in
-  tokenisation + window planning, the model layer (``run_network``: collation, copies,
-  unpacking), stitching and writing, from cProfile (a second, profiled run; profiling
+  tokenisation + window planning, the model layer (``run_windows``, the scan's packed
+  path: collation, copies, unpacking), stitching and writing, from cProfile (a second, profiled run; profiling
   slows Python-heavy parts, so read the shares, not the profiled time). Stitching (activation,
   strand mapping, stitch, RLE) and part writing run on the scan's writer thread, which
   cProfile does not follow, and so does feeding the parts to the bigWig writers (the
@@ -82,7 +82,7 @@ GPU_TOKENS_PER_S = 790e12 / 190e6  # issue: H200 bf16 at the FLOP rate it assume
 #: cProfile attribution: bucket -> functions whose cumulative time it gets (outermost wins)
 BUCKETS: dict[str, tuple[tuple[str, str], ...]] = {
     "tokenise_plan": (("windows.py", "plan_windows"),),
-    "model_layer": (("predict.py", "run_network"),),
+    "model_layer": (("predict.py", "run_network"), ("predict.py", "run_windows")),
     "stitch": (("stitch.py", "stitch"), ("stitch.py", "rc_to_forward"), ("stitch.py", "runs"),
                ("tasks.py", "activate")),
     "write": (("atomic.py", "save_npz_atomic"), ("assemble.py", "finish_scan")),

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
     from .tokenize import Encoding
 
-__all__ = ["Prediction", "Predictor", "NonFiniteOutputError", "run_network", "resolve_device", "check_precision", "autocast_context", "batch_plan", "PRECISIONS"]
+__all__ = ["Prediction", "Predictor", "PackedOutput", "WindowsPredictor", "run_windows", "NonFiniteOutputError", "run_network", "resolve_device", "check_precision", "autocast_context", "batch_plan", "PRECISIONS"]
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -217,6 +217,45 @@ class NonFiniteOutputError(RuntimeError):
 
 
 @dataclass
+class PackedOutput:
+    """Outputs of many windows in three arrays (no object per window): what the scan's
+    writer needs, made without building a :class:`Prediction` per window.
+
+    Attributes
+    ----------
+    logits : float32 ndarray
+        Token heads: ``[n_rows, n_labels]``, every window's kept rows, window after window
+        in input order; sequence heads: ``[n_windows, n_labels]``.
+    spans : int64 ndarray or None
+        ``[n_rows, 2]``: the rows' base-pair spans, relative to their window's start
+        (token heads), or None.
+    counts : int64 ndarray
+        ``[n_windows, 3]``: per window, its rows in ``logits`` (0 for sequence heads), its
+        content tokens and how many of them (at the end) did not fit the model.
+    """
+
+    logits: np.ndarray
+    spans: np.ndarray | None
+    counts: np.ndarray
+
+
+class WindowsPredictor(Protocol):
+    """Predictions for windows that are row ranges of one tokenisation, packed:
+    :meth:`genaannot.models.base.Model.predict_windows` is one."""
+
+    def __call__(
+        self,
+        tokens: Encoding,
+        ranges: np.ndarray,
+        *,
+        batch_size: int = ...,
+        keep_channels: Sequence[int] | None = ...,
+        keep_rows: np.ndarray | None = ...,
+        on_batch: Callable[[int], None] | None = ...,
+    ) -> PackedOutput: ...
+
+
+@dataclass
 class _InFlight:
     """One batch whose kept outputs are on their way to the host."""
 
@@ -273,35 +312,134 @@ def run_network(
         In input order; ``logits`` float32 ``[rows, channels]`` (token head) or
         ``[channels]`` (sequence head).
     """
+    contents = [enc.ids for enc in encodings]
+    if keep_rows is not None and len(keep_rows) != len(contents):
+        raise ValueError(f"keep_rows has {len(keep_rows)} entries for {len(contents)} inputs")
+    if not contents:
+        return []
+    rows = None
+    if keep_rows is not None:
+        rows = np.array([r if r is not None else (0, np.iinfo(np.int64).max) for r in keep_rows],
+                        dtype=np.int64).reshape(-1, 2)
+    logits, offs, lo, hi, totals, kept = _forward(
+        network, contents, rows, max_tokens=max_tokens, batch_size=batch_size, device=device, precision=precision,
+        keep_channels=keep_channels, prefetch=prefetch, on_batch=on_batch)
+    token = network.head != "sequence"
+    out = []
+    for i, (o0, o1, a, b) in enumerate(zip(offs[:-1].tolist(), offs[1:].tolist(), lo.tolist(), hi.tolist())):
+        # copies: one result must not keep every other input's outputs (or spans) alive
+        out.append(Prediction(logits=logits[o0:o1].copy() if token else logits[i].copy(),
+                              spans=encodings[i].spans[a:b].copy() if token else None,
+                              n_tokens_total=int(totals[i]), n_tokens_dropped=int(totals[i] - kept[i])))
+    return out
+
+
+def run_windows(
+    network,
+    tokens: Encoding,
+    ranges: np.ndarray,
+    *,
+    max_tokens: int,
+    batch_size: int = 8,
+    device: str = "cpu",
+    precision: str = "fp32",
+    keep_channels: Sequence[int] | None = None,
+    keep_rows: np.ndarray | None = None,
+    prefetch: bool = True,
+    on_batch: Callable[[int], None] | None = None,
+) -> PackedOutput:
+    """:func:`run_network` for windows that are row ranges of one tokenisation, returned
+    packed: the scan's path, without an :class:`~genaannot.tokenize.Encoding` or a
+    :class:`Prediction` per window (on a GPU the host thread that feeds the device does
+    this for every window, so per-window objects cap the device).
+
+    Parameters
+    ----------
+    tokens : Encoding
+        ``ids`` ``[T]`` and ``spans`` ``[T, 2]``; window ``k`` is rows
+        ``ranges[k, 0]:ranges[k, 1]``, its spans counted from its first token's start.
+    ranges : int ``[n_windows, 2]``
+    keep_rows : int ``[n_windows, 2]``, optional
+        Per window, the content rows to return (clipped to the tokens the model saw).
+    Other parameters as :func:`run_network`, whose results these are, value for value
+    (same batches: the same inputs in the same order are batched alike).
+
+    Returns
+    -------
+    PackedOutput
+    """
+    ranges = np.asarray(ranges, dtype=np.int64).reshape(-1, 2)
+    if keep_rows is not None:
+        keep_rows = np.asarray(keep_rows, dtype=np.int64).reshape(-1, 2)
+        if len(keep_rows) != len(ranges):
+            raise ValueError(f"keep_rows has {len(keep_rows)} entries for {len(ranges)} inputs")
+    ids = tokens.ids
+    contents = [ids[t0:t1] for t0, t1 in ranges.tolist()]
+    token = network.head != "sequence"
+    if not contents:
+        return PackedOutput(np.zeros((0, 0), dtype=np.float32), np.zeros((0, 2), dtype=np.int64) if token else None,
+                            np.zeros((0, 3), dtype=np.int64))
+    logits, offs, lo, hi, totals, kept = _forward(
+        network, contents, keep_rows, max_tokens=max_tokens, batch_size=batch_size, device=device,
+        precision=precision, keep_channels=keep_channels, prefetch=prefetch, on_batch=on_batch)
+    n_rows = hi - lo if token else np.zeros(len(contents), dtype=np.int64)
+    spans = None
+    if token:
+        t0 = ranges[:, 0]
+        at = np.repeat(t0 + lo - offs[:-1], n_rows) + np.arange(int(offs[-1]), dtype=np.int64)
+        first = tokens.spans[np.minimum(t0, max(len(tokens.spans) - 1, 0)), 0] if len(tokens.spans) else t0
+        spans = tokens.spans[at] - np.repeat(first, n_rows)[:, None]
+    return PackedOutput(logits, spans, np.stack([n_rows, totals, totals - kept], axis=1).astype(np.int64))
+
+
+def _forward(
+    network,
+    contents: list[np.ndarray],
+    keep_rows: np.ndarray | None,
+    *,
+    max_tokens: int,
+    batch_size: int,
+    device: str,
+    precision: str,
+    keep_channels: Sequence[int] | None,
+    prefetch: bool,
+    on_batch: Callable[[int], None] | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The network over ``contents`` (cut to ``max_tokens``): every input's kept outputs,
+    in input order, in one float32 array.
+
+    Returns ``(logits, offs, lo, hi, totals, kept)``: ``logits`` ``[rows, channels]`` (token
+    heads: input ``i``'s rows ``lo[i]:hi[i]`` of its content at ``offs[i]:offs[i + 1]``;
+    sequence heads: row ``i``), int64 ``offs`` ``[n + 1]``, ``lo``/``hi``/``totals``/``kept``
+    ``[n]`` (content tokens, and those the model saw).
+    """
     import torch
 
-    contents, spans, totals = [], [], []
-    n_cut = 0
-    for enc in encodings:
-        n = len(enc)
-        keep = min(n, max_tokens)
-        n_cut += n > keep
-        contents.append(enc.ids[:keep])
-        spans.append(enc.spans[:keep])
-        totals.append(n)
+    totals = np.fromiter((len(c) for c in contents), dtype=np.int64, count=len(contents))
+    kept = np.minimum(totals, max_tokens)
+    n_cut = int((kept < totals).sum())
     if n_cut:
+        contents = [c[:max_tokens] for c in contents]
         warnings.warn(
             f"{n_cut} input(s) longer than the model's {max_tokens} content tokens were cut; "
             "see Prediction.n_tokens_dropped (genaannot.predict_region tiles a long region as scan does)",
-            stacklevel=3,
+            stacklevel=4,
         )
-    if keep_rows is not None and len(keep_rows) != len(contents):
-        raise ValueError(f"keep_rows has {len(keep_rows)} entries for {len(contents)} inputs")
-    head = network.head
-    token_head = head != "sequence"
-    rows = [_clip_rows(keep_rows[i] if keep_rows is not None else None, len(c)) for i, c in enumerate(contents)]
-    results: list[Prediction | None] = [None] * len(contents)
-    if not contents:
-        return []
+    token_head = network.head != "sequence"
+    if keep_rows is None:
+        lo, hi = np.zeros_like(kept), kept.copy()
+    else:
+        lo = np.clip(keep_rows[:, 0], 0, kept)
+        hi = np.clip(keep_rows[:, 1], lo, kept)
+    n_rows = hi - lo if token_head else np.ones_like(kept)
+    offs = np.zeros(len(contents) + 1, dtype=np.int64)
+    np.cumsum(n_rows, out=offs[1:])
+    lo_l, hi_l = lo.tolist(), hi.tolist()
     cuda = device.startswith("cuda")
     chan_index = None
     if keep_channels is not None:
         chan_index = torch.as_tensor(list(keep_channels), dtype=torch.long, device=device)
+    result: list[np.ndarray] = []  # the one output array, made at the first batch (channels known then)
 
     def build(idx: list[int]) -> dict[str, torch.Tensor]:
         batch = network.collate([contents[i] for i in idx])
@@ -319,24 +457,22 @@ def run_network(
             ends = np.cumsum([math.prod(shape) for shape in job.sizes])
             k = int(np.searchsorted(ends, first, side="right"))
             raise NonFiniteOutputError(count=int(flat.size - finite.sum()), index=job.idx[k], n_inputs=len(job.idx))
-        pos = 0
-        for i, shape in zip(job.idx, job.sizes):
-            size = math.prod(shape)
-            # copy: results must not pin (CUDA) or alias the batch buffer
-            logits = flat[pos : pos + size].reshape(shape).copy()
-            pos += size
-            a, b = rows[i]
-            results[i] = Prediction(
-                logits=logits,
-                # a copy: a view would keep the whole input's spans alive as long as the result
-                spans=spans[i][a:b].copy() if head != "sequence" else None,
-                n_tokens_total=totals[i],
-                n_tokens_dropped=totals[i] - len(contents[i]),
-            )
+        n_ch = job.sizes[0][-1]
+        if not result:
+            result.append(np.empty((int(offs[-1]), n_ch), dtype=np.float32))
+        idx = np.asarray(job.idx, dtype=np.int64)
+        # the batch's rows, input after input in batch order, scattered to input order
+        # (a copy: nothing refers to the batch buffer, pinned on CUDA, afterwards)
+        if token_head:
+            n = n_rows[idx]
+            at = np.repeat(offs[idx] - (np.cumsum(n) - n), n) + np.arange(int(n.sum()), dtype=np.int64)
+            result[0][at] = flat.reshape(-1, n_ch)
+        else:
+            result[0][idx] = flat.reshape(len(idx), n_ch)
         if on_batch is not None:
             on_batch(len(job.idx))
 
-    plan = batch_plan([len(c) for c in contents], batch_size=batch_size)
+    plan = batch_plan(kept.tolist(), batch_size=batch_size)
     pending: _InFlight | None = None
     with _batches(plan, build, prefetch=prefetch and len(plan) > 1) as stream, torch.inference_mode():
         for idx, batch in stream:
@@ -347,22 +483,14 @@ def run_network(
                 out = out.index_select(out.dim() - 1, chan_index)
             parts = network.split(out, [len(contents[i]) for i in idx])
             if token_head:
-                parts = [p[rows[i][0] : rows[i][1]] for i, p in zip(idx, parts)]
+                parts = [p[lo_l[i] : hi_l[i]] for i, p in zip(idx, parts)]
             job = _InFlight(idx, [tuple(p.shape) for p in parts], *_to_host(parts, cuda=cuda))
             if pending is not None:  # unpack the previous batch while this one computes
                 finish(pending)
             pending = job
         if pending is not None:
             finish(pending)
-    return results  # type: ignore[return-value]
-
-
-def _clip_rows(rng: tuple[int, int] | None, n: int) -> tuple[int, int]:
-    if rng is None:
-        return 0, n
-    a, b = (int(x) for x in rng)
-    a = min(max(a, 0), n)
-    return a, min(max(b, a), n)
+    return result[0], offs, lo, hi, totals, kept
 
 
 def _to_host(parts: list[torch.Tensor], *, cuda: bool) -> tuple[torch.Tensor, Any]:

@@ -51,7 +51,7 @@ from .windows import (
 )
 
 if TYPE_CHECKING:
-    from .predict import Prediction, Predictor
+    from .predict import Prediction, Predictor, WindowsPredictor
     from .readout import Readout
     from .tokenize import DNATokenizer
 
@@ -236,48 +236,68 @@ class SpanTimer:
 def predict_span(
     work: SpanWork,
     *,
-    predictor: Predictor,
+    predictor: Predictor | None = None,
+    windows_predictor: WindowsPredictor | None = None,
     readout: Readout,
     batch_size: int,
     progress: Callable[[int], None] | None = None,
     timer: SpanTimer | None = None,
-) -> dict[str, list[Prediction]]:
+) -> dict[str, list[Prediction]] | PackedPredictions:
     """Predictions of every kept window of ``work``, per strand, in window order.
 
-    Both strands' windows go through ``predictor`` as one stream (it sorts them by length).
-    ``progress`` is called with whole base pairs as batches finish, adding up to the span's
-    length exactly.
+    Both strands' windows go through the model as one stream (it sorts them by length).
+    With ``predictor`` (a model's ``predict_encoded``, or a test's stand-in) the result is
+    a list of :class:`~genaannot.predict.Prediction` per strand; with ``windows_predictor``
+    (a model's ``predict_windows``: no object per window, the scan's path) the same values
+    come :class:`PackedPredictions`. ``progress`` is called with whole base pairs as batches
+    finish, adding up to the span's length exactly.
     """
-    encs: list = []
-    rows: list[tuple[int, int] | None] = []
-    for strand in readout.strands:
-        sp = work.strands[strand]
-        encs.extend(sp.plan.encs)
-        rows.extend(sp.rows if sp.rows is not None else [None] * len(sp.plan))
+    if (predictor is None) == (windows_predictor is None):
+        raise ValueError("give predictor or windows_predictor")
+    n_windows = sum(len(work.strands[s].plan) for s in readout.strands)
     unit_bp = work.unit.end - work.unit.start
     on_batch = None
     if progress is not None:
-        if not encs:
+        if not n_windows:
             progress(unit_bp)
         else:
             done = {"windows": 0, "bp": 0}
 
             def on_batch(k: int) -> None:  # whole bp, so a bar ends exactly at the total
                 done["windows"] += k
-                bp = unit_bp * min(done["windows"], len(encs)) // len(encs)
+                bp = unit_bp * min(done["windows"], n_windows) // n_windows
                 progress(bp - done["bp"])
                 done["bp"] = bp
     t = time.perf_counter()
     try:
-        preds = predictor(encs, batch_size=batch_size, keep_channels=readout.keep_channels,
-                          keep_rows=rows if any(r is not None for r in rows) else None,
-                          on_batch=on_batch) if encs else []
+        if windows_predictor is not None:
+            out = _predict_packed(work, windows_predictor, readout=readout, batch_size=batch_size, on_batch=on_batch)
+        else:
+            out = _predict_listed(work, predictor, readout=readout, batch_size=batch_size, on_batch=on_batch)
     except NonFiniteOutputError as err:
         raise err.located(_window_where(work, readout, err.index)) from None
     if timer is not None:
         timer.seconds += time.perf_counter() - t
+    return out
+
+
+def _capacity_error() -> RuntimeError:
+    return RuntimeError("a planned window exceeded the model's capacity (tokenizer/model mismatch)")
+
+
+def _predict_listed(work: SpanWork, predictor: Predictor, *, readout: Readout, batch_size: int,
+                    on_batch: Callable[[int], None] | None) -> dict[str, list[Prediction]]:
+    encs: list = []
+    rows: list[tuple[int, int] | None] = []
+    for strand in readout.strands:
+        sp = work.strands[strand]
+        encs.extend(sp.plan.encs)
+        rows.extend(sp.rows if sp.rows is not None else [None] * len(sp.plan))
+    preds = predictor(encs, batch_size=batch_size, keep_channels=readout.keep_channels,
+                      keep_rows=rows if any(r is not None for r in rows) else None,
+                      on_batch=on_batch) if encs else []
     if any(p.n_tokens_dropped for p in preds):
-        raise RuntimeError("a planned window exceeded the model's capacity (tokenizer/model mismatch)")
+        raise _capacity_error()
     out, pos = {}, 0
     for strand in readout.strands:
         n = len(work.strands[strand].plan)
@@ -285,11 +305,56 @@ def predict_span(
     return out
 
 
+def _predict_packed(work: SpanWork, predictor: WindowsPredictor, *, readout: Readout, batch_size: int,
+                    on_batch: Callable[[int], None] | None) -> PackedPredictions:
+    """:func:`_predict_listed`'s windows, in its order (so batched alike), as row ranges of
+    the strands' tokenisations put end to end."""
+    from .tokenize import Encoding
+
+    plans = [work.strands[s] for s in readout.strands]
+    ids, spans, ranges, keep = [], [], [], []
+    at = 0
+    for sp in plans:
+        ids.append(sp.plan.tokens.ids)
+        spans.append(sp.plan.tokens.spans)
+        ranges.append(np.asarray(sp.plan.ranges, dtype=np.int64).reshape(-1, 2) + at)
+        at += len(sp.plan.tokens.ids)
+        keep.append(np.asarray(sp.rows, dtype=np.int64).reshape(-1, 2) if sp.rows is not None
+                    else np.tile(np.array([0, np.iinfo(np.int64).max], dtype=np.int64), (len(sp.plan), 1)))
+    any_rows = any(sp.rows is not None for sp in plans)
+    one = len(plans) == 1
+    tokens = plans[0].plan.tokens if one else Encoding(np.concatenate(ids), np.concatenate(spans))
+    rng = np.concatenate(ranges) if not one else ranges[0]
+    if len(rng):
+        res = predictor(tokens, rng, batch_size=batch_size, keep_channels=readout.keep_channels,
+                        keep_rows=(keep[0] if one else np.concatenate(keep)) if any_rows else None, on_batch=on_batch)
+        logits, sp_all, counts = res.logits, res.spans, res.counts
+        if counts[:, 2].any():
+            raise _capacity_error()
+    out: dict[str, tuple] = {}
+    w = r = 0
+    for strand, sp in zip(readout.strands, plans):
+        n = len(sp.plan)
+        if not len(rng):
+            out[strand] = (np.zeros((0, 0), dtype=np.float32), None, np.zeros((0, 3), dtype=np.int64))
+            continue
+        c = counts[w : w + n]
+        if sp_all is None:  # sequence head: a row per window
+            out[strand] = (logits[w : w + n], None, c)
+        else:
+            k = int(c[:, 0].sum())
+            out[strand] = (logits[r : r + k], sp_all[r : r + k], c)
+            r += k
+        w += n
+    return PackedPredictions(out)
+
+
 @dataclass
 class PackedPredictions:
-    """:func:`predict_span`'s result in a few arrays per strand, for sending to another
-    process: pickling thousands of small :class:`~genaannot.predict.Prediction` objects costs
-    the sender more than copying their arrays into one.
+    """:func:`predict_span`'s result in a few arrays per strand: what its packed path
+    (a model's ``predict_windows``) returns and what goes to a writer process (pickling
+    thousands of small :class:`~genaannot.predict.Prediction` objects costs the sender more
+    than copying their arrays into one: :meth:`pack` does that for the listed path).
 
     ``strands[s] = (logits, spans, n_tokens)``: the windows' logits concatenated (token heads:
     ``[n_rows, n_labels]``; sequence heads stacked: ``[n_windows, n_labels]``), their spans
@@ -341,15 +406,18 @@ def _window_where(work: SpanWork, readout: Readout, index: int) -> str:
 
 
 def stitch_span(
-    work: SpanWork, preds: dict[str, list[Prediction]], *, readout: Readout, stitch_mode: str
+    work: SpanWork, preds: dict[str, list[Prediction]] | PackedPredictions, *, readout: Readout, stitch_mode: str
 ) -> dict[str, np.ndarray]:
-    """Per-base values of the span on each read strand, in forward coordinates.
+    """Per-base values of the span on each read strand, in forward coordinates
+    (``preds``: :func:`predict_span`'s, listed or packed).
 
     Returns
     -------
     dict strand -> float32 ``[unit.end - unit.start, len(readout.labels)]``; NaN where no
     window gave a value.
     """
+    if isinstance(preds, PackedPredictions):
+        preds = preds.unpack()
     n_ch = len(readout.labels)
     out: dict[str, np.ndarray] = {}
     for strand in readout.strands:
@@ -366,7 +434,7 @@ def stitch_span(
 
 
 def span_pieces(
-    work: SpanWork, preds: dict[str, list[Prediction]], *, readout: Readout, stitch_mode: str
+    work: SpanWork, preds: dict[str, list[Prediction]] | PackedPredictions, *, readout: Readout, stitch_mode: str
 ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None:
     """:func:`stitch_span` as constant pieces (one per token, or per window for a sequence
     head) instead of per-base arrays: what the scan's writer run-length encodes
@@ -389,17 +457,20 @@ def span_pieces(
     out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for strand in readout.strands:
         sp = work.strands[strand]
-        ps = preds[strand]
-        if not ps:
+        if isinstance(preds, PackedPredictions):
+            logits, spans, counts = preds.strands[strand]
+            n_windows = len(counts)
+            counts = counts[:, 0] if readout.head == "token" else None
+        else:
+            ps = preds[strand]
+            n_windows = len(ps)
+        if not n_windows:
             e = np.empty(0, dtype=np.int64)
             out[strand] = (e, e.copy(), np.empty((0, n_ch), dtype=np.float32))
             continue
-        if readout.head == "token":
-            logits = np.concatenate([p.logits for p in ps]) if len(ps) > 1 else ps[0].logits
-            spans = np.concatenate([p.spans for p in ps]) if len(ps) > 1 else ps[0].spans
-            counts = np.array([len(p.logits) for p in ps], dtype=np.int64)
-        else:
-            logits, spans, counts = np.stack([p.logits for p in ps]), None, None
+        if not isinstance(preds, PackedPredictions):  # listed: into the packed layout
+            (logits, spans, counts), = PackedPredictions.pack({strand: ps}).strands.values()
+            counts = counts[:, 0] if readout.head == "token" else None
         vals = readout.values(logits, selected=True)
         pieces = center_pieces(sp.plan.starts, sp.plan.ends, sp.own, vals, spans, counts,
                                reverse=readout.head == "token" and strand == "-")

@@ -95,6 +95,23 @@ def check_batch_independence(name: str, model: Model) -> None:
             np.testing.assert_allclose(c, a, rtol=1e-4, atol=1e-5)
 
 
+def check_packed_windows(name: str, model: Model) -> None:
+    """The scan's packed path (``predict_windows``: windows as row ranges of one
+    tokenisation) gives exactly ``predict_encoded``'s values on the same windows."""
+    from genaannot.tokenize import Encoding
+
+    with _check("packed windows", name):
+        tokens = model.tokenizer.encode_batch(["".join(SEQS)])[0]
+        n = len(tokens)
+        ranges = np.array([(0, min(n, 12)), (min(5, n - 1), min(n, 20)), (max(0, n - 9), n)], dtype=np.int64)
+        encs = [Encoding(tokens.ids[a:b], tokens.spans[a:b] - tokens.spans[a, 0]) for a, b in ranges]
+        listed = model.predict_encoded(encs, batch_size=2, keep_rows=[(1, 6), None, (0, 3)])
+        packed = model.predict_windows(tokens, ranges, batch_size=2, keep_rows=np.array([(1, 6), (0, n), (0, 3)]))
+        np.testing.assert_array_equal(packed.logits, np.concatenate([p.logits for p in listed]))
+        np.testing.assert_array_equal(packed.spans, np.concatenate([p.spans for p in listed]))
+        assert packed.counts[:, 0].tolist() == [len(p.logits) for p in listed]
+
+
 def _weight_file(directory: Path) -> Path:
     for pattern in ("model.safetensors", "pytorch_model.bin", "*.pth"):
         hits = sorted(directory.glob(pattern))
@@ -193,6 +210,7 @@ def run_contract(name: str, maker: Maker, tmp: Path) -> None:
     model = check_load(name, tiny)
     check_predict_spans(name, model)
     check_batch_independence(name, model)
+    check_packed_windows(name, model)
     check_strict_loading(name, tiny, tmp / "strict")
     base = maker(tmp / f"{name}-base", "base")
     for task in ("splice", "promoter"):

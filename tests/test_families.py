@@ -18,6 +18,7 @@ import torch
 from family_contract import (
     check_batch_independence,
     check_load,
+    check_packed_windows,
     check_predict_spans,
     check_strict_loading,
     check_training,
@@ -82,6 +83,7 @@ def test_load_predict_spans_batch_independence(family):
     name, _, model = family
     check_predict_spans(name, model)
     check_batch_independence(name, model)
+    check_packed_windows(name, model)
 
 
 def test_strict_loading(family, tmp_path):

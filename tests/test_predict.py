@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 from tinymodels import make_gena_dir, random_dna
 
 from genaannot.models import load_model
-from genaannot.predict import NonFiniteOutputError, batch_plan, run_network
+from genaannot.predict import (
+    NonFiniteOutputError,
+    PackedOutput,
+    batch_plan,
+    run_network,
+    run_windows,
+)
+from genaannot.tokenize import Encoding
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 
@@ -111,6 +118,39 @@ def test_keep_channels_and_rows(gena_token):
         assert p.logits.flags.c_contiguous and p.logits.dtype == np.float32
     with pytest.raises(ValueError, match="keep_rows"):
         model.predict_encoded(encs, keep_rows=[None])
+
+
+@pytest.mark.parametrize("path_fixture", ["gena_token", "gena_seq"])
+def test_run_windows_gives_run_network_values_packed(request, path_fixture):
+    """Windows given as row ranges of one tokenisation come back packed with exactly the
+    values run_network gives their encodings (same batches), spans counted from each
+    window's start, a window over the capacity cut alike."""
+    model = load_model(request.getfixturevalue(path_fixture), device="cpu")
+    tokens = model.tokenizer.encode_batch([random_dna(2500, seed=5)])[0]
+    n = len(tokens)
+    ranges = np.array([(0, 40), (20, 90), (50, 50 + model.max_tokens + 30), (100, 101), (n - 30, n), (7, 60)])
+    encs = [Encoding(tokens.ids[a:b], tokens.spans[a:b] - tokens.spans[a, 0]) for a, b in ranges]
+    token = path_fixture == "gena_token"
+    rows = [(2, 10), None, (5, 10_000), (-3, 4), (0, 0), (3, 3_000)] if token else None
+    kw = dict(max_tokens=model.max_tokens, device="cpu", batch_size=3, keep_channels=[1, 0])
+    with pytest.warns(UserWarning, match="1 input\\(s\\) longer"):
+        listed = run_network(model.network, encs, keep_rows=rows, **kw)
+    keep = None if rows is None else np.array([r if r is not None else (0, 10**9) for r in rows])
+    with pytest.warns(UserWarning, match="1 input\\(s\\) longer"):
+        packed = run_windows(model.network, tokens, ranges, keep_rows=keep, **kw)
+    assert isinstance(packed, PackedOutput) and packed.logits.dtype == np.float32
+    if token:
+        np.testing.assert_array_equal(packed.logits, np.concatenate([p.logits for p in listed]))
+        np.testing.assert_array_equal(packed.spans, np.concatenate([p.spans for p in listed]))
+    else:
+        np.testing.assert_array_equal(packed.logits, np.stack([p.logits for p in listed]))
+        assert packed.spans is None
+    want = [[len(p.logits) if token else 0, p.n_tokens_total, p.n_tokens_dropped] for p in listed]
+    assert packed.counts.tolist() == want and want[2][2] == 30
+    empty = run_windows(model.network, tokens, np.zeros((0, 2), dtype=np.int64), **kw)
+    assert empty.logits.shape[0] == 0 and empty.counts.shape == (0, 3)
+    with pytest.raises(ValueError, match="keep_rows"):
+        run_windows(model.network, tokens, ranges, keep_rows=np.zeros((2, 2)), **kw)
 
 
 def test_keep_channels_sequence_head(gena_seq):

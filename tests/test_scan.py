@@ -351,6 +351,36 @@ def test_token_pieces_write_the_bytes_of_per_base_stitching(tmp_path, monkeypatc
     assert files[("pieces", None)] == files[("per_base", None)]
 
 
+@pytest.mark.parametrize("kind", ["token", "seq", "bpe"])
+def test_the_packed_model_path_writes_the_bytes_of_the_listed_one(tmp_path, kind, token_model, seq_model):
+    """A scan feeds the model packed windows (Model.predict_windows); a stand-in predictor
+    (predict_encoded's signature, listed) gives the same files, in this process and with a
+    worker process writing."""
+    from pathlib import Path
+
+    from tinymodels import make_gena_dir
+
+    from genaannot.models import load_model
+
+    fa = Path(__file__).resolve().parent.parent / "examples/athaliana/athaliana_1pct.fa.gz"
+    bed = tmp_path / "r.bed"
+    if kind == "bpe":
+        model = load_model(make_gena_dir(tmp_path / "m", head="token", num_labels=3), device="cpu")
+        bed.write_text("Chr2\t0\t12000\nChrM\t0\t3000\n")
+        kw = dict(task="splice", window_tokens=60, batch_size=5, unit_bp=5_000)
+    else:
+        model = token_model if kind == "token" else seq_model
+        bed.write_text("Chr2\t1000\t3000\nChrM\t0\t900\n")
+        kw = dict(task="splice" if kind == "token" else "generic", window_tokens=24, unit_bp=700)
+    files = {}
+    for name, predictor, workers in (("packed", None, 0), ("listed", model.predict_encoded, 0),
+                                     ("listed-worker", model.predict_encoded, 1 if kind == "bpe" else 0)):
+        res = scan_genome(fa, model=model, output=tmp_path / name / "o.bw", regions=bed, quiet=True,
+                          predictor=predictor, workers=workers, **kw)
+        files[name] = [p.read_bytes() for p in [*res.tracks, res.calls]]
+    assert files["packed"] == files["listed"] == files["listed-worker"]
+
+
 def test_real_genome_slice(tmp_path):
     """A. thaliana TAIR10 1%: ~150 kb through a tiny random GENA model; check with pyBigWig and pybigtools."""
     from pathlib import Path

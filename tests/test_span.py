@@ -86,6 +86,43 @@ def test_predict_span_progress_adds_up_and_keeps_only_owned_rows():
     assert vals["+"].shape == (200, 2) and not np.isnan(vals["+"]).any()
 
 
+@pytest.mark.parametrize("head", ["token", "sequence"])
+@pytest.mark.parametrize("stitch_mode", ["center", "mean"])
+def test_the_packed_path_gives_the_listed_values(head, stitch_mode):
+    """predict_span through a model's predict_windows (the scan's path): the values of the
+    listed path, packed; span_pieces and stitch_span give the same from either."""
+    from genaannot.span import span_pieces
+
+    model = MODEL if head == "token" else make_toy_model("sequence", max_tokens=64)
+    rng = np.random.default_rng(3)
+    seq = "".join(rng.choice(list("ACGT"), size=500))
+    ro = resolve_readout("splice" if head == "token" else "promoter", model.info, window_tokens=16)
+    work = plan_span(_unit(len(seq), 60, 420), fetch=lambda s, e: seq[s:e], tokenizer=model.tokenizer, readout=ro,
+                     overlap=0.5, stitch_mode=stitch_mode)
+    listed = predict_span(work, predictor=model.predict_encoded, readout=ro, batch_size=3)
+    seen: list[int] = []
+    packed = predict_span(work, windows_predictor=model.predict_windows, readout=ro, batch_size=3,
+                          progress=seen.append)
+    assert isinstance(packed, PackedPredictions) and sum(seen) == 360
+    ref = PackedPredictions.pack(listed)
+    for s in ro.strands:
+        for a, b in zip(ref.strands[s], packed.strands[s]):
+            assert (a is None) == (b is None)
+            if a is not None:
+                np.testing.assert_array_equal(a, b)
+    one, two = (stitch_span(work, p, readout=ro, stitch_mode=stitch_mode) for p in (listed, packed))
+    for s in ro.strands:
+        np.testing.assert_array_equal(one[s], two[s])
+    one, two = (span_pieces(work, p, readout=ro, stitch_mode=stitch_mode) for p in (listed, packed))
+    assert (one is None) == (two is None) == (stitch_mode == "mean")
+    for s in (one or {}):
+        for a, b in zip(one[s], two[s]):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="predictor or windows_predictor"):
+        predict_span(work, predictor=model.predict_encoded, windows_predictor=model.predict_windows, readout=ro,
+                     batch_size=3)
+
+
 def test_a_window_past_the_capacity_is_an_error():
     seq = "ACGT" * 40
     ro = resolve_readout("splice", MODEL.info, window_tokens=16)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..predict import Prediction
+from ..predict import PackedOutput, Prediction
 
 if TYPE_CHECKING:  # keep torch off the import path of `genaannot --help`
     import torch
@@ -250,22 +250,40 @@ class Model:
         """Predict tokenised inputs; see :func:`genaannot.predict.run_network` for
         ``keep_channels`` (label channels to return), ``keep_rows`` (per input, the
         content-token rows to return) and ``on_batch`` (progress callback)."""
-        from ..predict import NonFiniteOutputError, run_network
+        from ..predict import run_network
 
-        kw = dict(
-            max_tokens=self.info.max_tokens,
-            batch_size=batch_size,
-            device=self.device,
-            precision=self.precision,
-            keep_channels=keep_channels,
-            keep_rows=keep_rows,
-            on_batch=on_batch,
-        )
+        return self._run(run_network, encodings, batch_size=batch_size, keep_channels=keep_channels,
+                         keep_rows=keep_rows, on_batch=on_batch)
+
+    def predict_windows(
+        self,
+        tokens: Any,
+        ranges: np.ndarray,
+        *,
+        batch_size: int = 8,
+        keep_channels: list[int] | None = None,
+        keep_rows: np.ndarray | None = None,
+        on_batch: Any = None,
+    ) -> PackedOutput:
+        """Predict windows that are row ranges ``ranges`` ``[n, 2]`` of one tokenisation
+        ``tokens``, packed (:func:`genaannot.predict.run_windows`): the values of
+        :meth:`predict_encoded` on the windows' encodings, without an object per window."""
+        from ..predict import run_windows
+
+        return self._run(run_windows, tokens, ranges, batch_size=batch_size, keep_channels=keep_channels,
+                         keep_rows=keep_rows, on_batch=on_batch)
+
+    def _run(self, runner: Any, *args: Any, **kw: Any) -> Any:
+        """``runner(network, *args, ...)`` on the compiled network, falling back to the eager
+        one (with a warning) when compilation fails at the first call."""
+        from ..predict import NonFiniteOutputError
+
+        kw.update(max_tokens=self.info.max_tokens, device=self.device, precision=self.precision)
         if self._compiled is not None:
             if self._compile_checked:
-                return run_network(self._compiled, encodings, **kw)  # errors are real errors now
+                return runner(self._compiled, *args, **kw)  # errors are real errors now
             try:
-                out = run_network(self._compiled, encodings, **kw)
+                out = runner(self._compiled, *args, **kw)
             except NonFiniteOutputError:
                 raise  # the model's outputs, not a compile failure
             except Exception as err:  # noqa: BLE001 - compile errors surface at the first call
@@ -274,14 +292,14 @@ class Model:
                 warnings.warn(
                     f"torch.compile failed at the first call ({type(err).__name__}: {str(err)[:200]}); "
                     "running eager from now on",
-                    stacklevel=2,
+                    stacklevel=3,
                 )
                 self._compiled = None
                 self.compile_options = None
             else:
                 self._compile_checked = True
                 return out
-        return run_network(self.network, encodings, **kw)
+        return runner(self.network, *args, **kw)
 
     def __repr__(self) -> str:
         i = self.info

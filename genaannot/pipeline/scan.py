@@ -90,7 +90,7 @@ from .workers import ahead, check_can_spawn, cpu_cores, default_threads, torch_t
 
 if TYPE_CHECKING:
     from ..models.base import Model
-    from ..predict import Predictor
+    from ..predict import Predictor, WindowsPredictor
 
 __all__ = [
     "scan_genome",
@@ -616,9 +616,11 @@ def _scan_locked(gen: Genome, *, model: Model, task: Task, readout: Readout, req
                                                    on_part=follower.check if follower else None)
         else:
             timer = SpanTimer()
+            # the model's packed path unless a stand-in predictor was given
+            packed = getattr(model, "predict_windows", None) if predictor is None else None
             compute_units(todo, job=job, genome=gen, tokenizer=model.tokenizer,
-                          predictor=predictor or model.predict_encoded, progress=progress, timer=timer,
-                          on_saved=follower.notify if follower else None)
+                          predictor=predictor or (None if packed else model.predict_encoded), windows_predictor=packed,
+                          progress=progress, timer=timer, on_saved=follower.notify if follower else None)
             model_seconds = timer.seconds
             compiled = bool(getattr(model, "compiled", False))  # False after a fallback to eager
         base["model"]["compiled"] = compiled
@@ -729,7 +731,7 @@ def _plan_remote(unit: Unit) -> SpanWork:
                      readout=st["readout"], overlap=st["overlap"], stitch_mode=st["stitch"])
 
 
-def write_part(work: SpanWork, preds: dict[str, list], *, job: _Job) -> Part:
+def write_part(work: SpanWork, preds: dict[str, list] | PackedPredictions, *, job: _Job) -> Part:
     """Stitch one predicted unit, run-length encode it and save its part file: the writer's
     work, on the writer thread or in a worker process. A part that cannot be saved (disk
     full, quota) is an :class:`~genaannot.io.atomic.OutputError` naming it."""
@@ -751,7 +753,7 @@ def write_part(work: SpanWork, preds: dict[str, list], *, job: _Job) -> Part:
 
 
 def _write_remote(work: SpanWork, packed: PackedPredictions) -> Part:
-    return write_part(work, packed.unpack(), job=worker_state["job"])
+    return write_part(work, packed, job=worker_state["job"])
 
 
 def _part(work: SpanWork, values: dict[str, Any], readout: Readout, *, thresholds: Sequence[float],
@@ -786,14 +788,18 @@ def compute_units(
     job: _Job,
     genome: Genome,
     tokenizer,
-    predictor: Predictor,
+    predictor: Predictor | None = None,
+    windows_predictor: WindowsPredictor | None = None,
     progress: Callable[[int], None] | None,
     timer: SpanTimer | None = None,
     on_saved: Callable[[Unit, Part], None] | None = None,
 ) -> None:
     """Plan (host workers), predict (this thread), then stitch and save each unit of ``todo``
     (:func:`write_part`) while the next is predicted, so the device is fed while a finished
-    unit is written.
+    unit is written. The model runs through ``windows_predictor`` (a model's
+    ``predict_windows``: packed outputs, no object per window, so the thread that feeds the
+    device does little per window) or, for a stand-in, ``predictor`` (``predict_encoded``'s
+    signature); the files are the same.
 
     With worker processes (``job.workers`` ≥ 1) the writing runs on them too, behind their
     planning: this process only feeds the model and sends each unit's kept outputs, so that
@@ -837,13 +843,14 @@ def compute_units(
         limit = max(2, job.workers)
         pending: deque[Future] = deque()
         for _unit, work in planned:
-            preds = predict_span(work, predictor=predictor, readout=r, batch_size=job.batch_size, progress=progress,
-                                 timer=timer)
+            preds = predict_span(work, predictor=predictor, windows_predictor=windows_predictor, readout=r,
+                                 batch_size=job.batch_size, progress=progress, timer=timer)
             # the tokens are not needed any more: units waiting for the writer, and this one
             # while the next is planned, hold only their windows and kept outputs
             work = work.without_tokens()
             if planned.processes:
-                fut = planned.submit(_write_remote, work, PackedPredictions.pack(preds))
+                fut = planned.submit(_write_remote, work, preds if isinstance(preds, PackedPredictions)
+                                     else PackedPredictions.pack(preds))
             else:
                 fut = writer.submit(write_part, work, preds, job=job)
             fut.add_done_callback(hand_over(work.unit))
@@ -866,7 +873,7 @@ def _device_job(device: str, job: dict, report) -> tuple[float, bool]:
     timer = SpanTimer()
     with open_genome(job["job"].genome, verify=False) as gen:  # the parent checked it
         compute_units(job["units"], job=job["job"], genome=gen, tokenizer=model.tokenizer,
-                      predictor=model.predict_encoded, progress=lambda n: report("bp", float(n)), timer=timer)
+                      windows_predictor=model.predict_windows, progress=lambda n: report("bp", float(n)), timer=timer)
     return timer.seconds, model.compiled
 
 
