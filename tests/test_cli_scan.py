@@ -112,6 +112,22 @@ def test_cli_errors(tmp_path, models, extra, message):
     assert not list(tmp_path.glob("o*"))  # nothing half-written
 
 
+def test_cli_workers_that_cannot_start_exit_1_with_the_way_out(tmp_path, models, monkeypatch):
+    import concurrent.futures
+
+    def no_semaphores(*args, **kwargs):  # as a full /dev/shm answers
+        raise OSError(0, "Error")
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_semaphores)
+    fa, _ = _genome(tmp_path)
+    r = CliRunner().invoke(main, ["scan", str(fa), "--task", "splice", "--model", str(models["token"]), "--quiet",
+                                  "--workers", "1", "-o", str(tmp_path / "o.bw")])
+    assert r.exit_code == 1, r.output
+    assert "cannot start worker processes" in r.output and "/dev/shm" in r.output and "--workers 0" in r.output
+    assert "Traceback" not in r.output
+    assert not list(tmp_path.glob("o*.bw")) and not (tmp_path / "o.calls.bed").exists()
+
+
 def test_cli_missing_fasta_and_bad_output(tmp_path, models):
     r = CliRunner().invoke(main, ["scan", str(tmp_path / "none.fa"), "--task", "splice", "--model",
                                   str(models["token"]), "-o", str(tmp_path / "o.bw")])

@@ -217,6 +217,32 @@ def test_a_script_without_a_main_guard_fails_at_once_with_the_fix(tmp_path):
     assert "BrokenProcessPool" not in bad.stderr  # refused in the parent, before any worker started
 
 
+NO_SEMAPHORES = """
+import resource, signal
+from genaannot.pipeline.workers import ahead
+def f(x):
+    return x
+if __name__ == "__main__":
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (16, 16))  # /dev/shm refuses the queues' semaphores
+    with ahead([1, 2], local=f, remote=f, workers=1) as it:
+        print(list(it))
+"""
+
+
+def test_workers_that_cannot_start_say_why_and_what_to_do(tmp_path):
+    """Python says only "[Errno 0] Error" when /dev/shm (or a file-size limit) refuses the
+    worker queues' semaphores; the error names the cause and the way out."""
+    from procs import run_script
+
+    (tmp_path / "noshm.py").write_text(NO_SEMAPHORES)
+    bad = run_script(tmp_path / "noshm.py", timeout=60)
+    assert bad.returncode != 0
+    last = bad.stderr.strip().splitlines()[-1]
+    assert last.startswith("genaannot.pipeline.workers.ProcessStartError: genaannot: cannot start worker processes")
+    assert "/dev/shm" in last and "--workers 0" in last and "[Errno 0]" in last
+
+
 def test_without_the_source_a_child_still_refuses_with_the_fix(tmp_path):
     """A script run from its .pyc cannot be read for a guard; the worker, re-running it, says why."""
     import py_compile

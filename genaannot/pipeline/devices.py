@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .workers import check_can_spawn, cpu_cores, die_with_parent, parent_link
+from .workers import check_can_spawn, cpu_cores, die_with_parent, parent_link, start_error
 
 __all__ = ["parse_devices", "model_spec", "model_config", "run_on_devices", "load_for_device", "DeviceError"]
 
@@ -137,7 +137,10 @@ def run_on_devices(
         raise ValueError(f"{len(jobs)} jobs for {len(devices)} devices")
     check_can_spawn("device processes (devices=..., --devices)")
     ctx = mp.get_context("spawn")
-    q = ctx.Queue()
+    try:
+        q = ctx.Queue()
+    except OSError as err:
+        raise start_error("device processes (devices=..., --devices)", err) from None
     link = parent_link()  # this thread starts them all, below
     procs = [ctx.Process(target=_child, args=(r, target, d, job, q, link), daemon=False, name=f"genaannot-device-{r}")
              for r, (d, job) in enumerate(zip(devices, jobs))]

@@ -32,7 +32,7 @@ from typing import Any, Generic, TypeVar
 
 __all__ = [
     "Ahead", "ahead", "cpu_cores", "default_threads", "torch_threads", "worker_state", "die_with_parent",
-    "check_can_spawn", "MainGuardError",
+    "check_can_spawn", "MainGuardError", "ProcessStartError", "start_error",
 ]
 
 T = TypeVar("T")
@@ -101,6 +101,23 @@ def torch_threads(n: int) -> Iterator[int]:
 
 class MainGuardError(RuntimeError):
     """Worker or device processes requested from a script's unguarded top-level code."""
+
+
+class ProcessStartError(RuntimeError):
+    """Worker or device processes could not be started (their queues' semaphores, or the
+    processes themselves)."""
+
+
+def start_error(what: str, err: OSError) -> ProcessStartError:
+    """A :class:`ProcessStartError` for ``err`` raised while starting ``what``: Python says
+    only ``[Errno 0] Error`` when a full ``/dev/shm`` refuses multiprocessing's semaphores."""
+    detail = f"{err.strerror or err} (errno {err.errno})" if err.errno else "the system gave no reason ([Errno 0])"
+    return ProcessStartError(
+        f"genaannot: cannot start {what}: {detail}. Their queues need POSIX "
+        "semaphores in /dev/shm: it is usually full, missing or read-only (in a container, give it more "
+        "with `docker run --shm-size=1g`), or a file-size limit (ulimit -f) is set. Free /dev/shm, or "
+        "pass workers=0 / --workers 0 (and one device) to compute in this process"
+    )
 
 
 #: seconds between a child's checks that its parent is still alive
@@ -294,8 +311,11 @@ def ahead(
         check_can_spawn("worker processes (workers=N, --workers)")
         # initargs are pickled when a worker starts, which is inside submit() on the
         # consuming thread: ``link`` is refreshed before each submit to name that thread
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                   initializer=init_worker, initargs=(state or {}, setup, link))
+        try:
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                       initializer=init_worker, initargs=(state or {}, setup, link))
+        except OSError as err:
+            raise start_error("worker processes (workers=N, --workers)", err) from None
         fn, limit = remote, lookahead or 2 * workers
     else:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-plan")
