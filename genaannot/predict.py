@@ -463,7 +463,11 @@ def _forward(
         idx = np.asarray(job.idx, dtype=np.int64)
         # the batch's rows, input after input in batch order, scattered to input order
         # (a copy: nothing refers to the batch buffer, pinned on CUDA, afterwards)
-        if token_head:
+        i0, i1 = int(idx[0]), int(idx[-1])
+        if i1 - i0 == len(idx) - 1 and (len(idx) == 1 or bool((np.diff(idx) == 1).all())):
+            # consecutive inputs (the usual case: windows of one length keep their order)
+            result[0][offs[i0] : offs[i1 + 1]] = flat.reshape(-1, n_ch)
+        elif token_head:
             n = n_rows[idx]
             at = np.repeat(offs[idx] - (np.cumsum(n) - n), n) + np.arange(int(n.sum()), dtype=np.int64)
             result[0][at] = flat.reshape(-1, n_ch)
