@@ -611,6 +611,20 @@ def test_resume_refuses_another_batch_size_and_manifest_records_the_settings(tmp
     assert settings["thresholds"] == m["calls"]["thresholds"] and settings["bedgraph"] is False
 
 
+def test_resume_refuses_another_precision(tmp_path, token_model):
+    """bf16 or fp16 change a model's outputs far beyond float rounding: the parts of an fp32
+    run are not continued by a bf16 one."""
+    from genaannot.models.base import Loaded, Model
+
+    fa, kw = _left_parts(tmp_path, token_model, batch_size=8)
+    bf16 = Model(Loaded(token_model.network, token_model.tokenizer, token_model.info), device="cpu",
+                 precision="bf16")
+    with pytest.raises(ScanError, match='model precision "fp32" → "bf16"'):
+        scan_genome(fa, output=tmp_path / "o.bw", resume=True, **{**kw, "model": bf16})
+    settings = json.loads((tmp_path / "o.parts" / "settings.json").read_text())
+    assert settings["model"]["precision"] == "fp32"
+
+
 def test_a_second_run_on_the_same_output_is_refused(tmp_path, token_model):
     import os
 

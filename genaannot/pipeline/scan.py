@@ -328,9 +328,12 @@ def _model_description(model: Model) -> dict[str, Any]:
     info = model.info
     options = dict(getattr(model, "load_options", None) or {})
     safe = {k: v if isinstance(v, (bool, int, float, str, type(None))) else str(v) for k, v in sorted(options.items())}
+    # the precision decides values well beyond float rounding (bf16 against fp32), so a run
+    # is that precision's; the device and its thread count change at most the last bits
     return {"source": str(info.source), "sha256": model_sha256(model), "family": info.family,
             "architecture": info.architecture, "n_params": info.n_params, "labels": list(info.labels),
-            "tokenizer": info.tokenizer, **({"options": safe} if safe else {})}
+            "tokenizer": info.tokenizer, "precision": str(getattr(model, "precision", "fp32")),
+            **({"options": safe} if safe else {})}
 
 
 def manifest_base(settings: ScanSettings, model: Model, *, thresholds: dict[str, float],
