@@ -227,8 +227,10 @@ class BigWigFile:
                 self.covered += int(lens.sum())
                 self.vmin = min(self.vmin, float(bv.min()))
                 self.vmax = max(self.vmax, float(bv.max()))
-                self.vsum += float(np.dot(lens, v64))
-                self.vsq += float(np.dot(lens, v64 * v64))
+                # plain reductions, not np.dot: a dot of this length wakes numpy's OpenBLAS
+                # threads, which then spin (0.6 CPU-s of an 8-Mb scan: docs/scale.md)
+                self.vsum += float((lens * v64).sum())
+                self.vsq += float((lens * (v64 * v64)).sum())
         except OSError as err:
             raise output_error(self.name, err) from None
         self._pend = [(s[cut:], e[cut:], v[cut:])] if cut < len(s) else []
