@@ -200,7 +200,7 @@ def _cpu_split() -> tuple[float, float]:
 class ThreadClocks:
     """CPU seconds of each thread of this process while it runs, by Python thread name
     (``genaannot-writer_0`` counts as ``genaannot-writer``; threads without a Python name,
-    e.g. torch's or numba's, as ``other``), sampled from ``/proc/self/task`` every
+    e.g. torch's, numba's or numpy's OpenBLAS helper, as ``other``), sampled from ``/proc/self/task`` every
     ``every`` seconds (Linux; empty elsewhere). A thread's last sample counts, so one that
     lived less than ``every`` may be missed."""
 
