@@ -311,29 +311,37 @@ def test_the_compiled_bpe_encoder_writes_the_same_files(tmp_path, monkeypatch):
     assert files["compiled"] == files["tokenizers"]
 
 
-@pytest.mark.parametrize("kind", ["bpe", "token", "sequence"])
-def test_token_pieces_write_the_bytes_of_per_base_stitching(tmp_path, monkeypatch, kind, token_model, seq_model):
-    """The writer stitches and run-length encodes on token pieces (genaannot.span.span_pieces);
-    forced back to painting every base (stitch_span), the files are byte-identical: a BPE
-    model (multi-bp tokens, random per-token values), the 1-bp toy model and a sequence head;
-    several units, both strands, rounded and unrounded tracks, bedGraph twins and calls."""
+def _bundled_regions(tmp_path, kind, token_model, seq_model, *, bpe_bp, base_end):
+    """The bundled genome, a regions BED on Chr2 and ChrM, a model of ``kind`` (a tiny BPE GENA
+    BERT, the 1-bp toy token model or else the toy sequence head) and scan settings for it."""
     from pathlib import Path
 
     from tinymodels import make_gena_dir
 
-    import genaannot.pipeline.scan as scan_mod
     from genaannot.models import load_model
 
     fa = Path(__file__).resolve().parent.parent / "examples/athaliana/athaliana_1pct.fa.gz"
     bed = tmp_path / "r.bed"
     if kind == "bpe":
         model = load_model(make_gena_dir(tmp_path / "m", head="token", num_labels=3), device="cpu")
-        bed.write_text("Chr2\t0\t30000\nChrM\t0\t3000\n")
+        bed.write_text(f"Chr2\t0\t{bpe_bp}\nChrM\t0\t3000\n")
         kw = dict(task="splice", window_tokens=120, batch_size=16, unit_bp=7_000)
     else:
         model = token_model if kind == "token" else seq_model
-        bed.write_text("Chr2\t1000\t4000\nChrM\t0\t900\n")
+        bed.write_text(f"Chr2\t1000\t{base_end}\nChrM\t0\t900\n")
         kw = dict(task="splice" if kind == "token" else "generic", window_tokens=24, unit_bp=700)
+    return fa, bed, model, kw
+
+
+@pytest.mark.parametrize("kind", ["bpe", "token", "sequence"])
+def test_token_pieces_write_the_bytes_of_per_base_stitching(tmp_path, monkeypatch, kind, token_model, seq_model):
+    """The writer stitches and run-length encodes on token pieces (genaannot.span.span_pieces);
+    forced back to painting every base (stitch_span), the files are byte-identical: a BPE
+    model (multi-bp tokens, random per-token values), the 1-bp toy model and a sequence head;
+    several units, both strands, rounded and unrounded tracks, bedGraph twins and calls."""
+    import genaannot.pipeline.scan as scan_mod
+
+    fa, bed, model, kw = _bundled_regions(tmp_path, kind, token_model, seq_model, bpe_bp=30_000, base_end=4000)
     pieces = []
     real = scan_mod.span_pieces
     files = {}
@@ -356,22 +364,9 @@ def test_the_packed_model_path_writes_the_bytes_of_the_listed_one(tmp_path, kind
     """A scan feeds the model packed windows (Model.predict_windows); a stand-in predictor
     (predict_encoded's signature, listed) gives the same files, in this process and with a
     worker process writing."""
-    from pathlib import Path
-
-    from tinymodels import make_gena_dir
-
-    from genaannot.models import load_model
-
-    fa = Path(__file__).resolve().parent.parent / "examples/athaliana/athaliana_1pct.fa.gz"
-    bed = tmp_path / "r.bed"
-    if kind == "bpe":
-        model = load_model(make_gena_dir(tmp_path / "m", head="token", num_labels=3), device="cpu")
-        bed.write_text("Chr2\t0\t12000\nChrM\t0\t3000\n")
-        kw = dict(task="splice", window_tokens=60, batch_size=5, unit_bp=5_000)
-    else:
-        model = token_model if kind == "token" else seq_model
-        bed.write_text("Chr2\t1000\t3000\nChrM\t0\t900\n")
-        kw = dict(task="splice" if kind == "token" else "generic", window_tokens=24, unit_bp=700)
+    fa, bed, model, kw = _bundled_regions(tmp_path, kind, token_model, seq_model, bpe_bp=12_000, base_end=3000)
+    if kind == "bpe":  # short windows, a partial batch: batching must not differ between the paths
+        kw.update(window_tokens=60, batch_size=5, unit_bp=5_000)
     files = {}
     for name, predictor, workers in (("packed", None, 0), ("listed", model.predict_encoded, 0),
                                      ("listed-worker", model.predict_encoded, 1 if kind == "bpe" else 0)):
