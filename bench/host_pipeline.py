@@ -130,6 +130,7 @@ def null_model(*, labels: int = 3, max_tokens: int = 510, device_tokens_per_s: f
         def __init__(self) -> None:
             super().__init__()
             self.max_content_tokens = max_tokens
+            self.content_offset = 1  # after [CLS], as GENA's (base.Network)
             self.positions = 0  # token positions seen (with specials and padding)
             self.content = 0
             self.device_seconds = 0.0  # emulated device time

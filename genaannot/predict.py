@@ -255,6 +255,11 @@ class WindowsPredictor(Protocol):
     ) -> PackedOutput: ...
 
 
+#: at most this many channels, a batch's whole output goes to the host and the kept rows are
+#: gathered there (an LM head's vocabulary-wide logits are cut on the device instead)
+_HOST_GATHER_CHANNELS = 64
+
+
 @dataclass
 class _InFlight:
     """One batch whose kept outputs are on their way to the host."""
@@ -263,6 +268,7 @@ class _InFlight:
     sizes: list[tuple[int, ...]]  # shape of each input's kept output
     host: torch.Tensor  # flat, pinned on CUDA; valid once `ready` has fired
     ready: Any  # torch.cuda.Event or None (CPU: already valid)
+    rows: np.ndarray | None = None  # host holds the whole output: these rows of it are kept
 
 
 def run_network(
@@ -435,6 +441,9 @@ def _forward(
     offs = np.zeros(len(contents) + 1, dtype=np.int64)
     np.cumsum(n_rows, out=offs[1:])
     lo_l, hi_l = lo.tolist(), hi.tolist()
+    # a family whose inputs' content rows are out[i, offset : offset + n] says so
+    # (Network.content_offset); others are cut by their own split
+    offset = getattr(network, "content_offset", None) if token_head else None
     cuda = device.startswith("cuda")
     chan_index = None
     if keep_channels is not None:
@@ -451,6 +460,8 @@ def _forward(
         if job.ready is not None:
             job.ready.synchronize()
         flat = job.host.float().numpy()  # bf16/fp16 -> float32 is exact
+        if job.rows is not None:  # the kept rows, input after input, out of the whole output
+            flat = flat.reshape(-1, job.sizes[0][-1])[job.rows]
         finite = np.isfinite(flat)
         if not finite.all():  # NaN weights or an fp16 overflow would else become empty tracks and '.' scores
             first = int(np.argmin(finite))
@@ -485,10 +496,20 @@ def _forward(
                 out = network(**batch)
             if chan_index is not None:
                 out = out.index_select(out.dim() - 1, chan_index)
-            parts = network.split(out, [len(contents[i]) for i in idx])
-            if token_head:
-                parts = [p[lo_l[i] : hi_l[i]] for i, p in zip(idx, parts)]
-            job = _InFlight(idx, [tuple(p.shape) for p in parts], *_to_host(parts, cuda=cuda))
+            if offset is not None and out.shape[-1] <= _HOST_GATHER_CHANNELS:
+                # the whole output comes back (a few hundred kB a batch) and the kept rows are
+                # taken on the host in one numpy gather: no torch view per input, and no index
+                # sent to the device (a blocking copy there would stall the overlap)
+                ix = np.asarray(idx, dtype=np.int64)
+                n = hi[ix] - lo[ix]
+                first = np.arange(len(ix), dtype=np.int64) * out.shape[1] + offset + lo[ix]
+                at = np.repeat(first - (np.cumsum(n) - n), n) + np.arange(int(n.sum()), dtype=np.int64)
+                job = _InFlight(idx, [(k, out.shape[-1]) for k in n.tolist()], *_to_host([out], cuda=cuda), rows=at)
+            else:
+                parts = network.split(out, [len(contents[i]) for i in idx])
+                if token_head:
+                    parts = [p[lo_l[i] : hi_l[i]] for i, p in zip(idx, parts)]
+                job = _InFlight(idx, [tuple(p.shape) for p in parts], *_to_host(parts, cuda=cuda))
             if pending is not None:  # unpack the previous batch while this one computes
                 finish(pending)
             pending = job

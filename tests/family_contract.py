@@ -95,6 +95,20 @@ def check_batch_independence(name: str, model: Model) -> None:
             np.testing.assert_allclose(c, a, rtol=1e-4, atol=1e-5)
 
 
+def check_content_offset(name: str, model: Model) -> None:
+    """A declared ``content_offset`` says where ``split`` takes an input's content rows (the
+    model layer then gathers them itself): ``split(out)[i] == out[i, off : off + n]``."""
+    off = getattr(model.network, "content_offset", None)
+    if off is None or model.network.head == "sequence":
+        return
+    with _check("content offset", name):
+        out = torch.randn(3, 24, 4, generator=torch.Generator().manual_seed(0))
+        lengths = [5, 21 - off, 1]
+        parts = model.network.split(out, lengths)
+        for i, n in enumerate(lengths):
+            assert torch.equal(parts[i], out[i, off : off + n]), f"input {i}: split is not out[i, {off}:{off} + n]"
+
+
 def check_packed_windows(name: str, model: Model) -> None:
     """The scan's packed path (``predict_windows``: windows as row ranges of one
     tokenisation) gives exactly ``predict_encoded``'s values on the same windows."""
@@ -210,6 +224,7 @@ def run_contract(name: str, maker: Maker, tmp: Path) -> None:
     model = check_load(name, tiny)
     check_predict_spans(name, model)
     check_batch_independence(name, model)
+    check_content_offset(name, model)
     check_packed_windows(name, model)
     check_strict_loading(name, tiny, tmp / "strict")
     base = maker(tmp / f"{name}-base", "base")

@@ -17,6 +17,7 @@ import pytest
 import torch
 from family_contract import (
     check_batch_independence,
+    check_content_offset,
     check_load,
     check_packed_windows,
     check_predict_spans,
@@ -83,6 +84,7 @@ def test_load_predict_spans_batch_independence(family):
     name, _, model = family
     check_predict_spans(name, model)
     check_batch_independence(name, model)
+    check_content_offset(name, model)
     check_packed_windows(name, model)
 
 
@@ -214,6 +216,21 @@ def test_padding_that_leaks_into_outputs_breaks_the_contract(monkeypatch, tmp_pa
         check_predict_spans(name, model)
         with pytest.raises(AssertionError, match="batch independence"):
             check_batch_independence(name, model)
+
+
+def test_a_wrong_content_offset_breaks_the_contract(monkeypatch, tmp_path):
+    name = "broken_offset"
+
+    def shifted(path, *, config, **options):
+        loaded = gena_bert.load(path, config=config, **options)
+        loaded.network.content_offset = 0  # the breach: its split starts after [CLS]
+        return _relabel(name, loaded)
+
+    reg = _broken(monkeypatch, name, load=shifted)
+    with use_registry(reg):
+        model = check_load(name, _gena(tmp_path / "t", "token"))
+        with pytest.raises(AssertionError, match="content offset"):
+            check_content_offset(name, model)
 
 
 def test_a_save_that_loses_the_head_breaks_the_contract(monkeypatch, tmp_path):

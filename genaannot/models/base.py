@@ -101,6 +101,11 @@ class Network:
         Run the batch.
     ``split(out, lengths: list[int]) -> list[torch.Tensor]``
         Per input: ``[n_content, n_labels]`` (token head) or ``[n_labels]`` (sequence head).
+    ``content_offset`` (optional int)
+        Where ``split`` of a token head is ``out[i, content_offset : content_offset + n]``
+        for every input (1 after a [CLS], 0 without), so that the model layer gathers a
+        batch's kept rows in one indexing call instead of a view per input (the thread that
+        feeds a GPU does this for every window); leave it out (or None) otherwise.
     ``get_input_embeddings() -> torch.nn.Embedding``
         The token-embedding table (integrated gradients hooks it).
     """

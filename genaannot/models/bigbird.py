@@ -83,6 +83,7 @@ class BigBirdNetwork(nn.Module):
         super().__init__()
         self.model = model
         self.head = head
+        self.content_offset = 1  # after [CLS] (base.Network)
         self.tile = tile
         self.max_content_tokens = tile - 2
         self.cls_id, self.sep_id, self.pad_id = cls_id, sep_id, pad_id

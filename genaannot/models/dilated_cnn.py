@@ -171,6 +171,7 @@ class DilatedCNNNetwork(nn.Module):
         if head not in ARCHITECTURES.values():
             raise ValueError(f"unknown head {head!r}")
         self.cfg, self.head, self.pad_id = cfg, head, pad_id
+        self.content_offset = 0  # no special tokens (base.Network)
         self.max_content_tokens = cfg.max_tokens
         c = cfg.channels
         self.embeddings = nn.Embedding(cfg.vocab_size, c)

@@ -427,6 +427,7 @@ class GenaBertNetwork(nn.Module):
             raise ModelError(f"position_embedding_type {config.position_embedding_type!r} is not supported (only absolute)")
         self.config = config
         self.head = head
+        self.content_offset = 1  # after [CLS] (base.Network)
         self.cls_id, self.sep_id, self.pad_id = cls_id, sep_id, config.pad_token_id
         self.max_content_tokens = config.max_position_embeddings - 2
         self.bert = GenaBertModel(config, add_pooler=head == "sequence")

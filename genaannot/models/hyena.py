@@ -407,6 +407,7 @@ class HyenaNetwork(nn.Module):
             raise ValueError(f"unknown head {head!r}")
         self.cfg = cfg
         self.head = head
+        self.content_offset = 0  # content first, [SEP] after it (base.Network)
         self.sep_id, self.pad_id = sep_id, pad_id
         self.max_content_tokens = cfg.max_seq_len - 1 if max_content_tokens is None else max_content_tokens
         self.bidirectional = bidirectional

@@ -221,6 +221,7 @@ class ModernBertNetwork(nn.Module):
         super().__init__()
         self.model = model
         self.head = head
+        self.content_offset = 1  # after [CLS] (base.Network)
         self.max_content_tokens = max_content_tokens
         self.cls_id, self.sep_id, self.pad_id = cls_id, sep_id, pad_id
         self.pad_to = pad_to
