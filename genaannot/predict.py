@@ -46,7 +46,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -216,10 +216,10 @@ class NonFiniteOutputError(RuntimeError):
         return NonFiniteOutputError(count=self.count, index=self.index, n_inputs=self.n_inputs, where=where)
 
 
-@dataclass
-class PackedOutput:
+class PackedOutput(NamedTuple):
     """Outputs of many windows in three arrays (no object per window): what the scan's
-    writer needs, made without building a :class:`Prediction` per window.
+    writer needs, made without building a :class:`Prediction` per window (a named tuple:
+    ``logits, spans, counts = out``).
 
     Attributes
     ----------
@@ -392,10 +392,18 @@ def run_windows(
     spans = None
     if token:
         t0 = ranges[:, 0]
-        at = np.repeat(t0 + lo - offs[:-1], n_rows) + np.arange(int(offs[-1]), dtype=np.int64)
+        at = _ranges_index(t0 + lo, n_rows)
         first = tokens.spans[np.minimum(t0, max(len(tokens.spans) - 1, 0)), 0] if len(tokens.spans) else t0
         spans = tokens.spans[at] - np.repeat(first, n_rows)[:, None]
     return PackedOutput(logits, spans, np.stack([n_rows, totals, totals - kept], axis=1).astype(np.int64))
+
+
+def _ranges_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """int64 ``[lengths.sum()]``: ``starts[k] + 0 … starts[k] + lengths[k] - 1`` for each ``k``,
+    concatenated (the rows of many ranges in one index, no loop)."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    return np.repeat(np.asarray(starts, dtype=np.int64) - (np.cumsum(lengths) - lengths), lengths) + np.arange(
+        int(lengths.sum()), dtype=np.int64)
 
 
 def _forward(
@@ -479,9 +487,7 @@ def _forward(
             # consecutive inputs (the usual case: windows of one length keep their order)
             result[0][offs[i0] : offs[i1 + 1]] = flat.reshape(-1, n_ch)
         elif token_head:
-            n = n_rows[idx]
-            at = np.repeat(offs[idx] - (np.cumsum(n) - n), n) + np.arange(int(n.sum()), dtype=np.int64)
-            result[0][at] = flat.reshape(-1, n_ch)
+            result[0][_ranges_index(offs[idx], n_rows[idx])] = flat.reshape(-1, n_ch)
         else:
             result[0][idx] = flat.reshape(len(idx), n_ch)
         if on_batch is not None:
@@ -503,8 +509,8 @@ def _forward(
                 ix = np.asarray(idx, dtype=np.int64)
                 n = hi[ix] - lo[ix]
                 first = np.arange(len(ix), dtype=np.int64) * out.shape[1] + offset + lo[ix]
-                at = np.repeat(first - (np.cumsum(n) - n), n) + np.arange(int(n.sum()), dtype=np.int64)
-                job = _InFlight(idx, [(k, out.shape[-1]) for k in n.tolist()], *_to_host([out], cuda=cuda), rows=at)
+                job = _InFlight(idx, [(k, out.shape[-1]) for k in n.tolist()], *_to_host([out], cuda=cuda),
+                                rows=_ranges_index(first, n))
             else:
                 parts = network.split(out, [len(contents[i]) for i in idx])
                 if token_head:

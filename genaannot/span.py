@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .predict import NonFiniteOutputError, Prediction
+from .predict import NonFiniteOutputError, PackedOutput, Prediction
 from .regions import Interval
 from .stitch import WindowOutput, center_pieces, clip_pieces, rc_to_forward, stitch
 from .tokenize import SequenceStats
@@ -67,8 +67,8 @@ class StrandPlan:
     ``[cs, cs + length)``; the span is ``[u0, u1)`` in them. ``plan`` holds only the windows
     that contribute to the span (their tokens as the model sees them: the reverse
     complement's for ``-``); ``own`` ``[n, 2]`` is what each owns under centre stitching
-    (``None`` for mean stitching) and ``rows`` the token rows each contributes (centre
-    stitching, token head; ``None``: all rows).
+    (``None`` for mean stitching) and ``rows`` ``[n, 2]`` the token rows each contributes
+    (centre stitching, token head; ``None``: all rows).
     """
 
     length: int
@@ -76,7 +76,7 @@ class StrandPlan:
     u1: int
     plan: WindowPlan
     own: np.ndarray | None
-    rows: list[tuple[int, int]] | None
+    rows: np.ndarray | None
 
 
 @dataclass
@@ -151,12 +151,12 @@ def _plan_strand(unit: Unit, strand: str, *, fetch: Callable[[int, int], str], t
     return StrandPlan(n, u0, u1, kept, own, rows)
 
 
-def _owned_rows(kept: WindowPlan, own: np.ndarray, *, minus: bool) -> list[tuple[int, int]]:
-    """Per window of ``kept``, its token rows that overlap its owned interval ``own[k]``
+def _owned_rows(kept: WindowPlan, own: np.ndarray, *, minus: bool) -> np.ndarray:
+    """int64 ``[n_windows, 2]``: per window of ``kept``, its token rows that overlap its owned interval ``own[k]``
     (:func:`_token_rows` of the window's spans; all windows at once: the windows' tokens are
     rows ``ranges[k]`` of one ascending, contiguous tokenisation)."""
     if not len(kept):
-        return []
+        return np.zeros((0, 2), dtype=np.int64)
     a = kept.starts.astype(np.int64)
     length = kept.ends.astype(np.int64) - a
     lo, hi = own[:, 0] - a, own[:, 1] - a
@@ -165,12 +165,12 @@ def _owned_rows(kept: WindowPlan, own: np.ndarray, *, minus: bool) -> list[tuple
     t0, t1 = kept.ranges[:, 0].astype(np.int64), kept.ranges[:, 1].astype(np.int64)
     spans = kept.tokens.spans
     if not len(spans):
-        return [(0, 0)] * len(kept)
+        return np.zeros((len(kept), 2), dtype=np.int64)
     base = spans[np.minimum(t0, len(spans) - 1), 0]  # a window's spans count from its first token
     width = t1 - t0
     r0 = np.clip(np.searchsorted(spans[:, 1], lo + base, side="right") - t0, 0, width)
     r1 = np.clip(np.searchsorted(spans[:, 0], hi + base, side="left") - t0, 0, width)
-    return list(zip(r0.tolist(), r1.tolist()))
+    return np.stack([r0, r1], axis=1).astype(np.int64)
 
 
 def plan_span(
@@ -319,7 +319,7 @@ def _predict_packed(work: SpanWork, predictor: WindowsPredictor, *, readout: Rea
         spans.append(sp.plan.tokens.spans)
         ranges.append(np.asarray(sp.plan.ranges, dtype=np.int64).reshape(-1, 2) + at)
         at += len(sp.plan.tokens.ids)
-        keep.append(np.asarray(sp.rows, dtype=np.int64).reshape(-1, 2) if sp.rows is not None
+        keep.append(sp.rows if sp.rows is not None
                     else np.tile(np.array([0, np.iinfo(np.int64).max], dtype=np.int64), (len(sp.plan), 1)))
     any_rows = any(sp.rows is not None for sp in plans)
     one = len(plans) == 1
@@ -331,19 +331,19 @@ def _predict_packed(work: SpanWork, predictor: WindowsPredictor, *, readout: Rea
         logits, sp_all, counts = res.logits, res.spans, res.counts
         if counts[:, 2].any():
             raise _capacity_error()
-    out: dict[str, tuple] = {}
+    out: dict[str, PackedOutput] = {}
     w = r = 0
     for strand, sp in zip(readout.strands, plans):
         n = len(sp.plan)
         if not len(rng):
-            out[strand] = (np.zeros((0, 0), dtype=np.float32), None, np.zeros((0, 3), dtype=np.int64))
+            out[strand] = PackedOutput(np.zeros((0, 0), dtype=np.float32), None, np.zeros((0, 3), dtype=np.int64))
             continue
         c = counts[w : w + n]
         if sp_all is None:  # sequence head: a row per window
-            out[strand] = (logits[w : w + n], None, c)
+            out[strand] = PackedOutput(logits[w : w + n], None, c)
         else:
             k = int(c[:, 0].sum())
-            out[strand] = (logits[r : r + k], sp_all[r : r + k], c)
+            out[strand] = PackedOutput(logits[r : r + k], sp_all[r : r + k], c)
             r += k
         w += n
     return PackedPredictions(out)
@@ -356,13 +356,14 @@ class PackedPredictions:
     thousands of small :class:`~genaannot.predict.Prediction` objects costs the sender more
     than copying their arrays into one: :meth:`pack` does that for the listed path).
 
-    ``strands[s] = (logits, spans, n_tokens)``: the windows' logits concatenated (token heads:
-    ``[n_rows, n_labels]``; sequence heads stacked: ``[n_windows, n_labels]``), their spans
-    concatenated (``[n_rows, 2]``, or None), and int64 ``[n_windows, 3]`` of rows,
-    ``n_tokens_total`` and ``n_tokens_dropped`` per window.
+    ``strands[s]``: that strand's windows as one :class:`~genaannot.predict.PackedOutput`
+    ``(logits, spans, counts)``: logits concatenated (token heads: ``[n_rows, n_labels]``;
+    sequence heads stacked: ``[n_windows, n_labels]``), spans concatenated (``[n_rows, 2]``,
+    or None), and int64 ``[n_windows, 3]`` of rows, ``n_tokens_total`` and
+    ``n_tokens_dropped`` per window.
     """
 
-    strands: dict[str, tuple[np.ndarray, np.ndarray | None, np.ndarray]]
+    strands: dict[str, PackedOutput]
 
     @classmethod
     def pack(cls, preds: dict[str, list[Prediction]]) -> PackedPredictions:
@@ -377,7 +378,7 @@ class PackedPredictions:
                 logits, spans = np.concatenate([p.logits for p in ps]), np.concatenate([p.spans for p in ps])
             else:
                 logits, spans = np.stack([p.logits for p in ps]), None
-            out[strand] = (logits, spans, n)
+            out[strand] = PackedOutput(logits, spans, n)
         return cls(out)
 
     def unpack(self) -> dict[str, list[Prediction]]:

@@ -16,7 +16,6 @@ only the indexes, zoom levels, calls and the commit remain when the last unit is
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from ..io.naming import bedgraph_name, calls_name, manifest_name, track_names, t
 from ..io.parts import Part, load_part
 from ..io.tracks import WRITERS, load_json
 from ..windows import Unit
+from .workers import cpu_cores
 
 __all__ = ["ScanResult", "TrackSpec", "track_specs", "finish_scan", "Assembler", "new_assembler", "output_set", "set_names",
            "MANIFEST_PRIVATE"]
@@ -296,7 +296,7 @@ class Assembler:
         # the files are independent and their last blocks, zoom levels and indexes are mostly
         # zlib and numpy (which release the GIL): finished side by side, this is most of
         # what a scan has left after its last unit
-        with ThreadPoolExecutor(max_workers=max(1, min(len(self.writers), os.cpu_count() or 1)),
+        with ThreadPoolExecutor(max_workers=max(1, min(len(self.writers), cpu_cores())),
                                 thread_name_prefix="genaannot-finish") as pool:
             done = [pool.submit(w.commit) for w in self.writers]
         failed = [f.exception() for f in done if f.exception() is not None]
