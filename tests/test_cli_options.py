@@ -18,8 +18,10 @@ from genaannot.cli.options import RegistryChoice, library_default
 from genaannot.conventions import SITE_CONVENTIONS
 from genaannot.genes import OUTSIDE_GENES
 from genaannot.interpret import BASELINES
+from genaannot.models.dilated_cnn import COMBINES
 from genaannot.models.families import FAMILIES
 from genaannot.pipeline.browser import plot_region, write_scan_hub, write_scan_report
+from genaannot.pipeline.ensemble import ensemble_models
 from genaannot.pipeline.interpret import attribute_region, ism_region
 from genaannot.pipeline.scan import scan_genome
 from genaannot.pipeline.score import score_variants
@@ -44,6 +46,7 @@ OWNERS = {
     "list": [],
     "inspect": [],
     "merge": [],
+    "ensemble": [ensemble_models],
 }
 
 #: (command, option) -> the library's name for it
@@ -92,6 +95,7 @@ CHOICES = {
     ("score", "outside_genes"): lambda: OUTSIDE_GENES,
     ("attribute", "baseline"): lambda: BASELINES,
     ("train", "family"): lambda: FAMILIES,
+    ("ensemble", "combine"): lambda: COMBINES,
 }
 
 #: option values the command line spells differently: (command, option) -> CLI value -> library value

@@ -120,3 +120,171 @@ def test_unknown_options_are_refused():
 def test_config_round_trip():
     cfg = DilatedCNNConfig.from_dict({"channels": 4, "blocks": [[3, 1, 2]], "num_labels": 3})
     assert cfg.receptive_field == 9 and cfg.num_labels == 3 and cfg.window_tokens == 2000
+
+
+# --------------------------------------------------------------------------- ensembles
+
+
+def _sig(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _meta(directory, **edits):
+    meta = {"task": "splice", "labels": ["none", "acceptor", "donor"], "site_convention": "exon",
+            "train_regions": ["c1:1-100"], "valid_regions": ["c2:1-100"], "test_regions": ["c3:1-100"], **edits}
+    (directory / "genaannot.json").write_text(json.dumps(meta))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def members(tmp_path_factory):
+    base = tmp_path_factory.mktemp("members")
+    a = _meta(make_dilated_cnn_dir(base / "a", blocks="3:1x2,5:3x1", seed=1))
+    b = _meta(make_dilated_cnn_dir(base / "b", channels=4, blocks="5:1x1", seed=2))
+    return a, b
+
+
+@pytest.mark.parametrize("combine", ["probability", "logit"])
+def test_an_ensemble_is_the_mean_of_its_members(members, tmp_path, combine):
+    from genaannot.pipeline.ensemble import ensemble_models
+
+    run = ensemble_models(members=list(members), output=tmp_path / "e", combine=combine)
+    ens = load_model(run.model_dir, device="cpu")
+    parts = [load_model(m, device="cpu") for m in members]
+    assert ens.info.family == "dilated_cnn" and ens.info.n_params == sum(p.info.n_params for p in parts)
+    assert ens.info.extra["combine"] == combine and len(ens.info.extra["members"]) == 2
+    assert ens.info.extra["receptive_field_bp"] == max(p.info.extra["receptive_field_bp"] for p in parts) == 33
+    assert ens.info.window_tokens == max(p.info.window_tokens for p in parts)
+    seqs = [random_dna(n, seed=n) for n in (9, 70, 130)]
+    got = [p.logits for p in ens.predict(seqs, batch_size=3)]
+    each = [[p.logits for p in m.predict(seqs, batch_size=3)] for m in parts]
+    for i, g in enumerate(got):
+        if combine == "logit":
+            np.testing.assert_allclose(g, (each[0][i] + each[1][i]) / 2, rtol=1e-5, atol=1e-5)
+        else:
+            np.testing.assert_allclose(_sig(g), (_sig(each[0][i]) + _sig(each[1][i])) / 2, rtol=1e-5, atol=1e-6)
+    # a member's output alone is not the ensemble's (the test can fail)
+    assert not np.allclose(_sig(got[1]), _sig(each[0][1]), atol=1e-3)
+    meta = json.loads((run.model_dir / "genaannot.json").read_text())
+    assert meta["site_convention"] == "exon" and meta["valid_regions"] == ["c2:1-100"]
+    assert [m["source"] for m in meta["ensemble"]["members"]] == [str(m) for m in members]
+    assert all(len(m["weights_sha256"]) == 64 for m in meta["ensemble"]["members"])
+    assert "thresholds" not in meta
+
+
+def test_a_softmax_sequence_ensemble_averages_probabilities(tmp_path):
+    from genaannot.pipeline.ensemble import ensemble_models
+
+    labels = ("background", "promoter")
+    a = make_dilated_cnn_dir(tmp_path / "a", head="sequence", labels=labels, seed=3)
+    b = make_dilated_cnn_dir(tmp_path / "b", head="sequence", labels=labels, blocks="5:2x1", seed=4)
+    ens = load_model(ensemble_models(members=[a, b], output=tmp_path / "e").model_dir, device="cpu")
+    seqs = [random_dna(n, seed=n) for n in (40, 90)]
+
+    def soft(x):
+        e = np.exp(x - x.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+
+    got = soft(np.stack([p.logits for p in ens.predict(seqs)]))
+    each = [soft(np.stack([p.logits for p in load_model(m, device="cpu").predict(seqs)])) for m in (a, b)]
+    np.testing.assert_allclose(got, (each[0] + each[1]) / 2, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(got, each[0], atol=1e-4)
+
+
+def test_an_ensemble_keeps_the_family_contract(members, tmp_path):
+    """Spans, batch independence, the packed scan path and strict loading, as every family."""
+    from family_contract import (
+        check_batch_independence,
+        check_content_offset,
+        check_packed_windows,
+        check_predict_spans,
+        check_strict_loading,
+    )
+
+    from genaannot.pipeline.ensemble import ensemble_models
+
+    path = ensemble_models(members=list(members), output=tmp_path / "e").model_dir
+    model = load_model(path, device="cpu")
+    for check in (check_predict_spans, check_batch_independence, check_content_offset, check_packed_windows):
+        check("dilated_cnn ensemble", model)
+    check_strict_loading("dilated_cnn ensemble", path, tmp_path)
+
+
+def test_integrated_gradients_reads_an_ensemble_through_one_input(members, tmp_path):
+    from genaannot.interpret import (
+        centered_window,
+        find_input_embeddings,
+        integrated_gradients,
+        resolve_target,
+    )
+    from genaannot.pipeline.ensemble import ensemble_models
+    from genaannot.tasks import get_task
+
+    model = load_model(ensemble_models(members=list(members), output=tmp_path / "e").model_dir, device="cpu")
+    assert find_input_embeddings(model.network, model.tokenizer.vocab_size) is model.network.get_input_embeddings()
+    chrom = random_dna(400, seed=9)
+    w = centered_window(fetch=lambda c, s, e: chrom[s:e], chrom="c1", chrom_size=400, focus=(150, 170),
+                        tokenizer=model.tokenizer, window_tokens=64, strand="+")
+    att = integrated_gradients(model, w, resolve_target(model, get_task("splice")), site=160, steps=64)
+    delta = att.f_input - att.f_baseline
+    assert abs(delta) > 1e-4 and att.completeness_error < 0.01 * abs(delta) + 1e-6
+
+
+def test_members_that_do_not_belong_together_are_refused(members, tmp_path):
+    from genaannot.pipeline.ensemble import EnsembleError, ensemble_models
+
+    a, b = members
+    with pytest.raises(EnsembleError, match="at least two"):
+        ensemble_models(members=[a], output=tmp_path / "x")
+    with pytest.raises(EnsembleError, match="given twice"):
+        ensemble_models(members=[a, a], output=tmp_path / "x")
+    with pytest.raises(EnsembleError, match="is member"):
+        ensemble_models(members=[a, b], output=a)
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(b, other)
+    _meta(other, site_convention="intron")
+    with pytest.raises(EnsembleError, match="site_convention 'intron' differs"):
+        ensemble_models(members=[a, other], output=tmp_path / "x")
+    _meta(other, train_regions=["c1:1-100", "c2:50-80"])
+    with pytest.raises(EnsembleError, match=r"trained on c2:50-80, which .* holds out \(valid c2:1-100\)"):
+        ensemble_models(members=[a, other], output=tmp_path / "x")
+    labels = make_dilated_cnn_dir(tmp_path / "labels", labels=("none", "acceptor"), seed=5)
+    with pytest.raises(ModelError, match="member 2: id2label"):
+        ensemble_models(members=[make_dilated_cnn_dir(tmp_path / "plain", seed=6), labels], output=tmp_path / "x")
+    ens = ensemble_models(members=[a, b], output=tmp_path / "e").model_dir
+    with pytest.raises(ModelError, match="member 1 is an ensemble"):
+        ensemble_models(members=[ens, b], output=tmp_path / "x")
+    with pytest.raises(EnsembleError, match="already holds a model"):
+        ensemble_models(members=[a, b], output=ens)
+    assert not (tmp_path / "x").exists()
+
+
+def test_an_ensemble_is_not_trained_further(members, tmp_path):
+    from genaannot.models.dilated_cnn import from_checkpoint
+    from genaannot.models.families import HeadSpec
+    from genaannot.pipeline.ensemble import ensemble_models
+
+    path = ensemble_models(members=list(members), output=tmp_path / "e").model_dir
+    config = json.loads((path / "config.json").read_text())
+    with pytest.raises(TrainError, match="ensemble of 2 dilated CNNs; train a member"):
+        from_checkpoint(path, config=config, head=HeadSpec("token", ("none", "acceptor", "donor"),
+                                                           "multi_label_classification"),
+                        tokenizer=None, window_tokens=16, options={})
+
+
+def test_the_cli_writes_an_ensemble_that_inspect_describes(members, tmp_path):
+    from click.testing import CliRunner
+
+    from genaannot.cli import main
+
+    out = tmp_path / "e"
+    r = CliRunner().invoke(main, ["models", "ensemble", *map(str, members), "-o", str(out), "--combine", "logit"])
+    assert r.exit_code == 0, r.output
+    assert "2 members, combine logit" in r.output and "--write-thresholds" in r.output
+    r = CliRunner().invoke(main, ["models", "inspect", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "combine" in r.output and "members" in r.output
+    r = CliRunner().invoke(main, ["models", "ensemble", str(members[0]), "-o", str(tmp_path / "x")])
+    assert r.exit_code == 1 and "at least two members" in r.output

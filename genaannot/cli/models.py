@@ -1,17 +1,20 @@
-"""``genaannot models list`` and ``genaannot models inspect``.
+"""``genaannot models list``, ``models inspect`` and ``models ensemble``.
 
 Nothing here touches the network: ``list`` looks into the local Hugging Face cache only,
-``inspect`` loads a local checkpoint (or a cached hub id) on CPU.
+``inspect`` loads a local checkpoint (or a cached hub id) on CPU, ``ensemble`` combines local
+dilated-CNN checkpoints (:func:`genaannot.pipeline.ensemble.ensemble_models`).
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
+from ..pipeline.ensemble import ensemble_models
 from ..tasks import TASKS
-from .options import parse_options
+from .options import RegistryChoice, library_default, parse_options
 
 __all__ = ["models"]
 
@@ -117,3 +120,34 @@ def inspect_cmd(model: str, options: tuple[str, ...], revision: str | None, as_j
     width = max(len(k) for k, _ in lines)
     for k, v in lines:
         click.echo(f"{k.ljust(width)}  {v}")
+
+
+def _combines() -> tuple[str, ...]:
+    from ..models.dilated_cnn import COMBINES
+
+    return COMBINES
+
+
+@models.command("ensemble")
+@click.argument("members", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="New model directory to write.")
+@click.option("--combine", type=RegistryChoice(_combines), show_default=True,
+              default=library_default(ensemble_models, "combine"),
+              help="probability: mean of the members' sigmoid/softmax outputs; logit: mean of their logits.")
+@click.option("--window-tokens", type=click.IntRange(min=1), default=library_default(ensemble_models, "window_tokens"),
+              help="The ensemble's scan window [default: the largest of the members'].")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+def ensemble_cmd(members: tuple[str, ...], output: Path, combine: str, window_tokens: int | None, quiet: bool) -> None:
+    """Combine two or more dilated_cnn checkpoints (MEMBERS: paths or catalogue names) of one
+    task into one model that averages their outputs; every command then loads it as one
+    checkpoint. Choose its call thresholds afterwards on its validation regions with
+    `genaannot evaluate --write-thresholds` (docs/train.md, Ensembles)."""
+    from ..models import ModelError
+    from ..pipeline.ensemble import EnsembleError
+
+    try:
+        ensemble_models(members=list(members), output=output, combine=combine, window_tokens=window_tokens,
+                        say=(lambda _m: None) if quiet else click.echo)
+    except (EnsembleError, ModelError) as err:
+        raise click.ClickException(str(err)) from None

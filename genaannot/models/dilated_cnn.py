@@ -34,7 +34,8 @@ quarter window from the window's ends, which should exceed half the receptive fi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,7 @@ from .families import (
 from .validate import check_labels, check_on_meta, check_sizes
 from .weights import load_strict
 
-__all__ = ["DilatedCNNConfig", "DilatedCNNNetwork", "load", "from_checkpoint", "fresh", "save_trainable",
+__all__ = ["DilatedCNNConfig", "DilatedCNNNetwork", "DilatedCNNEnsemble", "COMBINES", "combine_members", "load", "from_checkpoint", "fresh", "save_trainable",
            "ARCHITECTURES", "DEFAULT_BLOCKS"]
 
 #: config.json ``architectures`` -> head
@@ -201,8 +202,12 @@ class DilatedCNNNetwork(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
+        return self.trunk(self.embeddings(input_ids), attention_mask)
+
+    def trunk(self, embedded: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Logits from embedded bases ``[B, L, C]`` (what :meth:`forward` does after the lookup)."""
         mask = attention_mask[:, None, :].to(self.classifier.weight.dtype)  # [B, 1, L]
-        h = self.embeddings(input_ids).transpose(1, 2) * mask  # [B, C, L]
+        h = embedded.transpose(1, 2) * mask  # [B, C, L]
         total = self.skip(h)
         i = 0
         for j, (_, _, repeats) in enumerate(self.cfg.blocks):
@@ -215,6 +220,78 @@ class DilatedCNNNetwork(nn.Module):
             return logits.transpose(1, 2)
         m = mask.to(logits.dtype)
         return (logits * m).sum(-1) / m.sum(-1).clamp_min(1.0)
+
+
+#: how an ensemble's members are combined (config.json ``combine``): ``probability``: the mean
+#: of the members' activated outputs (sigmoid or softmax, from ``problem_type``), returned as
+#: logits that the same activation turns back into that mean; ``logit``: the mean of the
+#: members' logits
+COMBINES = ("probability", "logit")
+#: problem_type -> activation a ``probability`` ensemble averages under
+_ACTIVATIONS = {"multi_label_classification": "sigmoid", "single_label_classification": "softmax"}
+
+
+class _OneHot(nn.Module):
+    """Token ids -> one-hot rows ``[B, L, V]``: the input every member embeds with its own
+    table, so that integrated gradients has one input to hook (``weight`` is the identity)."""
+
+    def __init__(self, vocab_size: int) -> None:
+        super().__init__()
+        self.register_buffer("weight", torch.eye(vocab_size), persistent=False)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return F.embedding(input_ids, self.weight)
+
+
+class DilatedCNNEnsemble(nn.Module):
+    """Several dilated CNNs read the same input; their outputs are averaged (``combine``).
+
+    Members are independently trained networks of this family (any ``channels``/``blocks``,
+    the same labels and head); ``members.<i>.`` prefixes their weights. Follows
+    :class:`genaannot.models.base.Network` exactly as one network does, so scan, score,
+    evaluate and interpret run it unchanged.
+    """
+
+    def __init__(self, members: list[DilatedCNNNetwork], *, combine: str, activation: str | None) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        heads = {m.head for m in members}
+        if len(heads) != 1:
+            raise ValueError(f"members have different heads: {sorted(heads)}")
+        if combine not in COMBINES:
+            raise ValueError(f"combine {combine!r}: one of {', '.join(COMBINES)}")
+        if combine == "probability" and activation not in ("sigmoid", "softmax"):
+            raise ValueError(f"combine 'probability' needs a sigmoid or softmax problem type, not {activation!r}")
+        self.members = nn.ModuleList(members)
+        self.head, self.combine, self.activation = members[0].head, combine, activation
+        self.pad_id = members[0].pad_id
+        self.content_offset = 0
+        self.max_content_tokens = min(m.max_content_tokens for m in members)
+        self.input_onehot = _OneHot(members[0].embeddings.num_embeddings)
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.input_onehot
+
+    def collate(self, content: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        return self.members[0].collate(content)
+
+    def split(self, out: torch.Tensor, lengths: list[int]) -> list[torch.Tensor]:
+        return self.members[0].split(out, lengths)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        x = self.input_onehot(input_ids)  # [B, L, V]
+        logits = torch.stack([m.trunk(x.to(m.embeddings.weight.dtype) @ m.embeddings.weight, attention_mask)
+                              for m in self.members])  # [K, B, L, n] or [K, B, n]
+        k = float(len(self.members))
+        if self.combine == "logit":
+            return logits.mean(0)
+        if self.activation == "sigmoid":
+            # logit(mean sigmoid) = log mean p - log mean (1 - p), each a logsumexp of log-sigmoids
+            return torch.logsumexp(F.logsigmoid(logits), 0) - torch.logsumexp(F.logsigmoid(-logits), 0)
+        return torch.logsumexp(F.log_softmax(logits, -1), 0) - math.log(k)  # softmax of this = mean softmax
 
 
 # --------------------------------------------------------------------------- loading
@@ -237,6 +314,36 @@ def _build(cfg: DilatedCNNConfig, head: str) -> DilatedCNNNetwork:
     return DilatedCNNNetwork(cfg, head=head)
 
 
+def _configs(config: Mapping[str, Any], source: str) -> list[DilatedCNNConfig]:
+    """One config per network: the checkpoint's own, or each of its ``members``."""
+    members = config.get("members")
+    if members is None:
+        return [DilatedCNNConfig.from_dict(config, source=source)]
+    if not isinstance(members, list) or not members or not all(isinstance(m, dict) for m in members):
+        raise ModelError(f"{source}: members must be a non-empty list of {{\"channels\", \"blocks\"}} objects, "
+                         f"not {members!r}")
+    shared = {k: v for k, v in config.items() if k not in ("members", "channels", "blocks")}
+    return [DilatedCNNConfig.from_dict({**shared, **m}, source=f"{source} members[{i}]") for i, m in enumerate(members)]
+
+
+def _ensemble_settings(config: Mapping[str, Any], source: str) -> tuple[str, str | None]:
+    combine = config.get("combine")
+    if combine not in COMBINES:
+        raise ModelError(f"{source}: combine must be one of {', '.join(COMBINES)}, not {combine!r}")
+    activation = _ACTIVATIONS.get(config.get("problem_type"))  # type: ignore[arg-type]
+    if combine == "probability" and activation is None:
+        raise ModelError(f"{source}: combine 'probability' needs problem_type "
+                         f"{' or '.join(_ACTIVATIONS)}, not {config.get('problem_type')!r}")
+    return combine, activation
+
+
+def _build_all(cfgs: list[DilatedCNNConfig], head: str, config: Mapping[str, Any], source: str) -> nn.Module:
+    if "members" not in config:
+        return _build(cfgs[0], head)
+    combine, activation = _ensemble_settings(config, source)
+    return DilatedCNNEnsemble([_build(c, head) for c in cfgs], combine=combine, activation=activation)
+
+
 def load(path: Path, *, config: dict[str, Any], window_tokens: int | None = None, **options: Any) -> Loaded:
     """Load a ``dilated_cnn`` checkpoint directory (``config.json`` + ``model.safetensors``).
 
@@ -247,34 +354,43 @@ def load(path: Path, *, config: dict[str, Any], window_tokens: int | None = None
     path = Path(path)
     source = str(path / "config.json")
     check_labels(config, source=source)
-    cfg = DilatedCNNConfig.from_dict(config, source=source)
+    cfgs = _configs(config, source)
     arch, head = _head_of(config, source)
-    if cfg.vocab_size != len(_VOCAB):
-        raise ModelError(f"{source}: vocab_size {cfg.vocab_size}; dilated_cnn reads the {len(_VOCAB)}-token "
-                         "one-base vocabulary")
-    if window_tokens is not None and not 0 < int(window_tokens) <= cfg.max_tokens:
-        raise ModelError(f"window_tokens {window_tokens}: 1..{cfg.max_tokens}")
+    for cfg in cfgs:
+        if cfg.vocab_size != len(_VOCAB):
+            raise ModelError(f"{source}: vocab_size {cfg.vocab_size}; dilated_cnn reads the {len(_VOCAB)}-token "
+                             "one-base vocabulary")
+    max_tokens = min(c.max_tokens for c in cfgs)
+    if window_tokens is not None and not 0 < int(window_tokens) <= max_tokens:
+        raise ModelError(f"window_tokens {window_tokens}: 1..{max_tokens}")
     sd = read_weights(path)
-    check_on_meta(lambda: _build(cfg, head), sd, source=str(path), config_source=source)
-    network = _build(cfg, head)
+    check_on_meta(lambda: _build_all(cfgs, head, config, source), sd, source=str(path), config_source=source)
+    network = _build_all(cfgs, head, config, source)
     load_strict(network, sd, source=str(path))
     network.eval()
     id2label = config.get("id2label") or {}
-    labels = tuple(str(id2label.get(str(i), f"LABEL_{i}")) for i in range(cfg.num_labels))
+    labels = tuple(str(id2label.get(str(i), f"LABEL_{i}")) for i in range(cfgs[0].num_labels))
+    field = max(c.receptive_field for c in cfgs)
+    if "members" in config:
+        extra: dict[str, Any] = {
+            "members": [{"channels": c.channels, "blocks": [list(b) for b in c.blocks],
+                         "receptive_field_bp": c.receptive_field} for c in cfgs],
+            "combine": network.combine, "receptive_field_bp": field}
+    else:
+        extra = {"channels": cfgs[0].channels, "blocks": [list(b) for b in cfgs[0].blocks], "receptive_field_bp": field}
     info = ModelInfo(
         family="dilated_cnn",
         architecture=arch,
         head=head,
         labels=labels,
         problem_type=config.get("problem_type"),
-        max_tokens=cfg.max_tokens,
+        max_tokens=max_tokens,
         resolution="base",
         n_params=sum(p.numel() for p in network.parameters()),
         source=str(path),
         tokenizer=_TOKENIZER_NAME,
-        window_tokens=int(window_tokens or cfg.window_tokens),
-        extra={"channels": cfg.channels, "blocks": [list(b) for b in cfg.blocks],
-               "receptive_field_bp": cfg.receptive_field},
+        window_tokens=int(window_tokens or cfgs[0].window_tokens),
+        extra=extra,
     )
     return Loaded(network, _tokenizer(), info)
 
@@ -345,6 +461,9 @@ def from_checkpoint(
     no_options("dilated_cnn", options)
     path = Path(path)
     source = str(path / "config.json")
+    if "members" in config:
+        raise TrainError(f"{path} is an ensemble of {len(config['members'])} dilated CNNs; train a member "
+                         "(or a fresh model) and combine again with `genaannot models ensemble`")
     base = DilatedCNNConfig.from_dict(config, source=source)
     _, base_head = _head_of(config, source)
     cfg = DilatedCNNConfig(channels=base.channels, blocks=base.blocks, num_labels=len(head.labels),
@@ -368,3 +487,71 @@ def save_trainable(trainable: Trainable, directory: Path, *, metadata: dict[str,
     config = {**trainable.config, "architectures": [_ARCH_OF_HEAD[net.head]]}
     return write_model_dir(directory, tensors=unique_tensors(net.state_dict()), config=config,
                            tokenizer=trainable.tokenizer, metadata=metadata)
+
+
+# --------------------------------------------------------------------------- ensembles
+
+
+def combine_members(
+    members: Sequence[tuple[Mapping[str, Any], nn.Module]], *, combine: str = "probability",
+    window_tokens: int | None = None,
+) -> tuple[DilatedCNNEnsemble, dict[str, Any], dict[str, torch.Tensor]]:
+    """One ensemble network from trained single networks of this family.
+
+    Parameters
+    ----------
+    members : sequence of (config.json dict, network)
+        Each a loaded single (non-ensemble) dilated CNN; all with the same head, labels and
+        ``problem_type``. Their weights are copied.
+    combine : one of :data:`COMBINES`
+    window_tokens : int, optional
+        The ensemble's scan window; default the largest of the members'.
+
+    Returns
+    -------
+    (network, config.json dict, tensors to save)
+
+    Raises
+    ------
+    ModelError
+        A member that is an ensemble or of another family, or members that disagree on head,
+        labels or problem type (naming the member, 1-based).
+    """
+    if len(members) < 2:
+        raise ModelError(f"an ensemble needs at least two members, not {len(members)}")
+    if combine not in COMBINES:
+        raise ModelError(f"combine {combine!r}: one of {', '.join(COMBINES)}")
+    first_config = members[0][0]
+    nets: list[DilatedCNNNetwork] = []
+    cfgs: list[DilatedCNNConfig] = []
+    for i, (config, net) in enumerate(members, 1):
+        if config.get("model_type") != MODEL_TYPE or "members" in config or not isinstance(net, DilatedCNNNetwork):
+            kind = "an ensemble" if "members" in config else f"model_type {config.get('model_type')!r}"
+            raise ModelError(f"member {i} is {kind}; an ensemble combines single dilated_cnn networks")
+        for key in ("id2label", "problem_type", "architectures"):
+            if config.get(key) != first_config.get(key):
+                raise ModelError(f"member {i}: {key} {config.get(key)!r} differs from member 1's "
+                                 f"{first_config.get(key)!r}; members must be models of one task and head")
+        cfgs.append(net.cfg)
+        nets.append(net)
+    _, activation = _ensemble_settings({"combine": combine, "problem_type": first_config.get("problem_type")},
+                                       "member 1 config.json")
+    built = [_build(c, nets[0].head) for c in cfgs]
+    for b, n in zip(built, nets, strict=True):
+        b.load_state_dict(n.state_dict())
+    network = DilatedCNNEnsemble(built, combine=combine, activation=activation)
+    network.eval()
+    window = int(window_tokens or max(c.window_tokens for c in cfgs))
+    config = {
+        "architectures": list(first_config["architectures"]),
+        "model_type": MODEL_TYPE,
+        "members": [{"channels": c.channels, "blocks": [list(b) for b in c.blocks],
+                     "receptive_field_bp": c.receptive_field} for c in cfgs],
+        "combine": combine,
+        "vocab_size": cfgs[0].vocab_size,
+        "window_tokens": window,
+        "max_tokens": min(c.max_tokens for c in cfgs),
+        "receptive_field_bp": max(c.receptive_field for c in cfgs),
+        **{k: first_config[k] for k in ("id2label", "label2id", "num_labels", "problem_type") if k in first_config},
+    }
+    return network, config, unique_tensors(network.state_dict())
