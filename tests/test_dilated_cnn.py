@@ -285,6 +285,6 @@ def test_the_cli_writes_an_ensemble_that_inspect_describes(members, tmp_path):
     assert "2 members, combine logit" in r.output and "--write-thresholds" in r.output
     r = CliRunner().invoke(main, ["models", "inspect", str(out)])
     assert r.exit_code == 0, r.output
-    assert "combine" in r.output and "members" in r.output
+    assert "combine" in r.output and "members             2: 33-bp field (6 channels), 9-bp field (4 channels)" in r.output
     r = CliRunner().invoke(main, ["models", "ensemble", str(members[0]), "-o", str(tmp_path / "x")])
     assert r.exit_code == 1 and "at least two members" in r.output

@@ -115,6 +115,11 @@ def inspect_cmd(model: str, options: tuple[str, ...], revision: str | None, as_j
     if rmt:
         lines.append(("RMT", ", ".join(f"{k}={v}" for k, v in rmt.items())))
     extra.pop("genaannot", None)
+    members = extra.pop("members", None)
+    if isinstance(members, list):  # an ensemble (dilated_cnn): one short entry per member
+        lines.append(("members", f"{len(members)}: " + ", ".join(
+            f"{m.get('receptive_field_bp')}-bp field ({m.get('channels')} channels)" if isinstance(m, dict) else str(m)
+            for m in members)))
     for k, v in extra.items():
         lines.append((k.replace("_", " "), str(v)))
     width = max(len(k) for k, _ in lines)

@@ -109,6 +109,9 @@ CATALOG: dict[str, CatalogEntry] = dict(
         _e("splice-cnn-athaliana", "splice", "dilated_cnn", "", None,
            "A. thaliana splice acceptor/donor, dilated CNN, 401-bp field per base (trained by genaannot train)",
            bundled="examples/models/splice-cnn-athaliana", site_convention="exon"),
+        _e("splice-cnn-ensemble-athaliana", "splice", "dilated_cnn", "", None,
+           "A. thaliana splice acceptor/donor, mean of 5 dilated CNNs (401-2001-bp fields; genaannot models ensemble)",
+           bundled="examples/models/splice-cnn-ensemble-athaliana", site_convention="exon"),
     ]
 )
 
