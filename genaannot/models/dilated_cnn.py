@@ -34,6 +34,7 @@ quarter window from the window's ends, which should exceed half the receptive fi
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -285,13 +286,12 @@ class DilatedCNNEnsemble(nn.Module):
         x = self.input_onehot(input_ids)  # [B, L, V]
         logits = torch.stack([m.trunk(x.to(m.embeddings.weight.dtype) @ m.embeddings.weight, attention_mask)
                               for m in self.members])  # [K, B, L, n] or [K, B, n]
-        k = float(len(self.members))
         if self.combine == "logit":
             return logits.mean(0)
         if self.activation == "sigmoid":
             # logit(mean sigmoid) = log mean p - log mean (1 - p), each a logsumexp of log-sigmoids
             return torch.logsumexp(F.logsigmoid(logits), 0) - torch.logsumexp(F.logsigmoid(-logits), 0)
-        return torch.logsumexp(F.log_softmax(logits, -1), 0) - math.log(k)  # softmax of this = mean softmax
+        return torch.logsumexp(F.log_softmax(logits, -1), 0) - math.log(len(self.members))  # softmax: the mean
 
 
 # --------------------------------------------------------------------------- loading
@@ -312,6 +312,11 @@ def _tokenizer(tokenizer: Any = None) -> CharTokenizer:
 
 def _build(cfg: DilatedCNNConfig, head: str) -> DilatedCNNNetwork:
     return DilatedCNNNetwork(cfg, head=head)
+
+
+def _shape(cfg: DilatedCNNConfig) -> dict[str, Any]:
+    """A network's shape as config.json and ``ModelInfo.extra`` describe it."""
+    return {"channels": cfg.channels, "blocks": [list(b) for b in cfg.blocks], "receptive_field_bp": cfg.receptive_field}
 
 
 def _configs(config: Mapping[str, Any], source: str) -> list[DilatedCNNConfig]:
@@ -370,14 +375,11 @@ def load(path: Path, *, config: dict[str, Any], window_tokens: int | None = None
     network.eval()
     id2label = config.get("id2label") or {}
     labels = tuple(str(id2label.get(str(i), f"LABEL_{i}")) for i in range(cfgs[0].num_labels))
-    field = max(c.receptive_field for c in cfgs)
     if "members" in config:
-        extra: dict[str, Any] = {
-            "members": [{"channels": c.channels, "blocks": [list(b) for b in c.blocks],
-                         "receptive_field_bp": c.receptive_field} for c in cfgs],
-            "combine": network.combine, "receptive_field_bp": field}
+        extra: dict[str, Any] = {"members": [_shape(c) for c in cfgs], "combine": network.combine,
+                                 "receptive_field_bp": max(c.receptive_field for c in cfgs)}
     else:
-        extra = {"channels": cfgs[0].channels, "blocks": [list(b) for b in cfgs[0].blocks], "receptive_field_bp": field}
+        extra = _shape(cfgs[0])
     info = ModelInfo(
         family="dilated_cnn",
         architecture=arch,
@@ -523,7 +525,6 @@ def combine_members(
         raise ModelError(f"combine {combine!r}: one of {', '.join(COMBINES)}")
     first_config = members[0][0]
     nets: list[DilatedCNNNetwork] = []
-    cfgs: list[DilatedCNNConfig] = []
     for i, (config, net) in enumerate(members, 1):
         if config.get("model_type") != MODEL_TYPE or "members" in config or not isinstance(net, DilatedCNNNetwork):
             kind = "an ensemble" if "members" in config else f"model_type {config.get('model_type')!r}"
@@ -532,21 +533,17 @@ def combine_members(
             if config.get(key) != first_config.get(key):
                 raise ModelError(f"member {i}: {key} {config.get(key)!r} differs from member 1's "
                                  f"{first_config.get(key)!r}; members must be models of one task and head")
-        cfgs.append(net.cfg)
         nets.append(net)
     _, activation = _ensemble_settings({"combine": combine, "problem_type": first_config.get("problem_type")},
                                        "member 1 config.json")
-    built = [_build(c, nets[0].head) for c in cfgs]
-    for b, n in zip(built, nets, strict=True):
-        b.load_state_dict(n.state_dict())
-    network = DilatedCNNEnsemble(built, combine=combine, activation=activation)
+    network = DilatedCNNEnsemble([copy.deepcopy(n) for n in nets], combine=combine, activation=activation)
+    cfgs = [n.cfg for n in nets]
     network.eval()
     window = int(window_tokens or max(c.window_tokens for c in cfgs))
     config = {
         "architectures": list(first_config["architectures"]),
         "model_type": MODEL_TYPE,
-        "members": [{"channels": c.channels, "blocks": [list(b) for b in c.blocks],
-                     "receptive_field_bp": c.receptive_field} for c in cfgs],
+        "members": [_shape(c) for c in cfgs],
         "combine": combine,
         "vocab_size": cfgs[0].vocab_size,
         "window_tokens": window,
