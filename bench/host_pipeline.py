@@ -29,16 +29,17 @@ Reported:
   often the scan tokenises each base (both strands, overlap, window fitting; not printed
   with ``--device-tokens-per-s``, where the scan's rate is the emulated device's);
 * with ``--profile`` (default on), the share of the **main thread's** wall time in
-  tokenisation + window planning, the model layer (``run_windows``, the scan's packed
-  path: collation, copies, unpacking), stitching and writing, from cProfile (a second, profiled run; profiling
+  tokenisation + window planning, the model layer (the scan's own timer of its stream of
+  batches: collation, copies, unpacking), stitching and writing, from cProfile (a second, profiled run; profiling
   slows Python-heavy parts, so read the shares, not the profiled time). Stitching (activation,
   strand mapping, stitch, RLE) and part writing run on the scan's writer thread, which
   cProfile does not follow, and so does feeding the parts to the bigWig writers (the
   assembler thread, which follows the scan): their cost is in ``cpu_s``, not in the shares;
   ``share_write`` is then the tail after the last unit (indexes, zoom levels, calls, commit).
 
-* with ``--device-tokens-per-s R``, the null network sleeps ``positions / R`` per batch (an
-  emulated device, waited for without the GIL as a CUDA synchronisation is):
+* with ``--device-tokens-per-s R``, the null network runs on an emulated device that takes
+  ``positions / R`` per batch, asynchronously like a CUDA stream (:class:`EmulatedDevice`;
+  the scan waits for a batch where it waits for a GPU's, without the GIL):
   ``device_s`` and ``device_busy_fraction = device_s / wall_s``, i.e. how well the host
   work overlaps the device's; 1.0 means the device never waited for the host.
 
@@ -52,7 +53,11 @@ Reported:
   ``genaannot-collate``, the worker pool's queue threads, ``other``), and what each would
   need at the target rate: a thread above 1 caps the device, whatever the workers;
 * with ``--device-tokens-per-s``, also ``startup_s`` (scan start to the first batch: worker
-  start, imports, the first unit's planning) and ``device_busy_fraction_after_startup``.
+  start, imports, the first unit's planning), ``device_busy_fraction_after_startup``,
+  ``tail_s`` (the emulated device's last batch done to the scan's end: the last unit's
+  part, indexes, calls, commit) and ``device_busy_fraction_steady`` (device time over the
+  time from the first batch's launch to the last one's end: what the device sees over a
+  genome of many units, start and tail left out).
 
 ``--random-mb N`` scans one random chromosome of N Mb (``bench/scale.py``'s) instead of
 ``--fasta``, for runs long enough that start-up does not dominate.
@@ -82,11 +87,72 @@ GPU_TOKENS_PER_S = 790e12 / 190e6  # issue: H200 bf16 at the FLOP rate it assume
 #: cProfile attribution: bucket -> functions whose cumulative time it gets (outermost wins)
 BUCKETS: dict[str, tuple[tuple[str, str], ...]] = {
     "tokenise_plan": (("windows.py", "plan_windows"),),
-    "model_layer": (("predict.py", "run_network"), ("predict.py", "run_windows")),
     "stitch": (("stitch.py", "stitch"), ("stitch.py", "rc_to_forward"), ("stitch.py", "runs"),
                ("tasks.py", "activate")),
     "write": (("atomic.py", "save_npz_atomic"), ("assemble.py", "finish_scan")),
 }
+
+
+class EmulatedDevice:
+    """A device that computes ``rate`` token positions per second, asynchronously, like one
+    CUDA stream: batches run back to back in launch order, each from when it is launched or
+    the previous one ends, whichever is later.
+
+    While one is active (:meth:`launch` makes it so), ``genaannot.predict._to_host``, where
+    the model layer gets a CUDA batch's output copy and its ready event, hands out a ready
+    event for the batch just launched; the model layer synchronises it (here: sleeps until
+    the batch's end, without the GIL) where it would wait for the GPU, when it takes that
+    batch's outputs, after queueing the next batch. So host work the real code overlaps with
+    the device is overlapped here too, and host work it does not overlap is not.
+    (``--workers``'s processes do not use the network; the scan's device process does.)
+    """
+
+    def __init__(self, rate: float) -> None:
+        self.rate = float(rate)
+        self.free_at = 0.0  # perf_counter() when the last launched batch ends
+        self.pending: list[float] = []  # end times of launched batches whose copy is not made yet
+
+    def launch(self, positions: int) -> float:
+        """Queue a batch of ``positions`` token positions; return its device seconds."""
+        busy = positions / self.rate
+        self.free_at = max(time.perf_counter(), self.free_at) + busy
+        self.pending.append(self.free_at)
+        _to_host_hook().active = self
+        return busy
+
+
+class _Ready:
+    """A CUDA event's stand-in: ``synchronize`` sleeps until the batch's end."""
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+    def synchronize(self) -> None:
+        left = self.at - time.perf_counter()
+        if left > 0:
+            time.sleep(left)
+
+
+def _to_host_hook():
+    """``genaannot.predict._to_host``, wrapped (once per process, whichever copy of this
+    module does it) to hand out the ready event of the batch its ``.active`` device launched last."""
+    import genaannot.predict as predict
+
+    if getattr(predict._to_host, "emulated_device_hook", False):
+        return predict._to_host
+    real = predict._to_host
+
+    def to_host(parts, *, cuda):
+        host, ready = real(parts, cuda=cuda)
+        dev = to_host.active
+        if dev is not None and dev.pending:  # the output of the batch launched last
+            ready = _Ready(dev.pending.pop(0))
+        return host, ready
+
+    to_host.emulated_device_hook = True  # type: ignore[attr-defined]
+    to_host.active = None  # type: ignore[attr-defined]
+    predict._to_host = to_host
+    return to_host
 
 
 #: the null network's outputs: "random" (the headline: logits ~ N(-7, 1.2) per token and
@@ -106,13 +172,14 @@ def null_model(*, labels: int = 3, max_tokens: int = 510, device_tokens_per_s: f
     charge the host for a device's work: drawing them per batch cost 0.044 CPU-s per Mb per
     strand of the scan (``bench/stage_cpu.py``, 2026-12-05), 7 % of what was measured.
 
-    Instantly, or, with ``device_tokens_per_s``, after sleeping ``positions / rate`` seconds
-    per batch: an emulated device that computes at that rate while the calling thread waits
-    without holding the GIL (as it does in a CUDA synchronisation), so a benchmark can
+    Instantly, or, with ``device_tokens_per_s``, on an emulated device that computes at that
+    rate and runs asynchronously as a CUDA stream does (:class:`EmulatedDevice`): ``forward``
+    queues the batch and returns at once, the batch starts when the device is free and
+    takes ``positions / rate`` seconds, and the scan's model layer waits for it only where it
+    waits for a CUDA batch, when it takes that batch's outputs (after queueing the next
+    one), sleeping without the GIL as a CUDA synchronisation does. A benchmark can then
     measure how much of the host work overlaps the device's (``device_seconds``).
     """
-    import time
-
     import torch
     from torch import nn
 
@@ -121,6 +188,7 @@ def null_model(*, labels: int = 3, max_tokens: int = 510, device_tokens_per_s: f
 
     tok = load_tokenizer(tokenizer or TOKENIZER)
     gen = torch.Generator().manual_seed(0)
+    device = EmulatedDevice(device_tokens_per_s) if device_tokens_per_s else None
     pool = torch.randn(1 << 22, generator=gen) * 1.2 - 7.0 if outputs == "random" else None
     at = [0]  # next unused value of the pool
 
@@ -135,6 +203,7 @@ def null_model(*, labels: int = 3, max_tokens: int = 510, device_tokens_per_s: f
             self.content = 0
             self.device_seconds = 0.0  # emulated device time
             self.first_batch = None  # perf_counter() when the first batch arrived
+            self.device = device
 
         def collate(self, content):
             return collate_cls_sep(content, cls_id=tok.cls_id, sep_id=tok.sep_id, pad_id=tok.pad_id)
@@ -144,10 +213,8 @@ def null_model(*, labels: int = 3, max_tokens: int = 510, device_tokens_per_s: f
                 self.first_batch = time.perf_counter()
             self.positions += input_ids.numel()
             self.content += int(attention_mask.sum()) - 2 * input_ids.shape[0]
-            if device_tokens_per_s:
-                busy = input_ids.numel() / device_tokens_per_s
-                time.sleep(busy)
-                self.device_seconds += busy
+            if device is not None:
+                self.device_seconds += device.launch(input_ids.numel())
             if outputs == "zeros":
                 return torch.zeros((*input_ids.shape, labels))
             n = input_ids.numel() * labels
@@ -166,7 +233,26 @@ def null_model(*, labels: int = 3, max_tokens: int = 510, device_tokens_per_s: f
                      labels=tuple(f"LABEL_{i}" for i in range(labels)), problem_type="multi_label_classification",
                      max_tokens=max_tokens, resolution="token", n_params=0, source="null",
                      tokenizer=tok.name)
-    return Model(Loaded(NullNetwork(), tok, info), device="cpu")
+    model = Model(Loaded(NullNetwork(), tok, info), device="cpu")
+    # the emulated device is asynchronous like CUDA's: the scan streams its units as on a GPU
+    model.asynchronous = device is not None
+    return model
+
+
+def write_real_genome(path: Path, size: int, *, source: Path = DEFAULT_FASTA) -> Path:
+    """One chromosome ``chrR`` of ``size`` bp: ``source``'s sequences end to end (case and
+    ``N`` kept), repeated as often as needed; 60-bp lines."""
+    from genaannot.io.fasta import open_genome
+
+    with open_genome(source) as g:
+        seq = "".join(g.fetch(c, 0, n) for c, n in g.sizes.items())
+    seq = (seq * (size // len(seq) + 1))[:size]
+    with open(path, "w") as fh:
+        fh.write(">chrR\n")
+        for a in range(0, size, 60 << 14):  # whole lines per write: the FASTA stays indexable
+            piece = seq[a : a + (60 << 14)]
+            fh.write("\n".join(piece[i : i + 60] for i in range(0, len(piece), 60)) + "\n")
+    return path
 
 
 def _regions(fasta: Path, max_bp: int | None):
@@ -270,7 +356,8 @@ def _scan(fasta: Path, model, *, overlap: float | None, batch_size: int, max_bp:
     # the null network the free cores, whose OpenMP threads then spin between its copies
     res = scan_genome(fasta, model=model, task="splice", output=out / "s.bw", strand="both",
                       regions=_regions(fasta, max_bp), batch_size=batch_size, quiet=True, threads=1, **kw)
-    return res, time.perf_counter() - t
+    _scan.ended = time.perf_counter()  # type: ignore[attr-defined]
+    return res, _scan.ended - t  # type: ignore[attr-defined]
 
 
 def _tokenizer_rate(fasta: Path, tok, max_bp: int, *, chunk: int = 3000) -> float:
@@ -292,7 +379,7 @@ def _tokenizer_rate(fasta: Path, tok, max_bp: int, *, chunk: int = 3000) -> floa
     return sum(map(len, seqs)) / (time.perf_counter() - t)
 
 
-def _shares(stats, wall: float) -> dict[str, float]:
+def _shares(stats, wall: float, *, model_layer_s: float) -> dict[str, float]:
     import pstats
 
     st = pstats.Stats(stats)
@@ -303,6 +390,9 @@ def _shares(stats, wall: float) -> dict[str, float]:
                 cum[bucket] = cum.get(bucket, 0.0) + ct
     # rc_to_forward/activate/runs are called outside stitch(): plain sums do not double count
     shares = {f"share_{k}": v / wall for k, v in cum.items()}
+    # the model layer is one stream over all units (a generator): the scan's own timer, which
+    # leaves out the waits for the next unit's planning (in this thread with --workers 0)
+    shares["share_model_layer"] = model_layer_s / wall
     shares["share_other"] = max(0.0, 1 - sum(shares.values()))
     return shares
 
@@ -318,6 +408,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--target-tokens-per-s", type=float, default=4e6,
                     help="the device rate to size the host for [4e6, the issue's]: adds "
                          "worker_cores_for_target and device_process_cores_for_target")
+    ap.add_argument("--real-mb", type=float, default=None,
+                    help="scan one chromosome of this many Mb of real sequence: --fasta's sequences "
+                         "(default the bundled TAIR10 1 %%) end to end, repeated (real DNA's token "
+                         "lengths; random DNA has shorter tokens, so it flatters the host cost per token)")
     ap.add_argument("--random-mb", type=float, default=None,
                     help="scan one random chromosome of this many Mb (bench/scale.py's genome) "
                          "instead of --fasta")
@@ -342,6 +436,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             scale = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(scale)  # type: ignore[union-attr]
             args.fasta = scale.write_genome(Path(tmp) / "random.fa", int(args.random_mb * 1e6))
+        elif args.real_mb:
+            args.fasta = write_real_genome(Path(tmp) / "real.fa", int(args.real_mb * 1e6), source=args.fasta)
         self0, kids0 = _cpu_split()
         cpu0 = self0 + kids0
         clocks = ThreadClocks()
@@ -398,6 +494,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             # the same after start-up (worker spawn, imports, the first unit's planning)
             out["startup_s"] = net.first_batch - _scan.started  # type: ignore[attr-defined]
             out["device_busy_fraction_after_startup"] = net.device_seconds / (wall - out["startup_s"])
+            # from the first batch to the end of the last: what a genome of many units sees
+            # (without the start and the tail after the last batch: indexes, calls, commit)
+            dev = net.device
+            out["tail_s"] = _scan.ended - dev.free_at  # type: ignore[attr-defined]
+            out["device_busy_fraction_steady"] = net.device_seconds / (dev.free_at - net.first_batch)
         out["tokenizer_bp_per_s_single_pass"] = _tokenizer_rate(args.fasta, model.tokenizer, bp)
         if not args.device_tokens_per_s:  # with an emulated device the scan's rate is the device's
             out["tokenisations_per_bp"] = out["tokenizer_bp_per_s_single_pass"] / out["bp_per_s_per_core"]
@@ -406,11 +507,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
             prof = cProfile.Profile()
             prof.enable()
-            _, pwall = _scan(args.fasta, model, overlap=args.overlap, batch_size=args.batch_size,
-                             max_bp=args.max_bp, out=Path(tmp) / "p")
+            pres, pwall = _scan(args.fasta, model, overlap=args.overlap, batch_size=args.batch_size,
+                                max_bp=args.max_bp, out=Path(tmp) / "p")
             prof.disable()
             out["profiled_wall_s"] = pwall
-            out.update(_shares(prof, pwall))
+            out.update(_shares(prof, pwall, model_layer_s=pres.model_seconds))
     for k, v in out.items():
         print(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
     return out

@@ -10,6 +10,9 @@ process, so that its peak RSS is its own.
 
 ``--tokenizer base`` uses the bundled demo model's one-token-per-base tokenizer (the
 largest tracks: a value per base); ``bpe`` the GENA t2t BPE tokenizer (a value per token).
+``--device-tokens-per-s R`` runs the null network on ``host_pipeline.py``'s emulated
+asynchronous device, so the scan takes the path it takes on a GPU (every unit through one
+stream of batches, the next unit planned while the last one's batches finish).
 
 Printed per size (``size_mb=N key: value`` lines, and a table):
 
@@ -68,7 +71,8 @@ def write_genome(path: Path, size: int, *, seed: int = 0) -> Path:
     return path
 
 
-def _child(fasta: str, out: str, tokenizer: str, outputs: str, track_digits: str, workers: int) -> None:
+def _child(fasta: str, out: str, tokenizer: str, outputs: str, track_digits: str, workers: int,
+           device_rate: float | None = None) -> None:
     """One scan in this (fresh) process; prints one JSON line of figures."""
     import importlib.util
     import resource
@@ -88,7 +92,7 @@ def _child(fasta: str, out: str, tokenizer: str, outputs: str, track_digits: str
     from genaannot.pipeline.scan import scan_genome
 
     tok = BASE_TOKENIZER if tokenizer == "base" else None
-    model = hp.null_model(outputs=outputs, tokenizer=tok, max_tokens=510)
+    model = hp.null_model(outputs=outputs, tokenizer=tok, max_tokens=510, device_tokens_per_s=device_rate)
     last = [time.perf_counter()]
 
     def progress(n: int) -> None:
@@ -151,10 +155,13 @@ def main(argv: list[str] | None = None) -> dict[float, dict[str, Any]]:
     ap.add_argument("--outputs", choices=("random", "zeros"), default="random")
     ap.add_argument("--track-digits", default="2", help="0-7 or 'full' [the scan default, 2]")
     ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--device-tokens-per-s", type=float, default=None,
+                    help="scan on bench/host_pipeline.py's emulated asynchronous device at this rate: the "
+                         "path a GPU takes (all units in one stream of batches) [the CPU path]")
     ap.add_argument("--child", nargs=2, metavar=("FASTA", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        _child(*args.child, args.tokenizer, args.outputs, args.track_digits, args.workers)
+        _child(*args.child, args.tokenizer, args.outputs, args.track_digits, args.workers, args.device_tokens_per_s)
         return {}
     results: dict[float, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -163,6 +170,8 @@ def main(argv: list[str] | None = None) -> dict[float, dict[str, Any]]:
             out = Path(tmp) / f"o{mb:g}"
             cmd = [sys.executable, __file__, "--child", str(fa), str(out), "--tokenizer", args.tokenizer,
                    "--outputs", args.outputs, "--track-digits", args.track_digits, "--workers", str(args.workers)]
+            if args.device_tokens_per_s:
+                cmd += ["--device-tokens-per-s", str(args.device_tokens_per_s)]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 raise SystemExit(f"size {mb:g} Mb failed:\n{proc.stderr[-3000:]}")

@@ -23,7 +23,12 @@ Host/device pipeline (CUDA)
   come back in one ``non_blocking`` copy into pinned memory, in the output's own dtype
   (bf16 → float32 is exact, so the cast happens on the host, halving the traffic);
 * the host waits for batch ``i``'s copy only after batch ``i + 1`` has been queued, so
-  unpacking results overlaps device compute.
+  unpacking results overlaps device compute;
+* :func:`run_windows_stream` runs many calls (a scan's work units) as one stream of
+  batches: the next call's batches are queued before the current call's last outputs are
+  waited for, and a finished call is handed back while batches worth up to
+  :data:`STREAM_AHEAD_ELEMENTS` output values still run, so the device does not wait
+  while the host hands a unit on and prepares the next (batches never mix calls).
 
 On CPU the same code runs without pinning or streams; the helper thread still overlaps
 collation with compute.
@@ -43,8 +48,9 @@ import contextlib
 import itertools
 import math
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
@@ -55,7 +61,7 @@ if TYPE_CHECKING:
 
     from .tokenize import Encoding
 
-__all__ = ["Prediction", "Predictor", "PackedOutput", "WindowsPredictor", "run_windows", "NonFiniteOutputError", "run_network", "resolve_device", "check_precision", "autocast_context", "batch_plan", "PRECISIONS"]
+__all__ = ["Prediction", "Predictor", "PackedOutput", "WindowsPredictor", "run_windows", "run_windows_stream", "WindowsJob", "NonFiniteOutputError", "run_network", "resolve_device", "check_precision", "autocast_context", "batch_plan", "PRECISIONS"]
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -211,6 +217,9 @@ class NonFiniteOutputError(RuntimeError):
             "re-download the checkpoint), or fp16 overflowed (use --precision fp32 or bf16)"
         )
 
+    #: the pass (one call's inputs, e.g. a work unit of a scan) it came from, in a stream
+    tag: Any = None
+
     def located(self, where: str) -> NonFiniteOutputError:
         """The same error, naming the first bad input as ``where`` (a genome location)."""
         return NonFiniteOutputError(count=self.count, index=self.index, n_inputs=self.n_inputs, where=where)
@@ -269,6 +278,8 @@ class _InFlight:
     host: torch.Tensor  # flat, pinned on CUDA; valid once `ready` has fired
     ready: Any  # torch.cuda.Event or None (CPU: already valid)
     rows: np.ndarray | None = None  # host holds the whole output: these rows of it are kept
+    owner: Any = None  # the _Pass it belongs to
+    elements: int = 0  # values of the batch's whole output (what stays queued until finished)
 
 
 def run_network(
@@ -374,6 +385,63 @@ def run_windows(
     -------
     PackedOutput
     """
+    p = _windows_pass(network, tokens, ranges, keep_rows, max_tokens=max_tokens, batch_size=batch_size,
+                      on_batch=on_batch, stacklevel=6)
+    for done in _stream(network, iter([p]), device=device, precision=precision, keep_channels=keep_channels,
+                        prefetch=prefetch and len(p.plan) > 1, ahead_elements=0):
+        return _windows_output(network, done)
+    raise AssertionError("unreachable: a stream yields every pass")
+
+
+class WindowsJob(NamedTuple):
+    """One call's worth of :func:`run_windows` in :func:`run_windows_stream`; ``tag`` is
+    handed back with its output (and set on a :class:`NonFiniteOutputError` it raises)."""
+
+    tag: Any
+    tokens: Encoding
+    ranges: np.ndarray
+    keep_rows: np.ndarray | None = None
+    on_batch: Callable[[int], None] | None = None
+
+
+def run_windows_stream(
+    network,
+    jobs: Iterable[WindowsJob],
+    *,
+    max_tokens: int,
+    batch_size: int = 8,
+    device: str = "cpu",
+    precision: str = "fp32",
+    keep_channels: Sequence[int] | None = None,
+    prefetch: bool = True,
+    ahead_elements: int | None = None,
+) -> Iterator[tuple[Any, PackedOutput]]:
+    """:func:`run_windows` over many jobs as one stream of batches: yields ``(tag, output)``
+    per job, in order, each equal to what :func:`run_windows` gives for that job alone
+    (batches never mix jobs).
+
+    The difference is time: a job's output is handed out while the batches of the next
+    one already run, and the next job is taken from ``jobs`` only after the current one's
+    last batch is queued. On a GPU the device thus keeps computing while the caller handles
+    a finished job (a scan's work unit: packing, sending it to a writer) and prepares the
+    next one, instead of waiting for the host at every job boundary. ``ahead_elements``
+    (default :data:`STREAM_AHEAD_ELEMENTS`) bounds the output values of the queued batches
+    whose outputs are not on the host yet.
+    """
+    def passes() -> Iterator[_Pass]:
+        for job in jobs:
+            yield _windows_pass(network, job.tokens, job.ranges, job.keep_rows, max_tokens=max_tokens,
+                                batch_size=batch_size, on_batch=job.on_batch, tag=job.tag, stacklevel=7)
+
+    for done in _stream(network, passes(), device=device, precision=precision, keep_channels=keep_channels,
+                        prefetch=prefetch, ahead_elements=STREAM_AHEAD_ELEMENTS if ahead_elements is None
+                        else ahead_elements):
+        yield done.tag, _windows_output(network, done)
+
+
+def _windows_pass(network, tokens: Encoding, ranges: np.ndarray, keep_rows: np.ndarray | None, *,
+                  max_tokens: int, batch_size: int, on_batch: Callable[[int], None] | None, tag: Any = None,
+                  stacklevel: int) -> _Pass:
     ranges = np.asarray(ranges, dtype=np.int64).reshape(-1, 2)
     if keep_rows is not None:
         keep_rows = np.asarray(keep_rows, dtype=np.int64).reshape(-1, 2)
@@ -381,14 +449,21 @@ def run_windows(
             raise ValueError(f"keep_rows has {len(keep_rows)} entries for {len(ranges)} inputs")
     ids = tokens.ids
     contents = [ids[t0:t1] for t0, t1 in ranges.tolist()]
+    p = _prepare(network, contents, keep_rows, max_tokens=max_tokens, batch_size=batch_size, on_batch=on_batch,
+                 tag=tag, stacklevel=stacklevel)
+    p.source = (tokens, ranges)
+    return p
+
+
+def _windows_output(network, p: _Pass) -> PackedOutput:
+    """A finished :func:`_windows_pass` as :func:`run_windows` returns it."""
+    tokens, ranges = p.source
     token = network.head != "sequence"
-    if not contents:
+    if not p.contents:
         return PackedOutput(np.zeros((0, 0), dtype=np.float32), np.zeros((0, 2), dtype=np.int64) if token else None,
                             np.zeros((0, 3), dtype=np.int64))
-    logits, offs, lo, hi, totals, kept = _forward(
-        network, contents, keep_rows, max_tokens=max_tokens, batch_size=batch_size, device=device,
-        precision=precision, keep_channels=keep_channels, prefetch=prefetch, on_batch=on_batch)
-    n_rows = hi - lo if token else np.zeros(len(contents), dtype=np.int64)
+    logits, _offs, lo, hi, totals, kept = p.result()
+    n_rows = hi - lo if token else np.zeros(len(p.contents), dtype=np.int64)
     spans = None
     if token:
         t0 = ranges[:, 0]
@@ -404,6 +479,55 @@ def _ranges_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     lengths = np.asarray(lengths, dtype=np.int64)
     return np.repeat(np.asarray(starts, dtype=np.int64) - (np.cumsum(lengths) - lengths), lengths) + np.arange(
         int(lengths.sum()), dtype=np.int64)
+
+
+@dataclass
+class _Pass:
+    """One call's worth of inputs on their way through the network (:func:`_stream`)."""
+
+    tag: Any
+    contents: list[np.ndarray]
+    lo: np.ndarray
+    hi: np.ndarray
+    n_rows: np.ndarray
+    offs: np.ndarray
+    totals: np.ndarray
+    kept: np.ndarray
+    plan: list[list[int]]
+    on_batch: Callable[[int], None] | None
+    left: int = 0  # batches whose outputs are not on the host yet
+    logits: np.ndarray | None = None  # [offs[-1], channels], made at the first batch
+    source: Any = None  # what the caller needs to read the result (run_windows: tokens, ranges)
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        logits = self.logits if self.logits is not None else np.zeros((0, 0), dtype=np.float32)
+        return logits, self.offs, self.lo, self.hi, self.totals, self.kept
+
+
+def _prepare(network, contents: list[np.ndarray], keep_rows: np.ndarray | None, *, max_tokens: int,
+             batch_size: int, on_batch: Callable[[int], None] | None = None, tag: Any = None,
+             stacklevel: int = 5) -> _Pass:
+    """Cut ``contents`` to ``max_tokens`` (warning), resolve ``keep_rows``, plan the batches."""
+    totals = np.fromiter((len(c) for c in contents), dtype=np.int64, count=len(contents))
+    kept = np.minimum(totals, max_tokens)
+    n_cut = int((kept < totals).sum())
+    if n_cut:
+        contents = [c[:max_tokens] for c in contents]
+        warnings.warn(
+            f"{n_cut} input(s) longer than the model's {max_tokens} content tokens were cut; "
+            "see Prediction.n_tokens_dropped (genaannot.predict_region tiles a long region as scan does)",
+            stacklevel=stacklevel,
+        )
+    if keep_rows is None:
+        lo, hi = np.zeros_like(kept), kept.copy()
+    else:
+        lo = np.clip(keep_rows[:, 0], 0, kept)
+        hi = np.clip(keep_rows[:, 1], lo, kept)
+    n_rows = hi - lo if network.head != "sequence" else np.ones_like(kept)
+    offs = np.zeros(len(contents) + 1, dtype=np.int64)
+    np.cumsum(n_rows, out=offs[1:])
+    plan = batch_plan(kept.tolist(), batch_size=batch_size)
+    return _Pass(tag, contents, lo, hi, n_rows, offs, totals, kept, plan, on_batch, left=len(plan))
 
 
 def _forward(
@@ -427,44 +551,66 @@ def _forward(
     sequence heads: row ``i``), int64 ``offs`` ``[n + 1]``, ``lo``/``hi``/``totals``/``kept``
     ``[n]`` (content tokens, and those the model saw).
     """
+    one = _prepare(network, contents, keep_rows, max_tokens=max_tokens, batch_size=batch_size, on_batch=on_batch)
+    for done in _stream(network, iter([one]), device=device, precision=precision, keep_channels=keep_channels,
+                        prefetch=prefetch and len(one.plan) > 1, ahead_elements=0):
+        return done.result()
+    raise AssertionError("unreachable: a stream yields every pass")
+
+
+#: a stream of passes (:func:`_stream`) keeps queueing batches until the outputs of those not
+#: yet on the host hold this many values: on a GPU computing 4 x 10^6 token positions/s with
+#: a few channels, ~90 ms of work, enough to cover what the host does between two work
+#: units (tens of ms: docs/scale.md, "The device between work units")
+STREAM_AHEAD_ELEMENTS = 1 << 20
+
+
+def _stream(
+    network,
+    passes: Iterator[_Pass],
+    *,
+    device: str,
+    precision: str,
+    keep_channels: Sequence[int] | None,
+    prefetch: bool,
+    ahead_elements: int = STREAM_AHEAD_ELEMENTS,
+) -> Iterator[_Pass]:
+    """Run ``passes`` through ``network`` as one stream of batches; yield each pass, in
+    order, once all its outputs are on the host.
+
+    Batches never mix passes (each pass is batched as :func:`_forward` alone would batch
+    it, so the values are the same). The next pass is taken from ``passes`` only after the
+    current one's last batch is queued, and a pass is yielded (for the caller's work on it)
+    while the batches queued after it still run: on a GPU the device then does not wait
+    for the host between passes. At most one batch stays unfinished beyond
+    ``ahead_elements`` output values; with 0, exactly one (the single-pass behaviour).
+    """
     import torch
 
-    totals = np.fromiter((len(c) for c in contents), dtype=np.int64, count=len(contents))
-    kept = np.minimum(totals, max_tokens)
-    n_cut = int((kept < totals).sum())
-    if n_cut:
-        contents = [c[:max_tokens] for c in contents]
-        warnings.warn(
-            f"{n_cut} input(s) longer than the model's {max_tokens} content tokens were cut; "
-            "see Prediction.n_tokens_dropped (genaannot.predict_region tiles a long region as scan does)",
-            stacklevel=4,
-        )
-    token_head = network.head != "sequence"
-    if keep_rows is None:
-        lo, hi = np.zeros_like(kept), kept.copy()
-    else:
-        lo = np.clip(keep_rows[:, 0], 0, kept)
-        hi = np.clip(keep_rows[:, 1], lo, kept)
-    n_rows = hi - lo if token_head else np.ones_like(kept)
-    offs = np.zeros(len(contents) + 1, dtype=np.int64)
-    np.cumsum(n_rows, out=offs[1:])
-    lo_l, hi_l = lo.tolist(), hi.tolist()
-    # a family whose inputs' content rows are out[i, offset : offset + n] says so
-    # (Network.content_offset); others are cut by their own split
-    offset = getattr(network, "content_offset", None) if token_head else None
     cuda = device.startswith("cuda")
     chan_index = None
     if keep_channels is not None:
         chan_index = torch.as_tensor(list(keep_channels), dtype=torch.long, device=device)
-    result: list[np.ndarray] = []  # the one output array, made at the first batch (channels known then)
+    token_head = network.head != "sequence"
+    # a family whose inputs' content rows are out[i, offset : offset + n] says so
+    # (Network.content_offset); others are cut by their own split
+    offset = getattr(network, "content_offset", None) if token_head else None
+    opened: deque[_Pass] = deque()  # passes taken, not yet yielded, in order
 
-    def build(idx: list[int]) -> dict[str, torch.Tensor]:
-        batch = network.collate([contents[i] for i in idx])
+    def take() -> _Pass | None:
+        nxt = next(passes, None)
+        if nxt is not None:
+            opened.append(nxt)
+        return nxt
+
+    def build(p: _Pass, idx: list[int]) -> dict[str, torch.Tensor]:
+        batch = network.collate([p.contents[i] for i in idx])
         if cuda:  # page-locked host memory: the copy to the device can be asynchronous
             batch = {k: v.pin_memory() for k, v in batch.items()}
         return batch
 
     def finish(job: _InFlight) -> None:
+        p: _Pass = job.owner
         if job.ready is not None:
             job.ready.synchronize()
         flat = job.host.float().numpy()  # bf16/fp16 -> float32 is exact
@@ -475,53 +621,74 @@ def _forward(
             first = int(np.argmin(finite))
             ends = np.cumsum([math.prod(shape) for shape in job.sizes])
             k = int(np.searchsorted(ends, first, side="right"))
-            raise NonFiniteOutputError(count=int(flat.size - finite.sum()), index=job.idx[k], n_inputs=len(job.idx))
+            err = NonFiniteOutputError(count=int(flat.size - finite.sum()), index=job.idx[k], n_inputs=len(job.idx))
+            err.tag = p.tag
+            raise err
         n_ch = job.sizes[0][-1]
-        if not result:
-            result.append(np.empty((int(offs[-1]), n_ch), dtype=np.float32))
+        if p.logits is None:
+            p.logits = np.empty((int(p.offs[-1]), n_ch), dtype=np.float32)
         idx = np.asarray(job.idx, dtype=np.int64)
         # the batch's rows, input after input in batch order, scattered to input order
         # (a copy: nothing refers to the batch buffer, pinned on CUDA, afterwards)
         i0, i1 = int(idx[0]), int(idx[-1])
         if i1 - i0 == len(idx) - 1 and (len(idx) == 1 or bool((np.diff(idx) == 1).all())):
             # consecutive inputs (the usual case: windows of one length keep their order)
-            result[0][offs[i0] : offs[i1 + 1]] = flat.reshape(-1, n_ch)
+            p.logits[p.offs[i0] : p.offs[i1 + 1]] = flat.reshape(-1, n_ch)
         elif token_head:
-            result[0][_ranges_index(offs[idx], n_rows[idx])] = flat.reshape(-1, n_ch)
+            p.logits[_ranges_index(p.offs[idx], p.n_rows[idx])] = flat.reshape(-1, n_ch)
         else:
-            result[0][idx] = flat.reshape(len(idx), n_ch)
-        if on_batch is not None:
-            on_batch(len(job.idx))
+            p.logits[idx] = flat.reshape(len(idx), n_ch)
+        p.left -= 1
+        if p.on_batch is not None:
+            p.on_batch(len(job.idx))
 
-    plan = batch_plan(kept.tolist(), batch_size=batch_size)
-    pending: _InFlight | None = None
-    with _batches(plan, build, prefetch=prefetch and len(plan) > 1) as stream, torch.inference_mode():
-        for idx, batch in stream:
-            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            with autocast_context(device, precision):
-                out = network(**batch)
-            if chan_index is not None:
-                out = out.index_select(out.dim() - 1, chan_index)
-            if offset is not None and out.shape[-1] <= _HOST_GATHER_CHANNELS:
-                # the whole output comes back (a few hundred kB a batch) and the kept rows are
-                # taken on the host in one numpy gather: no torch view per input, and no index
-                # sent to the device (a blocking copy there would stall the overlap)
-                ix = np.asarray(idx, dtype=np.int64)
-                n = hi[ix] - lo[ix]
-                first = np.arange(len(ix), dtype=np.int64) * out.shape[1] + offset + lo[ix]
-                job = _InFlight(idx, [(k, out.shape[-1]) for k in n.tolist()], *_to_host([out], cuda=cuda),
-                                rows=_ranges_index(first, n))
-            else:
-                parts = network.split(out, [len(contents[i]) for i in idx])
-                if token_head:
-                    parts = [p[lo_l[i] : hi_l[i]] for i, p in zip(idx, parts)]
-                job = _InFlight(idx, [tuple(p.shape) for p in parts], *_to_host(parts, cuda=cuda))
-            if pending is not None:  # unpack the previous batch while this one computes
-                finish(pending)
-            pending = job
-        if pending is not None:
-            finish(pending)
-    return result[0], offs, lo, hi, totals, kept
+    def ready() -> Iterator[_Pass]:
+        while opened and opened[0].left == 0:
+            yield opened.popleft()
+
+    def launch(p: _Pass, idx: list[int], batch: dict[str, torch.Tensor]) -> _InFlight:
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        with autocast_context(device, precision):
+            out = network(**batch)
+        if chan_index is not None:
+            out = out.index_select(out.dim() - 1, chan_index)
+        if offset is not None and out.shape[-1] <= _HOST_GATHER_CHANNELS:
+            # the whole output comes back (a few hundred kB a batch) and the kept rows are
+            # taken on the host in one numpy gather: no torch view per input, and no index
+            # sent to the device (a blocking copy there would stall the overlap)
+            ix = np.asarray(idx, dtype=np.int64)
+            n = p.hi[ix] - p.lo[ix]
+            first = np.arange(len(ix), dtype=np.int64) * out.shape[1] + offset + p.lo[ix]
+            job = _InFlight(idx, [(k, out.shape[-1]) for k in n.tolist()], *_to_host([out], cuda=cuda),
+                            rows=_ranges_index(first, n))
+        else:
+            parts = network.split(out, [len(p.contents[i]) for i in idx])
+            if token_head:
+                parts = [q[int(p.lo[i]) : int(p.hi[i])] for i, q in zip(idx, parts)]
+            job = _InFlight(idx, [tuple(q.shape) for q in parts], *_to_host(parts, cuda=cuda))
+        job.owner, job.elements = p, out.numel()
+        return job
+
+    inflight: deque[_InFlight] = deque()
+    queued = 0  # output values of the batches in flight
+    with _batches(take, build, prefetch=prefetch) as stream:
+        for p, idx, batch in stream:
+            # inference mode per batch, not around the yields below: the caller's code runs there
+            with torch.inference_mode():
+                job = launch(p, idx, batch)
+            inflight.append(job)
+            queued += job.elements
+            # the outputs of batches queued before this one, while it computes
+            while len(inflight) > 1 and (not ahead_elements or queued - inflight[-1].elements >= ahead_elements):
+                done = inflight.popleft()
+                queued -= done.elements
+                finish(done)
+                yield from ready()
+        while inflight:
+            done = inflight.popleft()
+            queued -= done.elements
+            finish(done)
+        yield from ready()
 
 
 def _to_host(parts: list[torch.Tensor], *, cuda: bool) -> tuple[torch.Tensor, Any]:
@@ -540,25 +707,46 @@ def _to_host(parts: list[torch.Tensor], *, cuda: bool) -> tuple[torch.Tensor, An
 
 @contextlib.contextmanager
 def _batches(
-    plan: list[list[int]], build: Callable[[list[int]], dict], *, prefetch: bool
-) -> Iterator[Iterator[tuple[list[int], dict]]]:
-    """Yield ``(indices, collated batch)``; with ``prefetch`` the next batch is built on a
-    helper thread while the caller runs the current one (one batch ahead, no more, so host
-    memory stays bounded)."""
-    if not prefetch:
-        yield ((idx, build(idx)) for idx in plan)
-        return
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-collate")
+    take: Callable[[], _Pass | None], build: Callable[[_Pass, list[int]], dict], *, prefetch: bool
+) -> Iterator[Iterator[tuple[_Pass, list[int], dict]]]:
+    """Yield ``(pass, indices, collated batch)`` for every batch of every pass ``take()``
+    returns (until ``None``). The next pass is taken only after the current one's last
+    batch has been handed out (so the caller can queue it before the next pass's inputs
+    are waited for). With ``prefetch`` the next batch is built on a helper thread while the
+    caller runs the current one (one batch ahead, no more, so host memory stays bounded)."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-collate") if prefetch else None
 
-    def gen() -> Iterator[tuple[list[int], dict]]:
-        nxt: Future = pool.submit(build, plan[0])
-        for k, idx in enumerate(plan):
-            batch = nxt.result()  # re-raises a collate error here, in the caller's thread
-            if k + 1 < len(plan):
-                nxt = pool.submit(build, plan[k + 1])
-            yield idx, batch
+    def start(p: _Pass, idx: list[int]) -> Any:
+        if pool is None:
+            return idx
+        return pool.submit(build, p, idx)
+
+    def get(p: _Pass, idx: list[int], fut: Any) -> dict:
+        return build(p, idx) if pool is None else fut.result()  # re-raises a collate error here
+
+    def first() -> _Pass | None:
+        p = take()
+        while p is not None and not p.plan:  # a pass without inputs is done already
+            p = take()
+        return p
+
+    def gen() -> Iterator[tuple[_Pass, list[int], dict]]:
+        p = first()
+        nxt = start(p, p.plan[0]) if p is not None else None
+        while p is not None:
+            for k, idx in enumerate(p.plan):
+                batch = get(p, idx, nxt)
+                if k + 1 < len(p.plan):
+                    nxt = start(p, p.plan[k + 1])
+                    yield p, idx, batch
+                else:
+                    yield p, idx, batch
+                    q = first()
+                    nxt = start(q, q.plan[0]) if q is not None else None
+            p = q
 
     try:
         yield gen()
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)

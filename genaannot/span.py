@@ -27,13 +27,13 @@ Nothing here opens a file; the genome comes in as ``fetch(start, end) -> str``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .predict import NonFiniteOutputError, PackedOutput, Prediction
+from .predict import NonFiniteOutputError, PackedOutput, Prediction, WindowsJob
 from .regions import Interval
 from .stitch import WindowOutput, center_pieces, clip_pieces, rc_to_forward, stitch
 from .tokenize import SequenceStats
@@ -53,9 +53,9 @@ from .windows import (
 if TYPE_CHECKING:
     from .predict import Prediction, Predictor, WindowsPredictor
     from .readout import Readout
-    from .tokenize import DNATokenizer
+    from .tokenize import DNATokenizer, Encoding
 
-__all__ = ["StrandPlan", "SpanWork", "PackedPredictions", "plan_span", "predict_span", "stitch_span", "span_pieces",
+__all__ = ["StrandPlan", "SpanWork", "PackedPredictions", "plan_span", "predict_span", "predict_span_stream", "stitch_span", "span_pieces",
            "span_tracks", "region_tracks", "SpanTimer"]
 
 
@@ -254,20 +254,7 @@ def predict_span(
     """
     if (predictor is None) == (windows_predictor is None):
         raise ValueError("give predictor or windows_predictor")
-    n_windows = sum(len(work.strands[s].plan) for s in readout.strands)
-    unit_bp = work.unit.end - work.unit.start
-    on_batch = None
-    if progress is not None:
-        if not n_windows:
-            progress(unit_bp)
-        else:
-            done = {"windows": 0, "bp": 0}
-
-            def on_batch(k: int) -> None:  # whole bp, so a bar ends exactly at the total
-                done["windows"] += k
-                bp = unit_bp * min(done["windows"], n_windows) // n_windows
-                progress(bp - done["bp"])
-                done["bp"] = bp
+    on_batch = _progress_on_batch(work, readout, progress)
     t = time.perf_counter()
     try:
         if windows_predictor is not None:
@@ -279,6 +266,77 @@ def predict_span(
     if timer is not None:
         timer.seconds += time.perf_counter() - t
     return out
+
+
+def _progress_on_batch(work: SpanWork, readout: Readout,
+                       progress: Callable[[int], None] | None) -> Callable[[int], None] | None:
+    """The ``on_batch`` callback that reports ``work``'s bp to ``progress`` as its windows are
+    done (whole bp, adding up to the unit's length exactly; at once for a unit without windows)."""
+    if progress is None:
+        return None
+    n_windows = sum(len(work.strands[s].plan) for s in readout.strands)
+    unit_bp = work.unit.end - work.unit.start
+    if not n_windows:
+        progress(unit_bp)
+        return None
+    done = {"windows": 0, "bp": 0}
+
+    def on_batch(k: int) -> None:  # whole bp, so a bar ends exactly at the total
+        done["windows"] += k
+        bp = unit_bp * min(done["windows"], n_windows) // n_windows
+        progress(bp - done["bp"])
+        done["bp"] = bp
+    return on_batch
+
+
+def predict_span_stream(
+    works: Iterable[SpanWork],
+    *,
+    windows_stream: Callable[..., Iterator[tuple[Any, PackedOutput]]],
+    readout: Readout,
+    batch_size: int,
+    progress: Callable[[int], None] | None = None,
+    timer: SpanTimer | None = None,
+) -> Iterator[tuple[SpanWork, PackedPredictions]]:
+    """:func:`predict_span`'s packed path for many units as one stream of batches
+    (``windows_stream``: a model's ``predict_windows_stream``): yields ``(work, predictions)``
+    per unit, in order (``work`` without its tokens: :meth:`SpanWork.without_tokens`), the
+    values :func:`predict_span` gives for each alone. A unit's
+    predictions come while the next unit's batches already run, and the next unit is taken
+    from ``works`` only after this one's last batch is queued, so a GPU keeps computing
+    while the caller hands a finished unit on (docs/scale.md, "The device between work
+    units"). ``timer`` gets the time spent in the model layer, not waiting for ``works``.
+    """
+    waited = [0.0]
+
+    def jobs() -> Iterator[WindowsJob]:
+        it = iter(works)
+        while True:
+            t = time.perf_counter()
+            work = next(it, None)
+            waited[0] += time.perf_counter() - t
+            if work is None:
+                return
+            tokens, rng, keep = _packed_inputs(work, readout)
+            # the strands' tokens are in `tokens` now: the unit waits for its outputs without them
+            work = work.without_tokens()
+            yield WindowsJob(work, tokens, rng, keep, _progress_on_batch(work, readout, progress))
+
+    stream = windows_stream(jobs(), batch_size=batch_size, keep_channels=readout.keep_channels)
+    while True:
+        t, waited[0] = time.perf_counter(), 0.0
+        try:
+            item = next(stream, None)
+        except NonFiniteOutputError as err:
+            if not isinstance(err.tag, SpanWork):
+                raise
+            raise err.located(_window_where(err.tag, readout, err.index)) from None
+        if timer is not None:
+            timer.seconds += time.perf_counter() - t - waited[0]
+        if item is None:
+            return
+        work, res = item
+        yield work, _packed_outputs(work, res, readout=readout)
 
 
 def _capacity_error() -> RuntimeError:
@@ -309,6 +367,18 @@ def _predict_packed(work: SpanWork, predictor: WindowsPredictor, *, readout: Rea
                     on_batch: Callable[[int], None] | None) -> PackedPredictions:
     """:func:`_predict_listed`'s windows, in its order (so batched alike), as row ranges of
     the strands' tokenisations put end to end."""
+    tokens, rng, keep = _packed_inputs(work, readout)
+    res = None
+    if len(rng):
+        res = predictor(tokens, rng, batch_size=batch_size, keep_channels=readout.keep_channels, keep_rows=keep,
+                        on_batch=on_batch)
+    return _packed_outputs(work, res, readout=readout)
+
+
+def _packed_inputs(work: SpanWork, readout: Readout) -> tuple[Encoding, np.ndarray, np.ndarray | None]:
+    """``work``'s windows of every strand in :func:`_predict_listed`'s order: the strands'
+    tokenisations end to end, the windows' row ranges in it ``[n, 2]`` and their kept rows
+    (``None``: all)."""
     from .tokenize import Encoding
 
     plans = [work.strands[s] for s in readout.strands]
@@ -325,19 +395,22 @@ def _predict_packed(work: SpanWork, predictor: WindowsPredictor, *, readout: Rea
     one = len(plans) == 1
     tokens = plans[0].plan.tokens if one else Encoding(np.concatenate(ids), np.concatenate(spans))
     rng = np.concatenate(ranges) if not one else ranges[0]
-    if len(rng):
-        res = predictor(tokens, rng, batch_size=batch_size, keep_channels=readout.keep_channels,
-                        keep_rows=(keep[0] if one else np.concatenate(keep)) if any_rows else None, on_batch=on_batch)
-        logits, sp_all, counts = res.logits, res.spans, res.counts
-        if counts[:, 2].any():
-            raise _capacity_error()
+    return tokens, rng, ((keep[0] if one else np.concatenate(keep)) if any_rows else None)
+
+
+def _packed_outputs(work: SpanWork, res: PackedOutput | None, *, readout: Readout) -> PackedPredictions:
+    """The model's packed output for :func:`_packed_inputs` (``None`` or empty: no windows),
+    cut back into strands."""
+    if res is not None and len(res.counts) and res.counts[:, 2].any():
+        raise _capacity_error()
     out: dict[str, PackedOutput] = {}
     w = r = 0
-    for strand, sp in zip(readout.strands, plans):
-        n = len(sp.plan)
-        if not len(rng):
+    for strand in readout.strands:
+        n = len(work.strands[strand].plan)
+        if res is None or not len(res.counts):
             out[strand] = PackedOutput(np.zeros((0, 0), dtype=np.float32), None, np.zeros((0, 3), dtype=np.int64))
             continue
+        logits, sp_all, counts = res
         c = counts[w : w + n]
         if sp_all is None:  # sequence head: a row per window
             out[strand] = PackedOutput(logits[w : w + n], None, c)

@@ -17,9 +17,11 @@ from genaannot.models import load_model
 from genaannot.predict import (
     NonFiniteOutputError,
     PackedOutput,
+    WindowsJob,
     batch_plan,
     run_network,
     run_windows,
+    run_windows_stream,
 )
 from genaannot.tokenize import Encoding
 
@@ -151,6 +153,100 @@ def test_run_windows_gives_run_network_values_packed(request, path_fixture):
     assert empty.logits.shape[0] == 0 and empty.counts.shape == (0, 3)
     with pytest.raises(ValueError, match="keep_rows"):
         run_windows(model.network, tokens, ranges, keep_rows=np.zeros((2, 2)), **kw)
+
+
+@pytest.mark.parametrize("path_fixture", ["gena_token", "gena_seq"])
+@pytest.mark.parametrize("ahead", [0, 1, 500, None])
+def test_run_windows_stream_gives_each_jobs_run_windows_values(request, path_fixture, ahead):
+    """A stream of jobs yields, in order and with their tags, exactly what run_windows gives
+    each job alone (batches never mix jobs), jobs without windows included, whatever the
+    number of outputs kept queued."""
+    model = load_model(request.getfixturevalue(path_fixture), device="cpu")
+    token = path_fixture == "gena_token"
+    kw = dict(max_tokens=model.max_tokens, device="cpu", batch_size=3, keep_channels=[1, 0])
+    jobs = []
+    for j, (size, n_win) in enumerate([(900, 5), (300, 0), (1500, 7), (200, 1), (400, 0)]):
+        tokens = model.tokenizer.encode_batch([random_dna(size, seed=20 + j)])[0]
+        n = len(tokens)
+        starts = np.linspace(0, max(n - 40, 0), n_win).astype(np.int64)
+        ranges = np.stack([starts, np.minimum(starts + 10 + 7 * np.arange(n_win), n)], axis=1).reshape(-1, 2)
+        rows = np.array([(1 + k % 3, 8 + k) for k in range(n_win)], dtype=np.int64).reshape(-1, 2) if token else None
+        jobs.append(WindowsJob(f"job{j}", tokens, ranges, rows))
+    alone = [run_windows(model.network, job.tokens, job.ranges, keep_rows=job.keep_rows, **kw) for job in jobs]
+    streamed = list(run_windows_stream(model.network, iter(jobs), ahead_elements=ahead, **kw))
+    assert [tag for tag, _ in streamed] == [job.tag for job in jobs]
+    for (_, got), want in zip(streamed, alone):
+        np.testing.assert_array_equal(got.logits, want.logits)
+        np.testing.assert_array_equal(got.counts, want.counts)
+        if token:
+            np.testing.assert_array_equal(got.spans, want.spans)
+        else:
+            assert got.spans is None and want.spans is None
+    assert list(run_windows_stream(model.network, iter([]), **kw)) == []
+
+
+def test_run_windows_stream_keeps_the_device_queued_across_jobs():
+    """What keeps a GPU busy between work units: the next job is taken only after the
+    current job's last batch was launched, and a job is handed out only after batches of
+    the next one are launched (so the caller's work on it overlaps the device's); with
+    ahead_elements=0 one batch runs ahead (run_windows' own pipelining)."""
+    from toy import make_toy_model
+
+    model = make_toy_model("token")
+    events: list[tuple[str, object]] = []
+    forward = model.network.forward
+
+    def recording_forward(*a, **k):
+        out = forward(*a, **k)
+        events.append(("launch", out.shape[0]))
+        return out
+
+    model.network.forward = recording_forward
+    tok = model.tokenizer
+
+    def jobs():
+        for j in range(3):
+            tokens = tok.encode_batch(["ACGTACGTAC" * 8])[0]
+            events.append(("take", j))
+            yield WindowsJob(j, tokens, np.array([[k, k + 20] for k in range(0, 50, 10)]))  # 5 windows: 3 batches
+
+    kw = dict(max_tokens=model.max_tokens, device="cpu", batch_size=2, prefetch=False)
+    for ahead in (None, 200, 10**9):  # the default, about two batches' outputs, everything
+        events.clear()
+        for tag, out in run_windows_stream(model.network, jobs(), ahead_elements=ahead, **kw):
+            events.append(("yield", tag))
+            assert out.counts.shape == (5, 3)
+        at = {e: i for i, e in enumerate(events) if e[0] != "launch"}
+        launches = [i for i, e in enumerate(events) if e[0] == "launch"]
+        assert len(launches) == 9 and [e[1] for e in events if e[0] == "yield"] == [0, 1, 2]
+        for j in range(3):
+            mine = [i for i in launches if at[("take", j)] < i < at.get(("take", j + 1), len(events))]
+            assert len(mine) == 3  # all of job j's batches launched before job j + 1 is taken
+            if j < 2:  # job j handed out only once job j + 1's first batch is launched
+                assert at[("yield", j)] > min(i for i in launches if i > at[("take", j + 1)])
+    events.clear()
+    for tag, _ in run_windows_stream(model.network, jobs(), ahead_elements=0, **kw):
+        events.append(("yield", tag))
+    kinds = [e[0] if e[0] != "launch" else "L" for e in events]
+    # one batch ahead: job 0's last batch is finished after job 1's first is launched
+    assert kinds == ["take", "L", "L", "L", "take", "L", "yield", "L", "L", "take", "L", "yield", "L", "L",
+                     "yield"], kinds
+
+
+def test_non_finite_outputs_in_a_stream_name_their_job():
+    from toy import CHAR_IDS, make_toy_model
+
+    model = make_toy_model("token")
+    model.network.table[CHAR_IDS["T"]] = float("nan")
+    tok = model.tokenizer
+    jobs = [WindowsJob(name, tok.encode_batch([seq])[0], np.array([[0, 4]]))
+            for name, seq in [("a", "ACGA"), ("b", "CCCC"), ("c", "GGTA")]]
+    got = []
+    with pytest.raises(NonFiniteOutputError) as e:
+        for tag, _ in run_windows_stream(model.network, iter(jobs), max_tokens=model.max_tokens, keep_channels=[1],
+                                         ahead_elements=0):
+            got.append(tag)
+    assert e.value.tag == "c" and e.value.count == 1 and got == ["a", "b"]
 
 
 def test_keep_channels_sequence_head(gena_seq):

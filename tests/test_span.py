@@ -10,7 +10,15 @@ from toy import BASE_VALUE, make_toy_model
 
 from genaannot.predict import Prediction
 from genaannot.readout import resolve_readout
-from genaannot.span import PackedPredictions, plan_span, predict_span, span_tracks, stitch_span
+from genaannot.span import (
+    PackedPredictions,
+    SpanTimer,
+    plan_span,
+    predict_span,
+    predict_span_stream,
+    span_tracks,
+    stitch_span,
+)
 from genaannot.tasks import activate
 from genaannot.windows import Unit, reverse_complement
 
@@ -121,6 +129,59 @@ def test_the_packed_path_gives_the_listed_values(head, stitch_mode):
     with pytest.raises(ValueError, match="predictor or windows_predictor"):
         predict_span(work, predictor=model.predict_encoded, windows_predictor=model.predict_windows, readout=ro,
                      batch_size=3)
+
+
+@pytest.mark.parametrize("head", ["token", "sequence"])
+def test_the_stream_of_units_gives_each_units_values(head):
+    """predict_span_stream (the scan's path: every unit through one stream of batches) hands
+    out each unit, in order, with the values predict_span gives it alone; progress adds up
+    to every unit's length; the timer leaves out the time spent waiting for the next unit."""
+    import time
+
+    model = MODEL if head == "token" else make_toy_model("sequence", max_tokens=64)
+    rng = np.random.default_rng(4)
+    seq = "".join(rng.choice(list("ACGT"), size=900))
+    ro = resolve_readout("splice" if head == "token" else "promoter", model.info, window_tokens=16)
+    units = [_unit(len(seq), a, b) for a, b in [(0, 300), (300, 301), (301, 700), (700, 900)]]
+    works = [plan_span(u, fetch=lambda s, e: seq[s:e], tokenizer=model.tokenizer, readout=ro, overlap=0.5,
+                       stitch_mode="center") for u in units]
+
+    def slow_works():
+        for w in works:
+            time.sleep(0.2)
+            yield w
+
+    seen: list[int] = []
+    timer = SpanTimer()
+    got = list(predict_span_stream(slow_works(), windows_stream=model.predict_windows_stream, readout=ro,
+                                   batch_size=3, progress=seen.append, timer=timer))
+    assert [w.unit for w, _ in got] == units and sum(seen) == 900
+    assert timer.seconds < 0.5  # the 0.8 s of waiting for units is not model time
+    for work, (w2, packed) in zip(works, got):
+        alone = predict_span(work, windows_predictor=model.predict_windows, readout=ro, batch_size=3)
+        assert w2.unit == work.unit and len(w2.strands["+"].plan.tokens) == 0  # handed out without tokens
+        for s in ro.strands:
+            for a, b in zip(alone.strands[s], packed.strands[s]):
+                assert (a is None) == (b is None)
+                if a is not None:
+                    np.testing.assert_array_equal(a, b)
+
+
+def test_non_finite_outputs_in_the_stream_name_the_window():
+    from toy import CHAR_IDS
+
+    model = make_toy_model("token", max_tokens=64)
+    model.network.table[CHAR_IDS["T"]] = float("nan")
+    seq = "CG" * 100 + "T" + "CG" * 100  # no T on the minus strand (it reads an A there)
+    ro = resolve_readout("splice", model.info, window_tokens=16)
+    works = [plan_span(_unit(len(seq), a, b), fetch=lambda s, e: seq[s:e], tokenizer=model.tokenizer, readout=ro,
+                       overlap=0.5, stitch_mode="center") for a, b in [(0, 150), (150, 250), (250, len(seq))]]
+    with pytest.raises(RuntimeError, match="non-finite") as e:
+        list(predict_span_stream(iter(works), windows_stream=model.predict_windows_stream, readout=ro, batch_size=4))
+    import re
+
+    a, b = (int(x.replace(",", "")) for x in re.search(r"the window c:([\d,]+)-([\d,]+)", str(e.value)).groups())
+    assert a <= 201 <= b  # located on the genome: the window that holds the T (1-based 201)
 
 
 def test_a_window_past_the_capacity_is_an_error():

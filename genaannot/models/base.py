@@ -10,6 +10,7 @@ device, precision, ``inference_mode``) without knowing which family it runs.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -177,6 +178,10 @@ class Model:
         self.tokenizer = loaded.tokenizer
         self.info = loaded.info
         self.device = resolve_device(device)
+        #: whether the device computes asynchronously to the host (CUDA): a scan then sends its
+        #: work units through one stream of batches (:meth:`predict_windows_stream`), so the
+        #: device does not wait between units; on a CPU that would only hold more in memory
+        self.asynchronous = self.device.startswith("cuda")
         check_precision(device=self.device, precision=precision)
         self.precision = precision
         self.network.eval()
@@ -277,6 +282,32 @@ class Model:
 
         return self._run(run_windows, tokens, ranges, batch_size=batch_size, keep_channels=keep_channels,
                          keep_rows=keep_rows, on_batch=on_batch)
+
+    def predict_windows_stream(
+        self,
+        jobs: Iterable[Any],
+        *,
+        batch_size: int = 8,
+        keep_channels: list[int] | None = None,
+    ) -> Iterator[tuple[Any, PackedOutput]]:
+        """:meth:`predict_windows` for a stream of jobs (:class:`genaannot.predict.WindowsJob`),
+        yielding ``(tag, output)`` per job in order, each the value :meth:`predict_windows`
+        gives for it alone; on a GPU the device keeps computing between jobs
+        (:func:`genaannot.predict.run_windows_stream`)."""
+        from ..predict import run_windows_stream
+
+        jobs = iter(jobs)
+        if self._compiled is not None and not self._compile_checked:
+            # the first job alone, where a compile failure falls back to the eager network
+            job = next(jobs, None)
+            if job is None:
+                return
+            yield job.tag, self.predict_windows(job.tokens, job.ranges, batch_size=batch_size,
+                                                keep_channels=keep_channels, keep_rows=job.keep_rows,
+                                                on_batch=job.on_batch)
+        net = self._compiled if self._compiled is not None else self.network
+        yield from run_windows_stream(net, jobs, batch_size=batch_size, keep_channels=keep_channels,
+                                      max_tokens=self.info.max_tokens, device=self.device, precision=self.precision)
 
     def _run(self, runner: Any, *args: Any, **kw: Any) -> Any:
         """``runner(network, *args, ...)`` on the compiled network, falling back to the eager

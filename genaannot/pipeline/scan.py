@@ -35,9 +35,10 @@ import threading
 import time
 import warnings
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,7 @@ from ..span import (
     SpanWork,
     plan_span,
     predict_span,
+    predict_span_stream,
     span_pieces,
     stitch_span,
 )
@@ -620,9 +622,8 @@ def _scan_locked(gen: Genome, *, model: Model, task: Task, readout: Readout, req
         else:
             timer = SpanTimer()
             # the model's packed path unless a stand-in predictor was given
-            packed = getattr(model, "predict_windows", None) if predictor is None else None
             compute_units(todo, job=job, genome=gen, tokenizer=model.tokenizer,
-                          predictor=predictor or (None if packed else model.predict_encoded), windows_predictor=packed,
+                          **({"predictor": predictor} if predictor is not None else _model_path(model)),
                           progress=progress, timer=timer, on_saved=follower.notify if follower else None)
             model_seconds = timer.seconds
             compiled = bool(getattr(model, "compiled", False))  # False after a fallback to eager
@@ -793,6 +794,7 @@ def compute_units(
     tokenizer,
     predictor: Predictor | None = None,
     windows_predictor: WindowsPredictor | None = None,
+    windows_stream: Callable[..., Iterator[tuple[Any, Any]]] | None = None,
     progress: Callable[[int], None] | None,
     timer: SpanTimer | None = None,
     on_saved: Callable[[Unit, Part], None] | None = None,
@@ -802,7 +804,11 @@ def compute_units(
     unit is written. The model runs through ``windows_predictor`` (a model's
     ``predict_windows``: packed outputs, no object per window, so the thread that feeds the
     device does little per window) or, for a stand-in, ``predictor`` (``predict_encoded``'s
-    signature); the files are the same.
+    signature); the files are the same. With ``windows_stream`` (a model's
+    ``predict_windows_stream``, what the scan uses) all units go through the model as one
+    stream of batches (:func:`~genaannot.span.predict_span_stream`): a unit is handed to its
+    writer while the next unit's batches run, so a GPU does not wait for the host between
+    units; the batches, and so the files, are the same.
 
     With worker processes (``job.workers`` ≥ 1) the writing runs on them too, behind their
     planning: this process only feeds the model and sends each unit's kept outputs, so that
@@ -845,9 +851,15 @@ def compute_units(
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-writer") as writer:
         limit = max(2, job.workers)
         pending: deque[Future] = deque()
-        for _unit, work in planned:
-            preds = predict_span(work, predictor=predictor, windows_predictor=windows_predictor, readout=r,
-                                 batch_size=job.batch_size, progress=progress, timer=timer)
+        if windows_stream is not None:  # one stream of batches over all units (see the docstring)
+            results: Iterator[tuple[SpanWork, Any]] = predict_span_stream(
+                map(itemgetter(1), planned), windows_stream=windows_stream, readout=r,
+                batch_size=job.batch_size, progress=progress, timer=timer)
+        else:
+            results = ((work, predict_span(work, predictor=predictor, windows_predictor=windows_predictor, readout=r,
+                                           batch_size=job.batch_size, progress=progress, timer=timer))
+                       for _unit, work in planned)
+        for work, preds in results:
             # the tokens are not needed any more: units waiting for the writer, and this one
             # while the next is planned, hold only their windows and kept outputs
             work = work.without_tokens()
@@ -866,6 +878,17 @@ def compute_units(
             written(pending.popleft())
 
 
+def _model_path(model: Model) -> dict[str, Any]:
+    """How :func:`compute_units` runs ``model``: one stream of batches over all units on an
+    asynchronous device (CUDA), a unit at a time elsewhere (the same batches and values);
+    ``predict_encoded`` for a model object without the packed path."""
+    if getattr(model, "asynchronous", False) and hasattr(model, "predict_windows_stream"):
+        return {"windows_stream": model.predict_windows_stream}
+    if hasattr(model, "predict_windows"):
+        return {"windows_predictor": model.predict_windows}
+    return {"predictor": model.predict_encoded}
+
+
 def _device_job(device: str, job: dict, report) -> tuple[float, bool]:
     """One device process of :func:`_run_devices`: compute ``job["units"]``' parts."""
     import os
@@ -876,7 +899,7 @@ def _device_job(device: str, job: dict, report) -> tuple[float, bool]:
     timer = SpanTimer()
     with open_genome(job["job"].genome, verify=False) as gen:  # the parent checked it
         compute_units(job["units"], job=job["job"], genome=gen, tokenizer=model.tokenizer,
-                      windows_predictor=model.predict_windows, progress=lambda n: report("bp", float(n)), timer=timer)
+                      **_model_path(model), progress=lambda n: report("bp", float(n)), timer=timer)
     return timer.seconds, model.compiled
 
 
