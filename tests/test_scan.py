@@ -376,6 +376,40 @@ def test_the_packed_model_path_writes_the_bytes_of_the_listed_one(tmp_path, kind
     assert files["packed"] == files["listed"] == files["listed-worker"]
 
 
+@pytest.mark.parametrize("kind", ["toy-token", "bpe"])
+def test_an_asynchronous_device_streams_the_units_and_writes_the_same_bytes(tmp_path, kind, token_model, seq_model):
+    """On an asynchronous device (CUDA: Model.asynchronous) the scan sends every unit through
+    one stream of batches (Model.predict_windows_stream); the files are those of the
+    unit-at-a-time path, in this process and with a worker process writing."""
+    fa, bed, model, kw = _bundled_regions(tmp_path, kind, token_model, seq_model, bpe_bp=12_000, base_end=3000)
+    kw.update(unit_bp=1_000 if kind == "toy-token" else 5_000)
+    if kind == "bpe":
+        kw.update(window_tokens=60, batch_size=5)
+    streamed: list[int] = []
+    real = model.predict_windows_stream
+
+    def counting(jobs, **k):
+        for tag, out in real(jobs, **k):
+            streamed.append(1)
+            yield tag, out
+
+    files = {}
+    try:
+        for name, asynchronous, workers in (("units", False, 0), ("stream", True, 0), ("stream-worker", True, 1)):
+            model.asynchronous = asynchronous
+            model.predict_windows_stream = counting
+            streamed.clear()
+            res = scan_genome(fa, model=model, output=tmp_path / name / "o.bw", regions=bed, quiet=True,
+                              workers=workers if kind == "bpe" else 0, **kw)
+            files[name] = [p.read_bytes() for p in [*res.tracks, res.calls]]
+            assert len(streamed) == (res.counts["units"] if asynchronous else 0), name
+    finally:
+        model.asynchronous = False
+        del model.predict_windows_stream
+    assert res.counts["units"] > 2
+    assert files["units"] == files["stream"] == files["stream-worker"]
+
+
 def test_real_genome_slice(tmp_path):
     """A. thaliana TAIR10 1%: ~150 kb through a tiny random GENA model; check with pyBigWig and pybigtools."""
     from pathlib import Path
