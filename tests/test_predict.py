@@ -527,6 +527,35 @@ def test_bench_host_pipeline_runs(capsys):
         slow["worker_cores_for_target"] + slow["device_process_cores_for_target"])
     assert slow["host_cores_for_target"] == pytest.approx(4e6 / slow["host_tokens_per_cpu_s"])
     assert (slow["bp_per_computed_token"], slow["windows_per_strand"]) == (res["bp_per_computed_token"], res["windows_per_strand"])
+    # steady: from the first batch's launch to the last batch's end, what a long genome sees
+    assert slow["device_busy_fraction"] <= slow["device_busy_fraction_steady"] <= 1.001
+    assert 0 <= slow["tail_s"] < slow["wall_s"]
+    real = hp.main(["--real-mb", "0.05", "--no-profile"])  # real DNA repeated: TAIR10's token lengths
+    capsys.readouterr()
+    assert real["bp_scanned"] == 50_000 and 5.5 < real["bp_per_token"] < 7
+
+
+def test_the_emulated_device_is_asynchronous_like_a_cuda_stream():
+    """bench/host_pipeline.EmulatedDevice: batches run back to back from their launch; the
+    host waits only when it takes a batch's outputs (the ready event _to_host hands out)."""
+    import time
+
+    import genaannot.predict as predict
+
+    hp = _bench("host_pipeline")
+    dev = hp.EmulatedDevice(1e4)  # 100 positions: 10 ms
+    t0 = time.perf_counter()
+    assert dev.launch(100) == pytest.approx(0.01) and dev.launch(100) == pytest.approx(0.01)
+    assert time.perf_counter() - t0 < 0.005  # launching does not wait
+    assert dev.free_at - t0 == pytest.approx(0.02, abs=0.004)  # the second runs after the first
+    _, ready = predict._to_host([torch.zeros(3)], cuda=False)  # the first batch's outputs
+    ready.synchronize()
+    assert time.perf_counter() - t0 == pytest.approx(0.01, abs=0.004)
+    _, ready = predict._to_host([torch.zeros(3)], cuda=False)
+    ready.synchronize()
+    assert time.perf_counter() - t0 == pytest.approx(0.02, abs=0.006)
+    predict._to_host.active = None  # type: ignore[attr-defined]
+    assert predict._to_host([torch.zeros(3)], cuda=False)[1] is None  # no device: a CPU batch, ready
 
 
 def test_bench_bpe_runs(capsys):
@@ -727,6 +756,8 @@ def test_bench_scale_runs(capsys):
         assert 0 <= row["tail_s"] <= row["wall_s"] and row["tail_fraction"] == pytest.approx(row["tail_s"] / row["wall_s"])
         assert row["cpu_s_per_mb_strand"] == pytest.approx(row["cpu_s"] / (2 * row["mb_scanned"]))
         assert 0 < row["mb_scanned"] <= mb
+    streamed = _bench("scale").main(["--sizes-mb", "0.03", "--tokenizer", "bpe", "--device-tokens-per-s", "1e9"])
+    assert streamed[0.03]["bytes_per_mb_track"] == res[0.03]["bytes_per_mb_track"]  # the GPU's path, the same files
 
 
 def test_non_finite_outputs_raise_naming_the_input():
