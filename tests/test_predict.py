@@ -372,6 +372,35 @@ def test_compile_failure_falls_back(gena_token, monkeypatch):
     assert not m2.compiled
 
 
+def test_a_stream_falls_back_to_eager_at_its_first_job(gena_token, monkeypatch):
+    """Model.predict_windows_stream: a compile failure at the first job falls back to the
+    eager network, as predict does, and every job still gets its values."""
+    from genaannot.models import Model
+
+    ref = load_model(gena_token, device="cpu")
+
+    class Broken(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+            self.head, self.collate, self.split = net.head, net.collate, net.split
+
+        def forward(self, **batch):
+            raise RuntimeError("simulated inductor failure")
+
+    monkeypatch.setattr(torch, "compile", lambda net, **kw: Broken(net))
+    m = Model(_loaded(gena_token), device="cpu", compile=True)
+    tokens = ref.tokenizer.encode_batch([random_dna(1200, seed=8)])[0]
+    jobs = [WindowsJob(k, tokens, np.array([[k, k + 30], [k + 5, k + 60]])) for k in range(3)]
+    with pytest.warns(UserWarning, match="torch.compile failed"):
+        got = list(m.predict_windows_stream(iter(jobs), batch_size=2))
+    assert not m.compiled and [tag for tag, _ in got] == [0, 1, 2]
+    for job, (_, out) in zip(jobs, got):
+        want = ref.predict_windows(job.tokens, job.ranges, batch_size=2)
+        np.testing.assert_array_equal(out.logits, want.logits)
+        np.testing.assert_array_equal(out.spans, want.spans)
+
+
 def test_compile_error_after_a_good_first_call_is_raised(gena_token, monkeypatch):
     """Only the first compiled call may fall back to eager: a later error (an OOM half-way
     through a genome) is raised, and the model stays compiled."""
