@@ -479,10 +479,14 @@ def test_workers_and_devices_give_identical_files(tmp_path):
         np.testing.assert_allclose(read_bw(a, "a", 6000), read_bw(b, "a", 6000), atol=1e-5)
 
 
-def test_writer_error_is_raised_and_earlier_units_kept(tmp_path, token_model, monkeypatch):
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_writer_error_is_raised_and_earlier_units_kept(tmp_path, token_model, monkeypatch, asynchronous):
     """Stitching/saving runs on a writer thread: its error reaches the caller, and units
-    already finished stay as parts for --resume."""
+    already finished stay as parts for --resume (also with the units in one stream, as on
+    a GPU)."""
     from genaannot.io.parts import PartsStore
+
+    monkeypatch.setattr(token_model, "asynchronous", asynchronous)
 
     rng = np.random.default_rng(9)
     fa = write_fa(tmp_path / "g.fa", {"x": "".join(rng.choice(list("ACGT"), size=900))})
@@ -500,6 +504,40 @@ def test_writer_error_is_raised_and_earlier_units_kept(tmp_path, token_model, mo
         scan_genome(fa, output=tmp_path / "o.bw", model=token_model, task="splice", window_tokens=24,
                     unit_bp=100, quiet=True)
     assert len(list((tmp_path / "o.parts").glob("*.npz"))) >= 2 and not list(tmp_path.glob("o.*.bw"))
+
+
+def test_a_stream_of_units_that_dies_mid_run_resumes_to_identical_files(tmp_path, token_model, monkeypatch):
+    """On an asynchronous device (units in one stream of batches) a model error mid-run
+    leaves the units handed out before it as parts and no outputs; --resume completes the
+    same files as an uninterrupted run."""
+    import genaannot.predict as predict
+
+    monkeypatch.setattr(token_model, "asynchronous", True)
+    # the toy's outputs are tiny: a queue of a few batches, as a GPU's 2^20 values are
+    monkeypatch.setattr(predict, "STREAM_AHEAD_ELEMENTS", 1000)
+    rng = np.random.default_rng(11)
+    fa = write_fa(tmp_path / "g.fa", {c: "".join(rng.choice(list("ACGT"), size=500)) for c in "xy"})
+    kw = dict(model=token_model, task="splice", window_tokens=24, unit_bp=120, batch_size=4, quiet=True)
+    ref = scan_genome(fa, output=tmp_path / "ref.bw", **kw)
+    ref_bytes = [p.read_bytes() for p in ref.tracks] + [ref.calls.read_bytes()]
+    net = token_model.network
+    real = type(net).forward
+    n = {"batches": 0}
+
+    def dying(*a, **k):
+        n["batches"] += 1
+        if n["batches"] == 25:
+            raise _Boom("device lost")
+        return real(net, *a, **k)
+
+    monkeypatch.setattr(net, "forward", dying)
+    with pytest.raises(_Boom):
+        scan_genome(fa, output=tmp_path / "o.bw", **kw)
+    monkeypatch.delattr(net, "forward")
+    done = len(list((tmp_path / "o.parts").glob("*.npz")))
+    assert 0 < done < ref.counts["units"] and not list(tmp_path.glob("o.*.bw"))
+    res = scan_genome(fa, output=tmp_path / "o.bw", resume=True, **kw)
+    assert [p.read_bytes() for p in res.tracks] + [res.calls.read_bytes()] == ref_bytes
 
 
 _CHILD = """
