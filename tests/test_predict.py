@@ -336,21 +336,24 @@ def test_compile_option_eager_backend(gena_token):
         np.testing.assert_allclose(b.logits, a.logits, **TOL)
 
 
+class _BrokenCompiled(torch.nn.Module):
+    """What torch.compile gives when the compiler fails at the first call."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+        self.head, self.collate, self.split = net.head, net.collate, net.split
+
+    def forward(self, **batch):
+        raise RuntimeError("simulated inductor failure")
+
+
 def test_compile_failure_falls_back(gena_token, monkeypatch):
     from genaannot.models import Model
 
     ref = load_model(gena_token, device="cpu")
 
-    class Broken(torch.nn.Module):
-        def __init__(self, net):
-            super().__init__()
-            self.net = net
-            self.head, self.collate, self.split = net.head, net.collate, net.split
-
-        def forward(self, **batch):
-            raise RuntimeError("simulated inductor failure")
-
-    monkeypatch.setattr(torch, "compile", lambda net, **kw: Broken(net))
+    monkeypatch.setattr(torch, "compile", lambda net, **kw: _BrokenCompiled(net))
     m = Model(_loaded(gena_token), device="cpu", compile=True)
     assert m.compiled
     seqs = _seqs(2)
@@ -379,16 +382,7 @@ def test_a_stream_falls_back_to_eager_at_its_first_job(gena_token, monkeypatch):
 
     ref = load_model(gena_token, device="cpu")
 
-    class Broken(torch.nn.Module):
-        def __init__(self, net):
-            super().__init__()
-            self.net = net
-            self.head, self.collate, self.split = net.head, net.collate, net.split
-
-        def forward(self, **batch):
-            raise RuntimeError("simulated inductor failure")
-
-    monkeypatch.setattr(torch, "compile", lambda net, **kw: Broken(net))
+    monkeypatch.setattr(torch, "compile", lambda net, **kw: _BrokenCompiled(net))
     m = Model(_loaded(gena_token), device="cpu", compile=True)
     tokens = ref.tokenizer.encode_batch([random_dna(1200, seed=8)])[0]
     jobs = [WindowsJob(k, tokens, np.array([[k, k + 30], [k + 5, k + 60]])) for k in range(3)]
