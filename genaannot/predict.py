@@ -688,7 +688,8 @@ def _stream(
             done = inflight.popleft()
             queued -= done.elements
             finish(done)
-        yield from ready()
+            yield from ready()
+        yield from ready()  # passes without batches at the end
 
 
 def _to_host(parts: list[torch.Tensor], *, cuda: bool) -> tuple[torch.Tensor, Any]:
