@@ -560,23 +560,26 @@ def test_bench_host_pipeline_runs(capsys):
 
 def test_the_emulated_device_is_asynchronous_like_a_cuda_stream():
     """bench/host_pipeline.EmulatedDevice: batches run back to back from their launch; the
-    host waits only when it takes a batch's outputs (the ready event _to_host hands out)."""
+    host waits only when it takes a batch's outputs (the ready event _to_host hands out).
+    Only lower bounds on waits, and a launch far shorter than a batch: robust on a busy machine."""
     import time
 
     import genaannot.predict as predict
 
     hp = _bench("host_pipeline")
-    dev = hp.EmulatedDevice(1e4)  # 100 positions: 10 ms
+    dev = hp.EmulatedDevice(1e3)  # 200 positions: 0.2 s
     t0 = time.perf_counter()
-    assert dev.launch(100) == pytest.approx(0.01) and dev.launch(100) == pytest.approx(0.01)
-    assert time.perf_counter() - t0 < 0.005  # launching does not wait
-    assert dev.free_at - t0 == pytest.approx(0.02, abs=0.004)  # the second runs after the first
+    assert dev.launch(200) == pytest.approx(0.2)
+    first_end = dev.free_at
+    assert dev.launch(200) == pytest.approx(0.2)
+    assert time.perf_counter() - t0 < 0.1  # launching does not wait for the device
+    assert dev.free_at - first_end == pytest.approx(0.2)  # the second runs after the first
     _, ready = predict._to_host([torch.zeros(3)], cuda=False)  # the first batch's outputs
     ready.synchronize()
-    assert time.perf_counter() - t0 == pytest.approx(0.01, abs=0.004)
+    assert time.perf_counter() >= first_end
     _, ready = predict._to_host([torch.zeros(3)], cuda=False)
     ready.synchronize()
-    assert time.perf_counter() - t0 == pytest.approx(0.02, abs=0.006)
+    assert time.perf_counter() >= first_end + 0.2 - 1e-6
     predict._to_host.active = None  # type: ignore[attr-defined]
     assert predict._to_host([torch.zeros(3)], cuda=False)[1] is None  # no device: a CPU batch, ready
 

@@ -148,7 +148,7 @@ def test_the_stream_of_units_gives_each_units_values(head):
 
     def slow_works():
         for w in works:
-            time.sleep(0.2)
+            time.sleep(0.3)
             yield w
 
     seen: list[int] = []
@@ -156,7 +156,7 @@ def test_the_stream_of_units_gives_each_units_values(head):
     got = list(predict_span_stream(slow_works(), windows_stream=model.predict_windows_stream, readout=ro,
                                    batch_size=3, progress=seen.append, timer=timer))
     assert [w.unit for w, _ in got] == units and sum(seen) == 900
-    assert timer.seconds < 0.5  # the 0.8 s of waiting for units is not model time
+    assert timer.seconds < 0.6  # the 1.2 s of waiting for units is not model time
     for work, (w2, packed) in zip(works, got):
         alone = predict_span(work, windows_predictor=model.predict_windows, readout=ro, batch_size=3)
         assert w2.unit == work.unit and len(w2.strands["+"].plan.tokens) == 0  # handed out without tokens
