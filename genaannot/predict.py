@@ -436,7 +436,10 @@ def run_windows_stream(
     for done in _stream(network, passes(), device=device, precision=precision, keep_channels=keep_channels,
                         prefetch=prefetch, ahead_elements=STREAM_AHEAD_ELEMENTS if ahead_elements is None
                         else ahead_elements):
-        yield done.tag, _windows_output(network, done)
+        item = done.tag, _windows_output(network, done)
+        del done  # a suspended generator keeps its locals: not the finished pass's tokens
+        yield item
+        del item
 
 
 def _windows_pass(network, tokens: Encoding, ranges: np.ndarray, keep_rows: np.ndarray | None, *,
@@ -683,11 +686,13 @@ def _stream(
                 done = inflight.popleft()
                 queued -= done.elements
                 finish(done)
+                del done  # not kept (with its pass) while the caller works on what is yielded
                 yield from ready()
         while inflight:
             done = inflight.popleft()
             queued -= done.elements
             finish(done)
+            del done
             yield from ready()
         yield from ready()  # passes without batches at the end
 

@@ -336,7 +336,11 @@ def predict_span_stream(
         if item is None:
             return
         work, res = item
-        yield work, _packed_outputs(work, res, readout=readout)
+        out = work, _packed_outputs(work, res, readout=readout)
+        # a suspended generator keeps its locals: drop this unit's before the next is computed
+        del item, work, res
+        yield out
+        del out
 
 
 def _capacity_error() -> RuntimeError:

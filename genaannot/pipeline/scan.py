@@ -856,9 +856,8 @@ def compute_units(
                 map(itemgetter(1), planned), windows_stream=windows_stream, readout=r,
                 batch_size=job.batch_size, progress=progress, timer=timer)
         else:
-            results = ((work, predict_span(work, predictor=predictor, windows_predictor=windows_predictor, readout=r,
-                                           batch_size=job.batch_size, progress=progress, timer=timer))
-                       for _unit, work in planned)
+            results = _unit_at_a_time(planned, predictor=predictor, windows_predictor=windows_predictor, readout=r,
+                                      batch_size=job.batch_size, progress=progress, timer=timer)
         for work, preds in results:
             # the tokens are not needed any more: units waiting for the writer, and this one
             # while the next is planned, hold only their windows and kept outputs
@@ -876,6 +875,16 @@ def compute_units(
                 written(pending.popleft())
         while pending:
             written(pending.popleft())
+
+
+def _unit_at_a_time(planned: Iterator[tuple[Unit, SpanWork]], **kw: Any) -> Iterator[tuple[SpanWork, Any]]:
+    """``(work, predict_span(work, **kw))`` for each planned unit, holding nothing while the
+    caller works on one or the next is planned (a suspended generator keeps its locals)."""
+    for _unit, work in planned:
+        out = work, predict_span(work, **kw)
+        del _unit, work
+        yield out
+        del out
 
 
 def _model_path(model: Model) -> dict[str, Any]:
