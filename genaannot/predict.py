@@ -387,10 +387,8 @@ def run_windows(
     """
     p = _windows_pass(network, tokens, ranges, keep_rows, max_tokens=max_tokens, batch_size=batch_size,
                       on_batch=on_batch, stacklevel=6)
-    for done in _stream(network, iter([p]), device=device, precision=precision, keep_channels=keep_channels,
-                        prefetch=prefetch and len(p.plan) > 1, ahead_elements=0):
-        return _windows_output(network, done)
-    raise AssertionError("unreachable: a stream yields every pass")
+    return _windows_output(network, _run_alone(network, p, device=device, precision=precision,
+                                               keep_channels=keep_channels, prefetch=prefetch))
 
 
 class WindowsJob(NamedTuple):
@@ -555,10 +553,17 @@ def _forward(
     ``[n]`` (content tokens, and those the model saw).
     """
     one = _prepare(network, contents, keep_rows, max_tokens=max_tokens, batch_size=batch_size, on_batch=on_batch)
-    for done in _stream(network, iter([one]), device=device, precision=precision, keep_channels=keep_channels,
-                        prefetch=prefetch and len(one.plan) > 1, ahead_elements=0):
-        return done.result()
-    raise AssertionError("unreachable: a stream yields every pass")
+    return _run_alone(network, one, device=device, precision=precision, keep_channels=keep_channels,
+                      prefetch=prefetch).result()
+
+
+def _run_alone(network, p: _Pass, *, device: str, precision: str, keep_channels: Sequence[int] | None,
+               prefetch: bool) -> _Pass:
+    """``p`` through :func:`_stream` on its own, one batch ahead (the single-call schedule);
+    the collating helper thread only when there is a next batch to collate."""
+    (done,) = _stream(network, iter([p]), device=device, precision=precision, keep_channels=keep_channels,
+                      prefetch=prefetch and len(p.plan) > 1, ahead_elements=0)
+    return done
 
 
 #: a stream of passes (:func:`_stream`) keeps queueing batches until the outputs of those not
@@ -662,15 +667,13 @@ def _stream(
             ix = np.asarray(idx, dtype=np.int64)
             n = p.hi[ix] - p.lo[ix]
             first = np.arange(len(ix), dtype=np.int64) * out.shape[1] + offset + p.lo[ix]
-            job = _InFlight(idx, [(k, out.shape[-1]) for k in n.tolist()], *_to_host([out], cuda=cuda),
-                            rows=_ranges_index(first, n))
-        else:
-            parts = network.split(out, [len(p.contents[i]) for i in idx])
-            if token_head:
-                parts = [q[int(p.lo[i]) : int(p.hi[i])] for i, q in zip(idx, parts)]
-            job = _InFlight(idx, [tuple(q.shape) for q in parts], *_to_host(parts, cuda=cuda))
-        job.owner, job.elements = p, out.numel()
-        return job
+            return _InFlight(idx, [(k, out.shape[-1]) for k in n.tolist()], *_to_host([out], cuda=cuda),
+                             rows=_ranges_index(first, n), owner=p, elements=out.numel())
+        parts = network.split(out, [len(p.contents[i]) for i in idx])
+        if token_head:
+            parts = [q[int(p.lo[i]) : int(p.hi[i])] for i, q in zip(idx, parts)]
+        return _InFlight(idx, [tuple(q.shape) for q in parts], *_to_host(parts, cuda=cuda), owner=p,
+                         elements=out.numel())
 
     inflight: deque[_InFlight] = deque()
     queued = 0  # output values of the batches in flight
