@@ -1,4 +1,4 @@
-"""Stitch per-window model outputs into per-base tracks (pure numpy).
+"""Stitch per-window model outputs into per-base tracks (numpy; centre pieces through a compiled loop).
 
 Coordinates are 0-based, half-open; window and span coordinates given here are relative
 to the start of the stitched span.
@@ -182,7 +182,7 @@ def center_pieces(
         Activated values: every window's token rows, concatenated in window order, each
         window's in the model's order (the reverse complement's for ``reverse``); for a
         sequence head (``spans`` None) one row per window.
-    spans : int64 [n_rows, 2], optional
+    spans : int64 or int32 [n_rows, 2], optional
         The rows' token spans relative to their window's start, in the model's
         orientation, ascending and contiguous within a window.
     counts : int64 [n_windows], optional
@@ -209,41 +209,21 @@ def center_pieces(
         keep = own[:, 1] > own[:, 0]
         return own[keep, 0].copy(), own[keep, 1].copy(), vals[keep]
     counts = np.asarray(counts, dtype=np.int64)
-    sp = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+    sp = np.asarray(spans)
+    sp = (sp if sp.dtype == np.int32 else sp.astype(np.int64, copy=False)).reshape(-1, 2)  # int32: no copy
     if counts.sum() != len(sp) or len(vals) != len(sp) or len(counts) != len(ws):
         raise ValueError("spans, values and counts do not match")
     n = len(sp)
     if n == 0:
         e = np.empty(0, dtype=np.int64)
         return (e, e.copy(), vals[:0]) if not np.any(own[:, 1] > own[:, 0]) else None
-    win = np.repeat(np.arange(len(counts)), counts)
-    first = np.cumsum(counts) - counts  # first row of each window
-    # contiguous and ascending within each window (as paint_tokens requires)
-    inner = np.ones(n, dtype=bool)
-    inner[first[counts > 0]] = False
-    if np.any(sp[:, 1] <= sp[:, 0]) or np.any((sp[1:, 0] != sp[:-1, 1]) & inner[1:]):
+    from ._stitch_kernel import center_pieces as kernel  # numba: one pass, no temporaries
+
+    found = kernel(ws, win_ends, own, counts, sp, reverse)
+    if found is None:
         return None
-    if reverse:  # rc [s, e) of a window of length L is forward [L - e, L - s); rows reversed per window
-        length = np.asarray(win_ends, dtype=np.int64) - ws
-        order = 2 * first[win] + counts[win] - 1 - np.arange(n)
-        win, sp = win[order], sp[order]
-        s = ws[win] + length[win] - sp[:, 1]
-        e = ws[win] + length[win] - sp[:, 0]
-        vals = vals[order]
-    else:
-        s = ws[win] + sp[:, 0]
-        e = ws[win] + sp[:, 1]
-    a, b = own[win, 0], own[win, 1]
-    # every owned interval must lie inside its window's rows (else paint would not fill it)
-    if np.any(has & (counts == 0)):
-        return None
-    some = counts > 0  # rows ascend within a window: its first row starts it, its last ends it
-    lo, hi = s[first[some]], e[first[some] + counts[some] - 1]
-    if np.any(has[some] & ((lo > own[some, 0]) | (hi < own[some, 1]))):
-        return None
-    cs, ce = np.maximum(s, a), np.minimum(e, b)
-    keep = ce > cs
-    return cs[keep], ce[keep], vals[keep]
+    s, e, rows = found
+    return s, e, vals[rows]
 
 
 def clip_pieces(starts: np.ndarray, ends: np.ndarray, values: np.ndarray, lo: int, hi: int,

@@ -102,14 +102,14 @@ def _bits(a):
 @settings(max_examples=60, deadline=None)
 @given(n=st.integers(1, 300), w=st.integers(1, 60), step=st.integers(1, 60), seed=st.integers(0, 10_000),
        reverse=st.booleans(), trim=st.booleans(), levels=st.sampled_from([2, 3, 50]),
-       cut=st.tuples(st.floats(0, 1), st.floats(0, 1)))
-def test_center_pieces_equal_per_base_stitching(n, w, step, seed, reverse, trim, levels, cut):
+       cut=st.tuples(st.floats(0, 1), st.floats(0, 1)), int32=st.booleans())
+def test_center_pieces_equal_per_base_stitching(n, w, step, seed, reverse, trim, levels, cut, int32):
     """Centre stitching on token pieces = painting every base, then run-length encoding:
     random windows of random token spans (model orientation; ``reverse``: read on the
     reverse complement), only the rows around each owned interval kept (``trim``, as
     keep_rows does), few distinct values (so runs join across tokens and windows), NaN,
-    -0.0 and 0.0 (different bits: never joined), and a clip to a sub-span (a unit inside its
-    context)."""
+    -0.0 and 0.0 (different bits: never joined), a clip to a sub-span (a unit inside its
+    context), and spans as int64 or int32 (the compact form waiting for the writer)."""
     w = min(w, n)
     step = min(step, w)
     starts, ends = _windows(n, w, step)
@@ -132,7 +132,8 @@ def test_center_pieces_equal_per_base_stitching(n, w, step, seed, reverse, trim,
         spans.append(sp)
         counts.append(len(sp))
     ref = stitch(outs, length=n, n_channels=2, mode="center", own=own)
-    pieces = center_pieces(starts, ends, own, np.concatenate(vals), np.concatenate(spans), np.array(counts),
+    pieces = center_pieces(starts, ends, own, np.concatenate(vals),
+                           np.concatenate(spans).astype(np.int32 if int32 else np.int64), np.array(counts),
                            reverse=reverse)
     assert pieces is not None
     ps, pe, pv = pieces
