@@ -470,7 +470,8 @@ def _windows_output(network, p: _Pass) -> PackedOutput:
         t0 = ranges[:, 0]
         at = _ranges_index(t0 + lo, n_rows)
         first = tokens.spans[np.minimum(t0, max(len(tokens.spans) - 1, 0)), 0] if len(tokens.spans) else t0
-        spans = tokens.spans[at] - np.repeat(first, n_rows)[:, None]
+        # int64 whatever the input's integer type (span's end-to-end tokens are int32)
+        spans = tokens.spans[at] - np.repeat(first.astype(np.int64), n_rows)[:, None]
     return PackedOutput(logits, spans, np.stack([n_rows, totals, totals - kept], axis=1).astype(np.int64))
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -90,6 +90,22 @@ class SpanWork:
     unit: Unit
     strands: dict[str, StrandPlan]
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def compact(self) -> SpanWork:
+        """The same work with each strand's tokenisation stored as int32 where it fits (a
+        unit's ids and spans always do): half the bytes of a planned unit while it waits
+        for the model or travels from a worker process. For the packed paths, which read
+        the tokens as row ranges and collate them into int64 batches; windows of the
+        listed path (:attr:`WindowPlan.encs`) would carry int32 spans."""
+        from .tokenize import Encoding
+
+        def small(t: Encoding) -> Encoding:
+            if t.ids.dtype == np.int32 or (len(t.spans) and int(t.spans[-1, 1]) >= 2**31):
+                return t
+            return Encoding(t.ids.astype(np.int32), t.spans.astype(np.int32))
+
+        strands = {s: replace(sp, plan=replace(sp.plan, tokens=small(sp.plan.tokens))) for s, sp in self.strands.items()}
+        return SpanWork(self.unit, strands, self.meta)
 
     def without_tokens(self) -> SpanWork:
         """The same work without the strands' tokenisations (the bulk of a planned unit):
@@ -382,7 +398,8 @@ def _predict_packed(work: SpanWork, predictor: WindowsPredictor, *, readout: Rea
 def _packed_inputs(work: SpanWork, readout: Readout) -> tuple[Encoding, np.ndarray, np.ndarray | None]:
     """``work``'s windows of every strand in :func:`_predict_listed`'s order: the strands'
     tokenisations end to end, the windows' row ranges in it ``[n, 2]`` and their kept rows
-    (``None``: all)."""
+    (``None``: all). Put end to end, ids and spans are int32 where they fit (a unit's spans
+    always do): the copy lives while the unit is in flight, and a GPU scan has about two."""
     from .tokenize import Encoding
 
     plans = [work.strands[s] for s in readout.strands]
@@ -397,7 +414,12 @@ def _packed_inputs(work: SpanWork, readout: Readout) -> tuple[Encoding, np.ndarr
                     else np.tile(np.array([0, np.iinfo(np.int64).max], dtype=np.int64), (len(sp.plan), 1)))
     any_rows = any(sp.rows is not None for sp in plans)
     one = len(plans) == 1
-    tokens = plans[0].plan.tokens if one else Encoding(np.concatenate(ids), np.concatenate(spans))
+    if one:
+        tokens = plans[0].plan.tokens
+    else:
+        small = max((len(sp.plan.tokens.spans) and int(sp.plan.tokens.spans[-1, 1])) for sp in plans) < 2**31
+        dt = np.int32 if small else np.int64  # ids always fit: a vocabulary is far smaller
+        tokens = Encoding(np.concatenate(ids, dtype=dt), np.concatenate(spans, dtype=dt))
     rng = np.concatenate(ranges) if not one else ranges[0]
     return tokens, rng, ((keep[0] if one else np.concatenate(keep)) if any_rows else None)
 
@@ -436,7 +458,7 @@ class PackedPredictions:
     ``strands[s]``: that strand's windows as one :class:`~genaannot.predict.PackedOutput`
     ``(logits, spans, counts)``: logits concatenated (token heads: ``[n_rows, n_labels]``;
     sequence heads stacked: ``[n_windows, n_labels]``), spans concatenated (``[n_rows, 2]``,
-    or None), and int64 ``[n_windows, 3]`` of rows, ``n_tokens_total`` and
+    int64, int32 after :meth:`compact`; or None), and int64 ``[n_windows, 3]`` of rows, ``n_tokens_total`` and
     ``n_tokens_dropped`` per window.
     """
 
@@ -457,6 +479,12 @@ class PackedPredictions:
                 logits, spans = np.stack([p.logits for p in ps]), None
             out[strand] = PackedOutput(logits, spans, n)
         return cls(out)
+
+    def compact(self) -> PackedPredictions:
+        """The same predictions with int32 spans (a window's always fit): what waits for
+        the writer, and travels to a worker process, is 30 % smaller (3 read channels)."""
+        return PackedPredictions({s: o if o.spans is None or o.spans.dtype == np.int32
+                                  else o._replace(spans=o.spans.astype(np.int32)) for s, o in self.strands.items()})
 
     def unpack(self) -> dict[str, list[Prediction]]:
         """The predictions again (views into the packed arrays)."""
@@ -484,21 +512,23 @@ def _window_where(work: SpanWork, readout: Readout, index: int) -> str:
 
 
 def stitch_span(
-    work: SpanWork, preds: dict[str, list[Prediction]] | PackedPredictions, *, readout: Readout, stitch_mode: str
+    work: SpanWork, preds: dict[str, list[Prediction]] | PackedPredictions, *, readout: Readout, stitch_mode: str,
+    strands: Sequence[str] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Per-base values of the span on each read strand, in forward coordinates
-    (``preds``: :func:`predict_span`'s, listed or packed).
+    """Per-base values of the span on each read strand (or those of ``strands``), in forward
+    coordinates (``preds``: :func:`predict_span`'s, listed or packed).
 
     Returns
     -------
     dict strand -> float32 ``[unit.end - unit.start, len(readout.labels)]``; NaN where no
     window gave a value.
     """
+    strands = readout.strands if strands is None else strands
     if isinstance(preds, PackedPredictions):
-        preds = preds.unpack()
+        preds = PackedPredictions({s: preds.strands[s] for s in strands}).unpack()
     n_ch = len(readout.labels)
     out: dict[str, np.ndarray] = {}
-    for strand in readout.strands:
+    for strand in strands:
         sp = work.strands[strand]
         outs: list[WindowOutput] = []
         for a, b, p in zip(sp.plan.starts.tolist(), sp.plan.ends.tolist(), preds[strand]):
@@ -512,11 +542,13 @@ def stitch_span(
 
 
 def span_pieces(
-    work: SpanWork, preds: dict[str, list[Prediction]] | PackedPredictions, *, readout: Readout, stitch_mode: str
+    work: SpanWork, preds: dict[str, list[Prediction]] | PackedPredictions, *, readout: Readout, stitch_mode: str,
+    strands: Sequence[str] | None = None,
 ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None:
     """:func:`stitch_span` as constant pieces (one per token, or per window for a sequence
     head) instead of per-base arrays: what the scan's writer run-length encodes
-    (:func:`genaannot.stitch.piece_runs`), without painting every base.
+    (:func:`genaannot.stitch.piece_runs`), without painting every base. Each read strand,
+    or those of ``strands`` (the writer takes one at a time: half the arrays at once).
 
     Each strand's windows are activated together (one call over their rows: elementwise
     or per row, so the values are those of :func:`stitch_span`, which activates window by
@@ -533,7 +565,7 @@ def span_pieces(
         return None
     n_ch = len(readout.labels)
     out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    for strand in readout.strands:
+    for strand in readout.strands if strands is None else strands:
         sp = work.strands[strand]
         if isinstance(preds, PackedPredictions):
             logits, spans, counts = preds.strands[strand]

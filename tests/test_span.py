@@ -132,6 +132,45 @@ def test_the_packed_path_gives_the_listed_values(head, stitch_mode):
 
 
 @pytest.mark.parametrize("head", ["token", "sequence"])
+def test_compact_work_and_predictions_give_the_same_values(head):
+    """SpanWork.compact (int32 tokens: planned units waiting for the model) and
+    PackedPredictions.compact (int32 spans: units waiting for the writer) change no value:
+    the packed predictions, the pieces, per strand or both, and the per-base stitching."""
+    from genaannot.span import span_pieces
+
+    model = MODEL if head == "token" else make_toy_model("sequence", max_tokens=64)
+    rng = np.random.default_rng(5)
+    seq = "".join(rng.choice(list("ACGT"), size=500))
+    ro = resolve_readout("splice" if head == "token" else "promoter", model.info, window_tokens=16)
+    work = plan_span(_unit(len(seq), 60, 420), fetch=lambda s, e: seq[s:e], tokenizer=model.tokenizer, readout=ro,
+                     overlap=0.5, stitch_mode="center")
+    small = work.compact()
+    for s in ro.strands:
+        t, c = work.strands[s].plan.tokens, small.strands[s].plan.tokens
+        assert c.ids.dtype == c.spans.dtype == np.int32 and t.ids.dtype == np.int64
+        np.testing.assert_array_equal(t.ids, c.ids)
+        np.testing.assert_array_equal(t.spans, c.spans)
+    ref, got = (predict_span(w, windows_predictor=model.predict_windows, readout=ro, batch_size=3)
+                for w in (work, small))
+    packed = got.compact()
+    for s in ro.strands:
+        for a, b, c in zip(ref.strands[s], got.strands[s], packed.strands[s]):
+            if a is not None:
+                np.testing.assert_array_equal(a, b)
+                np.testing.assert_array_equal(a, c)
+        if head == "token":
+            assert ref.strands[s].spans.dtype == np.int64 and packed.strands[s].spans.dtype == np.int32
+    whole = span_pieces(work, ref, readout=ro, stitch_mode="center")
+    for s in ro.strands:
+        one = span_pieces(work, packed, readout=ro, stitch_mode="center", strands=(s,))
+        assert list(one) == [s]
+        for a, b in zip(whole[s], one[s]):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(stitch_span(work, ref, readout=ro, stitch_mode="center")[s],
+                                      stitch_span(work, packed, readout=ro, stitch_mode="center", strands=(s,))[s])
+
+
+@pytest.mark.parametrize("head", ["token", "sequence"])
 def test_the_stream_of_units_gives_each_units_values(head):
     """predict_span_stream (the scan's path: every unit through one stream of batches) hands
     out each unit, in order, with the values predict_span gives it alone; progress adds up

@@ -731,8 +731,9 @@ def _setup_worker(state: dict[str, Any]) -> None:
 def _plan_remote(unit: Unit) -> SpanWork:
     st = worker_state
     g = st["genome_obj"]
-    return plan_span(unit, fetch=lambda s, e: g.fetch(unit.chrom, s, e), tokenizer=st["tokenizer"],
+    work = plan_span(unit, fetch=lambda s, e: g.fetch(unit.chrom, s, e), tokenizer=st["tokenizer"],
                      readout=st["readout"], overlap=st["overlap"], stitch_mode=st["stitch"])
+    return work.compact() if st.get("compact") else work
 
 
 def write_part(work: SpanWork, preds: dict[str, list] | PackedPredictions, *, job: _Job) -> Part:
@@ -740,12 +741,18 @@ def write_part(work: SpanWork, preds: dict[str, list] | PackedPredictions, *, jo
     work, on the writer thread or in a worker process. A part that cannot be saved (disk
     full, quota) is an :class:`~genaannot.io.atomic.OutputError` naming it."""
     r = job.readout
-    # one piece per token (no per-base painting) where the windows allow, else per base
-    values = span_pieces(work, preds, readout=r, stitch_mode=job.stitch)
-    if values is None:
-        values = stitch_span(work, preds, readout=r, stitch_mode=job.stitch)
-    part = _part(work, values, r, thresholds=job.thresholds, digits=job.track_digits)
-    del values
+    runs: dict[tuple[str, int], Any] = {}
+    calls: dict[tuple[str, int], Any] = {}
+    for strand in r.strands:  # one strand's arrays at a time: the writer's peak memory halves
+        # one piece per token (no per-base painting) where the windows allow, else per base
+        values = span_pieces(work, preds, readout=r, stitch_mode=job.stitch, strands=(strand,))
+        if values is None:
+            values = stitch_span(work, preds, readout=r, stitch_mode=job.stitch, strands=(strand,))
+        one = _part(work, values, r, thresholds=job.thresholds, digits=job.track_digits)
+        del values
+        runs.update(one.runs)
+        calls.update(one.calls or {})
+    part = Part(runs, work.meta, calls)
     store = PartsStore(job.parts)
     try:
         store.save(work.unit.key, part)
@@ -823,9 +830,13 @@ def compute_units(
     if sum(u.end - u.start for u in todo) >= LONG_INPUT_BP:
         tokenizer = tokenizer.for_long_input()  # the compiled BPE encoder (genaannot.bpe) from the start
 
+    # the packed paths read tokens as row ranges: planned units wait (and travel) as int32
+    compact = predictor is None
+
     def plan_here(unit: Unit) -> SpanWork:
-        return plan_span(unit, fetch=lambda s, e: genome.fetch(unit.chrom, s, e), tokenizer=tokenizer, readout=r,
+        work = plan_span(unit, fetch=lambda s, e: genome.fetch(unit.chrom, s, e), tokenizer=tokenizer, readout=r,
                          overlap=job.overlap, stitch_mode=job.stitch)
+        return work.compact() if compact else work
 
     errors: list[BaseException] = []
 
@@ -845,7 +856,7 @@ def compute_units(
             raise errors[0]
 
     state = {"genome": job.genome, "tokenizer": tokenizer, "readout": r, "overlap": job.overlap, "stitch": job.stitch,
-             "job": job}
+             "job": job, "compact": compact}
     with ahead(todo, local=plan_here, remote=_plan_remote, workers=job.workers, setup=_setup_worker,
                state=state) as planned, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-writer") as writer:
@@ -862,9 +873,11 @@ def compute_units(
             # the tokens are not needed any more: units waiting for the writer, and this one
             # while the next is planned, hold only their windows and kept outputs
             work = work.without_tokens()
+            if isinstance(preds, PackedPredictions):
+                preds = preds.compact()  # int32 spans while it waits and travels
             if planned.processes:
                 fut = planned.submit(_write_remote, work, preds if isinstance(preds, PackedPredictions)
-                                     else PackedPredictions.pack(preds))
+                                     else PackedPredictions.pack(preds).compact())
             else:
                 fut = writer.submit(write_part, work, preds, job=job)
             fut.add_done_callback(hand_over(work.unit))
