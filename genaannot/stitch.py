@@ -1,4 +1,4 @@
-"""Stitch per-window model outputs into per-base tracks (numpy; centre pieces through a compiled loop).
+"""Stitch per-window model outputs into per-base tracks (pure numpy).
 
 Coordinates are 0-based, half-open; window and span coordinates given here are relative
 to the start of the stitched span.
@@ -217,13 +217,60 @@ def center_pieces(
     if n == 0:
         e = np.empty(0, dtype=np.int64)
         return (e, e.copy(), vals[:0]) if not np.any(own[:, 1] > own[:, 0]) else None
-    from ._stitch_kernel import center_pieces as kernel  # numba: one pass, no temporaries
-
-    found = kernel(ws, win_ends, own, counts, sp, reverse)
-    if found is None:
+    if np.any(has & (counts == 0)):  # an owned interval without rows: paint would not fill it
         return None
-    s, e, rows = found
-    return s, e, vals[rows]
+    we = np.asarray(win_ends, dtype=np.int64)
+    # whole windows at a time, about CENTER_CHUNK_ROWS rows: the temporaries stay small
+    first_row = np.cumsum(counts) - counts
+    cut = np.flatnonzero(np.diff(first_row // CENTER_CHUNK_ROWS)) + 1
+    bounds = np.concatenate(([0], cut, [len(counts)]))
+    out_s, out_e = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    out_v = np.empty((n, vals.shape[1]), dtype=np.float32)
+    k = 0
+    for w0, w1 in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        r0, r1 = int(first_row[w0]), int(first_row[w1 - 1] + counts[w1 - 1])
+        got = _center_rows(ws[w0:w1], we[w0:w1], own[w0:w1], has[w0:w1], counts[w0:w1], sp[r0:r1], reverse)
+        if got is None:
+            return None
+        cs, ce, rows = got
+        m = len(cs)
+        out_s[k : k + m], out_e[k : k + m], out_v[k : k + m] = cs, ce, vals[r0:r1][rows]
+        k += m
+    return out_s[:k], out_e[:k], out_v[:k]
+
+
+#: rows per group of windows in :func:`center_pieces` (a dozen int64 temporaries of this length)
+CENTER_CHUNK_ROWS = 1 << 16
+
+
+def _center_rows(ws: np.ndarray, we: np.ndarray, own: np.ndarray, has: np.ndarray, counts: np.ndarray,
+                 sp: np.ndarray, reverse: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """:func:`center_pieces` for whole windows with their rows ``sp`` (int64 or int32 ``[n, 2]``):
+    the pieces' starts and ends and the rows they take their values from, or ``None``."""
+    n = len(sp)
+    win = np.repeat(np.arange(len(counts)), counts)
+    first = np.cumsum(counts) - counts  # first row of each window
+    # contiguous and ascending within each window (as paint_tokens requires)
+    inner = np.ones(n, dtype=bool)
+    inner[first[counts > 0]] = False
+    if np.any(sp[:, 1] <= sp[:, 0]) or np.any((sp[1:, 0] != sp[:-1, 1]) & inner[1:]):
+        return None
+    if reverse:  # rc [s, e) of a window of length L is forward [L - e, L - s); rows reversed per window
+        order = 2 * first[win] + counts[win] - 1 - np.arange(n)
+        win = win[order]
+        end = we[win]
+        s, e = end - sp[order, 1], end - sp[order, 0]
+    else:
+        order = None
+        s, e = ws[win] + sp[:, 0], ws[win] + sp[:, 1]
+    some = counts > 0  # rows ascend within a window: its first row starts it, its last ends it
+    lo, hi = s[first[some]], e[first[some] + counts[some] - 1]
+    if np.any(has[some] & ((lo > own[some, 0]) | (hi < own[some, 1]))):
+        return None  # the rows do not cover the owned interval: paint would not fill it
+    np.maximum(s, own[win, 0], out=s)
+    np.minimum(e, own[win, 1], out=e)
+    keep = np.flatnonzero(e > s)
+    return s[keep], e[keep], keep if order is None else order[keep]
 
 
 def clip_pieces(starts: np.ndarray, ends: np.ndarray, values: np.ndarray, lo: int, hi: int,

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import genaannot.stitch as stitch_mod
 from genaannot.stitch import (
     WindowOutput,
     center_pieces,
@@ -102,14 +103,15 @@ def _bits(a):
 @settings(max_examples=60, deadline=None)
 @given(n=st.integers(1, 300), w=st.integers(1, 60), step=st.integers(1, 60), seed=st.integers(0, 10_000),
        reverse=st.booleans(), trim=st.booleans(), levels=st.sampled_from([2, 3, 50]),
-       cut=st.tuples(st.floats(0, 1), st.floats(0, 1)), int32=st.booleans())
-def test_center_pieces_equal_per_base_stitching(n, w, step, seed, reverse, trim, levels, cut, int32):
+       cut=st.tuples(st.floats(0, 1), st.floats(0, 1)), int32=st.booleans(), chunk=st.sampled_from([None, 1, 5, 40]))
+def test_center_pieces_equal_per_base_stitching(n, w, step, seed, reverse, trim, levels, cut, int32, chunk):
     """Centre stitching on token pieces = painting every base, then run-length encoding:
     random windows of random token spans (model orientation; ``reverse``: read on the
     reverse complement), only the rows around each owned interval kept (``trim``, as
     keep_rows does), few distinct values (so runs join across tokens and windows), NaN,
     -0.0 and 0.0 (different bits: never joined), a clip to a sub-span (a unit inside its
-    context), and spans as int64 or int32 (the compact form waiting for the writer)."""
+    context), spans as int64 or int32 (the compact form waiting for the writer), and the
+    windows taken in groups of a few rows (``chunk``; the default groups ~65,536)."""
     w = min(w, n)
     step = min(step, w)
     starts, ends = _windows(n, w, step)
@@ -132,9 +134,14 @@ def test_center_pieces_equal_per_base_stitching(n, w, step, seed, reverse, trim,
         spans.append(sp)
         counts.append(len(sp))
     ref = stitch(outs, length=n, n_channels=2, mode="center", own=own)
-    pieces = center_pieces(starts, ends, own, np.concatenate(vals),
-                           np.concatenate(spans).astype(np.int32 if int32 else np.int64), np.array(counts),
-                           reverse=reverse)
+    default = stitch_mod.CENTER_CHUNK_ROWS
+    try:
+        stitch_mod.CENTER_CHUNK_ROWS = chunk or default
+        pieces = center_pieces(starts, ends, own, np.concatenate(vals),
+                               np.concatenate(spans).astype(np.int32 if int32 else np.int64), np.array(counts),
+                               reverse=reverse)
+    finally:
+        stitch_mod.CENTER_CHUNK_ROWS = default
     assert pieces is not None
     ps, pe, pv = pieces
     assert np.all(pe > ps) and np.all(ps[1:] >= pe[:-1])  # sorted, disjoint
