@@ -398,8 +398,8 @@ def _predict_packed(work: SpanWork, predictor: WindowsPredictor, *, readout: Rea
 def _packed_inputs(work: SpanWork, readout: Readout) -> tuple[Encoding, np.ndarray, np.ndarray | None]:
     """``work``'s windows of every strand in :func:`_predict_listed`'s order: the strands'
     tokenisations end to end, the windows' row ranges in it ``[n, 2]`` and their kept rows
-    (``None``: all). Put end to end, ids and spans are int32 where they fit (a unit's spans
-    always do): the copy lives while the unit is in flight, and a GPU scan has about two."""
+    (``None``: all). The copy keeps the tokens' integer type: int32 for a scan's units
+    (:meth:`SpanWork.compact`), as it lives while the unit is in flight."""
     from .tokenize import Encoding
 
     plans = [work.strands[s] for s in readout.strands]
@@ -414,12 +414,7 @@ def _packed_inputs(work: SpanWork, readout: Readout) -> tuple[Encoding, np.ndarr
                     else np.tile(np.array([0, np.iinfo(np.int64).max], dtype=np.int64), (len(sp.plan), 1)))
     any_rows = any(sp.rows is not None for sp in plans)
     one = len(plans) == 1
-    if one:
-        tokens = plans[0].plan.tokens
-    else:
-        small = max((len(sp.plan.tokens.spans) and int(sp.plan.tokens.spans[-1, 1])) for sp in plans) < 2**31
-        dt = np.int32 if small else np.int64  # ids always fit: a vocabulary is far smaller
-        tokens = Encoding(np.concatenate(ids, dtype=dt), np.concatenate(spans, dtype=dt))
+    tokens = plans[0].plan.tokens if one else Encoding(np.concatenate(ids), np.concatenate(spans))
     rng = np.concatenate(ranges) if not one else ranges[0]
     return tokens, rng, ((keep[0] if one else np.concatenate(keep)) if any_rows else None)
 

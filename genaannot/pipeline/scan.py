@@ -873,11 +873,12 @@ def compute_units(
             # the tokens are not needed any more: units waiting for the writer, and this one
             # while the next is planned, hold only their windows and kept outputs
             work = work.without_tokens()
+            if planned.processes and not isinstance(preds, PackedPredictions):
+                preds = PackedPredictions.pack(preds)  # a few arrays travel, not an object per window
             if isinstance(preds, PackedPredictions):
                 preds = preds.compact()  # int32 spans while it waits and travels
             if planned.processes:
-                fut = planned.submit(_write_remote, work, preds if isinstance(preds, PackedPredictions)
-                                     else PackedPredictions.pack(preds).compact())
+                fut = planned.submit(_write_remote, work, preds)
             else:
                 fut = writer.submit(write_part, work, preds, job=job)
             fut.add_done_callback(hand_over(work.unit))
