@@ -28,7 +28,10 @@ Printed per size (``size_mb=N key: value`` lines, and a table):
 * ``wall_s`` and ``tail_s``: the time from the last base computed to the end of the scan
   (what assembly leaves after the model: indexes, zoom levels, calls, commit), and
   ``tail_fraction = tail_s / wall_s``;
-* ``bytes_per_mb_track``: bigWig bytes per Mb per track (mean of the 4 tracks).
+* ``bytes_per_mb_track``: bigWig bytes per Mb per track (mean of the 4 tracks);
+* ``calls_per_mb_track``: BED calls per Mb per track (the null network's sites,
+  ``host_pipeline.SITE_FRACTION``: ~620 with ``--tokenizer bpe``, as the default splice
+  model on the bundled genome; about a sixth of that with ``base``).
 
     .venv/bin/python bench/scale.py [--sizes-mb 1,16,64] [--tokenizer base|bpe] [--track-digits 3|full]
 
@@ -145,6 +148,7 @@ def _child(fasta: str, out: str, tokenizer: str, outputs: str, track_digits: str
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "worker_peak_rss_mb": max(hwm.values(), default=0.0),
         "track_bytes": [p.stat().st_size for p in res.tracks],
+        "calls": res.counts.get("calls", 0),
     }))
 
 
@@ -189,6 +193,7 @@ def main(argv: list[str] | None = None) -> dict[float, dict[str, Any]]:
                 "tail_s": r["tail_s"],
                 "tail_fraction": r["tail_s"] / r["wall_s"],
                 "bytes_per_mb_track": sum(r["track_bytes"]) / len(r["track_bytes"]) / mb_scanned,
+                "calls_per_mb_track": r["calls"] / len(r["track_bytes"]) / mb_scanned,
             }
             results[mb] = row
             for k, v in row.items():
@@ -196,10 +201,10 @@ def main(argv: list[str] | None = None) -> dict[float, dict[str, Any]]:
             for p in out.parent.glob(f"o{mb:g}*"):
                 subprocess.run(["rm", "-rf", str(p)], check=False)
             fa.unlink()
-    print(f"\n{'Mb':>6} {'peak RSS MB':>12} {'CPU s/Mb/strand':>16} {'tail s':>8} {'tail %':>7} {'bytes/Mb/track':>15}")
+    print(f"\n{'Mb':>6} {'peak RSS MB':>12} {'CPU s/Mb/strand':>16} {'tail s':>8} {'tail %':>7} {'bytes/Mb/track':>15} {'calls/Mb/track':>15}")
     for mb, r in results.items():
         print(f"{mb:>6g} {r['peak_rss_mb']:>12.0f} {r['cpu_s_per_mb_strand']:>16.3f} {r['tail_s']:>8.2f} "
-              f"{100 * r['tail_fraction']:>7.1f} {r['bytes_per_mb_track']:>15,.0f}")
+              f"{100 * r['tail_fraction']:>7.1f} {r['bytes_per_mb_track']:>15,.0f} {r['calls_per_mb_track']:>15,.0f}")
     return results
 
 
