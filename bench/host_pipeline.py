@@ -203,8 +203,10 @@ def null_model(*, labels: int = 3, max_tokens: int = 510, device_tokens_per_s: f
     pool = None
     if outputs == "random":
         pool = torch.randn(1 << 22, generator=gen) * 1.2 - 7.0
-        sites = torch.rand(pool.numel(), generator=gen) < site_fraction
-        pool[sites] = torch.randn(int(sites.sum()), generator=gen) + 2.0
+        # drawn as positions, not as a mask over the pool: no pool-sized temporary, which
+        # would raise the peak RSS of a short scan (and so flatter its ratio to a long one)
+        sites = torch.randint(0, pool.numel(), (round(pool.numel() * site_fraction),), generator=gen)
+        pool[sites] = torch.randn(len(sites), generator=gen) + 2.0
     at = [0]  # next unused value of the pool
 
     class NullNetwork(nn.Module):

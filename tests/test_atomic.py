@@ -421,3 +421,39 @@ def test_check_not_inputs_same_path_and_links(tmp_path):
             check_not_inputs([tmp_path / "ok", out], inputs)
         assert str(out) in str(e.value) and all(w in str(e.value) for w in words)
     assert src.read_text() == "x"
+
+
+def test_staged_lines_are_written_as_they_come_and_fail_naming_the_final_file(tmp_path):
+    out = OutputSet(tmp_path / "o.json")
+    lines = out.open_lines(tmp_path / "o.calls.bed", header="#h")
+    lines.write(["a", "b"])
+    lines.write(iter(["c"]))
+    lines.close()
+    lines.close()  # again: nothing
+    assert lines.count == 3 and out.staged[tmp_path / "o.calls.bed"].read_text() == "#h\na\nb\nc\n"
+    out.stage_text(tmp_path / "o.json", "{}")
+    out.commit()
+    assert (tmp_path / "o.calls.bed").read_text() == "#h\na\nb\nc\n" and _hidden(tmp_path) == []
+
+    # a write error (here: the file is gone under it and the handle refuses) names the final file;
+    # abort leaves nothing
+    out = OutputSet(tmp_path / "p.json")
+    lines = out.open_lines(tmp_path / "p.calls.bed")
+
+    class Full:
+        closed = False
+
+        def write(self, _):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def close(self):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    real, lines._fh = lines._fh, Full()
+    with pytest.raises(OutputError, match="p.calls.bed") as err:
+        lines.write(["x"])
+    assert err.value.errno == errno.ENOSPC
+    lines.discard()  # no error raised
+    real.close()
+    out.abort()
+    assert not list(tmp_path.glob("p.*")) and _hidden(tmp_path) == []

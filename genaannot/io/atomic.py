@@ -54,6 +54,7 @@ __all__ = [
     "OutputError",
     "OutputIsInput",
     "OutputSet",
+    "StagedLines",
     "check_not_inputs",
     "input_files",
     "output_error",
@@ -419,6 +420,38 @@ def _unlink(path: Path) -> None:
         os.unlink(path)
 
 
+class StagedLines:
+    """Lines written to a staged file of an :class:`OutputSet` as they come (each gets a
+    newline), so that they need not be held until the end; :meth:`close` before the set's
+    commit. A write error is an :class:`OutputError` naming the final file. ``count``: the
+    lines written (the header not counted)."""
+
+    def __init__(self, tmp: Path, *, name: Path, header: str | None = None) -> None:
+        self.tmp, self.name = tmp, name
+        with _os_errors(name):
+            self._fh = open(tmp, "w")  # noqa: SIM115 - closed in close()
+            if header:
+                self._fh.write(header + "\n")
+        self.count = 0
+
+    def write(self, lines: Iterable[str]) -> None:
+        with _os_errors(self.name):
+            for line in lines:
+                self._fh.write(line + "\n")
+                self.count += 1
+
+    def close(self) -> None:
+        """Flush and close (the set's commit fsyncs it); again: nothing."""
+        if not self._fh.closed:
+            with _os_errors(self.name):
+                self._fh.close()
+
+    def discard(self) -> None:
+        """Close without reporting errors (the set's abort removes the file)."""
+        with contextlib.suppress(OSError):
+            self._fh.close()
+
+
 class OutputSet:
     """Several files of one run committed together, with a *marker* file (the manifest) last.
 
@@ -501,6 +534,11 @@ class OutputSet:
             for line in lines:
                 fh.write(line + "\n")
         return tmp
+
+    def open_lines(self, final: str | Path, *, header: str | None = None) -> StagedLines:
+        """Stage ``final`` and open it for lines written as they come (:class:`StagedLines`),
+        after an optional ``header`` line; :meth:`abort` removes it like any staged file."""
+        return StagedLines(self.stage(final), name=Path(final), header=header)
 
     @property
     def staged(self) -> dict[Path, Path]:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..calls import CallMaker, format_call, sort_calls
+from ..calls import CallMaker, CallStream, format_call
 from ..io.atomic import OutputError, OutputSet
 from ..io.naming import bedgraph_name, calls_name, manifest_name, track_names, track_stem
 from ..io.parts import Part, load_part
@@ -227,6 +227,13 @@ class Assembler:
         self.thresholds = [thresholds[sp.label] for sp in specs]
         self.makers = [CallMaker(name=sp.label, strand=sp.strand if strand_specific else ".",
                                  threshold=thresholds[sp.label]) for sp in specs]
+        # calls go to the staged BED as they become final (in order): none is held to the end
+        self.calls = CallStream(self.makers, {c: i for i, c in enumerate(sizes)})
+        try:
+            self.calls_out = out.open_lines(calls_path)
+        except BaseException:
+            self.abort()
+            raise
         self.held: list[tuple | None] = [None] * len(specs)
         self.totals: Counter = Counter()
         self.iupac: Counter = Counter()
@@ -267,6 +274,7 @@ class Assembler:
                 self._emit(t, h[0], np.array([h[1]]), np.array([h[2]]), np.array([h[3]], dtype=np.float32))
             self.held[t] = (u.chrom, int(s[-1]), int(e[-1]), v[-1])
             self._emit(t, u.chrom, s[:-1], e[:-1], v[:-1])
+        self.calls_out.write(map(format_call, self.calls.ready(u.chrom, u.end)))
         self.cpu_seconds += time.thread_time() - t0
 
     def follow(self, units: list[Unit], *, wait: Callable[[Unit], Part | None]) -> None:
@@ -287,9 +295,8 @@ class Assembler:
             for t, h in enumerate(self.held):
                 if h is not None:
                     self._emit(t, h[0], np.array([h[1]]), np.array([h[2]]), np.array([h[3]], dtype=np.float32))
-            calls = [c for m in self.makers for c in m.finish()]
-            rank = {c: i for i, c in enumerate(self.sizes)}
-            self.out.stage_lines(self.calls_path, (format_call(c) for c in sort_calls(calls, rank)))
+            self.calls_out.write(map(format_call, self.calls.finish()))
+            self.calls_out.close()
         except BaseException:
             self.abort()
             raise
@@ -303,11 +310,13 @@ class Assembler:
         if failed:  # every writer has stopped: none writes while the others are removed
             self.abort()  # nothing new under the final names
             raise failed[0]
-        return {**dict(self.totals), "units": self.n_units, "calls": len(calls),
+        return {**dict(self.totals), "units": self.n_units, "calls": self.calls_out.count,
                 "iupac": dict(sorted(self.iupac.items())), "iupac_total": int(sum(self.iupac.values()))}
 
     def abort(self) -> None:
         """Remove everything written (staged files and the writers' scratch files)."""
         for w in self.writers:
             w.abort()
+        if getattr(self, "calls_out", None) is not None:
+            self.calls_out.discard()
         self.out.abort()
