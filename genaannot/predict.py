@@ -237,7 +237,8 @@ class PackedOutput(NamedTuple):
         in input order; sequence heads: ``[n_windows, n_labels]``.
     spans : int64 ndarray or None
         ``[n_rows, 2]``: the rows' base-pair spans, relative to their window's start
-        (token heads), or None.
+        (token heads), or None; int32 when the tokens' spans were (a compact unit,
+        :meth:`genaannot.span.SpanWork.compact`).
     counts : int64 ndarray
         ``[n_windows, 3]``: per window, its rows in ``logits`` (0 for sequence heads), its
         content tokens and how many of them (at the end) did not fit the model.
@@ -470,8 +471,12 @@ def _windows_output(network, p: _Pass) -> PackedOutput:
         t0 = ranges[:, 0]
         at = _ranges_index(t0 + lo, n_rows)
         first = tokens.spans[np.minimum(t0, max(len(tokens.spans) - 1, 0)), 0] if len(tokens.spans) else t0
-        # int64 whatever the input's integer type (span's end-to-end tokens are int32)
-        spans = tokens.spans[at] - np.repeat(first.astype(np.int64), n_rows)[:, None]
+        # int32 spans stay int32 (a compact unit's: offsets in a window fit), others become
+        # int64; whole rows gathered by np.take and shifted in place, on the thread that feeds
+        # the device (a widening copy of a 1-Mb unit's rows cost it 7 ms of fresh pages)
+        dt = np.int32 if tokens.spans.dtype == np.int32 else np.int64
+        spans = np.take(tokens.spans, at, axis=0).astype(dt, copy=False)
+        spans -= np.repeat(first.astype(dt), n_rows)[:, None]
     return PackedOutput(logits, spans, np.stack([n_rows, totals, totals - kept], axis=1).astype(np.int64))
 
 
