@@ -17,6 +17,7 @@ scans and ``.`` otherwise, ``signalValue`` the maximum value, ``pValue``/``qValu
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -66,20 +67,28 @@ class CallMaker:
             self._close()
             return
         idx = np.flatnonzero(above)
-        # group above-threshold runs that touch each other
+        # groups of above-threshold runs that touch each other, all at once (no loop per
+        # call: a genome makes millions): bounds, maximum and its first position per group
         brk = np.flatnonzero((starts[idx[1:]] != ends[idx[:-1]]) | (idx[1:] != idx[:-1] + 1)) + 1
-        for g, grp in enumerate(np.split(idx, brk)):
-            s, e = int(starts[grp[0]]), int(ends[grp[-1]])
-            j = grp[int(np.argmax(values[grp]))]
-            m, p = float(values[j]), int(starts[j])
-            op = self._open
-            if g == 0 and op is not None and op[0] == chrom and op[2] == s and grp[0] == 0:
-                op[2] = e
-                if m > op[3]:
-                    op[3], op[4] = m, p
-            else:
-                self._close()
-                self._open = [chrom, s, e, m, p]
+        first = np.concatenate(([0], brk))
+        v = values[idx]
+        top = np.maximum.reduceat(v, first)
+        at = np.where(v == np.repeat(top, np.diff(np.append(first, len(idx)))), np.arange(len(idx)), len(idx))
+        peak = starts[idx[np.minimum.reduceat(at, first)]]
+        gs, ge = starts[idx[first]].tolist(), ends[idx[np.append(brk - 1, len(idx) - 1)]].tolist()
+        gm, gp = top.tolist(), peak.tolist()
+        k0 = 0
+        op = self._open
+        if op is not None and op[0] == chrom and op[2] == gs[0] and idx[0] == 0:
+            op[2] = ge[0]  # the open call goes on
+            if gm[0] > op[3]:
+                op[3], op[4] = gm[0], gp[0]
+            k0 = 1
+        if k0 < len(gs):
+            self._close()
+            name, strand = self.name, self.strand
+            self.calls.extend(Call(chrom, gs[k], ge[k], name, strand, gm[k], gp[k]) for k in range(k0, len(gs) - 1))
+            self._open = [chrom, gs[-1], ge[-1], gm[-1], gp[-1]]
         if idx[-1] != len(values) - 1:
             self._close()
 
@@ -158,6 +167,7 @@ class CallStream:
         return out
 
 
+@functools.lru_cache(maxsize=256)
 def bed_field(text: str) -> str:
     """``text`` fit for one BED field: tabs, newlines and other control characters become ``_``.
 
