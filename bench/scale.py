@@ -30,8 +30,8 @@ Printed per size (``size_mb=N key: value`` lines, and a table):
   ``tail_fraction = tail_s / wall_s``;
 * ``bytes_per_mb_track``: bigWig bytes per Mb per track (mean of the 4 tracks);
 * ``calls_per_mb_track``: BED calls per Mb per track (the null network's sites,
-  ``host_pipeline.SITE_FRACTION``: ~620 with ``--tokenizer bpe``, as the default splice
-  model on the bundled genome; about a sixth of that with ``base``).
+  ``host_pipeline.SITE_FRACTION`` of the token values, a sixth of that with ``--tokenizer
+  base``: ~620 either way, as the default splice model makes on the bundled genome).
 
     .venv/bin/python bench/scale.py [--sizes-mb 1,16,64] [--tokenizer base|bpe] [--track-digits 3|full]
 
@@ -95,7 +95,10 @@ def _child(fasta: str, out: str, tokenizer: str, outputs: str, track_digits: str
     from genaannot.pipeline.scan import scan_genome
 
     tok = BASE_TOKENIZER if tokenizer == "base" else None
-    model = hp.null_model(outputs=outputs, tokenizer=tok, max_tokens=510, device_tokens_per_s=device_rate)
+    # sites per token: ~620 calls per Mb per track with either tokenizer (a BPE token is ~6 bp)
+    sites = hp.SITE_FRACTION / (6 if tokenizer == "base" else 1)
+    model = hp.null_model(outputs=outputs, tokenizer=tok, max_tokens=510, device_tokens_per_s=device_rate,
+                          site_fraction=sites)
     last = [time.perf_counter()]
 
     def progress(n: int) -> None:

@@ -12,10 +12,12 @@ from genaannot.stitch import (
     WindowOutput,
     center_pieces,
     clip_pieces,
+    join_runs,
     paint,
     paint_pieces,
     piece_runs,
     rc_to_forward,
+    round_values,
     runs,
     stitch,
 )
@@ -181,3 +183,28 @@ def test_center_pieces_give_way_where_painting_would_differ():
     gap = np.array([[0, 4], [5, 8], [2, 4], [4, 8]])  # not contiguous
     assert center_pieces(starts, ends, own, vals, gap, np.array([2, 2])) is None
     assert center_pieces(starts, ends, np.array([[0, 7], [6, 12]]), vals, spans, np.array([2, 2])) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), digits=st.integers(0, 3), probability=st.booleans(), thr=st.sampled_from([0.0, 0.3, 0.5]))
+def test_runs_of_rounded_pieces_are_the_rounded_runs_joined(data, digits, probability, thr):
+    """What the scan's writer relies on to skip a run per token (``scan._part``): the runs of
+    the rounded pieces are the pieces' runs rounded and joined, and the runs of the pieces at
+    or above a threshold are the pieces' runs at or above it, bit for bit (NaN, -0.0, gaps)."""
+    n = data.draw(st.integers(0, 40))
+    lens = np.array(data.draw(st.lists(st.integers(1, 4), min_size=n, max_size=n)), dtype=np.int64)
+    gaps = np.array(data.draw(st.lists(st.sampled_from([0, 0, 0, 1, 3]), min_size=n, max_size=n)), dtype=np.int64)
+    s = np.cumsum(gaps + np.concatenate(([0], lens[:-1]))).astype(np.int64) if n else np.zeros(0, np.int64)
+    e = s + lens
+    v = np.array(data.draw(st.lists(st.sampled_from([0.001, 0.004, 0.006, 0.3, 0.5, 0.51, 0.994, 0.996, 0.9991,
+                                                     np.nan, -0.001, -0.0, 0.0, 2.5]), min_size=n, max_size=n)),
+                 dtype=np.float32)
+    S, E, V = piece_runs(s, e, v, offset=7)
+    hi = V >= thr
+    want = (S[hi], E[hi], V[hi]), join_runs(S, E, round_values(V, digits=digits, probability=probability))
+    h = v >= thr
+    got = (piece_runs(s[h], e[h], v[h], offset=7),
+           piece_runs(s, e, round_values(v, digits=digits, probability=probability), offset=7))
+    for w3, g3 in zip(want, got):
+        for a, b in zip(w3, g3):
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
