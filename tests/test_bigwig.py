@@ -185,6 +185,24 @@ def test_many_sequences_and_blocks_make_multi_level_trees(tmp_path, monkeypatch)
     np.testing.assert_array_equal(b.values("big", 123_456, 456_789, fillna=np.nan), tracks["big"][123_456:456_789])
 
 
+def test_data_index_spilled_to_scratch_gives_the_same_bytes_and_leaves_nothing(tmp_path, monkeypatch):
+    """The data index goes to a scratch file every SPILL_BLOCKS entries (a genome's would grow
+    with it in memory): the same file, and no scratch file left after close or abort."""
+    rng = np.random.default_rng(3)
+    sizes = {"a": 300_000, "b": 50_000}
+    tracks = {c: rng.random(n).astype(np.float32) for c, n in sizes.items()}  # ~340 blocks
+    ref = _write(tmp_path / "ref.bw", sizes, tracks, chunk=70_000).read_bytes()
+    for k in (1, 7, 100):
+        monkeypatch.setattr(bigwig, "SPILL_BLOCKS", k)
+        assert _write(tmp_path / f"s{k}.bw", sizes, tracks, chunk=70_000).read_bytes() == ref
+    w = BigWigFile(tmp_path / "x.bw", sizes=sizes)
+    s, e, x = runs(tracks["a"])
+    w.add("a", s, e, x)
+    assert w.blocks._spilled > 0 and (tmp_path / "x.bw.index").is_file()
+    w.abort()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ref.bw", "s1.bw", "s100.bw", "s7.bw"]
+
+
 def test_a_write_error_names_the_file_and_leaves_nothing(tmp_path):
     """A real EFBIG (file-size limit, as a quota would give ENOSPC/EDQUOT), no privileges needed."""
     script = textwrap.dedent(f"""
