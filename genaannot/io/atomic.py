@@ -527,13 +527,14 @@ class OutputSet:
 
     def stage_lines(self, final: str | Path, lines: Iterable[str], *, header: str | None = None) -> Path:
         """Stage ``final`` with ``lines`` (each gets a newline) after an optional ``header`` line."""
-        tmp = self.stage(final)
-        with _os_errors(final), open(tmp, "w") as fh:
-            if header:
-                fh.write(header + "\n")
-            for line in lines:
-                fh.write(line + "\n")
-        return tmp
+        out = self.open_lines(final, header=header)
+        try:
+            out.write(lines)
+        except BaseException:
+            out.discard()
+            raise
+        out.close()
+        return out.tmp
 
     def open_lines(self, final: str | Path, *, header: str | None = None) -> StagedLines:
         """Stage ``final`` and open it for lines written as they come (:class:`StagedLines`),

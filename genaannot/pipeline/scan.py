@@ -782,21 +782,18 @@ def _part(work: SpanWork, values: dict[str, Any], readout: Readout, *, threshold
             ps, pe, pv = vals
             pv = np.ascontiguousarray(pv.T)  # one contiguous row per channel
         for k in range(len(readout.labels)):
-            if isinstance(vals, tuple) and digits is not None:
-                # the track's runs straight from the rounded pieces, and the call runs from the
-                # pieces at or above the threshold: the runs below, without a run per token
-                # first (a value per base for 1-bp-token models: 20 MB a channel per Mb)
-                # rounding never makes -0.0, so equal bits are equal values, as join_runs
+            if isinstance(vals, tuple):
+                # the track's runs straight from the (rounded) pieces and the call runs from the
+                # pieces at or above the threshold: the runs of the per-base branch below,
+                # without a run per token first (a value per base for 1-bp-token models).
+                # Rounding never makes -0.0, so equal bits are equal values, as join_runs
                 # compares them; pieces are non-empty, so touching pieces are neighbours
                 hi = pv[k] >= thresholds[k]
                 calls[(strand, k)] = piece_runs(ps[hi], pe[hi], pv[k][hi], offset=work.unit.start)
                 out[(strand, k)] = piece_runs(ps, pe, round_values(pv[k], digits=digits, probability=probability),
                                               offset=work.unit.start)
                 continue
-            if isinstance(vals, tuple):
-                s, e, v = piece_runs(ps, pe, pv[k], offset=work.unit.start)
-            else:
-                s, e, v = runs(vals[:, k], offset=work.unit.start)
+            s, e, v = runs(vals[:, k], offset=work.unit.start)
             hi = v >= thresholds[k]
             calls[(strand, k)] = (s[hi], e[hi], v[hi])
             out[(strand, k)] = (s, e, v) if digits is None else join_runs(s, e, round_values(v, digits=digits,
