@@ -75,7 +75,7 @@ def write_genome(path: Path, size: int, *, seed: int = 0) -> Path:
 
 
 def _child(fasta: str, out: str, tokenizer: str, outputs: str, track_digits: str, workers: int,
-           device_rate: float | None = None) -> None:
+           device_rate: float | None = None, unit_bp: int | None = None) -> None:
     """One scan in this (fresh) process; prints one JSON line of figures."""
     import importlib.util
     import resource
@@ -138,7 +138,7 @@ def _child(fasta: str, out: str, tokenizer: str, outputs: str, track_digits: str
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     res = scan_genome(fasta, model=model, task="splice", output=Path(out) / "s.bw", strand="both", quiet=True,
-                      progress=progress, track_digits=digits, workers=workers)
+                      progress=progress, track_digits=digits, workers=workers, unit_bp=unit_bp)
     t1 = time.perf_counter()
     stop.set()
     print(json.dumps({
@@ -165,10 +165,12 @@ def main(argv: list[str] | None = None) -> dict[float, dict[str, Any]]:
     ap.add_argument("--device-tokens-per-s", type=float, default=None,
                     help="scan on bench/host_pipeline.py's emulated asynchronous device at this rate: the "
                          "path a GPU takes (all units in one stream of batches) [the CPU path]")
+    ap.add_argument("--unit-bp", type=int, default=None, help="work-unit size [the scanner's default]")
     ap.add_argument("--child", nargs=2, metavar=("FASTA", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        _child(*args.child, args.tokenizer, args.outputs, args.track_digits, args.workers, args.device_tokens_per_s)
+        _child(*args.child, args.tokenizer, args.outputs, args.track_digits, args.workers, args.device_tokens_per_s,
+               args.unit_bp)
         return {}
     results: dict[float, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -179,6 +181,8 @@ def main(argv: list[str] | None = None) -> dict[float, dict[str, Any]]:
                    "--outputs", args.outputs, "--track-digits", args.track_digits, "--workers", str(args.workers)]
             if args.device_tokens_per_s:
                 cmd += ["--device-tokens-per-s", str(args.device_tokens_per_s)]
+            if args.unit_bp:
+                cmd += ["--unit-bp", str(args.unit_bp)]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 raise SystemExit(f"size {mb:g} Mb failed:\n{proc.stderr[-3000:]}")

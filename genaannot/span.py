@@ -636,8 +636,9 @@ def region_tracks(
     ``progress`` is called with base pairs done (both strands count), ``2 × len`` in all per
     target less the skipped N runs.
     """
-    layout = layout_scan(genome, list(regions), min_gap=int(min_gap or readout.window_tokens),
-                         unit_bp=int(unit_bp or default_unit_bp(readout.n_tracks)))
+    unit_bp = unit_bp or default_unit_bp(readout.n_tracks, max_token_bp=tokenizer.max_token_bp,
+                                         window_tokens=readout.window_tokens)
+    layout = layout_scan(genome, list(regions), min_gap=int(min_gap or readout.window_tokens), unit_bp=int(unit_bp))
     out = [{s: np.full((len(t), len(readout.labels)), np.nan, dtype=np.float32) for s in readout.strands}
            for t in layout.targets]
     where = {(t.chrom): [] for t in layout.targets}

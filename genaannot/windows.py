@@ -67,10 +67,19 @@ __all__ = [
     "layout_scan",
     "default_unit_bp",
     "WORK_BYTES",
+    "BASE_UNIT_BP",
+    "UNIT_WINDOWS",
 ]
 
 #: budget of one work unit's float32 work arrays (sets the default unit size)
 WORK_BYTES = 512 * 1024 * 1024
+
+#: work-unit size of one-token-per-base models (:func:`default_unit_bp`): a unit in flight
+#: then holds about the token positions of a 1-Mb BPE unit (docs/scale.md)
+BASE_UNIT_BP = 250_000
+
+#: a default work unit holds at least this many windows, so its halo costs little
+UNIT_WINDOWS = 32
 
 #: bp per chunk of :func:`tokenize_long` (long enough that the look-ahead costs little, short
 #: enough that BPE's per-word cost stays linear)
@@ -414,10 +423,21 @@ def merge_targets(intervals: Iterable[Interval], *, order: Sequence[str]) -> lis
     return merged
 
 
-def default_unit_bp(n_tracks: int) -> int:
-    """Work-unit size: 1 Mb, less when many tracks make one unit's work arrays large
-    (``12`` bytes per base and track), never below 20 kb."""
-    return int(min(1_000_000, max(20_000, WORK_BYTES // (12 * max(1, n_tracks)))))
+def default_unit_bp(n_tracks: int, *, max_token_bp: int, window_tokens: int) -> int:
+    """Work-unit size for a model with ``n_tracks`` output tracks.
+
+    1 Mb for tokens of several bases (GENA BPE: ~170,000 token positions a strand).
+    One-token-per-base models (``max_token_bp`` 1: HyenaDNA, the bundled CNNs) have six
+    times the token positions per base, so their units are :data:`BASE_UNIT_BP` (250 kb)
+    that a unit in flight holds about what a BPE unit holds — but never less than
+    :data:`UNIT_WINDOWS` windows, so a unit's halo (a window on either side) stays a few
+    per cent of its work. Less when many tracks make one unit's work arrays large (``12``
+    bytes per base and track); never below 20 kb.
+    """
+    unit = 1_000_000
+    if max_token_bp <= 1:
+        unit = min(unit, max(BASE_UNIT_BP, UNIT_WINDOWS * int(window_tokens)))
+    return int(min(unit, max(20_000, WORK_BYTES // (12 * max(1, n_tracks)))))
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ def test_evaluate_scores_are_what_scan_writes(tmp_path):
 
     from genaannot.metrics import site_metrics
     from genaannot.pipeline.scan import scan_genome
+    from genaannot.windows import BASE_UNIT_BP
 
     genome, ann = _toy_genome()
     seq = genome.seqs["c1"]
@@ -75,6 +76,7 @@ def test_evaluate_scores_are_what_scan_writes(tmp_path):
     manifest = json.loads(res.manifest.read_text())
     assert rep.details["n_bases_not_scanned"] == 2 * manifest["counts"]["n_bp_skipped"] == 200
     assert (rep.details["unit_bp"], rep.details["min_gap_bp"]) == (manifest["unit_bp"], manifest["min_gap_bp"])
+    assert manifest["unit_bp"] == BASE_UNIT_BP  # a token per base: the smaller default unit
     from genaannot.labels import SiteIndex, oriented_positions
 
     idx = SiteIndex(ann, regions, ("acceptor", "donor"))

@@ -12,8 +12,10 @@ from toy import CharTokenizer
 
 from genaannot.io.tokenizers import read_bpe_tokenizer
 from genaannot.windows import (
+    BASE_UNIT_BP,
     Segment,
     center_cuts,
+    default_unit_bp,
     plan_units,
     plan_windows,
     reverse_complement,
@@ -194,6 +196,17 @@ def test_units_and_gaps():
     assert [(u.chrom, u.start, u.end) for u in units] == [("a", 0, 10), ("a", 10, 20), ("a", 20, 25), ("b", 5, 7)]
     assert [u.index for u in units] == [0, 1, 2, 3]
     assert unit_context(units[1], 4) == (6, 24) and unit_context(units[1], 40) == (0, 25)
+
+
+def test_default_unit_size_follows_the_tokens_a_base_gives():
+    # several bases a token (BPE): 1 Mb; a token per base: BASE_UNIT_BP, or 32 windows if more
+    assert default_unit_bp(3, max_token_bp=16, window_tokens=510) == 1_000_000
+    assert default_unit_bp(3, max_token_bp=1, window_tokens=510) == BASE_UNIT_BP < 1_000_000
+    assert default_unit_bp(3, max_token_bp=1, window_tokens=16_000) == 512_000
+    assert default_unit_bp(3, max_token_bp=1, window_tokens=160_000) == 1_000_000
+    # many tracks: the work arrays' budget decides, never below 20 kb
+    assert default_unit_bp(919, max_token_bp=16, window_tokens=510) < BASE_UNIT_BP
+    assert default_unit_bp(100_000, max_token_bp=1, window_tokens=510) == 20_000
 
 
 def test_reverse_complement():

@@ -181,7 +181,8 @@ def predict_region(
             model = load_model(model, device=device, dtype=precision, **(model_options or {}))
         readout = resolve_readout(task_obj, model.info, labels=labels, strand=strand, window_tokens=window_tokens)
         gap = int(min_gap or readout.window_tokens)
-        ubp = int(unit_bp or default_unit_bp(readout.n_tracks))
+        ubp = int(unit_bp or default_unit_bp(readout.n_tracks, max_token_bp=model.tokenizer.max_token_bp,
+                                             window_tokens=readout.window_tokens))
         # the layout of the whole chromosome: what a whole-genome scan cuts into units
         layout = layout_scan(gen, [Interval(iv.chrom, 0, sizes[iv.chrom])], min_gap=gap, unit_bp=ubp)
         values = {s: np.full((len(iv), len(readout.labels)), np.nan, dtype=np.float32) for s in readout.strands}

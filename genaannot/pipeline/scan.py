@@ -8,7 +8,7 @@ model's weights and the genome's content identified; written to ``OUT.parts/sett
 and, whole, to the manifest's ``settings``). The stages live elsewhere:
 
 1. layout (:func:`genaannot.windows.layout_scan`): the scanned regions minus runs of N of
-   at least ``min_gap`` bp, cut into deterministic work units (≤ 1 Mb);
+   at least ``min_gap`` bp, cut into deterministic work units (≤ 1 Mb; 250 kb for a model with a token per base);
 2. per unit, the span path (:mod:`genaannot.span`): planning and tokenising in
    ``workers`` host processes (:mod:`.workers`), the model on this thread, stitching on a
    writer thread at most two units behind;
@@ -470,7 +470,8 @@ def scan_genome(
     min_gap
         N runs of at least this many bp are not scanned (default: ``window_tokens`` bp).
     unit_bp
-        Work-unit size (default 1 Mb, less when many tracks are written).
+        Work-unit size (default :func:`~genaannot.windows.default_unit_bp`: 1 Mb; 250 kb for
+        one-token-per-base models; less when many tracks are written).
     workers
         Host processes that read, plan and tokenise units while the model runs (0: in this
         process; None: :func:`default_workers` for the device). Files do not depend on it.
@@ -556,8 +557,10 @@ def scan_genome(
 def _scan(gen: Genome, *, model: Model, task: Task, readout: Readout, req: ScanRequest, model_spec: str | None,
           predictor: Predictor | None, progress: Callable[[int], None] | None, t_start: float) -> ScanResult:
     output, regions, devices = req.output, req.regions, req.devices
+    unit_bp = req.unit_bp or default_unit_bp(readout.n_tracks, max_token_bp=model.tokenizer.max_token_bp,
+                                             window_tokens=readout.window_tokens)
     layout = layout_scan(gen, _targets(gen, regions, req.chroms), min_gap=int(req.min_gap or readout.window_tokens),
-                         unit_bp=int(req.unit_bp or default_unit_bp(readout.n_tracks)))
+                         unit_bp=int(unit_bp))
     meta = model.info.extra.get("genaannot") or {}
     thresholds, source = resolve_thresholds(list(readout.labels), task=task.name, default=task.call_threshold,
                                             threshold=req.threshold, checkpoint=meta)
