@@ -172,7 +172,7 @@ SITE_FRACTION = 0.0037
 
 
 def null_model(*, labels: int = 3, max_tokens: int = 510, device_tokens_per_s: float | None = None,
-               outputs: str = "random", tokenizer: Path | None = None, site_fraction: float = SITE_FRACTION):
+               outputs: str = "random", tokenizer: Any = None, site_fraction: float = SITE_FRACTION):
     """A :class:`Model` around a network that returns ``[B, L, labels]`` logits: model-like
     random values (``outputs="random"``, seeded) or zeros.
 
@@ -196,8 +196,10 @@ def null_model(*, labels: int = 3, max_tokens: int = 510, device_tokens_per_s: f
 
     from genaannot.io.tokenizers import load_tokenizer
     from genaannot.models.base import Loaded, Model, ModelInfo, collate_cls_sep, split_cls_sep
+    from genaannot.tokenize import DNATokenizer
 
-    tok = load_tokenizer(tokenizer or TOKENIZER)
+    # a tokenizer, or the checkpoint directory of one (default: the GENA t2t tokenizer)
+    tok = tokenizer if isinstance(tokenizer, DNATokenizer) else load_tokenizer(tokenizer or TOKENIZER)
     gen = torch.Generator().manual_seed(0)
     device = EmulatedDevice(device_tokens_per_s) if device_tokens_per_s else None
     pool = None

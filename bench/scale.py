@@ -8,8 +8,12 @@ random``, every token's value differs, ~97 % of probabilities < 0.01), so that t
 see what a real model gives them, not flattering all-zero tracks. Each size runs in a fresh
 process, so that its peak RSS is its own.
 
-``--tokenizer base`` uses the bundled demo model's one-token-per-base tokenizer (the
-largest tracks: a value per base); ``bpe`` the GENA t2t BPE tokenizer (a value per token).
+``--tokenizer base`` uses the character tokenizer of HyenaDNA and the bundled CNNs (one
+token per base: the largest tracks, a value per base; 250-kb work units by default);
+``bpe`` the GENA t2t BPE tokenizer (a value per token). (Until 2026-12-06 17:50 UTC ``base``
+was the bundled demo model's single-letter BPE tokenizer, run through ``tokenizers``:
+~290 ns a base against ~25–50 for the character tokenizer, which overstated the host CPU
+of 1-bp-token models by ~0.3 CPU-s per Mb per strand.)
 ``--device-tokens-per-s R`` runs the null network on ``host_pipeline.py``'s emulated
 asynchronous device, so the scan takes the path it takes on a GPU (every unit through one
 stream of batches, the next unit planned while the last one's batches finish).
@@ -53,7 +57,6 @@ from typing import Any
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parent.parent
-BASE_TOKENIZER = REPO / "examples/models/demo-splice-athaliana"
 
 
 def write_genome(path: Path, size: int, *, seed: int = 0) -> Path:
@@ -93,8 +96,9 @@ def _child(fasta: str, out: str, tokenizer: str, outputs: str, track_digits: str
     hp = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hp)  # type: ignore[union-attr]
     from genaannot.pipeline.scan import scan_genome
+    from genaannot.tokenize import CharTokenizer
 
-    tok = BASE_TOKENIZER if tokenizer == "base" else None
+    tok = CharTokenizer() if tokenizer == "base" else None
     # sites per token: ~620 calls per Mb per track with either tokenizer (a BPE token is ~6 bp)
     sites = hp.SITE_FRACTION / (6 if tokenizer == "base" else 1)
     model = hp.null_model(outputs=outputs, tokenizer=tok, max_tokens=510, device_tokens_per_s=device_rate,

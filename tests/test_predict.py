@@ -784,6 +784,9 @@ def test_bench_scale_runs(capsys):
         assert 0 < row["mb_scanned"] <= mb
     streamed = _bench("scale").main(["--sizes-mb", "0.03", "--tokenizer", "bpe", "--device-tokens-per-s", "1e9"])
     assert streamed[0.03]["bytes_per_mb_track"] == res[0.03]["bytes_per_mb_track"]  # the GPU's path, the same files
+    # a token per base (the character tokenizer), in work units of 10 kb
+    base = _bench("scale").main(["--sizes-mb", "0.03", "--tokenizer", "base", "--unit-bp", "10000"])[0.03]
+    assert base["bytes_per_mb_track"] > res[0.03]["bytes_per_mb_track"]  # a value per base, not per token
 
 
 def test_non_finite_outputs_raise_naming_the_input():
