@@ -75,8 +75,8 @@ __all__ = [
 WORK_BYTES = 512 * 1024 * 1024
 
 #: work-unit size of one-token-per-base models (:func:`default_unit_bp`): a unit in flight
-#: then holds about the token positions of a 1-Mb BPE unit (docs/scale.md)
-BASE_UNIT_BP = 250_000
+#: then holds about the token positions of a 1-Mb BPE unit (~166,000 a strand; docs/scale.md)
+BASE_UNIT_BP = 160_000
 
 #: a default work unit holds at least this many windows, so its halo costs little
 UNIT_WINDOWS = 32
@@ -428,8 +428,8 @@ def default_unit_bp(n_tracks: int, *, max_token_bp: int, window_tokens: int) -> 
 
     1 Mb for tokens of several bases (GENA BPE: ~170,000 token positions a strand).
     One-token-per-base models (``max_token_bp`` 1: HyenaDNA, the bundled CNNs) have six
-    times the token positions per base, so their units are :data:`BASE_UNIT_BP` (250 kb)
-    that a unit in flight holds about what a BPE unit holds — but never less than
+    times the token positions per base, so their units are :data:`BASE_UNIT_BP` (160 kb),
+    so that a unit in flight holds about what a BPE unit holds — but never less than
     :data:`UNIT_WINDOWS` windows, so a unit's halo (a window on either side) stays a few
     per cent of its work. Less when many tracks make one unit's work arrays large (``12``
     bytes per base and track); never below 20 kb.

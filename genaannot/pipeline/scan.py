@@ -8,7 +8,7 @@ model's weights and the genome's content identified; written to ``OUT.parts/sett
 and, whole, to the manifest's ``settings``). The stages live elsewhere:
 
 1. layout (:func:`genaannot.windows.layout_scan`): the scanned regions minus runs of N of
-   at least ``min_gap`` bp, cut into deterministic work units (≤ 1 Mb; 250 kb for a model with a token per base);
+   at least ``min_gap`` bp, cut into deterministic work units (≤ 1 Mb; 160 kb for a model with a token per base);
 2. per unit, the span path (:mod:`genaannot.span`): planning and tokenising in
    ``workers`` host processes (:mod:`.workers`), the model on this thread, stitching on a
    writer thread at most two units behind;
@@ -470,7 +470,7 @@ def scan_genome(
     min_gap
         N runs of at least this many bp are not scanned (default: ``window_tokens`` bp).
     unit_bp
-        Work-unit size (default :func:`~genaannot.windows.default_unit_bp`: 1 Mb; 250 kb for
+        Work-unit size (default :func:`~genaannot.windows.default_unit_bp`: 1 Mb; 160 kb for
         one-token-per-base models; less when many tracks are written).
     workers
         Host processes that read, plan and tokenise units while the model runs (0: in this
