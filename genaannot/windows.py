@@ -426,9 +426,9 @@ def merge_targets(intervals: Iterable[Interval], *, order: Sequence[str]) -> lis
 def default_unit_bp(n_tracks: int, *, max_token_bp: int, window_tokens: int) -> int:
     """Work-unit size for a model with ``n_tracks`` output tracks.
 
-    1 Mb for tokens of several bases (GENA BPE: ~170,000 token positions a strand).
-    One-token-per-base models (``max_token_bp`` 1: HyenaDNA, the bundled CNNs) have six
-    times the token positions per base, so their units are :data:`BASE_UNIT_BP` (160 kb),
+    1 Mb for tokens of several bases (GENA BPE: ~166,000 token positions a strand on real
+    DNA). One-token-per-base models (``max_token_bp`` 1: HyenaDNA, the bundled CNNs) have
+    six times the token positions per base; their units are :data:`BASE_UNIT_BP` (160 kb),
     so that a unit in flight holds about what a BPE unit holds — but never less than
     :data:`UNIT_WINDOWS` windows, so a unit's halo (a window on either side) stays a few
     per cent of its work. Less when many tracks make one unit's work arrays large (``12``
