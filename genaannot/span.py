@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from .tokenize import DNATokenizer, Encoding
 
 __all__ = ["StrandPlan", "SpanWork", "PackedPredictions", "plan_span", "predict_span", "predict_span_stream", "stitch_span", "span_pieces",
-           "span_tracks", "region_tracks", "SpanTimer"]
+           "span_tracks", "region_tracks", "scan_layout", "SpanTimer"]
 
 
 @dataclass
@@ -609,6 +609,24 @@ def span_tracks(
     return stitch_span(work, preds, readout=readout, stitch_mode=stitch_mode)
 
 
+def scan_layout(
+    genome: GenomeReader,
+    targets: Sequence[Interval],
+    *,
+    tokenizer: DNATokenizer,
+    readout: Readout,
+    min_gap: int | None = None,
+    unit_bp: int | None = None,
+) -> ScanLayout:
+    """:func:`~genaannot.windows.layout_scan` with the scan's defaults, which ``scan``,
+    ``evaluate`` and region prediction share: ``min_gap`` = ``window_tokens`` bp and
+    ``unit_bp`` = :func:`~genaannot.windows.default_unit_bp` for the tokenizer and window."""
+    if not unit_bp:
+        unit_bp = default_unit_bp(readout.n_tracks, max_token_bp=tokenizer.max_token_bp,
+                                  window_tokens=readout.window_tokens)
+    return layout_scan(genome, list(targets), min_gap=int(min_gap or readout.window_tokens), unit_bp=int(unit_bp))
+
+
 def region_tracks(
     genome: GenomeReader,
     regions: Sequence[Interval],
@@ -636,9 +654,7 @@ def region_tracks(
     ``progress`` is called with base pairs done (both strands count), ``2 × len`` in all per
     target less the skipped N runs.
     """
-    unit_bp = unit_bp or default_unit_bp(readout.n_tracks, max_token_bp=tokenizer.max_token_bp,
-                                         window_tokens=readout.window_tokens)
-    layout = layout_scan(genome, list(regions), min_gap=int(min_gap or readout.window_tokens), unit_bp=int(unit_bp))
+    layout = scan_layout(genome, regions, tokenizer=tokenizer, readout=readout, min_gap=min_gap, unit_bp=unit_bp)
     out = [{s: np.full((len(t), len(readout.labels)), np.nan, dtype=np.float32) for s in readout.strands}
            for t in layout.targets]
     where = {(t.chrom): [] for t in layout.targets}

@@ -22,9 +22,8 @@ import numpy as np
 
 from ..readout import resolve_readout
 from ..regions import Interval, RegionError, parse_region
-from ..span import plan_span, predict_span, stitch_span
+from ..span import plan_span, predict_span, scan_layout, stitch_span
 from ..tasks import Task, get_task
-from ..windows import default_unit_bp, layout_scan
 from .workers import default_threads, torch_threads
 
 if TYPE_CHECKING:
@@ -180,11 +179,9 @@ def predict_region(
 
             model = load_model(model, device=device, dtype=precision, **(model_options or {}))
         readout = resolve_readout(task_obj, model.info, labels=labels, strand=strand, window_tokens=window_tokens)
-        gap = int(min_gap or readout.window_tokens)
-        ubp = int(unit_bp or default_unit_bp(readout.n_tracks, max_token_bp=model.tokenizer.max_token_bp,
-                                             window_tokens=readout.window_tokens))
         # the layout of the whole chromosome: what a whole-genome scan cuts into units
-        layout = layout_scan(gen, [Interval(iv.chrom, 0, sizes[iv.chrom])], min_gap=gap, unit_bp=ubp)
+        layout = scan_layout(gen, [Interval(iv.chrom, 0, sizes[iv.chrom])], tokenizer=model.tokenizer,
+                             readout=readout, min_gap=min_gap, unit_bp=unit_bp)
         values = {s: np.full((len(iv), len(readout.labels)), np.nan, dtype=np.float32) for s in readout.strands}
         n_windows = 0
         with torch_threads(threads or default_threads(workers=0, device=str(model.device))):
@@ -205,5 +202,5 @@ def predict_region(
            for s in readout.strands}
     return RegionPrediction(iv.chrom, iv.start, iv.end, out, tuple(readout.labels), tuple(readout.strands),
                             task_obj.name, {"window_tokens": readout.window_tokens, "overlap": overlap,
-                                            "stitch": stitch, "min_gap_bp": gap, "unit_bp": ubp,
+                                            "stitch": stitch, "min_gap_bp": layout.min_gap, "unit_bp": layout.unit_bp,
                                             "windows": n_windows})

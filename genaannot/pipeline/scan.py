@@ -65,12 +65,13 @@ from ..span import (
     plan_span,
     predict_span,
     predict_span_stream,
+    scan_layout,
     span_pieces,
     stitch_span,
 )
 from ..stitch import DEFAULT_TRACK_DIGITS, STITCH_MODES, join_runs, piece_runs, round_values, runs
 from ..tasks import TASKS, Task, get_task
-from ..windows import ScanLayout, Unit, default_unit_bp, layout_scan, stride_tokens
+from ..windows import ScanLayout, Unit, stride_tokens
 from .assemble import (
     Assembler,
     ScanResult,
@@ -557,10 +558,8 @@ def scan_genome(
 def _scan(gen: Genome, *, model: Model, task: Task, readout: Readout, req: ScanRequest, model_spec: str | None,
           predictor: Predictor | None, progress: Callable[[int], None] | None, t_start: float) -> ScanResult:
     output, regions, devices = req.output, req.regions, req.devices
-    unit_bp = req.unit_bp or default_unit_bp(readout.n_tracks, max_token_bp=model.tokenizer.max_token_bp,
-                                             window_tokens=readout.window_tokens)
-    layout = layout_scan(gen, _targets(gen, regions, req.chroms), min_gap=int(req.min_gap or readout.window_tokens),
-                         unit_bp=int(unit_bp))
+    layout = scan_layout(gen, _targets(gen, regions, req.chroms), tokenizer=model.tokenizer, readout=readout,
+                         min_gap=req.min_gap, unit_bp=req.unit_bp)
     meta = model.info.extra.get("genaannot") or {}
     thresholds, source = resolve_thresholds(list(readout.labels), task=task.name, default=task.call_threshold,
                                             threshold=req.threshold, checkpoint=meta)
