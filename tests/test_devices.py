@@ -41,6 +41,21 @@ def _die(device, job, report):
     return job
 
 
+def _big(device, job, report):
+    for i in range(50):
+        report("chunk", bytes([i]) * 100_000)  # 5 MB of messages, far more than a pipe holds
+    return bytes([job]) * (8 << 20)
+
+
+def test_everything_a_device_process_sends_arrives_before_it_leaves():
+    """A device process leaves without the interpreter's teardown (``leave_now``), after its
+    queue is flushed: no message and no part of a large result is lost."""
+    got: list = []
+    out = run_on_devices(_big, [3, 5], devices=["cpu", "cpu"], on_message=lambda k, r, v: got.append((r, v[0], len(v))))
+    assert out == [bytes([3]) * (8 << 20), bytes([5]) * (8 << 20)]
+    assert sorted(got) == sorted((r, i, 100_000) for r in (0, 1) for i in range(50))
+
+
 def test_results_and_messages_in_device_order():
     seen = []
     out = run_on_devices(_echo, [1, 2], devices=["cpu", "cpu"], on_message=lambda k, r, v: seen.append((k, r, v)))

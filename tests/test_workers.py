@@ -92,6 +92,44 @@ def test_lookahead_is_bounded_on_a_thread():
                 assert max(started) <= x + 2  # the item, the next one, at most one more queued
 
 
+# --- a worker leaves without the interpreter's teardown ---
+
+LEAVING = '''
+import atexit, ctypes, multiprocessing, sys
+from pathlib import Path
+from genaannot.pipeline.workers import ahead, worker_state
+
+def task(x):
+    # a C library's teardown (LLVM's static destructors, say): here one that aborts
+    libc = ctypes.CDLL(None)
+    libc.__cxa_atexit(ctypes.cast(libc.abort, ctypes.c_void_p), None, None)
+    atexit.register(Path(f"{worker_state['dir']}/atexit").write_text, "ran")  # after the worker started
+    sys.stdout.write(f"unflushed {x}")  # no newline, no flush: stdout is a pipe
+    return x
+
+if __name__ == "__main__":
+    with ahead([7], local=task, remote=task, workers=1, state={"dir": sys.argv[1]}) as out:
+        print(list(out), file=sys.stderr)
+        kids = multiprocessing.active_children()
+    print("exit codes", [p.exitcode for p in kids], file=sys.stderr)
+'''
+
+
+def test_a_worker_leaves_without_the_teardown_but_flushed_and_with_its_atexit_handlers(tmp_path):
+    """The pool's workers end through ``leave_now`` (the scan waits for them; LLVM's teardown
+    alone took 0.24–0.28 s): Python atexit handlers registered later still run and the
+    output is flushed, but the C libraries' teardown (C ``atexit``, static destructors) is skipped."""
+    from procs import run_script
+
+    (tmp_path / "leaving.py").write_text(LEAVING)
+    res = run_script(tmp_path / "leaving.py", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    assert "[(7, 7)]" in res.stderr
+    assert "unflushed 7" in res.stdout  # flushed before os._exit
+    assert (tmp_path / "atexit").read_text() == "ran"
+    assert "exit codes [0]" in res.stderr  # not -6: the C library's teardown never ran
+
+
 # --- worker processes die with their parent; a script without a __main__ guard is refused ---
 
 KILLED_PARENT = '''
