@@ -23,7 +23,7 @@ Printed per size (``size_mb=N key: value`` lines, and a table):
 * ``mb_scanned``: bp scanned per strand, in Mb (N runs are not scanned);
 * ``peak_rss_mb``: the scanning process's peak resident memory (``ru_maxrss``), and
   ``worker_peak_rss_mb`` the largest worker process's (``--workers N``, sampled every
-  0.2 s from ``/proc``; 0 without);
+  0.2 s from ``/proc``, spawned workers only, not helper programs; 0 without);
 * ``cpu_s``, ``cpu_s_per_mb_strand``: CPU seconds of the scan call (the process and its
   workers, start-up and imports left out), and per Mb of one strand (the null network's own
   cost is a copy from a pool of random values drawn once);
@@ -115,7 +115,9 @@ def _child(fasta: str, out: str, tokenizer: str, outputs: str, track_digits: str
         return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
     # the worker processes' peak RSS (VmHWM), sampled while they live: RUSAGE_CHILDREN's
-    # maxrss would count helper programs forked from this large process (find_library's)
+    # maxrss would count helper programs forked from this large process (find_library's),
+    # and so would a sampler that took every child (a 269-MB reading once): only spawned
+    # workers (their command line runs multiprocessing's spawn_main) are counted
     import threading
 
     hwm: dict[int, float] = {}
@@ -130,6 +132,9 @@ def _child(fasta: str, out: str, tokenizer: str, outputs: str, track_digits: str
                 continue
             for pid in kids:
                 try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                        if b"spawn_main" not in fh.read():  # not a worker: a forked helper program
+                            continue
                     with open(f"/proc/{pid}/status") as fh:
                         kb = next(int(x.split()[1]) for x in fh if x.startswith("VmHWM:"))
                     hwm[pid] = max(hwm.get(pid, 0), kb / 1024)
