@@ -16,7 +16,9 @@ was the bundled demo model's single-letter BPE tokenizer, run through ``tokenize
 of 1-bp-token models by ~0.3 CPU-s per Mb per strand.)
 ``--device-tokens-per-s R`` runs the null network on ``host_pipeline.py``'s emulated
 asynchronous device, so the scan takes the path it takes on a GPU (every unit through one
-stream of batches, the next unit planned while the last one's batches finish).
+stream of batches, the next unit planned while the last one's batches finish), with the
+batch size a scan on CUDA takes (``scan.default_batch_size``: 64 windows of 510 tokens;
+until 2026-12-06 20 UTC, 8, the CPU default, which the GPU path then also took).
 
 Printed per size (``size_mb=N key: value`` lines, and a table):
 
@@ -78,7 +80,7 @@ def write_genome(path: Path, size: int, *, seed: int = 0) -> Path:
 
 
 def _child(fasta: str, out: str, tokenizer: str, outputs: str, track_digits: str, workers: int,
-           device_rate: float | None = None, unit_bp: int | None = None) -> None:
+           device_rate: float | None = None, unit_bp: int | None = None, batch_size: int | None = None) -> None:
     """One scan in this (fresh) process; prints one JSON line of figures."""
     import importlib.util
     import resource
@@ -147,7 +149,8 @@ def _child(fasta: str, out: str, tokenizer: str, outputs: str, track_digits: str
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     res = scan_genome(fasta, model=model, task="splice", output=Path(out) / "s.bw", strand="both", quiet=True,
-                      progress=progress, track_digits=digits, workers=workers, unit_bp=unit_bp)
+                      progress=progress, track_digits=digits, workers=workers, unit_bp=unit_bp,
+                      batch_size=batch_size)
     t1 = time.perf_counter()
     stop.set()
     print(json.dumps({
@@ -175,12 +178,22 @@ def main(argv: list[str] | None = None) -> dict[float, dict[str, Any]]:
                     help="scan on bench/host_pipeline.py's emulated asynchronous device at this rate: the "
                          "path a GPU takes (all units in one stream of batches) [the CPU path]")
     ap.add_argument("--unit-bp", type=int, default=None, help="work-unit size [the scanner's default]")
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="windows per batch [what a scan takes: with --device-tokens-per-s the CUDA default "
+                         "for 510-token windows, 64; else 8]")
     ap.add_argument("--child", nargs=2, metavar=("FASTA", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         _child(*args.child, args.tokenizer, args.outputs, args.track_digits, args.workers, args.device_tokens_per_s,
-               args.unit_bp)
+               args.unit_bp, args.batch_size)
         return {}
+    batch_size = args.batch_size
+    if batch_size is None and args.device_tokens_per_s:
+        # the emulated device is a CPU tensor: take the batch a scan on a GPU would take
+        from genaannot.pipeline.scan import default_batch_size
+
+        batch_size = default_batch_size(devices="cuda", window_tokens=510)
+    print(f"batch_size: {batch_size or 'the scan default (8 on CPU)'}")
     results: dict[float, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for mb in (float(x) for x in args.sizes_mb.split(",")):
@@ -192,6 +205,8 @@ def main(argv: list[str] | None = None) -> dict[float, dict[str, Any]]:
                 cmd += ["--device-tokens-per-s", str(args.device_tokens_per_s)]
             if args.unit_bp:
                 cmd += ["--unit-bp", str(args.unit_bp)]
+            if batch_size:
+                cmd += ["--batch-size", str(batch_size)]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 raise SystemExit(f"size {mb:g} Mb failed:\n{proc.stderr[-3000:]}")

@@ -678,6 +678,37 @@ def test_resume_refuses_another_batch_size_and_manifest_records_the_settings(tmp
     assert settings["thresholds"] == m["calls"]["thresholds"] and settings["bedgraph"] is False
 
 
+def test_default_batch_size_is_8_on_cpu_and_about_32k_token_positions_on_cuda():
+    from genaannot.pipeline.scan import default_batch_size
+
+    assert default_batch_size(devices=None, window_tokens=510) == 8
+    assert default_batch_size(devices=["cpu", "cpu"], window_tokens=100) == 8
+    # the thread that feeds a GPU works per batch: 64 windows of a 512-token model, not 8
+    assert default_batch_size(devices="cuda", window_tokens=510) == 64
+    assert default_batch_size(devices=["cuda:0", "cuda:1"], window_tokens=1022) == 32
+    assert default_batch_size(devices="cuda:1", window_tokens=100) == 64  # at most 64 windows
+    # never more token positions than 8 windows of 4,096 (what BigBird took before), never below 8
+    assert default_batch_size(devices="cuda", window_tokens=4094) == 8
+    assert default_batch_size(devices="cuda", window_tokens=1_000_000) == 8
+
+
+def test_an_unset_batch_size_is_the_default_for_the_device_and_window(tmp_path, token_model, monkeypatch):
+    import genaannot.pipeline.scan as scan_mod
+
+    seen = []
+
+    def fake(*, devices, window_tokens):
+        seen.append((list(devices), window_tokens))
+        return 5
+
+    monkeypatch.setattr(scan_mod, "default_batch_size", fake)
+    fa = tmp_path / "g.fa"
+    fa.write_text(">x\n" + "ACGTTGCA" * 40 + "\n")
+    res = scan_genome(fa, model=token_model, task="splice", output=tmp_path / "o.bw", window_tokens=32, quiet=True)
+    assert seen == [([str(token_model.device)], 32)]
+    assert json.loads(res.manifest.read_text())["batch_size"] == 5  # what ran is what is recorded
+
+
 def test_resume_refuses_another_precision(tmp_path, token_model):
     """bf16 or fp16 change a model's outputs far beyond float rounding: the parts of an fp32
     run are not continued by a bf16 one."""

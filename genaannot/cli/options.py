@@ -100,10 +100,13 @@ def compute_options(library: Callable[..., Any]) -> Callable[[Any], Any]:
     ``--compile`` (``scan`` and ``score``: how and where the model runs), their defaults those
     of the library function ``library`` (``scan_genome``, ``score_variants``)."""
 
+    batch = library_default(library, "batch_size")
+
     def decorate(f: Any) -> Any:
         for opt in reversed([
-            click.option("--batch-size", type=click.IntRange(min=1), default=library_default(library, "batch_size"),
-                         show_default=True),
+            click.option("--batch-size", type=click.IntRange(min=1), default=batch, show_default=batch is not None,
+                         help=None if batch is not None else
+                         "Windows per forward pass [default: 8; on CUDA 32,768 token positions, 8-64 windows]."),
             click.option("--device", default=library_default(library, "device"),
                          help="cpu, cuda, cuda:1 [default: CUDA when available]."),
             threads_option,

@@ -103,6 +103,7 @@ __all__ = [
     "ScanSettings",
     "TrackSpec",
     "default_workers",
+    "default_batch_size",
     "DEFAULT_TRACK_DIGITS",
     "finish_scan",
     "track_specs",
@@ -244,6 +245,31 @@ def default_workers(*, devices: list[str] | str | None = None) -> int:
         d = len(items)
         return max(0, min(8, (cores - d) // d))
     return max(0, min(4, cores - 1))
+
+
+#: token positions per batch of a scan on CUDA (:func:`default_batch_size`): 64 windows of 512 tokens
+CUDA_BATCH_TOKENS = 1 << 15
+#: windows per batch on CUDA at most, and everywhere at least (the batch size before it)
+CUDA_MAX_BATCH, MIN_BATCH = 64, 8
+
+
+def default_batch_size(*, devices: list[str] | str | None = None, window_tokens: int) -> int:
+    """Windows per batch when none is given: on CUDA, :data:`CUDA_BATCH_TOKENS` token
+    positions (64 windows of 512 tokens, 8 of 4,096), between 8 and 64 windows; elsewhere 8.
+
+    The host's work per batch is fixed: launching it, collating it, taking its outputs.
+    At 8 windows of 510 tokens the thread that feeds the device would need 0.73–0.77 of a
+    core at 4 × 10⁶ token positions/s with a null network (more with a real one, whose
+    eager forward launches a kernel per layer), 0.41–0.46 at 64 (docs/scale.md, "Windows
+    per batch on a GPU"). No batch holds more token positions than 8 windows of 4,096 —
+    what a BigBird scan put through at the former default of 8 — so memory on the device
+    does not grow beyond what that needed. On a CPU the model's own work dwarfs the
+    per-batch cost, and larger batches only hold more memory.
+    """
+    items = [devices] if isinstance(devices, str) else list(devices or ["cpu"])
+    if any(str(d).startswith("cuda") for d in items):
+        return max(MIN_BATCH, min(CUDA_MAX_BATCH, CUDA_BATCH_TOKENS // max(1, window_tokens)))
+    return MIN_BATCH
 
 
 def _targets(genome: Genome, regions: Any, chroms: Sequence[str] | None) -> list[Interval]:
@@ -401,7 +427,7 @@ def scan_genome(
     window_tokens: int | None = None,
     overlap: float = 0.5,
     stitch: str = "center",
-    batch_size: int = 8,
+    batch_size: int | None = None,
     labels: list[str] | None = None,
     threshold: float | None = None,
     resume: bool = False,
@@ -473,6 +499,10 @@ def scan_genome(
     unit_bp
         Work-unit size (default :func:`~genaannot.windows.default_unit_bp`: 1 Mb; 160 kb for
         one-token-per-base models; less when many tracks are written).
+    batch_size
+        Windows per forward pass (None: :func:`default_batch_size`: 8, and on CUDA about
+        32,768 token positions, up to 64 windows). Recorded with the run (resume and
+        shards need the same): on a GPU the batching may change the last bits of values.
     workers
         Host processes that read, plan and tokenise units while the model runs (0: in this
         process; None: :func:`default_workers` for the device). Files do not depend on it.
@@ -502,7 +532,7 @@ def scan_genome(
         raise ScanError(f"--stitch must be one of {', '.join(STITCH_MODES)}, not {stitch!r}")
     if not 0 <= overlap < 1:
         raise ScanError(f"--overlap must be in [0, 1), not {overlap}")
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise ScanError("--batch-size must be at least 1")
     if workers is not None and workers < 0:
         raise ScanError("--workers must be 0 (in-process) or more")
@@ -541,6 +571,9 @@ def scan_genome(
             raise ScanError(str(err)) from None
         if workers is None:
             workers = default_workers(devices=device_list or [str(model.device)])
+        if batch_size is None:
+            batch_size = default_batch_size(devices=device_list or [str(model.device)],
+                                            window_tokens=readout.window_tokens)
         req = ScanRequest(output=output, regions=regions, chroms=chroms, overlap=overlap, stitch=stitch,
                           batch_size=batch_size, threshold=threshold, resume=resume, bedgraph=bedgraph, quiet=quiet,
                           shard=shard_t, min_gap=min_gap, unit_bp=unit_bp, workers=workers, devices=device_list,
