@@ -237,9 +237,10 @@ def leave_now(code: int = 0) -> None:
     For a worker or device process whose results have reached the parent: tearing down
     the libraries it loaded takes longer than the last unit's work (LLVM's, loaded by the
     compiled BPE encoder, 0.1–0.3 s; torch's 0.5 s; a CUDA context more), and the parent
-    waits for it before the scan can finish. Files must be closed (every output of a scan
-    is written and closed before its result is sent) and Python's ``atexit`` handlers
-    registered before this is called have run or been given up.
+    waits for it before the scan can finish. Nothing else is finished: files must be
+    closed (every output of a scan is, before its result is sent), queues flushed, and
+    Python's ``atexit`` handlers do not run unless this is itself one (a worker registers
+    it first, so it runs after the handlers of the libraries it loads).
     """
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
