@@ -687,7 +687,7 @@ def test_default_batch_size_is_8_on_cpu_and_about_32k_token_positions_on_cuda():
     assert default_batch_size(devices="cuda", window_tokens=510) == 64
     assert default_batch_size(devices=["cuda:0", "cuda:1"], window_tokens=1022) == 32
     assert default_batch_size(devices="cuda:1", window_tokens=100) == 64  # at most 64 windows
-    # never more token positions than 8 windows of 4,096 (what BigBird took before), never below 8
+    # at most 8 windows of 4,096 token positions (what BigBird took before); longer windows keep 8
     assert default_batch_size(devices="cuda", window_tokens=4094) == 8
     assert default_batch_size(devices="cuda", window_tokens=1_000_000) == 8
 

@@ -261,10 +261,11 @@ def default_batch_size(*, devices: list[str] | str | None = None, window_tokens:
     At 8 windows of 510 tokens the thread that feeds the device would need 0.73–0.77 of a
     core at 4 × 10⁶ token positions/s with a null network (more with a real one, whose
     eager forward launches a kernel per layer), 0.41–0.46 at 64 (docs/scale.md, "Windows
-    per batch on a GPU"). No batch holds more token positions than 8 windows of 4,096 —
-    what a BigBird scan put through at the former default of 8 — so memory on the device
-    does not grow beyond what that needed. On a CPU the model's own work dwarfs the
-    per-batch cost, and larger batches only hold more memory.
+    per batch on a GPU"). Windows of up to 4,096 tokens get batches of at most 8 × 4,096
+    token positions — what a BigBird scan put through at the former default of 8 — and
+    longer windows keep 8, so no batch needs more device memory than one of the former
+    default did. On a CPU the model's own work dwarfs the per-batch cost, and larger
+    batches only hold more memory.
     """
     items = [devices] if isinstance(devices, str) else list(devices or ["cpu"])
     if any(str(d).startswith("cuda") for d in items):
