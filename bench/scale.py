@@ -59,6 +59,8 @@ from typing import Any
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parent.parent
+#: the null network's window, in tokens
+WINDOW_TOKENS = 510
 
 
 def write_genome(path: Path, size: int, *, seed: int = 0) -> Path:
@@ -103,7 +105,7 @@ def _child(fasta: str, out: str, tokenizer: str, outputs: str, track_digits: str
     tok = CharTokenizer() if tokenizer == "base" else None
     # sites per token: ~620 calls per Mb per track with either tokenizer (a BPE token is ~6 bp)
     sites = hp.SITE_FRACTION / (6 if tokenizer == "base" else 1)
-    model = hp.null_model(outputs=outputs, tokenizer=tok, max_tokens=510, device_tokens_per_s=device_rate,
+    model = hp.null_model(outputs=outputs, tokenizer=tok, max_tokens=WINDOW_TOKENS, device_tokens_per_s=device_rate,
                           site_fraction=sites)
     last = [time.perf_counter()]
 
@@ -192,7 +194,7 @@ def main(argv: list[str] | None = None) -> dict[float, dict[str, Any]]:
         # the emulated device is a CPU tensor: take the batch a scan on a GPU would take
         from genaannot.pipeline.scan import default_batch_size
 
-        batch_size = default_batch_size(devices="cuda", window_tokens=510)
+        batch_size = default_batch_size(devices="cuda", window_tokens=WINDOW_TOKENS)
     print(f"batch_size: {batch_size or 'the scan default (8 on CPU)'}")
     results: dict[float, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:

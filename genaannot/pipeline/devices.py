@@ -26,7 +26,7 @@ from .workers import (
     start_error,
 )
 
-__all__ = ["parse_devices", "model_spec", "model_config", "run_on_devices", "load_for_device", "DeviceError"]
+__all__ = ["parse_devices", "uses_cuda", "model_spec", "model_config", "run_on_devices", "load_for_device", "DeviceError"]
 
 
 class DeviceError(ValueError):
@@ -50,6 +50,13 @@ def parse_devices(devices: list[str] | str | None) -> list[str] | None:
     if not out:
         raise DeviceError("--devices is empty")
     return out
+
+
+def uses_cuda(devices: list[str] | str | None) -> bool:
+    """Whether ``devices`` (one device string, several, or None: the CPU) include a CUDA device:
+    what the scan's and score's defaults (workers, batch size) follow."""
+    items = [devices] if isinstance(devices, str) else list(devices or [])
+    return any(str(d).startswith("cuda") for d in items)
 
 
 def model_spec(model: Any) -> str:

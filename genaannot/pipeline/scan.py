@@ -88,6 +88,7 @@ from .devices import (
     model_spec,
     parse_devices,
     run_on_devices,
+    uses_cuda,
 )
 from .workers import ahead, check_can_spawn, cpu_cores, default_threads, torch_threads, worker_state
 
@@ -240,9 +241,8 @@ def default_workers(*, devices: list[str] | str | None = None) -> int:
     cores itself: ``min(4, cores - 1)``.
     """
     cores = cpu_cores()
-    items = [devices] if isinstance(devices, str) else list(devices or ["cpu"])
-    if any(str(d).startswith("cuda") for d in items):
-        d = len(items)
+    if uses_cuda(devices):
+        d = 1 if isinstance(devices, str) else len(devices or [])
         return max(0, min(8, (cores - d) // d))
     return max(0, min(4, cores - 1))
 
@@ -267,8 +267,7 @@ def default_batch_size(*, devices: list[str] | str | None = None, window_tokens:
     default did. On a CPU the model's own work dwarfs the per-batch cost, and larger
     batches only hold more memory.
     """
-    items = [devices] if isinstance(devices, str) else list(devices or ["cpu"])
-    if any(str(d).startswith("cuda") for d in items):
+    if uses_cuda(devices):
         return max(MIN_BATCH, min(CUDA_MAX_BATCH, CUDA_BATCH_TOKENS // max(1, window_tokens)))
     return MIN_BATCH
 

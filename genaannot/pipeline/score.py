@@ -50,7 +50,7 @@ from ..scoring import (
 from ..shards import ScoreShard, parse_shard, plan_score_shard
 from ..tasks import Task, get_task
 from ..variants import REASONS, SCORES
-from .devices import load_for_device, model_config, parse_devices, run_on_devices
+from .devices import load_for_device, model_config, parse_devices, run_on_devices, uses_cuda
 from .workers import ahead, check_can_spawn, cpu_cores, default_threads, torch_threads, worker_state
 
 if TYPE_CHECKING:
@@ -443,7 +443,7 @@ def default_score_workers(devices: Sequence[str]) -> int:
     ``min(4, cores // D - 1)`` workers (besides its own process's threads). On CPU the model
     needs the cores: 0 (one helper thread).
     """
-    if not any(str(d).startswith("cuda") for d in devices):
+    if not uses_cuda(devices):
         return 0
     return max(0, min(4, cpu_cores() // len(devices) - 1))
 
