@@ -10,7 +10,13 @@ batches of token ids), whatever the machine's load. Nested stages are included i
 parents (``plan_span`` holds ``tokenize_long`` holds ``FastBPE.encode``). Printed: total CPU
 of the scan call, then per stage seconds, CPU-s per Mb per strand and share of the total.
 
-    .venv/bin/python bench/stage_cpu.py [--mb 8]
+    .venv/bin/python bench/stage_cpu.py [--mb 8] [--tokenizer bpe|base] [--device-tokens-per-s R] [--batch-size B]
+
+``--tokenizer base`` is the character tokenizer of HyenaDNA and the bundled CNNs (a value per
+base), as in ``bench/scale.py``; ``--device-tokens-per-s`` runs the scan's GPU path (all units
+in one stream of batches) on ``host_pipeline``'s emulated device, at the batch size a scan on
+CUDA takes unless ``--batch-size`` sets it. The emulated device's worker thread is not
+wrapped, so the stages do not add up to the total.
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ def _load(name: str):
 def main(argv: list[str] | None = None) -> dict[str, float]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=float, default=8.0)
+    ap.add_argument("--tokenizer", choices=("bpe", "base"), default="bpe")
+    ap.add_argument("--device-tokens-per-s", type=float, default=None)
+    ap.add_argument("--batch-size", type=int, default=None)
     args = ap.parse_args(argv)
     import torch
 
@@ -68,7 +77,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
         setattr(obj, name, timed)
 
-    model = hp.null_model(outputs="random", max_tokens=510)
+    from genaannot.tokenize import CharTokenizer
+
+    tok = CharTokenizer() if args.tokenizer == "base" else None
+    model = hp.null_model(outputs="random", tokenizer=tok, max_tokens=sc.WINDOW_TOKENS,
+                          device_tokens_per_s=args.device_tokens_per_s,
+                          site_fraction=hp.SITE_FRACTION / (6 if tok else 1))
+    batch_size = args.batch_size
+    if batch_size is None and args.device_tokens_per_s:
+        batch_size = scan.default_batch_size(devices="cuda", window_tokens=sc.WINDOW_TOKENS)
     wrap(scan, "plan_span", "main: plan_span (reading, tokenising, windows)")
     wrap(windows, "tokenize_long", "main:   tokenize_long")
     wrap(bpe.FastBPE, "encode", "main:     FastBPE.encode (compiled merge loop)")
@@ -88,7 +105,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         me = resource.getrusage(resource.RUSAGE_SELF)
         c0 = me.ru_utime + me.ru_stime
         res = scan.scan_genome(fa, model=model, task="splice", output=tmp / "o" / "s.bw", strand="both", quiet=True,
-                               progress=lambda n: None)
+                               progress=lambda n: None, batch_size=batch_size)
         me = resource.getrusage(resource.RUSAGE_SELF)
         total = me.ru_utime + me.ru_stime - c0
     finally:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from genaannot.io.parts import (
     Part,
@@ -11,7 +13,9 @@ from genaannot.io.parts import (
     PartsStore,
     SettingsMismatch,
     is_parts_dir,
+    pack_runs,
     settings_changes,
+    unpack_runs,
 )
 
 
@@ -85,3 +89,47 @@ def test_settings_changes_are_named_in_words():
     assert settings_changes(new, new) == []
     store_err = SettingsMismatch("x", settings_changes(old, new))
     assert "batch_size 8 → 16" in store_err.changes
+
+
+@st.composite
+def _sorted_runs(draw):
+    """Sorted, disjoint runs: gaps and lengths up to beyond 2**32 (a sequence longer than 4 Gb)."""
+    big = draw(st.booleans())
+    gap = st.integers(0, 2**33 if big else 50)
+    n = draw(st.integers(0, 30))
+    gaps, lens = draw(st.lists(gap, min_size=n, max_size=n)), draw(st.lists(st.integers(1, 2**33 if big else 20),
+                                                                          min_size=n, max_size=n))
+    ends = np.cumsum(np.array(gaps, dtype=np.int64) + np.array(lens, dtype=np.int64))
+    values = np.array(draw(st.lists(st.floats(width=32, allow_nan=False), min_size=n, max_size=n)), dtype=np.float32)
+    return ends - np.array(lens, dtype=np.int64), ends, values
+
+
+@settings(max_examples=200, deadline=None)
+@given(_sorted_runs())
+def test_packed_runs_round_trip_exactly(runs):
+    s, e, v = runs
+    g, n, pv = pack_runs(s, e, v)
+    # uint32 where every value fits (a scan's units always), int64 otherwise
+    assert g.dtype == (np.uint32 if not len(s) or int(g.max()) < 2**32 else np.int64)
+    assert n.dtype == (np.uint32 if not len(s) or int(n.max()) < 2**32 else np.int64)
+    s2, e2, v2 = unpack_runs(g, n, pv)
+    assert s2.dtype == e2.dtype == np.int64 and v2.dtype == np.float32
+    assert s2.tolist() == s.tolist() and e2.tolist() == e.tolist()
+    assert v2.view(np.uint32).tolist() == v.view(np.uint32).tolist()
+
+
+def test_a_part_file_stores_gaps_and_lengths_and_reads_back_runs(tmp_path):
+    store = PartsStore(tmp_path / "o.parts")
+    store.prepare({"a": 1}, keep=False)
+    start = 3_000_000_000  # past 2**31: int32 would wrap
+    runs = {("+", 1): (np.array([start, start + 7, start + 9]), np.array([start + 7, start + 9, start + 20]),
+                       np.array([0.1, 0.2, 0.3], dtype=np.float32))}
+    calls = {("+", 1): (np.array([start + 9]), np.array([start + 20]), np.array([0.3125], dtype=np.float32))}
+    store.save("000000", Part(runs, {"bp": 20}, calls))
+    with np.load(store.path("000000")) as z:
+        assert sorted(z.files) == ["+1_cg", "+1_cn", "+1_cv", "+1_g", "+1_n", "+1_v", "meta"]
+        assert z["+1_g"].tolist() == [start, 0, 0] and z["+1_n"].tolist() == [7, 2, 11]
+        assert z["+1_g"].dtype == np.uint32 and z["+1_cg"].tolist() == [start + 9]
+    got = store.load("000000", tracks=[("+", 1)])
+    assert [a.tolist() for a in got.runs[("+", 1)]] == [a.tolist() for a in runs[("+", 1)]]
+    assert [a.tolist() for a in got.calls[("+", 1)]] == [a.tolist() for a in calls[("+", 1)]]

@@ -678,6 +678,25 @@ def test_resume_refuses_another_batch_size_and_manifest_records_the_settings(tmp
     assert settings["thresholds"] == m["calls"]["thresholds"] and settings["bedgraph"] is False
 
 
+def test_resume_refuses_parts_of_an_older_layout(tmp_path, token_model):
+    import re
+
+    from genaannot import __version__
+    from genaannot.io.parts import PARTS_FORMAT
+
+    fa, kw = _left_parts(tmp_path, token_model)
+    sfile = tmp_path / "o.parts" / "settings.json"
+    settings = json.loads(sfile.read_text())
+    assert settings["parts_format"] == PARTS_FORMAT
+    del settings["parts_format"]  # as a genaannot before it wrote them (int64 starts and ends)
+    sfile.write_text(json.dumps(settings))
+    n_parts = len(list(sfile.parent.glob("*.npz")))
+    with pytest.raises(ScanError, match=rf"parts_format not recorded \(parts of genaannot {re.escape(__version__)}\)"
+                                        r".*without --resume"):
+        scan_genome(fa, output=tmp_path / "o.bw", resume=True, **kw)
+    assert len(list(sfile.parent.glob("*.npz"))) == n_parts  # refused: nothing read, nothing removed
+
+
 def test_default_batch_size_is_8_on_cpu_and_about_32k_token_positions_on_cuda():
     from genaannot.pipeline.scan import default_batch_size
 

@@ -12,14 +12,22 @@ Layout::
     OUT.parts/shard-I-of-N.json       the manifest base of shard I (for `genaannot merge`)
 
 A part holds, per strand ``s`` and read channel ``k``, the run-length encoded per-base
-values of the unit as the track stores them (``{s}{k}_s``, ``{s}{k}_e``: int64 run
-starts/ends on the chromosome, ``{s}{k}_v``: float32 values, rounded to ``track_digits``
-when that is set; bases without data have no run), the runs at or above the label's call
-threshold with their unrounded values (``{s}{k}_cs``, ``{s}{k}_ce``, ``{s}{k}_cv``: calls
-are made from these, so rounding never moves a call) and ``meta``: a JSON string with the
-unit's counts (``bp``, ``windows``, ``lowercase``, ``n_scanned``, ``iupac``). Parts are
-npz files deflated at zlib level 1 (:func:`genaannot.io.atomic.save_npz_atomic`): level 6,
-numpy's ``savez_compressed``, cost as much CPU as the whole rest of the host work.
+values of the unit as the track stores them (rounded to ``track_digits`` when that is set;
+bases without data have no run) and the runs at or above the label's call threshold with
+their unrounded values (calls are made from these, so rounding never moves a call), and
+``meta``: a JSON string with the unit's counts (``bp``, ``windows``, ``lowercase``,
+``n_scanned``, ``iupac``).
+
+Runs are stored as gaps and lengths (:data:`PARTS_FORMAT` 2): ``{s}{k}_g`` the bases
+before each run (the first run's: its start on the chromosome; then from the previous
+run's end), ``{s}{k}_n`` the run lengths, both uint32 (int64 should one not fit), and
+``{s}{k}_v`` the float32 values; ``{s}{k}_cg``, ``{s}{k}_cn``, ``{s}{k}_cv`` the call runs.
+Runs of a track are nearly always contiguous, so the gaps are mostly zeros and the lengths
+small: deflated at zlib level 1 (:func:`genaannot.io.atomic.save_npz_atomic`) a part is
+2–3× smaller than with int64 starts and ends, and saved in about half the CPU time
+(docs/scale.md, "Part files"). Level 6, numpy's ``savez_compressed``, cost as much CPU as
+the whole rest of the host work. The format is recorded in ``settings.json``
+(``parts_format``): a resume over parts of another format is refused, naming it.
 """
 
 from __future__ import annotations
@@ -34,9 +42,13 @@ import numpy as np
 
 from .tracks import OutputError, load_json, load_npz, save_npz_atomic, write_json_atomic
 
-__all__ = ["PartsStore", "Part", "PartsError", "SettingsMismatch", "is_parts_dir", "settings_changes"]
+__all__ = ["PARTS_FORMAT", "PartsStore", "Part", "PartsError", "SettingsMismatch", "is_parts_dir",
+           "settings_changes", "pack_runs", "unpack_runs"]
 
 Runs = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+#: the layout of the arrays in a part file (module docstring), recorded in ``settings.json``
+PARTS_FORMAT = 2
 
 
 class PartsError(OutputError):
@@ -163,10 +175,10 @@ class PartsStore:
 
     def save(self, key: str, part: Part) -> None:
         arrays: dict[str, np.ndarray] = {}
-        for (strand, k), (s, e, v) in part.runs.items():
-            arrays[f"{strand}{k}_s"], arrays[f"{strand}{k}_e"], arrays[f"{strand}{k}_v"] = s, e, v
-        for (strand, k), (s, e, v) in (part.calls or {}).items():
-            arrays[f"{strand}{k}_cs"], arrays[f"{strand}{k}_ce"], arrays[f"{strand}{k}_cv"] = s, e, v
+        for (strand, k), runs in part.runs.items():
+            arrays[f"{strand}{k}_g"], arrays[f"{strand}{k}_n"], arrays[f"{strand}{k}_v"] = pack_runs(*runs)
+        for (strand, k), runs in (part.calls or {}).items():
+            arrays[f"{strand}{k}_cg"], arrays[f"{strand}{k}_cn"], arrays[f"{strand}{k}_cv"] = pack_runs(*runs)
         arrays["meta"] = np.array(json.dumps(part.meta, sort_keys=True))
         save_npz_atomic(self.path(key), arrays)
 
@@ -187,14 +199,48 @@ class PartsStore:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+def _narrow(x: np.ndarray) -> np.ndarray:
+    """``x`` (non-negative int64) as uint32 when every value fits, else unchanged."""
+    return x.astype(np.uint32) if not len(x) or int(x.max()) < 2**32 else x
+
+
+def pack_runs(starts: np.ndarray, ends: np.ndarray, values: np.ndarray) -> Runs:
+    """Sorted, disjoint runs as a part file stores them: ``(gaps, lengths, values)``.
+
+    Parameters
+    ----------
+    starts, ends : int [n]
+        0-based half-open runs, ascending, not overlapping.
+    values : float32 [n]
+
+    Returns
+    -------
+    gaps, lengths : uint32 [n] (int64 where a value does not fit)
+        ``gaps[0] = starts[0]``, ``gaps[i] = starts[i] - ends[i - 1]``; ``lengths = ends - starts``.
+    values : float32 [n]
+    """
+    s, e = np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+    gaps = np.empty_like(s)
+    gaps[:1] = s[:1]
+    np.subtract(s[1:], e[:-1], out=gaps[1:])
+    return _narrow(gaps), _narrow(e - s), np.asarray(values, dtype=np.float32)
+
+
+def unpack_runs(gaps: np.ndarray, lengths: np.ndarray, values: np.ndarray) -> Runs:
+    """:func:`pack_runs` undone: int64 ``starts``, ``ends`` and float32 ``values`` ``[n]``."""
+    n = np.asarray(lengths, dtype=np.int64)
+    ends = np.cumsum(np.asarray(gaps, dtype=np.int64) + n)
+    return ends - n, ends, values
+
+
 def load_part(path: str | Path, *, tracks: list[tuple[str, int]]) -> Part:
     """Read a part file; :class:`PartsError` naming it, and what to do, when it is damaged."""
     try:
         arr = load_npz(path)
         meta = json.loads(str(arr["meta"]))
-        runs = {(s, k): (arr[f"{s}{k}_s"], arr[f"{s}{k}_e"], arr[f"{s}{k}_v"]) for s, k in tracks}
-        calls = ({(s, k): (arr[f"{s}{k}_cs"], arr[f"{s}{k}_ce"], arr[f"{s}{k}_cv"]) for s, k in tracks}
-                 if all(f"{s}{k}_cs" in arr for s, k in tracks) else None)
+        runs = {(s, k): unpack_runs(arr[f"{s}{k}_g"], arr[f"{s}{k}_n"], arr[f"{s}{k}_v"]) for s, k in tracks}
+        calls = ({(s, k): unpack_runs(arr[f"{s}{k}_cg"], arr[f"{s}{k}_cn"], arr[f"{s}{k}_cv"]) for s, k in tracks}
+                 if all(f"{s}{k}_cg" in arr for s, k in tracks) else None)
     except Exception as err:  # noqa: BLE001 - damaged part: say which and what to do
         raise PartsError(f"{path}: unreadable part ({err}); delete it and rerun with --resume") from None
     return Part(runs, meta, calls)

@@ -51,7 +51,7 @@ from ..io.atomic import OutputError, check_not_inputs, output_error
 from ..io.fasta import Genome, open_genome
 from ..io.lock import OutputBusy, assembly_lock, output_lock
 from ..io.naming import calls_name, manifest_name, parts_dir
-from ..io.parts import Part, PartsStore, SettingsMismatch
+from ..io.parts import PARTS_FORMAT, Part, PartsStore, SettingsMismatch
 from ..io.system import release_free_heap, steady_heap
 from ..io.tracks import check_writable
 from ..io.weights import checkpoint_sha256, state_sha256
@@ -186,6 +186,7 @@ class ScanSettings:
             "bedgraph": self.bedgraph,
             "units": [[u.chrom, u.start, u.end] for u in self.layout.units],
             "track_digits": self.track_digits,
+            "parts_format": PARTS_FORMAT,  # how parts store runs: parts of another layout are not resumed
         }
 
 
