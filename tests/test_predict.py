@@ -592,6 +592,29 @@ def test_bench_bpe_runs(capsys):
     assert res["tokenizers_cpu_s_per_mb"] > 0 and res["compiled_cpu_s_per_mb"] > 0 and res["start_cpu_s"] > 0
 
 
+def test_bench_stage_cpu_runs_and_puts_the_functions_back(capsys):
+    """bench/stage_cpu.py on 50 kb, 1-bp tokens, the GPU path: every stage of the writer and
+    the assembler clocked, and the functions it wrapped are the library's again after it."""
+    import genaannot.pipeline.scan as scan
+    from genaannot.io.parts import PartsStore
+
+    before = (scan.plan_span, scan.span_pieces, PartsStore.save)
+    res = _bench("stage_cpu").main(["--mb", "0.05", "--tokenizer", "base", "--device-tokens-per-s", "1e9"])
+    out = capsys.readouterr().out
+    assert f"scan CPU {res['total']:.2f} s" in out
+    assert res["total"] > 0 and res["writer: part file"] > 0 and res["assembler: feed (bigWig blocks, zooms)"] > 0
+    assert res["main:   null network forward (random outputs)"] > 0  # the GPU path ran the network
+    assert (scan.plan_span, scan.span_pieces, PartsStore.save) == before
+
+
+def test_bench_feed_thread_runs(capsys):
+    """bench/feed_thread.py on a 20-kb unit: both paths timed, the figures printed are returned."""
+    res = _bench("feed_thread").main(["--batch-sizes", "8", "--repeat", "1", "--unit-bp", "20000"])
+    out = capsys.readouterr().out
+    assert set(res) == {8} and set(res[8]) == {"listed", "packed"}
+    assert all(v > 0 and f"batch_size=8 {k}_ms_per_unit: {v:.1f}" in out for k, v in res[8].items())
+
+
 def test_bench_score_host_runs(capsys):
     res = _bench("score_host").main(["--variants", "40"])
     assert _printed(capsys.readouterr().out) == {k: str(v) for k, v in res.items()}
