@@ -581,8 +581,10 @@ def span_pieces(
                                reverse=readout.head == "token" and strand == "-")
         if pieces is None:
             return None
-        s, e, v = clip_pieces(*pieces, sp.u0, sp.u1)
-        out[strand] = (s - sp.u0, e - sp.u0, v)
+        s, e, v = clip_pieces(*pieces, sp.u0, sp.u1)  # copies: shifted in place
+        s -= sp.u0
+        e -= sp.u0
+        out[strand] = (s, e, v)
     return out
 
 

@@ -239,8 +239,9 @@ def center_pieces(
     return out_s[:k], out_e[:k], out_v[:k]
 
 
-#: rows per group of windows in :func:`center_pieces` (a dozen int64 temporaries of this length)
-CENTER_CHUNK_ROWS = 1 << 16
+#: rows per group of windows in :func:`center_pieces` (a dozen int64 temporaries of this
+#: length: ~1.5 MB, touched afresh after each unit's heap trim; 32 windows of 510 tokens)
+CENTER_CHUNK_ROWS = 1 << 14
 
 
 def _center_rows(ws: np.ndarray, we: np.ndarray, own: np.ndarray, has: np.ndarray, counts: np.ndarray,
@@ -372,7 +373,7 @@ def round_values(values: np.ndarray, *, digits: int | None, probability: bool = 
     v = np.asarray(values, dtype=np.float32)
     if digits is None:
         return v
-    out = np.round(v, digits).astype(np.float32)
+    out = np.round(v, digits).astype(np.float32, copy=False)  # float32 in, float32 out: no second copy
     if probability:
         hi = v >= 0.5
         if hi.any():

@@ -145,8 +145,12 @@ class Task:
 def activate(logits: np.ndarray, activation: str) -> np.ndarray:
     """Apply a task activation along the last axis; float32 in, float32 out."""
     x = np.asarray(logits, dtype=np.float32)
-    if activation == "sigmoid":
-        return (1.0 / (1.0 + np.exp(-np.clip(x, -80, 80)))).astype(np.float32)
+    if activation == "sigmoid":  # 1 / (1 + exp(-x)) in one float32 array: no temporary per step
+        y = np.clip(x, -80, 80)
+        np.negative(y, out=y)
+        np.exp(y, out=y)
+        y += np.float32(1.0)
+        return np.reciprocal(y, out=y)
     if activation == "softmax":
         z = x - x.max(axis=-1, keepdims=True)
         e = np.exp(z)

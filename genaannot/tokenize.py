@@ -108,6 +108,9 @@ class DNATokenizer:
     vocab_size: int = 0
     #: upper bound of base pairs per token, used to size windows before tokenising
     max_token_bp: int = 1
+    #: every letter is one token on its own: a long sequence is tokenised in one call
+    #: (:func:`genaannot.windows.tokenize_long`), not in chunks
+    per_letter: bool = False
 
     def encode(self, seq: str, *, stats: SequenceStats | None = None) -> Encoding:
         return self.encode_batch([seq], stats=stats)[0]
@@ -351,6 +354,7 @@ class CharTokenizer(DNATokenizer):
     """
 
     max_token_bp = 1
+    per_letter = True
 
     def __init__(self, vocab: dict[str, int] | None = None, *, name: str = "hyenadna-char") -> None:
         self.vocab = dict(HYENA_CHAR_VOCAB if vocab is None else vocab)
@@ -378,8 +382,10 @@ class CharTokenizer(DNATokenizer):
                 ids = self._table[np.frombuffer(up.encode("ascii"), dtype=np.uint8)]
             else:  # rare: non-ASCII letters are never in the vocabulary
                 ids = np.array([self._table[ord(c)] if ord(c) < 256 else self.unk_id for c in up], dtype=np.int64)
-            starts = np.arange(len(up), dtype=np.int64)
-            out.append(Encoding(ids, np.stack([starts, starts + 1], axis=1)))
+            spans = np.empty((len(up), 2), dtype=np.int64)  # [i, i + 1): no temporaries per column
+            spans[:, 0] = np.arange(len(up), dtype=np.int64)
+            np.add(spans[:, 0], 1, out=spans[:, 1])
+            out.append(Encoding(ids, spans))
         return out
 
     def files(self) -> dict[str, str]:

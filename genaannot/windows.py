@@ -204,13 +204,16 @@ class WindowPlan:
         return out
 
     def subset(self, index: np.ndarray) -> WindowPlan:
-        """The windows ``index`` (ascending) only, keeping just the token rows they use."""
+        """The windows ``index`` (ascending) only, with the token rows they use: views of
+        this plan's tokenisation, or copies where that frees at least an eighth of it."""
         from .tokenize import Encoding
 
         ranges = self.ranges[index]
         lo, hi = (int(ranges[:, 0].min()), int(ranges[:, 1].max())) if len(ranges) else (0, 0)
-        tokens = Encoding(self.tokens.ids[lo:hi].copy(), self.tokens.spans[lo:hi].copy())
-        return WindowPlan(self.starts[index], self.ends[index], tokens, ranges - lo)
+        ids, spans = self.tokens.ids[lo:hi], self.tokens.spans[lo:hi]
+        if 8 * (hi - lo) < 7 * len(self.tokens):  # copied only when that frees at least an eighth
+            ids, spans = ids.copy(), spans.copy()  # (a unit's halo is usually less: views, no copy)
+        return WindowPlan(self.starts[index], self.ends[index], Encoding(ids, spans), ranges - lo)
 
 
 def resync_bp(tokenizer: DNATokenizer) -> int:
@@ -234,7 +237,9 @@ def tokenize_long(seq: str, *, tokenizer: DNATokenizer, chunk_bp: int = CHUNK_BP
     that end before the look-ahead are kept; the next chunk starts at the last kept token
     boundary. A chunk never ends inside a run of ``N`` (which BPE tokenizers turn into one
     gap token however long it is). The result equals the single-pass tokenisation (checked on real genomes for
-    the GENA tokenizer, both strands) while BPE's cost stays linear in ``len(seq)``.
+    the GENA tokenizer, both strands) while BPE's cost stays linear in ``len(seq)``. A
+    tokenizer with a token per letter (``per_letter``: the character tokenizer) tokenises
+    ``seq`` in one call.
 
     Returns
     -------
@@ -244,6 +249,8 @@ def tokenize_long(seq: str, *, tokenizer: DNATokenizer, chunk_bp: int = CHUNK_BP
     from .tokenize import Encoding
 
     n = len(seq)
+    if getattr(tokenizer, "per_letter", False):  # a token per letter: chunks would only be copied together
+        return tokenizer.encode(seq)
     pad = resync_bp(tokenizer)
     ids: list[np.ndarray] = []
     spans: list[np.ndarray] = []

@@ -101,6 +101,39 @@ def test_tokenize_long_equals_one_pass(bpe, seq, chunk):
     assert np.array_equal(whole.ids, ref.ids) and np.array_equal(whole.spans, ref.spans)
 
 
+@settings(max_examples=40, deadline=None)
+@given(seq=st.text(alphabet="ACGTNacgtnRY-*é", min_size=0, max_size=3000), chunk=st.integers(1, 500))
+def test_a_per_letter_tokenizer_takes_a_long_sequence_in_one_call_with_the_chunked_tokens(bpe, seq, chunk):
+    """The character tokenizer (``per_letter``) skips the chunks: the same ids and spans as
+    tokenising chunk by chunk (what a 1-bp tokenizer without it gets), spans [i, i + 1)."""
+    from genaannot.tokenize import CharTokenizer as Char
+
+    tok = Char()
+    assert tok.per_letter and not bpe.per_letter  # BPE merges letters: chunked, with look-ahead
+    whole = tokenize_long(seq, tokenizer=tok)
+    chunked = [tok.encode(seq[a : a + chunk]) for a in range(0, len(seq), chunk)]
+    ids = np.concatenate([c.ids for c in chunked]) if chunked else np.zeros(0, np.int64)
+    assert whole.ids.dtype == whole.spans.dtype == np.int64
+    assert np.array_equal(whole.ids, ids) and whole.spans.shape == (len(seq), 2)
+    assert np.array_equal(whole.spans, np.stack([np.arange(len(seq)), np.arange(1, len(seq) + 1)], axis=1))
+
+
+def test_a_subset_shares_the_tokens_unless_a_copy_frees_an_eighth():
+    from genaannot.tokenize import CharTokenizer as Char
+
+    seq = "ACGT" * 400
+    plan = plan_windows(seq, tokenizer=Char(), window_tokens=100, overlap=0.5)
+    n = len(plan)
+    most = plan.subset(np.arange(1, n - 1))  # the halo windows dropped: a view of the tokens
+    half = plan.subset(np.arange(0, n // 2))  # half of them: a copy, so the rest can go
+    assert np.shares_memory(most.tokens.ids, plan.tokens.ids) and np.shares_memory(most.tokens.spans, plan.tokens.spans)
+    assert not np.shares_memory(half.tokens.ids, plan.tokens.ids) and len(half.tokens) < 0.6 * len(plan.tokens)
+    for sub, idx in ((most, np.arange(1, n - 1)), (half, np.arange(0, n // 2))):
+        for k, i in enumerate(idx):
+            assert np.array_equal(sub.encoding(k).ids, plan.encoding(i).ids)
+            assert np.array_equal(sub.encoding(k).spans, plan.encoding(i).spans)
+
+
 @pytest.mark.parametrize("run", [9, 10, 700, 5000, 20000])
 def test_tokenize_long_keeps_a_long_n_run_one_gap_token(run):
     """The GENA tokenizer makes any run of >= 10 N one gap token; a chunk cut inside the run
