@@ -8,15 +8,17 @@ figure is the CPU of the thread that ran it (main: planning and the model layer;
 stitching, run-length encoding, part files; assembler: the bigWig writers; collate: the
 batches of token ids), whatever the machine's load. Nested stages are included in their
 parents (``plan_span`` holds ``tokenize_long`` holds ``FastBPE.encode``). Printed: total CPU
-of the scan call, then per stage seconds, CPU-s per Mb per strand and share of the total.
+of the scan call and its minor page faults, then per stage seconds, CPU-s per Mb per strand,
+share of the total and the stage thread's minor page faults (memory touched afresh: a
+scan gives its free heap back after each unit, so a unit's temporaries fault in again).
 
     .venv/bin/python bench/stage_cpu.py [--mb 8] [--tokenizer bpe|base] [--device-tokens-per-s R] [--batch-size B]
 
 ``--tokenizer base`` is the character tokenizer of HyenaDNA and the bundled CNNs (a value per
 base), as in ``bench/scale.py``; ``--device-tokens-per-s`` runs the scan's GPU path (all units
 in one stream of batches) on ``host_pipeline``'s emulated device, at the batch size a scan on
-CUDA takes unless ``--batch-size`` sets it. The emulated device's worker thread is not
-wrapped, so the stages do not add up to the total.
+CUDA takes unless ``--batch-size`` sets it. Not every function is wrapped (the model
+layer's batch loop, the start), so the stages do not add up to the total.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+
+RUSAGE_THREAD = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)  # Linux; elsewhere the process's
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -59,10 +63,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     import genaannot.pipeline.assemble as assemble
     import genaannot.pipeline.scan as scan
     import genaannot.predict as predict
+    import genaannot.span as span
     import genaannot.windows as windows
     from genaannot.io.parts import PartsStore
 
     acc: collections.Counter = collections.Counter()
+    faults: collections.Counter = collections.Counter()  # minor page faults of the stage's thread
     wrapped: list[tuple[object, str, object]] = []  # put back at the end (the smoke test's process goes on)
 
     def wrap(obj, name: str, label: str) -> None:
@@ -71,11 +77,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
         @functools.wraps(f)
         def timed(*a, **k):
-            t = time.thread_time()
+            t, m = time.thread_time(), resource.getrusage(RUSAGE_THREAD).ru_minflt
             try:
                 return f(*a, **k)
             finally:
                 acc[label] += time.thread_time() - t
+                faults[label] += resource.getrusage(RUSAGE_THREAD).ru_minflt - m
 
         setattr(obj, name, timed)
 
@@ -88,6 +95,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     batch_size = args.batch_size
     if batch_size is None and args.device_tokens_per_s:
         batch_size = scan.default_batch_size(devices="cuda", window_tokens=sc.WINDOW_TOKENS)
+    wrap(scan, "compute_units", "main: compute_units (every unit: planning, model layer)")
     wrap(scan, "plan_span", "main: plan_span (reading, tokenising, windows)")
     wrap(windows, "tokenize_long", "main:   tokenize_long")
     wrap(bpe.FastBPE, "encode", "main:     FastBPE.encode (compiled merge loop)")
@@ -95,7 +103,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     wrap(type(model.network), "forward", "main:   null network forward (random outputs)")
     wrap(type(model.network), "collate", "collate thread: batches of token ids")
     wrap(predict, "batch_plan", "main:   batch_plan")
+    wrap(predict, "_windows_output", "main:   _windows_output (a unit's outputs, packed)")
     wrap(scan, "span_pieces", "writer: span_pieces (activation, centre pieces)")
+    wrap(span, "center_pieces", "writer:   center_pieces")
     wrap(scan, "stitch_span", "writer: stitch_span (per base, fallback)")
     wrap(scan, "_part", "writer: _part (runs, rounding, call runs)")
     wrap(PartsStore, "save", "writer: part file")
@@ -105,20 +115,21 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     try:
         fa = sc.write_genome(tmp / "g.fa", int(args.mb * 1e6))
         me = resource.getrusage(resource.RUSAGE_SELF)
-        c0 = me.ru_utime + me.ru_stime
+        c0, f0 = me.ru_utime + me.ru_stime, me.ru_minflt
         res = scan.scan_genome(fa, model=model, task="splice", output=tmp / "o" / "s.bw", strand="both", quiet=True,
                                progress=lambda n: None, batch_size=batch_size)
         me = resource.getrusage(resource.RUSAGE_SELF)
-        total = me.ru_utime + me.ru_stime - c0
+        total, total_faults = me.ru_utime + me.ru_stime - c0, me.ru_minflt - f0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         for obj, name, f in reversed(wrapped):
             setattr(obj, name, f)
     mb = res.counts["bp_scanned"] / 1e6
-    out = {"total": total, **acc}
-    print(f"scan CPU {total:.2f} s = {total / (2 * mb):.3f} CPU-s per Mb per strand ({mb:.2f} Mb, both strands)")
+    out = {"total": total, "minor_faults": total_faults, **acc}
+    print(f"scan CPU {total:.2f} s = {total / (2 * mb):.3f} CPU-s per Mb per strand ({mb:.2f} Mb, both strands); "
+          f"{total_faults:,} minor page faults")
     for k, v in acc.items():
-        print(f"  {k:52s} {v:7.2f} s  {v / (2 * mb):.3f}  {100 * v / total:5.1f} %")
+        print(f"  {k:52s} {v:7.2f} s  {v / (2 * mb):.3f}  {100 * v / total:5.1f} %  {faults[k]:>9,} faults")
     return out
 
 
