@@ -146,7 +146,7 @@ def activate(logits: np.ndarray, activation: str) -> np.ndarray:
     """Apply a task activation along the last axis; float32 in, float32 out."""
     x = np.asarray(logits, dtype=np.float32)
     if activation == "sigmoid":  # 1 / (1 + exp(-x)) in one float32 array: no temporary per step
-        y = np.clip(x, -80, 80)
+        y = np.clip(x, -80, 80, out=np.empty_like(x))  # an array even for a 0-d input
         np.negative(y, out=y)
         np.exp(y, out=y)
         y += np.float32(1.0)

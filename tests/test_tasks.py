@@ -45,6 +45,21 @@ def test_activate():
         activate(x, "tanh")
 
 
+def test_sigmoid_is_computed_in_place_with_the_bits_of_the_plain_formula():
+    """One array, not a temporary per step: the same float32 operations, so the same bits
+    (tracks and calls do not move), for any shape (0-d too), and the input is left alone."""
+    rng = np.random.default_rng(3)
+    for x in (rng.normal(0, 20, (500, 3)), np.array([np.inf, -np.inf, np.nan, 80, -80, 88, -104, -0.0, 1e-30]),
+              np.array(0.25), rng.normal(0, 5, (40, 6))[:, ::2]):  # a strided view
+        x = np.asarray(x, dtype=np.float32)
+        keep = x.copy()
+        plain = (1.0 / (1.0 + np.exp(-np.clip(x, -80, 80)))).astype(np.float32)
+        got = activate(x, "sigmoid")
+        assert got.shape == x.shape and got.dtype == np.float32
+        assert np.array_equal(np.asarray(got).view(np.uint32), np.asarray(plain).view(np.uint32))
+        assert np.array_equal(x, keep, equal_nan=True)
+
+
 def test_trainable_tasks_label_what_the_readout_reads():
     """A checkpoint trained by genaannot for a task is read by the same task's channels."""
     from genaannot.io.annotation import SITE_KINDS
