@@ -35,7 +35,7 @@ import numpy as np
 
 from .predict import NonFiniteOutputError, PackedOutput, Prediction, WindowsJob
 from .regions import Interval
-from .stitch import WindowOutput, center_pieces, clip_pieces, rc_to_forward, stitch
+from .stitch import WindowOutput, center_dense, center_pieces, clip_pieces, rc_to_forward, stitch
 from .tokenize import SequenceStats
 from .windows import (
     GenomeReader,
@@ -128,7 +128,7 @@ def _token_rows(spans: np.ndarray, lo: int, hi: int) -> tuple[int, int]:
 
 def _plan_strand(unit: Unit, strand: str, *, fetch: Callable[[int, int], str], tokenizer: DNATokenizer,
                  window_tokens: int, overlap: float, stitch_mode: str, head: str,
-                 part: tuple[int, int] | None = None) -> StrandPlan:
+                 part: tuple[int, int] | None = None, compact: bool = False) -> StrandPlan:
     """Plan one strand of ``unit``: windows over the unit and a halo, those that matter kept
     (for the bases ``part`` of the unit only, when given).
 
@@ -143,10 +143,11 @@ def _plan_strand(unit: Unit, strand: str, *, fetch: Callable[[int, int], str], t
         seq = fetch(cs, ce)
         n = len(seq)
         if strand == "+":
-            plan = plan_windows(seq, tokenizer=tokenizer, window_tokens=window_tokens, overlap=overlap)
+            plan = plan_windows(seq, tokenizer=tokenizer, window_tokens=window_tokens, overlap=overlap,
+                                compact=compact)
         else:
             plan = reverse_plan(plan_windows(reverse_complement(seq), tokenizer=tokenizer,
-                                             window_tokens=window_tokens, overlap=overlap), n)
+                                             window_tokens=window_tokens, overlap=overlap, compact=compact), n)
         u0, u1 = unit.start - cs, unit.end - cs
         if (cs == unit.seg_start or plan.ends[0] <= u0) and (ce == unit.seg_end or plan.starts[-1] >= u1):
             break
@@ -198,6 +199,7 @@ def plan_span(
     overlap: float,
     stitch_mode: str,
     part: tuple[int, int] | None = None,
+    compact: bool = False,
 ) -> SpanWork:
     """Read ``unit`` (± a halo, never past its segment) and plan its windows on each read strand.
 
@@ -215,6 +217,10 @@ def plan_span(
         whole unit, but keep only those that give values to ``[start, end)``; the work's
         ``unit`` is then that stretch (same index and segment), so :func:`stitch_span`
         returns its bases only, with the values the whole unit would have there.
+    compact : bool
+        The work of :meth:`SpanWork.compact` (int32 tokens, for the packed model paths),
+        tokenised so from the start: a tokenizer with a token per letter then never makes
+        the int64 arrays.
     """
     if part is not None:
         if not unit.start <= part[0] < part[1] <= unit.end:
@@ -227,7 +233,8 @@ def plan_span(
         return fetched[(cs, ce)]
 
     work = {strand: _plan_strand(unit, strand, fetch=cached, tokenizer=tokenizer, window_tokens=readout.window_tokens,
-                                 overlap=overlap, stitch_mode=stitch_mode, head=readout.head, part=part)
+                                 overlap=overlap, stitch_mode=stitch_mode, head=readout.head, part=part,
+                                 compact=compact)
             for strand in readout.strands}
     if part is not None:
         unit = Unit(unit.index, unit.chrom, part[0], part[1], unit.seg_start, unit.seg_end)
@@ -239,7 +246,8 @@ def plan_span(
             "lowercase": stats.lowercase, "iupac": dict(stats.iupac),
             "n_scanned": useq.count("N") + useq.count("n"), "chrom": unit.chrom, "start": unit.start,
             "end": unit.end}
-    return SpanWork(unit, work, meta)
+    out = SpanWork(unit, work, meta)
+    return out.compact() if compact else out  # (BPE past 2**31 letters: as compact leaves it)
 
 
 class SpanTimer:
@@ -539,7 +547,7 @@ def stitch_span(
 def span_pieces(
     work: SpanWork, preds: dict[str, list[Prediction]] | PackedPredictions, *, readout: Readout, stitch_mode: str,
     strands: Sequence[str] | None = None,
-) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None:
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray] | np.ndarray] | None:
     """:func:`stitch_span` as constant pieces (one per token, or per window for a sequence
     head) instead of per-base arrays: what the scan's writer run-length encodes
     (:func:`genaannot.stitch.piece_runs`), without painting every base. Each read strand,
@@ -554,12 +562,15 @@ def span_pieces(
     -------
     dict strand -> (starts, ends, values): int64 starts/ends relative to ``unit.start``,
     sorted and disjoint, inside ``[0, unit.end - unit.start)``; float32 values
-    ``[n_pieces, len(readout.labels)]``.
+    ``[n_pieces, len(readout.labels)]``. For a model with a token per base, where every
+    piece is a base, the strand's value is instead the per-base float32 array
+    ``[unit.end - unit.start, len(readout.labels)]`` (NaN where nothing was read: that of
+    :func:`stitch_span`; :func:`genaannot.stitch.center_dense`).
     """
     if stitch_mode != "center":
         return None
     n_ch = len(readout.labels)
-    out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray] | np.ndarray] = {}
     for strand in readout.strands if strands is None else strands:
         sp = work.strands[strand]
         if isinstance(preds, PackedPredictions):
@@ -577,8 +588,14 @@ def span_pieces(
             (logits, spans, counts), = PackedPredictions.pack({strand: ps}).strands.values()
             counts = counts[:, 0] if readout.head == "token" else None
         vals = readout.values(logits, selected=True)
-        pieces = center_pieces(sp.plan.starts, sp.plan.ends, sp.own, vals, spans, counts,
-                               reverse=readout.head == "token" and strand == "-")
+        reverse = readout.head == "token" and strand == "-"
+        if counts is not None:  # a token per base: the pieces are the bases, as one array
+            dense = center_dense(sp.plan.starts, sp.plan.ends, sp.own, vals, spans, counts, reverse=reverse,
+                                 lo=sp.u0, hi=sp.u1)
+            if dense is not None:
+                out[strand] = dense
+                continue
+        pieces = center_pieces(sp.plan.starts, sp.plan.ends, sp.own, vals, spans, counts, reverse=reverse)
         if pieces is None:
             return None
         s, e, v = clip_pieces(*pieces, sp.u0, sp.u1)  # copies: shifted in place

@@ -14,7 +14,9 @@ one stride wide) or the whole window (``mean``).
 
 Under ``center`` a track is constant over each token (or owned bin), so the scan's writer
 never paints bases: :func:`center_pieces` gives one piece per token and :func:`piece_runs`
-run-length encodes them, equal to :func:`runs` of :func:`stitch`'s per-base array.
+run-length encodes them, equal to :func:`runs` of :func:`stitch`'s per-base array. With a
+token per base the pieces are the bases: :func:`center_dense` gives them as that array,
+copied window by window.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["STITCH_MODES", "WindowOutput", "rc_to_forward", "paint", "paint_tokens", "to_forward", "stitch", "runs",
-           "round_values", "join_runs", "DEFAULT_TRACK_DIGITS", "center_pieces", "clip_pieces", "piece_runs",
+           "round_values", "join_runs", "DEFAULT_TRACK_DIGITS", "center_pieces", "center_dense", "clip_pieces",
+           "piece_runs",
            "paint_pieces"]
 
 STITCH_MODES = ("center", "mean")
@@ -272,6 +275,83 @@ def _center_rows(ws: np.ndarray, we: np.ndarray, own: np.ndarray, has: np.ndarra
     np.minimum(e, own[win, 1], out=e)
     keep = np.flatnonzero(e > s)
     return s[keep], e[keep], keep if order is None else order[keep]
+
+
+def center_dense(
+    win_starts: np.ndarray,
+    win_ends: np.ndarray,
+    own: np.ndarray,
+    values: np.ndarray,
+    spans: np.ndarray,
+    counts: np.ndarray,
+    *,
+    reverse: bool = False,
+    lo: int,
+    hi: int,
+) -> np.ndarray | None:
+    """:func:`center_pieces` of one-base tokens, painted over ``[lo, hi)``: for a model with a
+    token per base a piece is a base, so the per-base array is the smallest form of them
+    (no starts and ends, 8 bytes a base fewer, and whole windows copied as slices).
+
+    Equal, bit for bit, to :func:`paint_pieces` of :func:`clip_pieces` of
+    :func:`center_pieces` of the same arguments (tested). ``None`` where a row spans other
+    than one base, or where :func:`center_pieces` gives ``None`` (the caller then takes
+    the pieces, or paints per base).
+
+    Parameters
+    ----------
+    win_starts, win_ends, own, values, spans, counts, reverse
+        As for :func:`center_pieces` (``spans`` int32 or int64 ``[n_rows, 2]``).
+    lo, hi : int
+        The span to return, within the stitched span.
+
+    Returns
+    -------
+    float32 [hi - lo, n_channels] or None
+        NaN where no window's owned interval lies.
+    """
+    sp = np.asarray(spans).reshape(-1, 2)
+    counts = np.asarray(counts, dtype=np.int64)
+    vals = np.asarray(values, dtype=np.float32)
+    n = len(sp)
+    if n == 0 or hi < lo or len(vals) != n or len(counts) != len(win_starts) or int(counts.sum()) != n:
+        return None
+    if np.any(sp[:64, 1] - sp[:64, 0] != 1):  # a multi-base tokenizer: at once, before whole passes
+        return None
+    s0 = sp[:, 0]  # the starts alone decide: a row is one base where the next row starts one later
+    own = np.asarray(own, dtype=np.int64).reshape(-1, 2)
+    has = own[:, 1] > own[:, 0]
+    nonempty = own[has]
+    if len(nonempty) > 1 and np.any(nonempty[1:, 0] < nonempty[:-1, 1]):
+        return None  # overlapping or out of order, as center_pieces
+    if np.any(has & (counts == 0)):
+        return None
+    first = np.cumsum(counts) - counts
+    # one base a row, ascending by one within each window: a step other than +1 only where a
+    # window starts. (A window's last row is not checked: the owned interval is then checked
+    # against one base a row, so a wider last row gives None, or is read only at one of its
+    # bases, whose value it is.)
+    step = np.flatnonzero(np.diff(s0) != 1) + 1
+    if len(step) and not np.isin(step, first[counts > 0]).all():
+        return None
+    out = np.full((hi - lo, vals.shape[1]), np.nan, dtype=np.float32)
+    a0 = s0[np.minimum(first, n - 1)].tolist()  # each window's first row's start (model orientation)
+    for f, c, o0, o1, w0, w1, r0 in zip(first.tolist(), counts.tolist(), own[:, 0].tolist(), own[:, 1].tolist(),
+                                        np.asarray(win_starts).tolist(), np.asarray(win_ends).tolist(), a0):
+        if o1 <= o0:
+            continue
+        # the window's rows cover [c0, c0 + c) forward; on the reverse strand the rows run backwards
+        c0 = w1 - r0 - c if reverse else w0 + r0
+        if c0 > o0 or c0 + c < o1:
+            return None  # the rows do not cover the owned interval, as center_pieces
+        a, b = max(o0, lo), min(o1, hi)
+        if b <= a:
+            continue
+        if reverse:  # forward base x is row f + (c0 + c - 1 - x)
+            out[a - lo : b - lo] = vals[f + c0 + c - b : f + c0 + c - a][::-1]
+        else:
+            out[a - lo : b - lo] = vals[f + a - c0 : f + b - c0]
+    return out
 
 
 def clip_pieces(starts: np.ndarray, ends: np.ndarray, values: np.ndarray, lo: int, hi: int,

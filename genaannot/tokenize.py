@@ -109,7 +109,8 @@ class DNATokenizer:
     #: upper bound of base pairs per token, used to size windows before tokenising
     max_token_bp: int = 1
     #: every letter is one token on its own: a long sequence is tokenised in one call
-    #: (:func:`genaannot.windows.tokenize_long`), not in chunks
+    #: (:func:`genaannot.windows.tokenize_long`), not in chunks, and ``encode`` takes a
+    #: ``dtype`` for its ids and spans
     per_letter: bool = False
 
     def encode(self, seq: str, *, stats: SequenceStats | None = None) -> Encoding:
@@ -374,16 +375,28 @@ class CharTokenizer(DNATokenizer):
             if len(tok) == 1 and tok.isascii():
                 self._table[ord(tok)] = i
 
-    def encode_batch(self, seqs: list[str], *, stats: SequenceStats | None = None) -> list[Encoding]:
+    def encode(self, seq: str, *, stats: SequenceStats | None = None, dtype: type[np.integer] = np.int64) -> Encoding:
+        """``seq``'s tokens; ``dtype`` (int64, or int32 for a sequence under 2³¹ letters)
+        for the ids and spans: a scan asks for int32, the form its planned units keep."""
+        return self.encode_batch([seq], stats=stats, dtype=dtype)[0]
+
+    def encode_batch(self, seqs: list[str], *, stats: SequenceStats | None = None,
+                     dtype: type[np.integer] = np.int64) -> list[Encoding]:
+        dtype = np.dtype(dtype)
+        if dtype not in (np.dtype(np.int64), np.dtype(np.int32)):
+            raise ValueError(f"token dtype must be int64 or int32, not {dtype}")
+        table = self._table if dtype == np.int64 else self._table.astype(dtype)
         out = []
         for s in seqs:
+            if dtype == np.int32 and len(s) >= 2**31:
+                raise ValueError(f"a sequence of {len(s):,} letters does not fit int32 spans")
             up = stats.update(s) if stats is not None else s.upper()
             if up.isascii():
-                ids = self._table[np.frombuffer(up.encode("ascii"), dtype=np.uint8)]
+                ids = table[np.frombuffer(up.encode("ascii"), dtype=np.uint8)]
             else:  # rare: non-ASCII letters are never in the vocabulary
-                ids = np.array([self._table[ord(c)] if ord(c) < 256 else self.unk_id for c in up], dtype=np.int64)
-            spans = np.empty((len(up), 2), dtype=np.int64)  # [i, i + 1): no temporaries per column
-            spans[:, 0] = np.arange(len(up), dtype=np.int64)
+                ids = np.array([table[ord(c)] if ord(c) < 256 else self.unk_id for c in up], dtype=dtype)
+            spans = np.empty((len(up), 2), dtype=dtype)  # [i, i + 1): no temporaries per column
+            spans[:, 0] = np.arange(len(up), dtype=dtype)
             np.add(spans[:, 0], 1, out=spans[:, 1])
             out.append(Encoding(ids, spans))
         return out

@@ -230,7 +230,7 @@ def resync_bp(tokenizer: DNATokenizer) -> int:
 _NOT_N = re.compile("[^Nn]")
 
 
-def tokenize_long(seq: str, *, tokenizer: DNATokenizer, chunk_bp: int = CHUNK_BP) -> Encoding:
+def tokenize_long(seq: str, *, tokenizer: DNATokenizer, chunk_bp: int = CHUNK_BP, compact: bool = False) -> Encoding:
     """Tokenise a long sequence in chunks, as one pass over all of it would.
 
     Each chunk is tokenised with :func:`resync_bp` bp of look-ahead, and only its tokens
@@ -241,16 +241,21 @@ def tokenize_long(seq: str, *, tokenizer: DNATokenizer, chunk_bp: int = CHUNK_BP
     tokenizer with a token per letter (``per_letter``: the character tokenizer) tokenises
     ``seq`` in one call.
 
+    With ``compact`` (and ``seq`` under 2³¹ letters) the ids and spans are int32, the form
+    a scan's planned units keep (:meth:`genaannot.span.SpanWork.compact`); a tokenizer with
+    a token per letter makes them so directly, without int64 arrays first.
+
     Returns
     -------
     Encoding
-        ``ids`` int64 [n_tokens], ``spans`` int64 [n_tokens, 2] over ``seq``.
+        ``ids`` int64 [n_tokens], ``spans`` int64 [n_tokens, 2] over ``seq`` (int32 with ``compact``).
     """
     from .tokenize import Encoding
 
     n = len(seq)
+    small = compact and n < 2**31
     if getattr(tokenizer, "per_letter", False):  # a token per letter: chunks would only be copied together
-        return tokenizer.encode(seq)
+        return tokenizer.encode(seq, dtype=np.int32) if small else tokenizer.encode(seq)
     pad = resync_bp(tokenizer)
     ids: list[np.ndarray] = []
     spans: list[np.ndarray] = []
@@ -270,12 +275,16 @@ def tokenize_long(seq: str, *, tokenizer: DNATokenizer, chunk_bp: int = CHUNK_BP
         ids.append(enc.ids[:k])
         spans.append(enc.spans[:k] + pos)
         pos += int(enc.spans[k - 1, 1])
+    dt = np.int32 if small else np.int64
     if not ids:
-        return Encoding(np.zeros(0, dtype=np.int64), np.zeros((0, 2), dtype=np.int64))
+        return Encoding(np.zeros(0, dtype=dt), np.zeros((0, 2), dtype=dt))
+    if small:
+        return Encoding(np.concatenate(ids, dtype=dt), np.concatenate(spans, dtype=dt))
     return Encoding(np.concatenate(ids), np.concatenate(spans))
 
 
-def plan_windows(seq: str, *, tokenizer: DNATokenizer, window_tokens: int, overlap: float) -> WindowPlan:
+def plan_windows(seq: str, *, tokenizer: DNATokenizer, window_tokens: int, overlap: float,
+                 compact: bool = False) -> WindowPlan:
     """Tile one strand's sequence with windows of at most ``window_tokens`` content tokens.
 
     ``seq`` is tokenised once (:func:`tokenize_long`); window ``i`` is tokens
@@ -296,16 +305,20 @@ def plan_windows(seq: str, *, tokenizer: DNATokenizer, window_tokens: int, overl
         Content tokens per window (at most the model's ``max_tokens``).
     overlap : float
         Fraction of a window shared with the next, in ``[0, 1)``.
+    compact : bool
+        The tokenisation as int32 (:func:`tokenize_long`); window starts and ends stay int64.
     """
     if window_tokens < 1:
         raise ValueError("window_tokens must be positive")
     step = stride_tokens(window_tokens, overlap)
-    whole = tokenize_long(seq, tokenizer=tokenizer)
+    whole = tokenize_long(seq, tokenizer=tokenizer, compact=compact)
     n_tok = len(whole)
     t0 = np.arange(0, max(1, n_tok - window_tokens + step), step, dtype=np.int64) if n_tok else \
         np.zeros(0, dtype=np.int64)
     t1 = np.minimum(t0 + window_tokens, n_tok)
-    return WindowPlan(whole.spans[t0, 0] if n_tok else t0, whole.spans[t1 - 1, 1] if n_tok else t0, whole,
+    if not n_tok:
+        return WindowPlan(t0, t0, whole, np.stack([t0, t1], axis=1))
+    return WindowPlan(whole.spans[t0, 0].astype(np.int64), whole.spans[t1 - 1, 1].astype(np.int64), whole,
                       np.stack([t0, t1], axis=1))
 
 

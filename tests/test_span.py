@@ -133,7 +133,8 @@ def test_the_packed_path_gives_the_listed_values(head, stitch_mode):
 
 @pytest.mark.parametrize("head", ["token", "sequence"])
 def test_compact_work_and_predictions_give_the_same_values(head):
-    """SpanWork.compact (int32 tokens: planned units waiting for the model) and
+    """SpanWork.compact (int32 tokens: planned units waiting for the model; plan_span's
+    ``compact``, the same from the tokenizer on) and
     PackedPredictions.compact (int32 spans: units waiting for the writer) change no value:
     the packed predictions, the pieces, per strand or both, and the per-base stitching."""
     from genaannot.span import span_pieces
@@ -145,6 +146,17 @@ def test_compact_work_and_predictions_give_the_same_values(head):
     work = plan_span(_unit(len(seq), 60, 420), fetch=lambda s, e: seq[s:e], tokenizer=model.tokenizer, readout=ro,
                      overlap=0.5, stitch_mode="center")
     small = work.compact()
+    planned = plan_span(_unit(len(seq), 60, 420), fetch=lambda s, e: seq[s:e], tokenizer=model.tokenizer, readout=ro,
+                        overlap=0.5, stitch_mode="center", compact=True)  # int32 from the tokenizer on
+    for s in ro.strands:
+        a, b = small.strands[s], planned.strands[s]
+        assert b.plan.tokens.ids.dtype == b.plan.tokens.spans.dtype == np.int32
+        for x, y in ((a.plan.tokens.ids, b.plan.tokens.ids), (a.plan.tokens.spans, b.plan.tokens.spans),
+                     (a.plan.starts, b.plan.starts), (a.plan.ends, b.plan.ends), (a.plan.ranges, b.plan.ranges),
+                     (a.own, b.own), (a.rows, b.rows)):
+            assert (x is None) == (y is None) and (x is None or (np.array_equal(x, y) and x.dtype == y.dtype))
+        assert (a.length, a.u0, a.u1) == (b.length, b.u0, b.u1)
+    assert small.meta == planned.meta
     for s in ro.strands:
         t, c = work.strands[s].plan.tokens, small.strands[s].plan.tokens
         assert c.ids.dtype == c.spans.dtype == np.int32 and t.ids.dtype == np.int64

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import genaannot.stitch as stitch_mod
 from genaannot.stitch import (
     WindowOutput,
+    center_dense,
     center_pieces,
     clip_pieces,
     join_runs,
@@ -157,6 +158,93 @@ def test_center_pieces_equal_per_base_stitching(n, w, step, seed, reverse, trim,
             assert x.dtype == y.dtype
             np.testing.assert_array_equal(_bits(x) if x.dtype == np.float32 else x,
                                           _bits(y) if y.dtype == np.float32 else y)
+
+
+@settings(max_examples=80, deadline=None)
+@given(n=st.integers(1, 300), w=st.integers(1, 60), step=st.integers(1, 60), seed=st.integers(0, 10_000),
+       reverse=st.booleans(), trim=st.booleans(), cut=st.tuples(st.floats(0, 1), st.floats(0, 1)),
+       int32=st.booleans(), gap=st.booleans(), wide=st.booleans())
+def test_center_dense_paints_the_pieces_of_one_base_tokens(n, w, step, seed, reverse, trim, cut, int32, gap, wide):
+    """A token per base (the character tokenizer): center_dense gives, bit for bit, the pieces
+    of center_pieces clipped to a sub-span and painted (NaN where no window owns a base: a
+    window left out, as around a run of N), both orientations, trimmed rows, int32 or int64
+    spans, NaN, -0.0 and 0.0 among the values. With a token of two bases ending some windows
+    (``wide``) it gives either None or those same values."""
+    w = min(w, n)
+    step = min(step, w)
+    starts, ends = _windows(n, w, step)
+    rng = np.random.default_rng(seed)
+    own = center_cuts(starts, ends, lo=0, hi=n, ties="earlier" if reverse else "later")
+    if gap and len(own) > 2:  # a window without an owned interval: its bases are not read
+        own = own.copy()
+        own[1] = own[1, 0]
+    pool = np.array([0.0, -0.0, np.nan, 0.25, 1.0, *rng.random(3)], dtype=np.float32)
+    vals, spans, counts = [], [], []
+    for (s, e), (a, b) in zip(zip(starts, ends), own):
+        length = int(e - s)
+        sp = np.stack([np.arange(length), np.arange(1, length + 1)], 1)
+        if trim and b > a:  # the rows of the owned interval (in the model's orientation)
+            lo_, hi_ = (e - b, e - a) if reverse else (a - s, b - s)
+            sp = sp[lo_:hi_]
+        if wide and len(sp) > 1 and rng.random() < 0.5:  # the window's last two bases one token
+            sp = np.concatenate((sp[:-2], [[sp[-2, 0], sp[-1, 1]]]))
+        vals.append(pool[rng.integers(0, len(pool), (len(sp), 2))])
+        spans.append(sp)
+        counts.append(len(sp))
+    args = (starts, ends, own, np.concatenate(vals), np.concatenate(spans).astype(np.int32 if int32 else np.int64),
+            np.array(counts))
+    lo, hi = sorted(int(x * n) for x in cut)
+    dense = center_dense(*args, reverse=reverse, lo=lo, hi=hi)
+    ps, pe, pv = center_pieces(*args, reverse=reverse)
+    want = paint_pieces(*clip_pieces(ps, pe, pv, lo, hi), length=hi - lo, offset=lo)
+    if wide and dense is None:
+        return
+    assert dense is not None and dense.dtype == np.float32 and dense.shape == (hi - lo, 2)
+    assert _bits(dense).tobytes() == _bits(want).tobytes()
+
+
+def test_center_dense_gives_way_to_pieces_and_painting():
+    """Rows of more than one base: None (the pieces); the cases where center_pieces gives
+    None (rows short of the owned interval, not contiguous, owned intervals overlapping): None."""
+    starts, ends = np.array([0, 4]), np.array([8, 12])
+    own = np.array([[0, 6], [6, 12]])
+    one = np.stack([np.r_[0:8, 0:8], np.r_[1:9, 1:9]], 1)
+    vals = np.arange(16, dtype=np.float32)[:, None]
+    counts = np.array([8, 8])
+    got = center_dense(starts, ends, own, vals, one, counts, lo=0, hi=12)
+    np.testing.assert_array_equal(got[:, 0], np.r_[0:6, 10:16].astype(np.float32))
+    assert center_dense(starts, ends, own, vals[:4], np.array([[0, 4], [4, 8], [2, 4], [4, 8]]), np.array([2, 2]),
+                        lo=0, hi=12) is None  # BPE-like rows
+    short = one[np.r_[0:5, 8:16]]  # the first window's rows stop at 5 < 6
+    assert center_dense(starts, ends, own, vals[:13], short, np.array([5, 8]), lo=0, hi=12) is None
+    holed = one.copy()
+    holed[3:8] += 1  # a base skipped inside the first window
+    assert center_dense(starts, ends, own, vals, holed, counts, lo=0, hi=12) is None
+    assert center_dense(starts, ends, np.array([[0, 7], [6, 12]]), vals, one, counts, lo=0, hi=12) is None
+    for bad in (short, holed):  # as center_pieces
+        c = np.array([5, 8]) if bad is short else counts
+        assert center_pieces(starts, ends, own, vals[: len(bad)], bad, c) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(v=st.lists(st.sampled_from([0.001, 0.004, 0.006, 0.3, 0.5, 0.51, 0.994, 0.996, 0.9991, np.nan, -0.001,
+                                   -0.0, 0.0, 2.5]), max_size=60),
+       digits=st.sampled_from([None, 0, 1, 2, 3]), probability=st.booleans(), thr=st.sampled_from([0.0, 0.3, 0.5]))
+def test_runs_of_rounded_bases_are_the_rounded_runs_joined(v, digits, probability, thr):
+    """What the scan's writer does with a per-base array (``scan._part``): the runs of the
+    rounded bases are the bases' runs rounded and joined, and the bases at or above a
+    threshold, as one-base pieces, give the runs at or above it, bit for bit."""
+    col = np.array(v, dtype=np.float32)
+    S, E, V = runs(col, offset=7)
+    hi = V >= thr
+    want = ((S[hi], E[hi], V[hi]),
+            (S, E, V) if digits is None else join_runs(S, E, round_values(V, digits=digits, probability=probability)))
+    at = np.flatnonzero(col >= thr)
+    got = (piece_runs(at, at + 1, col[at], offset=7),
+           runs(round_values(col, digits=digits, probability=probability), offset=7))
+    for w3, g3 in zip(want, got):
+        for a, b in zip(w3, g3):
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
 def test_center_pieces_of_a_sequence_head_are_the_owned_bins():

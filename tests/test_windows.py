@@ -118,6 +118,30 @@ def test_a_per_letter_tokenizer_takes_a_long_sequence_in_one_call_with_the_chunk
     assert np.array_equal(whole.spans, np.stack([np.arange(len(seq)), np.arange(1, len(seq) + 1)], axis=1))
 
 
+@settings(max_examples=30, deadline=None)
+@given(seq=st.text(alphabet="ACGTNacgtnRY-*é", min_size=0, max_size=2000), w=st.integers(1, 300),
+       overlap=st.sampled_from([0.0, 0.25, 0.5]))
+def test_a_compact_plan_holds_the_tokens_as_int32_from_the_tokenizer_on(bpe, seq, w, overlap):
+    """compact (a scan's planned units): the ids and spans of the int64 tokenisation as int32,
+    made so by the character tokenizer itself and cast once for BPE; the windows unchanged,
+    their starts and ends int64."""
+    from genaannot.tokenize import CharTokenizer as Char
+
+    for tok in (Char(), bpe):
+        ref = tokenize_long(seq, tokenizer=tok, chunk_bp=700)
+        small = tokenize_long(seq, tokenizer=tok, chunk_bp=700, compact=True)
+        assert small.ids.dtype == small.spans.dtype == np.int32 and ref.ids.dtype == np.int64
+        assert np.array_equal(small.ids, ref.ids) and np.array_equal(small.spans, ref.spans)
+        if seq:
+            a = plan_windows(seq, tokenizer=tok, window_tokens=w, overlap=overlap)
+            b = plan_windows(seq, tokenizer=tok, window_tokens=w, overlap=overlap, compact=True)
+            assert b.starts.dtype == b.ends.dtype == np.int64
+            for x, y in ((a.starts, b.starts), (a.ends, b.ends), (a.ranges, b.ranges)):
+                assert np.array_equal(x, y)
+    with pytest.raises(ValueError, match="int64 or int32"):
+        Char().encode("ACGT", dtype=np.int16)
+
+
 def test_a_subset_shares_the_tokens_unless_a_copy_frees_an_eighth():
     from genaannot.tokenize import CharTokenizer as Char
 

@@ -69,7 +69,7 @@ from ..span import (
     span_pieces,
     stitch_span,
 )
-from ..stitch import DEFAULT_TRACK_DIGITS, STITCH_MODES, join_runs, piece_runs, round_values, runs
+from ..stitch import DEFAULT_TRACK_DIGITS, STITCH_MODES, piece_runs, round_values, runs
 from ..tasks import TASKS, Task, get_task
 from ..windows import ScanLayout, Unit, stride_tokens
 from .assemble import (
@@ -767,9 +767,9 @@ def _setup_worker(state: dict[str, Any]) -> None:
 def _plan_remote(unit: Unit) -> SpanWork:
     st = worker_state
     g = st["genome_obj"]
-    work = plan_span(unit, fetch=lambda s, e: g.fetch(unit.chrom, s, e), tokenizer=st["tokenizer"],
-                     readout=st["readout"], overlap=st["overlap"], stitch_mode=st["stitch"])
-    return work.compact() if st.get("compact") else work
+    return plan_span(unit, fetch=lambda s, e: g.fetch(unit.chrom, s, e), tokenizer=st["tokenizer"],
+                     readout=st["readout"], overlap=st["overlap"], stitch_mode=st["stitch"],
+                     compact=bool(st.get("compact")))
 
 
 def write_part(work: SpanWork, preds: dict[str, list] | PackedPredictions, *, job: _Job) -> Part:
@@ -808,9 +808,9 @@ def _part(work: SpanWork, values: dict[str, Any], readout: Readout, *, threshold
     """Run-length encode a unit's stitched values per strand and read channel: the track's
     runs (rounded to ``digits``) and the unrounded runs at or above each channel's call threshold.
 
-    ``values[strand]`` is a per-base float32 ``[bp, n_labels]`` array (:func:`stitch_span`)
-    or ``(starts, ends, values)`` pieces relative to the unit's start (:func:`span_pieces`):
-    the runs are the same."""
+    ``values[strand]`` is a per-base float32 ``[bp, n_labels]`` array (:func:`stitch_span`,
+    or :func:`span_pieces` for a token per base) or ``(starts, ends, values)`` pieces
+    relative to the unit's start (:func:`span_pieces`): the runs are the same."""
     out, calls = {}, {}
     probability = readout.activation in ("sigmoid", "softmax")
     for strand, vals in values.items():
@@ -829,11 +829,12 @@ def _part(work: SpanWork, values: dict[str, Any], readout: Readout, *, threshold
                 out[(strand, k)] = piece_runs(ps, pe, round_values(pv[k], digits=digits, probability=probability),
                                               offset=work.unit.start)
                 continue
-            s, e, v = runs(vals[:, k], offset=work.unit.start)
-            hi = v >= thresholds[k]
-            calls[(strand, k)] = (s[hi], e[hi], v[hi])
-            out[(strand, k)] = (s, e, v) if digits is None else join_runs(s, e, round_values(v, digits=digits,
-                                                                                        probability=probability))
+            # per base (a token per base, or painted): the rounded bases' runs are the rounded
+            # runs joined, and the call runs those of the bases at or above the threshold
+            col = vals[:, k]
+            hi = np.flatnonzero(col >= thresholds[k])
+            calls[(strand, k)] = piece_runs(hi, hi + 1, col[hi], offset=work.unit.start)
+            out[(strand, k)] = runs(round_values(col, digits=digits, probability=probability), offset=work.unit.start)
     return Part(out, work.meta, calls)
 
 
@@ -878,9 +879,8 @@ def compute_units(
     compact = predictor is None
 
     def plan_here(unit: Unit) -> SpanWork:
-        work = plan_span(unit, fetch=lambda s, e: genome.fetch(unit.chrom, s, e), tokenizer=tokenizer, readout=r,
-                         overlap=job.overlap, stitch_mode=job.stitch)
-        return work.compact() if compact else work
+        return plan_span(unit, fetch=lambda s, e: genome.fetch(unit.chrom, s, e), tokenizer=tokenizer, readout=r,
+                         overlap=job.overlap, stitch_mode=job.stitch, compact=compact)
 
     errors: list[BaseException] = []
 
