@@ -68,6 +68,28 @@ def test_values_and_header_in_both_readers(genome):
     assert b.info()["summary"]["sum"] == pytest.approx(total, rel=1e-12)
 
 
+def test_blocks_are_deflated_by_isal_and_zlib_is_a_fallback_with_the_same_data(genome, tmp_path, monkeypatch):
+    """The writer deflates with ISA-L (the dependency chosen on measurement, docs/scale.md):
+    its blocks are isal_zlib's bytes, which zlib reads; without isal the file is zlib's,
+    other bytes with the same values and zoom summaries in both readers."""
+    import zlib
+
+    from isal import isal_zlib
+
+    assert bigwig._deflate is isal_zlib
+    path, sizes, tracks = genome
+    monkeypatch.setattr(bigwig, "_deflate", zlib)
+    other = _write(tmp_path / "zlib.bw", sizes, tracks, chunk=65_000)
+    assert other.read_bytes() != path.read_bytes()
+    a, b = pyBigWig.open(str(path)), pyBigWig.open(str(other))
+    for c in tracks:
+        np.testing.assert_array_equal(a.values(c, 0, sizes[c], numpy=True), b.values(c, 0, sizes[c], numpy=True))
+        for kind in ("mean", "max"):
+            assert a.stats(c, 0, sizes[c], type=kind, nBins=37) == b.stats(c, 0, sizes[c], type=kind, nBins=37)
+    a.close()
+    b.close()
+
+
 def test_zoom_records_are_exact(genome):
     """Every zoom record of every level equals the full-resolution data of its bin (count,
     min, max exactly; sum and sum of squares to float32 precision)."""

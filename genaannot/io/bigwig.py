@@ -11,7 +11,9 @@ entry. This writer takes numpy arrays of runs, in genome order, and
 
 * encodes each block of up to :data:`ITEMS_PER_SLOT` runs as a ``fixedStep`` section
   when the runs are contiguous and of one length (4 bytes per run), else ``bedGraph``
-  (12 bytes per run), zlib-compressed;
+  (12 bytes per run), deflated in the zlib format by ISA-L (``isal``: the same format,
+  3.3× faster than zlib's level 1 on a scan's blocks and 1 % smaller, measured in
+  docs/scale.md; zlib's level 1 where ``isal`` is not installed: other bytes, the same data);
 * builds every zoom level while streaming: level 0 from the runs (split at bin edges),
   level ``k`` from level ``k - 1`` (reductions grow by 4, so bins nest). Zoom bins are
   aligned ``[i * r, (i + 1) * r)`` (clipped to the chromosome), and sums are accumulated in
@@ -43,6 +45,11 @@ from array import array
 from pathlib import Path
 
 import numpy as np
+
+try:  # ISA-L's deflate (a dependency): zlib's format, several times faster than zlib itself
+    from isal import isal_zlib as _deflate
+except ImportError:  # pragma: no cover  (an install without it: zlib, other bytes, the same data)
+    _deflate = zlib
 
 from ..stitch import join_runs, round_values
 from .atomic import OutputError, output_error
@@ -144,7 +151,7 @@ class BigWigFile:
     probability : bool
         The values are probabilities (``round_values``' ``probability``).
     level : int
-        zlib compression level of data and zoom blocks.
+        Compression level of data and zoom blocks (ISA-L's 0–3; zlib's 0–9 without ``isal``).
     name : str or Path, optional
         The file's final name, for error messages (``path`` is usually a temporary name).
     """
@@ -273,7 +280,7 @@ class BigWigFile:
             body = rec.tobytes()
         raw = head + body
         self.max_block = max(self.max_block, len(raw))
-        data = zlib.compress(raw, self.level)
+        data = _deflate.compress(raw, self.level)
         off = self._fh.tell()
         self._fh.write(data)
         self.blocks.add(c, start, c, end, off, len(data))
@@ -340,7 +347,7 @@ class BigWigFile:
                 blk = rec[i : i + ITEMS_PER_SLOT]
                 raw = blk.tobytes()
                 self.max_block = max(self.max_block, len(raw))
-                data = zlib.compress(raw, self.level)
+                data = _deflate.compress(raw, self.level)
                 off = self._zfh.tell()
                 self._zfh.write(data)
                 z.blocks.add(int(blk["c"][0]), int(blk["s"][0]), int(blk["c"][-1]), int(blk["e"][-1]), off, len(data))
