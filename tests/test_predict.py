@@ -607,6 +607,21 @@ def test_bench_stage_cpu_runs_and_puts_the_functions_back(capsys):
     assert (scan.plan_span, scan.span_pieces, PartsStore.save) == before
 
 
+def test_bench_deflate_runs_and_compares_the_scans_blocks(capsys):
+    """bench/deflate.py on 50 kb: a scan's blocks recorded (the writer's compressor put back
+    after), each installed compressor's output inflates back, the printed figures returned."""
+    import genaannot.io.bigwig as bigwig
+
+    before = bigwig._deflate
+    res = _bench("deflate").main(["--mb", "0.05", "--repeat", "1"])
+    out = capsys.readouterr().out
+    assert bigwig._deflate is before
+    assert res["blocks"] > 4 and res["raw_bytes"] > 0
+    assert {"zlib 1", "zlib 6", "isal 1"} <= set(res["results"])
+    for name, r in res["results"].items():
+        assert 0 < r["ratio"] < 1 and f"{name}: {r['ms']:.1f} ms" in out
+
+
 def test_bench_feed_thread_runs(capsys):
     """bench/feed_thread.py on a 20-kb unit: both paths timed, the figures printed are returned."""
     res = _bench("feed_thread").main(["--batch-sizes", "8", "--repeat", "1", "--unit-bp", "20000"])
