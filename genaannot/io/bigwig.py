@@ -11,9 +11,9 @@ entry. This writer takes numpy arrays of runs, in genome order, and
 
 * encodes each block of up to :data:`ITEMS_PER_SLOT` runs as a ``fixedStep`` section
   when the runs are contiguous and of one length (4 bytes per run), else ``bedGraph``
-  (12 bytes per run), deflated in the zlib format by ISA-L (``isal``: the same format,
-  3.3× faster than zlib's level 1 on a scan's blocks and 1 % smaller, measured in
-  docs/scale.md; zlib's level 1 where ``isal`` is not installed: other bytes, the same data);
+  (12 bytes per run), deflated in the zlib format by ISA-L (``isal``: 2–3× faster than
+  zlib's level 1 on a scan's blocks and within 2 % of its size, measured in docs/scale.md;
+  zlib's level 1 where ``isal`` is not installed: other bytes, the same data);
 * builds every zoom level while streaming: level 0 from the runs (split at bin edges),
   level ``k`` from level ``k - 1`` (reductions grow by 4, so bins nest). Zoom bins are
   aligned ``[i * r, (i + 1) * r)`` (clipped to the chromosome), and sums are accumulated in

@@ -19,8 +19,8 @@ and, whole, to the manifest's ``settings``). The stages live elsewhere:
 
 Peak memory is the model plus one unit's letters and tokenisation plus the kept outputs of
 the units waiting for the writer, which stitches them as token pieces
-(:func:`genaannot.span.span_pieces`; ``unit_bp × tracks × 12`` bytes of per-base float32
-work arrays only for mean stitching). ``resume=True`` keeps the parts of an interrupted run made with the
+(:func:`genaannot.span.span_pieces`; per-base float32 arrays, one strand at a time, for a
+model with a token per base, where the pieces are the bases, and for mean stitching). ``resume=True`` keeps the parts of an interrupted run made with the
 same settings (another model file content, genome file or batch size is refused, naming
 what differs); ``shard=(i, n)`` computes only units ``k`` with ``k % n == i - 1`` (a later
 run with ``resume=True``, or the last shard to finish, assembles the outputs). A run holds
