@@ -246,8 +246,7 @@ def plan_span(
             "lowercase": stats.lowercase, "iupac": dict(stats.iupac),
             "n_scanned": useq.count("N") + useq.count("n"), "chrom": unit.chrom, "start": unit.start,
             "end": unit.end}
-    out = SpanWork(unit, work, meta)
-    return out.compact() if compact else out  # (BPE past 2**31 letters: as compact leaves it)
+    return SpanWork(unit, work, meta)
 
 
 class SpanTimer:

@@ -204,13 +204,11 @@ def center_pieces(
     ws = np.asarray(win_starts, dtype=np.int64)
     own = np.asarray(own, dtype=np.int64).reshape(-1, 2)
     vals = np.asarray(values, dtype=np.float32)
-    has = own[:, 1] > own[:, 0]
-    nonempty = own[has]
-    if len(nonempty) > 1 and np.any(nonempty[1:, 0] < nonempty[:-1, 1]):
+    has = _owned(own)
+    if has is None:
         return None  # overlapping or out of order: stitch's later-wins painting
     if spans is None:
-        keep = own[:, 1] > own[:, 0]
-        return own[keep, 0].copy(), own[keep, 1].copy(), vals[keep]
+        return own[has, 0].copy(), own[has, 1].copy(), vals[has]
     counts = np.asarray(counts, dtype=np.int64)
     sp = np.asarray(spans)
     sp = (sp if sp.dtype == np.int32 else sp.astype(np.int64, copy=False)).reshape(-1, 2)  # int32: no copy
@@ -219,7 +217,7 @@ def center_pieces(
     n = len(sp)
     if n == 0:
         e = np.empty(0, dtype=np.int64)
-        return (e, e.copy(), vals[:0]) if not np.any(own[:, 1] > own[:, 0]) else None
+        return (e, e.copy(), vals[:0]) if not has.any() else None
     if np.any(has & (counts == 0)):  # an owned interval without rows: paint would not fill it
         return None
     we = np.asarray(win_ends, dtype=np.int64)
@@ -240,6 +238,16 @@ def center_pieces(
         out_s[k : k + m], out_e[k : k + m], out_v[k : k + m] = cs, ce, vals[r0:r1][rows]
         k += m
     return out_s[:k], out_e[:k], out_v[:k]
+
+
+def _owned(own: np.ndarray) -> np.ndarray | None:
+    """Which windows own bases (bool ``[n_windows]``), or ``None`` when the non-empty owned
+    intervals overlap or are out of order (painting, later wins, would then differ from pieces)."""
+    has = own[:, 1] > own[:, 0]
+    nonempty = own[has]
+    if len(nonempty) > 1 and np.any(nonempty[1:, 0] < nonempty[:-1, 1]):
+        return None
+    return has
 
 
 #: rows per group of windows in :func:`center_pieces` (a dozen int64 temporaries of this
@@ -320,12 +328,9 @@ def center_dense(
         return None
     s0 = sp[:, 0]  # the starts alone decide: a row is one base where the next row starts one later
     own = np.asarray(own, dtype=np.int64).reshape(-1, 2)
-    has = own[:, 1] > own[:, 0]
-    nonempty = own[has]
-    if len(nonempty) > 1 and np.any(nonempty[1:, 0] < nonempty[:-1, 1]):
-        return None  # overlapping or out of order, as center_pieces
-    if np.any(has & (counts == 0)):
-        return None
+    has = _owned(own)
+    if has is None or np.any(has & (counts == 0)):
+        return None  # as center_pieces
     first = np.cumsum(counts) - counts
     # one base a row, ascending by one within each window: a step other than +1 only where a
     # window starts. (A window's last row is not checked: the owned interval is then checked

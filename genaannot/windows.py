@@ -278,9 +278,7 @@ def tokenize_long(seq: str, *, tokenizer: DNATokenizer, chunk_bp: int = CHUNK_BP
     dt = np.int32 if small else np.int64
     if not ids:
         return Encoding(np.zeros(0, dtype=dt), np.zeros((0, 2), dtype=dt))
-    if small:
-        return Encoding(np.concatenate(ids, dtype=dt), np.concatenate(spans, dtype=dt))
-    return Encoding(np.concatenate(ids), np.concatenate(spans))
+    return Encoding(np.concatenate(ids, dtype=dt), np.concatenate(spans, dtype=dt))
 
 
 def plan_windows(seq: str, *, tokenizer: DNATokenizer, window_tokens: int, overlap: float,
@@ -318,7 +316,8 @@ def plan_windows(seq: str, *, tokenizer: DNATokenizer, window_tokens: int, overl
     t1 = np.minimum(t0 + window_tokens, n_tok)
     if not n_tok:
         return WindowPlan(t0, t0, whole, np.stack([t0, t1], axis=1))
-    return WindowPlan(whole.spans[t0, 0].astype(np.int64), whole.spans[t1 - 1, 1].astype(np.int64), whole,
+    return WindowPlan(whole.spans[t0, 0].astype(np.int64, copy=False),
+                      whole.spans[t1 - 1, 1].astype(np.int64, copy=False), whole,
                       np.stack([t0, t1], axis=1))
 
 
