@@ -5,7 +5,9 @@ default overlap and stitching, task ``splice``: token head, 3 labels, 4 bigWig t
 calls) over a real FASTA, with a NULL network that returns model-like random logits of the
 right shape instantly (``--outputs random``, the headline; ``--outputs zeros`` gives the
 flattering all-zero tracks earlier figures used) (a Network-protocol ``nn.Module`` defined here, wrapped in the real
-:class:`~genaannot.models.base.Model` with the real GENA t2t tokenizer). Everything but the
+:class:`~genaannot.models.base.Model` with the real GENA t2t tokenizer, or with ``--tokenizer
+base`` the character tokenizer of HyenaDNA and the bundled CNNs: a token, and a value, per
+base, with a sixth of the sites per token). Everything but the
 model's arithmetic runs: FASTA reading, tokenisation and window planning, collation,
 copying, activation, reverse-complement mapping, stitching, run-length encoding, part
 files, bigWig/BED writing.
@@ -442,12 +444,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--device-tokens-per-s", type=float, default=None,
                     help="emulate a device computing at this many token positions/s (sleeps; the "
                          "host work should overlap it): adds device_s and device_busy_fraction")
+    ap.add_argument("--tokenizer", choices=("bpe", "base"), default="bpe",
+                    help="the GENA t2t BPE tokenizer (a value per ~6-bp token) [default], or the "
+                         "character tokenizer of HyenaDNA and the bundled CNNs (a token, and a value, "
+                         "per base), as bench/scale.py's")
     args = ap.parse_args(argv)
 
     import torch
 
     torch.set_num_threads(1)
-    model = null_model(device_tokens_per_s=args.device_tokens_per_s, outputs=args.outputs)
+    tok = None
+    site_fraction = SITE_FRACTION
+    if args.tokenizer == "base":
+        from genaannot.tokenize import CharTokenizer
+
+        # sites per token: ~620 calls per Mb per track either way (a BPE token is ~6 bp)
+        tok, site_fraction = CharTokenizer(), SITE_FRACTION / 6
+    model = null_model(device_tokens_per_s=args.device_tokens_per_s, outputs=args.outputs, tokenizer=tok,
+                       site_fraction=site_fraction)
     net = model.network
     with tempfile.TemporaryDirectory() as tmp:
         if args.random_mb:
@@ -472,6 +486,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {
             "fasta": str(args.fasta),
             "outputs": args.outputs,
+            "tokenizer": args.tokenizer,
             "bp_scanned": bp,
             "strands": "both",
             "overlap": man["overlap"],

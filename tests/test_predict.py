@@ -556,6 +556,12 @@ def test_bench_host_pipeline_runs(capsys):
     real = hp.main(["--real-mb", "0.05", "--no-profile"])  # real DNA repeated: TAIR10's token lengths
     capsys.readouterr()
     assert real["bp_scanned"] == 50_000 and 5.5 < real["bp_per_token"] < 7
+    # --tokenizer base: a token per base (HyenaDNA's and the bundled CNNs' character tokenizer)
+    base = hp.main(["--max-bp", "15000", "--no-profile", "--tokenizer", "base", "--device-tokens-per-s", "1e6"])
+    capsys.readouterr()
+    assert base["tokenizer"] == "base" and res["tokenizer"] == "bpe"
+    assert base["bp_per_token"] == pytest.approx(1, abs=0.05) and base["windows_per_strand"] > 5 * res["windows_per_strand"]
+    assert 0 < base["device_busy_fraction"] <= base["device_busy_fraction_steady"] <= 1.001
 
 
 def test_the_emulated_device_is_asynchronous_like_a_cuda_stream():
