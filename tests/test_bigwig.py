@@ -155,6 +155,26 @@ def test_bytes_do_not_depend_on_how_runs_are_handed_over(tmp_path_factory, chunk
     assert (d / "x.bw").read_bytes() == ref
 
 
+def test_runs_waiting_for_a_batch_hold_no_view_of_what_was_handed_over(tmp_path):
+    """The writer encodes a batch at a time out of the runs handed over (no copy of them all),
+    and what waits for the next batch is its own copy: a view would keep a caller's whole
+    arrays (a unit's runs) alive until the next batch."""
+    from genaannot.io.bigwig import BATCH
+
+    n = 2 * BATCH + 1000
+    s = np.arange(n, dtype=np.int64) * 2
+    v = np.arange(n, dtype=np.float32)
+    w = BigWigFile(tmp_path / "x.bw", sizes={"a": 2 * n + 10})
+    w.add("a", s, s + 1, v)
+    assert w._n_pend == n - 1 - 2 * BATCH  # the last run is held back (it may join the next)
+    assert all(a.base is None and not np.shares_memory(a, b) for a, b in zip(w._pend[0], (s, s + 1, v)))
+    w.close()
+    bw = pyBigWig.open(str(tmp_path / "x.bw"))
+    got = bw.intervals("a")
+    bw.close()
+    assert len(got) == n and got[BATCH] == (2 * BATCH, 2 * BATCH + 1, float(BATCH)) and got[-1][0] == 2 * (n - 1)
+
+
 @settings(max_examples=200, deadline=None)
 @given(v=st.lists(st.floats(0, 1, width=32), min_size=1, max_size=50), digits=st.integers(1, 5))
 def test_round_values_rules(v, digits):

@@ -349,3 +349,72 @@ def test_cgroup_quota_caps_the_cores(monkeypatch, tmp_path):
     assert workers_mod.cpu_cores() == 2
     monkeypatch.setattr(workers_mod, "_cgroup_cpu_quota", lambda: None)
     assert workers_mod.cpu_cores() == 16
+
+
+# --- what is submitted to a worker is not held here once it is sent ---
+
+def _plus_one(x: int) -> int:
+    return x + 1
+
+
+def _wait_for_file_then_size(path: str, arr) -> int:
+    deadline = time.monotonic() + 60
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return int(arr.nbytes)
+
+
+def test_arguments_submitted_to_a_worker_are_let_go_of_once_sent(tmp_path):
+    """Ahead.submit hands its arguments over: once pickled for the worker, this process keeps
+    no reference to them, while the call still runs (a process pool would keep them until
+    the result is back). Pickled twice is an error, never an empty call."""
+    import gc
+    import pickle
+    import weakref
+
+    import numpy as np
+
+    go = tmp_path / "go"
+    with ahead([2], local=_plus_one, remote=_plus_one, workers=1) as out:
+        assert [y for _, y in out] == [3]  # the worker is up
+        arr = np.ones(1 << 20)
+        ref = weakref.ref(arr)
+        fut = out.submit(_wait_for_file_then_size, str(go), arr)
+        del arr
+        deadline = time.monotonic() + 30
+        while ref() is not None and time.monotonic() < deadline:
+            gc.collect()
+            time.sleep(0.01)
+        assert ref() is None and not fut.done()  # let go of while the worker still waits
+        go.write_text("go")
+        assert fut.result(timeout=60) == 8 << 20
+    once = workers_mod._Handoff(_plus_one, (3,))
+    fn, args = pickle.loads(pickle.dumps(once))
+    assert fn is _plus_one and args == (3,) and workers_mod._run_handed((fn, args)) == 4
+    with pytest.raises(RuntimeError, match="pickled twice"):
+        pickle.dumps(once)
+
+
+@pytest.mark.parametrize("workers, thread", [(1, False), (0, True)])
+def test_a_delivered_result_is_not_kept_alive_by_the_look_ahead(workers, thread):
+    """What ahead() yields is the consumer's alone: the look-ahead keeps no reference to a
+    delivered result (its future, in a suspended generator's frame), so a consumer that
+    keeps only part of it frees the rest while the next items are computed."""
+    import gc
+    import weakref
+
+    with ahead(range(3), local=_holder, remote=_holder, workers=workers, thread=thread, lookahead=1) as out:
+        refs = []
+        for _x, res in out:
+            refs.append(weakref.ref(res))
+            del res
+            gc.collect()
+            assert all(r() is None for r in refs)
+
+
+class _Held:  # weak-referenceable, picklable by name
+    pass
+
+
+def _holder(x: int) -> _Held:
+    return _Held()

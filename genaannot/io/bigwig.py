@@ -42,6 +42,7 @@ import os
 import struct
 import zlib
 from array import array
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,26 @@ def zoom_reductions(max_chrom: int) -> list[int]:
         out.append(out[-1] * ZOOM_FACTOR)
     return out
 
+
+
+def _take(pieces: deque[tuple[np.ndarray, np.ndarray, np.ndarray]], k: int,
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first ``k`` runs of ``pieces`` (``(starts, ends, values)`` in order), removed from
+    it: a view where they lie in one piece, else one array each; a piece cut in two leaves
+    its rest at the front."""
+    got: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    while k > 0:
+        s, e, v = pieces.popleft()
+        if len(s) <= k:
+            got.append((s, e, v))
+            k -= len(s)
+        else:
+            got.append((s[:k], e[:k], v[:k]))
+            pieces.appendleft((s[k:], e[k:], v[k:]))
+            k = 0
+    if len(got) == 1:
+        return got[0]
+    return np.concatenate([g[0] for g in got]), np.concatenate([g[1] for g in got]), np.concatenate([g[2] for g in got])
 
 class _Blocks:
     """Index entries of written blocks, (chrom0, start, chrom1, end, offset, size) each, in a
@@ -240,14 +261,15 @@ class BigWigFile:
         """
         if not self._pend:
             return
-        s = np.concatenate([p[0] for p in self._pend])
-        e = np.concatenate([p[1] for p in self._pend])
-        v = np.concatenate([p[2] for p in self._pend])
-        cut = len(s) if final else len(s) // BATCH * BATCH
+        n = self._n_pend
+        cut = n if final else n // BATCH * BATCH
         c = self._pend_c
+        pieces = deque(self._pend)
         try:
             for a in range(0, cut, BATCH):
-                bs, be, bv = s[a : min(a + BATCH, cut)], e[a : min(a + BATCH, cut)], v[a : min(a + BATCH, cut)]
+                # one batch at a time out of the pieces it spans: never all the pending runs
+                # (a unit's worth, 20 bytes a run) copied into one array
+                bs, be, bv = _take(pieces, min(BATCH, cut - a))
                 for i in range(0, len(bs), ITEMS_PER_SLOT):
                     self._write_section(c, bs[i : i + ITEMS_PER_SLOT], be[i : i + ITEMS_PER_SLOT],
                                         bv[i : i + ITEMS_PER_SLOT])
@@ -263,8 +285,9 @@ class BigWigFile:
                 self.vsq += float((lens * (v64 * v64)).sum())
         except OSError as err:
             raise output_error(self.name, err) from None
-        self._pend = [(s[cut:], e[cut:], v[cut:])] if cut < len(s) else []
-        self._n_pend = len(s) - cut
+        # what is left (< BATCH runs) copied: views would keep whole arrays of a unit alive
+        self._pend = [tuple(np.concatenate(x) for x in zip(*pieces))] if pieces else []  # type: ignore[misc]
+        self._n_pend = n - cut
 
     def _write_section(self, c: int, s: np.ndarray, e: np.ndarray, v: np.ndarray) -> None:
         span = e - s

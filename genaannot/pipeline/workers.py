@@ -288,10 +288,44 @@ class Ahead(Iterator[tuple[T, R]], Generic[T, R]):
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future:
         """``fn(*args)`` (a module-level function; it reads :data:`worker_state`) on the
-        workers, queued behind the planning already submitted."""
+        workers, queued behind the planning already submitted.
+
+        ``args`` are handed over: once they are pickled for the worker this process keeps no
+        reference to them (:class:`_Handoff`), so a unit's outputs waiting in the pipe to a
+        busy worker are held once, as bytes, not also as the arrays they were made from.
+        """
         if self._pool is None:
             raise RuntimeError("no worker processes to submit to")
-        return self._pool.submit(fn, *args)
+        return self._pool.submit(_run_handed, _Handoff(fn, args))
+
+
+class _Handoff:
+    """A call for a worker process that lets go of its arguments once pickled.
+
+    A process pool keeps every submitted call's arguments until its result is back, and
+    its queue holds them pickled until the worker takes them: two copies of a large
+    argument per call waiting for a busy worker. Pickling this object (once, on the
+    queue's feeder thread) takes the payload out of it; the worker receives the plain
+    ``(fn, args)`` tuple (:func:`_run_handed`).
+    """
+
+    __slots__ = ("payload",)
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.payload: tuple[Callable[..., Any], tuple[Any, ...]] | None = (fn, args)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        payload, self.payload = self.payload, None
+        if payload is None:
+            raise RuntimeError("a call handed to a worker process was pickled twice")
+        return (tuple, (payload,))
+
+
+def _run_handed(call: tuple[Callable[..., Any], tuple[Any, ...]]) -> Any:
+    """In the worker: the :class:`_Handoff`'s call, unpickled as a plain tuple."""
+    fn, args = call
+    del call
+    return fn(*args)
 
 
 @contextlib.contextmanager
@@ -352,15 +386,20 @@ def ahead(
 
     def gen() -> Iterator[tuple[T, R]]:
         pending: deque[tuple[T, Future]] = deque()
+
+        def take() -> tuple[T, R]:
+            # the future goes with this frame: a suspended generator keeps its locals, and a
+            # finished future its result, which the consumer may want to let go of meanwhile
+            first, fut = pending.popleft()
+            return first, fut.result()  # a worker's error is raised here
+
         for item in items:
             link.update(parent_link())
             pending.append((item, pool.submit(fn, encode(item) if workers > 0 else item)))
             if len(pending) > limit:
-                first, fut = pending.popleft()
-                yield first, fut.result()  # a worker's error is raised here
+                yield take()
         while pending:
-            first, fut = pending.popleft()
-            yield first, fut.result()
+            yield take()
 
     try:
         yield Ahead(gen(), pool if workers > 0 else None)
