@@ -89,7 +89,6 @@ def zoom_reductions(max_chrom: int) -> list[int]:
     return out
 
 
-
 def _take(pieces: deque[tuple[np.ndarray, np.ndarray, np.ndarray]], k: int,
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The first ``k`` runs of ``pieces`` (``(starts, ends, values)`` in order), removed from
@@ -108,6 +107,7 @@ def _take(pieces: deque[tuple[np.ndarray, np.ndarray, np.ndarray]], k: int,
     if len(got) == 1:
         return got[0]
     return np.concatenate([g[0] for g in got]), np.concatenate([g[1] for g in got]), np.concatenate([g[2] for g in got])
+
 
 class _Blocks:
     """Index entries of written blocks, (chrom0, start, chrom1, end, offset, size) each, in a

@@ -324,7 +324,6 @@ class _Handoff:
 def _run_handed(call: tuple[Callable[..., Any], tuple[Any, ...]]) -> Any:
     """In the worker: the :class:`_Handoff`'s call, unpickled as a plain tuple."""
     fn, args = call
-    del call
     return fn(*args)
 
 
