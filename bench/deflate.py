@@ -41,7 +41,6 @@ def scan_blocks(mb: float, tokenizer: str) -> list[bytes]:
     """The raw blocks a scan of an ``mb``-Mb random chromosome gives the writer's compressor."""
     import genaannot.io.bigwig as bigwig
     from genaannot.pipeline.scan import scan_genome
-    from genaannot.tokenize import CharTokenizer
 
     hp, sc = _load("host_pipeline"), _load("scale")
     blocks: list[bytes] = []
@@ -53,9 +52,7 @@ def scan_blocks(mb: float, tokenizer: str) -> list[bytes]:
             blocks.append(bytes(raw))
             return zlib.compress(raw, 1)
 
-    tok = CharTokenizer() if tokenizer == "base" else None
-    model = hp.null_model(outputs="random", tokenizer=tok, max_tokens=sc.WINDOW_TOKENS,
-                          site_fraction=hp.SITE_FRACTION / (6 if tok else 1))
+    model = hp.null_model(outputs="random", tokenizer=tokenizer, max_tokens=sc.WINDOW_TOKENS)
     tmp = Path(tempfile.mkdtemp())
     bigwig._deflate = Recorder
     try:

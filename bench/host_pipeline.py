@@ -174,9 +174,15 @@ SITE_FRACTION = 0.0037
 
 
 def null_model(*, labels: int = 3, max_tokens: int = 510, device_tokens_per_s: float | None = None,
-               outputs: str = "random", tokenizer: Any = None, site_fraction: float = SITE_FRACTION):
+               outputs: str = "random", tokenizer: Any = None, site_fraction: float | None = None):
     """A :class:`Model` around a network that returns ``[B, L, labels]`` logits: model-like
     random values (``outputs="random"``, seeded) or zeros.
+
+    ``tokenizer``: a :class:`~genaannot.tokenize.DNATokenizer`, a tokenizer directory,
+    ``"bpe"`` or None (the GENA t2t BPE tokenizer), or ``"base"`` (the character tokenizer of
+    HyenaDNA and the bundled CNNs: a token per base). ``site_fraction`` defaults to
+    :data:`SITE_FRACTION` per token, a sixth of it with ``"base"``: ~620 calls per Mb per
+    track either way (a BPE token is ~6 bp).
 
     Random logits are N(-7, 1.2²) (a sigmoid below 0.01 for ~97 % of them), and a share
     ``site_fraction`` of them N(2, 1) (sites: calls at the default threshold), drawn once into a
@@ -198,10 +204,17 @@ def null_model(*, labels: int = 3, max_tokens: int = 510, device_tokens_per_s: f
 
     from genaannot.io.tokenizers import load_tokenizer
     from genaannot.models.base import Loaded, Model, ModelInfo, collate_cls_sep, split_cls_sep
-    from genaannot.tokenize import DNATokenizer
+    from genaannot.tokenize import CharTokenizer, DNATokenizer
 
-    # a tokenizer, or the checkpoint directory of one (default: the GENA t2t tokenizer)
-    tok = tokenizer if isinstance(tokenizer, DNATokenizer) else load_tokenizer(tokenizer or TOKENIZER)
+    # a tokenizer, "base", or the checkpoint directory of one (default: the GENA t2t tokenizer)
+    if isinstance(tokenizer, DNATokenizer):
+        tok = tokenizer
+    elif tokenizer == "base":
+        tok = CharTokenizer()
+    else:
+        tok = load_tokenizer(TOKENIZER if tokenizer in (None, "bpe") else tokenizer)
+    if site_fraction is None:
+        site_fraction = SITE_FRACTION / (6 if tok.per_letter else 1)
     gen = torch.Generator().manual_seed(0)
     device = EmulatedDevice(device_tokens_per_s) if device_tokens_per_s else None
     pool = None
@@ -453,15 +466,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    tok = None
-    site_fraction = SITE_FRACTION
-    if args.tokenizer == "base":
-        from genaannot.tokenize import CharTokenizer
-
-        # sites per token: ~620 calls per Mb per track either way (a BPE token is ~6 bp)
-        tok, site_fraction = CharTokenizer(), SITE_FRACTION / 6
-    model = null_model(device_tokens_per_s=args.device_tokens_per_s, outputs=args.outputs, tokenizer=tok,
-                       site_fraction=site_fraction)
+    model = null_model(device_tokens_per_s=args.device_tokens_per_s, outputs=args.outputs, tokenizer=args.tokenizer)
     net = model.network
     with tempfile.TemporaryDirectory() as tmp:
         if args.random_mb:

@@ -100,13 +100,9 @@ def _child(fasta: str, out: str, tokenizer: str, outputs: str, track_digits: str
     hp = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hp)  # type: ignore[union-attr]
     from genaannot.pipeline.scan import scan_genome
-    from genaannot.tokenize import CharTokenizer
 
-    tok = CharTokenizer() if tokenizer == "base" else None
-    # sites per token: ~620 calls per Mb per track with either tokenizer (a BPE token is ~6 bp)
-    sites = hp.SITE_FRACTION / (6 if tokenizer == "base" else 1)
-    model = hp.null_model(outputs=outputs, tokenizer=tok, max_tokens=WINDOW_TOKENS, device_tokens_per_s=device_rate,
-                          site_fraction=sites)
+    # sites per token: ~620 calls per Mb per track with either tokenizer (null_model's default)
+    model = hp.null_model(outputs=outputs, tokenizer=tokenizer, max_tokens=WINDOW_TOKENS, device_tokens_per_s=device_rate)
     last = [time.perf_counter()]
 
     def progress(n: int) -> None:

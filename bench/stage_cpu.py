@@ -88,12 +88,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
         setattr(obj, name, timed)
 
-    from genaannot.tokenize import CharTokenizer
-
-    tok = CharTokenizer() if args.tokenizer == "base" else None
-    model = hp.null_model(outputs="random", tokenizer=tok, max_tokens=sc.WINDOW_TOKENS,
-                          device_tokens_per_s=args.device_tokens_per_s,
-                          site_fraction=hp.SITE_FRACTION / (6 if tok else 1))
+    model = hp.null_model(outputs="random", tokenizer=args.tokenizer, max_tokens=sc.WINDOW_TOKENS,
+                          device_tokens_per_s=args.device_tokens_per_s)
     batch_size = args.batch_size
     if batch_size is None and args.device_tokens_per_s:
         batch_size = scan.default_batch_size(devices="cuda", window_tokens=sc.WINDOW_TOKENS)
