@@ -597,6 +597,12 @@ def test_default_workers_per_device(monkeypatch):
     assert scan_mod.default_workers(devices=["cuda:0"]) == 8
     assert scan_mod.default_workers(devices=["cuda:0", "cuda:1"]) == 7
     assert scan_mod.default_workers(devices="cuda") == 8
+    # one worker cannot prepare what a GPU computes (docs/scale.md): two wherever a core is
+    # left beside the device processes, however few
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    assert scan_mod.default_workers() == 1 and scan_mod.default_workers(devices="cuda") == 2
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(6)), raising=False)
+    assert scan_mod.default_workers(devices=["cuda:0", "cuda:1", "cuda:2", "cuda:3"]) == 2
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0}, raising=False)
     assert scan_mod.default_workers() == 0 and scan_mod.default_workers(devices=["cuda:0"]) == 0
 

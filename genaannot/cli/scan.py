@@ -91,7 +91,7 @@ def _digits(ctx: click.Context, param: click.Parameter, value: str) -> int | Non
               help="Compute only every N-th work unit (I = 1..N) and keep OUT.parts/ as a partial result; "
                    "combine the partials with `genaannot merge` (or share one OUT.parts/ and rerun with --resume).")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
-              help="Host processes that tokenise while the model runs (0: in-process) [default: CUDA min(8, (cores - D) // D) per device, CPU min(4, cores - 1)].")
+              help="Host processes that tokenise while the model runs (0: in-process) [default: CUDA min(8, (cores - D) // D) per device, at least 2 where cores > D; CPU min(4, cores - 1)].")
 @click.option("--devices", default=None, metavar="0,1|cpu,cpu",
               help="One process per device over the work units (e.g. 0,1 = cuda:0,cuda:1); overrides --device.")
 @click.option("--bedgraph", is_flag=True, help="Also write a bedGraph for every track.")

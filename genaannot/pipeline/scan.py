@@ -232,19 +232,23 @@ class _Job:
 
 
 def default_workers(*, devices: list[str] | str | None = None) -> int:
-    """Host processes per device process that plan and tokenise while the model runs.
+    """Host processes per device process that plan, tokenise and write while the model runs.
 
     On CUDA the host must keep up with the GPU: an H200 would compute ≈ 4 × 10⁶ token
-    positions/s (a projection from FLOPs: no GPU was measured), and on this project's 2-core
-    machine (2026-12-05, ``bench/host_pipeline.py --workers 1``, GENA t2t tokenizer) a worker
-    core prepared ≈ 8 × 10⁵ per CPU-second, so each of D GPUs gets
-    ``min(8, (cores - D) // D)`` workers (docs/scale.md). On CPU the model needs the
-    cores itself: ``min(4, cores - 1)``.
+    positions/s (a projection from FLOPs: no GPU was measured). At that rate, on this
+    project's 2-core machine (2026-12-07, ``bench/host_pipeline.py --real-mb 128
+    --device-tokens-per-s 4e6``, GENA t2t tokenizer, real DNA), the workers' share of the
+    host work needs 1.2–1.4 cores, more than one worker process can give: with one worker
+    the emulated device was 0.77 busy, with two 0.98–0.99 (docs/scale.md, "BPE at 4 × 10⁶
+    token positions/s"). So each of D GPUs gets ``min(8, (cores - D) // D)`` workers, and
+    at least 2 where there is a core beside the device processes. On CPU the model needs
+    the cores itself: ``min(4, cores - 1)``.
     """
     cores = cpu_cores()
     if uses_cuda(devices):
         d = 1 if isinstance(devices, str) else len(devices or [])
-        return max(0, min(8, (cores - d) // d))
+        share = min(8, (cores - d) // d)
+        return max(share, 2) if cores > d else 0
     return max(0, min(4, cores - 1))
 
 
@@ -901,8 +905,10 @@ def compute_units(
 
     state = {"genome": job.genome, "tokenizer": tokenizer, "readout": r, "overlap": job.overlap, "stitch": job.stitch,
              "job": job, "compact": compact}
+    # a planning call per worker and one unit waiting: kept the device as busy as 2 per worker
+    # (2026-12-07), with less of the device process's memory holding planned units
     with ahead(todo, local=plan_here, remote=_plan_remote, workers=job.workers, setup=_setup_worker,
-               state=state) as planned, \
+               lookahead=job.workers + 1, state=state) as planned, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-writer") as writer:
         limit = max(2, job.workers)
         pending: deque[Future] = deque()
