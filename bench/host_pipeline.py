@@ -39,6 +39,11 @@ Reported:
   assembler thread, which follows the scan): their cost is in ``cpu_s``, not in the shares;
   ``share_write`` is then the tail after the last unit (indexes, zoom levels, calls, commit).
 
+* ``forward_host_ms`` / ``forward_host_s`` / ``batches``: with ``--forward-host-ms MS`` each
+  batch's forward also spends MS ms of CPU on the thread that launches it, holding the GIL,
+  as a real network's eager forward does (:func:`null_model`); 0 by default, which leaves
+  that cost out;
+
 * with ``--device-tokens-per-s R``, the null network runs on an emulated device that takes
   ``positions / R`` per batch, asynchronously like a CUDA stream (:class:`EmulatedDevice`;
   the scan waits for a batch where it waits for a GPU's, without the GIL):
@@ -174,7 +179,8 @@ SITE_FRACTION = 0.0037
 
 
 def null_model(*, labels: int = 3, max_tokens: int = 510, device_tokens_per_s: float | None = None,
-               outputs: str = "random", tokenizer: Any = None, site_fraction: float | None = None):
+               outputs: str = "random", tokenizer: Any = None, site_fraction: float | None = None,
+               forward_host_ms: float = 0.0):
     """A :class:`Model` around a network that returns ``[B, L, labels]`` logits: model-like
     random values (``outputs="random"``, seeded) or zeros.
 
@@ -190,6 +196,16 @@ def null_model(*, labels: int = 3, max_tokens: int = 510, device_tokens_per_s: f
     own value (the pool repeats after ~1.4 M token positions) while the benchmark does not
     charge the host for a device's work: drawing them per batch cost 0.044 CPU-s per Mb per
     strand of the scan (``bench/stage_cpu.py``, 2026-12-05), 7 % of what was measured.
+
+    ``forward_host_ms``: host CPU each forward call spends, holding the GIL, on the thread
+    that calls it: what a real network's eager forward costs the thread that launches it
+    (Python, autograd-free dispatch, kernel launches), which the null network otherwise
+    does not charge. A 12-layer GENA BERT forward at a tiny shape, where the arithmetic is
+    negligible, took 1.6 ms in fp32 and 4.0 ms under bf16 autocast on this project's CPU
+    (``bench/model_forward.py --device cpu --hidden 24 --layers 12 --heads 12
+    --intermediate 48 --positions 8 --batch-size 1 --threads 1``, 2026-12-07); on CUDA each
+    of its kernel launches adds a few µs more. The time spent is counted in
+    ``network.forward_host_s``.
 
     Instantly, or, with ``device_tokens_per_s``, on an emulated device that computes at that
     rate and runs asynchronously as a CUDA stream does (:class:`EmulatedDevice`): ``forward``
@@ -238,6 +254,8 @@ def null_model(*, labels: int = 3, max_tokens: int = 510, device_tokens_per_s: f
             self.device_seconds = 0.0  # emulated device time
             self.first_batch = None  # perf_counter() when the first batch arrived
             self.device = device
+            self.forward_host_s = 0.0  # thread CPU spent standing in for a real forward's launches
+            self.batches = 0
 
         def collate(self, content):
             return collate_cls_sep(content, cls_id=tok.cls_id, sep_id=tok.sep_id, pad_id=tok.pad_id)
@@ -246,9 +264,15 @@ def null_model(*, labels: int = 3, max_tokens: int = 510, device_tokens_per_s: f
             if self.first_batch is None:
                 self.first_batch = time.perf_counter()
             self.positions += input_ids.numel()
+            self.batches += 1
             self.content += int(attention_mask.sum()) - 2 * input_ids.shape[0]
             if device is not None:
                 self.device_seconds += device.launch(input_ids.numel())
+            if forward_host_ms > 0:  # a real forward's host work, after its launch: the GIL held
+                t0 = time.thread_time()
+                while time.thread_time() - t0 < forward_host_ms / 1e3:
+                    pass
+                self.forward_host_s += time.thread_time() - t0
             if outputs == "zeros":
                 return torch.zeros((*input_ids.shape, labels))
             n = input_ids.numel() * labels
@@ -457,6 +481,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--device-tokens-per-s", type=float, default=None,
                     help="emulate a device computing at this many token positions/s (sleeps; the "
                          "host work should overlap it): adds device_s and device_busy_fraction")
+    ap.add_argument("--forward-host-ms", type=float, default=0.0,
+                    help="host CPU per batch a real network's eager forward costs the thread that "
+                         "launches it, spent holding the GIL (null_model's docstring: 1.6 ms fp32, "
+                         "4.0 ms bf16 autocast for a 12-layer GENA BERT on this CPU) [0]")
     ap.add_argument("--tokenizer", choices=("bpe", "base"), default="bpe",
                     help="the GENA t2t BPE tokenizer (a value per ~6-bp token) [default], or the "
                          "character tokenizer of HyenaDNA and the bundled CNNs (a token, and a value, "
@@ -466,7 +494,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    model = null_model(device_tokens_per_s=args.device_tokens_per_s, outputs=args.outputs, tokenizer=args.tokenizer)
+    model = null_model(device_tokens_per_s=args.device_tokens_per_s, outputs=args.outputs, tokenizer=args.tokenizer,
+                       forward_host_ms=args.forward_host_ms)
     net = model.network
     with tempfile.TemporaryDirectory() as tmp:
         if args.random_mb:
@@ -492,6 +521,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "fasta": str(args.fasta),
             "outputs": args.outputs,
             "tokenizer": args.tokenizer,
+            "forward_host_ms": args.forward_host_ms,
+            "forward_host_s": net.forward_host_s,
+            "batches": net.batches,
             "bp_scanned": bp,
             "strands": "both",
             "overlap": man["overlap"],

@@ -562,6 +562,11 @@ def test_bench_host_pipeline_runs(capsys):
     assert base["tokenizer"] == "base" and res["tokenizer"] == "bpe"
     assert base["bp_per_token"] == pytest.approx(1, abs=0.05) and base["windows_per_strand"] > 5 * res["windows_per_strand"]
     assert 0 < base["device_busy_fraction"] <= base["device_busy_fraction_steady"] <= 1.001
+    # --forward-host-ms: each batch's forward charges its thread that much CPU (a real forward's launches)
+    busy = hp.main(["--max-bp", "15000", "--no-profile", "--forward-host-ms", "5"])
+    capsys.readouterr()
+    assert busy["batches"] >= 1 and busy["forward_host_ms"] == 5
+    assert busy["forward_host_s"] >= busy["batches"] * 0.005 and slow["forward_host_s"] == 0
 
 
 def test_the_emulated_device_is_asynchronous_like_a_cuda_stream():
