@@ -628,7 +628,7 @@ def test_bench_deflate_runs_and_compares_the_scans_blocks(capsys):
     out = capsys.readouterr().out
     assert bigwig._deflate is before
     assert res["blocks"] > 4 and res["raw_bytes"] > 0
-    assert {"zlib 1", "zlib 6", "isal 1"} <= set(res["results"])
+    assert {"zlib 1", "zlib 6"} <= set(res["results"])  # isal and zlib_ng where installed
     for name, r in res["results"].items():
         assert 0 < r["ratio"] < 1 and f"{name}: {r['ms']:.1f} ms" in out
 

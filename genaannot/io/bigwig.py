@@ -11,9 +11,10 @@ entry. This writer takes numpy arrays of runs, in genome order, and
 
 * encodes each block of up to :data:`ITEMS_PER_SLOT` runs as a ``fixedStep`` section
   when the runs are contiguous and of one length (4 bytes per run), else ``bedGraph``
-  (12 bytes per run), deflated in the zlib format by ISA-L (``isal``: 2–3× faster than
-  zlib's level 1 on a scan's blocks and within 2 % of its size, measured in docs/scale.md;
-  zlib's level 1 where ``isal`` is not installed: other bytes, the same data);
+  (12 bytes per run), deflated by zlib at level 1: the same blocks give the same bytes on
+  every run, which the scan's identical files across workers, shards and ``--resume`` rest
+  on (ISA-L's deflate, 2–3× faster, once encoded one block two ways in two runs on one
+  machine: docs/scale.md, "Deflate: zlib again");
 * builds every zoom level while streaming: level 0 from the runs (split at bin edges),
   level ``k`` from level ``k - 1`` (reductions grow by 4, so bins nest). Zoom bins are
   aligned ``[i * r, (i + 1) * r)`` (clipped to the chromosome), and sums are accumulated in
@@ -47,13 +48,11 @@ from pathlib import Path
 
 import numpy as np
 
-try:  # ISA-L's deflate (a dependency): zlib's format, several times faster than zlib itself
-    from isal import isal_zlib as _deflate
-except ImportError:  # pragma: no cover  (an install without it: zlib, other bytes, the same data)
-    _deflate = zlib
-
 from ..stitch import join_runs, round_values
 from .atomic import OutputError, output_error
+
+#: the block compressor: zlib, deterministic (a module attribute: bench/deflate.py records through it)
+_deflate = zlib
 
 __all__ = ["BigWigFile", "zoom_reductions", "ITEMS_PER_SLOT", "BLOCK_SIZE"]
 
@@ -172,7 +171,7 @@ class BigWigFile:
     probability : bool
         The values are probabilities (``round_values``' ``probability``).
     level : int
-        Compression level of data and zoom blocks (ISA-L's 0–3; zlib's 0–9 without ``isal``).
+        zlib compression level (0–9) of data and zoom blocks.
     name : str or Path, optional
         The file's final name, for error messages (``path`` is usually a temporary name).
     """
