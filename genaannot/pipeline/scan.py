@@ -239,7 +239,7 @@ def default_workers(*, devices: list[str] | str | None = None) -> int:
     project's 2-core machine (2026-12-07, ``bench/host_pipeline.py --real-mb 128
     --device-tokens-per-s 4e6``, GENA t2t tokenizer, real DNA), the workers' share of the
     host work needs 1.0–1.25 cores, more than one worker process can give: with one worker
-    the emulated device was 0.73–0.86 busy, with two 0.98–0.99 after the scan's start
+    the emulated device was 0.73–0.86 busy, with two 0.97–0.99 after the scan's start
     (docs/scale.md, "BPE at 4 × 10⁶ token positions/s: two workers"). So each of D GPUs gets ``min(8, (cores - D) // D)`` workers, and
     at least 2 where there is a core beside the device processes. On CPU the model needs
     the cores itself: ``min(4, cores - 1)``.
