@@ -240,9 +240,9 @@ def default_workers(*, devices: list[str] | str | None = None) -> int:
     --device-tokens-per-s 4e6``, GENA t2t tokenizer, real DNA), the workers' share of the
     host work needs 1.0–1.25 cores, more than one worker process can give: with one worker
     the emulated device was 0.73–0.86 busy, with two 0.97–0.99 after the scan's start
-    (docs/scale.md, "BPE at 4 × 10⁶ token positions/s: two workers"). So each of D GPUs gets ``min(8, (cores - D) // D)`` workers, and
-    at least 2 where there is a core beside the device processes. On CPU the model needs
-    the cores itself: ``min(4, cores - 1)``.
+    (docs/scale.md, "BPE at 4 × 10⁶ token positions/s: two workers"). So each of D GPUs
+    gets ``min(8, (cores - D) // D)`` workers, and at least 2 where there is a core beside
+    the device processes. On CPU the model needs the cores itself: ``min(4, cores - 1)``.
     """
     cores = cpu_cores()
     if uses_cuda(devices):
@@ -905,10 +905,8 @@ def compute_units(
 
     state = {"genome": job.genome, "tokenizer": tokenizer, "readout": r, "overlap": job.overlap, "stitch": job.stitch,
              "job": job, "compact": compact}
-    # a planning call per worker and one unit waiting: kept the device as busy as 2 × workers
-    # did (2026-12-07), with fewer planned units held in this process
     with ahead(todo, local=plan_here, remote=_plan_remote, workers=job.workers, setup=_setup_worker,
-               lookahead=job.workers + 1, state=state) as planned, \
+               state=state) as planned, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-writer") as writer:
         limit = max(2, job.workers)
         pending: deque[Future] = deque()

@@ -774,7 +774,7 @@ def _planned_chunks(records: Iterator[VcfRecord], *, chunk_size: int, genome: Ge
 
     with ahead(_chunks(records, chunk_size), local=local, remote=_plan_remote, workers=workers,
                setup=_setup_planner, state={"genome": str(genome.path), "kwargs": kwargs},
-               lookahead=workers + 1 if workers > 0 else 1, thread=True, send=send) as planned:
+               thread=True, send=send) as planned:
         def gen() -> Iterator[list[RecordWork]]:
             for chunk, works in planned:
                 for w, rec in zip(works, chunk):

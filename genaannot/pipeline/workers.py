@@ -353,7 +353,9 @@ def ahead(
     setup, state
         ``init_worker(state, setup)`` runs once in each worker process.
     lookahead
-        Items in flight at most (default ``2 × workers``, or 1 for a helper thread).
+        Items in flight at most (default ``workers + 1``: a call per worker and one result
+        waiting, which kept a scan's emulated device as busy as ``2 × workers`` with fewer
+        planned units held, docs/scale.md; 1 for a helper thread).
     send
         What of an item travels to a worker (default: the item); the consumer gets the
         original item back.
@@ -377,7 +379,7 @@ def ahead(
                                        initializer=init_worker, initargs=(state or {}, setup, link))
         except OSError as err:
             raise start_error("worker processes (workers=N, --workers)", err) from None
-        fn, limit = remote, lookahead or 2 * workers
+        fn, limit = remote, lookahead or workers + 1
     else:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-plan")
         fn, limit = local, lookahead or 1
