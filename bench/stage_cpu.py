@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     ap.add_argument("--tokenizer", choices=("bpe", "base"), default="bpe")
     ap.add_argument("--device-tokens-per-s", type=float, default=None)
     ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--unit-bp", type=int, default=None, help="work-unit size [the scanner's default]")
     args = ap.parse_args(argv)
     import torch
 
@@ -109,6 +110,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     wrap(scan, "_part", "writer: _part (runs, rounding, call runs)")
     wrap(PartsStore, "save", "writer: part file")
     wrap(assemble.Assembler, "feed", "assembler: feed (bigWig blocks, zooms)")
+    wrap(PartsStore, "load", "assembler: part file read back")
     wrap(assemble.Assembler, "finish", "tail: finish (indexes, calls)")
     tmp = Path(tempfile.mkdtemp())
     try:
@@ -116,7 +118,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         me = resource.getrusage(resource.RUSAGE_SELF)
         c0, f0 = me.ru_utime + me.ru_stime, me.ru_minflt
         res = scan.scan_genome(fa, model=model, task="splice", output=tmp / "o" / "s.bw", strand="both", quiet=True,
-                               progress=lambda n: None, batch_size=batch_size)
+                               progress=lambda n: None, batch_size=batch_size,
+                               unit_bp=args.unit_bp)
         me = resource.getrusage(resource.RUSAGE_SELF)
         total, total_faults = me.ru_utime + me.ru_stime - c0, me.ru_minflt - f0
     finally:

@@ -607,6 +607,72 @@ def test_default_workers_per_device(monkeypatch):
     assert scan_mod.default_workers() == 0 and scan_mod.default_workers(devices=["cuda:0"]) == 0
 
 
+def test_parts_computed_here_are_handed_over_in_memory_even_when_their_files_come_first(tmp_path, monkeypatch):
+    """A worker saves a part, then sends it back: the assembler must not take the file on disk
+    for a sign that the part is ready (it read most parts back, and each part handed over after
+    that stayed in the two hand-over slots for good); one it cannot hold is read back."""
+    import threading
+    import time
+
+    from genaannot.io.parts import Part, PartsStore
+    from genaannot.pipeline import scan as scan_mod
+    from genaannot.windows import Unit
+
+    store = PartsStore(tmp_path / "o.parts")
+    store.prepare({"a": 1}, keep=False)
+    units = [Unit(i, "c", 10 * i, 10 * i + 10, 0, 60) for i in range(6)]
+    run = (np.array([0]), np.array([10]), np.array([0.5], dtype=np.float32))
+    parts = {u.key: Part({("+", 0): run}, {"i": u.index}) for u in units}
+    for u in units:
+        store.save(u.key, parts[u.key])  # every file is there before any part is handed over
+    loads: list = []
+    real_load = PartsStore.load
+    monkeypatch.setattr(PartsStore, "load", lambda self, key, **kw: loads.append(int(key)) or real_load(self, key, **kw))
+
+    class Fed:  # the assembler's side of the follower: starts when told
+        tracks = [("+", 0)]
+
+        def __init__(self):
+            self.got, self.go = [], threading.Event()
+
+        def follow(self, units, *, wait):
+            self.go.wait(10)
+            for u in units:
+                self.got.append(wait(u).meta["i"])
+
+        def abort(self):
+            pass
+
+        def until(self, n):
+            t = time.monotonic()
+            while len(self.got) < n and time.monotonic() - t < 10:
+                time.sleep(0.01)
+            time.sleep(0.2)  # and it waits for the next, not reading it from disk
+            assert self.got == list(range(n))
+
+    def run_follower(handed, first):
+        loads.clear()
+        fed = Fed()
+        follower = scan_mod._Follower(store, units, fed, handed=handed)
+        for i in first:  # handed over before the assembler takes any
+            follower.notify(units[i], parts[units[i].key])
+        fed.go.set()
+        done = max(first) + 1
+        fed.until(done)
+        for u in units[done:]:  # one at a time, as the assembler keeps up
+            follower.notify(u, parts[u.key])
+            fed.until(u.index + 1)
+        follower.join()
+        assert not follower._ready  # nothing left behind in the slots
+        return loads
+
+    # unit 0 done by an earlier run (--resume): read from the store; the others never are,
+    # though their files are there first, and two workers finish out of order
+    assert run_follower(units[1:], [2, 1]) == [0]
+    # two wait in memory: a third handed over before the assembler took any is read back
+    assert run_follower(units, [0, 1, 2]) == [2]
+
+
 def test_progress_counts_every_base_once(tmp_path, token_model):
     """The bar advances in whole bp per finished batch and ends exactly at the scanned total."""
     seen: list = []

@@ -653,7 +653,10 @@ def _scan_locked(gen: Genome, *, model: Model, task: Task, readout: Readout, req
     # a whole run assembles while it computes (a thread follows the parts store in unit order),
     # so that only the indexes and calls are left when the last unit is done; a shard cannot:
     # it does not have every unit
-    follower = _Follower(store, units, new_assembler(output, base, sizes=gen.sizes)) if shard is None else None
+    # parts computed here are handed to the assembler in memory; device processes only save theirs
+    handed = todo if not (devices and len(devices) > 1) else []
+    follower = (_Follower(store, units, new_assembler(output, base, sizes=gen.sizes), handed=handed)
+                if shard is None else None)
     try:
         if devices and len(devices) > 1:
             model_seconds, compiled = _run_devices(todo, devices=devices, job=job,
@@ -704,11 +707,17 @@ class _Follower:
     in the store (written by this process's writer thread, which also hands them over in
     memory, or by device processes, whose parts are read back)."""
 
-    def __init__(self, store: PartsStore, units: list[Unit], assembler: Assembler) -> None:
+    def __init__(self, store: PartsStore, units: list[Unit], assembler: Assembler, *,
+                 handed: Sequence[Unit] = ()) -> None:
         self.store, self.assembler = store, assembler
         self._stop = threading.Event()
         self._cv = threading.Condition()
         self._ready: dict[str, Part] = {}
+        # parts of ``handed`` come through notify(): their files appear on disk before the part
+        # reaches this process (a worker saves it, then sends it back), so the store is no sign
+        # that they are ready; one is read back only when notify() did not keep it
+        self._handed = {u.key for u in handed}
+        self._on_disk: set[str] = set()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genaannot-assemble")
         try:
             self._future = self._pool.submit(assembler.follow, units, wait=self._wait)
@@ -722,7 +731,7 @@ class _Follower:
                 part = self._ready.pop(unit.key, None)
                 if part is not None:
                     return part  # handed over in memory: not read back from disk
-                if self.store.has(unit.key):
+                if unit.key in self._on_disk or (unit.key not in self._handed and self.store.has(unit.key)):
                     break
                 if self._stop.is_set():
                     return None
@@ -734,8 +743,11 @@ class _Follower:
         lagging assembler reads the rest from disk); raises the assembler's error, if it failed,
         to stop the scan."""
         with self._cv:
-            if unit is not None and part is not None and len(self._ready) < 2:
-                self._ready[unit.key] = part
+            if unit is not None and part is not None:
+                if len(self._ready) < 2:
+                    self._ready[unit.key] = part
+                else:
+                    self._on_disk.add(unit.key)
             self._cv.notify_all()
         self.check()
 
