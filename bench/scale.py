@@ -9,7 +9,7 @@ see what a real model gives them, not flattering all-zero tracks. Each size runs
 process, so that its peak RSS is its own.
 
 ``--tokenizer base`` uses the character tokenizer of HyenaDNA and the bundled CNNs (one
-token per base: the largest tracks, a value per base; 160-kb work units by default);
+token per base: the largest tracks, a value per base; 80-kb work units by default);
 ``bpe`` the GENA t2t BPE tokenizer (a value per token). (Until 2026-12-06 17:50 UTC ``base``
 was the bundled demo model's single-letter BPE tokenizer, run through ``tokenizers``:
 ~290 ns a base against ~25–50 for the character tokenizer, which overstated the host CPU

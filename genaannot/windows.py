@@ -67,16 +67,24 @@ __all__ = [
     "layout_scan",
     "default_unit_bp",
     "WORK_BYTES",
+    "BPE_UNIT_BP",
     "BASE_UNIT_BP",
+    "MAX_UNIT_BP",
     "UNIT_WINDOWS",
 ]
 
 #: budget of one work unit's float32 work arrays (sets the default unit size)
 WORK_BYTES = 512 * 1024 * 1024
 
-#: work-unit size of one-token-per-base models (:func:`default_unit_bp`): a unit in flight
-#: then holds about the token positions of a 1-Mb BPE unit (~166,000 a strand; docs/scale.md)
-BASE_UNIT_BP = 160_000
+#: the default work unit (:func:`default_unit_bp`) holds about 80,000 token positions a
+#: strand: 500 kb of GENA BPE (~83,000 on real DNA), 80 kb of a model with a token per base.
+#: Smaller units keep less in flight; each costs a little host work (docs/scale.md, "Work
+#: units of 80,000 token positions")
+BPE_UNIT_BP = 500_000
+BASE_UNIT_BP = 80_000
+
+#: the largest default unit (long windows: see :data:`UNIT_WINDOWS`)
+MAX_UNIT_BP = 1_000_000
 
 #: a default work unit holds at least this many windows, so its halo costs little
 UNIT_WINDOWS = 32
@@ -445,17 +453,18 @@ def merge_targets(intervals: Iterable[Interval], *, order: Sequence[str]) -> lis
 def default_unit_bp(n_tracks: int, *, max_token_bp: int, window_tokens: int) -> int:
     """Work-unit size for a model with ``n_tracks`` output tracks.
 
-    1 Mb for tokens of several bases (GENA BPE: ~166,000 token positions a strand on real
-    DNA). One-token-per-base models (``max_token_bp`` 1: HyenaDNA, the bundled CNNs) have
-    six times the token positions per base; their units are :data:`BASE_UNIT_BP` (160 kb),
-    so that a unit in flight holds about what a BPE unit holds — but never less than
-    :data:`UNIT_WINDOWS` windows, so a unit's halo (a window on either side) stays a few
-    per cent of its work. Less when many tracks make one unit's work arrays large (``12``
-    bytes per base and track); never below 20 kb.
+    About 80,000 token positions a strand: :data:`BPE_UNIT_BP` (500 kb) for tokens of several
+    bases (GENA BPE: ~83,000 on real DNA), :data:`BASE_UNIT_BP` (80 kb) for a token per base
+    (``max_token_bp`` 1: HyenaDNA, the bundled CNNs) — but never less than
+    :data:`UNIT_WINDOWS` windows (counting ``min(8, max_token_bp)`` bp a token, as the halo
+    does), so that a unit's halo stays a few per cent of its work (a HyenaDNA model with
+    32-kb windows, a BigBird one with 4,096 tokens: :data:`MAX_UNIT_BP`, 1 Mb). Less when
+    many tracks make one unit's work arrays large (``12`` bytes per base and track); never
+    below 20 kb.
     """
-    unit = 1_000_000
-    if max_token_bp <= 1:
-        unit = min(unit, max(BASE_UNIT_BP, UNIT_WINDOWS * int(window_tokens)))
+    per_token = min(8, max(1, int(max_token_bp)))
+    floor = BASE_UNIT_BP if max_token_bp <= 1 else BPE_UNIT_BP
+    unit = min(MAX_UNIT_BP, max(floor, UNIT_WINDOWS * int(window_tokens) * per_token))
     return int(min(unit, max(20_000, WORK_BYTES // (12 * max(1, n_tracks)))))
 
 

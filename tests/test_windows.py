@@ -13,6 +13,8 @@ from toy import CharTokenizer
 from genaannot.io.tokenizers import read_bpe_tokenizer
 from genaannot.windows import (
     BASE_UNIT_BP,
+    BPE_UNIT_BP,
+    MAX_UNIT_BP,
     Segment,
     center_cuts,
     default_unit_bp,
@@ -256,11 +258,15 @@ def test_units_and_gaps():
 
 
 def test_default_unit_size_follows_the_tokens_a_base_gives():
-    # several bases a token (BPE): 1 Mb; a token per base: BASE_UNIT_BP, or 32 windows if more
-    assert default_unit_bp(3, max_token_bp=16, window_tokens=510) == 1_000_000
-    assert default_unit_bp(3, max_token_bp=1, window_tokens=510) == BASE_UNIT_BP < 1_000_000
+    # about 80,000 token positions a strand: 500 kb of BPE, 80 kb of a token per base ...
+    assert default_unit_bp(3, max_token_bp=16, window_tokens=510) == BPE_UNIT_BP == 500_000
+    assert default_unit_bp(3, max_token_bp=1, window_tokens=510) == BASE_UNIT_BP == 80_000
+    # ... or 32 windows if more (8 bp a token at most, as the halo counts), 1 Mb at most
+    assert default_unit_bp(3, max_token_bp=1, window_tokens=4_000) == 128_000
     assert default_unit_bp(3, max_token_bp=1, window_tokens=16_000) == 512_000
-    assert default_unit_bp(3, max_token_bp=1, window_tokens=160_000) == 1_000_000
+    assert default_unit_bp(3, max_token_bp=1, window_tokens=160_000) == MAX_UNIT_BP == 1_000_000
+    assert default_unit_bp(3, max_token_bp=4, window_tokens=4_096) == 524_288
+    assert default_unit_bp(3, max_token_bp=16, window_tokens=4_096) == MAX_UNIT_BP  # BigBird
     # many tracks: the work arrays' budget decides, never below 20 kb
     assert default_unit_bp(919, max_token_bp=16, window_tokens=510) < BASE_UNIT_BP
     assert default_unit_bp(100_000, max_token_bp=1, window_tokens=510) == 20_000

@@ -8,7 +8,8 @@ model's weights and the genome's content identified; written to ``OUT.parts/sett
 and, whole, to the manifest's ``settings``). The stages live elsewhere:
 
 1. layout (:func:`genaannot.windows.layout_scan`): the scanned regions minus runs of N of
-   at least ``min_gap`` bp, cut into deterministic work units (≤ 1 Mb; 160 kb for a model with a token per base);
+   at least ``min_gap`` bp, cut into deterministic work units (~80,000 token positions a strand: 500 kb of BPE, 80 kb for a model
+   with a token per base; ≥ 32 windows, ≤ 1 Mb);
 2. per unit, the span path (:mod:`genaannot.span`): planning and tokenising in
    ``workers`` host processes (:mod:`.workers`), the model on this thread, stitching on a
    writer thread at most two units behind;
@@ -502,8 +503,9 @@ def scan_genome(
     min_gap
         N runs of at least this many bp are not scanned (default: ``window_tokens`` bp).
     unit_bp
-        Work-unit size (default :func:`~genaannot.windows.default_unit_bp`: 1 Mb; 160 kb for
-        one-token-per-base models; less when many tracks are written).
+        Work-unit size (default :func:`~genaannot.windows.default_unit_bp`: 500 kb for BPE
+        models, 80 kb for one-token-per-base models, at least 32 windows and at most 1 Mb;
+        less when many tracks are written).
     batch_size
         Windows per forward pass (None: :func:`default_batch_size`: 8, and on CUDA about
         32,768 token positions, up to 64 windows). Recorded with the run (resume and
