@@ -23,7 +23,9 @@ until 2026-12-06 20 UTC, 8, the CPU default, which the GPU path then also took).
 Printed per size (``size_mb=N key: value`` lines, and a table):
 
 * ``mb_scanned``: bp scanned per strand, in Mb (N runs are not scanned);
-* ``peak_rss_mb``: the scanning process's peak resident memory (``ru_maxrss``), and
+* ``peak_rss_mb``: the scanning process's peak resident memory (``ru_maxrss``: start-up
+  included), ``scan_peak_rss_mb`` its peak during the scan call (the heap's free pages given
+  back and the kernel's high-water mark reset after the null model is built; Linux), and
   ``worker_peak_rss_mb`` the largest worker process's (``--workers N``, sampled every
   0.2 s from ``/proc``, spawned workers only, not helper programs; 0 without);
 * ``cpu_s``, ``cpu_s_per_mb_strand``: CPU seconds of the scan call (the process and its
@@ -79,6 +81,11 @@ def write_genome(path: Path, size: int, *, seed: int = 0) -> Path:
             text = s.tobytes().decode()
             fh.write("\n".join(text[i : i + 60] for i in range(0, len(text), 60)) + "\n")
     return path
+
+
+def _vm_hwm_mb() -> float:
+    with open("/proc/self/status") as fh:
+        return next(int(x.split()[1]) for x in fh if x.startswith("VmHWM:")) / 1024
 
 
 def _child(fasta: str, out: str, tokenizer: str, outputs: str, track_digits: str, workers: int,
@@ -143,6 +150,21 @@ def _child(fasta: str, out: str, tokenizer: str, outputs: str, track_digits: str
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
+    # the scan's own peak: what building the null model left freed is given back, and the
+    # kernel's high-water mark is reset (Linux: clear_refs 5), so a short scan's figure is
+    # not the set-up's (which decided the 1-Mb peak in some runs and not others: docs/scale.md)
+    try:
+        from genaannot.io.system import release_free_heap
+
+        release_free_heap()
+    except ImportError:  # an older version (old/new comparisons through PYTHONPATH)
+        pass
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        hwm_reset = True
+    except OSError:
+        hwm_reset = False
     c0 = cpu()
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
@@ -159,6 +181,7 @@ def _child(fasta: str, out: str, tokenizer: str, outputs: str, track_digits: str
         "sys_s": resource.getrusage(resource.RUSAGE_SELF).ru_stime - r0.ru_stime,
         "minflt": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0.ru_minflt,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "scan_peak_rss_mb": _vm_hwm_mb() if hwm_reset else float("nan"),
         "worker_peak_rss_mb": max(hwm.values(), default=0.0),
         "track_bytes": [p.stat().st_size for p in res.tracks],
         "calls": res.counts.get("calls", 0),
@@ -213,6 +236,7 @@ def main(argv: list[str] | None = None) -> dict[float, dict[str, Any]]:
             row = {
                 "mb_scanned": mb_scanned,
                 "peak_rss_mb": r["peak_rss_mb"],
+                "scan_peak_rss_mb": r.get("scan_peak_rss_mb", float("nan")),
                 "cpu_s": r["cpu_s"],
                 "cpu_s_per_mb_strand": r["cpu_s"] / (2 * mb_scanned),
                 "worker_peak_rss_mb": r["worker_peak_rss_mb"],
@@ -230,9 +254,9 @@ def main(argv: list[str] | None = None) -> dict[float, dict[str, Any]]:
             for p in out.parent.glob(f"o{mb:g}*"):
                 subprocess.run(["rm", "-rf", str(p)], check=False)
             fa.unlink()
-    print(f"\n{'Mb':>6} {'peak RSS MB':>12} {'CPU s/Mb/strand':>16} {'tail s':>8} {'tail %':>7} {'bytes/Mb/track':>15} {'calls/Mb/track':>15}")
+    print(f"\n{'Mb':>6} {'peak RSS MB':>12} {'scan peak MB':>13} {'CPU s/Mb/strand':>16} {'tail s':>8} {'tail %':>7} {'bytes/Mb/track':>15} {'calls/Mb/track':>15}")
     for mb, r in results.items():
-        print(f"{mb:>6g} {r['peak_rss_mb']:>12.0f} {r['cpu_s_per_mb_strand']:>16.3f} {r['tail_s']:>8.2f} "
+        print(f"{mb:>6g} {r['peak_rss_mb']:>12.0f} {r['scan_peak_rss_mb']:>13.0f} {r['cpu_s_per_mb_strand']:>16.3f} {r['tail_s']:>8.2f} "
               f"{100 * r['tail_fraction']:>7.1f} {r['bytes_per_mb_track']:>15,.0f} {r['calls_per_mb_track']:>15,.0f}")
     return results
 

@@ -890,6 +890,9 @@ def compute_units(
     full, quota) is an :class:`~genaannot.io.atomic.OutputError` naming it.
     """
     r = job.readout
+    # what loading the model and the genome left freed (a checkpoint's temporaries) is not
+    # held through the scan: the heap is given back once per unit from here on anyway
+    release_free_heap()
     if sum(u.end - u.start for u in todo) >= LONG_INPUT_BP:
         tokenizer = tokenizer.for_long_input()  # the compiled BPE encoder (genaannot.bpe) from the start
 
