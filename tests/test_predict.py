@@ -828,6 +828,8 @@ def test_bench_scale_runs(capsys):
         for k, v in row.items():
             assert printed[f"size_mb={mb:g} {k}"] == f"{v:.4g}"
         assert row["peak_rss_mb"] > 0 and row["cpu_s"] > 0 and row["bytes_per_mb_track"] > 0
+        # the scan's own peak (the set-up's high-water mark reset; Linux) is within the process's
+        assert 0 < row["scan_peak_rss_mb"] <= row["peak_rss_mb"] or np.isnan(row["scan_peak_rss_mb"])
         assert 0 <= row["tail_s"] <= row["wall_s"] and row["tail_fraction"] == pytest.approx(row["tail_s"] / row["wall_s"])
         assert row["cpu_s_per_mb_strand"] == pytest.approx(row["cpu_s"] / (2 * row["mb_scanned"]))
         assert 0 < row["mb_scanned"] <= mb
