@@ -61,8 +61,9 @@ BPT_MAGIC = 0x78CA8C91
 CIR_MAGIC = 0x2468ACE0
 #: runs per data section and zoom records per zoom block (UCSC's default)
 ITEMS_PER_SLOT = 1024
-#: runs encoded together (sections, zoom bins, sums): 64 sections
-BATCH = 64 * ITEMS_PER_SLOT
+#: runs encoded together (sections, zoom bins, sums): 16 sections. Their zoom temporaries
+#: were the assembler's largest item at a long scan's peak with 64 (docs/scale.md)
+BATCH = 16 * ITEMS_PER_SLOT
 #: children per R-tree node (UCSC's default)
 BLOCK_SIZE = 256
 #: up to this many sequences share one B+ tree leaf, in the given order
