@@ -44,6 +44,7 @@ from .windows import (
     WindowPlan,
     center_cuts,
     default_unit_bp,
+    halo_bp_per_token,
     layout_scan,
     plan_windows,
     reverse_complement,
@@ -137,7 +138,7 @@ def _plan_strand(unit: Unit, strand: str, *, fetch: Callable[[int, int], str], t
     there, and the last, cut short there) do not reach into the unit, so the result
     depends only on the genome, the tokenizer and the settings — not on the other strand.
     """
-    halo = window_tokens * min(8, max(1, int(tokenizer.max_token_bp)))
+    halo = window_tokens * halo_bp_per_token(tokenizer.max_token_bp)
     while True:
         cs, ce = max(unit.seg_start, unit.start - halo), min(unit.seg_end, unit.end + halo)
         seq = fetch(cs, ce)

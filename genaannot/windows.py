@@ -66,6 +66,7 @@ __all__ = [
     "merge_targets",
     "layout_scan",
     "default_unit_bp",
+    "halo_bp_per_token",
     "WORK_BYTES",
     "BPE_UNIT_BP",
     "BASE_UNIT_BP",
@@ -450,6 +451,12 @@ def merge_targets(intervals: Iterable[Interval], *, order: Sequence[str]) -> lis
     return merged
 
 
+def halo_bp_per_token(max_token_bp: int) -> int:
+    """Bases a token is counted as when a unit's halo (and its least size) is set from a
+    window's tokens: ``max_token_bp``, at most 8 (a BPE token's longest span overstates)."""
+    return min(8, max(1, int(max_token_bp)))
+
+
 def default_unit_bp(n_tracks: int, *, max_token_bp: int, window_tokens: int) -> int:
     """Work-unit size for a model with ``n_tracks`` output tracks.
 
@@ -462,7 +469,7 @@ def default_unit_bp(n_tracks: int, *, max_token_bp: int, window_tokens: int) -> 
     many tracks make one unit's work arrays large (``12`` bytes per base and track); never
     below 20 kb.
     """
-    per_token = min(8, max(1, int(max_token_bp)))
+    per_token = halo_bp_per_token(max_token_bp)
     floor = BASE_UNIT_BP if max_token_bp <= 1 else BPE_UNIT_BP
     unit = min(MAX_UNIT_BP, max(floor, UNIT_WINDOWS * int(window_tokens) * per_token))
     return int(min(unit, max(20_000, WORK_BYTES // (12 * max(1, n_tracks)))))

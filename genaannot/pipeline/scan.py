@@ -734,6 +734,7 @@ class _Follower:
                 if part is not None:
                     return part  # handed over in memory: not read back from disk
                 if unit.key in self._on_disk or (unit.key not in self._handed and self.store.has(unit.key)):
+                    self._on_disk.discard(unit.key)
                     break
                 if self._stop.is_set():
                     return None
