@@ -278,7 +278,9 @@ class _InFlight:
     sizes: list[tuple[int, ...]]  # shape of each input's kept output
     host: torch.Tensor  # flat, pinned on CUDA; valid once `ready` has fired
     ready: Any  # torch.cuda.Event or None (CPU: already valid)
-    rows: np.ndarray | None = None  # host holds the whole output: these rows of it are kept
+    # host holds the whole output: rows first[k] : first[k] + n[k] of it are kept, input after
+    # input (an index made when the batch is finished, not held while it is queued)
+    rows: tuple[np.ndarray, np.ndarray] | None = None
     owner: Any = None  # the _Pass it belongs to
     elements: int = 0  # values of the batch's whole output (what stays queued until finished)
 
@@ -629,7 +631,7 @@ def _stream(
             job.ready.synchronize()
         flat = job.host.float().numpy()  # bf16/fp16 -> float32 is exact
         if job.rows is not None:  # the kept rows, input after input, out of the whole output
-            flat = flat.reshape(-1, job.sizes[0][-1])[job.rows]
+            flat = flat.reshape(-1, job.sizes[0][-1])[_ranges_index(*job.rows)]
         finite = np.isfinite(flat)
         if not finite.all():  # NaN weights or an fp16 overflow would else become empty tracks and '.' scores
             first = int(np.argmin(finite))
@@ -674,7 +676,7 @@ def _stream(
             n = p.hi[ix] - p.lo[ix]
             first = np.arange(len(ix), dtype=np.int64) * out.shape[1] + offset + p.lo[ix]
             return _InFlight(idx, [(k, out.shape[-1]) for k in n.tolist()], *_to_host([out], cuda=cuda),
-                             rows=_ranges_index(first, n), owner=p, elements=out.numel())
+                             rows=(first, n), owner=p, elements=out.numel())
         parts = network.split(out, [len(p.contents[i]) for i in idx])
         if token_head:
             parts = [q[int(p.lo[i]) : int(p.hi[i])] for i, q in zip(idx, parts)]

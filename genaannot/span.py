@@ -91,6 +91,8 @@ class SpanWork:
     unit: Unit
     strands: dict[str, StrandPlan]
     meta: dict[str, Any] = field(default_factory=dict)
+    #: the windows' tokens as the model takes them (:meth:`with_inputs`), or None
+    inputs: tuple[Encoding, np.ndarray, np.ndarray | None] | None = None
 
     def compact(self) -> SpanWork:
         """The same work with each strand's tokenisation stored as int32 where it fits (a
@@ -106,7 +108,20 @@ class SpanWork:
             return Encoding(t.ids.astype(np.int32), t.spans.astype(np.int32))
 
         strands = {s: replace(sp, plan=replace(sp.plan, tokens=small(sp.plan.tokens))) for s, sp in self.strands.items()}
-        return SpanWork(self.unit, strands, self.meta)
+        return SpanWork(self.unit, strands, self.meta, self.inputs)
+
+    def with_inputs(self, readout: Readout) -> SpanWork:
+        """The same work with its windows' tokens as the packed model paths take them (the
+        strands' tokenisations end to end, the windows' row ranges in them ``[n, 2]``, their
+        kept rows or None) in :attr:`inputs`, and without the strands' own tokens.
+
+        Made where the unit is planned (a worker process), so that the process feeding the
+        device neither copies the strands' tokens together nor holds them twice while it does.
+        """
+        inputs = _packed_inputs(self, readout)
+        work = self.without_tokens()
+        work.inputs = inputs
+        return work
 
     def without_tokens(self) -> SpanWork:
         """The same work without the strands' tokenisations (the bulk of a planned unit):
@@ -406,9 +421,13 @@ def _predict_packed(work: SpanWork, predictor: WindowsPredictor, *, readout: Rea
 def _packed_inputs(work: SpanWork, readout: Readout) -> tuple[Encoding, np.ndarray, np.ndarray | None]:
     """``work``'s windows of every strand in :func:`_predict_listed`'s order: the strands'
     tokenisations end to end, the windows' row ranges in it ``[n, 2]`` and their kept rows
-    (``None``: all). The copy keeps the tokens' integer type: int32 for a scan's units
-    (:meth:`SpanWork.compact`), as it lives while the unit is in flight."""
+    (``None``: all); :attr:`SpanWork.inputs` where they were made already. The copy keeps the
+    tokens' integer type: int32 for a scan's units (:meth:`SpanWork.compact`), as it lives
+    while the unit is in flight."""
     from .tokenize import Encoding
+
+    if work.inputs is not None:
+        return work.inputs
 
     plans = [work.strands[s] for s in readout.strands]
     ids, spans, ranges, keep = [], [], [], []

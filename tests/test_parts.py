@@ -41,6 +41,31 @@ def test_prepare_save_load_and_resume(tmp_path):
     assert not store.has("000000") and store.settings() == {"a": 2}
 
 
+def test_a_packed_part_reads_and_saves_as_the_plain_one(tmp_path):
+    """Part.packed_form (how a part travels back from a worker and waits for the assembler:
+    12 bytes a run, not 20): track() and call_runs() give the plain part's runs, and the
+    saved file holds the same arrays."""
+    plain = _part(0.25)
+    plain.calls = {key: (s[v >= 1], e[v >= 1], v[v >= 1]) for key, (s, e, v) in plain.runs.items()}
+    packed = plain.packed_form()
+    assert packed.packed and packed.packed_form() is packed and not plain.packed
+    for key in plain.runs:
+        for a, b in zip(plain.track(key), packed.track(key)):
+            assert a.tolist() == b.tolist()
+        for a, b in zip(plain.call_runs(key), packed.call_runs(key)):
+            assert a.tolist() == b.tolist()
+    assert packed.runs[("+", 0)][0].dtype == np.uint32  # gaps and lengths
+    store = PartsStore(tmp_path / "o.parts")
+    store.prepare({"a": 1}, keep=False)
+    store.save("000000", plain)
+    store.save("000001", packed)
+    a, b = (np.load(store.path(k)) for k in ("000000", "000001"))
+    assert sorted(a.files) == sorted(b.files)
+    for name in a.files:
+        assert np.array_equal(a[name], b[name]) and a[name].dtype == b[name].dtype
+    assert Part(plain.runs, plain.meta).call_runs(("+", 0)) is None
+
+
 def test_refuses_what_is_not_a_parts_directory(tmp_path):
     d = tmp_path / "o.parts"
     d.mkdir()

@@ -218,6 +218,43 @@ def test_the_stream_of_units_gives_each_units_values(head):
                     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("head", ["token", "sequence"])
+def test_work_with_its_inputs_made_where_it_was_planned_gives_the_same_values(head):
+    """SpanWork.with_inputs (a scan's worker joins the strands' tokens for the model, so the
+    process feeding the device neither copies them nor holds them twice): the strands' own
+    tokens are gone, the inputs are those the model path would make, and predict_span and
+    the stream give each unit the values of its plain work."""
+    from genaannot.span import _packed_inputs
+
+    model = MODEL if head == "token" else make_toy_model("sequence", max_tokens=64)
+    rng = np.random.default_rng(6)
+    seq = "".join(rng.choice(list("ACGT"), size=700))
+    ro = resolve_readout("splice" if head == "token" else "promoter", model.info, window_tokens=16)
+    works = [plan_span(_unit(len(seq), a, b), fetch=lambda s, e: seq[s:e], tokenizer=model.tokenizer, readout=ro,
+                       overlap=0.5, stitch_mode="center", compact=True) for a, b in [(0, 250), (250, 700)]]
+    ready = [w.with_inputs(ro) for w in works]
+    for w, r in zip(works, ready):
+        assert all(len(r.strands[s].plan.tokens) == 0 for s in ro.strands) and r.meta == w.meta
+        for x, y in zip(_packed_inputs(w, ro), r.inputs):
+            if isinstance(x, np.ndarray) or x is None:
+                assert (x is None) == (y is None) and (x is None or np.array_equal(x, y))
+            else:
+                np.testing.assert_array_equal(x.ids, y.ids)
+                np.testing.assert_array_equal(x.spans, y.spans)
+        assert r.without_tokens().inputs is None  # a unit waiting to be written holds no tokens
+    streamed = list(predict_span_stream(iter(ready), windows_stream=model.predict_windows_stream, readout=ro,
+                                        batch_size=3))
+    for w, r, (_, packed) in zip(works, ready, streamed):
+        ref = predict_span(w, windows_predictor=model.predict_windows, readout=ro, batch_size=3)
+        alone = predict_span(r, windows_predictor=model.predict_windows, readout=ro, batch_size=3)
+        for s in ro.strands:
+            for a, b, c in zip(ref.strands[s], alone.strands[s], packed.strands[s]):
+                assert (a is None) == (b is None) == (c is None)
+                if a is not None:
+                    np.testing.assert_array_equal(a, b)
+                    np.testing.assert_array_equal(a, c)
+
+
 def test_non_finite_outputs_in_the_stream_name_the_window():
     from toy import CHAR_IDS
 

@@ -105,11 +105,34 @@ def settings_changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[st
 class Part:
     """One finished work unit: ``runs[(strand, k)] = (starts, ends, values)`` as the track
     stores them, ``calls[(strand, k)]``: the runs at or above the call threshold (unrounded),
-    and the unit's counts."""
+    and the unit's counts.
+
+    With ``packed`` the runs and calls are held as :func:`pack_runs` gives them (gaps and
+    lengths, 12 bytes a run instead of 20): how a part travels from the worker that saved it
+    and waits for the assembler. Read them through :meth:`track` and :meth:`call_runs`.
+    """
 
     runs: dict[tuple[str, int], Runs]
     meta: dict[str, Any]
     calls: dict[tuple[str, int], Runs] | None = None
+    packed: bool = False
+
+    def packed_form(self) -> Part:
+        """This part with its runs and calls packed (itself if they are)."""
+        if self.packed:
+            return self
+        calls = None if self.calls is None else {key: pack_runs(*r) for key, r in self.calls.items()}
+        return Part({key: pack_runs(*r) for key, r in self.runs.items()}, self.meta, calls, packed=True)
+
+    def track(self, key: tuple[str, int]) -> Runs:
+        """``(starts, ends, values)`` of track ``key`` = ``(strand, channel)``: int64, int64, float32 ``[n]``."""
+        return unpack_runs(*self.runs[key]) if self.packed else self.runs[key]
+
+    def call_runs(self, key: tuple[str, int]) -> Runs | None:
+        """The call runs of ``key``, as :meth:`track` (None: a part without them, an older layout)."""
+        if self.calls is None:
+            return None
+        return unpack_runs(*self.calls[key]) if self.packed else self.calls[key]
 
 
 def is_parts_dir(path: str | Path) -> bool:
@@ -174,11 +197,12 @@ class PartsStore:
         return self.path(key).exists()
 
     def save(self, key: str, part: Part) -> None:
+        part = part.packed_form()
         arrays: dict[str, np.ndarray] = {}
         for (strand, k), runs in part.runs.items():
-            arrays[f"{strand}{k}_g"], arrays[f"{strand}{k}_n"], arrays[f"{strand}{k}_v"] = pack_runs(*runs)
+            arrays[f"{strand}{k}_g"], arrays[f"{strand}{k}_n"], arrays[f"{strand}{k}_v"] = runs
         for (strand, k), runs in (part.calls or {}).items():
-            arrays[f"{strand}{k}_cg"], arrays[f"{strand}{k}_cn"], arrays[f"{strand}{k}_cv"] = pack_runs(*runs)
+            arrays[f"{strand}{k}_cg"], arrays[f"{strand}{k}_cn"], arrays[f"{strand}{k}_cv"] = runs
         arrays["meta"] = np.array(json.dumps(part.meta, sort_keys=True))
         save_npz_atomic(self.path(key), arrays)
 

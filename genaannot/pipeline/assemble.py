@@ -254,9 +254,10 @@ class Assembler:
         self.iupac.update(meta["iupac"])
         self.n_units += 1
         for t, key in enumerate(self.tracks):
-            s, e, v = part.runs[key]
-            if part.calls is not None:
-                cs, ce, cv = part.calls[key]
+            s, e, v = part.track(key)
+            call_runs = part.call_runs(key)
+            if call_runs is not None:
+                cs, ce, cv = call_runs
                 if len(cs):
                     self.makers[t].feed(u.chrom, cs, ce, cv)
             elif len(s):  # a part without call runs (older layout): calls from the track's runs

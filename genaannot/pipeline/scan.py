@@ -786,9 +786,11 @@ def _setup_worker(state: dict[str, Any]) -> None:
 def _plan_remote(unit: Unit) -> SpanWork:
     st = worker_state
     g = st["genome_obj"]
-    return plan_span(unit, fetch=lambda s, e: g.fetch(unit.chrom, s, e), tokenizer=st["tokenizer"],
+    work = plan_span(unit, fetch=lambda s, e: g.fetch(unit.chrom, s, e), tokenizer=st["tokenizer"],
                      readout=st["readout"], overlap=st["overlap"], stitch_mode=st["stitch"],
                      compact=bool(st.get("compact")))
+    # the packed paths' inputs made here: the device process takes them as they come
+    return work.with_inputs(st["readout"]) if st.get("compact") else work
 
 
 def write_part(work: SpanWork, preds: dict[str, list] | PackedPredictions, *, job: _Job) -> Part:
@@ -807,7 +809,9 @@ def write_part(work: SpanWork, preds: dict[str, list] | PackedPredictions, *, jo
         del values
         runs.update(one.runs)
         calls.update(one.calls or {})
-    part = Part(runs, work.meta, calls)
+    # packed (gaps and lengths): as it is saved, travels back from a worker and waits for the assembler
+    part = Part(runs, work.meta, calls).packed_form()
+    del runs, calls
     store = PartsStore(job.parts)
     try:
         store.save(work.unit.key, part)
@@ -901,8 +905,9 @@ def compute_units(
     compact = predictor is None
 
     def plan_here(unit: Unit) -> SpanWork:
-        return plan_span(unit, fetch=lambda s, e: genome.fetch(unit.chrom, s, e), tokenizer=tokenizer, readout=r,
+        work = plan_span(unit, fetch=lambda s, e: genome.fetch(unit.chrom, s, e), tokenizer=tokenizer, readout=r,
                          overlap=job.overlap, stitch_mode=job.stitch, compact=compact)
+        return work.with_inputs(r) if compact else work
 
     errors: list[BaseException] = []
 
