@@ -472,12 +472,14 @@ def _windows_output(network, p: _Pass) -> PackedOutput:
     if token:
         t0 = ranges[:, 0]
         at = _ranges_index(t0 + lo, n_rows)
-        first = tokens.spans[np.minimum(t0, max(len(tokens.spans) - 1, 0)), 0] if len(tokens.spans) else t0
+        every = tokens.spans  # read once: a LengthEncoding makes them on each access
+        first = every[np.minimum(t0, max(len(every) - 1, 0)), 0] if len(every) else t0
         # int32 spans stay int32 (a compact unit's: offsets in a window fit), others become
         # int64; whole rows gathered by np.take and shifted in place, on the thread that feeds
         # the device (a widening copy of a 1-Mb unit's rows cost it 7 ms of fresh pages)
-        dt = np.int32 if tokens.spans.dtype == np.int32 else np.int64
-        spans = np.take(tokens.spans, at, axis=0).astype(dt, copy=False)
+        dt = np.int32 if every.dtype == np.int32 else np.int64
+        spans = np.take(every, at, axis=0).astype(dt, copy=False)
+        del every
         spans -= np.repeat(first.astype(dt), n_rows)[:, None]
     return PackedOutput(logits, spans, np.stack([n_rows, totals, totals - kept], axis=1).astype(np.int64))
 

@@ -116,11 +116,15 @@ class SpanWork:
         kept rows or None) in :attr:`inputs`, and without the strands' own tokens.
 
         Made where the unit is planned (a worker process), so that the process feeding the
-        device neither copies the strands' tokens together nor holds them twice while it does.
+        device neither copies the strands' tokens together nor holds them twice while it does;
+        the tokens are held as their lengths (:class:`~genaannot.tokenize.LengthEncoding`, 5
+        bytes a token instead of 12) while the unit waits for the model and runs.
         """
-        inputs = _packed_inputs(self, readout)
+        from .tokenize import LengthEncoding
+
+        tokens, rng, keep = _packed_inputs(self, readout)
         work = self.without_tokens()
-        work.inputs = inputs
+        work.inputs = (LengthEncoding.of(tokens), rng, keep)
         return work
 
     def without_tokens(self) -> SpanWork:

@@ -37,7 +37,7 @@ import numpy as np
 from .bpe import FastBPE
 
 __all__ = [
-    "Encoding", "SequenceStats", "DNATokenizer", "BPETokenizer", "CharTokenizer", "TokenizerError",
+    "Encoding", "LengthEncoding", "SequenceStats", "DNATokenizer", "BPETokenizer", "CharTokenizer", "TokenizerError",
 ]
 
 _ACGTN = frozenset("ACGTN")
@@ -95,6 +95,67 @@ class Encoding:
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
+
+
+@dataclass
+class LengthEncoding:
+    """An :class:`Encoding` held as its tokens' lengths: 5 bytes a token (int32 ids, uint8
+    lengths) instead of 12 (int32 ids and spans), for tokens that lie end to end but for a
+    few jumps (the strands of a work unit put together). How a scan's planned unit waits in
+    the process that feeds the device, which reads the spans once, when the unit's outputs
+    are back (:attr:`spans`, made then: equal to the encoding's, of its integer type).
+
+    Attributes
+    ----------
+    ids : int [n_tokens]
+    lengths : uint8 [n_tokens]
+    jump_at, jump : int64 [k]
+        Rows whose start is not the previous row's end (row 0 always) and ``start - previous
+        end`` there (row 0: its start).
+    """
+
+    ids: np.ndarray
+    lengths: np.ndarray
+    jump_at: np.ndarray
+    jump: np.ndarray
+    spans_dtype: np.dtype
+
+    #: at most this many jumps (a unit's strands: 2), else an encoding stays as it is
+    MAX_JUMPS = 16
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    @classmethod
+    def of(cls, enc: Encoding) -> Encoding | LengthEncoding:
+        """``enc`` held as lengths, or ``enc`` itself where a token is longer than 255 bp or
+        its spans jump more than :attr:`MAX_JUMPS` times."""
+        spans = enc.spans
+        n = len(spans)
+        if not n:
+            return enc
+        lengths = spans[:, 1] - spans[:, 0]
+        if int(lengths.min()) < 0 or int(lengths.max()) > 255:
+            return enc
+        jump_at = np.flatnonzero(spans[1:, 0] != spans[:-1, 1]) + 1
+        if len(jump_at) >= cls.MAX_JUMPS:
+            return enc
+        jump_at = np.concatenate(([0], jump_at)).astype(np.int64)
+        prev_end = np.where(jump_at > 0, spans[np.maximum(jump_at - 1, 0), 1], 0).astype(np.int64)
+        return cls(enc.ids, lengths.astype(np.uint8), jump_at, spans[jump_at, 0].astype(np.int64) - prev_end,
+                   spans.dtype)
+
+    @property
+    def spans(self) -> np.ndarray:
+        """``[n_tokens, 2]``, as the encoding held them (made on each access)."""
+        out = np.empty((len(self.lengths), 2), dtype=self.spans_dtype)
+        ends = out[:, 1]
+        np.cumsum(self.lengths, dtype=self.spans_dtype, out=ends)
+        for at, d in zip(self.jump_at.tolist(), self.jump.tolist()):
+            if d:
+                ends[at:] += d
+        np.subtract(ends, self.lengths, out=out[:, 0], casting="unsafe")
+        return out
 
 
 class DNATokenizer:

@@ -222,9 +222,10 @@ def test_the_stream_of_units_gives_each_units_values(head):
 def test_work_with_its_inputs_made_where_it_was_planned_gives_the_same_values(head):
     """SpanWork.with_inputs (a scan's worker joins the strands' tokens for the model, so the
     process feeding the device neither copies them nor holds them twice): the strands' own
-    tokens are gone, the inputs are those the model path would make, and predict_span and
-    the stream give each unit the values of its plain work."""
+    tokens are gone, the inputs are those the model path would make (the tokens held as
+    their lengths), and predict_span and the stream give each unit the values of its plain work."""
     from genaannot.span import _packed_inputs
+    from genaannot.tokenize import LengthEncoding
 
     model = MODEL if head == "token" else make_toy_model("sequence", max_tokens=64)
     rng = np.random.default_rng(6)
@@ -235,6 +236,7 @@ def test_work_with_its_inputs_made_where_it_was_planned_gives_the_same_values(he
     ready = [w.with_inputs(ro) for w in works]
     for w, r in zip(works, ready):
         assert all(len(r.strands[s].plan.tokens) == 0 for s in ro.strands) and r.meta == w.meta
+        assert isinstance(r.inputs[0], LengthEncoding) and len(r.inputs[0].jump_at) == len(ro.strands)
         for x, y in zip(_packed_inputs(w, ro), r.inputs):
             if isinstance(x, np.ndarray) or x is None:
                 assert (x is None) == (y is None) and (x is None or np.array_equal(x, y))

@@ -185,3 +185,33 @@ def test_sequence_stats_counts_what_a_letter_loop_counts(seq):
     assert up == seq.upper()
     assert stats.lowercase == sum(c.islower() for c in seq)
     assert stats.iupac == Counter(c for c in up if c not in "ACGTN")
+
+
+@settings(max_examples=150, deadline=None)
+@given(pieces=st.lists(st.tuples(st.integers(0, 10_000), st.lists(st.integers(0, 300), min_size=1, max_size=40)),
+                       min_size=1, max_size=20),
+       wide=st.booleans())
+def test_length_encoding_gives_back_the_spans_or_keeps_the_encoding(pieces, wide):
+    """LengthEncoding (a scan's planned unit while it waits in the process that feeds the
+    device: ids and uint8 lengths): its spans equal the encoding's, in their integer type,
+    for tokenisations put end to end (any start, any number of pieces up to MAX_JUMPS);
+    a token over 255 bp, or more jumps, keeps the encoding as it is."""
+    from genaannot.tokenize import Encoding, LengthEncoding
+
+    rows = []
+    for start, lengths in pieces:
+        ends = start + np.cumsum(lengths)
+        rows.append(np.stack([ends - np.asarray(lengths), ends], axis=1))
+    dt = np.int64 if wide else np.int32
+    spans = np.concatenate(rows).astype(dt)
+    enc = Encoding(np.arange(len(spans), dtype=np.int32), spans)
+    got = LengthEncoding.of(enc)
+    jumps = int((spans[1:, 0] != spans[:-1, 1]).sum())
+    if int((spans[:, 1] - spans[:, 0]).max()) > 255 or jumps >= LengthEncoding.MAX_JUMPS:
+        assert got is enc
+        return
+    assert isinstance(got, LengthEncoding) and len(got) == len(enc) and got.ids is enc.ids
+    assert got.lengths.dtype == np.uint8 and len(got.jump_at) == jumps + 1
+    back = got.spans
+    assert back.dtype == dt and back.shape == spans.shape
+    np.testing.assert_array_equal(back, spans)
