@@ -120,7 +120,8 @@ class LengthEncoding:
     jump: np.ndarray
     spans_dtype: np.dtype
 
-    #: at most this many jumps (a unit's strands: 2), else an encoding stays as it is
+    #: an encoding whose spans jump this many times or more stays as it is (a unit's two
+    #: strands put together jump once)
     MAX_JUMPS = 16
 
     def __len__(self) -> int:
@@ -129,7 +130,7 @@ class LengthEncoding:
     @classmethod
     def of(cls, enc: Encoding) -> Encoding | LengthEncoding:
         """``enc`` held as lengths, or ``enc`` itself where a token is longer than 255 bp or
-        its spans jump more than :attr:`MAX_JUMPS` times."""
+        its spans jump :attr:`MAX_JUMPS` times or more."""
         spans = enc.spans
         n = len(spans)
         if not n:
