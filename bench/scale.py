@@ -1,7 +1,8 @@
 """Benchmark the genome-scale output path: peak RSS, CPU and file size against chromosome length.
 
 For each size (``--sizes-mb``, default 1, 16, 64) a FASTA with ONE chromosome of that many
-Mb (seeded random ACGT with a few N runs) is scanned, both strands, task ``splice`` (4
+Mb (seeded random ACGT with a few N runs; ``--chroms N``: N chromosomes of that size, a
+whole genome) is scanned, both strands, task ``splice`` (4
 bigWig tracks + calls), by the real :func:`genaannot.pipeline.scan.scan_genome` with the
 null network of ``host_pipeline.py``: model-like RANDOM per-token outputs (``--outputs
 random``, every token's value differs, ~97 % of probabilities < 0.01), so that the writers
@@ -41,7 +42,7 @@ Printed per size (``size_mb=N key: value`` lines, and a table):
   ``host_pipeline.SITE_FRACTION`` of the token values, a sixth of that with ``--tokenizer
   base``: ~620 either way, as the default splice model makes on the bundled genome).
 
-    .venv/bin/python bench/scale.py [--sizes-mb 1,16,64] [--tokenizer base|bpe] [--track-digits 3|full]
+    .venv/bin/python bench/scale.py [--sizes-mb 1,16,64] [--chroms N] [--tokenizer base|bpe] [--track-digits 3|full]
 
 ``main(argv)`` returns ``{size_mb: {figure: value}}``.
 """
@@ -65,21 +66,24 @@ REPO = Path(__file__).resolve().parent.parent
 WINDOW_TOKENS = 510
 
 
-def write_genome(path: Path, size: int, *, seed: int = 0) -> Path:
-    """One chromosome ``chrS`` of ``size`` bp: random ACGT, 60-bp lines, an N run every ~10 Mb."""
+def write_genome(path: Path, size: int, *, seed: int = 0, chroms: int = 1) -> Path:
+    """One chromosome ``chrS`` of ``size`` bp: random ACGT, 60-bp lines, an N run every ~10 Mb;
+    with ``chroms`` > 1 a genome of ``chr1`` … ``chrN`` of ``size`` bp each (seeds ``seed``,
+    ``seed + 1``, …: ``chr1`` is the one-chromosome genome's sequence)."""
     import numpy as np
 
-    rng = np.random.default_rng(seed)
     with open(path, "w") as fh:
-        fh.write(">chrS\n")
-        step = 60 * (1 << 16)  # whole lines per chunk: the FASTA stays indexable
-        for a in range(0, size, step):
-            n = min(step, size - a)
-            s = np.frombuffer(b"ACGT", dtype=np.uint8)[rng.integers(0, 4, n)].copy()
-            if a % 10_000_000 < step and n > 20_000:
-                s[5_000:15_000] = ord("N")
-            text = s.tobytes().decode()
-            fh.write("\n".join(text[i : i + 60] for i in range(0, len(text), 60)) + "\n")
+        for c in range(chroms):
+            rng = np.random.default_rng(seed + c)
+            fh.write(">chrS\n" if chroms == 1 else f">chr{c + 1}\n")
+            step = 60 * (1 << 16)  # whole lines per chunk: the FASTA stays indexable
+            for a in range(0, size, step):
+                n = min(step, size - a)
+                s = np.frombuffer(b"ACGT", dtype=np.uint8)[rng.integers(0, 4, n)].copy()
+                if a % 10_000_000 < step and n > 20_000:
+                    s[5_000:15_000] = ord("N")
+                text = s.tobytes().decode()
+                fh.write("\n".join(text[i : i + 60] for i in range(0, len(text), 60)) + "\n")
     return path
 
 
@@ -191,6 +195,8 @@ def _child(fasta: str, out: str, tokenizer: str, outputs: str, track_digits: str
 def main(argv: list[str] | None = None) -> dict[float, dict[str, Any]]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes-mb", default="1,16,64", help="chromosome sizes in Mb [1,16,64]")
+    ap.add_argument("--chroms", type=int, default=1,
+                    help="chromosomes of each size: a genome of N x size Mb (figures per Mb are of the whole) [1]")
     ap.add_argument("--tokenizer", choices=("base", "bpe"), default="base")
     ap.add_argument("--outputs", choices=("random", "zeros"), default="random")
     ap.add_argument("--track-digits", default="2", help="0-7 or 'full' [the scan default, 2]")
@@ -218,7 +224,7 @@ def main(argv: list[str] | None = None) -> dict[float, dict[str, Any]]:
     results: dict[float, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for mb in (float(x) for x in args.sizes_mb.split(",")):
-            fa = write_genome(Path(tmp) / f"g{mb:g}.fa", int(mb * 1e6))
+            fa = write_genome(Path(tmp) / f"g{mb:g}.fa", int(mb * 1e6), chroms=args.chroms)
             out = Path(tmp) / f"o{mb:g}"
             cmd = [sys.executable, __file__, "--child", str(fa), str(out), "--tokenizer", args.tokenizer,
                    "--outputs", args.outputs, "--track-digits", args.track_digits, "--workers", str(args.workers)]

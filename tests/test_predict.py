@@ -838,6 +838,10 @@ def test_bench_scale_runs(capsys):
     # a token per base (the character tokenizer), in work units of 10 kb
     base = _bench("scale").main(["--sizes-mb", "0.03", "--tokenizer", "base", "--unit-bp", "10000"])[0.03]
     assert base["bytes_per_mb_track"] > res[0.03]["bytes_per_mb_track"]  # a value per base, not per token
+    # a genome of two such chromosomes: twice the bases, per-Mb figures of the whole
+    two = _bench("scale").main(["--sizes-mb", "0.03", "--tokenizer", "bpe", "--chroms", "2"])[0.03]
+    assert two["mb_scanned"] == pytest.approx(2 * res[0.03]["mb_scanned"], rel=0.05)
+    assert two["cpu_s_per_mb_strand"] == pytest.approx(two["cpu_s"] / (2 * two["mb_scanned"]))
 
 
 def test_non_finite_outputs_raise_naming_the_input():
