@@ -54,7 +54,7 @@ from .windows import (
 if TYPE_CHECKING:
     from .predict import Prediction, Predictor, WindowsPredictor
     from .readout import Readout
-    from .tokenize import DNATokenizer, Encoding
+    from .tokenize import DNATokenizer, Encoding, LengthEncoding
 
 __all__ = ["StrandPlan", "SpanWork", "PackedPredictions", "plan_span", "predict_span", "predict_span_stream", "stitch_span", "span_pieces",
            "span_tracks", "region_tracks", "scan_layout", "SpanTimer"]
@@ -92,7 +92,7 @@ class SpanWork:
     strands: dict[str, StrandPlan]
     meta: dict[str, Any] = field(default_factory=dict)
     #: the windows' tokens as the model takes them (:meth:`with_inputs`), or None
-    inputs: tuple[Encoding, np.ndarray, np.ndarray | None] | None = None
+    inputs: tuple[Encoding | LengthEncoding, np.ndarray, np.ndarray | None] | None = None
 
     def compact(self) -> SpanWork:
         """The same work with each strand's tokenisation stored as int32 where it fits (a
@@ -122,15 +122,17 @@ class SpanWork:
         """
         from .tokenize import LengthEncoding
 
+        if self.inputs is not None:
+            return self
         tokens, rng, keep = _packed_inputs(self, readout)
         work = self.without_tokens()
         work.inputs = (LengthEncoding.of(tokens), rng, keep)
         return work
 
     def without_tokens(self) -> SpanWork:
-        """The same work without the strands' tokenisations (the bulk of a planned unit):
-        all that :func:`stitch_span` and :func:`span_pieces` need once the predictions are
-        made, so that units waiting to be written hold little memory."""
+        """The same work without the strands' tokenisations (the bulk of a planned unit)
+        and without :attr:`inputs`: all that :func:`stitch_span` and :func:`span_pieces` need
+        once the predictions are made, so that units waiting to be written hold little memory."""
         from .tokenize import Encoding
 
         none = Encoding(np.zeros(0, dtype=np.int64), np.zeros((0, 2), dtype=np.int64))
@@ -422,7 +424,8 @@ def _predict_packed(work: SpanWork, predictor: WindowsPredictor, *, readout: Rea
     return _packed_outputs(work, res, readout=readout)
 
 
-def _packed_inputs(work: SpanWork, readout: Readout) -> tuple[Encoding, np.ndarray, np.ndarray | None]:
+def _packed_inputs(work: SpanWork, readout: Readout,
+                   ) -> tuple[Encoding | LengthEncoding, np.ndarray, np.ndarray | None]:
     """``work``'s windows of every strand in :func:`_predict_listed`'s order: the strands'
     tokenisations end to end, the windows' row ranges in it ``[n, 2]`` and their kept rows
     (``None``: all); :attr:`SpanWork.inputs` where they were made already. The copy keeps the

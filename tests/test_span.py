@@ -244,6 +244,7 @@ def test_work_with_its_inputs_made_where_it_was_planned_gives_the_same_values(he
                 np.testing.assert_array_equal(x.ids, y.ids)
                 np.testing.assert_array_equal(x.spans, y.spans)
         assert r.without_tokens().inputs is None  # a unit waiting to be written holds no tokens
+        assert r.with_inputs(ro) is r  # made once
     streamed = list(predict_span_stream(iter(ready), windows_stream=model.predict_windows_stream, readout=ro,
                                         batch_size=3))
     for w, r, (_, packed) in zip(works, ready, streamed):
