@@ -208,9 +208,14 @@ def test_cli_creates_missing_output_directory(tmp_path, models, monkeypatch):
 _FULL_CHILD = """
 import resource, signal, sys
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
-import genaannot.pipeline.scan as S
+import importlib
 from genaannot.cli import main
 where, limit, args = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+module, _, name = where.partition(":")
+S = importlib.import_module(module)
+for attr in name.split(".")[:-1]:  # a method: Class.method
+    S = getattr(S, attr)
+where = name.split(".")[-1]
 real = getattr(S, where)
 def limited(*a, **kw):  # the file-size limit starts with this stage (the parts exist)
     if limit:
@@ -240,10 +245,12 @@ def test_cli_write_error_exits_1_and_leaves_nothing(tmp_path, models, case):
     out_dir.mkdir()
     out = out_dir / "o.bw"
     where, limit, names = {
-        "bigwig-close": ("finish_scan", ref.stat().st_size - 4, str(out)),  # pyBigWig's close() truncates silently
-        "bigwig-header": ("finish_scan", 300, str(out)),  # libBigWig reports the failed header write
-        "part": ("compute_units", 1, str(out_dir / "o.parts")),
-        "part-in-worker": ("compute_units", 0, str(out_dir / "o.parts")),  # 0: no limit in the parent
+        # the files are finished beside the scan's end (the assembler that follows it)
+        "bigwig-close": ("genaannot.pipeline.assemble:Assembler.finish", ref.stat().st_size - 4, str(out)),
+        "bigwig-header": ("genaannot.pipeline.assemble:Assembler.finish", 300, str(out)),
+        "part": ("genaannot.pipeline.scan:compute_units", 1, str(out_dir / "o.parts")),
+        # 0: no limit in the parent
+        "part-in-worker": ("genaannot.pipeline.scan:compute_units", 0, str(out_dir / "o.parts")),
     }[case]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "OMP_NUM_THREADS": "1"}
     if case == "part-in-worker":

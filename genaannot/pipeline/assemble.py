@@ -9,8 +9,10 @@ depend on where windows start (it is a setting recorded in ``settings.json``).
 The tracks, their bedGraph twins, the calls BED and the manifest are one
 :class:`~genaannot.io.atomic.OutputSet`: written to staged temporary names and committed
 together, the manifest last, so the manifest's presence means the whole set is from one run.
-A whole scan feeds its :class:`Assembler` while it computes (:meth:`Assembler.follow`), so
-only the indexes, zoom levels, calls and the commit remain when the last unit is done.
+A whole scan feeds its :class:`Assembler` while it computes (:meth:`Assembler.follow`), and
+the assembler finishes the files when the last part comes (that part fed track by track,
+each track then finishing its file, side by side), while the scan ends: the manifest and
+the commit remain.
 """
 
 from __future__ import annotations
@@ -128,8 +130,8 @@ def finish_scan(part_files: dict[str, Path], units: list[Unit], *, base: dict, o
         The manifest without what assembly adds (files, calls, counts, timings); see
         :func:`genaannot.pipeline.scan.manifest_base`.
     assembler : Assembler, optional
-        One that was already fed every unit while the scan ran (:meth:`Assembler.follow`);
-        ``part_files`` are then not read again.
+        One that followed the scan (:meth:`Assembler.follow`): fed every unit and
+        finished its files; ``part_files`` are then not read.
 
     Raises
     ------
@@ -137,17 +139,21 @@ def finish_scan(part_files: dict[str, Path], units: list[Unit], *, base: dict, o
         A write failed (disk full, quota, I/O error): nothing new is left under the final
         names, and the parts are kept.
     """
+    last = None
     if assembler is None:
         assembler = new_assembler(output, base, sizes=sizes)
         try:
-            for u in units:
+            for u in units[:-1]:
                 assembler.feed(u, load_part(part_files[u.key], tracks=assembler.tracks))
+            last = (units[-1], load_part(part_files[units[-1].key], tracks=assembler.tracks)) if units else None
         except BaseException:
             assembler.abort()
             raise
     out = assembler.out
     with out:  # any error: everything staged is removed
-        counts = assembler.finish()
+        counts = assembler.finish(last=last)
+        if counts["units"] != len(units):  # a caller's slip (say, a follower stopped early)
+            raise RuntimeError(f"assembled {counts['units']} of {len(units)} units")
         result = _manifest(counts, base=base, output=output, run_seconds=run_seconds, model_seconds=model_seconds,
                            out=out)
         out.commit(remove=_old_members(output))
@@ -203,9 +209,9 @@ def new_assembler(output: Path, base: dict, *, sizes: dict[str, int]) -> Assembl
 class Assembler:
     """Parts, fed in unit (= ``.fai``) order, into the track writers and the call makers.
 
-    :meth:`feed` one part per unit in order (or :meth:`follow` the parts store while the
-    scan runs), then :meth:`finish` (calls staged, files finished; the caller commits
-    ``out``) or :meth:`abort`. Every file is written to a path staged in ``out``.
+    :meth:`feed` one part per unit in order but the last, then :meth:`finish` with the last
+    (calls staged, files finished; the caller commits ``out``), or :meth:`follow` the
+    parts store while the scan runs, which does both; or :meth:`abort`. Every file is written to a path staged in ``out``.
     Equal runs meeting at a unit boundary are written as one entry.
     """
 
@@ -239,6 +245,7 @@ class Assembler:
         self.iupac: Counter = Counter()
         self.n_units = 0
         self.cpu_seconds = 0.0
+        self._counts: dict[str, Any] | None = None  # set when finished
 
     def _emit(self, t: int, chrom: str, s: np.ndarray, e: np.ndarray, v: np.ndarray) -> None:
         if len(s):
@@ -248,71 +255,105 @@ class Assembler:
     def feed(self, u: Unit, part: Part) -> None:
         """Add the part of unit ``u`` (units in order)."""
         t0 = time.thread_time()
+        self._count(part)
+        for t in range(len(self.tracks)):
+            self._feed_track(t, u, part)
+        self.calls_out.write(map(format_call, self.calls.ready(u.chrom, u.end)))
+        self.cpu_seconds += time.thread_time() - t0
+
+    def _count(self, part: Part) -> None:
         meta = part.meta
         self.totals.update({"bp_scanned": meta["bp"], "windows": meta["windows"], "lowercase": meta["lowercase"],
                             "n_bp_scanned": meta["n_scanned"]})
         self.iupac.update(meta["iupac"])
         self.n_units += 1
-        for t, key in enumerate(self.tracks):
-            s, e, v = part.track(key)
-            call_runs = part.call_runs(key)
-            if call_runs is not None:
-                cs, ce, cv = call_runs
-                if len(cs):
-                    self.makers[t].feed(u.chrom, cs, ce, cv)
-            elif len(s):  # a part without call runs (older layout): calls from the track's runs
-                hi = v >= self.thresholds[t]
-                self.makers[t].feed(u.chrom, s[hi], e[hi], v[hi])
-            if not len(s):
-                continue
-            # hold back the last run so that equal runs meeting at a unit boundary are
-            # written as one entry: part boundaries leave no trace in the files
-            h = self.held[t]
-            if h is not None and h[0] == u.chrom and h[2] == s[0] and h[3] == v[0]:
-                s = s.copy()
-                s[0] = h[1]
-            elif h is not None:
-                self._emit(t, h[0], np.array([h[1]]), np.array([h[2]]), np.array([h[3]], dtype=np.float32))
-            self.held[t] = (u.chrom, int(s[-1]), int(e[-1]), v[-1])
-            self._emit(t, u.chrom, s[:-1], e[:-1], v[:-1])
-        self.calls_out.write(map(format_call, self.calls.ready(u.chrom, u.end)))
-        self.cpu_seconds += time.thread_time() - t0
+
+    def _feed_track(self, t: int, u: Unit, part: Part) -> None:
+        """Track ``t``'s runs of ``u``'s part into its writers and call maker (touches only
+        what belongs to track ``t``: tracks can be fed side by side)."""
+        key = self.tracks[t]
+        s, e, v = part.track(key)
+        call_runs = part.call_runs(key)
+        if call_runs is not None:
+            cs, ce, cv = call_runs
+            if len(cs):
+                self.makers[t].feed(u.chrom, cs, ce, cv)
+        elif len(s):  # a part without call runs (older layout): calls from the track's runs
+            hi = v >= self.thresholds[t]
+            self.makers[t].feed(u.chrom, s[hi], e[hi], v[hi])
+        if not len(s):
+            return
+        # hold back the last run so that equal runs meeting at a unit boundary are
+        # written as one entry: part boundaries leave no trace in the files
+        h = self.held[t]
+        if h is not None and h[0] == u.chrom and h[2] == s[0] and h[3] == v[0]:
+            s = s.copy()
+            s[0] = h[1]
+        elif h is not None:
+            self._emit(t, h[0], np.array([h[1]]), np.array([h[2]]), np.array([h[3]], dtype=np.float32))
+        self.held[t] = (u.chrom, int(s[-1]), int(e[-1]), v[-1])
+        self._emit(t, u.chrom, s[:-1], e[:-1], v[:-1])
 
     def follow(self, units: list[Unit], *, wait: Callable[[Unit], Part | None]) -> None:
-        """Feed ``units`` in order as ``wait(unit)`` hands their parts over (None: stop).
+        """Feed ``units`` in order as ``wait(unit)`` hands their parts over (None: stop);
+        with the last part, :meth:`finish` (the files finished, still under staged names).
 
-        Runs beside the scan (a thread), so that when the last part is written only the
-        indexes, zoom levels and calls remain to be written.
+        Runs beside the scan (a thread), so that when the last part is written only that
+        part and the indexes, zoom levels and calls remain, and they are written while the
+        scan ends (its worker processes exit); the caller's :meth:`finish` then returns
+        the counts.
         """
-        for u in units:
+        for i, u in enumerate(units):
             part = wait(u)
             if part is None:
                 return
-            self.feed(u, part)
+            if i == len(units) - 1:
+                self.finish(last=(u, part))
+            else:
+                self.feed(u, part)
 
-    def finish(self) -> dict[str, Any]:
-        """Stage the calls, finish every file (still under staged names); the counts."""
+    def finish(self, *, last: tuple[Unit, Part] | None = None) -> dict[str, Any]:
+        """Feed ``last`` (the last unit and its part, if not fed yet), stage the calls, finish
+        every file (still under staged names); the counts. Once finished (say, by
+        :meth:`follow`), the counts again."""
+        if self._counts is not None:
+            return self._counts
+        if last is not None:
+            self._count(last[1])
+
+        def finish_track(t: int) -> float:
+            t0 = time.thread_time()
+            if last is not None:
+                self._feed_track(t, *last)
+            h = self.held[t]
+            if h is not None:
+                self._emit(t, h[0], np.array([h[1]]), np.array([h[2]]), np.array([h[3]], dtype=np.float32))
+            for w in self.writers[t * self.per : (t + 1) * self.per]:
+                w.commit()
+            return time.thread_time() - t0
+
+        # the tracks are independent, and their last runs, blocks, zoom levels and indexes
+        # are mostly zlib and numpy (which release the GIL): finished side by side, this
+        # is most of what a scan has left after its last unit (docs/scale.md)
+        with ThreadPoolExecutor(max_workers=max(1, min(len(self.tracks), cpu_cores())),
+                                thread_name_prefix="genaannot-finish") as pool:
+            done = [pool.submit(finish_track, t) for t in range(len(self.tracks))]
+        failed = [f.exception() for f in done if f.exception() is not None]
+        if failed:  # every writer has stopped: none writes while the others are removed
+            self.abort()  # nothing new under the final names
+            raise failed[0]
+        self.cpu_seconds += sum(f.result() for f in done)
         try:
-            for t, h in enumerate(self.held):
-                if h is not None:
-                    self._emit(t, h[0], np.array([h[1]]), np.array([h[2]]), np.array([h[3]], dtype=np.float32))
+            if last is not None:
+                self.calls_out.write(map(format_call, self.calls.ready(last[0].chrom, last[0].end)))
             self.calls_out.write(map(format_call, self.calls.finish()))
             self.calls_out.close()
         except BaseException:
             self.abort()
             raise
-        # the files are independent and their last blocks, zoom levels and indexes are mostly
-        # zlib and numpy (which release the GIL): finished side by side, this is most of
-        # what a scan has left after its last unit
-        with ThreadPoolExecutor(max_workers=max(1, min(len(self.writers), cpu_cores())),
-                                thread_name_prefix="genaannot-finish") as pool:
-            done = [pool.submit(w.commit) for w in self.writers]
-        failed = [f.exception() for f in done if f.exception() is not None]
-        if failed:  # every writer has stopped: none writes while the others are removed
-            self.abort()  # nothing new under the final names
-            raise failed[0]
-        return {**dict(self.totals), "units": self.n_units, "calls": self.calls_out.count,
-                "iupac": dict(sorted(self.iupac.items())), "iupac_total": int(sum(self.iupac.values()))}
+        self._counts = {**dict(self.totals), "units": self.n_units, "calls": self.calls_out.count,
+                        "iupac": dict(sorted(self.iupac.items())), "iupac_total": int(sum(self.iupac.values()))}
+        return self._counts
 
     def abort(self) -> None:
         """Remove everything written (staged files and the writers' scratch files)."""

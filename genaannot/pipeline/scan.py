@@ -652,8 +652,8 @@ def _scan_locked(gen: Genome, *, model: Model, task: Task, readout: Readout, req
                workers=req.workers, genome=str(gen.path), parts=str(store.directory),
                thresholds=tuple(dict(settings.thresholds)[lab] for lab in readout.labels),
                track_digits=req.track_digits)
-    # a whole run assembles while it computes (a thread follows the parts store in unit order),
-    # so that only the indexes and calls are left when the last unit is done; a shard cannot:
+    # a whole run assembles while it computes (a thread follows the parts store in unit order,
+    # and finishes the files with the last part while the scan ends); a shard cannot:
     # it does not have every unit
     # parts computed here are handed to the assembler in memory; device processes only save theirs
     handed = todo if not (devices and len(devices) > 1) else []
