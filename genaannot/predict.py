@@ -35,8 +35,10 @@ collation with compute.
 
 Precision
 ---------
-``fp32`` (default), ``bf16`` or ``fp16`` autocast. Weights stay float32 (autocast casts
-per operation), outputs come back float32. CPU supports both bf16 and fp16 autocast
+``fp32`` (default), ``bf16`` or ``fp16`` autocast. The weights of linear and conv1d layers
+are held in the reduced dtype, cast once at load (:func:`cast_linear_weights`: what
+autocast casts them to at every call, so the outputs are the same bits); the others stay
+float32; outputs come back float32. CPU supports both bf16 and fp16 autocast
 (fp16 is correct but usually slow on CPUs without native fp16 arithmetic); CUDA bf16
 needs a GPU with bf16 support (Ampere or newer) and is refused clearly otherwise. See
 ``docs/performance.md`` for the measured agreement with fp32.
@@ -147,7 +149,8 @@ def autocast_context(device: str, precision: str) -> contextlib.AbstractContextM
     Returns
     -------
     contextlib.AbstractContextManager
-        Enter it around the forward pass; weights stay fp32.
+        Enter it around the forward pass (weights as :func:`cast_linear_weights` leaves them,
+        or float32: the same results).
 
     Raises
     ------
@@ -162,6 +165,61 @@ def autocast_context(device: str, precision: str) -> contextlib.AbstractContextM
         raise ValueError(f"unknown precision {precision!r}; choose {', '.join(PRECISIONS)}")
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device_type=device.split(":")[0], dtype=dtype)
+
+
+def cast_linear_weights(network: Any, *, precision: str) -> int:
+    """Hold the weights and biases of ``network``'s ``nn.Linear`` and ``nn.Conv1d`` layers in
+    ``precision``'s dtype, cast once, for running under :func:`autocast_context` (inference only).
+
+    ``linear`` and ``conv1d`` are among autocast's lower-precision operations on CPU and
+    CUDA: every call casts the float32 weight and bias to the reduced dtype (on a GPU a
+    kernel launch each, and the weights' bytes read and written again at every batch). Cast once, the operation gets
+    the same values and skips the casts, so the outputs are bit for bit those of autocast
+    over float32 weights (checked per family: ``tests/test_precision.py``). A tensor that
+    anything but a linear layer also holds (a decoder tied to the word embeddings) stays
+    float32, since autocast runs the other operations at their own precision.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        On its device, in eval mode; changed in place.
+    precision : str
+        ``bf16`` or ``fp16`` (``fp32``: nothing to do).
+
+    Returns
+    -------
+    int
+        How many tensors were cast.
+    """
+    import torch
+
+    if precision == "fp32":
+        return 0
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose {', '.join(PRECISIONS)}")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    # who holds each storage: (module, attribute name) for every parameter and buffer
+    holders: dict[int, set[tuple[int, str]]] = {}
+    for mod in network.modules():
+        for name, t in [*mod.named_parameters(recurse=False, remove_duplicate=False),
+                        *mod.named_buffers(recurse=False, remove_duplicate=False)]:
+            if t is not None:
+                holders.setdefault(t.untyped_storage().data_ptr(), set()).add((id(mod), name))
+    linear = {id(m) for m in network.modules() if type(m) in (torch.nn.Linear, torch.nn.Conv1d)}
+    n = 0
+    for mod in network.modules():
+        if id(mod) not in linear:
+            continue
+        for name in ("weight", "bias"):
+            t = getattr(mod, name)
+            if t is None or t.dtype != torch.float32:
+                continue
+            held = holders[t.untyped_storage().data_ptr()]
+            if not all(m in linear and k in ("weight", "bias") for m, k in held):
+                continue  # also held elsewhere: left as it is
+            t.data = t.data.to(dtype)
+            n += 1
+    return n
 
 
 def batch_plan(lengths: Sequence[int], *, batch_size: int) -> list[list[int]]:

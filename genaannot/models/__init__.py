@@ -138,7 +138,8 @@ def load_model(
     device
         ``cpu``, ``cuda``, ``cuda:1``; default: CUDA when available.
     dtype
-        Compute precision: ``fp32`` (default), ``bf16`` or ``fp16`` (autocast; weights stay fp32).
+        Compute precision: ``fp32`` (default), ``bf16`` or ``fp16`` (autocast; linear and conv1d
+        weights held in that dtype, the rest fp32).
     options
         ``compile=True`` (or a dict of ``torch.compile`` arguments) compiles the network,
         falling back to eager with a warning; everything else goes to the family loader

@@ -154,8 +154,10 @@ class Model:
     device : str, optional
         ``cpu``, ``cuda``, ``cuda:1``; default CUDA when available.
     precision : str
-        ``fp32``, ``bf16`` or ``fp16`` autocast (weights stay float32); checked against
+        ``fp32``, ``bf16`` or ``fp16`` autocast (linear and conv1d weights held in that dtype,
+        :func:`genaannot.predict.cast_linear_weights`; the rest float32); checked against
         the device here, so an impossible combination fails at load, not mid-scan.
+        ``loaded.network`` is moved (and cast) in place: one network, one Model.
     compile : bool or dict
         Run the network through ``torch.compile`` (a dict is passed as its keyword
         arguments, e.g. ``{"mode": "max-autotune"}``). Compilation happens at the first
@@ -172,7 +174,7 @@ class Model:
         precision: str = "fp32",
         compile: bool | dict[str, Any] = False,
     ) -> None:
-        from ..predict import check_precision, resolve_device
+        from ..predict import cast_linear_weights, check_precision, resolve_device
 
         self.network = loaded.network
         self.tokenizer = loaded.tokenizer
@@ -186,6 +188,8 @@ class Model:
         self.precision = precision
         self.network.eval()
         self.network.to(self.device)
+        #: tensors held in the reduced dtype for autocast (:func:`genaannot.predict.cast_linear_weights`)
+        self.cast_tensors = cast_linear_weights(self.network, precision=precision)
         self._compiled: Any = None
         self._compile_checked = False  # the first compiled call succeeded: no fallback after it
         self.compile_options: dict[str, Any] | None = None
