@@ -248,6 +248,62 @@ def test_data_index_spilled_to_scratch_gives_the_same_bytes_and_leaves_nothing(t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ref.bw", "s1.bw", "s100.bw", "s7.bw"]
 
 
+@pytest.mark.parametrize("block", [256, 4, 3])
+def test_the_index_is_written_node_by_node_from_chunks(tmp_path, monkeypatch, block):
+    """close() writes the data index's R-tree node by node, reading the scratch file
+    INDEX_CHUNK entries at a time (a genome's index is never whole in memory): the same
+    bytes whatever the chunk (which need not hold whole nodes), and with small nodes (a
+    tree of many levels, fed from spilled and in-memory entries) both readers find every value."""
+    monkeypatch.setattr(bigwig, "BLOCK_SIZE", block)
+    monkeypatch.setattr(bigwig, "SPILL_BLOCKS", 50)
+    rng = np.random.default_rng(4)
+    sizes = {"a": 300_000, "b": 50_000, "c": 10}
+    tracks = {c: rng.random(n).astype(np.float32) for c, n in sizes.items()}  # ~340 blocks
+    ref = _write(tmp_path / "ref.bw", sizes, tracks, chunk=70_000).read_bytes()
+    for k in (1, 7, 256, 10**6):
+        monkeypatch.setattr(bigwig, "INDEX_CHUNK", k)
+        assert _write(tmp_path / f"c{k}.bw", sizes, tracks, chunk=70_000).read_bytes() == ref
+    bw = pyBigWig.open(str(tmp_path / "ref.bw"))
+    b = pybigtools.open(str(tmp_path / "ref.bw"))
+    for c, n in sizes.items():
+        np.testing.assert_array_equal(bw.values(c, 0, n, numpy=True), tracks[c])
+        np.testing.assert_array_equal(b.values(c, n // 3, n, fillna=np.nan), tracks[c][n // 3 :])
+    assert bw.stats("a", 1_000, 299_000, type="max", exact=False)[0] == pytest.approx(float(tracks["a"][1_000:299_000].max()), abs=1e-6)
+    bw.close()
+
+
+def test_close_holds_a_chunk_of_the_data_index_not_all_of_it(tmp_path, monkeypatch):
+    """A human track of a 1-bp-token model has millions of data blocks (48 bytes each in the
+    index): close() reads them back INDEX_CHUNK at a time, so its peak (traced allocations)
+    stays far below the index's size (it held the index twice, and the tree, before)."""
+    import tracemalloc
+
+    monkeypatch.setattr(bigwig, "ITEMS_PER_SLOT", 4)  # many blocks from few runs
+    monkeypatch.setattr(bigwig, "INDEX_CHUNK", 2048)
+    n = 400_000
+    w = BigWigFile(tmp_path / "x.bw", sizes={"a": 3 * n})
+    values = np.random.default_rng(0).random(n).astype(np.float32)
+    for a in range(0, n, 100_000):
+        s = np.arange(a, a + 100_000, dtype=np.int64) * 3
+        w.add("a", s, s + 2, values[a : a + 100_000])
+    w._flush(final=True)
+    index_bytes = 48 * len(w.blocks)
+    assert index_bytes > 4_000_000
+    tracemalloc.start()
+    try:
+        w.close()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < index_bytes / 4, (peak, index_bytes)
+    bw = pyBigWig.open(str(tmp_path / "x.bw"))  # every block found through the tree
+    got = bw.values("a", 0, 3 * n, numpy=True)
+    bw.close()
+    np.testing.assert_array_equal(got[0::3], values)
+    np.testing.assert_array_equal(got[1::3], values)
+    assert np.isnan(got[2::3]).all()
+
+
 def test_a_write_error_names_the_file_and_leaves_nothing(tmp_path):
     """A real EFBIG (file-size limit, as a quota would give ENOSPC/EDQUOT), no privileges needed."""
     script = textwrap.dedent(f"""

@@ -39,12 +39,15 @@ name into a multi-level tree, as UCSC's readers need.
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import zlib
 from array import array
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -117,7 +120,7 @@ class _Blocks:
     a genome's data index does not stay resident while the scan runs: it grows with the genome
     (a human track of a 1-bp-token model stored unrounded, 10⁶ runs per Mb: ~145 MB; the
     bundled splice model's rounded tracks, ~2,800 runs per Mb: 0.4 MB), and is needed only
-    by :meth:`BigWigFile.close`."""
+    by :meth:`BigWigFile.close`, which reads it back a chunk at a time (:meth:`chunks`)."""
 
     def __init__(self, spill=None) -> None:
         self._a = array("q")
@@ -131,17 +134,34 @@ class _Blocks:
             self._spilled += len(self._a) // 6
             self._a = array("q")
 
+    def __len__(self) -> int:
+        return self._spilled + len(self._a) // 6
+
     def array(self) -> np.ndarray:
-        rows = np.frombuffer(self._a, dtype=np.int64).reshape(-1, 6)
-        if not self._spilled:
-            return rows.copy()
-        self._spill.seek(0)
-        disk = np.frombuffer(self._spill.read(self._spilled * 48), dtype=np.int64).reshape(-1, 6)
-        return np.concatenate([disk, rows])
+        """Every entry, ``[n, 6]`` int64 (in memory: for the small zoom-level indexes)."""
+        return np.concatenate([np.zeros((0, 6), np.int64), *self.chunks(max(1, len(self)))])
+
+    def chunks(self, rows: int) -> Iterator[np.ndarray]:
+        """The entries in order, at most ``rows`` at a time (``[k, 6]`` int64 arrays): the
+        spilled ones read back a chunk at a time, so that a genome's index is never whole
+        in memory (:meth:`BigWigFile.close` writes its R-tree from these)."""
+        if self._spilled:
+            self._spill.flush()
+            self._spill.seek(0)
+            left = self._spilled
+            while left:
+                k = min(rows, left)
+                yield np.frombuffer(self._spill.read(k * 48), dtype=np.int64).reshape(-1, 6)
+                left -= k
+        mem = np.frombuffer(self._a, dtype=np.int64).reshape(-1, 6)
+        for i in range(0, len(mem), rows):
+            yield mem[i : i + rows].copy()
 
 
 #: data-index entries kept in memory before they are written to the scratch file (192 kB)
 SPILL_BLOCKS = 4096
+#: data-index entries read back from the scratch file at a time when the file is closed (3 MB)
+INDEX_CHUNK = 16 * SPILL_BLOCKS
 
 
 class _ZoomLevel:
@@ -396,9 +416,10 @@ class BigWigFile:
                     z.pending = None
                     self._zoom_finish(k, p[0], *[np.array([x]) for x in p[1:]])
             fh = self._fh
-            data_blocks = self.blocks.array()
             data_index = fh.tell()
-            fh.write(_cir_tree(data_blocks, end_offset=data_index))
+            n_blocks = len(self.blocks)
+            # node by node from the scratch file: a genome's data index never whole in memory
+            _write_cir_tree(fh, lambda: _nodes(self.blocks.chunks(INDEX_CHUNK)), n_blocks, end_offset=data_index)
             zoom_heads = []
             for z in self.zooms:
                 self._zoom_blocks(z, final=True)
@@ -424,7 +445,7 @@ class BigWigFile:
             fh.seek(0)
             fh.write(head + zh + summary)
             fh.seek(self._data_offset)
-            fh.write(struct.pack("<Q", len(data_blocks)))
+            fh.write(struct.pack("<Q", n_blocks))
             fh.flush()
             os.fsync(fh.fileno())
             fh.close()
@@ -518,20 +539,69 @@ def _cir_tree(rows: np.ndarray, *, end_offset: int) -> bytes:
     """An R-tree (UCSC cirTree) over blocks ``rows[i] = (chrom0, start, chrom1, end, offset, size)``,
     sorted; ``end_offset`` is where the indexed data end (= where this tree starts)."""
     rows = np.asarray(rows, dtype=np.int64).reshape(-1, 6)
-    n = len(rows)
+    buf = io.BytesIO()
+    _write_cir_tree(buf, lambda: (rows[i : i + BLOCK_SIZE] for i in range(0, len(rows), BLOCK_SIZE)), len(rows),
+                    end_offset=end_offset)
+    return buf.getvalue()
+
+
+def _nodes(chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    """``chunks`` of index rows regrouped :data:`BLOCK_SIZE` rows at a time (the last group
+    shorter): one leaf node each."""
+    held: list[np.ndarray] = []
+    n = 0
+    for c in chunks:
+        while len(c):
+            if not held and len(c) >= BLOCK_SIZE:
+                k = len(c) // BLOCK_SIZE * BLOCK_SIZE
+                for i in range(0, k, BLOCK_SIZE):
+                    yield c[i : i + BLOCK_SIZE]
+                c = c[k:]
+                continue
+            take = min(BLOCK_SIZE - n, len(c))
+            held.append(c[:take])
+            n += take
+            c = c[take:]
+            if n == BLOCK_SIZE:
+                yield np.concatenate(held)
+                held, n = [], 0
+    if n:
+        yield np.concatenate(held)
+
+
+def _write_cir_tree(fh: Any, nodes: Callable[[], Iterator[np.ndarray]], n: int, *, end_offset: int) -> None:
+    """Write the R-tree (UCSC cirTree) over ``n`` sorted blocks to ``fh``, at ``end_offset``
+    (where the indexed data end).
+
+    ``nodes()`` yields the blocks' rows ``(chrom0, start, chrom1, end, offset, size)``,
+    :data:`BLOCK_SIZE` at a time (the last group shorter); it is called twice, once for
+    the bounds of the upper levels and once to write the leaves, so that only the upper
+    levels (1/256 of the entries) are ever held whole.
+    """
     block = BLOCK_SIZE
     if n == 0:
-        return struct.pack("<IIQIIIIQII", CIR_MAGIC, block, 0, 0, 0, 0, 0, end_offset, ITEMS_PER_SLOT, 0) \
-            + struct.pack("<BBH", 1, 0, 0)
-    head = struct.pack("<IIQIIIIQII", CIR_MAGIC, block, n, int(rows[0, 0]), int(rows[0, 1]), int(rows[-1, 2]),
-                       int(rows[-1, 3]), end_offset, ITEMS_PER_SLOT, 0)
-    # bounds per level, from the leaves up: each entry (c0, s0, c1, e1)
-    levels = [rows[:, :4]]
-    while len(levels[-1]) > block:
-        b = levels[-1]
-        first = np.arange(0, len(b), block)
-        last = np.minimum(first + block, len(b)) - 1
-        levels.append(np.column_stack([b[first, 0], b[first, 1], b[last, 2], b[last, 3]]))
+        fh.write(struct.pack("<IIQIIIIQII", CIR_MAGIC, block, 0, 0, 0, 0, 0, end_offset, ITEMS_PER_SLOT, 0)
+                 + struct.pack("<BBH", 1, 0, 0))
+        return
+    # bounds per level, from the leaf nodes up: each entry (c0, s0, c1, e1)
+    node_bounds = np.empty((-(-n // block), 4), dtype=np.int64)
+    k = 0
+    for k, node in enumerate(nodes(), 1):  # copied out: a view would keep its whole chunk alive
+        if k > len(node_bounds):
+            break
+        node_bounds[k - 1, :2], node_bounds[k - 1, 2:] = node[0, :2], node[-1, 2:4]
+    if k != len(node_bounds):  # a caller's slip: the tree would point past its leaves
+        raise ValueError(f"{len(node_bounds)} index nodes expected, {k} or more given")
+    head = struct.pack("<IIQIIIIQII", CIR_MAGIC, block, n, int(node_bounds[0, 0]), int(node_bounds[0, 1]),
+                       int(node_bounds[-1, 2]), int(node_bounds[-1, 3]), end_offset, ITEMS_PER_SLOT, 0)
+    levels: list[np.ndarray | None] = [None]  # level 0: the leaves, streamed
+    if n > block:
+        levels.append(node_bounds)
+        while len(levels[-1]) > block:  # type: ignore[arg-type]
+            b = levels[-1]
+            first = np.arange(0, len(b), block)  # type: ignore[arg-type]
+            last = np.minimum(first + block, len(b)) - 1  # type: ignore[arg-type]
+            levels.append(np.column_stack([b[first, 0], b[first, 1], b[last, 2], b[last, 3]]))  # type: ignore[index]
     inner_node = 4 + block * 24
     leaf_node = 4 + block * 32
     # layer li (li >= 1) holds the slots levels[li], `block` to a node; slot j points to
@@ -540,24 +610,22 @@ def _cir_tree(rows: np.ndarray, *, end_offset: int) -> bytes:
     pos = end_offset + 48
     for li in range(len(levels) - 1, 0, -1):
         layer_start[li] = pos
-        pos += -(-len(levels[li]) // block) * inner_node
+        pos += -(-len(levels[li]) // block) * inner_node  # type: ignore[arg-type]
     layer_start[0] = pos
-    out = [head]
+    fh.write(head)
     for li in range(len(levels) - 1, 0, -1):
         below, below_node = layer_start[li - 1], (inner_node if li - 1 >= 1 else leaf_node)
         bounds = levels[li]
-        for node in range(-(-len(bounds) // block)):
-            part = bounds[node * block : (node + 1) * block]
+        for node in range(-(-len(bounds) // block)):  # type: ignore[arg-type]
+            part = bounds[node * block : (node + 1) * block]  # type: ignore[index]
             slots = np.empty(len(part), dtype=[("c0", "<u4"), ("s0", "<u4"), ("c1", "<u4"), ("e1", "<u4"),
                                                ("off", "<u8")])
             slots["c0"], slots["s0"], slots["c1"], slots["e1"] = part[:, 0], part[:, 1], part[:, 2], part[:, 3]
             slots["off"] = below + (node * block + np.arange(len(part))) * below_node
-            out.append(struct.pack("<BBH", 0, 0, len(part)) + slots.tobytes() + b"\0" * ((block - len(part)) * 24))
-    for node in range((n + block - 1) // block):
-        part = rows[node * block : (node + 1) * block]
+            fh.write(struct.pack("<BBH", 0, 0, len(part)) + slots.tobytes() + b"\0" * ((block - len(part)) * 24))
+    for part in nodes():
         slots = np.empty(len(part), dtype=[("c0", "<u4"), ("s0", "<u4"), ("c1", "<u4"), ("e1", "<u4"),
                                            ("off", "<u8"), ("size", "<u8")])
         for i, k in enumerate(("c0", "s0", "c1", "e1", "off", "size")):
             slots[k] = part[:, i]
-        out.append(struct.pack("<BBH", 1, 0, len(part)) + slots.tobytes() + b"\0" * ((block - len(part)) * 32))
-    return b"".join(out)
+        fh.write(struct.pack("<BBH", 1, 0, len(part)) + slots.tobytes() + b"\0" * ((block - len(part)) * 32))
