@@ -583,7 +583,7 @@ def _write_cir_tree(fh: Any, nodes: Callable[[], Iterator[np.ndarray]], n: int, 
         fh.write(struct.pack("<IIQIIIIQII", CIR_MAGIC, block, 0, 0, 0, 0, 0, end_offset, ITEMS_PER_SLOT, 0)
                  + struct.pack("<BBH", 1, 0, 0))
         return
-    # bounds per level, from the leaf nodes up: each entry (c0, s0, c1, e1)
+    # each leaf node's bounds (c0, s0, c1, e1): the level above the leaves
     node_bounds = np.empty((-(-n // block), 4), dtype=np.int64)
     k = 0
     for k, node in enumerate(nodes(), 1):  # copied out: a view would keep its whole chunk alive
@@ -594,30 +594,31 @@ def _write_cir_tree(fh: Any, nodes: Callable[[], Iterator[np.ndarray]], n: int, 
         raise ValueError(f"{len(node_bounds)} index nodes expected, {k} or more given")
     head = struct.pack("<IIQIIIIQII", CIR_MAGIC, block, n, int(node_bounds[0, 0]), int(node_bounds[0, 1]),
                        int(node_bounds[-1, 2]), int(node_bounds[-1, 3]), end_offset, ITEMS_PER_SLOT, 0)
-    levels: list[np.ndarray | None] = [None]  # level 0: the leaves, streamed
+    # the levels above the leaves (level li at upper[li - 1]); the leaves are streamed
+    upper: list[np.ndarray] = []
     if n > block:
-        levels.append(node_bounds)
-        while len(levels[-1]) > block:  # type: ignore[arg-type]
-            b = levels[-1]
-            first = np.arange(0, len(b), block)  # type: ignore[arg-type]
-            last = np.minimum(first + block, len(b)) - 1  # type: ignore[arg-type]
-            levels.append(np.column_stack([b[first, 0], b[first, 1], b[last, 2], b[last, 3]]))  # type: ignore[index]
+        upper.append(node_bounds)
+        while len(upper[-1]) > block:
+            b = upper[-1]
+            first = np.arange(0, len(b), block)
+            last = np.minimum(first + block, len(b)) - 1
+            upper.append(np.column_stack([b[first, 0], b[first, 1], b[last, 2], b[last, 3]]))
     inner_node = 4 + block * 24
     leaf_node = 4 + block * 32
-    # layer li (li >= 1) holds the slots levels[li], `block` to a node; slot j points to
+    # layer li (li >= 1) holds the slots upper[li - 1], `block` to a node; slot j points to
     # node j of layer li - 1 (layer 0: the leaves, rows grouped `block` to a node)
     layer_start = {}
     pos = end_offset + 48
-    for li in range(len(levels) - 1, 0, -1):
+    for li in range(len(upper), 0, -1):
         layer_start[li] = pos
-        pos += -(-len(levels[li]) // block) * inner_node  # type: ignore[arg-type]
+        pos += -(-len(upper[li - 1]) // block) * inner_node
     layer_start[0] = pos
     fh.write(head)
-    for li in range(len(levels) - 1, 0, -1):
+    for li in range(len(upper), 0, -1):
         below, below_node = layer_start[li - 1], (inner_node if li - 1 >= 1 else leaf_node)
-        bounds = levels[li]
-        for node in range(-(-len(bounds) // block)):  # type: ignore[arg-type]
-            part = bounds[node * block : (node + 1) * block]  # type: ignore[index]
+        bounds = upper[li - 1]
+        for node in range(-(-len(bounds) // block)):
+            part = bounds[node * block : (node + 1) * block]
             slots = np.empty(len(part), dtype=[("c0", "<u4"), ("s0", "<u4"), ("c1", "<u4"), ("e1", "<u4"),
                                                ("off", "<u8")])
             slots["c0"], slots["s0"], slots["c1"], slots["e1"] = part[:, 0], part[:, 1], part[:, 2], part[:, 3]

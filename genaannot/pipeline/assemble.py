@@ -211,8 +211,9 @@ class Assembler:
 
     :meth:`feed` one part per unit in order but the last, then :meth:`finish` with the last
     (calls staged, files finished; the caller commits ``out``), or :meth:`follow` the
-    parts store while the scan runs, which does both; or :meth:`abort`. Every file is written to a path staged in ``out``.
-    Equal runs meeting at a unit boundary are written as one entry.
+    parts store while the scan runs, which does both; or :meth:`abort`. Every file is
+    written to a path staged in ``out``. Equal runs meeting at a unit boundary are written
+    as one entry.
     """
 
     def __init__(self, specs: list[TrackSpec], *, sizes: dict[str, int], bedgraph: bool, calls_path: Path,
