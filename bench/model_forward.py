@@ -7,7 +7,11 @@ times full-length batches (``positions - 2`` content tokens + [CLS]/[SEP], no pa
 
 * ``forward``: the network alone on a batch already on the device (what the GPU can do);
 * ``run_network``: :func:`genaannot.predict.run_network` from token ids to float32 numpy
-  (adds collation, copies and unpacking; what a scan gets from the model layer).
+  (adds collation, copies and unpacking; what a scan gets from the model layer);
+* with ``--count-ops``: one forward's aten operations and casts (``aten::to``), counted by
+  ``torch.profiler``: the host's dispatch work per batch, which a GPU's speed does not hide
+  (at a tiny shape, ``forward_ms_per_batch`` on a CPU is mostly that work; docs/scale.md
+  "A bf16 forward's host work").
 
 FLOPs are counted analytically per token (multiply-add = 2 FLOPs)::
 
@@ -90,7 +94,23 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--compile", action="store_true", help="torch.compile the network (falls back if it fails)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--skip-run-network", action="store_true", help="time the bare forward only")
+    ap.add_argument("--count-ops", action="store_true",
+                    help="count one forward's aten operations and casts (torch.profiler): the host's "
+                         "dispatch work, which a GPU does not hide")
     return ap
+
+
+def count_ops(forward) -> dict[str, int]:
+    """One ``forward()``'s aten operations (every dispatched call, nested ones included) and
+    its casts (``aten::to``: under autocast, each lower-precision operation's inputs and,
+    unless cast at load, weights), counted by ``torch.profiler`` on the CPU side."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        forward()
+    events = prof.key_averages()
+    return {"aten_ops_per_forward": sum(e.count for e in events if e.key.startswith("aten::")),
+            "casts_per_forward": sum(e.count for e in events if e.key == "aten::to")}
 
 
 def _time(fn, *, iters: int, warmup: int, sync) -> float:
@@ -166,6 +186,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         runner = model.network
         t_fwd = _time(forward, iters=iters, warmup=warmup, sync=sync)
 
+    ops = count_ops(forward) if args.count_ops else {}
+
     spans = np.stack([np.arange(content), np.arange(1, content + 1)], axis=1)
     encs = [Encoding(np.asarray(x, dtype=np.int64), spans) for x in ids] * 4  # 4 batches per call
 
@@ -193,6 +215,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "mflop_per_token": fpt / 1e6,
         "mflop_per_token_base_shape_512": fpt_base / 1e6,
         "forward_ms_per_batch": t_fwd * 1e3,
+        **ops,
         "forward_tokens_per_s": tps,
         "achieved_tflops": tflops,
         "peak_tflops": args.peak_tflops,

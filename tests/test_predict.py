@@ -512,6 +512,15 @@ def test_bench_model_forward_runs_on_cpu(capsys):
     positions = 3.1e9 / 6.5 * 2 * 34 / 32
     assert res["genome_hours_per_strand_measured"] == pytest.approx(positions / tps / 3600)
     assert res["genome_hours_per_strand_at_100pct_mfu"] == pytest.approx(positions / (989e12 / fpt) / 3600)
+    # --count-ops: under autocast only the inputs of the 6 linear layers (Q, K, V, out, FFN
+    # in and out; the classifier) are cast at each call: their weights and biases were cast at load
+    args = ["--device", "cpu", "--hidden", "16", "--layers", "1", "--heads", "2", "--intermediate", "32",
+            "--positions", "34", "--vocab", "64", "--batch-size", "2", "--iters", "1", "--warmup", "0",
+            "--skip-run-network", "--count-ops"]
+    fp32, bf16 = mf.main([*args, "--precision", "fp32"]), mf.main([*args, "--precision", "bf16"])
+    capsys.readouterr()
+    assert fp32["casts_per_forward"] == 0 and bf16["casts_per_forward"] == 7
+    assert 0 < fp32["aten_ops_per_forward"] < bf16["aten_ops_per_forward"]
     # the base shape at 100 % MFU: its own 512-position windows (510 content, stride 255)
     base_positions = 3.1e9 / 6.5 * 2 * 512 / 510
     assert res["genome_hours_per_strand_base_shape_at_100pct_mfu"] == pytest.approx(
