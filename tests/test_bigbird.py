@@ -98,3 +98,45 @@ def test_tiny_bigbird_mlm_and_missing_head(tmp_path):
     (d / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ModelError, match=r"missing keys: classifier\.weight, classifier\.bias; unexpected keys: cls\.predictions"):
         load_model(d, device="cpu")
+
+
+def test_cpu_reduced_precision_runs_or_is_refused_at_load(tmp_path):
+    """transformers 5.x's block-sparse attention fails under CPU autocast (softmax stays in the
+    reduced dtype there, and its ``scatter_`` wants the context's): with such a transformers
+    ``load_model(dtype=bf16|fp16)`` on a CPU is refused at load, saying what to do; with one
+    that runs it (4.x) the model predicts. Which one is installed decides the branch: CI
+    tests both (pinned and latest)."""
+    import warnings
+
+    from genaannot.models.bigbird import _block_sparse_cpu_autocast_error
+
+    d = make_bigbird_dir(tmp_path / "bb", head="token")
+    for precision in ("bf16", "fp16"):
+        err = _block_sparse_cpu_autocast_error(precision)
+        if err is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pred = load_model(d, device="cpu", dtype=precision).predict([random_dna(150, seed=2)])[0]
+            assert np.isfinite(pred.logits).all()
+        else:
+            assert "dtype" in err
+            with pytest.raises(ValueError, match=rf"precision {precision} on CPU: BigBird's block-sparse attention fails "
+                                                 r"under CPU autocast with transformers .*use --precision fp32"):
+                load_model(d, device="cpu", dtype=precision)
+    assert load_model(d, device="cpu").precision == "fp32"  # never probed
+
+
+def test_reduced_precision_refusal_is_for_cpu_block_sparse_only(tmp_path, monkeypatch):
+    """The refusal path whatever transformers is installed (the probe made to fail): CPU
+    bf16 refused; fp32, a CUDA device and full attention are not probed."""
+    import genaannot.models.bigbird as bb
+
+    monkeypatch.setattr(bb, "_block_sparse_cpu_autocast_error", lambda precision: "scatter(): dtypes differ")
+    d = make_bigbird_dir(tmp_path / "bb", head="token")
+    with pytest.raises(ValueError, match=r"precision bf16 on CPU: .*\(scatter\(\): dtypes differ\); use --precision fp32"):
+        load_model(d, device="cpu", dtype="bf16")
+    net = load_model(d, device="cpu").network
+    net.check_precision(device="cpu", precision="fp32")
+    net.check_precision(device="cuda:0", precision="bf16")
+    net.attention_type = "original_full"
+    net.check_precision(device="cpu", precision="bf16")

@@ -75,6 +75,11 @@ def test_linear_weights_cast_once_give_autocasts_outputs_bit_for_bit(tmp_path, f
     """``load_model(dtype=bf16|fp16)`` holds linear (and conv1d) layers' weights in that
     dtype (what autocast would cast them to at every call): the logits are exactly those of
     autocast over the float32 weights, for every family (ties to embeddings, filters, memory)."""
+    if family == "bigbird" and device == "cpu":
+        from genaannot.models.bigbird import _block_sparse_cpu_autocast_error
+
+        if _block_sparse_cpu_autocast_error(precision) is not None:  # refused at load: test_bigbird.py
+            pytest.skip("this transformers' BigBird block-sparse attention fails under CPU autocast")
     d = FAMILIES[family](tmp_path / family)
     low = load_model(d, device=device, dtype=precision)
     ref = load_model(d, device=device)  # float32 weights ...

@@ -185,6 +185,9 @@ class Model:
         #: device does not wait between units; on a CPU that would only hold more in memory
         self.asynchronous = self.device.startswith("cuda")
         check_precision(device=self.device, precision=precision)
+        family_check = getattr(self.network, "check_precision", None)  # what a family's code cannot run
+        if family_check is not None:
+            family_check(device=self.device, precision=precision)
         self.precision = precision
         self.network.eval()
         self.network.to(self.device)

@@ -16,6 +16,7 @@ In eval mode BigBird's random blocks are deterministic, so results are reproduci
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,27 @@ class BigBirdNetwork(nn.Module):
         """``[CLS] content [SEP]`` padded with [PAD] (masked) to the fixed tile."""
         return collate_cls_sep(content, cls_id=self.cls_id, sep_id=self.sep_id, pad_id=self.pad_id, tile=self.tile)
 
+    def check_precision(self, *, device: str, precision: str) -> None:
+        """Raise ``ValueError`` where this transformers' block-sparse attention cannot run at
+        ``precision`` on ``device`` (called at load by :class:`~genaannot.models.base.Model`).
+
+        transformers 5.x rebuilds the attention probabilities with ``scatter_`` into a tensor
+        of the context's dtype; CPU autocast leaves softmax in the reduced dtype, so the two
+        differ and every forward pass fails (transformers 4.x assigned by index, which
+        casts). Probed on a tiny block-sparse BigBird of the installed classes, once per
+        precision."""
+        if precision == "fp32" or device.split(":")[0] != "cpu" or self.attention_type != "block_sparse":
+            return
+        err = _block_sparse_cpu_autocast_error(precision)
+        if err is not None:
+            import transformers
+
+            raise ValueError(
+                f"precision {precision} on CPU: BigBird's block-sparse attention fails under CPU autocast with "
+                f"transformers {transformers.__version__} ({err}); use --precision fp32 on a CPU "
+                "(bf16/fp16 are for CUDA), or transformers 4.x (the pinned 4.56.2 runs it)"
+            )
+
     def reset_attention_type(self) -> None:
         # BigBird switches itself to full attention for good after a short input
         if self.model.base_model.attention_type != self.attention_type:
@@ -109,6 +131,27 @@ class BigBirdNetwork(nn.Module):
 
     def split(self, out: torch.Tensor, lengths: list[int]) -> list[torch.Tensor]:
         return split_cls_sep(out, lengths, head="sequence" if self.head == "sequence" else "token")
+
+
+@functools.cache
+def _block_sparse_cpu_autocast_error(precision: str) -> str | None:
+    """The error a tiny block-sparse BigBird of the installed transformers raises under CPU
+    autocast at ``precision`` (``bf16``/``fp16``), or None when it runs."""
+    from transformers import BigBirdConfig, BigBirdModel
+
+    cfg = BigBirdConfig(vocab_size=128, hidden_size=8, num_hidden_layers=1, num_attention_heads=1, intermediate_size=8,
+                        max_position_embeddings=64, block_size=2, num_random_blocks=1, attention_type="block_sparse")
+    with torch.random.fork_rng():  # the probe's random weights leave the caller's generator as it was
+        torch.manual_seed(0)
+        net = BigBirdModel(cfg).eval()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    ids = torch.arange(3, 35)[None]  # 16 blocks: block-sparse, not the short-input fallback
+    try:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=dtype):
+            net(input_ids=ids, attention_mask=torch.ones_like(ids))
+    except RuntimeError as err:
+        return str(err).splitlines()[0]
+    return None
 
 
 def _choose_head(config: dict[str, Any], state: dict[str, torch.Tensor], *, source: str) -> str:
