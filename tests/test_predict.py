@@ -488,6 +488,26 @@ def _assert_printed_is_returned(out: str, res: dict) -> None:
         assert printed[k] == want, (k, printed[k], want)
 
 
+def test_bench_gpu_check_dry_run(tmp_path):
+    """bench/gpu_check.sh (the one command a session lent a GPU runs) goes through its steps
+    on a CPU at tiny sizes: the figures and test output land in $OUT, and it says so."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "GPU_CHECK_DRY": "1", "OUT": str(tmp_path), "PYTHON": sys.executable}
+    r = subprocess.run(["bash", str(repo / "bench/gpu_check.sh")], capture_output=True, text=True, env=env,
+                       timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "gpu_check: all steps passed" in r.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gpu_scan.txt", "machine.txt", "model_forward.txt",
+                                                          "pytest_gpu.txt"]
+    assert "casts_per_forward:" in (tmp_path / "model_forward.txt").read_text()
+    assert "busy_fraction_from_rate" in (tmp_path / "gpu_scan.txt").read_text()
+
+
 def test_bench_model_forward_runs_on_cpu(capsys):
     mf = _bench("model_forward")
     # the docstring's figure at the GENA BERT-base shape and L = 512 (issue: ~190 MFLOP/token)
