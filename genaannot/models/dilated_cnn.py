@@ -207,7 +207,9 @@ class DilatedCNNNetwork(nn.Module):
 
     def trunk(self, embedded: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Logits from embedded bases ``[B, L, C]`` (what :meth:`forward` does after the lookup)."""
-        mask = attention_mask[:, None, :].to(self.classifier.weight.dtype)  # [B, 1, L]
+        # the embeddings' dtype (float32 unless the whole network was cast): not a convolution's,
+        # whose weights reduced precision holds in bf16/fp16 (predict.cast_linear_weights)
+        mask = attention_mask[:, None, :].to(self.embeddings.weight.dtype)  # [B, 1, L]
         h = embedded.transpose(1, 2) * mask  # [B, C, L]
         total = self.skip(h)
         i = 0
