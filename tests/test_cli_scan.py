@@ -312,3 +312,53 @@ def test_cli_region_errors(tmp_path, models, args, message, code):
     assert r.exit_code == code, r.output
     assert message in r.output and sum(ln.startswith("Error") for ln in r.output.splitlines()) == 1
     assert not list(tmp_path.glob("o*"))
+
+
+_SLOW_CHILD = """
+import sys, time
+import genaannot.io.parts as P
+real = P.PartsStore.save
+def slow(self, key, part):  # slow enough that the parent's SIGTERM comes mid-run
+    real(self, key, part)
+    time.sleep(0.4)
+P.PartsStore.save = slow
+from genaannot.cli import main
+main(sys.argv[1:], prog_name="genaannot")
+"""
+
+
+def test_sigterm_mid_scan_exits_143_leaves_no_temporary_file_and_resumes(tmp_path, models):
+    """SIGTERM (a scheduler's time limit, `kill`) during a scan: exit 143 with one line, the
+    staged files removed (nothing under the final names, no temporary file), the finished
+    parts kept; --resume then writes the files an uninterrupted run writes."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    fa, _ = _genome(tmp_path)
+    args = ["scan", str(fa), "--task", "splice", "--model", str(models["token"]), "--window-tokens", "40",
+            "--labels", "acceptor", "--strand", "+", "--workers", "0", "--quiet"]
+    ref = tmp_path / "ref" / "r.bw"
+    assert _run([*args, "-o", str(ref)]).exit_code == 0
+    out_dir = tmp_path / "out"
+    out = out_dir / "o.bw"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_CHILD, *args, "-o", str(out)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    parts = out_dir / "o.parts"
+    deadline = time.monotonic() + 60
+    while not list(parts.glob("*.npz")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    lines = [x for x in stderr.splitlines() if x.strip()]
+    assert lines == ["genaannot: terminated (SIGTERM)"], stderr
+    assert sorted(p.name for p in out_dir.iterdir()) == ["o.parts"]  # no staged or temporary file
+    assert list(parts.glob("*.npz")) and not [p for p in parts.iterdir() if p.name.endswith(".tmp")]
+    r = _run([*args, "-o", str(out), "--resume"])
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes() == ref.read_bytes()
+    assert (out_dir / "o.calls.bed").read_bytes() == (ref.parent / "r.calls.bed").read_bytes()

@@ -61,6 +61,7 @@ def _boom(kind: str) -> None:
         "bug": ZeroDivisionError("division by zero"),
         "multiline": KeyError("a\nb"),
         "ctrl-c": KeyboardInterrupt(),
+        "sigterm": cli.Terminated(),
     }[kind]
 
 
@@ -85,6 +86,7 @@ def boom(monkeypatch):
                 "GENAANNOT_TRACEBACK=1"]),
     ("multiline", 1, ["genaannot: internal error: KeyError:"]),
     ("ctrl-c", 130, ["genaannot: interrupted"]),
+    ("sigterm", 143, ["genaannot: terminated (SIGTERM)"]),
 ])
 def test_whatever_escapes_a_command_is_one_line(boom, kind, code, words):
     r = boom(kind)

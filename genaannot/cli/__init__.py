@@ -9,6 +9,8 @@ from __future__ import annotations
 import errno
 import os
 import re
+import signal
+import threading
 from importlib import import_module
 from typing import Any
 
@@ -116,20 +118,36 @@ class InternalError(click.ClickException):
         click.echo(f"genaannot: {self.format_message()}", err=True, file=file)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a batch scheduler's time limit or pre-emption), raised in the main
+    thread: it unwinds like Ctrl-C, so a command removes what it staged, a scan keeps its
+    finished parts for ``--resume`` and stops its worker processes; exit 143 (128 + 15)."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 class LazyGroup(click.Group):
     """Subcommands imported when run; whatever escapes a subcommand ends in one line.
 
     An :class:`OSError` names its file and says what to do; genaannot's own typed errors keep
     their message; anything else is an internal error (re-raised with a traceback when
-    ``GENAANNOT_TRACEBACK=1``); all exit 1. Ctrl-C exits 130 with one line.
+    ``GENAANNOT_TRACEBACK=1``); all exit 1. Ctrl-C exits 130 with one line, SIGTERM 143
+    (:class:`Terminated`: the same clean-up as Ctrl-C).
     """
 
     def invoke(self, ctx: click.Context) -> Any:
         _quiet_htslib()
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
         try:
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit, SystemExit):
             raise
+        except Terminated:
+            click.echo("genaannot: terminated (SIGTERM)", err=True)
+            raise click.exceptions.Exit(143) from None
         except KeyboardInterrupt:
             click.echo("genaannot: interrupted", err=True)
             raise click.exceptions.Exit(130) from None
@@ -141,6 +159,9 @@ class LazyGroup(click.Group):
             if type(err).__module__.startswith("genaannot."):  # a typed library error: its message is for the user
                 raise click.ClickException(_one_line(str(err))) from None
             raise InternalError(unexpected_error_message(err)) from None
+        finally:
+            if previous is not None:  # None: not the main thread, or a handler set outside Python
+                signal.signal(signal.SIGTERM, previous)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [n for n in COMMANDS if _available(n)]
