@@ -173,11 +173,12 @@ def cast_linear_weights(network: Any, *, precision: str) -> int:
 
     ``linear`` and ``conv1d`` are among autocast's lower-precision operations on CPU and
     CUDA: every call casts the float32 weight and bias to the reduced dtype (on a GPU a
-    kernel launch each, and the weights' bytes read and written again at every batch). Cast once, the operation gets
-    the same values and skips the casts, so the outputs are bit for bit those of autocast
-    over float32 weights (checked per family: ``tests/test_precision.py``). A tensor that
-    anything but a linear layer also holds (a decoder tied to the word embeddings) stays
-    float32, since autocast runs the other operations at their own precision.
+    kernel launch each, and the weights' bytes read and written again at every batch).
+    Cast once, the operation gets the same values and skips the casts, so the outputs are
+    bit for bit those of autocast over float32 weights (checked per family:
+    ``tests/test_precision.py``). A tensor that anything but such a layer also holds (a
+    decoder tied to the word embeddings) stays float32, since autocast runs the other
+    operations at their own precision.
 
     Parameters
     ----------

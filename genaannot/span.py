@@ -120,10 +120,10 @@ class SpanWork:
         the tokens are held as their lengths (:class:`~genaannot.tokenize.LengthEncoding`, 5
         bytes a token instead of 12) while the unit waits for the model and runs.
         """
-        from .tokenize import LengthEncoding
-
         if self.inputs is not None:
             return self
+        from .tokenize import LengthEncoding
+
         tokens, rng, keep = _packed_inputs(self, readout)
         work = self.without_tokens()
         work.inputs = (LengthEncoding.of(tokens), rng, keep)

@@ -253,6 +253,12 @@ class Assembler:
             for w in self.writers[t * self.per : (t + 1) * self.per]:
                 w.add(chrom, s, e, v)
 
+    def _emit_held(self, t: int) -> None:
+        """Write track ``t``'s held-back run, if any (it can no longer grow)."""
+        h = self.held[t]
+        if h is not None:
+            self._emit(t, h[0], np.array([h[1]]), np.array([h[2]]), np.array([h[3]], dtype=np.float32))
+
     def feed(self, u: Unit, part: Part) -> None:
         """Add the part of unit ``u`` (units in order)."""
         t0 = time.thread_time()
@@ -290,8 +296,8 @@ class Assembler:
         if h is not None and h[0] == u.chrom and h[2] == s[0] and h[3] == v[0]:
             s = s.copy()
             s[0] = h[1]
-        elif h is not None:
-            self._emit(t, h[0], np.array([h[1]]), np.array([h[2]]), np.array([h[3]], dtype=np.float32))
+        else:
+            self._emit_held(t)
         self.held[t] = (u.chrom, int(s[-1]), int(e[-1]), v[-1])
         self._emit(t, u.chrom, s[:-1], e[:-1], v[:-1])
 
@@ -326,9 +332,7 @@ class Assembler:
             t0 = time.thread_time()
             if last is not None:
                 self._feed_track(t, *last)
-            h = self.held[t]
-            if h is not None:
-                self._emit(t, h[0], np.array([h[1]]), np.array([h[2]]), np.array([h[3]], dtype=np.float32))
+            self._emit_held(t)
             for w in self.writers[t * self.per : (t + 1) * self.per]:
                 w.commit()
             return time.thread_time() - t0
