@@ -647,6 +647,26 @@ def test_bench_stage_cpu_runs_and_puts_the_functions_back(capsys):
     assert (scan.plan_span, scan.span_pieces, PartsStore.save) == before
 
 
+def test_bench_tail_runs_splits_the_tail_and_puts_the_functions_back(capsys):
+    """bench/tail.py on 50 kb, twice: the tail is the last part's arrival, the finishing and
+    what follows it, the printed figures are the returned ones, and the functions it
+    time-stamped are the library's again after it."""
+    import genaannot.pipeline.assemble as assemble
+    import genaannot.pipeline.scan as scan
+    from genaannot.io.atomic import OutputSet
+
+    before = (assemble.Assembler.finish, scan.compute_units, OutputSet.commit)
+    res = _bench("tail").main(["--mb", "0.05", "--workers", "0", "--device-tokens-per-s", "1e9", "--repeat", "2"])
+    out = capsys.readouterr().out
+    assert (assemble.Assembler.finish, scan.compute_units, OutputSet.commit) == before
+    assert len(res["runs"]) == 2
+    for i, row in enumerate(res["runs"]):
+        assert row["tail_ms"] == pytest.approx(row["last_part_ms"] + row["finish_ms"] + row["after_ms"])
+        assert min(row.values()) >= 0 and row["commit_ms"] <= row["after_ms"] and row["tail_ms"] < 1000 * row["wall_s"]
+        assert f"run={i + 1} tail_ms: {row['tail_ms']:.4g}" in out
+    assert f"median finish_ms: {res['median']['finish_ms']:.4g}" in out
+
+
 def test_bench_deflate_runs_and_compares_the_scans_blocks(capsys):
     """bench/deflate.py on 50 kb: a scan's blocks recorded (the writer's compressor put back
     after), each installed compressor's output inflates back, the printed figures returned."""
