@@ -11,7 +11,7 @@ Printed per compressor and level: CPU ms, MB/s of raw blocks, and the ratio of d
 raw bytes (``name level: ms MB/s ratio`` lines and a table). Compressors that are not
 installed (``isal``, ``zlib_ng``: optional here, not dependencies) are left out and named.
 The writer itself uses zlib's level 1, whose bytes do not vary between runs (ISA-L's did
-once: docs/scale.md, "Deflate: zlib again").
+once: docs/scale-log.md, "Deflate: zlib again").
 
     .venv/bin/python bench/deflate.py [--mb 2] [--tokenizer base|bpe] [--repeat 3]
 

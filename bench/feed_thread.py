@@ -2,7 +2,7 @@
 
 On a GPU the device process's main thread collates batches, launches the network and
 takes every window's outputs back; if it needs a whole core, it caps the device
-(docs/scale.md). This times that thread alone (``time.thread_time``) over one planned
+(docs/scale-log.md). This times that thread alone (``time.thread_time``) over one planned
 1-Mb unit of a random chromosome (both strands, GENA t2t BPE tokenizer, 510-token windows,
 overlap 0.5, centre stitching), with ``host_pipeline.py``'s null network (random
 per-token outputs; its own cost, a slice copy from a pool, is included in both paths):

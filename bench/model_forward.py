@@ -10,7 +10,7 @@ times full-length batches (``positions - 2`` content tokens + [CLS]/[SEP], no pa
   (adds collation, copies and unpacking; what a scan gets from the model layer);
 * with ``--count-ops``: one forward's aten operations and casts (``aten::to``), counted by
   ``torch.profiler``: the host's dispatch work per batch, which a GPU's speed does not hide
-  (at a tiny shape, ``forward_ms_per_batch`` on a CPU is mostly that work; docs/scale.md
+  (at a tiny shape, ``forward_ms_per_batch`` on a CPU is mostly that work; docs/scale-log.md
   "A bf16 forward's host work").
 
 FLOPs are counted analytically per token (multiply-add = 2 FLOPs)::

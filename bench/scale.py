@@ -156,7 +156,7 @@ def _child(fasta: str, out: str, tokenizer: str, outputs: str, track_digits: str
     watcher.start()
     # the scan's own peak: what building the null model left freed is given back, and the
     # kernel's high-water mark is reset (Linux: clear_refs 5), so a short scan's figure is
-    # not the set-up's (which decided the 1-Mb peak in some runs and not others: docs/scale.md)
+    # not the set-up's (which decided the 1-Mb peak in some runs and not others: docs/scale-log.md)
     try:
         from genaannot.io.system import release_free_heap
 

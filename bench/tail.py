@@ -20,7 +20,7 @@ make the tail:
   parts directory's removal), of which ``commit_ms`` the commit.
 
 Printed per run (``run=I key: value``) and the median over runs (``median key: value``);
-the tail's share of a short scan is noisy (docs/scale.md, "Two measured trade-offs, not
+the tail's share of a short scan is noisy (docs/scale-log.md, "Two measured trade-offs, not
 landed"), so run several. The wrapped functions are the library's again afterwards.
 
     .venv/bin/python bench/tail.py [--mb 1] [--tokenizer bpe|base] [--workers 2] [--device-tokens-per-s 4e6] [--repeat 5]

@@ -638,7 +638,7 @@ def _run_alone(network, p: _Pass, *, device: str, precision: str, keep_channels:
 #: a stream of passes (:func:`_stream`) keeps queueing batches until the outputs of those not
 #: yet on the host hold this many values: on a GPU computing 4 x 10^6 token positions/s with
 #: a few channels, ~90 ms of work, enough to cover what the host does between two work
-#: units (tens of ms: docs/scale.md, "The device between work units")
+#: units (tens of ms: docs/scale-log.md, "The device between work units")
 STREAM_AHEAD_ELEMENTS = 1 << 20
 
 

@@ -349,7 +349,7 @@ def predict_span_stream(
     values :func:`predict_span` gives for each alone. A unit's
     predictions come while the next unit's batches already run, and the next unit is taken
     from ``works`` only after this one's last batch is queued, so a GPU keeps computing
-    while the caller hands a finished unit on (docs/scale.md, "The device between work
+    while the caller hands a finished unit on (docs/scale-log.md, "The device between work
     units"). ``timer`` gets the time spent in the model layer, not waiting for ``works``.
     """
     waited = [0.0]

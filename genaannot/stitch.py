@@ -439,7 +439,7 @@ def round_values(values: np.ndarray, *, digits: int | None, probability: bool = 
     in [0, 1]) values of 0.5 and above keep ``digits`` significant digits of their distance
     to 1 instead, so that 0.99, 0.999 and 0.9999 stay apart: the top of the ranking, where
     splice sites and promoters score, keeps its order (measured: average precision from
-    the demo's rounded tracks within 0.003 of the unrounded at ``digits=2``, docs/scale.md),
+    the demo's rounded tracks within 0.003 of the unrounded at ``digits=2``, docs/scale-log.md, "The output path at genome scale"),
     while the near-zero background, most of a genome, collapses into long runs.
 
     Rounding is idempotent, and ``-0.0`` becomes ``0.0`` so that equal-looking neighbours

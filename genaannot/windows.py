@@ -79,7 +79,7 @@ WORK_BYTES = 512 * 1024 * 1024
 
 #: the default work unit (:func:`default_unit_bp`) holds about 80,000 token positions a
 #: strand: 500 kb of GENA BPE (~83,000 on real DNA), 80 kb of a model with a token per base.
-#: Smaller units keep less in flight; each costs a little host work (docs/scale.md, "Work
+#: Smaller units keep less in flight; each costs a little host work (docs/scale-log.md, "Work
 #: units of ~80,000 token positions")
 BPE_UNIT_BP = 500_000
 BASE_UNIT_BP = 80_000

@@ -71,7 +71,7 @@ def test_values_and_header_in_both_readers(genome):
 def test_blocks_are_zlib_level_1_and_the_same_bytes_every_run(genome, tmp_path, monkeypatch):
     """Every data and zoom block is zlib's level-1 deflate of its bytes, so a file's bytes
     depend on its data only (ISA-L's deflate encoded one block two ways in two runs, which
-    broke the scan's identical files across workers: docs/scale.md, "Deflate: zlib again")."""
+    broke the scan's identical files across workers: docs/scale-log.md, "Deflate: zlib again")."""
     import zlib
 
     assert bigwig._deflate is zlib

@@ -14,7 +14,7 @@ entry. This writer takes numpy arrays of runs, in genome order, and
   (12 bytes per run), deflated by zlib at level 1: the same blocks give the same bytes on
   every run, which the scan's identical files across workers, shards and ``--resume`` rest
   on (ISA-L's deflate, 2–3× faster, once encoded one block two ways in two runs on one
-  machine: docs/scale.md, "Deflate: zlib again");
+  machine: docs/scale-log.md, "Deflate: zlib again");
 * builds every zoom level while streaming: level 0 from the runs (split at bin edges),
   level ``k`` from level ``k - 1`` (reductions grow by 4, so bins nest). Zoom bins are
   aligned ``[i * r, (i + 1) * r)`` (clipped to the chromosome), and sums are accumulated in
@@ -65,7 +65,7 @@ CIR_MAGIC = 0x2468ACE0
 #: runs per data section and zoom records per zoom block (UCSC's default)
 ITEMS_PER_SLOT = 1024
 #: runs encoded together (sections, zoom bins, sums): 16 sections. Their zoom temporaries
-#: were the assembler's largest item at a long scan's peak with 64 (docs/scale.md)
+#: were the assembler's largest item at a long scan's peak with 64 (docs/scale-log.md)
 BATCH = 16 * ITEMS_PER_SLOT
 #: children per R-tree node (UCSC's default)
 BLOCK_SIZE = 256
@@ -300,7 +300,7 @@ class BigWigFile:
                 self.vmin = min(self.vmin, float(bv.min()))
                 self.vmax = max(self.vmax, float(bv.max()))
                 # plain reductions, not np.dot: a dot of this length wakes numpy's OpenBLAS
-                # threads, which then spin (0.6 CPU-s of an 8-Mb scan: docs/scale.md)
+                # threads, which then spin (0.6 CPU-s of an 8-Mb scan: docs/scale-log.md)
                 self.vsum += float((lens * v64).sum())
                 self.vsq += float((lens * (v64 * v64)).sum())
         except OSError as err:

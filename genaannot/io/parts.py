@@ -25,7 +25,7 @@ run's end), ``{s}{k}_n`` the run lengths, both uint32 (int64 should one not fit)
 Runs of a track are nearly always contiguous, so the gaps are mostly zeros and the lengths
 small: deflated at zlib level 1 (:func:`genaannot.io.atomic.save_npz_atomic`) a part is
 2–3× smaller than with int64 starts and ends, and saved in about half the CPU time
-(docs/scale.md, "Part files"). Level 6, numpy's ``savez_compressed``, cost as much CPU as
+(docs/scale-log.md, "Part files"). Level 6, numpy's ``savez_compressed``, cost as much CPU as
 the whole rest of the host work. The format is recorded in ``settings.json``
 (``parts_format``): a resume over parts of another format is refused, naming it.
 """

@@ -80,7 +80,7 @@ def steady_heap() -> bool:
     calls it first thing, device and worker processes at their start, and
     :func:`~genaannot.pipeline.scan.scan_genome` when it starts (late in a script that
     loaded a model before: measured, 256-Mb chromosome, 472–474 MB peak against 454 MB when
-    called first; docs/scale.md).
+    called first; docs/scale-log.md).
     """
     global _HEAP_SET
     if _HEAP_SET:

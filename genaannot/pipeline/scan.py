@@ -241,7 +241,7 @@ def default_workers(*, devices: list[str] | str | None = None) -> int:
     --device-tokens-per-s 4e6``, GENA t2t tokenizer, real DNA), the workers' share of the
     host work needs 1.0–1.25 cores, more than one worker process can give: with one worker
     the emulated device was 0.73–0.86 busy, with two 0.97–0.99 after the scan's start
-    (docs/scale.md, "BPE at 4 × 10⁶ token positions/s: two workers"). So each of D GPUs
+    (docs/scale-log.md, "BPE at 4 × 10⁶ token positions/s: two workers"). So each of D GPUs
     gets ``min(8, (cores - D) // D)`` workers, and at least 2 where there is a core beside
     the device processes. On CPU the model needs the cores itself: ``min(4, cores - 1)``.
     """
@@ -266,7 +266,7 @@ def default_batch_size(*, devices: list[str] | str | None = None, window_tokens:
     The host's work per batch is fixed: launching it, collating it, taking its outputs.
     At 8 windows of 510 tokens the thread that feeds the device would need 0.73–0.77 of a
     core at 4 × 10⁶ token positions/s with a null network (more with a real one, whose
-    eager forward launches a kernel per layer), 0.41–0.46 at 64 (docs/scale.md, "Windows
+    eager forward launches a kernel per layer), 0.41–0.46 at 64 (docs/scale-log.md, "Windows
     per batch on a GPU"). Windows of up to 4,096 tokens get batches of at most 8 × 4,096
     token positions — what a BigBird scan put through at the former default of 8 — and
     longer windows keep 8, so no batch needs more device memory than one of the former

@@ -256,7 +256,7 @@ def init_worker(state: dict[str, Any], setup: Callable[[dict[str, Any]], None] |
     When the pool shuts it down the worker leaves through :func:`leave_now` (an ``atexit``
     handler registered first, so it runs last): the scan waits for its workers to exit,
     and a worker that had loaded the compiled BPE encoder spent 0.24–0.28 s in LLVM's
-    teardown, a third of a 16-Mb scan's tail (docs/scale.md). The exit status is then 0;
+    teardown, a third of a 16-Mb scan's tail (docs/scale-log.md, "The workers' exit"). The exit status is then 0;
     the pool does not read it (a worker that dies early breaks the pool through its pipe).
     """
     import atexit
@@ -355,7 +355,7 @@ def ahead(
     lookahead
         Items in flight at most (default ``workers + 1``: a call per worker and one result
         waiting, which kept a scan's emulated device as busy as ``2 × workers`` with fewer
-        planned units held, docs/scale.md; 1 for a helper thread).
+        planned units held, docs/scale-log.md; 1 for a helper thread).
     send
         What of an item travels to a worker (default: the item); the consumer gets the
         original item back.
