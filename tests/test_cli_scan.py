@@ -271,6 +271,9 @@ def test_cli_write_error_exits_1_and_leaves_nothing(tmp_path, models, case):
     assert "disk full or" in r.stderr and "quota exceeded" in r.stderr
     if case.startswith("part"):
         assert ".npz: cannot save" in r.stderr and "kept" in r.stderr and "--resume" in r.stderr
+    else:  # the computation is not lost: the message says where its parts are and how to go on
+        assert f"finished parts are kept in {out_dir / 'o.parts'}" in r.stderr and "rerun with --resume" in r.stderr
+    assert r.stderr.count("--resume") == 1, r.stderr  # said once, also where the part's own error says it
     left = sorted(p.name for p in out_dir.iterdir())
     assert left == ["o.parts"]  # nothing under the final names, no temporary file; the parts stay
     for stale in (".o.json.0123456789ab.tmp", ".o.bw.abcdefgh.tmp", ".o.json.commit"):  # as kill -9 leaves them

@@ -910,3 +910,26 @@ def test_region_strings_in_the_api(tmp_path, token_model):
         scan_genome(fa, regions="chr1:1-10", **kw)
     with pytest.raises(RegionError, match="--region chr1:1-10"):
         scan_genome(fa, chroms=["chr1:1-10"], **kw)
+
+
+def test_a_write_error_says_where_the_finished_parts_are_and_how_to_go_on(tmp_path):
+    """A full disk while assembling or committing does not cost the computation: the error
+    names the parts directory and --resume (the same command for a shard); said once, and
+    only when there are parts."""
+    from genaannot.io.atomic import OutputError, OutputIsInput
+    from genaannot.pipeline.scan import _kept_parts_hint
+
+    d = tmp_path / "o.parts"
+    d.mkdir()
+    err = OutputError("o.bw: cannot write (No space left on device)")
+    err.errno = 28
+    assert _kept_parts_hint(err, d, shard=None) is err  # no part yet: nothing to go on from
+    (d / "000000.npz").write_bytes(b"x")
+    got = _kept_parts_hint(err, d, shard=None)
+    assert str(got).startswith(str(err)) and f"kept in {d}" in str(got) and "rerun with --resume" in str(got)
+    assert got.errno == 28 and type(got) is OutputError
+    assert "rerun the same command" in str(_kept_parts_hint(err, d, shard=(1, 2)))
+    said = OutputError("p.npz: cannot save part; finished parts are kept in d for --resume")
+    assert _kept_parts_hint(said, d, shard=None) is said
+    other = OutputIsInput("o.bw would overwrite an input")
+    assert _kept_parts_hint(other, d, shard=None) is other

@@ -621,10 +621,27 @@ def _scan(gen: Genome, *, model: Model, task: Task, readout: Readout, req: ScanR
     try:
         # held from before the parts directory is prepared until the outputs are written
         with output_lock(output, shard=req.shard):
-            return _scan_locked(gen, model=model, task=task, readout=readout, req=req, settings=settings, base=base,
-                                model_spec=model_spec, predictor=predictor, progress=progress, t_start=t_start)
+            try:
+                return _scan_locked(gen, model=model, task=task, readout=readout, req=req, settings=settings,
+                                    base=base, model_spec=model_spec, predictor=predictor, progress=progress,
+                                    t_start=t_start)
+            except OutputError as err:
+                raise _kept_parts_hint(err, parts_dir(output), shard=req.shard) from None
     except OutputBusy as err:
         raise ScanError(str(err)) from None
+
+
+def _kept_parts_hint(err: OutputError, directory: Path, *, shard: tuple[int, int] | None) -> OutputError:
+    """``err`` (a write error while computing, assembling or committing) saying that the
+    finished parts are kept and how to go on from them, so that a full disk does not cost
+    the computation; ``err`` itself when it says so already, or when there are no parts."""
+    if type(err) is not OutputError or "--resume" in str(err) or not any(Path(directory).glob("*.npz")):
+        return err
+    again = "rerun the same command" if shard is not None else "rerun with --resume"
+    out = OutputError(f"{err}; the finished parts are kept in {directory}: once there is room, {again} "
+                      "to go on from them")
+    out.errno = err.errno
+    return out
 
 
 def _scan_locked(gen: Genome, *, model: Model, task: Task, readout: Readout, req: ScanRequest, settings: ScanSettings,
