@@ -917,6 +917,7 @@ def test_a_write_error_says_where_the_finished_parts_are_and_how_to_go_on(tmp_pa
     names the parts directory and --resume (the same command for a shard); said once, and
     only when there are parts."""
     from genaannot.io.atomic import OutputError, OutputIsInput
+    from genaannot.io.parts import PartsError
     from genaannot.pipeline.scan import _kept_parts_hint
 
     d = tmp_path / "o.parts"
@@ -929,7 +930,7 @@ def test_a_write_error_says_where_the_finished_parts_are_and_how_to_go_on(tmp_pa
     assert str(got).startswith(str(err)) and f"kept in {d}" in str(got) and "rerun with --resume" in str(got)
     assert got.errno == 28 and type(got) is OutputError
     assert "rerun the same command" in str(_kept_parts_hint(err, d, shard=(1, 2)))
-    said = OutputError("p.npz: cannot save part; finished parts are kept in d for --resume")
+    said = PartsError("p.npz: cannot save part; finished parts are kept in d for --resume")  # as write_part raises it
     assert _kept_parts_hint(said, d, shard=None) is said
     other = OutputIsInput("o.bw would overwrite an input")
     assert _kept_parts_hint(other, d, shard=None) is other

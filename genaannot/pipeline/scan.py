@@ -52,7 +52,7 @@ from ..io.atomic import OutputError, check_not_inputs, output_error
 from ..io.fasta import Genome, open_genome
 from ..io.lock import OutputBusy, assembly_lock, output_lock
 from ..io.naming import calls_name, manifest_name, parts_dir
-from ..io.parts import PARTS_FORMAT, Part, PartsStore, SettingsMismatch
+from ..io.parts import PARTS_FORMAT, Part, PartsError, PartsStore, SettingsMismatch
 from ..io.system import release_free_heap, steady_heap
 from ..io.tracks import check_writable
 from ..io.weights import checkpoint_sha256, state_sha256
@@ -632,10 +632,11 @@ def _scan(gen: Genome, *, model: Model, task: Task, readout: Readout, req: ScanR
 
 
 def _kept_parts_hint(err: OutputError, directory: Path, *, shard: tuple[int, int] | None) -> OutputError:
-    """``err`` (a write error while computing, assembling or committing) saying that the
-    finished parts are kept and how to go on from them, so that a full disk does not cost
-    the computation; ``err`` itself when it says so already, or when there are no parts."""
-    if type(err) is not OutputError or "--resume" in str(err) or not any(Path(directory).glob("*.npz")):
+    """``err`` (a write error while assembling or committing) saying that the finished parts
+    are kept and how to go on from them, so that a full disk does not cost the computation;
+    ``err`` itself when it is more specific (a part that could not be saved says so itself:
+    :class:`~genaannot.io.parts.PartsError`), or when there are no parts."""
+    if type(err) is not OutputError or not any(Path(directory).glob("*.npz")):
         return err
     again = "rerun the same command" if shard is not None else "rerun with --resume"
     out = OutputError(f"{err}; the finished parts are kept in {directory}: once there is room, {again} "
@@ -834,7 +835,9 @@ def write_part(work: SpanWork, preds: dict[str, list] | PackedPredictions, *, jo
         store.save(work.unit.key, part)
     except OSError as err:  # finished parts stay: say so, as a message rather than a traceback
         e = output_error(store.path(work.unit.key), err, doing="cannot save part")
-        raise OutputError(f"{e}; finished parts are kept in {store.directory} for --resume") from None
+        kept = PartsError(f"{e}; finished parts are kept in {store.directory} for --resume")
+        kept.errno = e.errno
+        raise kept from None
     release_free_heap()
     return part
 
