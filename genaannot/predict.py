@@ -30,8 +30,9 @@ Host/device pipeline (CUDA)
   :data:`STREAM_AHEAD_ELEMENTS` output values still run, so the device does not wait
   while the host hands a unit on and prepares the next (batches never mix calls).
 
-On CPU the same code runs without pinning or streams; the helper thread still overlaps
-collation with compute.
+On CPU the same code runs without pinning, streams or the helper thread: the model runs
+on the host's own cores there, so collating beside it gains nothing and only hands the GIL
+between threads (~10 % of a cheap model's host CPU; docs/performance.md, "Host side").
 
 Precision
 ---------
@@ -354,7 +355,7 @@ def run_network(
     precision: str = "fp32",
     keep_channels: Sequence[int] | None = None,
     keep_rows: Sequence[tuple[int, int] | None] | None = None,
-    prefetch: bool = True,
+    prefetch: bool | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> list[Prediction]:
     """Run ``network`` over tokenised inputs; see :class:`genaannot.models.base.Prediction`.
@@ -379,8 +380,9 @@ def run_network(
         Per input (token heads): the content-token rows to bring back, clipped to the
         tokens the model saw; ``None`` entries keep all. ``logits`` and ``spans`` are
         sliced alike, so ``spans`` still locates every returned row.
-    prefetch : bool
-        Collate the next batch on a helper thread while the current one runs.
+    prefetch : bool, optional
+        Collate the next batch on a helper thread while the current one runs; default on a
+        device that computes beside the host (CUDA), not on a CPU.
     on_batch : callable, optional
         Called with the number of inputs of each batch once its outputs are on the host
         (progress reporting).
@@ -424,7 +426,7 @@ def run_windows(
     precision: str = "fp32",
     keep_channels: Sequence[int] | None = None,
     keep_rows: np.ndarray | None = None,
-    prefetch: bool = True,
+    prefetch: bool | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> PackedOutput:
     """:func:`run_network` for windows that are row ranges of one tokenisation, returned
@@ -473,7 +475,7 @@ def run_windows_stream(
     device: str = "cpu",
     precision: str = "fp32",
     keep_channels: Sequence[int] | None = None,
-    prefetch: bool = True,
+    prefetch: bool | None = None,
     ahead_elements: int | None = None,
 ) -> Iterator[tuple[Any, PackedOutput]]:
     """:func:`run_windows` over many jobs as one stream of batches: yields ``(tag, output)``
@@ -610,7 +612,7 @@ def _forward(
     device: str,
     precision: str,
     keep_channels: Sequence[int] | None,
-    prefetch: bool,
+    prefetch: bool | None,
     on_batch: Callable[[int], None] | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The network over ``contents`` (cut to ``max_tokens``): every input's kept outputs,
@@ -627,12 +629,21 @@ def _forward(
 
 
 def _run_alone(network, p: _Pass, *, device: str, precision: str, keep_channels: Sequence[int] | None,
-               prefetch: bool) -> _Pass:
+               prefetch: bool | None) -> _Pass:
     """``p`` through :func:`_stream` on its own, one batch ahead (the single-call schedule);
     the collating helper thread only when there is a next batch to collate."""
     (done,) = _stream(network, iter([p]), device=device, precision=precision, keep_channels=keep_channels,
-                      prefetch=prefetch and len(p.plan) > 1, ahead_elements=0)
+                      prefetch=_prefetch(prefetch, device) and len(p.plan) > 1, ahead_elements=0)
     return done
+
+
+def _prefetch(prefetch: bool | None, device: str) -> bool:
+    """Whether to collate on a helper thread: as asked, else where the device computes
+    beside the host (measured on a CPU: the same wall time with a real model, ~10 % less
+    host CPU with a cheap one; docs/performance.md, "Host side")."""
+    if prefetch is not None:
+        return prefetch
+    return not device.startswith("cpu")
 
 
 #: a stream of passes (:func:`_stream`) keeps queueing batches until the outputs of those not
@@ -649,7 +660,7 @@ def _stream(
     device: str,
     precision: str,
     keep_channels: Sequence[int] | None,
-    prefetch: bool,
+    prefetch: bool | None,
     ahead_elements: int = STREAM_AHEAD_ELEMENTS,
 ) -> Iterator[_Pass]:
     """Run ``passes`` through ``network`` as one stream of batches; yield each pass, in
@@ -746,7 +757,7 @@ def _stream(
 
     inflight: deque[_InFlight] = deque()
     queued = 0  # output values of the batches in flight
-    with _batches(take, build, prefetch=prefetch) as stream:
+    with _batches(take, build, prefetch=_prefetch(prefetch, device)) as stream:
         for p, idx, batch in stream:
             # inference mode per batch, not around the yields below: the caller's code runs there
             with torch.inference_mode():

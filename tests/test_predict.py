@@ -83,6 +83,36 @@ def test_prefetch_matches_serial(gena_token):
         np.testing.assert_array_equal(x.logits, y.logits)
 
 
+def test_the_collating_thread_runs_only_beside_an_asynchronous_device(gena_token):
+    """On a CPU the model computes on the host's own cores: the next batch is collated in
+    line (a helper thread only handed the GIL around); asked for, or for a model whose
+    device computes beside the host (CUDA; ``Model.asynchronous``), on a helper thread."""
+    import threading
+
+    model = load_model(gena_token, device="cpu")
+    encs = _encs(model, _seqs())
+    names: list[set[str]] = []
+
+    def seen(_k: int) -> None:
+        names.append({t.name.split("_")[0] for t in threading.enumerate()})
+
+    def helper_ran() -> bool:
+        ran = any("genaannot-collate" in n for n in names)
+        names.clear()
+        return ran
+
+    _run(model, encs, batch_size=2, on_batch=seen)
+    assert not helper_ran()
+    _run(model, encs, batch_size=2, on_batch=seen, prefetch=True)
+    assert helper_ran()
+    assert not model.asynchronous
+    model.predict_encoded(encs, batch_size=2, on_batch=seen)
+    assert not helper_ran()
+    model.asynchronous = True  # what a CUDA model is (and bench/host_pipeline.py's emulated device)
+    model.predict_encoded(encs, batch_size=2, on_batch=seen)
+    assert helper_ran()
+
+
 def test_on_batch_reports_every_input_once(gena_token):
     model = load_model(gena_token, device="cpu")
     encs = _encs(model, _seqs(11))

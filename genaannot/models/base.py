@@ -182,7 +182,8 @@ class Model:
         self.device = resolve_device(device)
         #: whether the device computes asynchronously to the host (CUDA): a scan then sends its
         #: work units through one stream of batches (:meth:`predict_windows_stream`), so the
-        #: device does not wait between units; on a CPU that would only hold more in memory
+        #: device does not wait between units, and the next batch is collated on a helper
+        #: thread (``prefetch``); on a CPU both would only cost memory and host CPU
         self.asynchronous = self.device.startswith("cuda")
         check_precision(device=self.device, precision=precision)
         family_check = getattr(self.network, "check_precision", None)  # what a family's code cannot run
@@ -314,14 +315,16 @@ class Model:
                                                 on_batch=job.on_batch)
         net = self._compiled if self._compiled is not None else self.network
         yield from run_windows_stream(net, jobs, batch_size=batch_size, keep_channels=keep_channels,
-                                      max_tokens=self.info.max_tokens, device=self.device, precision=self.precision)
+                                      max_tokens=self.info.max_tokens, device=self.device, precision=self.precision,
+                                      prefetch=self.asynchronous)
 
     def _run(self, runner: Any, *args: Any, **kw: Any) -> Any:
         """``runner(network, *args, ...)`` on the compiled network, falling back to the eager
         one (with a warning) when compilation fails at the first call."""
         from ..predict import NonFiniteOutputError
 
-        kw.update(max_tokens=self.info.max_tokens, device=self.device, precision=self.precision)
+        kw.update(max_tokens=self.info.max_tokens, device=self.device, precision=self.precision,
+                  prefetch=self.asynchronous)
         if self._compiled is not None:
             if self._compile_checked:
                 return runner(self._compiled, *args, **kw)  # errors are real errors now
