@@ -33,6 +33,7 @@ def test_heap_policy_is_set_once(monkeypatch):
 
     calls = []
     monkeypatch.setattr(system, "_HEAP_SET", False)
+    monkeypatch.setattr(system, "_TRIMMED_RSS", 0)  # no trim before: the first call trims
     release = system.release_free_heap
     release()  # before the policy: nothing to do, no error
     ok = system.steady_heap()
@@ -48,3 +49,43 @@ def test_heap_policy_is_set_once(monkeypatch):
     del a, b
     release()
     assert calls == ([0] if libc is not None else [])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc_trim")
+def test_the_heap_is_trimmed_once_resident_memory_has_grown_by_the_slack(monkeypatch):
+    """Units that free less than HEAP_TRIM_SLACK reuse their pages (no trim, no page faults
+    afresh); a trim follows once resident memory has grown that much since the last one,
+    and at every forced call."""
+    calls: list[int] = []
+    rss = [500 << 20]
+    monkeypatch.setattr(system, "_HEAP_SET", True)
+    monkeypatch.setattr(system, "_TRIMMED_RSS", 0)
+    monkeypatch.setattr(system, "_LIBC", type("L", (), {"malloc_trim": lambda self, pad: calls.append(pad) or 1})())
+    monkeypatch.setattr(system, "_resident_bytes", lambda: rss[0])
+    slack = system.HEAP_TRIM_SLACK
+    assert 0 < slack <= 64 << 20
+    system.release_free_heap()  # the first: no trim to measure from
+    assert len(calls) == 1
+    rss[0] += slack - 4096
+    system.release_free_heap()
+    assert len(calls) == 1
+    system.release_free_heap(force=True)
+    assert len(calls) == 2
+    rss[0] += slack
+    system.release_free_heap()
+    assert len(calls) == 3  # grown by the slack since the forced trim
+    rss[0] = 0  # resident memory unknown: trim as before
+    system.release_free_heap()
+    assert len(calls) == 4
+
+
+def test_resident_bytes_reads_this_process():
+    if not sys.platform.startswith("linux"):
+        assert system._resident_bytes() == 0
+        return
+    import numpy as np
+
+    before = system._resident_bytes()
+    a = np.ones(1 << 22)  # 32 MiB touched
+    assert system._resident_bytes() - before >= 24 << 20
+    del a

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 __all__ = ["cgroup_cpu_quota", "steady_heap", "release_free_heap"]
 
@@ -41,6 +42,9 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 #: (docs/scale.md, "Heap")
 HEAP_ARENAS = 1
 HEAP_MMAP_THRESHOLD = 32 * 1024 * 1024
+#: :func:`release_free_heap` trims once resident memory has grown this much since its last trim
+HEAP_TRIM_SLACK = 16 * 1024 * 1024
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def _glibc():
@@ -95,9 +99,34 @@ def steady_heap() -> bool:
     return ok
 
 
-def release_free_heap() -> None:
+_TRIMMED_RSS = 0  # resident bytes right after the last trim (0: none yet)
+
+
+def _resident_bytes() -> int:
+    """The process's resident memory (Linux ``/proc/self/statm``), or 0 where unknown."""
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def release_free_heap(*, force: bool = False) -> None:
     """Give the heap's free pages back to the operating system (glibc ``malloc_trim``;
-    nothing elsewhere): called once per work unit by a scan, so that what one unit freed
-    does not stay resident while the next is computed."""
-    if _HEAP_SET:
-        _glibc().malloc_trim(0)
+    nothing elsewhere) once resident memory has grown :data:`HEAP_TRIM_SLACK` bytes since
+    the last time (every call with ``force``, or where resident memory cannot be read).
+
+    A scan calls it once per work unit, so that what units freed does not pile up. Trimming
+    at every call made the next unit fault its temporaries in afresh: with a token per base
+    (80-kb units) 2.7 million page faults and a third of the host CPU as system time over a
+    64-Mb chromosome; units that free less than the slack now reuse their pages
+    (docs/scale.md, "Heap")."""
+    global _TRIMMED_RSS
+    if not _HEAP_SET:
+        return
+    if not force and _TRIMMED_RSS:
+        rss = _resident_bytes()
+        if rss and rss - _TRIMMED_RSS < HEAP_TRIM_SLACK:
+            return
+    _glibc().malloc_trim(0)
+    _TRIMMED_RSS = _resident_bytes()

@@ -917,7 +917,7 @@ def compute_units(
     r = job.readout
     # what loading the model and the genome left freed (a checkpoint's temporaries) is not
     # held through the scan: the heap is given back once per unit from here on anyway
-    release_free_heap()
+    release_free_heap(force=True)
     if sum(u.end - u.start for u in todo) >= LONG_INPUT_BP:
         tokenizer = tokenizer.for_long_input()  # the compiled BPE encoder (genaannot.bpe) from the start
 
