@@ -118,7 +118,7 @@ def release_free_heap(*, force: bool = False) -> None:
 
     A scan calls it once per work unit, so that what units freed does not pile up. Trimming
     at every call made the next unit fault its temporaries in afresh: with a token per base
-    (80-kb units) 2.7 million page faults and a third of the host CPU as system time over a
+    (80-kb units) 2.7 million page faults and ~30 % of the host CPU as system time over a
     64-Mb chromosome; units that free less than the slack now reuse their pages
     (docs/scale.md, "Heap")."""
     global _TRIMMED_RSS
