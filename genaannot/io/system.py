@@ -77,7 +77,7 @@ def steady_heap() -> bool:
     (this function's earlier policy) kept memory flat but made the kernel map, zero and
     fault in every array afresh: 15 % of a scan's CPU as system time. Now the arrays come
     from one shared arena with fixed thresholds (no adjustment), and :func:`release_free_heap`
-    hands its free pages back after each work unit. Process-wide; False (and nothing done)
+    hands its free pages back between work units. Process-wide; False (and nothing done)
     where the C library is not glibc.
 
     Call it early: a thread that has already allocated keeps its own arena. ``genaannot scan``
