@@ -27,17 +27,18 @@ def _part(k: float) -> Part:
 
 def test_prepare_save_load_and_resume(tmp_path):
     store = PartsStore(tmp_path / "o.parts")
-    store.prepare({"a": 1, "units": [("c", 0, 9)]}, keep=False)
+    assert store.prepare({"a": 1, "units": [("c", 0, 9)]}, keep=False) == 0
     assert is_parts_dir(store.directory) and store.settings() == {"a": 1, "units": [["c", 0, 9]]}
     store.save("000000", _part(0.5))
     got = store.load("000000", tracks=[("+", 0), ("-", 0)])
     assert got.meta == {"bp": 9, "windows": 2} and got.runs[("+", 0)][2].tolist() == [0.5, 1.5]
     assert store.has("000000") and not store.has("000001")
-    store.prepare({"a": 1, "units": [("c", 0, 9)]}, keep=True)  # same settings (tuples read back as lists)
+    assert store.prepare({"a": 1, "units": [("c", 0, 9)]}, keep=True) == 0  # same settings (tuples read back as lists)
     assert store.has("000000")
     with pytest.raises(SettingsMismatch, match=r"different settings \(a 1 → 2\)"):
         store.prepare({"a": 2, "units": [("c", 0, 9)]}, keep=True)
-    store.prepare({"a": 2}, keep=False)  # a fresh run with other settings starts afresh
+    # a fresh run starts afresh, and says how many finished parts it cleared
+    assert store.prepare({"a": 2}, keep=False) == 1
     assert not store.has("000000") and store.settings() == {"a": 2}
 
 

@@ -270,6 +270,24 @@ def test_resume_after_interruption_gives_identical_files(tmp_path, token_model):
     assert not parts.exists()
 
 
+def test_a_run_without_resume_says_it_removed_an_unfinished_runs_parts(tmp_path, token_model):
+    """Rerunning without --resume starts afresh, and warns that the earlier run's finished
+    parts (maybe hours of work) were removed and how to keep them; a first run says nothing."""
+    import warnings
+
+    fa = write_fa(tmp_path / "g.fa", {"x": "ACGTTGCA" * 60})
+    kw = dict(model=token_model, task="splice", window_tokens=24, unit_bp=150, quiet=True)
+    r = scan_genome(fa, output=tmp_path / "o.bw", shard="1/2", **kw)  # leaves finished parts behind
+    assert not r.complete and list((tmp_path / "o.parts").glob("*.npz"))
+    n = len(list((tmp_path / "o.parts").glob("*.npz")))
+    with pytest.warns(UserWarning, match=rf"o\.parts: removed {n} finished part\(s\) of an earlier run.*--resume"):
+        res = scan_genome(fa, output=tmp_path / "o.bw", **kw)
+    assert res.complete
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scan_genome(fa, output=tmp_path / "again.bw", **kw)
+
+
 def test_shards_then_assemble(tmp_path, token_model):
     rng = np.random.default_rng(8)
     fa = write_fa(tmp_path / "g.fa", {c: "".join(rng.choice(list("ACGT"), size=300)) for c in "xy"})

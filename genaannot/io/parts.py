@@ -150,7 +150,7 @@ class PartsStore:
         return f"PartsStore({str(self.directory)!r})"
 
     # -- settings -------------------------------------------------------------------------
-    def prepare(self, settings: dict[str, Any], *, keep: bool) -> None:
+    def prepare(self, settings: dict[str, Any], *, keep: bool) -> int:
         """Start (or, with ``keep``, continue) a scan with ``settings``.
 
         An empty directory is a fresh start (a workflow manager may create it). A directory
@@ -158,9 +158,16 @@ class PartsStore:
         ``settings`` (:class:`SettingsMismatch` names the keys that differ). Anything that is
         not a parts directory is refused, never deleted. Callers hold the output's lock
         (:mod:`genaannot.io.lock`), so no other run clears or fills the directory meanwhile.
+
+        Returns
+        -------
+        int
+            The finished parts cleared (0 when kept or there were none), for the caller to
+            say so: they were an earlier run's work.
         """
         d = self.directory
         sfile = d / "settings.json"
+        cleared = 0
         if d.is_dir() and not any(d.iterdir()):
             pass
         elif d.exists():
@@ -172,19 +179,21 @@ class PartsStore:
                 old = None
             now = json.loads(json.dumps(settings))  # tuples -> lists, as read back
             if keep and old == now:
-                return
+                return 0
             if keep:
                 changes = settings_changes(old, now)
                 raise SettingsMismatch(
                     f"{d} holds parts of a scan with different settings ({'; '.join(changes)}); rerun "
                     "without --resume to start afresh, or with the same settings", changes
                 )
+            cleared = sum(1 for _ in d.glob("*.npz"))
             shutil.rmtree(d)
         try:
             d.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise PartsError(f"{d}: cannot create the working directory ({err.strerror})") from None
         write_json_atomic(sfile, settings)
+        return cleared
 
     def settings(self) -> dict[str, Any]:
         return load_json(self.directory / "settings.json")

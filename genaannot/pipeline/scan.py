@@ -651,10 +651,14 @@ def _scan_locked(gen: Genome, *, model: Model, task: Task, readout: Readout, req
     output, shard, devices = req.output, req.shard, req.devices
     store = PartsStore(parts_dir(output))
     try:
-        store.prepare(settings.to_json(), keep=req.resume or shard is not None)
+        cleared = store.prepare(settings.to_json(), keep=req.resume or shard is not None)
     except SettingsMismatch as err:
         hint = f" (a --shard run always keeps parts: delete {store.directory} to start afresh)" if shard else ""
         raise ScanError(f"{err}{hint}") from None
+    if cleared:  # hours of an interrupted run may be in them: not removed without a word
+        warnings.warn(f"{store.directory}: removed {cleared} finished part(s) of an earlier run that did not "
+                      "finish; this run starts afresh (--resume continues such a run with the same settings)",
+                      stacklevel=4)
     units = settings.layout.units
     mine = [u for u in units if shard is None or u.index % shard[1] == shard[0] - 1]
     todo = [u for u in mine if not store.has(u.key)]
