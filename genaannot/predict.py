@@ -633,17 +633,17 @@ def _run_alone(network, p: _Pass, *, device: str, precision: str, keep_channels:
     """``p`` through :func:`_stream` on its own, one batch ahead (the single-call schedule);
     the collating helper thread only when there is a next batch to collate."""
     (done,) = _stream(network, iter([p]), device=device, precision=precision, keep_channels=keep_channels,
-                      prefetch=_prefetch(prefetch, device) and len(p.plan) > 1, ahead_elements=0)
+                      prefetch=prefetch if len(p.plan) > 1 else False, ahead_elements=0)
     return done
 
 
 def _prefetch(prefetch: bool | None, device: str) -> bool:
-    """Whether to collate on a helper thread: as asked, else where the device computes
-    beside the host (measured on a CPU: the same wall time with a real model, ~10 % less
-    host CPU with a cheap one; docs/performance.md, "Host side")."""
+    """Whether to collate on a helper thread: as asked, else on CUDA, whose device computes
+    beside the host (``Model.asynchronous``'s rule; measured on a CPU: the same wall time
+    with a real model, ~10 % less host CPU with a cheap one; docs/performance.md, "Host side")."""
     if prefetch is not None:
         return prefetch
-    return not device.startswith("cpu")
+    return device.startswith("cuda")
 
 
 #: a stream of passes (:func:`_stream`) keeps queueing batches until the outputs of those not
