@@ -130,11 +130,19 @@ def check_precision(*, device: str, precision: str) -> None:
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     if not torch.amp.autocast_mode.is_autocast_available(kind):
         raise ValueError(f"precision {precision}: torch has no autocast for device type {kind!r}; use fp32")
-    if kind == "cuda" and dtype is torch.bfloat16 and not torch.cuda.is_bf16_supported():
+    if kind == "cuda" and dtype is torch.bfloat16 and not _cuda_bf16(device):
         raise ValueError(
             f"precision bf16 asked for, but {torch.cuda.get_device_name(device)} has no bf16 support; "
             "use fp16 (or fp32)"
         )
+
+
+def _cuda_bf16(device: str) -> bool:
+    """Whether the GPU ``device`` names (not the process's current one) computes in bf16."""
+    import torch
+
+    with torch.cuda.device(torch.device(device)):
+        return bool(torch.cuda.is_bf16_supported())
 
 
 def autocast_context(device: str, precision: str) -> contextlib.AbstractContextManager:
@@ -789,9 +797,22 @@ def _to_host(parts: list[torch.Tensor], *, cuda: bool) -> tuple[torch.Tensor, An
         return flat.cpu(), None
     host = torch.empty(flat.shape, dtype=flat.dtype, pin_memory=True)
     host.copy_(flat, non_blocking=True)
+    return host, _after_queued_work(flat.device)
+
+
+def _after_queued_work(device: torch.device) -> Any:
+    """A CUDA event that completes once everything queued so far on ``device``'s current
+    stream (the copy to the host) is done.
+
+    Recorded on that device's stream: a bare ``Event.record()`` takes the *current* device's
+    stream, which for a model on ``cuda:1`` in a process whose current device is ``cuda:0``
+    is another GPU's, so waiting on it would read the host buffer before the copy lands.
+    """
+    import torch
+
     ready = torch.cuda.Event()
-    ready.record()  # on the current stream, after the copy
-    return host, ready
+    ready.record(torch.cuda.current_stream(device))
+    return ready
 
 
 @contextlib.contextmanager

@@ -143,3 +143,23 @@ def test_a_script_without_a_main_guard_fails_at_once_with_the_fix(tmp_path):
     last = bad.stderr.strip().splitlines()[-1]
     assert last.startswith("genaannot.pipeline.workers.MainGuardError: genaannot: device processes"), bad.stderr
     assert 'inside `if __name__ == "__main__":`' in last and "unguarded.py, line 7" in last
+
+
+def test_a_cuda_device_process_makes_its_gpu_the_current_device(monkeypatch):
+    # else pinned buffers, streams and events take cuda:0, and every device process opens a
+    # CUDA context there as well as on its own GPU
+    import torch
+
+    import genaannot.models as models
+    from genaannot.pipeline.devices import load_for_device
+
+    current: list[object] = []
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: current.append(torch.device(d)))
+    monkeypatch.setattr(models, "load_model", lambda spec, **kw: (spec, kw["device"]))
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    cfg = {"model_spec": "m", "precision": "fp32", "load_options": {}}
+    assert load_for_device(cfg, "cuda:1") == ("m", "cuda:1")
+    assert current == [torch.device("cuda", 1)]
+    load_for_device(cfg, "cpu")
+    load_for_device(cfg, "cuda")  # no index: the current device already
+    assert current == [torch.device("cuda", 1)]

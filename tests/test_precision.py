@@ -129,3 +129,23 @@ def test_cuda_without_gpu_refused(monkeypatch):
     with pytest.raises(RuntimeError, match="no CUDA device"):
         resolve_device("cuda:1")
     assert resolve_device("auto") == resolve_device(None) == "cpu"
+
+
+def test_bf16_support_is_asked_of_the_gpu_named_not_the_current_one(monkeypatch):
+    import contextlib
+
+    current = [0]
+
+    @contextlib.contextmanager
+    def on(device):
+        was, current[0] = current[0], torch.device(device).index if torch.device(device).index is not None else current[0]
+        yield
+        current[0] = was
+
+    monkeypatch.setattr(torch.cuda, "device", on)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: current[0] == 0)  # cuda:1 an older GPU
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda d=None: "an old GPU")
+    check_precision(device="cuda:0", precision="bf16")
+    check_precision(device="cuda", precision="bf16")
+    with pytest.raises(ValueError, match="an old GPU has no bf16 support; use fp16"):
+        check_precision(device="cuda:1", precision="bf16")

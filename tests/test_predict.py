@@ -460,6 +460,35 @@ def _loaded(path):
     return load(path, config=read_config(path))
 
 
+def test_the_copy_to_the_host_is_awaited_on_its_own_gpus_stream(monkeypatch):
+    # a bare Event.record() takes the current device's stream: for a model on cuda:1 that is
+    # cuda:0's, and waiting on it would not wait for the copy
+    from genaannot import predict
+
+    recorded = []
+
+    class Event:
+        def record(self, stream=None):
+            recorded.append(stream)
+
+    monkeypatch.setattr(torch.cuda, "Event", Event)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: ("stream of", device))
+    predict._after_queued_work(torch.device("cuda", 1))
+    assert recorded == [("stream of", torch.device("cuda", 1))]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.device_count() < 2, reason="needs two GPUs")
+def test_a_model_on_the_second_gpu_matches_the_cpu(gena_token):
+    cpu = load_model(gena_token, device="cpu")
+    gpu = load_model(gena_token, device="cuda:1")
+    assert torch.cuda.current_device() == 0
+    seqs = _seqs()
+    for _ in range(3):  # a copy read before it lands would differ now and then
+        for a, b in zip(cpu.predict(seqs), gpu.predict(seqs, batch_size=2)):
+            np.testing.assert_allclose(b.logits, a.logits, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.gpu
 def test_cuda_matches_cpu_and_keeps_float32(gena_token):
     cpu = load_model(gena_token, device="cpu")

@@ -100,6 +100,11 @@ def load_for_device(cfg: dict[str, Any], device: str, *, n_devices: int = 1):
         torch.set_num_threads(cpu_threads_per_device(n_devices))
     else:  # CUDA: CPU threads would only compete with the host workers
         torch.set_num_threads(1)
+    if torch.device(device).type == "cuda" and torch.device(device).index is not None:
+        # this process serves one GPU: make it the current one, so that what takes the
+        # current device (pinned host buffers, streams, events) does not open a second CUDA
+        # context on cuda:0 in every device process
+        torch.cuda.set_device(torch.device(device))
 
     compile_opt = cfg.get("compile")
     return load_model(cfg["model_spec"], device=device, dtype=cfg["precision"],
