@@ -25,6 +25,23 @@ import torch  # noqa: E402 - a declared dependency: imported plainly, after the 
 torch.set_num_threads(int(os.environ.get("GENAANNOT_TEST_THREADS", "1")))
 
 
+@pytest.fixture
+def null_device(tmp_path) -> Path:
+    """A character device like ``/dev/null`` (1, 3) made in ``tmp_path``: tests write outputs
+    into it instead of the system's, which a broken writer run as root would replace with a
+    regular file. Skips where devices cannot be made (not root) or opened (a ``nodev`` mount)."""
+    import stat
+
+    dev = tmp_path / "null"
+    try:
+        os.mknod(dev, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        with open(dev, "w") as fh:
+            fh.write("")
+    except OSError as err:
+        pytest.skip(f"cannot make and open a device node here ({err.strerror}); needs root and a mount without nodev")
+    return dev
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     """Path of the read-only reference data; skips the test when it is absent."""

@@ -421,6 +421,17 @@ def test_check_not_inputs_same_path_and_links(tmp_path):
             check_not_inputs([tmp_path / "ok", out], inputs)
         assert str(out) in str(e.value) and all(w in str(e.value) for w in words)
     assert src.read_text() == "x"
+    # two outputs onto one file: the second would replace the first
+    for outs in ([tmp_path / "x.vcf", tmp_path / "x.vcf"], [tmp_path / "y.vcf.gz", tmp_path / "y.vcf.gz.tbi",
+                                                            tmp_path / "sub" / ".." / "y.vcf.gz.tbi"],
+                 [src.with_name("z"), None, tmp_path / "hard2"]):
+        if outs[-1].name == "hard2":
+            outs[0].write_text("z")
+            os.link(outs[0], outs[-1])
+        with pytest.raises(OutputIsInput, match="one would overwrite the other") as e:
+            check_not_inputs(outs, [])
+        assert str(outs[-1]) in str(e.value)
+    check_not_inputs(["/dev/null", "/dev/null", "-", "-"], [])
 
 
 def test_staged_lines_are_written_as_they_come_and_fail_naming_the_final_file(tmp_path):
@@ -457,3 +468,53 @@ def test_staged_lines_are_written_as_they_come_and_fail_naming_the_final_file(tm
     real.close()
     out.abort()
     assert not list(tmp_path.glob("p.*")) and _hidden(tmp_path) == []
+
+
+def test_a_fifo_is_written_into_not_renamed_over(tmp_path):
+    import stat
+    import threading
+
+    assert not atomic.is_stream(tmp_path) and not atomic.is_stream(tmp_path / "x")
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    with AtomicFile(fifo) as f:
+        assert f.stream and f.tmp.parent != tmp_path
+        f.tmp.write_bytes(b"a" * 300_000)
+    reader.join(60)
+    assert got == [b"a" * 300_000]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and not f.tmp.exists()
+    assert sorted(os.listdir(tmp_path)) == ["fifo"]
+
+    with pytest.raises(OutputError, match="device, FIFO or socket"):
+        OutputSet(tmp_path / "run.json").stage(fifo)
+
+
+def test_a_symbolic_link_is_written_through(tmp_path):
+    (tmp_path / "data").mkdir()
+    real = tmp_path / "data" / "out.txt"
+    real.write_text("old\n")
+    link = tmp_path / "out.txt"
+    link.symlink_to(real)
+    chain = tmp_path / "again.txt"
+    chain.symlink_to(link)
+    write_text_atomic(chain, "new\n")
+    assert link.is_symlink() and chain.is_symlink() and real.read_text() == "new\n"
+    dangling = tmp_path / "later.txt"
+    dangling.symlink_to(tmp_path / "data" / "later.txt")
+    write_text_atomic(dangling, "made\n")
+    assert dangling.is_symlink() and (tmp_path / "data" / "later.txt").read_text() == "made\n"
+    assert sorted(os.listdir(tmp_path / "data")) == ["later.txt", "out.txt"]
+
+
+def test_a_device_is_written_into_not_renamed_over(null_device):
+    # as root, a rename onto -o /dev/null replaced /dev/null itself with a regular file
+    import stat
+
+    assert atomic.is_stream(null_device)
+    write_text_atomic(null_device, "gone\n")
+    assert stat.S_ISCHR(os.stat(null_device).st_mode)
+    assert os.listdir(null_device.parent) == ["null"]

@@ -111,6 +111,41 @@ def test_score_index_of_the_output_onto_the_input_index(files, models):
     assert (files / "in.vcf.gz.tbi").read_bytes() == tbi and not (files / "o.vcf.gz").exists()
 
 
+@pytest.mark.parametrize("opt", [("-o", "x.vcf", "--tsv", "x.vcf"), ("-o", "y.vcf.gz", "--tsv", "y.vcf.gz.tbi")])
+def test_score_two_outputs_onto_one_file_is_a_usage_error(files, models, opt):
+    r = _score(files, models, *[files / a if "." in a else a for a in opt])
+    _one_line_error(r, 2, files / opt[3], "one would overwrite the other")
+    assert {p.name for p in files.iterdir()} <= {"g.fa", "g.fa.fai", "in.vcf"}  # nothing written
+
+
+def test_score_into_a_device(files, models, null_device):
+    import stat
+
+    r = _score(files, models, "-o", null_device, "--tsv", null_device)
+    assert r.exit_code == 0, r.output
+    assert stat.S_ISCHR(os.stat(null_device).st_mode)  # not replaced by a regular file (root may rename over it)
+    assert not (files / "null.tbi").exists()
+
+
+def test_score_into_a_fifo_and_through_a_link(files, models):
+    import threading
+
+    fifo = files / "fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
+    reader.start()
+    r = _score(files, models, "-o", files / "o.vcf", "--tsv", fifo)
+    reader.join(60)
+    assert r.exit_code == 0, r.output
+    assert got and got[0].startswith("chrom\t") and len(got[0].splitlines()) == 3
+    (files / "real").mkdir()
+    os.symlink(files / "real" / "o.vcf.gz", files / "link.vcf.gz")
+    assert _score(files, models, "-o", files / "link.vcf.gz").exit_code == 0
+    assert (files / "link.vcf.gz").is_symlink() and (files / "link.vcf.gz.tbi").is_file()
+    assert len(list(pysam.VariantFile(str(files / "link.vcf.gz")))) == 2
+
+
 def test_scan_single_track_onto_the_genome(files, models):
     fa = (files / "g.fa").read_bytes()
     r = _scan(files, models, files / "g.fa")

@@ -3,7 +3,9 @@
 Every writer in :mod:`genaannot.io` writes into a temporary file in the destination
 directory and moves it onto the final name with :func:`os.replace` (atomic on POSIX within
 one file system), so a reader, or a run that is killed, never sees a half-written file under
-the final name. A failed write removes its temporary file.
+the final name. A failed write removes its temporary file. An output named through a
+symbolic link replaces the file the link names; one that is a device, FIFO or socket
+(``/dev/null``, ``>(cmd)``) is written into once finished, never renamed over.
 
 * :class:`AtomicFile`: one file (plus *companions*, files that tools derive from the
   temporary name, such as bgzip's ``.gz`` or tabix's ``.tbi``);
@@ -41,6 +43,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -60,6 +63,8 @@ __all__ = [
     "output_error",
     "is_write_failure",
     "check_writable",
+    "is_stream",
+    "through_links",
     "publish",
     "AtomicFile",
     "AtomicDir",
@@ -196,11 +201,13 @@ def input_files(path: str | Path | None) -> list[Path]:
 
 def check_not_inputs(outputs: Iterable[str | Path | None],
                      inputs: Iterable[tuple[str, str | Path | None]]) -> None:
-    """Refuse to write any of ``outputs`` onto one of ``inputs`` before anything is written.
+    """Refuse to write any of ``outputs`` onto one of ``inputs``, or two outputs onto one
+    file, before anything is written.
 
     An atomic rename onto an input would replace the user's data with the run's result
-    (``score in.vcf --tsv in.vcf``, ``scan g.fa -o g.fa``); a hard or symbolic link to an
-    input counts as the input.
+    (``score in.vcf --tsv in.vcf``, ``scan g.fa -o g.fa``), and one output onto another
+    would lose the first (``score -o x.vcf --tsv x.vcf``, ``--tsv x.vcf.gz.tbi``); a hard
+    or symbolic link to a file counts as the file. Streams (:func:`is_stream`) may repeat.
 
     Parameters
     ----------
@@ -217,15 +224,40 @@ def check_not_inputs(outputs: Iterable[str | Path | None],
         Naming the output, the input and what it is.
     """
     files = [(what, f) for what, path in inputs for f in input_files(path)]
+    seen: list[Path] = []
     for out in outputs:
         if out is None or str(out) == "-":
             continue
         o = Path(out)
+        if not is_stream(o):  # -o /dev/null --tsv /dev/null is fine
+            for earlier in seen:
+                if _same_file(o, earlier):
+                    raise OutputIsInput(f"{o}: also the run's output {earlier}; one would overwrite the other: "
+                                        "give each output its own name")
+            seen.append(o)
         for what, f in files:
             if _same_file(o, f):
                 same = "" if os.path.abspath(o) == os.path.abspath(f) else " (the same file)"
                 raise OutputIsInput(f"{o}: this output would overwrite the input {what} {f}{same}; "
                                     "choose another output name")
+
+
+def is_stream(path: str | Path) -> bool:
+    """Whether ``path`` is an existing file that cannot be replaced by a rename: a device
+    (``/dev/null``, ``/dev/stdout``), a FIFO (``mkfifo``, a shell's ``>(...)``) or a socket.
+    Such an output is written into (:class:`AtomicFile`), never renamed over."""
+    try:
+        st = os.stat(path)  # through links: /dev/stdout and /dev/fd/N are links to such files
+    except (OSError, ValueError):
+        return False
+    return not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode))
+
+
+def through_links(path: str | Path) -> Path:
+    """The file a symbolic link ``path`` points to (a chain followed to its end), else ``path``:
+    an output written through a link replaces the file it names and keeps the link."""
+    p = Path(path)
+    return Path(os.path.realpath(p)) if p.is_symlink() else p
 
 
 def _umask_mode() -> int:
@@ -258,9 +290,13 @@ class AtomicFile:
     Parameters
     ----------
     path : str or Path
-        The final name.
+        The final name. A symbolic link is written through (the file it names is replaced,
+        the link kept); a device, FIFO or socket (:func:`is_stream`: ``/dev/null``,
+        ``/dev/stdout``, ``>(cmd)``) is written into on commit, from a temporary file in the
+        system's temporary directory: it cannot be renamed over (as root that would replace
+        ``/dev/null`` itself with a regular file).
     mode : int or None
-        Permission bits given on commit (see :func:`publish`).
+        Permission bits given on commit (see :func:`publish`; not for a stream).
     suffix : str
         End of the temporary name (``.{name}.XXXXXXXX{suffix}``); tools that choose a format
         by the suffix (pysam, tabix) need the final one.
@@ -271,7 +307,9 @@ class AtomicFile:
     Attributes
     ----------
     path : Path
-        The final name.
+        The final name (a link's target).
+    stream : bool
+        The final name is a stream (device, FIFO, socket): written into, no companions.
     tmp : Path
         The temporary file (created empty, mode 0o600).
 
@@ -280,9 +318,15 @@ class AtomicFile:
     """
 
     def __init__(self, path: str | Path, *, mode: int | None = 0o644, suffix: str = ".tmp", check: bool = True) -> None:
-        self.path = check_writable(path) if check else Path(path)
+        self.stream = is_stream(path)
+        if self.stream:
+            self.path, where = Path(path), None  # the system's temporary directory
+        else:
+            target = through_links(path)
+            self.path = check_writable(target) if check else target
+            where = self.path.parent or "."
         self.mode = mode
-        fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=suffix, dir=self.path.parent or ".")
+        fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=suffix, dir=where)
         os.close(fd)
         self.tmp = Path(name)
         self._companions: list[Path] = []
@@ -302,7 +346,12 @@ class AtomicFile:
             A companion to publish instead of :attr:`tmp` (a tool wrote the output there);
             :meth:`abort` removes what is left afterwards.
         """
-        publish(self.tmp if source is None else source, self.path, mode=self.mode)
+        src = self.tmp if source is None else source
+        if not self.stream:
+            publish(src, self.path, mode=self.mode)
+            return
+        with open(src, "rb") as fin, open(self.path, "wb") as fout:
+            shutil.copyfileobj(fin, fout, 1 << 20)
 
     def abort(self) -> None:
         """Remove the temporary file and its companions (after :meth:`commit`: the leftovers)."""
@@ -512,6 +561,9 @@ class OutputSet:
         final = Path(final)
         if final.parent != self.directory:
             raise ValueError(f"{final}: not in the output set's directory {self.directory}")
+        if is_stream(final):  # a rename would replace the device or FIFO itself
+            raise OutputError(f"{final}: is a device, FIFO or socket, not a file; the files of a run are "
+                              "committed together by renaming: choose a file name for the output")
         if final in self._staged:
             return self._staged[final][0]
         tmp = self.directory / f".{final.name}.{self.run}.tmp{suffix}"

@@ -660,6 +660,8 @@ class VariantWriter:
             # pysam and tabix look at the suffix: the temporary name keeps the final one
             suffix = "".join(final.suffixes[-2:]) or ".vcf"
             self._file = AtomicFile(final, mode=None, suffix=suffix, check=False)
+            if self._file.stream:  # /dev/null, a FIFO: no index can sit beside it
+                self._index = False
             self._tmp_tbi = self._file.companion(".tbi")  # where tabix puts the index
             target = str(self._file.tmp)
         try:
@@ -820,7 +822,8 @@ def merge_vcfs(paths: list[str | Path], output: str | Path, *, expect: list[int]
             with _quiet_htslib():
                 pysam.tabix_index(str(tmp), preset="vcf", force=True)
             f.commit(source=tmp_gz)
-            publish(tmp_tbi, str(out) + ".tbi", mode=None)
+            if not f.stream:  # no index beside a device or FIFO
+                publish(tmp_tbi, str(out) + ".tbi", mode=None)
         else:
             f.commit()
     finally:
