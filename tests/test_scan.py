@@ -239,6 +239,32 @@ def test_errors(tmp_path, token_model, seq_model):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.fa", "g.fa.fai", "r.bed"]
 
 
+def test_outputs_that_cannot_be_files_are_refused_before_any_work(tmp_path, token_model):
+    fa = write_fa(tmp_path / "g.fa", {"a": "ACGT" * 10})
+    (tmp_path / "d").mkdir()
+    for out, words in [("", "-o is empty"), (f"{tmp_path}/new/", "is a directory"), (tmp_path / "d", "is a directory")]:
+        with pytest.raises(ScanError, match=words):
+            scan_genome(fa, model=token_model, task="splice", output=out, quiet=True)
+    assert not (tmp_path / "new").exists() and not (tmp_path / "new.json").exists()
+    # a directory where one of the set's files goes: refused before the scan, not at its commit
+    for blocked in ("o.acceptor.minus.bw", "o.calls.bed", "o.json"):
+        (tmp_path / blocked).mkdir()
+        with pytest.raises(ScanError, match=f"{blocked}: is a directory, where this scan writes a file"):
+            scan_genome(fa, model=token_model, task="splice", output=tmp_path / "o.bw", quiet=True)
+        assert not (tmp_path / "o.parts").exists()
+        (tmp_path / blocked).rmdir()
+
+
+def test_a_scan_of_nothing_but_n_counts_the_same_keys(tmp_path, token_model):
+    full = scan_genome(write_fa(tmp_path / "g.fa", {"a": "ACGT" * 50}), model=token_model, task="splice",
+                       output=tmp_path / "o.bw", quiet=True)
+    none = scan_genome(write_fa(tmp_path / "n.fa", {"a": "N" * 200}), model=token_model, task="splice",
+                       output=tmp_path / "n.bw", quiet=True)
+    assert none.counts.keys() == full.counts.keys()
+    assert none.counts["bp_scanned"] == none.counts["windows"] == 0 and none.counts["n_bp_skipped"] == 200
+    assert json.loads((tmp_path / "n.json").read_text())["counts"] == none.counts
+
+
 class _Boom(RuntimeError):
     pass
 

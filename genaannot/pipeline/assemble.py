@@ -242,7 +242,8 @@ class Assembler:
             self.abort()
             raise
         self.held: list[tuple | None] = [None] * len(specs)
-        self.totals: Counter = Counter()
+        # every key from the start: a scan of nothing (all N) has the same counts, as zeros
+        self.totals: Counter = Counter(dict.fromkeys(("bp_scanned", "windows", "lowercase", "n_bp_scanned"), 0))
         self.iupac: Counter = Counter()
         self.n_units = 0
         self.cpu_seconds = 0.0

@@ -32,6 +32,7 @@ shards of one run may work side by side.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import warnings
@@ -555,7 +556,7 @@ def scan_genome(
     own_genome = not isinstance(genome, Genome)
     gen = open_genome(genome) if own_genome else genome
     try:
-        output = check_writable(Path(output))  # after the FASTA: a failed run leaves no new directory
+        output = check_writable(_output_path(output))  # after the FASTA: a failed run leaves no new directory
         inputs = [("FASTA", gen.path), *(("FASTA index", f) for f in gen.index_files),
                   *(("regions BED", f) for f in _bed_files(regions)),
                   ("model", model if isinstance(model, (str, Path)) else None)]
@@ -595,6 +596,18 @@ def scan_genome(
             gen.close()
 
 
+def _output_path(output: str | Path) -> Path:
+    """``-o`` as a path, refused when it cannot name the track file (empty, or a directory:
+    ``Path("o6/")`` would drop the slash and write ``o6.*.bw`` beside the directory)."""
+    text = os.fspath(output)
+    if not text.strip():
+        raise ScanError("-o is empty: give the track's file name, e.g. -o out/scan.bw (the other files are named after it)")
+    if text.endswith(("/", os.sep)) or Path(text).is_dir():
+        raise ScanError(f"-o {text}: is a directory; -o takes the track's file name (the other files are named "
+                        f"after it), e.g. -o {Path(text) / 'scan.bw'}")
+    return Path(text)
+
+
 def _scan(gen: Genome, *, model: Model, task: Task, readout: Readout, req: ScanRequest, model_spec: str | None,
           predictor: Predictor | None, progress: Callable[[int], None] | None, t_start: float) -> ScanResult:
     output, regions, devices = req.output, req.regions, req.devices
@@ -616,6 +629,9 @@ def _scan(gen: Genome, *, model: Model, task: Task, readout: Readout, req: ScanR
                          regions_given=regions is not None or bool(req.chroms), bedgraph=req.bedgraph,
                          devices=devices)
     check_not_inputs(set_names(output, base), req.inputs)
+    for name in set_names(output, base):
+        if name.is_dir():  # else found only when the finished files are moved in
+            raise ScanError(f"{name}: is a directory, where this scan writes a file; remove it or choose another -o")
     for sp in track_specs(output, base):
         check_writable(sp.path)
     try:
