@@ -186,6 +186,29 @@ def test_hub_refuses_a_broken_calls_file(scan_dir, tmp_path):
     assert r.exit_code != 0 and f"splice.calls.bed:{n + 1}: start/end 'ten', '20' are not integers" in r.output
 
 
+def test_a_scan_without_calls_gives_a_hub_without_a_calls_track(scan_dir, tmp_path):
+    scan = shutil.copytree(scan_dir, tmp_path / "scan")
+    (scan / "splice.calls.bed").write_text("")
+    r = CliRunner().invoke(main, ["hub", str(scan), "-o", str(tmp_path / "hub")])
+    assert r.exit_code == 0, r.output
+    assert "the scan made no calls: the hub has no calls track" in r.output
+    assert not list((tmp_path / "hub").rglob("*.bb"))
+    tdb = next((tmp_path / "hub").rglob("trackDb.txt")).read_text()
+    assert "bigNarrowPeak" not in tdb and "bigWig" in tdb
+    assert ".bb" not in (tmp_path / "hub" / "igv_session.xml").read_text()
+
+
+def test_calls_on_sequences_named_like_bed_headers_are_data(tmp_path):
+    from genaannot.io.bed import read_calls
+
+    bed = tmp_path / "c.bed"
+    bed.write_text("track name=calls\nbrowser position x:1-2\n# a comment\n"
+                   "track1\t0\t5\tdonor\t900\t+\t0.9\t-1\t-1\t2\n"
+                   "browser2\t1\t5\tdonor\t900\t+\t0.9\t-1\t-1\t2\n"
+                   "track\t2\t5\tdonor\t900\t+\t0.9\t-1\t-1\t2\n")
+    assert [(c.chrom, c.start) for c in read_calls(bed)] == [("track1", 0), ("browser2", 1)]
+
+
 @pytest.mark.skipif(shutil.which("igv") is None or shutil.which("xvfb-run") is None,
                     reason="needs the igv (IGV desktop) and xvfb-run binaries on PATH "
                            f"(missing: {', '.join(n for n in ('igv', 'xvfb-run') if shutil.which(n) is None)}); "

@@ -75,6 +75,8 @@ def hub(scan, outdir, genome_name, organism, ucsc_db, annotation, hub_name, emai
     except (HubError, BedError, AnnotationError, OutputError, OSError) as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"hub: {res.hub_txt}", err=True)
+    if res.calls_left_out:
+        click.echo("note: the scan made no calls: the hub has no calls track", err=True)
     if res.copied:
         click.echo(f"note: copied into the hub (no hard link across file systems): "
                    f"{', '.join(p.name for p in res.copied)}", err=True)

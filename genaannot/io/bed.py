@@ -2,8 +2,9 @@
 
 Coordinates are 0-based, half-open, as in BED.
 
-Every BED file genaannot reads goes through :func:`parse_bed_lines`: blank lines and
-``#``/``track``/``browser`` lines are skipped, fields are tab-separated (a line with fewer
+Every BED file genaannot reads goes through :func:`parse_bed_lines`: blank lines, ``#``
+comments and ``track``/``browser`` lines (those words alone: a sequence named ``track1``
+is data) are skipped, fields are tab-separated (a line with fewer
 than three tab-separated fields is split on whitespace, as hand-written files often are),
 and each data line keeps its ``file:line`` for error messages. Files may be gzip- or
 bgzip-compressed (sniffed by :func:`genaannot.io.text.open_text`).
@@ -36,6 +37,12 @@ __all__ = [
 
 #: starts of lines that carry no interval
 _SKIP = ("#", "track", "browser")
+
+
+def _header(line: str) -> bool:
+    """Whether ``line`` (starting with one of :data:`_SKIP`) is a comment or a ``track`` /
+    ``browser`` line: those words alone, so that a sequence named ``track1`` is data."""
+    return line.startswith("#") or line.split(None, 1)[0] in ("track", "browser")
 
 
 class BedError(ValueError):
@@ -71,7 +78,7 @@ def parse_bed_lines(lines: Iterable[str], *, source: str) -> Iterator[BedRecord]
     for no, line in enumerate(lines, 1):
         if no == 1:
             line = line.removeprefix("\ufeff")  # a byte-order mark some editors write
-        if not line.strip() or line.startswith(_SKIP):
+        if not line.strip() or (line.startswith(_SKIP) and _header(line)):
             continue
         f = line.rstrip("\n\r").split("\t")
         if len(f) < 3:

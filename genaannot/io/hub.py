@@ -218,15 +218,19 @@ def _bigbed_defined_fields(path: Path, n: int) -> None:
         fh.write(struct.pack("<H", n))
 
 
-def calls_to_bigbed(calls: Path, out: Path, sizes: dict[str, int]) -> str:
+def calls_to_bigbed(calls: Path, out: Path, sizes: dict[str, int]) -> str | None:
     """Convert the narrowPeak calls to a ``bigNarrowPeak`` bigBed (all ten fields: name,
-    score, strand, signalValue, pValue, qValue, peak); returns the UCSC track type.
+    score, strand, signalValue, pValue, qValue, peak); returns the UCSC track type, or
+    None (and writes nothing) when there are no calls: pybigtools cannot write an empty
+    bigBed, and an empty track would only show nothing.
 
     ``bedToBigBed`` (UCSC) when on ``PATH``; otherwise :mod:`pybigtools` with the
     bigNarrowPeak autoSql (header as ``bedToBigBed -type=bed6+4`` writes it).
     """
     order = {c: i for i, c in enumerate(sizes)}
     rows = sorted((c for c in read_calls(calls) if c.chrom in order), key=lambda c: (order[c.chrom], c.start, c.end))
+    if not rows:
+        return None
     exe = shutil.which("bedToBigBed")
     a = AtomicFile(out)
     try:
@@ -324,9 +328,9 @@ def place_file(src: Path, dest: Path) -> str:
 
 @dataclass
 class HubResult:
-    """Files written by :func:`write_hub` (absolute paths); ``calls_left_out``: the scan has
-    calls but no converter to bigBed was found; ``genes``: the annotation bigBed;
-    ``copied``: files copied into the hub (a hard link was not possible)."""
+    """Files written by :func:`write_hub` (absolute paths); ``calls_left_out``: the scan's
+    calls file holds no calls, so the hub and session have no calls track; ``genes``: the
+    annotation bigBed; ``copied``: files copied into the hub (a hard link was not possible)."""
 
     hub_txt: Path
     genomes_txt: Path
@@ -429,6 +433,8 @@ def write_hub(run: ScanRun, outdir: str | Path, opts: HubOptions, *, session: bo
     if run.calls is not None:
         calls_bb = gdir / (run.calls.name.removesuffix(".bed") + ".bb")
         calls_type = calls_to_bigbed(run.calls, calls_bb, run.sizes)
+        if calls_type is None:  # the scan made no calls: no calls track
+            calls_bb = None
     genes_bb = None
     genes_label = ""
     if annotation is not None:
