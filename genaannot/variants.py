@@ -74,8 +74,8 @@ __all__ = [
 #: reason codes written instead of a score, with their meaning (also the VCF header text)
 REASONS: dict[str, str] = {
     "NO_CONTIG": "chromosome not in the FASTA (after chr/1 matching)",
-    "SYMBOLIC": "symbolic, breakend, missing or '*' ALT allele",
-    "BAD_ALLELE": "allele with letters other than A,C,G,T,N",
+    "SYMBOLIC": "symbolic (<...>), breakend, missing or '*' ALT allele",
+    "BAD_ALLELE": "REF or ALT that is not a sequence of bases (ALT: A,C,G,T,N; REF: IUPAC letters)",
     "EDGE": "REF allele runs past the end of the FASTA sequence (or POS is 0)",
     "N_REGION": "REF allele overlaps N bases of the FASTA (assembly gap)",
     "REF_MISMATCH": "REF does not match the FASTA",
@@ -84,20 +84,30 @@ REASONS: dict[str, str] = {
 }
 
 _DNA = frozenset("ACGTN")
+#: IUPAC nucleotide letters: what a REF may hold (a FASTA may carry any of them)
+_IUPAC = frozenset("ACGTUNRYSWKMBDHV")
+#: VCF 4.x breakend notation: t[p[, t]p], ]p]t, [p[t (p = chrom:pos, chrom maybe <ctg>) and
+#: the single breakends .t and t.
+_BREAKEND = re.compile(r"[A-Za-z]+([\[\]])[^\[\]]+:\d+\1|([\[\]])[^\[\]]+:\d+\2[A-Za-z]+|\.[A-Za-z]+|[A-Za-z]+\.")
 
 
 def allele_reason(ref: str, alt: str | None) -> str | None:
     """Reason an ALT cannot be scored from its alleles alone, or ``None``.
 
-    Checks only the allele strings; genome-dependent reasons come from :func:`genome_reason`.
+    ``SYMBOLIC``: a missing ALT (``None``, ``.``, empty), ``*``, ``<...>`` or breakend
+    notation (VCF 4.x ``[``/``]`` forms, single breakends ``.G``/``G.``); ``BAD_ALLELE``:
+    any other ALT with characters other than A, C, G, T, N (case-insensitive), a REF that is
+    empty or holds characters other than IUPAC nucleotide letters (``.``, ``*``, ``Z``).
+    Genome-dependent reasons come from :func:`genome_reason`.
     """
-    # '*' (overlapping deletion) is symbolic wherever it appears, also in malformed alleles like 'T/*'.
-    if alt is None or alt in (".", "") or "*" in alt or alt.startswith("<") or "[" in alt or "]" in alt:
+    if alt is None or alt in (".", "", "*") or (alt.startswith("<") and alt.endswith(">")) or _BREAKEND.fullmatch(alt):
         return "SYMBOLIC"
     if not _DNA.issuperset(alt.upper()):
-        return "BAD_ALLELE"
-    if not ref or ref.startswith("<"):
+        return "BAD_ALLELE"  # also malformed ones such as SpliceAI's test allele 'T/*'
+    if ref.startswith("<") and ref.endswith(">"):
         return "SYMBOLIC"
+    if not ref or not _IUPAC.issuperset(ref.upper()):
+        return "BAD_ALLELE"  # not bases: no FASTA comparison could mean anything
     return None
 
 

@@ -127,7 +127,8 @@ def test_reasons_and_order(tmp_path, genome):
         ("X", 5, "A", "C"),  # NO_CONTIG
         ("2", 10, SEQ[9], "*"),  # SYMBOLIC
         ("2", 10, SEQ[9], "<DEL>"),
-        ("2", 10, "Z", "A"),  # REF_MISMATCH
+        ("2", 10, "Z", "A"),  # BAD_ALLELE (not a base)
+        ("2", 10, "A" if SEQ[9] != "A" else "C", "G"),  # REF_MISMATCH
         ("N", 55, "N", "A"),  # N_REGION
         ("2", 300, "A", "C"),  # EDGE: past the 247-bp sequence
         ("2", 60, SEQ[59:130], "A"),  # TOO_LONG: 71-bp REF + 2*distance > 64 tokens
@@ -140,8 +141,9 @@ def test_reasons_and_order(tmp_path, genome):
                            output=out, distance=5, quiet=True)
     reasons = info_map(out, "GENA_REASON")
     assert [r[0] if r else None for r in reasons] == [
-        "NO_CONTIG", "SYMBOLIC", "SYMBOLIC", "REF_MISMATCH", "N_REGION", "EDGE", "TOO_LONG", None]
-    assert s.reasons == {"NO_CONTIG": 1, "SYMBOLIC": 2, "REF_MISMATCH": 1, "N_REGION": 1, "EDGE": 1, "TOO_LONG": 1}
+        "NO_CONTIG", "SYMBOLIC", "SYMBOLIC", "BAD_ALLELE", "REF_MISMATCH", "N_REGION", "EDGE", "TOO_LONG", None]
+    assert s.reasons == {"NO_CONTIG": 1, "SYMBOLIC": 2, "BAD_ALLELE": 1, "REF_MISMATCH": 1, "N_REGION": 1, "EDGE": 1,
+                         "TOO_LONG": 1}
     assert [r.pos for r in pysam.VariantFile(str(out))] == [r[1] for r in rows]
     assert not (tmp_path / "o.vcf.gz.tbi").exists()
     assert s.scored == 1
@@ -197,9 +199,10 @@ def test_batch_test_vcf(shared, tmp_path):
     by = {(r.pos, r.ref, r.alts): r for r in recs}
     for pos in (1, 2, 3):
         assert by[(pos, "C", ("A",))].info["GENA_REASON"] == ("N_REGION",)
-    assert by[(1228434, "Z", ("A",))].info["GENA_REASON"] == ("REF_MISMATCH",)
-    assert by[(1228443, "G", ("T/*",))].info["GENA_REASON"] == ("SYMBOLIC",)
-    assert s.reasons == {"N_REGION": 3, "REF_MISMATCH": 1, "SYMBOLIC": 1}
+    # REF 'Z' and the malformed ALT 'T/*' are not bases (docs/score.md's BAD_ALLELE example)
+    assert by[(1228434, "Z", ("A",))].info["GENA_REASON"] == ("BAD_ALLELE",)
+    assert by[(1228443, "G", ("T/*",))].info["GENA_REASON"] == ("BAD_ALLELE",)
+    assert s.reasons == {"N_REGION": 3, "BAD_ALLELE": 2}
     assert s.scored == 23 - 5
     for r in recs:
         if "GENA_REASON" not in r.info:

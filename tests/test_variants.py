@@ -34,8 +34,18 @@ def test_reverse_complement_iupac_and_case():
 
 @pytest.mark.parametrize(
     "ref,alt,reason",
-    [("C", "A", None), ("C", "*", "SYMBOLIC"), ("C", "<DEL>", "SYMBOLIC"), ("C", "C[2:3[", "SYMBOLIC"),
-     ("C", None, "SYMBOLIC"), ("G", "T/*", "SYMBOLIC"), ("G", "R", "BAD_ALLELE"), ("GG", "cc", None)],
+    [("C", "A", None), ("C", "*", "SYMBOLIC"), ("C", "<DEL>", "SYMBOLIC"), ("C", "<NON_REF>", "SYMBOLIC"),
+     ("C", None, "SYMBOLIC"), ("C", ".", "SYMBOLIC"), ("C", "", "SYMBOLIC"),
+     # breakends (VCF 4.x): the four bracket forms, a <ctg> mate, single breakends .X / X.
+     ("C", "C[2:3[", "SYMBOLIC"), ("G", "G]Chr2:5000]", "SYMBOLIC"), ("G", "]Chr2:5000]G", "SYMBOLIC"),
+     ("G", "[<ctg1>:7[G", "SYMBOLIC"), ("G", ".G", "SYMBOLIC"), ("G", "G.", "SYMBOLIC"), ("G", "GTA.", "SYMBOLIC"),
+     # not bases and not symbolic notation: SpliceAI's malformed test allele, IUPAC codes in ALT,
+     # broken breakends and symbolic alleles, '*' inside an allele
+     ("G", "T/*", "BAD_ALLELE"), ("G", "R", "BAD_ALLELE"), ("G", "G[2:3]", "BAD_ALLELE"),
+     ("G", "G[2:3", "BAD_ALLELE"), ("G", "<DEL", "BAD_ALLELE"), ("G", "A*", "BAD_ALLELE"),
+     # REF: '.', empty or non-IUPAC characters are not bases; an IUPAC REF is compared with the FASTA
+     ("Z", "A", "BAD_ALLELE"), (".", "A", "BAD_ALLELE"), ("", "A", "BAD_ALLELE"), ("G*", "A", "BAD_ALLELE"),
+     ("R", "A", None), ("GG", "cc", None)],
 )
 def test_allele_reason(ref, alt, reason):
     assert allele_reason(ref, alt) == reason
