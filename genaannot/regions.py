@@ -71,11 +71,41 @@ class IntervalSet:
         return i < len(ends) and self._starts[chrom][i] < end
 
 
-_REGION_RE = re.compile(r"^(?P<chrom>[^:\s]+)(?::(?P<start>[\d,]+)-(?P<end>[\d,]+))?$")
+_RANGE_RE = re.compile(r"^(?P<start>[\d,]+)-(?P<end>[\d,]+)$")
+_BRACED_RE = re.compile(r"^\{(?P<chrom>[^{}]+)\}(?::(?P<range>.*))?$")
+
+
+def _split_region(text: str, sizes: Mapping[str, int] | None) -> tuple[str, str | None]:
+    """``(name, range text or None)`` of a region string, as samtools reads it: a name in
+    braces (``{HLA-A*01:01:01:01}:1-100``) is taken as it is; else the whole text when it
+    is a sequence of the genome; else what precedes the last ``:`` when a range follows it.
+    Names may hold ``:`` (GRCh38's HLA contigs); a text that reads both ways is refused."""
+    b = _BRACED_RE.match(text)
+    if b:
+        return b.group("chrom"), b.group("range")
+    head, sep, tail = text.rpartition(":")
+    ranged = bool(sep and head and re.fullmatch(r"[\d,]+-?[\d,]*", tail))
+    if sizes is not None and text in sizes:
+        if ranged and _known(head, sizes):
+            raise RegionError(f"region {text!r} is ambiguous: the genome has a sequence of that name and one named "
+                              f"{head!r}; write {{{text}}} for the first, {{{head}}}:{tail} for a stretch of the second")
+        return text, None
+    return (head, tail) if ranged else (text, None)
+
+
+def _known(name: str, sizes: Mapping[str, int]) -> bool:
+    try:
+        resolve_chrom(name, sizes)
+    except RegionError:
+        return False
+    return True
 
 
 def parse_region(text: str, *, sizes: Mapping[str, int] | None = None) -> Interval:
     """Parse ``chrom`` or ``chrom:start-end`` (1-based inclusive) into an :class:`Interval`.
+
+    A name may hold ``:`` (``HLA-A*01:01:01:01``, ``HLA-A*01:01:01:01:1-100``); ``{name}``
+    and ``{name}:start-end`` (samtools' braces) say where the name ends.
 
     Parameters
     ----------
@@ -85,18 +115,27 @@ def parse_region(text: str, *, sizes: Mapping[str, int] | None = None) -> Interv
         Chromosome lengths; when given the chromosome must exist (aliases such as
         ``1`` for ``chr1`` are resolved) and the region must lie inside it.
     """
-    m = _REGION_RE.match(text.strip())
-    if not m:
-        one = re.match(r"^([^:\s]+):([\d,]+)-?$", text.strip())
+    t = text.strip()
+    chrom, rng = _split_region(t, sizes)
+    if not chrom or re.search(r"\s", chrom):
+        raise RegionError(f"cannot parse region {text!r}; expected CHROM or CHROM:START-END")
+    m = _RANGE_RE.match(rng) if rng is not None else None
+    if rng is not None and m is None:
+        one = re.fullmatch(r"([\d,]+)-?", rng)
         if one:  # samtools reads CHR:POS as POS to the end, bcftools as the one base: neither guessed
-            pos = one.group(2)
-            raise RegionError(f"region {text!r} has no END; give {one.group(1)}:{pos}-{pos} for the one base "
+            pos = one.group(1)
+            raise RegionError(f"region {text!r} has no END; give {chrom}:{pos}-{pos} for the one base "
                               f"(coordinates are 1-based, inclusive)")
         raise RegionError(f"cannot parse region {text!r}; expected CHROM or CHROM:START-END")
-    chrom = m.group("chrom")
     if sizes is not None:
-        chrom = resolve_chrom(chrom, sizes)
-    if m.group("start") is None:
+        try:
+            chrom = resolve_chrom(chrom, sizes)
+        except RegionError:
+            if ":" in t and m is None and not t.startswith("{"):
+                raise RegionError(f"cannot parse region {text!r}; expected CHROM or CHROM:START-END "
+                                  f"(and no sequence is named {t!r})") from None
+            raise
+    if m is None:
         if sizes is None:
             raise RegionError(f"region {text!r} has no coordinates and no genome to take its length from")
         return Interval(chrom, 0, sizes[chrom])
@@ -107,6 +146,19 @@ def parse_region(text: str, *, sizes: Mapping[str, int] | None = None) -> Interv
     if sizes is not None and end > sizes[chrom]:
         raise RegionError(f"region {text!r} runs past the end of {chrom} (length {sizes[chrom]:,})")
     return Interval(chrom, start, end)
+
+
+def parse_regions(texts: str | Iterable[str], *, sizes: Mapping[str, int]) -> list[Interval]:
+    """Region strings (each maybe a comma-separated list, :func:`split_regions`) → intervals,
+    checked against the genome (:func:`parse_region`), in the order given."""
+    items = [texts] if isinstance(texts, str) else list(texts)
+    return [parse_region(r, sizes=sizes) for t in items for r in split_regions(t)]
+
+
+def is_region_string(text: str) -> bool:
+    """Whether ``text`` is ``CHROM:START-END`` (a region with coordinates, not a bare name)."""
+    _, rng = _split_region(text.strip(), None)
+    return rng is not None and _RANGE_RE.match(rng) is not None
 
 
 _THOUSANDS = re.compile(r"^\d{3}(?:-[\d,]*)?$")
@@ -125,19 +177,6 @@ def split_regions(text: str) -> list[str]:
         else:
             out.append(piece)
     return [x.strip() for x in out if x.strip()]
-
-
-def parse_regions(texts: str | Iterable[str], *, sizes: Mapping[str, int]) -> list[Interval]:
-    """Region strings (each maybe a comma-separated list, :func:`split_regions`) → intervals,
-    checked against the genome (:func:`parse_region`), in the order given."""
-    items = [texts] if isinstance(texts, str) else list(texts)
-    return [parse_region(r, sizes=sizes) for t in items for r in split_regions(t)]
-
-
-def is_region_string(text: str) -> bool:
-    """Whether ``text`` is ``CHROM:START-END`` (a region with coordinates, not a bare name)."""
-    m = _REGION_RE.match(text.strip())
-    return m is not None and m.group("start") is not None
 
 
 def _strip_chr(name: str) -> str:

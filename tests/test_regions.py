@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from genaannot.regions import Interval, RegionError, match_chroms, parse_region, resolve_chrom
+from genaannot.regions import (
+    Interval,
+    RegionError,
+    is_region_string,
+    match_chroms,
+    parse_region,
+    resolve_chrom,
+)
 
 SIZES = {"chr1": 1000, "chr2": 500, "chrM": 16569, "chrX": 300}
 
@@ -81,3 +88,24 @@ def test_interval_set_overlaps():
     assert got == list(range(10, 30)) + [40]
     assert s.overlaps("a", 5, 11) and not s.overlaps("a", 5, 10) and s.overlaps("a", 29, 29)
     assert not s.overlaps("a", 30, 30) and not s.overlaps("c", 0, 100) and s.overlaps("b", 4, 9)
+
+
+def test_names_with_colons_and_braces_as_samtools_reads_them():
+    sizes = {"HLA-A*01:01:01:01": 3000, "chrX:1-100": 100, "chrX": 5000, "chr2": 900}
+    assert parse_region("HLA-A*01:01:01:01", sizes=sizes) == Interval("HLA-A*01:01:01:01", 0, 3000)
+    assert parse_region("HLA-A*01:01:01:01:1-50", sizes=sizes) == Interval("HLA-A*01:01:01:01", 0, 50)
+    assert parse_region("{HLA-A*01:01:01:01}:1,001-2,000", sizes=sizes) == Interval("HLA-A*01:01:01:01", 1000, 2000)
+    assert parse_region("{chrX:1-100}", sizes=sizes) == Interval("chrX:1-100", 0, 100)
+    assert parse_region("{chrX:1-100}:1-50", sizes=sizes) == Interval("chrX:1-100", 0, 50)
+    assert parse_region("{chrX}:1-100", sizes=sizes) == Interval("chrX", 0, 100)
+    with pytest.raises(RegionError, match=r"ambiguous.*\{chrX:1-100\} for the first, \{chrX\}:1-100"):
+        parse_region("chrX:1-100", sizes=sizes)
+    assert parse_region("2:1-10", sizes=sizes) == Interval("chr2", 0, 10)  # aliases as before
+    with pytest.raises(RegionError, match="has no END"):
+        parse_region("HLA-A*01:01:01:01:7", sizes=sizes)
+    with pytest.raises(RegionError, match="cannot parse region 'chr2:x-y'.*no sequence is named"):
+        parse_region("chr2:x-y", sizes=sizes)
+    with pytest.raises(RegionError, match="cannot parse region"):
+        parse_region("{chr2}:oops", sizes=sizes)
+    assert is_region_string("{HLA-A*01:01:01:01}:1-5") and is_region_string("HLA-A*01:01:01:01:1-5")
+    assert not is_region_string("HLA-A*01:01:01:01") and not is_region_string("{chrX:1-100}")
