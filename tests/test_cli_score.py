@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pysam
 import pytest
@@ -206,3 +209,33 @@ def test_score_regions_quiet_still_says_and_errors(files, tmp_path):
         r = CliRunner().invoke(main, [*base, *extra])
         assert r.exit_code == 1 and message in r.output, (extra, r.output)
         assert not (tmp_path / "o.vcf").exists()
+
+
+def test_missing_per_alt_values_are_dots_and_a_full_table_is_named(files, tmp_path, monkeypatch):
+    """An ALT with a reason code has '.' in every Number=A field, the String ones (STRAND)
+    too, in VCF and BCF; a table that cannot be written is named in the error."""
+    vcf = tmp_path / "m.vcf"
+    vcf.write_text(VCF.replace("A,C\t", "A,<DEL>\t"))
+    base = ["score", str(vcf), "--genome", str(files / "g.fa"), "--task", "splice", "--model", str(files / "splice"),
+            "--distance", "10", "-q"]
+    for suffix in (".vcf", ".bcf"):
+        out = tmp_path / f"o{suffix}"
+        r = CliRunner().invoke(main, [*base, "-o", str(out), "--tsv", str(tmp_path / "o.tsv")])
+        assert r.exit_code == 0, r.output
+        first = str(next(iter(pysam.VariantFile(str(out)))))  # BCF shown as VCF text, as bcftools view does
+        assert re.search(r"GENA_SPLICE_STRAND=[+-],\.;", first), first
+        assert "GENA_SPLICE_DS_MAX=" in first and "GENA_REASON=.,SYMBOLIC" in first
+    rows = [x.split("\t") for x in (tmp_path / "o.tsv").read_text().splitlines()]
+    assert rows[2][4] == "<DEL>" and rows[2][6] == "SYMBOLIC" and rows[2][8] == "NA"  # strand: NA in the TSV
+    if Path("/dev/full").exists():  # a full device, written into at the end
+        r = CliRunner().invoke(main, [*base, "-o", str(tmp_path / "f.vcf"), "--tsv", "/dev/full"])
+        assert r.exit_code == 1 and "/dev/full: cannot write (No space left on device); disk full" in r.output
+    from genaannot.io.table import TableWriter
+
+    def full(self, values):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(TableWriter, "write_row", full)
+    r = CliRunner().invoke(main, [*base, "-o", str(tmp_path / "g.vcf"), "--tsv", str(tmp_path / "g.tsv")])
+    assert r.exit_code == 1 and "g.tsv: cannot write (No space left on device); disk full" in r.output, r.output
+    assert not (tmp_path / "g.tsv").exists() and not (tmp_path / "g.vcf").exists()

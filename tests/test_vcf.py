@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pysam
 import pytest
@@ -136,6 +138,58 @@ def test_bcftools_reads_output(tmp_path, via):
 
         text = pysam.bcftools.view("-H", str(tmp_path / "o.vcf.gz"))
     assert len(text.splitlines()) == 3 and "GENA_T=C|x,G|x" in text
+
+
+@pytest.mark.parametrize("suffix", [".vcf", ".bcf"])
+def test_missing_values_of_string_fields_are_dots(tmp_path, suffix):
+    """An ALT without a value has '.' in every Number=A field, String ones too (pysam writes
+    None in a String vector as an empty value: 'GENA_S=+,')."""
+    p = tmp_path / "a.vcf"
+    p.write_text(VCF)
+    out = tmp_path / f"o{suffix}"
+    with open_variants(p) as r:
+        r.add_info(InfoField("GENA_S", "strand"))
+        r.add_info(InfoField("GENA_F", "score", type="Float"))
+        w = open_writer(out, r)
+        for rec in r:
+            w.write(rec, {"GENA_S": ["+", None], "GENA_F": [0.5, None]} if len(rec.alts) == 2 else {})
+        w.close()
+    lines = [str(x) for x in pysam.VariantFile(str(out))]  # BCF shown as VCF text, as bcftools view does
+    assert "GENA_S=+,.;GENA_F=0.5,." in lines[0]
+    if suffix == ".vcf":
+        assert "GENA_S=+,.;" in out.read_text()
+
+
+def test_a_full_disk_is_reported_as_such_naming_the_output(tmp_path):
+    p = tmp_path / "a.vcf"
+    p.write_text(VCF)
+
+    class Full:  # what pysam raises when the disk fills up under a write
+        def write(self, rec):
+            raise OSError(errno.ENOSPC, "Can't write record: No space left on device")
+
+        def close(self):
+            pass
+
+    with open_variants(p) as r:
+        rec = next(iter(r))
+        w = open_writer(tmp_path / "o.vcf", r)
+        real, w._vf = w._vf, Full()
+        with pytest.raises(OSError, match=r"o\.vcf: cannot write record 1:10 \(.*No space left on device\); "
+                                          "disk full or quota exceeded") as e:
+            w.write(rec, {})
+        assert "INFO" not in str(e.value)  # the record is fine: no hint about its declarations
+        w._vf = real
+        # a value htslib refuses is the record's problem: that one gets the hint
+        with pytest.raises(VcfError, match="check its INFO fields against their header declarations"):
+            w.write(rec, {"DP": ["many"]})
+        w.abort()
+        if Path("/dev/full").exists():  # a device written into at the end, and full then
+            w = open_writer("/dev/full", r)
+            w.write(rec, {})
+            with pytest.raises(OSError, match=r"^/dev/full: cannot write \(No space left on device\); disk full"):
+                w.close()
+            w.abort()
 
 
 def test_table_writer_atomic(tmp_path):

@@ -30,6 +30,7 @@ moved into place on success (:meth:`VariantWriter.close`); on failure nothing is
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import os
 import re
@@ -42,7 +43,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic import AtomicFile, publish
+from .atomic import AtomicFile, output_error, publish
 from .text import is_bgzf, is_gzip, open_text
 
 __all__ = [
@@ -177,6 +178,8 @@ _DECL = re.compile(r"##(INFO|FORMAT|FILTER)=<ID=([^,>]+)")
 #: what the header of a VCF must hold: the 8 fixed columns, tab-separated
 _COLUMNS = "#CHROM POS ID REF ALT QUAL FILTER INFO"
 _INT32 = 2**31 - 9  # htslib reserves the lowest int32 values (missing, vector end)
+#: errno values of a failed write (the parts read are this run's own temporary files)
+_WRITE_FAILED = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 
 def _gunzip(src: Path, dst: Path, *, shown: str) -> Path:
@@ -647,6 +650,7 @@ class VariantWriter:
         self._header = header
 
         self.path = str(path)
+        self._shown = "standard output" if self.path == "-" else self.path  # in messages
         self.indexed = False
         mode, self._index = _mode(self.path)
         self._file: AtomicFile | None = None
@@ -681,26 +685,41 @@ class VariantWriter:
                         del rec.info[key]
                 rec.translate(self._header)
             for key, values in info.items():
+                if None in values and self._string(key):
+                    # pysam writes None in a String vector as an empty value ('+,,'), not '.'
+                    values = ["." if v is None else v for v in values]
                 rec.info[key] = tuple(values)  # None: missing ('.')
             self._vf.write(rec)
-        except (OSError, ValueError, TypeError) as err:
+        except OSError as err:  # the disk, not the record: no hint about INFO declarations
+            raise output_error(self._shown, err, doing=f"cannot write record {record.chrom}:{record.pos}") from None
+        except (ValueError, TypeError) as err:
             raise VcfError(f"{self.path}: cannot write record {record.chrom}:{record.pos} ({err}); "
                            "check its INFO fields against their header declarations (`bcftools view` the input)"
                            ) from None
+
+    def _string(self, key: str) -> bool:
+        """Whether INFO ``key`` is declared ``Type=String`` in this file's header."""
+        meta = self._header.info.get(key)
+        return meta is not None and meta.type == "String"
 
     def write_record(self, rec) -> None:
         """Write a ``pysam.VariantRecord`` as it is (its header must match this file's)."""
         try:
             self._vf.write(rec)
-        except (OSError, ValueError) as err:
+        except OSError as err:
+            raise output_error(self._shown, err, doing=f"cannot write record {rec.chrom}:{rec.pos}") from None
+        except ValueError as err:
             raise VcfError(f"{self.path}: cannot write record {rec.chrom}:{rec.pos} ({err})") from None
 
     def close(self) -> None:
         """Finish the file: bgzip/tabix when asked, then move it into place."""
         import pysam
 
-        with _quiet_htslib():
-            self._vf.close()
+        try:
+            with _quiet_htslib():
+                self._vf.close()  # flushes: a full disk shows here
+        except OSError as err:
+            raise output_error(self._shown, err) from None
         f = self._file
         if f is None:
             return
@@ -717,11 +736,14 @@ class VariantWriter:
                     "(`bcftools sort` it, or index the output with `tabix -p vcf`)",
                     stacklevel=2,
                 )
-        f.commit()
-        if self.indexed:
-            publish(self._tmp_tbi, tbi, mode=None)
-        elif tbi.exists():
-            tbi.unlink()  # a stale index of an older file would be wrong
+        try:
+            f.commit()  # a device or FIFO is written into only now
+            if self.indexed:
+                publish(self._tmp_tbi, tbi, mode=None)
+            elif tbi.exists():
+                tbi.unlink()  # a stale index of an older file would be wrong
+        except OSError as err:
+            raise output_error(self._shown, err) from None
         f.abort()  # leftovers only
         self._file = None
 
@@ -893,12 +915,17 @@ def _sort_vcf_text(path: Path) -> None:
 def concat_tables(paths: list[str | Path], output: str | Path) -> None:
     """Concatenate tab-separated tables with one header line (identical in all), atomically
     (``-``: to standard output)."""
-    if str(output) == "-":
-        _copy_tables(paths, sys.stdout)
-        sys.stdout.flush()
-        return
-    with AtomicFile(output, check=False) as f, open(f.tmp, "w") as dst:
-        _copy_tables(paths, dst)
+    try:
+        if str(output) == "-":
+            _copy_tables(paths, sys.stdout)
+            sys.stdout.flush()
+            return
+        with AtomicFile(output, check=False) as f, open(f.tmp, "w") as dst:
+            _copy_tables(paths, dst)
+    except OSError as err:
+        if err.errno not in _WRITE_FAILED:
+            raise
+        raise output_error("standard output" if str(output) == "-" else output, err) from None  # name the table
 
 
 def _copy_tables(paths: list[str | Path], dst) -> None:

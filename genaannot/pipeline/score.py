@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from ..conventions import model_convention
 from ..genes import OUTSIDE_GENES, GeneIndex
-from ..io.atomic import OutputError, check_not_inputs
+from ..io.atomic import OutputError, check_not_inputs, output_error
 from ..readout import Readout, resolve_readout
 from ..regions import Interval, IntervalSet, RegionError, match_chroms, parse_regions
 from ..scoring import (
@@ -553,7 +553,8 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
             reader.add_meta(REGIONS_META, opts.regions_text.replace("\n", " "))
         writer = open_writer(output, reader)
         if tsv is not None:
-            table = TableWriter(tsv, tsv_columns(readout))
+            with _writing(tsv):
+                table = TableWriter(tsv, tsv_columns(readout))
         cache = ReferenceCache(cache_size)
         bar = tqdm(total=n_todo, unit="variant", disable=quiet or progress is not None, file=sys.stderr,
                    dynamic_ncols=True)
@@ -626,7 +627,8 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
         writer.close()
         summary.indexed = writer.indexed
         if table is not None:
-            table.close()
+            with _writing(tsv):
+                table.close()
     except BaseException:
         if writer is not None:
             writer.abort()
@@ -784,6 +786,20 @@ def _planned_chunks(records: Iterator[VcfRecord], *, chunk_size: int, genome: Ge
         yield gen()
 
 
+@contextlib.contextmanager
+def _writing(path) -> Iterator[None]:
+    """An OS error while writing the table ``path`` named with it (a bare ``[Errno 28]``
+    would not say which output filled the disk, e.g. with ``-o -``)."""
+    from ..io.table import TableError
+
+    try:
+        yield
+    except (OutputError, TableError):
+        raise
+    except OSError as err:
+        raise output_error("standard output" if str(path) == "-" else path, err) from None
+
+
 def _chunks(records: Iterator[VcfRecord], size: int) -> Iterator[list[VcfRecord]]:
     chunk: list[VcfRecord] = []
     for rec in records:
@@ -812,7 +828,8 @@ def _write_chunk(works: list[RecordWork], pairs: list[tuple], readout: Readout, 
         writer.write(w.record, out.info)
         for row in out.rows:
             if table is not None:
-                table.write_row(row)
+                with _writing(table.path):
+                    table.write_row(row)
             if summary.rows is not None:
                 summary.rows.append(dict(zip(summary.columns, row)))
     return len(works)
