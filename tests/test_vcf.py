@@ -192,6 +192,39 @@ def test_a_full_disk_is_reported_as_such_naming_the_output(tmp_path):
             w.abort()
 
 
+@pytest.mark.parametrize("suffix", [".vcf", ".bcf"])
+def test_undeclared_fields_come_back_byte_for_byte(tmp_path, suffix):
+    """Undeclared INFO/FORMAT ids are declared as htslib would (String, Number=.; a key without
+    a value: Flag; END: Integer), not with a type guessed from the values, which rewrote them."""
+    p = tmp_path / "u.vcf"
+    info = "SCORE=123456789;POSX=0012345;X=1.0;Z=1e5;FL;L=a,b,."
+    p.write_text("##fileformat=VCFv4.2\n##contig=<ID=1>\n"
+                 '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+                 "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\n"
+                 f"1\t10\t.\tA\tC\t.\t.\t{info}\tGT:DP\t0/1:007\n"
+                 "1\t20\t.\tA\t<DEL>\t.\t.\tEND=25;X=2\tGT:DP\t0/1:1.50\n")
+    out = tmp_path / f"o{suffix}"
+    with open_variants(p) as r:
+        notes = list(r.notes)
+        w = open_writer(out, r)
+        for rec in r:
+            w.write(rec, {})
+        w.close()
+    assert any("INFO/SCORE is used but not declared in the header; declared it as Number=.,Type=String" in n
+               for n in notes)
+    vf = pysam.VariantFile(str(out))
+    types = {k: (str(v.number), v.type) for k, v in vf.header.info.items()}
+    assert types == {"SCORE": (".", "String"), "POSX": (".", "String"), "X": (".", "String"),
+                     "Z": (".", "String"), "FL": ("0", "Flag"), "L": (".", "String"), "END": ("1", "Integer")}
+    assert (str(vf.header.formats["DP"].number), vf.header.formats["DP"].type) == (".", "String")
+    lines = [str(x).rstrip("\n").split("\t") for x in vf]
+    assert [x[7] for x in lines] == [info, "END=25;X=2"]
+    assert [x[9] for x in lines] == ["0/1:007", "0/1:1.50"]
+    p.write_text(p.read_text().replace("END=25", "END=25.5"))
+    with pytest.raises(VcfError, match="INFO/END has values that are not whole numbers .'25.5'."):
+        open_variants(p)
+
+
 def test_table_writer_atomic(tmp_path):
     t = TableWriter(tmp_path / "t.tsv", ["a", "b", "c"])
     t.write_row(["x", 0.123456789, None])

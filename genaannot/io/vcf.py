@@ -13,9 +13,9 @@ temporary uncompressed copy (with a note). A header whose column line is written
 on a temporary copy and the repair is reported; any other unreadable file or record fails
 with one message naming the file, the line or record and what to do. Contigs used by
 records but absent from the header are added to it (name only). INFO, FORMAT and FILTER
-ids used but not declared are declared on a temporary copy from what the records show
-(Flag, Integer, Float or String; Number 1 or ``.``), not as htslib's ``Type=String``
-placeholder, so that numeric filters (``bcftools filter -i 'INFO/DP>3'``) work on the output.
+ids used but not declared are declared on a temporary copy as htslib and bcftools would
+(``Type=String,Number=.``; an INFO key never given a value ``Flag``; ``INFO/END`` Integer),
+so that their values are written back byte for byte, with a note for each.
 :meth:`VariantReader.drop_own` removes an earlier run's own INFO fields and header lines.
 
 Writing
@@ -263,39 +263,17 @@ def _declared_ids(src: Path) -> dict[str, set[str]] | None:
     return out
 
 
-def _kind_of(text: str) -> str:
-    try:
-        return "Integer" if abs(int(text)) <= _INT32 else "Float"
-    except ValueError:
-        pass
-    try:
-        float(text)
-    except ValueError:
-        return "String"
-    return "Float"
-
-
 def _declare(src: Path, undeclared: dict[str, list[str]], *, shown: str) -> tuple[list[str], list[str]]:
-    """Header lines declaring ``undeclared`` ids from what the records of ``src`` show.
+    """Header lines declaring ``undeclared`` ids as htslib and bcftools would.
 
-    Type: Flag when never given a value (INFO), Integer when every value is a whole number,
-    Float when every value is a number, else String; Number: 1 when every occurrence has one
-    value, else ``.`` (missing values ``.`` are ignored).
+    ``Type=String,Number=.``, so that every value is written back byte for byte (a numeric
+    type would rewrite ``0012345``, ``1.0`` or ``1e5``); an INFO key never given a value is a
+    ``Flag``. Two ids keep the type the VCF specification gives them: ``INFO/END`` (Integer,
+    which htslib needs; values that are not whole numbers are an error) and ``FORMAT/GT``.
     """
-    info, fmt = set(undeclared.get("INFO", ())), set(undeclared.get("FORMAT", ()))
-    types: dict[tuple[str, str], set[str]] = {}
-    multi: set[tuple[str, str]] = set()
-
-    def see(kind: str, key: str, value: str | None) -> None:
-        t = types.setdefault((kind, key), set())
-        if value is None:
-            t.add("Flag")
-            return
-        parts = value.split(",")
-        if len(parts) > 1:
-            multi.add((kind, key))
-        t.update(_kind_of(v) for v in parts if v != ".")
-
+    info = set(undeclared.get("INFO", ()))
+    valued: set[str] = set()  # INFO keys given a value somewhere (else: Flag)
+    bad_end: str | None = None
     with open_text(src, errors="replace") as fh:
         for line in fh:
             if line.startswith("#"):
@@ -304,14 +282,10 @@ def _declare(src: Path, undeclared: dict[str, list[str]], *, shown: str) -> tupl
             if info and len(cols) > 7 and cols[7] != ".":
                 for item in cols[7].split(";"):
                     key, eq, value = item.partition("=")
-                    if key in info:
-                        see("INFO", key, value if eq else None)
-            if fmt and len(cols) > 9:
-                keys = cols[8].split(":")
-                for sample in cols[9:]:
-                    for key, value in zip(keys, sample.split(":")):
-                        if key in fmt:
-                            see("FORMAT", key, value)
+                    if key in info and eq:
+                        valued.add(key)
+                        if key == "END" and bad_end is None and not _whole(value):
+                            bad_end = value
     why = "added by genaannot: used in the input but not declared in its header"
     lines, notes = [], []
     for kind in ("INFO", "FORMAT", "FILTER"):
@@ -320,22 +294,30 @@ def _declare(src: Path, undeclared: dict[str, list[str]], *, shown: str) -> tupl
                 lines.append(f'##FILTER=<ID={key},Description="{why}">')
                 notes.append(f"{shown}: FILTER/{key} is used but not declared in the header; declared it")
                 continue
-            t = types.get((kind, key), set())
-            flag, vals = "Flag" in t, t - {"Flag"}
-            if kind == "FORMAT" and key == "GT":
+            if kind == "INFO" and key == "END":
+                if bad_end is not None:
+                    raise VcfError(f"{shown}: INFO/END has values that are not whole numbers ({bad_end!r}); END is "
+                                   "the variant's 1-based end position: fix or remove them "
+                                   "(`bcftools annotate -x INFO/END`)")
+                number, typ = "1", "Integer"
+            elif kind == "FORMAT" and key == "GT":
                 number, typ = "1", "String"
-            elif kind == "INFO" and flag and not vals:
+            elif kind == "INFO" and key not in valued:
                 number, typ = "0", "Flag"
-            else:  # a key sometimes valueless, sometimes not: String, any number
-                typ = "String" if flag or not vals or "String" in vals else ("Float" if "Float" in vals else "Integer")
-                number = "." if flag or (kind, key) in multi else "1"
-            if kind == "INFO" and key == "END" and typ != "Integer":
-                raise VcfError(f"{shown}: INFO/END has values that are not whole numbers; END is the variant's "
-                               "1-based end position: fix or remove them (`bcftools annotate -x INFO/END`)")
+            else:
+                number, typ = ".", "String"
             lines.append(f'##{kind}=<ID={key},Number={number},Type={typ},Description="{why}">')
             notes.append(f"{shown}: {kind}/{key} is used but not declared in the header; "
-                         f"declared it as Number={number},Type={typ} from its values")
+                         f"declared it as Number={number},Type={typ}")
     return lines, notes
+
+
+def _whole(text: str) -> bool:
+    """Whether ``text`` is ``.`` or one whole number that fits htslib's int32 (``INFO/END``)."""
+    try:
+        return text == "." or abs(int(text)) <= _INT32
+    except ValueError:
+        return False
 
 
 def _insert_header_lines(src: Path, dst: Path, lines: list[str]) -> Path:
@@ -435,8 +417,8 @@ class VariantReader:
         undeclared = self._prepass(bin_bp)
         if undeclared:
             del self.notes[first_note:]  # the second pass makes them again
-            # htslib would declare them Type=String ("Dummy"), which breaks numeric filters
-            # downstream; declare what the data shows on a text copy and read that instead
+            # declared in the file's own header (a text copy), so the output says that
+            # genaannot added them; String, as htslib assumes: a numeric type would rewrite values
             lines, notes = _declare(self._src, undeclared, shown=self.path)
             self._vf.close()
             self._src = _insert_header_lines(self._src, tmpdir / "declared.vcf", lines)
