@@ -225,18 +225,23 @@ def test_arabidopsis_vep_vcf(shared, tmp_path):
     assert s.scored == 22 and not s.reasons
     recs = list(pysam.VariantFile(str(out)))
     assert [r.samples["10001"]["GT"] for r in recs] == [(1, 1)] * 22
-    assert [r.info["DP"] for r in recs][:2] == [5, 5]  # undeclared INFO kept, declared Integer from its values
+    assert [r.info["DP"] for r in recs][:2] == [("5",), ("5",)]  # undeclared INFO kept as written (String)
 
 
 def test_records_without_alt_and_output_to_existing(tmp_path, genome):
-    vcf = write_vcf(tmp_path / "in.vcf", [("2", 10, SEQ[9], ".")])
-    out = tmp_path / "o.vcf"
-    out.write_text("old")
-    s = score_variants(vcf, genome=genome, model=make_toy_model("token", max_tokens=64), task="splice",
-                       output=out, quiet=True)
-    assert s.records == 1 and s.records_without_alt == 1 and s.alts == 0
-    assert len(list(pysam.VariantFile(str(out)))) == 1
-    assert not list(tmp_path.glob(".o.vcf*"))  # no temporary left
+    # ALT '.' and an empty ALT column (htslib reads one allele '.') are both records without ALT:
+    # passed through unannotated, with no TSV row (a Number=A value there has no ALT to belong to)
+    vcf = write_vcf(tmp_path / "in.vcf", [("2", 10, SEQ[9], "."), ("2", 11, SEQ[10], "")])
+    for name in ("o.vcf", "o.bcf"):
+        out = tmp_path / name
+        out.write_text("old")
+        s = score_variants(vcf, genome=genome, model=make_toy_model("token", max_tokens=64), task="splice",
+                           output=out, quiet=True, tsv=tmp_path / "o.tsv")
+        assert s.records == 2 and s.records_without_alt == 2 and s.alts == 0 and not s.reasons
+        lines = [str(r).rstrip("\n").split("\t") for r in pysam.VariantFile(str(out))]
+        assert [x[3:] for x in lines] == [[SEQ[9], ".", ".", ".", "."], [SEQ[10], ".", ".", ".", "."]]
+        assert (tmp_path / "o.tsv").read_text().count("\n") == 1  # the header line only
+    assert not list(tmp_path.glob(".o.*"))  # no temporary left
 
 
 def test_incompatible_model_and_labels(tmp_path, genome):

@@ -574,12 +574,17 @@ class VariantReader:
             except (OSError, ValueError) as err:
                 raise VcfError(f"{self.path}: cannot parse record {n + 1} ({err})") from None
             n += 1
+            alts = tuple(rec.alts or ())
+            if len(alts) == 1 and alts[0] in (".", ""):
+                # an empty ALT column: htslib reads one allele '.', but it is ALT '.' (no ALT),
+                # and is written as that; Number=A values on it would have no ALT to belong to
+                alts = ()
             yield VcfRecord(
                 chrom=rec.chrom,
                 pos=rec.pos,
                 start=rec.pos - 1,
                 ref=rec.ref or "",
-                alts=tuple(rec.alts or ()),
+                alts=alts,
                 id=rec.id,
                 _rec=rec,
             )
