@@ -225,6 +225,31 @@ def test_undeclared_fields_come_back_byte_for_byte(tmp_path, suffix):
         open_variants(p)
 
 
+@pytest.mark.parametrize("tail", ["\n", "\n\n", " \n", "\r\n"])
+def test_blank_lines_are_not_records(tmp_path, tail):
+    """A blank line, at the end (an editor's extra newline) or between records, is skipped
+    with a note, not a '1 tab-separated column(s)' error; line numbers in errors stay the file's."""
+    p = tmp_path / "a.vcf"
+    p.write_text(VCF.replace("\n1\t20\t", "\n" + tail + "1\t20\t") + tail)
+    out = tmp_path / "o.vcf"
+    with open_variants(p) as r:
+        assert r.n_records == 3 and [x.pos for x in r] == [10, 20, 30]
+        assert any("blank line(s) skipped" in n for n in r.notes), r.notes
+        roundtrip(p, out)
+    assert [ln.split("\t")[1] for ln in out.read_text().splitlines() if not ln.startswith("#")] == ["10", "20", "30"]
+    p.write_text(VCF.replace("1\t20\t", "\n1\t2x0\t"))  # the bad POS is on line 8, after a blank line
+    with pytest.raises(VcfError, match=r"record 2 \(line 8\): POS '2x0' is not a whole number"):
+        open_variants(p)
+
+
+def test_repeated_sample_names_are_named(tmp_path):
+    p = tmp_path / "a.vcf"
+    p.write_text(VCF.replace("FORMAT\tS1\tS2", "FORMAT\tS1\tS2\tS1").replace("\t0/1\t1/2\n", "\t0/1\t1/2\t0/0\n")
+                 .replace("\t0/0\t./.\n", "\t0/0\t./.\t0/0\n").replace("\t0/0\t0/0\n", "\t0/0\t0/0\t0/0\n"))
+    with pytest.raises(VcfError, match="sample name 'S1' appears more than once in the #CHROM line"):
+        open_variants(p)
+
+
 def test_table_writer_atomic(tmp_path):
     t = TableWriter(tmp_path / "t.tsv", ["a", "b", "c"])
     t.write_row(["x", 0.123456789, None])

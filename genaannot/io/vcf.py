@@ -217,7 +217,30 @@ def _open_problem(shown: str, src: Path, err: Exception) -> str:
                     f"(line {i}); add it")
         if line.startswith("#CHROM"):
             break
+    dup = _repeated_sample(src)
+    if dup is not None:
+        return (f"{shown}: not a readable VCF: sample name {dup!r} appears more than once in the #CHROM line; "
+                "sample names must be unique (rename one, e.g. with `bcftools reheader -s NAMES.txt`)")
     return f"{shown}: not a readable VCF/BCF header ({err}); validate it with `bcftools view -h FILE`"
+
+
+def _repeated_sample(src: Path) -> str | None:
+    """The first sample name that repeats in a text VCF's ``#CHROM`` line, or None."""
+    try:
+        with open_text(src) as fh:
+            for line in fh:
+                if line.startswith("#CHROM"):
+                    seen: set[str] = set()
+                    for name in line.rstrip("\r\n").split("\t")[9:]:
+                        if name in seen:
+                            return name
+                        seen.add(name)
+                    return None
+                if not line.startswith("#"):
+                    return None
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error):
+        pass
+    return None
 
 
 def _record_problem(shown: str, src: Path, n: int, err: Exception) -> str:
@@ -227,7 +250,7 @@ def _record_problem(shown: str, src: Path, n: int, err: Exception) -> str:
         with open_text(src) as fh:
             k = 0
             for i, line in enumerate(fh, 1):
-                if line.startswith("#"):
+                if line.startswith("#") or not line.strip():  # blank lines are not records (skipped)
                     continue
                 k += 1
                 if k < n:
@@ -245,6 +268,21 @@ def _record_problem(shown: str, src: Path, n: int, err: Exception) -> str:
     if what == "truncated file" and where == f"record {n}":
         what = "truncated or damaged file"
     return f"{shown}: {where}: {what}; fix or remove it (`bcftools view FILE` shows the same problem)"
+
+
+def _without_blank_lines(src: Path, dst: Path) -> int:
+    """Copy the text VCF ``src`` to ``dst`` without blank (or whitespace-only) lines after the
+    header; returns how many there were (0: nothing written)."""
+    try:
+        with open_text(src) as fh:
+            blank = sum(1 for line in fh if not line.strip())
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error):
+        return 0
+    if not blank:
+        return 0
+    with open_text(src) as fin, open(dst, "w", encoding="utf-8") as fout:
+        fout.writelines(line for line in fin if line.strip())
+    return blank
 
 
 def _declared_ids(src: Path) -> dict[str, set[str]] | None:
@@ -413,8 +451,23 @@ class VariantReader:
                     self._vf = pysam.VariantFile(str(self._src))
             except (OSError, ValueError) as err2:
                 raise VcfError(f"{self.path}: not a readable VCF/BCF even after repairing its header ({err2})") from None
+        self._lines = self._src  # the file whose line numbers messages give (a repair keeps them)
         first_note = len(self.notes)
-        undeclared = self._prepass(bin_bp)
+        try:
+            undeclared = self._prepass(bin_bp)
+        except VcfError:
+            # htslib stops at a blank line (one at the end of the file, too); blank lines are
+            # not records, so they are left out of a text copy, with a note
+            blank = _without_blank_lines(self._src, tmpdir / "noblank.vcf") if self._vf.format == "VCF" else 0
+            if not blank:
+                raise
+            self.notes.append(f"{self.path}: {blank:,} blank line(s) skipped (they hold no record)")
+            first_note = len(self.notes)
+            self._vf.close()
+            self._src = tmpdir / "noblank.vcf"
+            with _quiet_htslib():
+                self._vf = pysam.VariantFile(str(self._src))
+            undeclared = self._prepass(bin_bp)
         if undeclared:
             del self.notes[first_note:]  # the second pass makes them again
             # declared in the file's own header (a text copy), so the output says that
@@ -466,7 +519,7 @@ class VariantReader:
                     bins[b] = bins.get(b, 0) + 1
                 seen = vf.header
         except (OSError, ValueError) as err:
-            raise VcfError(_record_problem(self.path, self._src, n + 1, err)) from None
+            raise VcfError(_record_problem(self.path, self._lines, n + 1, err)) from None
         self.n_records = n
         undeclared: dict[str, list[str]] = {}
         if declared is not None:
