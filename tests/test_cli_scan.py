@@ -128,6 +128,29 @@ def test_cli_workers_that_cannot_start_exit_1_with_the_way_out(tmp_path, models,
     assert not list(tmp_path.glob("o*.bw")) and not (tmp_path / "o.calls.bed").exists()
 
 
+def test_an_interrupted_scan_says_where_its_finished_parts_are(tmp_path, models, monkeypatch):
+    import genaannot.pipeline.scan as scan_mod
+
+    def interrupted(*args, output, **kwargs):
+        parts = tmp_path / "o.parts"
+        parts.mkdir(exist_ok=True)
+        if kept:
+            (parts / "u0.npz").write_bytes(b"")
+        raise KeyboardInterrupt
+
+    import functools
+
+    # wraps: the CLI reads its defaults from scan_genome's signature
+    monkeypatch.setattr(scan_mod, "scan_genome", functools.wraps(scan_mod.scan_genome)(interrupted))
+    fa, _ = _genome(tmp_path)
+    for kept in (False, True):
+        r = CliRunner().invoke(main, ["scan", str(fa), "--task", "splice", "--model", str(models["token"]), "-q",
+                                      "-o", str(tmp_path / "o.bw")])
+        assert r.exit_code == 130, r.output
+        assert r.output.splitlines()[-1] == "genaannot: interrupted"
+        assert ("kept in" in r.output and "--resume" in r.output and str(tmp_path / "o.parts") in r.output) == kept
+
+
 def test_cli_missing_fasta_and_bad_output(tmp_path, models):
     r = CliRunner().invoke(main, ["scan", str(tmp_path / "none.fa"), "--task", "splice", "--model",
                                   str(models["token"]), "-o", str(tmp_path / "o.bw")])
@@ -331,7 +354,8 @@ main(sys.argv[1:], prog_name="genaannot")
 
 
 def test_sigterm_mid_scan_exits_143_leaves_no_temporary_file_and_resumes(tmp_path, models):
-    """SIGTERM (a scheduler's time limit, `kill`) during a scan: exit 143 with one line, the
+    """SIGTERM (a scheduler's time limit, `kill`) during a scan: exit 143 with a line (and one
+    saying where the finished parts are), the
     staged files removed (nothing under the final names, no temporary file), the finished
     parts kept; --resume then writes the files an uninterrupted run writes."""
     import signal
@@ -358,7 +382,8 @@ def test_sigterm_mid_scan_exits_143_leaves_no_temporary_file_and_resumes(tmp_pat
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143, stderr
     lines = [x for x in stderr.splitlines() if x.strip()]
-    assert lines == ["genaannot: terminated (SIGTERM)"], stderr
+    assert lines == [f"genaannot: the finished parts are kept in {out_dir / 'o.parts'}: rerun the same command "
+                     "with --resume to go on from them", "genaannot: terminated (SIGTERM)"], stderr
     assert sorted(p.name for p in out_dir.iterdir()) == ["o.parts"]  # no staged or temporary file
     assert list(parts.glob("*.npz")) and not [p for p in parts.iterdir() if p.name.endswith(".tmp")]
     r = _run([*args, "-o", str(out), "--resume"])

@@ -418,3 +418,51 @@ class _Held:  # weak-referenceable, picklable by name
 
 def _holder(x: int) -> _Held:
     return _Held()
+
+
+INTERRUPTED = '''
+import sys
+from pathlib import Path
+from genaannot.pipeline.workers import ahead
+
+def setup(state):
+    import os
+    Path(state["dir"], f"{os.getpid()}.pid").write_text("")
+
+def quick(x):
+    return x
+
+if __name__ == "__main__":
+    import time
+    try:
+        with ahead(range(10**9), local=quick, remote=quick, workers=2, setup=setup, state={"dir": sys.argv[1]}) as out:
+            for _ in out:
+                time.sleep(0.05)  # the workers wait for work, as a scan's do while the model runs
+    except KeyboardInterrupt:
+        print("parent interrupted", file=sys.stderr)
+        sys.exit(130)
+'''
+
+
+def test_ctrl_c_to_the_process_group_is_left_to_the_parent(tmp_path):
+    # a terminal's Ctrl-C reaches every process of the group: the workers printed a
+    # KeyboardInterrupt traceback each, beside the parent's own clean stop
+    import subprocess
+
+    from procs import script_env, wait_for_pids
+
+    script = tmp_path / "parent.py"
+    script.write_text(INTERRUPTED)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=script_env(), cwd=tmp_path, start_new_session=True)
+    try:
+        wait_for_pids(tmp_path, 2, proc)
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert err.strip() == "parent interrupted", err

@@ -113,6 +113,7 @@ def scan(genome, task_name, model_path, output, region_list, regions, chroms, st
     steady_heap()  # first: threads that torch or the model start keep malloc arenas of their own
     from ..io.atomic import OutputIsInput
     from ..io.fasta import FastaError
+    from ..io.naming import parts_dir
     from ..io.tracks import OutputError
     from ..models.base import ModelError
     from ..pipeline.scan import ScanError, scan_genome
@@ -142,6 +143,17 @@ def scan(genome, task_name, model_path, output, region_list, regions, chroms, st
         raise click.ClickException(str(err)) from None
     except RuntimeError as err:  # e.g. --device cuda without CUDA
         raise click.ClickException(str(err)) from None
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the finished parts are the run's hours so far
+        parts = parts_dir(output)
+        try:
+            kept = any(parts.glob("*.npz"))
+        except OSError:
+            kept = False
+        if not kept:
+            raise
+        click.echo(f"genaannot: the finished parts are kept in {parts}: rerun the same command with --resume "
+                   "to go on from them", err=True)
+        raise
     if not result.complete:
         c = result.counts
         click.echo(f"shard done; {c['units_missing']} of {c['units']} work units still missing. When all "

@@ -21,6 +21,7 @@ from .workers import (
     check_can_spawn,
     cpu_cores,
     die_with_parent,
+    leave_interrupts_to_the_parent,
     leave_now,
     parent_link,
     start_error,
@@ -112,6 +113,7 @@ def load_for_device(cfg: dict[str, Any], device: str, *, n_devices: int = 1):
 
 
 def _child(rank: int, target: Callable, device: str, job: Any, queue, link: dict[str, Any] | None = None) -> None:
+    leave_interrupts_to_the_parent()  # the parent terminates this process on Ctrl-C
     if link is not None:  # first: a parent killed from now on takes this process with it
         die_with_parent(link["parent_pid"], pdeathsig=link["pdeathsig"])
     try:

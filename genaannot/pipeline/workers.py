@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import os
+import signal
 import sys
 import threading
 import time
@@ -248,6 +249,14 @@ def leave_now(code: int = 0) -> None:
     os._exit(code)
 
 
+def leave_interrupts_to_the_parent() -> None:
+    """Ignore SIGINT in a worker or device process. A terminal's Ctrl-C reaches the whole
+    process group: each child would print its own ``KeyboardInterrupt`` traceback, while
+    the parent, which gets it too, already stops them (pool shutdown, ``terminate``) and
+    keeps what is finished."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def init_worker(state: dict[str, Any], setup: Callable[[dict[str, Any]], None] | None = None,
                 link: dict[str, Any] | None = None) -> None:
     """Initializer of a worker process: tie it to its parent (``link``: :func:`parent_link`),
@@ -261,6 +270,7 @@ def init_worker(state: dict[str, Any], setup: Callable[[dict[str, Any]], None] |
     """
     import atexit
 
+    leave_interrupts_to_the_parent()
     atexit.register(leave_now)
     if link is not None:
         die_with_parent(link["parent_pid"], pdeathsig=link["pdeathsig"])
