@@ -484,8 +484,8 @@ class VariantReader:
     def _prepass(self, bin_bp: int) -> dict[str, list[str]]:
         """Count records and lay them out; declare what records use but the header lacks.
 
-        Returns the undeclared INFO, FORMAT and FILTER ids of a text VCF (to be declared from
-        the data by the caller); contigs and, for symbolic ALTs, INFO/END are declared here.
+        Returns the undeclared INFO, FORMAT and FILTER ids of a text VCF (to be declared as
+        htslib would, by the caller); contigs and, for symbolic ALTs, INFO/END are declared here.
         """
         import pysam
 
