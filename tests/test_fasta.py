@@ -236,3 +236,17 @@ def test_nul_bytes_are_named_not_called_a_stale_index(tmp_path, text, line, bgzi
         with open_genome(fa) as g:
             for name, size in g.sizes.items():
                 g.fetch(name, 0, size)
+
+
+# -- a bgzipped FASTA whatever its name; why htslib cannot index a file ---------------------------
+
+@pytest.mark.parametrize("name", ["bgnoext.fa", "genome.fasta", "g"])
+def test_bgzip_without_a_gz_name_gets_its_gzi(tmp_path, name):
+    plain = write_fasta(tmp_path / "plain.fa", SEQS)
+    fa = tmp_path / name
+    pysam.tabix_compress(str(plain), str(fa))  # compression is in the bytes, not the name
+    for _ in range(2):  # built, then read back
+        with open_genome(fa) as g:
+            assert g.index_files == [Path(f"{fa}.fai"), Path(f"{fa}.gzi")]  # named as samtools names them
+            assert g.fetch("chrB", 0, 54) == SEQS["chrB"] and list(g.sizes) == list(SEQS)
+    assert Path(f"{fa}.gzi").is_file()

@@ -244,3 +244,14 @@ def test_scan_and_score_refuse_broken_fasta(files, models, text, words):
     if "no name" in words or "twice" in words:  # found when the FASTA is opened: score says the same
         r = _score(files, models, "-o", files / "o.vcf")
         _one_line_error(r, 1, fa, *words)
+
+
+# -- FASTA: any bgzip name, files htslib cannot index, empty sequences --------------------------
+
+def test_scan_bgzipped_fasta_without_a_gz_name(files, models):
+    fa = files / "g.fa"
+    pysam.tabix_compress(str(fa), str(files / "z.gz"))
+    os.replace(files / "z.gz", fa)  # bgzip bytes under a plain name
+    r = _scan(files, models, files / "o.bw")
+    assert r.exit_code == 0, r.output
+    assert (files / "g.fa.fai").is_file() and (files / "g.fa.gzi").is_file()

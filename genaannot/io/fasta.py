@@ -55,11 +55,10 @@ class FastaError(OSError):
     """A FASTA file (or its index) that cannot be opened, indexed or read."""
 
 
-def _index_paths(path: Path) -> list[Path]:
-    out = [Path(str(path) + ".fai")]
-    if path.suffix in (".gz", ".bgz"):
-        out.append(Path(str(path) + ".gzi"))
-    return out
+def _index_paths(path: Path, *, gz: bool) -> list[Path]:
+    """The index files htslib reads beside ``path``: ``NAME.fai``, and ``NAME.gzi`` when it is
+    compressed (decided from its bytes: a bgzipped ``genome.fa`` has ``genome.fa.gzi`` too)."""
+    return [Path(str(path) + ".fai")] + ([Path(str(path) + ".gzi")] if gz else [])
 
 
 def _dir_writable(directory: Path) -> bool:
@@ -366,8 +365,8 @@ class Genome:
                 f"{p}: compressed with plain gzip, which cannot be indexed; FASTA must be plain or "
                 f"bgzip-compressed: `zcat {p} | bgzip > OUT.fa.gz` (bgzip is in htslib/tabix)"
             )
-        gz = is_gzip(p)
-        wanted = _index_paths(p) if gz else _index_paths(p)[:1]
+        gz = is_gzip(p)  # from the bytes: a bgzipped FASTA needs its .gzi whatever its name
+        wanted = _index_paths(p, gz=gz)
         missing = [i for i in wanted if not i.exists()]
         #: where the index was read from (beside the FASTA, or the per-user cache)
         self.index_path = wanted[0]
