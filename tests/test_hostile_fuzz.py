@@ -156,3 +156,24 @@ def test_attribute_refuses_nan_outputs(tmp_path):
     lines = [x for x in r.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and "non-finite" in lines[0] and "(integrated gradients)" in lines[0], r.stderr
     assert not list(tmp_path.glob("a.*"))
+
+
+def test_genaannots_own_warnings_are_one_line_while_a_command_runs(monkeypatch):
+    # Python's format names the file and line and repeats a line of source ("  result = scan_genome(")
+    import warnings
+
+    seen = {}
+
+    @click.command("warn")
+    def _warn():
+        seen["own"] = warnings.formatwarning("OUT.parts: removed 2 finished part(s)", UserWarning,
+                                             cli.__file__, 131, "  result = scan_genome(")
+        seen["other"] = warnings.formatwarning("old API", DeprecationWarning, "/site-packages/torch/x.py", 3, "src")
+
+    get = cli.LazyGroup.get_command
+    monkeypatch.setattr(cli.LazyGroup, "get_command",
+                        lambda self, ctx, name: _warn if name == "warn" else get(self, ctx, name))
+    assert CliRunner().invoke(main, ["warn"]).exit_code == 0
+    assert seen["own"] == "genaannot: warning: OUT.parts: removed 2 finished part(s)\n"
+    assert seen["other"].startswith("/site-packages/torch/x.py:3: DeprecationWarning: old API")
+    assert warnings.formatwarning is not cli._format_warning  # put back after the command

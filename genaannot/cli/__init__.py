@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import threading
+import warnings
 from importlib import import_module
 from typing import Any
 
@@ -128,6 +129,21 @@ def _terminate(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _format_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                    line: str | None = None) -> str:
+    """genaannot's own warnings as one line for the user (``genaannot: warning: ...``), not
+    Python's ``file:line: UserWarning:`` and a line of its source; others as Python shows them."""
+    if os.path.abspath(filename).startswith(_PACKAGE + os.sep):
+        return f"genaannot: warning: {message}\n"
+    return _python_format_warning(message, category, filename, lineno, line)
+
+
+_python_format_warning = warnings.formatwarning
+
+
 class LazyGroup(click.Group):
     """Subcommands imported when run; whatever escapes a subcommand ends in one line.
 
@@ -141,6 +157,7 @@ class LazyGroup(click.Group):
         _quiet_htslib()
         main_thread = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+        shown_as, warnings.formatwarning = warnings.formatwarning, _format_warning
         try:
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit, SystemExit):
@@ -160,6 +177,7 @@ class LazyGroup(click.Group):
                 raise click.ClickException(_one_line(str(err))) from None
             raise InternalError(unexpected_error_message(err)) from None
         finally:
+            warnings.formatwarning = shown_as
             if previous is not None:  # None: not the main thread, or a handler set outside Python
                 signal.signal(signal.SIGTERM, previous)
 

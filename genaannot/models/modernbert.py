@@ -270,6 +270,18 @@ def _fit(model: nn.Module, sd: dict[str, torch.Tensor], *, source: str) -> None:
         ) from None
 
 
+def _modernbert_class(name: str) -> str:
+    """``name``, once transformers' ModernBERT module is imported without the 14 copies of
+    torch's "``torch.jit.script_method`` is deprecated" that its ``@torch.compile`` decorator
+    sets off (torch's own modules, at import; nothing the user can act on)."""
+    import transformers
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script_method.* is deprecated")
+        getattr(transformers, name)
+    return name
+
+
 def load(
     path: Path,
     *,
@@ -352,7 +364,7 @@ def load(
 
     def build() -> nn.Module:
         with skip_weight_init():  # every tensor is overwritten by the checkpoint
-            return getattr(transformers, cls_name)(hf_config)
+            return getattr(transformers, _modernbert_class(cls_name))(hf_config)
 
     try:
         check_on_meta(build, sd, source=str(path), config_source=config_source)
