@@ -188,8 +188,9 @@ def test_stale_index_is_refused(tmp_path, new, detail, gz):
 def test_index_check_accepts_what_samtools_writes(tmp_path):
     fa = tmp_path / "ok.fa"
     fa.write_bytes(b"\n>a desc\r\nACGTA\r\nAC\r\n>e\r\n>b x y\r\nGG\r\n\r\n\r\n")  # CRLF, empty sequence, blank lines
-    with open_genome(fa) as g:
+    with pytest.warns(UserWarning, match=r"sequence 'e' \(line 5\) has no bases"), open_genome(fa) as g:
         assert g.sizes == {"a": 7, "b": 2} and g.fetch("a", 0, 7) == "ACGTAAC"  # e: no bases, no index row
+        assert g.empty == {"e": 5}
     many = tmp_path / "many.fa"
     many.write_text("".join(f">s{i}\n{'ACGT' * (1 + i % 50)}\n" for i in range(3000)))
     pysam.tabix_compress(str(many), str(many) + ".gz")
@@ -250,3 +251,128 @@ def test_bgzip_without_a_gz_name_gets_its_gzi(tmp_path, name):
             assert g.index_files == [Path(f"{fa}.fai"), Path(f"{fa}.gzi")]  # named as samtools names them
             assert g.fetch("chrB", 0, 54) == SEQS["chrB"] and list(g.sizes) == list(SEQS)
     assert Path(f"{fa}.gzi").is_file()
+
+
+def _bgzip(path):
+    pysam.tabix_compress(str(path), str(path) + ".gz")
+    return Path(str(path) + ".gz")
+
+
+@pytest.mark.parametrize("text, words", [
+    (b">a\nACGTACGTAC\nACG\nACGTACGTAC\n", ["line 3 of record 'a' holds 3 bases, fewer than its first line (line 2: 10)",
+                                           "seqkit seq -w 60"]),
+    (b">a\nACG\nACGTACGT\nA\n", ["line 3 of record 'a' holds 8 bases, more than its first line (line 2: 3)"]),
+    (b">a\nACGTACGTAC\n\nACGTACGTAC\nAC\n", ["line 3 is blank inside record 'a' (header on line 1)", "seqkit"]),
+    (b"", ["the file is empty"]),
+    (b"\n\n", ["only blank lines"]),
+    (b"ACGTACGT\nACGT\n", ["line 1 'ACGTACGT' comes before any '>' header line"]),
+    (bytes(range(1, 256)) * 3, ["line 1 holds control characters", "not a text FASTA"]),
+    (b"\xef\xbb\xbf>a\nACGT\n", ["line 1 starts with a UTF-8 byte-order mark"]),
+    (b";comment\n>a\nACGT\n", ["line 1 is a ';' comment line", "grep -v '^;'"]),
+    (b">a\nACGT\n;later\n>b\nGG\n", ["line 3 is a ';' comment line"]),
+    (b">a\rACGTACGT\rACGT\r", ["line 1: its line breaks are carriage returns alone", "tr '\\r' '\\n'"]),
+    (b">a\r\nACGTACGT\r\nACGTACGT\nACG\n", ["record 'a' mixes Windows (CRLF) and Unix (LF) line breaks (lines 2 and 3)"]),
+    (b">a\nACGTACGT\nACGTACGT\r\nACG\n", ["record 'a' mixes Windows (CRLF) and Unix (LF) line breaks (lines 2 and 3)"]),
+    (b">a\nACGT\n>e\n", ["line 3: the last record 'e' has no sequence lines"]),
+    (b">a\nACGT\n>e", ["line 3: the last record 'e' has no sequence (the file ends in its header line)"]),
+], ids=["short-line", "long-line", "blank-line", "empty", "blank-only", "no-header", "binary", "bom", "comment",
+        "comment-later", "cr-only", "crlf-then-lf", "lf-then-crlf", "last-empty", "last-header-cut"])
+@pytest.mark.parametrize("gz", [False, True])
+def test_unindexable_fasta_says_which_line_and_why(tmp_path, text, words, gz):
+    fa = tmp_path / "g.fa"
+    fa.write_bytes(text)
+    if gz:
+        fa = _bgzip(fa)
+    with pytest.raises(FastaError) as e:
+        open_genome(fa)
+    msg = str(e.value)
+    assert msg.startswith(f"{fa}: ") and "\n" not in msg
+    for w in words:
+        assert w in msg, (w, msg)
+    assert "stale" not in msg and ".fai" not in msg  # no index existed: none is blamed
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({"g.fa", fa.name})  # nothing left behind (.gzi)
+
+
+def test_truncated_bgzip_is_named(tmp_path):
+    rng = np.random.default_rng(2)
+    seq = "".join(rng.choice(list("ACGT"), size=300_000))
+    fa = _bgzip(write_fasta(tmp_path / "g.fa", {"a": seq}, width=60))
+    cut = tmp_path / "cut.fa.gz"
+    cut.write_bytes(fa.read_bytes()[:50_000])
+    with pytest.raises(FastaError, match=r"cut\.fa\.gz: the compressed file ends early .*bgzip") as e:
+        open_genome(cut)
+    assert "stale" not in str(e.value)
+    assert not Path(f"{cut}.gzi").exists() and not Path(f"{cut}.fai").exists()  # htslib's half-built .gzi removed
+
+
+def test_broken_fasta_with_an_old_index_names_both(tmp_path):
+    fa = _stale(tmp_path, "g.fa", OLD, ">a\nACGTACGTAC\nACG\nACGTACGTAC\n>b\nGGGG\n")
+    with pytest.raises(FastaError) as e:
+        open_genome(fa)
+    msg = str(e.value)
+    assert "line 3 of record 'a' holds 3 bases" in msg and f"its index {fa}.fai is older than this content" in msg
+
+
+# -- files htslib reads right are accepted; empty sequences are named ------------------------------
+
+RNG_SEQ = "".join(np.random.default_rng(3).choice(list("ACGT"), size=300))
+
+
+@pytest.mark.parametrize("text, seqs", [
+    (">a\n" + "".join(RNG_SEQ[i : i + 60] + " \n" for i in range(0, 300, 60)), {"a": RNG_SEQ}),
+    (">a\n" + "".join(RNG_SEQ[:250][i : i + 60] + " \t\n" for i in range(0, 250, 60)) + ">b\nACGT\n",
+     {"a": RNG_SEQ[:250], "b": "ACGT"}),
+    (">a " + "x" * 70_000 + "\n" + RNG_SEQ + "\n>b\nACGT\n", {"a": RNG_SEQ, "b": "ACGT"}),
+    (">a\n" + RNG_SEQ + "\n>b " + "y" * 200_000 + "\n" + RNG_SEQ[:7] + "\n", {"a": RNG_SEQ, "b": RNG_SEQ[:7]}),
+], ids=["trailing-space", "trailing-blanks-short-last-line", "header-70k", "last-header-200k"])
+@pytest.mark.parametrize("gz", [False, True])
+def test_what_htslib_reads_right_is_accepted(tmp_path, text, seqs, gz):
+    fa = tmp_path / "g.fa"
+    fa.write_text(text)
+    if gz:
+        fa = _bgzip(fa)
+    for _ in range(2):  # index built now, then an index from before
+        with open_genome(fa) as g:
+            assert {n: g.fetch(n, 0, size) for n, size in g.sizes.items()} == seqs
+
+
+def test_uneven_blanks_are_refused_naming_the_line_not_the_index(tmp_path):
+    # every line 62 bytes, but line 3 has 61 bases: htslib's index would read wrong bases there
+    fa = tmp_path / "g.fa"
+    fa.write_text(">a\n" + RNG_SEQ[:60] + " \n" + RNG_SEQ[60:121] + "\n" + RNG_SEQ[121:181] + " \n>b\nGG\n")
+    with pysam.FastaFile(str(fa)) as f:
+        assert f.fetch("a") != RNG_SEQ[:181]  # what the refusal prevents
+    for _ in range(2):  # the index left by pysam, then (deleted) one built now: the same message
+        with pytest.raises(FastaError) as e:
+            open_genome(fa)
+        msg = str(e.value)
+        assert "line 3 of sequence 'a' holds 61 bases in 62 bytes, its first line 60 in 62" in msg
+        assert "deleting it would not help" in msg and "seqkit seq -w 60" in msg and "stale" not in msg
+        os.unlink(f"{fa}.fai")
+
+
+def test_an_index_samtools_would_write_again_is_not_called_stale(tmp_path):
+    fa = tmp_path / "g.fa"
+    fa.write_text(">a\nACGT\tACGT\nACGT\n")  # a tab inside the first line: htslib skips it
+    pysam.FastaFile(str(fa)).close()  # the index exists before genaannot opens the file
+    with pytest.raises(FastaError) as e:
+        open_genome(fa)
+    msg = str(e.value)
+    assert "line 2 (sequence 'a')" in msg and "deleting it would not help" in msg and "stale" not in msg
+
+
+def test_empty_sequences_are_named_with_their_lines(tmp_path):
+    fa = tmp_path / "g.fa"
+    fa.write_text(">a\n" + RNG_SEQ[:200] + "\n>empty\n>b\n" + RNG_SEQ[:200] + "\n")
+    with pytest.warns(UserWarning, match=r"g\.fa: sequence 'empty' \(line 3\) has no bases.*no output has it"):
+        g = open_genome(fa)
+    with g:
+        assert list(g.sizes) == ["a", "b"] and g.empty == {"empty": 3}
+    many = tmp_path / "many.fa"
+    many.write_text(">a\nAC\n" + "".join(f">e{i}\n" for i in range(7)) + ">b\nGG\n")
+    with pytest.warns(UserWarning, match=r"7 sequences 'e0' \(line 3\), .*'e4' \(line 7\) and 2 more have no bases"):
+        g = open_genome(many)
+    with g:
+        assert list(g.empty) == [f"e{i}" for i in range(7)] and g.empty["e6"] == 9
+    with open_genome(many, verify=False) as g:  # workers: the parent has checked
+        assert g.empty == {}

@@ -255,3 +255,36 @@ def test_scan_bgzipped_fasta_without_a_gz_name(files, models):
     r = _scan(files, models, files / "o.bw")
     assert r.exit_code == 0, r.output
     assert (files / "g.fa.fai").is_file() and (files / "g.fa.gzi").is_file()
+
+
+@pytest.mark.parametrize("text, words", [
+    (">chr1\n" + SEQ[:60] + "\n" + SEQ[60:90] + "\n" + SEQ[90:150] + "\n",
+     ["line 3 of record 'chr1' holds 30 bases", "seqkit seq -w 60"]),
+    (">chr1\n" + SEQ[:60] + "\n\n" + SEQ[60:120] + "\n", ["line 3 is blank inside record 'chr1'"]),
+    ("\ufeff>chr1\n" + SEQ[:60] + "\n", ["line 1 starts with a UTF-8 byte-order mark"]),
+], ids=["short-line", "blank-line", "bom"])
+def test_scan_and_score_say_why_a_fasta_cannot_be_indexed(files, models, text, words):
+    fa = files / "g.fa"
+    fa.write_text(text)
+    for r in (_scan(files, models, files / "o.bw"), _score(files, models, "-o", files / "o.vcf")):
+        err = _one_line_error(r, 1, fa, *words)
+        assert "stale" not in err and ".fai" not in err  # no index existed: none is blamed
+    assert fa.read_text() == text and not (files / "o.bw").exists()
+
+
+def test_empty_sequence_is_named_and_scored_as_missing(files, models):
+    import pyBigWig
+
+    fa = files / "g.fa"
+    fa.write_text(">chr1\n" + SEQ + "\n>empty\n>chr2\n" + SEQ[:200] + "\n")
+    with pytest.warns(UserWarning, match=r"sequence 'empty' \(line 3\) has no bases"):
+        r = _scan(files, models, files / "o.bw")
+    assert r.exit_code == 0, r.output
+    with pyBigWig.open(str(files / "o.bw")) as bw:
+        assert bw.chroms() == {"chr1": 400, "chr2": 200}  # a bigWig cannot hold a length-0 sequence
+    (files / "in.vcf").write_text(VCF + "empty\t1\t.\tA\tG\t.\t.\t.\n")
+    r = _score(files, models, "-o", files / "o.vcf")
+    assert r.exit_code == 0, r.output
+    assert "warning:" in r.output and "'empty' (line 3) has no bases" in r.output
+    rows = [line.split("\t") for line in (files / "o.vcf").read_text().splitlines() if line.startswith("empty")]
+    assert len(rows) == 1 and "GENA_REASON=NO_CONTIG" in rows[0][7]

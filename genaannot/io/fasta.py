@@ -11,6 +11,10 @@ An index is only trusted after :func:`check_index` has compared it with the FAST
 (cheap: a few bytes around every sequence, not a pass over the sequence): a stale ``.fai``
 would otherwise feed line breaks and the next header to the model, or scan only part of a
 sequence that has grown. Duplicate and empty sequence names are refused, naming the lines.
+A mismatch is called a stale index only when it is one (not for an index just built, nor for
+one samtools writes again unchanged). A FASTA that htslib cannot index gets the first line that
+breaks samtools' layout and a fix (:mod:`genaannot.io.fasta_layout`). Sequences with no bases
+(left out of the index) are named in a warning and in :attr:`Genome.empty`.
 :meth:`Genome.fetch` refuses letters that are not IUPAC nucleotide codes (:data:`IUPAC`,
 either case: digits, ``*``, ``-``, ``.``, ``X``…), naming the sequence and position.
 """
@@ -29,6 +33,7 @@ from pathlib import Path
 # N runs are found by the pure planner; re-exported for callers that read a Genome
 from ..windows import NRun, find_n_runs, scan_n_runs  # noqa: F401
 from .atomic import AtomicFile
+from .fasta_layout import REWRAP, diagnose
 from .text import is_bgzf, is_gzip
 
 __all__ = ["FastaError", "Genome", "IUPAC", "check_index", "open_genome", "find_n_runs", "scan_n_runs"]
@@ -39,6 +44,8 @@ _IUPAC_BYTES = (IUPAC + IUPAC.lower()).encode("ascii")
 _NOT_IUPAC = re.compile(f"[^{IUPAC}{IUPAC.lower()}]")
 #: at most this many bytes are read between two sequences (a header line) or after the last
 _GAP_LIMIT = 1 << 16
+#: what htslib does not count as a base (C's isgraph() is false)
+_NOT_BASE = bytes(range(0x21)) + bytes(range(0x7F, 0x100))
 
 
 #: set by the command line: htslib's own ``[E::fai_build_core]`` lines are not shown, the
@@ -113,6 +120,9 @@ def _cached_index(path: Path, *, gz: bool) -> tuple[Path, Path]:
         for f in reversed(files):
             f.commit()
     except (OSError, pysam.SamtoolsError) as err:
+        why = diagnose(path, gz=gz) if isinstance(err, pysam.SamtoolsError) else None
+        if why:  # the FASTA itself cannot be indexed, wherever the index goes
+            raise FastaError(why) from None
         raise FastaError(
             f"{path}: no index beside it, its directory is not writable, and the index could not be "
             f"built in the cache {folder} ({err}); run `samtools faidx {path}` where you can write, "
@@ -210,46 +220,151 @@ def _header_name(line: bytes) -> str | None:
     return rest.split()[0].decode("utf-8", "surrogateescape")
 
 
-def check_index(path: str | Path, fai: str | Path, gzi: str | Path | None = None) -> None:
+class _Mismatch(Exception):
+    """The index and the file disagree (``detail``) at ``offset``: the sequence ``name``, or
+    (None) after the last one; ``record`` is the index row of the sequence whose lines are
+    suspect (the one before a gap that does not hold its header), if any."""
+
+    def __init__(self, detail: str, offset: int, name: str | None,
+                 record: tuple[str, int, int, int, int] | None = None) -> None:
+        super().__init__(detail)
+        self.detail, self.offset, self.name, self.record = detail, offset, name, record
+
+
+def check_index(path: str | Path, fai: str | Path, gzi: str | Path | None = None, *,
+                built: bool = False) -> list[tuple[str, int]]:
     """Check that ``fai`` (and ``gzi`` for bgzip) describes the FASTA at ``path``.
 
     For every sequence, the bytes before it must be exactly its own ``>`` header line (after
-    blank lines), its first line must end where the index says, and after the last sequence
-    only blank lines may follow. A header with no bases (an empty sequence: samtools leaves
-    it out of the index) is allowed. Reads a few bytes per sequence (one BGZF block per
-    sequence at most), not the sequence itself: about 10 µs per sequence in all.
+    blank lines, and after blanks that end the previous sequence's last line), its first line
+    must end where the index says (blanks before the line break are allowed: htslib skips
+    them), and after the last sequence only blank lines may follow. A header with no bases (an
+    empty sequence: samtools leaves it out of the index) is allowed and returned. Reads a few
+    bytes per sequence (one BGZF block per sequence at most), not the sequence itself: about
+    10 µs per sequence in all.
+
+    Parameters
+    ----------
+    path, fai, gzi : str or Path
+        The FASTA and its index files.
+    built : bool
+        Whether ``fai`` was built from the file just now. A mismatch then cannot mean a stale
+        index (nor can it when samtools builds the same index again, which is tried otherwise):
+        the message says so and does not advise deleting the index.
+
+    Returns
+    -------
+    list of (str, int)
+        The empty sequences: name and the 1-based line of the header, in file order.
 
     Raises
     ------
     FastaError
-        A sequence without a name or a name given twice (naming the lines), or an index
-        that does not match (naming the index and how to rebuild it).
+        A sequence without a name or a name given twice (naming the lines), an index that does
+        not match (naming the index and how to rebuild it), or a layout the check cannot follow
+        (naming the line, and how to rewrite the file).
     """
     path, fai = Path(path), Path(fai)
     gzi = Path(gzi) if gzi is not None else None
-    index = f"{fai}" + (f" / {gzi}" if gzi is not None else "")
-
-    def stale(detail: str) -> FastaError:
-        return FastaError(
-            f"{path}: its index {index} does not match the file ({detail}): it is stale or damaged; delete "
-            f"{fai}{f' and {gzi}' if gzi is not None else ''} (genaannot then rebuilds it) or rebuild it with "
-            f"`samtools faidx {path}`")
-
     try:
         rows = sorted(_read_fai(fai), key=lambda r: r[2])
         raw = _Raw(path, gzi)
     except (OSError, ValueError) as err:
-        raise stale(str(err)) from None
+        raise _stale(path, fai, gzi, str(err)) from None
     try:
-        _check_rows(raw, rows, stale)
-    except FastaError as err:
-        if "does not match the file" in str(err):
-            _refuse_nul(raw, path)  # a NUL byte misleads htslib's indexer: say that, not "stale"
-        raise err from None
+        return _check_rows(raw, rows)
+    except _Mismatch as err:
+        _refuse_nul(raw, path)  # a NUL byte misleads htslib's indexer: say that, not "stale"
+        raise _mismatch_error(raw, fai, gzi, err, built=built) from None
+    except FastaError:
+        raise
     except (OSError, ValueError, zlib.error) as err:
-        raise stale(f"cannot read where it points: {err}") from None
+        raise _stale(path, fai, gzi, f"cannot read where it points: {err}") from None
     finally:
         raw.close()
+
+
+def _stale(path: Path, fai: Path, gzi: Path | None, detail: str) -> FastaError:
+    index = f"{fai}" + (f" / {gzi}" if gzi is not None else "")
+    return FastaError(
+        f"{path}: its index {index} does not match the file ({detail}): it is stale or damaged; delete "
+        f"{fai}{f' and {gzi}' if gzi is not None else ''} (genaannot then rebuilds it) or rebuild it with "
+        f"`samtools faidx {path}`")
+
+
+def _index_is_current(path: Path, fai: Path, gzi: Path | None) -> bool | None:
+    """Whether samtools writes this very index for the file as it is now; None when it cannot
+    index the file at all. Error path only: builds an index in a temporary directory."""
+    import pysam
+
+    with tempfile.TemporaryDirectory(prefix="genaannot-fai-") as tmp:
+        args = [str(path), "--fai-idx", os.path.join(tmp, "i.fai")]
+        if gzi is not None:
+            args += ["--gzi-idx", os.path.join(tmp, "i.gzi")]
+        try:
+            pysam.faidx(*args)
+        except pysam.SamtoolsError:
+            return None
+        try:
+            return (Path(tmp, "i.fai").read_bytes() == fai.read_bytes()
+                    and (gzi is None or Path(tmp, "i.gzi").read_bytes() == gzi.read_bytes()))
+        except OSError:
+            return False
+
+
+def _mismatch_error(raw: _Raw, fai: Path, gzi: Path | None, err: _Mismatch, *, built: bool) -> FastaError:
+    """The message for an index that does not fit the file: stale (delete it), a file samtools
+    can no longer index (why), or a layout this check cannot follow (rewrite the file)."""
+    path = raw.path
+    current = True if built else _index_is_current(path, fai, gzi)
+    if current is None:
+        why = diagnose(path, gz=gzi is not None) or f"{path}: samtools cannot index it as it is now"
+        return FastaError(f"{why} (its index {fai} is older than this content: delete it too)")
+    if not current:
+        return _stale(path, fai, gzi, err.detail)
+    # the index is what samtools writes today: deleting it changes nothing; say where and why
+    odd = _odd_line(raw, err.record) if err.record is not None else None
+    if odd is not None:
+        at, bases, size = odd
+        name, _, _, lb, lw = err.record  # type: ignore[misc]
+        return FastaError(
+            f"{path}: line {raw.newlines_before(at) + 1} of sequence {name!r} holds {bases:,} bases in {size:,} bytes, "
+            f"its first line {lb:,} in {lw:,} (blanks or other characters that are not bases inside some lines): "
+            f"the index ({fai}, what samtools writes for it: deleting it would not help) would read the wrong "
+            f"bases from there on; write the FASTA again with plain, equally long lines (`{REWRAP}`) and use that")
+    line = raw.newlines_before(err.offset) + 1
+    where = f"line {line} (sequence {err.name!r})" if err.name else f"line {line} (after the last sequence)"
+    return FastaError(
+        f"{path}: {where}: genaannot cannot confirm that the index fits the file there ({err.detail}), although "
+        f"{fai} is what samtools writes for it (deleting it would not help): the lines are not laid out "
+        f"uniformly; write the FASTA again with plain, equally long lines (`{REWRAP}`) and use that")
+
+
+def _odd_line(raw: _Raw, record: tuple[str, int, int, int, int]) -> tuple[int, int, int] | None:
+    """``(offset, bases, bytes with the line break)`` of the first line of ``record`` that is
+    not its last and differs from its first line in bases or in bytes (error path only: reads
+    the sequence)."""
+    _, _, offset, lb, lw = record
+    pos, carry = offset, b""
+    line: tuple[int, int, int] | None = None  # the line before: reported once another follows it
+    while True:
+        chunk = raw.read(pos, 1 << 20)
+        start = pos - len(carry)
+        if chunk:
+            texts = (carry + chunk).split(b"\n")
+            carry = texts.pop()
+            pos += len(chunk)
+        else:
+            texts = [carry] if carry else []
+        for text in texts:
+            if text[:1] == b">" or not text:  # the next header, or a blank line: the sequence ended
+                return None
+            if line is not None and (line[1] != lb or line[2] != lw):
+                return line
+            line = (start, len(text.translate(None, _NOT_BASE)), len(text) + 1)
+            start += len(text) + 1
+        if not chunk:
+            return None
 
 
 def _refuse_nul(raw: _Raw, path: Path, *, chunk: int = 1 << 22) -> None:
@@ -267,26 +382,65 @@ def _refuse_nul(raw: _Raw, path: Path, *, chunk: int = 1 << 22) -> None:
         offset += len(block)
 
 
-def _check_rows(raw: _Raw, rows: list[tuple[str, int, int, int, int]], stale) -> None:
+#: blanks at the start of a line (htslib's ``isspace`` less the line break)
+_BLANKS = re.compile(rb"[ \t\r\f\v]*")
+
+
+def _read_gap(raw: _Raw, start: int, end: int | None) -> bytes:
+    """The bytes from ``start`` to ``end`` (None: the end of the file), which should hold only
+    blanks, blank lines and ``>`` header lines. A long gap (a header over 64 KiB, many empty
+    sequences) is read in pieces, and reading stops after the piece where a line of anything
+    else begins (a stale index: sequence where a header should be), so that a wrong offset
+    never reads a whole chromosome."""
+    if end is not None and end - start <= _GAP_LIMIT:
+        return raw.read(start, end - start)  # the usual case: one read
+    parts, pos, in_header = [], start, False
+    while end is None or pos < end:
+        piece = raw.read(pos, _GAP_LIMIT if end is None else min(_GAP_LIMIT, end - pos))
+        if not piece:
+            break
+        parts.append(piece)
+        pos += len(piece)
+        i = 0
+        while i < len(piece):
+            if in_header:
+                k = piece.find(b"\n", i)
+                if k < 0:
+                    break
+                in_header, i = False, k + 1
+                continue
+            j = _BLANKS.match(piece, i).end()  # type: ignore[union-attr]
+            if j == len(piece):
+                break
+            if piece[j] not in b"\n>":
+                return b"".join(parts)  # not a gap: the caller names what is wrong
+            in_header, i = piece[j] == ord(">"), j + 1
+    return b"".join(parts)
+
+
+def _check_rows(raw: _Raw, rows: list[tuple[str, int, int, int, int]]) -> list[tuple[str, int]]:
     path = raw.path
     names = {r[0]: r[2] for r in rows}
     seen: set[str] = set()
+    empty: list[tuple[str, int]] = []
 
-    def headers(gap: bytes, at: int) -> list[tuple[int, bytes]]:
-        """``(absolute offset, line)`` of the non-blank lines of ``gap`` read at ``at``."""
+    def headers(gap: bytes, at: int, lines_at: int) -> list[tuple[int, int, bytes]]:
+        """``(absolute offset, line number, line)`` of the non-blank lines of ``gap`` read at
+        ``at``, after ``lines_at`` line breaks in the file."""
         out, pos = [], 0
-        for line in gap.split(b"\n"):
+        for k, line in enumerate(gap.split(b"\n")):
             if line.strip():
-                out.append((at + pos, line))
+                out.append((at + pos, lines_at + k + 1, line))
             pos += len(line) + 1
         return out
 
     def line_no(offset: int) -> int:
         return raw.newlines_before(offset) + 1
 
-    def look(gap: bytes, at: int, expected: str | None) -> None:
-        if expected:  # the usual case, quickly: blank lines, then ">NAME[ text]\n"
-            head = gap.lstrip(b"\r\n")
+    def look(gap: bytes, at: int, lines_at: int, expected: str | None, offset: int,
+             before: tuple[str, int, int, int, int] | None) -> None:
+        if expected:  # the usual case, quickly: blanks and blank lines, then ">NAME[ text]\n"
+            head = gap.lstrip()
             key = b">" + expected.encode("utf-8", "surrogateescape")
             if head.startswith(key) and head.count(b"\n") == 1 and head.endswith(b"\n") and head[len(key):][:1].isspace():
                 return
@@ -294,8 +448,8 @@ def _check_rows(raw: _Raw, rows: list[tuple[str, int, int, int, int]], stale) ->
         if nul >= 0:  # htslib reads up to a NUL and stops: a binary or damaged file, not a stale index
             raise FastaError(f"{path}: line {line_no(at + nul)} holds a NUL byte: this is not a text FASTA "
                              "(binary or damaged); remove the byte or regenerate the file")
-        lines = headers(gap, at)
-        for pos, line in lines:
+        lines = headers(gap, at, lines_at)
+        for pos, _, line in lines:
             if line[:1] != b">":
                 continue
             name = _header_name(line)
@@ -306,33 +460,69 @@ def _check_rows(raw: _Raw, rows: list[tuple[str, int, int, int, int]], stale) ->
                 first = raw.newlines_before(names[name])  # the line of its header (1-based)
                 raise FastaError(f"{path}: sequence name {name!r} is used twice (lines {first} and {line_no(pos)}); "
                                  "only the first would be read: rename or remove one")
-        # header lines with no bases between them are empty sequences, which samtools leaves out
         if expected is None:
-            if any(line[:1] != b">" for _, line in lines) or len(gap) >= _GAP_LIMIT:
-                raise stale("the file goes on after the last sequence the index knows")
-            return
-        if not lines or any(line[:1] != b">" for _, line in lines) or not gap.endswith(b"\n"):
-            raise stale(f"no single header line right before sequence {expected!r}")
-        if _header_name(lines[-1][1]) != expected:
-            raise stale(f"the header before sequence {expected!r} is {lines[-1][1][:40].decode(errors='replace')!r}")
+            if any(line[:1] != b">" for _, _, line in lines):
+                raise _Mismatch("the file goes on after the last sequence the index knows", at, None, before)
+        elif not lines or any(line[:1] != b">" for _, _, line in lines) or not gap.endswith(b"\n"):
+            raise _Mismatch(f"no single header line right before sequence {expected!r}", offset, expected, before)
+        elif _header_name(lines[-1][2]) != expected:
+            raise _Mismatch(f"the header before sequence {expected!r} is "
+                            f"{lines[-1][2][:40].decode(errors='replace')!r}", offset, expected)
+        else:
+            lines = lines[:-1]
+        # header lines with no bases after them are empty sequences, which samtools leaves out
+        empty.extend((_header_name(line) or "", k) for _, k, line in lines)
 
-    prev = 0
-    for name, length, offset, lb, lw in rows:
+    prev = newlines = 0  # newlines: line breaks before prev (counted, not read again)
+    before: tuple[str, int, int, int, int] | None = None
+    for row in rows:
+        name, length, offset, lb, lw = row
         if name in seen:  # samtools skips a repeated name: an index written otherwise
-            raise stale(f"sequence {name!r} is listed twice")
+            raise _Mismatch(f"sequence {name!r} is listed twice", offset, name)
         seen.add(name)
         if offset < prev:
-            raise stale(f"sequence {name!r} overlaps the one before it")
-        look(raw.read(prev, min(offset - prev, _GAP_LIMIT)), prev, name)
+            raise _Mismatch(f"sequence {name!r} overlaps the one before it", offset, name)
+        gap = _read_gap(raw, prev, offset)
+        look(gap, prev, newlines, name, offset, before)
+        newlines += gap.count(b"\n")
         ending = raw.read(offset + min(lb, length), lw - lb) if length else b""
         if b"\0" in ending:  # htslib counts NUL bytes at a line's end as part of its line break
             raise FastaError(f"{raw.path}: line {raw.newlines_before(offset) + 1} holds a NUL byte: this is not a "
                              "text FASTA (binary or damaged); remove the byte or regenerate the file")
-        if length > lb and ending.strip(b"\r\n"):
-            raise stale(f"the first line of {name!r} is not {lb} bases long")
+        # blanks before the line break (a trailing space) are skipped by htslib: the bases stay right
+        if length > lb and not (ending.endswith(b"\n") and ending.count(b"\n") == 1 and not ending.strip()):
+            raise _Mismatch(f"the first line of {name!r} does not end after its {lb} bases", offset, name, row)
         full, part = divmod(length, lb) if length else (0, 0)
         prev = offset + full * lw + part
-    look(raw.read(prev, _GAP_LIMIT), prev, None)
+        newlines += full  # every full line ends in one line break
+        before = row
+    look(_read_gap(raw, prev, None), prev, newlines, None, prev, before)
+    return empty
+
+
+def _open_error(path: Path, *, gz: bool, err: Exception, old_fai: Path | None) -> FastaError:
+    """Why htslib could not open (index) ``path``: the first line that breaks samtools' layout,
+    or, when the file is fine, the index that existed before (stale or damaged)."""
+    why = diagnose(path, gz=gz)
+    if why:
+        return FastaError(why + (f" (its index {old_fai} could not be read either: delete it too)" if old_fai else ""))
+    if old_fai is not None:
+        return FastaError(
+            f"{path}: its index {old_fai} could not be read ({err}): it is stale or damaged; delete it "
+            f"(genaannot then rebuilds it) or rebuild it with `samtools faidx {path}`")
+    return FastaError(f"{path}: htslib could not index it ({err}); `samtools faidx {path}` says why")
+
+
+def _warn_empty(path: Path, found: list[tuple[str, int]]) -> None:
+    shown = ", ".join(f"{name!r} (line {line})" for name, line in found[:5])
+    more = f" and {len(found) - 5:,} more" if len(found) > 5 else ""
+    what = "sequence" if len(found) == 1 else f"{len(found):,} sequences"
+    warnings.warn(
+        f"{path}: {what} {shown}{more} {'has' if len(found) == 1 else 'have'} no bases: samtools leaves "
+        f"{'it' if len(found) == 1 else 'them'} out of the index, so no output has {'it' if len(found) == 1 else 'them'} "
+        "(a track cannot hold a sequence of length 0) and --chrom/--region cannot select "
+        f"{'it' if len(found) == 1 else 'them'}; remove the header or give it bases to silence this",
+        stacklevel=4)
 
 
 class Genome:
@@ -372,22 +562,27 @@ class Genome:
         self.index_path = wanted[0]
         #: every index file read (``.fai``, and ``.gzi`` for bgzip): inputs no output may replace
         self.index_files: list[Path] = list(wanted)
+        #: sequences with no bases (samtools leaves them out of the index, so they are in no
+        #: output): name → 1-based line of the header; found by the check (empty without ``verify``)
+        self.empty: dict[str, int] = {}
         kwargs: dict[str, str] = {}
+        built = bool(missing)  # htslib builds what is missing: such an index cannot be stale
+        old_fai = None if wanted[0] in missing else wanted[0]  # an index from before: maybe stale
         if missing and not _dir_writable(p.parent):
-            fai, gzi = _cached_index(p, gz=gz)
+            fai, gzi = _cached_index(p, gz=gz)  # keyed by size and mtime: made from this content
             self.index_path = fai
             self.index_files = [fai, gzi] if gz else [fai]
             kwargs = {"filepath_index": str(fai)}
             if gz:
                 kwargs["filepath_index_compressed"] = str(gzi)
+            missing, built, old_fai = [], True, fai
         try:
             self._fa = pysam.FastaFile(str(p), **kwargs)
         except (OSError, ValueError) as err:
-            msg = str(err)
-            raise FastaError(
-                f"{p}: cannot open as an indexed FASTA ({msg}); if {p}.fai is stale or damaged, "
-                "delete it so that it is rebuilt"
-            ) from None
+            for leftover in missing:  # a failed build can leave a .gzi behind: it is ours, and wrong
+                if leftover.exists():
+                    leftover.unlink(missing_ok=True)
+            raise _open_error(p, gz=gz, err=err, old_fai=old_fai) from None
         names = list(self._fa.references)
         lengths = list(self._fa.lengths)
         if not names:
@@ -395,10 +590,13 @@ class Genome:
             raise FastaError(f"{p}: no sequences found (is it a FASTA file?)")
         if verify:
             try:
-                check_index(p, self.index_files[0], self.index_files[1] if gz else None)
+                found = check_index(p, self.index_files[0], self.index_files[1] if gz else None, built=built)
             except FastaError:
                 self._fa.close()
                 raise
+            self.empty = dict(found)
+            if found:
+                _warn_empty(p, found)
         self.sizes: dict[str, int] = dict(zip(names, (int(n) for n in lengths)))
 
     def identity(self) -> dict[str, int | str]:
