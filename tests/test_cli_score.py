@@ -195,6 +195,25 @@ def test_score_regions_like_bcftools(files, tmp_path, args, kept):
     assert "##genaannotRegions=" in header
 
 
+def test_score_regions_count_info_end_like_bcftools(files, tmp_path):
+    # a symbolic deletion or gVCF block reaches INFO/END: bcftools -r keeps it where END overlaps
+    vcf = tmp_path / "sv.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n##contig=<ID=1,length=400>\n"
+                   '##INFO=<ID=END,Number=1,Type=Integer,Description="End">\n'
+                   "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                   f"1\t250\tdel\t{SEQ[249]}\t<DEL>\t.\t.\tEND=320\n"
+                   f"1\t260\tsnv\t{SEQ[259]}\tA\t.\t.\t.\n")
+    out = tmp_path / "o.vcf"
+    r = CliRunner().invoke(main, ["score", str(vcf), "--genome", str(files / "g.fa"), "--task", "splice",
+                                  "--model", str(files / "splice"), "-o", str(out), "--device", "cpu",
+                                  "-r", "chr1:300-300"])
+    assert r.exit_code == 0, r.output
+    recs = list(pysam.VariantFile(str(out)))
+    assert [(x.id, x.stop) for x in recs] == [("del", 320)]
+    assert recs[0].info["GENA_REASON"] == ("SYMBOLIC",)
+    assert "1 records outside the regions (-r/-R): not written" in r.output
+
+
 def test_score_regions_quiet_still_says_and_errors(files, tmp_path):
     base = ["score", str(files / "in.vcf"), "--genome", str(files / "g.fa"), "--task", "splice",
             "--model", str(files / "splice"), "-o", str(tmp_path / "o.vcf"), "--device", "cpu"]

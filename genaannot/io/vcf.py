@@ -86,6 +86,14 @@ class VcfRecord:
     def end(self) -> int:
         return self.start + len(self.ref)
 
+    @property
+    def reach(self) -> int:
+        """0-based end of what the record covers: the REF allele's, or ``INFO/END``'s when it
+        reaches further (a gVCF block, a symbolic deletion), as htslib's ``rlen`` and
+        bcftools' ``-r`` read it."""
+        stop = getattr(self._rec, "stop", None)
+        return max(self.end, stop) if isinstance(stop, int) else self.end
+
 
 @dataclass
 class RecordLayout:

@@ -586,7 +586,7 @@ def _score(vcf, *, genome: Genome, model: Model, task: Task, readout: Readout, o
                 done += 1
                 if inside is not None:
                     g = cm.mapping.get(rec.chrom)
-                    if g is None or not inside.overlaps(g, rec.start, rec.end):
+                    if g is None or not inside.overlaps(g, rec.start, rec.reach):  # bcftools -r: INFO/END counts
                         summary.records_outside += 1
                         continue
                 used.add(rec.chrom)
