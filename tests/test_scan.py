@@ -265,6 +265,21 @@ def test_a_scan_of_nothing_but_n_counts_the_same_keys(tmp_path, token_model):
     assert json.loads((tmp_path / "n.json").read_text())["counts"] == none.counts
 
 
+def test_a_sequence_without_bases_is_named_in_the_manifest_and_when_asked_for(tmp_path, token_model):
+    from genaannot.regions import RegionError
+
+    fa = tmp_path / "g.fa"
+    fa.write_text(">a\n" + "ACGT" * 50 + "\n>empty\n>b\n" + "TTGCA" * 40 + "\n")
+    with pytest.warns(UserWarning, match="'empty' \\(line 3\\) has no bases"):
+        res = scan_genome(fa, model=token_model, task="splice", output=tmp_path / "o.bw", quiet=True)
+    assert json.loads(res.manifest.read_text())["empty_sequences"] == {"empty": 3}
+    for kw in ({"chroms": ["empty"]}, {"regions": ["empty"]}, {"regions": ["empty:1-5"]}):
+        with pytest.warns(UserWarning), pytest.raises(RegionError, match=r"'empty' \(.*g\.fa, line 3\) has no bases"):
+            scan_genome(fa, model=token_model, task="splice", output=tmp_path / "x.bw", quiet=True, **kw)
+    with pytest.warns(UserWarning), pytest.raises(RegionError, match="'nope' is not in the genome"):
+        scan_genome(fa, model=token_model, task="splice", output=tmp_path / "x.bw", quiet=True, chroms=["nope"])
+
+
 class _Boom(RuntimeError):
     pass
 

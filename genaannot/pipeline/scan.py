@@ -280,6 +280,17 @@ def default_batch_size(*, devices: list[str] | str | None = None, window_tokens:
 
 
 def _targets(genome: Genome, regions: Any, chroms: Sequence[str] | None) -> list[Interval]:
+    try:
+        return _checked_targets(genome, regions, chroms)
+    except RegionError as err:
+        for name, line in getattr(genome, "empty", {}).items():
+            if f"{name!r} is not in the genome" in str(err):  # it is, without bases
+                raise RegionError(f"sequence {name!r} ({genome.path}, line {line}) has no bases: there is "
+                                  "nothing of it to scan, and it is in no output") from None
+        raise
+
+
+def _checked_targets(genome: Genome, regions: Any, chroms: Sequence[str] | None) -> list[Interval]:
     sizes = genome.sizes
     keep = [_chrom_name(c, sizes) for c in chroms] if chroms else None
     if regions is not None:
@@ -374,9 +385,10 @@ def _model_description(model: Model) -> dict[str, Any]:
 
 def manifest_base(settings: ScanSettings, model: Model, *, thresholds: dict[str, float],
                   threshold_source: dict[str, str], regions_given: bool, bedgraph: bool,
-                  devices: list[str] | None) -> dict[str, Any]:
+                  devices: list[str] | None, empty: dict[str, int] | None = None) -> dict[str, Any]:
     """Everything in the manifest that does not come from assembling the parts; a shard keeps
-    it beside its parts so that ``genaannot merge`` writes the same manifest."""
+    it beside its parts so that ``genaannot merge`` writes the same manifest. ``empty``: the
+    FASTA's sequences without bases (name → header line), in no output."""
     r, lay = settings.readout, settings.layout
     stride = stride_tokens(r.window_tokens, settings.overlap)
     sites = {}
@@ -417,6 +429,7 @@ def manifest_base(settings: ScanSettings, model: Model, *, thresholds: dict[str,
         "strand_specific": r.strand_specific,
         "n_bp_skipped": lay.n_bp_skipped,
         "n_gaps": lay.n_gaps,
+        "empty_sequences": dict(empty or {}),
         "batch_size": settings.batch_size,
         "settings": settings.to_json(),  # the whole record, as compared by --resume and merge
     }
@@ -625,7 +638,7 @@ def _scan(gen: Genome, *, model: Model, task: Task, readout: Readout, req: ScanR
                             readout=readout, overlap=req.overlap, stitch=req.stitch, layout=layout,
                             batch_size=req.batch_size, thresholds=tuple((k, float(v)) for k, v in thresholds.items()),
                             bedgraph=bool(req.bedgraph), track_digits=req.track_digits)
-    base = manifest_base(settings, model, thresholds=thresholds, threshold_source=source,
+    base = manifest_base(settings, model, thresholds=thresholds, threshold_source=source, empty=getattr(gen, "empty", None),
                          regions_given=regions is not None or bool(req.chroms), bedgraph=req.bedgraph,
                          devices=devices)
     check_not_inputs(set_names(output, base), req.inputs)
