@@ -163,3 +163,33 @@ def test_a_cuda_device_process_makes_its_gpu_the_current_device(monkeypatch):
     load_for_device(cfg, "cpu")
     load_for_device(cfg, "cuda")  # no index: the current device already
     assert current == [torch.device("cuda", 1)]
+
+
+DEVICE_BARS = '''
+from genaannot.pipeline.devices import run_on_devices
+
+def bars(device, job, report):
+    from tqdm import tqdm
+    for _ in tqdm(range(3), disable=True):
+        pass
+    return job
+
+if __name__ == "__main__":
+    print(run_on_devices(bars, [1, 2], devices=["cpu", "cpu"]))
+'''
+
+
+def test_device_processes_leave_no_semaphore_behind(tmp_path):
+    # tqdm's default lock is a named semaphore: a device process leaving through os._exit left
+    # it to the resource tracker, which warned of "leaked semaphore objects" after every run
+    import subprocess
+    import sys
+
+    from procs import script_env
+
+    script = tmp_path / "run.py"
+    script.write_text(DEVICE_BARS)
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=script_env(),
+                       cwd=tmp_path, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "[1, 2]", r.stderr
+    assert "leaked" not in r.stderr, r.stderr

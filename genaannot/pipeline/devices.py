@@ -21,9 +21,9 @@ from .workers import (
     check_can_spawn,
     cpu_cores,
     die_with_parent,
-    leave_interrupts_to_the_parent,
     leave_now,
     parent_link,
+    settle_child_process,
     start_error,
 )
 
@@ -113,7 +113,7 @@ def load_for_device(cfg: dict[str, Any], device: str, *, n_devices: int = 1):
 
 
 def _child(rank: int, target: Callable, device: str, job: Any, queue, link: dict[str, Any] | None = None) -> None:
-    leave_interrupts_to_the_parent()  # the parent terminates this process on Ctrl-C
+    settle_child_process()  # Ctrl-C: the parent terminates this process
     if link is not None:  # first: a parent killed from now on takes this process with it
         die_with_parent(link["parent_pid"], pdeathsig=link["pdeathsig"])
     try:
