@@ -35,6 +35,11 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
+def __dir__() -> list[str]:
+    # the lazily loaded API as well: dir(), help() and tab completion list it
+    return sorted({*globals(), *_LAZY})
+
+
 def __getattr__(name: str):
     if name in _LAZY:
         from importlib import import_module

@@ -80,3 +80,11 @@ def test_errors(setup, tmp_path):
         genaannot.read_track(f"{out}.acceptor.plus.bw", "chr2:1-801")
     with pytest.raises(OSError, match="not found"):
         genaannot.read_track(tmp_path / "none.bw", "chr2")
+
+
+def test_the_lazily_loaded_api_is_listed():
+    # without __dir__, dir(genaannot) and help() showed only __getattr__, and tab completion nothing
+    import genaannot
+
+    assert set(genaannot.__all__) <= set(dir(genaannot))
+    assert {"load_model", "scan_genome", "score_variants", "predict_region"} <= set(dir(genaannot))

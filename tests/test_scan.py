@@ -213,6 +213,15 @@ def test_regions_and_chroms(tmp_path, token_model):
     res = scan_genome(fa, model=token_model, task="splice", output=tmp_path / "p.bw", chroms=["c"],
                       strand="-", labels=["acceptor"], quiet=True)
     assert res.counts["bp_scanned"] == 10
+    # a lone region string is read as score_variants reads it; a list of them as before
+    one = scan_genome(fa, model=token_model, task="splice", output=tmp_path / "q.bw", regions="b:11-40,a:1-5",
+                      strand="+", labels=["acceptor"], quiet=True)
+    assert one.tracks[0].read_bytes() == (tmp_path / "o.bw").read_bytes()
+    from genaannot.io.bed import BedError
+    from genaannot.regions import RegionError
+
+    with pytest.raises((BedError, RegionError, OSError), match="nope.bed"):
+        scan_genome(fa, model=token_model, task="splice", output=tmp_path / "r.bw", regions="nope.bed", quiet=True)
 
 
 def test_errors(tmp_path, token_model, seq_model):

@@ -319,14 +319,14 @@ def region_intervals(regions: Any, *, sizes: dict[str, int]) -> list[Interval]:
     :class:`~genaannot.regions.Interval` (0-based half-open), region strings
     (``"Chr5"``, ``"Chr5:1,001-2,000"``: 1-based inclusive, as samtools; one string may
     list several, comma-separated: :func:`~genaannot.regions.split_regions`) or
-    :class:`~pathlib.Path` objects (BED files).
+    :class:`~pathlib.Path` objects (BED files). A lone string with coordinates that is no
+    file (``regions="Chr5:1,001-2,000"``) is a region string, as ``score_variants`` reads it.
     """
     from ..io.bed import read_bed
 
+    if isinstance(regions, str) and not Path(regions).exists() and is_region_string(regions):
+        return parse_regions(regions, sizes=sizes)
     if isinstance(regions, (str, Path)):
-        if isinstance(regions, str) and not Path(regions).exists() and is_region_string(regions):
-            raise RegionError(f"regions={regions!r} is read as a BED file name and there is no such file; "
-                              f"for a region give a list: regions=[{regions!r}]")
         return read_bed(regions, sizes=sizes)
     ivs: list[Interval] = []
     for item in regions:
