@@ -275,3 +275,21 @@ def test_linked_page_says_it_needs_http(scan_dir, tmp_path):
     r = CliRunner().invoke(main, ["report", str(scan_dir), "-o", str(page), "--embed-limit", "0"])
     assert r.exit_code == 0 and "does not work opened from disk" in r.output, r.output
     assert "serve a folder holding this page" in page.read_text()
+
+
+def test_summary_counts_show_dicts_as_text_not_python(scan_dir, tmp_path):
+    """A dict-valued count (IUPAC letters seen) reads ``iupac (K 3, S 1, Y 1)``, escaped, not a repr."""
+    import dataclasses
+
+    from genaannot.io.hub import read_scan
+    from genaannot.io.report import write_html_report
+
+    run = read_scan(scan_dir)
+    counts = {**run.manifest.get("counts", {}), "units": 1234, "iupac": {"K": 3, "S": 1, "<Y>": 1}}
+    run = dataclasses.replace(run, manifest={**run.manifest, "counts": counts})
+    page = write_html_report(run, tmp_path / "r.html").path.read_text()
+    row = re.search(r"<tr><th>counts</th><td>(.*?)</td></tr>", page)
+    assert row, "no counts row"
+    assert "units 1,234" in row.group(1)
+    assert "iupac (K 3, S 1, &lt;Y&gt; 1)" in row.group(1)
+    assert "{" not in row.group(1) and "'" not in row.group(1) and "&#x27;" not in row.group(1)

@@ -232,8 +232,19 @@ function genaannotEscape(s) {{
 """
 
 
+def _fmt_count(value: Any) -> str:
+    """One count as text: ``1,234``; a dict (``iupac``: letter -> count) as ``(K 3, S 1)``,
+    in brackets so that its commas do not read as the next count's."""
+    if isinstance(value, dict):
+        return "(" + ", ".join(f"{k} {_fmt_count(v)}" for k, v in value.items()) + ")" if value else "none"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
 def _fmt_counts(counts: dict[str, Any]) -> str:
-    return ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in counts.items())
+    """The manifest's counts as one line of plain text (the caller HTML-escapes it)."""
+    return ", ".join(f"{k} {_fmt_count(v)}" for k, v in counts.items())
 
 
 def region_plan(
