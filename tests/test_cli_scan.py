@@ -98,7 +98,11 @@ def test_cli_promoter_single_label_and_resume(tmp_path, models):
         (["--task", "splice", "--model", "TOKEN", "--regions", "BED"], "past the end"),
         (["--task", "splice", "--model", "TOKEN", "--labels", "foo"], "foo"),
         (["--task", "splice"], "not in the local Hugging Face cache"),
+        (["--task", "splice"], "Available here for splice without a download: demo-splice-athaliana,"),
         (["--task", "generic"], "--model"),
+        (["--task", "splice", "--model", "gena-lm-bert-base-t2t"], "is not a splice model (generic: pretrained LM"),
+        (["--task", "promoter", "--model", "splice-cnn-athaliana"], "`genaannot models list --task promoter`"),
+        (["--task", "splice", "--model", "splice-cnn-ensemble-athalina"], "did you mean splice-cnn-ensemble-athaliana"),
     ],
 )
 def test_cli_errors(tmp_path, models, extra, message):

@@ -91,7 +91,7 @@ def _stranded() -> str:
                    "not written; the summary counts them.")
 @click.option("-R", "--regions-file", type=click.Path(dir_okay=False), default=None, metavar="BED",
               help="As -r, from a BED file (0-based half-open); with -r, both.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary (records left out by -r/-R are still counted in a note).")
 def score(variants, genome, task_name, model_path, output, distance, window_tokens, labels, tsv, batch_size, device, threads,
           precision, compile_, model_options, strand, shard, workers, devices, annotation, mask, outside_genes,
           spliceai_info, regions, regions_file, quiet) -> None:

@@ -40,8 +40,14 @@ def resolve_checkpoint(path_or_id: str | Path, *, revision: str | None = None) -
     p = Path(text).expanduser()
     if p.exists():
         return p
-    from .catalog import CATALOG
+    from .catalog import CATALOG, local_for_task
 
+    # a catalogue entry, by name or by its hub id (a task's default): what is here instead
+    hub, _, rev = text.partition("@")
+    known = CATALOG.get(text) or next((e for e in CATALOG.values() if e.hub_id == hub and (e.revision or "") == rev
+                                       and e.hub_id), None)
+    others = local_for_task(known.task, besides=known.name) if known is not None else []
+    here = f" Available here for {known.task} without a download: {', '.join(others)}." if others else ""
     if text in CATALOG:
         entry = CATALOG[text]
         local = entry.local_path()
@@ -73,11 +79,15 @@ def resolve_checkpoint(path_or_id: str | Path, *, revision: str | None = None) -
                 + " --local-dir DIR` (huggingface_hub < 1.0: `huggingface-cli download`; or `git lfs install && "
                 + "git clone" + (f" -b {revision}" if revision else "")
                 + f" https://huggingface.co/{text}`) and pass the directory with --model DIR, or copy it into the "
-                f"HF cache (HF_HOME). [{type(err).__name__}]"
+                f"HF cache (HF_HOME). [{type(err).__name__}]{here}"
             ) from None
+    import difflib
+
+    near = difflib.get_close_matches(text, list(CATALOG), n=3, cutoff=0.8)
     raise ModelError(
         f"no model at {text!r}: not a file or directory, not a known name "
         "(see `genaannot models list`), and not a hub id of the form owner/name"
+        + (f"; did you mean {' or '.join(near)}?" if near else "")
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["CatalogEntry", "CATALOG", "cached_status", "list_models"]
+__all__ = ["CatalogEntry", "CATALOG", "cached_status", "list_models", "check_task", "local_for_task"]
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,25 @@ CATALOG: dict[str, CatalogEntry] = dict(
            bundled="examples/models/splice-cnn-ensemble-athaliana", site_convention="exon"),
     ]
 )
+
+
+def check_task(name: str, task: str) -> None:
+    """Refuse a catalogue name asked for a task it has no head for, before anything is looked
+    up or loaded (a pretrained LM's hint would else be to download gigabytes that ``scan``
+    then refuses). Paths, hub ids and tasks that take any checkpoint pass."""
+    from ..tasks import get_task
+    from .base import ModelError
+
+    entry = CATALOG.get(name)
+    if entry is None or entry.task == task or get_task(task).any_checkpoint:
+        return
+    raise ModelError(f"model {name!r} is not a {task} model ({entry.task}: {entry.serves}); "
+                     f"`genaannot models list --task {task}` lists those that are")
+
+
+def local_for_task(task: str, *, besides: str = "") -> list[str]:
+    """Catalogue names of ``task`` whose files are here (bundled), ``besides`` left out."""
+    return [e.name for e in CATALOG.values() if e.task == task and e.name != besides and e.local_path() is not None]
 
 
 def cached_status(hub_id: str, revision: str | None) -> str:

@@ -578,7 +578,9 @@ def scan_genome(
         spec = None
         if not hasattr(model, "predict_encoded"):
             from ..models import load_model
+            from ..models.catalog import check_task
 
+            check_task(str(model), task if isinstance(task, str) else task.name)
             spec = str(model)
             several = device_list is not None and len(device_list) > 1
             # several devices: this process only needs the model's description and tokenizer

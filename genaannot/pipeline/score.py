@@ -313,7 +313,9 @@ def score_variants(
         raise
     if not hasattr(model, "predict_encoded"):
         from ..models import load_model
+        from ..models.catalog import check_task
 
+        check_task(str(model), task_obj.name)
         # several devices: this process only needs the model's description
         one = "cpu" if several else (device_list[0] if device_list else device)
         model = load_model(model, device=one, dtype=precision, compile=compile, **(model_options or {}))
