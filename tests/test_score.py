@@ -399,6 +399,7 @@ def test_return_table_and_regions(tmp_path, genome):
     vcf = write_vcf(tmp_path / "in.vcf", rows)
     kw = dict(genome=genome, model=make_toy_model("token", max_tokens=64), task="splice", distance=5, quiet=True)
     s = score_variants(vcf, output=tmp_path / "o.vcf", tsv=tmp_path / "o.tsv", return_table=True, **kw)
+    assert "rows=" not in repr(s) and "records=5" in repr(s)  # a summary, not every row
     tsv = [ln.split("\t") for ln in (tmp_path / "o.tsv").read_text().splitlines()]
     assert s.columns == tsv[0] and len(s.rows) == len(tsv) - 1 == 5
     df = s.to_frame()

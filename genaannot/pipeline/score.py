@@ -130,8 +130,8 @@ class ScoreSummary:
     output: str = ""
     tsv: str | None = None
     indexed: bool = False
-    columns: list[str] = field(default_factory=list)
-    rows: list[dict[str, object]] | None = None
+    columns: list[str] = field(default_factory=list, repr=False)
+    rows: list[dict[str, object]] | None = field(default=None, repr=False)  # a row per ALT: not for a repr
 
     def to_frame(self):
         """:attr:`rows` as a pandas DataFrame (one row per ALT; needs ``return_table=True``)."""
