@@ -255,6 +255,8 @@ def test_outputs_that_cannot_be_files_are_refused_before_any_work(tmp_path, toke
         with pytest.raises(ScanError, match=words):
             scan_genome(fa, model=token_model, task="splice", output=out, quiet=True)
     assert not (tmp_path / "new").exists() and not (tmp_path / "new.json").exists()
+    with pytest.warns(UserWarning, match=r"-o .*p\.vcf ends like another format's file.*p\.vcf\.<label>"):
+        scan_genome(fa, model=token_model, task="splice", output=tmp_path / "p.vcf", quiet=True)
     # a directory where one of the set's files goes: refused before the scan, not at its commit
     for blocked in ("o.acceptor.minus.bw", "o.calls.bed", "o.json"):
         (tmp_path / blocked).mkdir()

@@ -620,7 +620,16 @@ def _output_path(output: str | Path) -> Path:
     if text.endswith(("/", os.sep)) or Path(text).is_dir():
         raise ScanError(f"-o {text}: is a directory; -o takes the track's file name (the other files are named "
                         f"after it), e.g. -o {Path(text) / 'scan.bw'}")
+    if text.lower().endswith(_OTHER_FORMATS):
+        warnings.warn(f"-o {text} ends like another format's file, but a scan writes bigWig tracks named after it "
+                      f"({Path(text).name}.<label>.<strand>.bw, or {Path(text).name} itself for a single track); "
+                      "-o OUT.bw names them OUT.*", stacklevel=3)
     return Path(text)
+
+
+#: ``-o`` endings of other formats: a scan given one writes bigWigs under that name (warned)
+_OTHER_FORMATS = (".vcf", ".vcf.gz", ".bcf", ".bed", ".bed.gz", ".bb", ".bigbed", ".fa", ".fasta", ".fa.gz", ".fna",
+                  ".gff", ".gff3", ".gtf", ".tsv", ".csv", ".txt", ".json", ".html", ".bam", ".sam", ".cram")
 
 
 def _scan(gen: Genome, *, model: Model, task: Task, readout: Readout, req: ScanRequest, model_spec: str | None,
