@@ -12,7 +12,8 @@ lower-case bases would each become ``[UNK]``). IUPAC ambiguity letters are passe
 unchanged: the t2t vocabulary has R, Y, K, M, S, W, B; D, H, V and any other letter become
 ``[UNK]`` with a one-letter span. Letters other than A, C, G, T, N are counted in
 :class:`SequenceStats` so that runs can report them. (Sequences read from a FASTA hold IUPAC
-letters only: :meth:`genaannot.io.fasta.Genome.fetch` refuses anything else.)
+letters only: :meth:`genaannot.io.fasta.Genome.fetch` refuses anything else; sequences given
+as text to :meth:`genaannot.models.base.Model.predict` are checked by :func:`check_sequences`.)
 
 Files
 -----
@@ -38,6 +39,7 @@ from .bpe import FastBPE
 
 __all__ = [
     "Encoding", "LengthEncoding", "SequenceStats", "DNATokenizer", "BPETokenizer", "CharTokenizer", "TokenizerError",
+    "SequenceError", "check_sequences",
 ]
 
 _ACGTN = frozenset("ACGTN")
@@ -48,6 +50,53 @@ _ACGTN_BYTES = b"ACGTN"
 
 class TokenizerError(ValueError):
     """The tokenizer files are missing or unusable."""
+
+
+class SequenceError(ValueError):
+    """A sequence given as text holds a character that is not a nucleotide letter."""
+
+
+#: IUPAC nucleotide letters (U included), as a FASTA may hold them (genaannot.io.fasta.IUPAC)
+_IUPAC = "ACGTURYKMSWBDHVN"
+#: what a sequence given as text may hold: the IUPAC letters in either case, and '-' (the gap
+#: of NCBI's nucleotide codes; every tokenizer has a token for it or [UNK], as upstream does)
+_SEQ_BYTES = (_IUPAC + _IUPAC.lower() + "-").encode("ascii")
+_NOT_SEQ = re.compile(f"[^{_IUPAC}{_IUPAC.lower()}-]")
+
+
+def check_sequences(seqs: list[str], *, what: str = "sequences") -> None:
+    """Refuse inputs that are not nucleotide text, naming the first bad character.
+
+    Tokenizers take any letter (unknown ones become ``[UNK]``), so a README example copied
+    with its ``...`` would be predicted without a word; a genome FASTA refuses such letters
+    too (:meth:`genaannot.io.fasta.Genome.fetch`). Costs one ``bytes.translate`` per
+    sequence (about 1 ns per base).
+
+    Parameters
+    ----------
+    seqs : list of str
+        The sequences, any case.
+    what : str
+        How the caller's argument is named in the message (``sequences[3]``).
+
+    Raises
+    ------
+    SequenceError
+        An item that is not a str, or a character other than ``ACGTURYKMSWBDHVN`` (either
+        case) or ``-``: names the item's index, the 1-based position and the character.
+    """
+    for i, seq in enumerate(seqs):
+        if not isinstance(seq, str):
+            raise SequenceError(f"{what}[{i}] is a {type(seq).__name__}, not a str of bases; "
+                                "give each sequence as text (decode bytes first)")
+        if seq.isascii() and not seq.encode("ascii").translate(None, _SEQ_BYTES):
+            continue  # the usual case: bases only
+        m = _NOT_SEQ.search(seq)
+        assert m is not None
+        raise SequenceError(
+            f"{what}[{i}]: position {m.start() + 1:,} (1-based) holds {m.group()!r}, which is not a nucleotide "
+            f"letter (IUPAC {_IUPAC}, either case, or '-' for a gap); give bases only (N for an unknown "
+            "base; a copied example may end in '...')")
 
 
 @dataclass

@@ -1008,3 +1008,21 @@ def _batch_plan_quadratic(lengths, *, batch_size):
 def test_batch_plan_equals_the_quadratic_reference(lengths, bs):
     """Prefix sums choose the same placement (ties included) as summing every candidate."""
     assert batch_plan(lengths, batch_size=bs) == _batch_plan_quadratic(lengths, batch_size=bs)
+
+
+def test_predict_refuses_text_that_is_not_bases(gena_token):
+    """A README example copied with its '...' is refused, naming the input, 1-based position and
+    character (a genome FASTA refuses it too); IUPAC letters in either case and '-' pass."""
+    from genaannot.tokenize import SequenceError
+
+    model = load_model(gena_token, device="cpu")
+    ok = random_dna(40, seed=1)
+    with pytest.raises(SequenceError, match=r"sequences\[1\]: position 13 \(1-based\) holds '\.'"):
+        model.predict([ok, "ACGTAGGTAAGT..."])
+    with pytest.raises(ValueError, match=r"sequences\[0\]: position 3 \(1-based\) holds 'X'"):
+        model.predict(["acXgt"])
+    with pytest.raises(SequenceError, match="one str"):
+        model.predict(ok)
+    with pytest.raises(SequenceError, match=r"sequences\[0\] is a bytes"):
+        model.predict([ok.encode()])
+    assert len(model.predict([ok, "ACGTURYKMSWBDHVNacgturykmswbdhvn-"])) == 2

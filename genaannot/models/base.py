@@ -252,8 +252,22 @@ class Model:
         list of Prediction
             Per sequence: ``logits`` float32 ``[n_tokens, n_labels]`` (token head) or
             ``[n_labels]`` (sequence head), raw; ``spans`` int64 ``[n_tokens, 2]``.
+
+        Raises
+        ------
+        SequenceError
+            (a ``ValueError``, :class:`genaannot.tokenize.SequenceError`) ``sequences`` is one
+            str rather than a list of them, or a sequence holds a character other than the IUPAC
+            nucleotide letters ``ACGTURYKMSWBDHVN`` (either case) and ``-``: names the input's
+            index, the 1-based position and the character.
         """
-        encodings = self.tokenizer.encode_batch(list(sequences), stats=stats)
+        from ..tokenize import SequenceError, check_sequences
+
+        if isinstance(sequences, (str, bytes)):  # list("ACGT") would predict 4 one-letter inputs
+            raise SequenceError("sequences is one str: give a list of sequences (e.g. [seq])")
+        sequences = list(sequences)
+        check_sequences(sequences)  # a tokenizer reads any letter: '...' would pass as [UNK]
+        encodings = self.tokenizer.encode_batch(sequences, stats=stats)
         return self.predict_encoded(encodings, batch_size=batch_size, keep_channels=keep_channels)
 
     def predict_encoded(
