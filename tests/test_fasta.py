@@ -53,6 +53,54 @@ def test_plain_gzip_is_refused(tmp_path):
         open_genome(tmp_path / "g.fa.gz")
 
 
+NOT_FASTA = {
+    "GFF3": b"##gff-version 3\nChr1\tTAIR10\tgene\t3631\t5899\t.\t+\t.\tID=AT1G01010\n",
+    "GFF3-no-header": b"Chr1\tTAIR10\tgene\t3631\t5899\t.\t+\t.\tID=AT1G01010;Name=x\n",
+    "GTF": b'#!genome-build x\n1\tsrc\tgene\t1\t100\t.\t+\t.\tgene_id "g1"; gene_name "x";\n',
+    "VCF": b"##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n1\t5\t.\tA\tC\t.\t.\t.\n",
+    "BED": b"\nchr1\t0\t100\tpeak\n",
+}
+
+
+@pytest.mark.parametrize("compression", ["plain", "gzip", "bgzip"])
+@pytest.mark.parametrize("kind", list(NOT_FASTA))
+def test_a_file_that_is_not_a_fasta_is_called_that(tmp_path, kind, compression):
+    """A GFF3/VCF/BED given as the genome, gzipped or not, is named as not a FASTA (and what it
+    looks like), not advised to be bgzipped as a FASTA."""
+    src = tmp_path / "genes.txt"
+    src.write_bytes(NOT_FASTA[kind])
+    path = src
+    if compression == "bgzip":
+        path = _bgzip(src)
+    elif compression == "gzip":
+        path = Path(f"{src}.gz")
+        path.write_bytes(gzip.compress(src.read_bytes()))
+    with pytest.raises(FastaError) as e:
+        open_genome(path)
+    msg, line = str(e.value), 2 if kind == "BED" else 1
+    assert msg.startswith(f"{path}: line {line} ") and "\n" not in msg
+    assert "comes before any '>' header line: it is not a FASTA file" in msg
+    assert f"(it looks like {kind.split('-')[0]})" in msg
+    assert "zcat" not in msg and "OUT.fa.gz" not in msg  # no advice to bgzip it as a FASTA
+    assert not Path(f"{path}.fai").exists() and not Path(f"{path}.gzi").exists()
+
+
+def test_plain_gzip_text_or_binary_that_is_not_a_fasta(tmp_path):
+    """Unknown text or binary in plain gzip is not a FASTA either; a gzipped FASTA still gets bgzip advice."""
+    text, binary = tmp_path / "notes.gz", tmp_path / "blob.gz"
+    text.write_bytes(gzip.compress(b"\n\nhello world\n"))
+    binary.write_bytes(gzip.compress(bytes(range(256)) * 4))
+    with pytest.raises(FastaError, match=r"notes\.gz: line 3 'hello world' comes before any '>' header line: "
+                                         r"it is not a FASTA file; give"):
+        open_genome(text)
+    with pytest.raises(FastaError, match=r"blob\.gz: line 1 holds control characters: it is not a text FASTA"):
+        open_genome(binary)
+    fa = tmp_path / "g.fa.gz"
+    fa.write_bytes(gzip.compress(b"\n>a\nACGT\n"))
+    with pytest.raises(FastaError, match=r"plain gzip.*zcat .*\| bgzip > OUT\.fa\.gz"):
+        open_genome(fa)
+
+
 def _read_only(monkeypatch, directory):
     """Make ``directory`` unwritable for genaannot (root writes anywhere: pretend the bits hold)."""
     import genaannot.io.fasta as fasta_mod

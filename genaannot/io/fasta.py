@@ -13,7 +13,9 @@ would otherwise feed line breaks and the next header to the model, or scan only 
 sequence that has grown. Duplicate and empty sequence names are refused, naming the lines.
 A mismatch is called a stale index only when it is one (not for an index just built, nor for
 one samtools writes again unchanged). A FASTA that htslib cannot index gets the first line that
-breaks samtools' layout and a fix (:mod:`genaannot.io.fasta_layout`). Sequences with no bases
+breaks samtools' layout and a fix (:mod:`genaannot.io.fasta_layout`); a file that is no FASTA at
+all (a GFF3, VCF, BED… given as the genome, plain or compressed) is called that, from its first
+few KiB, rather than given advice for a FASTA (:func:`not_fasta`). Sequences with no bases
 (left out of the index) are named in a warning and in :attr:`Genome.empty`.
 :meth:`Genome.fetch` refuses letters that are not IUPAC nucleotide codes (:data:`IUPAC`,
 either case: digits, ``*``, ``-``, ``.``, ``X``…), naming the sequence and position.
@@ -22,6 +24,7 @@ either case: digits, ``*``, ``-``, ``.``, ``X``…), naming the sequence and pos
 from __future__ import annotations
 
 import bisect
+import gzip
 import os
 import re
 import struct
@@ -36,7 +39,7 @@ from .atomic import AtomicFile
 from .fasta_layout import REWRAP, diagnose
 from .text import is_bgzf, is_gzip
 
-__all__ = ["FastaError", "Genome", "IUPAC", "check_index", "open_genome", "find_n_runs", "scan_n_runs"]
+__all__ = ["FastaError", "Genome", "IUPAC", "check_index", "not_fasta", "open_genome", "find_n_runs", "scan_n_runs"]
 
 #: the letters a FASTA sequence may hold (either case): IUPAC nucleotide codes, U included
 IUPAC = "ACGTURYKMSWBDHVN"
@@ -60,6 +63,92 @@ def _quiet(pysam) -> None:
 
 class FastaError(OSError):
     """A FASTA file (or its index) that cannot be opened, indexed or read."""
+
+
+#: how much of a file (decompressed) is read to tell whether it is a FASTA at all
+_SNIFF = 1 << 13
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_GTF_ATTR = re.compile(rb'^\s*\w+ "[^"]*"\s*;')
+
+
+def _looks_like(head: bytes) -> str | None:
+    """What the first bytes of a file that is not a FASTA look like (None: nothing known).
+    A guess for the message only: the header lines of the usual formats, else the columns of
+    the first data line (GFF/GTF: 9 with numeric 4th and 5th; BED: numeric 2nd and 3rd)."""
+    for magic, kind in ((b"BAM\x01", "a BAM file"), (b"BCF\x02", "a BCF file"), (b"CRAM", "a CRAM file")):
+        if head.startswith(magic):
+            return kind
+    lines = [line.rstrip(b"\r") for line in head.split(b"\n") if line.strip()]
+    if not lines:
+        return None
+    first = lines[0]
+    if first.startswith(b"##gff-version"):
+        return "GFF3" if first.split()[1:2] == [b"3"] else "GFF"
+    if first.startswith((b"##fileformat=VCF", b"#CHROM\tPOS")):
+        return "VCF"
+    if first.startswith((b"@HD\t", b"@SQ\t")):
+        return "SAM"
+    if first.startswith(b"@") and len(lines) >= 3 and lines[2].startswith(b"+"):
+        return "FASTQ"
+    if first.startswith((b"track ", b"browser ")):
+        return "BED"
+    data = next((line for line in lines if not line.startswith(b"#")), None)
+    if data is None:
+        return None
+    cols = data.split(b"\t")
+    if len(cols) >= 9 and cols[3].isdigit() and cols[4].isdigit() and cols[6] in (b"+", b"-", b".", b"?"):
+        return "GTF" if _GTF_ATTR.match(cols[8]) else "GFF3" if b"=" in cols[8] else "GFF"
+    if len(cols) >= 3 and cols[1].isdigit() and cols[2].isdigit():
+        return "BED"
+    return None
+
+
+def not_fasta(path: str | Path, *, gz: bool, known_only: bool = False) -> str | None:
+    """Why ``path`` is not a FASTA at all, from its first 8 KiB (decompressed): its first
+    non-blank line does not start with ``>``. One line naming the file, that line and what the
+    file looks like (GFF3, GTF, VCF, BED, SAM, FASTQ, BAM…); None when it may be a FASTA (a
+    ``>`` line, a ``;`` comment or a byte-order mark first: :mod:`~genaannot.io.fasta_layout`
+    says what is wrong then) or cannot be read.
+
+    Parameters
+    ----------
+    path : str or Path
+    gz : bool
+        Whether it is compressed (gzip or BGZF, decided from its bytes).
+    known_only : bool
+        Answer only when the format is recognised (a file htslib could not index: the layout
+        diagnosis of :func:`~genaannot.io.fasta_layout.diagnose` names other cases better).
+    """
+    try:
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as fh:
+            head = fh.read(_SNIFF)
+    except (OSError, EOFError, zlib.error):
+        return None  # damaged or truncated: the caller's own checks say so
+    if head.startswith(b"\xef\xbb\xbf"):
+        return None
+    kind = _looks_like(head)
+    if kind is None and known_only:
+        return None
+    lines = head.split(b"\n")
+    if len(head) == _SNIFF and len(lines) > 1:
+        lines = lines[:-1]  # cut off by the read: not a whole line
+    n, line = next(((k, ln) for k, ln in enumerate(lines, 1) if ln.strip()), (0, b""))
+    if not n or line.lstrip()[:1] in (b">", b";"):
+        return None
+    looks = f" (it looks like {kind})" if kind else ""
+    if _CONTROL.search(line):
+        return (f"{path}: line {n} holds control characters: it is not a text FASTA file{looks} (binary, or "
+                "damaged); give the genome's FASTA file (plain or bgzip-compressed)")
+    text = line.rstrip(b"\r")
+    shown = repr(text[:30].decode("utf-8", "replace")) + ("…" if len(text) > 30 else "")
+    return (f"{path}: line {n} {shown} comes before any '>' header line: it is not a FASTA file{looks}; give the "
+            "genome's FASTA file (plain or bgzip-compressed; a FASTA record starts with `>NAME`)")
+
+
+def _unindexable(path: Path, *, gz: bool) -> str | None:
+    """Why htslib cannot index ``path`` (error path only): not a FASTA at all, or the first line
+    that breaks samtools' layout."""
+    return not_fasta(path, gz=gz, known_only=True) or diagnose(path, gz=gz)
 
 
 def _index_paths(path: Path, *, gz: bool) -> list[Path]:
@@ -120,7 +209,7 @@ def _cached_index(path: Path, *, gz: bool) -> tuple[Path, Path]:
         for f in reversed(files):
             f.commit()
     except (OSError, pysam.SamtoolsError) as err:
-        why = diagnose(path, gz=gz) if isinstance(err, pysam.SamtoolsError) else None
+        why = _unindexable(path, gz=gz) if isinstance(err, pysam.SamtoolsError) else None
         if why:  # the FASTA itself cannot be indexed, wherever the index goes
             raise FastaError(why) from None
         raise FastaError(
@@ -318,7 +407,7 @@ def _mismatch_error(raw: _Raw, fai: Path, gzi: Path | None, err: _Mismatch, *, b
     path = raw.path
     current = True if built else _index_is_current(path, fai, gzi)
     if current is None:
-        why = diagnose(path, gz=gzi is not None) or f"{path}: samtools cannot index it as it is now"
+        why = _unindexable(path, gz=gzi is not None) or f"{path}: samtools cannot index it as it is now"
         return FastaError(f"{why} (its index {fai} is older than this content: delete it too)")
     if not current:
         return _stale(path, fai, gzi, err.detail)
@@ -503,7 +592,7 @@ def _check_rows(raw: _Raw, rows: list[tuple[str, int, int, int, int]]) -> list[t
 def _open_error(path: Path, *, gz: bool, err: Exception, old_fai: Path | None) -> FastaError:
     """Why htslib could not open (index) ``path``: the first line that breaks samtools' layout,
     or, when the file is fine, the index that existed before (stale or damaged)."""
-    why = diagnose(path, gz=gz)
+    why = _unindexable(path, gz=gz)
     if why:
         return FastaError(why + (f" (its index {old_fai} could not be read either: delete it too)" if old_fai else ""))
     if old_fai is not None:
@@ -551,6 +640,10 @@ class Genome:
         if not p.is_file() or not os.access(p, os.R_OK):
             raise FastaError(f"{p}: not a readable file")
         if is_gzip(p) and not is_bgzf(p):
+            # a gzipped GFF3 or VCF given as the genome is not a FASTA to bgzip: say what it is
+            why = not_fasta(p, gz=True)
+            if why:
+                raise FastaError(why)
             raise FastaError(
                 f"{p}: compressed with plain gzip, which cannot be indexed; FASTA must be plain or "
                 f"bgzip-compressed: `zcat {p} | bgzip > OUT.fa.gz` (bgzip is in htslib/tabix)"
