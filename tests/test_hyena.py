@@ -247,6 +247,17 @@ def test_tiny_checkpoint_loads_and_right_padding_is_exact(tmp_path, head):
         np.testing.assert_allclose(prefix.logits, full.logits[:100], atol=1e-5)
 
 
+def test_a_label_count_in_config_must_agree_with_the_classifier(tmp_path):
+    # GENA and ModernBERT refuse the mismatch; HyenaDNA cut or padded the names to fit
+    d = make_hyena_dir(tmp_path / "s", head="sequence", max_seq_len=258, seed=11)
+    cfg = json.loads((d / "config.json").read_text())
+    n = len(load_model(d, device="cpu").info.labels)
+    cfg.update(num_labels=n + 1, id2label={str(i): f"l{i}" for i in range(n + 1)})
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelError, match=f"config.json has {n + 1} labels, score.weight has {n}"):
+        load_model(d, device="cpu")
+
+
 def test_tokenizer_config_must_agree_with_the_fixed_vocabulary(tmp_path):
     d = make_hyena_dir(tmp_path / "h", head="token", max_seq_len=34, seed=3)
     tc = json.loads((d / "tokenizer_config.json").read_text())

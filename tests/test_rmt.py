@@ -147,6 +147,13 @@ def test_tiny_rmt_tokenizer_lookup(tmp_path):
     with pytest.raises(ModelError, match="no tokenizer.json"):
         load_model(d, device="cpu")
     assert load_model(d, device="cpu", tokenizer=tok_copy).info.tokenizer == "tok"
+    # a bundled name, as the message offers it, is taken too
+    from genaannot.models.rmt import BUNDLED_TOKENIZERS
+
+    name = next(iter(BUNDLED_TOKENIZERS))
+    with pytest.raises(ModelError, match=r"--model-option tokenizer=\.\.\."):
+        load_model(d, device="cpu")
+    assert load_model(d, device="cpu", tokenizer=name).info.tokenizer == name
 
 
 def test_tiny_rmt_strict_error_names_the_file_keys(tmp_path):

@@ -69,8 +69,10 @@ def test_char_tokenizer_files(tmp_path):
 def test_load_tokenizer(tok_json, tmp_path):
     assert load_tokenizer(tok_json.parent).name == tok_json.parent.name
     assert load_tokenizer(tok_json).vocab_size == read_bpe_tokenizer(tok_json).vocab_size
-    with pytest.raises(TokenizerError, match="no tokenizer.json in"):
+    with pytest.raises(TokenizerError, match="no tokenizer.json in") as err:
         load_tokenizer(tmp_path)
+    # options that exist: scan/score/inspect have no --tokenizer (train has)
+    assert "--model-option tokenizer=DIR (scan, score, models inspect)" in str(err.value)
     path = write_tokenizer_json(tmp_path / "new" / "tok", tok_json.read_text())
     assert path == tmp_path / "new" / "tok" / "tokenizer.json" and path.read_text() == tok_json.read_text()
 

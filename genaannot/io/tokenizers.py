@@ -44,7 +44,7 @@ def read_tokenizer_json(path: str | Path) -> str:
     from .weights import LFS_POINTER_START
 
     path = Path(path)
-    fix = "copy the model's own tokenizer.json there or pass --tokenizer DIR"
+    fix = f"copy the model's own tokenizer.json there or pass {_TOKENIZER_OPTION}"
     try:
         raw = path.read_bytes()
     except OSError as err:
@@ -88,7 +88,12 @@ def read_bpe_tokenizer(path: str | Path, *, name: str | None = None) -> BPEToken
     except Exception as err:  # noqa: BLE001 - the tokenizers library raises its own, untyped errors
         first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
         raise TokenizerError(f"{path}: not a usable tokenizer ({first}); copy the model's own tokenizer.json there "
-                             "or pass --tokenizer DIR") from None
+                             f"or pass {_TOKENIZER_OPTION}") from None
+
+
+#: how a tokenizer directory is given where a checkpoint lacks one, per entry point
+_TOKENIZER_OPTION = ("the tokenizer's directory: --model-option tokenizer=DIR (scan, score, models inspect), "
+                     "--tokenizer DIR (train), tokenizer=DIR (load_model)")
 
 
 def load_tokenizer(directory: str | Path) -> DNATokenizer:
@@ -109,7 +114,7 @@ def load_tokenizer(directory: str | Path) -> DNATokenizer:
     if not path.is_file():
         raise TokenizerError(
             f"no tokenizer.json in {directory}; copy the checkpoint's tokenizer files there "
-            "or pass --tokenizer DIR"
+            f"or pass {_TOKENIZER_OPTION}"
         )
     return read_bpe_tokenizer(path)
 

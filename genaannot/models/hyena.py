@@ -590,6 +590,10 @@ def load(
             raise ModelError(f"{path}: {arch} checkpoint has no score.weight")
         num_labels = int(sd["score.weight"].shape[0])  # the file decides, not PretrainedConfig's default 2
         score_bias = "score.bias" in sd
+        said = len(config["id2label"]) if config.get("id2label") else config.get("num_labels")
+        if said is not None and int(said) != num_labels:  # GENA and ModernBERT refuse this too
+            raise ModelError(f"{path}: config.json has {int(said)} labels, score.weight has {num_labels}; "
+                             "config.json and the weights belong to different models")
     limit = cfg.max_seq_len - 1
     if max_tokens is not None and not 0 < int(max_tokens) <= limit:
         raise ModelError(f"max_tokens {max_tokens}: HyenaDNA takes 1..{limit} bases (max_seq_len - 1)")

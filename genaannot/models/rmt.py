@@ -292,11 +292,12 @@ def _find_checkpoint(directory: Path, meta: dict[str, Any]) -> Path:
 
 
 def _find_tokenizer(directory: Path, meta: dict[str, Any], option: Any) -> DNATokenizer:
-    if option:
+    # tokenizer=OPTION: a directory or file, or a bundled name (what the message below offers)
+    if option and (str(option) not in BUNDLED_TOKENIZERS or Path(str(option)).exists()):
         return load_tokenizer(Path(option))
-    if (directory / "tokenizer.json").is_file():
+    if not option and (directory / "tokenizer.json").is_file():
         return load_tokenizer(directory)
-    name = meta.get("tokenizer")
+    name = str(option) if option else meta.get("tokenizer")
     if name in BUNDLED_TOKENIZERS:
         from importlib import resources
 
@@ -305,7 +306,7 @@ def _find_tokenizer(directory: Path, meta: dict[str, Any], option: Any) -> DNATo
             return read_bpe_tokenizer(bundled)
     raise ModelError(
         f"{directory}: no tokenizer.json and no usable tokenizer name in rmt.json ({name!r}); "
-        f"pass tokenizer=PATH (bundled: {', '.join(BUNDLED_TOKENIZERS)})"
+        f"pass tokenizer=PATH or a bundled name ({', '.join(BUNDLED_TOKENIZERS)}) (--model-option tokenizer=...)"
     )
 
 
@@ -378,7 +379,7 @@ def load(path: Path, *, config: dict[str, Any], **options: Any) -> Loaded:
         if value is None:
             raise ModelError(
                 f"{directory}: RMT parameter {name} is unknown; write it into rmt.json or pass it as an option "
-                f"(e.g. genaannot models inspect PATH -o {name}=N)"
+                f"(e.g. genaannot models inspect PATH --model-option {name}=N; Python: load_model(PATH, {name}=N))"
             )
         try:
             number = int(value)
