@@ -66,6 +66,15 @@ def test_trainer_wrappers(tmp_path):
         read_weights(tmp_path / "z.pth")
 
 
+def test_a_trainer_checkpoint_with_numpy_metrics_loads(tmp_path):
+    # sklearn's metrics are numpy scalars: a trainer that stores them was refused as unsafe
+    import numpy as np
+
+    torch.save({"model_state_dict": STATE, "metrics": {"f1": np.float64(0.5), "n": np.int64(3), "ok": np.bool_(True),
+                                                       "h": np.float32(0.25)}}, tmp_path / "model_best.pth")
+    assert _same(read_weights(tmp_path / "model_best.pth"))
+
+
 def test_unreadable_files(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(ModelError, match="cannot read safetensors file"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..models.base import ModelError
 
@@ -91,8 +91,8 @@ def _read_one(path: Path) -> dict[str, torch.Tensor]:
             raise ModelError(f"{path}: cannot read safetensors file ({err}); the file is damaged or incomplete, "
                              "download it again") from None
     try:
-        with warnings.catch_warnings():  # torch warns about pickle protocols; the outcome is what counts
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(), torch.serialization.safe_globals(_numpy_scalar_globals()):
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols; the outcome is what counts
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise ModelError(refused_pickle_message(path, err)) from None
@@ -104,6 +104,17 @@ def _read_one(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(obj, Mapping):
         raise ModelError(f"{path}: expected a dict of tensors, found {type(obj).__name__}")
     return dict(obj)
+
+
+def _numpy_scalar_globals() -> list[Any]:
+    """What unpickling numpy number scalars needs (a trainer's ``.pth`` keeps its metrics as
+    ``np.float64``): numpy's scalar constructor and dtypes. They build numbers and nothing
+    else, so ``weights_only=True`` stays a loader that runs no code from the file."""
+    import numpy as np
+
+    kinds = (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
+             np.float16, np.float32, np.float64)
+    return [np.float64(0).__reduce__()[0], np.dtype, *{type(np.dtype(k)) for k in kinds}]
 
 
 def _first_line(err: BaseException) -> str:
