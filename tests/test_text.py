@@ -49,3 +49,18 @@ def test_open_text_errors(tmp_path):
         fh.read()
     with pytest.raises(FileNotFoundError):
         open_text(tmp_path / "missing")
+
+
+def test_open_text_drops_a_byte_order_mark(tmp_path):
+    """A UTF-8 BOM at the start (Windows editors) is no text: 'chr1', not '\\ufeffchr1'; one
+    elsewhere is kept, and sniffing looks at the raw bytes as before."""
+    data = b"\xef\xbb\xbf" + TEXT.encode() + "x\ufeffy\n".encode()
+    plain, gz = tmp_path / "bom.bed", tmp_path / "bom.bed.gz"
+    plain.write_bytes(data)
+    gz.write_bytes(gzip.compress(data))
+    for p in (plain, gz):
+        with open_text(p) as fh:
+            assert fh.read() == TEXT + "x\ufeffy\n", p
+    assert [is_gzip(plain), is_gzip(gz), is_bgzf(gz)] == [False, True, False]
+    with open_text(plain, encoding="latin-1") as fh:  # another encoding is read as asked
+        assert fh.read(3) == "\xef\xbb\xbf"

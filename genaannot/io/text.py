@@ -47,8 +47,12 @@ def open_text(path: str | Path, *, encoding: str = "utf-8", errors: str = "stric
     Returns
     -------
     TextIO
-        To be closed by the caller (use it in a ``with`` block).
+        To be closed by the caller (use it in a ``with`` block). A UTF-8 byte-order mark at
+        the start (what Windows editors write) is not part of the text: ``utf-8`` is read as
+        ``utf-8-sig``, which drops it and is plain UTF-8 otherwise.
     """
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        encoding = "utf-8-sig"  # a BOM would otherwise glue U+FEFF to the first column ('\ufeffchr1')
     if is_gzip(path):
         return gzip.open(path, "rt", encoding=encoding, errors=errors)
     return open(path, encoding=encoding, errors=errors)  # noqa: SIM115 - the caller closes it
