@@ -159,10 +159,10 @@ def test_gtf_value_with_a_semicolon_and_gene_names(tmp_path):
     gtf = tmp_path / "g.gtf"
     gtf.write_text('c1\tt\texon\t10\t20\t.\t+\t.\tgene_id "g1"; transcript_id "t1"; gene_name "AB;C"; '
                    'note "x; y";\n'
-                   'c1\tt\texon\t30\t40\t.\t+\t.\tgene_id "g1"; transcript_id "t1"; gene_name "AB;C";\n')
-    ann = read_annotation(gtf)
+                   'c1\tt\texon\t31\t40\t.\t+\t.\tgene_id "g1"; transcript_id "t1"; gene_name "AB;C";\n')
+    ann = read_annotation(gtf)  # (a 10-bp intron: shorter gaps are no intron, see MIN_INTRON)
     (t,) = ann.transcripts["c1"]
-    assert t.gene_name == "AB;C" and t.exons == ((9, 20), (29, 40)) and t.introns == ((20, 29),)
+    assert t.gene_name == "AB;C" and t.exons == ((9, 20), (30, 40)) and t.introns == ((20, 30),)
 
 
 def test_spliceai_gene_table_without_exons_refuses_mask(tmp_path, genome):

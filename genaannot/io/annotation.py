@@ -12,6 +12,27 @@ Only ``exon`` lines and the transcripts they belong to. A transcript is whatever
 UTR lines. Stand-alone ``intron`` lines (e.g. RNA-seq junctions in TAIR10 files) are ignored:
 introns are always the gaps between consecutive exons of one transcript.
 
+A transcript ID belongs to one transcript: one reused under another gene (GFF3 ``Parent``,
+GTF ``gene_id``), or a GFF3 transcript line repeated, is an error naming both lines (GFF3
+repeats an ID only on the parts of one discontinuous feature, e.g. the CDS lines of one
+protein). An empty ``Parent`` (or an empty element of a ``Parent`` list) is an error.
+
+What is left out or changed is counted in :attr:`Annotation.skipped` and said in
+:attr:`Annotation.notes` (count and first line of each kind, see :data:`SKIP_KINDS`):
+
+* transcripts on strand ``.`` or ``?`` are left out (no strand: no splice site, no TSS);
+* overlapping (or touching) exons of one transcript are merged into one exon (CDS/UTR
+  pieces of a transcript without exon lines are merged without a note: they touch by design,
+  and a bacterial gene's CDSs of two proteins overlap);
+* a gap shorter than :data:`MIN_INTRON` bp between two exons is no intron (the exons are
+  joined): it is a frameshift, a ribosomal slippage site (E. coli *prfB*) or a genome
+  indel the annotation steps over, not splicing;
+* tRNA and rRNA transcripts (GFF3 feature type, ``biotype``/``gene_biotype``/
+  ``transcript_biotype``/``*_type`` attributes; when the file records none, an Ensembl
+  yeast ID ending ``_tRNA``/``_rRNA``) keep their exons but give no introns: their introns are
+  removed by tRNA-splicing endonuclease or self-splice (group I), not by the spliceosome,
+  and have no GT..AG.
+
 Site definitions (in transcript orientation, one base each)
 -----------------------------------------------------------
 donor
@@ -31,7 +52,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -45,6 +66,8 @@ __all__ = [
     "Annotation",
     "SiteSet",
     "SITE_KINDS",
+    "SKIP_KINDS",
+    "MIN_INTRON",
     "read_annotation",
     "read_gff3",
     "read_gtf",
@@ -52,6 +75,30 @@ __all__ = [
 ]
 
 _TRANSCRIPT_PARTS = ("CDS", "five_prime_UTR", "three_prime_UTR", "UTR", "5UTR", "3UTR")
+_EXON_TYPES = ("exon", "pseudogenic_exon")
+
+#: shortest gap between two exons read as an intron (bp). Known spliceosomal introns are
+#: 15 bp and longer (*Stentor*; 18-21 bp in nucleomorphs, ~30 bp in mammals) and a GT..AG
+#: intron with its branch point needs more than a few bases, while the gaps that CDS pieces
+#: leave at frameshifts, ribosomal slippage (E. coli *prfB*: 1 bp) and genome indels are a few bp.
+MIN_INTRON = 10
+
+#: biotypes / feature types whose introns are not spliceosomal: tRNA (tRNA-splicing
+#: endonuclease) and rRNA (group I self-splicing), nuclear or mitochondrial, genes or pseudogenes
+_NON_SPLICEOSOMAL = re.compile(r"(?i)(mt_)?[tr]rna(_.*)?")
+#: Ensembl's S. cerevisiae transcript IDs (``YDL248W_mRNA``, ``tK(UUU)D_tRNA``): the only
+#: biotype a GTF without biotype attributes (UCSC's ensGene) still carries
+_ID_BIOTYPE = re.compile(r"_([tr]RNA)$")
+
+#: what :attr:`Annotation.skipped` counts, and how :attr:`Annotation.notes` says it: the
+#: thing counted (one, several), then what happened to it
+SKIP_KINDS: dict[str, tuple[str, str, str]] = {
+    "unstranded": ("transcript", "transcripts", "on strand '.' or '?' left out (no strand: no splice site or TSS)"),
+    "overlapping_exons": ("transcript", "transcripts", "with overlapping or touching exons: merged into one exon"),
+    "short_gaps": ("gap", "gaps", f"under {MIN_INTRON} bp between exons read as no intron (exons joined; a "
+                   "frameshift, ribosomal slippage or genome indel, not splicing)"),
+    "non_spliceosomal": ("intron", "introns", "of tRNA/rRNA transcripts giving no splice site (not spliceosomal)"),
+}
 
 
 class AnnotationError(ValueError):
@@ -69,6 +116,9 @@ class Transcript:
     exons: tuple[tuple[int, int], ...]
     biotype: str = ""
     gene_name: str = ""  # symbol (GFF3 gene Name / gene attribute, GTF gene_name); "" when none
+    #: False for a tRNA/rRNA transcript: its exons are kept (drawn) but its gaps are no
+    #: spliceosomal introns, so it has no introns and no splice sites
+    spliced: bool = True
 
     @property
     def start(self) -> int:
@@ -80,7 +130,10 @@ class Transcript:
 
     @property
     def introns(self) -> tuple[tuple[int, int], ...]:
-        """Gaps between consecutive exons (0-based half-open); zero-length gaps are skipped."""
+        """Gaps between consecutive exons (0-based half-open); zero-length gaps are skipped;
+        none when the transcript is not spliced by the spliceosome (``spliced`` False)."""
+        if not self.spliced:
+            return ()
         return tuple((a[1], b[0]) for a, b in zip(self.exons, self.exons[1:]) if b[0] > a[1])
 
     @property
@@ -137,6 +190,15 @@ class Annotation:
     transcripts: dict[str, list[Transcript]] = field(default_factory=dict)
     #: False for a gene table without exon columns (transcripts are then one exon: no sites)
     exons_known: bool = True
+    #: what reading left out or changed: :data:`SKIP_KINDS` key -> (count, first line, an
+    #: example transcript ID); kinds that did not occur are absent
+    skipped: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+
+    @property
+    def notes(self) -> list[str]:
+        """One line per :attr:`skipped` kind, for a caller to print (nothing is dropped unsaid)."""
+        return [f"{self.path}: {n:,} {SKIP_KINDS[k][n != 1]} {SKIP_KINDS[k][2]} (first: line {line}, transcript {tid})"
+                for k, (n, line, tid) in self.skipped.items()]
 
     @property
     def chroms(self) -> list[str]:
@@ -169,10 +231,8 @@ class Annotation:
         for chrom, ts in self.transcripts.items():
             if chrom in mapping:
                 new = mapping[chrom]
-                out.setdefault(new, []).extend(
-                    Transcript(t.id, t.gene_id, new, t.strand, t.exons, t.biotype, t.gene_name) for t in ts
-                )
-        return Annotation(self.path, out, self.exons_known)
+                out.setdefault(new, []).extend(replace(t, chrom=new) for t in ts)
+        return Annotation(self.path, out, self.exons_known, dict(self.skipped))
 
 
 # --------------------------------------------------------------------------- parsing
@@ -237,13 +297,15 @@ class _Builder:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.exons: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        self.parts: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        self.exons: dict[str, list[tuple[int, int, int]]] = defaultdict(list)  # tid -> (start, end, line)
+        self.parts: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
         self.where: dict[str, tuple[str, str, int]] = {}  # tid -> chrom, strand, first line
         self.gene: dict[str, str] = {}
         self.name: dict[str, str] = {}  # tid -> gene symbol
         self.biotype: dict[str, str] = {}
+        self.unspliced: set[str] = set()  # tRNA/rRNA transcripts: no spliceosomal introns
         self.order: list[str] = []
+        self.skipped: dict[str, tuple[int, int, str]] = {}
 
     def add(self, tid: str, chrom: str, strand: str, start: int, end: int, lineno: int, *, exon: bool) -> None:
         if tid not in self.where:
@@ -256,31 +318,65 @@ class _Builder:
                     f"{self.path}:{lineno}: transcript {tid!r} is on {chrom} {strand} here but on "
                     f"{c0} {s0} at line {l0}"
                 )
-        (self.exons if exon else self.parts)[tid].append((start, end))
+        (self.exons if exon else self.parts)[tid].append((start, end, lineno))
 
-    def build(self) -> dict[str, list[Transcript]]:
+    def skip(self, kind: str, lineno: int, tid: str, n: int = 1) -> None:
+        """Count ``n`` of ``kind`` (a :data:`SKIP_KINDS` key), keeping the earliest line as the example."""
+        n0, l0, t0 = self.skipped.get(kind, (0, lineno, tid))
+        self.skipped[kind] = (n0 + n, *((lineno, tid) if lineno < l0 else (l0, t0)))
+
+    def _exons(self, tid: str) -> list[list[int]]:
+        """Sorted, merged ``[start, end, line]`` of ``tid``; overlaps and short gaps counted."""
+        from_exons = tid in self.exons
+        merged: list[list[int]] = []
+        overlap = 0  # first line of an exon overlapping (or touching) the one before
+        for s, e, line in sorted(self.exons.get(tid) or self.parts.get(tid) or []):
+            gap = s - merged[-1][1] if merged else MIN_INTRON
+            if gap <= 0 and from_exons:  # exon lines that overlap or touch: an annotation fault
+                overlap = min(overlap or line, line)
+            elif 0 < gap < MIN_INTRON:
+                self.skip("short_gaps", line, tid)
+            if gap < MIN_INTRON:  # CDS+UTR pieces touch, a gene's CDSs overlap (bacteria): one exon, no note
+                merged[-1][1] = max(merged[-1][1], e)
+            else:
+                merged.append([s, e, line])
+        if overlap:
+            self.skip("overlapping_exons", overlap, tid)
+        return merged
+
+    def build(self) -> tuple[dict[str, list[Transcript]], dict[str, tuple[int, int, str]]]:
         out: dict[str, list[Transcript]] = {}
         for tid in self.order:
             chrom, strand, lineno = self.where[tid]
             if strand not in ("+", "-"):
-                continue  # unstranded features cannot define splice sites or TSS
-            ivs = self.exons.get(tid) or self.parts.get(tid) or []
-            if not ivs:
+                self.skip("unstranded", lineno, tid)  # cannot define splice sites or TSS
                 continue
-            merged: list[list[int]] = []
-            for s, e in sorted(ivs):
-                if merged and s <= merged[-1][1]:  # CDS+UTR pieces touch: merge
-                    merged[-1][1] = max(merged[-1][1], e)
-                else:
-                    merged.append([s, e])
-            exons = tuple((s, e) for s, e in merged)
+            merged = self._exons(tid)
+            if not merged:
+                continue
+            spliced = tid not in self.unspliced
+            if not spliced and len(merged) > 1:
+                self.skip("non_spliceosomal", min(x[2] for x in merged[1:]), tid, len(merged) - 1)
             out.setdefault(chrom, []).append(
-                Transcript(tid, self.gene.get(tid, tid), chrom, strand, exons, self.biotype.get(tid, ""),
-                           self.name.get(tid, ""))
+                Transcript(tid, self.gene.get(tid, tid), chrom, strand, tuple((s, e) for s, e, _ in merged),
+                           self.biotype.get(tid, ""), self.name.get(tid, ""), spliced)
             )
         for ts in out.values():
             ts.sort(key=lambda t: (t.start, t.end, t.id))
-        return out
+        return out, self.skipped
+
+
+#: feature types that say nothing about a transcript's biotype
+_GENERIC_TYPES = ("gene", "transcript", "")
+
+
+def _unspliced(hints: list[str | None], tid: str) -> bool:
+    """Whether biotype ``hints`` (feature types, biotype attributes) name a tRNA or rRNA;
+    with no hint, whether ``tid`` is an Ensembl yeast tRNA/rRNA ID (``tK(UUU)D_tRNA``)."""
+    known = [h for h in hints if h and h not in _GENERIC_TYPES]
+    if known:
+        return any(_NON_SPLICEOSOMAL.fullmatch(h) for h in known)
+    return bool(_ID_BIOTYPE.search(tid))
 
 
 def _gff3_attrs(path: Path, lineno: int, text: str) -> dict[str, str]:
@@ -302,6 +398,10 @@ def _gff3_attrs(path: Path, lineno: int, text: str) -> dict[str, str]:
     return out
 
 
+#: biotype attributes (Ensembl GFF3/GTF ``biotype``/``*_biotype``, GENCODE ``*_type``)
+_BIOTYPE_KEYS = ("biotype", "transcript_biotype", "transcript_type", "gene_biotype", "gene_type")
+
+
 def read_gff3(path: str | Path) -> Annotation:
     """Read a GFF3 file; see the module docstring for what becomes a transcript."""
     path = Path(path)
@@ -309,6 +409,9 @@ def read_gff3(path: str | Path) -> Annotation:
     feature_parent: dict[str, str] = {}  # feature ID -> its first Parent (transcript -> gene)
     feature_type: dict[str, str] = {}
     feature_name: dict[str, str] = {}  # gene Name, or a feature's gene= / gene_name= symbol
+    feature_hints: dict[str, list[str | None]] = {}  # feature ID -> its type and biotype attributes
+    first_line: dict[str, tuple[str, str, int]] = {}  # feature ID -> type, Parent, first line
+    repeated: dict[str, tuple[str, int]] = {}  # feature ID -> Parent, line of its first repeat
     with text_errors(path, AnnotationError, what="annotation"), _open_text(path) as fh:
         for lineno, line in enumerate(fh, 1):
             if line.startswith("##FASTA"):
@@ -317,33 +420,56 @@ def read_gff3(path: str | Path) -> Annotation:
                 continue
             chrom, ftype, s, e, strand, attr_text = _fields(path, lineno, line)
             attrs = _gff3_attrs(path, lineno, attr_text)
+            parents = [unquote(p.strip()) for p in attrs["Parent"].split(",")] if "Parent" in attrs else []
+            if "Parent" in attrs and not all(parents):  # `Parent=` or `Parent=a,` would name transcript ''
+                raise AnnotationError(f"{path}:{lineno}: empty Parent ({'Parent=' + attrs['Parent']!r}): give the "
+                                      f"ID(s) of the feature(s) this {ftype} belongs to, comma-separated")
             fid = attrs.get("ID")
             symbol = attrs.get("gene") or attrs.get("gene_name")
             if fid is not None:
                 fid = unquote(fid)
+                if fid in first_line:
+                    t0 = first_line[fid][0]
+                    # one discontinuous feature (the CDS lines of one protein) repeats its ID legally
+                    if not (ftype == t0 and (ftype in _EXON_TYPES or ftype in _TRANSCRIPT_PARTS)):
+                        repeated.setdefault(fid, (",".join(parents), lineno))
+                else:
+                    first_line[fid] = (ftype, ",".join(parents), lineno)
                 feature_type.setdefault(fid, ftype)
+                feature_hints.setdefault(fid, [ftype, *(attrs.get(k) for k in _BIOTYPE_KEYS)])
                 if ftype == "gene" and "Name" in attrs:
                     feature_name.setdefault(fid, unquote(attrs["Name"]))
                 elif symbol:
                     feature_name.setdefault(fid, unquote(symbol))
-                if "Parent" in attrs:
-                    feature_parent.setdefault(fid, unquote(attrs["Parent"].split(",")[0]))
-            is_exon = ftype in ("exon", "pseudogenic_exon")
+                if parents:
+                    feature_parent.setdefault(fid, parents[0])
+            is_exon = ftype in _EXON_TYPES
             if not is_exon and ftype not in _TRANSCRIPT_PARTS:
                 continue
-            if "Parent" not in attrs:
+            if not parents:
                 raise AnnotationError(f"{path}:{lineno}: {ftype} line has no Parent attribute")
-            for parent in attrs["Parent"].split(","):
-                b.add(unquote(parent.strip()), chrom, strand, s, e, lineno, exon=is_exon)
+            for parent in parents:
+                b.add(parent, chrom, strand, s, e, lineno, exon=is_exon)
                 if symbol:
-                    feature_name.setdefault(unquote(parent.strip()), unquote(symbol))
+                    feature_name.setdefault(parent, unquote(symbol))
     # CDS lines also name their protein (TAIR10: Parent=T.1,T.1-Protein); a protein is no transcript
     b.order = [t for t in b.order if t in b.exons or feature_type.get(t) not in ("protein", "polypeptide")]
     for tid in b.order:
+        if tid in repeated:  # a reused transcript ID would merge two transcripts, inventing an intron
+            p0, l0 = first_line[tid][1:]
+            p1, l1 = repeated[tid]
+            said = (f"belongs to gene {p1} here but to {p0} at line {l0}" if p0 and p1 and p0 != p1
+                    else f"is defined again here (first at line {l0})")
+            raise AnnotationError(f"{path}:{l1}: transcript {tid!r} {said}: IDs must be unique (only the parts "
+                                  "of one discontinuous feature, such as the CDS lines of one protein, share an ID)")
         b.gene[tid] = feature_parent.get(tid, tid)
         b.biotype[tid] = feature_type.get(tid, "")
         b.name[tid] = feature_name.get(b.gene[tid]) or feature_name.get(tid, "")
-    return Annotation(str(path), b.build())
+        gene = b.gene[tid] if b.gene[tid] != tid else None
+        if _unspliced(feature_hints.get(tid, []) + feature_hints.get(gene or "", []), tid):
+            b.unspliced.add(tid)
+    transcripts, skipped = b.build()
+    return Annotation(str(path), transcripts, skipped=skipped)
 
 
 #: one GTF attribute: key, then a quoted value (``;`` and escaped quotes allowed inside) or a bare one
@@ -376,6 +502,7 @@ def read_gtf(path: str | Path) -> Annotation:
     """Read a GTF (GFF2) file: exons grouped by ``transcript_id``, genes by ``gene_id``."""
     path = Path(path)
     b = _Builder(path)
+    hints: dict[str, list[str | None]] = {}  # tid -> biotype attributes of its first line
     with text_errors(path, AnnotationError, what="annotation"), _open_text(path) as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip() or line.startswith("#"):
@@ -389,11 +516,17 @@ def read_gtf(path: str | Path) -> Annotation:
             if not tid:
                 raise AnnotationError(f"{path}:{lineno}: {ftype} line has no transcript_id attribute")
             b.add(tid, chrom, strand, s, e, lineno, exon=is_exon)
-            b.gene.setdefault(tid, attrs.get("gene_id", tid))
+            gid = attrs.get("gene_id", tid)
+            if b.gene.setdefault(tid, gid) != gid:  # a reused transcript ID would merge two genes' exons
+                raise AnnotationError(f"{path}:{lineno}: transcript {tid!r} belongs to gene {gid} here but to "
+                                      f"{b.gene[tid]} at line {b.where[tid][2]}: IDs must be unique")
             if attrs.get("gene_name"):
                 b.name.setdefault(tid, attrs["gene_name"])
             b.biotype.setdefault(tid, attrs.get("transcript_biotype", attrs.get("transcript_type", "")))
-    return Annotation(str(path), b.build())
+            hints.setdefault(tid, [attrs.get(k) for k in _BIOTYPE_KEYS])
+    b.unspliced = {tid for tid in b.order if _unspliced(hints[tid], tid)}
+    transcripts, skipped = b.build()
+    return Annotation(str(path), transcripts, skipped=skipped)
 
 
 def read_gene_table(path: str | Path) -> Annotation:

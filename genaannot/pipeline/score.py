@@ -395,6 +395,7 @@ def _genes(annotation: str, genome: Genome, *, mask: bool) -> tuple[GeneIndex, l
     if m.unmatched:
         notes.append(f"{annotation}: chromosomes not in the FASTA, ignored: {', '.join(m.unmatched[:5])}"
                      + (" …" if len(m.unmatched) > 5 else ""))
+    notes += ann.notes  # transcripts left out or changed while reading (counts, first line)
     return genes, notes
 
 
