@@ -328,6 +328,29 @@ def test_hub_refuses_an_annotation_on_other_sequences(scan_dir, tmp_path):
     assert r.exit_code == 1 and "no transcript on the genome's sequences" in r.output and "Traceback" not in r.output
 
 
+def test_hub_genes_left_out_are_said(scan_dir, tmp_path):
+    # a bigBed entry past its sequence's end is invalid (bedToBigBed refuses it); sequences the
+    # genome lacks and unstranded transcripts were dropped without a word
+    import pybigtools
+
+    gff = tmp_path / "g.gff3"
+    gff.write_text("chr1\tt\texon\t101\t200\t.\t+\t.\tParent=ok\n"
+                   "chr1\tt\texon\t2301\t2500\t.\t+\t.\tParent=late\n"
+                   "chr9\tt\texon\t1\t10\t.\t+\t.\tParent=far\n"
+                   "chr1\tt\texon\t301\t400\t.\t.\t.\tParent=unstranded\n")
+    with pytest.warns(UserWarning) as said:
+        r = CliRunner().invoke(main, ["hub", str(scan_dir), "-o", str(tmp_path / "hub"), "--annotation", str(gff)])
+    assert r.exit_code == 0, r.output
+    text = "\n".join(str(w.message) for w in said)
+    assert "sequences not in the genome, left out: chr9" in text
+    assert "1 transcript(s) running past their sequence's end, left out (first: late on chr1, ending at 2,500 of 2,400)" \
+        in text
+    assert "strand" in text  # the annotation's own note about the unstranded transcript
+    bb = next((tmp_path / "hub").rglob("*.genes.bb"))
+    names = [e[2].split("\t")[0] for e in pybigtools.open(str(bb)).records("chr1")]
+    assert names == ["ok"]
+
+
 @pytest.mark.skipif(shutil.which("igv") is None or shutil.which("xvfb-run") is None,
                     reason="needs the igv (IGV desktop) and xvfb-run binaries on PATH; "
                            "Debian/Ubuntu: apt-get install igv xvfb")

@@ -15,6 +15,7 @@ import os
 import shutil
 import struct
 import subprocess
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -290,8 +291,22 @@ def annotation_to_bigbed(annotation: str | Path, out: Path, sizes: dict[str, int
     ann = read_annotation(annotation)
     mapping = match_chroms(ann.chroms, sizes).mapping
     order = {c: i for i, c in enumerate(sizes)}
-    rows = sorted((transcript_bed12(mapping[c], t) for c in ann.chroms if c in mapping for t in ann.transcripts[c]),
-                  key=lambda r: (order[r[0]], r[1], r[2]))
+    every = [transcript_bed12(mapping[c], t) for c in ann.chroms if c in mapping for t in ann.transcripts[c]]
+    rows = sorted((r for r in every if r[2] <= sizes[r[0]]), key=lambda r: (order[r[0]], r[1], r[2]))
+    # what is left out is said: a bigBed may not hold an entry past its sequence's end
+    notes = list(ann.notes)
+    absent = [c for c in ann.chroms if c not in mapping]
+    if absent:
+        notes.append(f"sequences not in the genome, left out: {', '.join(absent[:5])}"
+                     + (f" ({len(absent)} in all)" if len(absent) > 5 else ""))
+    past = [r for r in every if r[2] > sizes[r[0]]]
+    if past:
+        chrom, _, end, rest = past[0]
+        name = rest.split("\t", 1)[0]
+        notes.append(f"{len(past)} transcript(s) running past their sequence's end, left out (first: "
+                     f"{name} on {chrom}, ending at {end:,} of {sizes[chrom]:,})")
+    for note in notes:
+        warnings.warn(f"{annotation}: {note}", stacklevel=2)
     if not rows:
         raise HubError(f"{annotation}: no transcript on the genome's sequences (it names "
                        f"{', '.join(ann.chroms[:5]) or 'none'}; the genome has {', '.join(list(sizes)[:5])})")

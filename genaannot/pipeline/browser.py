@@ -10,6 +10,7 @@ inside, coordinates are 0-based, half-open.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -98,6 +99,8 @@ def plot_region(
         from ..io.annotation import read_annotation
 
         ann = read_annotation(annotation)
+        for note in ann.notes:  # transcripts the drawing leaves out or changes
+            warnings.warn(f"{annotation}: {note}", stacklevel=2)
         mapping = match_chroms(ann.chroms, {iv.chrom: 1}).mapping
         names = [c for c, tgt in mapping.items() if tgt == iv.chrom]
         txs = sorted((t for c in names for t in ann.transcripts[c] if t.end > iv.start and t.start < iv.end),
