@@ -334,3 +334,139 @@ def test_fresh_dilated_cnn_trains_scans_with_its_window_and_refuses_size_options
     res = scan.scan_genome(fa, model=str(out), task="splice", output=tmp_path / "scan" / "s.bw",
                            regions=[Interval("c2", 0, 1000)], quiet=True, workers=0)
     assert json.loads(res.manifest.read_text())["settings"]["window_tokens"] == 72
+
+
+def _train_args(fa, gff, out, *extra):
+    return ["train", "--task", "splice", "--genome", str(fa), "--annotation", str(gff), "-o", str(out),
+            "--train-chroms", "c1", "--hidden-size", "16", "--layers", "1", "--heads", "2", "--window-tokens", "62",
+            "--steps", "2", "--batch-size", "2", "--device", "cpu", "-q", *extra]
+
+
+@pytest.mark.parametrize("role, other", [("valid", "test"), ("test", "valid")])
+def test_train_refuses_held_out_regions_without_sites_before_training(tmp_path, role, other):
+    """A validation or test split with no annotated sites would give NaN scores and no thresholds
+    after all of training: refused up front, naming the regions, with nothing written."""
+    fa, gff = _write_inputs(tmp_path)
+    out = tmp_path / "m"
+    res = CliRunner().invoke(main, _train_args(fa, gff, out, f"--{role}-chroms", "c2:1-150",
+                                               f"--{other}-chroms", "c2:3001-6000"))
+    assert res.exit_code == 1, res.output
+    what = "validation" if role == "valid" else "test"
+    assert f"no acceptor/donor sites of the annotation fall in the {what} regions (c2:1-150)" in res.output
+    assert "step " not in res.output and not out.exists()
+
+
+@pytest.mark.parametrize("opt", ["--valid-chroms", "--test-chroms", "--train-chroms"])
+@pytest.mark.parametrize("value", ["", ",", " , "])
+def test_train_refuses_an_empty_region_list(tmp_path, opt, value):
+    fa, gff = _write_inputs(tmp_path)
+    args = _train_args(fa, gff, tmp_path / "m")
+    if opt == "--train-chroms":
+        args[args.index("--train-chroms") + 1] = value
+    else:
+        args += [opt, value]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2 and f"{opt} {value!r} names no chromosome" in res.output, res.output
+    assert not (tmp_path / "m").exists()
+
+
+def test_train_genome_refuses_an_empty_region_list(tmp_path):
+    from genaannot.pipeline.train import SplitError, train_genome
+    from genaannot.train import ArchConfig, TrainConfig
+
+    fa, gff = _write_inputs(tmp_path)
+    tiny = {"config": TrainConfig(steps=1, window_tokens=62, batch_size=2, device="cpu"),
+            "arch": ArchConfig(hidden_size=16, layers=1, heads=2), "progress": False}
+    for role in ("valid", "test"):
+        with pytest.raises(SplitError, match=f"{role}: an empty list of regions"):
+            train_genome(genome=fa, annotation=gff, task="splice", output=tmp_path / "m", train=["c1"],
+                         **{role: []}, **tiny)
+    assert not (tmp_path / "m").exists()
+
+
+def _with_foreign_transcripts(tmp_path, gff):
+    """``gff`` plus a gene on a chromosome the FASTA lacks (c9) and a minus-strand transcript of c2
+    (6,000 bp) whose second exon runs past its end: exon-convention donor off the chromosome,
+    acceptor on it."""
+    extra = ["c9\tt\tmRNA\t101\t400\t.\t+\t.\tID=t9;Parent=g9",
+             "c9\tt\texon\t101\t150\t.\t+\t.\tParent=t9",
+             "c9\tt\texon\t301\t400\t.\t+\t.\tParent=t9",
+             "c2\tt\tmRNA\t5901\t6100\t.\t-\t.\tID=tpast;Parent=gpast",
+             "c2\tt\texon\t5901\t5950\t.\t-\t.\tParent=tpast",
+             "c2\tt\texon\t6001\t6100\t.\t-\t.\tParent=tpast"]
+    out = tmp_path / "foreign.gff3"
+    out.write_text(gff.read_text() + "\n".join(extra) + "\n")
+    return out
+
+
+@pytest.fixture(scope="module")
+def foreign_model(tmp_path_factory):
+    """Inputs, and a tiny checkpoint trained without validation on an annotation with a chromosome
+    the FASTA lacks and a transcript past a chromosome's end (and the training output)."""
+    tmp = tmp_path_factory.mktemp("foreign")
+    fa, gff = _write_inputs(tmp)
+    foreign = _with_foreign_transcripts(tmp, gff)
+    out = tmp / "model"
+    res = CliRunner().invoke(main, _train_args(fa, foreign, out))
+    assert res.exit_code == 0, res.output
+    return fa, gff, foreign, out, res.output
+
+
+def _evaluate(model, fa, annotation, regions, out, *extra):
+    return CliRunner().invoke(main, ["evaluate", "--model", str(model), "--genome", str(fa), "--annotation",
+                                     str(annotation), "--chroms", regions, "-o", str(out), "--device", "cpu", "-q",
+                                     *extra])
+
+
+def test_train_without_validation_says_so(foreign_model):
+    output = foreign_model[-1]
+    assert "no validation regions: the model of the last step is kept" in output
+    assert "no call thresholds are chosen" in output
+
+
+def test_train_notes_foreign_chromosomes_and_transcripts_past_the_end(foreign_model):
+    output = foreign_model[-1]
+    assert "foreign.gff3: chromosomes not in the FASTA, ignored: c9" in output
+    assert "1 transcript(s) run past the end of their chromosome in the FASTA, dropped" in output
+    assert "tpast (c2:5901-6100, c2 is 6,000 bp)" in output
+
+
+def test_evaluate_prints_what_was_scored(foreign_model, tmp_path):
+    fa, gff, _, model, _ = foreign_model
+    res = _evaluate(model, fa, gff, "c2:3001-6000", tmp_path / "ev")
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((tmp_path / "ev" / "REPORT.json").read_text())["metrics"]
+    n_acc, n_don = metrics["acceptor"]["n_pos"], metrics["donor"]["n_pos"]
+    assert n_acc > 0 and n_don > 0
+    assert f"scored 6,000 bases (both strands) of c2:3001-6000: acceptor {n_acc:,} sites, donor {n_don:,} sites" \
+        in res.output
+
+
+def test_evaluate_drops_transcripts_past_the_end(foreign_model, tmp_path):
+    """The transcript past c2's end adds none of its sites (its acceptor lies on c2)."""
+    fa, gff, foreign, model, _ = foreign_model
+    counts = []
+    for name, annotation in (("ev", gff), ("ev-foreign", foreign)):
+        res = _evaluate(model, fa, annotation, "c2:3001-6000", tmp_path / name)
+        assert res.exit_code == 0, res.output
+        metrics = json.loads((tmp_path / name / "REPORT.json").read_text())["metrics"]
+        counts.append((metrics["acceptor"]["n_pos"], metrics["donor"]["n_pos"]))
+    assert counts[0] == counts[1]
+    assert "chromosomes not in the FASTA, ignored: c9" in res.output and "tpast" in res.output
+
+
+def test_evaluate_refuses_regions_without_sites(foreign_model, tmp_path):
+    """Not NaN metrics and exit 0: refused before scoring, naming the regions."""
+    fa, gff, _, model, _ = foreign_model
+    res = _evaluate(model, fa, gff, "c2:1-150", tmp_path / "ev")
+    assert res.exit_code == 1, res.output
+    assert "no acceptor/donor sites of the annotation fall in the evaluation regions (c2:1-150)" in res.output
+    assert not (tmp_path / "ev").exists()
+
+
+def test_evaluate_refuses_empty_region_lists(foreign_model, tmp_path):
+    fa, gff, _, model, _ = foreign_model
+    res = _evaluate(model, fa, gff, ",", tmp_path / "ev")
+    assert res.exit_code == 2 and "--chroms ',' names no chromosome" in res.output
+    res = _evaluate(model, fa, gff, "c2", tmp_path / "ev", "--baseline-chroms", "")
+    assert res.exit_code == 2 and "--baseline-chroms '' names no chromosome" in res.output

@@ -50,15 +50,37 @@ def _split(text: str | None) -> list[str]:
     return [t.strip() for t in (text or "").split(",") if t.strip()]
 
 
-def _regions(chroms: str | None, bed: str | None, *, chroms_opt: str, bed_opt: str) -> str | list[str] | None:
-    """A BED path or chromosome names for the library (``None``: neither given)."""
-    if chroms and bed:
+def _regions(chroms: str | None, bed: str | None, *, chroms_opt: str, bed_opt: str,
+             if_left_out: str | None) -> str | list[str] | None:
+    """A BED path or chromosome names for the library (``None``: neither given).
+
+    A chromosome list given but empty (``''``, ``','``) is refused: left out, the option
+    means ``if_left_out`` (``None``: the data are required), which an empty list must not
+    silently turn into.
+    """
+    if chroms is not None and bed:
         raise click.UsageError(f"give either {chroms_opt} or {bed_opt}, not both")
-    return bed or _split(chroms) or None
+    if chroms is None:
+        return bed
+    names = _split(chroms)
+    if not names:
+        raise click.UsageError(f"{chroms_opt} {chroms!r} names no chromosome; give comma-separated names "
+                               "(e.g. chr2,chr3)" + (f", or leave {chroms_opt} out for {if_left_out}"
+                                                     if if_left_out else ""))
+    return names
+
+
+#: what leaving out a role's regions means (``genaannot train``; ``None``: required)
+_LEFT_OUT: dict[str, str | None] = {
+    "train": None,
+    "valid": "no validation (the last step's model is kept; splice: no call thresholds are chosen)",
+    "test": "no held-out evaluation",
+}
 
 
 def _role(o: dict, what: str) -> str | list[str] | None:
-    return _regions(o[f"{what}_chroms"], o[f"{what}_regions"], chroms_opt=f"--{what}-chroms", bed_opt=f"--{what}-regions")
+    return _regions(o[f"{what}_chroms"], o[f"{what}_regions"], chroms_opt=f"--{what}-chroms",
+                    bed_opt=f"--{what}-regions", if_left_out=_LEFT_OUT[what])
 
 
 @contextmanager
@@ -242,11 +264,12 @@ def evaluate(**o) -> None:
     thresholds with the highest F1 there are written into the checkpoint's genaannot.json.
     """
     _threads(o["threads"])
-    regions = _regions(o["chroms"], o["regions_bed"], chroms_opt="--chroms", bed_opt="--regions")
+    regions = _regions(o["chroms"], o["regions_bed"], chroms_opt="--chroms", bed_opt="--regions",
+                       if_left_out=None)
     if not regions:
         raise click.UsageError("give the held-out data: --chroms or --regions")
     baseline = _regions(o["baseline_chroms"], o["baseline_regions"], chroms_opt="--baseline-chroms",
-                        bed_opt="--baseline-regions")
+                        bed_opt="--baseline-regions", if_left_out="no PWM baseline")
     with _library_errors():
         evaluate_checkpoint(
             model=o["model_ref"], task=o["task"], genome=o["genome_path"], annotation=o["annotation_path"], regions=regions,

@@ -4,10 +4,12 @@ The steps behind ``genaannot train``, in order:
 
 1. open the genome (FASTA) and the annotation (GFF3/GTF) and rename the annotation's
    chromosomes onto the genome's (``chr1``/``1``, :func:`genaannot.regions.match_chroms`);
+   chromosomes the FASTA lacks and transcripts past a chromosome's end are left out, with a note;
 2. resolve the regions of each role (train, valid, test) from chromosome names, region
    strings, a BED file or intervals (:func:`resolve_regions`);
 3. check the held-out rule: no region of one role overlaps a region of another
-   (:func:`check_disjoint`);
+   (:func:`check_disjoint`), and that the validation and test regions hold annotated sites
+   of each of the task's site kinds (else their scores would be NaN, found after training);
 4. set up the network and its tokenizer: fresh (``char`` or a ``bpe`` tokenizer trained on the
    training regions), from a base model, or the interrupted run's (``resume``);
 5. train (:func:`genaannot.train.train_model`);
@@ -37,7 +39,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..conventions import SITE_CONVENTIONS
+from ..conventions import (
+    DEFAULT_CONVENTION,
+    SITE_CONVENTIONS,
+    SiteConvention,
+    get_convention,
+    model_convention,
+)
 from ..evaluate import (
     EVALUATIONS,
     EvalReport,
@@ -45,11 +53,11 @@ from ..evaluate import (
     evaluate_sites,
     write_eval_report,
 )
-from ..io.annotation import Annotation, AnnotationError, read_annotation
+from ..io.annotation import Annotation, AnnotationError, Transcript, read_annotation
 from ..io.atomic import OutputIsInput, check_not_inputs, check_writable
 from ..io.bed import read_bed
 from ..io.checkpoint import read_metadata, update_metadata
-from ..labels import TASK_SPECS, GenomeReader, TaskSpec
+from ..labels import TASK_SPECS, GenomeReader, SiteIndex, TaskSpec
 from ..models.families import FAMILIES
 from ..regions import Interval, RegionError, match_chroms, parse_region, resolve_chrom
 from ..train import (
@@ -96,9 +104,10 @@ class SplitError(ValueError):
 
 
 class EvaluateError(ValueError):
-    """An evaluation that cannot be done: unknown or untrainable task, no annotated sites to
-    choose call thresholds on, or thresholds asked for where they cannot be stored (not a
-    local checkpoint directory of a task evaluated by ``sites``)."""
+    """An evaluation that cannot be done: unknown or untrainable task, regions without
+    annotated sites of one of the task's site kinds (validation, test or evaluation regions:
+    NaN metrics, no call thresholds), or thresholds asked for where they cannot be stored
+    (not a local checkpoint directory of a task evaluated by ``sites``)."""
 
 
 @dataclass
@@ -158,9 +167,17 @@ def _silent(_msg: str) -> None:
 
 
 def _open_inputs(
-    genome: str | os.PathLike | GenomeReader, annotation: str | os.PathLike | Annotation, stack: contextlib.ExitStack
+    genome: str | os.PathLike | GenomeReader,
+    annotation: str | os.PathLike | Annotation,
+    stack: contextlib.ExitStack,
+    say: Callable[[str], None],
 ) -> tuple[GenomeReader, Annotation]:
-    """The genome (opened on ``stack`` when a path) and the annotation on the genome's chromosome names."""
+    """The genome (opened on ``stack`` when a path) and the annotation on the genome's chromosome names.
+
+    Annotation chromosomes missing from the FASTA are left out, and transcripts that run
+    past their chromosome's end are dropped (the annotation is of another assembly there:
+    their sites would be half counted); both with a note to ``say``.
+    """
     from ..io.fasta import open_genome
 
     if isinstance(genome, (str, os.PathLike)):
@@ -173,7 +190,22 @@ def _open_inputs(
             f"{source}: no chromosome name matches the genome ({', '.join(ann.chroms[:5])} vs "
             f"{', '.join(list(genome.sizes)[:5])})"
         )
-    return genome, ann.rename(m.mapping)
+    if m.unmatched:
+        say(f"{source}: chromosomes not in the FASTA, ignored: {', '.join(m.unmatched[:5])}"
+            + (f" … ({len(m.unmatched)} in all)" if len(m.unmatched) > 5 else ""))
+    ann = ann.rename(m.mapping)
+    kept: dict[str, list[Transcript]] = {}
+    past: list[str] = []
+    for chrom, ts in ann.transcripts.items():
+        size = genome.sizes[chrom]
+        kept[chrom] = [t for t in ts if t.end <= size]
+        past += [f"{t.id} ({chrom}:{t.start + 1}-{t.end}, {chrom} is {size:,} bp)" for t in ts if t.end > size]
+    if past:
+        say(f"{source}: {len(past)} transcript(s) run past the end of their chromosome in the FASTA, dropped "
+            f"(their sites are not counted; is the annotation of another assembly?): {', '.join(past[:5])}"
+            + (" …" if len(past) > 5 else ""))
+        ann = Annotation(ann.path, {c: ts for c, ts in kept.items() if ts}, ann.exons_known)
+    return genome, ann
 
 
 #: files ``train`` writes at the top of its model directory (any family)
@@ -291,6 +323,78 @@ def check_disjoint(named: Mapping[str, Sequence[Interval]]) -> None:
                 raise SplitError(f"{k1} region {r1.ucsc()} overlaps {k2} region {r2.ucsc()}; held-out data must be unseen")
         if kb not in reach or b.end > reach[kb].end:
             reach[kb] = b
+
+
+def _regions_text(regions: Sequence[Interval]) -> str:
+    """Regions for a message: the first few, then a count."""
+    shown = ", ".join(iv.ucsc() for iv in regions[:4])
+    return shown + (f" … ({len(regions)} regions)" if len(regions) > 4 else "")
+
+
+def _check_sites(
+    annotation: Annotation,
+    regions: Sequence[Interval],
+    *,
+    spec: TaskSpec,
+    convention: str | SiteConvention,
+    role: str,
+    advice: str,
+) -> dict[str, int]:
+    """Count the annotated sites of each of ``spec``'s site kinds in ``regions``; refuse any kind without one.
+
+    Metrics of a kind with no positives are NaN and no call threshold can be chosen for it,
+    so this is checked before any model is trained or run.
+
+    Parameters
+    ----------
+    annotation : Annotation
+        On the genome's chromosome names.
+    regions : sequence of Interval
+        The regions of one role.
+    spec : TaskSpec
+        The task (its ``site_kinds``: splice ``acceptor``, ``donor``; promoter ``tss``).
+    convention : str or SiteConvention
+        Where splice sites are placed (a site counts when its base in this convention is inside).
+    role : str
+        What the regions are, for the message (``"validation"``, ``"test"``, ``"evaluation"``).
+    advice : str
+        How to fix it, appended to the message.
+
+    Returns
+    -------
+    dict of kind -> int
+        Sites per kind, both strands.
+
+    Raises
+    ------
+    EvaluateError
+        Naming the kinds without sites and the regions.
+    """
+    idx = SiteIndex(annotation, regions, spec.site_kinds, convention=convention)
+    counts = {k: idx.count(k) for k in spec.site_kinds}
+    missing = [k for k, n in counts.items() if n == 0]
+    if missing:
+        where = getattr(annotation, "path", None) or "the annotation"
+        raise EvaluateError(f"{where}: no {'/'.join(missing)} sites of the annotation fall in the {role} regions "
+                            f"({_regions_text(regions)}), so the {role} metrics would be NaN; {advice}")
+    return counts
+
+
+def _check_split_sites(ann: Annotation, splits: Mapping[str, Sequence[Interval]], *, spec: TaskSpec,
+                       site_convention: str, evaluate: bool) -> None:
+    """Refuse validation (and, when evaluated, test) regions without annotated sites before training."""
+    try:
+        conv = get_convention(site_convention)
+    except ValueError as err:
+        raise TrainError(str(err)) from None
+    if splits["valid"]:
+        _check_sites(ann, splits["valid"], spec=spec, convention=conv, role="validation",
+                     advice="give validation regions that hold annotated genes (--valid-chroms/--valid-regions), "
+                            "or leave them out to train without validation (then no call thresholds are chosen)")
+    if splits["test"] and evaluate:
+        _check_sites(ann, splits["test"], spec=spec, convention=conv, role="test",
+                     advice="give test regions that hold annotated genes (--test-chroms/--test-regions), "
+                            "or leave them out (or --no-eval) to skip the held-out evaluation")
 
 
 # --------------------------------------------------------------------------- training
@@ -416,7 +520,8 @@ def train_genome(
     progress : bool
         Progress bars.
     log : callable, optional
-        Receives one line per event (validation scores, thresholds, metrics, files written).
+        Receives one line per event (notes on the annotation and on a run without validation,
+        validation scores, thresholds, metrics, files written).
     family : str, optional
         Model family to train (:data:`genaannot.models.families.FAMILIES`): default the base
         model's own, else ``gena_bert``. ``rmt`` with a GENA BERT base wraps it in a
@@ -432,14 +537,16 @@ def train_genome(
     Raises
     ------
     SplitError
-        No training regions, or regions of two roles overlap (nothing is written).
+        No training regions, ``valid`` or ``test`` given as an empty list (``None`` means
+        none), or regions of two roles overlap (nothing is written).
     RegionError
         A region that does not fit the genome.
     TrainError
         Training cannot start or continue (no sites in the training regions, bad
         ``steps``, a base model that does not fit, ``resume`` without a checkpoint, ...).
     EvaluateError
-        Validation regions without annotated sites (``sites`` tasks: no thresholds).
+        Validation regions, or test regions to be evaluated, without annotated sites of one
+        of the task's site kinds (checked before training; nothing is written).
     OutputError
         ``output`` cannot be created or written (checked before training starts).
     ModelError
@@ -452,12 +559,22 @@ def train_genome(
     arch = arch or ArchConfig()
     model_dir = Path(output)
     with contextlib.ExitStack() as stack:
-        gen, ann = _open_inputs(genome, annotation, stack)
+        gen, ann = _open_inputs(genome, annotation, stack, say)
         splits = {role: resolve_regions(r, sizes=gen.sizes) for role, r in (("train", train), ("valid", valid),
                                                                              ("test", test))}
         if not splits["train"]:
             raise SplitError("no training regions")
+        for role, given in (("valid", valid), ("test", test)):
+            if given is not None and not splits[role]:  # None means "none"; an empty list is a mistake
+                raise SplitError(f"{role}: an empty list of regions; give {role} regions, or None for no "
+                                 f"{'validation' if role == 'valid' else 'test'} data")
         check_disjoint(splits)
+        _check_split_sites(ann, splits, spec=TASK_SPECS[task], site_convention=config.site_convention,
+                           evaluate=evaluate)
+        if not splits["valid"]:
+            say("no validation regions: the model of the last step is kept (no validation score to pick the best "
+                "by)" + (" and no call thresholds are chosen (scan calls at the task's default threshold)"
+                         if TASK_SPECS[task].evaluation == "sites" else ""))
         _check_train_output(model_dir, genome=genome, annotation=annotation, regions=[train, valid, test],
                             base_model=base_model, tokenizer=tokenizer, resume=resume)
         check_writable(model_dir / "checkpoints" / "last")  # a read-only or impossible -o fails before any work
@@ -533,6 +650,21 @@ def _summary_lines(report: EvalReport) -> list[str]:
     return lines
 
 
+def _counts_line(report: EvalReport, spec: TaskSpec, regions: Sequence[Interval]) -> str:
+    """What was scored: per label the positives, and the bases (``sites``) or windows (``windows``)."""
+    labels = [k for k in report.metrics if k != "mean"]
+    where = _regions_text(regions)
+    if spec.evaluation == "sites":
+        n = report.details.get("n_bases", 0)
+        skipped = report.details.get("n_bases_not_scanned", 0)
+        per = ", ".join(f"{k} {report.metrics[k].get('n_pos', 0):,} sites" for k in labels)
+        return (f"scored {n:,} bases (both strands{f'; {skipped:,} in runs of N not scanned' if skipped else ''}) "
+                f"of {where}: {per}")
+    per = ", ".join(f"{k} {report.metrics[k].get('n_pos', 0):,} site windows and "
+                    f"{report.metrics[k].get('n_neg', 0):,} background windows" for k in labels)
+    return f"scored on {where}: {per}"
+
+
 def _evaluate(
     model: str | Model,
     genome: GenomeReader,
@@ -559,6 +691,14 @@ def _evaluate(
         raise EvaluateError(f"unknown site convention {site_convention!r}; choose one of {', '.join(SITE_CONVENTIONS)}")
     m = load_model(model, device=device) if isinstance(model, str) else model
     spec = _evaluation_task(m.info, name, task)
+    # regions without annotated sites give NaN metrics: refuse before scoring them
+    try:
+        conv = model_convention(m.info, override=site_convention)[0] if spec.evaluation == "sites" else None
+    except ValueError as err:
+        raise EvaluateError(f"{name}: {err}") from None
+    _check_sites(annotation, regions, spec=spec, convention=conv or DEFAULT_CONVENTION, role="evaluation",
+                 advice="give regions that hold annotated genes (--chroms/--regions), and check that the annotation "
+                        "is the genome's (chromosome names, assembly)")
     report = EVALUATIONS[spec.evaluation](
         m, task=spec.name, genome=genome, annotation=annotation, regions=regions, baseline_regions=baseline_regions,
         batch_size=batch_size, progress=progress, overlap=overlap, stitch=stitch, site_convention=site_convention)
@@ -567,6 +707,7 @@ def _evaluate(
             f"({report.details['site_convention_source']}): "
             + "; ".join(f"{k} = {v}" for k, v in report.details["site_definitions"].items()))
     js, png = write_eval_report(report, output_dir, stem=stem)
+    say(_counts_line(report, spec, regions))
     for line in _summary_lines(report):
         say(line)
     say(f"wrote {js} and {png}")
@@ -701,7 +842,9 @@ def evaluate_checkpoint(
     progress : bool
         Progress bar (splice).
     log : callable, optional
-        Receives the metrics (one line per site type) and the files written.
+        Receives notes on the annotation (chromosomes not in the FASTA, transcripts past a
+        chromosome's end), what was scored (per label: sites, and bases or windows), the
+        metrics (one line per site type) and the files written.
 
     Returns
     -------
@@ -710,20 +853,22 @@ def evaluate_checkpoint(
     Raises
     ------
     SplitError
-        No regions, ``regions`` overlapping ``baseline_regions``, or (``write_thresholds``)
-        regions the checkpoint was trained or tested on.
+        No regions, ``baseline_regions`` given as an empty list (``None`` means no baseline),
+        ``regions`` overlapping ``baseline_regions``, or (``write_thresholds``) regions the
+        checkpoint was trained or tested on.
     RegionError
         A region that does not fit the genome.
     EvaluateError
-        The task cannot be told, or (``write_thresholds``) the checkpoint is no local splice
-        checkpoint directory, or ``regions`` hold no annotated site.
+        The task cannot be told, ``regions`` hold no annotated site of one of the task's site
+        kinds (checked before scoring), or (``write_thresholds``) the checkpoint is no local
+        splice checkpoint directory.
     ModelError
         The checkpoint cannot be found or loaded.
     """
     say = log or _silent
     ref = model if not isinstance(model, os.PathLike) else str(model)
     with contextlib.ExitStack() as stack:
-        gen, ann = _open_inputs(genome, annotation, stack)
+        gen, ann = _open_inputs(genome, annotation, stack, say)
         held_out = resolve_regions(regions, sizes=gen.sizes)
         if not held_out:
             raise SplitError("no regions to evaluate on")
@@ -732,6 +877,9 @@ def evaluate_checkpoint(
                          _run_inputs(genome, annotation, [regions, baseline_regions], ref))
         target = _threshold_target(ref, held_out, gen.sizes) if write_thresholds else None
         base = resolve_regions(baseline_regions, sizes=gen.sizes) or None
+        if baseline_regions is not None and not base:  # None means "no baseline"; an empty list is a mistake
+            raise SplitError("baseline: an empty list of regions; give the regions to fit the PWM baseline on, "
+                             "or None for no baseline")
         if base:
             check_disjoint({"test": held_out, "baseline": base})
         run = _evaluate(ref, gen, ann, held_out, baseline_regions=base, output_dir=output_dir, stem=stem,
