@@ -393,7 +393,8 @@ def _with_foreign_transcripts(tmp_path, gff):
              "c9\tt\texon\t301\t400\t.\t+\t.\tParent=t9",
              "c2\tt\tmRNA\t5901\t6100\t.\t-\t.\tID=tpast;Parent=gpast",
              "c2\tt\texon\t5901\t5950\t.\t-\t.\tParent=tpast",
-             "c2\tt\texon\t6001\t6100\t.\t-\t.\tParent=tpast"]
+             "c2\tt\texon\t6001\t6100\t.\t-\t.\tParent=tpast",
+             "c1\tt\texon\t201\t250\t.\t.\t.\tParent=tdot"]
     out = tmp_path / "foreign.gff3"
     out.write_text(gff.read_text() + "\n".join(extra) + "\n")
     return out
@@ -429,6 +430,8 @@ def test_train_notes_foreign_chromosomes_and_transcripts_past_the_end(foreign_mo
     assert "foreign.gff3: chromosomes not in the FASTA, ignored: c9" in output
     assert "1 transcript(s) run past the end of their chromosome in the FASTA, dropped" in output
     assert "tpast (c2:5901-6100, c2 is 6,000 bp)" in output
+    # the reader's own notes (an unstranded transcript left out), said once with the file name
+    assert output.count("foreign.gff3: 1 transcript on strand '.' or '?' left out") == 1
 
 
 def test_evaluate_prints_what_was_scored(foreign_model, tmp_path):

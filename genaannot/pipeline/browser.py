@@ -100,7 +100,7 @@ def plot_region(
 
         ann = read_annotation(annotation)
         for note in ann.notes:  # transcripts the drawing leaves out or changes
-            warnings.warn(f"{annotation}: {note}", stacklevel=2)
+            warnings.warn(note, stacklevel=2)  # it names the file
         mapping = match_chroms(ann.chroms, {iv.chrom: 1}).mapping
         names = [c for c, tgt in mapping.items() if tgt == iv.chrom]
         txs = sorted((t for c in names for t in ann.transcripts[c] if t.end > iv.start and t.start < iv.end),

@@ -184,6 +184,8 @@ def _open_inputs(
         genome = stack.enter_context(open_genome(genome))
     source = str(annotation) if isinstance(annotation, (str, os.PathLike)) else annotation.path
     ann = read_annotation(annotation) if isinstance(annotation, (str, os.PathLike)) else annotation
+    for note in ann.notes:  # transcripts the reader left out or changed (unstranded, tRNA introns, ...)
+        say(note)  # it names the file
     m = match_chroms(ann.chroms, genome.sizes)
     if not m.mapping:
         raise AnnotationError(
@@ -204,7 +206,7 @@ def _open_inputs(
         say(f"{source}: {len(past)} transcript(s) run past the end of their chromosome in the FASTA, dropped "
             f"(their sites are not counted; is the annotation of another assembly?): {', '.join(past[:5])}"
             + (" …" if len(past) > 5 else ""))
-        ann = Annotation(ann.path, {c: ts for c, ts in kept.items() if ts}, ann.exons_known)
+        ann = Annotation(ann.path, {c: ts for c, ts in kept.items() if ts}, ann.exons_known, ann.skipped)
     return genome, ann
 
 
