@@ -573,16 +573,16 @@ def train_genome(
         check_disjoint(splits)
         _check_split_sites(ann, splits, spec=TASK_SPECS[task], site_convention=config.site_convention,
                            evaluate=evaluate)
-        if not splits["valid"]:
-            say("no validation regions: the model of the last step is kept (no validation score to pick the best "
-                "by)" + (" and no call thresholds are chosen (scan calls at the task's default threshold)"
-                         if TASK_SPECS[task].evaluation == "sites" else ""))
         _check_train_output(model_dir, genome=genome, annotation=annotation, regions=[train, valid, test],
                             base_model=base_model, tokenizer=tokenizer, resume=resume)
         check_writable(model_dir / "checkpoints" / "last")  # a read-only or impossible -o fails before any work
         setup = _train_setup(spec=TASK_SPECS[task], config=config, arch=arch, genome=gen, train_regions=splits["train"],
                              model_dir=model_dir, base_model=base_model, tokenizer=tokenizer, vocab_size=vocab_size,
                              resume=resume, family=family, family_options=family_options)
+        if not splits["valid"]:  # said once the run is set up: an error before it stays one line
+            say("no validation regions: the model of the last step is kept (no validation score to pick the best "
+                "by)" + (" and no call thresholds are chosen (scan calls at the task's default threshold)"
+                         if TASK_SPECS[task].evaluation == "sites" else ""))
         extra = {
             "test_regions": [iv.ucsc() for iv in splits["test"]],
             "genome": _file_name(genome),
