@@ -294,7 +294,9 @@ def annotation_to_bigbed(annotation: str | Path, out: Path, sizes: dict[str, int
     every = [transcript_bed12(mapping[c], t) for c in ann.chroms if c in mapping for t in ann.transcripts[c]]
     rows = sorted((r for r in every if r[2] <= sizes[r[0]]), key=lambda r: (order[r[0]], r[1], r[2]))
     # what is left out is said: a bigBed may not hold an entry past its sequence's end
-    notes = [n.removeprefix(f"{ann.path}: ") for n in ann.notes]  # each is said with the file name below
+    for note in ann.notes:  # the reader's own (they name the file)
+        warnings.warn(note, stacklevel=2)
+    notes: list[str] = []
     absent = [c for c in ann.chroms if c not in mapping]
     if absent:
         notes.append(f"sequences not in the genome, left out: {', '.join(absent[:5])}"
