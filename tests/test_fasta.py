@@ -306,6 +306,13 @@ def _bgzip(path):
     return Path(str(path) + ".gz")
 
 
+def _fasta_file(tmp_path, text: bytes, *, gz: bool) -> Path:
+    """``text`` as ``g.fa``, or bgzipped beside it as ``g.fa.gz``."""
+    fa = tmp_path / "g.fa"
+    fa.write_bytes(text)
+    return _bgzip(fa) if gz else fa
+
+
 @pytest.mark.parametrize("text, words", [
     (b">a\nACGTACGTAC\nACG\nACGTACGTAC\n", ["line 3 of record 'a' holds 3 bases, fewer than its first line (line 2: 10)",
                                            "seqkit seq -w 60"]),
@@ -327,10 +334,7 @@ def _bgzip(path):
         "comment-later", "cr-only", "crlf-then-lf", "lf-then-crlf", "last-empty", "last-header-cut"])
 @pytest.mark.parametrize("gz", [False, True])
 def test_unindexable_fasta_says_which_line_and_why(tmp_path, text, words, gz):
-    fa = tmp_path / "g.fa"
-    fa.write_bytes(text)
-    if gz:
-        fa = _bgzip(fa)
+    fa = _fasta_file(tmp_path, text, gz=gz)
     with pytest.raises(FastaError) as e:
         open_genome(fa)
     msg = str(e.value)
@@ -375,10 +379,7 @@ RNG_SEQ = "".join(np.random.default_rng(3).choice(list("ACGT"), size=300))
 ], ids=["trailing-space", "trailing-blanks-short-last-line", "header-70k", "last-header-200k"])
 @pytest.mark.parametrize("gz", [False, True])
 def test_what_htslib_reads_right_is_accepted(tmp_path, text, seqs, gz):
-    fa = tmp_path / "g.fa"
-    fa.write_text(text)
-    if gz:
-        fa = _bgzip(fa)
+    fa = _fasta_file(tmp_path, text.encode(), gz=gz)
     for _ in range(2):  # index built now, then an index from before
         with open_genome(fa) as g:
             assert {n: g.fetch(n, 0, size) for n, size in g.sizes.items()} == seqs
