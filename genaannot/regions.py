@@ -16,7 +16,12 @@ __all__ = ["Interval", "IntervalSet", "parse_region", "parse_regions", "split_re
 
 
 class RegionError(ValueError):
-    """A region or chromosome name that does not fit the genome."""
+    """A region or chromosome name that does not fit the genome; ``unknown``: the sequence
+    name the genome lacks, when that is the reason (a caller may know more of it)."""
+
+    def __init__(self, message: str, *, unknown: str | None = None) -> None:
+        super().__init__(message)
+        self.unknown = unknown
 
 
 @dataclass(frozen=True, order=True)
@@ -197,7 +202,7 @@ def resolve_chrom(name: str, sizes: Mapping[str, int]) -> str:
     if len(hits) == 1:
         return hits[0]
     if not hits:
-        raise RegionError(f"chromosome {name!r} is not in the genome (it has {_preview(sizes)})")
+        raise RegionError(f"chromosome {name!r} is not in the genome (it has {_preview(sizes)})", unknown=name)
     raise RegionError(f"chromosome {name!r} matches several genome sequences: {', '.join(hits)}")
 
 

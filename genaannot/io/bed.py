@@ -141,7 +141,7 @@ def _read_regions(path: Path, sizes: dict[str, int]) -> list[Interval]:
         try:
             chrom = resolve_chrom(name, sizes)
         except RegionError as err:
-            raise RegionError(f"{rec.where}: {err}") from None
+            raise RegionError(f"{rec.where}: {err}", unknown=err.unknown) from None
         try:
             start, end = int(f[1]), int(f[2])
         except ValueError:

@@ -283,10 +283,10 @@ def _targets(genome: Genome, regions: Any, chroms: Sequence[str] | None) -> list
     try:
         return _checked_targets(genome, regions, chroms)
     except RegionError as err:
-        for name, line in getattr(genome, "empty", {}).items():
-            if f"{name!r} is not in the genome" in str(err):  # it is, without bases
-                raise RegionError(f"sequence {name!r} ({genome.path}, line {line}) has no bases: there is "
-                                  "nothing of it to scan, and it is in no output") from None
+        line = getattr(genome, "empty", {}).get(err.unknown)
+        if line is not None:  # in the file, without bases: not what "not in the genome" says
+            raise RegionError(f"sequence {err.unknown!r} ({genome.path}, line {line}) has no bases: there is "
+                              "nothing of it to scan, and it is in no output") from None
         raise
 
 
